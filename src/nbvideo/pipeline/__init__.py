@@ -1,0 +1,1 @@
+"""Pipeline phases, the job runner and the export renderer."""

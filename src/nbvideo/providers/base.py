@@ -1,0 +1,127 @@
+"""Protocols every provider implements, and the request/response models at that boundary.
+
+The pipeline speaks only these types. A provider knows nothing about projects, widgets or
+the ledger: it takes a request, does the work (locally or over HTTP), writes the asset where
+it is told, and reports what it used so the pipeline can price and log it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nbvideo.state import Aspect, Beat, Brief, CameraMove, Question, ShotType, Storyboard
+
+
+class _Boundary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Usage(_Boundary):
+    """What one call consumed, in the unit its price is quoted in."""
+
+    units: float = 0.0
+    unit: str = "call"
+    unit_price_usd: float = 0.0
+    cost_usd: float = 0.0
+    request_id: str | None = None
+
+
+class PlanContext(_Boundary):
+    """Everything a planner may use: the brief, the questions asked and the answers given."""
+
+    brief: Brief
+    questions: list[Question] = Field(default_factory=list)
+    answers: dict[str, str] = Field(default_factory=dict)
+    seed: int = 7
+
+
+class QuestionsResult(_Boundary):
+    questions: list[Question]
+    usage: Usage = Field(default_factory=Usage)
+
+
+class StoryboardResult(_Boundary):
+    storyboard: Storyboard
+    usage: Usage = Field(default_factory=Usage)
+
+
+class FrameRequest(_Boundary):
+    """One storyboard frame. `palette` is a list of '#rrggbb' colours, darkest first."""
+
+    scene_number: int = Field(ge=1)
+    beat: Beat
+    title: str = ""
+    description: str
+    visual_prompt: str
+    shot: ShotType
+    camera: CameraMove
+    on_screen_text: str = ""
+    aspect: Aspect
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    palette: list[str] = Field(default_factory=list)
+    seed: int = 0
+
+
+class ClipRequest(_Boundary):
+    """One clip from a frame. `duration_s` is exact: frames = round(duration_s * fps)."""
+
+    frame_path: Path
+    prompt: str
+    camera: CameraMove
+    duration_s: float = Field(gt=0)
+    fps: int = Field(gt=0)
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    seed: int = 0
+
+
+class MediaResult(_Boundary):
+    """What a frame or clip call produced, written to the path it was given."""
+
+    path: Path
+    width: int
+    height: int
+    duration_s: float | None = None
+    fps: float | None = None
+    usage: Usage = Field(default_factory=Usage)
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """Text model: clarifying questions and storyboards as our pydantic types."""
+
+    provider: str
+    model: str
+
+    async def questions(self, ctx: PlanContext) -> QuestionsResult: ...
+
+    async def storyboard(self, ctx: PlanContext) -> StoryboardResult: ...
+
+
+@runtime_checkable
+class FrameModel(Protocol):
+    """Image model: one frame per request, written to `out` (PNG)."""
+
+    provider: str
+    model: str
+
+    async def frame(self, req: FrameRequest, out: Path) -> MediaResult: ...
+
+
+@runtime_checkable
+class VideoModel(Protocol):
+    """Video model: one clip per request, written to `out` (MP4, H.264, yuv420p).
+
+    Remote providers implement this as submit / poll / cancel with a persisted ticket; the
+    local animatic renderer does the work in-process. Cancellation arrives as
+    asyncio.CancelledError and must leave no partial file at `out`.
+    """
+
+    provider: str
+    model: str
+
+    async def clip(self, req: ClipRequest, out: Path) -> MediaResult: ...

@@ -1,0 +1,247 @@
+"""Pydantic models for everything nbvideo keeps on disk.
+
+These models are the single source of truth: the store reads and writes them, providers
+return them, and (later) widgets serialize them at the trait boundary. Every model forbids
+unknown fields so a typo in a file or a call is an error that names the field.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION = 1
+
+Aspect = Literal["16:9", "9:16", "1:1", "4:5"]
+ASPECTS: tuple[str, ...] = ("16:9", "9:16", "1:1", "4:5")
+Resolution = Literal["720p", "1080p"]
+RESOLUTIONS: tuple[str, ...] = ("720p", "1080p")
+ShotType = Literal["wide", "medium", "close-up", "detail"]
+SHOT_TYPES: tuple[str, ...] = ("wide", "medium", "close-up", "detail")
+CameraMove = Literal[
+    "static", "push-in", "pull-out", "pan-left", "pan-right", "tilt-up", "tilt-down"
+]
+CAMERA_MOVES: tuple[str, ...] = (
+    "static", "push-in", "pull-out", "pan-left", "pan-right", "tilt-up", "tilt-down"
+)
+Beat = Literal["hook", "problem", "product", "benefit", "proof", "offer", "call-to-action"]
+Fit = Literal["crop", "pad"]
+Phase = Literal["questions", "storyboard", "frames", "clips", "export"]
+
+# Scene durations the local animatic renderer accepts; paid models narrow this per model.
+MIN_SCENE_S = 1.0
+MAX_SCENE_S = 15.0
+MIN_DURATION_S = 5.0
+MAX_DURATION_S = 180.0
+
+PositiveSeconds = Annotated[float, Field(gt=0)]
+
+
+def utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def frame_size(aspect: str, resolution: str) -> tuple[int, int]:
+    """Pixel size for an aspect at a resolution: the short side is 720 or 1080, both even."""
+    short = 720 if resolution == "720p" else 1080
+    w_ratio, h_ratio = (int(x) for x in aspect.split(":"))
+    if w_ratio >= h_ratio:
+        h = short
+        w = round(short * w_ratio / h_ratio / 2) * 2
+    else:
+        w = short
+        h = round(short * h_ratio / w_ratio / 2) * 2
+    return w, h
+
+
+class Model(BaseModel):
+    """Base for all state models: unknown fields are refused, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Brief(Model):
+    text: str = Field(min_length=3, max_length=4000, description="The one-line ad brief.")
+    aspect: Aspect = "16:9"
+    duration_s: float = Field(30.0, ge=MIN_DURATION_S, le=MAX_DURATION_S)
+    resolution: Resolution = "720p"
+    fps: int = Field(30, ge=12, le=60)
+    template: str | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        v = " ".join(v.split())
+        if len(v) < 3:
+            raise ValueError("the brief needs at least a few words")
+        return v
+
+
+class Question(Model):
+    """A clarifying question the planner asks about what the brief leaves open."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    prompt: str
+    kind: Literal["choice", "text"]
+    choices: list[str] = Field(default_factory=list)
+    allow_other: bool = Field(
+        True, description="For choice questions: accept a free-text answer outside the choices."
+    )
+    required: bool = True
+    default: str | None = None
+    help: str = ""
+
+    @model_validator(mode="after")
+    def _choices_fit_kind(self) -> "Question":
+        if self.kind == "choice" and len(self.choices) < 2:
+            raise ValueError(f"choice question {self.id!r} needs at least two choices")
+        if self.kind == "text" and self.choices:
+            raise ValueError(f"text question {self.id!r} cannot have choices")
+        return self
+
+
+class Take(Model):
+    """One generation: a frame image or a clip. Takes are never deleted or overwritten."""
+
+    id: str
+    kind: Literal["frame", "clip"]
+    key: str = Field(description="Request hash of (provider, model, canonical inputs, seed).")
+    provider: str
+    model: str
+    seed: int
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    path: str | None = Field(None, description="Asset path relative to the project folder.")
+    status: Literal["pending", "running", "succeeded", "failed", "canceled"] = "pending"
+    error: str | None = None
+    cost_usd: float = 0.0
+    created_at: _dt.datetime = Field(default_factory=utcnow)
+    finished_at: _dt.datetime | None = None
+    request_id: str | None = Field(None, description="Remote prediction id while in flight.")
+    checksum: str | None = None
+    source_url: str | None = None
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+    fps: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded" and self.path is not None
+
+
+class Scene(Model):
+    id: str = Field(pattern=r"^s[0-9a-f]{8}$")
+    beat: Beat
+    title: str = ""
+    description: str = Field(min_length=1, max_length=2000)
+    visual_prompt: str = Field(min_length=1, max_length=2000)
+    shot: ShotType = "medium"
+    camera: CameraMove = "static"
+    duration_s: float = Field(ge=MIN_SCENE_S, le=MAX_SCENE_S)
+    on_screen_text: str = Field("", max_length=200)
+    frame_takes: list[Take] = Field(default_factory=list)
+    clip_takes: list[Take] = Field(default_factory=list)
+    frame_take_id: str | None = None
+    clip_take_id: str | None = None
+
+    def take(self, take_id: str) -> Take:
+        for t in (*self.frame_takes, *self.clip_takes):
+            if t.id == take_id:
+                return t
+        raise KeyError(f"scene {self.id} has no take {take_id!r}")
+
+    @property
+    def frame(self) -> Take | None:
+        return self.take(self.frame_take_id) if self.frame_take_id else None
+
+    @property
+    def clip(self) -> Take | None:
+        return self.take(self.clip_take_id) if self.clip_take_id else None
+
+
+class Storyboard(Model):
+    """What a planner returns: scenes without takes, in order."""
+
+    title: str = ""
+    structure: str = Field("", description="Name of the ad structure the plan follows.")
+    scenes: list[Scene]
+
+
+class Transition(Model):
+    """How one clip hands over to the next."""
+
+    kind: Literal["cut", "crossfade"] = "cut"
+    duration_s: float = Field(0.0, ge=0.0, le=3.0)
+
+    @model_validator(mode="after")
+    def _duration_fits_kind(self) -> "Transition":
+        if self.kind == "cut" and self.duration_s:
+            raise ValueError("a cut has no duration; use kind='crossfade' for a blend")
+        if self.kind == "crossfade" and self.duration_s <= 0:
+            raise ValueError("a crossfade needs duration_s > 0")
+        return self
+
+
+class ClipEdit(Model):
+    """Trim of one clip on the timeline: keep [trim_in_s, clip_duration - trim_out_s)."""
+
+    trim_in_s: float = Field(0.0, ge=0.0)
+    trim_out_s: float = Field(0.0, ge=0.0)
+    transition: Transition = Field(
+        default_factory=Transition, description="Transition into the next clip."
+    )
+
+
+class Timeline(Model):
+    """Edits keyed by scene id; the order always follows the storyboard."""
+
+    edits: dict[str, ClipEdit] = Field(default_factory=dict)
+
+
+class ExportRecord(Model):
+    path: str
+    aspect: Aspect
+    resolution: Resolution
+    fit: Fit
+    width: int
+    height: int
+    duration_s: float
+    frames: int
+    fps: float
+    size_bytes: int
+    stream_copy: bool
+    created_at: _dt.datetime = Field(default_factory=utcnow)
+
+
+class ProjectState(Model):
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    created_at: _dt.datetime = Field(default_factory=utcnow)
+    updated_at: _dt.datetime = Field(default_factory=utcnow)
+    providers: str = "local"
+    seed: int = Field(7, ge=0, le=2**31 - 1)
+    brief: Brief
+    questions: list[Question] = Field(default_factory=list)
+    answers: dict[str, str] = Field(default_factory=dict)
+    storyboard_title: str = ""
+    structure: str = ""
+    scenes: list[Scene] = Field(default_factory=list)
+    archived_scenes: list[Scene] = Field(
+        default_factory=list, description="Scenes removed or replaced by a re-plan, takes intact."
+    )
+    timeline: Timeline = Field(default_factory=Timeline)
+    exports: list[ExportRecord] = Field(default_factory=list)
+    budget_usd: float | None = Field(None, ge=0)
+
+    def scene(self, ref: str | int) -> Scene:
+        """Look a scene up by id or by 1-based position."""
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            if not 1 <= ref <= len(self.scenes):
+                raise IndexError(f"scene number {ref} is out of range 1..{len(self.scenes)}")
+            return self.scenes[ref - 1]
+        for s in self.scenes:
+            if s.id == ref:
+                return s
+        raise KeyError(f"no scene with id {ref!r}; scene ids are {[s.id for s in self.scenes]}")
