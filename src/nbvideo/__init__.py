@@ -1,2 +1,36 @@
-"""nbvideo: from an ad brief to a finished video inside JupyterLab."""
+"""nbvideo: from an ad brief to a finished video inside JupyterLab.
+
+>>> import nbvideo as nv
+>>> p = nv.Project.open("projects/trail-shoe", brief="30s ad for a waterproof trail shoe")  # doctest: +SKIP
+"""
+
+from nbvideo.errors import (
+    InvalidInput,
+    NbvideoError,
+    PhaseNotReady,
+    ProjectCorrupt,
+    ProjectLocked,
+    ProjectNotFound,
+    SchemaTooNew,
+)
+from nbvideo.project import Project
+
 __version__ = "0.1.0"
+
+
+def open_project(path: str, brief: str | None = None, **options: object) -> Project:
+    """Same as Project.open: create or reopen the project at `path`."""
+    return Project.open(path, brief, **options)
+
+
+__all__ = [
+    "InvalidInput",
+    "NbvideoError",
+    "PhaseNotReady",
+    "Project",
+    "ProjectCorrupt",
+    "ProjectLocked",
+    "ProjectNotFound",
+    "SchemaTooNew",
+    "open_project",
+]

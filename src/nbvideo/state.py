@@ -141,6 +141,8 @@ class Scene(Model):
     camera: CameraMove = "static"
     duration_s: float = Field(ge=MIN_SCENE_S, le=MAX_SCENE_S)
     on_screen_text: str = Field("", max_length=200)
+    frame_seed: int = Field(0, ge=0, description="Seed of the frame this scene wants now.")
+    clip_seed: int = Field(0, ge=0, description="Seed of the clip this scene wants now.")
     frame_takes: list[Take] = Field(default_factory=list)
     clip_takes: list[Take] = Field(default_factory=list)
     frame_take_id: str | None = None
@@ -225,6 +227,9 @@ class ProjectState(Model):
     brief: Brief
     questions: list[Question] = Field(default_factory=list)
     answers: dict[str, str] = Field(default_factory=dict)
+    palette: list[str] = Field(
+        default_factory=list, description="'#rrggbb' colours, darkest first, for local frames."
+    )
     storyboard_title: str = ""
     structure: str = ""
     scenes: list[Scene] = Field(default_factory=list)

@@ -1,0 +1,26 @@
+"""`make bench`: every benchmark in one run, each printing ratios measured in that run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_demo  # noqa: E402
+import bench_export  # noqa: E402
+import bench_state  # noqa: E402
+
+
+def main() -> None:
+    figures: dict[str, float] = {}
+    for mod in (bench_export, bench_demo, bench_state):
+        print(f"\n== {mod.__name__} ==")
+        figures.update(mod.main() or {})
+    print("\n== figures ==")
+    for k, v in figures.items():
+        print(f"{k:32s} {v:10.3f}")
+
+
+if __name__ == "__main__":
+    main()

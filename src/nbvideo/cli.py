@@ -1,0 +1,216 @@
+"""`nbvideo demo|new|run|export|costs|restore` — the pipeline from a terminal.
+
+Exit codes: 0 done; 1 unexpected failure (a bug: traceback shown); 2 bad usage or input;
+3 project missing, unreadable or from a newer nbvideo; 4 project locked by another process;
+5 a phase is not ready (run the one before it); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import pandas as pd
+
+from nbvideo.errors import (
+    InvalidInput,
+    NbvideoError,
+    PhaseNotReady,
+    ProjectLocked,
+)
+from nbvideo.state import ASPECTS, RESOLUTIONS
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEMO_BRIEF = "30s ad for a waterproof trail shoe"
+EXIT_INPUT, EXIT_PROJECT, EXIT_LOCKED, EXIT_NOT_READY = 2, 3, 4, 5
+
+
+def _fail(exc: BaseException) -> None:
+    code = EXIT_PROJECT
+    if isinstance(exc, InvalidInput):
+        code = EXIT_INPUT
+    if isinstance(exc, ProjectLocked):
+        code = EXIT_LOCKED
+    if isinstance(exc, PhaseNotReady):
+        code = EXIT_NOT_READY
+    click.secho(f"error: {exc}", fg="red", err=True)
+    sys.exit(code)
+
+
+def user_errors(fn: F) -> F:
+    """Turn nbvideo's own errors into one red line and a meaningful exit code."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except NbvideoError as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            click.secho("interrupted", fg="yellow", err=True)
+            sys.exit(130)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper  # type: ignore[return-value]
+
+
+def _print_table(df: pd.DataFrame) -> None:
+    with pd.option_context("display.width", 160, "display.max_columns", 20,
+                           "display.float_format", "{:.4f}".format):
+        click.echo(df.to_string(index=False))
+
+
+def _parse_answers(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"--answer expects id=value, got {pair!r}")
+        out[key.strip()] = value
+    return out
+
+
+@click.group(help=__doc__)
+@click.version_option(package_name="nbvideo")
+def main() -> None:
+    pass
+
+
+@main.command()
+@click.argument("directory", default="demo-output", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--aspect", type=click.Choice(ASPECTS), default="16:9", show_default=True)
+@click.option("--duration", "duration_s", type=float, default=30.0, show_default=True)
+@click.option("--resolution", type=click.Choice(RESOLUTIONS), default="720p", show_default=True)
+@user_errors
+def demo(directory: Path, aspect: str, duration_s: float, resolution: str) -> None:
+    """Render the offline demo ad end to end (no API keys needed)."""
+    from nbvideo.project import Project
+
+    started = time.perf_counter()
+    p = Project.open(directory / "trail-shoe", brief=DEMO_BRIEF, aspect=aspect,
+                     duration_s=duration_s, resolution=resolution)
+    click.echo(f"project: {p.path}")
+    qs = p.ask()
+    defaults = {q.id: q.default for q in qs if q.default}
+    chosen = {k: v for k, v in {"audience": "weekend hikers", "tone": "gritty"}.items()
+              if k in qs.ids} or {}
+    p.answer(**{**defaults, **chosen})
+    click.echo(f"questions: {len(qs)} asked, answered with defaults ({', '.join(qs.ids)})")
+    scenes = p.storyboard()
+    click.echo(f"storyboard: {len(scenes)} scenes, {sum(s.duration_s for s in scenes):g}s")
+    p.generate_clips().wait()
+    p.set_transitions("crossfade", 0.5)
+    others = [a for a in ("9:16",) if a != aspect]
+    exports = p.export("demo", formats=[aspect], fit="crop")
+    exports += p.export("demo", formats=others, fit="pad") if others else []
+    click.echo("\nexports:")
+    for rec in exports:
+        click.echo(f"  {p.path / rec.path}  {rec.width}x{rec.height}  {rec.duration_s:.2f}s")
+    click.echo("\ncosts:")
+    _print_table(p.cost_summary())
+    click.echo(f"\ndone in {time.perf_counter() - started:.1f}s")
+    p.close()
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--brief", required=True, help="The one-line ad brief.")
+@click.option("--aspect", type=click.Choice(ASPECTS), default="16:9", show_default=True)
+@click.option("--duration", "duration_s", type=float, default=30.0, show_default=True)
+@click.option("--resolution", type=click.Choice(RESOLUTIONS), default="720p", show_default=True)
+@click.option("--fps", type=int, default=30, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@user_errors
+def new(path: Path, brief: str, aspect: str, duration_s: float, resolution: str, fps: int,
+        seed: int) -> None:
+    """Create a project and print its clarifying questions."""
+    from nbvideo.project import Project
+    from nbvideo.store import ProjectStore, slug_path
+
+    if ProjectStore(slug_path(path)).exists():
+        raise InvalidInput(f"a project already exists at {slug_path(path)}; use `nbvideo run` on it")
+    p = Project.open(path, brief=brief, aspect=aspect, duration_s=duration_s,
+                     resolution=resolution, fps=fps, seed=seed)
+    click.echo(f"created {p.path}")
+    for q in p.ask():
+        choices = f" [{' | '.join(q.choices)}]" if q.choices else ""
+        click.echo(f"  {q.id}: {q.prompt}{choices} (default: {q.default})")
+    click.echo(f"answer with: nbvideo run {p.path} --answer ID=VALUE ...")
+    p.close()
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--answer", "answers", multiple=True, metavar="ID=VALUE",
+              help="Answer a clarifying question (repeatable).")
+@user_errors
+def run(path: Path, answers: tuple[str, ...]) -> None:
+    """Run every phase that is not done yet (questions, storyboard, frames, clips, export)."""
+    from nbvideo.project import Project
+
+    given = _parse_answers(answers)
+    p = Project.open(path)
+    if given:
+        p.answer(**given)
+    exports = p.run()
+    for rec in exports or []:
+        click.echo(f"{p.path / rec.path}  {rec.width}x{rec.height}  {rec.duration_s:.2f}s")
+    p.close()
+
+
+@main.command("export")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--format", "formats", multiple=True, default=("16:9",), show_default=True,
+              type=click.Choice(ASPECTS), help="Aspect to export (repeatable).")
+@click.option("--resolution", type=click.Choice(RESOLUTIONS), default=None,
+              help="Default: the project's.")
+@click.option("--fit", type=click.Choice(["crop", "pad"]), default="crop", show_default=True)
+@click.option("--name", default="ad", show_default=True)
+@user_errors
+def export_cmd(path: Path, formats: tuple[str, ...], resolution: str | None, fit: str,
+               name: str) -> None:
+    """Export the timeline to MP4, one file per --format."""
+    from nbvideo.project import Project
+
+    p = Project.open(path)
+    for rec in p.export(name, formats=list(formats), resolution=resolution, fit=fit):
+        click.echo(f"{p.path / rec.path}  {rec.width}x{rec.height}  {rec.duration_s:.2f}s")
+    p.close()
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--all", "show_all", is_flag=True, help="Every call, not the summary.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@user_errors
+def costs(path: Path, show_all: bool, as_csv: bool) -> None:
+    """Print the cost ledger (summary by phase and model, or --all calls)."""
+    from nbvideo.project import Project
+
+    p = Project.open(path, read_only=True)
+    df = p.costs if show_all else p.cost_summary()
+    if as_csv:
+        click.echo(df.to_csv(index=False), nl=False)
+    else:
+        _print_table(df)
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@user_errors
+def restore(path: Path) -> None:
+    """Put the last good project.json back (the unreadable one is kept aside)."""
+    from nbvideo.project import Project
+
+    aside = Project.restore_last_good(path)
+    click.echo(f"restored the last good copy of {path}"
+               + (f"; the replaced file is kept as {aside}" if aside else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""Small objects the Project hands out: a scene, the scene list, questions, timeline, exports.
+
+They read live from the project's state (so they never go stale) and forward verbs to it.
+Each has a plain repr and an HTML repr for notebooks.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from nbvideo import views
+from nbvideo.pipeline import timeline as timeline_ops
+from nbvideo.state import ExportRecord, Question, Scene, Take
+
+if TYPE_CHECKING:
+    from nbvideo.pipeline.jobs import Job
+    from nbvideo.project import Project
+
+
+def takes_frame(scenes: list[Scene]) -> pd.DataFrame:
+    rows = []
+    for number, s in enumerate(scenes, 1):
+        for t in (*s.frame_takes, *s.clip_takes):
+            chosen = t.id in (s.frame_take_id, s.clip_take_id)
+            rows.append({
+                "scene": number, "scene_id": s.id, "take": t.id, "kind": t.kind,
+                "chosen": chosen, "status": t.status, "provider": t.provider, "model": t.model,
+                "seed": t.seed, "prompt": t.inputs.get("visual_prompt", t.inputs.get("prompt")),
+                "cost_usd": t.cost_usd, "created_at": t.created_at, "path": t.path,
+            })
+    return pd.DataFrame(rows, columns=[
+        "scene", "scene_id", "take", "kind", "chosen", "status", "provider", "model", "seed",
+        "prompt", "cost_usd", "created_at", "path",
+    ])
+
+
+class Questions(list[Question]):
+    """The clarifying questions, with the answers given so far."""
+
+    def __init__(self, questions: list[Question], answers: dict[str, str]) -> None:
+        super().__init__(questions)
+        self.answers = answers
+
+    @property
+    def ids(self) -> list[str]:
+        return [q.id for q in self]
+
+    def _repr_html_(self) -> str:
+        return views.questions_html(list(self), self.answers)
+
+
+class SceneHandle:
+    """One scene of a project, by id: read its fields, edit it, regenerate it, pick takes."""
+
+    def __init__(self, project: "Project", scene_id: str) -> None:
+        self._p = project
+        self.id = scene_id
+
+    @property
+    def _scene(self) -> Scene:
+        return self._p._rt.state.scene(self.id)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in Scene.model_fields:
+            return getattr(self._scene, name)
+        raise AttributeError(f"scene has no attribute {name!r}")
+
+    @property
+    def number(self) -> int:
+        return next(i for i, s in enumerate(self._p._rt.state.scenes, 1) if s.id == self.id)
+
+    @property
+    def frame(self) -> Take | None:
+        return self._scene.frame
+
+    @property
+    def clip(self) -> Take | None:
+        return self._scene.clip
+
+    @property
+    def frame_path(self) -> Path | None:
+        f = self._scene.frame
+        return self._p.path / f.path if f and f.path else None
+
+    @property
+    def clip_path(self) -> Path | None:
+        c = self._scene.clip
+        return self._p.path / c.path if c and c.path else None
+
+    @property
+    def takes(self) -> pd.DataFrame:
+        return takes_frame([self._scene]).assign(scene=self.number)
+
+    def edit(self, **changes: Any) -> "SceneHandle":
+        return self._p.edit_scene(self.id, **changes)
+
+    def regenerate(self, prompt: str | None = None, *, force: bool = False,
+                   seed: int | None = None) -> Take:
+        """A new frame take (optionally with a new visual prompt); old takes are kept."""
+        return self._p.regenerate_frame(self.id, prompt, force=force, seed=seed)
+
+    def regenerate_clip(self, prompt: str | None = None, *, force: bool = False,
+                        seed: int | None = None) -> "Job[list[Take]]":
+        return self._p.regenerate_clip(self.id, prompt, force=force, seed=seed)
+
+    def choose_take(self, take_id: str) -> "SceneHandle":
+        return self._p.choose_take(self.id, take_id)
+
+    def image(self) -> Any:
+        """The chosen frame as a PIL image."""
+        from PIL import Image
+
+        if self.frame_path is None:
+            raise LookupError(f"scene {self.id} has no frame yet; run p.storyboard()")
+        return Image.open(self.frame_path)
+
+    def __repr__(self) -> str:
+        s = self._scene
+        return (f"<Scene {self.number} {s.id} {s.beat} {s.duration_s:g}s {s.shot}/{s.camera}: "
+                f"{s.description[:60]!r}>")
+
+    def _repr_html_(self) -> str:
+        return views.scene_card(self._p.path, self.number, self._scene, width=320)
+
+
+class SceneList(list[SceneHandle]):
+    """The storyboard in order (0-based like any list; scene numbers on screen are 1-based)."""
+
+    def __init__(self, project: "Project", items: list[SceneHandle]) -> None:
+        super().__init__(items)
+        self._p = project
+
+    def frame(self) -> pd.DataFrame:
+        st = self._p._rt.state
+        return pd.DataFrame([{
+            "scene": i, "id": s.id, "beat": s.beat, "title": s.title, "shot": s.shot,
+            "camera": s.camera, "duration_s": s.duration_s, "on_screen_text": s.on_screen_text,
+            "description": s.description, "frame": s.frame_take_id, "clip": s.clip_take_id,
+        } for i, s in enumerate(st.scenes, 1)])
+
+    def _repr_html_(self) -> str:
+        st = self._p._rt.state
+        return views.storyboard_html(self._p.path, st.storyboard_title or st.name, st.scenes,
+                                     st.brief.duration_s)
+
+
+class TimelineView:
+    """The timeline as a table: order, clip, in/out points, start/end and transitions."""
+
+    def __init__(self, project: "Project") -> None:
+        self._p = project
+
+    def frame(self) -> pd.DataFrame:
+        return timeline_ops.frame_table(self._p._rt)
+
+    @property
+    def duration_s(self) -> float:
+        return timeline_ops.total_frames(self._p._rt) / self._p._rt.state.brief.fps
+
+    def __iter__(self) -> Iterator[timeline_ops.Entry]:
+        return iter(timeline_ops.entries(self._p._rt))
+
+    def __len__(self) -> int:
+        return len(self._p._rt.state.scenes)
+
+    def __repr__(self) -> str:
+        return f"<Timeline {len(self)} clips, {self.duration_s:.2f}s>\n{self.frame().to_string()}"
+
+    def _repr_html_(self) -> str:
+        return (f"<div style='font:13px system-ui'><b>Timeline</b> — {len(self)} clips, "
+                f"{self.duration_s:.2f}s</div>" + self.frame().to_html(index=False))
+
+
+class Exports(list[ExportRecord]):
+    """Exported files; shows each as a playable video in a notebook."""
+
+    def __init__(self, root: Path, records: list[ExportRecord]) -> None:
+        super().__init__(records)
+        self.root = root
+
+    @property
+    def paths(self) -> list[Path]:
+        return [self.root / r.path for r in self]
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame([r.model_dump() for r in self])
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{self.root / r.path} ({r.width}x{r.height}, {r.duration_s:.2f}s)"
+                         for r in self) or "<no exports>"
+
+    def _repr_html_(self) -> str:
+        return "<div>" + "".join(views.export_html(self.root, r) for r in self) + "</div>" if self \
+            else f"<code>{html.escape('no exports yet')}</code>"

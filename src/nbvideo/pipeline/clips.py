@@ -1,0 +1,104 @@
+"""Phase 3: one clip per scene, made from its chosen frame, as a background Job."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from nbvideo.errors import PhaseNotReady
+from nbvideo.pipeline.jobs import Job, gather_limited
+from nbvideo.pipeline.runtime import Runtime, produce, request_key
+from nbvideo.providers.base import ClipRequest
+from nbvideo.state import Scene, Take, frame_size
+
+
+def clip_request(rt: Runtime, scene: Scene) -> ClipRequest:
+    frame = scene.frame
+    if frame is None or not frame.ok or frame.path is None:
+        raise PhaseNotReady(
+            f"scene {scene.id} has no frame yet; run p.storyboard() before generating clips"
+        )
+    st = rt.state
+    w, h = frame_size(st.brief.aspect, st.brief.resolution)
+    return ClipRequest(
+        frame_path=rt.store.path(frame.path), prompt=scene.visual_prompt, camera=scene.camera,
+        duration_s=scene.duration_s, fps=st.brief.fps, width=w, height=h, seed=scene.clip_seed,
+    )
+
+
+def clip_inputs(req: ClipRequest, frame: Take) -> dict[str, Any]:
+    """What determines the clip: the frame's bytes (by checksum), not where the file lives."""
+    data = req.model_dump(mode="json", exclude={"seed", "frame_path"})
+    data["frame_sha256"] = frame.checksum
+    return data
+
+
+def clip_is_current(rt: Runtime, scene: Scene) -> bool:
+    take, frame = scene.clip, scene.frame
+    if take is None or not take.ok or frame is None or not frame.ok:
+        return False
+    video = rt.providers.video
+    req = clip_request(rt, scene)
+    return take.key == request_key(video.provider, video.model, clip_inputs(req, frame), req.seed)
+
+
+async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None) -> tuple[Take, bool]:
+    with rt.guard:
+        scene = rt.state.scene(scene_id)
+        req = clip_request(rt, scene)
+        frame = scene.frame
+        assert frame is not None
+        inputs = clip_inputs(req, frame)
+    video = rt.providers.video
+
+    async def run(out: Any) -> Any:
+        if job is not None:
+            job.emit(scene_id, "processing")
+        return await video.clip(req, out)
+
+    return await produce(rt, scene_id=scene_id, kind="clip", provider=video.provider,
+                         model=video.model, inputs=inputs, seed=req.seed, run=run)
+
+
+def start_clip_job(rt: Runtime, scene_ids: list[str], name: str = "clips") -> Job[list[Take]]:
+    """Start making clips for `scene_ids`; returns at once with a Job showing tqdm progress."""
+    with rt.guard:
+        for sid in scene_ids:  # fail now, in the caller's cell, not later in the background
+            clip_request(rt, rt.state.scene(sid))
+    job: Job[list[Take]] = Job(name, total=len(scene_ids))
+    bar = tqdm(total=len(scene_ids), desc=name, unit="clip", leave=True)
+    limit = max(1, os.cpu_count() or 1)
+    for sid in scene_ids:
+        job.emit(sid, "queued")
+
+    async def one(sid: str) -> Take:
+        try:
+            take, hit = await make_clip(rt, sid, job)
+        except asyncio.CancelledError:
+            job.emit(sid, "canceled")
+            raise
+        except Exception as exc:
+            job.emit(sid, "failed", str(exc)[:200])
+            raise
+        job.emit(sid, "cached" if hit else "succeeded")
+        bar.update(1)
+        return take
+
+    async def run_all() -> list[Take]:
+        try:
+            results = await gather_limited([lambda s=sid: one(s) for sid in scene_ids], limit)
+        finally:
+            bar.close()
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            failed = [sid for sid, r in zip(scene_ids, results) if isinstance(r, BaseException)]
+            raise RuntimeError(
+                f"{len(errors)} of {len(scene_ids)} clip(s) failed (scenes {', '.join(failed)}): "
+                f"{errors[0]}"
+            ) from errors[0]
+        return [r for r in results if isinstance(r, Take)]
+
+    return job.start(run_all())

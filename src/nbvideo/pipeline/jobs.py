@@ -1,0 +1,180 @@
+"""Jobs: long phases run on a background event loop so the kernel stays free.
+
+A notebook cell gets a `Job` back at once; `await job` in the notebook (or `job.wait()` in a
+script) waits for it, `job.cancel()` stops it. The loop lives in one daemon thread per
+process, so the same code works under ipykernel's running loop and in a plain script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import html
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+T = TypeVar("T")
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_guard = threading.Lock()
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    """The process-wide loop that runs provider I/O, started on first use."""
+    global _loop
+    with _loop_guard:
+        if _loop is None or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            threading.Thread(target=run, name="nbvideo-loop", daemon=True).start()
+            ready.wait()
+            _loop = loop
+        return _loop
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, even inside a running notebook loop."""
+    fut = asyncio.run_coroutine_threadsafe(coro, background_loop())
+    try:
+        return fut.result()
+    except KeyboardInterrupt:
+        fut.cancel()
+        raise
+
+
+EventStatus = Literal[
+    "queued", "starting", "processing", "succeeded", "failed", "canceled", "cached"
+]
+
+
+class JobEvent(BaseModel):
+    """One status change of one unit of work (a scene's clip, say). Widgets listen to these."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scene: str | None
+    status: EventStatus
+    message: str = ""
+    time: float
+
+
+JobState = Literal["running", "succeeded", "failed", "canceled"]
+
+
+class Job(Generic[T]):
+    """A handle on background work: awaitable, waitable, cancellable, and shows its progress."""
+
+    def __init__(self, name: str, total: int) -> None:
+        self.name = name
+        self.total = total
+        self.events: list[JobEvent] = []
+        self._listeners: list[Callable[[JobEvent], None]] = []
+        self._future: concurrent.futures.Future[T] | None = None
+        self._started = time.monotonic()
+        self._ended: float | None = None
+
+    def start(self, coro: Coroutine[Any, Any, T]) -> "Job[T]":
+        self._future = asyncio.run_coroutine_threadsafe(coro, background_loop())
+        self._future.add_done_callback(lambda _f: setattr(self, "_ended", time.monotonic()))
+        return self
+
+    # ------------------------------------------------------------------ events
+    def emit(self, scene: str | None, status: EventStatus, message: str = "") -> None:
+        ev = JobEvent(scene=scene, status=status, message=message, time=time.monotonic())
+        self.events.append(ev)
+        for fn in list(self._listeners):
+            try:
+                fn(ev)
+            except Exception:  # a broken listener must not break the job
+                pass
+
+    def on_event(self, fn: Callable[[JobEvent], None]) -> None:
+        self._listeners.append(fn)
+
+    # ------------------------------------------------------------------ control
+    @property
+    def future(self) -> concurrent.futures.Future[T]:
+        if self._future is None:
+            raise RuntimeError("job was not started")
+        return self._future
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    @property
+    def state(self) -> JobState:
+        f = self.future
+        if not f.done():
+            return "running"
+        if f.cancelled():
+            return "canceled"
+        return "failed" if f.exception() is not None else "succeeded"
+
+    @property
+    def elapsed_s(self) -> float:
+        return (self._ended or time.monotonic()) - self._started
+
+    def wait(self, timeout: float | None = None) -> T:
+        """Block until the job ends and return its result (re-raises its error)."""
+        try:
+            return self.future.result(timeout)
+        except KeyboardInterrupt:
+            self.cancel()
+            raise
+
+    def result(self) -> T:
+        return self.future.result(0)
+
+    def cancel(self) -> bool:
+        """Cancel the job; in-flight work is stopped and leaves no partial files."""
+        return self.future.cancel()
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return asyncio.wrap_future(self.future).__await__()
+
+    # ------------------------------------------------------------------ display
+    def counts(self) -> dict[str, int]:
+        last: dict[str | None, str] = {}
+        for ev in self.events:
+            last[ev.scene] = ev.status
+        out: dict[str, int] = {}
+        for status in last.values():
+            out[status] = out.get(status, 0) + 1
+        return out
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts().items()))
+        return f"<Job {self.name}: {self.state}, {self.total} item(s) [{counts}] {self.elapsed_s:.1f}s>"
+
+    def _repr_html_(self) -> str:
+        return f"<code>{html.escape(repr(self))}</code>"
+
+
+async def gather_limited(
+    factories: list[Callable[[], Awaitable[T]]], limit: int
+) -> list[T | BaseException]:
+    """Run awaitables with at most `limit` at once; exceptions are returned, cancels propagate."""
+    sem = asyncio.Semaphore(max(1, limit))
+
+    async def one(factory: Callable[[], Awaitable[T]]) -> T:
+        async with sem:
+            return await factory()
+
+    tasks = [asyncio.ensure_future(one(f)) for f in factories]
+    try:
+        return await asyncio.gather(*tasks, return_exceptions=True)
+    except asyncio.CancelledError:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

@@ -1,0 +1,71 @@
+"""Phase 1: clarifying questions about what the brief leaves open, and their answers."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from nbvideo.errors import InvalidInput
+from nbvideo.pipeline.runtime import Runtime
+from nbvideo.providers.base import PlanContext
+from nbvideo.state import Question
+
+
+def plan_context(rt: Runtime) -> PlanContext:
+    s = rt.state
+    return PlanContext(brief=s.brief, questions=s.questions,
+                       answers=effective_answers(s.questions, s.answers), seed=s.seed)
+
+
+async def generate_questions(rt: Runtime, force: bool = False) -> list[Question]:
+    """Ask the planner once; later calls reuse the stored questions (logged as a cache hit)."""
+    planner = rt.providers.planner
+    if rt.state.questions and not force:
+        rt.log(phase="questions", provider=planner.provider, model=planner.model,
+               status="cache_hit", cache_hit=True, note="questions already asked")
+        return rt.state.questions
+    started = time.perf_counter()
+    result = await planner.questions(plan_context(rt))
+    with rt.guard:
+        rt.state.questions = result.questions
+        known = {q.id for q in result.questions}
+        rt.state.answers = {k: v for k, v in rt.state.answers.items() if k in known}
+        rt.save()
+    rt.log_usage(phase="questions", provider=planner.provider, model=planner.model,
+                 usage=result.usage, latency_s=time.perf_counter() - started)
+    return result.questions
+
+
+def validate_answers(questions: list[Question], given: dict[str, Any]) -> dict[str, str]:
+    """Check answers against the questions; the error names the question and what is allowed."""
+    by_id = {q.id: q for q in questions}
+    out: dict[str, str] = {}
+    for qid, value in given.items():
+        q = by_id.get(qid)
+        if q is None:
+            raise InvalidInput(
+                f"unknown question id {qid!r}; the questions are: {', '.join(by_id) or '(none yet)'}"
+            )
+        if value is None or not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise InvalidInput(f"answer to {qid!r} must be text, got {type(value).__name__}")
+        text = " ".join(str(value).split())
+        if not text:
+            if q.required:
+                raise InvalidInput(f"answer to {qid!r} is required and cannot be empty ({q.prompt})")
+            continue
+        if len(text) > 500:
+            raise InvalidInput(f"answer to {qid!r} is {len(text)} characters; at most 500")
+        if q.kind == "choice" and not q.allow_other:
+            match = next((c for c in q.choices if c.lower() == text.lower()), None)
+            if match is None:
+                raise InvalidInput(f"answer to {qid!r} must be one of: {', '.join(q.choices)}")
+            text = match
+        out[qid] = text
+    return out
+
+
+def effective_answers(questions: list[Question], answers: dict[str, str]) -> dict[str, str]:
+    """Given answers, with each unanswered question's default filled in."""
+    out = {q.id: q.default for q in questions if q.default}
+    out.update(answers)
+    return {k: v for k, v in out.items() if v}

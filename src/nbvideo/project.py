@@ -1,0 +1,365 @@
+"""Project: the one object a notebook holds — a thin facade over the pipeline and the store.
+
+>>> import nbvideo as nv
+>>> p = nv.Project.open("projects/trail-shoe", brief="30s ad for a waterproof trail shoe")
+>>> p.answer(audience="weekend hikers")                                  # doctest: +SKIP
+>>> p.storyboard(); p.generate_clips().wait(); p.export("ad", formats=["9:16"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import ValidationError
+
+from nbvideo import views
+from nbvideo.errors import InvalidInput, PhaseNotReady, ProjectNotFound
+from nbvideo.handles import Exports, Questions, SceneHandle, SceneList, TimelineView
+from nbvideo.ledger import Ledger, summarize
+from nbvideo.pipeline import clips as clips_phase
+from nbvideo.pipeline import export as export_phase
+from nbvideo.pipeline import questions as questions_phase
+from nbvideo.pipeline import scenes as scene_ops
+from nbvideo.pipeline import storyboard as storyboard_phase
+from nbvideo.pipeline import timeline as timeline_ops
+from nbvideo.pipeline.jobs import Job, run_sync
+from nbvideo.pipeline.runtime import Runtime
+from nbvideo.providers import provider_set
+from nbvideo.state import Brief, ProjectState, Take
+from nbvideo.store import ProjectStore, slug_path
+
+_OPEN_OPTIONS = ("brief", "aspect", "duration_s", "resolution", "fps", "providers", "seed",
+                 "budget_usd", "read_only")
+
+
+def _brief_error(exc: ValidationError) -> InvalidInput:
+    err = exc.errors()[0]
+    field = ".".join(str(x) for x in err["loc"]) or "brief"
+    field = "brief" if field == "text" else field
+    allowed = err.get("ctx", {}).get("expected", "")
+    return InvalidInput(f"{field}: {err['msg']}{f' ({allowed})' if allowed and allowed not in err['msg'] else ''}")
+
+
+class Project:
+    """An ad project on disk: brief, questions, storyboard, takes, timeline, exports, costs."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    # ------------------------------------------------------------------ open / close
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], brief: str | None = None, **options: Any) -> "Project":
+        """Create the project at `path` (its name is slugged) or reopen it with everything intact.
+
+        Options: aspect ("16:9", "9:16", "1:1", "4:5"), duration_s (5-180), resolution
+        ("720p", "1080p"), fps, providers ("local"), seed, budget_usd, read_only.
+        """
+        unknown = sorted(set(options) - set(_OPEN_OPTIONS))
+        if unknown:
+            raise TypeError(
+                f"Project.open() got unexpected option(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(_OPEN_OPTIONS)}"
+            )
+        read_only = bool(options.pop("read_only", False))
+        providers = options.pop("providers", None)
+        seed = options.pop("seed", None)
+        budget = options.pop("budget_usd", None)
+        brief_opts = {k: v for k, v in options.items() if v is not None}
+        store = ProjectStore(slug_path(path))
+        if store.exists():
+            if not read_only:
+                store.acquire()
+            try:
+                state = store.load()
+                cls._check_same(state, brief, brief_opts, providers, seed)
+            except BaseException:
+                store.release()
+                raise
+        else:
+            if read_only:
+                raise ProjectNotFound(f"no nbvideo project at {store.root}")
+            if brief is None:
+                raise ProjectNotFound(
+                    f"no nbvideo project at {store.root}; pass brief='...' to create one"
+                )
+            try:
+                b = Brief(text=brief, **brief_opts)
+                state = ProjectState(name=store.root.name, brief=b, providers=providers or "local",
+                                     seed=7 if seed is None else seed, budget_usd=budget)
+            except ValidationError as exc:
+                raise _brief_error(exc) from None
+            provider_set(state.providers)  # refuse unknown providers before writing anything
+            store.root.mkdir(parents=True, exist_ok=True)
+            store.acquire()
+            store.make_dirs()
+            store.save(state)
+        rt = Runtime(state=state, store=store, ledger=Ledger(store.ledger_path),
+                     providers=provider_set(state.providers))
+        return cls(rt)
+
+    @staticmethod
+    def _check_same(state: ProjectState, brief: str | None, opts: dict[str, Any],
+                    providers: str | None, seed: int | None) -> None:
+        diffs = []
+        if brief is not None and " ".join(brief.split()) != state.brief.text:
+            diffs.append("brief")
+        for k, v in opts.items():
+            if getattr(state.brief, k) != v:
+                diffs.append(f"{k} ({getattr(state.brief, k)!r} on disk, {v!r} given)")
+        if providers is not None and providers != state.providers:
+            diffs.append(f"providers ({state.providers!r} on disk)")
+        if seed is not None and seed != state.seed:
+            diffs.append(f"seed ({state.seed} on disk)")
+        if diffs:
+            raise InvalidInput(
+                f"the project at {state.name} already exists with a different {', '.join(diffs)}. "
+                f"Reopen it with just the path, change it with p.update(...), or use a new path."
+            )
+
+    def close(self) -> None:
+        """Release the writer lock so another process may open the project."""
+        self._rt.store.release()
+
+    def __enter__(self) -> "Project":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @classmethod
+    def restore_last_good(cls, path: str | os.PathLike[str]) -> Path | None:
+        """Put the previous good project.json back; the unreadable one is kept aside."""
+        return ProjectStore(slug_path(path)).restore_last_good()
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def path(self) -> Path:
+        return self._rt.store.root
+
+    @property
+    def name(self) -> str:
+        return self._rt.state.name
+
+    @property
+    def state(self) -> ProjectState:
+        """A copy of the full state (edit through the methods, not this copy)."""
+        with self._rt.guard:
+            return self._rt.state.model_copy(deep=True)
+
+    @property
+    def brief(self) -> Brief:
+        return self._rt.state.brief
+
+    def update(self, **changes: Any) -> Brief:
+        """Change the brief (text=..., aspect=..., duration_s=..., resolution=..., fps=...)."""
+        allowed = set(Brief.model_fields) - {"template"}
+        unknown = sorted(set(changes) - allowed)
+        if unknown:
+            raise InvalidInput(f"cannot update {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+        with self._rt.guard:
+            try:
+                new = Brief.model_validate({**self._rt.state.brief.model_dump(), **changes})
+            except ValidationError as exc:
+                raise _brief_error(exc) from None
+            self._rt.state.brief = new
+            self._rt.save()
+            return new
+
+    # ------------------------------------------------------------------ questions
+    def ask(self, force: bool = False) -> Questions:
+        """Generate the clarifying questions (once; force=True asks again)."""
+        run_sync(questions_phase.generate_questions(self._rt, force=force))
+        return self.questions
+
+    @property
+    def questions(self) -> Questions:
+        if not self._rt.state.questions:
+            run_sync(questions_phase.generate_questions(self._rt))
+        return Questions(self._rt.state.questions, dict(self._rt.state.answers))
+
+    def answer(self, **answers: Any) -> dict[str, str]:
+        """Record answers by question id, e.g. p.answer(audience="weekend hikers", tone="gritty")."""
+        if not self._rt.state.questions:
+            run_sync(questions_phase.generate_questions(self._rt))
+        with self._rt.guard:
+            clean = questions_phase.validate_answers(self._rt.state.questions, answers)
+            self._rt.state.answers = {**self._rt.state.answers, **clean}
+            self._rt.save()
+            return dict(self._rt.state.answers)
+
+    # ------------------------------------------------------------------ storyboard
+    def storyboard(self, replan: bool = False) -> SceneList:
+        """Plan the scenes (once) and bring every scene's frame up to date with its inputs."""
+        if not self._rt.state.questions:
+            run_sync(questions_phase.generate_questions(self._rt))
+        run_sync(storyboard_phase.plan(self._rt, replan=replan))
+        run_sync(storyboard_phase.make_frames(self._rt))
+        return self.scenes
+
+    @property
+    def scenes(self) -> SceneList:
+        return SceneList(self, [SceneHandle(self, s.id) for s in self._rt.state.scenes])
+
+    def scene(self, ref: str | int) -> SceneHandle:
+        """A scene by id or by 1-based number."""
+        return SceneHandle(self, scene_ops.resolve(self._rt, ref).id)
+
+    def edit_scene(self, ref: str | int, **changes: Any) -> SceneHandle:
+        return SceneHandle(self, scene_ops.edit(self._rt, ref, **changes).id)
+
+    def reorder(self, order: Sequence[str | int]) -> SceneList:
+        scene_ops.reorder(self._rt, list(order))
+        return self.scenes
+
+    def move_scene(self, ref: str | int, to: int) -> SceneList:
+        scene_ops.move(self._rt, ref, to)
+        return self.scenes
+
+    def add_scene(self, after: str | int | None = None, **fields: Any) -> SceneHandle:
+        return SceneHandle(self, scene_ops.add(self._rt, after, **fields).id)
+
+    def duplicate_scene(self, ref: str | int) -> SceneHandle:
+        return SceneHandle(self, scene_ops.duplicate(self._rt, ref).id)
+
+    def delete_scene(self, ref: str | int) -> str:
+        """Remove a scene (archived with its takes; bring it back with restore_scene)."""
+        return scene_ops.delete(self._rt, ref).id
+
+    def restore_scene(self, scene_id: str, to: int | None = None) -> SceneHandle:
+        return SceneHandle(self, scene_ops.restore(self._rt, scene_id, to).id)
+
+    def regenerate_frame(self, ref: str | int, prompt: str | None = None, *,
+                         force: bool = False, seed: int | None = None) -> Take:
+        """A new frame take for one scene; unchanged inputs reuse the cached take unless force."""
+        with self._rt.guard:
+            scene = scene_ops.resolve(self._rt, ref)
+            changes: dict[str, Any] = {}
+            if prompt is not None:
+                changes["visual_prompt"] = prompt
+            if changes:
+                scene = scene_ops.edit(self._rt, scene.id, **changes)
+            if seed is not None or force:
+                used = {t.seed for t in scene.frame_takes} | {scene.frame_seed}
+                scene.frame_seed = seed if seed is not None else max(used) + 1
+                self._rt.save()
+        take, _hit = run_sync(storyboard_phase.make_frame(self._rt, scene.id))
+        return take
+
+    def choose_take(self, ref: str | int, take_id: str) -> SceneHandle:
+        return SceneHandle(self, scene_ops.choose_take(self._rt, ref, take_id).id)
+
+    def takes(self, ref: str | int | None = None) -> pd.DataFrame:
+        """Every take (frame and clip) of one scene or of all scenes, newest last."""
+        from nbvideo.handles import takes_frame
+
+        scenes = [scene_ops.resolve(self._rt, ref)] if ref is not None else self._rt.state.scenes
+        return takes_frame(scenes)
+
+    # ------------------------------------------------------------------ clips
+    def generate_clips(self, scenes: Sequence[str | int] | None = None) -> Job[list[Take]]:
+        """Start one clip per scene (default: those missing or out of date); returns a Job at once.
+
+        Wait with `await job` in a notebook or `job.wait()` in a script.
+        """
+        rt = self._rt
+        with rt.guard:
+            if not rt.state.scenes:
+                raise PhaseNotReady("no storyboard yet; run p.storyboard() first")
+            if scenes is None:
+                ids = [s.id for s in rt.state.scenes if not clips_phase.clip_is_current(rt, s)]
+                for s in rt.state.scenes:
+                    if s.frame is None:
+                        raise PhaseNotReady(f"scene {s.id} has no frame; run p.storyboard() first")
+            else:
+                ids = [scene_ops.resolve(rt, r).id for r in scenes]
+        return clips_phase.start_clip_job(rt, ids)
+
+    def regenerate_clip(self, ref: str | int, prompt: str | None = None, *,
+                        force: bool = False, seed: int | None = None) -> Job[list[Take]]:
+        """A new clip take for one scene (new prompt, or force=True for a fresh seed)."""
+        with self._rt.guard:
+            scene = scene_ops.resolve(self._rt, ref)
+            if prompt is not None:
+                scene = scene_ops.edit(self._rt, scene.id, visual_prompt=prompt)
+                run_sync(storyboard_phase.make_frame(self._rt, scene.id))
+            if seed is not None or force:
+                used = {t.seed for t in scene.clip_takes} | {scene.clip_seed}
+                self._rt.state.scene(scene.id).clip_seed = seed if seed is not None else max(used) + 1
+                self._rt.save()
+        return clips_phase.start_clip_job(self._rt, [scene.id], name=f"clip {scene.id}")
+
+    # ------------------------------------------------------------------ timeline / export
+    @property
+    def timeline(self) -> TimelineView:
+        return TimelineView(self)
+
+    def trim(self, ref: str | int, in_s: float | None = None, out_s: float | None = None) -> None:
+        """Keep [in_s, out_s) of the scene's clip, in seconds from the clip's start."""
+        timeline_ops.trim(self._rt, ref, in_s, out_s)
+
+    def set_transition(self, ref: str | int, kind: str = "cut", duration_s: float = 0.0) -> None:
+        """How scene `ref` hands over to the next: 'cut' or 'crossfade' with duration_s."""
+        timeline_ops.set_transition(self._rt, ref, kind, duration_s)
+
+    def set_transitions(self, kind: str = "crossfade", duration_s: float = 0.5) -> None:
+        """The same transition at every cut."""
+        timeline_ops.set_all_transitions(self._rt, kind, duration_s)
+
+    def export(self, name: str = "ad", formats: Sequence[str] | str = ("16:9",), *,
+               resolution: str | None = None, fit: str = "crop") -> Exports:
+        """Render the timeline to one MP4 per aspect in exports/ (crop or blurred pad)."""
+        records = export_phase.export(self._rt, name, formats,
+                                      resolution or self._rt.state.brief.resolution, fit)
+        return Exports(self.path, records)
+
+    @property
+    def exports(self) -> Exports:
+        return Exports(self.path, list(self._rt.state.exports))
+
+    # ------------------------------------------------------------------ costs / status
+    @property
+    def costs(self) -> pd.DataFrame:
+        """Every provider call: time, phase, scene, take, provider, model, units, cost, ..."""
+        return self._rt.ledger.frame()
+
+    def cost_summary(self) -> pd.DataFrame:
+        """Calls, cache hits, spend and time grouped by phase, provider and model."""
+        return summarize(self.costs)
+
+    def run(self) -> Exports | None:
+        """Run every phase that is not done yet (as `nbvideo run` does)."""
+        self.storyboard()
+        job = self.generate_clips()
+        job.wait()
+        if not self._rt.state.exports:
+            return self.export("ad", formats=[self._rt.state.brief.aspect])
+        return self.exports
+
+    def status(self) -> pd.DataFrame:
+        st = self._rt.state
+        rows = [
+            ("questions", bool(st.questions), f"{len(st.answers)}/{len(st.questions)} answered"),
+            ("storyboard", bool(st.scenes), f"{len(st.scenes)} scenes"),
+            ("frames", bool(st.scenes) and all(s.frame for s in st.scenes),
+             f"{sum(1 for s in st.scenes if s.frame)}/{len(st.scenes)}"),
+            ("clips", bool(st.scenes) and all(s.clip for s in st.scenes),
+             f"{sum(1 for s in st.scenes if s.clip)}/{len(st.scenes)}"),
+            ("export", bool(st.exports), f"{len(st.exports)} file(s)"),
+        ]
+        return pd.DataFrame(rows, columns=["phase", "done", "detail"])
+
+    def __repr__(self) -> str:
+        st = self._rt.state
+        return (f"<nbvideo.Project {st.name!r}: {st.brief.duration_s:g}s {st.brief.aspect} "
+                f"{st.brief.resolution}, {len(st.scenes)} scenes, providers={st.providers!r}>")
+
+    def _repr_html_(self) -> str:
+        st = self._rt.state
+        if st.scenes:
+            return views.storyboard_html(self.path, st.storyboard_title or st.name, st.scenes,
+                                         st.brief.duration_s)
+        return f"<code>{views.html.escape(repr(self))}</code>"

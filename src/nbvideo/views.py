@@ -1,0 +1,96 @@
+"""Static HTML views of project state, for notebook output that needs no live kernel.
+
+Saved notebooks, nbval and GitHub all show these. Images travel as small JPEG thumbnails;
+videos are embedded only when asked for, at a size the notebook can carry.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from nbvideo.state import ExportRecord, Question, Scene
+
+_CARD = (
+    "display:inline-block;vertical-align:top;margin:4px;padding:6px;border:1px solid #ddd;"
+    "border-radius:6px;font:12px/1.35 system-ui,sans-serif;background:#fafafa;"
+)
+
+
+def _img(path: Path | None, width: int) -> str:
+    if path is None or not path.exists():
+        return (f"<div style='width:{width}px;height:{width * 9 // 16}px;background:#eee;"
+                f"display:flex;align-items:center;justify-content:center;color:#999'>no frame</div>")
+    data = base64.b64encode(path.read_bytes()).decode()
+    mime = "image/jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "image/png"
+    return f"<img src='data:{mime};base64,{data}' style='width:{width}px;display:block'/>"
+
+
+def thumb_path(root: Path, scene: Scene) -> Path | None:
+    frame = scene.frame
+    if frame is None:
+        return None
+    return root / "assets" / "thumbs" / f"{frame.id}.jpg"
+
+
+def scene_card(root: Path, number: int, scene: Scene, width: int = 220) -> str:
+    e = html.escape
+    status = []
+    status.append("frame ✓" if scene.frame and scene.frame.ok else "no frame")
+    status.append("clip ✓" if scene.clip and scene.clip.ok else "no clip")
+    return (
+        f"<div style='{_CARD}width:{width}px'>{_img(thumb_path(root, scene), width)}"
+        f"<div style='margin-top:4px'><b>{number}. {e(scene.title or scene.beat)}</b> "
+        f"<span style='color:#666'>· {e(scene.beat)} · {scene.duration_s:g}s</span></div>"
+        f"<div style='color:#444'>{e(scene.shot)}, {e(scene.camera)}</div>"
+        f"<div style='margin-top:3px'>{e(scene.description)}</div>"
+        f"<div style='margin-top:3px;color:#888'>{e(' · '.join(status))} · "
+        f"{len(scene.frame_takes)} frame / {len(scene.clip_takes)} clip take(s) · "
+        f"<code>{scene.id}</code></div></div>"
+    )
+
+
+def storyboard_html(root: Path, title: str, scenes: list[Scene], target_s: float) -> str:
+    total = sum(s.duration_s for s in scenes)
+    cards = "".join(scene_card(root, i, s) for i, s in enumerate(scenes, 1))
+    head = (f"<div style='font:13px system-ui,sans-serif;margin:4px'><b>{html.escape(title)}</b> "
+            f"— {len(scenes)} scenes, {total:g}s of {target_s:g}s</div>")
+    return f"<div>{head}<div>{cards}</div></div>"
+
+
+def questions_html(questions: list[Question], answers: dict[str, str]) -> str:
+    e = html.escape
+    rows = []
+    for q in questions:
+        given = answers.get(q.id)
+        choices = " / ".join(q.choices) if q.choices else "(free text)"
+        answer = (f"<b>{e(given)}</b>" if given
+                  else f"<span style='color:#999'>default: {e(q.default or '—')}</span>")
+        rows.append(f"<tr><td><code>{e(q.id)}</code></td><td>{e(q.prompt)}<br/>"
+                    f"<span style='color:#888'>{e(choices)}</span></td><td>{answer}</td></tr>")
+    return ("<table style='font:12px system-ui,sans-serif'><tr><th>id</th><th>question</th>"
+            f"<th>answer</th></tr>{''.join(rows)}</table>")
+
+
+def video_html(path: Path, width: int = 360, embed: bool = True) -> str:
+    """A <video> element; embedded as base64 so it plays in any frontend."""
+    if embed:
+        data = base64.b64encode(path.read_bytes()).decode()
+        src = f"data:video/mp4;base64,{data}"
+    else:
+        src = html.escape(path.as_posix())
+    return (f"<video src='{src}' controls loop muted playsinline "
+            f"style='width:{width}px;max-width:100%'></video>")
+
+
+def export_html(root: Path, rec: ExportRecord, embed: bool = True) -> str:
+    e = html.escape
+    width = 360 if rec.width >= rec.height else 220
+    return (
+        f"<div style='{_CARD}'>{video_html(root / rec.path, width, embed)}"
+        f"<div><b>{e(rec.aspect)}</b> {rec.width}×{rec.height} · {rec.duration_s:.2f}s · "
+        f"{rec.frames} frames @ {rec.fps:g} fps · {rec.size_bytes / 1e6:.1f} MB"
+        f"{' · stream copy' if rec.stream_copy else ''}</div>"
+        f"<div><code>{e(rec.path)}</code></div></div>"
+    )

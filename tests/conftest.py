@@ -1,0 +1,42 @@
+"""Shared fixtures: a small offline project rendered once, copied for each test that edits it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import nbvideo as nv
+
+# Small but real: 720p is the smallest export size, so keep clips short and fps low.
+SMALL = dict(aspect="16:9", duration_s=8.0, resolution="720p", fps=12)
+BRIEF = "8s ad for a waterproof trail shoe for weekend hikers"
+
+
+@pytest.fixture(scope="session")
+def rendered_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project taken through storyboard and clips, then closed (so copies can be opened)."""
+    root = tmp_path_factory.mktemp("template")
+    p = nv.Project.open(root / "shoe", brief=BRIEF, **SMALL)
+    p.storyboard()
+    p.generate_clips().wait()
+    p.close()
+    return root / "shoe"
+
+
+@pytest.fixture
+def rendered(rendered_template: Path, tmp_path: Path) -> Iterator[nv.Project]:
+    dest = tmp_path / "shoe"
+    shutil.copytree(rendered_template, dest)
+    p = nv.Project.open(dest)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[nv.Project]:
+    p = nv.Project.open(tmp_path / "fresh", brief=BRIEF, **SMALL)
+    yield p
+    p.close()
