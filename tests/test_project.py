@@ -283,3 +283,31 @@ def test_project_json_never_holds_absolute_asset_paths(rendered: nv.Project) -> 
     for scene in raw["scenes"]:
         for take in scene["frame_takes"] + scene["clip_takes"]:
             assert not take["path"].startswith("/") and ".." not in take["path"]
+
+
+def test_canceling_a_clip_job_leaves_no_partial_clip_and_no_take(rendered: nv.Project) -> None:
+    import time
+
+    s = rendered.scene(1)
+    rendered.edit_scene(1, duration_s=12)  # long enough to still be rendering when canceled
+    rendered.storyboard()
+    takes_before = len(s.clip_takes)
+    clips_before = set((rendered.path / "assets/clips").iterdir())
+    job = rendered.generate_clips()
+    deadline = time.monotonic() + 60
+    while not any(e.status == "processing" for e in job.events) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert job.cancel()
+    with pytest.raises(Exception):
+        job.wait(60)
+    deadline = time.monotonic() + 30  # the render thread notices and cleans up
+    while time.monotonic() < deadline:
+        if set((rendered.path / "assets/clips").iterdir()) == clips_before and (
+            "canceled" in set(rendered.costs["status"])
+        ):
+            break
+        time.sleep(0.05)
+    assert set((rendered.path / "assets/clips").iterdir()) == clips_before
+    assert len(s.clip_takes) == takes_before
+    assert job.state == "canceled"
+    assert "canceled" in set(rendered.costs["status"])
