@@ -311,3 +311,32 @@ def test_canceling_a_clip_job_leaves_no_partial_clip_and_no_take(rendered: nv.Pr
     assert len(s.clip_takes) == takes_before
     assert job.state == "canceled"
     assert "canceled" in set(rendered.costs["status"])
+
+
+def test_1080p_export_of_720p_clips_is_full_size_and_exact(rendered: nv.Project) -> None:
+    out = rendered.export("hd", formats=["16:9", "9:16"], resolution="1080p", fit="crop")
+    by_aspect = {r.aspect: probe(p) for r, p in zip(out, out.paths)}
+    assert (by_aspect["16:9"].width, by_aspect["16:9"].height) == (1920, 1080)
+    assert (by_aspect["9:16"].width, by_aspect["9:16"].height) == (1080, 1920)
+    assert {i.frames for i in by_aspect.values()} == {round(SMALL["duration_s"] * 12)}
+    assert not out[0].stream_copy
+    assert (rendered.path / "exports" / "hd-16x9-1080p.jpg").exists()  # poster frame
+
+
+def test_ledger_rows_carry_units_latency_and_keys(rendered: nv.Project) -> None:
+    df = rendered.costs
+    frames = df[(df["phase"] == "frames") & (df["status"] == "succeeded")]
+    assert len(frames) == len(rendered.scenes)
+    assert (frames["kind"] == "actual").all() and (frames["latency_s"] > 0).all()
+    assert frames["key"].str.fullmatch(r"[0-9a-f]{64}").all()
+    assert set(frames["take"]) == {s.frame_takes[0].id for s in rendered.scenes}
+    clips = df[(df["phase"] == "clips") & (df["status"] == "succeeded")]
+    assert (clips["unit"] == "second").all()
+    assert clips["units"].sum() == pytest.approx(SMALL["duration_s"], abs=1e-6)
+
+
+def test_an_export_name_cannot_leave_the_project(rendered: nv.Project) -> None:
+    out = rendered.export("../../../tmp/evil", formats=["16:9"])
+    assert out.paths[0].parent == rendered.path / "exports"
+    with pytest.raises(nv.InvalidInput, match="export name"):
+        rendered.export("../..", formats=["16:9"])

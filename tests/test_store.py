@@ -158,3 +158,15 @@ def test_project_names_are_slugged(tmp_path: Path) -> None:
     assert slug_path(tmp_path / "Trail Shoe! (v2)").name == "trail-shoe-v2"
     with pytest.raises(PathEscape):
         slug_path(tmp_path / "!!!")
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "/etc/passwd", "assets/../../x.png", "C:/x.png"])
+def test_a_hand_edited_asset_path_that_leaves_the_project_is_refused_on_load(
+    store: ProjectStore, bad: str
+) -> None:
+    store.save(make_state(1))
+    raw = json.loads(store.state_path.read_text())
+    raw["scenes"][0]["frame_takes"][0]["path"] = bad
+    store.state_path.write_text(json.dumps(raw))
+    with pytest.raises(ProjectCorrupt, match=r"scenes\.0\.frame_takes\.0\.path"):
+        store.load()

@@ -37,11 +37,11 @@ _OPEN_OPTIONS = ("brief", "aspect", "duration_s", "resolution", "fps", "provider
 
 
 def _brief_error(exc: ValidationError) -> InvalidInput:
+    """The first problem, named by field with the value given: 'aspect: ... got '21:9''."""
     err = exc.errors()[0]
     field = ".".join(str(x) for x in err["loc"]) or "brief"
     field = "brief" if field == "text" else field
-    allowed = err.get("ctx", {}).get("expected", "")
-    return InvalidInput(f"{field}: {err['msg']}{f' ({allowed})' if allowed and allowed not in err['msg'] else ''}")
+    return InvalidInput(f"{field}: {err['msg']}, got {err.get('input')!r}")
 
 
 class Project:

@@ -8,9 +8,10 @@ unknown fields so a typo in a file or a call is an error that names the field.
 from __future__ import annotations
 
 import datetime as _dt
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -37,6 +38,19 @@ MIN_DURATION_S = 5.0
 MAX_DURATION_S = 180.0
 
 PositiveSeconds = Annotated[float, Field(gt=0)]
+
+
+def _project_relative(v: str | None) -> str | None:
+    """Asset paths on disk are relative to the project folder and can never climb out of it."""
+    if v is None:
+        return v
+    parts = PurePosixPath(v).parts
+    if not parts or v.startswith(("/", "\\")) or "\\" in v or ".." in parts or ":" in parts[0]:
+        raise ValueError(f"{v!r} must be a path inside the project folder (relative, no '..')")
+    return v
+
+
+ProjectPath = Annotated[str, AfterValidator(_project_relative)]
 
 
 def utcnow() -> _dt.datetime:
@@ -112,7 +126,7 @@ class Take(Model):
     model: str
     seed: int
     inputs: dict[str, Any] = Field(default_factory=dict)
-    path: str | None = Field(None, description="Asset path relative to the project folder.")
+    path: ProjectPath | None = Field(None, description="Asset path relative to the project folder.")
     status: Literal["pending", "running", "succeeded", "failed", "canceled"] = "pending"
     error: str | None = None
     cost_usd: float = 0.0
@@ -203,7 +217,7 @@ class Timeline(Model):
 
 
 class ExportRecord(Model):
-    path: str
+    path: ProjectPath
     aspect: Aspect
     resolution: Resolution
     fit: Fit
