@@ -340,3 +340,14 @@ def test_an_export_name_cannot_leave_the_project(rendered: nv.Project) -> None:
     assert out.paths[0].parent == rendered.path / "exports"
     with pytest.raises(nv.InvalidInput, match="export name"):
         rendered.export("../..", formats=["16:9"])
+
+
+def test_regenerate_clip_with_a_new_prompt_remakes_frame_then_clip(rendered: nv.Project) -> None:
+    s = rendered.scene(1)
+    frames, clips = len(s.frame_takes), len(s.clip_takes)
+    takes = rendered.regenerate_clip(1, prompt="macro shot of laces, rain").wait()
+    assert len(s.frame_takes) == frames + 1 and len(s.clip_takes) == clips + 1
+    assert takes[0].inputs["frame_sha256"] == s.frame.checksum
+    assert s.visual_prompt == "macro shot of laces, rain"
+    with pytest.raises(nv.InvalidInput, match="seed"):
+        s.regenerate(seed=-3)

@@ -235,18 +235,12 @@ class Project:
     def regenerate_frame(self, ref: str | int, prompt: str | None = None, *,
                          force: bool = False, seed: int | None = None) -> Take:
         """A new frame take for one scene; unchanged inputs reuse the cached take unless force."""
-        with self._rt.guard:
-            scene = scene_ops.resolve(self._rt, ref)
-            changes: dict[str, Any] = {}
-            if prompt is not None:
-                changes["visual_prompt"] = prompt
-            if changes:
-                scene = scene_ops.edit(self._rt, scene.id, **changes)
-            if seed is not None or force:
-                used = {t.seed for t in scene.frame_takes} | {scene.frame_seed}
-                scene.frame_seed = seed if seed is not None else max(used) + 1
-                self._rt.save()
-        take, _hit = run_sync(storyboard_phase.make_frame(self._rt, scene.id))
+        scene_id = scene_ops.resolve(self._rt, ref).id
+        if prompt is not None:
+            scene_ops.edit(self._rt, scene_id, visual_prompt=prompt)
+        if seed is not None or force:
+            scene_ops.reseed(self._rt, scene_id, "frame", seed)
+        take, _hit = run_sync(storyboard_phase.make_frame(self._rt, scene_id))
         return take
 
     def choose_take(self, ref: str | int, take_id: str) -> SceneHandle:
@@ -281,16 +275,12 @@ class Project:
     def regenerate_clip(self, ref: str | int, prompt: str | None = None, *,
                         force: bool = False, seed: int | None = None) -> Job[list[Take]]:
         """A new clip take for one scene (new prompt, or force=True for a fresh seed)."""
-        with self._rt.guard:
-            scene = scene_ops.resolve(self._rt, ref)
-            if prompt is not None:
-                scene = scene_ops.edit(self._rt, scene.id, visual_prompt=prompt)
-                run_sync(storyboard_phase.make_frame(self._rt, scene.id))
-            if seed is not None or force:
-                used = {t.seed for t in scene.clip_takes} | {scene.clip_seed}
-                self._rt.state.scene(scene.id).clip_seed = seed if seed is not None else max(used) + 1
-                self._rt.save()
-        return clips_phase.start_clip_job(self._rt, [scene.id], name=f"clip {scene.id}")
+        scene_id = scene_ops.resolve(self._rt, ref).id
+        if prompt is not None:  # the clip is made from the frame, so the frame follows the prompt
+            self.regenerate_frame(scene_id, prompt)
+        if seed is not None or force:
+            scene_ops.reseed(self._rt, scene_id, "clip", seed)
+        return clips_phase.start_clip_job(self._rt, [scene_id], name=f"clip {scene_id}")
 
     # ------------------------------------------------------------------ timeline / export
     @property

@@ -21,8 +21,8 @@ async def generate_questions(rt: Runtime, force: bool = False) -> list[Question]
     """Ask the planner once; later calls reuse the stored questions (logged as a cache hit)."""
     planner = rt.providers.planner
     if rt.state.questions and not force:
-        rt.log(phase="questions", provider=planner.provider, model=planner.model,
-               status="cache_hit", cache_hit=True, note="questions already asked")
+        rt.log_cache_hit(phase="questions", provider=planner.provider, model=planner.model,
+                         note="questions already asked")
         return rt.state.questions
     started = time.perf_counter()
     result = await planner.questions(plan_context(rt))

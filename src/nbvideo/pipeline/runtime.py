@@ -79,6 +79,13 @@ class Runtime:
     def log(self, **fields: Any) -> LedgerEntry:
         return self.ledger.append(LedgerEntry(**fields))
 
+    def log_cache_hit(self, *, phase: str, provider: str, model: str, note: str,
+                      scene: str | None = None, take: str | None = None,
+                      key: str | None = None) -> LedgerEntry:
+        """A request answered from what the project already has: logged, at cost 0."""
+        return self.log(phase=phase, scene=scene, take=take, provider=provider, model=model,
+                        status="cache_hit", cache_hit=True, key=key, note=note)
+
     def log_usage(
         self, *, phase: str, provider: str, model: str, usage: Usage, latency_s: float,
         status: str = "succeeded", scene: str | None = None, take: str | None = None,
@@ -132,8 +139,8 @@ async def produce(
         if hit is not None:
             _select(scene, kind, hit.id)
             rt.save()
-            rt.log(phase=phase, scene=scene_id, take=hit.id, provider=provider, model=model,
-                   status="cache_hit", cache_hit=True, key=key, note="reused existing take")
+            rt.log_cache_hit(phase=phase, scene=scene_id, take=hit.id, provider=provider,
+                             model=model, key=key, note="reused existing take")
             return hit, True
     take_id = new_take_id(kind)
     rel = f"{_DIR[kind]}/{scene_id}-{take_id}.{_EXT[kind]}"

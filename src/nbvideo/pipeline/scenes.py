@@ -163,6 +163,21 @@ def restore(rt: Runtime, scene_id: str, to: int | None = None) -> Scene:
         return found
 
 
+def reseed(rt: Runtime, ref: str | int, kind: str, seed: int | None = None) -> int:
+    """Give the scene's frame or clip a seed no earlier take used (or the one asked for),
+    so the next generation is a genuinely new take rather than a cache hit."""
+    with rt.guard:
+        scene = resolve(rt, ref)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise InvalidInput(f"seed must be a whole number >= 0, got {seed!r}")
+        takes = scene.frame_takes if kind == "frame" else scene.clip_takes
+        current = scene.frame_seed if kind == "frame" else scene.clip_seed
+        new = seed if seed is not None else max({t.seed for t in takes} | {current}) + 1
+        setattr(scene, f"{kind}_seed", new)
+        rt.save()
+        return new
+
+
 FRAME_FIELDS = ("title", "description", "visual_prompt", "shot", "camera", "on_screen_text", "beat")
 
 

@@ -29,8 +29,8 @@ async def plan(rt: Runtime, replan: bool = False) -> list[Scene]:
     """Plan the scenes once. With `replan`, a new plan replaces them; the old ones are archived."""
     planner = rt.providers.planner
     if rt.state.scenes and not replan:
-        rt.log(phase="storyboard", provider=planner.provider, model=planner.model,
-               status="cache_hit", cache_hit=True, note="storyboard already planned")
+        rt.log_cache_hit(phase="storyboard", provider=planner.provider, model=planner.model,
+                         note="storyboard already planned")
         return rt.state.scenes
     ctx = plan_context(rt)
     started = time.perf_counter()
