@@ -1,0 +1,183 @@
+"""Brief analysis for the offline planner: what a one-line brief already says, as BriefFacts.
+
+Keywords and regexes only, no model: product, category, audience, benefit, tone, call to action,
+platform, music, setting and offer, read with the vocabulary in ``data/structures.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+# The facts a clarifying question may ask about, most useful first.
+PRIORITY = ("audience", "benefit", "tone", "cta", "platform", "music", "setting")
+_B, _E = r"(?<![\w-])", r"(?![\w-])"  # word edges that keep 'high-energy' one word
+
+
+@lru_cache(maxsize=1)
+def load_structures() -> dict[str, Any]:
+    """The planner's data (structures, beats, vocabulary), read once from package data."""
+    ref = resources.files("nbvideo") / "data" / "structures.json"
+    data: dict[str, Any] = json.loads(ref.read_text(encoding="utf-8"))
+    return data
+
+
+# --------------------------------------------------------------------------- text helpers
+
+@lru_cache(maxsize=8192)
+def _kw(word: str) -> re.Pattern[str]:
+    """Whole-word, case-insensitive pattern: 'fast' must not match 'fast-paced' or 'breakfast'."""
+    left, right = (_B if re.match(r"\w", word) else ""), (_E if re.search(r"\w$", word) else "")
+    return re.compile(left + re.escape(word).replace(r"\ ", r"\s+") + right, re.IGNORECASE)
+
+
+def _earliest(text: str, words: list[str]) -> tuple[int, str] | None:
+    """(position, word) of the keyword mentioned first, so the brief's own order wins."""
+    hits = [(m.start(), w) for w in words if (m := _kw(w).search(text))]
+    return min(hits) if hits else None
+
+
+def _cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+def _drop_leading(words: list[str], vocab: set[str]) -> list[str]:
+    while len(words) > 1 and words[0].lower().strip(",") in vocab:
+        words = words[1:]
+    return words
+
+
+@lru_cache(maxsize=1)
+def _rx() -> dict[str, re.Pattern[str]]:
+    """Brief-parsing regexes, built once from the word lists in the data's lexicon."""
+    data = load_structures()
+    lex = data["lexicon"]
+
+    def alt(words: list[str]) -> str:
+        return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+
+    det = r"(?:a|an|the|our|my|your|this|that|its|their|every|each|one|some)\b"
+    made = {
+        "dur": r"\b(?:(?:a|an)\s+)?\d+(?:\.\d+)?\s*-?\s*(?:s|secs?|seconds?|mins?|minutes?)\b\.?",
+        "anchor_ad": rf"\b(?:{alt(lex['ad_words'])})\s+(?:{alt(lex['ad_links'])})\s+(.+)",
+        "anchor_verb": rf"\b(?:{alt(lex['pitch_verbs'])})\s+(?:of\s+)?(.+)",
+        "anchor_tail": r"^(.+?)\s+(?:ad|advert|advertisement|commercial|promo|video|spot)\b",
+        "stop": rf"\s*(?:[,.;:!?()\[\]]|\s[-—]\s|\b(?:{alt(lex['product_stops'])})\b)",
+        "lead": rf"^(?:(?:{alt(lex['determiners'])})\s+)+",
+        "audience": rf"(?=\b(?:{alt(lex['audience_leads'])})\s+((?!{det})[\w'-]+"  # overlapping
+                    rf"(?:\s+(?!(?:{alt(lex['audience_stops'])})\b)[\w'-]+){{0,3}}))",
+        "music": rf"{_B}(?:(?!(?:with|and|to|a|an|the|some|set)\b)[\w-]+\s+){{0,2}}"
+                 rf"(?:{alt(lex['music_words'])}){_E}",
+        "silent": rf"{_B}(?:{alt(lex['silent_words'])}){_E}",
+        "benefit": rf"{_B}(?:that|which|to)\s+((?:{alt(lex['benefit_verbs'])})\s+[^,.;!?]+)",
+        "url": rf"(?<![\w@.-])(?:https?://)?(?:www\.)?[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\."
+               rf"(?:{alt(lex['tlds'])})(?:/[^\s,;]*)?{_E}",
+        "offer": rf"{_B}(?:{'|'.join(lex['offers'])})",
+        "cta": rf"{_B}(?:{'|'.join(data['cta_patterns'])}){_E}",
+        "setting": rf"{_B}(?:{alt(lex['places'])})\s+(?:(?:a|an|the|some|their|our)\s+)?"
+                   rf"(?:[\w'-]+\s+){{0,2}}(?:{alt(data['settings'])}){_E}",
+    }
+    return {k: re.compile(v, re.IGNORECASE) for k, v in made.items()}
+
+
+# --------------------------------------------------------------------------- brief parsing
+
+def extract_product(brief_text: str) -> str:
+    """The product noun phrase ('30s ad for a waterproof trail shoe' -> 'waterproof trail shoe')."""
+    data, rx = load_structures(), _rx()
+    text = rx["dur"].sub(" ", " ".join(brief_text.split())).strip()
+    found = next((m.group(1) for k in ("anchor_ad", "anchor_verb", "anchor_tail")
+                  if (m := rx[k].search(text)) and m.group(1).strip()), text)
+    if stop := rx["stop"].search(found, 1):
+        found = found[: stop.start()]
+    noise = {"ad", "ads", "video", "spot", "promo"}
+    noise |= {k for t in (*data["tones"].values(), *data["platforms"].values())
+              for k in t["keywords"]}
+    words = _drop_leading(rx["lead"].sub("", found.strip()).split(), noise)
+    return " ".join(words[:6]).strip(" ,.;:!?-—'\"") or "product"
+
+
+def detect_category(brief_text: str) -> str:
+    """Product category with the most keyword hits; ties go to the more specific category."""
+    cats = load_structures()["categories"]
+    scores = {n: sum(1 for k in c["keywords"] if _kw(k).search(brief_text))
+              for n, c in cats.items()}
+    best = max(scores.values())
+    return next(n for n, s in scores.items() if s == best) if best else "generic"
+
+
+def _tone_key(text: str | None) -> str | None:
+    """Map a tone answer or a brief to one of the tone classes in the data, or None."""
+    tones = load_structures()["tones"]
+    if not text or text.strip().lower() in tones:
+        return text.strip().lower() if text else None
+    hits = [(hit, name) for name, t in tones.items() if (hit := _earliest(text, t["keywords"]))]
+    return min(hits)[1] if hits else None
+
+
+def _audience(text: str) -> str | None:
+    """'for weekend hikers' is an audience, 'for a trail shoe' is not: it must name people."""
+    people = load_structures()["people"]
+    for m in _rx()["audience"].finditer(text):
+        words = m.group(1).split()
+        for end in range(len(words), 0, -1):  # cut after the last people-noun
+            head = " ".join(words[:end]).lower()
+            if any(head.endswith(p) for p in people) or re.search(r"(?:ers|ists|ians)$", head):
+                return _cap(" ".join(words[:end]))
+    return None
+
+
+def _cta(text: str) -> str | None:
+    url = _rx()["url"].search(text)
+    if m := _rx()["cta"].search(text):
+        cta = " ".join(m.group(0).split()[:5])
+        if url and not cta.lower().startswith("visit") and len(cta) + len(url.group(0)) < 37:
+            cta = f"{cta} at {url.group(0)}"
+        return _cap(cta)
+    return f"Visit {url.group(0)}" if url else None
+
+
+@dataclass(frozen=True)
+class BriefFacts:
+    """What the brief already says; None where it leaves a question open."""
+
+    product: str
+    category: str
+    audience: str | None = None
+    benefit: str | None = None
+    tone: str | None = None
+    cta: str | None = None
+    platform: str | None = None
+    music: str | None = None
+    setting: str | None = None
+    offer: str | None = None
+
+    def stated(self, key: str) -> str | None:
+        return getattr(self, key) if key in PRIORITY else None
+
+
+def analyze_brief(brief_text: str) -> BriefFacts:
+    """Parse a one-line brief into facts with keywords and regexes (no ML, deterministic)."""
+    data, rx = load_structures(), _rx()
+    text = " ".join(brief_text.split())
+    music = rx["music"].search(text)
+    tone = _tone_key(rx["music"].sub(" ", text))  # 'upbeat music' is music, not tone
+    benefit = None
+    if m := rx["benefit"].search(text):
+        benefit = _cap(" ".join(m.group(1).split()[:7]))
+    elif hit := _earliest(text, list(data["benefits"])):
+        benefit = data["benefits"][hit[1]]
+    plats = [name for name, p in data["platforms"].items() if _earliest(text, p["keywords"])]
+    offer, setting = rx["offer"].search(text), rx["setting"].search(text)
+    offer_words = next(s["keywords"] for s in data["structures"] if s["name"] == "offer")
+    return BriefFacts(
+        product=extract_product(text), category=detect_category(text), audience=_audience(text),
+        benefit=benefit, tone=tone.capitalize() if tone else None, cta=_cta(text),
+        platform=plats[0] if plats else None, setting=setting and _cap(setting.group(0)),
+        music="No music" if rx["silent"].search(text) else music and _cap(music.group(0)),
+        offer=_cap(offer.group(0)) if offer else (
+            "Limited-time offer" if _earliest(text, offer_words) else None))
