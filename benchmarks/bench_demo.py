@@ -16,7 +16,7 @@ from pathlib import Path
 def run_demo(directory: Path) -> float:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "nbvideo.cli", "demo", str(directory)], check=True,
-                   stdout=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 

@@ -19,7 +19,7 @@ def main() -> None:
         figures.update(mod.main() or {})
     print("\n== figures ==")
     for k, v in figures.items():
-        print(f"{k:32s} {v:10.3f}")
+        print(f"{k:32s} {v:10.3f}" if isinstance(v, float) else f"{k:32s} {v!s:>10}")
 
 
 if __name__ == "__main__":
