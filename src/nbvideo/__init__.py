@@ -13,7 +13,10 @@ from nbvideo.errors import (
     ProjectNotFound,
     SchemaTooNew,
 )
+from nbvideo.keys import MissingKey, set_keys
+from nbvideo.pipeline.budget import BudgetExceeded
 from nbvideo.project import Project
+from nbvideo.providers.catalog import catalog_frame as catalog
 
 __version__ = "0.1.0"
 
@@ -24,7 +27,9 @@ def open_project(path: str, brief: str | None = None, **options: object) -> Proj
 
 
 __all__ = [
+    "BudgetExceeded",
     "InvalidInput",
+    "MissingKey",
     "NbvideoError",
     "PhaseNotReady",
     "Project",
@@ -32,5 +37,7 @@ __all__ = [
     "ProjectLocked",
     "ProjectNotFound",
     "SchemaTooNew",
+    "catalog",
     "open_project",
+    "set_keys",
 ]

@@ -21,7 +21,8 @@ from nbvideo.state import utcnow
 
 COLUMNS = [
     "time", "phase", "scene", "take", "provider", "model", "units", "unit", "unit_price_usd",
-    "cost_usd", "kind", "latency_s", "status", "cache_hit", "request_id", "key", "note",
+    "cost_usd", "estimated_usd", "kind", "latency_s", "status", "cache_hit", "request_id", "key",
+    "note",
 ]
 
 
@@ -38,9 +39,12 @@ class LedgerEntry(BaseModel):
     unit: str = "call"
     unit_price_usd: float = 0.0
     cost_usd: float = 0.0
+    estimated_usd: float | None = Field(None, description="What the call was expected to cost.")
     kind: Literal["estimate", "actual"] = "actual"
     latency_s: float = 0.0
-    status: Literal["succeeded", "failed", "canceled", "cache_hit", "submitted"] = "succeeded"
+    status: Literal["succeeded", "failed", "canceled", "cache_hit", "submitted", "refused"] = (
+        "succeeded"
+    )
     cache_hit: bool = False
     request_id: str | None = None
     key: str | None = None
@@ -86,7 +90,7 @@ class Ledger:
         rows = [e.model_dump() for e in self.entries()]
         df = pd.DataFrame(rows, columns=COLUMNS)
         df["time"] = pd.to_datetime(df["time"], utc=True)
-        for col in ("units", "unit_price_usd", "cost_usd", "latency_s"):
+        for col in ("units", "unit_price_usd", "cost_usd", "estimated_usd", "latency_s"):
             df[col] = df[col].astype("float64")
         df["cache_hit"] = df["cache_hit"].astype("bool")
         return df

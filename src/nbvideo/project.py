@@ -99,7 +99,10 @@ class Project:
             store.save(state)
         rt = Runtime(state=state, store=store, ledger=Ledger(store.ledger_path),
                      providers=provider_set(state.providers))
-        return cls(rt)
+        project = cls(rt)
+        if budget is not None and budget != state.budget_usd:
+            project.budget_usd = budget
+        return project
 
     @staticmethod
     def _check_same(state: ProjectState, brief: str | None, opts: dict[str, Any],
@@ -254,11 +257,17 @@ class Project:
         return takes_frame(scenes)
 
     # ------------------------------------------------------------------ clips
-    def generate_clips(self, scenes: Sequence[str | int] | None = None) -> Job[list[Take]]:
+    def generate_clips(self, scenes: Sequence[str | int] | None = None, *,
+                       budget_usd: float | None = None) -> Job[list[Take]]:
         """Start one clip per scene (default: those missing or out of date); returns a Job at once.
 
-        Wait with `await job` in a notebook or `job.wait()` in a script.
+        Wait with `await job` in a notebook or `job.wait()` in a script. `budget_usd` caps
+        what this call may spend (the project's `budget_usd` always holds too); a clip that
+        would pass either is refused before its request is sent.
         """
+        if budget_usd is not None and (isinstance(budget_usd, bool)
+                                       or not isinstance(budget_usd, int | float) or budget_usd < 0):
+            raise InvalidInput(f"budget_usd must be a number of dollars >= 0, got {budget_usd!r}")
         rt = self._rt
         with rt.guard:
             if not rt.state.scenes:
@@ -270,7 +279,7 @@ class Project:
                         raise PhaseNotReady(f"scene {s.id} has no frame; run p.storyboard() first")
             else:
                 ids = [scene_ops.resolve(rt, r).id for r in scenes]
-        return clips_phase.start_clip_job(rt, ids)
+        return clips_phase.start_clip_job(rt, ids, budget_usd=budget_usd)
 
     def regenerate_clip(self, ref: str | int, prompt: str | None = None, *,
                         force: bool = False, seed: int | None = None) -> Job[list[Take]]:
@@ -311,6 +320,40 @@ class Project:
         return Exports(self.path, list(self._rt.state.exports))
 
     # ------------------------------------------------------------------ costs / status
+    def estimate(self, model: str | None = None) -> pd.DataFrame:
+        """What clips would cost per scene on `model` (default: the project's), total on top.
+
+        Nothing is spent. Scenes whose clip is already current cost 0 (re-running reuses it).
+        """
+        from nbvideo.pipeline.estimate import estimate_clips
+
+        rt = self._rt
+        with rt.guard:
+            if not rt.state.scenes:
+                raise PhaseNotReady("no storyboard yet; run p.storyboard() first")
+            current = {s.id for s in rt.state.scenes
+                       if s.frame is not None and clips_phase.clip_is_current(rt, s)}
+            return estimate_clips(rt, model or rt.providers.video.model, current)
+
+    @property
+    def budget_usd(self) -> float | None:
+        return self._rt.state.budget_usd
+
+    @budget_usd.setter
+    def budget_usd(self, value: float | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or value < 0):
+            raise InvalidInput(f"budget_usd must be a number of dollars >= 0 or None, got {value!r}")
+        with self._rt.guard:
+            self._rt.state.budget_usd = None if value is None else float(value)
+            self._rt.budget.limit_usd = self._rt.state.budget_usd
+            self._rt.save()
+
+    @property
+    def spent_usd(self) -> float:
+        """Actual spend so far, from the ledger."""
+        return self._rt.spent_usd()
+
     @property
     def costs(self) -> pd.DataFrame:
         """Every provider call: time, phase, scene, take, provider, model, units, cost, ..."""

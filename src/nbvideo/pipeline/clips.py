@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from nbvideo.errors import PhaseNotReady
+from nbvideo.pipeline.budget import Budget
+from nbvideo.pipeline.estimate import clip_estimate
 from nbvideo.pipeline.jobs import Job, gather_limited
 from nbvideo.pipeline.runtime import Runtime, produce, request_key
 from nbvideo.providers.base import ClipRequest
+from nbvideo.providers.catalog import get_model
 from nbvideo.state import Scene, Take, frame_size
 
 
@@ -45,14 +49,16 @@ def clip_is_current(rt: Runtime, scene: Scene) -> bool:
     return take.key == request_key(video.provider, video.model, clip_inputs(req, frame), req.seed)
 
 
-async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None) -> tuple[Take, bool]:
+async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
+                    budgets: Sequence[Budget] = ()) -> tuple[Take, bool]:
+    video = rt.providers.video
     with rt.guard:
         scene = rt.state.scene(scene_id)
         req = clip_request(rt, scene)
         frame = scene.frame
         assert frame is not None
         inputs = clip_inputs(req, frame)
-    video = rt.providers.video
+        _gen, usage, _note = clip_estimate(get_model(video.model), scene, rt.state.brief.resolution)
 
     async def run(out: Any) -> Any:
         if job is not None:
@@ -60,23 +66,31 @@ async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None) -> 
         return await video.clip(req, out)
 
     return await produce(rt, scene_id=scene_id, kind="clip", provider=video.provider,
-                         model=video.model, inputs=inputs, seed=req.seed, run=run)
+                         model=video.model, inputs=inputs, seed=req.seed, run=run,
+                         estimate_usd=usage.cost_usd, budgets=[rt.budget, *budgets])
 
 
-def start_clip_job(rt: Runtime, scene_ids: list[str], name: str = "clips") -> Job[list[Take]]:
-    """Start making clips for `scene_ids`; returns at once with a Job showing tqdm progress."""
+def start_clip_job(rt: Runtime, scene_ids: list[str], name: str = "clips",
+                   budget_usd: float | None = None) -> Job[list[Take]]:
+    """Start making clips for `scene_ids`; returns at once with a Job showing tqdm progress.
+
+    `budget_usd` caps what this job may spend, on top of the project's own budget."""
     with rt.guard:
         for sid in scene_ids:  # fail now, in the caller's cell, not later in the background
             clip_request(rt, rt.state.scene(sid))
     job: Job[list[Take]] = Job(name, total=len(scene_ids))
     bar = tqdm(total=len(scene_ids), desc=name, unit="clip", leave=True)
-    limit = max(1, os.cpu_count() or 1)
+    spec = get_model(rt.providers.video.model)
+    limit = spec.max_concurrency
+    if spec.provider == "local":  # local renders are CPU-bound: one per core at most
+        limit = max(1, min(limit, os.cpu_count() or 1))
+    call_budget = Budget("budget of this call", budget_usd, lambda: 0.0, counts_own_calls=True)
     for sid in scene_ids:
         job.emit(sid, "queued")
 
     async def one(sid: str) -> Take:
         try:
-            take, hit = await make_clip(rt, sid, job)
+            take, hit = await make_clip(rt, sid, job, [call_budget])
         except asyncio.CancelledError:
             job.emit(sid, "canceled")
             raise

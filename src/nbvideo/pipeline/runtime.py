@@ -14,12 +14,14 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from nbvideo.keys import redact
 from nbvideo.ledger import Ledger, LedgerEntry
+from nbvideo.pipeline.budget import Budget, BudgetExceeded, reserve
 from nbvideo.providers import ProviderSet
 from nbvideo.providers.base import MediaResult, Usage
 from nbvideo.state import ProjectState, Scene, Take, utcnow
@@ -71,6 +73,15 @@ class Runtime:
     ledger: Ledger
     providers: ProviderSet
     guard: threading.RLock = field(default_factory=threading.RLock)
+    budget: Budget = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.budget = Budget("project budget", self.state.budget_usd, self.spent_usd)
+
+    def spent_usd(self) -> float:
+        """Actual spend so far, from the ledger."""
+        df = self.ledger.frame()
+        return float(df.loc[df["kind"] == "actual", "cost_usd"].sum())
 
     def save(self) -> None:
         with self.guard:
@@ -86,16 +97,10 @@ class Runtime:
         return self.log(phase=phase, scene=scene, take=take, provider=provider, model=model,
                         status="cache_hit", cache_hit=True, key=key, note=note)
 
-    def log_usage(
-        self, *, phase: str, provider: str, model: str, usage: Usage, latency_s: float,
-        status: str = "succeeded", scene: str | None = None, take: str | None = None,
-        key: str | None = None, note: str = "",
-    ) -> LedgerEntry:
+    def log_usage(self, *, usage: Usage, latency_s: float, **fields: Any) -> LedgerEntry:
         return self.log(
-            phase=phase, scene=scene, take=take, provider=provider, model=model,
             units=usage.units, unit=usage.unit, unit_price_usd=usage.unit_price_usd,
-            cost_usd=usage.cost_usd, latency_s=latency_s, status=status,
-            request_id=usage.request_id, key=key, note=note,
+            cost_usd=usage.cost_usd, latency_s=latency_s, request_id=usage.request_id, **fields,
         )
 
 
@@ -129,6 +134,8 @@ async def produce(
     seed: int,
     run: Callable[[Path], Awaitable[MediaResult]],
     after: Callable[[Take, Path], None] | None = None,
+    estimate_usd: float = 0.0,
+    budgets: Sequence[Budget] = (),
 ) -> tuple[Take, bool]:
     """Make (or reuse) the take for this request and select it. Returns (take, cache_hit)."""
     phase = "frames" if kind == "frame" else "clips"
@@ -146,27 +153,41 @@ async def produce(
     rel = f"{_DIR[kind]}/{scene_id}-{take_id}.{_EXT[kind]}"
     out = rt.store.path(rel)
     out.parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
     take = Take(id=take_id, kind=kind, key=key, provider=provider, model=model, seed=seed,
                 inputs=inputs, status="running")
+    common = dict(phase=phase, scene=scene_id, take=take_id, provider=provider, model=model,
+                  key=key, estimated_usd=estimate_usd or None)
+    started = time.perf_counter()
     try:
-        result = await run(out)
-    except asyncio.CancelledError:
-        out.unlink(missing_ok=True)
-        rt.log(phase=phase, scene=scene_id, take=take_id, provider=provider, model=model,
-               status="canceled", key=key, latency_s=time.perf_counter() - started)
+        with reserve(list(budgets), estimate_usd, f"{kind} for scene {scene_id}") as held:
+            try:
+                result = await run(out)
+            except asyncio.CancelledError:
+                out.unlink(missing_ok=True)
+                rt.log(**common, status="canceled", latency_s=time.perf_counter() - started)
+                raise
+            except Exception as exc:  # recorded on the take and in the ledger, then re-raised
+                out.unlink(missing_ok=True)
+                message = redact(str(exc))
+                take.status, take.error, take.finished_at = "failed", message[:500], utcnow()
+                with rt.guard:
+                    _takes(rt.state.scene(scene_id), kind).append(take)
+                    rt.save()
+                rt.log(**common, status="failed", latency_s=time.perf_counter() - started,
+                       note=message[:200])
+                raise
+            held.actual_usd = result.usage.cost_usd
+            _finish(rt, scene_id, take, rel, out, result, after)
+            rt.log_usage(**common, usage=result.usage, latency_s=time.perf_counter() - started)
+    except BudgetExceeded as exc:
+        rt.log(**common, status="refused", note=str(exc)[:200])
         raise
-    except Exception as exc:  # recorded on the take and in the ledger, then re-raised
-        out.unlink(missing_ok=True)
-        take.status, take.error, take.finished_at = "failed", str(exc)[:500], utcnow()
-        with rt.guard:
-            _takes(rt.state.scene(scene_id), kind).append(take)
-            rt.save()
-        rt.log(phase=phase, scene=scene_id, take=take_id, provider=provider, model=model,
-               status="failed", key=key, latency_s=time.perf_counter() - started,
-               note=str(exc)[:200])
-        raise
-    latency = time.perf_counter() - started
+    return take, False
+
+
+def _finish(rt: Runtime, scene_id: str, take: Take, rel: str, out: Path, result: MediaResult,
+            after: Callable[[Take, Path], None] | None) -> None:
+    """Record a finished take (file, checksum, media facts), select it and save."""
     take.path = rel
     take.status = "succeeded"
     take.finished_at = utcnow()
@@ -178,9 +199,6 @@ async def produce(
         after(take, out)
     with rt.guard:
         scene = rt.state.scene(scene_id)
-        _takes(scene, kind).append(take)
-        _select(scene, kind, take.id)
+        _takes(scene, take.kind).append(take)
+        _select(scene, take.kind, take.id)
         rt.save()
-    rt.log_usage(phase=phase, provider=provider, model=model, usage=result.usage,
-                 latency_s=latency, scene=scene_id, take=take.id, key=key)
-    return take, False
