@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -13,8 +14,8 @@ from nbvideo.errors import PhaseNotReady
 from nbvideo.pipeline.budget import Budget
 from nbvideo.pipeline.estimate import clip_estimate
 from nbvideo.pipeline.jobs import Job, gather_limited
-from nbvideo.pipeline.runtime import Runtime, produce, request_key
-from nbvideo.providers.base import ClipRequest
+from nbvideo.pipeline.runtime import Pending, Runtime, in_flight, produce, request_key
+from nbvideo.providers.base import ClipRequest, MediaResult, RemoteVideoModel, Ticket
 from nbvideo.providers.catalog import get_model
 from nbvideo.state import Scene, Take, frame_size
 
@@ -51,6 +52,7 @@ def clip_is_current(rt: Runtime, scene: Scene) -> bool:
 
 async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
                     budgets: Sequence[Budget] = ()) -> tuple[Take, bool]:
+    """Bring one scene's clip up to date: reuse, resume an in-flight prediction, or generate."""
     video = rt.providers.video
     with rt.guard:
         scene = rt.state.scene(scene_id)
@@ -58,16 +60,33 @@ async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
         frame = scene.frame
         assert frame is not None
         inputs = clip_inputs(req, frame)
+        key = request_key(video.provider, video.model, inputs, req.seed)
+        flying = [t for t in in_flight(scene, "clip") if t.key == key]
         _gen, usage, _note = clip_estimate(get_model(video.model), scene, rt.state.brief.resolution)
 
-    async def run(out: Any) -> Any:
-        if job is not None:
-            job.emit(scene_id, "processing")
-        return await video.clip(req, out)
+    def status(ticket: Ticket) -> None:
+        if job is not None and ticket.status in ("starting", "processing"):
+            job.emit(scene_id, ticket.status)
+
+    async def run(out: Path, pending: Pending) -> MediaResult:
+        if not isinstance(video, RemoteVideoModel):
+            status(Ticket(id="local", model=video.model, status="processing"))
+            return await video.clip(req, out)
+        status(Ticket(id="new", model=video.model, status="starting"))
+        ticket = (Ticket(id=pending.take.request_id, model=video.model)
+                  if pending.take.request_id else await video.submit(req))
+        if not pending.take.request_id:
+            pending.submitted(ticket.id)  # saved before waiting: a new kernel resumes it
+        ticket = await video.wait(ticket, on_status=status)  # cancels remotely if we are canceled
+        if ticket.status != "succeeded":
+            raise RuntimeError(f"{video.model} prediction {ticket.id} {ticket.status}: "
+                               f"{ticket.error or 'no error given'}")
+        return await video.fetch(ticket, out)
 
     return await produce(rt, scene_id=scene_id, kind="clip", provider=video.provider,
                          model=video.model, inputs=inputs, seed=req.seed, run=run,
-                         estimate_usd=usage.cost_usd, budgets=[rt.budget, *budgets])
+                         estimate_usd=usage.cost_usd, budgets=[rt.budget, *budgets],
+                         resume=flying[-1] if flying else None)
 
 
 def start_clip_job(rt: Runtime, scene_ids: list[str], name: str = "clips",
@@ -82,7 +101,7 @@ def start_clip_job(rt: Runtime, scene_ids: list[str], name: str = "clips",
     bar = tqdm(total=len(scene_ids), desc=name, unit="clip", leave=True)
     spec = get_model(rt.providers.video.model)
     limit = spec.max_concurrency
-    if spec.provider == "local":  # local renders are CPU-bound: one per core at most
+    if not isinstance(rt.providers.video, RemoteVideoModel):  # CPU-bound: one per core at most
         limit = max(1, min(limit, os.cpu_count() or 1))
     call_budget = Budget("budget of this call", budget_usd, lambda: 0.0, counts_own_calls=True)
     for sid in scene_ids:

@@ -123,6 +123,37 @@ def cached_take(scene: Scene, kind: TakeKind, key: str, store: ProjectStore) -> 
     return None
 
 
+class Pending:
+    """The take being made. A remote run calls `submitted(id)` before waiting, which saves the
+    take (status running, with the prediction id) so a restarted kernel resumes, not repays."""
+
+    def __init__(self, rt: Runtime, scene_id: str, take: Take, common: dict[str, Any]) -> None:
+        self.rt, self.scene_id, self.take, self.common = rt, scene_id, take, common
+        self.saved = False
+
+    def submitted(self, request_id: str) -> None:
+        take = self.take
+        take.request_id = request_id
+        with self.rt.guard:
+            if not self.saved:
+                _takes(self.rt.state.scene(self.scene_id), take.kind).append(take)
+                self.saved = True
+            self.rt.save()
+        self.rt.log(**{**self.common, "status": "submitted", "request_id": request_id})
+
+    def record(self, status: str, error: str | None = None) -> None:
+        """Put the take's final state in the project (appending it if not saved yet)."""
+        take = self.take
+        take.status, take.finished_at = status, utcnow()  # type: ignore[assignment]
+        if error is not None:
+            take.error = error[:500]
+        with self.rt.guard:
+            if not self.saved:
+                _takes(self.rt.state.scene(self.scene_id), take.kind).append(take)
+                self.saved = True
+            self.rt.save()
+
+
 async def produce(
     rt: Runtime,
     *,
@@ -132,52 +163,61 @@ async def produce(
     model: str,
     inputs: dict[str, Any],
     seed: int,
-    run: Callable[[Path], Awaitable[MediaResult]],
+    run: Callable[[Path, Pending], Awaitable[MediaResult]],
     after: Callable[[Take, Path], None] | None = None,
     estimate_usd: float = 0.0,
     budgets: Sequence[Budget] = (),
+    resume: Take | None = None,
 ) -> tuple[Take, bool]:
-    """Make (or reuse) the take for this request and select it. Returns (take, cache_hit)."""
+    """Make (or reuse) the take for this request and select it. Returns (take, cache_hit).
+
+    With `resume`, finish that in-flight take (its prediction was already paid for) instead
+    of starting a new one."""
     phase = "frames" if kind == "frame" else "clips"
     key = request_key(provider, model, inputs, seed)
     with rt.guard:
         scene = rt.state.scene(scene_id)
-        hit = cached_take(scene, kind, key, rt.store)
+        hit = cached_take(scene, kind, key, rt.store) if resume is None else None
         if hit is not None:
             _select(scene, kind, hit.id)
             rt.save()
             rt.log_cache_hit(phase=phase, scene=scene_id, take=hit.id, provider=provider,
                              model=model, key=key, note="reused existing take")
             return hit, True
-    take_id = new_take_id(kind)
-    rel = f"{_DIR[kind]}/{scene_id}-{take_id}.{_EXT[kind]}"
+    if resume is not None:
+        take = resume
+        estimate_usd, budgets = 0.0, ()  # already reserved and sent by the process that died
+    else:
+        take = Take(id=new_take_id(kind), kind=kind, key=key, provider=provider, model=model,
+                    seed=seed, inputs=inputs, status="running")
+    rel = f"{_DIR[kind]}/{scene_id}-{take.id}.{_EXT[kind]}"
     out = rt.store.path(rel)
     out.parent.mkdir(parents=True, exist_ok=True)
-    take = Take(id=take_id, kind=kind, key=key, provider=provider, model=model, seed=seed,
-                inputs=inputs, status="running")
-    common = dict(phase=phase, scene=scene_id, take=take_id, provider=provider, model=model,
+    common = dict(phase=phase, scene=scene_id, take=take.id, provider=provider, model=model,
                   key=key, estimated_usd=estimate_usd or None)
+    pending = Pending(rt, scene_id, take, common)
+    pending.saved = resume is not None
     started = time.perf_counter()
     try:
         with reserve(list(budgets), estimate_usd, f"{kind} for scene {scene_id}") as held:
             try:
-                result = await run(out)
+                result = await run(out, pending)
             except asyncio.CancelledError:
                 out.unlink(missing_ok=True)
-                rt.log(**common, status="canceled", latency_s=time.perf_counter() - started)
+                if pending.saved:
+                    pending.record("canceled")
+                rt.log(**common, status="canceled", request_id=take.request_id,
+                       latency_s=time.perf_counter() - started)
                 raise
             except Exception as exc:  # recorded on the take and in the ledger, then re-raised
                 out.unlink(missing_ok=True)
                 message = redact(str(exc))
-                take.status, take.error, take.finished_at = "failed", message[:500], utcnow()
-                with rt.guard:
-                    _takes(rt.state.scene(scene_id), kind).append(take)
-                    rt.save()
-                rt.log(**common, status="failed", latency_s=time.perf_counter() - started,
-                       note=message[:200])
+                pending.record("failed", message)
+                rt.log(**common, status="failed", request_id=take.request_id,
+                       latency_s=time.perf_counter() - started, note=message[:200])
                 raise
             held.actual_usd = result.usage.cost_usd
-            _finish(rt, scene_id, take, rel, out, result, after)
+            _finish(pending, rel, out, result, after)
             rt.log_usage(**common, usage=result.usage, latency_s=time.perf_counter() - started)
     except BudgetExceeded as exc:
         rt.log(**common, status="refused", note=str(exc)[:200])
@@ -185,20 +225,24 @@ async def produce(
     return take, False
 
 
-def _finish(rt: Runtime, scene_id: str, take: Take, rel: str, out: Path, result: MediaResult,
+def _finish(pending: Pending, rel: str, out: Path, result: MediaResult,
             after: Callable[[Take, Path], None] | None) -> None:
     """Record a finished take (file, checksum, media facts), select it and save."""
+    take = pending.take
     take.path = rel
-    take.status = "succeeded"
-    take.finished_at = utcnow()
     take.cost_usd = result.usage.cost_usd
     take.checksum = file_sha256(out)
     take.width, take.height = result.width, result.height
     take.duration_s, take.fps = result.duration_s, result.fps
+    if result.usage.request_id and not take.request_id:
+        take.request_id = result.usage.request_id
     if after is not None:
         after(take, out)
-    with rt.guard:
-        scene = rt.state.scene(scene_id)
-        _takes(scene, take.kind).append(take)
-        _select(scene, take.kind, take.id)
-        rt.save()
+    with pending.rt.guard:
+        _select(pending.rt.state.scene(pending.scene_id), take.kind, take.id)
+        pending.record("succeeded")
+
+
+def in_flight(scene: Scene, kind: TakeKind) -> list[Take]:
+    """Takes submitted to a remote provider and not finished (e.g. the kernel died waiting)."""
+    return [t for t in _takes(scene, kind) if t.status == "running" and t.request_id]

@@ -108,7 +108,7 @@ async def make_frame(rt: Runtime, scene_id: str) -> tuple[Take, bool]:
     return await produce(
         rt, scene_id=scene_id, kind="frame", provider=frames.provider, model=frames.model,
         inputs=frame_inputs(req), seed=req.seed,
-        run=lambda out: frames.frame(req, out),
+        run=lambda out, _pending: frames.frame(req, out),
         after=lambda take, out: write_thumbnail(take, out, rt.store.root),
     )
 

@@ -7,8 +7,10 @@ it is told, and reports what it used so the pipeline can price and log it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -90,6 +92,20 @@ class MediaResult(_Boundary):
     usage: Usage = Field(default_factory=Usage)
 
 
+class Ticket(_Boundary):
+    """A remote generation in flight. Its id is saved on the take before anyone waits on it,
+    so a new process can pick the same prediction up instead of paying for it twice."""
+
+    id: str
+    model: str
+    status: Literal["starting", "processing", "succeeded", "failed", "canceled"] = "starting"
+    output_url: str | None = None
+    error: str | None = None
+    created_at: datetime | None = None
+    predict_time_s: float | None = None
+    polls: int = 0
+
+
 @runtime_checkable
 class Planner(Protocol):
     """Text model: clarifying questions and storyboards as our pydantic types."""
@@ -125,3 +141,20 @@ class VideoModel(Protocol):
     model: str
 
     async def clip(self, req: ClipRequest, out: Path) -> MediaResult: ...
+
+
+@runtime_checkable
+class RemoteVideoModel(VideoModel, Protocol):
+    """A video model that runs elsewhere: submit, wait (polling), cancel, fetch the output.
+
+    `wait` must cancel the remote prediction when the awaiting task is canceled, then
+    re-raise; `fetch` downloads the output into `out` (temp file + rename)."""
+
+    async def submit(self, req: ClipRequest) -> Ticket: ...
+
+    async def wait(self, ticket: Ticket, on_status: Callable[[Ticket], None] | None = None,
+                   timeout_s: float = 900.0) -> Ticket: ...
+
+    async def cancel(self, ticket: Ticket) -> Ticket: ...
+
+    async def fetch(self, ticket: Ticket, out: Path) -> MediaResult: ...
