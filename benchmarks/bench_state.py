@@ -7,7 +7,6 @@ the figure is comparable across machines.
 from __future__ import annotations
 
 import json
-import statistics
 import tempfile
 import time
 from pathlib import Path

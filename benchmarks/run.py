@@ -7,9 +7,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_demo  # noqa: E402
-import bench_export  # noqa: E402
-import bench_state  # noqa: E402
+import bench_demo
+import bench_export
+import bench_state
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 def test_demo_renders_a_playable_ad_and_prints_paths_and_costs(tmp_path: Path) -> None:
     res = cli("demo", str(tmp_path / "demo"))
     assert res.returncode == 0, res.stderr
-    paths = [Path(m) for m in re.findall(r"^\s+(\S+\.mp4)", res.stdout, re.M)]
+    paths = [Path(m) for m in re.findall(r"^\s+(\S+\.mp4)", res.stdout, re.MULTILINE)]
     assert len(paths) == 2
     sizes = {}
     for path in paths:

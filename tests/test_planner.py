@@ -15,7 +15,12 @@ from hypothesis import strategies as st
 
 from nbvideo.providers.base import PlanContext, Planner
 from nbvideo.providers.local.planner import (
-    LocalPlanner, analyze_brief, extract_product, palette_for, scene_count, split_frames,
+    LocalPlanner,
+    analyze_brief,
+    extract_product,
+    palette_for,
+    scene_count,
+    split_frames,
 )
 from nbvideo.state import MAX_SCENE_S, MIN_SCENE_S, Brief, Storyboard
 

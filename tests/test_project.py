@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import multiprocessing
 from pathlib import Path
@@ -70,7 +71,7 @@ def test_corrupt_project_json_is_reported_and_kept(fresh: nv.Project) -> None:
     nv.Project.open(path).close()
 
 
-def _open_in_child(path: str, q: "multiprocessing.Queue[str]") -> None:
+def _open_in_child(path: str, q: multiprocessing.Queue[str]) -> None:
     try:
         nv.Project.open(path)
         q.put("opened")
@@ -298,7 +299,7 @@ def test_canceling_a_clip_job_leaves_no_partial_clip_and_no_take(rendered: nv.Pr
     while not any(e.status == "processing" for e in job.events) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert job.cancel()
-    with pytest.raises(Exception):
+    with pytest.raises(concurrent.futures.CancelledError):
         job.wait(60)
     deadline = time.monotonic() + 30  # the render thread notices and cleans up
     while time.monotonic() < deadline:

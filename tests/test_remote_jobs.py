@@ -20,7 +20,7 @@ def _use_remote(p: nv.Project, server: Path, latency_s: float) -> None:
     p._rt.providers = remote_providers(server, latency_s)
 
 
-def _die_mid_job(project: str, server: str, ready: "multiprocessing.Queue[str]") -> None:
+def _die_mid_job(project: str, server: str, ready: multiprocessing.Queue[str]) -> None:
     """A kernel that submits every clip, then dies before any finishes."""
     p = nv.Project.open(project)
     _use_remote(p, Path(server), latency_s=30)

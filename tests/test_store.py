@@ -100,7 +100,7 @@ def test_save_leaves_no_temp_files(store: ProjectStore) -> None:
     assert leftovers == []
 
 
-def _try_lock(root: str, q: "multiprocessing.Queue[str]") -> None:
+def _try_lock(root: str, q: multiprocessing.Queue[str]) -> None:
     try:
         ProjectStore(Path(root)).acquire()
         q.put("acquired")

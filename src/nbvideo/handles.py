@@ -57,7 +57,7 @@ class Questions(list[Question]):
 class SceneHandle:
     """One scene of a project, by id: read its fields, edit it, regenerate it, pick takes."""
 
-    def __init__(self, project: "Project", scene_id: str) -> None:
+    def __init__(self, project: Project, scene_id: str) -> None:
         self._p = project
         self.id = scene_id
 
@@ -96,7 +96,7 @@ class SceneHandle:
     def takes(self) -> pd.DataFrame:
         return takes_frame([self._scene]).assign(scene=self.number)
 
-    def edit(self, **changes: Any) -> "SceneHandle":
+    def edit(self, **changes: Any) -> SceneHandle:
         return self._p.edit_scene(self.id, **changes)
 
     def regenerate(self, prompt: str | None = None, *, force: bool = False,
@@ -105,10 +105,10 @@ class SceneHandle:
         return self._p.regenerate_frame(self.id, prompt, force=force, seed=seed)
 
     def regenerate_clip(self, prompt: str | None = None, *, force: bool = False,
-                        seed: int | None = None) -> "Job[list[Take]]":
+                        seed: int | None = None) -> Job[list[Take]]:
         return self._p.regenerate_clip(self.id, prompt, force=force, seed=seed)
 
-    def choose_take(self, take_id: str) -> "SceneHandle":
+    def choose_take(self, take_id: str) -> SceneHandle:
         return self._p.choose_take(self.id, take_id)
 
     def image(self) -> Any:
@@ -131,7 +131,7 @@ class SceneHandle:
 class SceneList(list[SceneHandle]):
     """The storyboard in order (0-based like any list; scene numbers on screen are 1-based)."""
 
-    def __init__(self, project: "Project", items: list[SceneHandle]) -> None:
+    def __init__(self, project: Project, items: list[SceneHandle]) -> None:
         super().__init__(items)
         self._p = project
 
@@ -152,7 +152,7 @@ class SceneList(list[SceneHandle]):
 class TimelineView:
     """The timeline as a table: order, clip, in/out points, start/end and transitions."""
 
-    def __init__(self, project: "Project") -> None:
+    def __init__(self, project: Project) -> None:
         self._p = project
 
     def frame(self) -> pd.DataFrame:

@@ -60,11 +60,10 @@ class Ledger:
 
     def append(self, entry: LedgerEntry) -> LedgerEntry:
         line = entry.model_dump_json() + "\n"
-        with self._guard:
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(line)
-                fh.flush()
-                os.fsync(fh.fileno())
+        with self._guard, open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
         return entry
 
     def entries(self) -> list[LedgerEntry]:

@@ -52,7 +52,7 @@ class Project:
 
     # ------------------------------------------------------------------ open / close
     @classmethod
-    def open(cls, path: str | os.PathLike[str], brief: str | None = None, **options: Any) -> "Project":
+    def open(cls, path: str | os.PathLike[str], brief: str | None = None, **options: Any) -> Project:
         """Create the project at `path` (its name is slugged) or reopen it with everything intact.
 
         Options: aspect ("16:9", "9:16", "1:1", "4:5"), duration_s (5-180), resolution
@@ -127,7 +127,7 @@ class Project:
         """Release the writer lock so another process may open the project."""
         self._rt.store.release()
 
-    def __enter__(self) -> "Project":
+    def __enter__(self) -> Project:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -54,7 +54,7 @@ ProjectPath = Annotated[str, AfterValidator(_project_relative)]
 
 
 def utcnow() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
+    return _dt.datetime.now(_dt.UTC)
 
 
 def frame_size(aspect: str, resolution: str) -> tuple[int, int]:
@@ -108,7 +108,7 @@ class Question(Model):
     help: str = ""
 
     @model_validator(mode="after")
-    def _choices_fit_kind(self) -> "Question":
+    def _choices_fit_kind(self) -> Question:
         if self.kind == "choice" and len(self.choices) < 2:
             raise ValueError(f"choice question {self.id!r} needs at least two choices")
         if self.kind == "text" and self.choices:
@@ -192,7 +192,7 @@ class Transition(Model):
     duration_s: float = Field(0.0, ge=0.0, le=3.0)
 
     @model_validator(mode="after")
-    def _duration_fits_kind(self) -> "Transition":
+    def _duration_fits_kind(self) -> Transition:
         if self.kind == "cut" and self.duration_s:
             raise ValueError("a cut has no duration; use kind='crossfade' for a blend")
         if self.kind == "crossfade" and self.duration_s <= 0:

@@ -18,7 +18,7 @@ import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import filelock
 from pydantic import ValidationError
@@ -131,8 +131,9 @@ def parse_state(data: bytes, source: Path) -> ProjectState:
 class ProjectStore:
     """One project folder. Holds the writer lock from `acquire()` until `release()`."""
 
-    _held: dict[Path, tuple[filelock.BaseFileLock, int]] = {}
-    _held_guard = threading.Lock()
+    # Locks held by this process, shared by every store of one folder (one kernel = one writer).
+    _held: ClassVar[dict[Path, tuple[filelock.BaseFileLock, int]]] = {}
+    _held_guard: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)

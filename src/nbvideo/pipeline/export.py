@@ -59,7 +59,7 @@ def export(rt: Runtime, name: str, formats: Sequence[str], resolution: str, fit:
         out = rt.store.path(rel)
         out.parent.mkdir(parents=True, exist_ok=True)
         spec = render.RenderSpec(aspect=aspect, resolution=resolution, fit=fit, fps=fps, out=out)
-        frames, seconds = render.plan_duration(clips, fps)
+        _frames, seconds = render.plan_duration(clips, fps)
         bar = tqdm(total=round(seconds, 2), desc=f"export {aspect}", unit="s", leave=False, mininterval=0.5,
                    bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s")
 

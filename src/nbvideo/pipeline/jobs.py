@@ -83,7 +83,7 @@ class Job(Generic[T]):
         self._started = time.monotonic()
         self._ended: float | None = None
 
-    def start(self, coro: Coroutine[Any, Any, T]) -> "Job[T]":
+    def start(self, coro: Coroutine[Any, Any, T]) -> Job[T]:
         self._future = asyncio.run_coroutine_threadsafe(coro, background_loop())
         self._future.add_done_callback(lambda _f: setattr(self, "_ended", time.monotonic()))
         return self

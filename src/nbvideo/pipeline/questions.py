@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from nbvideo.errors import InvalidInput
+from nbvideo.keys import redact
 from nbvideo.pipeline.runtime import Runtime
-from nbvideo.providers.base import PlanContext
+from nbvideo.providers.base import (
+    PlanContext,
+    ProviderError,
+    QuestionsResult,
+    StoryboardResult,
+)
 from nbvideo.state import Question
 
 
@@ -17,6 +24,25 @@ def plan_context(rt: Runtime) -> PlanContext:
                        answers=effective_answers(s.questions, s.answers), seed=s.seed)
 
 
+R = TypeVar("R", QuestionsResult, StoryboardResult)
+
+
+async def ask_planner(rt: Runtime, phase: str, call: Awaitable[R]) -> R:
+    """Await one planner call and log it; a failed paid call was still billed, so log that too."""
+    planner = rt.providers.planner
+    started = time.perf_counter()
+    try:
+        result = await call
+    except ProviderError as exc:
+        rt.log_usage(phase=phase, provider=planner.provider, model=planner.model,
+                     usage=exc.usage, latency_s=time.perf_counter() - started, status="failed",
+                     note=redact(str(exc))[:200])
+        raise
+    rt.log_usage(phase=phase, provider=planner.provider, model=planner.model,
+                 usage=result.usage, latency_s=time.perf_counter() - started)
+    return result
+
+
 async def generate_questions(rt: Runtime, force: bool = False) -> list[Question]:
     """Ask the planner once; later calls reuse the stored questions (logged as a cache hit)."""
     planner = rt.providers.planner
@@ -24,15 +50,12 @@ async def generate_questions(rt: Runtime, force: bool = False) -> list[Question]
         rt.log_cache_hit(phase="questions", provider=planner.provider, model=planner.model,
                          note="questions already asked")
         return rt.state.questions
-    started = time.perf_counter()
-    result = await planner.questions(plan_context(rt))
+    result = await ask_planner(rt, "questions", planner.questions(plan_context(rt)))
     with rt.guard:
         rt.state.questions = result.questions
         known = {q.id for q in result.questions}
         rt.state.answers = {k: v for k, v in rt.state.answers.items() if k in known}
         rt.save()
-    rt.log_usage(phase="questions", provider=planner.provider, model=planner.model,
-                 usage=result.usage, latency_s=time.perf_counter() - started)
     return result.questions
 
 

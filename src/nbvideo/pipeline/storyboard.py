@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from nbvideo.pipeline.questions import effective_answers, plan_context
+from nbvideo.pipeline.questions import ask_planner, effective_answers, plan_context
 from nbvideo.pipeline.runtime import Runtime, produce
 from nbvideo.providers.base import FrameRequest
 from nbvideo.providers.local.planner import palette_for
@@ -33,8 +32,7 @@ async def plan(rt: Runtime, replan: bool = False) -> list[Scene]:
                          note="storyboard already planned")
         return rt.state.scenes
     ctx = plan_context(rt)
-    started = time.perf_counter()
-    result = await planner.storyboard(ctx)
+    result = await ask_planner(rt, "storyboard", planner.storyboard(ctx))
     scenes = []
     for sc in result.storyboard.scenes:
         sc = sc.model_copy(update={
@@ -57,8 +55,6 @@ async def plan(rt: Runtime, replan: bool = False) -> list[Scene]:
         st.palette = palette_for(st.brief.text, effective_answers(st.questions, st.answers))
         st.timeline.edits = {}
         rt.save()
-    rt.log_usage(phase="storyboard", provider=planner.provider, model=planner.model,
-                 usage=result.usage, latency_s=time.perf_counter() - started)
     return scenes
 
 

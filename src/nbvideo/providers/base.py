@@ -14,11 +14,19 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nbvideo.errors import NbvideoError
 from nbvideo.state import Aspect, Beat, Brief, CameraMove, Question, ShotType, Storyboard
 
 
 class _Boundary(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+__all__ = [
+    "ClipRequest", "FrameModel", "FrameRequest", "MediaResult", "PlanContext", "Planner",
+    "ProviderAPIError", "ProviderError", "ProviderOutputError", "QuestionsResult",
+    "RemoteVideoModel", "StoryboardResult", "Ticket", "Usage", "VideoModel",
+]
 
 
 class Usage(_Boundary):
@@ -29,6 +37,26 @@ class Usage(_Boundary):
     unit_price_usd: float = 0.0
     cost_usd: float = 0.0
     request_id: str | None = None
+
+
+class ProviderError(NbvideoError):
+    """A paid call failed; `usage` is what was already spent (log it: it was billed)."""
+
+    def __init__(self, message: str, *, usage: Usage | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage or Usage()
+
+
+class ProviderOutputError(ProviderError):
+    """The model answered, twice, with something we cannot use (bad JSON, refusal, cut off)."""
+
+
+class ProviderAPIError(ProviderError):
+    """The API failed after the SDK's own retries (auth, quota, 5xx, network)."""
+
+    def __init__(self, message: str, *, status: int | None = None, usage: Usage | None = None):
+        super().__init__(message, usage=usage)
+        self.status = status
 
 
 class PlanContext(_Boundary):

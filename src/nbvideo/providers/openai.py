@@ -25,12 +25,15 @@ from PIL import Image, ImageOps
 from pydantic import BaseModel
 
 from nbvideo import keys
-from nbvideo.errors import InvalidInput, NbvideoError
+from nbvideo.errors import InvalidInput
 from nbvideo.providers import catalog
 from nbvideo.providers.base import (
     FrameRequest,
     MediaResult,
     PlanContext,
+    ProviderAPIError,
+    ProviderError,
+    ProviderOutputError,
     QuestionsResult,
     StoryboardResult,
     Usage,
@@ -46,31 +49,11 @@ from nbvideo.providers.openai_plan import (
     to_storyboard,
 )
 
-__all__ = ["OpenAIImageFrames", "OpenAIPlanner", "ProviderAPIError", "ProviderOutputError",
-           "QuestionsOut", "StoryboardOut"]
+__all__ = ["OpenAIImageFrames", "OpenAIPlanner", "ProviderAPIError", "ProviderError",
+           "ProviderOutputError", "QuestionsOut", "StoryboardOut"]
 
 PLACEHOLDER_KEY = "not-needed"  # local servers ignore the key, but the SDK sends a header
 MAX_OUTPUT_TOKENS = 4096  # a 12-scene storyboard is ~2k tokens; the cap bounds a runaway answer
-
-
-class ProviderError(NbvideoError):
-    """A paid call failed; `usage` is what was already spent (log it: it was billed)."""
-
-    def __init__(self, message: str, *, usage: Usage | None = None) -> None:
-        super().__init__(message)
-        self.usage = usage or Usage()
-
-
-class ProviderOutputError(ProviderError):
-    """The model answered, twice, with something we cannot use (bad JSON, refusal, cut off)."""
-
-
-class ProviderAPIError(ProviderError):
-    """The API failed after the SDK's own retries (auth, quota, 5xx, network)."""
-
-    def __init__(self, message: str, *, status: int | None = None, usage: Usage | None = None):
-        super().__init__(message, usage=usage)
-        self.status = status
 
 
 # --------------------------------------------------------------------------- client plumbing
