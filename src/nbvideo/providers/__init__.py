@@ -1,6 +1,7 @@
 """Providers: one package or module per vendor, all behind the protocols in base.py.
 
-`provider_set("local")` returns the planner, frame model and video model a project uses.
+`provider_set("local")` returns the planner, frame model and video model a project uses;
+"openai" plans with OpenAI (questions and storyboard) and keeps the offline frames and clips.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from nbvideo.errors import InvalidInput
 from nbvideo.providers.base import FrameModel, Planner, VideoModel
 
-AVAILABLE = ("local",)
+AVAILABLE = ("local", "openai")
 
 
 @dataclass(frozen=True)
@@ -32,5 +33,9 @@ def provider_set(spec: str) -> ProviderSet:
         )
     from nbvideo.providers.local import LocalAnimatic, LocalFrames, LocalPlanner
 
-    return ProviderSet(name=spec, planner=LocalPlanner(), frames=LocalFrames(),
-                       video=LocalAnimatic())
+    planner: Planner = LocalPlanner()
+    if "openai" in names:  # keys are checked here, so a missing one fails at open, by name
+        from nbvideo.providers.openai import OpenAIPlanner
+
+        planner = OpenAIPlanner()
+    return ProviderSet(name=spec, planner=planner, frames=LocalFrames(), video=LocalAnimatic())

@@ -1,0 +1,72 @@
+"""A project on the paid text provider, end to end over loopback: costs match what the API
+charged, a missing key is named, and the key is found nowhere on disk or in output."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import nbvideo as nv
+from tests.doubles.openai_double import OpenAIDouble, start_openai_double
+
+KEY = "sk-test-" + "k" * 30
+
+
+@pytest.fixture
+def double(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIDouble]:
+    d = start_openai_double(api_key=KEY)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", d.base_url)
+    yield d
+    d.stop()
+
+
+def test_openai_planned_project_costs_what_the_api_charged(double: OpenAIDouble, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    p = nv.Project.open(tmp_path / "paid", brief="15s ad for a cold brew coffee can",
+                        duration_s=15, fps=12, providers="openai")
+    qs = p.questions
+    assert 3 <= len(qs) <= 6
+    p.answer(**{qs[0].id: "night-shift nurses"})
+    scenes = p.storyboard()
+    assert abs(sum(s.duration_s for s in scenes) - 15) <= 0.5
+    assert scenes[0].beat == "hook" and scenes[-1].beat == "call-to-action"
+    costs = p.costs
+    paid = costs[costs["provider"] == "openai"]
+    assert set(paid["phase"]) == {"questions", "storyboard"}
+    assert paid["cost_usd"].sum() == pytest.approx(double.charged_usd)
+    assert paid["cost_usd"].sum() > 0 and (paid["unit"] == "token").all()
+    print(repr(p), p.state, p.cost_summary())
+    p.close()
+    # the key is nowhere: not on disk, not in what the notebook printed
+    for f in (tmp_path / "paid").rglob("*"):
+        if f.is_file():
+            assert KEY.encode() not in f.read_bytes(), f
+    out = capsys.readouterr()
+    assert KEY not in out.out and KEY not in out.err
+
+
+def test_reopening_a_paid_project_reuses_its_plan(double: OpenAIDouble, tmp_path: Path) -> None:
+    p = nv.Project.open(tmp_path / "paid", brief="15s ad for a cold brew coffee can",
+                        duration_s=15, fps=12, providers="openai")
+    p.storyboard()
+    calls = sum(double.counts.values())
+    p.close()
+    again = nv.Project.open(tmp_path / "paid")
+    again.storyboard()
+    after = sum(double.counts.values())
+    assert after == calls  # nothing asked again, nothing paid again
+    assert again.costs["cache_hit"].any()
+    again.close()
+
+
+def test_a_missing_key_is_named_and_nothing_is_written(monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(nv.MissingKey, match="OPENAI_API_KEY"):
+        nv.Project.open(tmp_path / "nokey", brief="15s ad for a cold brew coffee can",
+                        providers="openai")
+    assert not (tmp_path / "nokey").exists()
