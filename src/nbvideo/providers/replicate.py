@@ -1,0 +1,583 @@
+"""Replicate: flux-schnell frames and image-to-video clips through the official async client.
+
+API facts relied on, read in replicate-python 1.0.7 (client.py, prediction.py, model.py,
+helpers.py) and Replicate's docs (topics/predictions/create-a-prediction, input-files):
+- `Client(api_token, base_url=..., timeout=..., **httpx_kwargs)` sends `Authorization: Bearer`
+  to {base_url}/v1/...; extra kwargs (our `event_hooks`) reach the httpx client.
+- `client.models.predictions.async_create(model="owner/name", input=..., wait=N)` POSTs
+  /v1/models/{owner}/{name}/predictions with `Prefer: wait=N` (1-60 s; read timeout N+0.5 s).
+  Unfinished by then, it answers starting|processing; file outputs may come before the status
+  flips. `predictions.async_get(id)` GETs /v1/predictions/{id} (no wait option, hence our
+  schedule); `async_cancel(id)` POSTs .../cancel. A Prediction has id, model, version, status,
+  input, output, error, logs, metrics{predict_time, total_time}, created_at, urls{get, cancel}.
+- Retries: the client's RetryTransport retries GET (idempotent methods) on 429/503/504 only,
+  honouring a numeric Retry-After (uncapped), else 0.1*2^n s +-10 %, 10 attempts. POSTs
+  (create, cancel), 500/502 and network errors are not retried, and ReplicateError drops
+  Retry-After. Our tenacity layer covers exactly that gap; an httpx response hook reads
+  Retry-After for it. GET 429/503/504 are left to the transport so attempts never multiply.
+- File inputs: by default the client uploads files (POST /v1/files) and passes their URL;
+  with file_encoding_strategy="base64" it inlines a data URI. We inline a data URI we build
+  ourselves: one request instead of two, no upload to expire or delete, nothing a resumed
+  ticket depends on. Replicate recommends data URIs under 1 MB, so bigger frames go as JPEG.
+Input schemas come from public code calling these models (the model pages were not in the
+searchable corpus); where a field is uncertain, the mapping says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import inspect
+import io
+import math
+import os
+import random
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import replicate
+from replicate.exceptions import ReplicateError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from nbvideo.errors import InvalidInput, NbvideoError
+from nbvideo.keys import Secret, get_key, redact
+from nbvideo.media import probe
+from nbvideo.providers.base import (
+    ClipRequest,
+    FrameRequest,
+    MediaResult,
+    ProviderAPIError,
+    ProviderError,
+    ProviderOutputError,
+    Ticket,
+)
+from nbvideo.providers.catalog import ModelSpec, generated_duration, get_model, price
+from nbvideo.providers.download import download
+from nbvideo.state import ASPECTS
+
+# Typical wall time (create -> succeeded) of a 5 s 720p clip or one image; the polling
+# schedule starts from it and each instance then learns its own scale from real completions.
+TYPICAL_LATENCY_S = {"flux-schnell": 2.0, "wan-2.5-i2v-fast": 60.0, "kling-v2.1": 150.0,
+                     "veo-3-fast": 75.0, "hailuo-02": 120.0}
+POLL_CAP_S = 15.0
+SYNC_HOLD_MAX_S = 5  # hold a video create open only if the model should finish within this
+DATA_URI_MAX = 1_000_000
+TERMINAL = ("succeeded", "failed", "canceled")
+# catalog id -> (field that takes the start image, field that takes the resolution)
+VIDEO_FIELDS = {"wan-2.5-i2v-fast": ("image", "resolution"), "kling-v2.1": ("start_image", "mode"),
+                "veo-3-fast": ("image", "resolution"), "hailuo-02": ("first_frame_image",
+                                                                     "resolution")}
+CAMERA_PHRASES = {"static": "Static camera", "push-in": "Slow camera push-in",
+                  "pull-out": "Slow camera pull-out", "pan-left": "Camera pans left",
+                  "pan-right": "Camera pans right", "tilt-up": "Camera tilts up",
+                  "tilt-down": "Camera tilts down"}
+
+
+class _TicketError(ProviderError):
+    def __init__(self, message: str, ticket: Ticket) -> None:
+        super().__init__(message)
+        self.ticket = ticket
+
+
+class PredictionFailed(_TicketError):
+    """The prediction ran and ended `failed`; `ticket.error` is the provider's own text."""
+
+
+class WaitTimeout(_TicketError):
+    """Still running after the wait's timeout; `wait` did not cancel it."""
+
+
+class _HTTPStatus(Exception):
+    """A 429/5xx seen by the response hook, with the Retry-After the client would drop."""
+
+    def __init__(self, status: int, retry_after: float | None, detail: str) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status, self.retry_after, self.detail = status, retry_after, detail
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.replace(".", "", 1).isdigit():
+        return float(value)
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+async def _raise_retryable(response: httpx.Response) -> None:
+    if response.status_code == 429 or response.status_code >= 500:
+        await response.aread()
+        try:
+            body = response.json()
+            detail = str(body.get("detail") or "") if isinstance(body, dict) else ""
+        except ValueError:
+            detail = response.text[:200]
+        raise _HTTPStatus(response.status_code,
+                          _retry_after(response.headers.get("retry-after")), detail)
+
+
+def poll_offsets(expected_s: float, cap_s: float = POLL_CAP_S) -> Iterator[float]:
+    """Seconds after creation at which to ask for status: at the expected finish, then
+    backing off from a tenth of it (at least 0.5 s), doubling, capped at `cap_s`."""
+    t, step = expected_s, min(cap_s, max(0.5, expected_s / 10))
+    while True:
+        yield t
+        t, step = t + step, min(cap_s, step * 2)
+
+
+def _aspect(width: int, height: int) -> str:
+    best = min(ASPECTS, key=lambda a: abs(math.log(width / height) - math.log(
+        int(a.split(":")[0]) / int(a.split(":")[1]))))
+    w, h = (int(x) for x in best.split(":"))
+    if abs(width / height - w / h) > 0.02 * w / h:
+        raise InvalidInput(f"a {width}x{height} clip matches none of {', '.join(ASPECTS)}")
+    return best
+
+
+def _resolution(spec: ModelSpec, width: int, height: int) -> str:
+    """Our resolution key for a size: the smallest the model makes that covers its short side."""
+    ranked = sorted(spec.resolutions, key=lambda r: int(r.rstrip("p")))
+    return next((r for r in ranked if int(r.rstrip("p")) >= min(width, height)), ranked[-1])
+
+
+def _check_aspect(spec: ModelSpec, aspect: str) -> str:
+    if spec.aspects and aspect not in spec.aspects:
+        raise InvalidInput(f"{spec.id} makes {', '.join(spec.aspects)} only, not {aspect}")
+    return aspect
+
+
+def frame_input(spec: ModelSpec, req: FrameRequest) -> dict[str, Any]:
+    """flux-schnell input: PNG asked for directly, one image, the model's fast path."""
+    return {"prompt": f"{req.visual_prompt}, {req.shot} shot",
+            "aspect_ratio": _check_aspect(spec, req.aspect), "seed": req.seed,
+            "output_format": "png", "num_outputs": 1, "go_fast": True, "megapixels": "1"}
+
+
+def clip_input(spec: ModelSpec, req: ClipRequest, image: str,
+               negative_prompt: str = "") -> dict[str, Any]:
+    """The model's own input for one clip. `image` is a data URI (or URL) of the frame."""
+    if spec.id not in VIDEO_FIELDS:
+        raise InvalidInput(f"no Replicate input mapping for {spec.id}")
+    if spec.durations_s and req.duration_s > max(spec.durations_s) + 1e-9:
+        raise InvalidInput(f"{spec.id} makes clips of at most {max(spec.durations_s):g} s; "
+                           f"this scene is {req.duration_s:g} s")
+    aspect = _check_aspect(spec, _aspect(req.width, req.height))
+    ours = _resolution(spec, req.width, req.height)
+    seconds = int(generated_duration(spec, req.duration_s))
+    prompt = f"{req.prompt.rstrip(' .')}. {CAMERA_PHRASES[req.camera]}."
+    image_field, res_field = VIDEO_FIELDS[spec.id]
+    inp: dict[str, Any] = {image_field: image, "prompt": prompt, "duration": seconds,
+                           res_field: spec.resolutions[ours]}
+    if spec.id == "wan-2.5-i2v-fast":
+        # The aspect follows the image. Expansion off so the prompt the user edits is the one
+        # used. `audio` is an optional driving-audio file, not a switch, so it is not sent.
+        inp.update(seed=req.seed, enable_prompt_expansion=False)
+    elif spec.id == "veo-3-fast":
+        inp.update(aspect_ratio=aspect, seed=req.seed, generate_audio=spec.audio)
+    elif spec.id == "hailuo-02":
+        # The published examples show no seed field for hailuo-02 or kling-v2.1. The model page
+        # (as we recall it; not in the corpus) allows 1080p at 6 s only.
+        if ours == "1080p" and seconds != 6:
+            raise InvalidInput("hailuo-02 makes 1080p clips of 6 s only; use 720p for 10 s")
+        inp["prompt_optimizer"] = False
+    # kling-v2.1: start_image sets the aspect; its aspect_ratio field is for text-to-video.
+    if negative_prompt and spec.id != "hailuo-02":
+        inp["negative_prompt"] = negative_prompt
+    return inp
+
+
+def image_data_uri(path: Path) -> str:
+    """The frame as a data URI: PNG as is when under 1 MB, else re-encoded as JPEG."""
+    data = Path(path).read_bytes()
+    if len(data) <= DATA_URI_MAX and data.startswith(b"\x89PNG"):
+        return "data:image/png;base64," + base64.b64encode(data).decode()
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        buf = io.BytesIO()
+        im.convert("RGB").save(buf, "JPEG", quality=90)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _fit_png(src: Path, dst: Path, width: int, height: int) -> None:
+    """Crop-to-fill and resize to the frame size the project asked for, saved as PNG."""
+    from PIL import Image, ImageOps
+
+    with Image.open(src) as im:
+        ImageOps.fit(im.convert("RGB"), (width, height), Image.Resampling.LANCZOS).save(dst, "PNG")
+
+
+async def _run_to_end(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run `fn` in a thread; if canceled, let it finish first so nothing writes behind us."""
+    fut = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(fut)
+    except asyncio.CancelledError:
+        await asyncio.wait({fut})
+        raise
+
+
+def _created_at(pred: Any, prev: Ticket | None) -> datetime:
+    """Keep the ticket's clock; a ticket rebuilt from a bare id takes the server's."""
+    if prev is not None and prev.created_at is not None:
+        return prev.created_at
+    if prev is not None and pred.created_at:
+        try:
+            return datetime.fromisoformat(pred.created_at)
+        except ValueError:
+            pass
+    return datetime.now(UTC)
+
+
+def _age_s(created: datetime) -> float:
+    """Seconds since `created` (a naive time is taken as UTC)."""
+    return (datetime.now(UTC) - (created if created.tzinfo else created.replace(tzinfo=UTC))
+            ).total_seconds()
+
+
+async def _notify(callback: Callable[[Ticket], Any] | None, ticket: Ticket) -> None:
+    if callback is not None:
+        result = callback(ticket)
+        if inspect.isawaitable(result):
+            await result
+
+
+@dataclass
+class _LoopState:
+    client: replicate.Client
+    http: httpx.AsyncClient
+    sem: asyncio.Semaphore
+
+
+class _Replicate:
+    """What frames and clips share: client per event loop, retries, polling, redaction."""
+
+    provider = "replicate"
+    _kind = ""
+
+    def __init__(self, model: str, *, api_token: str | None = None, base_url: str | None = None,
+                 allowed_download_hosts: frozenset[str] = frozenset(),
+                 max_download_bytes: int = 512 << 20, concurrency: int | None = None,
+                 typical_latency_s: float | None = None, sync_wait_s: int | None = None,
+                 retries: int = 5, backoff_s: float = 0.5) -> None:
+        spec = get_model(model)
+        if spec.provider != "replicate" or spec.kind != self._kind:
+            raise InvalidInput(f"{model} is a {spec.provider} {spec.kind} model, "
+                               f"not a Replicate {self._kind} model")
+        self.spec, self.model = spec, model
+        self._token = Secret(api_token) if api_token else get_key("replicate")
+        self.base_url = base_url
+        self.allowed_download_hosts = frozenset(allowed_download_hosts)
+        self.max_download_bytes = max_download_bytes
+        self.concurrency = concurrency or spec.max_concurrency
+        self.typical_latency_s = typical_latency_s or TYPICAL_LATENCY_S.get(model, 60.0)
+        self.sync_wait_s, self.retries, self.backoff_s = sync_wait_s, max(1, retries), backoff_s
+        self._scale = 1.0  # learned: observed latency / typical latency
+        self._asked: dict[str, tuple[str, float]] = {}  # id -> billed (resolution, seconds)
+        self._total_s: dict[str, float] = {}
+        self._loops: weakref.WeakKeyDictionary[Any, _LoopState] = weakref.WeakKeyDictionary()
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
+
+    def _clean(self, text: str) -> str:
+        return redact(text).replace(str(self._token), "***")
+
+    def _state(self) -> _LoopState:
+        """Clients and the semaphore are bound to one event loop; keep one set per loop."""
+        loop = asyncio.get_running_loop()
+        st = self._loops.get(loop)
+        if st is None:
+            client = replicate.Client(
+                api_token=str(self._token), base_url=self.base_url,
+                timeout=httpx.Timeout(10.0, read=30.0, write=30.0, pool=60.0),
+                event_hooks={"response": [_raise_retryable]})
+            http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+            st = self._loops[loop] = _LoopState(client, http, asyncio.Semaphore(self.concurrency))
+        return st
+
+    async def aclose(self) -> None:
+        st = self._loops.pop(asyncio.get_running_loop(), None)
+        if st is not None:
+            await st.http.aclose()
+            await st.client._async_client.aclose()  # the client offers no public close
+
+    async def _call(self, op: str, fn: Callable[[replicate.Client], Awaitable[Any]]) -> Any:
+        """One API call with bounded retries for what the client's transport does not retry.
+
+        A create is retried on 429/5xx answers (the API reports it not done) and when no
+        connection was made; a timeout or garbled answer after sending may mean the prediction
+        exists, and a retry could pay twice, so those are reported instead.
+        """
+        st = self._state()
+
+        def retryable(exc: BaseException) -> bool:
+            if isinstance(exc, _HTTPStatus):  # GET 429/503/504 were retried by the transport
+                return not (op == "get" and exc.status in (429, 503, 504))
+            if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+                return True
+            return op != "create" and isinstance(exc, (httpx.TransportError, ValueError))
+
+        def pause(rs: RetryCallState) -> float:
+            exc = rs.outcome.exception() if rs.outcome else None
+            if isinstance(exc, _HTTPStatus) and exc.retry_after is not None:
+                return min(exc.retry_after, 60.0) * random.uniform(1.0, 1.1)
+            backoff = min(8.0, self.backoff_s * 2 ** (rs.attempt_number - 1))
+            return backoff * random.uniform(0.5, 1.5)
+
+        try:
+            async for attempt in AsyncRetrying(stop=stop_after_attempt(self.retries), wait=pause,
+                                               retry=retry_if_exception(retryable), reraise=True):
+                with attempt:
+                    async with st.sem:
+                        return await fn(st.client)
+        except _HTTPStatus as e:
+            status: int | None = e.status
+            msg = f"Replicate {op} failed with HTTP {e.status}: {e.detail or 'no detail'}"
+        except ReplicateError as e:
+            status = e.status
+            hint = " (check REPLICATE_API_TOKEN)" if e.status == 401 else ""
+            msg = f"Replicate refused the {op} (HTTP {e.status}{hint}): {e.detail or e.title}"
+        except httpx.TransportError as e:
+            status = None
+            msg = f"no usable answer from Replicate to the {op}: {type(e).__name__}"
+            if op == "create":
+                msg += ("; the prediction may exist (see replicate.com/predictions) and was not"
+                        " retried so it is not paid twice")
+        except ValueError:
+            status = None
+            msg = f"Replicate sent an unreadable answer to the {op}"
+            if op == "create":
+                msg += "; the prediction may exist and was not retried so it is not paid twice"
+        raise ProviderAPIError(self._clean(msg), status=status) from None
+
+    def _ticket(self, pred: Any, prev: Ticket | None = None, polls: int = 0) -> Ticket:
+        out = pred.output[0] if isinstance(pred.output, list) and pred.output else pred.output
+        if pred.input:
+            self._asked[pred.id] = self._billed(pred.input)
+        metrics = pred.metrics or {}
+        if metrics.get("total_time"):
+            self._total_s[pred.id] = float(metrics["total_time"])
+        return Ticket(id=pred.id, model=self.model, status=pred.status,
+                      output_url=str(out) if isinstance(out, str) else None,
+                      error=self._clean(str(pred.error)) if pred.error else None,
+                      created_at=_created_at(pred, prev),
+                      predict_time_s=metrics.get("predict_time"),
+                      polls=(prev.polls if prev else 0) + polls)
+
+    def _billed(self, inp: dict[str, Any]) -> tuple[str, float]:
+        """(our resolution, seconds) a prediction was asked for: what Replicate bills."""
+        if self.spec.kind != "video":
+            return "720p", 0.0
+        field = VIDEO_FIELDS[self.model][1]
+        ours = next((k for k, v in self.spec.resolutions.items() if v == inp.get(field)), "720p")
+        return ours, float(inp.get("duration") or min(self.spec.durations_s or (5.0,)))
+
+    def _expected_s(self, asked: tuple[str, float] | None) -> float:
+        """Typical latency, scaled for longer or 1080p clips and by what we have learned."""
+        base = self.typical_latency_s
+        if asked and asked[1] and self.model in TYPICAL_LATENCY_S:
+            base *= asked[1] / 5.0 * (1.5 if asked[0] == "1080p" else 1.0)
+        return base * self._scale
+
+    async def _create(self, inp: dict[str, Any], hold: int) -> Ticket:
+        """Create; with `hold` > 0 the request stays open up to that many seconds (max 60)."""
+        def create(c: replicate.Client) -> Awaitable[Any]:
+            if hold > 0:
+                return c.models.predictions.async_create(model=self.spec.ref, input=inp,
+                                                         wait=min(60, hold))
+            return c.models.predictions.async_create(model=self.spec.ref, input=inp)
+        return self._ticket(await self._call("create", create))
+
+    async def poll(self, ticket: Ticket) -> Ticket:
+        """One status request."""
+        pred = await self._call("get", lambda c: c.predictions.async_get(ticket.id))
+        return self._ticket(pred, ticket, polls=1)
+
+    async def cancel(self, ticket: Ticket) -> Ticket:
+        """Cancel remotely (a finished prediction is returned unchanged)."""
+        pred = await self._call("cancel", lambda c: c.predictions.async_cancel(ticket.id))
+        return self._ticket(pred, ticket)
+
+    async def _cancel_quietly(self, ticket: Ticket) -> None:
+        """Cancel even while our own task is being canceled: shielded, bounded, best effort."""
+        task = asyncio.ensure_future(self.cancel(ticket))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        try:
+            await asyncio.wait_for(asyncio.shield(task), 15.0)
+        except (TimeoutError, asyncio.CancelledError, NbvideoError):
+            pass
+
+    async def wait(self, ticket: Ticket, on_status: Callable[[Ticket], Any] | None = None,
+                   timeout_s: float = 900.0) -> Ticket:
+        """Poll on the `poll_offsets` schedule until the prediction ends.
+
+        Raises PredictionFailed when it failed and WaitTimeout after `timeout_s`; when the
+        awaiting task is canceled, the remote prediction is canceled before re-raising.
+        """
+        t = ticket
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        offsets = poll_offsets(self._expected_s(self._asked.get(t.id)))
+        try:
+            while t.status not in TERMINAL:
+                # A ticket of unknown age (rebuilt from a saved id) is asked about at once.
+                age = _age_s(t.created_at) if t.created_at else 0.0
+                due = next(o for o in offsets if o > age or t.polls == 0)
+                delay = max(0.0, due - age) if t.created_at else 0.0
+                left = timeout_s - (loop.time() - start)
+                if delay > left:
+                    await asyncio.sleep(max(0.0, left))
+                    raise WaitTimeout(f"prediction {t.id} ({self.model}) is still {t.status} "
+                                      f"after {timeout_s:g} s; it runs (and bills) until "
+                                      "canceled", t)
+                await asyncio.sleep(delay)
+                t = await self.poll(t)
+                await _notify(on_status, t)
+        except asyncio.CancelledError:
+            if t.status not in TERMINAL:
+                await self._cancel_quietly(t)
+            raise
+        if t.status == "failed":
+            raise PredictionFailed(f"Replicate prediction {t.id} ({self.model}) failed: "
+                                   f"{t.error or 'no error text'}", t)
+        if t.status == "succeeded" and t.created_at is not None:
+            self._learn(t, t.created_at)
+        return t
+
+    def _learn(self, t: Ticket, created: datetime) -> None:
+        observed = self._total_s.get(t.id) or _age_s(created)
+        expected = self._expected_s(self._asked.get(t.id)) / self._scale
+        self._scale = min(5.0, max(0.2, 0.7 * self._scale + 0.3 * observed / expected))
+
+    async def _download(self, url: str | None, out: Path, types: tuple[str, ...]) -> None:
+        if not url:
+            raise ProviderError(f"{self.model} finished without an output URL")
+        st = self._state()
+        async with st.sem:
+            await download(url, out, max_bytes=self.max_download_bytes, content_types=types,
+                           allowed_hosts=self.allowed_download_hosts, client=st.http)
+
+
+class ReplicateFrames(_Replicate):
+    """FrameModel on Replicate (flux-schnell): one synchronous create, polling only as fallback."""
+
+    _kind = "image"
+
+    def __init__(self, model: str = "flux-schnell", **kwargs: Any) -> None:
+        kwargs.setdefault("max_download_bytes", 64 << 20)
+        super().__init__(model, **kwargs)
+
+    async def frame(self, req: FrameRequest, out: Path) -> MediaResult:
+        """Generate, download, and save as a PNG of exactly req.width x req.height."""
+        out = Path(out)
+        inp = frame_input(self.spec, req)
+        # flux-schnell takes 1-3 s: hold the create long enough that the answer is the image.
+        t = await self._create(inp, self.sync_wait_s
+                               or max(5, math.ceil(3 * self._expected_s(None))))
+        if t.output_url is None or t.status == "failed":
+            t = await self.wait(t)
+        if t.status == "canceled":
+            raise ProviderError(f"prediction {t.id} ({self.model}) was canceled")
+        src = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.src"
+        dst = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.png"
+        usage = price(self.spec, images=1).model_copy(update={"request_id": t.id})
+        try:
+            await self._download(t.output_url, src, ("image/png", "image/webp", "image/jpeg"))
+            await _run_to_end(_fit_png, src, dst, req.width, req.height)
+            os.replace(dst, out)
+        except ProviderError as exc:
+            exc.usage = usage  # generated, so billed, even if we could not keep it
+            raise
+        finally:
+            src.unlink(missing_ok=True)
+            dst.unlink(missing_ok=True)
+        return MediaResult(path=out, width=req.width, height=req.height, usage=usage)
+
+
+class ReplicateVideo(_Replicate):
+    """VideoModel on Replicate with the remote lifecycle: submit, poll/wait, cancel, fetch."""
+
+    _kind = "video"
+
+    def __init__(self, model: str = "wan-2.5-i2v-fast", *, negative_prompt: str = "",
+                 **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        self.negative_prompt = negative_prompt
+
+    async def submit(self, req: ClipRequest) -> Ticket:
+        """Create the prediction and return at once with its id (persist it before waiting).
+
+        The create is held open (Prefer: wait) only when the model should finish within
+        SYNC_HOLD_MAX_S, so the answer is the result itself and no status request is needed.
+        """
+        image = await asyncio.to_thread(image_data_uri, req.frame_path)
+        inp = clip_input(self.spec, req, image, self.negative_prompt)
+        expected = self._expected_s(self._billed(inp))
+        hold = (self.sync_wait_s if self.sync_wait_s is not None
+                else math.ceil(1.5 * expected) if 1.5 * expected <= SYNC_HOLD_MAX_S else 0)
+        return await self._create(inp, hold)
+
+    async def fetch(self, ticket: Ticket, out: Path) -> MediaResult:
+        """Download the MP4 (size-capped, video/mp4 only), probe it, price what was billed.
+
+        A failure here still carries `usage`: the prediction succeeded, so it was paid for.
+        """
+        out = Path(out)
+        if ticket.status != "succeeded":
+            raise ProviderError(f"prediction {ticket.id} is {ticket.status}; nothing to fetch")
+        if ticket.output_url is None or ticket.id not in self._asked:
+            ticket = await self.poll(ticket)
+        ours, seconds = self._asked[ticket.id]
+        usage = price(self.spec, resolution=ours, seconds=seconds).model_copy(
+            update={"request_id": ticket.id})
+        try:
+            await self._download(ticket.output_url, out, ("video/mp4",))
+            try:
+                info = await asyncio.to_thread(probe, out)
+            except (av.FFmpegError, OSError, ValueError) as exc:
+                out.unlink(missing_ok=True)
+                raise ProviderOutputError(f"the output of {ticket.id} is not a playable video: "
+                                          f"{type(exc).__name__}") from None
+        except ProviderError as exc:
+            exc.usage = usage
+            raise
+        return MediaResult(path=out, width=info.width, height=info.height,
+                           duration_s=info.duration_s, fps=info.fps, usage=usage)
+
+    async def clip(self, req: ClipRequest, out: Path,
+                   on_ticket: Callable[[Ticket], Any] | None = None) -> MediaResult:
+        """submit + wait + fetch. `on_ticket` sees the ticket before any waiting (persist it).
+
+        If the wait is canceled, times out or loses contact, the remote prediction is canceled
+        too: nobody will fetch its result, so it should stop costing money.
+        """
+        t = await self.submit(req)
+        try:
+            await _notify(on_ticket, t)
+        except asyncio.CancelledError:
+            await self._cancel_quietly(t)
+            raise
+        try:
+            t = await self.wait(t)  # cancels remotely itself when canceled
+        except PredictionFailed:
+            raise
+        except Exception as exc:
+            await self._cancel_quietly(getattr(exc, "ticket", t))
+            raise
+        if t.status != "succeeded":
+            raise ProviderError(f"prediction {t.id} ({self.model}) was {t.status}")
+        return await self.fetch(t, out)

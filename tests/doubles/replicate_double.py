@@ -1,0 +1,457 @@
+"""A Replicate API double: a real HTTP server on 127.0.0.1 speaking the subset the client uses.
+
+Routes: POST /v1/models/{owner}/{name}/predictions (and POST /v1/predictions with a version),
+GET /v1/predictions/{id}, POST /v1/predictions/{id}/cancel, and GET /files/{name} for outputs
+(served without auth, like Replicate's CDN). `Prefer: wait=N` holds a create up to N s.
+Predictions finish `latency_s` after creation; outputs are real PNGs (Pillow) and MP4s
+(bundled ffmpeg, cached). Tests steer failures with attributes and `inject`, and read the
+counters: creates, status_requests, cancels, requests and charged_usd (billed like Replicate:
+per image, or per second of output at the requested resolution, using the catalog prices).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from PIL import Image, ImageDraw
+
+from nbvideo.media import ffmpeg_exe
+from nbvideo.providers import catalog
+
+FLUX_SIZES = {"1:1": (1024, 1024), "16:9": (1344, 768), "9:16": (768, 1344),
+              "4:5": (896, 1120), "5:4": (1120, 896), "3:2": (1216, 832), "2:3": (832, 1216),
+              "4:3": (1152, 896), "3:4": (896, 1152), "21:9": (1536, 640), "9:21": (640, 1536)}
+# Per model: the input fields it takes, the required ones, enum values, the field holding
+# the image and the one holding the resolution. Stricter than Replicate (unknown fields are
+# refused here) so a mapping typo fails a test instead of being silently ignored.
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "black-forest-labs/flux-schnell": {
+        "fields": {"prompt", "aspect_ratio", "seed", "output_format", "num_outputs", "go_fast",
+                   "megapixels", "output_quality", "num_inference_steps",
+                   "disable_safety_checker"},
+        "required": {"prompt"},
+        "enums": {"aspect_ratio": set(FLUX_SIZES), "output_format": {"webp", "jpg", "png"},
+                  "megapixels": {"1", "0.25"}}},
+    "wan-video/wan-2.5-i2v-fast": {
+        "fields": {"image", "prompt", "duration", "resolution", "seed", "negative_prompt",
+                   "enable_prompt_expansion", "audio"},
+        "required": {"image", "prompt"},
+        "enums": {"duration": {5, 10}, "resolution": {"720p", "1080p"}},
+        "image": "image", "res": "resolution", "default_res": "720p", "default_s": 5},
+    "kwaivgi/kling-v2.1": {
+        "fields": {"start_image", "end_image", "prompt", "duration", "mode", "negative_prompt"},
+        "required": {"start_image", "prompt"},
+        "enums": {"duration": {5, 10}, "mode": {"standard", "pro"}},
+        "image": "start_image", "res": "mode", "default_res": "standard", "default_s": 5},
+    "google/veo-3-fast": {
+        "fields": {"prompt", "image", "aspect_ratio", "duration", "resolution", "generate_audio",
+                   "negative_prompt", "seed"},
+        "required": {"prompt"},
+        "enums": {"duration": {4, 6, 8}, "resolution": {"720p", "1080p"},
+                  "aspect_ratio": {"16:9", "9:16"}},
+        "image": "image", "res": "resolution", "default_res": "1080p", "default_s": 8},
+    "minimax/hailuo-02": {
+        "fields": {"prompt", "first_frame_image", "last_frame_image", "duration", "resolution",
+                   "prompt_optimizer"},
+        "required": {"prompt"},
+        "enums": {"duration": {6, 10}, "resolution": {"512p", "768p", "1080p"}},
+        "image": "first_frame_image", "res": "resolution", "default_res": "768p", "default_s": 6},
+}
+SHORT_SIDE = {"512p": 512, "720p": 720, "768p": 768, "1080p": 1080, "standard": 720, "pro": 1080}
+_MP4_CACHE: dict[tuple[int, int, int], bytes] = {}
+_MP4_LOCK = threading.Lock()
+
+
+def make_mp4(width: int, height: int, seconds: int, fps: int = 8) -> bytes:
+    """A real H.264 MP4 from ffmpeg's testsrc, made once per size and length."""
+    key = (width, height, seconds)
+    with _MP4_LOCK:
+        if key not in _MP4_CACHE:
+            with tempfile.TemporaryDirectory() as d:
+                path = Path(d) / "out.mp4"
+                subprocess.run(
+                    [ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                     f"testsrc=size={width}x{height}:rate={fps}:duration={seconds}",
+                     "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+                     "-movflags", "+faststart", str(path)], check=True)
+                _MP4_CACHE[key] = path.read_bytes()
+        return _MP4_CACHE[key]
+
+
+def make_image(size: tuple[int, int], fmt: str) -> tuple[bytes, str]:
+    img = Image.new("RGB", size, (34, 58, 94))
+    ImageDraw.Draw(img).rectangle((size[0] // 4, size[1] // 4, size[0] // 2, size[1] // 2),
+                                  fill=(220, 180, 90))
+    buf = io.BytesIO()
+    pil, ctype = {"png": ("PNG", "image/png"), "webp": ("WEBP", "image/webp"),
+                  "jpg": ("JPEG", "image/jpeg")}[fmt]
+    img.save(buf, pil)
+    return buf.getvalue(), ctype
+
+
+def _image_aspect(uri: str | None) -> float:
+    if not uri or not uri.startswith("data:"):
+        return 16 / 9
+    with Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as im:
+        return im.width / im.height
+
+
+def _even(x: float) -> int:
+    return max(2, round(x / 2) * 2)
+
+
+@dataclass
+class _Prediction:
+    id: str
+    model: str
+    input: dict[str, Any]
+    created: float
+    created_at: str
+    latency: float
+    fail_message: str | None = None
+    canceled: bool = False
+
+    def status(self, now: float) -> str:
+        if self.canceled:
+            return "canceled"
+        elapsed = now - self.created
+        if elapsed < self.latency:
+            return "starting" if elapsed < self.latency * 0.2 else "processing"
+        return "failed" if self.fail_message else "succeeded"
+
+
+class ReplicateDouble:
+    """The server and its scenario controls; start with `start_replicate_double(token)`."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.latency_s = 0.3
+        self.latency_by_model: dict[str, float] = {}
+        self.fail_next = 0
+        self.fail_message = "CUDA out of memory while sampling frame 12"
+        self.slow_download_s = 0.0
+        self.chunked_files = False
+        self.pad_files_bytes = 0
+        self.file_content_type: str | None = None
+        self.force_image_format: str | None = None
+        self.creates: Counter[str] = Counter()
+        self.status_requests: Counter[str] = Counter()
+        self.cancels: list[str] = []
+        self.requests: list[dict[str, Any]] = []
+        self._preds: dict[str, _Prediction] = {}
+        self._files: dict[str, Any] = {}
+        self._inject: dict[str, deque[tuple[int | str, int | None]]] = {}
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self.base_url = ""
+
+    # --- scenario controls -------------------------------------------------------------
+    def inject(self, kind: str, status: int | str, times: int = 1,
+               retry_after: int | None = None) -> None:
+        """Answer the next `times` requests of `kind` (create|get|cancel|file) with `status`
+        (an HTTP code, or 'malformed' for a truncated JSON body)."""
+        with self._lock:
+            self._inject.setdefault(kind, deque()).extend([(status, retry_after)] * times)
+
+    def add_file(self, name: str, data: bytes, content_type: str) -> str:
+        with self._lock:
+            self._files[name] = (data, content_type)
+        return f"{self.base_url}/files/{name}"
+
+    def last_input(self, ref: str) -> dict[str, Any]:
+        with self._lock:
+            return [p.input for p in self._preds.values() if p.model == ref][-1]
+
+    @property
+    def charged_usd(self) -> float:
+        """What Replicate would have billed for every prediction that has succeeded so far."""
+        now, total = time.monotonic(), 0.0
+        with self._lock:
+            for p in self._preds.values():
+                if p.status(now) == "succeeded":
+                    total += self._price(p)
+        return round(total, 6)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    # --- behaviour ----------------------------------------------------------------------
+    def _price(self, p: _Prediction) -> float:
+        spec = next(m for m in catalog.models(provider="replicate") if m.ref == p.model)
+        if spec.price_basis == "per_image":
+            return catalog.price(spec, images=int(p.input.get("num_outputs", 1))).cost_usd
+        schema = SCHEMAS[p.model]
+        theirs = p.input.get(schema["res"], schema["default_res"])
+        ours = next((k for k, v in spec.resolutions.items() if v == theirs), "720p")
+        seconds = float(p.input.get("duration", schema["default_s"]))
+        return catalog.price(spec, resolution=ours, seconds=seconds).cost_usd
+
+    def _validate(self, ref: str, inp: dict[str, Any]) -> str | None:
+        schema = SCHEMAS.get(ref)
+        if schema is None:
+            return f"model {ref} not found"
+        for k in sorted(set(inp) - schema["fields"]):
+            return f"input.{k}: unknown field"
+        for k in sorted(schema["required"] - set(inp)):
+            return f"input.{k}: is required"
+        for k, allowed in schema["enums"].items():
+            if k in inp and inp[k] not in allowed:
+                return f"input.{k}: must be one of {sorted(allowed, key=str)}"
+        return None
+
+    def _create(self, ref: str, inp: dict[str, Any]) -> _Prediction:
+        pid = uuid.uuid4().hex[:20]
+        with self._lock:
+            fail = None
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                fail = self.fail_message
+            p = _Prediction(id=pid, model=ref, input=inp, created=time.monotonic(),
+                            created_at=datetime.now(UTC).isoformat(),
+                            latency=self.latency_by_model.get(ref, self.latency_s),
+                            fail_message=fail)
+            self._preds[pid] = p
+            self.creates[ref] += 1
+            self._files[pid] = p
+        return p
+
+    def _output(self, p: _Prediction) -> Any:
+        if p.model.startswith("black-forest-labs/"):
+            fmt = self.force_image_format or p.input.get("output_format", "webp")
+            n = int(p.input.get("num_outputs", 1))
+            return [f"{self.base_url}/files/{p.id}-{i}.{fmt}" for i in range(n)]
+        return f"{self.base_url}/files/{p.id}.mp4"
+
+    def _json(self, p: _Prediction) -> dict[str, Any]:
+        status = p.status(time.monotonic())
+        done = status in ("succeeded", "failed", "canceled")
+        api = f"{self.base_url}/v1/predictions/{p.id}"
+        return {
+            "id": p.id, "model": p.model, "version": "hidden", "input": p.input, "logs": "",
+            "output": self._output(p) if status == "succeeded" else None,
+            "error": p.fail_message if status == "failed" else None,
+            "status": status, "data_removed": False, "created_at": p.created_at,
+            "started_at": p.created_at if status != "starting" else None,
+            "completed_at": datetime.now(UTC).isoformat() if done else None,
+            "urls": {"get": api, "cancel": f"{api}/cancel",
+                     "web": f"https://replicate.com/p/{p.id}"},
+            "metrics": ({"predict_time": round(p.latency * 0.8, 3),
+                         "total_time": round(p.latency, 3)} if status == "succeeded" else {}),
+        }
+
+    def _file(self, name: str) -> tuple[bytes, str] | None:
+        stem, _, ext = name.partition(".")
+        pid = stem.split("-")[0]
+        with self._lock:
+            entry = self._files.get(name) or self._files.get(pid)
+        if isinstance(entry, tuple):
+            return entry
+        if not isinstance(entry, _Prediction) or entry.status(time.monotonic()) != "succeeded":
+            return None
+        p, schema = entry, SCHEMAS[entry.model]
+        if p.model.startswith("black-forest-labs/"):
+            return make_image(FLUX_SIZES[p.input.get("aspect_ratio", "1:1")], ext)
+        short = SHORT_SIDE[p.input.get(schema["res"], schema["default_res"])]
+        if "aspect_ratio" in p.input:
+            a, b = (int(x) for x in p.input["aspect_ratio"].split(":"))
+            ratio = a / b
+        else:
+            ratio = _image_aspect(p.input.get(schema["image"]))
+        size = (_even(short * ratio), short) if ratio >= 1 else (short, _even(short / ratio))
+        seconds = int(p.input.get("duration", schema["default_s"]))
+        return make_mp4(*size, seconds), "video/mp4"
+
+    def _take_injected(self, kind: str) -> tuple[int | str, int | None] | None:
+        with self._lock:
+            q = self._inject.get(kind)
+            return q.popleft() if q else None
+
+
+def _handler(double: ReplicateDouble) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:  # keep test output clean
+            pass
+
+        def _send(self, status: int, body: bytes, ctype: str = "application/json",
+                  headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+            self.entry["status"] = status
+
+        def _problem(self, status: int, title: str, detail: str,
+                     headers: dict[str, str] | None = None) -> None:
+            body = {"title": title, "detail": detail, "status": status}
+            self._send(status, json.dumps(body).encode(), "application/problem+json", headers)
+
+        def _dispatch(self, method: str) -> None:
+            path = urlsplit(self.path).path
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = None
+            self.entry: dict[str, Any] = {
+                "t": time.monotonic(), "method": method, "path": path, "status": None,
+                "prefer": self.headers.get("Prefer"), "body": body}
+            with double._lock:
+                double.requests.append(self.entry)
+            try:
+                self._route(method, path, body)
+            except ConnectionError:  # the client hung up (a canceled download, say)
+                pass
+
+        def do_GET(self) -> None:
+            self._dispatch("GET")
+
+        def do_POST(self) -> None:
+            self._dispatch("POST")
+
+        def _injected(self, kind: str) -> bool:
+            got = double._take_injected(kind)
+            if got is not None:
+                self._reply(*got)
+            return got is not None
+
+        def _reply(self, status: int | str, retry_after: int | None) -> None:
+            if status == "malformed":
+                self._send(200, b'{"id": "broken", "status": ')
+            elif status == 429:
+                self._problem(429, "Too Many Requests",
+                              "Request was throttled.",
+                              {"Retry-After": str(retry_after)} if retry_after else None)
+            elif status in (404, 410):
+                self._problem(int(status), "Not Found", "expired")
+            else:
+                self._problem(int(status), "Internal Server Error", "something broke")
+            return True
+
+        def _route(self, method: str, path: str, body: Any) -> None:
+            if path.startswith("/files/"):
+                return self._serve_file(path.removeprefix("/files/"))
+            if path == "/redirect":
+                to = parse_qs(urlsplit(self.path).query)["to"][0]
+                return self._send(302, b"", headers={"Location": to})
+            # replicate-python 1.x sends "Bearer"; the API also takes the older "Token" form.
+            if self.headers.get("Authorization") not in (f"Bearer {double.token}",
+                                                         f"Token {double.token}"):
+                return self._problem(401, "Unauthenticated",
+                                     "You did not pass a valid authentication token")
+            m_model = re.fullmatch(r"/v1/models/([^/]+)/([^/]+)/predictions", path)
+            m_pred = re.fullmatch(r"/v1/predictions/([^/]+)(/cancel)?", path)
+            if method == "POST" and (m_model or path == "/v1/predictions"):
+                ref = (f"{m_model[1]}/{m_model[2]}" if m_model
+                       else str((body or {}).get("version", "")).split(":")[0])
+                return self._create(ref, body or {})
+            if m_pred and m_pred[1] in double._preds:
+                pred = double._preds[m_pred[1]]
+                if method == "GET" and not m_pred[2]:
+                    with double._lock:
+                        double.status_requests[pred.id] += 1
+                    if self._injected("get"):
+                        return
+                    return self._send(200, json.dumps(double._json(pred)).encode())
+                if method == "POST" and m_pred[2]:
+                    if self._injected("cancel"):
+                        return
+                    with double._lock:
+                        double.cancels.append(pred.id)
+                        if pred.status(time.monotonic()) in ("starting", "processing"):
+                            pred.canceled = True
+                    return self._send(200, json.dumps(double._json(pred)).encode())
+            self._problem(404, "Not found", f"{method} {path}")
+
+        def _create(self, ref: str, body: dict[str, Any]) -> None:
+            inject = double._take_injected("create")
+            if inject is not None and inject[0] != "malformed":
+                return self._reply(*inject)
+            inp = body.get("input") or {}
+            problem = double._validate(ref, inp)
+            if problem:
+                return self._problem(422, "Input validation failed", problem)
+            pred = double._create(ref, inp)
+            m = re.fullmatch(r"wait(?:=(\d+))?", (self.headers.get("Prefer") or "").strip())
+            if m:
+                until = time.monotonic() + float(m[1] or 60)
+                while (time.monotonic() < until and pred.status(time.monotonic())
+                       in ("starting", "processing")):
+                    time.sleep(0.01)
+            if inject is not None:  # created, but the answer is garbled
+                return self._send(201, b'{"id": "' + pred.id.encode())
+            self._send(201, json.dumps(double._json(pred)).encode())
+
+        def _serve_file(self, name: str) -> None:
+            if self._injected("file"):
+                return
+            found = double._file(name)
+            if found is None:
+                return self._problem(404, "Not found", name)
+            data, ctype = found
+            data += b"\0" * double.pad_files_bytes
+            ctype = double.file_content_type or ctype
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            if double.chunked_files:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.entry["status"] = 200
+            step = 1 << 16
+            chunks = [data[i:i + step] for i in range(0, len(data), step)] or [b""]
+            for chunk in chunks:
+                if double.slow_download_s:
+                    time.sleep(double.slow_download_s / len(chunks))
+                if double.chunked_files:
+                    self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                else:
+                    self.wfile.write(chunk)
+                self.wfile.flush()
+            if double.chunked_files:
+                self.wfile.write(b"0\r\n\r\n")
+
+    return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # clients hanging up is normal
+            super().handle_error(request, client_address)
+
+
+def start_replicate_double(token: str) -> ReplicateDouble:
+    """Serve a double on 127.0.0.1 (a free port) in a daemon thread; call `.stop()` after."""
+    double = ReplicateDouble(token)
+    server = _Server(("127.0.0.1", 0), _handler(double))
+    double._server = server
+    double.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True,
+                     name="replicate-double").start()
+    return double
