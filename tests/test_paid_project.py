@@ -3,6 +3,7 @@ charged, a missing key is named, and the key is found nowhere on disk or in outp
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,3 +71,58 @@ def test_a_missing_key_is_named_and_nothing_is_written(monkeypatch: pytest.Monke
         nv.Project.open(tmp_path / "nokey", brief="15s ad for a cold brew coffee can",
                         providers="openai")
     assert not (tmp_path / "nokey").exists()
+
+
+TOKEN = "r8_" + "t" * 30
+
+
+@pytest.fixture
+def both(double: OpenAIDouble, monkeypatch: pytest.MonkeyPatch):
+    from tests.doubles.replicate_double import start_replicate_double
+
+    rep = start_replicate_double(TOKEN)
+    rep.latency_s = 0.5
+    monkeypatch.setenv("REPLICATE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("REPLICATE_BASE_URL", rep.base_url)
+    monkeypatch.setenv("NBVIDEO_DOWNLOAD_HOSTS", "127.0.0.1")
+    yield double, rep
+    rep.stop()
+
+
+def test_openai_and_replicate_end_to_end_costs_match_and_exports_are_exact(
+    both, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nbvideo.media import probe
+
+    oa, rep = both
+    p = nv.Project.open(tmp_path / "full", brief="15s ad for a cold brew coffee can",
+                        duration_s=15, fps=24, providers="openai+replicate")
+    # the double answers in 0.5 s, not a real model's minute: tell the poller so
+    from nbvideo.providers import replicate_options
+    from nbvideo.providers.replicate import ReplicateVideo
+
+    video = ReplicateVideo("wan-2.5-i2v-fast", typical_latency_s=0.5, **replicate_options())
+    p._rt.providers = dataclasses.replace(p._rt.providers, video=video)
+    p.storyboard()
+    est = p.estimate()
+    assert est.iloc[0]["cost_usd"] > 0 and est.iloc[0]["model"] == "wan-2.5-i2v-fast"
+    takes = p.generate_clips().wait(300)
+    assert len(takes) == len(p.scenes)
+    assert sum(rep.creates.values()) == 2 * len(p.scenes)  # one frame and one clip each
+    assert sum(rep.status_requests.values()) / len(p.scenes) <= 3
+    for s in p.scenes:  # 5 s clips for shorter scenes, trimmed back on the timeline
+        assert s.clip.duration_s == pytest.approx(5.0, abs=0.05)
+        assert s.clip.source_url and s.clip.checksum
+    out = p.export("paid", formats=["9:16"])
+    assert probe(out.paths[0]).frames == round(sum(s.duration_s for s in p.scenes) * 24)
+    costs = p.costs
+    assert costs.query("provider == 'replicate'")["cost_usd"].sum() == pytest.approx(rep.charged_usd)
+    assert costs.query("provider == 'openai'")["cost_usd"].sum() == pytest.approx(oa.charged_usd)
+    print(p, p.costs, p.takes())
+    p.close()
+    for f in (tmp_path / "full").rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            assert KEY.encode() not in data and TOKEN.encode() not in data, f
+    out = capsys.readouterr()
+    assert TOKEN not in out.out + out.err and KEY not in out.out + out.err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,9 @@ from nbvideo.pipeline.runtime import Pending, Runtime, in_flight, produce, reque
 from nbvideo.providers.base import ClipRequest, MediaResult, RemoteVideoModel, Ticket
 from nbvideo.providers.catalog import get_model
 from nbvideo.state import Scene, Take, frame_size
+
+
+REMOTE_IN_FLIGHT = 64
 
 
 def clip_request(rt: Runtime, scene: Scene) -> ClipRequest:
@@ -77,7 +81,12 @@ async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
                   if pending.take.request_id else await video.submit(req))
         if not pending.take.request_id:
             pending.submitted(ticket.id)  # saved before waiting: a new kernel resumes it
-        ticket = await video.wait(ticket, on_status=status)  # cancels remotely if we are canceled
+        try:
+            ticket = await video.wait(ticket, on_status=status)  # cancels itself if we are canceled
+        except Exception:  # timed out or lost track of it: do not leave it running (and billing)
+            with contextlib.suppress(Exception):
+                await video.cancel(ticket)
+            raise
         if ticket.status != "succeeded":
             raise RuntimeError(f"{video.model} prediction {ticket.id} {ticket.status}: "
                                f"{ticket.error or 'no error given'}")
@@ -100,9 +109,12 @@ def start_clip_job(rt: Runtime, scene_ids: list[str], name: str = "clips",
     job: Job[list[Take]] = Job(name, total=len(scene_ids))
     bar = tqdm(total=len(scene_ids), desc=name, unit="clip", leave=True)
     spec = get_model(rt.providers.video.model)
-    limit = spec.max_concurrency
-    if not isinstance(rt.providers.video, RemoteVideoModel):  # CPU-bound: one per core at most
-        limit = max(1, min(limit, os.cpu_count() or 1))
+    if isinstance(rt.providers.video, RemoteVideoModel):
+        # Remote clips mostly wait: submit them all at once; the provider limits its own
+        # concurrent HTTP requests (spec.max_concurrency).
+        limit = REMOTE_IN_FLIGHT
+    else:  # local renders are CPU-bound: one per core at most
+        limit = max(1, min(spec.max_concurrency, os.cpu_count() or 1))
     call_budget = Budget("budget of this call", budget_usd, lambda: 0.0, counts_own_calls=True)
     for sid in scene_ids:
         job.emit(sid, "queued")

@@ -23,7 +23,7 @@ from nbvideo.keys import redact
 from nbvideo.ledger import Ledger, LedgerEntry
 from nbvideo.pipeline.budget import Budget, BudgetExceeded, reserve
 from nbvideo.providers import ProviderSet
-from nbvideo.providers.base import MediaResult, Usage
+from nbvideo.providers.base import MediaResult, ProviderError, Usage
 from nbvideo.state import ProjectState, Scene, Take, utcnow
 from nbvideo.store import ProjectStore
 
@@ -212,9 +212,13 @@ async def produce(
             except Exception as exc:  # recorded on the take and in the ledger, then re-raised
                 out.unlink(missing_ok=True)
                 message = redact(str(exc))
+                billed = exc.usage if isinstance(exc, ProviderError) else Usage()
+                take.cost_usd = billed.cost_usd  # a paid prediction whose fetch failed still cost
+                held.actual_usd = billed.cost_usd
                 pending.record("failed", message)
-                rt.log(**common, status="failed", request_id=take.request_id,
-                       latency_s=time.perf_counter() - started, note=message[:200])
+                rt.log_usage(**common, usage=billed.model_copy(
+                    update={"request_id": billed.request_id or take.request_id}),
+                    latency_s=time.perf_counter() - started, status="failed", note=message[:200])
                 raise
             held.actual_usd = result.usage.cost_usd
             _finish(pending, rel, out, result, after)
@@ -234,6 +238,7 @@ def _finish(pending: Pending, rel: str, out: Path, result: MediaResult,
     take.checksum = file_sha256(out)
     take.width, take.height = result.width, result.height
     take.duration_s, take.fps = result.duration_s, result.fps
+    take.source_url = result.source_url
     if result.usage.request_id and not take.request_id:
         take.request_id = result.usage.request_id
     if after is not None:

@@ -49,6 +49,16 @@ def source_seconds(scene: Scene) -> float:
     return scene.duration_s
 
 
+def window(scene: Scene, ed: ClipEdit) -> tuple[float, float, float]:
+    """(source, trim in, trim out) actually used. A clip longer than its scene (a model that
+    only makes 5 or 10 s) keeps no more than the scene's duration: the rest is trimmed."""
+    src = source_seconds(scene)
+    tout = ed.trim_out_s
+    if src > scene.duration_s + 1e-9:
+        tout = max(tout, round(src - ed.trim_in_s - scene.duration_s, 6))
+    return src, ed.trim_in_s, tout
+
+
 def entries(rt: Runtime) -> list[Entry]:
     fps = rt.state.brief.fps
     out: list[Entry] = []
@@ -56,13 +66,13 @@ def entries(rt: Runtime) -> list[Entry]:
     scenes = rt.state.scenes
     for i, scene in enumerate(scenes):
         ed = _edit(rt, scene.id)
-        src = source_seconds(scene)
+        src, tin, tout = window(scene, ed)
         trans = ed.transition if i < len(scenes) - 1 else Transition()
-        frames = round((src - ed.trim_in_s - ed.trim_out_s) * fps)
+        frames = round((src - tin - tout) * fps)
         if i > 0:
             prev = out[-1].transition
             frame_cursor -= round(prev.duration_s * fps) if prev.kind == "crossfade" else 0
-        out.append(Entry(i + 1, scene, scene.clip, src, ed.trim_in_s, ed.trim_out_s, trans,
+        out.append(Entry(i + 1, scene, scene.clip, src, tin, tout, trans,
                          frame_cursor / fps, frames))
         frame_cursor += frames
     return out
@@ -97,8 +107,8 @@ def _check(rt: Runtime, candidate: dict[str, ClipEdit]) -> None:
     scenes = rt.state.scenes
     for i, scene in enumerate(scenes):
         ed = candidate.get(scene.id) or ClipEdit()
-        src = source_seconds(scene)
-        kept = src - ed.trim_in_s - ed.trim_out_s
+        src, tin, tout = window(scene, ed)
+        kept = src - tin - tout
         if kept < MIN_KEPT_S - 1e-9:
             raise InvalidInput(
                 f"scene {i + 1}: trims leave {kept:.2f} s of a {src:.2f} s clip; keep at least "
@@ -106,7 +116,8 @@ def _check(rt: Runtime, candidate: dict[str, ClipEdit]) -> None:
             )
         if i + 1 < len(scenes) and ed.transition.kind == "crossfade":
             nxt = candidate.get(scenes[i + 1].id) or ClipEdit()
-            nxt_kept = source_seconds(scenes[i + 1]) - nxt.trim_in_s - nxt.trim_out_s
+            nsrc, ntin, ntout = window(scenes[i + 1], nxt)
+            nxt_kept = nsrc - ntin - ntout
             limit = min(kept, nxt_kept)
             if ed.transition.duration_s >= limit:
                 raise InvalidInput(

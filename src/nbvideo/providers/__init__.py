@@ -1,17 +1,19 @@
 """Providers: one package or module per vendor, all behind the protocols in base.py.
 
 `provider_set("local")` returns the planner, frame model and video model a project uses;
-"openai" plans with OpenAI (questions and storyboard) and keeps the offline frames and clips.
+"openai" plans with OpenAI (questions and storyboard); "replicate" makes frames with
+flux-schnell and clips with WAN 2.5; "openai+replicate" does both.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from nbvideo.errors import InvalidInput
 from nbvideo.providers.base import FrameModel, Planner, VideoModel
 
-AVAILABLE = ("local", "openai")
+AVAILABLE = ("local", "openai", "replicate")
 
 
 @dataclass(frozen=True)
@@ -38,4 +40,23 @@ def provider_set(spec: str) -> ProviderSet:
         from nbvideo.providers.openai import OpenAIPlanner
 
         planner = OpenAIPlanner()
-    return ProviderSet(name=spec, planner=planner, frames=LocalFrames(), video=LocalAnimatic())
+    frames: FrameModel = LocalFrames()
+    video: VideoModel = LocalAnimatic()
+    if "replicate" in names:
+        from nbvideo.providers.replicate import ReplicateFrames, ReplicateVideo
+
+        opts = replicate_options()
+        frames, video = ReplicateFrames(**opts), ReplicateVideo("wan-2.5-i2v-fast", **opts)
+    return ProviderSet(name=spec, planner=planner, frames=frames, video=video)
+
+
+def replicate_options() -> dict[str, object]:
+    """Where to reach Replicate: REPLICATE_BASE_URL for a proxy or test double, and
+    NBVIDEO_DOWNLOAD_HOSTS (comma-separated) for plain-http output hosts such as 127.0.0.1."""
+    opts: dict[str, object] = {}
+    if os.environ.get("REPLICATE_BASE_URL"):
+        opts["base_url"] = os.environ["REPLICATE_BASE_URL"]
+    hosts = [h.strip() for h in os.environ.get("NBVIDEO_DOWNLOAD_HOSTS", "").split(",") if h.strip()]
+    if hosts:
+        opts["allowed_download_hosts"] = frozenset(hosts)
+    return opts

@@ -118,6 +118,7 @@ class MediaResult(_Boundary):
     duration_s: float | None = None
     fps: float | None = None
     usage: Usage = Field(default_factory=Usage)
+    source_url: str | None = Field(None, description="Where a remote output came from (no query).")
 
 
 class Ticket(_Boundary):

@@ -463,13 +463,15 @@ class _Replicate:
         expected = self._expected_s(self._asked.get(t.id)) / self._scale
         self._scale = min(5.0, max(0.2, 0.7 * self._scale + 0.3 * observed / expected))
 
-    async def _download(self, url: str | None, out: Path, types: tuple[str, ...]) -> None:
+    async def _download(self, url: str | None, out: Path, types: tuple[str, ...]) -> str:
+        """Fetch an output; returns its source URL without the query (safe to keep)."""
         if not url:
             raise ProviderError(f"{self.model} finished without an output URL")
         st = self._state()
         async with st.sem:
-            await download(url, out, max_bytes=self.max_download_bytes, content_types=types,
-                           allowed_hosts=self.allowed_download_hosts, client=st.http)
+            got = await download(url, out, max_bytes=self.max_download_bytes, content_types=types,
+                                 allowed_hosts=self.allowed_download_hosts, client=st.http)
+        return got.source_url
 
 
 class ReplicateFrames(_Replicate):
@@ -496,7 +498,8 @@ class ReplicateFrames(_Replicate):
         dst = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.png"
         usage = price(self.spec, images=1).model_copy(update={"request_id": t.id})
         try:
-            await self._download(t.output_url, src, ("image/png", "image/webp", "image/jpeg"))
+            source = await self._download(t.output_url, src,
+                                          ("image/png", "image/webp", "image/jpeg"))
             await _run_to_end(_fit_png, src, dst, req.width, req.height)
             os.replace(dst, out)
         except ProviderError as exc:
@@ -505,7 +508,8 @@ class ReplicateFrames(_Replicate):
         finally:
             src.unlink(missing_ok=True)
             dst.unlink(missing_ok=True)
-        return MediaResult(path=out, width=req.width, height=req.height, usage=usage)
+        return MediaResult(path=out, width=req.width, height=req.height, usage=usage,
+                           source_url=source)
 
 
 class ReplicateVideo(_Replicate):
@@ -545,7 +549,7 @@ class ReplicateVideo(_Replicate):
         usage = price(self.spec, resolution=ours, seconds=seconds).model_copy(
             update={"request_id": ticket.id})
         try:
-            await self._download(ticket.output_url, out, ("video/mp4",))
+            source = await self._download(ticket.output_url, out, ("video/mp4",))
             try:
                 info = await asyncio.to_thread(probe, out)
             except (av.FFmpegError, OSError, ValueError) as exc:
@@ -556,7 +560,8 @@ class ReplicateVideo(_Replicate):
             exc.usage = usage
             raise
         return MediaResult(path=out, width=info.width, height=info.height,
-                           duration_s=info.duration_s, fps=info.fps, usage=usage)
+                           duration_s=info.duration_s, fps=info.fps, usage=usage,
+                           source_url=source)
 
     async def clip(self, req: ClipRequest, out: Path,
                    on_ticket: Callable[[Ticket], Any] | None = None) -> MediaResult:
