@@ -14,7 +14,7 @@ import bench_state
 
 def main() -> None:
     figures: dict[str, float] = {}
-    for mod in (bench_export, bench_demo, bench_state):
+    for mod in (bench_export, bench_demo, bench_state, bench_jobs):
         print(f"\n== {mod.__name__} ==")
         figures.update(mod.main() or {})
     print("\n== figures ==")
