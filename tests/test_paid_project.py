@@ -63,6 +63,19 @@ def test_reopening_a_paid_project_reuses_its_plan(double: OpenAIDouble, tmp_path
     again.close()
 
 
+def test_costs_of_a_paid_project_can_be_read_without_its_key(
+    double: OpenAIDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = nv.Project.open(tmp_path / "paid", brief="15s ad for a cold brew coffee can",
+                        duration_s=15, fps=12, providers="openai")
+    p.ask()
+    p.close()
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    ro = nv.Project.open(tmp_path / "paid", read_only=True)
+    assert ro.costs["cost_usd"].sum() == pytest.approx(double.charged_usd)
+
+
 def test_a_missing_key_is_named_and_nothing_is_written(monkeypatch: pytest.MonkeyPatch,
                                                       tmp_path: Path) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)

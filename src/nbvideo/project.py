@@ -97,8 +97,9 @@ class Project:
             store.acquire()
             store.make_dirs()
             store.save(state)
+        # A read-only open generates nothing, so it needs no provider keys (e.g. `nbvideo costs`).
         rt = Runtime(state=state, store=store, ledger=Ledger(store.ledger_path),
-                     providers=provider_set(state.providers))
+                     providers=provider_set("local" if read_only else state.providers))
         project = cls(rt)
         if budget is not None and budget != state.budget_usd:
             project.budget_usd = budget
