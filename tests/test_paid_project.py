@@ -139,3 +139,32 @@ def test_openai_and_replicate_end_to_end_costs_match_and_exports_are_exact(
             assert KEY.encode() not in data and TOKEN.encode() not in data, f
     out = capsys.readouterr()
     assert TOKEN not in out.out + out.err and KEY not in out.out + out.err
+
+
+def test_choosing_another_video_model_sends_clips_to_it(both, tmp_path: Path) -> None:
+    oa, rep = both
+    p = nv.Project.open(tmp_path / "kling", brief="15s ad for a cold brew coffee can",
+                        duration_s=15, fps=12, providers="replicate",
+                        models={"video": "kling-v2.1"})
+    assert p.models == {"text": "rule-planner-v1", "image": "flux-schnell", "video": "kling-v2.1"}
+    p.storyboard()
+    assert p.estimate().iloc[0]["model"] == "kling-v2.1"
+    from nbvideo.providers import replicate_options
+    from nbvideo.providers.replicate import ReplicateVideo
+
+    fast = ReplicateVideo("kling-v2.1", typical_latency_s=0.5, **replicate_options())  # the double
+    p._rt.providers = dataclasses.replace(p._rt.providers, video=fast)  # answers in 0.5 s
+    p.generate_clips(scenes=[p.scenes[0].id]).wait(300)
+    assert rep.creates["kwaivgi/kling-v2.1"] == 1
+    assert "start_image" in rep.last_input("kwaivgi/kling-v2.1")
+    p.use_models(video="hailuo-02")
+    assert p.state.models["video"] == "hailuo-02"
+    p.close()
+    assert nv.Project.open(tmp_path / "kling").models["video"] == "hailuo-02"
+
+
+def test_a_model_the_providers_cannot_serve_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(nv.InvalidInput, match=r"models\['video'\]: wan-2.5-i2v-fast .*ffmpeg-animatic"):
+        nv.Project.open(tmp_path / "x", brief="15s ad for a cold brew coffee can",
+                        models={"video": "wan-2.5-i2v-fast"})
+    assert not (tmp_path / "x").exists()

@@ -32,8 +32,8 @@ from nbvideo.providers import provider_set
 from nbvideo.state import Brief, ProjectState, Take
 from nbvideo.store import ProjectStore, slug_path
 
-_OPEN_OPTIONS = ("brief", "aspect", "duration_s", "resolution", "fps", "providers", "seed",
-                 "budget_usd", "read_only")
+_OPEN_OPTIONS = ("brief", "aspect", "duration_s", "resolution", "fps", "providers", "models",
+                 "seed", "budget_usd", "read_only")
 
 
 def _brief_error(exc: ValidationError) -> InvalidInput:
@@ -68,6 +68,7 @@ class Project:
         providers = options.pop("providers", None)
         seed = options.pop("seed", None)
         budget = options.pop("budget_usd", None)
+        models = options.pop("models", None)
         brief_opts = {k: v for k, v in options.items() if v is not None}
         store = ProjectStore(slug_path(path))
         if store.exists():
@@ -89,18 +90,22 @@ class Project:
             try:
                 b = Brief(text=brief, **brief_opts)
                 state = ProjectState(name=store.root.name, brief=b, providers=providers or "local",
-                                     seed=7 if seed is None else seed, budget_usd=budget)
+                                     seed=7 if seed is None else seed, budget_usd=budget,
+                                     models=models or {})
             except ValidationError as exc:
                 raise _brief_error(exc) from None
-            provider_set(state.providers)  # refuse unknown providers before writing anything
+            provider_set(state.providers, state.models)  # refuse bad choices before writing
             store.root.mkdir(parents=True, exist_ok=True)
             store.acquire()
             store.make_dirs()
             store.save(state)
         # A read-only open generates nothing, so it needs no provider keys (e.g. `nbvideo costs`).
         rt = Runtime(state=state, store=store, ledger=Ledger(store.ledger_path),
-                     providers=provider_set("local" if read_only else state.providers))
+                     providers=provider_set("local") if read_only
+                     else provider_set(state.providers, state.models))
         project = cls(rt)
+        if models is not None and models != state.models and not read_only:
+            project.use_models(**models)
         if budget is not None and budget != state.budget_usd:
             project.budget_usd = budget
         return project
@@ -335,6 +340,27 @@ class Project:
             current = {s.id for s in rt.state.scenes
                        if s.frame is not None and clips_phase.clip_is_current(rt, s)}
             return estimate_clips(rt, model or rt.providers.video.model, current)
+
+    def use_models(self, **models: str) -> dict[str, str]:
+        """Pick catalog models per kind, e.g. p.use_models(video="kling-v2.1"); None resets one.
+
+        Takes already made are kept; the next generate_clips() makes clips with the new model
+        (scenes whose clip came from another model are out of date).
+        """
+        rt = self._rt
+        with rt.guard:
+            chosen = {**rt.state.models, **models}
+            chosen = {k: v for k, v in chosen.items() if v is not None}
+            rt.providers = provider_set(rt.state.providers, chosen)  # validates, checks keys
+            rt.state.models = chosen  # type: ignore[assignment]
+            rt.save()
+            return dict(chosen)
+
+    @property
+    def models(self) -> dict[str, str]:
+        """The model used for each kind (text, image, video)."""
+        p = self._rt.providers
+        return {"text": p.planner.model, "image": p.frames.model, "video": p.video.model}
 
     @property
     def budget_usd(self) -> float | None:

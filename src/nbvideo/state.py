@@ -237,6 +237,9 @@ class ProjectState(Model):
     created_at: _dt.datetime = Field(default_factory=utcnow)
     updated_at: _dt.datetime = Field(default_factory=utcnow)
     providers: str = "local"
+    models: dict[Literal["text", "image", "video"], str] = Field(
+        default_factory=dict, description="Catalog model per kind; unset kinds use the default."
+    )
     seed: int = Field(7, ge=0, le=2**31 - 1)
     brief: Brief
     questions: list[Question] = Field(default_factory=list)

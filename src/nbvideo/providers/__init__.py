@@ -8,10 +8,14 @@ flux-schnell and clips with WAN 2.5; "openai+replicate" does both.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from nbvideo.errors import InvalidInput
 from nbvideo.providers.base import FrameModel, Planner, VideoModel
+from nbvideo.providers.catalog import ModelSpec, get_model
+from nbvideo.providers.catalog import models as catalog_models
 
 AVAILABLE = ("local", "openai", "replicate")
 
@@ -24,8 +28,22 @@ class ProviderSet:
     video: VideoModel
 
 
-def provider_set(spec: str) -> ProviderSet:
-    """Build the providers named by `spec` ("local"; paid vendors join with "+")."""
+KINDS = ("text", "image", "video")
+# The model each kind uses when the project names none, by the vendors it has.
+DEFAULTS = {
+    "text": (("openai", "gpt-4o-mini"), ("local", "rule-planner-v1")),
+    "image": (("replicate", "flux-schnell"), ("local", "pillow-storyboard")),
+    "video": (("replicate", "wan-2.5-i2v-fast"), ("local", "ffmpeg-animatic")),
+}
+
+
+def provider_set(spec: str, models: Mapping[str, str] | None = None) -> ProviderSet:
+    """Build the providers named by `spec` ("local"; paid vendors join with "+").
+
+    `models` picks a catalog model per kind, e.g. {"video": "kling-v2.1"}; the model's
+    vendor must be one of the providers (local models are always allowed). Keys are checked
+    here, so a missing one fails when the project is opened, by name.
+    """
     names = [s.strip() for s in spec.split("+") if s.strip()]
     unknown = [n for n in names if n not in AVAILABLE]
     if not names or unknown:
@@ -33,21 +51,45 @@ def provider_set(spec: str) -> ProviderSet:
             f"providers={spec!r}: {', '.join(unknown) or 'nothing'} is not available; "
             f"allowed: {', '.join(AVAILABLE)}"
         )
-    from nbvideo.providers.local import LocalAnimatic, LocalFrames, LocalPlanner
+    chosen = resolve_models(names, models or {})
+    return ProviderSet(name=spec, planner=_build(chosen["text"]), frames=_build(chosen["image"]),
+                       video=_build(chosen["video"]))
 
-    planner: Planner = LocalPlanner()
-    if "openai" in names:  # keys are checked here, so a missing one fails at open, by name
-        from nbvideo.providers.openai import OpenAIPlanner
 
-        planner = OpenAIPlanner()
-    frames: FrameModel = LocalFrames()
-    video: VideoModel = LocalAnimatic()
-    if "replicate" in names:
-        from nbvideo.providers.replicate import ReplicateFrames, ReplicateVideo
+def resolve_models(names: list[str], models: Mapping[str, str]) -> dict[str, ModelSpec]:
+    """The catalog model for each kind; errors name the kind and what is allowed."""
+    bad = sorted(set(models) - set(KINDS))
+    if bad:
+        raise InvalidInput(f"models: unknown kind {', '.join(bad)}; kinds are {', '.join(KINDS)}")
+    out = {}
+    for kind in KINDS:
+        if kind in models:
+            spec = get_model(models[kind])
+            usable = [m.id for m in catalog_models(kind) if m.provider in (*names, "local")]
+            if spec.kind != kind or spec.provider not in (*names, "local"):
+                raise InvalidInput(
+                    f"models[{kind!r}]: {spec.id} is a {spec.provider} {spec.kind} model; with "
+                    f"providers {'+'.join(names)!r} a {kind} model is one of: {', '.join(usable)}"
+                )
+        else:
+            spec = get_model(next(m for vendor, m in DEFAULTS[kind] if vendor in (*names, "local")))
+        out[kind] = spec
+    return out
 
-        opts = replicate_options()
-        frames, video = ReplicateFrames(**opts), ReplicateVideo("wan-2.5-i2v-fast", **opts)
-    return ProviderSet(name=spec, planner=planner, frames=frames, video=video)
+
+def _build(spec: ModelSpec) -> Any:
+    if spec.provider == "local":
+        from nbvideo.providers.local import LocalAnimatic, LocalFrames, LocalPlanner
+
+        return {"text": LocalPlanner, "image": LocalFrames, "video": LocalAnimatic}[spec.kind]()
+    if spec.provider == "openai":
+        from nbvideo.providers.openai import OpenAIImageFrames, OpenAIPlanner
+
+        return (OpenAIPlanner if spec.kind == "text" else OpenAIImageFrames)(spec.id)
+    from nbvideo.providers.replicate import ReplicateFrames, ReplicateVideo
+
+    return (ReplicateFrames if spec.kind == "image" else ReplicateVideo)(
+        spec.id, **replicate_options())  # type: ignore[arg-type]
 
 
 def replicate_options() -> dict[str, object]:
