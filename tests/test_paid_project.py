@@ -168,3 +168,26 @@ def test_a_model_the_providers_cannot_serve_is_refused_by_name(tmp_path: Path) -
         nv.Project.open(tmp_path / "x", brief="15s ad for a cold brew coffee can",
                         models={"video": "wan-2.5-i2v-fast"})
     assert not (tmp_path / "x").exists()
+
+
+def test_a_scene_edit_that_sends_the_same_request_pays_nothing(both, tmp_path: Path) -> None:
+    from nbvideo.providers import replicate_options
+    from nbvideo.providers.replicate import ReplicateVideo
+
+    oa, rep = both
+    p = nv.Project.open(tmp_path / "same", brief="15s ad for a cold brew coffee can",
+                        duration_s=15, fps=12, providers="replicate")
+    fast = ReplicateVideo("wan-2.5-i2v-fast", typical_latency_s=0.5, **replicate_options())
+    p._rt.providers = dataclasses.replace(p._rt.providers, video=fast)
+    p.storyboard()
+    first = p.scenes[0]
+    p.edit_scene(first.id, duration_s=3)
+    p.generate_clips(scenes=[first.id]).wait(300)
+    assert rep.creates["wan-video/wan-2.5-i2v-fast"] == 1
+    p.edit_scene(first.id, duration_s=4)  # still one 5 s WAN clip: the same request
+    job = p.generate_clips()
+    assert first.id not in [e.scene for e in job.events]  # not even queued: it is current
+    job.wait(300)
+    assert rep.creates["wan-video/wan-2.5-i2v-fast"] == len(p.scenes)  # the others, once each
+    assert p.timeline.frame().iloc[0]["kept_s"] == pytest.approx(4.0)  # trimmed to the scene
+    p.close()

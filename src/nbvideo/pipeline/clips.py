@@ -11,7 +11,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from nbvideo.errors import PhaseNotReady
+from nbvideo.errors import InvalidInput, PhaseNotReady
 from nbvideo.pipeline.budget import Budget
 from nbvideo.pipeline.estimate import clip_estimate
 from nbvideo.pipeline.jobs import Job, gather_limited
@@ -39,19 +39,37 @@ def clip_request(rt: Runtime, scene: Scene) -> ClipRequest:
 
 
 def clip_inputs(req: ClipRequest, frame: Take) -> dict[str, Any]:
-    """What determines the clip: the frame's bytes (by checksum), not where the file lives."""
+    """What we keep on the take: the request, with the frame by checksum, not by path."""
     data = req.model_dump(mode="json", exclude={"seed", "frame_path"})
     data["frame_sha256"] = frame.checksum
     return data
+
+
+def clip_key_inputs(video: Any, req: ClipRequest, frame: Take) -> dict[str, Any]:
+    """What the cache key hashes: the provider's real request where it says (a 3 s and a 4 s
+    scene are the same 5 s request to a model that makes 5 s clips), else our request."""
+    own = getattr(video, "key_inputs", None)
+    if own is None:
+        return clip_inputs(req, frame)
+    return {**own(req), "frame_sha256": frame.checksum}
+
+
+def clip_key(rt: Runtime, scene: Scene) -> str:
+    video = rt.providers.video
+    req = clip_request(rt, scene)
+    assert scene.frame is not None
+    return request_key(video.provider, video.model, clip_key_inputs(video, req, scene.frame),
+                       req.seed)
 
 
 def clip_is_current(rt: Runtime, scene: Scene) -> bool:
     take, frame = scene.clip, scene.frame
     if take is None or not take.ok or frame is None or not frame.ok:
         return False
-    video = rt.providers.video
-    req = clip_request(rt, scene)
-    return take.key == request_key(video.provider, video.model, clip_inputs(req, frame), req.seed)
+    try:
+        return take.key == clip_key(rt, scene)
+    except InvalidInput:  # the model cannot make this scene: it is not current, say so later
+        return False
 
 
 async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
@@ -64,7 +82,8 @@ async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
         frame = scene.frame
         assert frame is not None
         inputs = clip_inputs(req, frame)
-        key = request_key(video.provider, video.model, inputs, req.seed)
+        key_inputs = clip_key_inputs(video, req, frame)
+        key = request_key(video.provider, video.model, key_inputs, req.seed)
         flying = [t for t in in_flight(scene, "clip") if t.key == key]
         _gen, usage, _note = clip_estimate(get_model(video.model), scene, rt.state.brief.resolution)
 
@@ -95,7 +114,7 @@ async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
     return await produce(rt, scene_id=scene_id, kind="clip", provider=video.provider,
                          model=video.model, inputs=inputs, seed=req.seed, run=run,
                          estimate_usd=usage.cost_usd, budgets=[rt.budget, *budgets],
-                         resume=flying[-1] if flying else None)
+                         resume=flying[-1] if flying else None, key_inputs=key_inputs)
 
 
 def start_clip_job(rt: Runtime, scene_ids: list[str], name: str = "clips",

@@ -168,13 +168,15 @@ async def produce(
     estimate_usd: float = 0.0,
     budgets: Sequence[Budget] = (),
     resume: Take | None = None,
+    key_inputs: dict[str, Any] | None = None,
 ) -> tuple[Take, bool]:
     """Make (or reuse) the take for this request and select it. Returns (take, cache_hit).
 
     With `resume`, finish that in-flight take (its prediction was already paid for) instead
-    of starting a new one."""
+    of starting a new one. `key_inputs` (default `inputs`) is what the cache key hashes:
+    what the provider really sends, when that differs from what we keep on the take."""
     phase = "frames" if kind == "frame" else "clips"
-    key = request_key(provider, model, inputs, seed)
+    key = request_key(provider, model, key_inputs if key_inputs is not None else inputs, seed)
     with rt.guard:
         scene = rt.state.scene(scene_id)
         hit = cached_take(scene, kind, key, rt.store) if resume is None else None

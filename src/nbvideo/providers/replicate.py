@@ -522,6 +522,11 @@ class ReplicateVideo(_Replicate):
         super().__init__(model, **kwargs)
         self.negative_prompt = negative_prompt
 
+    def key_inputs(self, req: ClipRequest) -> dict[str, Any]:
+        """What the model is really sent (the frame stands in by name; the pipeline adds its
+        checksum), so scene edits that send the same request reuse the paid take."""
+        return clip_input(self.spec, req, "<frame>", self.negative_prompt)
+
     async def submit(self, req: ClipRequest) -> Ticket:
         """Create the prediction and return at once with its id (persist it before waiting).
 
