@@ -26,9 +26,7 @@ searchable corpus); where a field is uncertain, the mapping says so.
 from __future__ import annotations
 
 import asyncio
-import base64
 import inspect
-import io
 import math
 import os
 import random
@@ -59,9 +57,15 @@ from nbvideo.providers.base import (
     ProviderOutputError,
     Ticket,
 )
-from nbvideo.providers.catalog import ModelSpec, generated_duration, get_model, price
+from nbvideo.providers.catalog import get_model, price
 from nbvideo.providers.download import download
-from nbvideo.state import ASPECTS
+from nbvideo.providers.replicate_inputs import (
+    VIDEO_FIELDS,
+    fit_png,
+    clip_input,
+    frame_input,
+    image_data_uri,
+)
 
 # Typical wall time (create -> succeeded) of a 5 s 720p clip or one image; the polling
 # schedule starts from it and each instance then learns its own scale from real completions.
@@ -69,16 +73,7 @@ TYPICAL_LATENCY_S = {"flux-schnell": 2.0, "wan-2.5-i2v-fast": 60.0, "kling-v2.1"
                      "veo-3-fast": 75.0, "hailuo-02": 120.0}
 POLL_CAP_S = 15.0
 SYNC_HOLD_MAX_S = 5  # hold a video create open only if the model should finish within this
-DATA_URI_MAX = 1_000_000
 TERMINAL = ("succeeded", "failed", "canceled")
-# catalog id -> (field that takes the start image, field that takes the resolution)
-VIDEO_FIELDS = {"wan-2.5-i2v-fast": ("image", "resolution"), "kling-v2.1": ("start_image", "mode"),
-                "veo-3-fast": ("image", "resolution"), "hailuo-02": ("first_frame_image",
-                                                                     "resolution")}
-CAMERA_PHRASES = {"static": "Static camera", "push-in": "Slow camera push-in",
-                  "pull-out": "Slow camera pull-out", "pan-left": "Camera pans left",
-                  "pan-right": "Camera pans right", "tilt-up": "Camera tilts up",
-                  "tilt-down": "Camera tilts down"}
 
 
 class _TicketError(ProviderError):
@@ -134,88 +129,6 @@ def poll_offsets(expected_s: float, cap_s: float = POLL_CAP_S) -> Iterator[float
     while True:
         yield t
         t, step = t + step, min(cap_s, step * 2)
-
-
-def _aspect(width: int, height: int) -> str:
-    best = min(ASPECTS, key=lambda a: abs(math.log(width / height) - math.log(
-        int(a.split(":")[0]) / int(a.split(":")[1]))))
-    w, h = (int(x) for x in best.split(":"))
-    if abs(width / height - w / h) > 0.02 * w / h:
-        raise InvalidInput(f"a {width}x{height} clip matches none of {', '.join(ASPECTS)}")
-    return best
-
-
-def _resolution(spec: ModelSpec, width: int, height: int) -> str:
-    """Our resolution key for a size: the smallest the model makes that covers its short side."""
-    ranked = sorted(spec.resolutions, key=lambda r: int(r.rstrip("p")))
-    return next((r for r in ranked if int(r.rstrip("p")) >= min(width, height)), ranked[-1])
-
-
-def _check_aspect(spec: ModelSpec, aspect: str) -> str:
-    if spec.aspects and aspect not in spec.aspects:
-        raise InvalidInput(f"{spec.id} makes {', '.join(spec.aspects)} only, not {aspect}")
-    return aspect
-
-
-def frame_input(spec: ModelSpec, req: FrameRequest) -> dict[str, Any]:
-    """flux-schnell input: PNG asked for directly, one image, the model's fast path."""
-    return {"prompt": f"{req.visual_prompt}, {req.shot} shot",
-            "aspect_ratio": _check_aspect(spec, req.aspect), "seed": req.seed,
-            "output_format": "png", "num_outputs": 1, "go_fast": True, "megapixels": "1"}
-
-
-def clip_input(spec: ModelSpec, req: ClipRequest, image: str,
-               negative_prompt: str = "") -> dict[str, Any]:
-    """The model's own input for one clip. `image` is a data URI (or URL) of the frame."""
-    if spec.id not in VIDEO_FIELDS:
-        raise InvalidInput(f"no Replicate input mapping for {spec.id}")
-    if spec.durations_s and req.duration_s > max(spec.durations_s) + 1e-9:
-        raise InvalidInput(f"{spec.id} makes clips of at most {max(spec.durations_s):g} s; "
-                           f"this scene is {req.duration_s:g} s")
-    aspect = _check_aspect(spec, _aspect(req.width, req.height))
-    ours = _resolution(spec, req.width, req.height)
-    seconds = int(generated_duration(spec, req.duration_s))
-    prompt = f"{req.prompt.rstrip(' .')}. {CAMERA_PHRASES[req.camera]}."
-    image_field, res_field = VIDEO_FIELDS[spec.id]
-    inp: dict[str, Any] = {image_field: image, "prompt": prompt, "duration": seconds,
-                           res_field: spec.resolutions[ours]}
-    if spec.id == "wan-2.5-i2v-fast":
-        # The aspect follows the image. Expansion off so the prompt the user edits is the one
-        # used. `audio` is an optional driving-audio file, not a switch, so it is not sent.
-        inp.update(seed=req.seed, enable_prompt_expansion=False)
-    elif spec.id == "veo-3-fast":
-        inp.update(aspect_ratio=aspect, seed=req.seed, generate_audio=spec.audio)
-    elif spec.id == "hailuo-02":
-        # The published examples show no seed field for hailuo-02 or kling-v2.1. The model page
-        # (as we recall it; not in the corpus) allows 1080p at 6 s only.
-        if ours == "1080p" and seconds != 6:
-            raise InvalidInput("hailuo-02 makes 1080p clips of 6 s only; use 720p for 10 s")
-        inp["prompt_optimizer"] = False
-    # kling-v2.1: start_image sets the aspect; its aspect_ratio field is for text-to-video.
-    if negative_prompt and spec.id != "hailuo-02":
-        inp["negative_prompt"] = negative_prompt
-    return inp
-
-
-def image_data_uri(path: Path) -> str:
-    """The frame as a data URI: PNG as is when under 1 MB, else re-encoded as JPEG."""
-    data = Path(path).read_bytes()
-    if len(data) <= DATA_URI_MAX and data.startswith(b"\x89PNG"):
-        return "data:image/png;base64," + base64.b64encode(data).decode()
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as im:
-        buf = io.BytesIO()
-        im.convert("RGB").save(buf, "JPEG", quality=90)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-def _fit_png(src: Path, dst: Path, width: int, height: int) -> None:
-    """Crop-to-fill and resize to the frame size the project asked for, saved as PNG."""
-    from PIL import Image, ImageOps
-
-    with Image.open(src) as im:
-        ImageOps.fit(im.convert("RGB"), (width, height), Image.Resampling.LANCZOS).save(dst, "PNG")
 
 
 async def _run_to_end(fn: Callable[..., Any], *args: Any) -> Any:
@@ -500,7 +413,7 @@ class ReplicateFrames(_Replicate):
         try:
             source = await self._download(t.output_url, src,
                                           ("image/png", "image/webp", "image/jpeg"))
-            await _run_to_end(_fit_png, src, dst, req.width, req.height)
+            await _run_to_end(fit_png, src, dst, req.width, req.height)
             os.replace(dst, out)
         except ProviderError as exc:
             exc.usage = usage  # generated, so billed, even if we could not keep it
