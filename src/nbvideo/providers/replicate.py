@@ -61,8 +61,8 @@ from nbvideo.providers.catalog import get_model, price
 from nbvideo.providers.download import download
 from nbvideo.providers.replicate_inputs import (
     VIDEO_FIELDS,
-    fit_png,
     clip_input,
+    fit_png,
     frame_input,
     image_data_uri,
 )
