@@ -89,6 +89,15 @@ def test_a_missing_key_is_named_and_nothing_is_written(monkeypatch: pytest.Monke
 TOKEN = "r8_" + "t" * 30
 
 
+def answer_fast(p: nv.Project, model: str) -> None:
+    """The double answers in 0.5 s, not a real model's minute: tell the poller so."""
+    from nbvideo.providers import replicate_options
+    from nbvideo.providers.replicate import ReplicateVideo
+
+    video = ReplicateVideo(model, typical_latency_s=0.5, **replicate_options())
+    p._rt.providers = dataclasses.replace(p._rt.providers, video=video)
+
+
 @pytest.fixture
 def both(double: OpenAIDouble, monkeypatch: pytest.MonkeyPatch):
     from tests.doubles.replicate_double import start_replicate_double
@@ -110,12 +119,7 @@ def test_openai_and_replicate_end_to_end_costs_match_and_exports_are_exact(
     oa, rep = both
     p = nv.Project.open(tmp_path / "full", brief="15s ad for a cold brew coffee can",
                         duration_s=15, fps=24, providers="openai+replicate")
-    # the double answers in 0.5 s, not a real model's minute: tell the poller so
-    from nbvideo.providers import replicate_options
-    from nbvideo.providers.replicate import ReplicateVideo
-
-    video = ReplicateVideo("wan-2.5-i2v-fast", typical_latency_s=0.5, **replicate_options())
-    p._rt.providers = dataclasses.replace(p._rt.providers, video=video)
+    answer_fast(p, "wan-2.5-i2v-fast")
     p.storyboard()
     est = p.estimate()
     assert est.iloc[0]["cost_usd"] > 0 and est.iloc[0]["model"] == "wan-2.5-i2v-fast"
@@ -149,11 +153,7 @@ def test_choosing_another_video_model_sends_clips_to_it(both, tmp_path: Path) ->
     assert p.models == {"text": "rule-planner-v1", "image": "flux-schnell", "video": "kling-v2.1"}
     p.storyboard()
     assert p.estimate().iloc[0]["model"] == "kling-v2.1"
-    from nbvideo.providers import replicate_options
-    from nbvideo.providers.replicate import ReplicateVideo
-
-    fast = ReplicateVideo("kling-v2.1", typical_latency_s=0.5, **replicate_options())  # the double
-    p._rt.providers = dataclasses.replace(p._rt.providers, video=fast)  # answers in 0.5 s
+    answer_fast(p, "kling-v2.1")
     p.generate_clips(scenes=[p.scenes[0].id]).wait(300)
     assert rep.creates["kwaivgi/kling-v2.1"] == 1
     assert "start_image" in rep.last_input("kwaivgi/kling-v2.1")
@@ -171,14 +171,10 @@ def test_a_model_the_providers_cannot_serve_is_refused_by_name(tmp_path: Path) -
 
 
 def test_a_scene_edit_that_sends_the_same_request_pays_nothing(both, tmp_path: Path) -> None:
-    from nbvideo.providers import replicate_options
-    from nbvideo.providers.replicate import ReplicateVideo
-
     oa, rep = both
     p = nv.Project.open(tmp_path / "same", brief="15s ad for a cold brew coffee can",
                         duration_s=15, fps=12, providers="replicate")
-    fast = ReplicateVideo("wan-2.5-i2v-fast", typical_latency_s=0.5, **replicate_options())
-    p._rt.providers = dataclasses.replace(p._rt.providers, video=fast)
+    answer_fast(p, "wan-2.5-i2v-fast")
     p.storyboard()
     first = p.scenes[0]
     p.edit_scene(first.id, duration_s=3)
