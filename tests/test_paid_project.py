@@ -146,7 +146,7 @@ def test_openai_and_replicate_end_to_end_costs_match_and_exports_are_exact(
 
 
 def test_choosing_another_video_model_sends_clips_to_it(both, tmp_path: Path) -> None:
-    oa, rep = both
+    _oa, rep = both
     p = nv.Project.open(tmp_path / "kling", brief="15s ad for a cold brew coffee can",
                         duration_s=15, fps=12, providers="replicate",
                         models={"video": "kling-v2.1"})
@@ -171,7 +171,7 @@ def test_a_model_the_providers_cannot_serve_is_refused_by_name(tmp_path: Path) -
 
 
 def test_a_scene_edit_that_sends_the_same_request_pays_nothing(both, tmp_path: Path) -> None:
-    oa, rep = both
+    _oa, rep = both
     p = nv.Project.open(tmp_path / "same", brief="15s ad for a cold brew coffee can",
                         duration_s=15, fps=12, providers="replicate")
     answer_fast(p, "wan-2.5-i2v-fast")
