@@ -7,6 +7,7 @@ Exit codes: 0 done; 1 unexpected failure (a bug: traceback shown); 2 bad usage o
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -45,6 +46,7 @@ def _fail(exc: BaseException) -> None:
 def user_errors(fn: F) -> F:
     """Turn nbvideo's own errors into one red line and a meaningful exit code."""
 
+    @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
@@ -54,8 +56,6 @@ def user_errors(fn: F) -> F:
             click.secho("interrupted", fg="yellow", err=True)
             sys.exit(130)
 
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
     return wrapper  # type: ignore[return-value]
 
 

@@ -6,7 +6,6 @@ Each has a plain repr and an HTML repr for notebooks.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -195,5 +194,6 @@ class Exports(list[ExportRecord]):
                          for r in self) or "<no exports>"
 
     def _repr_html_(self) -> str:
-        return "<div>" + "".join(views.export_html(self.root, r) for r in self) + "</div>" if self \
-            else f"<code>{html.escape('no exports yet')}</code>"
+        if not self:
+            return "<code>no exports yet</code>"
+        return "<div>" + "".join(views.export_html(self.root, r) for r in self) + "</div>"

@@ -184,16 +184,19 @@ class Project:
         run_sync(questions_phase.generate_questions(self._rt, force=force))
         return self.questions
 
-    @property
-    def questions(self) -> Questions:
+    def _ensure_questions(self) -> None:
+        """Later phases build on the questions: ask them first if nobody has."""
         if not self._rt.state.questions:
             run_sync(questions_phase.generate_questions(self._rt))
+
+    @property
+    def questions(self) -> Questions:
+        self._ensure_questions()
         return Questions(self._rt.state.questions, dict(self._rt.state.answers))
 
     def answer(self, **answers: Any) -> dict[str, str]:
         """Record answers by question id, e.g. p.answer(audience="weekend hikers", tone="gritty")."""
-        if not self._rt.state.questions:
-            run_sync(questions_phase.generate_questions(self._rt))
+        self._ensure_questions()
         with self._rt.guard:
             clean = questions_phase.validate_answers(self._rt.state.questions, answers)
             self._rt.state.answers = {**self._rt.state.answers, **clean}
@@ -203,8 +206,7 @@ class Project:
     # ------------------------------------------------------------------ storyboard
     def storyboard(self, replan: bool = False) -> SceneList:
         """Plan the scenes (once) and bring every scene's frame up to date with its inputs."""
-        if not self._rt.state.questions:
-            run_sync(questions_phase.generate_questions(self._rt))
+        self._ensure_questions()
         run_sync(storyboard_phase.plan(self._rt, replan=replan))
         run_sync(storyboard_phase.make_frames(self._rt))
         return self.scenes

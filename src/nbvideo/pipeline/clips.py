@@ -14,12 +14,11 @@ from tqdm.auto import tqdm
 from nbvideo.errors import InvalidInput, PhaseNotReady
 from nbvideo.pipeline.budget import Budget
 from nbvideo.pipeline.estimate import clip_estimate
-from nbvideo.pipeline.jobs import Job, gather_limited
+from nbvideo.pipeline.jobs import EventStatus, Job, gather_limited
 from nbvideo.pipeline.runtime import Pending, Runtime, in_flight, produce, request_key
 from nbvideo.providers.base import ClipRequest, MediaResult, RemoteVideoModel, Ticket
 from nbvideo.providers.catalog import get_model
 from nbvideo.state import Scene, Take, frame_size
-
 
 REMOTE_IN_FLIGHT = 64
 
@@ -54,22 +53,17 @@ def clip_key_inputs(video: Any, req: ClipRequest, frame: Take) -> dict[str, Any]
     return {**own(req), "frame_sha256": frame.checksum}
 
 
-def clip_key(rt: Runtime, scene: Scene) -> str:
-    video = rt.providers.video
-    req = clip_request(rt, scene)
-    assert scene.frame is not None
-    return request_key(video.provider, video.model, clip_key_inputs(video, req, scene.frame),
-                       req.seed)
-
-
 def clip_is_current(rt: Runtime, scene: Scene) -> bool:
     take, frame = scene.clip, scene.frame
     if take is None or not take.ok or frame is None or not frame.ok:
         return False
+    video = rt.providers.video
     try:
-        return take.key == clip_key(rt, scene)
+        req = clip_request(rt, scene)
+        key_inputs = clip_key_inputs(video, req, frame)
     except InvalidInput:  # the model cannot make this scene: it is not current, say so later
         return False
+    return take.key == request_key(video.provider, video.model, key_inputs, req.seed)
 
 
 async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
@@ -87,15 +81,19 @@ async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
         flying = [t for t in in_flight(scene, "clip") if t.key == key]
         _gen, usage, _note = clip_estimate(get_model(video.model), scene, rt.state.brief.resolution)
 
+    def emit(status: EventStatus) -> None:
+        if job is not None:
+            job.emit(scene_id, status)
+
     def status(ticket: Ticket) -> None:
-        if job is not None and ticket.status in ("starting", "processing"):
-            job.emit(scene_id, ticket.status)
+        if ticket.status in ("starting", "processing"):
+            emit(ticket.status)
 
     async def run(out: Path, pending: Pending) -> MediaResult:
         if not isinstance(video, RemoteVideoModel):
-            status(Ticket(id="local", model=video.model, status="processing"))
+            emit("processing")
             return await video.clip(req, out)
-        status(Ticket(id="new", model=video.model, status="starting"))
+        emit("starting")
         ticket = (Ticket(id=pending.take.request_id, model=video.model)
                   if pending.take.request_id else await video.submit(req))
         if not pending.take.request_id:

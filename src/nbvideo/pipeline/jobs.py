@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import html
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
@@ -18,6 +19,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_guard = threading.Lock()
@@ -95,8 +97,8 @@ class Job(Generic[T]):
         for fn in list(self._listeners):
             try:
                 fn(ev)
-            except Exception:  # a broken listener must not break the job
-                pass
+            except Exception:
+                log.exception("job %s: a listener failed on %s", self.name, ev.status)
 
     def on_event(self, fn: Callable[[JobEvent], None]) -> None:
         self._listeners.append(fn)

@@ -127,9 +127,10 @@ class Pending:
     """The take being made. A remote run calls `submitted(id)` before waiting, which saves the
     take (status running, with the prediction id) so a restarted kernel resumes, not repays."""
 
-    def __init__(self, rt: Runtime, scene_id: str, take: Take, common: dict[str, Any]) -> None:
+    def __init__(self, rt: Runtime, scene_id: str, take: Take, common: dict[str, Any],
+                 saved: bool = False) -> None:
         self.rt, self.scene_id, self.take, self.common = rt, scene_id, take, common
-        self.saved = False
+        self.saved = saved  # already in the project (a resumed take)
 
     def submitted(self, request_id: str) -> None:
         take = self.take
@@ -197,8 +198,7 @@ async def produce(
     out.parent.mkdir(parents=True, exist_ok=True)
     common = dict(phase=phase, scene=scene_id, take=take.id, provider=provider, model=model,
                   key=key, estimated_usd=estimate_usd or None)
-    pending = Pending(rt, scene_id, take, common)
-    pending.saved = resume is not None
+    pending = Pending(rt, scene_id, take, common, saved=resume is not None)
     started = time.perf_counter()
     try:
         with reserve(list(budgets), estimate_usd, f"{kind} for scene {scene_id}") as held:

@@ -74,17 +74,6 @@ def frame_inputs(req: FrameRequest) -> dict[str, Any]:
     return req.model_dump(mode="json", exclude={"seed"})
 
 
-def frame_is_current(rt: Runtime, scene: Scene) -> bool:
-    from nbvideo.pipeline.runtime import request_key
-
-    take = scene.frame
-    if take is None or not take.ok:
-        return False
-    frames = rt.providers.frames
-    req = frame_request(rt, scene)
-    return take.key == request_key(frames.provider, frames.model, frame_inputs(req), req.seed)
-
-
 def write_thumbnail(take: Take, src: Path, store_root: Path) -> None:
     """A small JPEG beside the frame, for reprs and (later) widgets."""
     thumb = store_root / "assets" / "thumbs" / f"{take.id}.jpg"
