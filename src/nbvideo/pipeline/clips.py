@@ -53,17 +53,22 @@ def clip_key_inputs(video: Any, req: ClipRequest, frame: Take) -> dict[str, Any]
     return {**own(req), "frame_sha256": frame.checksum}
 
 
+def clip_key(video: Any, req: ClipRequest, frame: Take) -> tuple[dict[str, Any], str]:
+    """(what the key hashes, the key) for one clip request."""
+    key_inputs = clip_key_inputs(video, req, frame)
+    return key_inputs, request_key(video.provider, video.model, key_inputs, req.seed)
+
+
 def clip_is_current(rt: Runtime, scene: Scene) -> bool:
     take, frame = scene.clip, scene.frame
     if take is None or not take.ok or frame is None or not frame.ok:
         return False
     video = rt.providers.video
     try:
-        req = clip_request(rt, scene)
-        key_inputs = clip_key_inputs(video, req, frame)
+        _inputs, key = clip_key(video, clip_request(rt, scene), frame)
     except InvalidInput:  # the model cannot make this scene: it is not current, say so later
         return False
-    return take.key == request_key(video.provider, video.model, key_inputs, req.seed)
+    return take.key == key
 
 
 async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
@@ -76,8 +81,7 @@ async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
         frame = scene.frame
         assert frame is not None
         inputs = clip_inputs(req, frame)
-        key_inputs = clip_key_inputs(video, req, frame)
-        key = request_key(video.provider, video.model, key_inputs, req.seed)
+        key_inputs, key = clip_key(video, req, frame)
         flying = [t for t in in_flight(scene, "clip") if t.key == key]
         _gen, usage, _note = clip_estimate(get_model(video.model), scene, rt.state.brief.resolution)
 
