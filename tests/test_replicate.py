@@ -352,3 +352,40 @@ def test_wait_gives_up_after_its_timeout_without_canceling(
 
     run(go())
     assert double.cancels == [] and not math.isnan(double.charged_usd)
+
+
+@pytest.mark.parametrize(("progress_logs", "most"), [(True, 2), (False, 3)])
+def test_a_latency_guess_half_too_low_costs_at_most_two_extra_status_requests(
+        double: ReplicateDouble, frame: Path, tmp_path: Path, progress_logs: bool,
+        most: int) -> None:
+    double.latency_s, double.progress_logs = 2.0, progress_logs
+    v = video(double, typical_latency_s=1.0)  # told half the real latency
+
+    async def go() -> list[Any]:
+        return await asyncio.gather(*(v.clip(clip_req(frame), tmp_path / f"c{i}.mp4")
+                                      for i in range(4)))
+
+    run(go())
+    assert double.creates[WAN] == 4
+    assert max(double.status_requests.values()) <= most
+
+
+def test_poll_schedule_follows_progress_and_backs_off_without_it() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from nbvideo.providers.replicate_polling import next_poll_offset
+
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    fresh = Ticket(id="p", model="wan-2.5-i2v-fast", created_at=created)
+    assert next_poll_offset(fresh, 0.0, 10.0) == 10.0  # first ask: when it should be done
+    assert next_poll_offset(fresh, 0.0, 120.0) == 60.0  # long model: an early probe
+    running = fresh.model_copy(update={"polls": 1, "progress": 0.25,
+                                       "started_at": created + timedelta(seconds=20)})
+    # 20 s queued, 40 s run for 25 %: done at 180 s (plus a hair); far off, so halfway first
+    assert next_poll_offset(running, 60.0, 120.0) == pytest.approx(60 + (180 * 1.02 - 60) / 2)
+    nearly = running.model_copy(update={"progress": 0.8})  # 40 s for 80 %: done at 70 s
+    assert next_poll_offset(nearly, 60.0, 120.0) == pytest.approx(70 * 1.02)
+    blind = fresh.model_copy(update={"polls": 1})
+    assert next_poll_offset(blind, 10.0, 10.0) == 15.0  # x1.5 past the expected time
+    assert next_poll_offset(blind, 4.0, 10.0) == 10.0  # early probe answered nothing: wait
+    assert next_poll_offset(blind, 200.0, 10.0) == 215.0  # never more than 15 s apart

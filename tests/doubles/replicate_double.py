@@ -23,7 +23,7 @@ import time
 import uuid
 from collections import Counter, deque
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -144,6 +144,8 @@ class ReplicateDouble:
         self.latency_s = 0.3
         self.latency_by_model: dict[str, float] = {}
         self.fail_next = 0
+        self.fail_refs: Counter[str] = Counter()  # model ref -> how many of its next creates fail
+        self.progress_logs = True  # processing predictions log a tqdm bar, as cog models do
         self.fail_message = "CUDA out of memory while sampling frame 12"
         self.slow_download_s = 0.0
         self.chunked_files = False
@@ -224,6 +226,9 @@ class ReplicateDouble:
             if self.fail_next > 0:
                 self.fail_next -= 1
                 fail = self.fail_message
+            elif self.fail_refs[ref] > 0:
+                self.fail_refs[ref] -= 1
+                fail = self.fail_message
             p = _Prediction(id=pid, model=ref, input=inp, created=time.monotonic(),
                             created_at=datetime.now(UTC).isoformat(),
                             latency=self.latency_by_model.get(ref, self.latency_s),
@@ -240,16 +245,28 @@ class ReplicateDouble:
             return [f"{self.base_url}/files/{p.id}-{i}.{fmt}" for i in range(n)]
         return f"{self.base_url}/files/{p.id}.mp4"
 
+    def _logs(self, p: _Prediction, now: float) -> str:
+        """A tqdm bar over the processing stage (the first 20 % of the latency is 'starting')."""
+        if not self.progress_logs or p.status(now) != "processing":
+            return ""
+        frac = (now - p.created - 0.2 * p.latency) / (0.8 * p.latency)
+        steps = max(0, min(99, int(frac * 100)))
+        bar = "#" * (steps // 10)
+        return f"loading weights\n{steps:3d}%|{bar:<10}| {steps}/100 [00:01<00:02, 30.00it/s]\n"
+
     def _json(self, p: _Prediction) -> dict[str, Any]:
-        status = p.status(time.monotonic())
+        now = time.monotonic()
+        status = p.status(now)
         done = status in ("succeeded", "failed", "canceled")
         api = f"{self.base_url}/v1/predictions/{p.id}"
+        started = datetime.fromisoformat(p.created_at) + timedelta(seconds=0.2 * p.latency)
         return {
-            "id": p.id, "model": p.model, "version": "hidden", "input": p.input, "logs": "",
+            "id": p.id, "model": p.model, "version": "hidden", "input": p.input,
+            "logs": self._logs(p, now),
             "output": self._output(p) if status == "succeeded" else None,
             "error": p.fail_message if status == "failed" else None,
             "status": status, "data_removed": False, "created_at": p.created_at,
-            "started_at": p.created_at if status != "starting" else None,
+            "started_at": started.isoformat() if status != "starting" else None,
             "completed_at": datetime.now(UTC).isoformat() if done else None,
             "urls": {"get": api, "cancel": f"{api}/cancel",
                      "web": f"https://replicate.com/p/{p.id}"},

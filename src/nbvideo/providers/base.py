@@ -24,8 +24,8 @@ class _Boundary(BaseModel):
 
 __all__ = [
     "ClipRequest", "FrameModel", "FrameRequest", "MediaResult", "PlanContext", "Planner",
-    "ProviderAPIError", "ProviderError", "ProviderOutputError", "QuestionsResult",
-    "RemoteVideoModel", "StoryboardResult", "Ticket", "Usage", "VideoModel",
+    "PredictionFailed", "ProviderAPIError", "ProviderError", "ProviderOutputError", "QuestionsResult",
+    "RemoteVideoModel", "StoryboardResult", "Ticket", "Usage", "VideoModel", "WaitTimeout",
 ]
 
 
@@ -57,6 +57,20 @@ class ProviderAPIError(ProviderError):
     def __init__(self, message: str, *, status: int | None = None, usage: Usage | None = None):
         super().__init__(message, usage=usage)
         self.status = status
+
+
+class _TicketError(ProviderError):
+    def __init__(self, message: str, ticket: Ticket) -> None:
+        super().__init__(message)
+        self.ticket = ticket
+
+
+class PredictionFailed(_TicketError):
+    """The remote prediction ran and ended `failed`; `ticket.error` is the provider's text."""
+
+
+class WaitTimeout(_TicketError):
+    """Still running after the wait's timeout; `wait` did not cancel it."""
 
 
 class PlanContext(_Boundary):
@@ -131,6 +145,8 @@ class Ticket(_Boundary):
     output_url: str | None = None
     error: str | None = None
     created_at: datetime | None = None
+    started_at: datetime | None = Field(None, description="When it left the queue and ran.")
+    progress: float | None = Field(None, ge=0, le=1, description="From the model's log bar.")
     predict_time_s: float | None = None
     polls: int = 0
 

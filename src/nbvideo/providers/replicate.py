@@ -10,11 +10,9 @@ helpers.py) and Replicate's docs (topics/predictions/create-a-prediction, input-
   flips. `predictions.async_get(id)` GETs /v1/predictions/{id} (no wait option, hence our
   schedule); `async_cancel(id)` POSTs .../cancel. A Prediction has id, model, version, status,
   input, output, error, logs, metrics{predict_time, total_time}, created_at, urls{get, cancel}.
-- Retries: the client's RetryTransport retries GET (idempotent methods) on 429/503/504 only,
-  honouring a numeric Retry-After (uncapped), else 0.1*2^n s +-10 %, 10 attempts. POSTs
-  (create, cancel), 500/502 and network errors are not retried, and ReplicateError drops
-  Retry-After. Our tenacity layer covers exactly that gap; an httpx response hook reads
-  Retry-After for it. GET 429/503/504 are left to the transport so attempts never multiply.
+- Retries the SDK leaves out are in replicate_http; when to poll is in replicate_polling.
+- No webhooks: a notebook kernel has no public URL for Replicate to call back, so status
+  comes from polling, scheduled from the expected latency and the model's own progress bar.
 - File inputs: by default the client uploads files (POST /v1/files) and passes their URL;
   with file_encoding_strategy="base64" it inlines a data URI. We inline a data URI we build
   ourselves: one request instead of two, no upload to expire or delete, nothing a resumed
@@ -29,21 +27,14 @@ import asyncio
 import inspect
 import math
 import os
-import random
 import uuid
-import weakref
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import av
-import httpx
 import replicate
-from replicate.exceptions import ReplicateError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from nbvideo.errors import InvalidInput, NbvideoError
 from nbvideo.keys import Secret, get_key, redact
@@ -52,13 +43,15 @@ from nbvideo.providers.base import (
     ClipRequest,
     FrameRequest,
     MediaResult,
-    ProviderAPIError,
+    PredictionFailed,
     ProviderError,
     ProviderOutputError,
     Ticket,
+    WaitTimeout,
 )
 from nbvideo.providers.catalog import get_model, price
 from nbvideo.providers.download import download
+from nbvideo.providers.replicate_http import ReplicateHTTP
 from nbvideo.providers.replicate_inputs import (
     VIDEO_FIELDS,
     clip_input,
@@ -66,69 +59,14 @@ from nbvideo.providers.replicate_inputs import (
     frame_input,
     image_data_uri,
 )
+from nbvideo.providers.replicate_polling import age_s, created_at, next_poll_offset, parse_time
 
 # Typical wall time (create -> succeeded) of a 5 s 720p clip or one image; the polling
 # schedule starts from it and each instance then learns its own scale from real completions.
 TYPICAL_LATENCY_S = {"flux-schnell": 2.0, "wan-2.5-i2v-fast": 60.0, "kling-v2.1": 150.0,
                      "veo-3-fast": 75.0, "hailuo-02": 120.0}
-POLL_CAP_S = 15.0
 SYNC_HOLD_MAX_S = 5  # hold a video create open only if the model should finish within this
 TERMINAL = ("succeeded", "failed", "canceled")
-
-
-class _TicketError(ProviderError):
-    def __init__(self, message: str, ticket: Ticket) -> None:
-        super().__init__(message)
-        self.ticket = ticket
-
-
-class PredictionFailed(_TicketError):
-    """The prediction ran and ended `failed`; `ticket.error` is the provider's own text."""
-
-
-class WaitTimeout(_TicketError):
-    """Still running after the wait's timeout; `wait` did not cancel it."""
-
-
-class _HTTPStatus(Exception):
-    """A 429/5xx seen by the response hook, with the Retry-After the client would drop."""
-
-    def __init__(self, status: int, retry_after: float | None, detail: str) -> None:
-        super().__init__(f"HTTP {status}")
-        self.status, self.retry_after, self.detail = status, retry_after, detail
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.replace(".", "", 1).isdigit():
-        return float(value)
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
-
-
-async def _raise_retryable(response: httpx.Response) -> None:
-    if response.status_code == 429 or response.status_code >= 500:
-        await response.aread()
-        try:
-            body = response.json()
-            detail = str(body.get("detail") or "") if isinstance(body, dict) else ""
-        except ValueError:
-            detail = response.text[:200]
-        raise _HTTPStatus(response.status_code,
-                          _retry_after(response.headers.get("retry-after")), detail)
-
-
-def poll_offsets(expected_s: float, cap_s: float = POLL_CAP_S) -> Iterator[float]:
-    """Seconds after creation at which to ask for status: at the expected finish, then
-    backing off from a tenth of it (at least 0.5 s), doubling, capped at `cap_s`."""
-    t, step = expected_s, min(cap_s, max(0.5, expected_s / 10))
-    while True:
-        yield t
-        t, step = t + step, min(cap_s, step * 2)
 
 
 async def _run_to_end(fn: Callable[..., Any], *args: Any) -> Any:
@@ -141,36 +79,11 @@ async def _run_to_end(fn: Callable[..., Any], *args: Any) -> Any:
         raise
 
 
-def _created_at(pred: Any, prev: Ticket | None) -> datetime:
-    """Keep the ticket's clock; a ticket rebuilt from a bare id takes the server's."""
-    if prev is not None and prev.created_at is not None:
-        return prev.created_at
-    if prev is not None and pred.created_at:
-        try:
-            return datetime.fromisoformat(pred.created_at)
-        except ValueError:
-            pass
-    return datetime.now(UTC)
-
-
-def _age_s(created: datetime) -> float:
-    """Seconds since `created` (a naive time is taken as UTC)."""
-    return (datetime.now(UTC) - (created if created.tzinfo else created.replace(tzinfo=UTC))
-            ).total_seconds()
-
-
 async def _notify(callback: Callable[[Ticket], Any] | None, ticket: Ticket) -> None:
     if callback is not None:
         result = callback(ticket)
         if inspect.isawaitable(result):
             await result
-
-
-@dataclass
-class _LoopState:
-    client: replicate.Client
-    http: httpx.AsyncClient
-    sem: asyncio.Semaphore
 
 
 class _Replicate:
@@ -193,13 +106,14 @@ class _Replicate:
         self.base_url = base_url
         self.allowed_download_hosts = frozenset(allowed_download_hosts)
         self.max_download_bytes = max_download_bytes
-        self.concurrency = concurrency or spec.max_concurrency
         self.typical_latency_s = typical_latency_s or TYPICAL_LATENCY_S.get(model, 60.0)
-        self.sync_wait_s, self.retries, self.backoff_s = sync_wait_s, max(1, retries), backoff_s
+        self.sync_wait_s = sync_wait_s
+        self._api = ReplicateHTTP(self._token, base_url, retries=retries, backoff_s=backoff_s,
+                                  concurrency=concurrency or spec.max_concurrency,
+                                  clean=self._clean)
         self._scale = 1.0  # learned: observed latency / typical latency
         self._asked: dict[str, tuple[str, float]] = {}  # id -> billed (resolution, seconds)
         self._total_s: dict[str, float] = {}
-        self._loops: weakref.WeakKeyDictionary[Any, _LoopState] = weakref.WeakKeyDictionary()
         self._background: set[asyncio.Task[Any]] = set()
 
     def __repr__(self) -> str:
@@ -208,73 +122,9 @@ class _Replicate:
     def _clean(self, text: str) -> str:
         return redact(text).replace(str(self._token), "***")
 
-    def _state(self) -> _LoopState:
-        """Clients and the semaphore are bound to one event loop; keep one set per loop."""
-        loop = asyncio.get_running_loop()
-        st = self._loops.get(loop)
-        if st is None:
-            client = replicate.Client(
-                api_token=str(self._token), base_url=self.base_url,
-                timeout=httpx.Timeout(10.0, read=30.0, write=30.0, pool=60.0),
-                event_hooks={"response": [_raise_retryable]})
-            http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
-            st = self._loops[loop] = _LoopState(client, http, asyncio.Semaphore(self.concurrency))
-        return st
-
     async def aclose(self) -> None:
-        st = self._loops.pop(asyncio.get_running_loop(), None)
-        if st is not None:
-            await st.http.aclose()
-            await st.client._async_client.aclose()  # the client offers no public close
-
-    async def _call(self, op: str, fn: Callable[[replicate.Client], Awaitable[Any]]) -> Any:
-        """One API call with bounded retries for what the client's transport does not retry.
-
-        A create is retried on 429/5xx answers (the API reports it not done) and when no
-        connection was made; a timeout or garbled answer after sending may mean the prediction
-        exists, and a retry could pay twice, so those are reported instead.
-        """
-        st = self._state()
-
-        def retryable(exc: BaseException) -> bool:
-            if isinstance(exc, _HTTPStatus):  # GET 429/503/504 were retried by the transport
-                return not (op == "get" and exc.status in (429, 503, 504))
-            if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
-                return True
-            return op != "create" and isinstance(exc, (httpx.TransportError, ValueError))
-
-        def pause(rs: RetryCallState) -> float:
-            exc = rs.outcome.exception() if rs.outcome else None
-            if isinstance(exc, _HTTPStatus) and exc.retry_after is not None:
-                return min(exc.retry_after, 60.0) * random.uniform(1.0, 1.1)
-            backoff = min(8.0, self.backoff_s * 2 ** (rs.attempt_number - 1))
-            return backoff * random.uniform(0.5, 1.5)
-
-        try:
-            async for attempt in AsyncRetrying(stop=stop_after_attempt(self.retries), wait=pause,
-                                               retry=retry_if_exception(retryable), reraise=True):
-                with attempt:
-                    async with st.sem:
-                        return await fn(st.client)
-        except _HTTPStatus as e:
-            status: int | None = e.status
-            msg = f"Replicate {op} failed with HTTP {e.status}: {e.detail or 'no detail'}"
-        except ReplicateError as e:
-            status = e.status
-            hint = " (check REPLICATE_API_TOKEN)" if e.status == 401 else ""
-            msg = f"Replicate refused the {op} (HTTP {e.status}{hint}): {e.detail or e.title}"
-        except httpx.TransportError as e:
-            status = None
-            msg = f"no usable answer from Replicate to the {op}: {type(e).__name__}"
-            if op == "create":
-                msg += ("; the prediction may exist (see replicate.com/predictions) and was not"
-                        " retried so it is not paid twice")
-        except ValueError:
-            status = None
-            msg = f"Replicate sent an unreadable answer to the {op}"
-            if op == "create":
-                msg += "; the prediction may exist and was not retried so it is not paid twice"
-        raise ProviderAPIError(self._clean(msg), status=status) from None
+        """Close this event loop's HTTP clients."""
+        await self._api.aclose()
 
     def _ticket(self, pred: Any, prev: Ticket | None = None, polls: int = 0) -> Ticket:
         out = pred.output[0] if isinstance(pred.output, list) and pred.output else pred.output
@@ -286,7 +136,9 @@ class _Replicate:
         return Ticket(id=pred.id, model=self.model, status=pred.status,
                       output_url=str(out) if isinstance(out, str) else None,
                       error=self._clean(str(pred.error)) if pred.error else None,
-                      created_at=_created_at(pred, prev),
+                      created_at=created_at(pred, prev),
+                      started_at=parse_time(pred.started_at),
+                      progress=pred.progress.percentage if pred.progress else None,
                       predict_time_s=metrics.get("predict_time"),
                       polls=(prev.polls if prev else 0) + polls)
 
@@ -312,16 +164,16 @@ class _Replicate:
                 return c.models.predictions.async_create(model=self.spec.ref, input=inp,
                                                          wait=min(60, hold))
             return c.models.predictions.async_create(model=self.spec.ref, input=inp)
-        return self._ticket(await self._call("create", create))
+        return self._ticket(await self._api.call("create", create))
 
     async def poll(self, ticket: Ticket) -> Ticket:
         """One status request."""
-        pred = await self._call("get", lambda c: c.predictions.async_get(ticket.id))
+        pred = await self._api.call("get", lambda c: c.predictions.async_get(ticket.id))
         return self._ticket(pred, ticket, polls=1)
 
     async def cancel(self, ticket: Ticket) -> Ticket:
         """Cancel remotely (a finished prediction is returned unchanged)."""
-        pred = await self._call("cancel", lambda c: c.predictions.async_cancel(ticket.id))
+        pred = await self._api.call("cancel", lambda c: c.predictions.async_cancel(ticket.id))
         return self._ticket(pred, ticket)
 
     async def _cancel_quietly(self, ticket: Ticket) -> None:
@@ -336,7 +188,7 @@ class _Replicate:
 
     async def wait(self, ticket: Ticket, on_status: Callable[[Ticket], Any] | None = None,
                    timeout_s: float = 900.0) -> Ticket:
-        """Poll on the `poll_offsets` schedule until the prediction ends.
+        """Poll on the `next_poll_offset` schedule until the prediction ends.
 
         Raises PredictionFailed when it failed and WaitTimeout after `timeout_s`; when the
         awaiting task is canceled, the remote prediction is canceled before re-raising.
@@ -344,13 +196,14 @@ class _Replicate:
         t = ticket
         loop = asyncio.get_running_loop()
         start = loop.time()
-        offsets = poll_offsets(self._expected_s(self._asked.get(t.id)))
         try:
             while t.status not in TERMINAL:
                 # A ticket of unknown age (rebuilt from a saved id) is asked about at once.
-                age = _age_s(t.created_at) if t.created_at else 0.0
-                due = next(o for o in offsets if o > age or t.polls == 0)
-                delay = max(0.0, due - age) if t.created_at else 0.0
+                delay = 0.0
+                if t.created_at is not None:
+                    age = age_s(t.created_at)
+                    expected = self._expected_s(self._asked.get(t.id))
+                    delay = max(0.0, next_poll_offset(t, age, expected) - age)
                 left = timeout_s - (loop.time() - start)
                 if delay > left:
                     await asyncio.sleep(max(0.0, left))
@@ -372,7 +225,7 @@ class _Replicate:
         return t
 
     def _learn(self, t: Ticket, created: datetime) -> None:
-        observed = self._total_s.get(t.id) or _age_s(created)
+        observed = self._total_s.get(t.id) or age_s(created)
         expected = self._expected_s(self._asked.get(t.id)) / self._scale
         self._scale = min(5.0, max(0.2, 0.7 * self._scale + 0.3 * observed / expected))
 
@@ -380,7 +233,7 @@ class _Replicate:
         """Fetch an output; returns its source URL without the query (safe to keep)."""
         if not url:
             raise ProviderError(f"{self.model} finished without an output URL")
-        st = self._state()
+        st = self._api.clients()
         async with st.sem:
             got = await download(url, out, max_bytes=self.max_download_bytes, content_types=types,
                                  allowed_hosts=self.allowed_download_hosts, client=st.http)
