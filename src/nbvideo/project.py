@@ -23,13 +23,15 @@ from nbvideo.ledger import Ledger, summarize
 from nbvideo.pipeline import clips as clips_phase
 from nbvideo.pipeline import export as export_phase
 from nbvideo.pipeline import questions as questions_phase
+from nbvideo.pipeline import routing
 from nbvideo.pipeline import scenes as scene_ops
 from nbvideo.pipeline import storyboard as storyboard_phase
 from nbvideo.pipeline import timeline as timeline_ops
 from nbvideo.pipeline.jobs import Job, run_sync
 from nbvideo.pipeline.runtime import Runtime
 from nbvideo.providers import provider_set
-from nbvideo.state import Brief, ProjectState, Take
+from nbvideo.providers.catalog import get_model
+from nbvideo.state import Brief, ProjectState, Scene, Take
 from nbvideo.store import ProjectStore, slug_path
 
 _OPEN_OPTIONS = ("brief", "aspect", "duration_s", "resolution", "fps", "providers", "models",
@@ -266,38 +268,71 @@ class Project:
 
     # ------------------------------------------------------------------ clips
     def generate_clips(self, scenes: Sequence[str | int] | None = None, *,
+                       model: str | None = None, policy: str = "cheapest",
+                       fallback: bool | Sequence[str] | None = None, retries: int = 2,
+                       timeout_s: float = clips_phase.DEFAULT_TIMEOUT_S,
                        budget_usd: float | None = None) -> Job[list[Take]]:
         """Start one clip per scene (default: those missing or out of date); returns a Job at once.
 
-        Wait with `await job` in a notebook or `job.wait()` in a script. `budget_usd` caps
-        what this call may spend (the project's `budget_usd` always holds too); a clip that
-        would pass either is refused before its request is sent.
+        Wait with `await job` in a notebook or `job.wait()` in a script.
+
+        Parameters
+        ----------
+        model : a catalog video model for this call (default: the project's), or "auto" to
+            pick per scene by `policy`: "cheapest" (lowest cost that can make the scene's
+            duration, aspect and resolution) or "quality" (highest tier, then cheapest).
+        fallback : where a scene goes when its model fails after `retries`: True for the
+            next model by `policy`, or a list of model names. Default: True for "auto",
+            False for a named model.
+        retries : extra predictions on the same model for a failed prediction or a
+            transient API error.
+        timeout_s : per prediction; one still running after it is canceled and fails over.
+        budget_usd : caps what this call may spend (the project's `budget_usd` always holds
+            too); a clip that would pass either is refused before its request is sent.
+
+        Example: ``p.generate_clips(model="auto", policy="quality", budget_usd=5).wait()``
         """
         if budget_usd is not None and (isinstance(budget_usd, bool)
                                        or not isinstance(budget_usd, int | float) or budget_usd < 0):
             raise InvalidInput(f"budget_usd must be a number of dollars >= 0, got {budget_usd!r}")
+        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
+            raise InvalidInput(f"retries must be a whole number from 0 to 10, got {retries!r}")
+        if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0:
+            raise InvalidInput(f"timeout_s must be a number of seconds > 0, got {timeout_s!r}")
         rt = self._rt
         with rt.guard:
             if not rt.state.scenes:
                 raise PhaseNotReady("no storyboard yet; run p.storyboard() first")
-            if scenes is None:
-                ids = [s.id for s in rt.state.scenes if not clips_phase.clip_is_current(rt, s)]
-                for s in rt.state.scenes:
-                    if s.frame is None:
-                        raise PhaseNotReady(f"scene {s.id} has no frame; run p.storyboard() first")
-            else:
-                ids = [scene_ops.resolve(rt, r).id for r in scenes]
-        return clips_phase.start_clip_job(rt, ids, budget_usd=budget_usd)
+            for s in rt.state.scenes if scenes is None else ():
+                if s.frame is None:
+                    raise PhaseNotReady(f"scene {s.id} has no frame; run p.storyboard() first")
+            picked = (rt.state.scenes if scenes is None
+                      else [scene_ops.resolve(rt, r) for r in scenes])
+            chains = self._chains(picked, model, policy, fallback)
+            if scenes is None:  # skip what is current on any model the scene may use
+                chains = {sid: c for sid, c in chains.items()
+                          if not clips_phase.clip_is_current(rt, rt.state.scene(sid), c)}
+        return clips_phase.start_clip_job(rt, chains, budget_usd=budget_usd, retries=retries,
+                                          timeout_s=timeout_s)
+
+    def _chains(self, scenes: Sequence[Scene], model: str | None, policy: str,
+                fallback: bool | Sequence[str] | None) -> dict[str, list[str]]:
+        pol = routing.check_policy(policy)
+        fb = (model == routing.AUTO) if fallback is None else fallback
+        return {s.id: routing.chain_for(self._rt.providers, s, self._rt.state.brief, model, pol,
+                                        fb) for s in scenes}
 
     def regenerate_clip(self, ref: str | int, prompt: str | None = None, *,
-                        force: bool = False, seed: int | None = None) -> Job[list[Take]]:
+                        force: bool = False, seed: int | None = None,
+                        model: str | None = None) -> Job[list[Take]]:
         """A new clip take for one scene (new prompt, or force=True for a fresh seed)."""
         scene_id = scene_ops.resolve(self._rt, ref).id
         if prompt is not None:  # the clip is made from the frame, so the frame follows the prompt
             self.regenerate_frame(scene_id, prompt)
         if seed is not None or force:
             scene_ops.reseed(self._rt, scene_id, "clip", seed)
-        return clips_phase.start_clip_job(self._rt, [scene_id], name=f"clip {scene_id}")
+        chains = self._chains([self._rt.state.scene(scene_id)], model, "cheapest", None)
+        return clips_phase.start_clip_job(self._rt, chains, name=f"clip {scene_id}")
 
     # ------------------------------------------------------------------ timeline / export
     @property
@@ -328,8 +363,9 @@ class Project:
         return Exports(self.path, list(self._rt.state.exports))
 
     # ------------------------------------------------------------------ costs / status
-    def estimate(self, model: str | None = None) -> pd.DataFrame:
-        """What clips would cost per scene on `model` (default: the project's), total on top.
+    def estimate(self, model: str | None = None, policy: str = "cheapest") -> pd.DataFrame:
+        """What clips would cost per scene on `model` (default: the project's; "auto" picks
+        per scene by `policy`, as generate_clips would), with the total on top.
 
         Nothing is spent. Scenes whose clip is already current cost 0 (re-running reuses it).
         """
@@ -339,9 +375,17 @@ class Project:
         with rt.guard:
             if not rt.state.scenes:
                 raise PhaseNotReady("no storyboard yet; run p.storyboard() first")
-            current = {s.id for s in rt.state.scenes
-                       if s.frame is not None and clips_phase.clip_is_current(rt, s)}
-            return estimate_clips(rt, model or rt.providers.video.model, current)
+            if model == routing.AUTO:  # a scene no model can make is priced (and flagged) as is
+                pol = routing.check_policy(policy)
+                chosen = {s.id: (routing.ranked(rt.providers, s, rt.state.brief, pol)
+                                 or [rt.providers.video.model])[0] for s in rt.state.scenes}
+            else:
+                name = model or rt.providers.video.model
+                get_model(name)  # an unknown name is refused, listing the catalog
+                chosen = {s.id: name for s in rt.state.scenes}
+            current = {s.id for s in rt.state.scenes if s.frame is not None
+                       and clips_phase.clip_is_current(rt, s, [chosen[s.id]])}
+            return estimate_clips(rt, chosen, current, label=model or chosen[rt.state.scenes[0].id])
 
     def use_models(self, **models: str) -> dict[str, str]:
         """Pick catalog models per kind, e.g. p.use_models(video="kling-v2.1"); None resets one.
@@ -353,7 +397,8 @@ class Project:
         with rt.guard:
             chosen = {**rt.state.models, **models}
             chosen = {k: v for k, v in chosen.items() if v is not None}
-            rt.providers = provider_set(rt.state.providers, chosen)  # validates, checks keys
+            rt.providers = provider_set(rt.state.providers, chosen,  # validates, checks keys
+                                        rt.providers.options)
             rt.state.models = chosen  # type: ignore[assignment]
             rt.save()
             return dict(chosen)

@@ -16,11 +16,21 @@ from nbvideo.pipeline.budget import Budget
 from nbvideo.pipeline.estimate import clip_estimate
 from nbvideo.pipeline.jobs import EventStatus, Job, gather_limited
 from nbvideo.pipeline.runtime import Pending, Runtime, in_flight, produce, request_key
-from nbvideo.providers.base import ClipRequest, MediaResult, RemoteVideoModel, Ticket
+from nbvideo.providers.base import (
+    ClipRequest,
+    MediaResult,
+    PredictionFailed,
+    ProviderAPIError,
+    ProviderError,
+    RemoteVideoModel,
+    Ticket,
+    WaitTimeout,
+)
 from nbvideo.providers.catalog import get_model
 from nbvideo.state import Scene, Take, frame_size
 
 REMOTE_IN_FLIGHT = 64
+DEFAULT_TIMEOUT_S = 900.0  # per prediction: a clip still running after 15 min is canceled
 
 
 def clip_request(rt: Runtime, scene: Scene) -> ClipRequest:
@@ -59,22 +69,63 @@ def clip_key(video: Any, req: ClipRequest, frame: Take) -> tuple[dict[str, Any],
     return key_inputs, request_key(video.provider, video.model, key_inputs, req.seed)
 
 
-def clip_is_current(rt: Runtime, scene: Scene) -> bool:
+def clip_is_current(rt: Runtime, scene: Scene, models: Sequence[str] | None = None) -> bool:
+    """Whether the chosen clip answers the scene as it is now, on one of `models` (default:
+    the project's video model): same frame, same request, same seed."""
     take, frame = scene.clip, scene.frame
     if take is None or not take.ok or frame is None or not frame.ok:
         return False
-    video = rt.providers.video
+    if take.model not in (models or [rt.providers.video.model]):
+        return False
     try:
+        video = rt.providers.video_for(take.model)
         _inputs, key = clip_key(video, clip_request(rt, scene), frame)
-    except InvalidInput:  # the model cannot make this scene: it is not current, say so later
+    except InvalidInput:  # the model cannot make this scene (or is gone): not current
         return False
     return take.key == key
 
 
+def retryable(exc: BaseException) -> bool:
+    """Worth another prediction on the same model: it failed while running, or the API was
+    briefly unavailable. A refusal (4xx), a timeout or an unusable output moves on instead."""
+    if isinstance(exc, PredictionFailed):
+        return True
+    return isinstance(exc, ProviderAPIError) and (exc.status is None or exc.status == 429
+                                                  or exc.status >= 500)
+
+
+class ClipFailed(ProviderError):
+    """Every model in a scene's chain failed; the message lists each attempt."""
+
+
 async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
-                    budgets: Sequence[Budget] = ()) -> tuple[Take, bool]:
-    """Bring one scene's clip up to date: reuse, resume an in-flight prediction, or generate."""
-    video = rt.providers.video
+                    budgets: Sequence[Budget] = (), chain: Sequence[str] | None = None,
+                    retries: int = 2, timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[Take, bool]:
+    """Bring one scene's clip up to date on the first model of `chain` that succeeds.
+
+    Each model gets up to 1 + `retries` predictions for failures worth retrying; then the
+    scene moves to the next model. Every attempt is a take and a ledger row of its own."""
+    chain = list(chain or [rt.providers.video.model])
+    tried: list[str] = []
+    for i, model in enumerate(chain):
+        for attempt in range(1 + max(0, retries)):
+            try:
+                return await _make_on(rt, rt.providers.video_for(model), scene_id, job,
+                                      budgets, timeout_s)
+            except ProviderError as exc:
+                tried.append(f"{model}: {exc}")
+                if not retryable(exc) or attempt == retries:
+                    break
+                if job is not None:
+                    job.emit(scene_id, "starting", f"retry {attempt + 1} of {retries} on {model}")
+        if i + 1 < len(chain) and job is not None:
+            job.emit(scene_id, "starting", f"{model} failed; falling back to {chain[i + 1]}")
+    raise ClipFailed(f"scene {scene_id}: " + " | ".join(tried))
+
+
+async def _make_on(rt: Runtime, video: Any, scene_id: str, job: Job[Any] | None,
+                   budgets: Sequence[Budget], timeout_s: float) -> tuple[Take, bool]:
+    """One model's go at a scene: reuse, resume an in-flight prediction, or generate."""
     with rt.guard:
         scene = rt.state.scene(scene_id)
         req = clip_request(rt, scene)
@@ -102,15 +153,18 @@ async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
                   if pending.take.request_id else await video.submit(req))
         if not pending.take.request_id:
             pending.submitted(ticket.id)  # saved before waiting: a new kernel resumes it
-        try:
-            ticket = await video.wait(ticket, on_status=status)  # cancels itself if we are canceled
-        except Exception:  # timed out or lost track of it: do not leave it running (and billing)
+        try:  # wait() cancels the prediction itself if we are canceled
+            ticket = await video.wait(ticket, on_status=status, timeout_s=timeout_s)
+        except Exception as exc:  # timed out or lost track of it: stop it running (and billing)
             with contextlib.suppress(Exception):
                 await video.cancel(ticket)
+            if isinstance(exc, WaitTimeout):
+                raise ProviderError(f"{video.model} prediction {ticket.id} was still running "
+                                    f"after the {timeout_s:g} s timeout; canceled") from None
             raise
         if ticket.status != "succeeded":
-            raise RuntimeError(f"{video.model} prediction {ticket.id} {ticket.status}: "
-                               f"{ticket.error or 'no error given'}")
+            raise ProviderError(f"{video.model} prediction {ticket.id} {ticket.status}: "
+                                f"{ticket.error or 'no error given'}")
         return await video.fetch(ticket, out)
 
     return await produce(rt, scene_id=scene_id, kind="clip", provider=video.provider,
@@ -119,30 +173,36 @@ async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
                          resume=flying[-1] if flying else None, key_inputs=key_inputs)
 
 
-def start_clip_job(rt: Runtime, scene_ids: list[str], name: str = "clips",
-                   budget_usd: float | None = None) -> Job[list[Take]]:
-    """Start making clips for `scene_ids`; returns at once with a Job showing tqdm progress.
+def start_clip_job(rt: Runtime, chains: dict[str, list[str]], name: str = "clips",
+                   budget_usd: float | None = None, retries: int = 2,
+                   timeout_s: float = DEFAULT_TIMEOUT_S) -> Job[list[Take]]:
+    """Start making clips for each scene id in `chains` (its models, first choice first);
+    returns at once with a Job showing tqdm progress.
 
     `budget_usd` caps what this job may spend, on top of the project's own budget."""
+    scene_ids = list(chains)
     with rt.guard:
         for sid in scene_ids:  # fail now, in the caller's cell, not later in the background
             clip_request(rt, rt.state.scene(sid))
     job: Job[list[Take]] = Job(name, total=len(scene_ids))
     bar = tqdm(total=len(scene_ids), desc=name, unit="clip", leave=True)
-    spec = get_model(rt.providers.video.model)
-    if isinstance(rt.providers.video, RemoteVideoModel):
-        # Remote clips mostly wait: submit them all at once; the provider limits its own
+    firsts = [rt.providers.video_for(chains[sid][0]) for sid in scene_ids]
+    if all(isinstance(v, RemoteVideoModel) for v in firsts):
+        # Remote clips mostly wait: submit them all at once; each provider limits its own
         # concurrent HTTP requests (spec.max_concurrency).
         limit = REMOTE_IN_FLIGHT
     else:  # local renders are CPU-bound: one per core at most
-        limit = max(1, min(spec.max_concurrency, os.cpu_count() or 1))
+        local = [get_model(v.model).max_concurrency for v in firsts
+                 if not isinstance(v, RemoteVideoModel)]
+        limit = max(1, min(*local, os.cpu_count() or 1))
     call_budget = Budget("budget of this call", budget_usd, lambda: 0.0, counts_own_calls=True)
     for sid in scene_ids:
         job.emit(sid, "queued")
 
     async def one(sid: str) -> Take:
         try:
-            take, hit = await make_clip(rt, sid, job, [call_budget])
+            take, hit = await make_clip(rt, sid, job, [call_budget], chains[sid], retries,
+                                        timeout_s)
         except asyncio.CancelledError:
             job.emit(sid, "canceled")
             raise

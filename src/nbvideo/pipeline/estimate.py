@@ -30,18 +30,19 @@ def clip_estimate(spec: ModelSpec, scene: Scene, resolution: str) -> tuple[float
     return gen, price(spec, resolution=resolution, seconds=gen), note
 
 
-def estimate_clips(rt: Runtime, model: str, current_ids: set[str]) -> pd.DataFrame:
-    """One row per scene plus a total row on top."""
-    spec = get_model(model)
+def estimate_clips(rt: Runtime, chosen: dict[str, str], current_ids: set[str],
+                   label: str) -> pd.DataFrame:
+    """One row per scene (priced on its chosen model) plus a total row on top."""
     st = rt.state
     rows = []
     for number, scene in enumerate(st.scenes, 1):
+        spec = get_model(chosen[scene.id])
         gen, usage, note = clip_estimate(spec, scene, st.brief.resolution)
         cost = usage.cost_usd
         if st.brief.aspect not in spec.aspects:
             note = (f"{spec.id} cannot make {st.brief.aspect}; it makes "
                     f"{', '.join(spec.aspects)}")
-        if scene.id in current_ids and scene.clip is not None and scene.clip.model == spec.id:
+        if scene.id in current_ids:
             cost, note = 0.0, "clip is current: re-running reuses it"
         rows.append({
             "scene": number, "id": scene.id, "beat": scene.beat, "duration_s": scene.duration_s,
@@ -50,10 +51,12 @@ def estimate_clips(rt: Runtime, model: str, current_ids: set[str]) -> pd.DataFra
             "cost_usd": cost, "note": note,
         })
     body = pd.DataFrame(rows, columns=COLUMNS)
+    bases = {get_model(m).price_basis for m in chosen.values()}
     total = pd.DataFrame([{
         "scene": "total", "id": "", "beat": "", "duration_s": body["duration_s"].sum(),
-        "model": spec.id, "generated_s": body["generated_s"].sum(),
-        "trim_s": body["trim_s"].sum(), "units": body["units"].sum(), "unit": spec.price_basis,
+        "model": label, "generated_s": body["generated_s"].sum(),
+        "trim_s": body["trim_s"].sum(), "units": body["units"].sum(),
+        "unit": bases.pop() if len(bases) == 1 else "mixed",
         "unit_price_usd": float("nan"), "cost_usd": body["cost_usd"].sum(),
         "note": f"{sum(1 for r in rows if r['cost_usd'] > 0)} of {len(rows)} scene(s) to pay for",
     }], columns=COLUMNS)

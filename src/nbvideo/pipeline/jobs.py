@@ -84,9 +84,18 @@ class Job(Generic[T]):
         self._future: concurrent.futures.Future[T] | None = None
         self._started = time.monotonic()
         self._ended: float | None = None
+        self._running = False
+        self._settled = threading.Event()  # set when the work has run its cleanup, too
 
     def start(self, coro: Coroutine[Any, Any, T]) -> Job[T]:
-        self._future = asyncio.run_coroutine_threadsafe(coro, background_loop())
+        async def run() -> T:
+            self._running = True
+            try:
+                return await coro
+            finally:
+                self._settled.set()
+
+        self._future = asyncio.run_coroutine_threadsafe(run(), background_loop())
         self._future.add_done_callback(lambda _f: setattr(self, "_ended", time.monotonic()))
         return self
 
@@ -127,12 +136,22 @@ class Job(Generic[T]):
         return (self._ended or time.monotonic()) - self._started
 
     def wait(self, timeout: float | None = None) -> T:
-        """Block until the job ends and return its result (re-raises its error)."""
+        """Block until the job ends and return its result (re-raises its error).
+
+        Ctrl-C cancels the job and waits (briefly) for its cleanup: remote predictions are
+        canceled and recorded before the script that was waiting exits."""
         try:
             return self.future.result(timeout)
         except KeyboardInterrupt:
             self.cancel()
+            self.settle()
             raise
+
+    def settle(self, timeout: float = 30.0) -> bool:
+        """Wait until canceled or finished work has run its cleanup (not just been told to)."""
+        if not self._running:
+            return True
+        return self._settled.wait(timeout)
 
     def result(self) -> T:
         return self.future.result(0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nbvideo.errors import InvalidInput
@@ -22,10 +22,43 @@ AVAILABLE = ("local", "openai", "replicate")
 
 @dataclass(frozen=True)
 class ProviderSet:
+    """The models a project uses, plus any other video model of its vendors on demand
+    (`video_for`), for per-scene model choice and fallback."""
+
     name: str
     planner: Planner
     frames: FrameModel
     video: VideoModel
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Extra constructor options per vendor, e.g. {"replicate": {"typical_latency_s": 2}}."""
+    _videos: dict[str, VideoModel] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def vendors(self) -> tuple[str, ...]:
+        """The paid vendors named by the project, then "local" (always available)."""
+        names = [n.strip() for n in self.name.split("+") if n.strip() and n.strip() != "local"]
+        return (*names, "local")
+
+    def check_video(self, model_id: str) -> ModelSpec:
+        """The catalog entry of a video model these providers can serve, or a clear error."""
+        spec = get_model(model_id)
+        if model_id == self.video.model:
+            return spec
+        if spec.kind != "video" or spec.provider not in self.vendors:
+            usable = [m.id for m in catalog_models("video") if m.provider in self.vendors]
+            raise InvalidInput(
+                f"model={model_id!r} is a {spec.provider} {spec.kind} model; with providers "
+                f"{self.name!r} a video model is one of: {', '.join(usable)}"
+            )
+        return spec
+
+    def video_for(self, model_id: str) -> VideoModel:
+        """The video model `model_id`, built once and kept (its client learns latencies)."""
+        if model_id == self.video.model:
+            return self.video
+        if model_id not in self._videos:
+            self._videos[model_id] = _build(self.check_video(model_id), self.options)
+        return self._videos[model_id]
 
 
 KINDS = ("text", "image", "video")
@@ -37,7 +70,8 @@ DEFAULTS = {
 }
 
 
-def provider_set(spec: str, models: Mapping[str, str] | None = None) -> ProviderSet:
+def provider_set(spec: str, models: Mapping[str, str] | None = None,
+                 options: Mapping[str, Mapping[str, Any]] | None = None) -> ProviderSet:
     """Build the providers named by `spec` ("local"; paid vendors join with "+").
 
     `models` picks a catalog model per kind, e.g. {"video": "kling-v2.1"}; the model's
@@ -52,8 +86,10 @@ def provider_set(spec: str, models: Mapping[str, str] | None = None) -> Provider
             f"allowed: {', '.join(AVAILABLE)}"
         )
     chosen = resolve_models(names, models or {})
-    return ProviderSet(name=spec, planner=_build(chosen["text"]), frames=_build(chosen["image"]),
-                       video=_build(chosen["video"]))
+    opts = options or {}
+    return ProviderSet(name=spec, planner=_build(chosen["text"], opts),
+                       frames=_build(chosen["image"], opts), video=_build(chosen["video"], opts),
+                       options=opts)
 
 
 def resolve_models(names: list[str], models: Mapping[str, str]) -> dict[str, ModelSpec]:
@@ -77,7 +113,7 @@ def resolve_models(names: list[str], models: Mapping[str, str]) -> dict[str, Mod
     return out
 
 
-def _build(spec: ModelSpec) -> Any:
+def _build(spec: ModelSpec, options: Mapping[str, Mapping[str, Any]]) -> Any:
     if spec.provider == "local":
         from nbvideo.providers.local import LocalAnimatic, LocalFrames, LocalPlanner
 
@@ -88,8 +124,9 @@ def _build(spec: ModelSpec) -> Any:
         return (OpenAIPlanner if spec.kind == "text" else OpenAIImageFrames)(spec.id)
     from nbvideo.providers.replicate import ReplicateFrames, ReplicateVideo
 
+    extra = dict(options.get("replicate", {}))
     return (ReplicateFrames if spec.kind == "image" else ReplicateVideo)(
-        spec.id, **replicate_options())  # type: ignore[arg-type]
+        spec.id, **{**replicate_options(), **extra})  # type: ignore[arg-type]
 
 
 def replicate_options() -> dict[str, object]:
