@@ -46,7 +46,8 @@ def test_new_run_export_costs_round_trip(tmp_path: Path) -> None:
     assert "created" in res.stdout and slug.exists()
     assert "audience" in res.stdout or "tone" in res.stdout
     qid = next(iter(json.loads((slug / "project.json").read_text())["questions"]))["id"]
-    res = cli("run", str(slug), "--answer", f"{qid}=people who forget to drink water")
+    res = cli("run", str(slug), "--answer", f"{qid}=people who forget to drink water",
+              "--model", "auto", "--budget", "0")  # offline: auto is the free animatic
     assert res.returncode == 0, res.stderr
     assert nv.Project.open(slug, read_only=True).state.answers[qid] == "people who forget to drink water"
     res = cli("export", str(slug), "--format", "1:1", "--format", "4:5", "--fit", "pad")
@@ -67,6 +68,9 @@ def test_new_run_export_costs_round_trip(tmp_path: Path) -> None:
         (("new", "{tmp}/p", "--brief", "a fine brief", "--duration", "500"), 2, "duration_s"),
         (("export", "{tmp}/p", "--format", "21:9"), 2, "21:9"),
         (("run", "{tmp}/p", "--answer", "novalue"), 2, "id=value"),
+        (("new", "{tmp}/p", "--brief", "a fine brief", "--providers", "acme"), 2, "providers='acme'"),
+        (("new", "{tmp}/p", "--brief", "a fine brief", "--video-model", "flux-schnell"), 2,
+         "models['video']: flux-schnell"),
     ],
 )
 def test_user_mistakes_exit_with_a_code_and_one_line(tmp_path: Path, args: tuple[str, ...],

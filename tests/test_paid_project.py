@@ -187,3 +187,21 @@ def test_a_scene_edit_that_sends_the_same_request_pays_nothing(both, tmp_path: P
     assert rep.creates["wan-video/wan-2.5-i2v-fast"] == len(p.scenes)  # the others, once each
     assert p.timeline.frame().iloc[0]["kept_s"] == pytest.approx(4.0)  # trimmed to the scene
     p.close()
+
+
+def test_auto_providers_use_the_keys_that_are_set_and_offline_for_the_rest(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("REPLICATE_API_TOKEN", raising=False)
+    p = nv.Project.open(tmp_path / "auto", brief="15s ad for a cold brew coffee can",
+                        providers="auto", models={"video": "kling-v2.1"})
+    assert p.models == {"text": "rule-planner-v1", "image": "pillow-storyboard",
+                        "video": "ffmpeg-animatic"}  # no key: offline, nothing paid for
+    assert p.state.providers == "auto" and p.state.models == {"video": "kling-v2.1"}
+    p.close()
+    monkeypatch.setenv("REPLICATE_API_TOKEN", TOKEN)
+    again = nv.Project.open(tmp_path / "auto")  # the same notebook, now with a key
+    assert again.models == {"text": "rule-planner-v1", "image": "flux-schnell",
+                            "video": "kling-v2.1"}
+    again.close()

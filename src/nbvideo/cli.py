@@ -125,9 +125,13 @@ def demo(directory: Path, aspect: str, duration_s: float, resolution: str) -> No
 @click.option("--resolution", type=click.Choice(RESOLUTIONS), default="720p", show_default=True)
 @click.option("--fps", type=int, default=30, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--providers", default="local", show_default=True,
+              help="local, openai, replicate, openai+replicate, or auto (whatever keys are set).")
+@click.option("--video-model", default=None, help="A catalog video model, e.g. kling-v2.1.")
+@click.option("--budget", "budget_usd", type=float, default=None, help="Project budget in USD.")
 @user_errors
 def new(path: Path, brief: str, aspect: str, duration_s: float, resolution: str, fps: int,
-        seed: int) -> None:
+        seed: int, providers: str, video_model: str | None, budget_usd: float | None) -> None:
     """Create a project and print its clarifying questions."""
     from nbvideo.project import Project
     from nbvideo.store import ProjectStore, slug_path
@@ -135,7 +139,9 @@ def new(path: Path, brief: str, aspect: str, duration_s: float, resolution: str,
     if ProjectStore(slug_path(path)).exists():
         raise InvalidInput(f"a project already exists at {slug_path(path)}; use `nbvideo run` on it")
     p = Project.open(path, brief=brief, aspect=aspect, duration_s=duration_s,
-                     resolution=resolution, fps=fps, seed=seed)
+                     resolution=resolution, fps=fps, seed=seed, providers=providers,
+                     models={"video": video_model} if video_model else None,
+                     budget_usd=budget_usd)
     click.echo(f"created {p.path}")
     for q in p.ask():
         choices = f" [{' | '.join(q.choices)}]" if q.choices else ""
@@ -148,8 +154,15 @@ def new(path: Path, brief: str, aspect: str, duration_s: float, resolution: str,
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--answer", "answers", multiple=True, metavar="ID=VALUE",
               help="Answer a clarifying question (repeatable).")
+@click.option("--model", default=None,
+              help="Video model for the clips: a catalog name, or auto (see --policy).")
+@click.option("--policy", type=click.Choice(["cheapest", "quality"]), default="cheapest",
+              show_default=True, help="How --model auto picks per scene.")
+@click.option("--budget", "budget_usd", type=float, default=None,
+              help="Cap on what this run may spend, in USD.")
 @user_errors
-def run(path: Path, answers: tuple[str, ...]) -> None:
+def run(path: Path, answers: tuple[str, ...], model: str | None, policy: str,
+        budget_usd: float | None) -> None:
     """Run every phase that is not done yet (questions, storyboard, frames, clips, export)."""
     from nbvideo.project import Project
 
@@ -157,7 +170,7 @@ def run(path: Path, answers: tuple[str, ...]) -> None:
     p = Project.open(path)
     if given:
         p.answer(**given)
-    exports = p.run()
+    exports = p.run(model=model, policy=policy, budget_usd=budget_usd)
     for rec in exports or []:
         click.echo(f"{p.path / rec.path}  {rec.width}x{rec.height}  {rec.duration_s:.2f}s")
     p.close()

@@ -437,10 +437,12 @@ class Project:
         """Calls, cache hits, spend and time grouped by phase, provider and model."""
         return summarize(self.costs)
 
-    def run(self) -> Exports | None:
-        """Run every phase that is not done yet (as `nbvideo run` does)."""
+    def run(self, *, model: str | None = None, policy: str = "cheapest",
+            budget_usd: float | None = None) -> Exports | None:
+        """Run every phase that is not done yet (as `nbvideo run` does); `model`, `policy`
+        and `budget_usd` go to generate_clips."""
         self.storyboard()
-        job = self.generate_clips()
+        job = self.generate_clips(model=model, policy=policy, budget_usd=budget_usd)
         job.wait()
         if not self._rt.state.exports:
             return self.export("ad", formats=[self._rt.state.brief.aspect])

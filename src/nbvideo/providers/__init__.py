@@ -2,11 +2,14 @@
 
 `provider_set("local")` returns the planner, frame model and video model a project uses;
 "openai" plans with OpenAI (questions and storyboard); "replicate" makes frames with
-flux-schnell and clips with WAN 2.5; "openai+replicate" does both.
+flux-schnell and clips with WAN 2.5; "openai+replicate" does both. "auto" asks for it: each
+paid vendor whose key is set, and the offline providers for the rest (a Binder visitor with
+no keys gets the offline project; the same notebook with keys gets the paid one).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +21,8 @@ from nbvideo.providers.catalog import ModelSpec, get_model
 from nbvideo.providers.catalog import models as catalog_models
 
 AVAILABLE = ("local", "openai", "replicate")
+AUTO = "auto"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,18 +83,37 @@ def provider_set(spec: str, models: Mapping[str, str] | None = None,
     vendor must be one of the providers (local models are always allowed). Keys are checked
     here, so a missing one fails when the project is opened, by name.
     """
+    if spec.strip() == AUTO:
+        spec, models = _with_keys_present(models or {})
     names = [s.strip() for s in spec.split("+") if s.strip()]
     unknown = [n for n in names if n not in AVAILABLE]
     if not names or unknown:
         raise InvalidInput(
             f"providers={spec!r}: {', '.join(unknown) or 'nothing'} is not available; "
-            f"allowed: {', '.join(AVAILABLE)}"
+            f"allowed: {', '.join(AVAILABLE)} (joined with '+'), or {AUTO!r}"
         )
     chosen = resolve_models(names, models or {})
     opts = options or {}
     return ProviderSet(name=spec, planner=_build(chosen["text"], opts),
                        frames=_build(chosen["image"], opts), video=_build(chosen["video"], opts),
                        options=opts)
+
+
+def _with_keys_present(models: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """providers="auto": the paid vendors whose key is set, else local; model choices whose
+    vendor has no key give way to the default (said in the log, never silently paid for)."""
+    from nbvideo.keys import get_key
+
+    have = [v for v in AVAILABLE if v != "local" and get_key(v, required=False)]
+    kept = {}
+    for kind, model in models.items():
+        vendor = get_model(model).provider
+        if vendor in (*have, "local"):
+            kept[kind] = model
+        else:
+            log.warning("providers='auto': no %s key, so %s uses the default instead of %s",
+                        vendor, kind, model)
+    return "+".join(have) or "local", kept
 
 
 def resolve_models(names: list[str], models: Mapping[str, str]) -> dict[str, ModelSpec]:
