@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -249,3 +250,42 @@ def test_interrupting_a_waiting_script_cancels_its_predictions_and_records_them(
     assert len(rows) == n and rows["cost_usd"].sum() == 0
     assert double.charged_usd == pytest.approx(0.003 * n)  # the frames; canceled clips are free
     assert TOKEN not in err
+
+
+def test_interrupting_the_kernel_during_await_job_cancels_the_predictions(
+    double: ReplicateDouble, tmp_path: Path
+) -> None:
+    from jupyter_client.manager import start_new_kernel
+
+    p = boarded(tmp_path)
+    n = len(p.scenes)
+    p.close()
+    double.latency_by_model[WAN] = 120
+    km, kc = start_new_kernel(kernel_name="python3", env={
+        **os.environ, "REPLICATE_API_TOKEN": TOKEN, "REPLICATE_BASE_URL": double.base_url,
+        "NBVIDEO_DOWNLOAD_HOSTS": "127.0.0.1"})
+    try:
+        kc.execute_interactive(f"import nbvideo as nv\np = nv.Project.open({str(p.path)!r})",
+                               timeout=60)
+        msg_id = kc.execute("job = p.generate_clips()\nawait job")
+        deadline = time.monotonic() + 60
+        while len(double.creates) == 0 or double.creates[WAN] < n:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)  # the ids are saved right after the creates answer
+        km.interrupt_kernel()
+        reply = kc.get_shell_msg(timeout=60)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = kc.get_shell_msg(timeout=60)
+        assert reply["content"]["status"] == "error"
+        deadline = time.monotonic() + 30
+        while len(double.cancels) < n:
+            assert time.monotonic() < deadline, double.cancels
+            time.sleep(0.05)
+        kc.execute_interactive("p.close()", timeout=60)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    again = nv.Project.open(p.path, read_only=True)
+    takes = [t for s in again.state.scenes for t in s.clip_takes]
+    assert {t.status for t in takes} == {"canceled"} and len(takes) == n

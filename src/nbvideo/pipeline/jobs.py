@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import html
 import logging
+import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -161,7 +163,29 @@ class Job(Generic[T]):
         return self.future.cancel()
 
     def __await__(self) -> Generator[Any, None, T]:
-        return asyncio.wrap_future(self.future).__await__()
+        with self._cancel_on_sigint():
+            return (yield from asyncio.wrap_future(self.future).__await__())
+
+    @contextlib.contextmanager
+    def _cancel_on_sigint(self) -> Iterator[None]:
+        """While a notebook cell awaits this job, "interrupt kernel" cancels it.
+
+        ipykernel delivers an interrupt to an awaiting cell only once what it awaits has
+        finished (ipython/ipykernel#881), which for a clip job can be many paid minutes. A
+        SIGINT handler of our own, held only for the await, cancels the job at once instead.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        try:
+            previous = signal.signal(signal.SIGINT, lambda _sig, _frame: self.cancel())
+        except ValueError:  # signals are not ours to set here (an embedded interpreter)
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     # ------------------------------------------------------------------ display
     def counts(self) -> dict[str, int]:
