@@ -289,3 +289,22 @@ def test_interrupting_the_kernel_during_await_job_cancels_the_predictions(
     again = nv.Project.open(p.path, read_only=True)
     takes = [t for s in again.state.scenes for t in s.clip_takes]
     assert {t.status for t in takes} == {"canceled"} and len(takes) == n
+
+
+def test_a_prediction_canceled_elsewhere_fails_its_scene_with_that_reason(
+    double: ReplicateDouble, tmp_path: Path
+) -> None:
+    p = boarded(tmp_path)
+    double.latency_by_model[WAN] = 30
+    job = p.generate_clips(scenes=[1])
+    deadline = time.monotonic() + 30
+    while not double.creates[WAN]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert len(double.cancel_elsewhere()) == 1
+    with pytest.raises(RuntimeError, match="1 of 1 clip"):
+        job.wait(60)
+    take = p.scenes[0].clip_takes[0]
+    assert take.status == "failed" and "canceled" in take.error
+    assert double.creates[WAN] == 1  # a cancel by a person is not retried
+    p.close()

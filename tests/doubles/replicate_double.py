@@ -176,6 +176,16 @@ class ReplicateDouble:
             self._files[name] = (data, content_type)
         return f"{self.base_url}/files/{name}"
 
+    def cancel_elsewhere(self) -> list[str]:
+        """Cancel every running prediction, as someone on replicate.com might."""
+        now = time.monotonic()
+        with self._lock:
+            running = [p for p in self._preds.values()
+                       if p.status(now) in ("starting", "processing")]
+            for p in running:
+                p.canceled = True
+        return [p.id for p in running]
+
     def last_input(self, ref: str) -> dict[str, Any]:
         with self._lock:
             return [p.input for p in self._preds.values() if p.model == ref][-1]
