@@ -1,7 +1,13 @@
 """Fixtures for tests in a real JupyterLab driven by headless Chromium.
 
-One JupyterLab server and one Chromium per session (starting them is the slow part); a
-fresh browser context per test, so cookies, storage and open tabs never leak between tests.
+One JupyterLab server and one Chromium for all the browser tests (starting them is the slow
+part); a fresh browser context per test, so cookies, storage and open tabs never leak.
+
+Both are package-scoped, not session-scoped, on purpose: while Playwright's sync API is
+open, the test process's main thread has a running asyncio loop, and every asyncio.run()
+in it fails ("cannot be called from a running event loop"). Package scope closes Playwright
+when the last browser test is done, so the rest of the suite runs as usual. Inside a
+browser test, run nbvideo code that uses asyncio through `lab.off_loop(...)`.
 
 Chromium is Debian's (/usr/bin/chromium, installed by `make test`), not a Playwright
 download: `playwright install` cannot reach its CDN here. A missing browser fails the
@@ -146,7 +152,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=30)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def jupyter_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     """A JupyterLab server on a free loopback port, with a random token, in throwaway dirs."""
     base = tmp_path_factory.mktemp("jupyterlab")
@@ -199,7 +205,7 @@ def _wait_until_up(server: LabServer, proc: subprocess.Popen[bytes]) -> None:
                 f"(last: {last}).\n--- server log ---\n{server.log()}", pytrace=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
     """Debian's headless Chromium through Playwright; fails with the fix when it is missing."""
     if not Path(CHROMIUM).exists():

@@ -16,12 +16,17 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote, urlencode
 
 import httpx
 from playwright.sync_api import Locator, Page
+
+T = TypeVar("T")
 
 # Generous waits (milliseconds, as Playwright counts). They bound a hang; they are not speed checks.
 LOAD_TIMEOUT_MS = 120_000
@@ -66,6 +71,17 @@ class LabServer:
         except OSError as exc:  # pragma: no cover - only when the log was never created
             return f"(no server log at {self.log_path}: {exc})"
         return text[-tail_chars:]
+
+
+def off_loop(fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
+    """Call `fn` in a worker thread and return its result (or raise its exception).
+
+    Playwright's sync API keeps an asyncio loop running in the test's main thread, so code
+    that calls asyncio.run() (the planner, clip jobs' wait()) fails there. Preparing a
+    project inside a browser test looks like `lab.off_loop(nv.Project.open, path, ...)`.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="off-loop") as pool:
+        return pool.submit(fn, *args, **kwargs).result()
 
 
 def copy_notebook(server: LabServer, notebook: str | Path, dest: str | None = None) -> str:

@@ -7,8 +7,12 @@ right in both themes (screenshots land in the artifacts folder).
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import pytest
+
+import nbvideo as nv
 from tests.browser import lab
 
 QUICKSTART = Path(__file__).parents[2] / "notebooks" / "01-quickstart.ipynb"
@@ -23,6 +27,11 @@ def test_quickstart_runs_in_jupyterlab_and_shows_its_storyboard_and_video(page, 
     assert lab.error_outputs(page) == []
     project = jupyter_server.root / "projects" / "trail-shoe"
     assert (project / "project.json").is_file(), "the notebook should have saved its project"
+    saved = lab.off_loop(nv.Project.open, project, read_only=True)
+    try:
+        assert len(saved.scenes) >= 3 and all(s.clip and s.clip.ok for s in saved.scenes)
+    finally:
+        saved.close()
 
     # The storyboard cell shows one card per scene, each with its frame drawn as an image.
     board = lab.cell_output(page, lab.cell_index(page, "p.storyboard()"))
@@ -67,3 +76,15 @@ def test_theme_switch_restyles_the_notebook_and_its_storyboard(page, jupyter_ser
     assert light_bg.strip() and dark_bg.strip()
     assert light_bg != dark_bg, "the dark theme's CSS should have replaced the light one's"
     assert all(shot.is_file() and shot.stat().st_size > 0 for shot in shots)
+
+
+def test_asyncio_code_runs_off_the_loop_playwright_keeps_running(browser):
+    async def answer() -> int:
+        await asyncio.sleep(0)
+        return 42
+
+    coro = answer()
+    with pytest.raises(RuntimeError, match="running event loop"):
+        asyncio.run(coro)  # why lab.off_loop exists
+    coro.close()
+    assert lab.off_loop(asyncio.run, answer()) == 42
