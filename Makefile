@@ -41,7 +41,10 @@ chromium:
 	fi; \
 	echo "installing Debian's chromium for the browser tests"; \
 	export DEBIAN_FRONTEND=noninteractive; \
-	apt-get update -qq && apt-get install -y -qq chromium >/dev/null && "$(NBVIDEO_CHROMIUM)" --version
+	{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null && \
+	  "$(NBVIDEO_CHROMIUM)" --version; } || { \
+	  echo "error: could not install chromium with apt-get; the browser tests need it" >&2; \
+	  echo "  (NBVIDEO_SKIP_BROWSER=1 make test skips them)" >&2; exit 1; }
 
 venv: $(VENV)/.installed
 
