@@ -1,13 +1,16 @@
 # Two commands set up everything on a fresh machine:
 #   make demo   -> .venv, install, render the offline demo ad end to end
-#   make test   -> install the test dependencies and run the whole suite (unit, CLI, notebooks)
+#   make test   -> install the test dependencies and run the whole suite (unit, CLI, notebooks,
+#                  and JupyterLab in headless Chromium; NBVIDEO_SKIP_BROWSER=1 skips the browser)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 DEMO_DIR ?= demo-output
+NBVIDEO_CHROMIUM ?= /usr/bin/chromium
+export NBVIDEO_CHROMIUM
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench venv clean chromium
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,12 +28,30 @@ $(VENV)/.installed-bench: $(VENV)/.installed pyproject.toml
 	$(PIP) install decorator imageio proglog python-dotenv
 	touch $@
 
+# The browser tests drive Debian's Chromium: `playwright install` cannot download a browser
+# here, so Playwright launches this one by path. Installing it needs root (CI runs as root).
+chromium:
+	@case "$${NBVIDEO_SKIP_BROWSER:-0}" in 0|"") ;; *) exit 0;; esac; \
+	if [ -x "$(NBVIDEO_CHROMIUM)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "error: $(NBVIDEO_CHROMIUM) is missing and installing it needs root." >&2; \
+	  echo "  run: sudo apt-get update && sudo apt-get install -y chromium" >&2; \
+	  echo "  or skip the browser tests: NBVIDEO_SKIP_BROWSER=1 make test" >&2; \
+	  exit 1; \
+	fi; \
+	echo "installing Debian's chromium for the browser tests"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null && \
+	  "$(NBVIDEO_CHROMIUM)" --version; } || { \
+	  echo "error: could not install chromium with apt-get; the browser tests need it" >&2; \
+	  echo "  (NBVIDEO_SKIP_BROWSER=1 make test skips them)" >&2; exit 1; }
+
 venv: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/nbvideo demo $(DEMO_DIR)
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test chromium
 	$(PY) -m pytest tests
 	$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider notebooks
 
