@@ -13,15 +13,15 @@ from pathlib import Path
 from nbvideo.state import ExportRecord, Question, Scene
 
 _CARD = (
-    "display:inline-block;vertical-align:top;margin:4px;padding:6px;border:1px solid #ddd;"
-    "border-radius:6px;font:12px/1.35 system-ui,sans-serif;background:#fafafa;"
+    "display:inline-block;vertical-align:top;margin:4px;padding:6px;border:1px solid var(--jp-border-color2,#ddd);"
+    "border-radius:6px;font:12px/1.35 system-ui,sans-serif;background:var(--jp-layout-color1,#fafafa);color:var(--jp-ui-font-color1,#222);"
 )
 
 
 def _img(path: Path | None, width: int) -> str:
     if path is None or not path.exists():
-        return (f"<div style='width:{width}px;height:{width * 9 // 16}px;background:#eee;"
-                f"display:flex;align-items:center;justify-content:center;color:#999'>no frame</div>")
+        return (f"<div style='width:{width}px;height:{width * 9 // 16}px;background:var(--jp-layout-color2,#eee);"
+                f"display:flex;align-items:center;justify-content:center;color:var(--jp-ui-font-color3,#999)'>no frame</div>")
     data = base64.b64encode(path.read_bytes()).decode()
     mime = "image/jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "image/png"
     return f"<img src='data:{mime};base64,{data}' style='width:{width}px;display:block'/>"
@@ -42,10 +42,10 @@ def scene_card(root: Path, number: int, scene: Scene, width: int = 220) -> str:
     return (
         f"<div style='{_CARD}width:{width}px'>{_img(thumb_path(root, scene), width)}"
         f"<div style='margin-top:4px'><b>{number}. {e(scene.title or scene.beat)}</b> "
-        f"<span style='color:#666'>· {e(scene.beat)} · {scene.duration_s:g}s</span></div>"
-        f"<div style='color:#444'>{e(scene.shot)}, {e(scene.camera)}</div>"
+        f"<span style='color:var(--jp-ui-font-color2,#666)'>· {e(scene.beat)} · {scene.duration_s:g}s</span></div>"
+        f"<div style='color:var(--jp-ui-font-color1,#444)'>{e(scene.shot)}, {e(scene.camera)}</div>"
         f"<div style='margin-top:3px'>{e(scene.description)}</div>"
-        f"<div style='margin-top:3px;color:#888'>{e(' · '.join(status))} · "
+        f"<div style='margin-top:3px;color:var(--jp-ui-font-color2,#888)'>{e(' · '.join(status))} · "
         f"{len(scene.frame_takes)} frame / {len(scene.clip_takes)} clip take(s) · "
         f"<code>{scene.id}</code></div></div>"
     )
@@ -66,9 +66,9 @@ def questions_html(questions: list[Question], answers: dict[str, str]) -> str:
         given = answers.get(q.id)
         choices = " / ".join(q.choices) if q.choices else "(free text)"
         answer = (f"<b>{e(given)}</b>" if given
-                  else f"<span style='color:#999'>default: {e(q.default or '—')}</span>")
+                  else f"<span style='color:var(--jp-ui-font-color3,#999)'>default: {e(q.default or '—')}</span>")
         rows.append(f"<tr><td><code>{e(q.id)}</code></td><td>{e(q.prompt)}<br/>"
-                    f"<span style='color:#888'>{e(choices)}</span></td><td>{answer}</td></tr>")
+                    f"<span style='color:var(--jp-ui-font-color2,#888)'>{e(choices)}</span></td><td>{answer}</td></tr>")
     return ("<table style='font:12px system-ui,sans-serif'><tr><th>id</th><th>question</th>"
             f"<th>answer</th></tr>{''.join(rows)}</table>")
 
