@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -413,6 +413,20 @@ class Project:
             ("export", bool(st.exports), f"{len(st.exports)} file(s)"),
         ]
         return pd.DataFrame(rows, columns=["phase", "done", "detail"])
+
+    def on_change(self, fn: Callable[[], None]) -> Callable[[], None]:
+        """Call `fn()` after every save of the project; returns a function that unsubscribes.
+
+        Live views use it to follow edits made from any cell. `fn` runs in the saving thread
+        (maybe a background one) with the project locked: it should only take note.
+        """
+        self._rt.listeners.append(fn)
+
+        def unsubscribe() -> None:
+            if fn in self._rt.listeners:
+                self._rt.listeners.remove(fn)
+
+        return unsubscribe
 
     def __repr__(self) -> str:
         st = self._rt.state
