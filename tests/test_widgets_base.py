@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 
 import pytest
 
@@ -91,3 +93,17 @@ def test_mime_bundle_has_the_widget_and_a_static_fallback(rendered, wire: Wire):
     assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == form.model_id
     assert "What tone should it have?" in data["text/html"]
     json.dumps(data)  # all of it is JSON, as a notebook stores it
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@pytest.mark.parametrize("name", ["questions.js", "board.js", "grid.js", "timeline.js"])
+def test_each_view_module_is_valid_javascript(name, tmp_path):
+    """A syntax error would only show in the browser; node finds it here."""
+    from nbvideo.widgets.base import STATIC, esm
+
+    if not (STATIC / name).exists():
+        pytest.skip(f"{name} not written yet")
+    module = tmp_path / (name.replace(".js", ".mjs"))
+    module.write_text(esm(name))
+    out = subprocess.run(["node", "--check", str(module)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

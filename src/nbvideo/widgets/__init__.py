@@ -6,6 +6,7 @@ stack, and dependencies point one way: widgets -> project -> pipeline.
 
 from __future__ import annotations
 
+from nbvideo.widgets.board import StoryboardBoard
 from nbvideo.widgets.questions import QuestionForm
 
-__all__ = ["QuestionForm"]
+__all__ = ["QuestionForm", "StoryboardBoard"]

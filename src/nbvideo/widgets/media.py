@@ -35,11 +35,11 @@ def _write(path: Path, data: bytes) -> None:
         pass
 
 
-def thumbnail(root: Path, take: Take | None) -> bytes:
-    """A JPEG of a frame take, at most THUMB_SIDE px and about 40 KB; b"" if there is none."""
+def thumbnail(root: Path, take: Take | None, side: int = THUMB_SIDE) -> bytes:
+    """A JPEG of a frame take, at most `side` px and about 40 KB; b"" if there is none."""
     if take is None or not take.ok or take.path is None:
         return b""
-    cached = root / "assets" / "thumbs" / f"{take.id}-w{THUMB_SIDE}.jpg"
+    cached = root / "assets" / "thumbs" / f"{take.id}-w{side}.jpg"
     if cached.exists():
         return cached.read_bytes()
     src = root / take.path
@@ -47,13 +47,14 @@ def thumbnail(root: Path, take: Take | None) -> bytes:
         return b""
     with Image.open(src) as im:
         im = im.convert("RGB")
-        im.thumbnail((THUMB_SIDE, THUMB_SIDE))
+        im.thumbnail((side, side))
+        limit = THUMB_MAX_BYTES * (side / THUMB_SIDE) ** 2
         data = b""
         for quality in (82, 70, 58, 45, 35):
             buf = io.BytesIO()
             im.save(buf, "JPEG", quality=quality, optimize=True, progressive=True)
             data = buf.getvalue()
-            if len(data) <= THUMB_MAX_BYTES:
+            if len(data) <= limit:
                 break
     _write(cached, data)
     return data
