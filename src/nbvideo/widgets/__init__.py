@@ -7,6 +7,7 @@ stack, and dependencies point one way: widgets -> project -> pipeline.
 from __future__ import annotations
 
 from nbvideo.widgets.board import StoryboardBoard
+from nbvideo.widgets.grid import ClipGrid
 from nbvideo.widgets.questions import QuestionForm
 
-__all__ = ["QuestionForm", "StoryboardBoard"]
+__all__ = ["ClipGrid", "QuestionForm", "StoryboardBoard"]
