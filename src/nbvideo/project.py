@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -317,10 +318,16 @@ class Project:
         timeline_ops.set_all_transitions(self._rt, kind, duration_s)
 
     def export(self, name: str = "ad", formats: Sequence[str] | str = ("16:9",), *,
-               resolution: str | None = None, fit: str = "crop") -> Exports:
-        """Render the timeline to one MP4 per aspect in exports/ (crop or blurred pad)."""
+               resolution: str | None = None, fit: str = "crop",
+               on_progress: Callable[[float], None] | None = None,
+               cancel: threading.Event | None = None) -> Exports:
+        """Render the timeline to one MP4 per aspect in exports/ (crop or blurred pad).
+
+        `on_progress(fraction)` follows the render over all formats; setting `cancel` stops it.
+        """
         records = export_phase.export(self._rt, name, formats,
-                                      resolution or self._rt.state.brief.resolution, fit)
+                                      resolution or self._rt.state.brief.resolution, fit,
+                                      cancel=cancel, on_progress=on_progress)
         return Exports(self.path, records)
 
     @property

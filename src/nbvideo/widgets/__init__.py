@@ -9,5 +9,6 @@ from __future__ import annotations
 from nbvideo.widgets.board import StoryboardBoard
 from nbvideo.widgets.grid import ClipGrid
 from nbvideo.widgets.questions import QuestionForm
+from nbvideo.widgets.timeline import Timeline
 
-__all__ = ["ClipGrid", "QuestionForm", "StoryboardBoard"]
+__all__ = ["ClipGrid", "QuestionForm", "StoryboardBoard", "Timeline"]
