@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -19,7 +20,14 @@ from pydantic import ValidationError
 
 from nbvideo import views
 from nbvideo.errors import InvalidInput, PhaseNotReady, ProjectNotFound
-from nbvideo.handles import Exports, Questions, SceneHandle, SceneList, TimelineView
+from nbvideo.handles import (
+    Exports,
+    Questions,
+    SceneHandle,
+    SceneList,
+    TimelineView,
+    widget_bundle,
+)
 from nbvideo.ledger import Ledger, summarize
 from nbvideo.pipeline import clips as clips_phase
 from nbvideo.pipeline import export as export_phase
@@ -35,6 +43,18 @@ from nbvideo.store import ProjectStore, slug_path
 
 _OPEN_OPTIONS = ("brief", "aspect", "duration_s", "resolution", "fps", "providers", "models",
                  "seed", "budget_usd", "read_only")
+
+
+def _shows_as_grid(method: Callable[..., Job[Any]]) -> Callable[..., Job[Any]]:
+    """The Job a clip method returns displays as a live ClipGrid in a notebook."""
+
+    @functools.wraps(method)
+    def wrapper(self: Project, *args: Any, **kwargs: Any) -> Job[Any]:
+        job = method(self, *args, **kwargs)
+        job.display_hook = lambda: widget_bundle(self, "grid", job=job)
+        return job
+
+    return wrapper
 
 
 def _brief_error(exc: ValidationError) -> InvalidInput:
@@ -193,7 +213,7 @@ class Project:
     @property
     def questions(self) -> Questions:
         self._ensure_questions()
-        return Questions(self._rt.state.questions, dict(self._rt.state.answers))
+        return Questions(self._rt.state.questions, dict(self._rt.state.answers), self)
 
     def answer(self, **answers: Any) -> dict[str, str]:
         """Record answers by question id, e.g. p.answer(audience="weekend hikers", tone="gritty")."""
@@ -211,6 +231,13 @@ class Project:
         run_sync(storyboard_phase.plan(self._rt, replan=replan))
         run_sync(storyboard_phase.make_frames(self._rt))
         return self.scenes
+
+    @property
+    def board(self) -> Any:
+        """The storyboard as a live StoryboardBoard widget (the same one each time)."""
+        from nbvideo.widgets import view_for
+
+        return view_for(self, "board")
 
     @property
     def scenes(self) -> SceneList:
@@ -266,6 +293,7 @@ class Project:
         return takes_frame(scenes)
 
     # ------------------------------------------------------------------ clips
+    @_shows_as_grid
     def generate_clips(self, scenes: Sequence[str | int] | None = None, *,
                        budget_usd: float | None = None) -> Job[list[Take]]:
         """Start one clip per scene (default: those missing or out of date); returns a Job at once.
@@ -290,6 +318,7 @@ class Project:
                 ids = [scene_ops.resolve(rt, r).id for r in scenes]
         return clips_phase.start_clip_job(rt, ids, budget_usd=budget_usd)
 
+    @_shows_as_grid
     def regenerate_clip(self, ref: str | int, prompt: str | None = None, *,
                         force: bool = False, seed: int | None = None) -> Job[list[Take]]:
         """A new clip take for one scene (new prompt, or force=True for a fresh seed)."""
