@@ -14,8 +14,8 @@ import comm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import nbvideo as nv  # noqa: E402
-from tests.wire import Wire  # noqa: E402
+import nbvideo as nv
+from tests.wire import Wire
 
 
 def main() -> dict[str, float]:

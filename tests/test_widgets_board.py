@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("anywidget")
 
-import nbvideo as nv  # noqa: E402
-from nbvideo.providers.catalog import get_model  # noqa: E402
-from nbvideo.widgets.board import StoryboardBoard, duration_bounds  # noqa: E402
-from tests.wire import Wire, send, wire  # noqa: E402, F401
+import nbvideo as nv
+from nbvideo.providers.catalog import get_model
+from nbvideo.widgets.board import StoryboardBoard, duration_bounds
+from tests.wire import Wire, send
 
 
 def on_disk(p: nv.Project) -> dict:
@@ -140,7 +140,7 @@ def test_the_take_strip_offers_earlier_takes_and_choosing_one_goes_back(rendered
     mark = wire.mark()
     send(board, "takes", scene=card.key)
     (reply,) = wire.replies(mark)
-    assert [t["id"] for t in reply["result"]][0] == first_take
+    assert reply["result"][0]["id"] == first_take
     assert len(reply["buffers"]) == 2 and all(b[:3] == b"\xff\xd8\xff" for b in reply["buffers"])
     send(board, "choose_take", scene=card.key, take=first_take)
     assert on_disk(rendered)["scenes"][0]["frame_take_id"] == first_take

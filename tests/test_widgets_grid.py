@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 import time
@@ -11,10 +12,10 @@ import pytest
 
 pytest.importorskip("anywidget")
 
-import nbvideo as nv  # noqa: E402
-from nbvideo.widgets.base import Throttle  # noqa: E402
-from nbvideo.widgets.grid import ClipGrid  # noqa: E402
-from tests.wire import Wire, send, wire  # noqa: E402, F401
+import nbvideo as nv
+from nbvideo.widgets.base import Throttle
+from nbvideo.widgets.grid import ClipGrid
+from tests.wire import Wire, send
 
 
 def on_disk(p: nv.Project) -> dict:
@@ -61,7 +62,7 @@ def test_events_from_the_background_are_folded_at_most_every_interval():
         time.sleep(0.005)
     throttle.flush()
     assert 2 <= len(calls) <= 5
-    assert all(b - a >= 0.18 for a, b in zip(calls, calls[1:-1]))
+    assert all(b - a >= 0.18 for a, b in itertools.pairwise(calls[:-1]))
 
 
 def test_a_preview_is_sent_when_asked_and_only_on_its_tile(rendered, wire: Wire):

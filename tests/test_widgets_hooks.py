@@ -11,11 +11,11 @@ from IPython.core.formatters import DisplayFormatter
 
 pytest.importorskip("anywidget")
 
-from ipywidgets.widgets.widget import _instances  # noqa: E402
+from ipywidgets.widgets.widget import _instances
 
-import nbvideo.widgets as nw  # noqa: E402
-from tests.conftest import BRIEF, SMALL  # noqa: E402
-from tests.wire import Wire, wire  # noqa: E402, F401
+import nbvideo.widgets as nw
+from tests.conftest import BRIEF, SMALL
+from tests.wire import Wire
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 by_id = _instances  # ipywidgets' open widgets by model id
@@ -75,9 +75,9 @@ def test_a_clip_job_shows_as_a_grid_that_follows_it(rendered, kernel):
 
 
 def test_importing_nbvideo_does_not_import_the_widget_stack():
-    out = subprocess.run([sys.executable, "-c", "import sys, nbvideo; "
-                          "print('anywidget' in sys.modules, 'nbvideo.widgets' in sys.modules)"],
-                         capture_output=True, text=True, check=True)
+    code = ("import sys, nbvideo; "
+            "print('anywidget' in sys.modules, 'nbvideo.widgets' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 
 
@@ -85,9 +85,10 @@ def test_a_real_kernel_gets_the_live_widgets(tmp_path):
     from nbclient import NotebookClient
 
     nb = nbformat.v4.new_notebook()
+    opening = (f"import nbvideo as nv\np = nv.Project.open({str(tmp_path / 'k')!r}, "
+               f"brief={BRIEF!r}, **{SMALL!r})")
     nb.cells = [nbformat.v4.new_code_cell(src) for src in (
-        f"import nbvideo as nv\np = nv.Project.open({str(tmp_path / 'k')!r}, brief={BRIEF!r}, "
-        f"**{SMALL!r})",
+        opening,
         "p.questions",
         "p.storyboard()",
     )]

@@ -8,9 +8,9 @@ import pytest
 
 pytest.importorskip("anywidget")
 
-import nbvideo as nv  # noqa: E402
-from nbvideo.widgets.questions import QuestionForm  # noqa: E402
-from tests.wire import Wire, send, wire  # noqa: E402, F401
+import nbvideo as nv
+from nbvideo.widgets.questions import QuestionForm
+from tests.wire import Wire, send
 
 
 def on_disk(p: nv.Project) -> dict:

@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("anywidget")
 
-import nbvideo as nv  # noqa: E402
-from nbvideo.media import RenderCanceled  # noqa: E402
-from nbvideo.widgets.timeline import Timeline  # noqa: E402
-from tests.wire import Wire, send, wire  # noqa: E402, F401
+import nbvideo as nv
+from nbvideo.media import RenderCanceled
+from nbvideo.widgets.timeline import Timeline
+from tests.wire import Wire, send
 
 
 def on_disk(p: nv.Project) -> dict:

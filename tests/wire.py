@@ -3,18 +3,16 @@
 ipywidgets opens each widget's comm through `comm.create_comm`; outside a kernel that is a
 DummyComm that drops messages. The `wire` fixture swaps in one that keeps them, so tests
 can count the bytes a view sends and read the replies to simulated browser messages.
+The fixture itself lives in conftest.py.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import comm
-import pytest
 from comm import DummyComm
 
 
@@ -81,13 +79,6 @@ class _RecordingComm(DummyComm):
     def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None,
                     buffers: Any = None, **keys: Any) -> None:
         self._wire.record(self.comm_id, msg_type, data, buffers)
-
-
-@pytest.fixture
-def wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[Wire]:
-    w = Wire()
-    monkeypatch.setattr(comm, "create_comm", w.create_comm)
-    yield w
 
 
 def send(widget: Any, kind: str, **fields: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import ipywidgets
 import traitlets as t
 
-from nbvideo.errors import InvalidInput
+from nbvideo.errors import InvalidInput, NbvideoError
 from nbvideo.pipeline.jobs import Job, JobEvent
 from nbvideo.widgets import media
 from nbvideo.widgets.base import Later, Part, ProjectView, action, esm
@@ -96,7 +96,7 @@ class ClipGrid(ProjectView):
         try:
             est = self.project.estimate()
             cost = float(est.iloc[1:].loc[est["id"].iloc[1:].isin(units), "cost_usd"].sum())
-        except Exception:
+        except NbvideoError:  # e.g. the model has no price at this resolution
             cost = 0.0
         with self._lock:
             self._jobs.append((job, cost))

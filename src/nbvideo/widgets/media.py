@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 import threading
 from pathlib import Path
 
@@ -87,12 +88,23 @@ def preview(root: Path, take: Take | None) -> bytes:
 
             info = probe(src, count_frames=False)
             w, h = preview_size(info.width, info.height)
-        cached.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+        except OSError:  # a read-only project: make it in a temp folder, keep nothing
+            with tempfile.TemporaryDirectory() as tmp_dir:
+                out = Path(tmp_dir) / cached.name
+                _encode_preview(src, out, w, h)
+                return out.read_bytes()
         tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.{threading.get_ident()}.tmp.mp4")
-        run_ffmpeg([
-            "-i", str(src), "-an", "-vf", f"scale={w}:{h}", "-c:v", "libx264",
-            "-preset", "veryfast", "-crf", str(PREVIEW_CRF), "-pix_fmt", "yuv420p",
-            "-profile:v", "main", "-movflags", "+faststart", str(tmp),
-        ], total_s=None)
+        _encode_preview(src, tmp, w, h)
         os.replace(tmp, cached)
         return cached.read_bytes()
+
+
+def _encode_preview(src: Path, out: Path, w: int, h: int) -> None:
+    """Silent H.264 at (w, h), moov first so the browser starts playing at once."""
+    run_ffmpeg([
+        "-i", str(src), "-an", "-vf", f"scale={w}:{h}", "-c:v", "libx264",
+        "-preset", "veryfast", "-crf", str(PREVIEW_CRF), "-pix_fmt", "yuv420p",
+        "-profile:v", "main", "-movflags", "+faststart", str(out),
+    ], total_s=None)
