@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,3 +41,16 @@ def fresh(tmp_path: Path) -> Iterator[nv.Project]:
     p = nv.Project.open(tmp_path / "fresh", brief=BRIEF, **SMALL)
     yield p
     p.close()
+
+
+@pytest.fixture
+def wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Every message widgets would send to the browser, recorded (see tests/wire.py)."""
+    pytest.importorskip("anywidget")
+    import comm
+
+    from tests.wire import Wire
+
+    w = Wire()
+    monkeypatch.setattr(comm, "create_comm", w.create_comm)
+    yield w

@@ -21,6 +21,19 @@ if TYPE_CHECKING:
     from nbvideo.project import Project
 
 
+def widget_bundle(project: Project | None, kind: str, **options: Any) -> Any:
+    """The live widget for `kind` in a kernel that can talk to it; None anywhere else, so the
+    static _repr_html_ shows (saved notebooks, nbconvert, GitHub, terminals). The import is
+    lazy so the widget stack is needed only where a widget is shown."""
+    if project is None:
+        return None
+    try:
+        from nbvideo import widgets
+    except ImportError:  # no anywidget: the static repr still works
+        return None
+    return widgets.live_bundle(project, kind, **options)
+
+
 def takes_frame(scenes: list[Scene]) -> pd.DataFrame:
     rows = []
     for number, s in enumerate(scenes, 1):
@@ -41,9 +54,11 @@ def takes_frame(scenes: list[Scene]) -> pd.DataFrame:
 class Questions(list[Question]):
     """The clarifying questions, with the answers given so far."""
 
-    def __init__(self, questions: list[Question], answers: dict[str, str]) -> None:
+    def __init__(self, questions: list[Question], answers: dict[str, str],
+                 project: Project | None = None) -> None:
         super().__init__(questions)
         self.answers = answers
+        self._p = project
 
     @property
     def ids(self) -> list[str]:
@@ -51,6 +66,10 @@ class Questions(list[Question]):
 
     def _repr_html_(self) -> str:
         return views.questions_html(list(self), self.answers)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """A QuestionForm in a live notebook."""
+        return widget_bundle(self._p, "questions")
 
 
 class SceneHandle:
@@ -147,6 +166,10 @@ class SceneList(list[SceneHandle]):
         return views.storyboard_html(self._p.path, st.storyboard_title or st.name, st.scenes,
                                      st.brief.duration_s)
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """A StoryboardBoard in a live notebook."""
+        return widget_bundle(self._p, "board")
+
 
 class TimelineView:
     """The timeline as a table: order, clip, in/out points, start/end and transitions."""
@@ -173,6 +196,10 @@ class TimelineView:
     def _repr_html_(self) -> str:
         return (f"<div style='font:13px system-ui'><b>Timeline</b> — {len(self)} clips, "
                 f"{self.duration_s:.2f}s</div>" + self.frame().to_html(index=False))
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """A Timeline widget in a live notebook."""
+        return widget_bundle(self._p, "timeline")
 
 
 class Exports(list[ExportRecord]):

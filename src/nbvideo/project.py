@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,14 @@ from pydantic import ValidationError
 
 from nbvideo import views
 from nbvideo.errors import InvalidInput, PhaseNotReady, ProjectNotFound
-from nbvideo.handles import Exports, Questions, SceneHandle, SceneList, TimelineView
+from nbvideo.handles import (
+    Exports,
+    Questions,
+    SceneHandle,
+    SceneList,
+    TimelineView,
+    widget_bundle,
+)
 from nbvideo.ledger import Ledger, summarize
 from nbvideo.pipeline import clips as clips_phase
 from nbvideo.pipeline import export as export_phase
@@ -36,6 +45,18 @@ from nbvideo.store import ProjectStore, slug_path
 
 _OPEN_OPTIONS = ("brief", "aspect", "duration_s", "resolution", "fps", "providers", "models",
                  "seed", "budget_usd", "read_only")
+
+
+def _shows_as_grid(method: Callable[..., Job[Any]]) -> Callable[..., Job[Any]]:
+    """The Job a clip method returns displays as a live ClipGrid in a notebook."""
+
+    @functools.wraps(method)
+    def wrapper(self: Project, *args: Any, **kwargs: Any) -> Job[Any]:
+        job = method(self, *args, **kwargs)
+        job.display_hook = lambda: widget_bundle(self, "grid", job=job)
+        return job
+
+    return wrapper
 
 
 def _brief_error(exc: ValidationError) -> InvalidInput:
@@ -194,7 +215,7 @@ class Project:
     @property
     def questions(self) -> Questions:
         self._ensure_questions()
-        return Questions(self._rt.state.questions, dict(self._rt.state.answers))
+        return Questions(self._rt.state.questions, dict(self._rt.state.answers), self)
 
     def answer(self, **answers: Any) -> dict[str, str]:
         """Record answers by question id, e.g. p.answer(audience="weekend hikers", tone="gritty")."""
@@ -212,6 +233,13 @@ class Project:
         run_sync(storyboard_phase.plan(self._rt, replan=replan))
         run_sync(storyboard_phase.make_frames(self._rt))
         return self.scenes
+
+    @property
+    def board(self) -> Any:
+        """The storyboard as a live StoryboardBoard widget (the same one each time)."""
+        from nbvideo.widgets import view_for
+
+        return view_for(self, "board")
 
     @property
     def scenes(self) -> SceneList:
@@ -267,6 +295,7 @@ class Project:
         return takes_frame(scenes)
 
     # ------------------------------------------------------------------ clips
+    @_shows_as_grid
     def generate_clips(self, scenes: Sequence[str | int] | None = None, *,
                        model: str | None = None, policy: str = "cheapest",
                        fallback: bool | Sequence[str] | None = None, retries: int = 2,
@@ -322,6 +351,7 @@ class Project:
         return {s.id: routing.chain_for(self._rt.providers, s, self._rt.state.brief, model, pol,
                                         fb) for s in scenes}
 
+    @_shows_as_grid
     def regenerate_clip(self, ref: str | int, prompt: str | None = None, *,
                         force: bool = False, seed: int | None = None,
                         model: str | None = None) -> Job[list[Take]]:
@@ -352,10 +382,16 @@ class Project:
         timeline_ops.set_all_transitions(self._rt, kind, duration_s)
 
     def export(self, name: str = "ad", formats: Sequence[str] | str = ("16:9",), *,
-               resolution: str | None = None, fit: str = "crop") -> Exports:
-        """Render the timeline to one MP4 per aspect in exports/ (crop or blurred pad)."""
+               resolution: str | None = None, fit: str = "crop",
+               on_progress: Callable[[float], None] | None = None,
+               cancel: threading.Event | None = None) -> Exports:
+        """Render the timeline to one MP4 per aspect in exports/ (crop or blurred pad).
+
+        `on_progress(fraction)` follows the render over all formats; setting `cancel` stops it.
+        """
         records = export_phase.export(self._rt, name, formats,
-                                      resolution or self._rt.state.brief.resolution, fit)
+                                      resolution or self._rt.state.brief.resolution, fit,
+                                      cancel=cancel, on_progress=on_progress)
         return Exports(self.path, records)
 
     @property
@@ -460,6 +496,20 @@ class Project:
             ("export", bool(st.exports), f"{len(st.exports)} file(s)"),
         ]
         return pd.DataFrame(rows, columns=["phase", "done", "detail"])
+
+    def on_change(self, fn: Callable[[], None]) -> Callable[[], None]:
+        """Call `fn()` after every save of the project; returns a function that unsubscribes.
+
+        Live views use it to follow edits made from any cell. `fn` runs in the saving thread
+        (maybe a background one) with the project locked: it should only take note.
+        """
+        self._rt.listeners.append(fn)
+
+        def unsubscribe() -> None:
+            if fn in self._rt.listeners:
+                self._rt.listeners.remove(fn)
+
+        return unsubscribe
 
     def __repr__(self) -> str:
         st = self._rt.state

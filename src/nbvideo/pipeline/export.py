@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from slugify import slugify
 from tqdm.auto import tqdm
@@ -42,7 +42,9 @@ def validate(formats: Sequence[str], resolution: str, fit: str) -> list[str]:
 
 
 def export(rt: Runtime, name: str, formats: Sequence[str], resolution: str, fit: str,
-           cancel: threading.Event | None = None) -> list[ExportRecord]:
+           cancel: threading.Event | None = None,
+           on_progress: Callable[[float], None] | None = None) -> list[ExportRecord]:
+    """Render one file per aspect; `on_progress` gets the fraction done over all of them."""
     formats = validate(formats, resolution, fit)
     rels = [export_path(name, a, resolution) for a in formats]
     with rt.guard:
@@ -55,7 +57,7 @@ def export(rt: Runtime, name: str, formats: Sequence[str], resolution: str, fit:
             for e in es
         ]
     records: list[ExportRecord] = []
-    for aspect, rel in zip(formats, rels):
+    for index, (aspect, rel) in enumerate(zip(formats, rels)):
         out = rt.store.path(rel)
         out.parent.mkdir(parents=True, exist_ok=True)
         spec = render.RenderSpec(aspect=aspect, resolution=resolution, fit=fit, fps=fps, out=out)
@@ -63,9 +65,11 @@ def export(rt: Runtime, name: str, formats: Sequence[str], resolution: str, fit:
         bar = tqdm(total=round(seconds, 2), desc=f"export {aspect}", unit="s", leave=False, mininterval=0.5,
                    bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s")
 
-        def progress(frac: float, bar: tqdm = bar) -> None:
+        def progress(frac: float, bar: tqdm = bar, index: int = index) -> None:
             bar.n = round(min(1.0, frac) * bar.total, 2)
             bar.refresh()
+            if on_progress is not None:
+                on_progress((index + min(1.0, frac)) / len(formats))
 
         started = time.perf_counter()
         try:

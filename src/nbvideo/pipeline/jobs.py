@@ -88,6 +88,10 @@ class Job(Generic[T]):
         self._ended: float | None = None
         self._running = False
         self._settled = threading.Event()  # set when the work has run its cleanup, too
+        self._units: dict[str, asyncio.Task[Any]] = {}  # scene -> the task working on it
+        self._cancel_asked: set[str] = set()
+        #: Set by the Project: returns the live view's mime bundle, or None outside a kernel.
+        self.display_hook: Callable[[], Any] | None = None
 
     def start(self, coro: Coroutine[Any, Any, T]) -> Job[T]:
         async def run() -> T:
@@ -105,6 +109,8 @@ class Job(Generic[T]):
     def emit(self, scene: str | None, status: EventStatus, message: str = "") -> None:
         ev = JobEvent(scene=scene, status=status, message=message, time=time.monotonic())
         self.events.append(ev)
+        if scene is not None:
+            self._track(scene, status)
         for fn in list(self._listeners):
             try:
                 fn(ev)
@@ -113,6 +119,24 @@ class Job(Generic[T]):
 
     def on_event(self, fn: Callable[[JobEvent], None]) -> None:
         self._listeners.append(fn)
+
+    def _track(self, scene: str, status: EventStatus) -> None:
+        """A unit emits from inside the task working on it: remember that task, so
+        cancel(scene) can stop that unit alone (and one asked to stop before it started
+        stops at its first event)."""
+        if status in ("succeeded", "failed", "canceled", "cached"):
+            self._units.pop(scene, None)
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = asyncio.current_task()
+        if running is not _loop or task is None:  # e.g. 'queued', emitted by the caller
+            return
+        self._units[scene] = task
+        if scene in self._cancel_asked:
+            task.cancel()
 
     # ------------------------------------------------------------------ control
     @property
@@ -158,9 +182,20 @@ class Job(Generic[T]):
     def result(self) -> T:
         return self.future.result(0)
 
-    def cancel(self) -> bool:
-        """Cancel the job; in-flight work is stopped and leaves no partial files."""
-        return self.future.cancel()
+    def cancel(self, scene: str | None = None) -> bool:
+        """Cancel the job; in-flight work is stopped and leaves no partial files.
+
+        With `scene`, stop only that unit (its remote prediction is canceled too); the rest
+        of the job goes on, and the job then ends failed, naming the canceled unit."""
+        if scene is None:
+            return self.future.cancel()
+        if self.future.done():
+            return False
+        self._cancel_asked.add(scene)
+        task = self._units.get(scene)
+        if task is not None:
+            background_loop().call_soon_threadsafe(task.cancel)
+        return True
 
     def __await__(self) -> Generator[Any, None, T]:
         with self._cancel_on_sigint():
@@ -203,6 +238,11 @@ class Job(Generic[T]):
 
     def _repr_html_(self) -> str:
         return f"<code>{html.escape(repr(self))}</code>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The live view (a ClipGrid) when one is attached and a kernel can show it; None
+        lets IPython fall back to the HTML repr."""
+        return self.display_hook() if self.display_hook is not None else None
 
 
 async def gather_limited(

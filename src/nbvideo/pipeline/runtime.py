@@ -13,6 +13,7 @@ import hashlib
 import json
 import secrets
 import threading
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from nbvideo.store import ProjectStore
 TakeKind = Literal["frame", "clip"]
 _EXT = {"frame": "png", "clip": "mp4"}
 _DIR = {"frame": "assets/frames", "clip": "assets/clips"}
+log = logging.getLogger(__name__)
 
 
 def canonical(obj: Any) -> str:
@@ -74,6 +76,7 @@ class Runtime:
     providers: ProviderSet
     guard: threading.RLock = field(default_factory=threading.RLock)
     budget: Budget = field(init=False)
+    listeners: list[Callable[[], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.budget = Budget("project budget", self.state.budget_usd, self.spent_usd)
@@ -84,8 +87,18 @@ class Runtime:
         return float(df.loc[df["kind"] == "actual", "cost_usd"].sum())
 
     def save(self) -> None:
+        """Persist the state, then tell listeners (live views) that it changed.
+
+        Listeners run in the saving thread, often with the guard held: they must only take
+        note (schedule a refresh), never block or call back into the project.
+        """
         with self.guard:
             self.store.save(self.state)
+            for fn in list(self.listeners):
+                try:
+                    fn()
+                except Exception:
+                    log.exception("a project change listener failed")
 
     def log(self, **fields: Any) -> LedgerEntry:
         return self.ledger.append(LedgerEntry(**fields))

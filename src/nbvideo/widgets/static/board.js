@@ -1,0 +1,335 @@
+// StoryboardBoard view: a card per scene (a child model each), reorder, regenerate, takes.
+/** @import { Render, AnyModel } from "@anywidget/types" */
+
+/**
+ * @typedef {{ id: string, beat: string, title: string, description: string,
+ *   visual_prompt: string, shot: string, camera: string, duration_s: number,
+ *   on_screen_text: string, frame_take_id: string | null, has_frame: boolean,
+ *   has_clip: boolean, takes: {id: string, chosen: boolean, prompt: string}[] }} SceneFields
+ */
+
+/** @type {Render} */
+function render({ model, el }) {
+  const api = client(model);
+  const urls = new UrlCache();
+  const err = errorLine(model);
+  const live = h("div", { class: "nbv-sr", "aria-live": "polite" });
+  const title = h("strong");
+  const meterFill = h("div");
+  const meter = h("div", { class: "nbv-meter", role: "meter", "aria-label": "Total duration against the target", "aria-valuemin": 0 }, meterFill);
+  const total = h("span", { "data-role": "total" });
+  const cost = h("span", { "data-role": "cost" });
+  const bar = h("div", { class: "nbv-bar", role: "group", "aria-label": "Duration and cost" }, total, meter, cost);
+  const undoText = h("span");
+  const undoBtn = h("button", { type: "button", "data-action": "undo", text: "Undo" });
+  const undo = h("div", { class: "nbv-undo", role: "status", hidden: true }, undoText, undoBtn);
+  const list = h("ol", { class: "nbv-cards", "aria-label": "Scenes" });
+  const addBtn = h("button", { type: "button", "data-action": "add", text: "+ Add scene" });
+  const root = h("div", { class: "nbv nbv-board" },
+    h("div", { class: "nbv-head" }, title), bar, err.el, undo, list,
+    h("div", { class: "nbv-actions" }, addBtn), live);
+  el.append(root);
+
+  /** @type {Map<AnyModel, ReturnType<typeof makeCard>>} */
+  const cards = new Map();
+  /** @type {string[]} scene ids in board order */
+  let order = [];
+  let dragId = "";
+
+  /** Send one request; the reply's error also shows on the board. @param {string} kind @param {Record<string, any>} fields */
+  async function act(kind, fields) {
+    const reply = await api.request(kind, fields);
+    if (!reply.ok) err.show(reply.error || `${kind} refused`);
+    return reply;
+  }
+
+  /** @param {AnyModel} part */
+  function makeCard(part) {
+    /** @type {SceneFields} */
+    let s = part.get("scene");
+    const num = h("span", { class: "nbv-num" });
+    const handle = h("button", {
+      type: "button", class: "nbv-handle nbv-icon", "data-action": "drag",
+      "aria-keyshortcuts": "Alt+ArrowLeft Alt+ArrowRight", text: "⠿",
+    });
+    const heading = h("span", { class: "nbv-title" });
+    const earlier = h("button", { type: "button", class: "nbv-icon", "data-action": "move-earlier", text: "◀" });
+    const later = h("button", { type: "button", class: "nbv-icon", "data-action": "move-later", text: "▶" });
+    const img = h("img", { alt: "" });
+    const placeholder = h("span", { class: "nbv-muted", text: "no frame yet" });
+    const busy = h("div", { class: "nbv-busy", hidden: true }, h("span", { class: "nbv-spinner" }), h("span", { text: "Regenerating…" }));
+    const thumb = h("div", { class: "nbv-thumb" }, img, placeholder, busy);
+    /** @param {string} field @param {string[]} choices */
+    const select = (field, choices) => h("select", { "data-field": field },
+      ...choices.map((c) => h("option", { value: c, text: c })));
+    const opts = model.get("options") || {};
+    const beat = select("beat", opts.beats || []);
+    const shot = select("shot", opts.shots || []);
+    const camera = select("camera", opts.cameras || []);
+    const dur = h("input", { type: "number", "data-field": "duration_s", inputmode: "decimal" });
+    const shorter = h("button", { type: "button", class: "nbv-icon", "data-action": "shorter", text: "−" });
+    const longer = h("button", { type: "button", class: "nbv-icon", "data-action": "longer", text: "+" });
+    const stepper = h("span", { class: "nbv-stepper", role: "group" }, shorter, dur, longer, h("span", { text: "s" }));
+    const desc = h("textarea", { "data-field": "description", rows: 3 });
+    const prompt = h("textarea", { "data-field": "visual_prompt", rows: 3 });
+    const regen = h("button", { type: "button", "data-action": "regenerate", text: "Regenerate" });
+    const takesBtn = h("button", { type: "button", "data-action": "takes", "aria-expanded": "false" });
+    const dup = h("button", { type: "button", "data-action": "duplicate", text: "Duplicate" });
+    const del = h("button", { type: "button", class: "nbv-danger", "data-action": "delete", text: "Delete" });
+    // The number input shows 2 decimals; only a real change by the user is sent as an edit.
+    const strip = h("div", { class: "nbv-takes", role: "group", hidden: true });
+    const li = h("li", { class: "nbv-card nbv-scene", "data-scene-id": s.id },
+      h("div", { class: "nbv-scene-top" }, handle, num, heading, earlier, later),
+      thumb,
+      h("div", { class: "nbv-labels" }, beat, shot, camera, stepper),
+      h("label", { class: "nbv-field" }, h("span", { text: "Description" }), desc),
+      h("label", { class: "nbv-field" }, h("span", { text: "Visual prompt" }), prompt),
+      h("div", { class: "nbv-actions" }, regen, takesBtn, dup, del),
+      strip);
+
+    const position = () => order.indexOf(s.id) + 1;
+
+    function labels() {
+      const n = position();
+      const name = s.title || s.beat;
+      num.textContent = String(n);
+      heading.textContent = name;
+      li.setAttribute("aria-label", `Scene ${n}: ${name}`);
+      handle.setAttribute("aria-label", `Move scene ${n}: drag, or Alt+Arrow keys`);
+      earlier.setAttribute("aria-label", `Move scene ${n} earlier`);
+      later.setAttribute("aria-label", `Move scene ${n} later`);
+      earlier.toggleAttribute("disabled", n <= 1);
+      later.toggleAttribute("disabled", n >= order.length);
+      beat.setAttribute("aria-label", `Beat of scene ${n}`);
+      shot.setAttribute("aria-label", `Shot of scene ${n}`);
+      camera.setAttribute("aria-label", `Camera move of scene ${n}`);
+      dur.setAttribute("aria-label", `Duration of scene ${n} in seconds`);
+      shorter.setAttribute("aria-label", `Shorter scene ${n}`);
+      longer.setAttribute("aria-label", `Longer scene ${n}`);
+      desc.setAttribute("aria-label", `Description of scene ${n}`);
+      prompt.setAttribute("aria-label", `Visual prompt of scene ${n}`);
+      regen.setAttribute("aria-label", `Regenerate the frame of scene ${n}`);
+      dup.setAttribute("aria-label", `Duplicate scene ${n}`);
+      del.setAttribute("aria-label", `Delete scene ${n}`);
+      strip.setAttribute("aria-label", `Earlier takes of scene ${n}`);
+      img.setAttribute("alt", `Frame of scene ${n}: ${s.description.slice(0, 120)}`);
+    }
+
+    /** Put the model's values in the controls, except one the user is typing in. */
+    function fill() {
+      s = part.get("scene");
+      const b = (model.get("options") || {}).duration || {};
+      for (const [ctl, value] of /** @type {[any, any][]} */ ([[beat, s.beat], [shot, s.shot], [camera, s.camera],
+        [dur, s.duration_s], [desc, s.description], [prompt, s.visual_prompt]])) {
+        const shown = typeof value === "number" ? Math.round(value * 100) / 100 : value;
+        if (document.activeElement !== ctl || ctl.tagName === "SELECT") ctl.value = String(shown);
+      }
+      dur.setAttribute("min", b.min ?? 1);
+      dur.setAttribute("max", b.max ?? 15);
+      dur.setAttribute("step", b.step ?? 0.5);
+      takesBtn.textContent = `Takes (${s.takes.length})`;
+      takesBtn.toggleAttribute("disabled", s.takes.length < 2);
+      regen.textContent = s.has_frame ? "Regenerate" : "Make frame";
+      if (!strip.hidden) openStrip();
+      labels();
+    }
+
+    function showThumb() {
+      const url = urls.get(s.id, part.get("thumb"), "image/jpeg");
+      img.hidden = !url;
+      placeholder.hidden = Boolean(url);
+      if (url) img.setAttribute("src", url);
+    }
+
+    function showBusy() {
+      const b = part.get("busy");
+      busy.hidden = !b;
+      li.setAttribute("aria-busy", b ? "true" : "false");
+      regen.toggleAttribute("disabled", Boolean(b));
+      if (b) announce(live, `Scene ${position()}: ${b}`);
+    }
+
+    async function openStrip() {
+      const reply = await act("takes", { scene: s.id });
+      if (!reply.ok) return;
+      strip.replaceChildren(...reply.result.map((/** @type {any} */ tk, /** @type {number} */ i) => {
+        const u = urls.get(`take:${tk.id}`, reply.buffers[i], "image/jpeg");
+        return h("button", {
+          type: "button", "data-take-id": tk.id, "aria-pressed": tk.chosen ? "true" : "false",
+          "aria-label": `Take ${i + 1}${tk.chosen ? " (chosen)" : ""}: ${tk.prompt}`, title: tk.prompt,
+          onclick: () => act("choose_take", { scene: s.id, take: tk.id }),
+        }, h("img", { src: u, alt: "" }));
+      }));
+      strip.hidden = false;
+      takesBtn.setAttribute("aria-expanded", "true");
+    }
+
+    /** @param {string} field @param {any} value */
+    async function edit(field, value) {
+      if (s[/** @type {keyof SceneFields} */ (field)] === value) return;
+      const reply = await act("edit", { scene: s.id, changes: { [field]: value } });
+      if (!reply.ok) fill(); // refused: put the saved value back
+    }
+
+    /** @param {number} delta */
+    function step(delta) {
+      const b = (model.get("options") || {}).duration || { min: 1, max: 15, step: 0.5 };
+      const v = Math.min(b.max, Math.max(b.min, Math.round((Number(dur.value) + delta) * 100) / 100));
+      dur.value = String(v);
+      edit("duration_s", v);
+    }
+
+    /** @param {number} delta */
+    async function move(delta) {
+      const to = position() + delta;
+      if (to < 1 || to > order.length) return;
+      const reply = await act("move", { scene: s.id, to });
+      if (reply.ok) {
+        announce(live, `Scene moved to position ${to}`);
+        requestAnimationFrame(() => /** @type {HTMLElement} */ (li.querySelector(".nbv-handle")).focus());
+      }
+    }
+
+    for (const ctl of [beat, shot, camera]) ctl.addEventListener("change", () => edit(ctl.dataset.field || "", /** @type {HTMLSelectElement} */ (ctl).value));
+    for (const ctl of [desc, prompt]) ctl.addEventListener("change", () => edit(ctl.dataset.field || "", /** @type {HTMLTextAreaElement} */ (ctl).value));
+    dur.addEventListener("change", () => {
+      const v = /** @type {HTMLInputElement} */ (dur).value;
+      edit("duration_s", v.trim() === "" || Number.isNaN(Number(v)) ? v : Number(v));
+    });
+    shorter.addEventListener("click", () => step(-((model.get("options") || {}).duration?.step ?? 0.5)));
+    longer.addEventListener("click", () => step((model.get("options") || {}).duration?.step ?? 0.5));
+    earlier.addEventListener("click", () => move(-1));
+    later.addEventListener("click", () => move(1));
+    regen.addEventListener("click", () => {
+      const typed = /** @type {HTMLTextAreaElement} */ (prompt).value;
+      act("regenerate", typed !== s.visual_prompt ? { scene: s.id, prompt: typed } : { scene: s.id });
+    });
+    takesBtn.addEventListener("click", () => {
+      if (strip.hidden) openStrip();
+      else { strip.hidden = true; takesBtn.setAttribute("aria-expanded", "false"); }
+    });
+    dup.addEventListener("click", () => act("duplicate", { scene: s.id }));
+    del.addEventListener("click", () => act("delete", { scene: s.id }));
+    li.addEventListener("keydown", (e) => {
+      if (!e.altKey || !["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown"].includes(e.key)) return;
+      e.preventDefault();
+      move(e.key === "ArrowLeft" || e.key === "ArrowUp" ? -1 : 1);
+    });
+    // Drag by the handle only, so text in the fields stays selectable.
+    handle.addEventListener("pointerdown", () => li.setAttribute("draggable", "true"));
+    li.addEventListener("dragstart", (e) => {
+      dragId = s.id;
+      li.dataset.dragging = "true";
+      e.dataTransfer?.setData("text/plain", s.id);
+    });
+    li.addEventListener("dragend", () => {
+      li.removeAttribute("draggable");
+      delete li.dataset.dragging;
+      dragId = "";
+      for (const c of list.children) delete /** @type {HTMLElement} */ (c).dataset.drop;
+    });
+    li.addEventListener("dragover", (e) => {
+      if (!dragId || dragId === s.id) return;
+      e.preventDefault();
+      const r = li.getBoundingClientRect();
+      li.dataset.drop = e.clientX < r.left + r.width / 2 ? "before" : "after";
+    });
+    li.addEventListener("dragleave", () => { delete li.dataset.drop; });
+    li.addEventListener("drop", (e) => {
+      e.preventDefault();
+      const where = li.dataset.drop;
+      delete li.dataset.drop;
+      if (!dragId || dragId === s.id) return;
+      const next = order.filter((id) => id !== dragId);
+      next.splice(next.indexOf(s.id) + (where === "after" ? 1 : 0), 0, dragId);
+      act("reorder", { order: next });
+    });
+
+    part.on("change:scene", fill);
+    part.on("change:thumb", showThumb);
+    part.on("change:busy", showBusy);
+    fill();
+    showThumb();
+    showBusy();
+    return {
+      li, labels, fill,
+      dispose() {
+        part.off("change:scene", fill);
+        part.off("change:thumb", showThumb);
+        part.off("change:busy", showBusy);
+        li.remove();
+      },
+    };
+  }
+
+  let generation = 0;
+  async function syncCards() {
+    const mine = ++generation;
+    const parts = await loadParts(model, model.get("cards"));
+    if (mine !== generation) return; // a newer list arrived meanwhile
+    for (const [part, card] of cards) {
+      if (!parts.includes(part)) { card.dispose(); cards.delete(part); }
+    }
+    order = parts.map((p) => p.get("key"));
+    for (const part of parts) {
+      if (!cards.has(part)) cards.set(part, makeCard(part));
+    }
+    list.replaceChildren(...parts.map((p) => /** @type {any} */ (cards.get(p)).li));
+    for (const card of cards.values()) card.labels();
+  }
+
+  function drawBar() {
+    const sm = model.get("summary") || {};
+    title.textContent = model.get("title") || "Storyboard";
+    total.textContent = `Total ${fmtSeconds(sm.total_s)} of ${fmtSeconds(sm.target_s)} target · ${sm.scenes} scenes`;
+    meter.setAttribute("aria-valuenow", String(sm.total_s ?? 0));
+    meter.setAttribute("aria-valuemax", String(sm.target_s ?? 0));
+    meter.dataset.over = String((sm.total_s ?? 0) > (sm.target_s ?? 0) + 0.01);
+    meterFill.style.width = `${Math.min(100, (100 * (sm.total_s || 0)) / (sm.target_s || 1))}%`;
+    const price = sm.estimate_usd === null || sm.estimate_usd === undefined ? "not priced" : fmtUsd(sm.estimate_usd);
+    cost.textContent = `Clips on ${sm.model}: ${price} (${sm.to_pay} to pay)` +
+      (sm.budget_usd !== null && sm.budget_usd !== undefined ? ` · budget ${fmtUsd(sm.budget_usd)}` : "") +
+      (sm.note ? ` · ${sm.note}` : "");
+  }
+
+  function drawUndo() {
+    const u = model.get("undo") || {};
+    undo.hidden = !u.scene;
+    undoText.textContent = u.scene ? `Deleted scene ${u.to}: ${u.title}.` : "";
+    undoBtn.setAttribute("aria-label", u.scene ? `Undo: bring back scene ${u.to}` : "Undo");
+  }
+  function drawOptions() { for (const card of cards.values()) card.fill(); }
+
+  undoBtn.addEventListener("click", () => {
+    const u = model.get("undo") || {};
+    if (u.scene) act("restore", { scene: u.scene, to: u.to });
+  });
+  addBtn.addEventListener("click", async () => {
+    const reply = await act("add", { after: order[order.length - 1] ?? null });
+    if (reply.ok) announce(live, "Scene added at the end");
+  });
+
+  model.on("change:cards", syncCards);
+  model.on("change:summary", drawBar);
+  model.on("change:title", drawBar);
+  model.on("change:undo", drawUndo);
+  model.on("change:options", drawOptions);
+  syncCards();
+  drawBar();
+  drawUndo();
+  return () => {
+    model.off("change:cards", syncCards);
+    model.off("change:summary", drawBar);
+    model.off("change:title", drawBar);
+    model.off("change:undo", drawUndo);
+    model.off("change:options", drawOptions);
+    for (const card of cards.values()) card.dispose();
+    cards.clear();
+    urls.dispose();
+    err.dispose();
+    api.dispose();
+    root.remove();
+  };
+}
+
+export default { render };

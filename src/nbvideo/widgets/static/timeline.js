@@ -1,0 +1,357 @@
+// Timeline view: a ruler, one lane per track (drawn by a renderer per track kind), a
+// preview player that plays the clips' low-res previews in order, and the export panel.
+/** @import { Render, AnyModel } from "@anywidget/types" */
+
+/**
+ * @typedef {{ number: number, title: string, take_id: string | null, source_s: number,
+ *   in_s: number, out_s: number, kept_s: number, start_s: number, end_s: number,
+ *   transition: { kind: "cut" | "crossfade", duration_s: number } | null }} Clip
+ * @typedef {{ part: AnyModel, id: string, clip: Clip }} Item
+ * @typedef {{ items: Item[], scale: number, fps: number, act: (k: string, f: Record<string, any>) => Promise<any>,
+ *   urls: UrlCache, info: Record<string, any> }} Ctx
+ */
+
+const LABEL_W = 56;
+
+/**
+ * Track renderers by kind: each fills its lane and may return extra rows to show below it.
+ * Captions and music (issue 6) add one function each here.
+ * @type {Record<string, (lane: HTMLElement, ctx: Ctx) => HTMLElement[]>}
+ */
+const TRACKS = { clips: drawClipTrack };
+
+/** @param {HTMLElement} lane @param {Ctx} ctx @returns {HTMLElement[]} */
+function drawClipTrack(lane, ctx) {
+  const { items, scale, act } = ctx;
+  const cuts = h("div", { class: "nbv-cuts", style: "position:relative;height:44px" });
+  for (const [i, it] of items.entries()) {
+    const c = it.clip;
+    const block = h("div", {
+      class: "nbv-block", tabindex: 0, role: "group", draggable: "true", "data-scene-id": it.id,
+      "aria-label": `Clip ${c.number}: ${c.title}, ${fmtSeconds(c.kept_s)} kept of ${fmtSeconds(c.source_s)}`,
+      "aria-keyshortcuts": "Alt+ArrowLeft Alt+ArrowRight",
+      style: `position:absolute;left:${c.start_s * scale}px;width:${Math.max(16, c.kept_s * scale)}px`,
+    });
+    const poster = ctx.urls.get(`${it.id}:poster`, it.part.get("poster"), "image/jpeg");
+    if (poster) block.style.backgroundImage = `url(${poster})`;
+    block.append(h("span", { class: "nbv-block-label", text: `${c.number}. ${c.title}${c.take_id ? "" : " (no clip)"}` }));
+    for (const edge of /** @type {const} */ (["in", "out"])) block.append(trimHandle(block, it, edge, ctx));
+    block.addEventListener("keydown", (e) => {
+      if (!e.altKey || !["ArrowLeft", "ArrowRight"].includes(e.key) || e.target !== block) return;
+      e.preventDefault();
+      const to = c.number + (e.key === "ArrowLeft" ? -1 : 1);
+      if (to >= 1 && to <= items.length) act("move", { scene: it.id, to });
+    });
+    block.addEventListener("dragstart", (e) => e.dataTransfer?.setData("text/plain", it.id));
+    block.addEventListener("dragover", (e) => e.preventDefault());
+    block.addEventListener("drop", (e) => {
+      e.preventDefault();
+      const moved = e.dataTransfer?.getData("text/plain");
+      if (!moved || moved === it.id) return;
+      const r = block.getBoundingClientRect();
+      const order = items.map((x) => x.id).filter((x) => x !== moved);
+      order.splice(order.indexOf(it.id) + (e.clientX > r.left + r.width / 2 ? 1 : 0), 0, moved);
+      act("reorder", { order });
+    });
+    lane.append(block);
+    if (c.transition) cuts.append(cutControl(it, (c.start_s + c.kept_s) * scale, ctx));
+  }
+  lane.style.height = "64px";
+  return [h("div", { class: "nbv-track", "data-track": "transitions", role: "group", "aria-label": "Transitions" },
+    h("div", { class: "nbv-track-label", text: "Cuts" }), cuts)];
+}
+
+/**
+ * A trim handle: a slider for the clip's in or out point; drag it or use the arrow keys.
+ * @param {HTMLElement} block @param {Item} it @param {"in" | "out"} edge @param {Ctx} ctx
+ */
+function trimHandle(block, it, edge, ctx) {
+  const c = it.clip;
+  const min = edge === "in" ? 0 : c.in_s + ctx.info.min_kept_s;
+  const max = edge === "in" ? c.out_s - ctx.info.min_kept_s : c.source_s;
+  let value = edge === "in" ? c.in_s : c.out_s;
+  const el = h("button", {
+    type: "button", class: "nbv-trim", role: "slider", "data-edge": edge,
+    "aria-label": `Trim ${edge} of clip ${c.number}`, "aria-valuemin": min.toFixed(2),
+    "aria-valuemax": max.toFixed(2), "aria-valuenow": value.toFixed(2),
+    "aria-valuetext": `${edge} point ${fmtSeconds(value)}`,
+  });
+  let timer = 0;
+  /** @param {number} v */
+  function preview(v) {
+    value = Math.min(max, Math.max(min, Math.round(v * ctx.fps) / ctx.fps));
+    el.setAttribute("aria-valuenow", value.toFixed(2));
+    el.setAttribute("aria-valuetext", `${edge} point ${fmtSeconds(value)}`);
+    const kept = edge === "in" ? c.out_s - value : value - c.in_s;
+    block.style.width = `${Math.max(16, kept * ctx.scale)}px`;
+  }
+  const commit = () => ctx.act("trim", edge === "in" ? { scene: it.id, in_s: value } : { scene: it.id, out_s: value });
+  el.addEventListener("keydown", (e) => {
+    const step = e.shiftKey ? 0.5 : 1 / ctx.fps;
+    const moves = /** @type {Record<string, number>} */ ({ ArrowLeft: -step, ArrowDown: -step, ArrowRight: step, ArrowUp: step });
+    if (e.key in moves) preview(value + moves[e.key]);
+    else if (e.key === "Home") preview(min);
+    else if (e.key === "End") preview(max);
+    else return;
+    e.preventDefault();
+    e.stopPropagation();
+    clearTimeout(timer);
+    timer = window.setTimeout(commit, 400);
+  });
+  el.addEventListener("pointerdown", (e) => {
+    e.preventDefault();
+    e.stopPropagation();
+    el.setPointerCapture(e.pointerId);
+    const x0 = e.clientX;
+    const v0 = value;
+    /** @param {PointerEvent} m */
+    const move = (m) => preview(v0 + (m.clientX - x0) / ctx.scale);
+    const up = () => {
+      el.removeEventListener("pointermove", move);
+      el.removeEventListener("pointerup", up);
+      if (value !== v0) commit();
+    };
+    el.addEventListener("pointermove", move);
+    el.addEventListener("pointerup", up);
+  });
+  return el;
+}
+
+/** The transition after one clip: cut or crossfade with a duration. @param {Item} it @param {number} x @param {Ctx} ctx */
+function cutControl(it, x, ctx) {
+  const t = /** @type {NonNullable<Clip["transition"]>} */ (it.clip.transition);
+  const n = it.clip.number;
+  const kind = h("select", { "data-field": "transition", "aria-label": `Transition after clip ${n}` },
+    h("option", { value: "cut", text: "cut" }), h("option", { value: "crossfade", text: "fade" }));
+  /** @type {HTMLSelectElement} */ (kind).value = t.kind;
+  const secs = h("input", {
+    type: "number", "data-field": "transition_s", min: 1 / ctx.fps, max: ctx.info.max_crossfade_s,
+    step: 0.1, value: t.duration_s || 0.5, hidden: t.kind !== "crossfade",
+    "aria-label": `Crossfade seconds after clip ${n}`,
+  });
+  const send = () => {
+    const k = /** @type {HTMLSelectElement} */ (kind).value;
+    secs.hidden = k !== "crossfade";
+    const v = /** @type {HTMLInputElement} */ (secs).value;
+    ctx.act("set_transition", { scene: it.id, transition: k, duration_s: k === "cut" ? 0 : Number(v) });
+  };
+  kind.addEventListener("change", send);
+  secs.addEventListener("change", send);
+  return h("div", { class: "nbv-cut", "data-cut": it.id, style: `position:absolute;left:${x - 30}px;top:0` }, kind, secs);
+}
+
+/** @type {Render} */
+function render({ model, el }) {
+  const api = client(model);
+  const urls = new UrlCache();
+  const err = errorLine(model);
+  const live = h("div", { class: "nbv-sr", "aria-live": "polite" });
+  let scale = 80;
+  /** @type {Item[]} */
+  let items = [];
+  /** @param {string} kind @param {Record<string, any>} fields */
+  async function act(kind, fields) {
+    const reply = await api.request(kind, fields);
+    if (!reply.ok) { err.show(reply.error || `${kind} refused`); draw(); }
+    return reply;
+  }
+  const total = h("span", { class: "nbv-muted" });
+  const zoomOut = h("button", { type: "button", class: "nbv-icon", "data-action": "zoom-out", "aria-label": "Zoom out", text: "−" });
+  const zoomIn = h("button", { type: "button", class: "nbv-icon", "data-action": "zoom-in", "aria-label": "Zoom in", text: "+" });
+  const playBtn = h("button", { type: "button", "data-action": "play", text: "▶ Play" });
+  const tracks = h("div", { class: "nbv-tracks", role: "region", "aria-label": "Timeline tracks" });
+  const playhead = h("div", { class: "nbv-playhead", "aria-hidden": "true" });
+  const video = h("video", { "aria-label": "Preview player", muted: true, playsinline: true, controls: true });
+  const nowPlaying = h("div", { class: "nbv-muted", "aria-live": "polite" });
+  const exportPanel = h("form", { class: "nbv-export", "aria-label": "Export" });
+  const root = h("div", { class: "nbv nbv-timeline" },
+    h("div", { class: "nbv-head" }, h("strong", { text: "Timeline" }), total, zoomOut, zoomIn, playBtn),
+    err.el, tracks,
+    h("div", { class: "nbv-player" }, h("div", {}, video, nowPlaying), exportPanel), live);
+  el.append(root);
+
+  /** @type {Set<AnyModel>} */
+  const watched = new Set();
+  let queued = 0;
+  const redraw = () => { cancelAnimationFrame(queued); queued = requestAnimationFrame(() => draw()); };
+  async function draw() {
+    const parts = await loadParts(model, model.get("clips"));
+    for (const p of watched) if (!parts.includes(p)) { p.off("change:clip", redraw); p.off("change:poster", redraw); watched.delete(p); }
+    for (const p of parts) if (!watched.has(p)) { p.on("change:clip", redraw); p.on("change:poster", redraw); watched.add(p); }
+    const info = model.get("info") || {};
+    items = parts.map((p) => ({ part: p, id: p.get("key"), clip: p.get("clip") }));
+    total.textContent = `${items.length} clips · ${fmtSeconds(info.total_s)}`;
+    const width = Math.max(200, (info.total_s || 0) * scale + 40);
+    const ruler = h("div", { class: "nbv-ruler", style: `width:${width}px;margin-left:${LABEL_W}px` });
+    const stepS = scale >= 60 ? 1 : scale >= 20 ? 5 : 10;
+    for (let s = 0; s <= (info.total_s || 0); s += stepS) {
+      ruler.append(h("span", { style: `left:${s * scale}px`, text: `${s}s` }));
+    }
+    const ctx = { items, scale, fps: info.fps || 30, act, urls, info };
+    const rows = [ruler];
+    for (const track of model.get("tracks") || []) {
+      const lane = h("div", { class: "nbv-lane", style: `position:relative;width:${width}px` });
+      const row = h("div", { class: "nbv-track", "data-track": track.id, role: "group", "aria-label": `${track.label} track` },
+        h("div", { class: "nbv-track-label", text: track.label }), lane);
+      rows.push(row);
+      const renderer = TRACKS[track.kind];
+      if (renderer) rows.push(...renderer(lane, ctx));
+      else lane.append(h("span", { class: "nbv-muted", text: `(${track.kind} track needs a newer nbvideo)` }));
+    }
+    const focused = focusKey();
+    tracks.replaceChildren(...rows, playhead);
+    if (!playing) setHead(items[index]?.clip.start_s ?? 0);
+    if (focused) /** @type {HTMLElement | null} */ (tracks.querySelector(focused))?.focus();
+    drawExport();
+  }
+
+  /** A selector for the focused control, to focus its new copy after a redraw. */
+  function focusKey() {
+    const a = /** @type {HTMLElement | null} */ (document.activeElement);
+    if (!a || !tracks.contains(a)) return "";
+    const owner = /** @type {HTMLElement | null} */ (a.closest("[data-scene-id],[data-cut]"));
+    if (!owner) return "";
+    const base = owner.dataset.cut ? `[data-cut="${owner.dataset.cut}"]` : `[data-scene-id="${owner.dataset.sceneId}"]`;
+    if (a.dataset.edge) return `${base} [data-edge="${a.dataset.edge}"]`;
+    if (a.dataset.field) return `${base} [data-field="${a.dataset.field}"]`;
+    return base;
+  }
+
+  // ------------------------------------------------------------------ player
+  let playing = false;
+  let index = 0;
+  /** @param {number} t */
+  const setHead = (t) => { playhead.style.left = `${LABEL_W + t * scale}px`; };
+  /** @param {Item} it */
+  async function previewUrl(it) {
+    if (!(it.part.get("preview")?.byteLength > 0)) {
+      const reply = await act("preview", { scene: it.id });
+      if (!reply.ok) return "";
+    }
+    return urls.get(`${it.id}:preview`, it.part.get("preview"), "video/mp4");
+  }
+  async function playFrom(/** @type {number} */ i) {
+    index = i;
+    const it = items[i];
+    if (!it || !playing) { stop(); return; }
+    nowPlaying.textContent = `Clip ${it.clip.number}: ${it.clip.title}`;
+    const url = await previewUrl(it);
+    if (!url || !playing) { if (playing) playFrom(i + 1); return; }
+    video.setAttribute("src", url);
+    const v = /** @type {HTMLVideoElement} */ (video);
+    v.onloadedmetadata = () => { v.currentTime = it.clip.in_s; v.play().catch(() => stop()); };
+  }
+  function stop() {
+    playing = false;
+    /** @type {HTMLVideoElement} */ (video).pause();
+    playBtn.textContent = "▶ Play";
+    playBtn.setAttribute("aria-pressed", "false");
+  }
+  video.addEventListener("timeupdate", () => {
+    const it = items[index];
+    if (!it) return;
+    const v = /** @type {HTMLVideoElement} */ (video);
+    setHead(it.clip.start_s + Math.max(0, v.currentTime - it.clip.in_s));
+    if (playing && v.currentTime >= it.clip.out_s - 0.02) playFrom(index + 1);
+  });
+  video.addEventListener("ended", () => { if (playing) playFrom(index + 1); });
+  playBtn.addEventListener("click", () => {
+    if (playing) { stop(); return; }
+    playing = true;
+    playBtn.textContent = "❚❚ Pause";
+    playBtn.setAttribute("aria-pressed", "true");
+    playFrom(index >= items.length - 1 ? 0 : index);
+  });
+  zoomIn.addEventListener("click", () => { scale = Math.min(400, scale * 1.5); draw(); });
+  zoomOut.addEventListener("click", () => { scale = Math.max(8, scale / 1.5); draw(); });
+
+  // ------------------------------------------------------------------ export
+  const aspectsBox = h("fieldset", {}, h("legend", { text: "Aspects" }));
+  const resolution = h("select", { "data-field": "resolution", "aria-label": "Export resolution" });
+  const fitBox = h("fieldset", { role: "radiogroup" }, h("legend", { text: "Fit" }));
+  const name = h("input", { type: "text", "data-field": "name", value: "ad", "aria-label": "Export name" });
+  const go = h("button", { type: "submit", class: "nbv-primary", "data-action": "export", text: "Export" });
+  const cancel = h("button", { type: "button", "data-action": "cancel-export", text: "Cancel export", hidden: true });
+  const progress = h("progress", { class: "nbv-progress", max: 1, value: 0, "aria-label": "Export progress", hidden: true });
+  const state = h("span", { class: "nbv-status", "aria-live": "polite" });
+  const files = h("ul", { class: "nbv-files", "aria-label": "Exported files" });
+  let built = false;
+  function buildExport() {
+    const info = model.get("info") || {};
+    for (const a of info.aspects || []) {
+      aspectsBox.append(h("label", { class: "nbv-choice" },
+        h("input", { type: "checkbox", name: "aspect", value: a, checked: a === info.aspect }), a));
+    }
+    for (const r of info.resolutions || []) resolution.append(h("option", { value: r, text: r }));
+    /** @type {HTMLSelectElement} */ (resolution).value = info.resolution;
+    for (const f of info.fits || []) {
+      fitBox.append(h("label", { class: "nbv-choice" },
+        h("input", { type: "radio", name: "fit", value: f, checked: f === "crop" }), f === "pad" ? "blurred pad" : f));
+    }
+    exportPanel.append(h("strong", { text: "Export" }), aspectsBox,
+      h("div", { class: "nbv-actions" }, resolution, fitBox, name),
+      h("div", { class: "nbv-actions" }, go, cancel, progress, state), files);
+    built = true;
+  }
+  function drawExport() {
+    if (!built) buildExport();
+    const ex = model.get("export") || {};
+    const running = ex.state === "running";
+    go.toggleAttribute("disabled", running);
+    cancel.hidden = !running;
+    progress.hidden = !running && ex.state !== "done";
+    progress.setAttribute("value", String(ex.progress || 0));
+    state.textContent = ex.state && ex.state !== "idle" ? `${ex.state}${ex.message ? `: ${ex.message}` : ""}` : "";
+    files.replaceChildren(...(ex.files || []).map((/** @type {any} */ f) => h("li", { "data-path": f.path },
+      `${f.path} · ${f.width}×${f.height} · ${fmtSeconds(f.duration_s)} · ${(f.size_bytes / 1e6).toFixed(1)} MB `,
+      h("button", { type: "button", "data-action": "download", "aria-label": `Download ${f.path}`, text: "Download",
+        onclick: () => fetchFile(f.path, true) }),
+      h("button", { type: "button", "data-action": "play-export", "aria-label": `Play ${f.path}`, text: "Play",
+        onclick: () => fetchFile(f.path, false) }))));
+  }
+  /** @param {string} path @param {boolean} save */
+  async function fetchFile(path, save) {
+    const reply = await act("download", { path });
+    if (!reply.ok) return;
+    const url = urls.get(`file:${path}`, reply.buffers[0], "video/mp4");
+    if (save) {
+      const a = h("a", { href: url, download: path.split("/").pop() });
+      root.append(a);
+      a.click();
+      a.remove();
+    } else {
+      stop();
+      video.setAttribute("src", url);
+      nowPlaying.textContent = path;
+    }
+  }
+  exportPanel.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const formats = [...exportPanel.querySelectorAll("input[name=aspect]:checked")].map((x) => /** @type {HTMLInputElement} */ (x).value);
+    const fit = /** @type {HTMLInputElement | null} */ (exportPanel.querySelector("input[name=fit]:checked"))?.value || "crop";
+    act("export", { formats, fit, resolution: /** @type {HTMLSelectElement} */ (resolution).value,
+      name: /** @type {HTMLInputElement} */ (name).value });
+  });
+  cancel.addEventListener("click", () => act("cancel_export", {}));
+
+  model.on("change:clips", draw);
+  model.on("change:info", draw);
+  model.on("change:tracks", draw);
+  model.on("change:export", drawExport);
+  draw();
+  return () => {
+    stop();
+    cancelAnimationFrame(queued);
+    for (const p of watched) { p.off("change:clip", redraw); p.off("change:poster", redraw); }
+    model.off("change:clips", draw);
+    model.off("change:info", draw);
+    model.off("change:tracks", draw);
+    model.off("change:export", drawExport);
+    urls.dispose();
+    err.dispose();
+    api.dispose();
+    root.remove();
+  };
+}
+
+export default { render };

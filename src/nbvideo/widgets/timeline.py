@@ -1,0 +1,199 @@
+"""Timeline: clips as blocks on a time ruler — reorder, trim, transitions, preview, export.
+
+Each clip is a child part (times as JSON, its frame as a poster, its low-res preview sent
+when the player needs it). Tracks are listed in the `tracks` trait and drawn by one renderer
+per kind in timeline.js, so the captions and music tracks (issue 6) are a new entry and a new
+renderer each, not a rewrite.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import ipywidgets
+import traitlets as t
+
+from nbvideo.errors import InvalidInput
+from nbvideo.pipeline.export import FITS
+from nbvideo.pipeline.timeline import MAX_CROSSFADE_S, MIN_KEPT_S
+from nbvideo.state import ASPECTS, RESOLUTIONS
+from nbvideo.widgets import media
+from nbvideo.widgets.base import THROTTLE_S, Later, Part, ProjectView, WithBuffers, action, esm
+
+TRACKS: list[dict[str, str]] = [{"id": "video", "kind": "clips", "label": "Video"}]
+
+
+class TimelineClip(Part):
+    """One clip on the timeline."""
+
+    clip = t.Dict(help="number, title, take_id (None: no clip yet), source_s, in_s, out_s, "
+                  "kept_s, start_s, end_s, transition {kind, duration_s} into the next clip "
+                  "(None on the last).").tag(sync=True)
+    poster = t.Bytes(b"", help="JPEG of the scene's frame, shown on the block.").tag(sync=True)
+    preview = t.Bytes(b"", help="<=480p MP4 of the clip for the player; empty until asked.").tag(
+        sync=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.poster_of: str | None = kwargs.pop("poster_of", None)
+        self.preview_of: str | None = None
+        super().__init__(**kwargs)
+
+
+class Timeline(ProjectView):
+    """The project's timeline as an editor. Every action is one Project method."""
+
+    _esm = esm("timeline.js")
+    clips = t.List(t.Instance(TimelineClip), help="Clips in timeline order.").tag(
+        sync=True, **ipywidgets.widget_serialization)
+    tracks = t.List(t.Dict(), help="Tracks under the ruler, top to bottom: {id, kind, label}."
+                    ).tag(sync=True)
+    info = t.Dict(help="total_s, fps, aspect, resolution, min_kept_s, max_crossfade_s and the "
+                  "export choices: aspects, resolutions, fits.").tag(sync=True)
+    export = t.Dict(help="The export panel: state (idle/running/done/failed/canceled), progress "
+                    "0..1, message, files [{path, aspect, resolution, fit, width, height, "
+                    "duration_s, size_bytes}].").tag(sync=True)
+
+    def __init__(self, project: Any, **kwargs: Any) -> None:
+        self._clips: dict[str, TimelineClip] = {}
+        self._cancel_export: threading.Event | None = None
+        super().__init__(project, **kwargs)
+
+    # ------------------------------------------------------------------ state
+    def _state(self) -> dict[str, Any]:
+        st = self.project.state
+        root = self.project.path
+        entries = list(self.project.timeline)
+        last = len(entries)
+        order = []
+        for e in entries:
+            fields = {
+                "number": e.number, "title": e.scene.title or e.scene.beat,
+                "take_id": e.clip.id if e.clip is not None and e.clip.ok else None,
+                "source_s": round(e.source_s, 6), "in_s": round(e.trim_in_s, 6),
+                "out_s": round(e.source_s - e.trim_out_s, 6), "kept_s": round(e.kept_s, 6),
+                "start_s": round(e.start_s, 6), "end_s": round(e.start_s + e.frames / st.brief.fps, 6),
+                "transition": None if e.number == last else {
+                    "kind": e.transition.kind, "duration_s": e.transition.duration_s},
+            }
+            part = self._clips.get(e.scene.id)
+            if part is None:
+                part = TimelineClip(key=e.scene.id, clip=fields, poster_of=e.scene.frame_take_id,
+                                    poster=media.thumbnail(root, e.scene.frame))
+                self._clips[e.scene.id] = part
+            else:
+                changes: dict[str, Any] = {"clip": fields}
+                if part.poster_of != e.scene.frame_take_id:
+                    changes["poster"] = media.thumbnail(root, e.scene.frame)
+                    part.poster_of = e.scene.frame_take_id
+                if part.preview_of is not None and part.preview_of != fields["take_id"]:
+                    changes["preview"] = b""  # another take now: the player asks again
+                    part.preview_of = None
+                part.update(**changes)
+            order.append(part)
+        for sid in set(self._clips) - {e.scene.id for e in entries}:
+            self._clips.pop(sid).close()
+        export = dict(self.export) if self.trait_has_value("export") else {
+            "state": "idle", "progress": 0.0, "message": ""}
+        export["files"] = [r.model_dump(mode="json", include={
+            "path", "aspect", "resolution", "fit", "width", "height", "duration_s", "size_bytes"})
+            for r in st.exports]
+        return {
+            "clips": order, "tracks": list(TRACKS), "export": export,
+            "info": {"total_s": round(self.project.timeline.duration_s, 6), "fps": st.brief.fps,
+                     "aspect": st.brief.aspect, "resolution": st.brief.resolution,
+                     "min_kept_s": MIN_KEPT_S, "max_crossfade_s": MAX_CROSSFADE_S,
+                     "aspects": list(ASPECTS), "resolutions": list(RESOLUTIONS),
+                     "fits": list(FITS)},
+        }
+
+    def _parts(self) -> list[TimelineClip]:  # type: ignore[override]
+        return list(self._clips.values())
+
+    def static_html(self) -> str:
+        return self.project.timeline._repr_html_()
+
+    # ------------------------------------------------------------------ actions
+    @action("trim")
+    def _trim(self, scene: str, in_s: Any = None, out_s: Any = None) -> None:
+        self.project.trim(scene, in_s=in_s, out_s=out_s)
+
+    @action("set_transition")
+    def _set_transition(self, scene: str, transition: str = "cut", duration_s: Any = 0.0) -> None:
+        self.project.set_transition(scene, transition, duration_s)
+
+    @action("move")
+    def _move(self, scene: str, to: int) -> None:
+        self.project.move_scene(scene, to)
+
+    @action("reorder")
+    def _reorder(self, order: list[str]) -> None:
+        self.project.reorder(order)
+
+    @action("preview")
+    def _preview(self, scene: str) -> Later:
+        """The clip's low-res preview for the player, made once per clip."""
+        part = self._clips.get(scene)
+        if part is None:
+            raise InvalidInput(f"no scene {scene!r} on this timeline")
+
+        def work() -> None:
+            clip = self.project.scene(scene).clip
+            data = media.preview(self.project.path, clip)
+            if not data:
+                raise InvalidInput(f"scene {self.project.scene(scene).number} has no clip yet")
+            with self._lock:
+                part.preview_of = clip.id if clip is not None else None
+                part.preview = data
+
+        return Later(work)
+
+    @action("export")
+    def _export(self, formats: list[str], name: str = "ad", resolution: str | None = None,
+                fit: str = "crop") -> Later:
+        """Run Project.export on a worker thread, with progress on the panel."""
+        if self.export.get("state") == "running":
+            raise InvalidInput("an export is already running; cancel it or wait")
+        cancel = self._cancel_export = threading.Event()
+        self._set_export(state="running", progress=0.0, message="")
+        last = [0.0]
+
+        def progress(frac: float) -> None:
+            now = time.monotonic()
+            if now - last[0] >= THROTTLE_S or frac >= 1.0:
+                last[0] = now
+                self._set_export(progress=round(frac, 3))
+
+        def work() -> list[str]:
+            try:
+                files = self.project.export(name, formats, resolution=resolution, fit=fit,
+                                            on_progress=progress, cancel=cancel)
+            except BaseException as exc:
+                canceled = cancel.is_set()
+                self._set_export(state="canceled" if canceled else "failed",
+                                 message="export canceled" if canceled else str(exc)[:300])
+                raise
+            self._set_export(state="done", progress=1.0, message=f"{len(files)} file(s)")
+            return [r.path for r in files]
+
+        return Later(work)
+
+    @action("cancel_export")
+    def _cancel(self) -> None:
+        if self._cancel_export is None or self.export.get("state") != "running":
+            raise InvalidInput("no export is running")
+        self._cancel_export.set()
+
+    @action("download")
+    def _download(self, path: str) -> WithBuffers:
+        """An exported file's bytes, only when asked (they can be megabytes)."""
+        if path not in {r.path for r in self.project.exports}:
+            raise InvalidInput(f"{path!r} is not one of this project's exports")
+        data = Path(self.project.path, path).read_bytes()
+        return WithBuffers({"path": path, "size_bytes": len(data)}, [data])
+
+    def _set_export(self, **changes: Any) -> None:
+        with self._lock:
+            self.export = {**self.export, **changes}
