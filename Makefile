@@ -52,6 +52,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/nbvideo demo $(DEMO_DIR)
 
 test: $(VENV)/.installed-test chromium
+	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest tests
 	$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider notebooks
 

@@ -9,12 +9,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_demo
 import bench_export
+import bench_jobs
 import bench_state
+import bench_widgets
 
 
 def main() -> None:
     figures: dict[str, float] = {}
-    for mod in (bench_export, bench_demo, bench_state, bench_jobs):
+    for mod in (bench_export, bench_demo, bench_state, bench_jobs, bench_widgets):
         print(f"\n== {mod.__name__} ==")
         figures.update(mod.main() or {})
     print("\n== figures ==")

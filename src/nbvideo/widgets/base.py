@@ -269,7 +269,7 @@ class ProjectView(anywidget.AnyWidget):  # type: ignore[misc]
         args = {k: v for k, v in content.items() if k not in ("kind", "id")}
         try:
             outcome = handler(self, **args)
-        except Exception as exc:  # noqa: BLE001 - any failure is shown on the widget, not lost
+        except Exception as exc:
             self._fail(rid, describe(exc))
             return
         if isinstance(outcome, Later):
@@ -285,7 +285,7 @@ class ProjectView(anywidget.AnyWidget):  # type: ignore[misc]
         def run() -> None:
             try:
                 result = work()
-            except Exception as exc:  # noqa: BLE001 - shown on the widget (describe logs odd ones)
+            except Exception as exc:
                 self._fail(rid, describe(exc))
             else:
                 self._succeed(rid, result)
