@@ -21,6 +21,7 @@ from nbvideo.providers.local.planner import (
     palette_for,
     scene_count,
     split_frames,
+    voice_words,
 )
 from nbvideo.state import MAX_SCENE_S, MIN_SCENE_S, Brief, Storyboard
 
@@ -223,6 +224,11 @@ def test_storyboard_invariants(text: str, duration: float, fps: int, seed: int) 
         assert 0 < len(s.on_screen_text) <= 40, s.on_screen_text
         assert s.description and s.visual_prompt and "{" not in s.description + s.visual_prompt
         assert not s.frame_takes and not s.clip_takes
+        # the voice-over line fits its scene at the speaking rate, and reads as a sentence
+        assert len(s.voice_line.split()) <= voice_words(s.duration_s), (s.duration_s, s.voice_line)
+        assert "{" not in s.voice_line and ".." not in s.voice_line
+    spoken = [s for s in scenes if s.duration_s >= 3]
+    assert sum(1 for s in spoken if s.voice_line) >= len(spoken) - 1  # a script, not silence
 
 
 @SETTINGS

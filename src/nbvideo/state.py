@@ -155,6 +155,7 @@ class Scene(Model):
     camera: CameraMove = "static"
     duration_s: float = Field(ge=MIN_SCENE_S, le=MAX_SCENE_S)
     on_screen_text: str = Field("", max_length=200)
+    voice_line: str = Field("", max_length=400, description="What the voice-over says here.")
     frame_seed: int = Field(0, ge=0, description="Seed of the frame this scene wants now.")
     clip_seed: int = Field(0, ge=0, description="Seed of the clip this scene wants now.")
     frame_takes: list[Take] = Field(default_factory=list)

@@ -62,7 +62,8 @@ def default_storyboard() -> dict[str, Any]:
         {"beat": b, "title": f"{b.title()} scene", "description": f"The {b} beat of the ad.",
          "visual_prompt": f"{shot} photo of a hiker on a muddy trail in rain, {b}, cinematic",
          "shot": shot, "camera": "push-in" if i % 2 else "static", "duration_s": d,
-         "on_screen_text": "Shop now" if b == "call-to-action" else ""}
+         "on_screen_text": "Shop now" if b == "call-to-action" else "",
+         "voice_line": "Shop now at your local store." if b == "call-to-action" else ""}
         for i, (b, d, shot) in enumerate(beats)]}
 
 

@@ -17,7 +17,7 @@ from nbvideo.pipeline.storyboard import scene_seed
 from nbvideo.state import MAX_SCENE_S, MIN_SCENE_S, Scene, Take
 
 EDITABLE = ("title", "description", "visual_prompt", "shot", "camera", "duration_s",
-            "on_screen_text", "beat")
+            "on_screen_text", "voice_line", "beat")
 
 
 def snap_duration(seconds: float, fps: int) -> float:

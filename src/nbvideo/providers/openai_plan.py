@@ -63,6 +63,7 @@ class SceneOut(_Wire):
     camera: CameraMove
     duration_s: float
     on_screen_text: str
+    voice_line: str
 
 
 class StoryboardOut(_Wire):
@@ -112,6 +113,9 @@ image: words belong in on_screen_text. Compose for the frame's aspect ratio.
 tilt-down.
 - on_screen_text: at most 40 characters, readable on a phone, or "" for none; the \
 call-to-action scene states the call to action.
+- voice_line: what the voice-over says during this scene, spoken at about 2.5 words a second \
+with a short breath, so at most 2 words per second of the scene; "" for silence. Lines across \
+the scenes read as one script.
 Use the client's answers (audience, tone, benefit, call to action, ...) throughout."""
 
 
@@ -241,7 +245,8 @@ def to_storyboard(out: StoryboardOut, ctx: PlanContext, model_id: str) -> Storyb
         scenes.append(Scene(
             id=sid, beat=s.beat, title=_clip(s.title, 80), description=description,
             visual_prompt=_clip(s.visual_prompt, 2000) or description, shot=s.shot,
-            camera=s.camera, duration_s=dur, on_screen_text=_clip(s.on_screen_text, 200)))
+            camera=s.camera, duration_s=dur, on_screen_text=_clip(s.on_screen_text, 200),
+            voice_line=_clip(s.voice_line, 400)))
     structure = re.sub(r"[^a-z0-9]+", "-", out.structure.lower()).strip("-")[:40]
     title = _clip(out.title, 120) or f"{_clip(brief.text, 60)} — {brief.duration_s:g}s ad"
     return Storyboard(title=title, structure=structure, scenes=scenes)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import random
+import re
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -169,6 +170,15 @@ def _fill(templates: list[str], values: dict[str, str], offset: int,
     return None
 
 
+SPEAKING_RATE_WPS = 2.4  # a voice-over's words per second, unhurried
+BREATH_S = 0.4  # silence kept at each scene's end so lines do not run into each other
+
+
+def voice_words(scene_s: float) -> int:
+    """How many words of voice-over fit a scene of `scene_s` seconds."""
+    return max(0, int((scene_s - BREATH_S) * SPEAKING_RATE_WPS))
+
+
 def _person(audience: str) -> str:
     """One member of the audience for image prompts: 'weekend hikers' -> 'a weekend hiker'."""
     irregular = load_structures()["lexicon"]["irregular"]
@@ -245,6 +255,9 @@ def plan_storyboard(ctx: PlanContext) -> Storyboard:
         copy = _fill(lib["copy"], vals, k + rng.randrange(len(lib["copy"])),
                      lambda t: len(t) <= COPY_MAX) or _clip(_fill(lib["copy"], vals, 0) or "",
                                                             COPY_MAX)
+        fits = voice_words(dur)
+        voice = re.sub(r"([.!?])[.!?]*\.", r"\1", _fill(  # 'days.' + '.' reads 'days.'
+            lib.get("voice") or [""], vals, 0, lambda t, n=fits: len(t.split()) <= n) or "")
         subject = _fill(lib["subject"], vals, k + rng.randrange(len(lib["subject"])), cap=False)
         visual = ", ".join([f"{data['shots'][shot]} of {subject or product}", setting,
                             tone["lighting"], f"{tone['mood']} mood",
@@ -257,7 +270,7 @@ def plan_storyboard(ctx: PlanContext) -> Storyboard:
             id=sid, beat=beat, title=title, duration_s=dur, shot=cast(ShotType, shot),
             camera=cast(CameraMove, cam),
             description=_fill(lib["description"], vals, k + rng.randrange(2)) or product,
-            visual_prompt=_clip(visual, 2000), on_screen_text=copy))
+            visual_prompt=_clip(visual, 2000), on_screen_text=copy, voice_line=voice))
     name = " ".join(_cap(w) for w in product.split())
     return Storyboard(title=f"{name} — {brief.duration_s:g}s {structure['label'].lower()}",
                       structure=structure["name"], scenes=scenes)
