@@ -180,17 +180,19 @@ def _wrap(text: str, font: ImageFont.FreeTypeFont, width: float) -> list[str]:
     return out
 
 
-def _balanced(text: str, font: ImageFont.FreeTypeFont, width: float) -> list[str]:
-    """Greedy wrap, then the narrowest width giving the same line count: lines of even
-    length instead of a full line and a one-word widow, as a subtitler would set them."""
-    lines = _wrap(text, font, width) or [""]
-    if len(lines) < 2:
+def _balanced(text: str, font: ImageFont.FreeTypeFont, width: float,
+              lines: list[str]) -> list[str]:
+    """The narrowest width that gives the greedy wrap's line count: lines of even length
+    instead of a full line and a one-word widow, as a subtitler would set them."""
+    if len(lines) < 2 or len(lines) > 8:  # an overlong text is reported, not polished
         return lines
-    lo, hi = 1.0, float(width)
+    lo = max(font.getlength(w) for w in text.split())
+    hi = float(width)
+    if lo >= hi:
+        return lines
     while hi - lo > 1:
         mid = (lo + hi) / 2
-        if len(_wrap(text, font, mid)) <= len(lines) and all(
-                font.getlength(w) <= mid for w in text.split()):
+        if len(_wrap(text, font, mid)) <= len(lines):
             hi = mid
         else:
             lo = mid
@@ -220,17 +222,17 @@ def layout_text(text: str, style: CaptionStyle, frame_w: int, frame_h: int,
         font = _font(path, px)
         pad = (round(px * 0.45), round(px * 0.22)) if style.box else (0, 0)
         room_w = safe.w - 2 * margin - 2 * pad[0] - 2 * outline
-        lines = _balanced(text, font, room_w)
+        lines = _wrap(text, font, room_w) or [""]
         ascent, descent = font.getmetrics()
         pitch = round(px * style.line_spacing)
         text_h = ascent + descent + pitch * (len(lines) - 1)
         box_h = text_h + 2 * pad[1] + 2 * outline
-        widths = [font.getlength(ln) for ln in lines]
-        box_w = math.ceil(max(widths)) + 2 * pad[0] + 2 * outline
         ok = len(lines) <= style.max_lines and box_h <= safe.h - 2 * margin
         if ok or px <= floor:
             break
         px = max(floor, math.floor(px * 0.92))
+    lines = _balanced(text, font, room_w, lines)
+    box_w = math.ceil(max(font.getlength(ln) for ln in lines)) + 2 * pad[0] + 2 * outline
     cx = safe.x + safe.w // 2
     x = cx - box_w // 2
     if pos == "top":
