@@ -102,7 +102,11 @@ def end_card_image(kit: BrandKit, width: int, height: int,
     r = np.sqrt(((xx - w / 2) / (w / 2)) ** 2 + ((yy - h * 0.45) / (h / 2)) ** 2)
     glow = np.clip(1 - r, 0, 1)[..., None] ** 1.6 * 0.10
     base = np.array(bg, np.float32)
-    img = Image.fromarray((base + (np.array(fg, np.float32) - base) * glow).astype(np.uint8))
+    # A fixed-seed dither of +-1 level breaks the glow's 8-bit steps into grain; without it
+    # the encoder turns them into visible rings.
+    grain = np.random.default_rng(0).uniform(-1, 1, (h, w, 1)).astype(np.float32)
+    glow_rgb = base + (np.array(fg, np.float32) - base) * glow + grain * (glow > 0.002)
+    img = Image.fromarray(np.clip(np.rint(glow_rgb), 0, 255).astype(np.uint8))
     safe = _safe(w, h, safe_area)
     d = ImageDraw.Draw(img)
     room = safe.w * 0.84
