@@ -161,7 +161,7 @@ def _card(d: ImageDraw.ImageDraw, img: Image.Image, row: ReviewRow, x: float, y:
     else:
         ih = min(h - TEXT_H, w / aspect)
         iw = ih * aspect
-        tx, ty, tw, per_block = x, y + ih + 8, w, (2, 3)
+        tx, ty, tw, per_block = x, y + ih + 8, iw, (2, 3)  # text as wide as its frame
     img.paste(_frame(row.frame_path, round(iw * k), round(ih * k), st), (round(x * k), round(y * k)))
     bottom = y + h
     num = f"{row.number:02d}"
@@ -238,10 +238,13 @@ def _page(rows: Sequence[ReviewRow], title: str, subtitle: str, totals: ReviewTo
     d.rectangle((x0 * k, (y0 + 54) * k, (pw - MARGIN) * k, (y0 + 55.2) * k), fill=RULE)
     d.rectangle((x0 * k, (y0 + 53.6) * k, (x0 + 40) * k, (y0 + 55.6) * k), fill=st.accent)
     gy = MARGIN + HEADER
+    # Landscape frames narrower than their cell: spread the columns so the last frame ends
+    # on the right margin, flush with the header rule, instead of leaving a ragged gap.
+    used = min(cell_h - TEXT_H, cell_w / aspect) * aspect if aspect >= 1 else cell_w
+    step = (pw - 2 * MARGIN - used) / (cols - 1) if cols > 1 else 0
     for i, row in enumerate(rows):
         c, r = i % cols, i // cols
-        _card(d, img, row, MARGIN + c * (cell_w + GAP), gy + r * (cell_h + GAP), cell_w, cell_h,
-              st, aspect)
+        _card(d, img, row, MARGIN + c * step, gy + r * (cell_h + GAP), cell_w, cell_h, st, aspect)
     fy = ph - MARGIN + 2
     small = st.font("body", 8)
     d.rectangle((x0 * k, (fy - 16) * k, (pw - MARGIN) * k, (fy - 15.4) * k), fill=RULE)
@@ -290,5 +293,5 @@ def review_sheet(title: str, rows: Sequence[ReviewRow], totals: ReviewTotals | N
     sheet = _page(rows, title, subtitle, totals, cols, math.ceil(len(rows) / cols),
                   _Style(kit, PNG_DPI / 72), 0, 0, cell, aspect)
     png = out_dir / f"{stem}.png"
-    _atomic_save(sheet, png, format="PNG", optimize=True)
+    _atomic_save(sheet, png, format="PNG")
     return ReviewSheet(pdf=pdf, png=png)
