@@ -13,7 +13,7 @@ from nbvideo.media import ffmpeg_exe
 def ffmpeg(*args: str) -> bytes:
     """Run the bundled ffmpeg; stdout bytes back, stderr in the error if it fails."""
     r = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-                        *args], capture_output=True)
+                        *args], capture_output=True, check=False)
     if r.returncode:
         raise AssertionError(f"ffmpeg failed: {r.stderr.decode(errors='replace')[-2000:]}")
     return r.stdout
@@ -37,3 +37,11 @@ def file_frames(path: Path) -> np.ndarray:
 
     with av.open(str(path)) as c:
         return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+
+
+def assert_inside(mask: np.ndarray, rect) -> None:
+    """Every True pixel of a (h, w) mask lies inside rect (and there is at least one)."""
+    ys, xs = np.nonzero(mask)
+    assert len(xs), "nothing was drawn"
+    assert rect.x <= xs.min() and xs.max() < rect.right, (xs.min(), xs.max(), rect)
+    assert rect.y <= ys.min() and ys.max() < rect.bottom, (ys.min(), ys.max(), rect)

@@ -16,7 +16,7 @@ from nbvideo.pipeline.captions import burn_in, cues_from_lines
 from nbvideo.pipeline.overlays import end_card, end_card_image, logo_overlay
 from nbvideo.pipeline.presets import SafeArea, get_preset
 from nbvideo.providers.local import planner
-from tests.brand_helpers import file_frames, raw_frames, solid_clip
+from tests.brand_helpers import assert_inside, file_frames, raw_frames, solid_clip
 
 BRIEFS = ["30s ad for a waterproof trail shoe for weekend hikers",
           "playful 15s spot for a sparkling seltzer can", "luxury serum, calm and minimal"]
@@ -32,7 +32,9 @@ def test_bundled_kits_load_with_their_fonts_and_logos():
             assert kit.font_path(role).is_file()  # type: ignore[arg-type]
         with Image.open(kit.logo_path()) as im:
             assert im.mode == "RGBA" and im.width > 2 * im.height
-            assert im.getpixel((0, 0))[3] == 0 and im.getpixel((im.width // 2, im.height // 2))[3] == 255
+            alpha = im.getchannel("A")
+            assert alpha.getpixel((0, 0)) == 0  # a pill on a transparent ground
+            assert alpha.getpixel((im.width // 2, im.height // 2)) == 255
         assert kit.darkest in kit.palette and kit.accent in kit.palette
 
 
@@ -81,9 +83,11 @@ def test_the_look_weaves_product_style_and_colour_names_into_every_prompt():
                      product="grey trail shoe with orange laces", seed=11)
     assert look.palette[0] == "#14261f" and look.seed == 11
     assert "35mm film look" in look.style_words
-    prompt = "wide shot of a hiker on a ridge, cinematic live action, highly detailed, no text, no watermark"
+    prompt = ("wide shot of a hiker on a ridge, cinematic live action, highly detailed, no text, "
+              "no watermark")
     out = apply_look(prompt, look)
-    assert out.startswith("wide shot of a hiker on a ridge, cinematic live action, the grey trail shoe")
+    assert out.startswith("wide shot of a hiker on a ridge, cinematic live action, the grey "
+                          "trail shoe")
     assert out.endswith(", highly detailed, no text, no watermark")  # planner's close stays last
     assert out.count("cinematic live action") == 1
     assert "burnt orange" in out and "deep forest green" in out and "#" not in out
@@ -134,13 +138,15 @@ def test_the_logo_watermark_sits_in_its_corner_at_its_opacity(tmp_path):
     assert r.x <= xs.min() and xs.max() < r.right and r.y <= ys.min() and ys.max() < r.bottom
     assert (diff[0][r.y:r.bottom, r.x:r.right] > 24).mean() > 0.6  # the opaque pill is there
     # The mark's orange is in the watermark, on every frame.
-    orange = np.abs(full[:, r.y:r.bottom, r.x:r.right].astype(int) - hex_rgb("#f26a21")).sum(axis=3) < 90
+    crop = full[:, r.y:r.bottom, r.x:r.right].astype(int)
+    orange = np.abs(crop - hex_rgb("#f26a21")).sum(axis=3) < 90
     assert orange.any(axis=(1, 2)).all()
     half, _, r2 = _frames_with_logo(tmp_path, LogoPlacement(corner="top-right", margin=0.03,
                                                             scale=0.3, opacity=0.5), safe=safe)
     assert r2 == r
     d_full = diff[0][r.y:r.bottom, r.x:r.right].mean()
-    d_half = np.abs(half[0].astype(int) - bg[0].astype(int)).max(axis=2)[r.y:r.bottom, r.x:r.right].mean()
+    d_half = np.abs(half[0].astype(int) - bg[0].astype(int)).max(axis=2)
+    d_half = d_half[r.y:r.bottom, r.x:r.right].mean()
     assert 0.4 < d_half / d_full < 0.6
 
 
@@ -156,9 +162,7 @@ def test_the_end_card_has_the_brand_background_cta_and_logo(tmp_path):
     for y, x in ((0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1)):
         assert np.abs(img[y, x] - bg).max() <= 2  # brand background at the edges
     ink = np.abs(img - bg).max(axis=2) > 60  # text, rule and logo; the glow stays below this
-    ys, xs = np.nonzero(ink)
-    safe = p.safe_area.rect(w, h)
-    assert safe.x <= xs.min() and xs.max() < safe.right and safe.y <= ys.min() and ys.max() < safe.bottom
+    assert_inside(ink, p.safe_area.rect(w, h))
     # CTA in the kit's text colour: a wide band of it across the middle of the card.
     text = np.abs(img - np.array(hex_rgb("#e8dfcf"))).sum(axis=2) < 30
     rows = np.nonzero(text.sum(axis=1) > 0)[0]
@@ -202,7 +206,8 @@ def test_captions_logo_and_end_card_in_one_export_graph(tmp_path):
     burn = burn_in(cues, kit.caption_style, w, h, p.safe_area, base=kit.base_dir)
     logo = logo_overlay(kit.logo_path(), w, h, kit.logo_placement, p.safe_area, src="cap",
                         out="vout", until_s=1.0)
-    graph = f"[0:v][1:v]concat=n=2:v=1:a=0,settb=1/{fps}[base];[base]{burn.filters}[cap];{logo.graph}"
+    graph = (f"[0:v][1:v]concat=n=2:v=1:a=0,settb=1/{fps}[base];"
+             f"[base]{burn.filters}[cap];{logo.graph}")
     frames = raw_frames(["-i", str(scene), "-i", str(card), "-filter_complex", graph,
                          "-map", "[vout]"], w, h)
     plain = raw_frames(["-i", str(scene)], w, h)[0].astype(int)

@@ -6,7 +6,6 @@ import math
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,7 +24,7 @@ from nbvideo.pipeline.captions import (
     write_vtt,
 )
 from nbvideo.pipeline.presets import ExportFacts, SafeArea, check_export, get_preset
-from tests.brand_helpers import raw_frames
+from tests.brand_helpers import assert_inside, raw_frames
 
 MEDIUM = "Built for weekend hikers who never wait for dry weather"
 LONG = "Weekend hikers, meet the waterproof trail shoe that keeps going when the path turns to mud"
@@ -41,7 +40,8 @@ def test_cues_snap_to_the_nearest_frame_and_never_overlap():
 
 
 def _times(text: str, sep: str) -> list[tuple[int, int]]:
-    pat = rf"(\d\d):(\d\d):(\d\d){re.escape(sep)}(\d{{3}}) --> (\d\d):(\d\d):(\d\d){re.escape(sep)}(\d{{3}})"
+    stamp = rf"(\d\d):(\d\d):(\d\d){re.escape(sep)}(\d{{3}})"
+    pat = f"{stamp} --> {stamp}"
     out = []
     for m in re.finditer(pat, text):
         g = [int(x) for x in m.groups()]
@@ -174,8 +174,7 @@ def test_burned_captions_show_exactly_on_their_cue_frames(fps):
     # Nothing is drawn outside the boxes the layout promised (and so outside the safe area).
     safe = p.safe_area.rect(w, h)
     diff = np.abs(frames.astype(int) - bg).max(axis=3) > 40
-    ys, xs = np.nonzero(diff.any(axis=0))
-    assert safe.x <= xs.min() and xs.max() < safe.right and safe.y <= ys.min() and ys.max() < safe.bottom
+    assert_inside(diff.any(axis=0), safe)
 
 
 @pytest.mark.slow

@@ -88,7 +88,8 @@ def test_pdf_pages_are_a4_landscape_and_totals_default_to_the_rows(tmp_path):
     sheet = review_sheet("Trail shoe", rows, None, tmp_path, per_page=6,
                          date=dt.date(2026, 5, 4), kit=load_brand("trailhead"), stem="board")
     assert isinstance(sheet, ReviewSheet) and sheet.pdf.name == "board.pdf"
-    boxes = re.findall(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", sheet.pdf.read_bytes())
+    media_box = rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]"
+    boxes = re.findall(media_box, sheet.pdf.read_bytes())
     assert len(boxes) == 2
     for w, h in boxes:
         assert abs(float(w) - 842) < 1 and abs(float(h) - 595) < 1

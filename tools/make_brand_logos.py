@@ -9,8 +9,6 @@ Drawn at 4x and reduced, which antialiases the vector shapes.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PIL import Image, ImageDraw, ImageFont
 
 from nbvideo.brand import brands_dir, font_file, hex_rgb
@@ -49,8 +47,8 @@ def trailhead() -> Image.Image:
                   fill=hex_rgb("#14261f"))
         d.polygon([(x + s * .36, base), (x + s * .64, y + s * .44), (x + s * .90, base)],
                   fill=hex_rgb("#2f4a3a"))
-        d.polygon([(x + s * .38, y + s * .30), (x + s * .30, y + s * .42), (x + s * .46, y + s * .42)],
-                  fill=hex_rgb("#e8dfcf"))
+        snow = [(x + s * .38, y + s * .30), (x + s * .30, y + s * .42), (x + s * .46, y + s * .42)]
+        d.polygon(snow, fill=hex_rgb("#e8dfcf"))
 
     return _lockup("TRAILHEAD", "league-spartan", "#14261f", "#e8dfcf", mark, tracking=0.035)
 

@@ -319,12 +319,12 @@ def burn_in(cues: list[Cue], style: CaptionStyle, frame_w: int, frame_h: int,
             parts.append(_filter("drawbox", x=r.x, y=r.y, w=r.w, h=r.h, t="fill",
                                  color=_hex(style.box_color, style.box_opacity), enable=enable))
         for line, y in zip(lay.lines, lay.baselines):
-            opts: dict[str, object] = dict(
-                fontfile=lay.font, text=line, expansion="none", fontsize=lay.font_px,
-                fontcolor=_hex(style.color), x=f"{lay.center_x}-text_w/2", y=y,
-                y_align="baseline",
-            )
+            opts: dict[str, object] = {
+                "fontfile": lay.font, "text": line, "expansion": "none", "fontsize": lay.font_px,
+                "fontcolor": _hex(style.color), "x": f"{lay.center_x}-text_w/2", "y": y,
+                "y_align": "baseline",
+            }
             if lay.outline_px:
-                opts |= dict(borderw=lay.outline_px, bordercolor=_hex(style.outline_color))
+                opts |= {"borderw": lay.outline_px, "bordercolor": _hex(style.outline_color)}
             parts.append(_filter("drawtext", **opts, enable=enable))
     return BurnIn(filters=",".join(parts) or "null", items=items, layouts=layouts)

@@ -121,12 +121,13 @@ class Preset(_Model):
 
     @model_validator(mode="after")
     def _durations(self) -> Preset:
-        if self.min_duration_s and self.max_duration_s and self.min_duration_s > self.max_duration_s:
+        lo, hi = self.min_duration_s, self.max_duration_s
+        if lo is not None and hi is not None and lo > hi:
             raise ValueError("min_duration_s must not exceed max_duration_s")
         return self
 
 
-_VERTICAL = dict(aspect="9:16", resolution="1080p", fps=30)
+_VERTICAL: dict = {"aspect": "9:16", "resolution": "1080p", "fps": 30}
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset(name="tiktok", label="TikTok", **_VERTICAL, min_duration_s=5, max_duration_s=60,
            video_kbps=8000, audio_kbps=128, audio="required",
@@ -247,7 +248,8 @@ def check_export(preset: Preset | str, facts: ExportFacts) -> list[Violation]:
     out: list[Violation] = []
 
     def add(code: str, sev: str, msg: str, item: str | None = None) -> None:
-        out.append(Violation(code=code, severity=sev, message=msg, preset=p.name, item=item))  # type: ignore[arg-type]
+        out.append(Violation(code=code, severity=sev, message=msg,  # type: ignore[arg-type]
+                             preset=p.name, item=item))
 
     d = facts.duration_s
     if p.max_duration_s is not None and d > p.max_duration_s + 1e-6:
@@ -257,7 +259,8 @@ def check_export(preset: Preset | str, facts: ExportFacts) -> list[Violation]:
         add("too_short", "error", f"too short by {_n(p.min_duration_s - d)} s: {_n(d)} s < "
             f"{_n(p.min_duration_s)} s, the {p.label} minimum")
     w, h = p.size
-    if facts.width is not None and facts.height is not None and (facts.width, facts.height) != (w, h):
+    if facts.width is not None and facts.height is not None and (
+            (facts.width, facts.height) != (w, h)):
         add("wrong_size", "error", f"frame is {facts.width}x{facts.height}; {p.label} needs "
             f"{w}x{h} ({p.aspect})")
     if facts.fps is not None and abs(facts.fps - p.fps) > 0.01:
@@ -297,7 +300,8 @@ def enforce(violations: Iterable[Violation], accept: bool | Iterable[str] = ()) 
     """
     vs = list(violations)
     codes: set[str] | None = None if accept is True else set(accept or ())
-    blocking = [v for v in vs if v.severity == "error" or (codes is not None and v.code not in codes)]
+    blocking = [v for v in vs
+                if v.severity == "error" or (codes is not None and v.code not in codes)]
     if blocking:
         raise ExportCheckFailed(blocking)
     return vs

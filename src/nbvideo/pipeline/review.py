@@ -28,7 +28,8 @@ __all__ = ["ReviewRow", "ReviewSheet", "ReviewTotals", "review_sheet"]
 
 PAGE_PT = (842, 595)  # A4 landscape in points; everything below is laid out in points
 PDF_DPI, PNG_DPI = 200, 144
-INK, MUTED, RULE, PAPER, PANEL = (24, 26, 31), (104, 110, 122), (222, 225, 231), (255, 255, 255), (243, 244, 247)
+INK, MUTED, RULE = (24, 26, 31), (104, 110, 122), (222, 225, 231)
+PAPER, PANEL = (255, 255, 255), (243, 244, 247)
 MARGIN, HEADER, FOOTER, GAP = 30, 66, 24, 14
 TEXT_H = 98  # points of text under a landscape frame: number row, on-screen text, voice
 
@@ -162,12 +163,14 @@ def _card(d: ImageDraw.ImageDraw, img: Image.Image, row: ReviewRow, x: float, y:
         ih = min(h - TEXT_H, w / aspect)
         iw = ih * aspect
         tx, ty, tw, per_block = x, y + ih + 8, iw, (2, 3)  # text as wide as its frame
-    img.paste(_frame(row.frame_path, round(iw * k), round(ih * k), st), (round(x * k), round(y * k)))
+    frame = _frame(row.frame_path, round(iw * k), round(ih * k), st)
+    img.paste(frame, (round(x * k), round(y * k)))
     bottom = y + h
     num = f"{row.number:02d}"
     f_num, meta, body = st.font("head", 11), st.font("bold", 8), st.font("body", 8)
     nw = f_num.getlength(num) / k + 9
-    d.rounded_rectangle((tx * k, ty * k, (tx + nw) * k, (ty + 16) * k), radius=3 * k, fill=st.accent)
+    d.rounded_rectangle((tx * k, ty * k, (tx + nw) * k, (ty + 16) * k), radius=3 * k,
+                        fill=st.accent)
     d.text(((tx + nw / 2) * k, (ty + 8) * k), num, font=f_num, fill=PAPER, anchor="mm")
     facts = f"{_secs(row.duration_s)}  \u00b7  {_money(row.cost_usd)}"
     stacked = aspect < 1  # a narrow column: duration and cost go under the title
