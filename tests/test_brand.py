@@ -13,7 +13,7 @@ from nbvideo.brand import BrandKit, LogoPlacement, font_file, hex_rgb, list_bran
 from nbvideo.errors import InvalidInput
 from nbvideo.look import Look, apply_look, color_name, look_from, palette_for, reference_for
 from nbvideo.pipeline.captions import burn_in, cues_from_lines
-from nbvideo.pipeline.overlays import end_card, end_card_image, logo_overlay
+from nbvideo.pipeline.overlays import end_card, end_card_image, logo_overlay, logo_rect
 from nbvideo.pipeline.presets import SafeArea, get_preset
 from nbvideo.providers.local import planner
 from tests.brand_helpers import assert_inside, file_frames, raw_frames, solid_clip
@@ -116,10 +116,14 @@ def test_the_reference_image_goes_only_to_models_that_take_one(tmp_path):
 
 
 # ------------------------------------------------------------------------------- logo
-def _frames_with_logo(tmp_path, placement: LogoPlacement, w=640, h=360, safe=None):
+def _frames_with_logo(tmp_path, placement: LogoPlacement, w=640, h=360, safe=None, odd=False):
     clip = solid_clip(tmp_path / f"bg{w}.mp4", w, h, 10, 0.3, color="0x808080")
-    kit = load_brand("trailhead")
-    lo = logo_overlay(kit.logo_path(), w, h, placement, safe, src="v", out="vout")
+    logo = load_brand("trailhead").logo_path()
+    if odd:  # a path the filtergraph parser would choke on unless escaped
+        folder = tmp_path / "it's [client], logos; v:2"
+        folder.mkdir(exist_ok=True)
+        logo = shutil.copy(logo, folder / "mark's.png")
+    lo = logo_overlay(logo, w, h, placement, safe, src="v", out="vout")
     frames = raw_frames(["-i", str(clip), "-filter_complex", f"[0:v]null[v];{lo.graph}",
                          "-map", "[vout]"], w, h)
     bg = raw_frames(["-i", str(clip)], w, h)
@@ -142,12 +146,26 @@ def test_the_logo_watermark_sits_in_its_corner_at_its_opacity(tmp_path):
     orange = np.abs(crop - hex_rgb("#f26a21")).sum(axis=3) < 90
     assert orange.any(axis=(1, 2)).all()
     half, _, r2 = _frames_with_logo(tmp_path, LogoPlacement(corner="top-right", margin=0.03,
-                                                            scale=0.3, opacity=0.5), safe=safe)
+                                                            scale=0.3, opacity=0.5), safe=safe,
+                                    odd=True)
     assert r2 == r
     d_full = diff[0][r.y:r.bottom, r.x:r.right].mean()
     d_half = np.abs(half[0].astype(int) - bg[0].astype(int)).max(axis=2)
     d_half = d_half[r.y:r.bottom, r.x:r.right].mean()
     assert 0.4 < d_half / d_full < 0.6
+
+
+@pytest.mark.parametrize("corner", ["top-left", "top-right", "bottom-left", "bottom-right"])
+def test_each_corner_is_taken_inside_the_safe_area(corner):
+    p = get_preset("tiktok")
+    w, h = p.size
+    s = p.safe_area.rect(w, h)
+    r = logo_rect(load_brand("volt").logo_path(), w, h,
+                  LogoPlacement(corner=corner, margin=0.02, scale=0.2), p.safe_area)
+    m = round(0.02 * 1080)
+    assert r.w == 216 and r.w % 2 == 0 and r.h % 2 == 0 and s.contains(r)
+    assert (r.x - s.x if "left" in corner else s.right - r.right) == m
+    assert (r.y - s.y if "top" in corner else s.bottom - r.bottom) == m
 
 
 # ------------------------------------------------------------------------------- end card
