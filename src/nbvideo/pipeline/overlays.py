@@ -1,0 +1,180 @@
+"""Brand overlays for the export: the logo watermark (a filtergraph fragment) and the end
+card (a still or a clip rendered with Pillow from the kit).
+
+The watermark is read inside the graph with the `movie` source, so adding it to an export
+needs no extra ffmpeg input: splice `logo_overlay(...).graph` in after the timeline's last
+filter. The end card is a clip of its own that the export appends like any scene.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from nbvideo.brand import BrandKit, LogoPlacement, hex_rgb
+from nbvideo.media import run_ffmpeg
+from nbvideo.pipeline.captions import filter_value
+from nbvideo.pipeline.presets import Rect, SafeArea
+
+__all__ = ["LogoOverlay", "end_card", "end_card_image", "logo_overlay", "logo_rect"]
+
+
+def _safe(w: int, h: int, safe_area: SafeArea | Rect | None) -> Rect:
+    if safe_area is None:
+        return Rect(x=0, y=0, w=w, h=h)
+    return safe_area.rect(w, h) if isinstance(safe_area, SafeArea) else safe_area
+
+
+def logo_rect(logo: Path, frame_w: int, frame_h: int, placement: LogoPlacement,
+              safe_area: SafeArea | Rect | None = None) -> Rect:
+    """Where the watermark lands: its corner of the safe area, `margin` in from the edges,
+    `scale` x the short side wide (even sizes, which yuv420p needs)."""
+    with Image.open(logo) as im:
+        iw, ih = im.size
+    short = min(frame_w, frame_h)
+    lw = max(2, round(placement.scale * short / 2) * 2)
+    lh = max(2, round(lw * ih / iw / 2) * 2)
+    safe = _safe(frame_w, frame_h, safe_area)
+    m = round(placement.margin * short)
+    x = safe.x + m if placement.corner.endswith("left") else safe.right - m - lw
+    y = safe.y + m if placement.corner.startswith("top") else safe.bottom - m - lh
+    return Rect(x=x, y=y, w=lw, h=lh)
+
+
+@dataclass(frozen=True)
+class LogoOverlay:
+    """`graph` reads [src] and writes [out]; `rect` is where the logo is, for the checks."""
+
+    graph: str
+    rect: Rect
+
+
+def logo_overlay(logo: Path, frame_w: int, frame_h: int, placement: LogoPlacement,
+                 safe_area: SafeArea | Rect | None = None, *, src: str = "vin",
+                 out: str = "vout", until_s: float | None = None) -> LogoOverlay:
+    """Filtergraph lines that lay the logo over [src] at its opacity, output [out].
+
+    `until_s` hides the watermark from that time on (e.g. under an end card that shows the
+    logo itself). The logo is one frame; overlay repeats it to the end of the video.
+    """
+    r = logo_rect(Path(logo), frame_w, frame_h, placement, safe_area)
+    chain = [f"movie=filename={filter_value(Path(logo).resolve())}", "format=rgba",
+             f"scale={r.w}:{r.h}:flags=lanczos"]
+    if placement.opacity < 1:
+        chain.append(f"colorchannelmixer=aa={placement.opacity:.3f}")
+    ov = f"overlay=x={r.x}:y={r.y}:format=auto"
+    if until_s is not None:
+        ov += f":enable=lt(t\\,{until_s:.6f})"
+    graph = f"{','.join(chain)}[{out}_logo];[{src}][{out}_logo]{ov}[{out}]"
+    return LogoOverlay(graph=graph, rect=r)
+
+
+# ------------------------------------------------------------------------------- end card
+def _mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[int, int, int]:
+    return tuple(round(x + (y - x) * t) for x, y in zip(a, b))  # type: ignore[return-value]
+
+
+def _fit_font(path: Path, text: str, width: float, start: int, floor: int
+              ) -> ImageFont.FreeTypeFont:
+    px = start
+    while px > floor and ImageFont.truetype(str(path), px).getlength(text) > width:
+        px = max(floor, math.floor(px * 0.93))
+    return ImageFont.truetype(str(path), px)
+
+
+def end_card_image(kit: BrandKit, width: int, height: int,
+                   safe_area: SafeArea | Rect | None = None) -> Image.Image:
+    """The closing card as an RGB image: brand background with a soft centre glow, logo,
+    CTA in the headline font, an accent rule and the URL, all inside the safe area."""
+    card = kit.end_card
+    bg = hex_rgb(card.background or kit.darkest)
+    fg = hex_rgb(card.text_color or kit.lightest)
+    acc = hex_rgb(kit.accent)
+    w, h, s = width, height, min(width, height)
+    # A gentle radial lift toward the centre reads as "designed", a flat fill as a placeholder.
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = np.sqrt(((xx - w / 2) / (w / 2)) ** 2 + ((yy - h * 0.45) / (h / 2)) ** 2)
+    glow = np.clip(1 - r, 0, 1)[..., None] ** 1.6 * 0.10
+    base = np.array(bg, np.float32)
+    # A fixed-seed dither of +-1 level breaks the glow's 8-bit steps into grain; without it
+    # the encoder turns them into visible rings.
+    grain = np.random.default_rng(0).uniform(-1, 1, (h, w, 1)).astype(np.float32)
+    glow_rgb = base + (np.array(fg, np.float32) - base) * glow + grain * (glow > 0.002)
+    img = Image.fromarray(np.clip(np.rint(glow_rgb), 0, 255).astype(np.uint8))
+    safe = _safe(w, h, safe_area)
+    d = ImageDraw.Draw(img)
+    room = safe.w * 0.84
+    u = s * (1.3 if h > w else 1.0)  # a phone held upright: bigger type, same card
+    head = _fit_font(kit.font_path("headline"), card.cta, room, round(u * 0.11), round(s * 0.05))
+    body = _fit_font(kit.font_path("body"), card.url, room, round(u * 0.045), round(s * 0.025))
+    logo = kit.logo_path()
+    # (kind, height); text blocks are ascent + descent tall and drawn on their baseline, so
+    # descenders never touch the rule below them.
+    blocks: list[tuple[str, float]] = []
+    if logo is not None:
+        with Image.open(logo) as im:
+            lg = im.convert("RGBA")
+        lw = min(room, u * 0.5)
+        lg = lg.resize((round(lw), round(lw * lg.height / lg.width)), Image.Resampling.LANCZOS)
+        blocks += [("logo", lg.height), ("gap", u * 0.08)]
+    blocks += [("cta", sum(head.getmetrics())), ("gap", u * 0.035), ("rule", max(3, s * 0.008))]
+    if card.url:
+        blocks += [("gap", u * 0.04), ("url", sum(body.getmetrics()))]
+    y = safe.y + (safe.h - sum(b[1] for b in blocks)) / 2
+    cx = safe.x + safe.w / 2
+    for kind, bh in blocks:
+        if kind == "logo":
+            img.paste(lg, (round(cx - lg.width / 2), round(y)), lg)
+        elif kind == "cta":
+            d.text((cx, y + head.getmetrics()[0]), card.cta, font=head, fill=fg, anchor="ms")
+        elif kind == "rule":
+            rw = u * 0.09
+            d.rounded_rectangle((cx - rw / 2, y, cx + rw / 2, y + bh), radius=bh / 2, fill=acc)
+        elif kind == "url":
+            d.text((cx, y + body.getmetrics()[0]), card.url, font=body, fill=_mix(fg, bg, 0.22),
+                   anchor="ms")
+        y += bh
+    return img
+
+
+def _temp_beside(out: Path, suffix: str) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out.with_name(f".{out.name}.{secrets.token_hex(4)}{suffix}")
+
+
+def end_card(kit: BrandKit, width: int, height: int, out: Path, *, fps: int = 30,
+             duration_s: float | None = None, safe_area: SafeArea | Rect | None = None) -> Path:
+    """Write the end card to `out`: a .png still, or an .mp4 clip of exactly
+    round(duration_s * fps) frames (default: the kit's duration) that the export engine
+    can append as one more clip. Written beside `out` and renamed, so never half a file."""
+    out = Path(out)
+    ext = out.suffix.lower()
+    if ext not in (".png", ".mp4"):
+        raise ValueError(f"end card must be a .png or .mp4 path, got {out.name!r}")
+    img = end_card_image(kit, width, height, safe_area)
+    tmp = _temp_beside(out, ext)
+    try:
+        if ext == ".png":
+            img.save(tmp, format="PNG")
+        else:
+            frames = max(1, round((duration_s or kit.end_card.duration_s) * fps))
+            still = _temp_beside(out, ".png")
+            try:
+                img.save(still, format="PNG", compress_level=1)
+                run_ffmpeg(["-loop", "1", "-framerate", str(fps), "-i", str(still),
+                            "-frames:v", str(frames), "-c:v", "libx264", "-preset", "veryfast",
+                            "-crf", "18", "-tune", "stillimage", "-pix_fmt", "yuv420p",
+                            "-r", str(fps), "-movflags", "+faststart", "-f", "mp4", str(tmp)],
+                           total_s=None)
+            finally:
+                still.unlink(missing_ok=True)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
