@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nbvideo.errors import NbvideoError
 from nbvideo.state import Aspect, Beat, Brief, CameraMove, Question, ShotType, Storyboard
@@ -26,6 +26,7 @@ __all__ = [
     "ClipRequest", "FrameModel", "FrameRequest", "MediaResult", "PlanContext", "Planner",
     "PredictionFailed", "ProviderAPIError", "ProviderError", "ProviderOutputError", "QuestionsResult",
     "RemoteVideoModel", "StoryboardResult", "Ticket", "Usage", "VideoModel", "WaitTimeout",
+    "SpeechRequest", "SpeechResult", "VoiceModel", "VoiceUnavailable",
 ]
 
 
@@ -203,3 +204,55 @@ class RemoteVideoModel(VideoModel, Protocol):
     async def cancel(self, ticket: Ticket) -> Ticket: ...
 
     async def fetch(self, ticket: Ticket, out: Path) -> MediaResult: ...
+
+
+# --------------------------------------------------------------------------- speech
+
+class VoiceUnavailable(NbvideoError):
+    """A voice model cannot run here (e.g. espeak-ng is not installed); the message says how
+    to make it available. Nothing was spent."""
+
+
+class SpeechRequest(_Boundary):
+    """One voice-over line. `voice` is one of our voice names (providers/voices.py), which
+    each voice model maps onto its own voices; `speed` scales that voice's pace."""
+
+    text: str = Field(min_length=1, max_length=4096)
+    voice: str = "narrator-f"
+    speed: float | None = Field(None, ge=0.25, le=4.0)
+    instructions: str = Field("", max_length=2000,
+                              description="How to say it, for models that take direction.")
+    seed: int = 0
+
+    @field_validator("text")
+    @classmethod
+    def _has_words(cls, v: str) -> str:
+        v = " ".join(v.split())
+        if not v:
+            raise ValueError("text is empty")
+        return v
+
+
+class SpeechResult(_Boundary):
+    """A spoken line, written where it was asked: 48 kHz mono 16-bit WAV."""
+
+    path: Path
+    duration_s: float = Field(ge=0)
+    sample_rate: int = 48_000
+    channels: int = 1
+    voice: str = Field(description="The provider's own voice that spoke it.")
+    usage: Usage = Field(default_factory=Usage)
+
+
+@runtime_checkable
+class VoiceModel(Protocol):
+    """Text to speech: one line per request, written to `out` (48 kHz mono WAV).
+
+    The output format is fixed so lines from any model place and mix alike. Cancellation
+    arrives as asyncio.CancelledError and must leave no partial file at `out`.
+    """
+
+    provider: str
+    model: str
+
+    async def speak(self, req: SpeechRequest, out: Path) -> SpeechResult: ...

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from nbvideo.errors import InvalidInput
 from nbvideo.providers.base import Usage
 
-PriceBasis = Literal["free", "per_clip", "per_second", "per_image", "per_token"]
+PriceBasis = Literal["free", "per_clip", "per_second", "per_image", "per_token",
+                     "per_character", "per_audio_minute"]
 
 
 class ModelSpec(BaseModel):
@@ -24,14 +25,16 @@ class ModelSpec(BaseModel):
 
     id: str = Field(description="Our name for the model, used in p.estimate(model=...).")
     provider: Literal["local", "openai", "replicate"]
-    kind: Literal["text", "image", "video"]
+    kind: Literal["text", "image", "video", "audio"]
     ref: str = Field(description="The vendor's model name, e.g. 'wan-video/wan-2.5-i2v-fast'.")
     title: str
     price_basis: PriceBasis
     prices_usd: dict[str, float] = Field(
         default_factory=dict,
         description="per_second/per_clip: by our resolution ('720p'); per_image: {'image': x}; "
-        "per_token: {'input_mtok': x, 'output_mtok': y} (USD per million tokens).",
+        "per_token: {'input_mtok': x, 'output_mtok': y} (USD per million tokens); "
+        "per_character: {'mchar': x} (USD per million input characters); "
+        "per_audio_minute: {'minute': x} (USD per minute of audio made).",
     )
     durations_s: tuple[float, ...] = Field((), description="Allowed clip lengths; empty = any.")
     min_duration_s: float = 0.0
@@ -105,6 +108,24 @@ for _spec in (
               prices_usd={"720p": 0.045, "1080p": 0.08}, durations_s=(6.0, 10.0),
               aspects=("16:9", "9:16", "1:1"), resolutions={"720p": "768p", "1080p": "1080p"},
               quality_tier=2, max_concurrency=4, prices_as_of="2026-11"),
+    # Speech. tts-1 bills input characters, so its cost is exact. gpt-4o-mini-tts bills text
+    # tokens in ($0.60/M) and audio tokens out ($12/M), but the speech endpoint reports no
+    # usage, so we price it by OpenAI's own published estimate per minute of audio made
+    # ($0.015/min) from the length of the audio we got back. Both are scheduled by OpenAI
+    # to shut down on 2027-01-06 (SDK docstrings); a successor is one more entry here.
+    ModelSpec(id="espeak-ng", provider="local", kind="audio", ref="espeak-ng",
+              title="Offline voice (espeak-ng, from the system)", price_basis="free",
+              max_concurrency=4),
+    ModelSpec(id="tts-1", provider="openai", kind="audio", ref="tts-1",
+              title="OpenAI TTS-1", price_basis="per_character", prices_usd={"mchar": 15.0},
+              quality_tier=2, max_concurrency=4, prices_as_of="2026-11"),
+    ModelSpec(id="tts-1-hd", provider="openai", kind="audio", ref="tts-1-hd",
+              title="OpenAI TTS-1 HD", price_basis="per_character", prices_usd={"mchar": 30.0},
+              quality_tier=3, max_concurrency=4, prices_as_of="2026-11"),
+    ModelSpec(id="gpt-4o-mini-tts", provider="openai", kind="audio", ref="gpt-4o-mini-tts",
+              title="OpenAI GPT-4o mini TTS (steerable)", price_basis="per_audio_minute",
+              prices_usd={"minute": 0.015}, quality_tier=3, max_concurrency=4,
+              prices_as_of="2026-11"),
 ):
     register(_spec)
 
@@ -138,12 +159,25 @@ def generated_duration(spec: ModelSpec, seconds: float) -> float:
 
 
 def price(spec: ModelSpec, *, resolution: str = "720p", seconds: float = 0.0, images: int = 1,
-          input_tokens: int = 0, output_tokens: int = 0) -> Usage:
-    """What one call costs under the model's price basis, in the unit it is quoted in."""
+          input_tokens: int = 0, output_tokens: int = 0, characters: int = 0) -> Usage:
+    """What one call costs under the model's price basis, in the unit it is quoted in.
+
+    `seconds` is a clip's length for video and the audio's length for speech; `characters`
+    is the length of the text a speech model read.
+    """
     basis = spec.price_basis
     if basis == "free":
-        units, unit = (seconds, "second") if spec.kind == "video" else (float(images), spec.kind)
+        timed = spec.kind in ("video", "audio")
+        units, unit = (seconds, "second") if timed else (float(images), spec.kind)
         return Usage(units=units, unit=unit)
+    if basis == "per_character":
+        p = spec.prices_usd["mchar"]
+        return Usage(units=characters, unit="character", unit_price_usd=p / 1e6,
+                     cost_usd=characters * p / 1e6)
+    if basis == "per_audio_minute":
+        p = spec.prices_usd["minute"]
+        return Usage(units=seconds / 60, unit="minute", unit_price_usd=p,
+                     cost_usd=seconds / 60 * p)
     if basis == "per_token":
         pin, pout = spec.prices_usd["input_mtok"], spec.prices_usd["output_mtok"]
         cost = (input_tokens * pin + output_tokens * pout) / 1e6
