@@ -10,7 +10,7 @@ DEMO_DIR ?= demo-output
 NBVIDEO_CHROMIUM ?= /usr/bin/chromium
 export NBVIDEO_CHROMIUM
 
-.PHONY: demo test bench venv clean chromium
+.PHONY: demo test bench venv clean chromium espeak
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,12 +46,29 @@ chromium:
 	  echo "error: could not install chromium with apt-get; the browser tests need it" >&2; \
 	  echo "  (NBVIDEO_SKIP_BROWSER=1 make test skips them)" >&2; exit 1; }
 
+# The offline voice-over speaks through espeak-ng, a system package (not on PyPI): installed
+# with apt-get where there is one (root, or passwordless sudo), non-interactively; Binder gets
+# it from binder/apt.txt. Without apt-get this only says how to install it.
+APT := $(if $(filter 0,$(shell id -u)),,sudo -n) env DEBIAN_FRONTEND=noninteractive apt-get -y -q
+espeak:
+	@command -v espeak-ng >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing espeak-ng (the offline voice) with apt-get"; \
+	    $(APT) install --no-install-recommends espeak-ng >/dev/null 2>&1 || \
+	    { $(APT) update >/dev/null 2>&1 && \
+	      $(APT) install --no-install-recommends espeak-ng >/dev/null; } || \
+	    { echo "could not install espeak-ng: run 'sudo apt-get install espeak-ng'" >&2; exit 1; }; \
+	  else \
+	    echo "note: espeak-ng is not installed (no apt-get here); the offline voice-over needs" \
+	         "it: 'brew install espeak-ng' or https://github.com/espeak-ng/espeak-ng/releases" >&2; \
+	  fi; }
+
 venv: $(VENV)/.installed
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed espeak
 	$(VENV)/bin/nbvideo demo $(DEMO_DIR)
 
-test: $(VENV)/.installed-test chromium
+test: $(VENV)/.installed-test chromium espeak
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest tests
 	$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider notebooks
