@@ -1,8 +1,10 @@
 """A small OpenAI API double: a real HTTP server on 127.0.0.1 that the official SDK talks to.
 
-It serves POST /v1/chat/completions (structured outputs) and POST /v1/images/generations,
-checks the bearer token, answers with scripted or generated content, bills tokens and images
-at catalog prices (so tests can compare a provider's cost with what the "vendor" charged), and
+It serves POST /v1/chat/completions (structured outputs), POST /v1/images/generations and
+POST /v1/audio/speech (a WAV of speech-like tone bursts, as long as the text would take to
+say, streamed the way OpenAI sends WAV: 24 kHz mono with 0xFFFFFFFF placeholder sizes),
+checks the bearer token, answers with scripted or generated content, bills tokens, images,
+characters and audio minutes at catalog prices (so tests can compare a provider's cost with what the "vendor" charged), and
 injects faults on demand: 429 with Retry-After, 500, 401, malformed JSON, refusal, length
 cut-off, content filter, a non-JSON 200 page (as a misconfigured proxy gives), and latency.
 
@@ -17,6 +19,9 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
+import re
+import struct
 import threading
 import time
 from collections import Counter, deque
@@ -24,6 +29,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from nbvideo.providers import catalog
@@ -89,6 +95,8 @@ class OpenAIDouble:
         self.counts: Counter[str] = Counter()
         self.tokens = {"prompt": 0, "completion": 0}
         self.images = 0
+        self.characters = 0
+        self.speech_seconds = 0.0
         self.charged_usd = 0.0
         self._script: deque[Any] = deque()
         self._faults: deque[Fault] = deque()
@@ -124,8 +132,9 @@ class OpenAIDouble:
 
     # ---- request handling (called from server threads)
     def handle(self, path: str, headers: dict[str, str],
-               raw: bytes) -> tuple[int, dict[str, str], dict[str, Any] | str]:
-        """(status, headers, payload): a dict is sent as JSON, a str as an HTML page."""
+               raw: bytes) -> tuple[int, dict[str, str], dict[str, Any] | str | bytes]:
+        """(status, headers, payload): a dict is sent as JSON, a str as an HTML page, bytes
+        as they are (with the content-type from the headers)."""
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
@@ -158,6 +167,8 @@ class OpenAIDouble:
             return 200, hdrs, self._chat(n, body, fault)
         if path == "/v1/images/generations":
             return 200, hdrs, self._image(body)
+        if path == "/v1/audio/speech":
+            return self._speech(body, fault, hdrs)
         return 404, hdrs, _error(f"Unknown path {path}", "not_found")
 
     def _chat(self, n: int, body: dict[str, Any], fault: Fault | None) -> dict[str, Any]:
@@ -212,6 +223,56 @@ class OpenAIDouble:
                           "input_tokens_details": {"text_tokens": 50, "image_tokens": 0}}}
 
 
+    def _speech(self, body: dict[str, Any], fault: Fault | None,
+                hdrs: dict[str, str]) -> tuple[int, dict[str, str], dict[str, Any] | bytes]:
+        text = str(body.get("input") or "")
+        if not text or not body.get("voice"):
+            return 400, hdrs, _error("'input' and 'voice' are required.", None)
+        if (body.get("response_format") or "mp3") != "wav":
+            return 400, hdrs, _error("This double only speaks response_format='wav'.", None)
+        speed = float(body.get("speed") or 1.0)
+        seconds, wav = speech_wav(text, speed)
+        spec = _spec_for(str(body.get("model")))
+        with self._lock:
+            self.characters += len(text)
+            self.speech_seconds += seconds
+            if spec is not None:
+                self.charged_usd += catalog.price(spec, characters=len(text),
+                                                  seconds=seconds).cost_usd
+        if fault and fault.kind == "malformed":
+            wav = wav[:30]  # billed, but cut off inside the header
+        return 200, {**hdrs, "content-type": "audio/wav"}, wav
+
+
+SPEECH_RATE = 24_000
+
+
+def speech_seconds(text: str, speed: float = 1.0) -> float:
+    """How long the double's voice takes to say `text`: 2.6 words/s plus breath at the ends."""
+    words = max(1, len(re.findall(r"[\w'-]+", text)))
+    return round(words / (2.6 * speed) + 0.3, 3)
+
+
+def speech_wav(text: str, speed: float = 1.0) -> tuple[float, bytes]:
+    """(seconds, WAV bytes): one tone burst per word around 160 Hz with a few harmonics, so
+    it ducks music and measures like speech; header sizes 0xFFFFFFFF, as OpenAI streams it."""
+    seconds = speech_seconds(text, speed)
+    n = round(seconds * SPEECH_RATE)
+    t = np.arange(n) / SPEECH_RATE
+    words = max(1, len(re.findall(r"[\w'-]+", text)))
+    word_s = (seconds - 0.3) / words
+    pos = (t - 0.15) / word_s
+    env = np.where((pos >= 0) & (pos < words), np.sin(np.pi * np.clip(pos % 1, 0, 1)) ** 0.5, 0)
+    f0 = 160 + 25 * np.sin(2 * math.pi * 0.7 * t)
+    phase = 2 * math.pi * np.cumsum(f0) / SPEECH_RATE
+    voice = sum(np.sin(k * phase) / k for k in (1, 2, 3, 4))
+    pcm = np.round(0.3 * env * voice * 32767).astype("<i2").tobytes()
+    header = (b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVEfmt "
+              + struct.pack("<IHHIIHH", 16, 1, 1, SPEECH_RATE, SPEECH_RATE * 2, 2, 16)
+              + b"data" + struct.pack("<I", 0xFFFFFFFF))
+    return seconds, header + pcm
+
+
 def _error(message: str, code: str | None) -> dict[str, Any]:
     return {"error": {"message": message, "type": "invalid_request_error", "param": None,
                       "code": code}}
@@ -225,10 +286,14 @@ def _make_handler(double: OpenAIDouble) -> type[BaseHTTPRequestHandler]:
             raw = self.rfile.read(int(self.headers.get("content-length") or 0))
             headers = {k.lower(): v for k, v in self.headers.items()}
             status, hdrs, payload = double.handle(self.path, headers, raw)
-            is_json = not isinstance(payload, str)
-            data = (json.dumps(payload) if is_json else str(payload)).encode()
+            if isinstance(payload, bytes):
+                data, kind = payload, hdrs.pop("content-type", "application/octet-stream")
+            elif isinstance(payload, str):
+                data, kind = payload.encode(), "text/html"
+            else:
+                data, kind = json.dumps(payload).encode(), "application/json"
             self.send_response(status)
-            self.send_header("content-type", "application/json" if is_json else "text/html")
+            self.send_header("content-type", kind)
             self.send_header("content-length", str(len(data)))
             for k, v in hdrs.items():
                 self.send_header(k, v)
