@@ -25,8 +25,8 @@ class _Boundary(BaseModel):
 __all__ = [
     "ClipRequest", "FrameModel", "FrameRequest", "MediaResult", "PlanContext", "Planner",
     "PredictionFailed", "ProviderAPIError", "ProviderError", "ProviderOutputError", "QuestionsResult",
-    "RemoteVideoModel", "StoryboardResult", "Ticket", "Usage", "VideoModel", "WaitTimeout",
-    "SpeechRequest", "SpeechResult", "VoiceModel", "VoiceUnavailable",
+    "RemoteVideoModel", "SpeechRequest", "SpeechResult", "StoryboardResult", "Ticket", "Usage",
+    "VideoModel", "VoiceModel", "VoiceUnavailable", "WaitTimeout",
 ]
 
 
