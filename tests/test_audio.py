@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import subprocess
+import threading
 from pathlib import Path
 
 import av
@@ -17,6 +19,7 @@ import pytest
 
 from nbvideo.audio_io import SAMPLE_RATE, decode, read_wav, wav_duration, write_wav
 from nbvideo.errors import InvalidInput
+from nbvideo.media import RenderCanceled, ffmpeg_exe, probe
 from nbvideo.pipeline.audio import (
     MixSettings,
     Overrun,
@@ -284,3 +287,36 @@ def test_the_premix_graph_can_be_spliced_by_label() -> None:
         assert name in g
     assert "sidechaincompress" not in premix_graph(
         30, voice="0:a", music="1:a", settings=MixSettings(duck=False))
+
+
+def test_the_soundtrack_muxes_into_an_mp4_by_stream_copy(stems: dict[str, Path],
+                                                         tmp_path: Path) -> None:
+    """What the export engine does with mix()'s file: copy its AAC next to the picture."""
+    video = tmp_path / "picture.mp4"
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    f"testsrc2=size=320x180:rate=12:duration={D:g}", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", str(video)], check=True)
+    sound = mix(tmp_path / "sound.m4a", D, voice=stems["voice"], music=stems["bed"])
+    ad = tmp_path / "ad.mp4"
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(video),
+                    "-i", str(sound.path), "-map", "0:v:0", "-map", "1:a:0", "-c", "copy",
+                    "-movflags", "+faststart", str(ad)], check=True)
+    info = probe(ad)
+    assert info.has_audio and info.duration_s == pytest.approx(D, abs=0.1)
+    assert stream(ad)[:3] == ("aac", SAMPLE_RATE, 2)
+    i, tp, _ = measure_loudness(ad)
+    assert abs(i + 14) <= 1.0 and tp <= -1.0 + TP_TOLERANCE
+
+
+def test_a_canceled_mix_leaves_nothing_behind(stems: dict[str, Path], tmp_path: Path) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(RenderCanceled):
+        mix(tmp_path / "a.m4a", D, voice=stems["voice"], music=stems["bed"], cancel=cancel)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_silence_is_not_amplified(tmp_path: Path) -> None:
+    quiet = write_wav(tmp_path / "silent.wav", np.zeros(3 * SAMPLE_RATE))
+    r = mix(tmp_path / "s.wav", 3.0, voice=quiet)
+    assert r.normalization == "none" and np.max(np.abs(decode(r.path, channels=2))) == 0

@@ -134,3 +134,18 @@ def test_speech_models_are_in_the_catalog_with_their_price_basis() -> None:
     assert tts1.cost_usd == pytest.approx(0.03) and tts1.unit == "character"
     mini = catalog.price(catalog.get_model("gpt-4o-mini-tts"), seconds=30)
     assert mini.cost_usd == pytest.approx(0.0075) and mini.units == pytest.approx(0.5)
+
+
+@needs_espeak
+def test_a_canceled_line_leaves_no_file(tmp_path: Path) -> None:
+    out = tmp_path / "long.wav"
+
+    async def go() -> None:
+        task = asyncio.create_task(EspeakVoice().speak(SpeechRequest(text=LINE * 60), out))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        await task
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(go())
+    assert not out.exists() and not list(tmp_path.glob("*.part"))
