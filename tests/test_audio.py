@@ -171,7 +171,9 @@ def test_measure_loudness_reads_a_known_tone(tmp_path: Path) -> None:
 def test_mix_lands_on_the_target_loudness_under_the_peak_ceiling(
         stems: dict[str, Path], tmp_path: Path, target: float, voice: str) -> None:
     r = mix(tmp_path / "ad.m4a", D, voice=stems[voice], music=stems["bed"],
-            target_lufs=target)
+            target_lufs=target, audio_kbps=128)
+    with av.open(str(r.path)) as c:
+        assert c.streams.audio[0].bit_rate == pytest.approx(128_000, rel=0.15)
     codec, rate, channels, seconds = stream(r.path)
     assert (codec, rate, channels) == ("aac", SAMPLE_RATE, 2)
     assert seconds == pytest.approx(D, abs=0.03)

@@ -128,6 +128,8 @@ class MixSettings(BaseModel):
     loop_music: bool = Field(True, description="Repeat a music file shorter than the video.")
     attack_ms: float = Field(20.0, gt=0.0, le=2000.0)
     release_ms: float = Field(400.0, gt=0.0, le=9000.0)
+    audio_kbps: int = Field(192, ge=64, le=512,
+                            description="AAC bitrate of an .m4a (a preset's audio_kbps).")
 
 
 class MixResult(BaseModel):
@@ -257,7 +259,7 @@ def _has_audio(path: Path) -> bool:
         return False
 
 
-def _encode_args(out: Path) -> list[str]:
+def _encode_args(out: Path, kbps: int) -> list[str]:
     """ffmpeg output args for `out`. AAC gets the muxer's bitexact flag but not the
     encoder's: `-flags:a +bitexact` switches ffmpeg's AAC encoder to a path that overshot a
     -1.5 dBTP input to +1.5 dBTP on sharp transients (measured), the reverse of what a
@@ -266,7 +268,7 @@ def _encode_args(out: Path) -> list[str]:
     if ext == ".wav":
         return ["-c:a", "pcm_s16le", *BITEXACT, "-f", "wav"]
     if ext in (".m4a", ".mp4"):
-        return ["-c:a", "aac", "-b:a", "192k", "-map_metadata", "-1", "-fflags", "+bitexact",
+        return ["-c:a", "aac", "-b:a", f"{kbps}k", "-map_metadata", "-1", "-fflags", "+bitexact",
                 "-f", "mp4"]
     raise InvalidInput(f"mix: out must end in .m4a (AAC, to mux) or .wav, got {out.name!r}")
 
@@ -279,12 +281,14 @@ def mix(out: str | Path, duration_s: float, *, voice: str | Path | None = None,
     `duration_s` is the video's; the result is exactly that long (48 kHz stereo). `voice` is
     a track from `place_voice`; `music` any audio file ffmpeg reads (looped when shorter,
     unless loop_music=False) or a `music_bed`. Settings come from `settings` and keyword
-    overrides, e.g. ``mix("a.m4a", 30, voice=v, music=m, target_lufs=-16, duck_db=12)``.
+    overrides, e.g. ``mix("a.m4a", 30, voice=v, music=m, target_lufs=-16, duck_db=12)``;
+    an export preset maps on as target_lufs=preset.loudness_lufs,
+    true_peak_db=preset.true_peak_db, audio_kbps=preset.audio_kbps.
     `cancel` stops a running pass (RenderCanceled). Nothing to mix is an InvalidInput.
     """
     s = _settings(settings, overrides)
     out = Path(out)
-    encode = _encode_args(out)
+    encode = _encode_args(out, s.audio_kbps)
     if not duration_s > 0:
         raise InvalidInput(f"duration_s must be > 0, got {duration_s}")
     if voice is None and music is None:
