@@ -13,6 +13,7 @@ from nbvideo.errors import (
     ProjectNotFound,
     SchemaTooNew,
 )
+from nbvideo.brand import list_brands, load_brand
 from nbvideo.keys import MissingKey, set_keys
 from nbvideo.pipeline.budget import BudgetExceeded
 from nbvideo.project import Project
@@ -38,6 +39,8 @@ __all__ = [
     "ProjectNotFound",
     "SchemaTooNew",
     "catalog",
+    "list_brands",
+    "load_brand",
     "open_project",
     "set_keys",
 ]

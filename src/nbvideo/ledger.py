@@ -30,7 +30,7 @@ class LedgerEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     time: _dt.datetime = Field(default_factory=utcnow)
-    phase: Literal["questions", "storyboard", "frames", "clips", "export"]
+    phase: Literal["questions", "storyboard", "frames", "clips", "voice", "export"]
     scene: str | None = None
     take: str | None = None
     provider: str

@@ -19,7 +19,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from nbvideo import views
-from nbvideo.errors import InvalidInput, PhaseNotReady, ProjectNotFound
+from nbvideo.errors import InvalidInput, PathEscape, PhaseNotReady, ProjectNotFound
 from nbvideo.handles import (
     Exports,
     Questions,
@@ -40,7 +40,7 @@ from nbvideo.pipeline.jobs import Job, run_sync
 from nbvideo.pipeline.runtime import Runtime
 from nbvideo.providers import provider_set
 from nbvideo.providers.catalog import get_model
-from nbvideo.state import Brief, ProjectState, Scene, Take
+from nbvideo.state import Brief, Finishing, ProjectState, Scene, Take
 from nbvideo.store import ProjectStore, slug_path
 
 _OPEN_OPTIONS = ("brief", "aspect", "duration_s", "resolution", "fps", "providers", "models",
@@ -382,17 +382,80 @@ class Project:
         timeline_ops.set_all_transitions(self._rt, kind, duration_s)
 
     def export(self, name: str = "ad", formats: Sequence[str] | str = ("16:9",), *,
+               preset: str | Sequence[str] | None = None, accept: bool | Sequence[str] = (),
                resolution: str | None = None, fit: str = "crop",
                on_progress: Callable[[float], None] | None = None,
                cancel: threading.Event | None = None) -> Exports:
-        """Render the timeline to one MP4 per aspect in exports/ (crop or blurred pad).
+        """Render the timeline to one MP4 per aspect (or per platform preset) in exports/.
 
-        `on_progress(fraction)` follows the render over all formats; setting `cancel` stops it.
+        `preset="reels"` (or several: ``["tiktok", "youtube"]``) takes the platform's size,
+        fps, bitrate and loudness and checks its rules first: too long, text outside the safe
+        area, no audio. Errors stop the export; warnings do too unless accepted, by code
+        (``accept=["no_audio"]``) or all (``accept=True``). Finishing set with `p.finish()`
+        (brand, voice-over, music, captions) applies to every output. Each export gets a
+        poster, a GIF preview and, with captions, SRT and WebVTT sidecars.
+        `on_progress(fraction)` follows the render over all outputs; setting `cancel` stops it.
         """
         records = export_phase.export(self._rt, name, formats,
                                       resolution or self._rt.state.brief.resolution, fit,
-                                      cancel=cancel, on_progress=on_progress)
+                                      cancel=cancel, on_progress=on_progress, presets=preset,
+                                      accept=accept)
         return Exports(self.path, records)
+
+    def finish(self, **settings: Any) -> Finishing:
+        """Set how exports are finished: brand=, voice=, voice_model=, music=, captions=,
+        scene_text=, logo=, end_card= (see `nbvideo.state.Finishing`). Saved with the project.
+
+        Example: ``p.finish(brand="trailhead", voice="narrator-f", music="bed")``
+        """
+        from nbvideo.brand import load_brand
+        from nbvideo.providers.voices import get_voice
+
+        rt = self._rt
+        with rt.guard:
+            try:
+                new = Finishing.model_validate({**rt.state.finishing.model_dump(), **settings})
+            except ValidationError as exc:
+                raise InvalidInput(f"finish: {exc.errors()[0]['loc'][0]}: "
+                                   f"{exc.errors()[0]['msg']}") from None
+            if new.brand:
+                local = rt.store.root / new.brand
+                load_brand(local if local.suffix == ".json" and local.is_file() else new.brand)
+            if new.voice:
+                get_voice(new.voice)
+            if new.music not in ("bed", "none"):
+                try:
+                    music = rt.store.path(new.music)
+                except PathEscape as exc:
+                    raise InvalidInput(f"finish: music: {exc}") from None
+                if not music.is_file():
+                    raise InvalidInput(f"finish: music: {new.music} is not a file in the "
+                                       "project; use 'bed', 'none' or a path inside it")
+            rt.state.finishing = new
+            rt.save()
+            return new
+
+    def review_sheet(self, per_page: int = 6) -> Any:
+        """A PDF and a PNG contact sheet of the storyboard for client sign-off, in exports/:
+        frames, scene numbers, durations, on-screen text, voice lines and cost per scene."""
+        from nbvideo.pipeline.finishing import kit_for
+        from nbvideo.pipeline.review import ReviewRow, review_sheet
+
+        rt = self._rt
+        with rt.guard:
+            costs = self.costs
+            rows = []
+            for n, s in enumerate(rt.state.scenes, 1):
+                if s.frame is None or s.frame.path is None:
+                    raise PhaseNotReady(f"scene {s.id} has no frame; run p.storyboard() first")
+                spent = float(costs.loc[(costs["scene"] == s.id) & (costs["kind"] == "actual"),
+                                        "cost_usd"].sum())
+                rows.append(ReviewRow(number=n, frame_path=rt.store.path(s.frame.path),
+                                      duration_s=s.duration_s, on_screen_text=s.on_screen_text,
+                                      voice_line=s.voice_line, cost_usd=spent))
+            title = rt.state.storyboard_title or rt.state.name
+            return review_sheet(title, rows, None, rt.store.path("exports"), per_page,
+                                kit=kit_for(rt))
 
     @property
     def exports(self) -> Exports:

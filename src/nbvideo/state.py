@@ -29,7 +29,7 @@ CAMERA_MOVES: tuple[str, ...] = (
 )
 Beat = Literal["hook", "problem", "product", "benefit", "proof", "offer", "call-to-action"]
 Fit = Literal["crop", "pad"]
-Phase = Literal["questions", "storyboard", "frames", "clips", "export"]
+Phase = Literal["questions", "storyboard", "frames", "clips", "voice", "export"]
 
 # Scene durations the local animatic renderer accepts; paid models narrow this per model.
 MIN_SCENE_S = 1.0
@@ -217,6 +217,21 @@ class Timeline(Model):
     edits: dict[str, ClipEdit] = Field(default_factory=dict)
 
 
+class Finishing(Model):
+    """What turns the timeline into a deliverable: brand kit, voice-over, music, text on screen.
+
+    Off by default (an export is the picture alone) until `p.finish(...)` says otherwise."""
+
+    brand: str | None = Field(None, description="A bundled kit name or a path to a kit .json.")
+    voice: str | None = Field(None, description="Our voice name for the voice-over; None: none.")
+    voice_model: str | None = Field(None, description="Catalog speech model; None: by vendor.")
+    music: str = Field("none", description="'bed' (generated), 'none', or a music file path.")
+    captions: bool = Field(True, description="Voice lines as burned captions and SRT/VTT.")
+    scene_text: bool = Field(False, description="Burn each scene's on-screen text in.")
+    logo: bool = Field(True, description="The kit's logo as a watermark.")
+    end_card: bool = Field(True, description="The kit's end card after the last scene.")
+
+
 class ExportRecord(Model):
     path: ProjectPath
     aspect: Aspect
@@ -229,6 +244,11 @@ class ExportRecord(Model):
     fps: float
     size_bytes: int
     stream_copy: bool
+    preset: str | None = None
+    audio: bool = False
+    loudness_lufs: float | None = None
+    sidecars: list[ProjectPath] = Field(default_factory=list, description="SRT/VTT, poster, preview.")
+    warnings: list[str] = Field(default_factory=list, description="Accepted export-check warnings.")
     created_at: _dt.datetime = Field(default_factory=utcnow)
 
 
@@ -256,6 +276,7 @@ class ProjectState(Model):
     )
     timeline: Timeline = Field(default_factory=Timeline)
     exports: list[ExportRecord] = Field(default_factory=list)
+    finishing: Finishing = Field(default_factory=Finishing)
     budget_usd: float | None = Field(None, ge=0)
 
     def scene(self, ref: str | int) -> Scene:

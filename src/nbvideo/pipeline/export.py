@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from slugify import slugify
 from tqdm.auto import tqdm
 
 from nbvideo.errors import InvalidInput
-from nbvideo.pipeline import render
+from nbvideo.pipeline import finishing, render
+from nbvideo.pipeline.captions import write_srt, write_vtt
+from nbvideo.pipeline.presets import Preset, enforce, get_presets
+from nbvideo.pipeline.preview import poster_and_preview
 from nbvideo.pipeline.runtime import Runtime
 from nbvideo.pipeline.timeline import require_clips
-from nbvideo.state import ASPECTS, RESOLUTIONS, ExportRecord
+from nbvideo.state import ASPECTS, RESOLUTIONS, ExportRecord, Finishing, frame_size
 
 FITS = ("crop", "pad")
 
@@ -41,57 +47,103 @@ def validate(formats: Sequence[str], resolution: str, fit: str) -> list[str]:
     return list(dict.fromkeys(formats))
 
 
+@dataclass
+class _Target:
+    aspect: str
+    resolution: str
+    fps: int
+    rel: str
+    preset: Preset | None = None
+
+
+def targets(rt: Runtime, name: str, formats: Sequence[str], resolution: str, fit: str,
+            presets: str | Sequence[str] | None) -> list[_Target]:
+    """What to render: one file per aspect, or per platform preset (its size, fps, rules)."""
+    if presets:
+        return [_Target(p.aspect, p.resolution, p.fps, export_path(name, p.name, p.resolution),
+                        p) for p in get_presets(presets)]
+    fps = rt.state.brief.fps
+    return [_Target(a, resolution, fps, export_path(name, a, resolution))
+            for a in validate(formats, resolution, fit)]
+
+
 def export(rt: Runtime, name: str, formats: Sequence[str], resolution: str, fit: str,
            cancel: threading.Event | None = None,
-           on_progress: Callable[[float], None] | None = None) -> list[ExportRecord]:
-    """Render one file per aspect; `on_progress` gets the fraction done over all of them."""
-    formats = validate(formats, resolution, fit)
-    rels = [export_path(name, a, resolution) for a in formats]
+           on_progress: Callable[[float], None] | None = None,
+           presets: str | Sequence[str] | None = None,
+           accept: bool | Sequence[str] = ()) -> list[ExportRecord]:
+    """Render one file per aspect (or preset); `on_progress` gets the fraction done over all.
+
+    The project's finishing (brand, voice, music, captions) is prepared and every output is
+    checked against its preset first: an error, or a warning not in `accept`, stops the
+    export before anything is encoded."""
+    if fit not in FITS:
+        raise InvalidInput(f"fit must be 'crop' (fill the frame) or 'pad' (blurred bars), got {fit!r}")
+    outs = targets(rt, name, formats, resolution, fit, presets)
     with rt.guard:
         es = require_clips(rt)
-        fps = rt.state.brief.fps
         clips = [
             render.RenderClip(path=rt.store.path(e.clip.path), duration_s=e.source_s,  # type: ignore[union-attr, arg-type]
                               trim_in_s=e.trim_in_s, trim_out_s=e.trim_out_s,
                               transition=e.transition)
             for e in es
         ]
-    records: list[ExportRecord] = []
-    for index, (aspect, rel) in enumerate(zip(formats, rels)):
-        out = rt.store.path(rel)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        spec = render.RenderSpec(aspect=aspect, resolution=resolution, fit=fit, fps=fps, out=out)
-        _frames, seconds = render.plan_duration(clips, fps)
-        bar = tqdm(total=round(seconds, 2), desc=f"export {aspect}", unit="s", leave=False, mininterval=0.5,
-                   bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s")
+        finished = rt.state.finishing != Finishing()
+    with tempfile.TemporaryDirectory(prefix="nbvideo-export-") as work:
+        plans = []
+        for t in outs:  # everything is prepared and checked before the first encode
+            size = frame_size(t.aspect, t.resolution)
+            prep = (finishing.prepare(rt, es, clips, size, t.fps, t.preset, Path(work))
+                    if finished or t.preset else finishing.Prepared(clips=clips))
+            plans.append((t, prep, [str(v) for v in enforce(prep.warnings, accept)]))
+        return [_render_one(rt, t, prep, fit, warned, index, len(outs), cancel, on_progress)
+                for index, (t, prep, warned) in enumerate(plans)]
 
-        def progress(frac: float, bar: tqdm = bar, index: int = index) -> None:
-            bar.n = round(min(1.0, frac) * bar.total, 2)
-            bar.refresh()
-            if on_progress is not None:
-                on_progress((index + min(1.0, frac)) / len(formats))
 
-        started = time.perf_counter()
-        try:
-            result = render.export_timeline(clips, spec, on_progress=progress, cancel=cancel)
-        except BaseException as exc:
-            rt.log(phase="export", provider="local", model="ffmpeg", status="failed",
-                   latency_s=time.perf_counter() - started, note=f"{rel}: {exc}"[:200])
-            raise
-        finally:
-            bar.close()
-        latency = time.perf_counter() - started
-        poster = out.with_suffix(".jpg")
-        render.poster_frame(out, poster, at_s=min(1.0, result.duration_s / 2))
-        record = ExportRecord(
-            path=rel, aspect=aspect, resolution=resolution, fit=fit, width=result.width,  # type: ignore[arg-type]
-            height=result.height, duration_s=result.duration_s, frames=result.frames,
-            fps=result.fps, size_bytes=result.size_bytes, stream_copy=result.stream_copy,
-        )
-        rt.log(phase="export", provider="local", model="ffmpeg", units=seconds, unit="second",
-               latency_s=latency, note=f"{rel} ({'stream copy' if result.stream_copy else 'encode'})")
-        with rt.guard:
-            rt.state.exports = [r for r in rt.state.exports if r.path != rel] + [record]
-            rt.save()
-        records.append(record)
-    return records
+def _render_one(rt: Runtime, t: _Target, prep: finishing.Prepared, fit: str, warned: list[str],
+                index: int, count: int, cancel: threading.Event | None,
+                on_progress: Callable[[float], None] | None) -> ExportRecord:
+    out = rt.store.path(t.rel)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spec = render.RenderSpec(aspect=t.aspect, resolution=t.resolution, fit=fit, fps=t.fps,
+                             out=out, overlay=prep.overlay, audio=prep.audio,
+                             video_args=t.preset.video_args() if t.preset else [])
+    _frames, seconds = render.plan_duration(prep.clips, t.fps)
+    label = t.preset.name if t.preset else t.aspect
+    bar = tqdm(total=round(seconds, 2), desc=f"export {label}", unit="s", leave=False,
+               mininterval=0.5, bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s")
+
+    def progress(frac: float) -> None:
+        bar.n = round(min(1.0, frac) * bar.total, 2)
+        bar.refresh()
+        if on_progress is not None:
+            on_progress((index + min(1.0, frac)) / count)
+
+    started = time.perf_counter()
+    try:
+        result = render.export_timeline(prep.clips, spec, on_progress=progress, cancel=cancel)
+    except BaseException as exc:
+        rt.log(phase="export", provider="local", model="ffmpeg", status="failed",
+               latency_s=time.perf_counter() - started, note=f"{t.rel}: {exc}"[:200])
+        raise
+    finally:
+        bar.close()
+    latency = time.perf_counter() - started
+    sidecars = [p for p in poster_and_preview(out, min(1.0, result.duration_s / 2), out.parent)]
+    if prep.cues:
+        sidecars += [write_srt(prep.cues, out.with_suffix(".srt")),
+                     write_vtt(prep.cues, out.with_suffix(".vtt"))]
+    record = ExportRecord(
+        path=t.rel, aspect=t.aspect, resolution=t.resolution, fit=fit,  # type: ignore[arg-type]
+        width=result.width, height=result.height, duration_s=result.duration_s,
+        frames=result.frames, fps=result.fps, size_bytes=result.size_bytes,
+        stream_copy=result.stream_copy, preset=t.preset.name if t.preset else None,
+        audio=prep.audio is not None, loudness_lufs=prep.audio_lufs,
+        sidecars=[p.relative_to(rt.store.root).as_posix() for p in sidecars], warnings=warned,
+    )
+    rt.log(phase="export", provider="local", model="ffmpeg", units=seconds, unit="second",
+           latency_s=latency, note=f"{t.rel} ({'stream copy' if result.stream_copy else 'encode'})")
+    with rt.guard:
+        rt.state.exports = [r for r in rt.state.exports if r.path != t.rel] + [record]
+        rt.save()
+    return record

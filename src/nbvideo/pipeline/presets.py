@@ -202,7 +202,7 @@ class ExportFacts(_Model):
 
 class Violation(_Model):
     code: Literal["too_long", "too_short", "wrong_size", "wrong_fps", "no_audio", "loudness",
-                  "true_peak", "text_unsafe", "logo_unsafe", "text_over_logo"]
+                  "true_peak", "text_unsafe", "logo_unsafe", "text_over_logo", "voice_overrun"]
     severity: Literal["error", "warning"]
     message: str
     preset: str

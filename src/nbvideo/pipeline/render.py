@@ -78,6 +78,14 @@ class RenderSpec(BaseModel):
     crf: int = Field(default=20, ge=0, le=51)
     preset: X264Preset = "veryfast"
     allow_copy: bool = Field(default=True, description="Stream-copy when no re-encode is needed.")
+    overlay: str | None = Field(
+        default=None, description="Filter graph lines from [vin] to [vout] laid over the "
+        "timeline (captions, logo); forces a re-encode.")
+    audio: Path | None = Field(
+        default=None, description="A finished soundtrack (AAC in MP4/M4A) of the timeline's "
+        "length, muxed as is.")
+    video_args: list[str] = Field(
+        default_factory=list, description="Extra encoder arguments, e.g. a preset's bitrate.")
 
     @field_validator("out")
     @classmethod
@@ -172,7 +180,7 @@ def plan_duration(clips: list[RenderClip], fps: int) -> tuple[int, float]:
 def _can_copy(infos: list[MediaInfo], segs: list[_Seg], spec: RenderSpec,
               size: tuple[int, int]) -> bool:
     """True when concatenating the files bit for bit gives exactly the planned output."""
-    if not spec.allow_copy:
+    if not spec.allow_copy or spec.overlay:
         return False
     first = infos[0].extradata_sha1
     for info, seg in zip(infos, segs):
@@ -257,7 +265,11 @@ def _filter_graph(infos: list[MediaInfo], segs: list[_Seg], spec: RenderSpec,
             f"duration={k / fps:.6f}:offset={offset / fps:.6f}[x{r}]"
         )
         cur, cur_frames = f"x{r}", offset + sum(segs[m].frames for m in runs[r])
-    lines.append(f"[{cur}]null[vout]")
+    if spec.overlay:
+        lines.append(f"[{cur}]null[vin]")
+        lines.append(spec.overlay)
+    else:
+        lines.append(f"[{cur}]null[vout]")
     return ";".join(lines)
 
 
@@ -303,7 +315,8 @@ def export_timeline(
     on_progress: Callable[[float], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> RenderResult:
-    """Render the timeline to `spec.out` (video only; audio in inputs is dropped).
+    """Render the timeline to `spec.out`; the clips' own audio is dropped and `spec.audio`,
+    when given, is muxed in as the soundtrack.
 
     Raises ValueError for an invalid timeline, FileNotFoundError for a missing clip,
     RenderCanceled if `cancel` is set, FFmpegError if ffmpeg fails. In every failure case
@@ -320,12 +333,18 @@ def export_timeline(
     copy = _can_copy(infos, segs, spec, size)
     tmp = _temp_beside(spec.out, ".part")
     total_s = total_frames / spec.fps
+    if spec.audio is not None and not spec.audio.is_file():
+        raise FileNotFoundError(f"audio: {spec.audio} does not exist")
+    audio_in = ["-i", str(spec.audio)] if spec.audio is not None else []
+
+    def audio_map(index: int) -> list[str]:
+        return ["-map", f"{index}:a:0"] if spec.audio is not None else ["-an"]
     try:
         with tempfile.TemporaryDirectory(prefix="nbvideo-render-") as work:
             if copy:
                 lst = _concat_list([c.path for c in clips], Path(work))
-                head = ["-f", "concat", "-safe", "0", "-i", str(lst),
-                        "-map", "0:v:0", "-an", "-sn", "-dn", "-c", "copy"]
+                head = ["-f", "concat", "-safe", "0", "-i", str(lst), *audio_in,
+                        "-map", "0:v:0", *audio_map(1), "-sn", "-dn", "-c", "copy"]
                 # Reserving room for the index up front gives a fast-start file without
                 # faststart's second pass over the whole file (the copy path's main cost).
                 args = [*head, "-moov_size", str(_MOOV_BASE + _MOOV_PER_FRAME * total_frames),
@@ -340,11 +359,12 @@ def export_timeline(
                     run_ffmpeg([*args, str(tmp)], total_s=total_s,
                                on_progress=on_progress, cancel=cancel)
             else:
-                args = [a for c in clips for a in ("-i", str(c.path))]
+                args = [a for c in clips for a in ("-i", str(c.path))] + audio_in
                 args += [
                     "-filter_complex", _filter_graph(infos, segs, spec, size),
-                    "-map", "[vout]", "-an", "-sn", "-dn",
+                    "-map", "[vout]", *audio_map(len(clips)), "-sn", "-dn",
                     "-c:v", "libx264", "-preset", spec.preset, "-crf", str(spec.crf),
+                    *spec.video_args, "-c:a", "copy",
                     "-pix_fmt", "yuv420p", "-r", str(spec.fps), "-g", str(2 * spec.fps),
                     "-movflags", "+faststart", "-f", "mp4",
                 ]

@@ -1,0 +1,219 @@
+"""Finishing one export: end card, text on screen, logo, voice-over and music, and the checks
+a platform preset asks for, all prepared before a frame is encoded.
+
+The pieces are pure modules (brand, captions, overlays, audio, presets); this one reads the
+project's `Finishing` settings and its timeline and turns them into what the export engine
+takes: extra clips, one overlay graph, one soundtrack file, and the caption cues for the
+SRT/VTT sidecars. Voice lines are paid calls, so each is cached by its request key under
+assets/voice/ and logged in the ledger like any other take (a re-export costs nothing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nbvideo.brand import BrandKit, CaptionStyle, load_brand
+from nbvideo.errors import InvalidInput
+from nbvideo.pipeline.audio import line_overruns, mix, music_bed, place_voice
+from nbvideo.pipeline.captions import Cue, burn_in, cues_from_lines
+from nbvideo.pipeline.jobs import run_sync
+from nbvideo.pipeline.overlays import end_card, logo_overlay
+from nbvideo.pipeline.presets import ExportFacts, Preset, Violation, check_export
+from nbvideo.pipeline.render import RenderClip, plan_duration
+from nbvideo.pipeline.runtime import Runtime, canonical, request_key
+from nbvideo.pipeline.timeline import Entry
+from nbvideo.providers.base import SpeechRequest
+from nbvideo.state import Finishing, Transition
+
+VOICE_LEAD_S = 0.15  # a line starts this far into its scene, so cuts do not clip the first word
+_MIX_TARGET = {"lufs": -14.0, "tp": -1.0, "kbps": 192}  # without a preset: social-video norms
+
+
+@dataclass
+class Prepared:
+    """What the export engine needs for one output, plus what the checks found."""
+
+    clips: list[RenderClip]
+    overlay: str | None = None
+    audio: Path | None = None
+    audio_lufs: float | None = None
+    cues: list[Cue] = field(default_factory=list)
+    warnings: list[Violation] = field(default_factory=list)
+
+
+def kit_for(rt: Runtime) -> BrandKit | None:
+    name = rt.state.finishing.brand
+    if not name:
+        return None
+    local = rt.store.root / name
+    return load_brand(local if local.suffix == ".json" and local.is_file() else name)
+
+
+def voice_model(rt: Runtime) -> Any:
+    """The speech model: the one named in the settings, else OpenAI's where the project has
+    OpenAI, else the offline espeak-ng voice."""
+    f = rt.state.finishing
+    model = f.voice_model or ("gpt-4o-mini-tts" if "openai" in rt.providers.vendors
+                              else "espeak-ng")
+    if model == "espeak-ng":
+        from nbvideo.providers.local.voice import EspeakVoice
+
+        return EspeakVoice()
+    from nbvideo.providers.openai_tts import OpenAISpeech
+
+    return OpenAISpeech(model)
+
+
+def speak_lines(rt: Runtime, entries: list[Entry]) -> dict[str, tuple[Path, float]]:
+    """Each scene's voice line as a WAV (scene id -> (path, seconds)), made once per request."""
+    f = rt.state.finishing
+    if not f.voice:
+        return {}
+    model = voice_model(rt)
+    out: dict[str, tuple[Path, float]] = {}
+    for e in entries:
+        text = e.scene.voice_line.strip()
+        if not text:
+            continue
+        req = SpeechRequest(text=text, voice=f.voice, seed=rt.state.seed)
+        key = request_key(model.provider, model.model, req.model_dump(mode="json"), req.seed)
+        wav = rt.store.path(f"assets/voice/{e.scene.id}-{key[:16]}.wav")
+        common = {"phase": "voice", "scene": e.scene.id, "provider": model.provider,
+                  "model": model.model, "key": key}
+        if wav.is_file():
+            from nbvideo.audio_io import read_wav
+
+            samples, rate = read_wav(wav)
+            out[e.scene.id] = (wav, len(samples) / rate)
+            rt.log_cache_hit(**common, note="voice line already made")
+            continue
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        try:
+            result = run_sync(model.speak(req, wav))
+        except Exception as exc:
+            rt.log(**common, status="failed", note=str(exc)[:200])
+            raise
+        rt.log_usage(**common, usage=result.usage, latency_s=time.perf_counter() - started)
+        out[e.scene.id] = (wav, result.duration_s)
+    return out
+
+
+def _soundtrack(rt: Runtime, entries: list[Entry], total_s: float, lines: dict[str, tuple[Path, float]],
+                preset: Preset | None, work: Path) -> tuple[Path | None, float | None]:
+    """Voice placed at each scene's start and the music under it, mixed to the loudness
+    target, cached by everything that decides its samples."""
+    f = rt.state.finishing
+    music: Path | None = None
+    if f.music == "bed":
+        music = rt.store.path(f"assets/music/bed-{rt.state.seed}-{total_s:.3f}.wav")
+        if not music.is_file():
+            music.parent.mkdir(parents=True, exist_ok=True)
+            music_bed(music, total_s, seed=rt.state.seed)
+    elif f.music != "none":
+        music = rt.store.path(f.music)
+        if not music.is_file():
+            raise InvalidInput(f"finishing.music: {f.music} is not a file in the project; "
+                               "use 'bed', 'none' or a path inside the project folder")
+    if not lines and music is None:
+        return None, None
+    lufs, tp, kbps = ((preset.loudness_lufs, preset.true_peak_db, preset.audio_kbps) if preset
+                      else (_MIX_TARGET["lufs"], _MIX_TARGET["tp"], _MIX_TARGET["kbps"]))
+    placed = [(round(e.start_s + VOICE_LEAD_S, 6), lines[e.scene.id][0])
+              for e in entries if e.scene.id in lines]
+    key = hashlib.sha256(canonical({
+        "lines": [(t, p.name) for t, p in placed], "music": str(music), "total": total_s,
+        "lufs": lufs, "tp": tp, "kbps": kbps}).encode()).hexdigest()[:16]
+    out = rt.store.path(f"assets/soundtracks/{key}.m4a")
+    if not out.is_file():
+        voice = place_voice(placed, total_s, work / "voice.wav") if placed else None
+        result = mix(out, total_s, voice=voice, music=music, target_lufs=lufs, true_peak_db=tp,
+                     audio_kbps=kbps)
+        rt.log(phase="export", provider="local", model="ffmpeg", units=total_s, unit="second",
+               note=f"soundtrack {out.name}: {result.integrated_lufs:.1f} LUFS")
+        return out, result.integrated_lufs
+    from nbvideo.pipeline.loudness import measure_loudness
+
+    return out, measure_loudness(out).integrated_lufs
+
+
+def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tuple[int, int],
+            fps: int, preset: Preset | None, work: Path) -> Prepared:
+    """Everything one export needs from the finishing settings, checked against `preset`."""
+    f: Finishing = rt.state.finishing
+    w, h = size
+    kit = kit_for(rt)
+    safe = preset.safe_area if preset is not None else None
+    clips = list(clips)
+    card_s = 0.0
+    if kit is not None and f.end_card:
+        card_s = kit.end_card.duration_s
+        card = rt.store.path(f"assets/endcards/{kit.name}-{w}x{h}-{fps}.mp4")
+        if not card.is_file():
+            card.parent.mkdir(parents=True, exist_ok=True)
+            end_card(kit, w, h, card, fps=fps, duration_s=card_s, safe_area=safe)
+        clips[-1] = clips[-1].model_copy(update={"transition": Transition()})
+        clips.append(RenderClip(path=card, duration_s=card_s))
+    _frames, total_s = plan_duration(clips, fps)
+
+    lines = speak_lines(rt, entries)
+    scene_s = {e.scene.id: e.frames / rt.state.brief.fps for e in entries}
+    overruns = line_overruns([(sid, scene_s[sid] - VOICE_LEAD_S, lines[sid][1]) for sid in lines])
+    warnings = [Violation(code="voice_overrun", severity="warning", preset=preset.name if preset
+                          else "export", item=o.scene_id,
+                          message=f"the voice line of scene {o.scene_id} is {o.seconds_over:.2f} s "
+                                  "longer than its scene; shorten the line or lengthen the scene")
+                for o in overruns]
+    cues: list[Cue] = []
+    filters: list[str] = []
+    texts = []
+    style_base = kit.base_dir if kit is not None else None
+    if kit is not None or f.captions or f.scene_text:
+        style = kit.caption_style if kit is not None else CaptionStyle()
+        area = safe or _full_frame()
+        if f.captions and lines:
+            cues = cues_from_lines([(e.start_s + VOICE_LEAD_S,
+                                     min(e.start_s + VOICE_LEAD_S + lines[e.scene.id][1],
+                                         e.start_s + scene_s[e.scene.id]),
+                                     e.scene.voice_line) for e in entries if e.scene.id in lines],
+                                   fps)
+            cap = burn_in(cues, style, w, h, area, base=style_base)
+            filters.append(cap.filters)
+            texts += cap.items
+        if f.scene_text:
+            scene_cues = cues_from_lines([(e.start_s, e.start_s + scene_s[e.scene.id],
+                                           e.scene.on_screen_text) for e in entries
+                                          if e.scene.on_screen_text], fps)
+            txt = burn_in(scene_cues, style, w, h, area, label="scene text", base=style_base,
+                          position="top")
+            filters.append(txt.filters)
+            texts += txt.items
+    overlay = None
+    logo_rect = None
+    chain = ",".join(x for x in filters if x and x != "null")
+    if kit is not None and f.logo and kit.logo_path() is not None:
+        src = "txt" if chain else "vin"
+        logo = logo_overlay(kit.logo_path(), w, h, kit.logo_placement, safe, src=src,
+                            out="vout", until_s=total_s - card_s if card_s else None)
+        overlay = (f"[vin]{chain}[txt];" if chain else "") + logo.graph
+        logo_rect = logo.rect
+    elif chain:
+        overlay = f"[vin]{chain}[vout]"
+    audio, lufs = _soundtrack(rt, entries, total_s, lines, preset, work)
+    if preset is not None:
+        facts = ExportFacts(duration_s=total_s, width=w, height=h, fps=fps,
+                            has_audio=audio is not None, audio_lufs=lufs, texts=texts,
+                            logo=logo_rect)
+        warnings = check_export(preset, facts) + warnings
+    return Prepared(clips=clips, overlay=overlay, audio=audio, audio_lufs=lufs, cues=cues,
+                    warnings=warnings)
+
+
+def _full_frame() -> Any:
+    from nbvideo.pipeline.presets import SafeArea
+
+    return SafeArea()
