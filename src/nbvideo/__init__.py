@@ -4,6 +4,7 @@
 >>> p = nv.Project.open("projects/trail-shoe", brief="30s ad for a waterproof trail shoe")  # doctest: +SKIP
 """
 
+from nbvideo.brand import list_brands, load_brand
 from nbvideo.errors import (
     InvalidInput,
     NbvideoError,
@@ -13,7 +14,6 @@ from nbvideo.errors import (
     ProjectNotFound,
     SchemaTooNew,
 )
-from nbvideo.brand import list_brands, load_brand
 from nbvideo.keys import MissingKey, set_keys
 from nbvideo.pipeline.budget import BudgetExceeded
 from nbvideo.project import Project
