@@ -12,6 +12,7 @@ import pytest
 
 import nbvideo as nv
 from nbvideo.media import probe
+from nbvideo.pipeline.loudness import measure_loudness
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -32,8 +33,13 @@ def test_demo_renders_a_playable_ad_and_prints_paths_and_costs(tmp_path: Path) -
     assert set(sizes) == {(1280, 720), (720, 1280)}
     state = json.loads((tmp_path / "demo" / "trail-shoe" / "project.json").read_text())
     n = len(state["scenes"])
-    for info in sizes.values():  # 30 s with a 0.5 s crossfade at every cut
-        assert info.frames == 900 - 15 * (n - 1)
+    card = round(nv.load_brand("trailhead").end_card.duration_s * 30)
+    for info in sizes.values():  # 30 s, 0.5 s crossfades, then the end card
+        assert info.frames == 900 - 15 * (n - 1) + card
+    for path in paths:  # a voice-over and music at the social-video loudness, with captions
+        assert abs(measure_loudness(path).integrated_lufs - -14) <= 1
+        assert path.with_suffix(".srt").read_text().count("-->") >= n - 2
+    assert (tmp_path / "demo" / "trail-shoe" / "exports" / "review-sheet.pdf").is_file()
     assert "total" in res.stdout and "cost_usd" in res.stdout
 
 

@@ -105,12 +105,19 @@ def demo(directory: Path, aspect: str, duration_s: float, resolution: str) -> No
     click.echo(f"storyboard: {len(scenes)} scenes, {sum(s.duration_s for s in scenes):g}s")
     p.generate_clips().wait()
     p.set_transitions("crossfade", 0.5)
+    from nbvideo.providers.local.voice import find_espeak
+
+    voice = "narrator-f" if find_espeak() else None  # `make demo` installs espeak-ng
+    p.finish(brand="trailhead", voice=voice, music="bed")
+    click.echo(f"finishing: trailhead kit, music bed, "
+               f"{'espeak-ng voice-over and captions' if voice else 'no voice (espeak-ng missing)'}")
     others = [a for a in ("9:16",) if a != aspect]
     exports = p.export("demo", formats=[aspect], fit="crop")
     exports += p.export("demo", formats=others, fit="pad") if others else []
     click.echo("\nexports:")
     for rec in exports:
         click.echo(f"  {p.path / rec.path}  {rec.width}x{rec.height}  {rec.duration_s:.2f}s")
+    click.echo(f"review sheet: {p.review_sheet().pdf}")
     click.echo("\ncosts:")
     _print_table(p.cost_summary())
     click.echo(f"\ndone in {time.perf_counter() - started:.1f}s")
