@@ -28,6 +28,7 @@ function render({ model, el }) {
   const root = h("div", { class: "nbv nbv-board" },
     h("div", { class: "nbv-head" }, title), bar, err.el, undo, list,
     h("div", { class: "nbv-actions" }, addBtn), live);
+  ownKeys(root);
   el.append(root);
 
   /** @type {Map<AnyModel, ReturnType<typeof makeCard>>} */

@@ -160,3 +160,21 @@ function announce(live, msg) {
   live.textContent = "";
   setTimeout(() => { live.textContent = msg; }, 30);
 }
+
+/**
+ * Keep the view's keystrokes inside the view.
+ *
+ * JupyterLab handles keys on the document (bubbling) in command mode: on a focused radio,
+ * button, select or slider of a view, ArrowUp/Down would select another cell, Enter would
+ * edit one, and single letters run notebook commands ("m" makes the cell Markdown, "d d"
+ * deletes it with this view). Lab leaves only text fields alone. So keys without Ctrl/Meta
+ * stop at the view's root; Escape and Shift+Enter still reach the notebook (leave the view,
+ * run the cell), and so do Ctrl/Meta shortcuts such as Ctrl+S.
+ * @param {HTMLElement} root
+ */
+function ownKeys(root) {
+  root.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.key === "Escape" || (e.shiftKey && e.key === "Enter")) return;
+    e.stopPropagation();
+  });
+}

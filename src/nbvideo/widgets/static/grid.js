@@ -28,6 +28,7 @@ function render({ model, el }) {
   const root = h("div", { class: "nbv nbv-grid" },
     h("div", { class: "nbv-head" }, h("strong", { text: "Clips" }), bar, counts, clock, money, cancelAll),
     err.el, list, live);
+  ownKeys(root);
   el.append(root);
 
   /** @type {Map<AnyModel, ReturnType<typeof makeTile>>} */

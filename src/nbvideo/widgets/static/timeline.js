@@ -168,6 +168,7 @@ function render({ model, el }) {
     h("div", { class: "nbv-head" }, h("strong", { text: "Timeline" }), total, zoomOut, zoomIn, playBtn),
     err.el, tracks,
     h("div", { class: "nbv-player" }, h("div", {}, video, nowPlaying), exportPanel), live);
+  ownKeys(root);
   el.append(root);
 
   /** @type {Set<AnyModel>} */
