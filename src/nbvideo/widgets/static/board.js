@@ -70,13 +70,14 @@ function render({ model, el }) {
     const dur = h("input", { type: "number", "data-field": "duration_s", inputmode: "decimal" });
     const shorter = h("button", { type: "button", class: "nbv-icon", "data-action": "shorter", text: "−" });
     const longer = h("button", { type: "button", class: "nbv-icon", "data-action": "longer", text: "+" });
-    const stepper = h("span", { class: "nbv-stepper", role: "group" }, shorter, dur, longer, h("span", { text: "s" }));
+    const stepper = h("span", { class: "nbv-stepper", role: "group" },
+      h("span", { class: "nbv-stepper-label", text: "Duration" }), shorter, dur, longer, h("span", { text: "s" }));
     const desc = h("textarea", { "data-field": "description", rows: 3 });
     const prompt = h("textarea", { "data-field": "visual_prompt", rows: 3 });
     const regen = h("button", { type: "button", "data-action": "regenerate", text: "Regenerate" });
     const takesBtn = h("button", { type: "button", "data-action": "takes", "aria-expanded": "false" });
-    const dup = h("button", { type: "button", "data-action": "duplicate", text: "Duplicate" });
-    const del = h("button", { type: "button", class: "nbv-danger", "data-action": "delete", text: "Delete" });
+    const dup = h("button", { type: "button", class: "nbv-icon", "data-action": "duplicate", title: "Duplicate" }, icon("duplicate"));
+    const del = h("button", { type: "button", class: "nbv-icon nbv-danger", "data-action": "delete", title: "Delete" }, icon("delete"));
     // The number input shows 2 decimals; only a real change by the user is sent as an edit.
     const strip = h("div", { class: "nbv-takes", role: "group", hidden: true });
     const li = h("li", { class: "nbv-card nbv-scene", "data-scene-id": s.id },
@@ -85,7 +86,7 @@ function render({ model, el }) {
       h("div", { class: "nbv-labels" }, beat, shot, camera, stepper),
       h("label", { class: "nbv-field" }, h("span", { text: "Description" }), desc),
       h("label", { class: "nbv-field" }, h("span", { text: "Visual prompt" }), prompt),
-      h("div", { class: "nbv-actions" }, regen, takesBtn, dup, del),
+      h("div", { class: "nbv-actions nbv-card-actions" }, regen, takesBtn, h("span", { class: "nbv-spacer" }), dup, del),
       strip);
 
     const position = () => order.indexOf(s.id) + 1;

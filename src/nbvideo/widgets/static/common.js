@@ -178,3 +178,26 @@ function ownKeys(root) {
     e.stopPropagation();
   });
 }
+
+/** Outline icons (24x24 paths, stroke = currentColor, so they follow the theme). */
+const ICONS = /** @type {Record<string, string>} */ ({
+  duplicate: "M9 9h11v11H9z M5 15H4V4h11v1",
+  delete: "M4 7h16 M10 11v6 M14 11v6 M6 7l1 13h10l1-13 M9 7V4h6v3",
+});
+
+/**
+ * An inline SVG icon (decorative: the button around it carries the label).
+ * @param {string} name
+ * @returns {SVGSVGElement}
+ */
+function icon(name) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", "nbv-svg");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", ICONS[name] || "");
+  svg.append(path);
+  return svg;
+}
