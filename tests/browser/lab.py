@@ -246,7 +246,7 @@ def cell_index(page: Page, contains: str) -> int:
 def append_cell(page: Page, source: str) -> int:
     """Add a code cell holding `source` at the end of the open notebook; return its index.
 
-    A test that must show something again (a view after a kernel restart) adds its own cell
+    A test that must show something again (a view in a new kernel) adds its own cell
     instead of re-running a template cell that would also redo that cell's edits.
     """
     return page.evaluate(
@@ -258,19 +258,6 @@ def append_cell(page: Page, source: str) -> int:
         }""",
         source,
     )
-
-
-def restart_kernel(page: Page, timeout_ms: int = KERNEL_TIMEOUT_MS) -> None:
-    """Restart the open notebook's kernel (no confirmation dialog) and wait until it is idle.
-
-    A new kernel process is what a person gets after closing the notebook and coming back:
-    nothing of the old session's variables or widgets, only what was saved on disk.
-    """
-    page.evaluate(
-        "async () => { await window.jupyterapp.shell.currentWidget.sessionContext.session"
-        ".kernel.restart(); }"
-    )
-    wait_idle(page, timeout_ms)
 
 
 def cell(page: Page, index: int) -> Locator:

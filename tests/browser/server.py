@@ -218,6 +218,8 @@ def reset_lab_settings(server: LabServer) -> None:
             raise LabStartError(f"could not reset {plugin_id}: {r.status_code} {r.text}")
 
 
-def shut_down_sessions(server: LabServer) -> None:
+def shut_down_sessions(server: LabServer, path: str | None = None) -> None:
+    """Shut down the kernels of every notebook session, or only of the notebook at `path`."""
     for session in server.api("GET", "api/sessions").json():
-        server.api("DELETE", f"api/sessions/{session['id']}")
+        if path is None or session.get("path") == path:
+            server.api("DELETE", f"api/sessions/{session['id']}")

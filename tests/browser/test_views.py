@@ -359,8 +359,10 @@ def test_each_view_in_light_and_dark_theme_is_pictured_and_readable(page, projec
 
 def test_after_a_reload_and_a_new_kernel_the_views_show_what_was_saved(page, project,
                                                                         jupyter_server):
-    lab.open_notebook(page, jupyter_server, NOTEBOOK)  # the page loads again
-    lab.restart_kernel(page)  # a new process: only what is on disk survives
+    # Leave, shut the kernel down, come back: a new kernel process that has only the disk.
+    page.goto("about:blank")
+    lab_server.shut_down_sessions(jupyter_server, path=NOTEBOOK)
+    lab.open_notebook(page, jupyter_server, NOTEBOOK)
     lab.run_cell(page, lab.cell_index(page, "nv.Project.open("))
     cells = {name: lab.append_cell(page, source)
              for name, source in (("questions", "p.questions"), ("board", "p.board"),
