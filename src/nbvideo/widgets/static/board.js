@@ -276,7 +276,15 @@ function render({ model, el }) {
     for (const part of parts) {
       if (!cards.has(part)) cards.set(part, makeCard(part));
     }
-    list.replaceChildren(...parts.map((p) => /** @type {any} */ (cards.get(p)).li));
+    const items = parts.map((p) => /** @type {any} */ (cards.get(p)).li);
+    if (items.length !== list.children.length || items.some((li, i) => list.children[i] !== li)) {
+      // Taking the focused card out of the page blurs it (and commits a half-typed field);
+      // give the focus back, so Alt+Arrow can keep moving the same card.
+      const focused = /** @type {HTMLElement | null} */ (document.activeElement);
+      const keep = focused && list.contains(focused) ? focused : null;
+      list.replaceChildren(...items);
+      if (keep && keep.isConnected && document.activeElement !== keep) keep.focus();
+    }
     for (const card of cards.values()) card.labels();
   }
 

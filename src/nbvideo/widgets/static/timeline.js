@@ -8,7 +8,7 @@
  *   transition: { kind: "cut" | "crossfade", duration_s: number } | null }} Clip
  * @typedef {{ part: AnyModel, id: string, clip: Clip }} Item
  * @typedef {{ items: Item[], scale: number, fps: number, act: (k: string, f: Record<string, any>) => Promise<any>,
- *   urls: UrlCache, info: Record<string, any> }} Ctx
+ *   urls: UrlCache, info: Record<string, any>, pending: Map<string, { value: number, timer: number }> }} Ctx
  */
 
 const LABEL_W = 56;
@@ -90,14 +90,16 @@ function trimHandle(block, it, edge, ctx) {
   const c = it.clip;
   const min = edge === "in" ? 0 : c.in_s + ctx.info.min_kept_s;
   const max = edge === "in" ? c.out_s - ctx.info.min_kept_s : c.source_s;
-  let value = edge === "in" ? c.in_s : c.out_s;
+  // A trim not sent yet lives in ctx.pending, not in this element: a redraw (any change to
+  // the project redraws the lanes) must not drop the keys pressed so far or their timer.
+  const key = `${it.id}:${edge}`;
+  let value = ctx.pending.get(key)?.value ?? (edge === "in" ? c.in_s : c.out_s);
   const el = h("button", {
     type: "button", class: "nbv-trim", role: "slider", "data-edge": edge,
     "aria-label": `Trim ${edge} of clip ${c.number}`, "aria-valuemin": min.toFixed(2),
     "aria-valuemax": max.toFixed(2), "aria-valuenow": value.toFixed(2),
     "aria-valuetext": `${edge} point ${fmtSeconds(value)}`,
   });
-  let timer = 0;
   /** @param {number} v */
   function preview(v) {
     value = Math.min(max, Math.max(min, Math.round(v * ctx.fps) / ctx.fps));
@@ -105,8 +107,19 @@ function trimHandle(block, it, edge, ctx) {
     el.setAttribute("aria-valuetext", `${edge} point ${fmtSeconds(value)}`);
     const kept = edge === "in" ? c.out_s - value : value - c.in_s;
     block.style.width = `${Math.max(16, kept * ctx.scale)}px`;
+    ctx.pending.set(key, { value, timer: ctx.pending.get(key)?.timer ?? 0 });
   }
-  const commit = () => ctx.act("trim", edge === "in" ? { scene: it.id, in_s: value } : { scene: it.id, out_s: value });
+  if (ctx.pending.has(key)) preview(value);
+  /** Send the trim `delay` ms after the last change (one message for a run of key presses). */
+  function later(/** @type {number} */ delay) {
+    clearTimeout(ctx.pending.get(key)?.timer);
+    const timer = window.setTimeout(() => {
+      const v = ctx.pending.get(key)?.value ?? value;
+      ctx.pending.delete(key);
+      ctx.act("trim", edge === "in" ? { scene: it.id, in_s: v } : { scene: it.id, out_s: v });
+    }, delay);
+    ctx.pending.set(key, { value, timer });
+  }
   el.addEventListener("keydown", (e) => {
     const step = e.shiftKey ? 0.5 : 1 / ctx.fps;
     const moves = /** @type {Record<string, number>} */ ({ ArrowLeft: -step, ArrowDown: -step, ArrowRight: step, ArrowUp: step });
@@ -116,8 +129,7 @@ function trimHandle(block, it, edge, ctx) {
     else return;
     e.preventDefault();
     e.stopPropagation();
-    clearTimeout(timer);
-    timer = window.setTimeout(commit, 400);
+    later(400);
   });
   el.addEventListener("pointerdown", (e) => {
     e.preventDefault();
@@ -130,7 +142,8 @@ function trimHandle(block, it, edge, ctx) {
     const up = () => {
       el.removeEventListener("pointermove", move);
       el.removeEventListener("pointerup", up);
-      if (value !== v0) commit();
+      if (value !== v0) later(0);
+      else ctx.pending.delete(key);
     };
     el.addEventListener("pointermove", move);
     el.addEventListener("pointerup", up);
@@ -172,6 +185,8 @@ function render({ model, el }) {
   const live = h("div", { class: "nbv-sr", "aria-live": "polite" });
   let scale = 80;
   let zoomed = false; // until the user zooms, the whole timeline fits the view's width
+  /** Trims typed or dragged but not sent yet, by "<scene>:<edge>" (see trimHandle). */
+  const pending = new Map();
   /** @type {Item[]} */
   let items = [];
   /** @param {string} kind @param {Record<string, any>} fields */
@@ -215,7 +230,7 @@ function render({ model, el }) {
     for (let s = 0; s <= (info.total_s || 0); s += stepS) {
       ruler.append(h("span", { style: `left:${s * scale}px`, text: `${s}s` }));
     }
-    const ctx = { items, scale, fps: info.fps || 30, act, urls, info };
+    const ctx = { items, scale, fps: info.fps || 30, act, urls, info, pending };
     const rows = [ruler];
     for (const track of model.get("tracks") || []) {
       const lane = h("div", { class: "nbv-lane", style: `position:relative;width:${width}px` });
@@ -390,6 +405,7 @@ function render({ model, el }) {
     stop();
     cancelAnimationFrame(queued);
     resized?.disconnect();
+    for (const { timer } of pending.values()) clearTimeout(timer);
     for (const p of watched) { p.off("change:clip", redraw); p.off("change:poster", redraw); }
     model.off("change:clips", draw);
     model.off("change:info", draw);
