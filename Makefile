@@ -73,7 +73,8 @@ test: $(VENV)/.installed-test chromium espeak
 	$(PY) -m pytest tests
 	$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider notebooks
 
-bench: $(VENV)/.installed-bench
+# The widget bench drives the browser tests' JupyterLab and Chromium: it needs the test extras.
+bench: $(VENV)/.installed-bench $(VENV)/.installed-test chromium
 	$(PY) benchmarks/run.py
 
 clean:

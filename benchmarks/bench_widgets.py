@@ -20,7 +20,14 @@ from tests.wire import Wire
 
 def main() -> dict[str, float]:
     wire = Wire()
-    comm.create_comm = wire.create_comm
+    create_comm, comm.create_comm = comm.create_comm, wire.create_comm
+    try:
+        return _measure(wire)
+    finally:
+        comm.create_comm = create_comm  # later benches in the same run get real comms back
+
+
+def _measure(wire: Wire) -> dict[str, float]:
     from nbvideo.widgets import StoryboardBoard
 
     with tempfile.TemporaryDirectory() as tmp:

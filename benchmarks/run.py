@@ -12,11 +12,14 @@ import bench_export
 import bench_jobs
 import bench_state
 import bench_widgets
+import bench_widgets_browser
 
 
 def main() -> None:
     figures: dict[str, float] = {}
-    for mod in (bench_export, bench_demo, bench_state, bench_jobs, bench_widgets):
+    # The browser bench last: Playwright's sync API runs an asyncio loop while it is open.
+    for mod in (bench_export, bench_demo, bench_state, bench_jobs, bench_widgets,
+                bench_widgets_browser):
         print(f"\n== {mod.__name__} ==")
         figures.update(mod.main() or {})
     print("\n== figures ==")

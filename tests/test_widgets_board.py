@@ -209,3 +209,15 @@ def test_thirty_scenes_first_display_under_2mb_and_a_regenerate_sends_one_card(f
     assert {m.comm_id for m in after if m.buffers} == {card.comm.comm_id}
     others = {c.comm.comm_id for c in board.cards if c is not card}
     assert not others & {m.comm_id for m in after}
+
+
+def test_an_edit_from_the_browser_reads_the_project_once_not_again_from_the_timer(rendered,
+                                                                                  wire: Wire):
+    board = StoryboardBoard(rendered)
+    reads = []
+    state = board._state
+    board._state = lambda: reads.append(1) or state()  # type: ignore[method-assign]
+    send(board, "edit", scene=board.cards[0].key, changes={"description": "Mud to the ankles"})
+    threading.Event().wait(0.5)  # past the throttle's interval: a queued refresh would have run
+    board.settle()
+    assert len(reads) == 1 and board.cards[0].scene["description"] == "Mud to the ankles"

@@ -53,6 +53,17 @@ def test_tiles_follow_a_running_job_to_the_end(fresh, wire: Wire):
         s["clip_take_id"] for s in on_disk(fresh)["scenes"]]
 
 
+def test_a_job_with_nothing_to_make_counts_the_projects_clips_not_zero_of_zero(rendered,
+                                                                               wire: Wire):
+    job = rendered.generate_clips()  # every clip is current: nothing runs
+    job.wait()
+    grid = ClipGrid(rendered, job)
+    grid.settle()
+    pr = grid.progress
+    assert (pr["total"], pr["done"], pr["succeeded"]) == (3, 3, 3)
+    assert statuses(grid) == ["succeeded"] * 3
+
+
 def test_events_from_the_background_are_folded_at_most_every_interval():
     calls: list[float] = []
     throttle = Throttle(lambda: calls.append(time.monotonic()), interval=0.2)

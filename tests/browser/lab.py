@@ -4,7 +4,7 @@ The widget tests use these helpers so that each test reads as what a person does
 ("open the quickstart, run it, switch to dark") and the fiddly waiting lives in one place.
 
 Everything here talks to JupyterLab through `window.jupyterapp` (the server is started with
-`LabApp.expose_app_in_browser`, see conftest.py) and its command registry, not through menus
+`LabApp.expose_app_in_browser`, see server.py) and its command registry, not through menus
 or the command palette: command ids are a stable API, menu layouts and labels are not.
 Waits are generous and never asserted on: a slow CI machine makes a test slower, not red.
 """
@@ -243,6 +243,23 @@ def cell_index(page: Page, contains: str) -> int:
     return index
 
 
+def append_cell(page: Page, source: str) -> int:
+    """Add a code cell holding `source` at the end of the open notebook; return its index.
+
+    A test that must show something again (a view in a new kernel) adds its own cell
+    instead of re-running a template cell that would also redo that cell's edits.
+    """
+    return page.evaluate(
+        """(source) => {
+            const model = window.jupyterapp.shell.currentWidget.content.model;
+            const index = model.cells.length;
+            model.sharedModel.insertCell(index, {cell_type: 'code', source});
+            return index;
+        }""",
+        source,
+    )
+
+
 def cell(page: Page, index: int) -> Locator:
     """The cell at `index`, counting every cell (markdown too) as the .ipynb file does."""
     return page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell").nth(index)
@@ -324,3 +341,41 @@ def screenshot(page: Page, name: str, target: Locator | None = None,
     else:
         page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def type_into(page: Page, field: Locator, text: str) -> None:
+    """Replace a field's text with the keyboard, then Tab away (which commits it, as a person's
+    edit is committed when they move on)."""
+    field.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(text)
+    page.keyboard.press("Tab")
+
+
+def contrast(root: Locator) -> tuple[float, float]:
+    """WCAG 2 contrast of a view's text, and of its muted text, against the view's background.
+
+    What a screenshot cannot assert by itself: that a theme's colours leave text readable
+    (AA asks 4.5 for body text, 3 for large or secondary text)."""
+    text, muted = root.evaluate(_CONTRAST_JS)
+    return float(text), float(muted)
+
+
+_CONTRAST_JS = """(root) => {
+    const rgba = (c) => {
+        const v = c.match(/[\\d.]+/g).map(Number);
+        return [...v.slice(0, 3), v[3] ?? 1];
+    };
+    const over = ([r, g, b, a], bg) => [r, g, b].map((v, i) => a * v + (1 - a) * bg[i]);
+    const lum = ([r, g, b]) => {
+        const f = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const bg = rgba(getComputedStyle(root).backgroundColor);
+    const ratio = (el) => {
+        const a = lum(over(rgba(getComputedStyle(el).color), bg)), b = lum(bg);
+        return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    };
+    const muted = root.querySelector('.nbv-muted, .nbv-field > span, .nbv-track-label') || root;
+    return [ratio(root), ratio(muted)];
+}"""

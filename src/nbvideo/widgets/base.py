@@ -132,6 +132,13 @@ class Throttle:
             except Exception:
                 log.exception("a throttled widget update failed")
 
+    def cancel(self) -> None:
+        """Drop a pending call: the caller is about to do the same work itself."""
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+
     def flush(self) -> None:
         """Run a pending call now and wait for any running one (tests, settle())."""
         with self._lock:
@@ -216,6 +223,9 @@ class ProjectView(anywidget.AnyWidget):  # type: ignore[misc]
         with self._lock:
             if self.comm is None:  # closed
                 return
+            # A change that poked the throttle before this read is covered by it: without
+            # this, every click refreshed twice (here, then again from the timer).
+            self._throttle.cancel()
             state = self._state()
             with self.hold_sync():
                 for name, value in state.items():

@@ -133,10 +133,12 @@ class ClipGrid(ProjectView):
             order.append(part)
         for sid in set(self._tiles) - {s.id for s in st.scenes}:
             self._tiles.pop(sid).close()
-        # With no job yet, the bar counts the project's clips; with jobs, the scenes in them.
-        counted = units if self._jobs else {k: v for k, v in shown.items() if v["status"] != "idle"}
+        # The bar counts the scenes the jobs worked on; with no job yet, or only jobs that
+        # had nothing to make (every clip reused), it counts the project's clips instead of
+        # saying "0 of 0 done".
+        counted = units or {k: v for k, v in shown.items() if v["status"] != "idle"}
         progress = self._progress(counted, st.budget_usd)
-        if not self._jobs:
+        if not units:
             progress["total"] = len(shown)
         return {"tiles": order, "progress": progress}
 

@@ -28,6 +28,7 @@ function render({ model, el }) {
   const root = h("div", { class: "nbv nbv-board" },
     h("div", { class: "nbv-head" }, title), bar, err.el, undo, list,
     h("div", { class: "nbv-actions" }, addBtn), live);
+  ownKeys(root);
   el.append(root);
 
   /** @type {Map<AnyModel, ReturnType<typeof makeCard>>} */
@@ -69,13 +70,14 @@ function render({ model, el }) {
     const dur = h("input", { type: "number", "data-field": "duration_s", inputmode: "decimal" });
     const shorter = h("button", { type: "button", class: "nbv-icon", "data-action": "shorter", text: "−" });
     const longer = h("button", { type: "button", class: "nbv-icon", "data-action": "longer", text: "+" });
-    const stepper = h("span", { class: "nbv-stepper", role: "group" }, shorter, dur, longer, h("span", { text: "s" }));
+    const stepper = h("span", { class: "nbv-stepper", role: "group" },
+      h("span", { class: "nbv-stepper-label", text: "Duration" }), shorter, dur, longer, h("span", { text: "s" }));
     const desc = h("textarea", { "data-field": "description", rows: 3 });
     const prompt = h("textarea", { "data-field": "visual_prompt", rows: 3 });
     const regen = h("button", { type: "button", "data-action": "regenerate", text: "Regenerate" });
     const takesBtn = h("button", { type: "button", "data-action": "takes", "aria-expanded": "false" });
-    const dup = h("button", { type: "button", "data-action": "duplicate", text: "Duplicate" });
-    const del = h("button", { type: "button", class: "nbv-danger", "data-action": "delete", text: "Delete" });
+    const dup = h("button", { type: "button", class: "nbv-icon", "data-action": "duplicate", title: "Duplicate" }, icon("duplicate"));
+    const del = h("button", { type: "button", class: "nbv-icon nbv-danger", "data-action": "delete", title: "Delete" }, icon("delete"));
     // The number input shows 2 decimals; only a real change by the user is sent as an edit.
     const strip = h("div", { class: "nbv-takes", role: "group", hidden: true });
     const li = h("li", { class: "nbv-card nbv-scene", "data-scene-id": s.id },
@@ -84,7 +86,7 @@ function render({ model, el }) {
       h("div", { class: "nbv-labels" }, beat, shot, camera, stepper),
       h("label", { class: "nbv-field" }, h("span", { text: "Description" }), desc),
       h("label", { class: "nbv-field" }, h("span", { text: "Visual prompt" }), prompt),
-      h("div", { class: "nbv-actions" }, regen, takesBtn, dup, del),
+      h("div", { class: "nbv-actions nbv-card-actions" }, regen, takesBtn, h("span", { class: "nbv-spacer" }), dup, del),
       strip);
 
     const position = () => order.indexOf(s.id) + 1;
@@ -274,7 +276,15 @@ function render({ model, el }) {
     for (const part of parts) {
       if (!cards.has(part)) cards.set(part, makeCard(part));
     }
-    list.replaceChildren(...parts.map((p) => /** @type {any} */ (cards.get(p)).li));
+    const items = parts.map((p) => /** @type {any} */ (cards.get(p)).li);
+    if (items.length !== list.children.length || items.some((li, i) => list.children[i] !== li)) {
+      // Taking the focused card out of the page blurs it (and commits a half-typed field);
+      // give the focus back, so Alt+Arrow can keep moving the same card.
+      const focused = /** @type {HTMLElement | null} */ (document.activeElement);
+      const keep = focused && list.contains(focused) ? focused : null;
+      list.replaceChildren(...items);
+      if (keep && keep.isConnected && document.activeElement !== keep) keep.focus();
+    }
     for (const card of cards.values()) card.labels();
   }
 

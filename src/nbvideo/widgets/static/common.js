@@ -160,3 +160,44 @@ function announce(live, msg) {
   live.textContent = "";
   setTimeout(() => { live.textContent = msg; }, 30);
 }
+
+/**
+ * Keep the view's keystrokes inside the view.
+ *
+ * JupyterLab handles keys on the document (bubbling) in command mode: on a focused radio,
+ * button, select or slider of a view, ArrowUp/Down would select another cell, Enter would
+ * edit one, and single letters run notebook commands ("m" makes the cell Markdown, "d d"
+ * deletes it with this view). Lab leaves only text fields alone. So keys without Ctrl/Meta
+ * stop at the view's root; Escape and Shift+Enter still reach the notebook (leave the view,
+ * run the cell), and so do Ctrl/Meta shortcuts such as Ctrl+S.
+ * @param {HTMLElement} root
+ */
+function ownKeys(root) {
+  root.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.key === "Escape" || (e.shiftKey && e.key === "Enter")) return;
+    e.stopPropagation();
+  });
+}
+
+/** Outline icons (24x24 paths, stroke = currentColor, so they follow the theme). */
+const ICONS = /** @type {Record<string, string>} */ ({
+  duplicate: "M9 9h11v11H9z M5 15H4V4h11v1",
+  delete: "M4 7h16 M10 11v6 M14 11v6 M6 7l1 13h10l1-13 M9 7V4h6v3",
+});
+
+/**
+ * An inline SVG icon (decorative: the button around it carries the label).
+ * @param {string} name
+ * @returns {SVGSVGElement}
+ */
+function icon(name) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", "nbv-svg");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", ICONS[name] || "");
+  svg.append(path);
+  return svg;
+}

@@ -28,6 +28,7 @@ function render({ model, el }) {
   const root = h("div", { class: "nbv nbv-grid" },
     h("div", { class: "nbv-head" }, h("strong", { text: "Clips" }), bar, counts, clock, money, cancelAll),
     err.el, list, live);
+  ownKeys(root);
   el.append(root);
 
   /** @type {Map<AnyModel, ReturnType<typeof makeTile>>} */
@@ -51,7 +52,7 @@ function render({ model, el }) {
     const num = h("span", { class: "nbv-num" });
     const name = h("span");
     const img = h("img", { alt: "" });
-    const video = h("video", { controls: true, muted: true, loop: true, playsinline: true, preload: "metadata", hidden: true });
+    const video = h("video", { muted: true, loop: true, playsinline: true, preload: "metadata", hidden: true });
     const state = h("span", { class: "nbv-state" });
     const elapsed = h("span", { "data-role": "elapsed" });
     const cost = h("span", { "data-role": "cost" });
@@ -117,6 +118,15 @@ function render({ model, el }) {
       if (vUrl && video.getAttribute("src") !== vUrl) video.setAttribute("src", vUrl);
       if (!vUrl) asked = asked === part.get("tile").take_id ? asked : "";
     }
+    // The player's controls show while the tile is pointed at or holds focus (or plays), so a
+    // grid of paused previews reads as a wall of frames, not of identical control bars.
+    const v = /** @type {HTMLVideoElement} */ (video);
+    const controls = (/** @type {boolean} */ on) => v.toggleAttribute("controls", on || !v.paused);
+    li.addEventListener("pointerenter", () => controls(true));
+    li.addEventListener("pointerleave", () => controls(li.contains(document.activeElement)));
+    li.addEventListener("focusin", () => controls(true));
+    li.addEventListener("focusout", (e) => controls(li.contains(/** @type {Node | null} */ (e.relatedTarget))));
+    v.addEventListener("pause", () => controls(li.matches(":hover") || li.contains(document.activeElement)));
     retry.addEventListener("click", () => act("retry", { scene: id }));
     cancel.addEventListener("click", () => act("cancel", { scene: id }));
     again.addEventListener("click", () => act("regenerate", { scene: id }));

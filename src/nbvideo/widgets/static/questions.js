@@ -23,6 +23,7 @@ function render({ model, el }) {
     list, h("div", { class: "nbv-actions" }, submit, status));
   const root = h("div", { class: "nbv nbv-questions" },
     h("div", { class: "nbv-head" }, h("strong", { text: "Questions" }), count), err.el, form);
+  ownKeys(root);
   el.append(root);
 
   /** @param {Question} q @param {string | undefined} given */

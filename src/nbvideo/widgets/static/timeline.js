@@ -8,10 +8,14 @@
  *   transition: { kind: "cut" | "crossfade", duration_s: number } | null }} Clip
  * @typedef {{ part: AnyModel, id: string, clip: Clip }} Item
  * @typedef {{ items: Item[], scale: number, fps: number, act: (k: string, f: Record<string, any>) => Promise<any>,
- *   urls: UrlCache, info: Record<string, any> }} Ctx
+ *   urls: UrlCache, info: Record<string, any>, pending: Map<string, { value: number, timer: number }> }} Ctx
  */
 
 const LABEL_W = 56;
+const MIN_SCALE = 8; // px per second
+const MAX_SCALE = 400;
+const CUT_W = 60; // px: a cut's control (kind and seconds), as .nbv-cut in the CSS
+const CUT_ROW_H = 46;
 
 /**
  * Track renderers by kind: each fills its lane and may return extra rows to show below it.
@@ -24,6 +28,9 @@ const TRACKS = { clips: drawClipTrack };
 function drawClipTrack(lane, ctx) {
   const { items, scale, act } = ctx;
   const cuts = h("div", { class: "nbv-cuts", style: "position:relative;height:44px" });
+  /** @type {HTMLElement[]} */
+  const fades = [];
+  const rowEnds = [-Infinity, -Infinity];
   for (const [i, it] of items.entries()) {
     const c = it.clip;
     const block = h("div", {
@@ -54,9 +61,23 @@ function drawClipTrack(lane, ctx) {
       act("reorder", { order });
     });
     lane.append(block);
-    if (c.transition) cuts.append(cutControl(it, (c.start_s + c.kept_s) * scale, ctx));
+    if (!c.transition) continue;
+    // The next clip starts `fade` seconds before this one ends: the overlap is the blend.
+    const fade = c.transition.kind === "crossfade" ? c.transition.duration_s : 0;
+    const end = c.start_s + c.kept_s;
+    // Controls of cuts closer than a control's width go on a second row instead of overlapping.
+    const left = (end - fade / 2) * scale - CUT_W / 2;
+    const row = left >= rowEnds[0] + 4 || left < rowEnds[1] + 4 ? 0 : 1;
+    rowEnds[row] = left + CUT_W;
+    cuts.append(cutControl(it, left, row * CUT_ROW_H, ctx));
+    if (fade > 0) fades.push(h("div", {
+      class: "nbv-xfade", "aria-hidden": "true", title: `crossfade ${fmtSeconds(fade)}`,
+      style: `left:${(end - fade) * scale}px;width:${Math.max(2, fade * scale)}px`,
+    }));
   }
+  lane.append(...fades); // over the blocks, so each blend shows where it is
   lane.style.height = "64px";
+  cuts.style.height = `${rowEnds[1] > -Infinity ? 2 * CUT_ROW_H : CUT_ROW_H}px`;
   return [h("div", { class: "nbv-track", "data-track": "transitions", role: "group", "aria-label": "Transitions" },
     h("div", { class: "nbv-track-label", text: "Cuts" }), cuts)];
 }
@@ -69,14 +90,16 @@ function trimHandle(block, it, edge, ctx) {
   const c = it.clip;
   const min = edge === "in" ? 0 : c.in_s + ctx.info.min_kept_s;
   const max = edge === "in" ? c.out_s - ctx.info.min_kept_s : c.source_s;
-  let value = edge === "in" ? c.in_s : c.out_s;
+  // A trim not sent yet lives in ctx.pending, not in this element: a redraw (any change to
+  // the project redraws the lanes) must not drop the keys pressed so far or their timer.
+  const key = `${it.id}:${edge}`;
+  let value = ctx.pending.get(key)?.value ?? (edge === "in" ? c.in_s : c.out_s);
   const el = h("button", {
     type: "button", class: "nbv-trim", role: "slider", "data-edge": edge,
     "aria-label": `Trim ${edge} of clip ${c.number}`, "aria-valuemin": min.toFixed(2),
     "aria-valuemax": max.toFixed(2), "aria-valuenow": value.toFixed(2),
     "aria-valuetext": `${edge} point ${fmtSeconds(value)}`,
   });
-  let timer = 0;
   /** @param {number} v */
   function preview(v) {
     value = Math.min(max, Math.max(min, Math.round(v * ctx.fps) / ctx.fps));
@@ -84,8 +107,19 @@ function trimHandle(block, it, edge, ctx) {
     el.setAttribute("aria-valuetext", `${edge} point ${fmtSeconds(value)}`);
     const kept = edge === "in" ? c.out_s - value : value - c.in_s;
     block.style.width = `${Math.max(16, kept * ctx.scale)}px`;
+    ctx.pending.set(key, { value, timer: ctx.pending.get(key)?.timer ?? 0 });
   }
-  const commit = () => ctx.act("trim", edge === "in" ? { scene: it.id, in_s: value } : { scene: it.id, out_s: value });
+  if (ctx.pending.has(key)) preview(value);
+  /** Send the trim `delay` ms after the last change (one message for a run of key presses). */
+  function later(/** @type {number} */ delay) {
+    clearTimeout(ctx.pending.get(key)?.timer);
+    const timer = window.setTimeout(() => {
+      const v = ctx.pending.get(key)?.value ?? value;
+      ctx.pending.delete(key);
+      ctx.act("trim", edge === "in" ? { scene: it.id, in_s: v } : { scene: it.id, out_s: v });
+    }, delay);
+    ctx.pending.set(key, { value, timer });
+  }
   el.addEventListener("keydown", (e) => {
     const step = e.shiftKey ? 0.5 : 1 / ctx.fps;
     const moves = /** @type {Record<string, number>} */ ({ ArrowLeft: -step, ArrowDown: -step, ArrowRight: step, ArrowUp: step });
@@ -95,8 +129,7 @@ function trimHandle(block, it, edge, ctx) {
     else return;
     e.preventDefault();
     e.stopPropagation();
-    clearTimeout(timer);
-    timer = window.setTimeout(commit, 400);
+    later(400);
   });
   el.addEventListener("pointerdown", (e) => {
     e.preventDefault();
@@ -109,7 +142,8 @@ function trimHandle(block, it, edge, ctx) {
     const up = () => {
       el.removeEventListener("pointermove", move);
       el.removeEventListener("pointerup", up);
-      if (value !== v0) commit();
+      if (value !== v0) later(0);
+      else ctx.pending.delete(key);
     };
     el.addEventListener("pointermove", move);
     el.addEventListener("pointerup", up);
@@ -117,8 +151,11 @@ function trimHandle(block, it, edge, ctx) {
   return el;
 }
 
-/** The transition after one clip: cut or crossfade with a duration. @param {Item} it @param {number} x @param {Ctx} ctx */
-function cutControl(it, x, ctx) {
+/**
+ * The transition after one clip: cut or crossfade with a duration.
+ * @param {Item} it @param {number} left @param {number} top @param {Ctx} ctx
+ */
+function cutControl(it, left, top, ctx) {
   const t = /** @type {NonNullable<Clip["transition"]>} */ (it.clip.transition);
   const n = it.clip.number;
   const kind = h("select", { "data-field": "transition", "aria-label": `Transition after clip ${n}` },
@@ -137,7 +174,7 @@ function cutControl(it, x, ctx) {
   };
   kind.addEventListener("change", send);
   secs.addEventListener("change", send);
-  return h("div", { class: "nbv-cut", "data-cut": it.id, style: `position:absolute;left:${x - 30}px;top:0` }, kind, secs);
+  return h("div", { class: "nbv-cut", "data-cut": it.id, style: `position:absolute;left:${left}px;top:${top}px` }, kind, secs);
 }
 
 /** @type {Render} */
@@ -147,6 +184,9 @@ function render({ model, el }) {
   const err = errorLine(model);
   const live = h("div", { class: "nbv-sr", "aria-live": "polite" });
   let scale = 80;
+  let zoomed = false; // until the user zooms, the whole timeline fits the view's width
+  /** Trims typed or dragged but not sent yet, by "<scene>:<edge>" (see trimHandle). */
+  const pending = new Map();
   /** @type {Item[]} */
   let items = [];
   /** @param {string} kind @param {Record<string, any>} fields */
@@ -158,6 +198,7 @@ function render({ model, el }) {
   const total = h("span", { class: "nbv-muted" });
   const zoomOut = h("button", { type: "button", class: "nbv-icon", "data-action": "zoom-out", "aria-label": "Zoom out", text: "−" });
   const zoomIn = h("button", { type: "button", class: "nbv-icon", "data-action": "zoom-in", "aria-label": "Zoom in", text: "+" });
+  const zoomFit = h("button", { type: "button", "data-action": "zoom-fit", "aria-label": "Fit the timeline to the width", text: "Fit" });
   const playBtn = h("button", { type: "button", "data-action": "play", text: "▶ Play" });
   const tracks = h("div", { class: "nbv-tracks", role: "region", "aria-label": "Timeline tracks" });
   const playhead = h("div", { class: "nbv-playhead", "aria-hidden": "true" });
@@ -165,9 +206,10 @@ function render({ model, el }) {
   const nowPlaying = h("div", { class: "nbv-muted", "aria-live": "polite" });
   const exportPanel = h("form", { class: "nbv-export", "aria-label": "Export" });
   const root = h("div", { class: "nbv nbv-timeline" },
-    h("div", { class: "nbv-head" }, h("strong", { text: "Timeline" }), total, zoomOut, zoomIn, playBtn),
+    h("div", { class: "nbv-head" }, h("strong", { text: "Timeline" }), total, zoomOut, zoomIn, zoomFit, playBtn),
     err.el, tracks,
     h("div", { class: "nbv-player" }, h("div", {}, video, nowPlaying), exportPanel), live);
+  ownKeys(root);
   el.append(root);
 
   /** @type {Set<AnyModel>} */
@@ -179,6 +221,7 @@ function render({ model, el }) {
     for (const p of watched) if (!parts.includes(p)) { p.off("change:clip", redraw); p.off("change:poster", redraw); watched.delete(p); }
     for (const p of parts) if (!watched.has(p)) { p.on("change:clip", redraw); p.on("change:poster", redraw); watched.add(p); }
     const info = model.get("info") || {};
+    if (!zoomed) scale = fitScale(info.total_s || 0);
     items = parts.map((p) => ({ part: p, id: p.get("key"), clip: p.get("clip") }));
     total.textContent = `${items.length} clips · ${fmtSeconds(info.total_s)}`;
     const width = Math.max(200, (info.total_s || 0) * scale + 40);
@@ -187,7 +230,7 @@ function render({ model, el }) {
     for (let s = 0; s <= (info.total_s || 0); s += stepS) {
       ruler.append(h("span", { style: `left:${s * scale}px`, text: `${s}s` }));
     }
-    const ctx = { items, scale, fps: info.fps || 30, act, urls, info };
+    const ctx = { items, scale, fps: info.fps || 30, act, urls, info, pending };
     const rows = [ruler];
     for (const track of model.get("tracks") || []) {
       const lane = h("div", { class: "nbv-lane", style: `position:relative;width:${width}px` });
@@ -201,6 +244,10 @@ function render({ model, el }) {
     const focused = focusKey();
     tracks.replaceChildren(...rows, playhead);
     if (!playing) setHead(items[index]?.clip.start_s ?? 0);
+    // Before anything plays, the player shows the first clip's frame, not a black box.
+    const first = items[0];
+    const cover = first ? urls.get(`${first.id}:poster`, first.part.get("poster"), "image/jpeg") : "";
+    if (cover) video.setAttribute("poster", cover); else video.removeAttribute("poster");
     if (focused) /** @type {HTMLElement | null} */ (tracks.querySelector(focused))?.focus();
     drawExport();
   }
@@ -262,8 +309,21 @@ function render({ model, el }) {
     playBtn.setAttribute("aria-pressed", "true");
     playFrom(index >= items.length - 1 ? 0 : index);
   });
-  zoomIn.addEventListener("click", () => { scale = Math.min(400, scale * 1.5); draw(); });
-  zoomOut.addEventListener("click", () => { scale = Math.max(8, scale / 1.5); draw(); });
+  zoomIn.addEventListener("click", () => { zoomed = true; scale = Math.min(MAX_SCALE, scale * 1.5); draw(); });
+  zoomOut.addEventListener("click", () => { zoomed = true; scale = Math.max(MIN_SCALE, scale / 1.5); draw(); });
+  zoomFit.addEventListener("click", () => { zoomed = false; draw(); });
+  /** Pixels per second that show `total` seconds in the tracks' width (80 before layout). @param {number} total */
+  function fitScale(total) {
+    const avail = tracks.clientWidth - LABEL_W - 24;
+    if (avail < 100 || total <= 0) return scale;
+    return Math.min(MAX_SCALE, Math.max(MIN_SCALE, avail / total));
+  }
+  let lastWidth = 0;
+  const resized = typeof ResizeObserver === "function" ? new ResizeObserver(() => {
+    const w = tracks.clientWidth;
+    if (!zoomed && Math.abs(w - lastWidth) > 8) { lastWidth = w; redraw(); }
+  }) : null;
+  resized?.observe(tracks);
 
   // ------------------------------------------------------------------ export
   const aspectsBox = h("fieldset", {}, h("legend", { text: "Aspects" }));
@@ -289,7 +349,9 @@ function render({ model, el }) {
         h("input", { type: "radio", name: "fit", value: f, checked: f === "crop" }), f === "pad" ? "blurred pad" : f));
     }
     exportPanel.append(h("strong", { text: "Export" }), aspectsBox,
-      h("div", { class: "nbv-actions" }, resolution, fitBox, name),
+      h("div", { class: "nbv-actions" },
+        h("label", { class: "nbv-inline" }, h("span", { text: "Resolution" }), resolution), fitBox,
+        h("label", { class: "nbv-inline" }, h("span", { text: "Name" }), name)),
       h("div", { class: "nbv-actions" }, go, cancel, progress, state), files);
     built = true;
   }
@@ -342,6 +404,8 @@ function render({ model, el }) {
   return () => {
     stop();
     cancelAnimationFrame(queued);
+    resized?.disconnect();
+    for (const { timer } of pending.values()) clearTimeout(timer);
     for (const p of watched) { p.off("change:clip", redraw); p.off("change:poster", redraw); }
     model.off("change:clips", draw);
     model.off("change:info", draw);
