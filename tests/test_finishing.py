@@ -140,3 +140,15 @@ def test_ffmpeg_has_the_filters_finishing_uses() -> None:
                              text=True, check=True).stdout
     for name in ("drawtext", "loudnorm", "sidechaincompress", "ebur128", "amix", "movie"):
         assert re.search(rf"\s{name}\s", filters), name
+
+
+def test_a_project_opened_by_a_relative_path_exports_with_its_sidecars(
+        rendered_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    shutil.copytree(rendered_template, tmp_path / "projects" / "shoe")
+    monkeypatch.chdir(tmp_path)  # as a notebook does: projects/... next to it
+    p = nv.Project.open("projects/shoe")
+    (rec,) = p.export("rel", formats=["16:9"])
+    assert rec.sidecars == ["exports/rel-16x9-720p.jpg", "exports/rel-16x9-720p-preview.gif"]
+    p.close()

@@ -139,7 +139,7 @@ def _render_one(rt: Runtime, t: _Target, prep: finishing.Prepared, fit: str, war
         frames=result.frames, fps=result.fps, size_bytes=result.size_bytes,
         stream_copy=result.stream_copy, preset=t.preset.name if t.preset else None,
         audio=prep.audio is not None, loudness_lufs=prep.audio_lufs,
-        sidecars=[p.relative_to(rt.store.root).as_posix() for p in sidecars], warnings=warned,
+        sidecars=[rt.store.relative(p) for p in sidecars], warnings=warned,
     )
     rt.log(phase="export", provider="local", model="ffmpeg", units=seconds, unit="second",
            latency_s=latency, note=f"{t.rel} ({'stream copy' if result.stream_copy else 'encode'})")
