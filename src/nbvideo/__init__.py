@@ -4,6 +4,8 @@
 >>> p = nv.Project.open("projects/trail-shoe", brief="30s ad for a waterproof trail shoe")  # doctest: +SKIP
 """
 
+from nbvideo.brief_templates import TemplateError
+from nbvideo.brief_templates import templates_frame as templates
 from nbvideo.errors import (
     InvalidInput,
     NbvideoError,
@@ -37,7 +39,9 @@ __all__ = [
     "ProjectLocked",
     "ProjectNotFound",
     "SchemaTooNew",
+    "TemplateError",
     "catalog",
     "open_project",
     "set_keys",
+    "templates",
 ]
