@@ -5,6 +5,7 @@
 """
 
 from nbvideo.brief_templates import TemplateError
+from nbvideo.campaign import Campaign, batch, variants
 from nbvideo.brief_templates import templates_frame as templates
 from nbvideo.errors import (
     InvalidInput,
@@ -30,6 +31,7 @@ def open_project(path: str, brief: str | None = None, **options: object) -> Proj
 
 __all__ = [
     "BudgetExceeded",
+    "Campaign",
     "InvalidInput",
     "MissingKey",
     "NbvideoError",
@@ -40,8 +42,10 @@ __all__ = [
     "ProjectNotFound",
     "SchemaTooNew",
     "TemplateError",
+    "batch",
     "catalog",
     "open_project",
     "set_keys",
     "templates",
+    "variants",
 ]
