@@ -35,6 +35,9 @@ from nbvideo.state import utcnow
 
 log = logging.getLogger(__name__)
 INLINE = "inline"
+# A LocalCluster worker owns one core: it renders one local clip at a time with one x264
+# thread, so the workers together fill the machine without oversubscribing it.
+ONE_CORE_EACH = {"NBVIDEO_LOCAL_RENDERS": "1", "NBVIDEO_FFMPEG_THREADS": "1"}
 
 
 # --------------------------------------------------------------------------- what to run
@@ -132,7 +135,7 @@ def dask_client(cluster: Any) -> Iterator[Any]:
     if cluster is None:
         local = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
                              processes=True, dashboard_address=None,
-                             silence_logs=logging.ERROR)
+                             silence_logs=logging.ERROR, env=ONE_CORE_EACH)
         client = Client(local)
         try:
             yield client
@@ -177,7 +180,7 @@ def execute(root: Path, state: CampaignState, todo: list[tuple[VariantSpec, floa
         bar.update(1)
 
     try:
-        if cluster == INLINE:  # one by one in this process: no Dask (debugging, baselines)
+        if isinstance(cluster, str) and cluster == INLINE:  # one by one in this process: no Dask (debugging, baselines)
             for spec, need in todo:
                 record(spec, need, run_variant(spec.model_dump_json(by_alias=True), str(root)))
             return
@@ -187,18 +190,22 @@ def execute(root: Path, state: CampaignState, todo: list[tuple[VariantSpec, floa
         with dask_client(cluster) as client:
             futures = {client.submit(run_variant, spec.model_dump_json(by_alias=True),
                                      str(root), key=f"nbvideo-{spec.id}-{run_id}",
-                                     pure=False): (spec, need)
-                       for spec, need in todo}
-            for fut in as_completed(list(futures)):
-                spec, need = futures.pop(fut)
-                try:
-                    res: VariantResult = fut.result()
-                except Exception as exc:  # the task itself never raises: its worker was lost
-                    res = _lost(spec, exc)
-                # Let go of the result at once: a finished variant held in a worker's memory
-                # would be recomputed (re-exported) elsewhere if that worker died.
-                fut.release()
-                record(spec, need, res)
+                                     pure=False, priority=len(todo) - i): (spec, need)
+                       for i, (spec, need) in enumerate(todo)}  # in campaign order
+            try:
+                for fut in as_completed(list(futures)):
+                    spec, need = futures.pop(fut)
+                    try:
+                        res: VariantResult = fut.result()
+                    except Exception as exc:  # the task never raises: its worker was lost
+                        res = _lost(spec, exc)
+                    # Let go of the result at once: a finished variant held in a worker's
+                    # memory would be recomputed (re-exported) elsewhere if that worker died.
+                    fut.release()
+                    record(spec, need, res)
+            except BaseException:  # interrupted: what has not started does not start
+                client.cancel(list(futures))
+                raise
     finally:
         bar.close()
 
