@@ -7,14 +7,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_campaign
 import bench_demo
 import bench_export
+import bench_jobs
 import bench_state
 
 
 def main() -> None:
     figures: dict[str, float] = {}
-    for mod in (bench_export, bench_demo, bench_state, bench_jobs):
+    for mod in (bench_export, bench_demo, bench_state, bench_jobs, bench_campaign):
         print(f"\n== {mod.__name__} ==")
         figures.update(mod.main() or {})
     print("\n== figures ==")
