@@ -1,13 +1,13 @@
 """Campaigns: one concept as many ads (markets × hooks × lengths × aspects), run on Dask.
 
 >>> import nbvideo as nv
->>> p = nv.Project.open("projects/shoe", brief="30s ad for a waterproof trail shoe")  # doctest: +SKIP
+>>> p = nv.Project.open("projects/shoe", brief="30s ad for a trail shoe")  # doctest: +SKIP
 >>> c = nv.variants(p, markets={"US": "Shop now", "DE": "Jetzt kaufen"},
 ...                 hooks=["Wet feet again?", "Built for the storm"],
 ...                 durations=[15, 30], aspects=["9:16", "16:9"])     # doctest: +SKIP
->>> c.estimate()                     # what it would cost, shared scenes counted once  # doctest: +SKIP
->>> c.run()                          # LocalCluster; or c.run(cluster="tcp://scheduler:8786")  # doctest: +SKIP
->>> c.results                        # variant, project, exports, cost, status, error  # doctest: +SKIP
+>>> c.estimate()      # what it would cost, shared scenes counted once  # doctest: +SKIP
+>>> c.run()           # LocalCluster; or cluster="tcp://scheduler:8786"  # doctest: +SKIP
+>>> c.results         # variant, status, project, exports, cost, error  # doctest: +SKIP
 
 Each variant is an ordinary project under ``<campaign>/variants/``. The projects share a
 content-addressed asset store, so a frame or clip that several variants need is made (and
@@ -205,8 +205,9 @@ class Campaign:
             frames.append(campaign.assign(variant="(campaign)"))
         for spec in self._state.variants:
             f = self._root / spec.project / "ledger.jsonl"
-            if f.exists():
-                frames.append(Ledger(f).frame().assign(variant=spec.id))
+            rows = Ledger(f).frame() if f.exists() else None
+            if rows is not None and len(rows):
+                frames.append(rows.assign(variant=spec.id))
         if not frames:
             return Ledger(self._root / "ledger.jsonl").frame().assign(variant="")
         return pd.concat(frames, ignore_index=True)
@@ -292,7 +293,8 @@ def batch(table: pd.DataFrame, path: str | os.PathLike[str], *, providers: str =
     of that id, e.g. `audience`, `tone`, `cta`, or a template's own (`store`, `deal`).
     """
     if not isinstance(table, pd.DataFrame):
-        raise InvalidInput(f"batch() takes a pandas DataFrame of briefs, got {type(table).__name__}")
+        raise InvalidInput(f"batch() takes a pandas DataFrame of briefs, got "
+                           f"{type(table).__name__}")
     root = slug_path(path)
     root.mkdir(parents=True, exist_ok=True)
     specs = plan.from_table(table, Ledger(root / "ledger.jsonl"), providers=providers,

@@ -110,7 +110,8 @@ class CampaignState(_Model):
         for v in self.variants:
             if v.id == variant:
                 return v
-        raise KeyError(f"no variant {variant!r}; variants: {', '.join(v.id for v in self.variants)}")
+        ids = ", ".join(v.id for v in self.variants)
+        raise KeyError(f"no variant {variant!r}; variants: {ids}")
 
 
 def load_state(root: Path) -> CampaignState:

@@ -188,7 +188,8 @@ def from_project(p: Project, ledger: Ledger, *, markets: Any = None,
                     specs.append(VariantSpec(
                         id=vid, market=market.name if market else None,
                         hook=None if hook is None else str(hook.get("on_screen_text", hook)),
-                        duration_s=d, aspect=aspect, project=f"variants/{vid}",  # type: ignore[arg-type]
+                        duration_s=d, aspect=aspect,  # type: ignore[arg-type]
+                        project=f"variants/{vid}",
                         providers=st.providers, models=dict(st.models), seed=st.seed,
                         provider_options={k: dict(v) for k, v in
                                           p._rt.providers.options.items()},
@@ -197,7 +198,8 @@ def from_project(p: Project, ledger: Ledger, *, markets: Any = None,
                         title=title, structure=structure, scenes=edited,
                         timeline=Timeline(edits={k: v for k, v in st.timeline.edits.items()
                                                  if k in ids}),
-                        model=model, policy=policy, fit=fit, export_name=export_name))  # type: ignore[arg-type]
+                        model=model, policy=policy, fit=fit,  # type: ignore[arg-type]
+                        export_name=export_name))
     return specs
 
 
@@ -261,7 +263,8 @@ def from_table(table: pd.DataFrame, ledger: Ledger, *, providers: str = "local",
         vid = variant_id([str(cells.get("variant") or f"row-{n}")])
         specs.append(VariantSpec(
             id=vid, hook=cells.get("hook"), duration_s=brief.duration_s, aspect=brief.aspect,
-            project=f"variants/{vid}", providers=providers, models=dict(models or {}),  # type: ignore[arg-type]
+            project=f"variants/{vid}", providers=providers,
+            models=dict(models or {}),  # type: ignore[arg-type]
             seed=seed, brief=brief, questions=questions, answers=answers,
             palette=palette_for(brief.text, effective_answers(questions, answers)), title=title,
             structure=structure, scenes=apply_edits(scenes, brief.fps, hook, None), model=model,

@@ -133,9 +133,13 @@ def dask_client(cluster: Any) -> Iterator[Any]:
         yield cluster
         return
     if cluster is None:
-        local = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
-                             processes=True, dashboard_address=None,
-                             silence_logs=logging.ERROR, env=ONE_CORE_EACH)
+        import dask
+
+        # No dashboard, so no use for the workers' statistical profiler: spare its CPU.
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            local = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
+                                 processes=True, dashboard_address=None,
+                                 silence_logs=logging.ERROR, env=ONE_CORE_EACH)
         client = Client(local)
         try:
             yield client
@@ -180,7 +184,7 @@ def execute(root: Path, state: CampaignState, todo: list[tuple[VariantSpec, floa
         bar.update(1)
 
     try:
-        if isinstance(cluster, str) and cluster == INLINE:  # one by one in this process: no Dask (debugging, baselines)
+        if isinstance(cluster, str) and cluster == INLINE:  # one by one here, no Dask
             for spec, need in todo:
                 record(spec, need, run_variant(spec.model_dump_json(by_alias=True), str(root)))
             return

@@ -63,7 +63,8 @@ def adopt(rt: Runtime, spec: VariantSpec) -> None:
         st.archived_scenes.extend(old.values())
         st.brief = spec.brief
         st.questions, st.answers = list(spec.questions), dict(spec.answers)
-        st.palette, st.storyboard_title, st.structure = list(spec.palette), spec.title, spec.structure
+        st.palette, st.storyboard_title = list(spec.palette), spec.title
+        st.structure = spec.structure
         st.scenes = scenes
         st.timeline = spec.timeline.model_copy(deep=True)
         rt.save()

@@ -202,12 +202,3 @@ class SharedAssets:
                note=f"shared: made by {entry.origin} for ${entry.cost_usd:.4f}"[:200])
         return take
 
-
-def shared_summary(root: Path) -> dict[str, Any]:
-    """How many assets the store holds, by kind, and what they cost to make."""
-    entries = SharedAssets(root).entries()
-    out: dict[str, Any] = {"frames": 0, "clips": 0, "cost_usd": 0.0}
-    for e in entries:
-        out["frames" if e.kind == "frame" else "clips"] += 1
-        out["cost_usd"] += e.cost_usd
-    return out
