@@ -252,7 +252,8 @@ def test_variants_of_one_length_share_the_plan_and_differ_only_where_asked(
 
     run_sync(plan(base._rt))  # the base's own plan (and any edits to it) is used as is
     base.edit_scene(2, visual_prompt="the shoe in a puddle, low angle")
-    c = nv.variants(base, markets={"DE": {"cta": "Jetzt kaufen", "copy": {"hook": "Nasse Füße?"}}},
+    de = {"cta": "Jetzt kaufen", "copy": {"hook": "Nasse Füße?"}}
+    c = nv.variants(base, markets={"DE": de},
                     durations=[8, 15], aspects=["1:1"], path=tmp_path / "camp")
     specs = {s.id: s for s in c._state.variants}
     assert set(specs) == {"de-8s-1x1", "de-15s-1x1"}
