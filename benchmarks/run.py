@@ -7,6 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_campaign
 import bench_demo
 import bench_export
 import bench_jobs
@@ -18,7 +19,7 @@ import bench_widgets_browser
 def main() -> None:
     figures: dict[str, float] = {}
     # The browser bench last: Playwright's sync API runs an asyncio loop while it is open.
-    for mod in (bench_export, bench_demo, bench_state, bench_jobs, bench_widgets,
+    for mod in (bench_export, bench_demo, bench_state, bench_jobs, bench_campaign, bench_widgets,
                 bench_widgets_browser):
         print(f"\n== {mod.__name__} ==")
         figures.update(mod.main() or {})

@@ -5,6 +5,9 @@
 """
 
 from nbvideo.brand import list_brands, load_brand
+from nbvideo.brief_templates import TemplateError
+from nbvideo.brief_templates import templates_frame as templates
+from nbvideo.campaign import Campaign, batch, variants
 from nbvideo.errors import (
     InvalidInput,
     NbvideoError,
@@ -29,6 +32,7 @@ def open_project(path: str, brief: str | None = None, **options: object) -> Proj
 
 __all__ = [
     "BudgetExceeded",
+    "Campaign",
     "InvalidInput",
     "MissingKey",
     "NbvideoError",
@@ -38,9 +42,13 @@ __all__ = [
     "ProjectLocked",
     "ProjectNotFound",
     "SchemaTooNew",
+    "TemplateError",
+    "batch",
     "catalog",
     "list_brands",
     "load_brand",
     "open_project",
     "set_keys",
+    "templates",
+    "variants",
 ]

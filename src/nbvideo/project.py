@@ -19,6 +19,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from nbvideo import views
+from nbvideo.brief_templates import get_template
 from nbvideo.errors import InvalidInput, PathEscape, PhaseNotReady, ProjectNotFound
 from nbvideo.handles import (
     Exports,
@@ -44,7 +45,7 @@ from nbvideo.state import Brief, Finishing, ProjectState, Scene, Take
 from nbvideo.store import ProjectStore, slug_path
 
 _OPEN_OPTIONS = ("brief", "aspect", "duration_s", "resolution", "fps", "providers", "models",
-                 "seed", "budget_usd", "read_only")
+                 "seed", "budget_usd", "read_only", "template")
 
 
 def _shows_as_grid(method: Callable[..., Job[Any]]) -> Callable[..., Job[Any]]:
@@ -79,7 +80,10 @@ class Project:
         """Create the project at `path` (its name is slugged) or reopen it with everything intact.
 
         Options: aspect ("16:9", "9:16", "1:1", "4:5"), duration_s (5-180), resolution
-        ("720p", "1080p"), fps, providers ("local"), seed, budget_usd, read_only.
+        ("720p", "1080p"), fps, providers ("local"), seed, budget_usd, read_only, template
+        (a brief template from ``nv.templates()``, e.g. "app-install": its structure,
+        questions and example copy; its length and aspect unless given; its example brief
+        when `brief` is omitted).
         """
         unknown = sorted(set(options) - set(_OPEN_OPTIONS))
         if unknown:
@@ -94,6 +98,10 @@ class Project:
         models = options.pop("models", None)
         brief_opts = {k: v for k, v in options.items() if v is not None}
         store = ProjectStore(slug_path(path))
+        if brief_opts.get("template") is not None and not store.exists():
+            tmpl = get_template(brief_opts["template"])  # unknown names are refused, listed
+            brief_opts = {"aspect": tmpl.aspect, "duration_s": tmpl.duration_s, **brief_opts}
+            brief = tmpl.example_brief if brief is None else brief
         if store.exists():
             if not read_only:
                 store.acquire()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 from nbvideo.errors import NbvideoError
@@ -38,6 +38,19 @@ class Budget:
         flying = sum(self.in_flight.values())
         return spent, flying, spent + flying + estimate
 
+    # A budget shared by several processes (a campaign's) overrides these three: `locked`
+    # is held around check-and-hold so no other process slips in between.
+    def locked(self) -> AbstractContextManager[object]:
+        return nullcontext()
+
+    def hold(self, token: int, estimate_usd: float) -> None:
+        self.in_flight[token] = estimate_usd
+
+    def release(self, token: int, actual_usd: float) -> None:
+        self.in_flight.pop(token, None)
+        if self.counts_own_calls:
+            self.added += actual_usd
+
 
 @dataclass
 class Reservation:
@@ -57,7 +70,9 @@ def reserve(budgets: list[Budget], estimate_usd: float, what: str) -> Iterator[R
     if estimate_usd <= 0:
         yield res
         return
-    with _lock:
+    with _lock, ExitStack() as held:
+        for b in budgets:
+            held.enter_context(b.locked())
         for b in budgets:
             if b.limit_usd is None:
                 continue
@@ -70,12 +85,10 @@ def reserve(budgets: list[Budget], estimate_usd: float, what: str) -> Iterator[R
                 )
         token = next(_tokens)
         for b in budgets:
-            b.in_flight[token] = estimate_usd
+            b.hold(token, estimate_usd)
     try:
         yield res
     finally:
         with _lock:
             for b in budgets:
-                b.in_flight.pop(token, None)
-                if b.counts_own_calls:
-                    b.added += res.actual_usd if res.actual_usd is not None else estimate_usd
+                b.release(token, res.actual_usd if res.actual_usd is not None else estimate_usd)

@@ -33,6 +33,13 @@ REMOTE_IN_FLIGHT = 64
 DEFAULT_TIMEOUT_S = 900.0  # per prediction: a clip still running after 15 min is canceled
 
 
+def local_render_slots() -> int:
+    """Local clips rendered at once: NBVIDEO_LOCAL_RENDERS, else one per core. A campaign
+    worker that owns one core of the machine is given 1 (see campaign/runner.py)."""
+    n = os.environ.get("NBVIDEO_LOCAL_RENDERS", "").strip()
+    return int(n) if n.isdigit() and int(n) > 0 else (os.cpu_count() or 1)
+
+
 def clip_request(rt: Runtime, scene: Scene) -> ClipRequest:
     frame = scene.frame
     if frame is None or not frame.ok or frame.path is None:
@@ -191,10 +198,10 @@ def start_clip_job(rt: Runtime, chains: dict[str, list[str]], name: str = "clips
         # Remote clips mostly wait: submit them all at once; each provider limits its own
         # concurrent HTTP requests (spec.max_concurrency).
         limit = REMOTE_IN_FLIGHT
-    else:  # local renders are CPU-bound: one per core at most
+    else:  # local renders are CPU-bound: one per core (of this process's share) at most
         local = [get_model(v.model).max_concurrency for v in firsts
                  if not isinstance(v, RemoteVideoModel)]
-        limit = max(1, min(*local, os.cpu_count() or 1))
+        limit = max(1, min(*local, local_render_slots()))
     call_budget = Budget("budget of this call", budget_usd, lambda: 0.0, counts_own_calls=True)
     for sid in scene_ids:
         job.emit(sid, "queued")

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from nbvideo.keys import redact
 from nbvideo.ledger import Ledger, LedgerEntry
@@ -27,6 +27,9 @@ from nbvideo.providers import ProviderSet
 from nbvideo.providers.base import MediaResult, ProviderError, Usage
 from nbvideo.state import ProjectState, Scene, Take, utcnow
 from nbvideo.store import ProjectStore
+
+if TYPE_CHECKING:
+    from nbvideo.pipeline.shared import SharedAssets
 
 TakeKind = Literal["frame", "clip"]
 _EXT = {"frame": "png", "clip": "mp4"}
@@ -77,6 +80,11 @@ class Runtime:
     guard: threading.RLock = field(default_factory=threading.RLock)
     budget: Budget = field(init=False)
     listeners: list[Callable[[], None]] = field(default_factory=list)
+    shared: SharedAssets | None = None
+    """A campaign's content-addressed store: a request another project already made is
+    copied from it (a cache hit) instead of paid for again."""
+    extra_budgets: list[Budget] = field(default_factory=list)
+    """Budgets beyond the project's that every paid request must fit (a campaign's)."""
 
     def __post_init__(self) -> None:
         self.budget = Budget("project budget", self.state.budget_usd, self.spent_usd)
@@ -200,6 +208,38 @@ async def produce(
             rt.log_cache_hit(phase=phase, scene=scene_id, take=hit.id, provider=provider,
                              model=model, key=key, note="reused existing take")
             return hit, True
+    budgets = [*budgets, *rt.extra_budgets]
+
+    def make() -> Awaitable[tuple[Take, bool]]:
+        return _make(rt, scene_id=scene_id, kind=kind, provider=provider, model=model,
+                     inputs=inputs, seed=seed, run=run, after=after, estimate_usd=estimate_usd,
+                     budgets=budgets, resume=resume, key=key)
+
+    if resume is None and rt.shared is not None:
+        return await rt.shared.through(rt, scene_id=scene_id, kind=kind, provider=provider,
+                                       model=model, key=key, seed=seed, inputs=inputs,
+                                       after=after, make=make)
+    return await make()
+
+
+async def _make(
+    rt: Runtime,
+    *,
+    scene_id: str,
+    kind: TakeKind,
+    provider: str,
+    model: str,
+    inputs: dict[str, Any],
+    seed: int,
+    run: Callable[[Path, Pending], Awaitable[MediaResult]],
+    after: Callable[[Take, Path], None] | None,
+    estimate_usd: float,
+    budgets: Sequence[Budget],
+    resume: Take | None,
+    key: str,
+) -> tuple[Take, bool]:
+    """Call the provider for a new take (or finish `resume`), record it and log the call."""
+    phase = "frames" if kind == "frame" else "clips"
     if resume is not None:
         take = resume
         estimate_usd, budgets = 0.0, ()  # already reserved and sent by the process that died

@@ -145,6 +145,15 @@ _TO_BT709 = (
 )
 
 
+def encoder_threads() -> list[str]:
+    """x264's thread count from NBVIDEO_FFMPEG_THREADS, else ffmpeg's own choice (all cores).
+
+    A campaign worker that owns one core of a shared machine sets it to 1: several x264
+    encoders each running a thread per core would fight over the same cores."""
+    n = os.environ.get("NBVIDEO_FFMPEG_THREADS", "").strip()
+    return ["-threads", n] if n.isdigit() and int(n) > 0 else []
+
+
 def _ffmpeg_cmd(width: int, height: int, fps: int, dest: Path) -> list[str]:
     return [
         ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-y",
@@ -152,6 +161,7 @@ def _ffmpeg_cmd(width: int, height: int, fps: int, dest: Path) -> list[str]:
         "-i", "-",
         "-an", "-vf", _TO_BT709,
         "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-g", str(fps),
+        *encoder_threads(),
         "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(dest),
     ]  # fmt: skip
 

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Any, cast
 
+from nbvideo.brief_templates import BriefTemplate, find_template
 from nbvideo.providers.base import PlanContext, QuestionsResult, StoryboardResult, Usage
 from nbvideo.providers.local.brief_facts import (
     PRIORITY,
@@ -98,6 +99,9 @@ def plan_questions(ctx: PlanContext) -> list[Question]:
     choices = {"audience": cat["audiences"], "tone": cat["tones"], "cta": cat["ctas"],
                "platform": list(data["platforms"]), "music": data["music"],
                "setting": cat["settings"], "style": list(data["styles"])}
+    tmpl = find_template(ctx.brief.template)
+    if tmpl is not None:
+        return _template_questions(tmpl, facts, defaults, choices)
     order = {k: i for i, k in enumerate((*PRIORITY, "style"))}
     out = []
     for k in sorted(ids, key=order.__getitem__):
@@ -106,6 +110,24 @@ def plan_questions(ctx: PlanContext) -> list[Question]:
             opts = [default, *opts][:6]
         out.append(Question(id=k, kind="choice" if opts else "text", choices=opts,
                             default=default, **data["questions"][k]))
+    return out
+
+
+def _template_questions(tmpl: BriefTemplate, facts: BriefFacts, defaults: dict[str, str],
+                        choices: dict[str, list[str]]) -> list[Question]:
+    """The template's questions, in its order: what the brief states wins as the default,
+    then the template's, then the planner's; choices come from the template, else the data."""
+    data = load_structures()
+    out = []
+    for tq in tmpl.questions:
+        default = facts.stated(tq.id) or tq.default or defaults.get(tq.id)
+        opts = list(tq.choices or choices.get(tq.id, []))
+        if opts and default and default not in opts:
+            opts = [default, *opts][:6]
+        known = data["questions"].get(tq.id, {})
+        out.append(Question(id=tq.id, prompt=tq.prompt, kind="choice" if opts else "text",
+                            choices=opts, default=default, allow_other=tq.allow_other,
+                            help=tq.help or known.get("help", "")))
     return out
 
 
@@ -126,6 +148,9 @@ def palette_for(brief_text: str, answers: dict[str, str] | None = None) -> list[
 
 def _structure(brief: Brief) -> dict[str, Any]:
     """The template named on the brief, else a keyword-triggered structure, else by duration."""
+    tmpl = find_template(brief.template)
+    if tmpl is not None:  # a brief template (templates/briefs/) brings its own structure
+        return tmpl.structure()
     structs = sorted(load_structures()["structures"], key=lambda s: s["pick"])
     named = [s for s in structs if (brief.template or "").lower() == s["name"]]
     keyed = [s for s in structs if s["keywords"] and _earliest(brief.text, s["keywords"])]
@@ -237,6 +262,11 @@ def plan_storyboard(ctx: PlanContext) -> Storyboard:
         "hook_q": rng.choice(cat["hook_q"]), "offer": facts.offer or "Limited-time offer",
         **{k: cat[k] for k in ("action", "problem", "product_visual", "problem_line")},
     }
+    # Answers to a template's own questions ({store}, {deal}, ...) fill its example copy.
+    values |= {k: _clip(a, COPY_MAX) for k, a in ctx.answers.items()
+               if k not in values and k not in v and a and a.strip()}
+    tmpl = find_template(brief.template)
+    tcopy = tmpl.copy_lines if tmpl is not None else {}
     scenes: list[Scene] = []
     seen: dict[str, int] = {}
     prev_shot = prev_cam = None
@@ -252,9 +282,11 @@ def plan_storyboard(ctx: PlanContext) -> Storyboard:
         prev_cam = cam = _vary(entry.get("cameras", lib["cameras"]), prev_cam, rng, CAMERA_MOVES)
         title = _fill(lib["titles"], vals, k + rng.randrange(len(lib["titles"])),
                       lambda t: 2 <= len(t.split()) <= 5) or lib["fallback_title"]
-        copy = _fill(lib["copy"], vals, k + rng.randrange(len(lib["copy"])),
-                     lambda t: len(t) <= COPY_MAX) or _clip(_fill(lib["copy"], vals, 0) or "",
-                                                            COPY_MAX)
+        own = tcopy.get(beat, [])[k:]  # the template's example copy first (a line per
+        # occurrence of the beat), the library for repeats and lines that do not fit
+        copy = (own and _fill(own, vals, 0, lambda t: len(t) <= COPY_MAX)) or _fill(
+            lib["copy"], vals, k + rng.randrange(len(lib["copy"])),
+            lambda t: len(t) <= COPY_MAX) or _clip(_fill(lib["copy"], vals, 0) or "", COPY_MAX)
         fits = voice_words(dur)
         voice = re.sub(r"([.!?])[.!?]*\.", r"\1", _fill(  # 'days.' + '.' reads 'days.'
             lib.get("voice") or [""], vals, 0, lambda t, n=fits: len(t.split()) <= n) or "")

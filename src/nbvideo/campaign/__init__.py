@@ -1,0 +1,302 @@
+"""Campaigns: one concept as many ads (markets × hooks × lengths × aspects), run on Dask.
+
+>>> import nbvideo as nv
+>>> p = nv.Project.open("projects/shoe", brief="30s ad for a trail shoe")  # doctest: +SKIP
+>>> c = nv.variants(p, markets={"US": "Shop now", "DE": "Jetzt kaufen"},
+...                 hooks=["Wet feet again?", "Built for the storm"],
+...                 durations=[15, 30], aspects=["9:16", "16:9"])     # doctest: +SKIP
+>>> c.estimate()      # what it would cost, shared scenes counted once  # doctest: +SKIP
+>>> c.run()           # LocalCluster; or cluster="tcp://scheduler:8786"  # doctest: +SKIP
+>>> c.results         # variant, status, project, exports, cost, error  # doctest: +SKIP
+
+Each variant is an ordinary project under ``<campaign>/variants/``. The projects share a
+content-addressed asset store, so a frame or clip that several variants need is made (and
+paid) once and reaches the others as a cache hit; a campaign budget holds across all of them.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import filelock
+import pandas as pd
+
+from nbvideo.campaign import plan, runner
+from nbvideo.campaign.models import CampaignState, Market, VariantResult, VariantSpec, load_state
+from nbvideo.campaign.models import save_state as _save
+from nbvideo.errors import InvalidInput, ProjectLocked, ProjectNotFound
+from nbvideo.ledger import Ledger
+from nbvideo.pipeline.shared import SharedAssets
+from nbvideo.pipeline.shared_budget import SharedBudget
+from nbvideo.store import slug_path
+
+if TYPE_CHECKING:
+    from nbvideo.project import Project
+
+__all__ = ["Campaign", "Market", "VariantResult", "VariantSpec", "batch", "variants"]
+
+RESULT_COLUMNS = ["variant", "status", "project", "exports", "cost_usd", "estimate_usd",
+                  "frames_made", "frames_shared", "clips_made", "clips_shared", "seconds",
+                  "error"]
+
+
+class Campaign:
+    """A folder of variant projects that share assets and a budget; run them with `run()`."""
+
+    def __init__(self, root: Path, state: CampaignState) -> None:
+        self._root = Path(root).resolve()
+        self._state = state
+
+    # ------------------------------------------------------------------ open / build
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Campaign:
+        """Reopen a campaign folder with its variants and results."""
+        root = slug_path(path)
+        try:
+            return cls(root, load_state(root))
+        except FileNotFoundError:
+            raise ProjectNotFound(f"no nbvideo campaign at {root} (no campaign.json)") from None
+
+    @classmethod
+    def _create(cls, root: Path, name: str, specs: list[VariantSpec],
+                budget_usd: float | None, base: str | None) -> Campaign:
+        plan.check_unique(specs, root)
+        try:
+            state = load_state(root)  # same folder again: new recipes, results kept
+        except FileNotFoundError:
+            state = CampaignState(name=name)
+        state.variants, state.base = specs, base
+        state.results = {k: v for k, v in state.results.items() if k in {s.id for s in specs}}
+        if budget_usd is not None:
+            state.budget_usd = _dollars(budget_usd)
+        _save(root, state)
+        return cls(root, state)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def path(self) -> Path:
+        return self._root
+
+    @property
+    def name(self) -> str:
+        return self._state.name
+
+    @property
+    def budget_usd(self) -> float | None:
+        return self._state.budget_usd
+
+    @budget_usd.setter
+    def budget_usd(self, value: float | None) -> None:
+        self._state.budget_usd = None if value is None else _dollars(value)
+        _save(self._root, self._state)
+
+    @property
+    def variants(self) -> pd.DataFrame:
+        """One row per variant: what it changes and where its project lives."""
+        rows = [{"variant": s.id, "market": s.market, "hook": s.hook, "duration_s": s.duration_s,
+                 "aspect": s.aspect, "scenes": len(s.scenes), "brief": s.brief.text,
+                 "project": str(self._root / s.project)} for s in self._state.variants]
+        return pd.DataFrame(rows, columns=["variant", "market", "hook", "duration_s", "aspect",
+                                           "scenes", "brief", "project"])
+
+    # ------------------------------------------------------------------ money
+    def estimate(self) -> pd.DataFrame:
+        """What each variant would add to the bill, in campaign order, with a total on top.
+
+        `alone_usd` is its clips priced on their own; `new_usd` counts only scenes no
+        earlier (or finished) variant has, since a shared scene is made once. Nothing is spent."""
+        runner.recover(self._root, self._state)
+        providers: dict[Any, Any] = {}
+        seen: set[str] = set()
+        rows = []
+        for spec in self._state.variants:
+            prices = runner.scene_prices(spec, providers)
+            current = runner.is_current(self._root, spec, self._state.results.get(spec.id))
+            new = {k: v for k, v in prices.items() if k not in seen}
+            seen |= set(prices)
+            rows.append({"variant": spec.id, "scenes": len(prices),
+                         "shared_scenes": len(prices) - len(new),
+                         "alone_usd": sum(prices.values()),
+                         "new_usd": 0.0 if current else sum(new.values()),
+                         "note": "done: re-running reuses it" if current else ""})
+        body = pd.DataFrame(rows, columns=["variant", "scenes", "shared_scenes", "alone_usd",
+                                           "new_usd", "note"])
+        total = pd.DataFrame([{
+            "variant": "total", "scenes": int(body["scenes"].sum()),
+            "shared_scenes": int(body["shared_scenes"].sum()),
+            "alone_usd": float(body["alone_usd"].sum()), "new_usd": float(body["new_usd"].sum()),
+            "note": f"budget ${self.budget_usd:.2f}" if self.budget_usd is not None else "",
+        }])
+        return pd.concat([total, body], ignore_index=True)
+
+    @property
+    def spent_usd(self) -> float:
+        """What every variant's project has spent (their ledgers), plus campaign planning."""
+        df = self.costs
+        return float(df.loc[df["kind"] == "actual", "cost_usd"].sum()) if len(df) else 0.0
+
+    # ------------------------------------------------------------------ run
+    def run(self, cluster: Any = None, *, progress: bool = True) -> pd.DataFrame:
+        """Run every variant that is not done for its current recipe; return `results`.
+
+        Parameters
+        ----------
+        cluster : None for a LocalCluster made for this run (processes, one worker per core);
+            a scheduler address such as "tcp://10.0.0.5:8786" (the campaign folder must be on
+            storage the workers share); a dask Client or Cluster you made; or "inline" to run
+            them one by one in this process without Dask.
+        progress : show a progress bar over the variants.
+
+        A variant that fails (or whose worker dies) is a row with status "failed" and the
+        error; one the budget cannot hold is "refused" with the numbers; the others go on.
+        Running again redoes only those, and any whose recipe changed.
+        """
+        lock = filelock.FileLock(str(self._root / ".campaign.lock"), is_singleton=False)
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            raise ProjectLocked(f"campaign {self._root} is running in another process") from None
+        try:
+            runner.run(self._root, self._state, cluster=cluster, progress=progress)
+        finally:
+            lock.release()
+        return self.results
+
+    @property
+    def results(self) -> pd.DataFrame:
+        """One row per variant: status, project, exports, cost, sharing, time, error."""
+        rows = []
+        for spec in self._state.variants:
+            r = self._state.results.get(spec.id) or VariantResult(variant=spec.id,
+                                                                  project=spec.project)
+            stale = r.status == "done" and r.digest != spec.digest()
+            row = r.model_dump(include=set(RESULT_COLUMNS))
+            row["status"] = "changed" if stale else r.status
+            row["project"] = str(self._root / spec.project)
+            row["exports"] = [str(self._root / spec.project / e) for e in r.exports]
+            rows.append(row)
+        return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+    def frame(self) -> pd.DataFrame:
+        """Same as `results`."""
+        return self.results
+
+    def project(self, variant: str, read_only: bool = False) -> Project:
+        """Open one variant's project (e.g. to look at it, or fix a scene by hand)."""
+        from nbvideo.project import Project
+
+        try:
+            spec = self._state.spec(variant)
+        except KeyError as exc:
+            raise InvalidInput(str(exc.args[0])) from None
+        return Project.open(self._root / spec.project, read_only=read_only)
+
+    # ------------------------------------------------------------------ costs and sharing
+    @property
+    def costs(self) -> pd.DataFrame:
+        """Every ledger row of every variant (column `variant`), plus campaign planning."""
+        frames = []
+        campaign = Ledger(self._root / "ledger.jsonl").frame()
+        if len(campaign):
+            frames.append(campaign.assign(variant="(campaign)"))
+        for spec in self._state.variants:
+            f = self._root / spec.project / "ledger.jsonl"
+            rows = Ledger(f).frame() if f.exists() else None
+            if rows is not None and len(rows):
+                frames.append(rows.assign(variant=spec.id))
+        if not frames:
+            return Ledger(self._root / "ledger.jsonl").frame().assign(variant="")
+        return pd.concat(frames, ignore_index=True)
+
+    def sharing(self) -> pd.DataFrame:
+        """Per kind: requests the variants made, how many were generated, how many came from
+        the shared store, and the ratio generated / requested (lower is more sharing)."""
+        df = self.costs
+        rows = []
+        for phase in ("frames", "clips"):
+            d = df[df["phase"] == phase]
+            made = int((d["status"] == "succeeded").sum())
+            shared = int((d["cache_hit"] & d["note"].str.startswith("shared:")).sum())
+            asked = made + shared
+            rows.append({"kind": phase, "requests": asked, "generated": made, "shared": shared,
+                         "unique_keys": int(d.loc[d["status"] == "succeeded", "key"].nunique()),
+                         "ratio": made / asked if asked else float("nan")})
+        return pd.DataFrame(rows)
+
+    def budget(self) -> dict[str, Any]:
+        """The shared budget file: limit, spent and in-flight dollars across all workers."""
+        return SharedBudget.at(self._root).snapshot()
+
+    def store(self) -> SharedAssets:
+        return SharedAssets(self._root)
+
+    # ------------------------------------------------------------------ display
+    def __repr__(self) -> str:
+        counts = self.results["status"].value_counts().to_dict()
+        said = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        return f"<nbvideo.Campaign {self.name!r}: {len(self._state.variants)} variants ({said})>"
+
+    def _repr_html_(self) -> str:
+        df = self.results.drop(columns=["project"])
+        df["exports"] = df["exports"].map(lambda xs: ", ".join(Path(x).name for x in xs))
+        return (f"<div><b>{html.escape(repr(self))}</b>"
+                f"{df.to_html(index=False, na_rep='', escape=True)}</div>")
+
+
+def _dollars(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise InvalidInput(f"budget_usd must be a number of dollars >= 0 or None, got {value!r}")
+    return float(value)
+
+
+def variants(project: Project, markets: Sequence[Any] | Mapping[str, Any] | None = None,
+             hooks: Sequence[str | Mapping[str, Any]] | None = None,
+             durations: Sequence[float] | None = None, aspects: Sequence[str] | None = None,
+             *, path: str | os.PathLike[str] | None = None, budget_usd: float | None = None,
+             model: str | None = None, policy: str = "cheapest", fit: str = "crop",
+             name: str = "ad") -> Campaign:
+    """A campaign of every markets × hooks × durations × aspects variant of `project`.
+
+    Parameters
+    ----------
+    markets : names (["US", "DE"]), or name -> end-card text ({"DE": "Jetzt kaufen"}), or
+        name -> {"cta": ..., "copy": {beat: on-screen text}}. Default: the project as is.
+    hooks : the opening scene's on-screen text per hook (or a dict of its scene fields).
+    durations, aspects : lengths in seconds and "9:16"/"16:9"/"1:1"/"4:5"; default the
+        project's own. Each length is planned once; every variant of it shares that plan.
+    path : the campaign folder (default ``<project>-campaign`` beside the project); calling
+        again with the same folder updates the recipes and keeps the results.
+    budget_usd : the campaign's budget across all variants and workers.
+    model, policy : the video model for clips (or "auto" with a policy), as generate_clips.
+    fit, name : how each export fits its aspect, and its file name.
+    """
+    root = slug_path(path if path is not None else project.path.parent / f"{project.name}-campaign")
+    root.mkdir(parents=True, exist_ok=True)
+    specs = plan.from_project(project, Ledger(root / "ledger.jsonl"), markets=markets,
+                              hooks=hooks, durations=durations, aspects=aspects, model=model,
+                              policy=policy, fit=fit, export_name=name)
+    return Campaign._create(root, root.name, specs, budget_usd, str(project.path))
+
+
+def batch(table: pd.DataFrame, path: str | os.PathLike[str], *, providers: str = "local",
+          models: Mapping[str, str] | None = None, budget_usd: float | None = None,
+          model: str | None = None, policy: str = "cheapest", fit: str = "crop",
+          name: str = "ad") -> Campaign:
+    """A campaign with one variant per row of `table` (a DataFrame of briefs).
+
+    Columns: `brief` (required); optional `variant` (its name), `aspect`, `duration_s`,
+    `resolution`, `fps`, `template`, `seed`, `hook`; any other column answers the question
+    of that id, e.g. `audience`, `tone`, `cta`, or a template's own (`store`, `deal`).
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise InvalidInput(f"batch() takes a pandas DataFrame of briefs, got "
+                           f"{type(table).__name__}")
+    root = slug_path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    specs = plan.from_table(table, Ledger(root / "ledger.jsonl"), providers=providers,
+                            models=models, model=model, policy=policy, fit=fit, export_name=name)
+    return Campaign._create(root, root.name, specs, budget_usd, None)

@@ -1,0 +1,230 @@
+"""Running a campaign on Dask: admission against the budget, one task per variant, progress.
+
+The notebook (the Dask client) decides what runs: variants whose last result is done for the
+same recipe are skipped; the rest are priced and admitted in campaign order while the budget
+holds, counting each shared scene once (a scene many variants share is paid once). A variant
+that would take the campaign over its budget is refused here, before it reaches a worker, and
+the workers' shared budget file stops any request that would still overflow (an estimate can
+be off). Results are written to campaign.json as each variant finishes, so a notebook or a
+worker that dies loses nothing that finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from nbvideo.campaign.models import CampaignState, VariantResult, VariantSpec, save_state
+from nbvideo.campaign.worker import RESULT_FILE, run_variant
+from nbvideo.errors import InvalidInput
+from nbvideo.pipeline import routing
+from nbvideo.pipeline.estimate import clip_estimate
+from nbvideo.pipeline.runtime import canonical
+from nbvideo.pipeline.shared_budget import SharedBudget
+from nbvideo.providers import ProviderSet, provider_set
+from nbvideo.providers.catalog import get_model
+from nbvideo.state import utcnow
+
+log = logging.getLogger(__name__)
+INLINE = "inline"
+# A LocalCluster worker owns one core: it renders one local clip at a time with one x264
+# thread, so the workers together fill the machine without oversubscribing it.
+ONE_CORE_EACH = {"NBVIDEO_LOCAL_RENDERS": "1", "NBVIDEO_FFMPEG_THREADS": "1"}
+
+
+# --------------------------------------------------------------------------- what to run
+
+def is_current(root: Path, spec: VariantSpec, result: VariantResult | None) -> bool:
+    """Done for this very recipe, with its exports still on disk."""
+    if result is None or result.status != "done" or result.digest != spec.digest():
+        return False
+    return bool(result.exports) and all((root / spec.project / e).exists()
+                                        for e in result.exports)
+
+
+def recover(root: Path, state: CampaignState) -> None:
+    """Take results that workers wrote into their projects but the notebook never recorded
+    (it died, or a worker finished after the run was interrupted)."""
+    for spec in state.variants:
+        f = root / spec.project / RESULT_FILE
+        known = state.results.get(spec.id)
+        if f.exists():
+            with contextlib.suppress(ValueError, OSError):
+                res = VariantResult.model_validate_json(f.read_bytes())
+                if known is None or (res.finished_at and (known.finished_at is None
+                                                          or res.finished_at > known.finished_at)):
+                    state.results[spec.id] = res
+
+
+# --------------------------------------------------------------------------- money
+
+def scene_prices(spec: VariantSpec, providers: dict[tuple[str, str], ProviderSet]
+                 ) -> dict[str, float]:
+    """Estimated clip cost per scene, keyed by what makes the request (so variants sharing a
+    scene share the key): video model, aspect, resolution, fps, palette, position, scene."""
+    pk = (spec.providers, canonical(spec.models))
+    if pk not in providers:
+        providers[pk] = provider_set(spec.providers, spec.models)
+    ps = providers[pk]
+    out: dict[str, float] = {}
+    for n, scene in enumerate(spec.scenes, 1):
+        if spec.model == routing.AUTO:
+            ranked = routing.ranked(ps, scene, spec.brief, routing.check_policy(spec.policy))
+            name = ranked[0] if ranked else ps.video.model
+        else:
+            name = spec.model or ps.video.model
+        _gen, usage, _note = clip_estimate(get_model(name), scene, spec.brief.resolution)
+        sig = canonical({"model": name, "aspect": spec.aspect, "res": spec.brief.resolution,
+                         "fps": spec.brief.fps, "palette": spec.palette, "n": n,
+                         "scene": scene.model_dump(mode="json", include={
+                             "beat", "title", "description", "visual_prompt", "shot", "camera",
+                             "duration_s", "on_screen_text", "frame_seed", "clip_seed"})})
+        out[hashlib.sha256(sig.encode()).hexdigest()] = usage.cost_usd
+    return out
+
+
+def admit(specs: list[VariantSpec], done: list[VariantSpec], limit: float | None,
+          spent: float) -> tuple[list[tuple[VariantSpec, float]], list[VariantResult]]:
+    """(admitted with their new cost, refused rows), in campaign order, sharing counted once."""
+    providers: dict[tuple[str, str], ProviderSet] = {}
+    paid: set[str] = set()
+    for spec in done:
+        paid |= set(scene_prices(spec, providers))
+    reserved: dict[str, float] = {}
+    admitted, refused = [], []
+    for spec in specs:
+        prices = scene_prices(spec, providers)
+        new = {k: v for k, v in prices.items() if k not in paid and k not in reserved}
+        need = sum(new.values())
+        held = sum(reserved.values())
+        total = spent + held + need
+        if limit is not None and need > 0 and total > limit + 1e-9:
+            refused.append(VariantResult(
+                variant=spec.id, project=spec.project, status="refused", estimate_usd=need,
+                digest=spec.digest(), finished_at=utcnow(),
+                error=(f"variant {spec.id} refused before it was sent to a worker: "
+                       f"${spent:.2f} spent + ${held:.2f} reserved for variants ahead + "
+                       f"${need:.2f} estimated = ${total:.2f}, over the campaign budget of "
+                       f"${limit:.2f}")))
+            continue
+        reserved.update(new)
+        admitted.append((spec, need))
+    return admitted, refused
+
+
+# --------------------------------------------------------------------------- Dask
+
+@contextlib.contextmanager
+def dask_client(cluster: Any) -> Iterator[Any]:
+    """A Client for `cluster`: None starts a LocalCluster (processes, one single-threaded
+    worker per core) for this run; a "tcp://..." address connects to a running scheduler; a
+    Client or a Cluster object is used as given (and left running)."""
+    from distributed import Client, LocalCluster
+
+    if isinstance(cluster, Client):
+        yield cluster
+        return
+    if cluster is None:
+        import dask
+
+        # No dashboard, so no use for the workers' statistical profiler: spare its CPU.
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            local = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
+                                 processes=True, dashboard_address=None,
+                                 silence_logs=logging.ERROR, env=ONE_CORE_EACH)
+        client = Client(local)
+        try:
+            yield client
+        finally:
+            client.close()
+            local.close()
+        return
+    if not isinstance(cluster, str) and not hasattr(cluster, "scheduler_address"):
+        raise InvalidInput(f"cluster must be None, a scheduler address ('tcp://host:8786'), "
+                           f"a dask Client or a Cluster; got {type(cluster).__name__}")
+    client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _lost(spec: VariantSpec, exc: BaseException) -> VariantResult:
+    text = str(exc) or type(exc).__name__
+    if type(exc).__name__ == "KilledWorker":
+        text = f"the worker running it died ({text}); run the campaign again to redo it"
+    return VariantResult(variant=spec.id, project=spec.project, status="failed",
+                         error=text[:1000], digest=spec.digest(), finished_at=utcnow())
+
+
+def execute(root: Path, state: CampaignState, todo: list[tuple[VariantSpec, float]],
+            cluster: Any, progress: bool,
+            on_result: Callable[[VariantResult], None] | None = None) -> None:
+    """Run the admitted variants on Dask, recording each result as it arrives."""
+    if not todo:
+        return
+    bar = tqdm(total=len(todo), desc=f"campaign {state.name}", unit="variant",
+               disable=not progress)
+
+    def record(spec: VariantSpec, need: float, res: VariantResult) -> None:
+        res.estimate_usd = need
+        state.results[spec.id] = res
+        save_state(root, state)
+        if on_result is not None:
+            on_result(res)
+        bar.set_postfix_str(f"{spec.id}: {res.status}", refresh=False)
+        bar.update(1)
+
+    try:
+        if isinstance(cluster, str) and cluster == INLINE:  # one by one here, no Dask
+            for spec, need in todo:
+                record(spec, need, run_variant(spec.model_dump_json(by_alias=True), str(root)))
+            return
+        from distributed import as_completed
+
+        run_id = uuid.uuid4().hex[:6]
+        with dask_client(cluster) as client:
+            futures = {client.submit(run_variant, spec.model_dump_json(by_alias=True),
+                                     str(root), key=f"nbvideo-{spec.id}-{run_id}",
+                                     pure=False, priority=len(todo) - i): (spec, need)
+                       for i, (spec, need) in enumerate(todo)}  # in campaign order
+            try:
+                for fut in as_completed(list(futures)):
+                    spec, need = futures.pop(fut)
+                    try:
+                        res: VariantResult = fut.result()
+                    except Exception as exc:  # the task never raises: its worker was lost
+                        res = _lost(spec, exc)
+                    # Let go of the result at once: a finished variant held in a worker's
+                    # memory would be recomputed (re-exported) elsewhere if that worker died.
+                    fut.release()
+                    record(spec, need, res)
+            except BaseException:  # interrupted: what has not started does not start
+                client.cancel(list(futures))
+                raise
+    finally:
+        bar.close()
+
+
+def run(root: Path, state: CampaignState, cluster: Any = None, progress: bool = True,
+        on_result: Callable[[VariantResult], None] | None = None) -> None:
+    """Skip what is current, refuse what the budget cannot hold, run the rest."""
+    recover(root, state)
+    todo = [s for s in state.variants if not is_current(root, s, state.results.get(s.id))]
+    todo_ids = {s.id for s in todo}
+    done = [s for s in state.variants if s.id not in todo_ids]
+    budget = SharedBudget.at(root)
+    budget.set_limit(state.budget_usd, clear_in_flight=True)  # no run of ours is going on
+    admitted, refused = admit(todo, done, state.budget_usd, budget.snapshot()["spent_usd"])
+    for row in refused:
+        state.results[row.variant] = row
+    save_state(root, state)
+    execute(root, state, admitted, cluster, progress, on_result)

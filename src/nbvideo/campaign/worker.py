@@ -1,0 +1,130 @@
+"""One variant, start to finish, in whatever process runs it (a Dask worker or the notebook).
+
+`run_variant` is the task Dask ships: it takes the variant's spec as JSON and the campaign
+folder, and returns a result row; it never raises, so one failed variant is a row that says
+why, not a campaign that stops. The project it makes is an ordinary nbvideo project, opened
+with the campaign's shared asset store and budget switched on: everything else (cache by
+request key, takes, ledger, exports) is the project's own machinery.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+from nbvideo.campaign.models import VariantResult, VariantSpec
+from nbvideo.errors import InvalidInput
+from nbvideo.keys import redact
+from nbvideo.ledger import Ledger, LedgerEntry
+from nbvideo.pipeline.budget import BudgetExceeded
+from nbvideo.pipeline.runtime import Runtime
+from nbvideo.pipeline.shared import SharedAssets
+from nbvideo.pipeline.shared_budget import SharedBudget
+from nbvideo.providers import provider_set
+from nbvideo.state import utcnow
+from nbvideo.store import atomic_write_bytes
+
+RESULT_FILE = "variant-result.json"
+
+
+def refused(exc: BaseException) -> BudgetExceeded | None:
+    """The budget refusal behind an error, if that is what it was (jobs wrap their errors)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, BudgetExceeded):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def adopt(rt: Runtime, spec: VariantSpec) -> None:
+    """Make the project's brief, answers and storyboard the spec's, keeping every take.
+
+    A scene already in the project (same id) keeps its takes, so what is still current is
+    reused by request key; scenes the spec no longer has are archived, as a re-plan does."""
+    with rt.guard:
+        st = rt.state
+        if st.providers != spec.providers:
+            raise InvalidInput(f"{rt.store.root} uses providers={st.providers!r} but the campaign "
+                               f"asks for {spec.providers!r}; use a new campaign folder")
+        old = {s.id: s for s in st.scenes}
+        scenes = []
+        for sc in spec.scenes:
+            prev = old.pop(sc.id, None)
+            if prev is not None:
+                sc = sc.model_copy(update={
+                    "frame_takes": prev.frame_takes, "clip_takes": prev.clip_takes,
+                    "frame_take_id": prev.frame_take_id, "clip_take_id": prev.clip_take_id})
+            scenes.append(sc)
+        st.archived_scenes.extend(old.values())
+        st.brief = spec.brief
+        st.questions, st.answers = list(spec.questions), dict(spec.answers)
+        st.palette, st.storyboard_title = list(spec.palette), spec.title
+        st.structure = spec.structure
+        st.scenes = scenes
+        st.timeline = spec.timeline.model_copy(deep=True)
+        rt.save()
+
+
+def _count(entries: list[LedgerEntry], phase: str) -> tuple[int, int]:
+    """(made, taken from the shared store) among ledger rows of one phase."""
+    made = sum(1 for e in entries if e.phase == phase and e.status == "succeeded")
+    shared = sum(1 for e in entries if e.phase == phase and e.cache_hit
+                 and e.note.startswith("shared:"))
+    return made, shared
+
+
+def run_variant(spec_json: str, root: str) -> VariantResult:
+    """Make one variant's project, clips and export; return its result row (never raises)."""
+    from nbvideo.project import Project  # keeps the import of this module light for Dask
+
+    spec = VariantSpec.model_validate_json(spec_json)
+    folder = Path(root)
+    started = time.perf_counter()
+    res = VariantResult(variant=spec.id, project=spec.project, digest=spec.digest(),
+                        worker=f"{socket.gethostname()}:{os.getpid()}")
+    path = folder / spec.project
+    try:
+        if (path / "project.json").exists():
+            p = Project.open(path)
+        else:
+            b = spec.brief
+            p = Project.open(path, brief=b.text, aspect=b.aspect, duration_s=b.duration_s,
+                             resolution=b.resolution, fps=b.fps, template=b.template,
+                             providers=spec.providers, models=spec.models or None,
+                             seed=spec.seed)
+        with p:
+            rt = p._rt
+            if spec.provider_options:  # e.g. polling hints the base project was given
+                rt.providers = provider_set(rt.state.providers, rt.state.models,
+                                            spec.provider_options)
+            rt.shared = SharedAssets(folder)
+            rt.extra_budgets = [SharedBudget.at(folder)]
+            before = len(rt.ledger.entries())
+            adopt(rt, spec)
+            p.storyboard()
+            p.generate_clips(model=spec.model, policy=spec.policy).wait()
+            exports = p.export(spec.export_name, formats=[spec.aspect], fit=spec.fit,
+                               resolution=spec.brief.resolution)
+            res.exports = [r.path for r in exports]
+            res.status = "done"
+            res.cost_usd = p.spent_usd
+            new = rt.ledger.entries()[before:]
+            res.frames_made, res.frames_shared = _count(new, "frames")
+            res.clips_made, res.clips_shared = _count(new, "clips")
+    except Exception as exc:  # reported on the row; the campaign goes on
+        no = refused(exc)
+        res.status = "refused" if no is not None else "failed"
+        res.error = redact(str(no if no is not None else exc) or type(exc).__name__)[:1000]
+        if (path / "ledger.jsonl").exists():
+            res.cost_usd = float(sum(e.cost_usd for e in Ledger(path / "ledger.jsonl").entries()
+                                     if e.kind == "actual"))
+    res.seconds = round(time.perf_counter() - started, 3)
+    res.finished_at = utcnow()
+    if path.is_dir():  # the project remembers its own result, should the notebook die
+        atomic_write_bytes(path / RESULT_FILE, res.model_dump_json(indent=1).encode())
+    return res
