@@ -18,6 +18,7 @@ from nbvideo.errors import (
     SchemaTooNew,
 )
 from nbvideo.keys import MissingKey, set_keys
+from nbvideo.overview import projects, spend_chart
 from nbvideo.pipeline.budget import BudgetExceeded
 from nbvideo.project import Project
 from nbvideo.providers.catalog import catalog_frame as catalog
@@ -48,7 +49,9 @@ __all__ = [
     "list_brands",
     "load_brand",
     "open_project",
+    "projects",
     "set_keys",
+    "spend_chart",
     "templates",
     "variants",
 ]

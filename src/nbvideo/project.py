@@ -13,12 +13,15 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from pydantic import ValidationError
 
-from nbvideo import views
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+from nbvideo import charts, views
 from nbvideo.brief_templates import get_template
 from nbvideo.errors import InvalidInput, PathEscape, PhaseNotReady, ProjectNotFound
 from nbvideo.handles import (
@@ -30,6 +33,7 @@ from nbvideo.handles import (
     widget_bundle,
 )
 from nbvideo.ledger import Ledger, summarize
+from nbvideo.overview import phase_status
 from nbvideo.pipeline import clips as clips_phase
 from nbvideo.pipeline import export as export_phase
 from nbvideo.pipeline import questions as questions_phase
@@ -556,17 +560,13 @@ class Project:
         return self.exports
 
     def status(self) -> pd.DataFrame:
+        return pd.DataFrame(phase_status(self._rt.state), columns=["phase", "done", "detail"])
+
+    def cost_chart(self) -> Figure:
+        """Spend by phase, model and scene as a matplotlib figure (`.savefig("x.png")`)."""
         st = self._rt.state
-        rows = [
-            ("questions", bool(st.questions), f"{len(st.answers)}/{len(st.questions)} answered"),
-            ("storyboard", bool(st.scenes), f"{len(st.scenes)} scenes"),
-            ("frames", bool(st.scenes) and all(s.frame for s in st.scenes),
-             f"{sum(1 for s in st.scenes if s.frame)}/{len(st.scenes)}"),
-            ("clips", bool(st.scenes) and all(s.clip for s in st.scenes),
-             f"{sum(1 for s in st.scenes if s.clip)}/{len(st.scenes)}"),
-            ("export", bool(st.exports), f"{len(st.exports)} file(s)"),
-        ]
-        return pd.DataFrame(rows, columns=["phase", "done", "detail"])
+        labels = {s.id: f"{i}. {s.title or s.beat}"[:28] for i, s in enumerate(st.scenes, 1)}
+        return charts.cost_chart(self.costs, labels, title=st.name)
 
     def on_change(self, fn: Callable[[], None]) -> Callable[[], None]:
         """Call `fn()` after every save of the project; returns a function that unsubscribes.
