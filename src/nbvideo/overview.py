@@ -93,7 +93,8 @@ def project_row(folder: Path) -> dict[str, Any]:
         st = _state(folder)
         costs = Ledger(folder / LEDGER_FILE).frame()
     except (NbvideoError, OSError) as exc:
-        row["error"] = str(exc).splitlines()[0]
+        # the row already says where: name the file inside the project, not its full path
+        row["error"] = str(exc).splitlines()[0].replace(f"{folder}{os.sep}", "")
         return row
     first = st.scenes[0].frame if st.scenes else None
     frame_path = folder / first.path if first is not None and first.path else None
