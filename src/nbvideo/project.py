@@ -45,7 +45,7 @@ from nbvideo.pipeline.jobs import Job, run_sync
 from nbvideo.pipeline.runtime import Runtime
 from nbvideo.providers import provider_set
 from nbvideo.providers.catalog import get_model
-from nbvideo.state import Brief, Finishing, ProjectState, Scene, Take
+from nbvideo.state import Brief, Finishing, Metadata, ProjectState, Scene, Take
 from nbvideo.store import ProjectStore, slug_path
 
 _OPEN_OPTIONS = ("brief", "aspect", "duration_s", "resolution", "fps", "providers", "models",
@@ -468,6 +468,51 @@ class Project:
             title = rt.state.storyboard_title or rt.state.name
             return review_sheet(title, rows, None, rt.store.path("exports"), per_page,
                                 kit=kit_for(rt))
+
+    @property
+    def metadata(self) -> Metadata:
+        """Upload metadata for the packages: what was set with `set_metadata`, else a draft
+        from the storyboard, brief and brand kit."""
+        from nbvideo.pipeline.finishing import kit_for
+        from nbvideo.pipeline.package import draft_metadata
+
+        rt = self._rt
+        if rt.state.metadata is not None:
+            return rt.state.metadata
+        kit = kit_for(rt)
+        return draft_metadata(rt.state, cta=kit.end_card.cta if kit else "",
+                              link=kit.end_card.url if kit else "",
+                              brand=kit.name if kit else None)
+
+    def set_metadata(self, **fields: Any) -> Metadata:
+        """Edit the upload metadata: title=, description=, hashtags=[...], cta=, link=.
+        Fields not given keep their value (drafted ones become saved ones)."""
+        rt = self._rt
+        with rt.guard:
+            try:
+                meta = Metadata.model_validate({**self.metadata.model_dump(), **fields})
+            except ValidationError as exc:
+                from nbvideo.pipeline.package import metadata_error
+
+                raise InvalidInput(metadata_error(exc.errors()[0])) from None
+            rt.state.metadata = meta
+            rt.save()
+        return meta
+
+    def package(self, presets: Sequence[str] | str, name: str = "ad", *,
+                accept: bool | Sequence[str] = ()) -> pd.DataFrame:
+        """One folder and zip per platform in packages/: the video, poster, SRT and VTT
+        captions, and the upload form's fields as metadata.json and upload.txt. Metadata is
+        checked against each platform's limits before anything renders; nothing is uploaded.
+        `accept` goes to `export` (its preset checks)."""
+        from nbvideo.pipeline.package import package
+
+        chosen = [presets] if isinstance(presets, str) else list(presets)
+        if not chosen:
+            raise InvalidInput("presets: give at least one platform preset, e.g. ['tiktok']")
+        rows = package(self.path, self.metadata, chosen, name,
+                       lambda ps: list(self.export(name, preset=ps, accept=accept)))
+        return pd.DataFrame(rows)
 
     @property
     def exports(self) -> Exports:

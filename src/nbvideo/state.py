@@ -232,6 +232,28 @@ class Finishing(Model):
     end_card: bool = Field(True, description="The kit's end card after the last scene.")
 
 
+class Metadata(Model):
+    """What a platform's upload form asks for, drafted from the brief and brand kit and
+    editable before packaging (`p.set_metadata`). Platform limits are checked at packaging."""
+
+    title: str = Field("", max_length=200)
+    description: str = Field("", max_length=5000)
+    hashtags: list[Annotated[str, Field(pattern=r"^#?[^\s#]{1,100}$")]] = Field(
+        default_factory=list, max_length=100, description="Words without spaces; '#' optional.")
+    cta: str = Field("", max_length=80, description="Call to action, e.g. 'Shop now'.")
+    link: str = Field("", max_length=500, pattern=r"^(https?://\S+)?$")
+
+    @field_validator("hashtags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        out: list[str] = []
+        for t in tags:
+            tag = "#" + t.lstrip("#")
+            if tag.lower() not in (o.lower() for o in out):
+                out.append(tag)
+        return out
+
+
 class ExportRecord(Model):
     path: ProjectPath
     aspect: Aspect
@@ -278,6 +300,7 @@ class ProjectState(Model):
     exports: list[ExportRecord] = Field(default_factory=list)
     finishing: Finishing = Field(default_factory=Finishing)
     budget_usd: float | None = Field(None, ge=0)
+    metadata: Metadata | None = Field(None, description="Edited upload metadata; None: drafted.")
 
     def scene(self, ref: str | int) -> Scene:
         """Look a scene up by id or by 1-based position."""
