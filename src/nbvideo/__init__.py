@@ -15,6 +15,7 @@ from nbvideo.errors import (
     ProjectCorrupt,
     ProjectLocked,
     ProjectNotFound,
+    RoutingWarning,
     SchemaTooNew,
 )
 from nbvideo.keys import MissingKey, set_keys
@@ -42,6 +43,7 @@ __all__ = [
     "ProjectCorrupt",
     "ProjectLocked",
     "ProjectNotFound",
+    "RoutingWarning",
     "SchemaTooNew",
     "TemplateError",
     "batch",
