@@ -323,6 +323,7 @@ class Project:
         """Start one clip per scene (default: those missing or out of date); returns a Job at once.
 
         Wait with `await job` in a notebook or `job.wait()` in a script.
+        Example: ``p.generate_clips(model="auto", policy="quality", budget_usd=5).wait()``
 
         Parameters
         ----------
@@ -337,8 +338,6 @@ class Project:
         timeout_s : per prediction; one still running after it is canceled and fails over.
         budget_usd : caps what this call may spend (the project's `budget_usd` always holds
             too); a clip that would pass either is refused before its request is sent.
-
-        Example: ``p.generate_clips(model="auto", policy="quality", budget_usd=5).wait()``
         """
         if budget_usd is not None and (isinstance(budget_usd, bool)
                                        or not isinstance(budget_usd, int | float) or budget_usd < 0):
