@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(PIP) install -e '.[test,docs]'
-	touch $@
+	touch $(VENV)/.installed-docs $@
 
 $(VENV)/.installed-docs: $(VENV)/.installed pyproject.toml
 	$(PIP) install -e '.[docs]'

@@ -99,7 +99,7 @@ def _name(func: ast.AST) -> str | None:
 def _fragment(node: ast.AST) -> str | None:
     """The longest constant piece of a message, trimmed; None when it has no telling text
     (a message passed through from elsewhere, e.g. `str(exc.args[0])`)."""
-    pieces = [_normalize(p).strip(" ;:,.$(") for p in _constants(node)]
+    pieces = [_normalize(p).strip(" ;:,.$()") for p in _constants(node)]
     best = max(pieces, key=len, default="")
     return best if len(best) >= MIN_FRAGMENT else None
 
