@@ -35,6 +35,10 @@ INTERNAL = {
     "Unusable": "openai turns it into ProviderOutputError after a second attempt",
     "RenderCanceled": "an export canceled by its own cancel event; the caller asked for it",
 }
+# Lookups that raise KeyError or IndexError here reach users as InvalidInput with the same
+# text (`InvalidInput(str(exc.args[0]))` at the call site), so their messages count too.
+PASSED_THROUGH = {"nbvideo/state.py": {"KeyError", "IndexError"},
+                  "nbvideo/campaign/models.py": {"KeyError"}}
 # A message fragment must be at least this long to say something (shorter ones are glue
 # such as ', got ').
 MIN_FRAGMENT = 10
@@ -115,7 +119,8 @@ def _messages() -> list[tuple[str, str, str]]:
                 continue
             parent = _name(node.func)
             msg: ast.AST | None = None
-            if parent in user and node.args:  # raise SomeError("...") and SomeError("...")
+            if parent in user and node.args or (
+                    parent in PASSED_THROUGH.get(rel, ()) and node.args):  # SomeError("...")
                 msg = node.args[0]
             elif parent == "warn" and node.args:  # warnings.warn("...", RoutingWarning)
                 msg = node.args[0]
@@ -175,7 +180,8 @@ def test_troubleshooting_lists_every_export_check_code() -> None:
     assert not missing, f"export check codes missing from docs/troubleshooting.md: {missing}"
 
 
-@pytest.mark.parametrize("fragment", ["no nbvideo project at", "refused before sending"])
+@pytest.mark.parametrize("fragment", ["no nbvideo project at", "refused before sending",
+                                      "is out of range 1", "longer than its scene; shorten the line"])
 def test_the_scan_finds_known_messages(fragment: str) -> None:
     """The AST scan itself: messages we know exist are found (so an empty scan cannot pass)."""
     assert any(fragment in frag for _, _, frag in _messages())
