@@ -26,7 +26,8 @@ def test_blocks_follow_the_timeline_table(rendered, wire: Wire):
     assert [c.clip["start_s"] for c in tl.clips] == list(table["start_s"])
     assert [c.clip["kept_s"] for c in tl.clips] == list(table["kept_s"])
     assert tl.clips[-1].clip["transition"] is None and tl.clips[0].clip["transition"]["kind"] == "cut"
-    assert tl.tracks == [{"id": "video", "kind": "clips", "label": "Video"}]
+    assert [(x["id"], x["kind"]) for x in tl.tracks] == [("video", "clips"), ("text", "text"),
+                                                        ("music", "music")]
     assert tl.info["total_s"] == pytest.approx(rendered.timeline.duration_s)
     assert all(c.poster[:3] == b"\xff\xd8\xff" and c.preview == b"" for c in tl.clips)
 
