@@ -283,3 +283,12 @@ def test_music_goes_back_to_the_bed_or_off_and_bad_choices_are_refused(rendered,
     assert on_disk(rendered)["finishing"]["music"] == "bed"
     send(tl, "music", source="none")
     assert on_disk(rendered)["finishing"]["music"] == "none" and tl.error == ""
+
+
+def test_the_static_repr_names_the_music_and_lists_the_captions(rendered, wire: Wire):
+    rendered.finish(voice="narrator-f", music="bed")
+    html = Timeline(rendered).static_html()
+    assert "<b>Music</b>: Generated bed" in html
+    for s in rendered.scenes:
+        if s.voice_line:
+            assert s.voice_line.replace("'", "&#x27;") in html

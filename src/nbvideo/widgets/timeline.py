@@ -9,6 +9,7 @@ music, a file chosen in the browser or the generated bed).
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 from pathlib import Path
@@ -137,7 +138,17 @@ class Timeline(ProjectView):
         return list(self._clips.values())
 
     def static_html(self) -> str:
-        return self.project.timeline._repr_html_()
+        """The timeline table, then the music and the captions as the export has them."""
+        m = self.project.music
+        music = m.name + (f" ({m.duration_s:g} s{', looped' if m.loops else ''})"
+                          if m.source == "file" and m.duration_s else "")
+        cues = "".join(f"<li>{c.start_s:.2f}–{c.end_s:.2f} s: {html.escape(c.text)}</li>"
+                       for c in self.project.caption_cues())
+        return (self.project.timeline._repr_html_()
+                + f"<div style='font:13px system-ui;margin-top:4px'><b>Music</b>: "
+                  f"{html.escape(music)}</div>"
+                + (f"<div style='font:13px system-ui'><b>Captions</b><ol>{cues}</ol></div>"
+                   if cues else ""))
 
     # ------------------------------------------------------------------ actions
     @action("trim")
