@@ -48,7 +48,7 @@ function drawTextTrack(lane, ctx, track) {
     const c = it.clip;
     const saved = c.text || "";
     const field = h("input", {
-      type: "text", class: "nbv-text-field", "data-field": "on_screen_text", maxlength: 200,
+      type: "text", class: "nbv-text-field", "data-field": "on_screen_text",
       value: ctx.drafts.get(it.id) ?? saved, placeholder: "+ text",
       "aria-label": `On-screen text of scene ${c.number}`, title: saved || `Scene ${c.number}: no on-screen text`,
     });
