@@ -182,7 +182,10 @@ def test_a_voice_line_typed_on_a_card_is_saved_and_its_fit_shown(page, project):
     room = int(fit.inner_text().split("/")[1].split()[0])  # "3 / 4 words · fits"
     others = {s["id"]: s["voice_line"] for s in saved(project)["scenes"] if s["id"] != sid}
 
-    line = " ".join(["Go"] * (room + 4))  # more than the scene has time for
+    words = ("Mud? Rain? Rock? Bring it on. These boots keep going all weekend long, "
+             "mile after mile after mile.").split()
+    assert room + 4 <= len(words), f"scene 1 takes {room} words; the test line is shorter"
+    line = " ".join(words[:room + 4])  # more than the scene has time for
     field.click()
     page.keyboard.press("Control+A")
     page.keyboard.type(line)
@@ -195,7 +198,7 @@ def test_a_voice_line_typed_on_a_card_is_saved_and_its_fit_shown(page, project):
                        "the new voice line")
     assert {s["id"]: s["voice_line"] for s in state["scenes"] if s["id"] != sid} == others
     expect(field).to_have_attribute("aria-invalid", "true")
-    short = " ".join(["Go"] * room)
+    short = " ".join(words[:room])
     lab.type_into(page, field, short)
     wait_saved(page, project, lambda s: scene(s, sid)["voice_line"] == short, "a line that fits")
     expect(fit).to_have_attribute("data-fits", "true")
