@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,8 @@ from imageio_ffmpeg import get_ffmpeg_exe
 import nbvideo as nv
 from nbvideo.pipeline.qa import Expectation, inspect_clip
 from nbvideo.providers.catalog import get_model
-from tests.doubles.replicate_double import ReplicateDouble, start_replicate_double
-from tests.test_clip_routing import BRIEF, TOKEN, WAN, boarded
+from tests.doubles.replicate_double import ReplicateDouble
+from tests.test_clip_routing import BRIEF, WAN, boarded
 
 W, H, SECONDS = 320, 180, 4
 WANT = Expectation(duration_s=SECONDS, width=W, height=H)
@@ -103,14 +102,8 @@ def test_offline_clips_are_checked_as_they_arrive_and_pass(rendered: nv.Project)
 
 # ------------------------------------------------------------------ policies, paid clips
 @pytest.fixture
-def double(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicateDouble]:
-    d = start_replicate_double(TOKEN)
-    d.latency_s = 0.4
-    monkeypatch.setenv("REPLICATE_API_TOKEN", TOKEN)
-    monkeypatch.setenv("REPLICATE_BASE_URL", d.base_url)
-    monkeypatch.setenv("NBVIDEO_DOWNLOAD_HOSTS", "127.0.0.1")
-    yield d
-    d.stop()
+def double(replicate_env: ReplicateDouble) -> ReplicateDouble:
+    return replicate_env
 
 
 def test_warn_keeps_a_flawed_clip_and_flags_it(double: ReplicateDouble, tmp_path: Path) -> None:

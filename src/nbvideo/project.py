@@ -471,6 +471,57 @@ class Project:
             rt.save()
             return new
 
+    def set_music_file(self, data: bytes, filename: str) -> Finishing:
+        """Use your own music: `data` (the file's bytes) is kept under assets/music/user/ and
+        set as the export's music once it decodes as audio. A file that is not audio (or is
+        empty, too large, or shorter than half a second) is refused and nothing changes.
+
+        Example: ``p.set_music_file(Path("song.mp3").read_bytes(), "song.mp3")``;
+        ``p.finish(music="bed")`` goes back to the generated bed."""
+        from nbvideo.pipeline.music_files import store_music
+
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise InvalidInput(f"music file: data must be the file's bytes, got "
+                               f"{type(data).__name__}")
+        rel = store_music(self._rt, str(filename), bytes(data))  # decoded outside the lock
+        return self.finish(music=rel)
+
+    @property
+    def music(self) -> Any:
+        """What the export puts under the picture: a MusicInfo (source none/bed/file, name,
+        path, duration_s, loops)."""
+        from nbvideo.pipeline.music_files import music_info
+
+        with self._rt.guard:
+            return music_info(self._rt, timeline_ops.total_frames(self._rt)
+                              / self._rt.state.brief.fps)
+
+    def line_fits(self) -> dict[str, Any]:
+        """How each scene's voice line fits its scene, by scene id: a LineFit with words,
+        max_words, voice_s (measured once the line is spoken, else estimated), over_s and
+        fits. Speaks nothing."""
+        from nbvideo.pipeline.finishing import line_fits
+
+        with self._rt.guard:
+            return line_fits(self._rt, timeline_ops.entries(self._rt))
+
+    def caption_cues(self) -> list[Any]:
+        """The captions an export at the project's fps burns in, with the export's timing
+        (each spoken line's real length once it is made, an estimate before). Empty when
+        captions are off or there is no voice-over."""
+        from nbvideo.pipeline.finishing import caption_cues, line_fits
+
+        rt = self._rt
+        with rt.guard:
+            f = rt.state.finishing
+            if not (f.captions and f.voice):
+                return []
+            entries = timeline_ops.entries(rt)
+            fits = line_fits(rt, entries)
+            spoken = {sid: x.voice_s for sid, x in fits.items() if x.words}
+            return caption_cues(entries, spoken, {sid: x.scene_s for sid, x in fits.items()},
+                                rt.state.brief.fps)
+
     def review_sheet(self, per_page: int = 6) -> Any:
         """A PDF and a PNG contact sheet of the storyboard for client sign-off, in exports/:
         frames, scene numbers, durations, on-screen text, voice lines and cost per scene."""

@@ -10,7 +10,7 @@ from typing import Any
 from PIL import Image
 
 from nbvideo.pipeline.questions import ask_planner, effective_answers, plan_context
-from nbvideo.pipeline.runtime import Runtime, produce
+from nbvideo.pipeline.runtime import Runtime, produce, request_key
 from nbvideo.providers.base import FrameRequest
 from nbvideo.providers.local.planner import palette_for
 from nbvideo.state import Scene, Take, frame_size
@@ -59,11 +59,12 @@ async def plan(rt: Runtime, replan: bool = False) -> list[Scene]:
 
 
 def frame_request(rt: Runtime, scene: Scene) -> FrameRequest:
+    """What a scene's frame depends on: the scene itself, never its position (see
+    FrameRequest), so reordering keeps every frame and clip current."""
     st = rt.state
     w, h = frame_size(st.brief.aspect, st.brief.resolution)
-    number = next(i for i, s in enumerate(st.scenes, 1) if s.id == scene.id)
     return FrameRequest(
-        scene_number=number, beat=scene.beat, title=scene.title, description=scene.description,
+        beat=scene.beat, title=scene.title, description=scene.description,
         visual_prompt=scene.visual_prompt, shot=scene.shot, camera=scene.camera,
         on_screen_text=scene.on_screen_text, aspect=st.brief.aspect, width=w, height=h,
         palette=st.palette, seed=scene.frame_seed,
@@ -71,7 +72,7 @@ def frame_request(rt: Runtime, scene: Scene) -> FrameRequest:
 
 
 def frame_inputs(req: FrameRequest) -> dict[str, Any]:
-    return req.model_dump(mode="json", exclude={"seed"})
+    return req.model_dump(mode="json", exclude={"seed", "scene_number"})
 
 
 def write_thumbnail(take: Take, src: Path, store_root: Path) -> None:
@@ -84,12 +85,31 @@ def write_thumbnail(take: Take, src: Path, store_root: Path) -> None:
         im.save(thumb, "JPEG", quality=82)
 
 
+def adopt_numbered_takes(scene: Scene, provider: str, model: str, inputs: dict[str, Any],
+                         seed: int) -> None:
+    """Re-key frame takes made while frames still asked for the scene's position.
+
+    Such a take has `scene_number` in its inputs and key, so after the change no request
+    matches it. A paid image never showed the number, so it answers today's request as it
+    is: re-keying it saves paying again (and keeps its clip current). Offline panels had
+    the number drawn in, so those are drawn again, for free."""
+    if provider == "local":
+        return
+    for take in scene.frame_takes:
+        if ("scene_number" in take.inputs and (take.provider, take.model, take.seed)
+                == (provider, model, seed)
+                and {k: v for k, v in take.inputs.items() if k != "scene_number"} == inputs):
+            take.inputs = dict(inputs)
+            take.key = request_key(provider, model, inputs, seed)
+
+
 async def make_frame(rt: Runtime, scene_id: str) -> tuple[Take, bool]:
     """Bring one scene's frame up to date with its inputs (reusing a cached take if any)."""
+    frames = rt.providers.frames
     with rt.guard:
         scene = rt.state.scene(scene_id)
         req = frame_request(rt, scene)
-    frames = rt.providers.frames
+        adopt_numbered_takes(scene, frames.provider, frames.model, frame_inputs(req), req.seed)
     return await produce(
         rt, scene_id=scene_id, kind="frame", provider=frames.provider, model=frames.model,
         inputs=frame_inputs(req), seed=req.seed,

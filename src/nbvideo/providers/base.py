@@ -94,9 +94,14 @@ class StoryboardResult(_Boundary):
 
 
 class FrameRequest(_Boundary):
-    """One storyboard frame. `palette` is a list of '#rrggbb' colours, darkest first."""
+    """One storyboard frame. `palette` is a list of '#rrggbb' colours, darkest first.
 
-    scene_number: int = Field(ge=1)
+    Nothing about the scene's place in the storyboard is asked for: a frame depends on what
+    the scene is, so a reorder neither makes it stale nor costs a new one (views show the
+    number beside the frame)."""
+
+    scene_number: int | None = Field(None, ge=1, description=(
+        "Ignored and left out of cache keys; accepted so older callers still validate."))
     beat: Beat
     title: str = ""
     description: str
