@@ -240,7 +240,7 @@ def _open_take(t: Any) -> dict[str, Any] | None:
 
 # ---------------------------------------------------------------------- what happened
 _PRIORITY = ("storyboard", "restore_scene", "add", "delete", "reorder", "regenerate",
-             "generate", "edit", "choose_take", "reseed", "trim", "transition",
+             "generate", "choose_take", "edit", "reseed", "trim", "transition",
              "request_changes", "approve", "submit", "review", "comment", "answer",
              "questions", "brief", "finish", "models", "budget", "export", "take")
 

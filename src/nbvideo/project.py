@@ -99,6 +99,7 @@ class Project:
         models = options.pop("models", None)
         brief_opts = {k: v for k, v in options.items() if v is not None}
         store = ProjectStore(slug_path(path))
+        created = not store.exists()
         if brief_opts.get("template") is not None and not store.exists():
             tmpl = get_template(brief_opts["template"])  # unknown names are refused, listed
             brief_opts = {"aspect": tmpl.aspect, "duration_s": tmpl.duration_s, **brief_opts}
@@ -136,8 +137,7 @@ class Project:
                      providers=provider_set("local") if read_only
                      else provider_set(state.providers, state.models))
         project = cls(rt)
-        if rt.history is not None and rt.history.last is None and not store.state_path.with_name(
-                "history.jsonl").exists():
+        if created and rt.history is not None:
             rt.history.mark("create", summary=f"project {state.name!r}: {state.brief.text}"[:300])
         if models is not None and models != state.models and not read_only:
             project.use_models(**models)
