@@ -18,12 +18,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from nbvideo.errors import InvalidInput, PhaseNotReady
-from nbvideo.state import Comment, CommentKind, ProjectState, Scene
+from nbvideo.state import ClipEdit, Comment, CommentKind, ProjectState, Scene
 
 STATUS_LABELS = {"draft": "draft", "in_review": "in review", "approved": "approved",
                  "changes_requested": "changes requested"}
 # Fields of a scene that are about its review, not its content.
 REVIEW_FIELDS = frozenset({"review_status", "comments"})
+_NO_EDIT = ClipEdit().model_dump(mode="json")
 
 
 class NotApproved(PhaseNotReady):
@@ -99,7 +100,11 @@ def reset_edited(state: ProjectState, before: dict[str, Any], changes: Sequence[
         if p[0] == "scenes" and len(p) >= 3 and p[2] not in REVIEW_FIELDS:
             edited.setdefault(p[1], []).append(p[2])
         elif p[0] == "timeline" and len(p) >= 3 and p[1] == "edits":
-            edited.setdefault(p[2], []).append(".".join(p[3:]) or "timeline edit")
+            if len(p) > 3:
+                edited.setdefault(p[2], []).append(".".join(p[3:]))
+            else:  # a scene's first (or last) timeline edit: name what differs from none
+                old, new = c.before or _NO_EDIT, c.after or _NO_EDIT
+                edited.setdefault(p[2], []).extend(k for k in new if old.get(k) != new[k])
     if not edited:
         return []
     scenes = {s.id: s for s in state.scenes}

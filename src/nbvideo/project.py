@@ -463,6 +463,7 @@ class Project:
         rt = self._rt
         with rt.guard:
             costs = self.costs
+            reviewing = any(s.review_status != "draft" or s.comments for s in rt.state.scenes)
             rows = []
             for n, s in enumerate(rt.state.scenes, 1):
                 if s.frame is None or s.frame.path is None:
@@ -472,7 +473,8 @@ class Project:
                 rows.append(ReviewRow(number=n, frame_path=rt.store.path(s.frame.path),
                                       duration_s=s.duration_s, on_screen_text=s.on_screen_text,
                                       voice_line=s.voice_line, cost_usd=spent,
-                                      status=s.review_status, comments=[
+                                      status=s.review_status if reviewing else None,
+                                      comments=[
                                           f"{c.author}: {c.text}" for c in s.comments
                                           if c.text and c.kind != "system"]))
             title = rt.state.storyboard_title or rt.state.name

@@ -34,7 +34,7 @@ PAPER, PANEL = (255, 255, 255), (243, 244, 247)
 MARGIN, HEADER, FOOTER, GAP = 30, 66, 24, 14
 TEXT_H = 98  # points of text under a landscape frame: number row, on-screen text, voice
 COMMENTS_H = 34  # more text room under landscape frames when any scene has comments
-STATUS_COLOURS = {"draft": (104, 110, 122), "in_review": (214, 138, 0),
+STATUS_COLOURS = {"draft": (88, 98, 134), "in_review": (214, 138, 0),
                   "approved": (22, 135, 60), "changes_requested": (196, 40, 40)}
 STATUS_TEXT = {"draft": "DRAFT", "in_review": "IN REVIEW", "approved": "APPROVED",
                "changes_requested": "CHANGES REQUESTED"}
