@@ -143,3 +143,38 @@ def test_the_review_sheet_shows_each_status_and_the_comments(rendered: nv.Projec
     ys, xs = np.nonzero(np.abs(img - np.array(STATUS_COLOURS["changes_requested"])).sum(axis=2)
                         < 6)
     assert img.shape[1] / 3 < xs.mean() < 2 * img.shape[1] / 3
+
+
+def test_the_cli_reviews_approves_and_walks_history(rendered: nv.Project) -> None:
+    from tests.test_cli import cli
+
+    path = rendered.path
+    sid = rendered.scene(2).id
+    rendered.close()
+    res = cli("approve", str(path), "1", "3", "--note", "Good", "--user", "Cleo")
+    assert res.returncode == 0, res.stderr
+    res = cli("request-changes", str(path), sid, "More rain", "--user", "Cleo")
+    assert res.returncode == 0, res.stderr
+    res = cli("export", str(path), "--require-approval")
+    assert res.returncode == 5 and f"scene 2 ({sid}): changes requested" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = cli("review", str(path))
+    assert res.returncode == 0 and "changes_requested" in res.stdout and "Cleo: More rain" in res.stdout
+    res = cli("snapshot", str(path), "sent-to-client")
+    assert res.returncode == 0, res.stderr
+    res = cli("snapshot", str(path), "bad name")
+    assert res.returncode == 2 and "snapshot name" in res.stderr
+    res = cli("undo", str(path), "--steps", "2")
+    assert res.returncode == 0 and res.stdout.count("undo #") == 2
+    p = nv.Project.open(path, read_only=True)
+    assert list(p.review["status"]) == ["approved", "draft", "draft"]
+    res = cli("restore", str(path), "--to", "sent-to-client")
+    assert res.returncode == 0 and "restore to snapshot 'sent-to-client'" in res.stdout
+    res = cli("history", str(path), "--last", "4")
+    assert res.returncode == 0, res.stderr
+    assert [ln.split()[4] for ln in res.stdout.splitlines()[1:]] == ["snapshot", "undo", "undo",
+                                                                    "restore"]
+    p = nv.Project.open(path, read_only=True)
+    assert list(p.review["status"]) == ["approved", "changes_requested", "approved"]
+    res = cli("undo", str(tmp := path.parent / "nope"))
+    assert res.returncode == 3 and not tmp.exists()
