@@ -166,11 +166,13 @@ def merge(target: dict[str, Any], current: ProjectState) -> ProjectState:
 
 
 def missing_assets(rt: Runtime, state: ProjectState) -> list[str]:
-    """Asset files the state uses (current takes, music) that are not in the project."""
+    """Asset files the state would newly use (takes it makes current, its music) that are
+    not in the project. What is already current now is not the restore's doing."""
+    now = {(s.id, s.frame_take_id, s.clip_take_id) for s in rt.state.scenes}
     out = []
     for n, s in enumerate(state.scenes, 1):
         for kind, tid in (("frame", s.frame_take_id), ("clip", s.clip_take_id)):
-            if tid is None:
+            if tid is None or (s.id, s.frame_take_id, s.clip_take_id) in now:
                 continue
             try:
                 take = s.take(tid)
@@ -180,7 +182,8 @@ def missing_assets(rt: Runtime, state: ProjectState) -> list[str]:
             if take.path and not rt.store.path(take.path).is_file():
                 out.append(f"scene {n} ({s.id}): {kind} take {tid} ({take.path})")
     music = state.finishing.music
-    if music not in ("bed", "none") and not (rt.store.root / music).is_file():
+    if (music not in ("bed", "none") and music != rt.state.finishing.music
+            and not (rt.store.root / music).is_file()):
         out.append(f"finishing music ({music})")
     return out
 
@@ -191,6 +194,8 @@ def _adopt(rt: Runtime, new: ProjectState, kind: str, target: int, summary: str,
     it as one `kind` event."""
     rec = _recorder(rt)
     missing = missing_assets(rt, new)
+    if len(missing) > 12:
+        missing = [*missing[:12], f"and {len(missing) - 12} more"]
     if missing and not missing_ok:
         raise AssetsMissing(
             f"{kind} would use asset files that are missing: {'; '.join(missing)}. Nothing "
