@@ -353,3 +353,19 @@ def test_a_project_from_before_history_opens_and_starts_recording(rendered: nv.P
     p.undo()
     assert p.scene(1).title != "now with history"
     p.close()
+
+
+def test_putting_the_last_good_copy_back_is_recorded_as_a_restore(rendered: nv.Project) -> None:
+    p = rendered
+    p.edit_scene(1, title="first")
+    p.edit_scene(1, title="second")
+    path = p.path
+    p.close()
+    nv.Project.restore_last_good(path)  # `nbvideo restore`: project.json.bak comes back
+    again = nv.Project.open(path)  # no warning: the history knows this state
+    last = again.history.iloc[-1]
+    assert last["kind"] == "restore" and again.scene(1).title == "first"
+    assert last["changes"][0]["after"] == "first"
+    again.undo()
+    assert again.scene(1).title == "second"
+    again.close()

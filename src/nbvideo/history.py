@@ -426,9 +426,10 @@ class Recorder:
 
     # -- open: does the history end where project.json is?
     def _sync(self, state: ProjectState) -> None:
-        tip = self.log.last()
-        if tip is None:
+        evs = self.log.events()
+        if not evs:
             return
+        tip = evs[-1]
         self._next, self.last = tip.id + 1, tip
         if tip.hash == self._hash:
             return
@@ -443,15 +444,42 @@ class Recorder:
                 note="recovered on open: the save finished but its history line was lost"))
             log.info("history of %s: recovered the last change from %s", self.root, BACKUP_FILE)
             return
+        if self._put_back(evs):
+            return
         self._append(HistoryEvent(
             id=self._next, user=self.user, kind="resync", hash=self._hash, chain_break=True,
             summary="project.json changed outside nbvideo",
-            note="project.json does not match the end of history.jsonl (edited by hand or "
-                 "put back with `nbvideo restore`); undo and restore stop here"))
+            note="project.json does not match the end of history.jsonl (edited by hand?); "
+                 "undo and restore stop here"))
         warnings.warn(f"{self.root}: project.json does not match the end of its history "
-                      f"(edited by hand, or a last good copy put back); history goes on from "
-                      f"here, and undo and restore cannot go back past event {self._next - 1}",
-                      stacklevel=4)
+                      f"(edited by hand?); history goes on from here, and undo and restore "
+                      f"cannot go back past event {self._next - 1}", stacklevel=4)
+
+    def _put_back(self, evs: list[HistoryEvent]) -> bool:
+        """project.json is an earlier state of this history (`nbvideo restore` put the last
+        good copy back): record the step back as a restore, so the history stays whole."""
+        for k in range(len(evs) - 2, -1, -1):
+            if evs[k].chain_break and evs[k].hash != self._hash:
+                return False
+            if evs[k].hash != self._hash:
+                continue
+            n = copy.deepcopy(self._base)
+            try:
+                for e in evs[k + 1:]:
+                    apply(n, [c for c in e.changes if c.path[0] != "takes"])
+            except HistoryError:
+                return False
+            if state_hash(n) != evs[-1].hash:
+                return False
+            changes = diff(n, self._base)
+            _kind, scenes, _summary = describe(changes, n, self._base)
+            self._append(HistoryEvent(
+                id=self._next, user=self.user, kind="restore", target=evs[k].id,
+                summary=f"project.json put back to the state after event #{evs[k].id}",
+                scenes=scenes, changes=changes, hash=self._hash,
+                note="found on open: a last good copy was put back (nbvideo restore)"))
+            return True
+        return False
 
     def _backup(self) -> ProjectState | None:
         from nbvideo.store import parse_state
