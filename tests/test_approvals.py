@@ -178,3 +178,12 @@ def test_the_cli_reviews_approves_and_walks_history(rendered: nv.Project) -> Non
     assert list(p.review["status"]) == ["approved", "changes_requested", "approved"]
     res = cli("undo", str(tmp := path.parent / "nope"))
     assert res.returncode == 3 and not tmp.exists()
+
+
+def test_the_static_storyboard_shows_status_and_last_comment(rendered: nv.Project) -> None:
+    p = rendered
+    assert "changes requested" not in p.scenes._repr_html_()
+    p.request_changes(2, "Bigger <shoe>")
+    html = p.scenes._repr_html_()
+    assert "changes requested" in html and "Bigger &lt;shoe&gt;" in html
+    assert html.count("#c42828") == 1  # only scene 2 carries a label
