@@ -187,3 +187,11 @@ def test_the_static_storyboard_shows_status_and_last_comment(rendered: nv.Projec
     html = p.scenes._repr_html_()
     assert "changes requested" in html and "Bigger &lt;shoe&gt;" in html
     assert html.count("#c42828") == 1  # only scene 2 carries a label
+
+
+def test_a_duplicate_of_an_approved_scene_starts_as_a_draft(rendered: nv.Project) -> None:
+    p = rendered
+    p.approve(1, "ok")
+    copy = p.duplicate_scene(1)
+    assert copy.review_status == "draft" and copy.comments == []
+    assert p.scene(1).review_status == "approved"

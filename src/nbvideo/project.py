@@ -502,7 +502,9 @@ class Project:
     def history(self) -> pd.DataFrame:
         """Every change, oldest first: id, time, user, kind, summary, scenes, fields, target,
         snapshot, undone, note and the before/after of each changed field (`changes`)."""
-        return versions.frame(versions.events(self._rt))
+        with self._rt.guard:  # not while a background job is appending a line
+            evs = versions.events(self._rt)
+        return versions.frame(evs)
 
     def undo(self, *, missing_ok: bool = False) -> HistoryEvent:
         """Take the last change back (takes, comments and exports stay; only what is current
