@@ -278,6 +278,23 @@ class HistoryLog:
         return out
 
     def last(self) -> HistoryEvent | None:
+        """The last event, read from the end of the file (a long history opens fast); the
+        whole file is read when the tail does not hold one whole, readable line."""
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return None
+        with open(self.path, "rb") as fh:
+            fh.seek(max(0, size - (1 << 18)))
+            tail = fh.read()
+        lines = tail.split(b"\n")
+        complete = lines[1:] if size > len(tail) else lines  # the first may be cut by the seek
+        last = next((ln for ln in reversed(complete) if ln.strip()), None)
+        if last is not None and tail.endswith(b"\n"):
+            try:
+                return HistoryEvent.model_validate_json(last)
+            except (ValidationError, ValueError):
+                pass
         evs = self.events()
         return evs[-1] if evs else None
 
@@ -323,13 +340,17 @@ class Recorder:
 
     # -- open: does the history end where project.json is?
     def _sync(self, state: ProjectState) -> None:
+        tip = self.log.last()
+        if tip is None:
+            return
+        self._next, self.last = tip.id + 1, tip
+        if tip.hash == self._hash:
+            return
         evs = self.log.events()
         if not evs:
             return
         tip = evs[-1]
         self._next, self.last = tip.id + 1, tip
-        if tip.hash == self._hash:
-            return
         before = self._backup()
         if before is not None and state_hash(normal(before)) == tip.hash:
             nb = normal(before)
