@@ -1,4 +1,5 @@
-"""`nbvideo demo|new|run|export|costs|restore` — the pipeline from a terminal.
+"""`nbvideo demo|new|run|export|costs|restore|history|undo|redo|snapshot|review|approve|
+comment|request-changes` — the pipeline, its history and client sign-off from a terminal.
 
 Exit codes: 0 done; 1 unexpected failure (a bug: traceback shown); 2 bad usage or input;
 3 project missing, unreadable or from a newer nbvideo; 4 project locked by another process;
@@ -33,8 +34,12 @@ EXIT_INPUT, EXIT_PROJECT, EXIT_LOCKED, EXIT_NOT_READY = 2, 3, 4, 5
 
 
 def _fail(exc: BaseException) -> None:
+    from nbvideo.history import HistoryError
+    from nbvideo.pipeline.versions import AssetsMissing
+
     code = EXIT_PROJECT
-    if isinstance(exc, InvalidInput):
+    if isinstance(exc, InvalidInput) or (isinstance(exc, HistoryError)
+                                         and not isinstance(exc, AssetsMissing)):
         code = EXIT_INPUT
     if isinstance(exc, ProjectLocked):
         code = EXIT_LOCKED
@@ -192,14 +197,17 @@ def run(path: Path, answers: tuple[str, ...], model: str | None, policy: str,
               help="Default: the project's.")
 @click.option("--fit", type=click.Choice(["crop", "pad"]), default="crop", show_default=True)
 @click.option("--name", default="ad", show_default=True)
+@click.option("--require-approval", is_flag=True,
+              help="Refuse (exit 5, naming them) while any scene is not approved.")
 @user_errors
 def export_cmd(path: Path, formats: tuple[str, ...], resolution: str | None, fit: str,
-               name: str) -> None:
+               name: str, require_approval: bool) -> None:
     """Export the timeline to MP4, one file per --format."""
     from nbvideo.project import Project
 
     p = Project.open(path)
-    for rec in p.export(name, formats=list(formats), resolution=resolution, fit=fit):
+    for rec in p.export(name, formats=list(formats), resolution=resolution, fit=fit,
+                        require_approval=require_approval):
         click.echo(f"{p.path / rec.path}  {rec.width}x{rec.height}  {rec.duration_s:.2f}s")
     p.close()
 
@@ -259,14 +267,156 @@ def ls_cmd(root: Path, as_csv: bool) -> None:
 
 @main.command()
 @click.argument("path", type=click.Path(path_type=Path))
+@click.option("--to", "to", default=None, metavar="SNAPSHOT|EVENT",
+              help="Go back to a snapshot or history event instead (see `nbvideo history`).")
+@click.option("--missing-ok", is_flag=True, help="With --to: go even if assets are missing.")
 @user_errors
-def restore(path: Path) -> None:
-    """Put the last good project.json back (the unreadable one is kept aside)."""
+def restore(path: Path, to: str | None, missing_ok: bool) -> None:
+    """Put the last good project.json back (the unreadable one is kept aside), or with
+    --to, return the project to a snapshot or history event (takes are kept)."""
     from nbvideo.project import Project
 
+    if to is not None:
+        with Project.open(path) as p:
+            ev = p.restore(int(to) if to.isdigit() else to, missing_ok=missing_ok)
+            click.echo(f"#{ev.id} {ev.summary}")
+        return
     aside = Project.restore_last_good(path)
     click.echo(f"restored the last good copy of {path}"
                + (f"; the replaced file is kept as {aside}" if aside else ""))
+
+
+def _scene_ref(ref: str) -> str | int:
+    return int(ref) if ref.isdigit() else ref
+
+
+_user_option = click.option("--user", "user", default=None,
+                            help="Name in history and comments (default: NBVIDEO_USER or the "
+                                 "OS user).")
+
+
+def _open_as(path: Path, user: str | None) -> Any:
+    from nbvideo.project import Project
+
+    p = Project.open(path)
+    if user is not None:
+        try:
+            p.user = user
+        except BaseException:
+            p.close()
+            raise
+    return p
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--last", "last", type=int, default=20, show_default=True,
+              help="How many of the latest events (0: all).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (every column).")
+@user_errors
+def history(path: Path, last: int, as_csv: bool) -> None:
+    """Print the project's history: who changed what, when."""
+    from nbvideo.project import Project
+
+    df = Project.open(path, read_only=True).history
+    if as_csv:
+        click.echo(df.to_csv(index=False), nl=False)
+        return
+    df = df.tail(last) if last > 0 else df
+    df = df.assign(time=df["time"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+                   summary=df["summary"].str.slice(0, 70),
+                   undone=df["undone"].map({True: "undone", False: ""}),
+                   snapshot=df["snapshot"].fillna(""))
+    _print_table(df[["id", "time", "user", "kind", "summary", "snapshot", "undone"]])
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--steps", type=click.IntRange(1, 100), default=1, show_default=True)
+@_user_option
+@user_errors
+def undo(path: Path, steps: int, user: str | None) -> None:
+    """Take back the last change(s); takes and comments are kept."""
+    with _open_as(path, user) as p:
+        for _ in range(steps):
+            ev = p.undo()
+            click.echo(f"#{ev.id} {ev.summary}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--steps", type=click.IntRange(1, 100), default=1, show_default=True)
+@_user_option
+@user_errors
+def redo(path: Path, steps: int, user: str | None) -> None:
+    """Make the last undone change(s) again."""
+    with _open_as(path, user) as p:
+        for _ in range(steps):
+            ev = p.redo()
+            click.echo(f"#{ev.id} {ev.summary}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("name")
+@click.option("--note", default="", help="Why this state is worth a name.")
+@_user_option
+@user_errors
+def snapshot(path: Path, name: str, note: str, user: str | None) -> None:
+    """Name the project's state now, e.g. sent-to-client (restore with --to NAME)."""
+    with _open_as(path, user) as p:
+        ev = p.snapshot(name, note)
+        click.echo(f"snapshot {name!r} is history event #{ev.id}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@user_errors
+def review(path: Path) -> None:
+    """Print each scene's review status and its last comment."""
+    from nbvideo.project import Project
+
+    _print_table(Project.open(path, read_only=True).review)
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("scenes", nargs=-1, required=True)
+@click.option("--note", default=None, help="A comment to go with the approval.")
+@_user_option
+@user_errors
+def approve(path: Path, scenes: tuple[str, ...], note: str | None, user: str | None) -> None:
+    """Approve scenes (by number or id)."""
+    with _open_as(path, user) as p:
+        for ref in scenes:
+            p.approve(_scene_ref(ref), note)
+            click.echo(f"approved scene {ref}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("scene")
+@click.argument("text")
+@_user_option
+@user_errors
+def comment(path: Path, scene: str, text: str, user: str | None) -> None:
+    """Comment on a scene (by number or id)."""
+    with _open_as(path, user) as p:
+        p.comment(_scene_ref(scene), text)
+        click.echo(f"comment added to scene {scene}")
+
+
+@main.command("request-changes")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("scene")
+@click.argument("text")
+@_user_option
+@user_errors
+def request_changes(path: Path, scene: str, text: str, user: str | None) -> None:
+    """Ask for changes to a scene (by number or id), saying which."""
+    with _open_as(path, user) as p:
+        p.request_changes(_scene_ref(scene), text)
+        click.echo(f"changes requested on scene {scene}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-from nbvideo import charts, views
+from nbvideo import approvals, charts, views
 from nbvideo.brief_templates import get_template
 from nbvideo.errors import (
     InvalidInput,
@@ -39,12 +39,13 @@ from nbvideo.handles import (
     TimelineView,
     widget_bundle,
 )
+from nbvideo.history import HistoryEvent, check_user, default_user
 from nbvideo.ledger import Ledger, summarize
 from nbvideo.overview import phase_status
 from nbvideo.pipeline import clips as clips_phase
 from nbvideo.pipeline import export as export_phase
 from nbvideo.pipeline import questions as questions_phase
-from nbvideo.pipeline import routing
+from nbvideo.pipeline import routing, versions
 from nbvideo.pipeline import scenes as scene_ops
 from nbvideo.pipeline import storyboard as storyboard_phase
 from nbvideo.pipeline import timeline as timeline_ops
@@ -52,7 +53,16 @@ from nbvideo.pipeline.jobs import Job, run_sync
 from nbvideo.pipeline.runtime import Runtime
 from nbvideo.providers import provider_set
 from nbvideo.providers.catalog import get_model
-from nbvideo.state import Brief, Finishing, Metadata, ProjectState, QAPolicy, Scene, Take
+from nbvideo.state import (
+    Brief,
+    Comment,
+    Finishing,
+    Metadata,
+    ProjectState,
+    QAPolicy,
+    Scene,
+    Take,
+)
 from nbvideo.store import ProjectStore, slug_path
 
 _OPEN_OPTIONS = ("brief", "aspect", "duration_s", "resolution", "fps", "providers", "models",
@@ -109,6 +119,7 @@ class Project:
         models = options.pop("models", None)
         brief_opts = {k: v for k, v in options.items() if v is not None}
         store = ProjectStore(slug_path(path))
+        created = not store.exists()
         if brief_opts.get("template") is not None and not store.exists():
             tmpl = get_template(brief_opts["template"])  # unknown names are refused, listed
             brief_opts = {"aspect": tmpl.aspect, "duration_s": tmpl.duration_s, **brief_opts}
@@ -146,6 +157,8 @@ class Project:
                      providers=provider_set("local") if read_only
                      else provider_set(state.providers, state.models))
         project = cls(rt)
+        if created and rt.history is not None:
+            rt.history.mark("create", summary=f"project {state.name!r}: {state.brief.text}"[:300])
         if models is not None and models != state.models and not read_only:
             project.use_models(**models)
         if budget is not None and budget != state.budget_usd:
@@ -414,14 +427,16 @@ class Project:
         timeline_ops.set_transition(self._rt, ref, kind, duration_s)
 
     def set_transitions(self, kind: str = "crossfade", duration_s: float = 0.5) -> None:
-        """The same transition at every cut."""
-        timeline_ops.set_all_transitions(self._rt, kind, duration_s)
+        """The same transition at every cut (one step in the history: one undo)."""
+        with self._rt.grouped("transition", f"every cut: {kind} {duration_s:g} s"):
+            timeline_ops.set_all_transitions(self._rt, kind, duration_s)
 
     def export(self, name: str = "ad", formats: Sequence[str] | str = ("16:9",), *,
                preset: str | Sequence[str] | None = None, accept: bool | Sequence[str] = (),
                resolution: str | None = None, fit: str = "crop",
                on_progress: Callable[[float], None] | None = None,
-               cancel: threading.Event | None = None) -> Exports:
+               cancel: threading.Event | None = None,
+               require_approval: bool = False) -> Exports:
         """Render the timeline to one MP4 per aspect (or per platform preset) in exports/.
 
         `preset="reels"` (or several: ``["tiktok", "youtube"]``) takes the platform's size,
@@ -431,7 +446,11 @@ class Project:
         (brand, voice-over, music, captions) applies to every output. Each export gets a
         poster, a GIF preview and, with captions, SRT and WebVTT sidecars.
         `on_progress(fraction)` follows the render over all outputs; setting `cancel` stops it.
+        `require_approval=True` refuses, naming them, while any scene is not approved.
         """
+        if require_approval:
+            with self._rt.guard:
+                approvals.require_approved(self._rt.state)
         records = export_phase.export(self._rt, name, formats,
                                       resolution or self._rt.state.brief.resolution, fit,
                                       cancel=cancel, on_progress=on_progress, presets=preset,
@@ -524,13 +543,15 @@ class Project:
 
     def review_sheet(self, per_page: int = 6) -> Any:
         """A PDF and a PNG contact sheet of the storyboard for client sign-off, in exports/:
-        frames, scene numbers, durations, on-screen text, voice lines and cost per scene."""
+        frames, scene numbers, durations, on-screen text, voice lines, cost, review status
+        and the latest comments per scene."""
         from nbvideo.pipeline.finishing import kit_for
         from nbvideo.pipeline.review import ReviewRow, review_sheet
 
         rt = self._rt
         with rt.guard:
             costs = self.costs
+            reviewing = any(s.review_status != "draft" or s.comments for s in rt.state.scenes)
             rows = []
             for n, s in enumerate(rt.state.scenes, 1):
                 if s.frame is None or s.frame.path is None:
@@ -539,7 +560,11 @@ class Project:
                                         "cost_usd"].sum())
                 rows.append(ReviewRow(number=n, frame_path=rt.store.path(s.frame.path),
                                       duration_s=s.duration_s, on_screen_text=s.on_screen_text,
-                                      voice_line=s.voice_line, cost_usd=spent))
+                                      voice_line=s.voice_line, cost_usd=spent,
+                                      status=s.review_status if reviewing else None,
+                                      comments=[
+                                          f"{c.author}: {c.text}" for c in s.comments
+                                          if c.text and c.kind != "system"]))
             title = rt.state.storyboard_title or rt.state.name
             return review_sheet(title, rows, None, rt.store.path("exports"), per_page,
                                 kit=kit_for(rt))
@@ -650,6 +675,110 @@ class Project:
     @property
     def exports(self) -> Exports:
         return Exports(self.path, list(self._rt.state.exports))
+
+    # ------------------------------------------------------------------ history
+    @property
+    def user(self) -> str:
+        """Who the history and comments name: NBVIDEO_USER or the OS user unless set here."""
+        rec = self._rt.history
+        return rec.user if rec is not None else default_user()
+
+    @user.setter
+    def user(self, name: str) -> None:
+        name = check_user(name)
+        if self._rt.history is not None:
+            self._rt.history.user = name
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """Every change, oldest first: id, time, user, kind, summary, scenes, fields, target,
+        snapshot, undone, note and the before/after of each changed field (`changes`)."""
+        with self._rt.guard:  # not while a background job is appending a line
+            evs = versions.events(self._rt)
+        return versions.frame(evs)
+
+    def undo(self, *, missing_ok: bool = False) -> HistoryEvent:
+        """Take the last change back (takes, comments and exports stay; only what is current
+        changes). Undo again to go further back; p.redo() walks forward again."""
+        return versions.undo(self._rt, missing_ok)
+
+    def redo(self, *, missing_ok: bool = False) -> HistoryEvent:
+        """Make the last undone change again (until a new change drops the redo steps)."""
+        return versions.redo(self._rt, missing_ok)
+
+    def snapshot(self, name: str, note: str = "") -> HistoryEvent:
+        """Name the state as it is now, e.g. p.snapshot("sent-to-client"), to restore later."""
+        return versions.snapshot(self._rt, name, note)
+
+    def restore(self, ref: str | int, *, missing_ok: bool = False) -> HistoryEvent:
+        """Go back (or forward) to a snapshot by name or to the state after a history event
+        by id. It is itself a change: p.undo() takes it back. Refuses, naming them, when the
+        state's frames, clips or music are missing, unless missing_ok=True."""
+        return versions.restore(self._rt, ref, missing_ok)
+
+    def diff(self, a: str | int | None, b: str | int | None = None) -> versions.StateDiff:
+        """Scenes added, removed and changed (with their fields) from state `a` to `b`
+        (snapshot names or event ids; None is the project now)."""
+        return versions.compare(self._rt, a, b)
+
+    # ------------------------------------------------------------------ approvals
+    def _review(self, ref: str | int, verb: str, text: str | None = None) -> Comment:
+        rt = self._rt
+        with rt.guard:
+            scene = scene_ops.resolve(rt, ref)
+            fn = getattr(approvals, verb)
+            before = scene.model_copy(deep=True)
+            args = (text,) if verb != "submit" or text is not None else ()
+            try:
+                made = fn(scene, self.user, *args)
+            except BaseException:
+                idx = rt.state.scenes.index(scene)
+                rt.state.scenes[idx] = before
+                raise
+            rt.save()
+            return made
+
+    def comment(self, scene: str | int, text: str) -> Comment:
+        """Add a comment (author: p.user, time: now) to a scene; its status stays."""
+        return self._review(scene, "comment", text)
+
+    def submit_for_review(self, scene: str | int, text: str | None = None) -> Comment:
+        """Mark a scene in review (from draft or changes requested)."""
+        return self._review(scene, "submit", text)
+
+    def approve(self, scene: str | int, text: str | None = None) -> Comment:
+        """Approve a scene. Editing it later moves it back to draft, with a note saying why."""
+        return self._review(scene, "approve", text)
+
+    def request_changes(self, scene: str | int, text: str) -> Comment:
+        """Ask for changes to a scene; `text` says which."""
+        return self._review(scene, "request_changes", text)
+
+    @property
+    def review(self) -> pd.DataFrame:
+        """Per scene: number, id, title, review status, comment count and the last comment."""
+        rows = []
+        for n, s in enumerate(self._rt.state.scenes, 1):
+            said = [c for c in s.comments if c.text]
+            last = said[-1] if said else None
+            rows.append({"scene": n, "id": s.id, "title": s.title, "status": s.review_status,
+                         "comments": len(said),
+                         "last_comment": f"{last.author}: {last.text}" if last else ""})
+        return pd.DataFrame(rows, columns=["scene", "id", "title", "status", "comments",
+                                           "last_comment"])
+
+    @property
+    def comments(self) -> pd.DataFrame:
+        """Every comment and review note, oldest first, with scene, author, time and kind."""
+        order = {s.id: n for n, s in enumerate(self._rt.state.scenes, 1)}
+        rows = [{"scene": order.get(s.id), "scene_id": s.id, "id": c.id, "time": c.time,
+                 "author": c.author, "kind": c.kind, "text": c.text}
+                for s in (*self._rt.state.scenes, *self._rt.state.archived_scenes)
+                for c in s.comments]
+        df = pd.DataFrame(rows, columns=["scene", "scene_id", "id", "time", "author", "kind",
+                                         "text"])
+        df["scene"] = df["scene"].astype("Int64")
+        return df.sort_values("time", kind="stable").reset_index(drop=True)
 
     # ------------------------------------------------------------------ costs / status
     def estimate(self, model: str | None = None, policy: str = "cheapest") -> pd.DataFrame:

@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: scenes carry a review status and comments (both default, so a version 1 file opens)."""
 
 Aspect = Literal["16:9", "9:16", "1:1", "4:5"]
 ASPECTS: tuple[str, ...] = ("16:9", "9:16", "1:1", "4:5")
@@ -30,6 +31,9 @@ CAMERA_MOVES: tuple[str, ...] = (
 Beat = Literal["hook", "problem", "product", "benefit", "proof", "offer", "call-to-action"]
 Fit = Literal["crop", "pad"]
 Phase = Literal["questions", "storyboard", "frames", "clips", "voice", "export"]
+ReviewStatus = Literal["draft", "in_review", "approved", "changes_requested"]
+REVIEW_STATUSES: tuple[str, ...] = ("draft", "in_review", "approved", "changes_requested")
+CommentKind = Literal["comment", "submitted", "approved", "changes_requested", "system"]
 
 # Scene durations the local animatic renderer accepts; paid models narrow this per model.
 MIN_SCENE_S = 1.0
@@ -177,6 +181,18 @@ class Take(Model):
         return self.status == "succeeded" and self.path is not None
 
 
+class Comment(Model):
+    """A note on a scene: a reviewer's comment, an approval, a change request, or a system
+    note (e.g. why an approved scene went back to draft). Comments are records: undo and
+    restore keep them."""
+
+    id: str = Field(pattern=r"^m[0-9a-f]{10}$")
+    author: str = Field(min_length=1, max_length=80)
+    time: _dt.datetime = Field(default_factory=utcnow)
+    kind: CommentKind = "comment"
+    text: str = Field("", max_length=2000)
+
+
 class Scene(Model):
     id: str = Field(pattern=r"^s[0-9a-f]{8}$")
     beat: Beat
@@ -194,6 +210,10 @@ class Scene(Model):
     clip_takes: list[Take] = Field(default_factory=list)
     frame_take_id: str | None = None
     clip_take_id: str | None = None
+    review_status: ReviewStatus = Field(
+        "draft", description="Client sign-off: draft, in_review, approved, changes_requested."
+    )
+    comments: list[Comment] = Field(default_factory=list)
 
     def take(self, take_id: str) -> Take:
         for t in (*self.frame_takes, *self.clip_takes):

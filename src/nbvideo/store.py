@@ -3,6 +3,7 @@
     <slug>/project.json       ProjectState (schema_version); tmp + fsync + rename
     <slug>/project.json.bak   the previous good copy, kept on every save
     <slug>/ledger.jsonl       one line per provider call (see ledger.py)
+    <slug>/history.jsonl      one line per state change (see history.py)
     <slug>/assets/            frames/, clips/, thumbs/, audio/
     <slug>/exports/
 
@@ -36,11 +37,19 @@ from nbvideo.state import SCHEMA_VERSION, ProjectState, utcnow
 STATE_FILE = "project.json"
 BACKUP_FILE = "project.json.bak"
 LEDGER_FILE = "ledger.jsonl"
+HISTORY_FILE = "history.jsonl"
 LOCK_FILE = ".nbvideo.lock"
 ASSET_DIRS = ("assets/frames", "assets/clips", "assets/thumbs", "assets/audio", "exports")
 
+
+
+def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 added review_status and comments to scenes; both have defaults."""
+    return raw
+
+
 # Upgraders from schema N to N+1, applied in order to raw JSON before validation.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 
 def slug_path(path: str | os.PathLike[str]) -> Path:

@@ -34,6 +34,24 @@ def thumb_path(root: Path, scene: Scene) -> Path | None:
     return root / "assets" / "thumbs" / f"{frame.id}.jpg"
 
 
+_REVIEW_COLOURS = {"draft": "#58628a", "in_review": "#d68a00", "approved": "#16873c",
+                   "changes_requested": "#c42828"}
+
+
+def review_line(scene: Scene) -> str:
+    """The scene's review status as a coloured label, with its latest comment; empty while
+    the scene is a draft nobody has commented on."""
+    said = [c for c in scene.comments if c.text]
+    if scene.review_status == "draft" and not said:
+        return ""
+    e = html.escape
+    label = (f"<span style='background:{_REVIEW_COLOURS[scene.review_status]};color:#fff;"
+             f"border-radius:3px;padding:0 4px;font-weight:600'>"
+             f"{e(scene.review_status.replace('_', ' '))}</span>")
+    last = f" {e(said[-1].author)}: {e(said[-1].text[:120])}" if said else ""
+    return f"<div style='margin-top:3px'>{label}{last}</div>"
+
+
 def scene_card(root: Path, number: int, scene: Scene, width: int = 220) -> str:
     e = html.escape
     status = []
@@ -44,7 +62,7 @@ def scene_card(root: Path, number: int, scene: Scene, width: int = 220) -> str:
         f"<div style='margin-top:4px'><b>{number}. {e(scene.title or scene.beat)}</b> "
         f"<span style='color:var(--jp-ui-font-color2,#666)'>· {e(scene.beat)} · {scene.duration_s:g}s</span></div>"
         f"<div style='color:var(--jp-ui-font-color1,#444)'>{e(scene.shot)}, {e(scene.camera)}</div>"
-        f"<div style='margin-top:3px'>{e(scene.description)}</div>"
+        f"<div style='margin-top:3px'>{e(scene.description)}</div>{review_line(scene)}"
         f"<div style='margin-top:3px;color:var(--jp-ui-font-color2,#888)'>{e(' · '.join(status))} · "
         f"{len(scene.frame_takes)} frame / {len(scene.clip_takes)} clip take(s) · "
         f"<code>{scene.id}</code></div></div>"

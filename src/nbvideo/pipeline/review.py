@@ -1,7 +1,8 @@
 """The review sheet: what an agency sends a client for sign-off.
 
 A PDF (A4 landscape, `per_page` scenes a page) and one PNG contact sheet of every scene:
-each storyboard frame with its number, duration, on-screen text, voice line and cost, under
+each storyboard frame with its number, duration, on-screen text, voice line and cost (and,
+once a review has started, its status on the frame and the latest comments), under
 a header with the title, date and totals, with page numbers and a sign-off line. Drawn with
 Pillow (no PDF library needed) in the bundled fonts, or the brand kit's when one is given.
 
@@ -17,7 +18,7 @@ import os
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from PIL import Image, ImageDraw, ImageFont
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +33,11 @@ INK, MUTED, RULE = (24, 26, 31), (104, 110, 122), (222, 225, 231)
 PAPER, PANEL = (255, 255, 255), (243, 244, 247)
 MARGIN, HEADER, FOOTER, GAP = 30, 66, 24, 14
 TEXT_H = 98  # points of text under a landscape frame: number row, on-screen text, voice
+COMMENTS_H = 34  # more text room under landscape frames when any scene has comments
+STATUS_COLOURS = {"draft": (88, 98, 134), "in_review": (214, 138, 0),
+                  "approved": (22, 135, 60), "changes_requested": (196, 40, 40)}
+STATUS_TEXT = {"draft": "DRAFT", "in_review": "IN REVIEW", "approved": "APPROVED",
+               "changes_requested": "CHANGES REQUESTED"}
 
 
 class ReviewRow(BaseModel):
@@ -44,6 +50,9 @@ class ReviewRow(BaseModel):
     voice_line: str = ""
     cost_usd: float = Field(0.0, ge=0)
     title: str = ""
+    status: Literal["draft", "in_review", "approved", "changes_requested"] | None = Field(
+        None, description="Review status, drawn on the frame; None: no review yet.")
+    comments: list[str] = Field(default_factory=list, description="'author: text', oldest first.")
 
 
 class ReviewTotals(BaseModel):
@@ -79,6 +88,7 @@ class _Style:
         self.logo = kit.logo_path() if kit else None
         self._files = {"head": head, "bold": bold, "body": body}
         self._cache: dict[tuple[str, float], ImageFont.FreeTypeFont] = {}
+        self.text_h: float = TEXT_H
 
     def font(self, role: str, pt: float) -> ImageFont.FreeTypeFont:
         key = (role, pt)
@@ -160,11 +170,13 @@ def _card(d: ImageDraw.ImageDraw, img: Image.Image, row: ReviewRow, x: float, y:
         ih = iw / aspect
         tx, ty, tw, per_block = x + iw + 10, y, w - iw - 10, (3, 9)
     else:
-        ih = min(h - TEXT_H, w / aspect)
+        ih = min(h - st.text_h, w / aspect)
         iw = ih * aspect
         tx, ty, tw, per_block = x, y + ih + 8, iw, (2, 3)  # text as wide as its frame
     frame = _frame(row.frame_path, round(iw * k), round(ih * k), st)
     img.paste(frame, (round(x * k), round(y * k)))
+    if row.status is not None:
+        _status_pill(d, row.status, x + 5, y + 5, st)
     bottom = y + h
     num = f"{row.number:02d}"
     f_num, meta, body = st.font("head", 11), st.font("bold", 8), st.font("body", 8)
@@ -185,19 +197,37 @@ def _card(d: ImageDraw.ImageDraw, img: Image.Image, row: ReviewRow, x: float, y:
         d.text(((tx + tw) * k, (ty + 8) * k), facts, font=body, fill=MUTED, anchor="rm")
         ty += 23
     label, screen_f, voice_f = st.font("bold", 6), st.font("bold", 9), st.font("body", 8.5)
-    for caption, value, font, most in (("ON SCREEN", row.on_screen_text, screen_f, per_block[0]),
-                                       ("VOICE", row.voice_line, voice_f, per_block[1])):
+    blocks = [("ON SCREEN", [row.on_screen_text], screen_f, per_block[0]),
+              ("VOICE", [row.voice_line], voice_f, per_block[1])]
+    if row.comments:
+        blocks.append(("COMMENTS", row.comments[::-1][:2], st.font("body", 7.5), 2))  # newest first
+    for caption, values, font, most in blocks:
         pitch = font.size / k * 1.3
         fit = int((bottom - ty - 8) // pitch)
         if fit < 1:
             break
         d.text((tx * k, ty * k), caption, font=label, fill=MUTED)
         ty += 8.5
-        shown = _wrap(value, font, tw * k, min(most, fit)) if value.strip() else ["\u2014"]
-        for line in shown:
-            d.text((tx * k, ty * k), line, font=font, fill=INK if value.strip() else MUTED)
-            ty += pitch
+        for value in values:
+            left = int((bottom - ty - 4) // pitch)
+            if left < 1:
+                break
+            shown = (_wrap(value, font, tw * k, min(most, left)) if value.strip()
+                     else ["\u2014"])
+            for line in shown:
+                d.text((tx * k, ty * k), line, font=font, fill=INK if value.strip() else MUTED)
+                ty += pitch
         ty += 5
+
+
+def _status_pill(d: ImageDraw.ImageDraw, status: str, x: float, y: float, st: _Style) -> None:
+    """The review status as a coloured label on the frame's top-left corner."""
+    k, font = st.k, st.font("bold", 6.5)
+    text = STATUS_TEXT[status]
+    w = font.getlength(text) / k + 10
+    d.rounded_rectangle((x * k, y * k, (x + w) * k, (y + 12) * k), radius=3 * k,
+                        fill=STATUS_COLOURS[status])
+    d.text(((x + w / 2) * k, (y + 6) * k), text, font=font, fill=PAPER, anchor="mm")
 
 
 def _cell(cols: int, grid_rows: int) -> tuple[float, float]:
@@ -243,7 +273,7 @@ def _page(rows: Sequence[ReviewRow], title: str, subtitle: str, totals: ReviewTo
     gy = MARGIN + HEADER
     # Landscape frames narrower than their cell: spread the columns so the last frame ends
     # on the right margin, flush with the header rule, instead of leaving a ragged gap.
-    used = min(cell_h - TEXT_H, cell_w / aspect) * aspect if aspect >= 1 else cell_w
+    used = min(cell_h - st.text_h, cell_w / aspect) * aspect if aspect >= 1 else cell_w
     step = (pw - 2 * MARGIN - used) / (cols - 1) if cols > 1 else 0
     for i, row in enumerate(rows):
         c, r = i % cols, i // cols
@@ -282,8 +312,13 @@ def review_sheet(title: str, rows: Sequence[ReviewRow], totals: ReviewTotals | N
     day = date or _dt.date.today()
     when = f"{day.day} {day:%B %Y}"  # '%-d' is not portable
     subtitle = f"Storyboard for client review  \u00b7  {when}"
+    if any(r.status for r in rows):
+        ok = sum(r.status == "approved" for r in rows)
+        subtitle += f"  \u00b7  {ok} of {len(rows)} approved"
+    text_h = TEXT_H + (COMMENTS_H if any(r.comments for r in rows) else 0)
     cols, grid_rows = _grid(per_page)
     st = _Style(kit, PDF_DPI / 72)
+    st.text_h = text_h
     chunks = [rows[i:i + per_page] for i in range(0, len(rows), per_page)]
     cell, aspect = _cell(cols, grid_rows), _aspect(rows)
     pages = [_page(ch, title, subtitle, totals, cols, grid_rows, st, n, len(chunks), cell, aspect)
@@ -293,8 +328,10 @@ def review_sheet(title: str, rows: Sequence[ReviewRow], totals: ReviewTotals | N
                  resolution=PDF_DPI, quality=92, subsampling=0, title=title,
                  creator="nbvideo")
     # The contact sheet: the same layout, every scene, as many grid rows as it takes.
+    png_style = _Style(kit, PNG_DPI / 72)
+    png_style.text_h = text_h
     sheet = _page(rows, title, subtitle, totals, cols, math.ceil(len(rows) / cols),
-                  _Style(kit, PNG_DPI / 72), 0, 0, cell, aspect)
+                  png_style, 0, 0, cell, aspect)
     png = out_dir / f"{stem}.png"
     _atomic_save(sheet, png, format="PNG")
     return ReviewSheet(pdf=pdf, png=png)

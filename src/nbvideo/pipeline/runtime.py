@@ -15,11 +15,14 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from nbvideo import approvals
+from nbvideo.history import Recorder
 from nbvideo.keys import redact
 from nbvideo.ledger import Ledger, LedgerEntry
 from nbvideo.pipeline.budget import Budget, BudgetExceeded, reserve
@@ -85,9 +88,13 @@ class Runtime:
     copied from it (a cache hit) instead of paid for again."""
     extra_budgets: list[Budget] = field(default_factory=list)
     """Budgets beyond the project's that every paid request must fit (a campaign's)."""
+    history: Recorder | None = field(init=False, default=None)
+    """Writes history.jsonl: one event per save (None when the project is read-only)."""
 
     def __post_init__(self) -> None:
         self.budget = Budget("project budget", self.state.budget_usd, self.spent_usd)
+        if self.store.writable:
+            self.history = Recorder(self.store.root, self.state, rules=[approvals.reset_edited])
 
     def spent_usd(self) -> float:
         """Actual spend so far, from the ledger."""
@@ -99,14 +106,38 @@ class Runtime:
 
         Listeners run in the saving thread, often with the guard held: they must only take
         note (schedule a refresh), never block or call back into the project.
+
+        Every save is also a history event (what changed, by whom, before and after): this
+        is the one place state changes go through, so new methods get history for free.
         """
         with self.guard:
+            pending = self.history.prepare(self.state) if self.history is not None else None
             self.store.save(self.state)
+            if pending is not None:
+                self.history.commit(pending)  # type: ignore[union-attr]
             for fn in list(self.listeners):
                 try:
                     fn()
                 except Exception:
                     log.exception("a project change listener failed")
+
+    @contextmanager
+    def grouped(self, kind: str | None = None, summary: str | None = None) -> Iterator[None]:
+        """Saves inside the block make one history event (one undo step), e.g. the same
+        transition at every cut. Each save still reaches disk as it happens."""
+        with self.guard:
+            rec = self.history
+            if rec is None:
+                yield
+                return
+            rec.defer += 1
+            try:
+                yield
+            finally:
+                rec.defer -= 1
+                if rec.defer == 0:
+                    with rec.labelled(kind, summary=summary) if kind else nullcontext():
+                        self.save()
 
     def log(self, **fields: Any) -> LedgerEntry:
         return self.ledger.append(LedgerEntry(**fields))

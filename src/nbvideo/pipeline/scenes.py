@@ -128,7 +128,9 @@ def duplicate(rt: Runtime, ref: str | int) -> Scene:
     with rt.guard:
         src = resolve(rt, ref)
         sid = _new_id(rt)
-        copy = src.model_copy(deep=True, update={"id": sid})
+        # The copy is a new scene for review: no sign-off or comments carried over.
+        copy = src.model_copy(deep=True, update={"id": sid, "review_status": "draft",
+                                                 "comments": []})
         rt.state.scenes.insert(rt.state.scenes.index(src) + 1, copy)
         if src.id in rt.state.timeline.edits:
             rt.state.timeline.edits[sid] = rt.state.timeline.edits[src.id].model_copy(deep=True)
