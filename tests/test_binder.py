@@ -13,8 +13,10 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 import tomllib
 import venv
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -122,21 +124,33 @@ nbformat.write(nb, path)
 
 
 @pytest.fixture(scope="module")
-def binder_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtualenv with binder/requirements.txt installed as repo2docker would."""
-    env_dir = tmp_path_factory.mktemp("binder") / "venv"
-    venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
-    py = env_dir / "bin" / "python"
-    proc = subprocess.run([str(py), "-m", "pip", "install", "--disable-pip-version-check",
-                           "-q", "-r", str(BINDER / "requirements.txt")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, f"pip install -r binder/requirements.txt failed:\n" \
-                                 f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return env_dir
+def binder_env() -> Iterator[Path]:
+    """A fresh virtualenv with binder/requirements.txt installed as repo2docker would.
+
+    In its own temporary folder rather than pytest's tmp_path: pytest keeps only the last
+    few basetemp folders per user, and other pytest sessions on the machine may prune them."""
+    with tempfile.TemporaryDirectory(prefix="nbvideo-binder-") as tmp:
+        env_dir = Path(tmp) / "venv"
+        venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
+        py = env_dir / "bin" / "python"
+        # --no-compile: bytecode is written on first import anyway; it only slows the build.
+        proc = subprocess.run([str(py), "-m", "pip", "install", "--disable-pip-version-check",
+                               "-q", "--no-compile", "-r", str(BINDER / "requirements.txt")],
+                              cwd=ROOT, capture_output=True, text=True, timeout=3000)
+        assert proc.returncode == 0, f"pip install -r binder/requirements.txt failed:\n" \
+                                     f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        yield env_dir
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="nbvideo-binder-nb-") as tmp:
+        yield Path(tmp)
 
 
 @pytest.mark.slow
-def test_binder_environment_runs_the_quickstart(binder_env: Path, tmp_path: Path) -> None:
+@pytest.mark.timeout(3600)  # a whole virtualenv install, then the quickstart, on a busy machine
+def test_binder_environment_runs_the_quickstart(binder_env: Path, workdir: Path) -> None:
     py = binder_env / "bin" / "python"
     env = {k: v for k, v in os.environ.items()
            if k not in ("OPENAI_API_KEY", "REPLICATE_API_TOKEN", "VIRTUAL_ENV", "PYTHONPATH")}
@@ -145,28 +159,28 @@ def test_binder_environment_runs_the_quickstart(binder_env: Path, tmp_path: Path
 
     # nbvideo comes from the venv (a real install of this checkout), not from the tests' tree.
     where = subprocess.run([str(py), "-c", "import nbvideo, sys; print(nbvideo.__file__)"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+                           cwd=workdir, env=env, capture_output=True, text=True, check=True)
     assert str(binder_env) in where.stdout, where.stdout
 
     # JupyterLab is there with the widget manager the views need.
     labext = subprocess.run([str(binder_env / "bin" / "jupyter"), "labextension", "list"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+                            cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
     listing = labext.stdout + labext.stderr
     assert labext.returncode == 0, listing
     for ext in ("@jupyter-widgets/jupyterlab-manager", "anywidget"):
         assert ext in listing, f"JupyterLab in the Binder lacks {ext}:\n{listing}"
 
-    nb_path = tmp_path / QUICKSTART.name
+    nb_path = workdir / QUICKSTART.name
     nb_path.write_bytes(QUICKSTART.read_bytes())
-    proc = subprocess.run([str(py), "-c", RUN_NOTEBOOK, str(nb_path), str(tmp_path)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run([str(py), "-c", RUN_NOTEBOOK, str(nb_path), str(workdir)],
+                          cwd=workdir, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, f"the quickstart failed in the Binder environment:\n" \
                                  f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     assert "errors 0" in proc.stdout
 
     # What a visitor would see: both exports, at their sizes, as long as the 30 s timeline
     # less its crossfades and trim; and a ledger of offline calls at $0.
-    project = tmp_path / "projects" / "trail-shoe"
+    project = workdir / "projects" / "trail-shoe"
     exports = sorted((project / "exports").glob("quickstart-*.mp4"))
     assert [e.name for e in exports] == ["quickstart-16x9-720p.mp4", "quickstart-9x16-720p.mp4"]
     infos = [probe(e) for e in exports]
