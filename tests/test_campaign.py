@@ -296,3 +296,19 @@ def test_campaign_reopens_and_shows_itself(base: nv.Project, tmp_path: Path) -> 
         again.budget_usd = -1
     with pytest.raises(nv.InvalidInput, match="cluster must be"):
         again.run(cluster=42, progress=False)
+
+
+def test_one_progress_bar_follows_the_whole_campaign(base: nv.Project, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """What a director watching the bar sees: variants finished of all, how they came out,
+    what they spent and the last one's name."""
+    c = nv.variants(base, hooks=HOOKS, path=tmp_path / "camp")
+    res = c.run(cluster="inline")
+    err = capsys.readouterr().err
+    last = [ln for ln in err.replace("\r", "\n").splitlines() if ln.startswith("campaign camp")][-1]
+    assert "2/2" in last and "2 done" in last and "$0.00" in last, last
+    assert "last h2-8s-16x9" in last, last
+    # each row says what the variant cost in CPU, not only in wall time
+    assert (res["cpu_s"] > 0).all()
+    assert (res["cpu_s"] < res["seconds"] * (os.cpu_count() or 1) + 5).all()
+

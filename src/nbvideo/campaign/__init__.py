@@ -41,7 +41,7 @@ __all__ = ["Campaign", "Market", "VariantResult", "VariantSpec", "batch", "varia
 
 RESULT_COLUMNS = ["variant", "status", "project", "exports", "cost_usd", "estimate_usd",
                   "frames_made", "frames_shared", "clips_made", "clips_shared", "seconds",
-                  "error"]
+                  "cpu_s", "error"]
 
 
 class Campaign:

@@ -91,6 +91,8 @@ class VariantResult(_Model):
     clips_made: int = 0
     clips_shared: int = 0
     seconds: float = 0.0
+    cpu_s: float = Field(0.0, description="CPU seconds the variant took in its process, its "
+                         "threads and the ffmpeg it ran (wall time is `seconds`).")
     error: str | None = None
     digest: str = ""
     worker: str = ""

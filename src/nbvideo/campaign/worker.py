@@ -78,13 +78,25 @@ def _count(entries: list[LedgerEntry], phase: str) -> tuple[int, int]:
     return made, shared
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process (all its threads) and of its finished children (ffmpeg);
+    on Windows, which has no getrusage, this process's alone."""
+    try:
+        import resource
+    except ImportError:
+        return time.process_time()
+    me, kids = (resource.getrusage(resource.RUSAGE_SELF),
+                resource.getrusage(resource.RUSAGE_CHILDREN))
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run_variant(spec_json: str, root: str) -> VariantResult:
     """Make one variant's project, clips and export; return its result row (never raises)."""
     from nbvideo.project import Project  # keeps the import of this module light for Dask
 
     spec = VariantSpec.model_validate_json(spec_json)
     folder = Path(root)
-    started = time.perf_counter()
+    started, cpu0 = time.perf_counter(), cpu_seconds()
     res = VariantResult(variant=spec.id, project=spec.project, digest=spec.digest(),
                         worker=f"{socket.gethostname()}:{os.getpid()}")
     path = folder / spec.project
@@ -124,6 +136,7 @@ def run_variant(spec_json: str, root: str) -> VariantResult:
             res.cost_usd = float(sum(e.cost_usd for e in Ledger(path / "ledger.jsonl").entries()
                                      if e.kind == "actual"))
     res.seconds = round(time.perf_counter() - started, 3)
+    res.cpu_s = round(cpu_seconds() - cpu0, 3)
     res.finished_at = utcnow()
     if path.is_dir():  # the project remembers its own result, should the notebook die
         atomic_write_bytes(path / RESULT_FILE, res.model_dump_json(indent=1).encode())
