@@ -9,6 +9,7 @@ crossfade weight or a missing caption scores far below it). Measured: ~48 dB at 
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from fractions import Fraction
@@ -209,3 +210,28 @@ def test_audio_stays_in_sync_across_joins_over_60_seconds(tmp_path: Path) -> Non
     assert all(abs(o) < 1 / fps for o in offsets), offsets
     assert abs(offsets[-1] - offsets[0]) < 0.005, offsets  # no drift over the minute
     assert len(pcm) / rate == pytest.approx(60, abs=0.05)
+
+
+def test_project_exports_are_smart_by_default_and_recorded(rendered: Any) -> None:
+    p = rendered
+    p.set_transitions("crossfade", 0.5)
+    out = p.export("smart", formats=["16:9", "9:16"])
+    assert {r.render.mode for r in out} == {"smart"}
+    first = out[0].render
+    assert first.segments_copied > 0 and 0 < first.seconds_encoded < first.seconds_total
+    assert first.mezzanines_built == len(p.scenes)
+    cache = p.path / "cache" / "smart"
+    assert len(list((cache / "mezzanine").rglob("*.mp4"))) == 2 * len(p.scenes)  # per format
+    costs = p.costs
+    mezz = costs[costs["note"].str.startswith("mezzanine")]
+    assert len(mezz) == 2 * len(p.scenes)
+    assert (mezz["cost_usd"] == 0).all() and (mezz["latency_s"] > 0).all()
+    full = p.export("full", formats=["16:9"], smart=False)
+    assert full[0].render.mode == "full" and full[0].frames == out[0].frames
+    assert_frame_exact(p.path / out[0].path, p.path / full[0].path)
+    again = p.export("smart", formats=["16:9"])  # nothing changed: nothing encoded
+    assert (again[0].render.segments_encoded, again[0].render.mezzanines_built) == (0, 0)
+    saved = json.loads((p.path / "project.json").read_text())
+    assert saved["exports"][-1]["render"]["segments_cached"] == first.segments_encoded
+    shutil.rmtree(cache)  # safe to delete
+    assert p.export("smart", formats=["16:9"])[0].render.mezzanines_built == len(p.scenes)
