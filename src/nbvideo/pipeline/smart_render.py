@@ -71,7 +71,14 @@ def _encode_piece(piece: Piece, mezz: list[Mezzanine], params: EncodeParams, ove
     spec = RenderSpec.model_construct(
         fps=params.fps, fit=params.fit,
         overlay=_wrapped_overlay(overlay, piece.out_start) if piece.overlay and overlay else None)
-    segs = [render._Seg(start=p.start, frames=p.frames, xfade=p.xfade) for p in piece.parts]
+    # Seek each mezzanine to the keyframe before the first frame used, when that time is a
+    # whole number of microseconds (what -ss takes): no decoding of frames thrown away.
+    base = {}
+    for c in files:
+        k = min(p.start for p in piece.parts if p.clip == c) // params.gop * params.gop
+        base[c] = k if k and (k * 1_000_000) % params.fps == 0 else 0
+    segs = [render._Seg(start=p.start - base[p.clip], frames=p.frames, xfade=p.xfade)
+            for p in piece.parts]
     graph = render._filter_graph([info] * len(segs), segs, spec, size)  # type: ignore[arg-type]
     for k, p in enumerate(piece.parts):  # graph inputs are numbered per part; map to files
         graph = graph.replace(f"[{k}:v:0]", f"[in{index[p.clip]}_{k}]")
@@ -81,7 +88,9 @@ def _encode_piece(piece: Piece, mezz: list[Mezzanine], params: EncodeParams, ove
         labels = "".join(f"[in{index[c]}_{k}]" for k in users)
         splits.append(f"[{index[c]}:v:0]split={len(users)}{labels}" if len(users) > 1
                       else f"[{index[c]}:v:0]null{labels}")
-    args = [a for c in files for a in ("-i", str(mezz[c].path))]
+    args = [a for c in files
+            for a in (*(["-ss", f"{base[c] / params.fps:.6f}"] if base[c] else []),
+                      "-i", str(mezz[c].path))]
     tmp = out.with_name(f".{out.stem}.{secrets.token_hex(4)}.part.mp4")
     try:
         run_ffmpeg([*args, "-filter_complex", ";".join([*splits, graph]), "-map", "[vout]",
@@ -196,20 +205,26 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
 
     workers = max(1, min(4, os.cpu_count() or 1))
 
-    def make_mezz(i: int) -> Mezzanine:
+    # A take used twice at the same length is one mezzanine, made once.
+    wanted = list(dict.fromkeys((clips[i].path.resolve(), mezz_frames[i])
+                                for i in range(len(clips))))
+
+    def make_mezz(job: tuple[Path, int]) -> Mezzanine:
         try:
-            m = normalize(clips[i].path, mezz_frames[i], params, mezz_dir, cancel)
+            m = normalize(job[0], job[1], params, mezz_dir, cancel)
         except FFmpegError as e:
-            raise SmartUnsupported(f"clip {i} could not be normalized: {e}") from e
-        advance(mezz_frames[i])
+            raise SmartUnsupported(f"{job[0].name} could not be normalized: {e}") from e
+        advance(job[1] * sum(1 for c, f in zip(clips, mezz_frames)
+                             if (c.path.resolve(), f) == job))
         return m
 
     started = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
-        mezz = list(pool.map(make_mezz, range(len(clips))))
+        made = dict(zip(wanted, pool.map(make_mezz, wanted)))
     if on_mezzanine is not None:
-        for m in mezz:
+        for m in made.values():
             on_mezzanine(m)
+    mezz = [made[(c.path.resolve(), f)] for c, f in zip(clips, mezz_frames)]
     keys = [m.key for m in mezz]
     paths: dict[int, Path] = {}
     todo = []
@@ -227,7 +242,11 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
     def make_piece(n: int) -> None:
         if cancel is not None and cancel.is_set():
             raise RenderCanceled("render canceled")
-        _encode_piece(pieces[n], mezz, params, spec.overlay, paths[n], cancel)
+        try:
+            _encode_piece(pieces[n], mezz, params, spec.overlay, paths[n], cancel)
+        except FFmpegError as e:
+            raise SmartUnsupported(f"a piece at frame {pieces[n].out_start} could not be "
+                                   f"encoded: {e}") from e
         advance(pieces[n].frames)
 
     with ThreadPoolExecutor(workers) as pool:
@@ -267,6 +286,6 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
         segments_cached=sum(p.kind == "encode" for p in pieces) - len(encoded),
         seconds_encoded=round(sum(p.frames for p in encoded) / fps, 3),
         seconds_total=round(total / fps, 3),
-        mezzanines_built=sum(m.built for m in mezz),
+        mezzanines_built=sum(m.built for m in made.values()),
         elapsed_s=round(time.perf_counter() - started, 3),
     )
