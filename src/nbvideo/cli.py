@@ -191,15 +191,23 @@ def run(path: Path, answers: tuple[str, ...], model: str | None, policy: str,
               help="Default: the project's.")
 @click.option("--fit", type=click.Choice(["crop", "pad"]), default="crop", show_default=True)
 @click.option("--name", default="ad", show_default=True)
+@click.option("--smart/--full", default=True, show_default=True,
+              help="Re-encode only what changed (default), or re-encode the whole film.")
 @user_errors
 def export_cmd(path: Path, formats: tuple[str, ...], resolution: str | None, fit: str,
-               name: str) -> None:
+               name: str, smart: bool) -> None:
     """Export the timeline to MP4, one file per --format."""
     from nbvideo.project import Project
 
     p = Project.open(path)
-    for rec in p.export(name, formats=list(formats), resolution=resolution, fit=fit):
-        click.echo(f"{p.path / rec.path}  {rec.width}x{rec.height}  {rec.duration_s:.2f}s")
+    for rec in p.export(name, formats=list(formats), resolution=resolution, fit=fit, smart=smart):
+        r = rec.render
+        how = "" if r is None else f"  {r.mode}"
+        if r is not None and r.mode == "smart":
+            how += f": {r.seconds_encoded:g} of {r.seconds_total:g} s encoded"
+        if r is not None and r.fallback:
+            how += f" (smart not possible: {r.fallback})"
+        click.echo(f"{p.path / rec.path}  {rec.width}x{rec.height}  {rec.duration_s:.2f}s{how}")
     p.close()
 
 
