@@ -38,7 +38,7 @@ from nbvideo.pipeline.render_cache import bound_cache
 from nbvideo.pipeline.segments import Piece, plan_pieces, spans_to_frames
 from nbvideo.state import frame_size
 
-__all__ = ["DEFAULT_CACHE_BYTES", "SmartUnsupported", "export_smart"]
+__all__ = ["DEFAULT_CACHE_BYTES", "SmartUnsupported", "encode_params", "export_smart"]
 
 DEFAULT_CACHE_BYTES = 2 << 30
 
@@ -47,7 +47,8 @@ class SmartUnsupported(Exception):
     """This timeline cannot be smart-rendered; the message says why (shown to the user)."""
 
 
-def _params(spec: RenderSpec, size: tuple[int, int]) -> EncodeParams:
+def encode_params(spec: RenderSpec, size: tuple[int, int]) -> EncodeParams:
+    """The mezzanine and piece settings for an export spec."""
     return EncodeParams(width=size[0], height=size[1], fps=spec.fps, fit=spec.fit, crf=spec.crf,
                         preset=spec.preset, video_args=tuple(spec.video_args))
 
@@ -179,7 +180,7 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
         raise SmartUnsupported("the overlay covers the whole film (e.g. a logo watermark)")
     if spec.audio is not None and not spec.audio.is_file():
         raise FileNotFoundError(f"audio: {spec.audio} does not exist")
-    params = _params(spec, size)
+    params = encode_params(spec, size)
     mezz_frames = [s.start + s.frames for s in segs]
     dirty = spans_to_frames(overlay_spans or [], fps, total) if spec.overlay else []
     pieces = plan_pieces([s.start for s in segs], [s.frames for s in segs],
