@@ -12,6 +12,7 @@ import bench_demo
 import bench_export
 import bench_history
 import bench_jobs
+import bench_smart_export
 import bench_state
 import bench_widgets
 import bench_widgets_browser
@@ -20,8 +21,8 @@ import bench_widgets_browser
 def main() -> None:
     figures: dict[str, float] = {}
     # The browser bench last: Playwright's sync API runs an asyncio loop while it is open.
-    for mod in (bench_export, bench_demo, bench_state, bench_history, bench_jobs, bench_campaign, bench_widgets,
-                bench_widgets_browser):
+    for mod in (bench_export, bench_smart_export, bench_demo, bench_state, bench_history,
+                bench_jobs, bench_campaign, bench_widgets, bench_widgets_browser):
         print(f"\n== {mod.__name__} ==")
         figures.update(mod.main() or {})
     print("\n== figures ==")

@@ -199,16 +199,24 @@ def run(path: Path, answers: tuple[str, ...], model: str | None, policy: str,
 @click.option("--name", default="ad", show_default=True)
 @click.option("--require-approval", is_flag=True,
               help="Refuse (exit 5, naming them) while any scene is not approved.")
+@click.option("--smart/--full", default=True, show_default=True,
+              help="Re-encode only what changed (default), or re-encode the whole film.")
 @user_errors
 def export_cmd(path: Path, formats: tuple[str, ...], resolution: str | None, fit: str,
-               name: str, require_approval: bool) -> None:
+               name: str, require_approval: bool, smart: bool) -> None:
     """Export the timeline to MP4, one file per --format."""
     from nbvideo.project import Project
 
     p = Project.open(path)
     for rec in p.export(name, formats=list(formats), resolution=resolution, fit=fit,
-                        require_approval=require_approval):
-        click.echo(f"{p.path / rec.path}  {rec.width}x{rec.height}  {rec.duration_s:.2f}s")
+                        require_approval=require_approval, smart=smart):
+        r = rec.render
+        how = "" if r is None else f"  {r.mode}"
+        if r is not None and r.mode == "smart":
+            how += f": {r.seconds_encoded:g} of {r.seconds_total:g} s encoded"
+        if r is not None and r.fallback:
+            how += f" (smart not possible: {r.fallback})"
+        click.echo(f"{p.path / rec.path}  {rec.width}x{rec.height}  {rec.duration_s:.2f}s{how}")
     p.close()
 
 

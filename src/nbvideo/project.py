@@ -435,7 +435,7 @@ class Project:
                preset: str | Sequence[str] | None = None, accept: bool | Sequence[str] = (),
                resolution: str | None = None, fit: str = "crop",
                on_progress: Callable[[float], None] | None = None,
-               cancel: threading.Event | None = None,
+               cancel: threading.Event | None = None, smart: bool = True,
                require_approval: bool = False) -> Exports:
         """Render the timeline to one MP4 per aspect (or per platform preset) in exports/.
 
@@ -446,6 +446,10 @@ class Project:
         (brand, voice-over, music, captions) applies to every output. Each export gets a
         poster, a GIF preview and, with captions, SRT and WebVTT sidecars.
         `on_progress(fraction)` follows the render over all outputs; setting `cancel` stops it.
+        Exports are smart by default: untouched stretches are copied from clips normalized
+        once per format (cached in cache/smart/, safe to delete) and only cuts, crossfades and
+        captions are re-encoded; `smart=False` forces one full re-encode. Each record's
+        `render` says which ran and what was copied or encoded.
         `require_approval=True` refuses, naming them, while any scene is not approved.
         """
         if require_approval:
@@ -454,7 +458,7 @@ class Project:
         records = export_phase.export(self._rt, name, formats,
                                       resolution or self._rt.state.brief.resolution, fit,
                                       cancel=cancel, on_progress=on_progress, presets=preset,
-                                      accept=accept)
+                                      accept=accept, smart=smart)
         return Exports(self.path, records)
 
     def finish(self, **settings: Any) -> Finishing:

@@ -306,6 +306,19 @@ class Metadata(Model):
         return out
 
 
+class RenderStats(Model):
+    """How an export was made: what a re-export after a small edit saved."""
+
+    mode: Literal["copy", "full", "smart"]
+    fallback: str | None = Field(None, description="Why smart export ran the full path.")
+    segments_copied: int = 0
+    segments_encoded: int = Field(0, description="Pieces encoded by this export.")
+    segments_cached: int = Field(0, description="Encoded pieces reused from the cache.")
+    seconds_encoded: float = 0.0
+    seconds_total: float = 0.0
+    mezzanines_built: int = 0
+
+
 class ExportRecord(Model):
     path: ProjectPath
     aspect: Aspect
@@ -323,6 +336,7 @@ class ExportRecord(Model):
     loudness_lufs: float | None = None
     sidecars: list[ProjectPath] = Field(default_factory=list, description="SRT/VTT, poster, preview.")
     warnings: list[str] = Field(default_factory=list, description="Accepted export-check warnings.")
+    render: RenderStats | None = None
     created_at: _dt.datetime = Field(default_factory=utcnow)
 
 

@@ -13,15 +13,17 @@ from slugify import slugify
 from tqdm.auto import tqdm
 
 from nbvideo.errors import InvalidInput
-from nbvideo.pipeline import finishing, render
+from nbvideo.pipeline import finishing, render, smart_render
 from nbvideo.pipeline.captions import write_srt, write_vtt
+from nbvideo.pipeline.mezzanine import Mezzanine
 from nbvideo.pipeline.presets import Preset, enforce, get_presets
 from nbvideo.pipeline.preview import poster_and_preview
 from nbvideo.pipeline.runtime import Runtime
 from nbvideo.pipeline.timeline import require_clips
-from nbvideo.state import ASPECTS, RESOLUTIONS, ExportRecord, Finishing, frame_size
+from nbvideo.state import ASPECTS, RESOLUTIONS, ExportRecord, Finishing, RenderStats, frame_size
 
 FITS = ("crop", "pad")
+SMART_CACHE = "cache/smart"  # mezzanines and encoded pieces; safe to delete
 
 
 def export_path(name: str, aspect: str, resolution: str) -> str:
@@ -71,8 +73,11 @@ def export(rt: Runtime, name: str, formats: Sequence[str], resolution: str, fit:
            cancel: threading.Event | None = None,
            on_progress: Callable[[float], None] | None = None,
            presets: str | Sequence[str] | None = None,
-           accept: bool | Sequence[str] = ()) -> list[ExportRecord]:
+           accept: bool | Sequence[str] = (), smart: bool = True) -> list[ExportRecord]:
     """Render one file per aspect (or preset); `on_progress` gets the fraction done over all.
+
+    `smart` re-encodes only what changed since the last export (see `smart_render`), falling
+    back to one filter graph where it cannot; False always runs the full filter graph.
 
     The project's finishing (brand, voice, music, captions) is prepared and every output is
     checked against its preset first: an error, or a warning not in `accept`, stops the
@@ -96,13 +101,13 @@ def export(rt: Runtime, name: str, formats: Sequence[str], resolution: str, fit:
             prep = (finishing.prepare(rt, es, clips, size, t.fps, t.preset, Path(work))
                     if finished or t.preset else finishing.Prepared(clips=clips))
             plans.append((t, prep, [str(v) for v in enforce(prep.warnings, accept)]))
-        return [_render_one(rt, t, prep, fit, warned, index, len(outs), cancel, on_progress)
+        return [_render_one(rt, t, prep, fit, warned, index, len(outs), cancel, on_progress, smart)
                 for index, (t, prep, warned) in enumerate(plans)]
 
 
 def _render_one(rt: Runtime, t: _Target, prep: finishing.Prepared, fit: str, warned: list[str],
                 index: int, count: int, cancel: threading.Event | None,
-                on_progress: Callable[[float], None] | None) -> ExportRecord:
+                on_progress: Callable[[float], None] | None, smart: bool) -> ExportRecord:
     out = rt.store.path(t.rel)
     out.parent.mkdir(parents=True, exist_ok=True)
     spec = render.RenderSpec(aspect=t.aspect, resolution=t.resolution, fit=fit, fps=t.fps,
@@ -121,7 +126,13 @@ def _render_one(rt: Runtime, t: _Target, prep: finishing.Prepared, fit: str, war
 
     started = time.perf_counter()
     try:
-        result = render.export_timeline(prep.clips, spec, on_progress=progress, cancel=cancel)
+        if smart:
+            result = smart_render.export_smart(
+                prep.clips, spec, rt.store.path(SMART_CACHE), overlay_spans=prep.overlay_spans,
+                on_progress=progress, cancel=cancel,
+                on_mezzanine=lambda m: _log_mezzanine(rt, m))
+        else:
+            result = render.export_timeline(prep.clips, spec, on_progress=progress, cancel=cancel)
     except BaseException as exc:
         rt.log(phase="export", provider="local", model="ffmpeg", status="failed",
                latency_s=time.perf_counter() - started, note=f"{t.rel}: {exc}"[:200])
@@ -140,10 +151,24 @@ def _render_one(rt: Runtime, t: _Target, prep: finishing.Prepared, fit: str, war
         stream_copy=result.stream_copy, preset=t.preset.name if t.preset else None,
         audio=prep.audio is not None, loudness_lufs=prep.audio_lufs,
         sidecars=[rt.store.relative(p) for p in sidecars], warnings=warned,
+        render=RenderStats(**result.model_dump(include=set(RenderStats.model_fields))),
     )
+    how = {"copy": "stream copy", "full": "encode",
+           "smart": f"smart: {result.segments_copied} copied, {result.segments_encoded} encoded, "
+                    f"{result.seconds_encoded:g} of {result.seconds_total:g} s encoded"}[result.mode]
+    if result.fallback:
+        how += f"; smart export not possible: {result.fallback}"
     rt.log(phase="export", provider="local", model="ffmpeg", units=seconds, unit="second",
-           latency_s=latency, note=f"{t.rel} ({'stream copy' if result.stream_copy else 'encode'})")
+           latency_s=latency, note=f"{t.rel} ({how})"[:200])
     with rt.guard:
         rt.state.exports = [r for r in rt.state.exports if r.path != t.rel] + [record]
         rt.save()
     return record
+
+
+def _log_mezzanine(rt: Runtime, m: Mezzanine) -> None:
+    """A clip normalized for an output format: a ledger row at cost 0 with the time it took
+    (built once; later exports log nothing for it)."""
+    if m.built:
+        rt.log(phase="export", provider="local", model="ffmpeg", latency_s=round(m.seconds, 3),
+               key=m.key, note=f"mezzanine {m.path.name} ({m.frames} frames)")

@@ -43,6 +43,9 @@ class Prepared:
     audio_lufs: float | None = None
     cues: list[Cue] = field(default_factory=list)
     warnings: list[Violation] = field(default_factory=list)
+    # Seconds of the film the overlay draws on (smart export re-encodes only those);
+    # None when it draws on every frame (a logo watermark).
+    overlay_spans: list[tuple[float, float]] | None = None
 
 
 def kit_for(rt: Runtime) -> BrandKit | None:
@@ -240,6 +243,7 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
     cues: list[Cue] = []
     filters: list[str] = []
     texts = []
+    spans: list[tuple[float, float]] = []
     style_base = kit.base_dir if kit is not None else None
     if kit is not None or f.captions or f.scene_text:
         style = kit.caption_style if kit is not None else CaptionStyle()
@@ -247,6 +251,7 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
         if f.captions and lines:
             cues = caption_cues(entries, {sid: secs for sid, (_p, secs) in lines.items()},
                                 scene_s, fps)
+            spans += [(c.start_s, c.end_s) for c in cues]
             cap = burn_in(cues, style, w, h, area, base=style_base)
             filters.append(cap.filters)
             texts += cap.items
@@ -254,6 +259,7 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
             scene_cues = cues_from_lines([(e.start_s, e.start_s + scene_s[e.scene.id],
                                            e.scene.on_screen_text) for e in entries
                                           if e.scene.on_screen_text], fps)
+            spans += [(c.start_s, c.end_s) for c in scene_cues]
             txt = burn_in(scene_cues, style, w, h, area, label="scene text", base=style_base,
                           position="top")
             filters.append(txt.filters)
@@ -267,6 +273,7 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
                             out="vout", until_s=total_s - card_s if card_s else None)
         overlay = (f"[vin]{chain}[txt];" if chain else "") + logo.graph
         logo_rect = logo.rect
+        spans = []  # the watermark is on every frame: nothing left to copy
     elif chain:
         overlay = f"[vin]{chain}[vout]"
     audio, lufs = _soundtrack(rt, entries, total_s, lines, preset, work)
@@ -276,7 +283,7 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
                             logo=logo_rect)
         warnings = check_export(preset, facts) + warnings
     return Prepared(clips=clips, overlay=overlay, audio=audio, audio_lufs=lufs, cues=cues,
-                    warnings=warnings)
+                    warnings=warnings, overlay_spans=spans if overlay and spans else None)
 
 
 def _full_frame() -> Any:

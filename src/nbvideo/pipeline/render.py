@@ -18,6 +18,7 @@ import os
 import secrets
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,17 @@ class RenderResult(BaseModel):
     size_bytes: int
     stream_copy: bool
     command: list[str]
+    mode: Literal["copy", "full", "smart"] = Field(
+        default="full", description="copy: bit-for-bit concat; full: one filter graph; "
+        "smart: stretches copied from mezzanines, the rest re-encoded (smart_render).")
+    fallback: str | None = Field(default=None, description="Why a smart export ran the full path.")
+    segments_copied: int = 0
+    segments_encoded: int = Field(default=0, description="Pieces encoded by this export.")
+    segments_cached: int = Field(default=0, description="Encoded pieces found in the cache.")
+    seconds_encoded: float = 0.0
+    seconds_total: float = 0.0
+    mezzanines_built: int = 0
+    elapsed_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -322,6 +334,7 @@ def export_timeline(
     RenderCanceled if `cancel` is set, FFmpegError if ffmpeg fails. In every failure case
     `spec.out` is left as it was.
     """
+    started = time.perf_counter()
     segs = _plan(clips, spec.fps)
     on_progress = _monotonic(on_progress)
     total_frames = sum(s.frames for s in segs) - sum(s.xfade for s in segs)
@@ -383,6 +396,9 @@ def export_timeline(
         path=spec.out, width=info.width, height=info.height, fps=info.fps,
         frames=info.frames, duration_s=info.duration_s, size_bytes=info.size_bytes,
         stream_copy=copy, command=["ffmpeg", *args, str(spec.out)],
+        mode="copy" if copy else "full", segments_copied=len(clips) if copy else 0,
+        segments_encoded=0 if copy else 1, seconds_encoded=0.0 if copy else round(total_s, 3),
+        seconds_total=round(total_s, 3), elapsed_s=round(time.perf_counter() - started, 3),
     )
 
 
