@@ -34,6 +34,8 @@ INTERNAL = {
     "HTTPStatus": "replicate_http turns it into a ProviderAPIError before it leaves",
     "Unusable": "openai turns it into ProviderOutputError after a second attempt",
     "RenderCanceled": "an export canceled by its own cancel event; the caller asked for it",
+    "SmartUnsupported": "export_smart catches it and runs the full path; its message is the "
+                        "record's render.fallback, listed in phases/export.md",
 }
 # Lookups that raise KeyError or IndexError here reach users as InvalidInput with the same
 # text (`InvalidInput(str(exc.args[0]))` at the call site), so their messages count too.
