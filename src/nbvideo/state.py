@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from nbvideo.look import Look
+
 SCHEMA_VERSION = 1
 
 Aspect = Literal["16:9", "9:16", "1:1", "4:5"]
@@ -277,6 +279,8 @@ class ProjectState(Model):
     timeline: Timeline = Field(default_factory=Timeline)
     exports: list[ExportRecord] = Field(default_factory=list)
     finishing: Finishing = Field(default_factory=Finishing)
+    look: Look | None = Field(
+        None, description="Style words, palette, seed, product and logo for every frame.")
     budget_usd: float | None = Field(None, ge=0)
 
     def scene(self, ref: str | int) -> Scene:

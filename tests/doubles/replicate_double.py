@@ -48,6 +48,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": {"prompt"},
         "enums": {"aspect_ratio": set(FLUX_SIZES), "output_format": {"webp", "jpg", "png"},
                   "megapixels": {"1", "0.25"}}},
+    "black-forest-labs/flux-kontext-pro": {
+        "fields": {"prompt", "input_image", "aspect_ratio", "seed", "output_format",
+                   "safety_tolerance", "prompt_upsampling"},
+        "required": {"prompt"},
+        "enums": {"aspect_ratio": {"match_input_image", *FLUX_SIZES},
+                  "output_format": {"jpg", "png"}}},
     "wan-video/wan-2.5-i2v-fast": {
         "fields": {"image", "prompt", "duration", "resolution", "seed", "negative_prompt",
                    "enable_prompt_expansion", "audio"},

@@ -94,7 +94,11 @@ class StoryboardResult(_Boundary):
 
 
 class FrameRequest(_Boundary):
-    """One storyboard frame. `palette` is a list of '#rrggbb' colours, darkest first."""
+    """One storyboard frame. `palette` is a list of '#rrggbb' colours, darkest first.
+
+    The project look reaches a model through it: paid models get the style words woven into
+    `visual_prompt` and, if they take one, `reference_image`; local frames get the palette
+    and `logo` (placed in `logo_corner`)."""
 
     scene_number: int = Field(ge=1)
     beat: Beat
@@ -109,6 +113,10 @@ class FrameRequest(_Boundary):
     height: int = Field(gt=0)
     palette: list[str] = Field(default_factory=list)
     seed: int = 0
+    logo: Path | None = Field(None, description="Brand logo (PNG) drawn on local frames.")
+    logo_corner: Literal["top-left", "top-right"] = "top-left"
+    reference_image: Path | None = Field(
+        None, description="Product photo, sent only to models that take a reference image.")
 
 
 class ClipRequest(_Boundary):
