@@ -193,8 +193,12 @@ class ReplicateDouble:
         return [p.id for p in running]
 
     def last_input(self, ref: str) -> dict[str, Any]:
+        return self.inputs(ref)[-1]
+
+    def inputs(self, ref: str) -> list[dict[str, Any]]:
+        """Every prediction input sent to the model `ref`, oldest first."""
         with self._lock:
-            return [p.input for p in self._preds.values() if p.model == ref][-1]
+            return [p.input for p in self._preds.values() if p.model == ref]
 
     @property
     def charged_usd(self) -> float:
