@@ -44,7 +44,7 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
 
 def presets() -> list[Preset]:
     """TikTok and Shorts re-targeted to the demo's 720p, and the web MP4 (720p already)."""
-    out = [get_preset(n).model_copy(update={"name": f"{n}-720p", "resolution": "720p"})
+    out = [get_preset(n).model_copy(update={"resolution": "720p"})
            for n in ("tiktok", "shorts")]
     return [*out, get_preset("web")]
 
