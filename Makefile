@@ -1,7 +1,9 @@
 # Two commands set up everything on a fresh machine:
 #   make demo   -> .venv, install, render the offline demo ad end to end
 #   make test   -> install the test dependencies and run the whole suite (unit, CLI, notebooks,
-#                  and JupyterLab in headless Chromium; NBVIDEO_SKIP_BROWSER=1 skips the browser)
+#                  the user guide's build and examples, and JupyterLab in headless Chromium;
+#                  NBVIDEO_SKIP_BROWSER=1 skips the browser)
+#   make docs   -> build the user guide and API reference into site/ (open site/index.html)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -10,7 +12,7 @@ DEMO_DIR ?= demo-output
 NBVIDEO_CHROMIUM ?= /usr/bin/chromium
 export NBVIDEO_CHROMIUM
 
-.PHONY: demo test bench venv clean chromium espeak
+.PHONY: demo test docs docs-check bench venv clean chromium espeak
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +21,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	$(PIP) install -e '.[test]'
+	$(PIP) install -e '.[test,docs]'
+	touch $(VENV)/.installed-docs $@
+
+$(VENV)/.installed-docs: $(VENV)/.installed pyproject.toml
+	$(PIP) install -e '.[docs]'
 	touch $@
 
 # moviepy is only the naive baseline; it pins pillow<12, so take it without its pins.
@@ -72,10 +78,19 @@ test: $(VENV)/.installed-test chromium espeak
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest tests
 	$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider notebooks
+	$(MAKE) docs-check
+
+# The guide: built with warnings as errors (mkdocs.yml has strict: true; --strict says so here
+# too), and every ```python fence in docs/ run offline, each in a fresh temporary folder.
+docs: $(VENV)/.installed-docs
+	$(VENV)/bin/mkdocs build --strict
+
+docs-check: docs
+	$(PY) -m pytest --markdown-docs -p no:cacheprovider docs
 
 # The widget bench drives the browser tests' JupyterLab and Chromium: it needs the test extras.
 bench: $(VENV)/.installed-bench $(VENV)/.installed-test chromium
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache site

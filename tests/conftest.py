@@ -54,3 +54,19 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     w = Wire()
     monkeypatch.setattr(comm, "create_comm", w.create_comm)
     yield w
+
+
+@pytest.fixture
+def replicate_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The Replicate double on 127.0.0.1 with the SDK pointed at it (token, base URL, and
+    downloads allowed from it), answering in 0.4 s."""
+    from tests.doubles.replicate_double import start_replicate_double
+    from tests.test_clip_routing import TOKEN
+
+    d = start_replicate_double(TOKEN)
+    d.latency_s = 0.4
+    monkeypatch.setenv("REPLICATE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("REPLICATE_BASE_URL", d.base_url)
+    monkeypatch.setenv("NBVIDEO_DOWNLOAD_HOSTS", "127.0.0.1")
+    yield d
+    d.stop()

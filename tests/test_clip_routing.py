@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import nbvideo as nv
 from nbvideo.pipeline import routing
 from nbvideo.providers import provider_set
 from nbvideo.providers.catalog import generated_duration, get_model, price
-from tests.doubles.replicate_double import ReplicateDouble, start_replicate_double
+from tests.doubles.replicate_double import ReplicateDouble
 
 TOKEN = "r8_" + "r" * 30
 BRIEF = "15s ad for a cold brew coffee can"
@@ -25,14 +24,8 @@ WAN, KLING = "wan-video/wan-2.5-i2v-fast", "kwaivgi/kling-v2.1"
 
 
 @pytest.fixture
-def double(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicateDouble]:
-    d = start_replicate_double(TOKEN)
-    d.latency_s = 0.4
-    monkeypatch.setenv("REPLICATE_API_TOKEN", TOKEN)
-    monkeypatch.setenv("REPLICATE_BASE_URL", d.base_url)
-    monkeypatch.setenv("NBVIDEO_DOWNLOAD_HOSTS", "127.0.0.1")
-    yield d
-    d.stop()
+def double(replicate_env: ReplicateDouble) -> ReplicateDouble:
+    return replicate_env
 
 
 def fast(p: nv.Project) -> nv.Project:

@@ -221,3 +221,31 @@ def test_an_edit_from_the_browser_reads_the_project_once_not_again_from_the_time
     threading.Event().wait(0.5)  # past the throttle's interval: a queued refresh would have run
     board.settle()
     assert len(reads) == 1 and board.cards[0].scene["description"] == "Mud to the ankles"
+
+
+def test_a_voice_line_edit_is_saved_with_its_fit_against_the_scene(rendered, wire: Wire):
+    board = StoryboardBoard(rendered)
+    card = board.cards[1]
+    fit = card.scene["voice_fit"]
+    assert card.scene["voice_line"] == rendered.scene(2).voice_line and fit["fits"]
+    room = fit["max_words"]
+    line = " ".join(["Grip"] * room)
+    send(board, "edit", scene=card.key, changes={"voice_line": line})
+    assert on_disk(rendered)["scenes"][1]["voice_line"] == line
+    assert card.scene["voice_line"] == line
+    assert card.scene["voice_fit"]["words"] == room and card.scene["voice_fit"]["fits"]
+    too_long = " ".join(["Grip"] * (room + 6))
+    send(board, "edit", scene=card.key, changes={"voice_line": too_long})
+    fit = card.scene["voice_fit"]
+    assert fit["words"] == room + 6 and not fit["fits"] and fit["over_s"] > 0
+    assert board.error == ""  # a long line is allowed; the card says it will not fit
+
+
+def test_a_voice_line_past_the_limit_is_refused_and_the_saved_one_kept(rendered, wire: Wire):
+    board = StoryboardBoard(rendered)
+    card = board.cards[0]
+    before = (rendered.path / "project.json").read_bytes()
+    shown = dict(card.scene)
+    send(board, "edit", scene=card.key, changes={"voice_line": "x" * 401})
+    assert "voice_line" in board.error and "400" in board.error
+    assert (rendered.path / "project.json").read_bytes() == before and card.scene == shown

@@ -26,7 +26,8 @@ def test_blocks_follow_the_timeline_table(rendered, wire: Wire):
     assert [c.clip["start_s"] for c in tl.clips] == list(table["start_s"])
     assert [c.clip["kept_s"] for c in tl.clips] == list(table["kept_s"])
     assert tl.clips[-1].clip["transition"] is None and tl.clips[0].clip["transition"]["kind"] == "cut"
-    assert tl.tracks == [{"id": "video", "kind": "clips", "label": "Video"}]
+    assert [(x["id"], x["kind"]) for x in tl.tracks] == [("video", "clips"), ("text", "text"),
+                                                        ("music", "music")]
     assert tl.info["total_s"] == pytest.approx(rendered.timeline.duration_s)
     assert all(c.poster[:3] == b"\xff\xd8\xff" and c.preview == b"" for c in tl.clips)
 
@@ -147,3 +148,147 @@ def test_reopening_shows_the_same_timeline(rendered, wire: Wire):
     rendered.close()
     with nv.Project.open(path) as again:
         assert [c.clip for c in Timeline(again).clips] == shown
+
+
+# ---------------------------------------------------------------- text and music tracks
+def track(tl: Timeline, kind: str) -> dict:
+    return next(x for x in tl.tracks if x["kind"] == kind)
+
+
+def wav_bytes(seconds: float, rate: int = 22050) -> bytes:
+    import io
+    import wave
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        n = int(seconds * rate)
+        w.writeframes((np.sin(np.arange(n) * 0.05) * 8000).astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+def test_on_screen_text_is_edited_on_the_text_track(rendered, wire: Wire):
+    tl = Timeline(rendered)
+    sid = tl.clips[1].key
+    mark = wire.mark()
+    send(tl, "edit_text", scene=sid, text="Dry feet, all weekend")
+    assert on_disk(rendered)["scenes"][1]["on_screen_text"] == "Dry feet, all weekend"
+    assert tl.clips[1].clip["text"] == "Dry feet, all weekend" and tl.error == ""
+    # Only that clip's JSON went out: no posters, no other clip.
+    sent = wire.updates(mark)
+    assert not any(m.buffers for m in sent)
+    assert {m.comm_id for m in sent if "clip" in m.data["state"]} == {tl.clips[1].comm.comm_id}
+
+
+def test_a_bad_text_is_refused_on_the_widget_and_nothing_is_saved(rendered, wire: Wire):
+    tl = Timeline(rendered)
+    before = (rendered.path / "project.json").read_bytes()
+    shown = dict(tl.clips[0].clip)
+    send(tl, "edit_text", scene=tl.clips[0].key, text="x" * 201)
+    assert "on_screen_text" in tl.error and "200" in tl.error
+    send(tl, "edit_text", scene="s00000000", text="hi")
+    assert "s00000000" in tl.error
+    assert (rendered.path / "project.json").read_bytes() == before and tl.clips[0].clip == shown
+
+
+def test_caption_cues_on_the_text_track_are_the_ones_the_export_burns(rendered, wire: Wire):
+    tl = Timeline(rendered)
+    assert track(tl, "text")["cues"] == [] and "no voice-over" in track(tl, "text")["captions"]
+    rendered.finish(voice="narrator-f")
+    tl.refresh()
+    text = track(tl, "text")
+    lines = [s.voice_line for s in rendered.scenes if s.voice_line]
+    assert [c["text"] for c in text["cues"]] == lines and text["captions"] == ""
+    send(tl, "export", formats=["16:9"], name="capt")
+    tl.settle(240)
+    assert tl.export["state"] == "done", tl.export
+    srt = (rendered.path / "exports" / "capt-16x9-720p.srt").read_text()
+    tl.refresh()  # the lines are spoken now: the track shows their measured length
+    stamps = [ln for ln in srt.splitlines() if "-->" in ln]
+
+    def srt_s(stamp: str) -> float:
+        h, m, rest = stamp.strip().split(":")
+        s, ms = rest.split(",")
+        return int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000
+
+    cues = track(tl, "text")["cues"]
+    assert len(stamps) == len(cues)
+    for stamp, cue in zip(stamps, cues):
+        a, b = stamp.split("-->")
+        assert srt_s(a) == pytest.approx(cue["start_s"], abs=1e-3)
+        assert srt_s(b) == pytest.approx(cue["end_s"], abs=1e-3)
+
+
+def test_a_music_file_from_the_browser_is_kept_in_the_project_and_used(rendered, wire: Wire):
+    tl = Timeline(rendered)
+    assert track(tl, "music")["music"]["source"] == "none"
+    song = wav_bytes(3.0)
+    mark = wire.mark()
+    send(tl, "music_file", filename="Trail Song.wav", buffers=[song])
+    tl.settle()
+    assert tl.error == ""
+    (reply,) = wire.replies(mark)
+    assert reply["ok"] and reply["result"] == {"name": "Trail-Song.wav"}
+    music = on_disk(rendered)["finishing"]["music"]
+    assert music.startswith("assets/music/user/Trail-Song-") and music.endswith(".wav")
+    assert (rendered.path / music).read_bytes() == song
+    shown = track(tl, "music")["music"]
+    assert shown == {"source": "file", "name": "Trail-Song.wav", "path": music,
+                     "duration_s": 3.0, "loops": True}
+    # The export really carries it: an audio stream the length of the film.
+    send(tl, "export", formats=["16:9"], name="with music")
+    tl.settle(240)
+    assert tl.export["state"] == "done", tl.export
+    from nbvideo.media import probe
+
+    info = probe(rendered.path / "exports" / "with-music-16x9-720p.mp4")
+    assert info.has_audio and info.duration_s == pytest.approx(rendered.timeline.duration_s,
+                                                               abs=0.1)
+
+
+@pytest.mark.parametrize("filename, data, says", [
+    ("notes.mp3", b"this is not an mp3 at all " * 40, "is not audio that can be decoded"),
+    ("cover.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "not a supported audio type"),
+    ("empty.wav", b"", "is empty"),
+])
+def test_a_file_that_is_not_music_is_refused_and_the_music_kept(rendered, wire: Wire,
+                                                                 filename, data, says):
+    tl = Timeline(rendered)
+    send(tl, "music_file", filename="song.wav", buffers=[wav_bytes(2.0)])
+    tl.settle()
+    kept = on_disk(rendered)["finishing"]["music"]
+    before = (rendered.path / "project.json").read_bytes()
+    files = sorted((rendered.path / "assets" / "music" / "user").iterdir())
+    send(tl, "music_file", filename=filename, buffers=[data])
+    tl.settle()
+    assert says in tl.error and "music file" in tl.error
+    assert (rendered.path / "project.json").read_bytes() == before
+    assert sorted((rendered.path / "assets" / "music" / "user").iterdir()) == files
+    assert track(tl, "music")["music"]["path"] == kept
+
+
+def test_music_goes_back_to_the_bed_or_off_and_bad_choices_are_refused(rendered, wire: Wire):
+    tl = Timeline(rendered)
+    send(tl, "music", source="bed")
+    assert on_disk(rendered)["finishing"]["music"] == "bed"
+    assert track(tl, "music")["music"]["source"] == "bed"
+    send(tl, "music", source="../../etc/passwd")
+    assert "choose 'bed' or 'none'" in tl.error
+    send(tl, "music_file", filename="a.wav")
+    assert "one buffer, got 0" in tl.error
+    assert on_disk(rendered)["finishing"]["music"] == "bed"
+    send(tl, "music", source="none")
+    assert on_disk(rendered)["finishing"]["music"] == "none" and tl.error == ""
+
+
+def test_the_static_repr_names_the_music_and_lists_the_captions(rendered, wire: Wire):
+    rendered.finish(voice="narrator-f", music="bed")
+    html = Timeline(rendered).static_html()
+    assert "<b>Music</b>: Generated bed" in html
+    for s in rendered.scenes:
+        if s.voice_line:
+            assert s.voice_line.replace("'", "&#x27;") in html

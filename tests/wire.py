@@ -81,6 +81,8 @@ class _RecordingComm(DummyComm):
         self._wire.record(self.comm_id, msg_type, data, buffers)
 
 
-def send(widget: Any, kind: str, **fields: Any) -> None:
-    """What the browser's request() does: one custom message {kind, id, ...fields}."""
-    widget._handle_custom_msg({"kind": kind, "id": f"t-{kind}", **fields}, [])
+def send(widget: Any, kind: str, buffers: list[bytes] | None = None, **fields: Any) -> None:
+    """What the browser's request() does: one custom message {kind, id, ...fields}, with
+    binary `buffers` (a file's bytes) as ArrayBuffers would arrive."""
+    widget._handle_custom_msg({"kind": kind, "id": f"t-{kind}", **fields},
+                              [memoryview(b) for b in buffers or []])

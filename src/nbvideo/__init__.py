@@ -15,9 +15,11 @@ from nbvideo.errors import (
     ProjectCorrupt,
     ProjectLocked,
     ProjectNotFound,
+    RoutingWarning,
     SchemaTooNew,
 )
 from nbvideo.keys import MissingKey, set_keys
+from nbvideo.overview import projects, spend_chart
 from nbvideo.pipeline.budget import BudgetExceeded
 from nbvideo.project import Project
 from nbvideo.providers.catalog import catalog_frame as catalog
@@ -41,6 +43,7 @@ __all__ = [
     "ProjectCorrupt",
     "ProjectLocked",
     "ProjectNotFound",
+    "RoutingWarning",
     "SchemaTooNew",
     "TemplateError",
     "batch",
@@ -48,7 +51,9 @@ __all__ = [
     "list_brands",
     "load_brand",
     "open_project",
+    "projects",
     "set_keys",
+    "spend_chart",
     "templates",
     "variants",
 ]

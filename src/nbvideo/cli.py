@@ -8,6 +8,7 @@ Exit codes: 0 done; 1 unexpected failure (a bug: traceback shown); 2 bad usage o
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -219,6 +220,42 @@ def costs(path: Path, show_all: bool, as_csv: bool) -> None:
         click.echo(df.to_csv(index=False), nl=False)
     else:
         _print_table(df)
+
+
+@main.command(name="ls")
+@click.argument("root", type=click.Path(path_type=Path), default=Path("."))
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@user_errors
+def ls_cmd(root: Path, as_csv: bool) -> None:
+    """List the projects under ROOT: phases, spend vs budget, last change, exports."""
+    from nbvideo.overview import projects
+
+    df = projects(root)
+    if as_csv:
+        click.echo(df.drop(columns=["first_frame"]).to_csv(index=False), nl=False)
+        return
+    if df.empty:
+        click.echo(f"no nbvideo projects under {root}")
+        return
+    def money(spent: float, budget: float) -> str:
+        if pd.isna(spent):
+            return ""
+        return f"${spent:.2f}" + ("" if pd.isna(budget) else f" / ${budget:.2f}")
+
+    shown = pd.DataFrame({
+        "path": [os.path.relpath(p, root) for p in df["path"]],
+        "aspect": df["aspect"].fillna(""),
+        "seconds": [f"{d:g}" if not pd.isna(d) else "" for d in df["duration_s"]],
+        "scenes": [str(int(n)) if not pd.isna(n) else "" for n in df["scenes"]],
+        **{ph: df[ph].fillna("") for ph in ("frames", "clips", "export")},
+        "spent": [money(s, b) for s, b in zip(df["spent_usd"], df["budget_usd"], strict=True)],
+        "changed": [t.strftime("%Y-%m-%d %H:%M") if not pd.isna(t) else ""
+                    for t in df["last_change"]],
+        "error": [e if len(e) <= 72 else e[:71] + "…" for e in df["error"]],
+    })
+    if not any(shown["error"]):
+        shown = shown.drop(columns=["error"])
+    _print_table(shown)
 
 
 @main.command()

@@ -37,3 +37,7 @@ class PhaseNotReady(NbvideoError):
 
 class PathEscape(NbvideoError, ValueError):
     """A path would leave the project folder."""
+
+
+class RoutingWarning(UserWarning):
+    """model="auto" chose differently than its policy alone would, e.g. around a failing model."""

@@ -11,16 +11,26 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from pydantic import ValidationError
 
-from nbvideo import views
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+from nbvideo import charts, views
 from nbvideo.brief_templates import get_template
-from nbvideo.errors import InvalidInput, PathEscape, PhaseNotReady, ProjectNotFound
+from nbvideo.errors import (
+    InvalidInput,
+    PathEscape,
+    PhaseNotReady,
+    ProjectNotFound,
+    RoutingWarning,
+)
 from nbvideo.handles import (
     Exports,
     Questions,
@@ -31,6 +41,7 @@ from nbvideo.handles import (
 )
 from nbvideo.ledger import Ledger, summarize
 from nbvideo.look import Look
+from nbvideo.overview import phase_status
 from nbvideo.pipeline import clips as clips_phase
 from nbvideo.pipeline import export as export_phase
 from nbvideo.pipeline import questions as questions_phase
@@ -42,7 +53,7 @@ from nbvideo.pipeline.jobs import Job, run_sync
 from nbvideo.pipeline.runtime import Runtime
 from nbvideo.providers import provider_set
 from nbvideo.providers.catalog import get_model
-from nbvideo.state import Brief, Finishing, ProjectState, Scene, Take
+from nbvideo.state import Brief, Finishing, Metadata, ProjectState, QAPolicy, Scene, Take
 from nbvideo.store import ProjectStore, slug_path
 
 _OPEN_OPTIONS = ("brief", "aspect", "duration_s", "resolution", "fps", "providers", "models",
@@ -313,6 +324,7 @@ class Project:
         """Start one clip per scene (default: those missing or out of date); returns a Job at once.
 
         Wait with `await job` in a notebook or `job.wait()` in a script.
+        Example: ``p.generate_clips(model="auto", policy="quality", budget_usd=5).wait()``
 
         Parameters
         ----------
@@ -327,8 +339,6 @@ class Project:
         timeout_s : per prediction; one still running after it is canceled and fails over.
         budget_usd : caps what this call may spend (the project's `budget_usd` always holds
             too); a clip that would pass either is refused before its request is sent.
-
-        Example: ``p.generate_clips(model="auto", policy="quality", budget_usd=5).wait()``
         """
         if budget_usd is not None and (isinstance(budget_usd, bool)
                                        or not isinstance(budget_usd, int | float) or budget_usd < 0):
@@ -357,8 +367,26 @@ class Project:
                 fallback: bool | Sequence[str] | None) -> dict[str, list[str]]:
         pol = routing.check_policy(policy)
         fb = (model == routing.AUTO) if fallback is None else fallback
+        avoid = self._avoid() if model == routing.AUTO else {}
         return {s.id: routing.chain_for(self._rt.providers, s, self._rt.state.brief, model, pol,
-                                        fb) for s in scenes}
+                                        fb, avoid) for s in scenes}
+
+    def _avoid(self) -> dict[str, str]:
+        """Unhealthy models (from this project's ledger) that "auto" routes around; says so."""
+        from nbvideo.pipeline.health import unhealthy_models
+
+        avoid = unhealthy_models(self.costs)
+        for m, why in avoid.items():
+            warnings.warn(f"model='auto' routes around {m}: it {why}; it stays only as a last "
+                          "resort (see p.provider_health())", RoutingWarning, stacklevel=4)
+        return avoid
+
+    def provider_health(self) -> pd.DataFrame:
+        """Failure rate and latency per provider and model over their recent calls (from the
+        ledger); `healthy` False means model="auto" routes around it."""
+        from nbvideo.pipeline.health import health_frame
+
+        return health_frame(self.costs)
 
     @_shows_as_grid
     def regenerate_clip(self, ref: str | int, prompt: str | None = None, *,
@@ -485,6 +513,57 @@ class Project:
         """The project look (None: frames use the planner's palette and no logo)."""
         return self._rt.state.look
 
+    def set_music_file(self, data: bytes, filename: str) -> Finishing:
+        """Use your own music: `data` (the file's bytes) is kept under assets/music/user/ and
+        set as the export's music once it decodes as audio. A file that is not audio (or is
+        empty, too large, or shorter than half a second) is refused and nothing changes.
+
+        Example: ``p.set_music_file(Path("song.mp3").read_bytes(), "song.mp3")``;
+        ``p.finish(music="bed")`` goes back to the generated bed."""
+        from nbvideo.pipeline.music_files import store_music
+
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise InvalidInput(f"music file: data must be the file's bytes, got "
+                               f"{type(data).__name__}")
+        rel = store_music(self._rt, str(filename), bytes(data))  # decoded outside the lock
+        return self.finish(music=rel)
+
+    @property
+    def music(self) -> Any:
+        """What the export puts under the picture: a MusicInfo (source none/bed/file, name,
+        path, duration_s, loops)."""
+        from nbvideo.pipeline.music_files import music_info
+
+        with self._rt.guard:
+            return music_info(self._rt, timeline_ops.total_frames(self._rt)
+                              / self._rt.state.brief.fps)
+
+    def line_fits(self) -> dict[str, Any]:
+        """How each scene's voice line fits its scene, by scene id: a LineFit with words,
+        max_words, voice_s (measured once the line is spoken, else estimated), over_s and
+        fits. Speaks nothing."""
+        from nbvideo.pipeline.finishing import line_fits
+
+        with self._rt.guard:
+            return line_fits(self._rt, timeline_ops.entries(self._rt))
+
+    def caption_cues(self) -> list[Any]:
+        """The captions an export at the project's fps burns in, with the export's timing
+        (each spoken line's real length once it is made, an estimate before). Empty when
+        captions are off or there is no voice-over."""
+        from nbvideo.pipeline.finishing import caption_cues, line_fits
+
+        rt = self._rt
+        with rt.guard:
+            f = rt.state.finishing
+            if not (f.captions and f.voice):
+                return []
+            entries = timeline_ops.entries(rt)
+            fits = line_fits(rt, entries)
+            spoken = {sid: x.voice_s for sid, x in fits.items() if x.words}
+            return caption_cues(entries, spoken, {sid: x.scene_s for sid, x in fits.items()},
+                                rt.state.brief.fps)
+
     def review_sheet(self, per_page: int = 6) -> Any:
         """A PDF and a PNG contact sheet of the storyboard for client sign-off, in exports/:
         frames, scene numbers, durations, on-screen text, voice lines and cost per scene."""
@@ -507,6 +586,109 @@ class Project:
             return review_sheet(title, rows, None, rt.store.path("exports"), per_page,
                                 kit=kit_for(rt))
 
+    # ------------------------------------------------------------------ clip QA
+    @property
+    def qa(self) -> pd.DataFrame:
+        """Automatic QA of every clip take checked so far: passed, the problems found, and
+        the measurements (duration, size, longest black and frozen stretches, audio)."""
+        rows = []
+        for n, s in enumerate(self._rt.state.scenes, 1):
+            for t in s.clip_takes:
+                if t.qa is None:
+                    continue
+                rows.append({"scene": n, "scene_id": s.id, "take": t.id,
+                             "current": t.id == s.clip_take_id, "provider": t.provider,
+                             "model": t.model, "passed": t.qa.passed,
+                             "problems": "; ".join(t.qa.problems), **t.qa.metrics,
+                             "checked_at": t.qa.checked_at})
+        cols = ["scene", "scene_id", "take", "current", "provider", "model", "passed",
+                "problems"]
+        return pd.DataFrame(rows, columns=list(dict.fromkeys(
+            [*cols, *(k for r in rows for k in r)])))
+
+    def set_qa_policy(self, mode: str, retries: int | None = None) -> QAPolicy:
+        """What a clip failing QA does: 'off' (no QA), 'warn' (keep it, flagged in `p.qa`),
+        or 'retry' (new takes with new seeds, up to `retries`, within budget). Saved."""
+        rt = self._rt
+        with rt.guard:
+            data = {**rt.state.qa_policy.model_dump(), "mode": mode}
+            if retries is not None:
+                data["retries"] = retries
+            try:
+                policy = QAPolicy.model_validate(data)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise InvalidInput(f"set_qa_policy: {err['loc'][0]}: {err['msg']}") from None
+            rt.state.qa_policy = policy
+            rt.save()
+        return policy
+
+    def check_clips(self, recheck: bool = False) -> pd.DataFrame:
+        """QA the current clips not checked yet (all of them with `recheck`); returns `p.qa`.
+        Clips made before QA existed, or with the policy off, get checked this way."""
+        from nbvideo.pipeline.clips import check_clip
+
+        rt = self._rt
+        todo = []
+        with rt.guard:
+            for s in rt.state.scenes:
+                take = s.clip
+                if take is None or not take.ok:
+                    continue
+                if recheck:
+                    take.qa = None
+                if take.qa is None:
+                    todo.append((s.id, take))
+        for sid, take in todo:
+            run_sync(check_clip(rt, rt.providers.video_for(take.model), sid, take,
+                                force=True))
+        return self.qa
+
+    @property
+    def metadata(self) -> Metadata:
+        """Upload metadata for the packages: what was set with `set_metadata`, else a draft
+        from the storyboard, brief and brand kit."""
+        from nbvideo.pipeline.finishing import kit_for
+        from nbvideo.pipeline.package import draft_metadata
+
+        rt = self._rt
+        if rt.state.metadata is not None:
+            return rt.state.metadata
+        kit = kit_for(rt)
+        return draft_metadata(rt.state, cta=kit.end_card.cta if kit else "",
+                              link=kit.end_card.url if kit else "",
+                              brand=kit.name if kit else None)
+
+    def set_metadata(self, **fields: Any) -> Metadata:
+        """Edit the upload metadata: title=, description=, hashtags=[...], cta=, link=.
+        Fields not given keep their value (drafted ones become saved ones)."""
+        rt = self._rt
+        with rt.guard:
+            try:
+                meta = Metadata.model_validate({**self.metadata.model_dump(), **fields})
+            except ValidationError as exc:
+                from nbvideo.pipeline.package import metadata_error
+
+                raise InvalidInput(metadata_error(exc.errors()[0])) from None
+            rt.state.metadata = meta
+            rt.save()
+        return meta
+
+    def package(self, presets: Sequence[str] | str, name: str = "ad", *,
+                accept: bool | Sequence[str] = ()) -> pd.DataFrame:
+        """One folder and zip per platform in packages/: the video, poster, SRT and VTT
+        captions, and the upload form's fields as metadata.json and upload.txt. Metadata is
+        checked against each platform's limits before anything renders; nothing is uploaded.
+        `accept` goes to `export` (its preset checks)."""
+        from nbvideo.pipeline.package import package
+
+        chosen = [presets] if isinstance(presets, str) else list(presets)
+        if not chosen:
+            raise InvalidInput("presets: give at least one platform preset, e.g. ['tiktok']")
+        rows = package(self.path, self.metadata, chosen, name,
+                       lambda ps: list(self.export(name, preset=ps, accept=accept)))
+        return pd.DataFrame(rows)
+
     @property
     def exports(self) -> Exports:
         return Exports(self.path, list(self._rt.state.exports))
@@ -526,7 +708,8 @@ class Project:
                 raise PhaseNotReady("no storyboard yet; run p.storyboard() first")
             if model == routing.AUTO:  # a scene no model can make is priced (and flagged) as is
                 pol = routing.check_policy(policy)
-                chosen = {s.id: (routing.ranked(rt.providers, s, rt.state.brief, pol)
+                avoid = self._avoid()  # priced as generate_clips would route
+                chosen = {s.id: (routing.ranked(rt.providers, s, rt.state.brief, pol, avoid)
                                  or [rt.providers.video.model])[0] for s in rt.state.scenes}
             else:
                 name = model or rt.providers.video.model
@@ -598,17 +781,13 @@ class Project:
         return self.exports
 
     def status(self) -> pd.DataFrame:
+        return pd.DataFrame(phase_status(self._rt.state), columns=["phase", "done", "detail"])
+
+    def cost_chart(self) -> Figure:
+        """Spend by phase, model and scene as a matplotlib figure (`.savefig("x.png")`)."""
         st = self._rt.state
-        rows = [
-            ("questions", bool(st.questions), f"{len(st.answers)}/{len(st.questions)} answered"),
-            ("storyboard", bool(st.scenes), f"{len(st.scenes)} scenes"),
-            ("frames", bool(st.scenes) and all(s.frame for s in st.scenes),
-             f"{sum(1 for s in st.scenes if s.frame)}/{len(st.scenes)}"),
-            ("clips", bool(st.scenes) and all(s.clip for s in st.scenes),
-             f"{sum(1 for s in st.scenes if s.clip)}/{len(st.scenes)}"),
-            ("export", bool(st.exports), f"{len(st.exports)} file(s)"),
-        ]
-        return pd.DataFrame(rows, columns=["phase", "done", "detail"])
+        labels = {s.id: f"{i}. {s.title or s.beat}"[:28] for i, s in enumerate(st.scenes, 1)}
+        return charts.cost_chart(self.costs, labels, title=st.name)
 
     def on_change(self, fn: Callable[[], None]) -> Callable[[], None]:
         """Call `fn()` after every save of the project; returns a function that unsubscribes.

@@ -118,6 +118,37 @@ class Question(Model):
         return self
 
 
+class QACheck(Model):
+    name: Literal["decodes", "duration", "size", "black", "frozen", "motion", "audio"]
+    passed: bool
+    detail: str = ""
+
+
+class QAResult(Model):
+    """What automatic QA found in one clip (see nbvideo.pipeline.qa)."""
+
+    passed: bool
+    checks: list[QACheck] = Field(default_factory=list)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    checked_at: _dt.datetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def of(cls, checks: list[QACheck], metrics: dict[str, float]) -> QAResult:
+        return cls(passed=all(c.passed for c in checks), checks=checks, metrics=metrics)
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"{c.name}: {c.detail}" for c in self.checks if not c.passed]
+
+
+class QAPolicy(Model):
+    """What a failed clip QA does: nothing ('off' skips QA), a warning, or new takes (a new
+    seed each, within budget) up to `retries` times before warning."""
+
+    mode: Literal["off", "warn", "retry"] = "warn"
+    retries: int = Field(1, ge=0, le=5)
+
+
 class Take(Model):
     """One generation: a frame image or a clip. Takes are never deleted or overwritten."""
 
@@ -141,6 +172,7 @@ class Take(Model):
     height: int | None = None
     duration_s: float | None = None
     fps: float | None = None
+    qa: QAResult | None = Field(None, description="Automatic QA of a clip, once checked.")
 
     @property
     def ok(self) -> bool:
@@ -234,6 +266,28 @@ class Finishing(Model):
     end_card: bool = Field(True, description="The kit's end card after the last scene.")
 
 
+class Metadata(Model):
+    """What a platform's upload form asks for, drafted from the brief and brand kit and
+    editable before packaging (`p.set_metadata`). Platform limits are checked at packaging."""
+
+    title: str = Field("", max_length=200)
+    description: str = Field("", max_length=5000)
+    hashtags: list[Annotated[str, Field(pattern=r"^#?[^\s#]{1,100}$")]] = Field(
+        default_factory=list, max_length=100, description="Words without spaces; '#' optional.")
+    cta: str = Field("", max_length=80, description="Call to action, e.g. 'Shop now'.")
+    link: str = Field("", max_length=500, pattern=r"^(https?://\S+)?$")
+
+    @field_validator("hashtags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        out: list[str] = []
+        for t in tags:
+            tag = "#" + t.lstrip("#")
+            if tag.lower() not in (o.lower() for o in out):
+                out.append(tag)
+        return out
+
+
 class ExportRecord(Model):
     path: ProjectPath
     aspect: Aspect
@@ -282,6 +336,8 @@ class ProjectState(Model):
     look: Look | None = Field(
         None, description="Style words, palette, seed, product and logo for every frame.")
     budget_usd: float | None = Field(None, ge=0)
+    metadata: Metadata | None = Field(None, description="Edited upload metadata; None: drafted.")
+    qa_policy: QAPolicy = Field(default_factory=QAPolicy)
 
     def scene(self, ref: str | int) -> Scene:
         """Look a scene up by id or by 1-based position."""

@@ -172,6 +172,39 @@ def test_a_description_typed_on_a_card_is_saved_when_the_field_loses_focus(page,
     assert card.locator("textarea[data-field=description]").input_value() == text
 
 
+def test_a_voice_line_typed_on_a_card_is_saved_and_its_fit_shown(page, project):
+    board = view(page, BOARD)
+    card = board.locator("li.nbv-scene").first
+    sid = card.get_attribute("data-scene-id")
+    field = card.locator("textarea[data-field=voice_line]")
+    fit = card.locator("[data-role=voice-fit]")
+    assert field.input_value() == scene(saved(project), sid)["voice_line"]
+    room = int(fit.inner_text().split("/")[1].split()[0])  # "3 / 4 words · fits"
+    others = {s["id"]: s["voice_line"] for s in saved(project)["scenes"] if s["id"] != sid}
+
+    words = ("Mud? Rain? Rock? Bring it on. These boots keep going all weekend long, "
+             "mile after mile after mile.").split()
+    assert room + 4 <= len(words), f"scene 1 takes {room} words; the test line is shorter"
+    line = " ".join(words[:room + 4])  # more than the scene has time for
+    field.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(line)
+    # The count follows the typing, before anything is saved.
+    expect(fit).to_have_text(f"{room + 4} / {room} words · too long for the scene")
+    expect(fit).to_have_attribute("data-fits", "false")
+    page.keyboard.press("Tab")
+
+    state = wait_saved(page, project, lambda s: scene(s, sid)["voice_line"] == line,
+                       "the new voice line")
+    assert {s["id"]: s["voice_line"] for s in state["scenes"] if s["id"] != sid} == others
+    expect(field).to_have_attribute("aria-invalid", "true")
+    short = " ".join(words[:room])
+    lab.type_into(page, field, short)
+    wait_saved(page, project, lambda s: scene(s, sid)["voice_line"] == short, "a line that fits")
+    expect(fit).to_have_attribute("data-fits", "true")
+    expect(fit).to_have_text(f"{room} / {room} words · fits")
+
+
 def test_a_bad_duration_typed_into_the_stepper_is_refused_on_the_board_and_not_saved(page,
                                                                                     project):
     board = view(page, BOARD)
@@ -338,6 +371,96 @@ def test_the_export_panel_renders_a_9_16_file_into_exports(page, project):
     assert info.width * 16 == info.height * 9, f"{info.width}x{info.height} is not 9:16"
     assert info.duration_s == pytest.approx(record["duration_s"], abs=0.1)
     assert panel.locator(f'.nbv-files li[data-path="{record["path"]}"]').is_visible()
+
+
+def test_on_screen_text_edited_on_the_text_track_is_saved(page, project):
+    timeline = view(page, TIMELINE)
+    sid = timeline.locator(".nbv-block").nth(2).get_attribute("data-scene-id")
+    others = {s["id"]: s["on_screen_text"] for s in saved(project)["scenes"] if s["id"] != sid}
+
+    def field() -> Locator:  # the lanes are drawn again after each change
+        return timeline.locator(f'.nbv-textblock[data-scene-id="{sid}"] input')
+
+    field().click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("Grip that holds")
+    page.keyboard.press("Enter")  # Enter saves, as leaving the field does
+
+    state = wait_saved(page, project, lambda s: scene(s, sid)["on_screen_text"] == "Grip that holds",
+                       "the new on-screen text")
+    assert {s["id"]: s["on_screen_text"] for s in state["scenes"] if s["id"] != sid} == others
+    expect(field()).to_have_value("Grip that holds")
+
+    # Too long for the model: refused on the widget, the saved text comes back.
+    before = (project / "project.json").read_bytes()
+    lab.type_into(page, field(), "x" * 200 + "y")
+    alert = timeline.locator(".nbv-error[role=alert]")
+    expect(alert).to_contain_text("on_screen_text")
+    assert (project / "project.json").read_bytes() == before
+    expect(field()).to_have_value("Grip that holds")
+    alert.get_by_role("button", name="Dismiss message").click()
+
+    # A voice-over set from a cell shows up on the track as the captions the export burns.
+    lab.run_cell(page, lab.append_cell(page, 'p.finish(voice="narrator-f")'))
+    lines = [s["voice_line"] for s in saved(project)["scenes"] if s["voice_line"].strip()]
+    cues = timeline.locator("[data-track=captions] .nbv-cue")
+    expect(cues).to_have_count(len(lines))
+    assert [" ".join(t.split()) for t in cues.all_inner_texts()] == [
+        " ".join(t.split()) for t in lines]
+
+
+def _wav(seconds: float, rate: int = 22050) -> bytes:
+    import io
+    import wave
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        t = np.arange(int(seconds * rate)) / rate
+        w.writeframes((np.sin(2 * np.pi * 220 * t) * 6000).astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+def test_a_music_file_chosen_in_the_browser_becomes_the_music(page, project):
+    timeline = view(page, TIMELINE)
+    controls = timeline.locator(".nbv-music-controls")
+    before = (project / "project.json").read_bytes()
+
+    # Not audio: refused with the reason, nothing saved.
+    controls.locator("input[type=file]").set_input_files(
+        files=[{"name": "notes.mp3", "mimeType": "audio/mpeg", "buffer": b"not music " * 50}])
+    alert = timeline.locator(".nbv-error[role=alert]")
+    expect(alert).to_contain_text("notes.mp3")
+    expect(alert).to_contain_text("is not audio")
+    assert (project / "project.json").read_bytes() == before
+    alert.get_by_role("button", name="Dismiss message").click()
+
+    song = _wav(4.0)
+    controls.locator("input[type=file]").set_input_files(
+        files=[{"name": "Camp Fire.wav", "mimeType": "audio/wav", "buffer": song}])
+    state = wait_saved(page, project,
+                       lambda s: s["finishing"]["music"].startswith("assets/music/user/"),
+                       "the chosen music file")
+    music = state["finishing"]["music"]
+    assert (project / music).read_bytes() == song
+    block = timeline.locator("[data-track=music] .nbv-musicblock")
+    expect(block).to_contain_text("Camp-Fire.wav")
+    expect(block).to_have_attribute("data-source", "file")
+    expect(controls.locator(".nbv-status")).to_contain_text("Music set")
+
+    # Back to the generated bed with the keyboard, then to the file again from a cell.
+    controls.locator("[data-action=music-bed]").focus()
+    page.keyboard.press("Enter")
+    wait_saved(page, project, lambda s: s["finishing"]["music"] == "bed", "the music bed")
+    expect(timeline.locator("[data-track=music] .nbv-musicblock")).to_have_attribute(
+        "data-source", "bed")
+    expect(timeline.locator("[data-action=music-bed]")).to_be_focused()
+    lab.run_cell(page, lab.append_cell(page, f'p.finish(music="{music}")'))
+    expect(timeline.locator("[data-track=music] .nbv-musicblock")).to_contain_text("Camp-Fire.wav")
 
 
 def test_each_view_in_light_and_dark_theme_is_pictured_and_readable(page, project):

@@ -59,7 +59,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                    "enable_prompt_expansion", "audio"},
         "required": {"image", "prompt"},
         "enums": {"duration": {5, 10}, "resolution": {"720p", "1080p"}},
-        "image": "image", "res": "resolution", "default_res": "720p", "default_s": 5},
+        "image": "image", "res": "resolution", "default_res": "720p", "default_s": 5,
+        "sound": True},
     "kwaivgi/kling-v2.1": {
         "fields": {"start_image", "end_image", "prompt", "duration", "mode", "negative_prompt"},
         "required": {"start_image", "prompt"},
@@ -71,7 +72,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": {"prompt"},
         "enums": {"duration": {4, 6, 8}, "resolution": {"720p", "1080p"},
                   "aspect_ratio": {"16:9", "9:16"}},
-        "image": "image", "res": "resolution", "default_res": "1080p", "default_s": 8},
+        "image": "image", "res": "resolution", "default_res": "1080p", "default_s": 8,
+        "sound": True},
     "minimax/hailuo-02": {
         "fields": {"prompt", "first_frame_image", "last_frame_image", "duration", "resolution",
                    "prompt_optimizer"},
@@ -80,21 +82,32 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "image": "first_frame_image", "res": "resolution", "default_res": "768p", "default_s": 6},
 }
 SHORT_SIDE = {"512p": 512, "720p": 720, "768p": 768, "1080p": 1080, "standard": 720, "pro": 1080}
-_MP4_CACHE: dict[tuple[int, int, int], bytes] = {}
+_MP4_CACHE: dict[tuple[int, int, int, str | None, bool], bytes] = {}
 _MP4_LOCK = threading.Lock()
+# Flaws real video models sometimes deliver, for the clip QA tests (a clip's middle third
+# black; its second half one frozen frame).
+FAULTS = {
+    "black": lambda s: f"drawbox=color=black:t=fill:enable='between(t,{s / 3:.3f},{2 * s / 3:.3f})'",
+    "frozen": lambda s: f"trim=duration={s / 2:.3f},tpad=stop_mode=clone:stop_duration={s / 2:.3f}",
+}
 
 
-def make_mp4(width: int, height: int, seconds: int, fps: int = 8) -> bytes:
-    """A real H.264 MP4 from ffmpeg's testsrc, made once per size and length."""
-    key = (width, height, seconds)
+def make_mp4(width: int, height: int, seconds: int, fps: int = 8,
+             fault: str | None = None, sound: bool = False) -> bytes:
+    """A real H.264 MP4 from ffmpeg's testsrc (with a tone where the model makes sound),
+    made once per size, length, fault and sound."""
+    key = (width, height, seconds, fault, sound)
     with _MP4_LOCK:
         if key not in _MP4_CACHE:
             with tempfile.TemporaryDirectory() as d:
                 path = Path(d) / "out.mp4"
+                vf = ["-vf", FAULTS[fault](seconds)] if fault else []
+                tone = (["-f", "lavfi", "-i", f"sine=frequency=330:duration={seconds}",
+                         "-c:a", "aac", "-shortest"] if sound else [])
                 subprocess.run(
                     [ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
-                     f"testsrc=size={width}x{height}:rate={fps}:duration={seconds}",
-                     "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+                     f"testsrc=size={width}x{height}:rate={fps}:duration={seconds}", *tone,
+                     *vf, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
                      "-movflags", "+faststart", str(path)], check=True)
                 _MP4_CACHE[key] = path.read_bytes()
         return _MP4_CACHE[key]
@@ -132,6 +145,7 @@ class _Prediction:
     latency: float
     fail_message: str | None = None
     canceled: bool = False
+    fault: str | None = None
 
     def status(self, now: float) -> str:
         if self.canceled:
@@ -153,6 +167,7 @@ class ReplicateDouble:
         self.fail_refs: Counter[str] = Counter()  # model ref -> how many of its next creates fail
         self.progress_logs = True  # processing predictions log a tqdm bar, as cog models do
         self.fail_message = "CUDA out of memory while sampling frame 12"
+        self.video_faults: deque[str] = deque()  # flaws of the next videos made, in order
         self.slow_download_s = 0.0
         self.chunked_files = False
         self.pad_files_bytes = 0
@@ -253,6 +268,8 @@ class ReplicateDouble:
                             created_at=datetime.now(UTC).isoformat(),
                             latency=self.latency_by_model.get(ref, self.latency_s),
                             fail_message=fail)
+            if self.video_faults and not ref.startswith("black-forest-labs/"):
+                p.fault = self.video_faults.popleft()
             self._preds[pid] = p
             self.creates[ref] += 1
             self._files[pid] = p
@@ -314,7 +331,8 @@ class ReplicateDouble:
             ratio = _image_aspect(p.input.get(schema["image"]))
         size = (_even(short * ratio), short) if ratio >= 1 else (short, _even(short / ratio))
         seconds = int(p.input.get("duration", schema["default_s"]))
-        return make_mp4(*size, seconds), "video/mp4"
+        sound = bool(schema.get("sound")) and p.input.get("generate_audio", True) is not False
+        return make_mp4(*size, seconds, fault=entry.fault, sound=sound), "video/mp4"
 
     def _take_injected(self, kind: str) -> tuple[int | str, int | None] | None:
         with self._lock:

@@ -143,6 +143,10 @@ class Campaign:
     def run(self, cluster: Any = None, *, progress: bool = True) -> pd.DataFrame:
         """Run every variant that is not done for its current recipe; return `results`.
 
+        A variant that fails (or whose worker dies) is a row with status "failed" and the
+        error; one the budget cannot hold is "refused" with the numbers; the others go on.
+        Running again redoes only those, and any whose recipe changed.
+
         Parameters
         ----------
         cluster : None for a LocalCluster made for this run (processes, one worker per core);
@@ -150,10 +154,6 @@ class Campaign:
             storage the workers share); a dask Client or Cluster you made; or "inline" to run
             them one by one in this process without Dask.
         progress : show a progress bar over the variants.
-
-        A variant that fails (or whose worker dies) is a row with status "failed" and the
-        error; one the budget cannot hold is "refused" with the numbers; the others go on.
-        Running again redoes only those, and any whose recipe changed.
         """
         lock = filelock.FileLock(str(self._root / ".campaign.lock"), is_singleton=False)
         try:

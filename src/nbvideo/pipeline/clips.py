@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,9 +13,10 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from nbvideo.errors import InvalidInput, PhaseNotReady
-from nbvideo.pipeline.budget import Budget
+from nbvideo.pipeline.budget import Budget, BudgetExceeded
 from nbvideo.pipeline.estimate import clip_estimate
 from nbvideo.pipeline.jobs import EventStatus, Job, gather_limited
+from nbvideo.pipeline.qa import Expectation, inspect_clip
 from nbvideo.pipeline.runtime import Pending, Runtime, in_flight, produce, request_key
 from nbvideo.providers.base import (
     ClipRequest,
@@ -26,8 +28,10 @@ from nbvideo.providers.base import (
     Ticket,
     WaitTimeout,
 )
-from nbvideo.providers.catalog import get_model
-from nbvideo.state import Scene, Take, frame_size
+from nbvideo.providers.catalog import generated_duration, get_model
+from nbvideo.state import QAResult, Scene, Take, frame_size
+
+log = logging.getLogger(__name__)
 
 REMOTE_IN_FLIGHT = 64
 DEFAULT_TIMEOUT_S = 900.0  # per prediction: a clip still running after 15 min is canceled
@@ -116,9 +120,11 @@ async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
     tried: list[str] = []
     for i, model in enumerate(chain):
         for attempt in range(1 + max(0, retries)):
+            video = rt.providers.video_for(model)
             try:
-                return await _make_on(rt, rt.providers.video_for(model), scene_id, job,
-                                      budgets, timeout_s)
+                take, hit = await _make_on(rt, video, scene_id, job, budgets, timeout_s)
+                return await _quality_gate(rt, video, scene_id, take, hit, job, budgets,
+                                           timeout_s)
             except ProviderError as exc:
                 tried.append(f"{model}: {exc}")
                 if not retryable(exc) or attempt == retries:
@@ -128,6 +134,67 @@ async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
         if i + 1 < len(chain) and job is not None:
             job.emit(scene_id, "starting", f"{model} failed; falling back to {chain[i + 1]}")
     raise ClipFailed(f"scene {scene_id}: " + " | ".join(tried))
+
+
+def qa_expectation(rt: Runtime, video: Any, scene: Scene) -> Expectation:
+    """What the clip should be: the length the model makes for this scene, the request's
+    size, sound where the model promises it, motion unless it is a still by design."""
+    spec = get_model(video.model)
+    req = clip_request(rt, scene)
+    return Expectation(duration_s=generated_duration(spec, req.duration_s), width=req.width,
+                       height=req.height, audio=spec.audio,
+                       motion=not (spec.provider == "local" and scene.camera == "static"))
+
+
+async def check_clip(rt: Runtime, video: Any, scene_id: str, take: Take, force: bool = False
+                     ) -> QAResult | None:
+    """QA one clip take (once: a reused take keeps its result) and record it on the take.
+    The policy 'off' skips it unless `force`."""
+    if (rt.state.qa_policy.mode == "off" and not force) or take.path is None:
+        return None
+    if take.qa is not None:
+        return take.qa
+    with rt.guard:
+        want = qa_expectation(rt, video, rt.state.scene(scene_id))
+        path = rt.store.path(take.path)
+    result = await asyncio.to_thread(inspect_clip, path, want)
+    with rt.guard:
+        rt.state.scene(scene_id).take(take.id).qa = result
+        rt.save()
+    return result
+
+
+async def _quality_gate(rt: Runtime, video: Any, scene_id: str, take: Take, hit: bool,
+                        job: Job[Any] | None, budgets: Sequence[Budget], timeout_s: float
+                        ) -> tuple[Take, bool]:
+    """Check the clip; under the 'retry' policy make new takes (a new seed each, within the
+    budgets) until one passes or the retries run out. The last take stays current either
+    way; a clip that still fails carries its QA problems (see `p.qa`)."""
+    policy = rt.state.qa_policy
+    result = await check_clip(rt, video, scene_id, take)
+    tries = 0
+    while (result is not None and not result.passed and policy.mode == "retry"
+           and tries < policy.retries):
+        tries += 1
+        if job is not None:
+            job.emit(scene_id, "starting", f"QA failed ({'; '.join(result.problems)[:120]}); "
+                                           f"new take {tries} of {policy.retries}")
+        with rt.guard:
+            rt.state.scene(scene_id).clip_seed += 1
+            rt.save()
+        try:
+            take, hit = await _make_on(rt, video, scene_id, job, budgets, timeout_s)
+        except BudgetExceeded as exc:
+            log.warning("scene %s: no QA retry: %s", scene_id, exc)
+            with rt.guard:  # the take we keep answers the scene's seed again
+                rt.state.scene(scene_id).clip_seed -= 1
+                rt.save()
+            break
+        result = await check_clip(rt, video, scene_id, take)
+    if result is not None and not result.passed:
+        log.warning("scene %s: clip %s fails QA: %s", scene_id, take.id,
+                    "; ".join(result.problems))
+    return rt.state.scene(scene_id).take(take.id), hit
 
 
 async def _make_on(rt: Runtime, video: Any, scene_id: str, job: Job[Any] | None,
@@ -216,7 +283,9 @@ def start_clip_job(rt: Runtime, chains: dict[str, list[str]], name: str = "clips
         except Exception as exc:
             job.emit(sid, "failed", str(exc)[:200])
             raise
-        job.emit(sid, "cached" if hit else "succeeded")
+        qa = take.qa
+        job.emit(sid, "cached" if hit else "succeeded",
+                 f"QA: {'; '.join(qa.problems)}"[:200] if qa is not None and not qa.passed else "")
         bar.update(1)
         return take
 

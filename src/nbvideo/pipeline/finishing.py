@@ -29,7 +29,7 @@ from nbvideo.pipeline.render import RenderClip, plan_duration
 from nbvideo.pipeline.runtime import Runtime, canonical, request_key
 from nbvideo.pipeline.timeline import Entry
 from nbvideo.providers.base import SpeechRequest
-from nbvideo.state import Finishing, Transition
+from nbvideo.state import Finishing, Scene, Transition
 
 VOICE_LEAD_S = 0.15  # a line starts this far into its scene, so cuts do not clip the first word
 _MIX_TARGET = {"lufs": -14.0, "tp": -1.0, "kbps": 192}  # without a preset: social-video norms
@@ -55,12 +55,19 @@ def kit_for(rt: Runtime) -> BrandKit | None:
     return load_brand(local if local.suffix == ".json" and local.is_file() else name)
 
 
-def voice_model(rt: Runtime) -> Any:
-    """The speech model: the one named in the settings, else OpenAI's where the project has
-    OpenAI, else the offline espeak-ng voice."""
+def voice_model_name(rt: Runtime) -> tuple[str, str]:
+    """(provider, model) of the voice-over: the one named in the settings, else OpenAI's
+    where the project has OpenAI, else the offline espeak-ng voice. Known without building
+    the client, so views can find a line's cached audio with no key at hand."""
     f = rt.state.finishing
     model = f.voice_model or ("gpt-4o-mini-tts" if "openai" in rt.providers.vendors
                               else "espeak-ng")
+    return ("local" if model == "espeak-ng" else "openai"), model
+
+
+def voice_model(rt: Runtime) -> Any:
+    """The speech model that `voice_model_name` names."""
+    _provider, model = voice_model_name(rt)
     if model == "espeak-ng":
         from nbvideo.providers.local.voice import EspeakVoice
 
@@ -68,6 +75,15 @@ def voice_model(rt: Runtime) -> Any:
     from nbvideo.providers.openai_tts import OpenAISpeech
 
     return OpenAISpeech(model)
+
+
+def line_request(rt: Runtime, scene: Scene, provider: str, model: str
+                 ) -> tuple[SpeechRequest, str, Path]:
+    """A scene's voice line as a speech request, its cache key and where its WAV is kept."""
+    req = SpeechRequest(text=scene.voice_line.strip(), voice=rt.state.finishing.voice,
+                        seed=rt.state.seed)
+    key = request_key(provider, model, req.model_dump(mode="json"), req.seed)
+    return req, key, rt.store.path(f"assets/voice/{scene.id}-{key[:16]}.wav")
 
 
 def speak_lines(rt: Runtime, entries: list[Entry]) -> dict[str, tuple[Path, float]]:
@@ -81,9 +97,7 @@ def speak_lines(rt: Runtime, entries: list[Entry]) -> dict[str, tuple[Path, floa
         text = e.scene.voice_line.strip()
         if not text:
             continue
-        req = SpeechRequest(text=text, voice=f.voice, seed=rt.state.seed)
-        key = request_key(model.provider, model.model, req.model_dump(mode="json"), req.seed)
-        wav = rt.store.path(f"assets/voice/{e.scene.id}-{key[:16]}.wav")
+        req, key, wav = line_request(rt, e.scene, model.provider, model.model)
         common = {"phase": "voice", "scene": e.scene.id, "provider": model.provider,
                   "model": model.model, "key": key}
         if wav.is_file():
@@ -172,6 +186,61 @@ def _end_card_path(rt: Runtime, kit: BrandKit, w: int, h: int, fps: int,
     return rt.store.path(f"assets/endcards/{slug}-{w}x{h}-{fps}-{key}.mp4")
 
 
+def caption_cues(entries: list[Entry], voice_s: dict[str, float], scene_s: dict[str, float],
+                 fps: float) -> list[Cue]:
+    """The burned-in captions: each scene's voice line from when it is spoken until it ends
+    or the scene does, whichever is first (`voice_s`: seconds of each spoken line)."""
+    return cues_from_lines([(e.start_s + VOICE_LEAD_S,
+                             min(e.start_s + VOICE_LEAD_S + voice_s[e.scene.id],
+                                 e.start_s + scene_s[e.scene.id]),
+                             e.scene.voice_line) for e in entries if e.scene.id in voice_s], fps)
+
+
+@dataclass(frozen=True)
+class LineFit:
+    """How a scene's voice line fits its scene, before or after it is spoken.
+
+    `max_words` is what the planner writes for a scene this long; `voice_s` is the spoken
+    line's length when its audio is already made (`measured`), else an estimate at the
+    planner's speaking rate; `over_s` is what the export would report as an overrun."""
+
+    scene_id: str
+    words: int
+    max_words: int
+    scene_s: float
+    voice_s: float
+    measured: bool
+    over_s: float
+
+    @property
+    def fits(self) -> bool:
+        return self.over_s <= 0 and (self.measured or self.words <= self.max_words)
+
+
+def line_fits(rt: Runtime, entries: list[Entry]) -> dict[str, LineFit]:
+    """Each scene's voice line against its scene, by scene id (an empty line fits).
+
+    Reads only what is on disk: no line is spoken and nothing is paid for."""
+    from nbvideo.audio_io import wav_duration
+    from nbvideo.providers.local.planner import SPEAKING_RATE_WPS, voice_words
+
+    fps = rt.state.brief.fps
+    named = voice_model_name(rt) if rt.state.finishing.voice else None
+    out: dict[str, LineFit] = {}
+    for e in entries:
+        words = len(e.scene.voice_line.split())
+        scene_s = e.frames / fps
+        voice_s, measured = words / SPEAKING_RATE_WPS, False
+        if named is not None and words:
+            wav = line_request(rt, e.scene, *named)[2]
+            if wav.is_file():
+                voice_s, measured = wav_duration(wav), True
+        over = line_overruns([(e.scene.id, scene_s - VOICE_LEAD_S, voice_s)])
+        out[e.scene.id] = LineFit(e.scene.id, words, voice_words(scene_s), round(scene_s, 6),
+                                  round(voice_s, 3), measured, over[0].seconds_over if over else 0.0)
+    return out
+
+
 def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tuple[int, int],
             fps: int, preset: Preset | None, work: Path) -> Prepared:
     """Everything one export needs from the finishing settings, checked against `preset`."""
@@ -207,11 +276,8 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
         style = kit.caption_style if kit is not None else CaptionStyle()
         area = safe or _full_frame()
         if f.captions and lines:
-            cues = cues_from_lines([(e.start_s + VOICE_LEAD_S,
-                                     min(e.start_s + VOICE_LEAD_S + lines[e.scene.id][1],
-                                         e.start_s + scene_s[e.scene.id]),
-                                     e.scene.voice_line) for e in entries if e.scene.id in lines],
-                                   fps)
+            cues = caption_cues(entries, {sid: secs for sid, (_p, secs) in lines.items()},
+                                scene_s, fps)
             cap = burn_in(cues, style, w, h, area, base=style_base)
             filters.append(cap.filters)
             texts += cap.items

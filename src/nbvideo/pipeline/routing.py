@@ -13,7 +13,7 @@ scene whose model fails (after its retries) moves to the next one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Literal
 
 from nbvideo.errors import InvalidInput
@@ -53,8 +53,10 @@ def scene_cost(spec: ModelSpec, scene: Scene, brief: Brief) -> float:
     return price(spec, resolution=brief.resolution, seconds=seconds).cost_usd
 
 
-def ranked(providers: ProviderSet, scene: Scene, brief: Brief, policy: Policy) -> list[str]:
-    """The models that can make this scene, best first under `policy`."""
+def ranked(providers: ProviderSet, scene: Scene, brief: Brief, policy: Policy,
+           avoid: Collection[str] = ()) -> list[str]:
+    """The models that can make this scene, best first under `policy`; models in `avoid`
+    (unhealthy ones, see pipeline/health.py) go last, kept as a last resort."""
     paid = [v for v in providers.vendors if v != "local"]
     pool = [m for m in models("video") if m.provider in (paid or ["local"])]
     able = [m for m in pool if cannot_make(m, scene, brief) is None]
@@ -62,14 +64,15 @@ def ranked(providers: ProviderSet, scene: Scene, brief: Brief, policy: Policy) -
         able.sort(key=lambda m: (scene_cost(m, scene, brief), -m.quality_tier, m.id))
     else:
         able.sort(key=lambda m: (-m.quality_tier, scene_cost(m, scene, brief), m.id))
-    return [m.id for m in able]
+    return sorted((m.id for m in able), key=lambda m: m in avoid)  # stable: order kept
 
 
 def chain_for(providers: ProviderSet, scene: Scene, brief: Brief, model: str | None,
-              policy: Policy, fallback: bool | Sequence[str]) -> list[str]:
+              policy: Policy, fallback: bool | Sequence[str],
+              avoid: Collection[str] = ()) -> list[str]:
     """The ordered models this scene may use. Errors name the scene, the model and why."""
     if model == AUTO:
-        order = ranked(providers, scene, brief, policy)
+        order = ranked(providers, scene, brief, policy, avoid)
         if not order:
             reasons = "; ".join(f"{m.id} {cannot_make(m, scene, brief)}"
                                 for m in models("video") if m.provider in providers.vendors)
@@ -80,7 +83,7 @@ def chain_for(providers: ProviderSet, scene: Scene, brief: Brief, model: str | N
         first = model or providers.video.model
         chain = [first]
         if fallback is True:
-            chain += [m for m in ranked(providers, scene, brief, policy) if m != first]
+            chain += [m for m in ranked(providers, scene, brief, policy, avoid) if m != first]
     if not isinstance(fallback, bool):
         if isinstance(fallback, str):
             raise InvalidInput(f"fallback must be True, False or a list of model names, "

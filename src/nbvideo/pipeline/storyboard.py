@@ -12,7 +12,7 @@ from PIL import Image
 from nbvideo.errors import InvalidInput
 from nbvideo.look import apply_look, logo_for, reference_for
 from nbvideo.pipeline.questions import ask_planner, effective_answers, plan_context
-from nbvideo.pipeline.runtime import Runtime, file_sha256, produce
+from nbvideo.pipeline.runtime import Runtime, file_sha256, produce, request_key
 from nbvideo.providers import catalog
 from nbvideo.providers.base import FrameModel, FrameRequest
 from nbvideo.providers.local.planner import palette_for
@@ -86,10 +86,10 @@ def frame_request(rt: Runtime, scene: Scene) -> FrameRequest:
     """The request for one scene's frame, with the project look applied the way the frame
     model can use it: local frames take the palette and logo; paid models the style words,
     product and colour names in the prompt and, if the catalog says they take one, the
-    reference image. The look's seed stands for every scene the user has not reseeded."""
+    reference image. The look's seed stands for every scene the user has not reseeded.
+    Never the scene's position (see FrameRequest): a reorder keeps every frame current."""
     st = rt.state
     w, h = frame_size(st.brief.aspect, st.brief.resolution)
-    number = next(i for i, s in enumerate(st.scenes, 1) if s.id == scene.id)
     prompt, palette, seed = scene.visual_prompt, list(st.palette), scene.frame_seed
     extra: dict[str, Any] = {}
     look = st.look
@@ -111,7 +111,7 @@ def frame_request(rt: Runtime, scene: Scene) -> FrameRequest:
         except FileNotFoundError as exc:
             raise InvalidInput(f"{exc}; fix it with p.set_look(...)") from None
     return FrameRequest(
-        scene_number=number, beat=scene.beat, title=scene.title, description=scene.description,
+        beat=scene.beat, title=scene.title, description=scene.description,
         visual_prompt=prompt, shot=scene.shot, camera=scene.camera,
         on_screen_text=scene.on_screen_text, aspect=st.brief.aspect, width=w, height=h,
         palette=palette, seed=seed, **extra,
@@ -122,8 +122,8 @@ def frame_inputs(req: FrameRequest, scene: Scene | None = None) -> dict[str, Any
     """What a frame take records and its cache key hashes. Files of the look count by
     content (a new logo or product photo at the same path makes new frames); the scene's own
     prompt is kept, with the prompt really sent beside it when the look changed it."""
-    inputs = req.model_dump(mode="json", exclude={"seed", "logo", "logo_corner",
-                                                  "reference_image"})
+    inputs = req.model_dump(mode="json", exclude={"seed", "scene_number", "logo",
+                                                  "logo_corner", "reference_image"})
     if req.logo is not None:
         inputs["logo_sha256"] = file_sha256(req.logo)
         inputs["logo_corner"] = req.logo_corner
@@ -144,15 +144,35 @@ def write_thumbnail(take: Take, src: Path, store_root: Path) -> None:
         im.save(thumb, "JPEG", quality=82)
 
 
+def adopt_numbered_takes(scene: Scene, provider: str, model: str, inputs: dict[str, Any],
+                         seed: int) -> None:
+    """Re-key frame takes made while frames still asked for the scene's position.
+
+    Such a take has `scene_number` in its inputs and key, so after the change no request
+    matches it. A paid image never showed the number, so it answers today's request as it
+    is: re-keying it saves paying again (and keeps its clip current). Offline panels had
+    the number drawn in, so those are drawn again, for free."""
+    if provider == "local":
+        return
+    for take in scene.frame_takes:
+        if ("scene_number" in take.inputs and (take.provider, take.model, take.seed)
+                == (provider, model, seed)
+                and {k: v for k, v in take.inputs.items() if k != "scene_number"} == inputs):
+            take.inputs = dict(inputs)
+            take.key = request_key(provider, model, inputs, seed)
+
+
 async def make_frame(rt: Runtime, scene_id: str) -> tuple[Take, bool]:
     """Bring one scene's frame up to date with its inputs (reusing a cached take if any)."""
+    frames = rt.providers.frames
     with rt.guard:
         scene = rt.state.scene(scene_id)
         req = frame_request(rt, scene)
-    frames = rt.providers.frames
+        inputs = frame_inputs(req, scene)
+        adopt_numbered_takes(scene, frames.provider, frames.model, inputs, req.seed)
     return await produce(
         rt, scene_id=scene_id, kind="frame", provider=frames.provider, model=frames.model,
-        inputs=frame_inputs(req, scene), seed=req.seed,
+        inputs=inputs, seed=req.seed,
         run=lambda out, _pending: frames.frame(req, out),
         after=lambda take, out: write_thumbnail(take, out, rt.store.root),
     )

@@ -98,9 +98,14 @@ class FrameRequest(_Boundary):
 
     The project look reaches a model through it: paid models get the style words woven into
     `visual_prompt` and, if they take one, `reference_image`; local frames get the palette
-    and `logo` (placed in `logo_corner`)."""
+    and `logo` (placed in `logo_corner`).
 
-    scene_number: int = Field(ge=1)
+    Nothing about the scene's place in the storyboard is asked for: a frame depends on what
+    the scene is, so a reorder neither makes it stale nor costs a new one (views show the
+    number beside the frame)."""
+
+    scene_number: int | None = Field(None, ge=1, description=(
+        "Ignored and left out of cache keys; accepted so older callers still validate."))
     beat: Beat
     title: str = ""
     description: str

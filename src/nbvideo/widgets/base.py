@@ -83,15 +83,17 @@ class WithBuffers:
     buffers: list[bytes] = field(default_factory=list)
 
 
-def action(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def action(kind: str, *, buffers: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark a view method as the handler of browser messages of `kind`.
 
     The message's fields (all but kind and id) are its keyword arguments, checked by
-    pydantic first: an unknown or mistyped field is refused with its name."""
+    pydantic first: an unknown or mistyped field is refused with its name. With `buffers`,
+    the message's binary buffers (a file's bytes) come as the `buffers` argument."""
 
     def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
         checked = validate_call(fn, config={"arbitrary_types_allowed": True})
         checked._nbv_action = kind  # type: ignore[attr-defined]
+        checked._nbv_buffers = buffers  # type: ignore[attr-defined]
         return checked
 
     return mark
@@ -276,7 +278,9 @@ class ProjectView(anywidget.AnyWidget):  # type: ignore[misc]
             known = ", ".join(sorted(self._actions))
             self._fail(rid, f"unknown action {kind!r}; this view knows: {known}")
             return
-        args = {k: v for k, v in content.items() if k not in ("kind", "id")}
+        args = {k: v for k, v in content.items() if k not in ("kind", "id", "buffers")}
+        if getattr(handler, "_nbv_buffers", False):
+            args["buffers"] = [bytes(memoryview(b)) for b in buffers or []]
         try:
             outcome = handler(self, **args)
         except Exception as exc:

@@ -29,7 +29,8 @@ class SceneCard(Part):
     """One scene on the board."""
 
     scene = t.Dict(help="id, beat, title, description, visual_prompt, shot, camera, duration_s, "
-                   "on_screen_text, frame_take_id, has_frame, has_clip, takes "
+                   "on_screen_text, voice_line, voice_fit {words, max_words, voice_s, measured, "
+                   "over_s, fits}, frame_take_id, has_frame, has_clip, takes "
                    "[{id, chosen, prompt, created_at}] (frame takes that succeeded).").tag(sync=True)
     thumb = t.Bytes(b"", help="JPEG of the chosen frame, about 40 KB; empty while none.").tag(
         sync=True)
@@ -41,7 +42,15 @@ class SceneCard(Part):
         super().__init__(**kwargs)
 
 
-def scene_fields(scene: Scene) -> dict[str, Any]:
+def fit_fields(fit: Any) -> dict[str, Any] | None:
+    """A LineFit (pipeline.finishing) as the card's voice-over indicator shows it."""
+    if fit is None:
+        return None
+    return {"words": fit.words, "max_words": fit.max_words, "voice_s": fit.voice_s,
+            "measured": fit.measured, "over_s": fit.over_s, "fits": fit.fits}
+
+
+def scene_fields(scene: Scene, fit: Any = None) -> dict[str, Any]:
     takes = [{"id": tk.id, "chosen": tk.id == scene.frame_take_id,
               "prompt": str(tk.inputs.get("visual_prompt", ""))[:PROMPT_CHARS],
               "created_at": tk.created_at.isoformat(timespec="seconds")}
@@ -50,7 +59,8 @@ def scene_fields(scene: Scene) -> dict[str, Any]:
         "id": scene.id, "beat": scene.beat, "title": scene.title,
         "description": scene.description, "visual_prompt": scene.visual_prompt,
         "shot": scene.shot, "camera": scene.camera, "duration_s": scene.duration_s,
-        "on_screen_text": scene.on_screen_text, "frame_take_id": scene.frame_take_id,
+        "on_screen_text": scene.on_screen_text, "voice_line": scene.voice_line,
+        "voice_fit": fit_fields(fit), "frame_take_id": scene.frame_take_id,
         "has_frame": bool(scene.frame and scene.frame.ok),
         "has_clip": bool(scene.clip and scene.clip.ok), "takes": takes,
     }
@@ -91,8 +101,9 @@ class StoryboardBoard(ProjectView):
         st = self.project.state
         root = self.project.path
         order = []
+        fits = self.project.line_fits()
         for scene in st.scenes:
-            fields = scene_fields(scene)
+            fields = scene_fields(scene, fits.get(scene.id))
             card = self._cards.get(scene.id)
             if card is None:
                 card = SceneCard(key=scene.id, scene=fields, thumb_of=scene.frame_take_id,

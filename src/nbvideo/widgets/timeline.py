@@ -1,13 +1,15 @@
-"""Timeline: clips as blocks on a time ruler — reorder, trim, transitions, preview, export.
+"""Timeline: clips as blocks on a time ruler — reorder, trim, transitions, text, music, export.
 
 Each clip is a child part (times as JSON, its frame as a poster, its low-res preview sent
 when the player needs it). Tracks are listed in the `tracks` trait and drawn by one renderer
-per kind in timeline.js, so the captions and music tracks (issue 6) are a new entry and a new
-renderer each, not a rewrite.
+per kind in timeline.js: the clips; the text track (each scene's on-screen text, editable in
+place, and the caption cues timed as the export burns them); the music track (the export's
+music, a file chosen in the browser or the generated bed).
 """
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 from pathlib import Path
@@ -18,12 +20,16 @@ import traitlets as t
 
 from nbvideo.errors import InvalidInput
 from nbvideo.pipeline.export import FITS
+from nbvideo.pipeline.music_files import AUDIO_SUFFIXES
 from nbvideo.pipeline.timeline import MAX_CROSSFADE_S, MIN_KEPT_S
 from nbvideo.state import ASPECTS, RESOLUTIONS
 from nbvideo.widgets import media
 from nbvideo.widgets.base import THROTTLE_S, Later, Part, ProjectView, WithBuffers, action, esm
 
-TRACKS: list[dict[str, str]] = [{"id": "video", "kind": "clips", "label": "Video"}]
+VIDEO_TRACK: dict[str, Any] = {"id": "video", "kind": "clips", "label": "Video"}
+UPLOAD_LIMIT = 9 * 1024 * 1024
+"""Largest music file sent over the widget: Jupyter's websocket drops a message over 10 MiB
+(tornado's default), so a larger file is refused in the browser and set from a cell."""
 
 
 class TimelineClip(Part):
@@ -48,8 +54,10 @@ class Timeline(ProjectView):
     _esm = esm("timeline.js")
     clips = t.List(t.Instance(TimelineClip), help="Clips in timeline order.").tag(
         sync=True, **ipywidgets.widget_serialization)
-    tracks = t.List(t.Dict(), help="Tracks under the ruler, top to bottom: {id, kind, label}."
-                    ).tag(sync=True)
+    tracks = t.List(t.Dict(), help="Tracks under the ruler, top to bottom: {id, kind, label} "
+                    "and what the kind needs: text {cues [{start_s, end_s, text}], captions "
+                    "(why there are none, or ''), burned}; music {music {source, name, path, "
+                    "duration_s, loops}, accept, max_bytes}.").tag(sync=True)
     info = t.Dict(help="total_s, fps, aspect, resolution, min_kept_s, max_crossfade_s and the "
                   "export choices: aspects, resolutions, fits.").tag(sync=True)
     export = t.Dict(help="The export panel: state (idle/running/done/failed/canceled), progress "
@@ -75,6 +83,7 @@ class Timeline(ProjectView):
                 "source_s": round(e.source_s, 6), "in_s": round(e.trim_in_s, 6),
                 "out_s": round(e.source_s - e.trim_out_s, 6), "kept_s": round(e.kept_s, 6),
                 "start_s": round(e.start_s, 6), "end_s": round(e.start_s + e.frames / st.brief.fps, 6),
+                "text": e.scene.on_screen_text,
                 "transition": None if e.number == last else {
                     "kind": e.transition.kind, "duration_s": e.transition.duration_s},
             }
@@ -101,7 +110,8 @@ class Timeline(ProjectView):
             "path", "aspect", "resolution", "fit", "width", "height", "duration_s", "size_bytes"})
             for r in st.exports]
         return {
-            "clips": order, "tracks": list(TRACKS), "export": export,
+            "clips": order, "tracks": [VIDEO_TRACK, self._text_track(), self._music_track()],
+            "export": export,
             "info": {"total_s": round(self.project.timeline.duration_s, 6), "fps": st.brief.fps,
                      "aspect": st.brief.aspect, "resolution": st.brief.resolution,
                      "min_kept_s": MIN_KEPT_S, "max_crossfade_s": MAX_CROSSFADE_S,
@@ -109,11 +119,36 @@ class Timeline(ProjectView):
                      "fits": list(FITS)},
         }
 
+    def _text_track(self) -> dict[str, Any]:
+        f = self.project.state.finishing
+        cues = [{"start_s": round(c.start_s, 6), "end_s": round(c.end_s, 6), "text": c.text}
+                for c in self.project.caption_cues()]
+        why = ("" if f.captions and f.voice else "captions are off" if not f.captions
+               else "no voice-over: captions follow the spoken lines; set one with "
+                    "p.finish(voice=...)")
+        return {"id": "text", "kind": "text", "label": "Text", "cues": cues, "captions": why,
+                "burned": f.scene_text}
+
+    def _music_track(self) -> dict[str, Any]:
+        return {"id": "music", "kind": "music", "label": "Music",
+                "music": self.project.music.model_dump(mode="json"),
+                "accept": list(AUDIO_SUFFIXES), "max_bytes": UPLOAD_LIMIT}
+
     def _parts(self) -> list[TimelineClip]:  # type: ignore[override]
         return list(self._clips.values())
 
     def static_html(self) -> str:
-        return self.project.timeline._repr_html_()
+        """The timeline table, then the music and the captions as the export has them."""
+        m = self.project.music
+        music = m.name + (f" ({m.duration_s:g} s{', looped' if m.loops else ''})"
+                          if m.source == "file" and m.duration_s else "")
+        cues = "".join(f"<li>{c.start_s:.2f}–{c.end_s:.2f} s: {html.escape(c.text)}</li>"
+                       for c in self.project.caption_cues())
+        return (self.project.timeline._repr_html_()
+                + f"<div style='font:13px system-ui;margin-top:4px'><b>Music</b>: "
+                  f"{html.escape(music)}</div>"
+                + (f"<div style='font:13px system-ui'><b>Captions</b><ol>{cues}</ol></div>"
+                   if cues else ""))
 
     # ------------------------------------------------------------------ actions
     @action("trim")
@@ -131,6 +166,35 @@ class Timeline(ProjectView):
     @action("reorder")
     def _reorder(self, order: list[str]) -> None:
         self.project.reorder(order)
+
+    @action("edit_text")
+    def _edit_text(self, scene: str, text: str) -> None:
+        """A scene's on-screen text, edited on the text track."""
+        self.project.edit_scene(scene, on_screen_text=text)
+
+    @action("music")
+    def _music(self, source: str) -> None:
+        """Back to the generated bed, or no music."""
+        if source not in ("bed", "none"):
+            raise InvalidInput(f"music: choose 'bed' or 'none' here (a file comes as "
+                               f"'music_file'), got {source!r}")
+        self.project.finish(music=source)
+
+    @action("music_file", buffers=True)
+    def _music_file(self, filename: str, buffers: list[bytes]) -> Later:
+        """A music file chosen in the browser: its bytes are checked (decoded) on a worker
+        thread, stored in the project and set as the music; a file that is not audio is
+        refused and the music stays what it was."""
+        if len(buffers) != 1:
+            raise InvalidInput(f"music_file: expected the file's bytes as one buffer, got "
+                               f"{len(buffers)}")
+        data = buffers[0]
+
+        def work() -> dict[str, Any]:
+            self.project.set_music_file(data, filename)
+            return {"name": self.project.music.name}
+
+        return Later(work)
 
     @action("preview")
     def _preview(self, scene: str) -> Later:

@@ -65,7 +65,7 @@ def _stable_int(*parts: str) -> int:
 
 def _rng(req: FrameRequest) -> random.Random:
     text = (req.visual_prompt, req.description, req.title, req.beat, req.shot, req.aspect)
-    return random.Random(req.seed ^ _stable_int(*text, str(req.scene_number)))
+    return random.Random(req.seed ^ _stable_int(*text))
 
 
 def _hex(c: str) -> RGB:
@@ -242,8 +242,10 @@ def caption_for(req: FrameRequest) -> str:
 
 
 def _overlay(img: Image.Image, req: FrameRequest, pal: Palette) -> None:
-    """Scene number, beat, shot and camera, and caption on a bottom scrim, inside safe margins.
+    """Beat, shot and camera, and caption on a bottom scrim, inside safe margins.
 
+    No scene number: the panel is the scene's, wherever it goes in the storyboard (the board,
+    timeline and review sheet print the number beside it), so a reorder leaves it right.
     The margins also keep out of whatever the animatic's camera move will crop away.
     """
     w, h = img.size
@@ -253,15 +255,14 @@ def _overlay(img: Image.Image, req: FrameRequest, pal: Palette) -> None:
     pad = max(2.0, .006 * s)  # glyph ink (antialiasing, faux-bold stroke) spills past its origin
     left, right = max(m, vx0 * w + .02 * s) + pad, min(w - m, vx1 * w - .02 * s) - pad
     bottom = min(h - m, vy1 * h - .02 * s) - pad
-    big, label, meta = _font(round(.095 * s)), _font(round(.048 * s)), _font(round(.033 * s))
+    label, meta = _font(round(.048 * s)), _font(round(.033 * s))
     on_screen = bool(req.on_screen_text.strip())
     cap = _font(round((.052 if on_screen else .04) * s))
     lines = _wrap(caption_for(req), cap, right - left, 3 if h > w else 2)
     lh = cap.size * 1.22
     cap_top = bottom - lh * len(lines)
-    num = f"{req.scene_number:02d}"
-    bw = big.getlength(num) + .05 * s
-    bh = big.size * 1.18
+    bw = .012 * s  # an accent rule marks the label block
+    bh = label.size * 1.05 + meta.size * 1.3
     head_top = cap_top - .03 * s - bh
     scrim_top = max(0, int(head_top - .16 * s))
     ink = pal.ink if _lum(pal.ink) < 50 else _mix(pal.ink, (8, 8, 12), .7)
@@ -270,11 +271,8 @@ def _overlay(img: Image.Image, req: FrameRequest, pal: Palette) -> None:
     img.paste(ink, (0, scrim_top, w, h), grad)
     d = ImageDraw.Draw(img)
     acc = pal.accent if _lum(pal.accent) > 95 else _mix(pal.accent, WHITE, .45)
-    d.rounded_rectangle((left, head_top, left + bw, head_top + bh), radius=.018 * s, fill=acc)
-    on_acc = ink if _lum(acc) > 140 else WHITE
-    d.text((left + bw / 2, head_top + bh / 2), num, font=big, anchor="mm", fill=on_acc,
-           stroke_width=big.size // 40, stroke_fill=on_acc)
-    tx = left + bw + .03 * s
+    d.rounded_rectangle((left, head_top, left + bw, head_top + bh), radius=bw / 2, fill=acc)
+    tx = left + bw + .025 * s
     beat = BEAT_LABELS[req.beat]
     x = tx
     for ch in beat:  # letter-spaced caps read as a label, not as prose

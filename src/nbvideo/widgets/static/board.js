@@ -4,9 +4,32 @@
 /**
  * @typedef {{ id: string, beat: string, title: string, description: string,
  *   visual_prompt: string, shot: string, camera: string, duration_s: number,
- *   on_screen_text: string, frame_take_id: string | null, has_frame: boolean,
+ *   on_screen_text: string, voice_line: string, voice_fit: VoiceFit | null,
+ *   frame_take_id: string | null, has_frame: boolean,
  *   has_clip: boolean, takes: {id: string, chosen: boolean, prompt: string}[] }} SceneFields
+ * @typedef {{ words: number, max_words: number, voice_s: number, measured: boolean,
+ *   over_s: number, fits: boolean }} VoiceFit
  */
+
+/**
+ * The voice-over indicator: words against what fits the scene, or the spoken line's seconds
+ * once it is made. While typing, the count follows the text (an estimate until saved).
+ * @param {VoiceFit | null} fit @param {string} typed the text in the field now
+ * @param {string} saved the line the fit was measured for
+ * @returns {{ text: string, fits: boolean }}
+ */
+function fitText(fit, typed, saved) {
+  if (!fit) return { text: "", fits: true };
+  const words = typed.split(/\s+/).filter(Boolean).length;
+  if (!words) return { text: `0 / ${fit.max_words} words`, fits: true };
+  if (fit.measured && typed === saved) {
+    return fit.fits
+      ? { text: `${words} / ${fit.max_words} words · spoken ${fmtSeconds(fit.voice_s)}, fits`, fits: true }
+      : { text: `${words} / ${fit.max_words} words · spoken ${fmtSeconds(fit.voice_s)}, ${fmtSeconds(fit.over_s)} too long`, fits: false };
+  }
+  const fits = words <= fit.max_words && (typed !== saved || fit.fits);
+  return { text: `${words} / ${fit.max_words} words${fits ? " · fits" : " · too long for the scene"}`, fits };
+}
 
 /** @type {Render} */
 function render({ model, el }) {
@@ -74,6 +97,9 @@ function render({ model, el }) {
       h("span", { class: "nbv-stepper-label", text: "Duration" }), shorter, dur, longer, h("span", { text: "s" }));
     const desc = h("textarea", { "data-field": "description", rows: 3 });
     const prompt = h("textarea", { "data-field": "visual_prompt", rows: 3 });
+    const fitId = `nbv-fit-${Math.random().toString(36).slice(2, 10)}`;
+    const voice = h("textarea", { "data-field": "voice_line", rows: 2, "aria-describedby": fitId });
+    const fit = h("span", { class: "nbv-fit", id: fitId, "data-role": "voice-fit" });
     const regen = h("button", { type: "button", "data-action": "regenerate", text: "Regenerate" });
     const takesBtn = h("button", { type: "button", "data-action": "takes", "aria-expanded": "false" });
     const dup = h("button", { type: "button", class: "nbv-icon", "data-action": "duplicate", title: "Duplicate" }, icon("duplicate"));
@@ -86,6 +112,7 @@ function render({ model, el }) {
       h("div", { class: "nbv-labels" }, beat, shot, camera, stepper),
       h("label", { class: "nbv-field" }, h("span", { text: "Description" }), desc),
       h("label", { class: "nbv-field" }, h("span", { text: "Visual prompt" }), prompt),
+      h("label", { class: "nbv-field" }, h("span", { class: "nbv-field-head" }, h("span", { text: "Voice-over" }), fit), voice),
       h("div", { class: "nbv-actions nbv-card-actions" }, regen, takesBtn, h("span", { class: "nbv-spacer" }), dup, del),
       strip);
 
@@ -110,6 +137,7 @@ function render({ model, el }) {
       longer.setAttribute("aria-label", `Longer scene ${n}`);
       desc.setAttribute("aria-label", `Description of scene ${n}`);
       prompt.setAttribute("aria-label", `Visual prompt of scene ${n}`);
+      voice.setAttribute("aria-label", `Voice-over line of scene ${n}`);
       regen.setAttribute("aria-label", `Regenerate the frame of scene ${n}`);
       dup.setAttribute("aria-label", `Duplicate scene ${n}`);
       del.setAttribute("aria-label", `Delete scene ${n}`);
@@ -122,7 +150,7 @@ function render({ model, el }) {
       s = part.get("scene");
       const b = (model.get("options") || {}).duration || {};
       for (const [ctl, value] of /** @type {[any, any][]} */ ([[beat, s.beat], [shot, s.shot], [camera, s.camera],
-        [dur, s.duration_s], [desc, s.description], [prompt, s.visual_prompt]])) {
+        [dur, s.duration_s], [desc, s.description], [prompt, s.visual_prompt], [voice, s.voice_line]])) {
         const shown = typeof value === "number" ? Math.round(value * 100) / 100 : value;
         if (document.activeElement !== ctl || ctl.tagName === "SELECT") ctl.value = String(shown);
       }
@@ -132,8 +160,16 @@ function render({ model, el }) {
       takesBtn.textContent = `Takes (${s.takes.length})`;
       takesBtn.toggleAttribute("disabled", s.takes.length < 2);
       regen.textContent = s.has_frame ? "Regenerate" : "Make frame";
+      showFit();
       if (!strip.hidden) openStrip();
       labels();
+    }
+
+    function showFit() {
+      const f = fitText(s.voice_fit, /** @type {HTMLTextAreaElement} */ (voice).value, s.voice_line);
+      fit.textContent = f.text;
+      fit.dataset.fits = String(f.fits);
+      voice.setAttribute("aria-invalid", f.fits ? "false" : "true");
     }
 
     function showThumb() {
@@ -193,7 +229,8 @@ function render({ model, el }) {
     }
 
     for (const ctl of [beat, shot, camera]) ctl.addEventListener("change", () => edit(ctl.dataset.field || "", /** @type {HTMLSelectElement} */ (ctl).value));
-    for (const ctl of [desc, prompt]) ctl.addEventListener("change", () => edit(ctl.dataset.field || "", /** @type {HTMLTextAreaElement} */ (ctl).value));
+    for (const ctl of [desc, prompt, voice]) ctl.addEventListener("change", () => edit(ctl.dataset.field || "", /** @type {HTMLTextAreaElement} */ (ctl).value));
+    voice.addEventListener("input", showFit);
     dur.addEventListener("change", () => {
       const v = /** @type {HTMLInputElement} */ (dur).value;
       edit("duration_s", v.trim() === "" || Number.isNaN(Number(v)) ? v : Number(v));

@@ -52,13 +52,15 @@ function client(model) {
     /**
      * @param {string} kind
      * @param {Record<string, any>} [fields]
+     * @param {ArrayBuffer[]} [buffers] binary payloads (a file's bytes), sent beside the JSON
      * @returns {Promise<Reply>}
      */
-    request(kind, fields = {}) {
+    request(kind, fields = {}, buffers = undefined) {
       const id = `${prefix}-${++seq}`;
       return new Promise((resolve) => {
         waiting.set(id, resolve);
-        model.send({ kind, id, ...fields });
+        if (buffers && buffers.length) model.send({ kind, id, ...fields }, undefined, buffers);
+        else model.send({ kind, id, ...fields });
       });
     },
     dispose() {

@@ -4,11 +4,14 @@
 
 /**
  * @typedef {{ number: number, title: string, take_id: string | null, source_s: number,
- *   in_s: number, out_s: number, kept_s: number, start_s: number, end_s: number,
+ *   in_s: number, out_s: number, kept_s: number, start_s: number, end_s: number, text: string,
  *   transition: { kind: "cut" | "crossfade", duration_s: number } | null }} Clip
  * @typedef {{ part: AnyModel, id: string, clip: Clip }} Item
- * @typedef {{ items: Item[], scale: number, fps: number, act: (k: string, f: Record<string, any>) => Promise<any>,
- *   urls: UrlCache, info: Record<string, any>, pending: Map<string, { value: number, timer: number }> }} Ctx
+ * @typedef {{ items: Item[], scale: number, fps: number,
+ *   act: (k: string, f: Record<string, any>, b?: ArrayBuffer[]) => Promise<any>,
+ *   urls: UrlCache, info: Record<string, any>, pending: Map<string, { value: number, timer: number }>,
+ *   drafts: Map<string, string>, music: { busy: string }, width: number, redraw: () => void,
+ *   fail: (msg: string) => void }} Ctx
  */
 
 const LABEL_W = 56;
@@ -19,10 +22,123 @@ const CUT_ROW_H = 46;
 
 /**
  * Track renderers by kind: each fills its lane and may return extra rows to show below it.
- * Captions and music (issue 6) add one function each here.
- * @type {Record<string, (lane: HTMLElement, ctx: Ctx) => HTMLElement[]>}
+ * @type {Record<string, (lane: HTMLElement, ctx: Ctx, track: Record<string, any>) => HTMLElement[]>}
  */
-const TRACKS = { clips: drawClipTrack };
+const TRACKS = { clips: drawClipTrack, text: drawTextTrack, music: drawMusicTrack };
+
+/**
+ * A row under a track: a label on the left, then `body` on the time axis.
+ * @param {string} id @param {string} label @param {string} aria @param {HTMLElement} body
+ */
+function subRow(id, label, aria, body) {
+  return h("div", { class: "nbv-track nbv-subtrack", "data-track": id, role: "group", "aria-label": aria },
+    h("div", { class: "nbv-track-label", text: label }), body);
+}
+
+/**
+ * The text track: each scene's on-screen text in a field over the scene's time, edited in
+ * place (Enter or leaving the field saves; Escape puts the saved text back), and under it the
+ * captions as the export burns them: the voice lines, timed to when they are spoken.
+ * @param {HTMLElement} lane @param {Ctx} ctx @param {Record<string, any>} track
+ * @returns {HTMLElement[]}
+ */
+function drawTextTrack(lane, ctx, track) {
+  const { items, scale } = ctx;
+  for (const it of items) {
+    const c = it.clip;
+    const saved = c.text || "";
+    const field = h("input", {
+      type: "text", class: "nbv-text-field", "data-field": "on_screen_text",
+      value: ctx.drafts.get(it.id) ?? saved, placeholder: "+ text",
+      "aria-label": `On-screen text of scene ${c.number}`, title: saved || `Scene ${c.number}: no on-screen text`,
+    });
+    field.addEventListener("input", () => ctx.drafts.set(it.id, /** @type {HTMLInputElement} */ (field).value));
+    field.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") { e.preventDefault(); /** @type {HTMLInputElement} */ (field).blur(); }
+      else if (e.key === "Escape" && /** @type {HTMLInputElement} */ (field).value !== saved) {
+        e.stopPropagation(); // a second Escape leaves the view, as everywhere in the notebook
+        ctx.drafts.delete(it.id);
+        /** @type {HTMLInputElement} */ (field).value = saved;
+      }
+    });
+    field.addEventListener("change", () => {
+      const text = /** @type {HTMLInputElement} */ (field).value;
+      ctx.drafts.delete(it.id);
+      if (text !== saved) ctx.act("edit_text", { scene: it.id, text });
+    });
+    lane.append(h("div", {
+      class: "nbv-textblock", "data-scene-id": it.id,
+      style: `position:absolute;left:${c.start_s * scale}px;width:${Math.max(16, c.kept_s * scale)}px`,
+    }, field));
+  }
+  lane.style.height = "30px";
+  const cues = h("div", { class: "nbv-lane", role: "list", style: `position:relative;width:${ctx.width}px;height:26px` });
+  if (track.captions) cues.append(h("span", { class: "nbv-muted nbv-lane-note", text: `No captions: ${track.captions}` }));
+  for (const [i, cue] of (track.cues || []).entries()) {
+    const when = `${fmtSeconds(cue.start_s)} to ${fmtSeconds(cue.end_s)}`;
+    cues.append(h("div", {
+      class: "nbv-cue", role: "listitem", title: `${when}: ${cue.text}`,
+      "aria-label": `Caption ${i + 1}, ${when}: ${cue.text}`,
+      style: `left:${cue.start_s * scale}px;width:${Math.max(6, (cue.end_s - cue.start_s) * scale)}px`,
+    }, h("span", { text: cue.text })));
+  }
+  const rows = [subRow("captions", "Captions", "Captions as the export burns them", cues)];
+  if (!track.burned) {
+    rows.push(h("p", { class: "nbv-help nbv-track-note", text: "On-screen text is kept with each scene; exports burn it in after p.finish(scene_text=True)." }));
+  }
+  return rows;
+}
+
+/**
+ * The music track: one block across the film with the music's name, and the controls to
+ * choose a file (sent as bytes, checked and kept by the project), go back to the generated
+ * bed, or have no music.
+ * @param {HTMLElement} lane @param {Ctx} ctx @param {Record<string, any>} track
+ * @returns {HTMLElement[]}
+ */
+function drawMusicTrack(lane, ctx, track) {
+  const m = track.music || { source: "none", name: "No music" };
+  const total = ctx.info.total_s || 0;
+  const detail = m.source === "file" && m.duration_s
+    ? ` · ${fmtSeconds(m.duration_s)}${m.loops ? ", looped" : ""}` : "";
+  if (m.source !== "none") {
+    lane.append(h("div", {
+      class: "nbv-musicblock", "data-source": m.source, title: `${m.name}${detail}`,
+      "aria-label": `Music: ${m.name}${detail}`, role: "img",
+      style: `position:absolute;left:0;width:${Math.max(16, total * ctx.scale)}px`,
+    }, h("span", { class: "nbv-block-label", text: `♪ ${m.name}${detail}` })));
+  } else {
+    lane.append(h("span", { class: "nbv-muted nbv-lane-note", text: "No music" }));
+  }
+  lane.style.height = "30px";
+  const accept = (track.accept || []).join(",");
+  const file = h("input", { type: "file", accept: `${accept},audio/*`, "data-action": "music-file", class: "nbv-file" });
+  const choose = h("label", { class: "nbv-filebutton" }, h("span", { text: "Choose music file…" }), file);
+  const bed = h("button", { type: "button", "data-action": "music-bed", text: "Use generated bed",
+    "aria-pressed": m.source === "bed" ? "true" : "false" });
+  const none = h("button", { type: "button", "data-action": "music-none", text: "No music",
+    "aria-pressed": m.source === "none" ? "true" : "false" });
+  const status = h("span", { class: "nbv-status", role: "status", text: ctx.music.busy });
+  file.addEventListener("change", async () => {
+    const f = /** @type {HTMLInputElement} */ (file).files?.[0];
+    if (!f) return;
+    if (f.size > (track.max_bytes || Infinity)) {
+      ctx.fail(`music file: ${f.name} is ${(f.size / 1e6).toFixed(1)} MB; the notebook's connection takes up to ` +
+        `${(track.max_bytes / 1e6).toFixed(0)} MB, so set a larger file from a cell: p.set_music_file(data, name)`);
+      /** @type {HTMLInputElement} */ (file).value = "";
+      return;
+    }
+    ctx.music.busy = `Checking ${f.name}…`;
+    status.textContent = ctx.music.busy;
+    const reply = await ctx.act("music_file", { filename: f.name }, [await f.arrayBuffer()]);
+    ctx.music.busy = reply.ok ? `Music set: ${reply.result?.name ?? f.name}` : "";
+    ctx.redraw();
+  });
+  bed.addEventListener("click", () => ctx.act("music", { source: "bed" }));
+  none.addEventListener("click", () => ctx.act("music", { source: "none" }));
+  return [h("div", { class: "nbv-actions nbv-music-controls", role: "group", "aria-label": "Music" },
+    choose, bed, none, status)];
+}
 
 /** @param {HTMLElement} lane @param {Ctx} ctx @returns {HTMLElement[]} */
 function drawClipTrack(lane, ctx) {
@@ -189,9 +305,12 @@ function render({ model, el }) {
   const pending = new Map();
   /** @type {Item[]} */
   let items = [];
-  /** @param {string} kind @param {Record<string, any>} fields */
-  async function act(kind, fields) {
-    const reply = await api.request(kind, fields);
+  /** Texts typed on the text track and not saved yet, by scene id (kept across redraws). */
+  const drafts = new Map();
+  const music = { busy: "" };
+  /** @param {string} kind @param {Record<string, any>} fields @param {ArrayBuffer[]} [buffers] */
+  async function act(kind, fields, buffers) {
+    const reply = await api.request(kind, fields, buffers);
     if (!reply.ok) { err.show(reply.error || `${kind} refused`); draw(); }
     return reply;
   }
@@ -230,7 +349,8 @@ function render({ model, el }) {
     for (let s = 0; s <= (info.total_s || 0); s += stepS) {
       ruler.append(h("span", { style: `left:${s * scale}px`, text: `${s}s` }));
     }
-    const ctx = { items, scale, fps: info.fps || 30, act, urls, info, pending };
+    const ctx = { items, scale, fps: info.fps || 30, act, urls, info, pending, drafts, music, width, redraw,
+      fail: (/** @type {string} */ msg) => err.show(msg) };
     const rows = [ruler];
     for (const track of model.get("tracks") || []) {
       const lane = h("div", { class: "nbv-lane", style: `position:relative;width:${width}px` });
@@ -238,7 +358,7 @@ function render({ model, el }) {
         h("div", { class: "nbv-track-label", text: track.label }), lane);
       rows.push(row);
       const renderer = TRACKS[track.kind];
-      if (renderer) rows.push(...renderer(lane, ctx));
+      if (renderer) rows.push(...renderer(lane, ctx, track));
       else lane.append(h("span", { class: "nbv-muted", text: `(${track.kind} track needs a newer nbvideo)` }));
     }
     const focused = focusKey();
@@ -257,7 +377,7 @@ function render({ model, el }) {
     const a = /** @type {HTMLElement | null} */ (document.activeElement);
     if (!a || !tracks.contains(a)) return "";
     const owner = /** @type {HTMLElement | null} */ (a.closest("[data-scene-id],[data-cut]"));
-    if (!owner) return "";
+    if (!owner) return a.dataset.action ? `[data-action="${a.dataset.action}"]` : "";
     const base = owner.dataset.cut ? `[data-cut="${owner.dataset.cut}"]` : `[data-scene-id="${owner.dataset.sceneId}"]`;
     if (a.dataset.edge) return `${base} [data-edge="${a.dataset.edge}"]`;
     if (a.dataset.field) return `${base} [data-field="${a.dataset.field}"]`;

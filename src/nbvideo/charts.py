@@ -1,0 +1,120 @@
+"""Cost pictures from ledgers: plain matplotlib figures that display inline and save to PNG.
+
+Figures are made with pyplot (so a notebook shows them through its inline backend) and closed
+at once, so a cell that returns one shows it exactly once and scripts leak no open figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+BAR_COLOR = "#3b6fb6"
+MAX_BARS = 12  # more than this many models or scenes: the rest are summed as "other"
+
+
+def _pyplot():  # type: ignore[no-untyped-def]
+    """pyplot on demand: importing it is slow and only the charts need it. With no display
+    matplotlib falls back to Agg by itself; in a kernel it uses the inline backend."""
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def actual_spend(costs: pd.DataFrame) -> pd.DataFrame:
+    """The rows that cost money: actual calls (estimates are not spend)."""
+    if costs.empty:
+        return costs
+    return costs.loc[costs["kind"] == "actual"]
+
+
+def _grouped(spend: pd.Series) -> pd.Series:
+    spend = spend.sort_values(ascending=False)
+    if len(spend) > MAX_BARS:
+        rest = float(spend.iloc[MAX_BARS - 1:].sum())
+        spend = pd.concat([spend.iloc[: MAX_BARS - 1], pd.Series({"other": rest})])
+    return spend.iloc[::-1]  # largest at the top of a horizontal bar chart
+
+
+def cost_chart(costs: pd.DataFrame, scene_labels: Mapping[str, str] | None = None,
+               title: str = "Spend") -> Figure:
+    """Spend by phase, by model and by scene, side by side, from a project's ledger."""
+    plt = _pyplot()
+    spend = actual_spend(costs)
+    total = float(spend["cost_usd"].sum()) if not spend.empty else 0.0
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), layout="constrained")
+    fig.suptitle(f"{title}: ${total:,.2f} in {len(spend)} calls")
+    labels = dict(scene_labels or {})
+    views = [
+        ("by phase", "phase", lambda k: str(k)),
+        ("by model", "model", lambda k: str(k)),
+        ("by scene", "scene", lambda k: labels.get(str(k), str(k))),
+    ]
+    for ax, (name, column, label) in zip(axes, views, strict=True):
+        ax.set_title(name)
+        if spend.empty or total == 0:
+            ax.text(0.5, 0.5, "no spend yet" if spend.empty else "$0: all local or cached",
+                    ha="center", va="center", transform=ax.transAxes, color="#666")
+            ax.set_axis_off()
+            continue
+        by = spend.assign(**{column: spend[column].fillna("(project)")}).groupby(column)[
+            "cost_usd"].sum()
+        by = _grouped(by[by > 0])
+        bars = ax.barh([label(k) for k in by.index], by.to_numpy(), color=BAR_COLOR)
+        ax.bar_label(bars, labels=[f"${v:,.2f}" for v in by.to_numpy()], padding=3, fontsize=8)
+        ax.set_xlabel("USD")
+        ax.margins(x=0.25)
+        ax.spines[["top", "right"]].set_visible(False)
+    plt.close(fig)
+    return fig
+
+
+def spend_over_time(ledgers: Mapping[str, pd.DataFrame], title: str = "Spend over time"
+                    ) -> Figure:
+    """Cumulative spend of each project (and their total) against time."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 3.8), layout="constrained")
+    series = []
+    for name, costs in ledgers.items():
+        spend = actual_spend(costs)
+        spend = spend.loc[spend["cost_usd"] > 0] if not spend.empty else spend
+        if spend.empty:
+            continue
+        s = spend.set_index(pd.to_datetime(spend["time"], utc=True))["cost_usd"].sort_index()
+        series.append((name, s))
+    total = sum(float(s.sum()) for _, s in series)
+    ax.set_title(f"{title}: ${total:,.2f} across {len(ledgers)} project(s)")
+    if not series:
+        ax.text(0.5, 0.5, "no spend yet", ha="center", va="center", transform=ax.transAxes,
+                color="#666")
+        ax.set_axis_off()
+        plt.close(fig)
+        return fig
+    end = max(s.index[-1] for _, s in series)
+
+    def curve(s: pd.Series) -> tuple[list, list]:  # type: ignore[type-arg]
+        """From $0 just before the first call, flat after the last until the chart ends."""
+        cum = s.cumsum()
+        return ([s.index[0], *s.index, end], [0.0, *cum.to_numpy(), float(cum.iloc[-1])])
+
+    for name, s in series[:MAX_BARS]:
+        ax.step(*curve(s), where="post", label=name, linewidth=1.4)
+    if len(series) > 1:
+        ax.step(*curve(pd.concat([s for _, s in series]).sort_index()), where="post",
+                label="total", color="black", linewidth=2, alpha=0.6)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("USD, cumulative")
+    ax.spines[["top", "right"]].set_visible(False)
+    if len(series) <= MAX_BARS:
+        ax.legend(loc="upper left", fontsize=8, frameon=False)
+    else:
+        ax.legend(loc="upper left", fontsize=8, frameon=False,
+                  title=f"first {MAX_BARS} of {len(series)} projects")
+    fig.autofmt_xdate()
+    plt.close(fig)
+    return fig
