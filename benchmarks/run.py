@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_campaign
 import bench_demo
 import bench_export
+import bench_finishing
 import bench_history
 import bench_jobs
 import bench_smart_export
@@ -21,8 +22,8 @@ import bench_widgets_browser
 def main() -> None:
     figures: dict[str, float] = {}
     # The browser bench last: Playwright's sync API runs an asyncio loop while it is open.
-    for mod in (bench_export, bench_smart_export, bench_demo, bench_state, bench_history,
-                bench_jobs, bench_campaign, bench_widgets, bench_widgets_browser):
+    for mod in (bench_export, bench_smart_export, bench_demo, bench_finishing, bench_state,
+                bench_history, bench_jobs, bench_campaign, bench_widgets, bench_widgets_browser):
         print(f"\n== {mod.__name__} ==")
         figures.update(mod.main() or {})
     print("\n== figures ==")

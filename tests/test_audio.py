@@ -322,3 +322,26 @@ def test_silence_is_not_amplified(tmp_path: Path) -> None:
     quiet = write_wav(tmp_path / "silent.wav", np.zeros(3 * SAMPLE_RATE))
     r = mix(tmp_path / "s.wav", 3.0, voice=quiet)
     assert r.normalization == "none" and np.max(np.abs(decode(r.path, channels=2))) == 0
+
+
+def test_a_master_encodes_to_each_bitrate_at_its_loudness_or_not_at_all(tmp_path: Path) -> None:
+    """One normalised master serves every bitrate; an encode whose peaks would pass the
+    ceiling is refused (no file) so the caller mixes straight to AAC instead."""
+    from nbvideo.pipeline.audio import encode_master
+
+    t = np.arange(4 * SAMPLE_RATE) / SAMPLE_RATE
+    tone = 0.2 * np.sin(2 * np.pi * 440 * t)
+    master = write_wav(tmp_path / "master.wav", np.stack([tone, tone], axis=1))
+    ref = measure_loudness(master)
+    sizes = []
+    for kbps in (96, 256):
+        out = tmp_path / f"a{kbps}.m4a"
+        got = encode_master(master, out, audio_kbps=kbps, true_peak_db=-1.0)
+        assert got is not None and abs(got.integrated_lufs - ref.integrated_lufs) <= 0.2
+        assert measure_loudness(out).integrated_lufs == pytest.approx(got.integrated_lufs)
+        sizes.append(out.stat().st_size)
+    assert sizes[1] > sizes[0] * 1.5
+    loud = 0.98 * np.sin(2 * np.pi * 440 * t)  # peaks at -0.2 dBTP, over a -1 dBTP ceiling
+    hot = write_wav(tmp_path / "hot.wav", np.stack([loud, loud], axis=1))
+    assert encode_master(hot, tmp_path / "hot.m4a", audio_kbps=128, true_peak_db=-1.0) is None
+    assert not list(tmp_path.glob("*hot.m4a*"))

@@ -152,3 +152,44 @@ def test_a_project_opened_by_a_relative_path_exports_with_its_sidecars(
     (rec,) = p.export("rel", formats=["16:9"])
     assert rec.sidecars == ["exports/rel-16x9-720p.jpg", "exports/rel-16x9-720p-preview.gif"]
     p.close()
+
+
+def test_presets_in_one_call_share_one_mix_and_show_the_logo_and_the_end_card(
+        rendered: nv.Project, tmp_path: Path) -> None:
+    from nbvideo.pipeline.overlays import end_card_image, logo_overlay
+
+    p = rendered
+    web = get_preset("web")
+    hq = web.model_copy(update={"name": "web-hq", "audio_kbps": 256})  # same loudness target
+    plain = p.path / p.export("plain", preset=web, accept=["no_audio"])[0].path
+    p.finish(brand="trailhead", voice="narrator-f", music="bed")
+    recs = p.export("two", preset=[web, hq])
+    assert [r.preset for r in recs] == ["web", "web-hq"]
+    masters = list((p.path / "assets/soundtracks").glob("master-*.wav"))
+    assert len(masters) == 1  # one voice + music mix, encoded at each bitrate
+    rates = []
+    for rec in recs:
+        out = p.path / rec.path
+        loud = measure_loudness(out)
+        assert abs(loud.integrated_lufs - web.loudness_lufs) <= 1.0
+        assert loud.true_peak_dbtp <= web.true_peak_db + 0.3
+        assert rec.loudness_lufs == pytest.approx(loud.integrated_lufs, abs=0.3)
+        import av
+
+        with av.open(str(out)) as c:
+            rates.append(c.streams.audio[0].bit_rate)
+    assert rates[1] > rates[0] * 1.4  # 256k vs 128k: really two encodes of the master
+    # The logo: the finished frame differs from the plain one inside the kit's logo box,
+    # and the end card closes the ad with the kit's own card.
+    kit = nv.load_brand("trailhead")
+    out = p.path / recs[0].path
+    r = logo_overlay(kit.logo_path(), 1280, 720, kit.logo_placement, web.safe_area,
+                     src="a", out="b").rect
+    a, b = frame_at(out, 2.0, tmp_path / "f.png"), frame_at(plain, 2.0, tmp_path / "p.png")
+    box = (slice(r.y, r.bottom), slice(r.x, r.right))
+    assert np.abs(a[box] - b[box]).mean() > 20
+    outside = (slice(r.bottom + 20, r.bottom + 80), slice(r.x, r.right))
+    assert np.abs(a[outside] - b[outside]).mean() < np.abs(a[box] - b[box]).mean() / 4
+    card = np.asarray(end_card_image(kit, 1280, 720, web.safe_area).convert("RGB"), dtype=np.int16)
+    last = frame_at(out, probe(out).duration_s - 0.2, tmp_path / "e.png")
+    assert np.abs(last - card).mean() < 6

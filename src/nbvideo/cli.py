@@ -107,16 +107,17 @@ def demo(directory: Path, aspect: str, duration_s: float, resolution: str) -> No
               if k in qs.ids} or {}
     p.answer(**{**defaults, **chosen})
     click.echo(f"questions: {len(qs)} asked, answered with defaults ({', '.join(qs.ids)})")
-    scenes = p.storyboard()
-    click.echo(f"storyboard: {len(scenes)} scenes, {sum(s.duration_s for s in scenes):g}s")
-    p.generate_clips().wait()
-    p.set_transitions("crossfade", 0.5)
     from nbvideo.providers.local.voice import find_espeak
 
     voice = "narrator-f" if find_espeak() else None  # `make demo` installs espeak-ng
     p.finish(brand="trailhead", voice=voice, music="bed")
-    click.echo(f"finishing: trailhead kit, music bed, "
+    p.set_look(product="grey trail shoe with orange laces")  # the kit's palette and logo
+    click.echo(f"finishing: trailhead kit and look, music bed, "
                f"{'espeak-ng voice-over and captions' if voice else 'no voice (espeak-ng missing)'}")
+    scenes = p.storyboard()
+    click.echo(f"storyboard: {len(scenes)} scenes, {sum(s.duration_s for s in scenes):g}s")
+    p.generate_clips().wait()
+    p.set_transitions("crossfade", 0.5)
     others = [a for a in ("9:16",) if a != aspect]
     exports = p.export("demo", formats=[aspect], fit="crop")
     exports += p.export("demo", formats=others, fit="pad") if others else []

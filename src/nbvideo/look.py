@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nbvideo.brand import BrandKit, Color, hex_rgb
 
-__all__ = ["Look", "apply_look", "color_name", "look_from", "palette_for", "reference_for"]
+__all__ = ["Look", "apply_look", "color_name", "logo_for", "look_from", "palette_for",
+           "reference_for"]
 
 MAX_PROMPT = 2000  # Scene.visual_prompt's limit; a looked prompt must still fit a scene
 
@@ -66,6 +67,9 @@ class Look(BaseModel):
     reference_image: str | None = Field(
         None, description="Product photo sent to image models that accept a reference."
     )
+    logo: str | None = Field(
+        None, description="Logo PNG placed on local frames (the brand kit's, by default)."
+    )
 
 
 def _present(prompt: str, phrase: str) -> bool:
@@ -98,16 +102,25 @@ def apply_look(visual_prompt: str, look: Look) -> str:
     return out[:MAX_PROMPT]
 
 
+def _file(field: str, value: str, base: Path | None) -> Path:
+    p = Path(value).expanduser()
+    p = p if p.is_absolute() or base is None else base / p
+    if not p.is_file():
+        raise FileNotFoundError(f"look.{field} {value!r} not found at {p}")
+    return p
+
+
 def reference_for(look: Look, accepts_reference: bool, base: Path | None = None) -> Path | None:
     """The reference image to send, or None: only to models that take one, and only if it
     exists (a missing file is an error here rather than a paid call without it)."""
     if not accepts_reference or not look.reference_image:
         return None
-    p = Path(look.reference_image).expanduser()
-    p = p if p.is_absolute() or base is None else base / p
-    if not p.is_file():
-        raise FileNotFoundError(f"look.reference_image {look.reference_image!r} not found at {p}")
-    return p
+    return _file("reference_image", look.reference_image, base)
+
+
+def logo_for(look: Look, base: Path | None = None) -> Path | None:
+    """The logo file local frames place, or None; relative paths resolve against `base`."""
+    return _file("logo", look.logo, base) if look.logo else None
 
 
 def _luma(c: str) -> float:
@@ -152,6 +165,7 @@ def look_from(brief_text: str, answers: dict[str, str] | None = None, *,
         tone = _tone_key(answers.get("tone")) or _tone_key(brief_text)
         if tone:
             style_words.append(data["tones"][tone]["lighting"])
+    logo = kit.logo_path() if kit is not None else None
     return Look(style_words=[w for w in style_words if w][:12],
                 palette=palette_for(brief_text, answers, kit), seed=seed, product=product,
-                reference_image=reference_image)
+                reference_image=reference_image, logo=str(logo) if logo else None)

@@ -41,6 +41,7 @@ from nbvideo.handles import (
 )
 from nbvideo.history import HistoryEvent, check_user, default_user
 from nbvideo.ledger import Ledger, summarize
+from nbvideo.look import Look
 from nbvideo.overview import phase_status
 from nbvideo.pipeline import clips as clips_phase
 from nbvideo.pipeline import export as export_phase
@@ -493,6 +494,47 @@ class Project:
             rt.state.finishing = new
             rt.save()
             return new
+
+    def set_look(self, off: bool = False, **settings: Any) -> Look | None:
+        """Set the look every frame is made with: style_words=, palette=, seed=, product=,
+        reference_image=, logo= (see `nbvideo.look.Look`). Unset fields start from the brief,
+        the answers and the brand kit set with `p.finish(brand=...)` (its palette and logo).
+        `off=True` removes it. Frames whose request changes are remade by `p.storyboard()`.
+
+        Example: ``p.set_look(product="grey trail shoe", reference_image="shoe.png")``
+        """
+        from nbvideo.look import logo_for, look_from, reference_for
+        from nbvideo.pipeline.finishing import kit_for
+        from nbvideo.pipeline.questions import effective_answers
+
+        rt = self._rt
+        with rt.guard:
+            st = rt.state
+            if off:
+                st.look = None
+                rt.save()
+                return None
+            base = st.look or look_from(st.brief.text, effective_answers(st.questions, st.answers),
+                                        kit=kit_for(rt), seed=st.seed)
+            try:
+                new = Look.model_validate({**base.model_dump(), **settings})
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise InvalidInput(f"set_look: {'.'.join(map(str, err['loc']))}: "
+                                   f"{err['msg']}") from None
+            try:
+                logo_for(new, rt.store.root)
+                reference_for(new, True, rt.store.root)
+            except FileNotFoundError as exc:
+                raise InvalidInput(f"set_look: {exc}") from None
+            st.look = new
+            rt.save()
+            return new
+
+    @property
+    def look(self) -> Look | None:
+        """The project look (None: frames use the planner's palette and no logo)."""
+        return self._rt.state.look
 
     def set_music_file(self, data: bytes, filename: str) -> Finishing:
         """Use your own music: `data` (the file's bytes) is kept under assets/music/user/ and

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from nbvideo.look import Look
+
 SCHEMA_VERSION = 2
 """2: scenes carry a review status and comments (both default, so a version 1 file opens)."""
 
@@ -365,6 +367,8 @@ class ProjectState(Model):
     timeline: Timeline = Field(default_factory=Timeline)
     exports: list[ExportRecord] = Field(default_factory=list)
     finishing: Finishing = Field(default_factory=Finishing)
+    look: Look | None = Field(
+        None, description="Style words, palette, seed, product and logo for every frame.")
     budget_usd: float | None = Field(None, ge=0)
     metadata: Metadata | None = Field(None, description="Edited upload metadata; None: drafted.")
     qa_policy: QAPolicy = Field(default_factory=QAPolicy)

@@ -1,6 +1,8 @@
 """A small OpenAI API double: a real HTTP server on 127.0.0.1 that the official SDK talks to.
 
-It serves POST /v1/chat/completions (structured outputs), POST /v1/images/generations and
+It serves POST /v1/chat/completions (structured outputs), POST /v1/images/generations,
+POST /v1/images/edits (multipart: the form fields become the logged body, each uploaded image
+as {"filename", "content_type", "size", "sha256"}) and
 POST /v1/audio/speech (a WAV of speech-like tone bursts, as long as the text would take to
 say, streamed the way OpenAI sends WAV: 24 kHz mono with 0xFFFFFFFF placeholder sizes),
 checks the bearer token, answers with scripted or generated content, bills tokens, images,
@@ -17,6 +19,8 @@ cut-off, content filter, a non-JSON 200 page (as a misconfigured proxy gives), a
 from __future__ import annotations
 
 import base64
+import email.policy
+import hashlib
 import io
 import json
 import math
@@ -26,6 +30,7 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -135,8 +140,9 @@ class OpenAIDouble:
                raw: bytes) -> tuple[int, dict[str, str], dict[str, Any] | str | bytes]:
         """(status, headers, payload): a dict is sent as JSON, a str as an HTML page, bytes
         as they are (with the content-type from the headers)."""
+        ctype = headers.get("content-type", "")
         try:
-            body = json.loads(raw or b"{}")
+            body = _form(ctype, raw) if ctype.startswith("multipart/") else json.loads(raw or b"{}")
         except ValueError:
             body = None
         with self._lock:
@@ -165,7 +171,9 @@ class OpenAIDouble:
             return 200, hdrs, "<html><body>Gateway says hello</body></html>"
         if path == "/v1/chat/completions":
             return 200, hdrs, self._chat(n, body, fault)
-        if path == "/v1/images/generations":
+        if path in ("/v1/images/generations", "/v1/images/edits"):
+            if path.endswith("edits") and not body.get("image"):
+                return 400, hdrs, _error("image is required for an edit", "missing_image")
             return 200, hdrs, self._image(body)
         if path == "/v1/audio/speech":
             return self._speech(body, fault, hdrs)
@@ -271,6 +279,27 @@ def speech_wav(text: str, speed: float = 1.0) -> tuple[float, bytes]:
               + struct.pack("<IHHIIHH", 16, 1, 1, SPEECH_RATE, SPEECH_RATE * 2, 2, 16)
               + b"data" + struct.pack("<I", 0xFFFFFFFF))
     return seconds, header + pcm
+
+
+def _form(content_type: str, raw: bytes) -> dict[str, Any]:
+    """A multipart/form-data body as a dict; files (repeated `image[]` or `image`) as a list
+    of what they were, so tests can check the very bytes that were sent."""
+    msg = BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"content-type: {content_type}\r\n\r\n".encode() + raw)
+    if not msg.is_multipart():
+        raise ValueError("not a multipart body")
+    out: dict[str, Any] = {}
+    for part in msg.iter_parts():
+        name = str(part.get_param("name", header="content-disposition") or "")
+        data = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is not None:
+            out.setdefault(name.removesuffix("[]"), []).append({
+                "filename": filename, "content_type": part.get_content_type(),
+                "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+        else:
+            out[name] = data.decode()
+    return out
 
 
 def _error(message: str, code: str | None) -> dict[str, Any]:

@@ -48,6 +48,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": {"prompt"},
         "enums": {"aspect_ratio": set(FLUX_SIZES), "output_format": {"webp", "jpg", "png"},
                   "megapixels": {"1", "0.25"}}},
+    "black-forest-labs/flux-kontext-pro": {
+        "fields": {"prompt", "input_image", "aspect_ratio", "seed", "output_format",
+                   "safety_tolerance", "prompt_upsampling"},
+        "required": {"prompt"},
+        "enums": {"aspect_ratio": {"match_input_image", *FLUX_SIZES},
+                  "output_format": {"jpg", "png"}}},
     "wan-video/wan-2.5-i2v-fast": {
         "fields": {"image", "prompt", "duration", "resolution", "seed", "negative_prompt",
                    "enable_prompt_expansion", "audio"},
@@ -202,8 +208,12 @@ class ReplicateDouble:
         return [p.id for p in running]
 
     def last_input(self, ref: str) -> dict[str, Any]:
+        return self.inputs(ref)[-1]
+
+    def inputs(self, ref: str) -> list[dict[str, Any]]:
+        """Every prediction input sent to the model `ref`, oldest first."""
         with self._lock:
-            return [p.input for p in self._preds.values() if p.model == ref][-1]
+            return [p.input for p in self._preds.values() if p.model == ref]
 
     @property
     def charged_usd(self) -> float:

@@ -36,7 +36,7 @@ from nbvideo.media import run_ffmpeg
 from nbvideo.pipeline.loudness import Loudness, measure_loudness, normalize
 from nbvideo.pipeline.music_bed import music_bed
 
-__all__ = ["Loudness", "MixResult", "MixSettings", "Overrun", "describe_overruns",
+__all__ = ["Loudness", "MixResult", "MixSettings", "Overrun", "describe_overruns", "encode_master",
            "line_overruns", "measure_loudness", "mix", "music_bed", "place_voice",
            "premix_graph"]
 
@@ -325,3 +325,26 @@ def mix(out: str | Path, duration_s: float, *, voice: str | Path | None = None,
                      true_peak_dbtp=got.true_peak_dbtp, lra=got.lra, target_lufs=s.target_lufs,
                      true_peak_db=s.true_peak_db, normalization=done.mode,
                      limited=done.limited, graph=graph)
+
+
+def encode_master(master: str | Path, out: str | Path, *, audio_kbps: int, true_peak_db: float,
+                  cancel: threading.Event | None = None) -> Loudness | None:
+    """Encode a finished (normalised) WAV master to AAC at `audio_kbps` and measure it.
+
+    Why: presets that share a loudness target but not a bitrate (TikTok 128k, Shorts 192k)
+    need the same mix; encoding the master is one pass instead of the mix's eight. Returns
+    None, leaving no file, if the encode's true peak went over `true_peak_db` (AAC can
+    overshoot on transients): then the caller mixes straight to AAC, which corrects for it.
+    """
+    master, out = Path(master), Path(out)
+    part = out.with_name(f".{out.name}.part")
+    try:
+        run_ffmpeg(["-i", str(master), "-ac", "2", "-ar", str(SAMPLE_RATE),
+                    *_encode_args(out, audio_kbps), str(part)], total_s=None, cancel=cancel)
+        got = measure_loudness(part)
+        if got.true_peak_dbtp > true_peak_db:
+            return None
+        part.replace(out)
+        return got
+    finally:
+        part.unlink(missing_ok=True)

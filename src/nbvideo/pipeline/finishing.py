@@ -11,6 +11,7 @@ assets/voice/ and logged in the ledger like any other take (a re-export costs no
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +19,10 @@ from typing import Any
 
 from nbvideo.brand import BrandKit, CaptionStyle, load_brand
 from nbvideo.errors import InvalidInput
-from nbvideo.pipeline.audio import line_overruns, mix, music_bed, place_voice
+from nbvideo.pipeline.audio import encode_master, line_overruns, mix, music_bed, place_voice
 from nbvideo.pipeline.captions import Cue, burn_in, cues_from_lines
 from nbvideo.pipeline.jobs import run_sync
+from nbvideo.pipeline.loudness import measure_loudness
 from nbvideo.pipeline.overlays import end_card, logo_overlay
 from nbvideo.pipeline.presets import ExportFacts, Preset, Violation, check_export
 from nbvideo.pipeline.render import RenderClip, plan_duration
@@ -142,20 +144,49 @@ def _soundtrack(rt: Runtime, entries: list[Entry], total_s: float, lines: dict[s
                       else (_MIX_TARGET["lufs"], _MIX_TARGET["tp"], _MIX_TARGET["kbps"]))
     placed = [(round(e.start_s + VOICE_LEAD_S, 6), lines[e.scene.id][0])
               for e in entries if e.scene.id in lines]
-    key = hashlib.sha256(canonical({
-        "lines": [(t, p.name) for t, p in placed], "music": str(music), "total": total_s,
-        "lufs": lufs, "tp": tp, "kbps": kbps}).encode()).hexdigest()[:16]
+    what = {"lines": [(t, p.name) for t, p in placed], "music": str(music), "total": total_s,
+            "lufs": lufs, "tp": tp}
+    key = hashlib.sha256(canonical({**what, "kbps": kbps}).encode()).hexdigest()[:16]
     out = rt.store.path(f"assets/soundtracks/{key}.m4a")
-    if not out.is_file():
-        voice = place_voice(placed, total_s, work / "voice.wav") if placed else None
-        result = mix(out, total_s, voice=voice, music=music, target_lufs=lufs, true_peak_db=tp,
-                     audio_kbps=kbps)
+    facts = out.with_suffix(".json")  # its measured loudness: a re-export measures nothing
+    if out.is_file() and facts.is_file():
+        try:
+            return out, float(json.loads(facts.read_text())["integrated_lufs"])
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged note is measured again below
+    if out.is_file():
+        got = measure_loudness(out).integrated_lufs
+    else:
+        # One normalised WAV master per loudness target; each bitrate is an encode of it,
+        # so presets that differ only in audio_kbps share the mix (voice, ducking, loudnorm).
+        master_key = hashlib.sha256(canonical(what).encode()).hexdigest()[:16]
+        master = rt.store.path(f"assets/soundtracks/master-{master_key}.wav")
+        if not master.is_file():
+            voice = place_voice(placed, total_s, work / "voice.wav") if placed else None
+            mix(master, total_s, voice=voice, music=music, target_lufs=lufs, true_peak_db=tp)
+        encoded = encode_master(master, out, audio_kbps=kbps, true_peak_db=tp)
+        if encoded is None:  # the AAC encode overshot the ceiling: mix straight to AAC
+            voice = place_voice(placed, total_s, work / "voice.wav") if placed else None
+            got = mix(out, total_s, voice=voice, music=music, target_lufs=lufs,
+                      true_peak_db=tp, audio_kbps=kbps).integrated_lufs
+        else:
+            got = encoded.integrated_lufs
         rt.log(phase="export", provider="local", model="ffmpeg", units=total_s, unit="second",
-               note=f"soundtrack {out.name}: {result.integrated_lufs:.1f} LUFS")
-        return out, result.integrated_lufs
-    from nbvideo.pipeline.loudness import measure_loudness
+               note=f"soundtrack {out.name}: {got:.1f} LUFS")
+    facts.write_text(json.dumps({"integrated_lufs": got}))
+    return out, got
 
-    return out, measure_loudness(out).integrated_lufs
+
+def _end_card_path(rt: Runtime, kit: BrandKit, w: int, h: int, fps: int,
+                   safe: Any, card_s: float) -> Path:
+    """Cached by everything that decides its pixels: the kit (a palette or CTA change makes a
+    new card), the size, fps, length and the preset's safe area."""
+    what = canonical({"kit": kit.model_dump(mode="json"), "base": str(kit.base_dir),
+                      "safe": safe.model_dump(mode="json") if safe is not None else None,
+                      "fps": fps, "s": card_s})
+    key = hashlib.sha256(what.encode()).hexdigest()[:12]
+    slug = "".join(c if c.isalnum() else "-" for c in kit.name.lower())
+    return rt.store.path(f"assets/endcards/{slug}-{w}x{h}-{fps}-{key}.mp4")
 
 
 def caption_cues(entries: list[Entry], voice_s: dict[str, float], scene_s: dict[str, float],
@@ -224,7 +255,7 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
     card_s = 0.0
     if kit is not None and f.end_card:
         card_s = kit.end_card.duration_s
-        card = rt.store.path(f"assets/endcards/{kit.name}-{w}x{h}-{fps}.mp4")
+        card = _end_card_path(rt, kit, w, h, fps, safe, card_s)
         if not card.is_file():
             card.parent.mkdir(parents=True, exist_ok=True)
             end_card(kit, w, h, card, fps=fps, duration_s=card_s, safe_area=safe)

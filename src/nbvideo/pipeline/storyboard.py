@@ -9,9 +9,12 @@ from typing import Any
 
 from PIL import Image
 
+from nbvideo.errors import InvalidInput
+from nbvideo.look import apply_look, logo_for, reference_for
 from nbvideo.pipeline.questions import ask_planner, effective_answers, plan_context
-from nbvideo.pipeline.runtime import Runtime, produce, request_key
-from nbvideo.providers.base import FrameRequest
+from nbvideo.pipeline.runtime import Runtime, file_sha256, produce, request_key
+from nbvideo.providers import catalog
+from nbvideo.providers.base import FrameModel, FrameRequest
 from nbvideo.providers.local.planner import palette_for
 from nbvideo.state import Scene, Take, frame_size
 
@@ -58,21 +61,77 @@ async def plan(rt: Runtime, replan: bool = False) -> list[Scene]:
     return scenes
 
 
+def _spec(frames: FrameModel) -> catalog.ModelSpec | None:
+    spec = getattr(frames, "spec", None)
+    if isinstance(spec, catalog.ModelSpec):
+        return spec
+    try:
+        return catalog.get_model(frames.model)
+    except InvalidInput:  # a model on an OpenAI-compatible server: no catalog entry
+        return None
+
+
+def _logo_corner(rt: Runtime) -> str:
+    """The frame's logo keeps clear of the export's watermark corner (the kit's)."""
+    if rt.state.finishing.brand and rt.state.finishing.logo:
+        from nbvideo.pipeline.finishing import kit_for
+
+        kit = kit_for(rt)
+        if kit is not None and kit.logo_placement.corner == "top-left":
+            return "top-right"
+    return "top-left"
+
+
 def frame_request(rt: Runtime, scene: Scene) -> FrameRequest:
-    """What a scene's frame depends on: the scene itself, never its position (see
-    FrameRequest), so reordering keeps every frame and clip current."""
+    """The request for one scene's frame, with the project look applied the way the frame
+    model can use it: local frames take the palette and logo; paid models the style words,
+    product and colour names in the prompt and, if the catalog says they take one, the
+    reference image. The look's seed stands for every scene the user has not reseeded.
+    Never the scene's position (see FrameRequest): a reorder keeps every frame current."""
     st = rt.state
     w, h = frame_size(st.brief.aspect, st.brief.resolution)
+    prompt, palette, seed = scene.visual_prompt, list(st.palette), scene.frame_seed
+    extra: dict[str, Any] = {}
+    look = st.look
+    if look is not None:
+        frames = rt.providers.frames
+        palette = list(look.palette) or palette
+        if scene.frame_seed == scene_seed(st.seed, scene.id, "frame"):
+            seed = look.seed
+        try:
+            if frames.provider == "local":
+                logo = logo_for(look, rt.store.root)
+                if logo is not None:
+                    extra = {"logo": logo, "logo_corner": _logo_corner(rt)}
+            else:
+                prompt = apply_look(scene.visual_prompt, look)
+                spec = _spec(frames)
+                extra = {"reference_image": reference_for(
+                    look, spec is not None and spec.reference_input is not None, rt.store.root)}
+        except FileNotFoundError as exc:
+            raise InvalidInput(f"{exc}; fix it with p.set_look(...)") from None
     return FrameRequest(
         beat=scene.beat, title=scene.title, description=scene.description,
-        visual_prompt=scene.visual_prompt, shot=scene.shot, camera=scene.camera,
+        visual_prompt=prompt, shot=scene.shot, camera=scene.camera,
         on_screen_text=scene.on_screen_text, aspect=st.brief.aspect, width=w, height=h,
-        palette=st.palette, seed=scene.frame_seed,
+        palette=palette, seed=seed, **extra,
     )
 
 
-def frame_inputs(req: FrameRequest) -> dict[str, Any]:
-    return req.model_dump(mode="json", exclude={"seed", "scene_number"})
+def frame_inputs(req: FrameRequest, scene: Scene | None = None) -> dict[str, Any]:
+    """What a frame take records and its cache key hashes. Files of the look count by
+    content (a new logo or product photo at the same path makes new frames); the scene's own
+    prompt is kept, with the prompt really sent beside it when the look changed it."""
+    inputs = req.model_dump(mode="json", exclude={"seed", "scene_number", "logo",
+                                                  "logo_corner", "reference_image"})
+    if req.logo is not None:
+        inputs["logo_sha256"] = file_sha256(req.logo)
+        inputs["logo_corner"] = req.logo_corner
+    if req.reference_image is not None:
+        inputs["reference_sha256"] = file_sha256(req.reference_image)
+    if scene is not None and scene.visual_prompt != req.visual_prompt:
+        inputs["visual_prompt"], inputs["prompt_sent"] = scene.visual_prompt, req.visual_prompt
+    return inputs
 
 
 def write_thumbnail(take: Take, src: Path, store_root: Path) -> None:
@@ -109,10 +168,11 @@ async def make_frame(rt: Runtime, scene_id: str) -> tuple[Take, bool]:
     with rt.guard:
         scene = rt.state.scene(scene_id)
         req = frame_request(rt, scene)
-        adopt_numbered_takes(scene, frames.provider, frames.model, frame_inputs(req), req.seed)
+        inputs = frame_inputs(req, scene)
+        adopt_numbered_takes(scene, frames.provider, frames.model, inputs, req.seed)
     return await produce(
         rt, scene_id=scene_id, kind="frame", provider=frames.provider, model=frames.model,
-        inputs=frame_inputs(req), seed=req.seed,
+        inputs=inputs, seed=req.seed,
         run=lambda out, _pending: frames.frame(req, out),
         after=lambda take, out: write_thumbnail(take, out, rt.store.root),
     )

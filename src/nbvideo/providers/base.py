@@ -96,6 +96,10 @@ class StoryboardResult(_Boundary):
 class FrameRequest(_Boundary):
     """One storyboard frame. `palette` is a list of '#rrggbb' colours, darkest first.
 
+    The project look reaches a model through it: paid models get the style words woven into
+    `visual_prompt` and, if they take one, `reference_image`; local frames get the palette
+    and `logo` (placed in `logo_corner`).
+
     Nothing about the scene's place in the storyboard is asked for: a frame depends on what
     the scene is, so a reorder neither makes it stale nor costs a new one (views show the
     number beside the frame)."""
@@ -114,6 +118,10 @@ class FrameRequest(_Boundary):
     height: int = Field(gt=0)
     palette: list[str] = Field(default_factory=list)
     seed: int = 0
+    logo: Path | None = Field(None, description="Brand logo (PNG) drawn on local frames.")
+    logo_corner: Literal["top-left", "top-right"] = "top-left"
+    reference_image: Path | None = Field(
+        None, description="Product photo, sent only to models that take a reference image.")
 
 
 class ClipRequest(_Boundary):

@@ -45,6 +45,9 @@ class ModelSpec(BaseModel):
     )
     quality_tier: int = Field(1, ge=1, le=3, description="1 draft, 2 good, 3 cinematic.")
     audio: bool = False
+    reference_input: str | None = Field(
+        None, description="Image model: its input field for a product reference image (the "
+        "look's); None: it takes none, so only the style words reach it.")
     max_concurrency: int = Field(4, ge=1)
     prices_as_of: str = ""
 
@@ -81,12 +84,20 @@ for _spec in (
               title="OpenAI gpt-image-1 (medium)", price_basis="per_image",
               prices_usd={"image": 0.042}, aspects=("16:9", "9:16", "1:1", "4:5"),
               resolutions={"720p": "720p", "1080p": "1080p"}, quality_tier=3,
-              max_concurrency=4, prices_as_of="2026-11"),
+              reference_input="image", max_concurrency=4, prices_as_of="2026-11"),
     ModelSpec(id="flux-schnell", provider="replicate", kind="image",
               ref="black-forest-labs/flux-schnell", title="FLUX.1 [schnell]",
               price_basis="per_image", prices_usd={"image": 0.003},
               aspects=("16:9", "9:16", "1:1", "4:5"), resolutions={"720p": "720p", "1080p": "1080p"},
               quality_tier=2, max_concurrency=8, prices_as_of="2026-11"),
+    # Kontext takes an optional `input_image` (URI or data URI) it keeps the subject of, so
+    # the look's product photo makes every scene's product the same one.
+    ModelSpec(id="flux-kontext-pro", provider="replicate", kind="image",
+              ref="black-forest-labs/flux-kontext-pro", title="FLUX.1 Kontext [pro]",
+              price_basis="per_image", prices_usd={"image": 0.04},
+              aspects=("16:9", "9:16", "1:1", "4:5"), resolutions={"720p": "720p", "1080p": "1080p"},
+              quality_tier=3, reference_input="input_image", max_concurrency=6,
+              prices_as_of="2026-11"),
     ModelSpec(id="wan-2.5-i2v-fast", provider="replicate", kind="video",
               ref="wan-video/wan-2.5-i2v-fast", title="Wan 2.5 image-to-video (fast)",
               price_basis="per_second", prices_usd={"720p": 0.068, "1080p": 0.102},

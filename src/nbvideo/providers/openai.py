@@ -234,6 +234,13 @@ class OpenAIPlanner(_OpenAIBase):
 
 # --------------------------------------------------------------------------- frames
 
+def _mime(path: Path) -> str:
+    ext = path.suffix.lower()
+    if ext not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise InvalidInput(f"look.reference_image must be a PNG, JPEG or WebP file, got {path.name}")
+    return "image/png" if ext == ".png" else "image/webp" if ext == ".webp" else "image/jpeg"
+
+
 _SIZES = {"16:9": "1536x1024", "9:16": "1024x1536", "1:1": "1024x1024", "4:5": "1024x1536"}
 
 
@@ -254,7 +261,7 @@ class OpenAIImageFrames(_OpenAIBase):
     def prompt_for(req: FrameRequest) -> str:
         parts = [req.visual_prompt.rstrip(". "), f"{req.shot} shot",
                  f"{ORIENTATION[req.aspect]} {req.aspect} composition"]
-        if req.palette:
+        if req.palette and "colour palette of" not in req.visual_prompt:  # the look names them
             parts.append("colour palette " + ", ".join(req.palette))
         return ". ".join(parts) + ". No text, no logos, no watermark."
 
@@ -265,9 +272,18 @@ class OpenAIImageFrames(_OpenAIBase):
             return catalog.price(self.spec, images=1).model_copy(update={"request_id": request_id})
 
         async with self._session("image", lambda: Usage()) as client:
-            raw = await client.images.with_raw_response.generate(
-                model=self.spec.ref, prompt=self.prompt_for(req), size=_SIZES[req.aspect],
-                quality=self.quality, n=1)
+            if req.reference_image is not None and self.spec.reference_input:
+                # The look's product photo: the edits endpoint (multipart) takes it as `image`
+                # and, with high input fidelity, keeps the product's details scene to scene.
+                ref = req.reference_image
+                raw = await client.images.with_raw_response.edit(
+                    model=self.spec.ref, image=(ref.name, ref.read_bytes(), _mime(ref)),
+                    prompt=self.prompt_for(req), size=_SIZES[req.aspect], quality=self.quality,
+                    input_fidelity="high", n=1)
+            else:
+                raw = await client.images.with_raw_response.generate(
+                    model=self.spec.ref, prompt=self.prompt_for(req), size=_SIZES[req.aspect],
+                    quality=self.quality, n=1)
             request_id = raw.request_id
             data = raw.parse().data or []
         b64 = data[0].b64_json if data else None

@@ -63,7 +63,7 @@ from nbvideo.providers.replicate_polling import age_s, created_at, next_poll_off
 
 # Typical wall time (create -> succeeded) of a 5 s 720p clip or one image; the polling
 # schedule starts from it and each instance then learns its own scale from real completions.
-TYPICAL_LATENCY_S = {"flux-schnell": 2.0, "wan-2.5-i2v-fast": 60.0, "kling-v2.1": 150.0,
+TYPICAL_LATENCY_S = {"flux-schnell": 2.0, "flux-kontext-pro": 8.0, "wan-2.5-i2v-fast": 60.0, "kling-v2.1": 150.0,
                      "veo-3-fast": 75.0, "hailuo-02": 120.0}
 SYNC_HOLD_MAX_S = 5  # hold a video create open only if the model should finish within this
 TERMINAL = ("succeeded", "failed", "canceled")
@@ -241,7 +241,8 @@ class _Replicate:
 
 
 class ReplicateFrames(_Replicate):
-    """FrameModel on Replicate (flux-schnell): one synchronous create, polling only as fallback."""
+    """FrameModel on Replicate (flux-schnell, or flux-kontext-pro with the look's product
+    photo): one synchronous create, polling only as fallback."""
 
     _kind = "image"
 
@@ -252,7 +253,7 @@ class ReplicateFrames(_Replicate):
     async def frame(self, req: FrameRequest, out: Path) -> MediaResult:
         """Generate, download, and save as a PNG of exactly req.width x req.height."""
         out = Path(out)
-        inp = frame_input(self.spec, req)
+        inp = await asyncio.to_thread(frame_input, self.spec, req)  # may read the reference
         # flux-schnell takes 1-3 s: hold the create long enough that the answer is the image.
         t = await self._create(inp, self.sync_wait_s
                                or max(5, math.ceil(3 * self._expected_s(None))))

@@ -51,10 +51,17 @@ def _check_aspect(spec: ModelSpec, aspect: str) -> str:
 
 
 def frame_input(spec: ModelSpec, req: FrameRequest) -> dict[str, Any]:
-    """flux-schnell input: PNG asked for directly, one image, the model's fast path."""
-    return {"prompt": f"{req.visual_prompt}, {req.shot} shot",
-            "aspect_ratio": _check_aspect(spec, req.aspect), "seed": req.seed,
-            "output_format": "png", "num_outputs": 1, "go_fast": True, "megapixels": "1"}
+    """An image model's input. flux-schnell: PNG asked for directly, one image, the model's
+    fast path. A model that takes a reference image (flux-kontext-pro: `input_image`, a URI
+    or data URI) gets the look's product photo, with the aspect still ours, not the photo's."""
+    inp: dict[str, Any] = {"prompt": f"{req.visual_prompt}, {req.shot} shot",
+                           "aspect_ratio": _check_aspect(spec, req.aspect), "seed": req.seed,
+                           "output_format": "png"}
+    if spec.reference_input is None:
+        inp.update(num_outputs=1, go_fast=True, megapixels="1")
+    elif req.reference_image is not None:
+        inp[spec.reference_input] = image_data_uri(req.reference_image)
+    return inp
 
 
 def clip_input(spec: ModelSpec, req: ClipRequest, image: str,

@@ -294,6 +294,36 @@ def _vignette(size: tuple[int, int]) -> Image.Image:
     return vig.point([max(0, round((v - 140) * .55)) for v in range(256)])
 
 
+@functools.lru_cache(maxsize=4)
+def _logo_image(path: str, mtime_ns: int) -> Image.Image:
+    with Image.open(path) as im:
+        return im.convert("RGBA")
+
+
+def _place_logo(img: Image.Image, req: FrameRequest) -> None:
+    """The brand's logo in a top corner the camera move never crops, as on a real board."""
+    if req.logo is None:
+        return
+    try:
+        logo = _logo_image(str(req.logo), req.logo.stat().st_mtime_ns)
+    except OSError as exc:
+        raise ValueError(f"logo: cannot read {req.logo}: {exc}") from None
+    w, h = img.size
+    s = min(w, h)
+    vx0, vy0, vx1, _ = always_visible(req.camera)
+    lw = max(8, round(.16 * s))
+    lh = max(1, round(logo.height * lw / logo.width))
+    if lh > .12 * s:  # a tall mark is capped by height instead
+        lh = round(.12 * s)
+        lw = max(1, round(logo.width * lh / logo.height))
+    mark = logo.resize((lw, lh), Image.Resampling.LANCZOS)
+    m = .04 * s
+    top = round(max(m, vy0 * h + m))
+    left = round(max(m, vx0 * w + m) if req.logo_corner == "top-left"
+                 else min(w - m, vx1 * w - m) - lw)
+    img.paste(mark, (left, top), mark)
+
+
 def draw_frame(req: FrameRequest) -> Image.Image:
     """Draw the storyboard panel for one scene: deterministic for the request and seed."""
     rng = _rng(req)
@@ -301,6 +331,7 @@ def draw_frame(req: FrameRequest) -> Image.Image:
     img = _illustration(req, pal, look, rng)
     img.paste((0, 0, 0), (0, 0), _vignette(img.size))
     _overlay(img, req, pal)
+    _place_logo(img, req)
     return img
 
 
