@@ -19,7 +19,7 @@ from nbvideo.errors import InvalidInput
 from nbvideo.providers.base import FrameRequest
 from nbvideo.providers.local.frames import draw_frame
 from tests.doubles.openai_double import OpenAIDouble, start_openai_double
-from tests.doubles.replicate_double import ReplicateDouble, start_replicate_double
+from tests.doubles.replicate_double import ReplicateDouble
 
 BRIEF = "15s ad for a waterproof trail running shoe"
 KEY = "sk-test-" + "k" * 30
@@ -159,14 +159,9 @@ def test_openai_frames_carry_the_style_words_and_the_product_photo(
 
 
 @pytest.fixture
-def replicate_double(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicateDouble]:
-    d = start_replicate_double(TOKEN)
-    d.latency_s = 0.05
-    monkeypatch.setenv("REPLICATE_API_TOKEN", TOKEN)
-    monkeypatch.setenv("REPLICATE_BASE_URL", d.base_url)
-    monkeypatch.setenv("NBVIDEO_DOWNLOAD_HOSTS", "127.0.0.1")
-    yield d
-    d.stop()
+def replicate_double(replicate_env: ReplicateDouble) -> ReplicateDouble:
+    replicate_env.latency_s = 0.05
+    return replicate_env
 
 
 def test_replicate_reference_goes_only_to_a_model_that_takes_one(
