@@ -191,9 +191,12 @@ def test_auto_on_an_offline_project_uses_the_animatic(fresh: nv.Project) -> None
 def _worker(project: Path, mode: str, double: ReplicateDouble) -> subprocess.Popen[str]:
     env = {**os.environ, "REPLICATE_API_TOKEN": TOKEN, "REPLICATE_BASE_URL": double.base_url,
            "NBVIDEO_DOWNLOAD_HOSTS": "127.0.0.1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    # Ctrl-C in a terminal reaches a process whose SIGINT is at its default: do not let the
+    # worker inherit an "ignore" from whatever started this test run.
     proc = subprocess.Popen([sys.executable, "-m", "tests.scripts.clip_worker", str(project), mode],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            cwd=Path(__file__).parents[1])
+                            cwd=Path(__file__).parents[1],
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.strip() == "submitted", proc.stderr.read() if proc.stderr else line
