@@ -10,9 +10,12 @@ import pytest
 from PIL import Image
 
 import nbvideo as nv
+from nbvideo.approvals import STATUS_COLOURS as HEX
 from nbvideo.approvals import NotApproved
+from nbvideo.brand import hex_rgb
 from nbvideo.media import probe
-from nbvideo.pipeline.review import STATUS_COLOURS
+
+STATUS_COLOURS = {k: hex_rgb(v) for k, v in HEX.items()}
 
 
 def test_a_review_round_records_status_author_and_time(rendered: nv.Project) -> None:

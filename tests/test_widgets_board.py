@@ -249,3 +249,168 @@ def test_a_voice_line_past_the_limit_is_refused_and_the_saved_one_kept(rendered,
     send(board, "edit", scene=card.key, changes={"voice_line": "x" * 401})
     assert "voice_line" in board.error and "400" in board.error
     assert (rendered.path / "project.json").read_bytes() == before and card.scene == shown
+
+
+def test_approve_request_changes_and_comment_from_a_card(rendered, wire: Wire):
+    board = StoryboardBoard(rendered)
+    a, b = board.cards[0], board.cards[1]
+    assert a.scene["review_status"] == "draft" and a.scene["comment_count"] == 0
+    send(board, "approve", scene=a.key)
+    send(board, "request_changes", scene=b.key, text="Brighter sky, please")
+    send(board, "comment", scene=b.key, text="Also a closer shot of the laces")
+    saved = {s["id"]: s for s in on_disk(rendered)["scenes"]}
+    assert saved[a.key]["review_status"] == "approved"
+    assert saved[b.key]["review_status"] == "changes_requested"
+    assert [c["text"] for c in saved[b.key]["comments"]] == [
+        "Brighter sky, please", "Also a closer shot of the laces"]
+    assert a.scene["review_status"] == "approved" and a.scene["comment_count"] == 0
+    assert (a.scene["latest"]["kind"], a.scene["latest"]["author"]) == ("approved", rendered.user)
+    assert b.scene["review_status"] == "changes_requested" and b.scene["comment_count"] == 2
+    last = b.scene["comments"][-1]
+    assert (last["author"], last["kind"], last["text"]) == (
+        rendered.user, "comment", "Also a closer shot of the laces")
+    assert list(rendered.review["status"][:2]) == ["approved", "changes_requested"]
+    send(board, "submit", scene=b.key)
+    assert b.scene["review_status"] == "in_review" and board.error == ""
+
+
+def test_a_review_message_updates_only_that_card(rendered, wire: Wire):
+    board = StoryboardBoard(rendered)
+    a, b = board.cards[0], board.cards[1]
+    mark = wire.mark()
+    send(board, "comment", scene=b.key, text="Looks right")
+    changed = {m.comm_id for m in wire.since(mark) if m.msg_type == "comm_msg"
+               and m.data.get("method") == "update"}
+    assert b.comm.comm_id in changed and a.comm.comm_id not in changed
+
+
+@pytest.mark.parametrize("kind, fields, says", [
+    ("request_changes", {"text": "  "}, "text: a comment needs 1-2000 characters"),
+    ("comment", {"text": ""}, "text: a comment needs 1-2000 characters"),
+    ("comment", {"text": "x" * 2001}, "text: a comment needs 1-2000 characters"),
+    ("approve", {"scene": "s00000000"}, "s00000000"),
+])
+def test_a_bad_review_message_is_refused_and_nothing_is_saved(rendered, wire: Wire, kind,
+                                                              fields, says):
+    board = StoryboardBoard(rendered)
+    before = (rendered.path / "project.json").read_bytes()
+    mark = wire.mark()
+    send(board, kind, **{"scene": board.cards[0].key, **fields})
+    (reply,) = wire.replies(mark)
+    assert reply["ok"] is False and says in reply["error"] and says in board.error
+    assert (rendered.path / "project.json").read_bytes() == before
+    assert board.cards[0].scene["comment_count"] == 0
+
+
+def test_editing_an_approved_scene_on_the_board_shows_it_back_in_draft_with_why(rendered,
+                                                                                wire: Wire):
+    board = StoryboardBoard(rendered)
+    card = board.cards[0]
+    send(board, "approve", scene=card.key)
+    send(board, "edit", scene=card.key, changes={"description": "Boots in fresh snow"})
+    assert card.scene["review_status"] == "draft"
+    note = card.scene["comments"][-1]
+    assert note["kind"] == "system" and "description" in note["text"]
+
+
+def test_undo_and_redo_buttons_walk_the_projects_history(rendered, wire: Wire):
+    board = StoryboardBoard(rendered)
+    card = board.cards[1]
+    old = card.scene["description"]
+    send(board, "edit", scene=card.key, changes={"description": "Boots splash across a creek"})
+    assert board.history["undo"] and "description" in board.history["undo"]
+    assert board.history["redo"] is None
+    mark = wire.mark()
+    send(board, "undo_change")
+    (reply,) = wire.replies(mark)
+    assert reply["ok"] and "description" in reply["result"]["summary"]
+    assert on_disk(rendered)["scenes"][1]["description"] == old
+    assert card.scene["description"] == old
+    assert board.history["redo"] and "description" in board.history["redo"]
+    send(board, "redo_change")
+    assert on_disk(rendered)["scenes"][1]["description"] == "Boots splash across a creek"
+    assert card.scene["description"] == "Boots splash across a creek"
+    assert board.history["redo"] is None
+
+
+def test_undo_from_a_cell_shows_on_the_board(rendered, wire: Wire):
+    board = StoryboardBoard(rendered)
+    a, b, c = scene_ids(rendered)
+    rendered.reorder([c, a, b])
+    board.settle()
+    assert [x.key for x in board.cards] == [c, a, b]
+    rendered.undo()
+    board.settle()
+    assert [x.key for x in board.cards] == [a, b, c]
+    assert board.history["redo"] and "order" in board.history["redo"]
+
+
+def test_nothing_to_undo_is_said_on_the_board(fresh, wire: Wire):
+    fresh.storyboard()
+    board = StoryboardBoard(fresh)
+    while board.history["undo"]:
+        send(board, "undo_change")
+        assert board.error == ""
+    send(board, "undo_change")
+    assert "nothing to undo" in board.error
+
+
+def test_the_buttons_agree_with_p_undo_after_mixed_changes(rendered):
+    """The board reads the recorder's stacks (no re-read of history.jsonl); they must name
+    exactly what p.undo() and p.redo() then do."""
+    from nbvideo.pipeline import versions
+
+    p = rendered
+    a, b, c = scene_ids(p)
+    p.edit_scene(a, title="One")
+    p.comment(b, "a record, not a step")
+    p.reorder([b, a, c])
+    p.undo()
+    p.edit_scene(c, shot="wide")
+    p.undo()
+    p.undo()
+    p.redo()
+    for _ in range(3):
+        evs = versions.events(p._rt)
+        undo, redo = versions.stacks(evs)
+        steps = p.undo_redo
+        assert steps.undo_id == (undo[-1].id if undo else None)
+        assert steps.redo_id == (redo[-1].id if redo else None)
+        if steps.undo is None:
+            break
+        assert p.undo().target == steps.undo_id
+    reopened_steps = p.undo_redo
+    p.close()
+    again = nv.Project.open(p.path)
+    try:
+        assert again.undo_redo == reopened_steps
+    finally:
+        again.close()
+
+
+def test_the_boards_status_colours_are_the_review_sheets():
+    """The CSS repeats approvals.STATUS_COLOURS (the static board and the review sheet draw
+    with them): a status must look the same on the board, in a saved notebook and on paper."""
+    import re
+    from pathlib import Path
+
+    from nbvideo.approvals import STATUS_COLOURS
+
+    css = (Path(nv.__file__).parent / "widgets" / "static" / "nbvideo.css").read_text()
+    base = re.search(r"\.nbv-review-status \{[^}]*background: (#[0-9a-f]{6})", css)
+    assert base and base.group(1) == STATUS_COLOURS["draft"]
+    for status, colour in STATUS_COLOURS.items():
+        if status != "draft":
+            assert re.search(rf'data-status="{status}"\] \{{ background: {colour}; \}}', css), status
+
+
+def test_a_read_only_project_shows_undo_and_redo_off(rendered, wire: Wire):
+    rendered.close()
+    ro = nv.Project.open(rendered.path, read_only=True)
+    try:
+        board = StoryboardBoard(ro)
+        assert board.history == {"undo": None, "redo": None, "read_only": True}
+        send(board, "undo_change")
+        assert "read-only" in board.error
+    finally:
+        ro.close()

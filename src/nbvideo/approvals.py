@@ -20,6 +20,10 @@ from typing import Any
 from nbvideo.errors import InvalidInput, PhaseNotReady
 from nbvideo.state import ClipEdit, Comment, CommentKind, ProjectState, Scene
 
+# The status labels' colours wherever a status is drawn: white text on them reads at WCAG AA.
+# The board's CSS (widgets/static/nbvideo.css) repeats them; a test keeps the two in step.
+STATUS_COLOURS = {"draft": "#58628a", "in_review": "#a35f00", "approved": "#16873c",
+                  "changes_requested": "#c42828"}
 STATUS_LABELS = {"draft": "draft", "in_review": "in review", "approved": "approved",
                  "changes_requested": "changes requested"}
 # Fields of a scene that are about its review, not its content.

@@ -299,6 +299,35 @@ class HistoryLog:
         return evs[-1] if evs else None
 
 
+# ---------------------------------------------------------------------- undo / redo stacks
+class UndoStacks:
+    """The undo and redo stacks, last on top, built by feeding events oldest first: an undo
+    moves a change onto the redo stack, a redo moves it back, a new change drops the redo
+    stack. Events that only add records (a take that finished, a comment, an export) are not
+    steps: there is no choice in them to undo. Fed one event at a time, so a view can follow
+    a long history without reading history.jsonl again after every change."""
+
+    def __init__(self, events: Sequence[HistoryEvent] = ()) -> None:
+        self.undo: list[HistoryEvent] = []
+        self.redo: list[HistoryEvent] = []
+        for e in events:
+            self.feed(e)
+
+    def feed(self, e: HistoryEvent) -> None:
+        if e.chain_break:
+            self.undo.clear()
+            self.redo.clear()
+        elif e.kind in ("undo", "redo") and e.target is not None:
+            src, dst = (self.undo, self.redo) if e.kind == "undo" else (self.redo, self.undo)
+            hit = next((x for x in reversed(src) if x.id == e.target), None)
+            if hit is not None:
+                src.remove(hit)
+                dst.append(hit)
+        elif any(is_choice(c.path) for c in e.changes):
+            self.undo.append(e)
+            self.redo.clear()
+
+
 # ---------------------------------------------------------------------- the recorder
 Rule = Callable[[ProjectState, dict[str, Any], list[Change], str], list[str]]
 """A rule run before each save: (state, normal form before, changes, user) -> notes. It may
@@ -336,6 +365,7 @@ class Recorder:
         self._hash = state_hash(self._base)
         self._takes = TakeIndex(state)
         self._next = 1
+        self._stacks: UndoStacks | None = None
         self._sync(state)
 
     # -- open: does the history end where project.json is?
@@ -476,6 +506,16 @@ class Recorder:
         self.log.append(event)
         self.last = event
         self._next = event.id + 1
+        if self._stacks is not None:
+            self._stacks.feed(event)
+
+    @property
+    def stacks(self) -> UndoStacks:
+        """What p.undo() and p.redo() would take next; read from the log once, then kept up
+        to date as events are appended (this Recorder is the project's only writer)."""
+        if self._stacks is None:
+            self._stacks = UndoStacks(self.log.events())
+        return self._stacks
 
     @property
     def base(self) -> dict[str, Any]:

@@ -60,8 +60,9 @@ def describe(changes: Sequence[Change], before: dict[str, Any],
             elif field == "comments":
                 kinds.add("comment")
                 if c.op == "add" and isinstance(c.after, dict):
-                    per_scene[sid].append(f"{c.after.get('kind', 'comment')} "
-                                          f"{c.after.get('text', '')[:60]!r}")
+                    text = c.after.get("text", "")[:60]
+                    per_scene[sid].append(c.after.get("kind", "comment")
+                                          + (f" {text!r}" if text else ""))
             elif field in ("frame_take_id", "clip_take_id"):
                 # A take current because it was just made is a (re)generation, not a choice.
                 kinds.add("choose_take" if c.after not in made

@@ -752,6 +752,12 @@ class Project:
         """Make the last undone change again (until a new change drops the redo steps)."""
         return versions.redo(self._rt, missing_ok)
 
+    @property
+    def undo_redo(self) -> versions.UndoRedo:
+        """What p.undo() and p.redo() would do now (summaries of those changes, or None)."""
+        with self._rt.guard:
+            return versions.next_steps(self._rt)
+
     def snapshot(self, name: str, note: str = "") -> HistoryEvent:
         """Name the state as it is now, e.g. p.snapshot("sent-to-client"), to restore later."""
         return versions.snapshot(self._rt, name, note)

@@ -10,6 +10,7 @@ import base64
 import html
 from pathlib import Path
 
+from nbvideo.approvals import STATUS_COLOURS
 from nbvideo.state import ExportRecord, Question, Scene
 
 _CARD = (
@@ -34,8 +35,6 @@ def thumb_path(root: Path, scene: Scene) -> Path | None:
     return root / "assets" / "thumbs" / f"{frame.id}.jpg"
 
 
-_REVIEW_COLOURS = {"draft": "#58628a", "in_review": "#d68a00", "approved": "#16873c",
-                   "changes_requested": "#c42828"}
 
 
 def review_line(scene: Scene) -> str:
@@ -45,7 +44,7 @@ def review_line(scene: Scene) -> str:
     if scene.review_status == "draft" and not said:
         return ""
     e = html.escape
-    label = (f"<span style='background:{_REVIEW_COLOURS[scene.review_status]};color:#fff;"
+    label = (f"<span style='background:{STATUS_COLOURS[scene.review_status]};color:#fff;"
              f"border-radius:3px;padding:0 4px;font-weight:600'>"
              f"{e(scene.review_status.replace('_', ' '))}</span>")
     last = f" {e(said[-1].author)}: {e(said[-1].text[:120])}" if said else ""

@@ -261,6 +261,75 @@ def test_scenes_reordered_by_drag_and_by_alt_arrow_are_saved_in_that_order(page,
     assert card_ids(board) == moved
 
 
+def test_a_scene_approved_and_one_sent_back_with_comments_show_on_their_cards(page, project):
+    board = view(page, BOARD)
+    first, second = board.locator("li.nbv-scene").nth(0), board.locator("li.nbv-scene").nth(1)
+    a, b = first.get_attribute("data-scene-id"), second.get_attribute("data-scene-id")
+    expect(first.locator("[data-role=review-status]")).to_have_text("Draft")
+
+    first.get_by_role("button", name="Approve scene 1").click()
+    wait_saved(page, project, lambda s: scene(s, a)["review_status"] == "approved", "scene 1 approved")
+    expect(first.locator("[data-role=review-status]")).to_have_text("Approved")
+    expect(first.get_by_role("button", name="Approve scene 1")).to_be_disabled()
+    expect(first.locator("[data-role=last-comment]")).to_have_text(
+        f"{scene(saved(project), a)['comments'][-1]['author']} approved")
+
+    # Request changes: the button opens a note, which is required, then sends it.
+    second.get_by_role("button", name="Request changes to scene 2").click()
+    note = second.locator("textarea[data-field=note]")
+    expect(note).to_be_focused()
+    send = second.locator("button[data-action=send-note]")
+    expect(send).to_be_disabled()
+    page.keyboard.type("Brighter sky, and the laces in focus")
+    send.click()
+    state = wait_saved(page, project,
+                       lambda s: scene(s, b)["review_status"] == "changes_requested",
+                       "changes requested on scene 2")
+    said = scene(state, b)["comments"][-1]
+    assert (said["kind"], said["text"]) == ("changes_requested",
+                                            "Brighter sky, and the laces in focus")
+    expect(second.locator("[data-role=review-status]")).to_have_text("Changes requested")
+    expect(second.locator("[data-role=last-comment]")).to_contain_text("Brighter sky")
+    expect(note).to_be_hidden()
+
+    # A comment from the keyboard alone: Ctrl+Enter sends it (and does not run the cell).
+    second.get_by_role("button", name="Comment on scene 2").click()
+    page.keyboard.type("Keep the trail in frame")
+    page.keyboard.press("Control+Enter")
+    state = wait_saved(page, project, lambda s: len(scene(s, b)["comments"]) == 2,
+                       "a second comment on scene 2")
+    assert scene(state, b)["review_status"] == "changes_requested"  # a comment keeps the status
+    thread_btn = second.locator("button[data-action=thread]")
+    expect(thread_btn).to_have_text("2 comments")
+    thread_btn.click()
+    expect(second.locator(".nbv-thread li")).to_have_count(2)
+    expect(second.locator(".nbv-thread li").last).to_contain_text("Keep the trail in frame")
+    assert lab.error_outputs(page) == []
+
+
+def test_undo_and_redo_on_the_board_take_back_an_edit_and_make_it_again(page, project):
+    board = view(page, BOARD)
+    card = board.locator("li.nbv-scene").nth(2)
+    sid = card.get_attribute("data-scene-id")
+    field = card.locator("textarea[data-field=description]")
+    old = scene(saved(project), sid)["description"]
+    text = "A runner crests the ridge as the sun breaks through"
+    lab.type_into(page, field, text)
+    wait_saved(page, project, lambda s: scene(s, sid)["description"] == text, "the edit")
+    undo = board.locator("button[data-action=undo-change]")
+    redo = board.locator("button[data-action=redo-change]")
+    expect(undo).to_have_attribute("title", f"Undo: scene 3 ({sid}): description")
+
+    undo.click()
+    wait_saved(page, project, lambda s: scene(s, sid)["description"] == old, "the edit undone")
+    expect(field).to_have_value(old)
+    expect(redo).to_be_enabled()
+    redo.click()
+    wait_saved(page, project, lambda s: scene(s, sid)["description"] == text, "the edit redone")
+    expect(field).to_have_value(text)
+    expect(redo).to_be_disabled()
+
+
 def test_regenerate_spins_only_its_own_card_then_shows_the_new_frame(page, project):
     board = view(page, BOARD)
     cards = board.locator("li.nbv-scene")

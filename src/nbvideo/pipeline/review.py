@@ -23,6 +23,7 @@ from typing import Literal, NamedTuple
 from PIL import Image, ImageDraw, ImageFont
 from pydantic import BaseModel, ConfigDict, Field
 
+from nbvideo.approvals import STATUS_COLOURS
 from nbvideo.brand import BrandKit, font_file, hex_rgb
 
 __all__ = ["ReviewRow", "ReviewSheet", "ReviewTotals", "review_sheet"]
@@ -34,8 +35,6 @@ PAPER, PANEL = (255, 255, 255), (243, 244, 247)
 MARGIN, HEADER, FOOTER, GAP = 30, 66, 24, 14
 TEXT_H = 98  # points of text under a landscape frame: number row, on-screen text, voice
 COMMENTS_H = 34  # more text room under landscape frames when any scene has comments
-STATUS_COLOURS = {"draft": (88, 98, 134), "in_review": (214, 138, 0),
-                  "approved": (22, 135, 60), "changes_requested": (196, 40, 40)}
 STATUS_TEXT = {"draft": "DRAFT", "in_review": "IN REVIEW", "approved": "APPROVED",
                "changes_requested": "CHANGES REQUESTED"}
 
@@ -226,7 +225,7 @@ def _status_pill(d: ImageDraw.ImageDraw, status: str, x: float, y: float, st: _S
     text = STATUS_TEXT[status]
     w = font.getlength(text) / k + 10
     d.rounded_rectangle((x * k, y * k, (x + w) * k, (y + 12) * k), radius=3 * k,
-                        fill=STATUS_COLOURS[status])
+                        fill=STATUS_COLOURS[status])  # a "#rrggbb" Pillow reads
     d.text(((x + w / 2) * k, (y + 6) * k), text, font=font, fill=PAPER, anchor="mm")
 
 

@@ -27,6 +27,7 @@ from nbvideo.history import (
     HistoryEvent,
     HistoryLog,
     Recorder,
+    UndoStacks,
     apply,
     denormal,
     diff,
@@ -60,28 +61,9 @@ def events(rt: Runtime) -> list[HistoryEvent]:
 
 
 def stacks(evs: list[HistoryEvent]) -> tuple[list[HistoryEvent], list[HistoryEvent]]:
-    """(undo stack, redo stack), last on top. Events that only add records (a take that
-    finished, a comment, an export) are not steps: there is no choice in them to undo."""
-    undo: list[HistoryEvent] = []
-    redo: list[HistoryEvent] = []
-    for e in evs:
-        if e.chain_break:
-            undo.clear()
-            redo.clear()
-        elif e.kind == "undo" and e.target is not None:
-            hit = next((x for x in reversed(undo) if x.id == e.target), None)
-            if hit is not None:
-                undo.remove(hit)
-                redo.append(hit)
-        elif e.kind == "redo" and e.target is not None:
-            hit = next((x for x in reversed(redo) if x.id == e.target), None)
-            if hit is not None:
-                redo.remove(hit)
-                undo.append(hit)
-        elif any(is_choice(c.path) for c in e.changes):
-            undo.append(e)
-            redo.clear()
-    return undo, redo
+    """(undo stack, redo stack), last on top (see history.UndoStacks)."""
+    st = UndoStacks(evs)
+    return st.undo, st.redo
 
 
 def frame(evs: list[HistoryEvent]) -> pd.DataFrame:
@@ -218,6 +200,30 @@ def _adopt(rt: Runtime, new: ProjectState, kind: str, target: int, summary: str,
 
 
 # ---------------------------------------------------------------------- verbs
+class UndoRedo(BaseModel):
+    """What p.undo() and p.redo() would do now, for an editor's buttons: the change each would
+    take back or make again (its history id and summary), or None when there is none."""
+
+    model_config = ConfigDict(frozen=True)
+
+    undo: str | None = None
+    undo_id: int | None = None
+    redo: str | None = None
+    redo_id: int | None = None
+    read_only: bool = Field(False, description="Opened read_only=True: neither is possible.")
+
+
+def next_steps(rt: Runtime) -> UndoRedo:
+    """The tops of the undo and redo stacks, kept by the recorder (no re-read of the log)."""
+    if rt.history is None:
+        return UndoRedo(read_only=True)
+    st = rt.history.stacks
+    u = st.undo[-1] if st.undo else None
+    r = st.redo[-1] if st.redo else None
+    return UndoRedo(undo=u.summary if u else None, undo_id=u.id if u else None,
+                    redo=r.summary if r else None, redo_id=r.id if r else None)
+
+
 def undo(rt: Runtime, missing_ok: bool = False) -> HistoryEvent:
     with rt.guard:
         _recorder(rt)

@@ -23,6 +23,7 @@ from nbvideo.widgets.base import Later, Part, ProjectView, WithBuffers, action, 
 BEATS: tuple[str, ...] = typing.get_args(Beat)
 TAKE_STRIP_SIDE = 160  # px: the strip of earlier takes shows small thumbnails
 PROMPT_CHARS = 120
+THREAD_COMMENTS = 20  # a card carries its latest comments; p.comments has them all
 
 
 class SceneCard(Part):
@@ -31,7 +32,9 @@ class SceneCard(Part):
     scene = t.Dict(help="id, beat, title, description, visual_prompt, shot, camera, duration_s, "
                    "on_screen_text, voice_line, voice_fit {words, max_words, voice_s, measured, "
                    "over_s, fits}, frame_take_id, has_frame, has_clip, takes "
-                   "[{id, chosen, prompt, created_at}] (frame takes that succeeded).").tag(sync=True)
+                   "[{id, chosen, prompt, created_at}] (frame takes that succeeded), "
+                   "review_status, comment_count, comments [{id, author, time, kind, text}] "
+                   "(the latest with text, oldest first), latest (the last entry, or None).").tag(sync=True)
     thumb = t.Bytes(b"", help="JPEG of the chosen frame, about 40 KB; empty while none.").tag(
         sync=True)
     busy = t.Unicode("", help="What runs on this card now ('regenerating'); '' when idle.").tag(
@@ -50,6 +53,21 @@ def fit_fields(fit: Any) -> dict[str, Any] | None:
             "measured": fit.measured, "over_s": fit.over_s, "fits": fit.fits}
 
 
+def _note(c: Any) -> dict[str, Any]:
+    return {"id": c.id, "author": c.author, "kind": c.kind, "text": c.text,
+            "time": c.time.isoformat(timespec="seconds")}
+
+
+def review_fields(scene: Scene) -> dict[str, Any]:
+    """The card's review block: status, the comments (system notes included, e.g. why an
+    approved scene went back to draft) and the latest review entry, which may be an approval
+    without a note (so the card can say who approved)."""
+    said = [c for c in scene.comments if c.text]
+    return {"review_status": scene.review_status, "comment_count": len(said),
+            "comments": [_note(c) for c in said[-THREAD_COMMENTS:]],
+            "latest": _note(scene.comments[-1]) if scene.comments else None}
+
+
 def scene_fields(scene: Scene, fit: Any = None) -> dict[str, Any]:
     takes = [{"id": tk.id, "chosen": tk.id == scene.frame_take_id,
               "prompt": str(tk.inputs.get("visual_prompt", ""))[:PROMPT_CHARS],
@@ -63,6 +81,7 @@ def scene_fields(scene: Scene, fit: Any = None) -> dict[str, Any]:
         "voice_fit": fit_fields(fit), "frame_take_id": scene.frame_take_id,
         "has_frame": bool(scene.frame and scene.frame.ok),
         "has_clip": bool(scene.clip and scene.clip.ok), "takes": takes,
+        **review_fields(scene),
     }
 
 
@@ -91,6 +110,9 @@ class StoryboardBoard(ProjectView):
                      "cannot be priced), to_pay, budget_usd, note.").tag(sync=True)
     undo = t.Dict(help="The last deleted scene {scene, to, title}, which 'restore' brings back; "
                   "{} when there is none.").tag(sync=True)
+    history = t.Dict(help="The Undo/Redo buttons: {undo, redo} summaries of the changes "
+                     "p.undo()/p.redo() would take back or make again (None: nothing), "
+                     "read_only.").tag(sync=True)
 
     def __init__(self, project: Any, **kwargs: Any) -> None:
         self._cards: dict[str, SceneCard] = {}
@@ -122,8 +144,11 @@ class StoryboardBoard(ProjectView):
         undo = dict(self.undo) if self.trait_has_value("undo") else {}
         if undo.get("scene") in ids:  # brought back some other way (e.g. from a cell)
             undo = {}
+        steps = self.project.undo_redo
         return {"cards": order, "title": st.storyboard_title or st.name,
-                "options": self._options(), "summary": self._summary(st), "undo": undo}
+                "options": self._options(), "summary": self._summary(st), "undo": undo,
+                "history": {"undo": steps.undo, "redo": steps.redo,
+                            "read_only": steps.read_only}}
 
     def _options(self) -> dict[str, Any]:
         return {"beats": list(BEATS), "shots": list(SHOT_TYPES), "cameras": list(CAMERA_MOVES),
@@ -233,3 +258,28 @@ class StoryboardBoard(ProjectView):
                     card.busy = ""
 
         return Later(work)
+
+    @action("comment")
+    def _comment(self, scene: str, text: str) -> None:
+        self.project.comment(scene, text)
+
+    @action("approve")
+    def _approve(self, scene: str, text: str | None = None) -> None:
+        self.project.approve(scene, text or None)
+
+    @action("request_changes")
+    def _request_changes(self, scene: str, text: str) -> None:
+        self.project.request_changes(scene, text)
+
+    @action("submit")
+    def _submit(self, scene: str, text: str | None = None) -> None:
+        self.project.submit_for_review(scene, text or None)
+
+    @action("undo_change")
+    def _undo_change(self) -> dict[str, Any]:
+        """The board's Undo button: p.undo(), whatever made the change (a cell or a click)."""
+        return {"summary": self.project.undo().summary}
+
+    @action("redo_change")
+    def _redo_change(self) -> dict[str, Any]:
+        return {"summary": self.project.redo().summary}

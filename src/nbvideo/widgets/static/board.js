@@ -6,7 +6,9 @@
  *   visual_prompt: string, shot: string, camera: string, duration_s: number,
  *   on_screen_text: string, voice_line: string, voice_fit: VoiceFit | null,
  *   frame_take_id: string | null, has_frame: boolean,
- *   has_clip: boolean, takes: {id: string, chosen: boolean, prompt: string}[] }} SceneFields
+ *   has_clip: boolean, takes: {id: string, chosen: boolean, prompt: string}[],
+ *   review_status: string, comment_count: number, comments: Note[], latest: Note | null }} SceneFields
+ * @typedef {{ id: string, author: string, kind: string, text: string, time: string }} Note
  * @typedef {{ words: number, max_words: number, voice_s: number, measured: boolean,
  *   over_s: number, fits: boolean }} VoiceFit
  */
@@ -31,6 +33,27 @@ function fitText(fit, typed, saved) {
   return { text: `${words} / ${fit.max_words} words${fits ? " · fits" : " · too long for the scene"}`, fits };
 }
 
+const REVIEW_LABELS = /** @type {Record<string, string>} */ ({
+  draft: "Draft", in_review: "In review", approved: "Approved", changes_requested: "Changes requested",
+});
+const NOTE_KINDS = /** @type {Record<string, string>} */ ({
+  submitted: "sent for review", approved: "approved", changes_requested: "asked for changes",
+  system: "note",
+});
+
+/** "alice asked for changes: ..." @param {Note} c */
+function noteText(c) {
+  const verb = NOTE_KINDS[c.kind];
+  if (!c.text) return `${c.author} ${verb || "commented"}`;
+  return verb ? `${c.author} ${verb}: ${c.text}` : `${c.author}: ${c.text}`;
+}
+
+/** A comment's time as the reader's local date and time. @param {string} iso */
+function noteTime(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
 /** @type {Render} */
 function render({ model, el }) {
   const api = client(model);
@@ -38,6 +61,9 @@ function render({ model, el }) {
   const err = errorLine(model);
   const live = h("div", { class: "nbv-sr", "aria-live": "polite" });
   const title = h("strong");
+  const undoChange = h("button", { type: "button", "data-action": "undo-change", text: "↶ Undo" });
+  const redoChange = h("button", { type: "button", "data-action": "redo-change", text: "↷ Redo" });
+  const steps = h("span", { class: "nbv-steps", role: "group", "aria-label": "Project history" }, undoChange, redoChange);
   const meterFill = h("div");
   const meter = h("div", { class: "nbv-meter", role: "meter", "aria-label": "Total duration against the target", "aria-valuemin": 0 }, meterFill);
   const total = h("span", { "data-role": "total" });
@@ -49,7 +75,7 @@ function render({ model, el }) {
   const list = h("ol", { class: "nbv-cards", "aria-label": "Scenes" });
   const addBtn = h("button", { type: "button", "data-action": "add", text: "+ Add scene" });
   const root = h("div", { class: "nbv nbv-board" },
-    h("div", { class: "nbv-head" }, title), bar, err.el, undo, list,
+    h("div", { class: "nbv-head" }, title, h("span", { class: "nbv-spacer" }), steps), bar, err.el, undo, list,
     h("div", { class: "nbv-actions" }, addBtn), live);
   ownKeys(root);
   el.append(root);
@@ -106,6 +132,28 @@ function render({ model, el }) {
     const del = h("button", { type: "button", class: "nbv-icon nbv-danger", "data-action": "delete", title: "Delete" }, icon("delete"));
     // The number input shows 2 decimals; only a real change by the user is sent as an edit.
     const strip = h("div", { class: "nbv-takes", role: "group", hidden: true });
+    // Review: status, comment count and the latest comment; approve, ask for changes, comment.
+    const status = h("span", { class: "nbv-review-status", "data-role": "review-status" });
+    const threadBtn = h("button", { type: "button", class: "nbv-link", "data-action": "thread", "aria-expanded": "false" });
+    const lastNote = h("span", { class: "nbv-last-note", "data-role": "last-comment" });
+    const approveBtn = h("button", { type: "button", "data-action": "approve", text: "Approve" });
+    const changesBtn = h("button", { type: "button", "data-action": "request-changes", text: "Request changes" });
+    const commentBtn = h("button", { type: "button", "data-action": "comment", text: "Comment" });
+    const submitBtn = h("button", { type: "button", "data-action": "submit", text: "Send for review" });
+    const noteId = `nbv-note-${Math.random().toString(36).slice(2, 10)}`;
+    const noteLabel = h("span", { id: noteId });
+    const noteBox = h("textarea", { rows: 2, "data-field": "note", "aria-labelledby": noteId, maxlength: 2000 });
+    const sendNote = h("button", { type: "button", class: "nbv-primary", "data-action": "send-note", text: "Send" });
+    const cancelNote = h("button", { type: "button", "data-action": "cancel-note", text: "Cancel" });
+    const noteForm = h("div", { class: "nbv-note", hidden: true },
+      noteLabel, noteBox, h("div", { class: "nbv-actions" }, sendNote, cancelNote));
+    const thread = h("ol", { class: "nbv-thread", hidden: true });
+    const review = h("div", { class: "nbv-review", role: "group" },
+      h("div", { class: "nbv-review-line" }, status, threadBtn, lastNote),
+      h("div", { class: "nbv-actions nbv-review-actions" }, approveBtn, changesBtn, commentBtn, submitBtn),
+      noteForm, thread);
+    /** @type {"" | "comment" | "request_changes"} */
+    let noteMode = "";
     const li = h("li", { class: "nbv-card nbv-scene", "data-scene-id": s.id },
       h("div", { class: "nbv-scene-top" }, handle, num, heading, earlier, later),
       thumb,
@@ -114,7 +162,7 @@ function render({ model, el }) {
       h("label", { class: "nbv-field" }, h("span", { text: "Visual prompt" }), prompt),
       h("label", { class: "nbv-field" }, h("span", { class: "nbv-field-head" }, h("span", { text: "Voice-over" }), fit), voice),
       h("div", { class: "nbv-actions nbv-card-actions" }, regen, takesBtn, h("span", { class: "nbv-spacer" }), dup, del),
-      strip);
+      strip, review);
 
     const position = () => order.indexOf(s.id) + 1;
 
@@ -142,6 +190,12 @@ function render({ model, el }) {
       dup.setAttribute("aria-label", `Duplicate scene ${n}`);
       del.setAttribute("aria-label", `Delete scene ${n}`);
       strip.setAttribute("aria-label", `Earlier takes of scene ${n}`);
+      review.setAttribute("aria-label", `Review of scene ${n}`);
+      approveBtn.setAttribute("aria-label", `Approve scene ${n}`);
+      changesBtn.setAttribute("aria-label", `Request changes to scene ${n}`);
+      commentBtn.setAttribute("aria-label", `Comment on scene ${n}`);
+      submitBtn.setAttribute("aria-label", `Send scene ${n} for review`);
+      thread.setAttribute("aria-label", `Comments on scene ${n}`);
       img.setAttribute("alt", `Frame of scene ${n}: ${s.description.slice(0, 120)}`);
     }
 
@@ -161,8 +215,58 @@ function render({ model, el }) {
       takesBtn.toggleAttribute("disabled", s.takes.length < 2);
       regen.textContent = s.has_frame ? "Regenerate" : "Make frame";
       showFit();
+      showReview();
       if (!strip.hidden) openStrip();
       labels();
+    }
+
+    function showReview() {
+      const st = s.review_status || "draft";
+      status.textContent = REVIEW_LABELS[st] || st;
+      status.dataset.status = st;
+      li.dataset.review = st;
+      const n = s.comment_count || 0;
+      threadBtn.textContent = n === 1 ? "1 comment" : `${n} comments`;
+      threadBtn.toggleAttribute("disabled", n === 0);
+      if (n === 0 && !thread.hidden) toggleThread(false);
+      const last = s.latest;
+      lastNote.textContent = last ? noteText(last) : "";
+      lastNote.setAttribute("title", last ? `${noteText(last)} (${noteTime(last.time)})` : "");
+      approveBtn.toggleAttribute("disabled", st === "approved");
+      submitBtn.hidden = st === "approved" || st === "in_review";
+      thread.replaceChildren(...s.comments.map((c) => h("li", { "data-kind": c.kind },
+        h("span", { class: "nbv-muted", text: `${noteTime(c.time)} · ` }), noteText(c))));
+      if (n > s.comments.length) {
+        thread.prepend(h("li", { class: "nbv-muted", text: `${n - s.comments.length} earlier: see p.comments` }));
+      }
+    }
+
+    /** @param {boolean} open */
+    function toggleThread(open) {
+      thread.hidden = !open;
+      threadBtn.setAttribute("aria-expanded", String(open));
+    }
+
+    /** Open the note form to comment, or to say which changes. @param {"" | "comment" | "request_changes"} mode */
+    function openNote(mode) {
+      noteMode = mode;
+      noteForm.hidden = !mode;
+      if (!mode) return;
+      noteLabel.textContent = mode === "request_changes" ? "What should change?" : "Comment";
+      sendNote.textContent = mode === "request_changes" ? "Request changes" : "Send";
+      sendNote.toggleAttribute("disabled", !/** @type {HTMLTextAreaElement} */ (noteBox).value.trim());
+      requestAnimationFrame(() => noteBox.focus());
+    }
+
+    async function sendNoteNow() {
+      const text = /** @type {HTMLTextAreaElement} */ (noteBox).value;
+      if (!noteMode || !text.trim()) return;
+      const mode = noteMode;
+      const reply = await act(mode, { scene: s.id, text });
+      if (!reply.ok) return; // the message shows; the typed text stays to fix
+      /** @type {HTMLTextAreaElement} */ (noteBox).value = "";
+      openNote("");
+      announce(live, mode === "request_changes" ? `Scene ${position()}: changes requested` : `Scene ${position()}: comment added`);
     }
 
     function showFit() {
@@ -247,6 +351,26 @@ function render({ model, el }) {
       if (strip.hidden) openStrip();
       else { strip.hidden = true; takesBtn.setAttribute("aria-expanded", "false"); }
     });
+    approveBtn.addEventListener("click", async () => {
+      const reply = await act("approve", { scene: s.id });
+      if (reply.ok) announce(live, `Scene ${position()} approved`);
+    });
+    submitBtn.addEventListener("click", async () => {
+      const reply = await act("submit", { scene: s.id });
+      if (reply.ok) announce(live, `Scene ${position()} sent for review`);
+    });
+    changesBtn.addEventListener("click", () => openNote(noteMode === "request_changes" ? "" : "request_changes"));
+    commentBtn.addEventListener("click", () => openNote(noteMode === "comment" ? "" : "comment"));
+    cancelNote.addEventListener("click", () => openNote(""));
+    sendNote.addEventListener("click", sendNoteNow);
+    noteBox.addEventListener("input", () => sendNote.toggleAttribute("disabled", !/** @type {HTMLTextAreaElement} */ (noteBox).value.trim()));
+    noteBox.addEventListener("keydown", (e) => {
+      const k = /** @type {KeyboardEvent} */ (e);
+      // Ctrl+Enter sends here; it must not also reach the notebook, where it runs the cell.
+      if (k.key === "Enter" && (k.ctrlKey || k.metaKey)) { k.preventDefault(); k.stopPropagation(); sendNoteNow(); }
+      else if (k.key === "Escape") { k.stopPropagation(); openNote(""); commentBtn.focus(); }
+    });
+    threadBtn.addEventListener("click", () => toggleThread(thread.hidden));
     dup.addEventListener("click", () => act("duplicate", { scene: s.id }));
     del.addEventListener("click", () => act("delete", { scene: s.id }));
     li.addEventListener("keydown", (e) => {
@@ -347,6 +471,28 @@ function render({ model, el }) {
   }
   function drawOptions() { for (const card of cards.values()) card.fill(); }
 
+  function drawSteps() {
+    const st = model.get("history") || {};
+    const ro = Boolean(st.read_only);
+    undoChange.toggleAttribute("disabled", ro || !st.undo);
+    redoChange.toggleAttribute("disabled", ro || !st.redo);
+    const why = ro ? "opened read-only" : "";
+    undoChange.setAttribute("title", st.undo ? `Undo: ${st.undo}` : why || "Nothing to undo");
+    redoChange.setAttribute("title", st.redo ? `Redo: ${st.redo}` : why || "Nothing to redo");
+    undoChange.setAttribute("aria-label", st.undo ? `Undo: ${st.undo}` : "Undo (nothing to undo)");
+    redoChange.setAttribute("aria-label", st.redo ? `Redo: ${st.redo}` : "Redo (nothing to redo)");
+  }
+
+  /** @param {"undo_change" | "redo_change"} kind */
+  async function walk(kind) {
+    const st = model.get("history") || {};
+    const what = kind === "undo_change" ? st.undo : st.redo;
+    const reply = await act(kind, {});
+    if (reply.ok) announce(live, `${kind === "undo_change" ? "Undone" : "Redone"}: ${what || ""}`);
+  }
+  undoChange.addEventListener("click", () => walk("undo_change"));
+  redoChange.addEventListener("click", () => walk("redo_change"));
+
   undoBtn.addEventListener("click", () => {
     const u = model.get("undo") || {};
     if (u.scene) act("restore", { scene: u.scene, to: u.to });
@@ -361,15 +507,18 @@ function render({ model, el }) {
   model.on("change:title", drawBar);
   model.on("change:undo", drawUndo);
   model.on("change:options", drawOptions);
+  model.on("change:history", drawSteps);
   syncCards();
   drawBar();
   drawUndo();
+  drawSteps();
   return () => {
     model.off("change:cards", syncCards);
     model.off("change:summary", drawBar);
     model.off("change:title", drawBar);
     model.off("change:undo", drawUndo);
     model.off("change:options", drawOptions);
+    model.off("change:history", drawSteps);
     for (const card of cards.values()) card.dispose();
     cards.clear();
     urls.dispose();
