@@ -164,7 +164,7 @@ def test_a_clean_frame_is_the_picture_without_the_boards_marks(aspect):
     # the band: the board darkens it under white text; the clean frame is the picture there
     band = slice(int(h * 0.7), h)
     assert board[band].mean() < clean[band].mean() - 10
-    white = lambda a: ((a > 235).all(axis=2)).sum()  # noqa: E731
+    white = lambda a: ((a > 235).all(axis=2)).sum()
     assert white(board[band]) > 200 and white(clean[band]) < white(board[band]) / 20
     # no move hints either: the clip's camera really moves, and it does not change the picture
     for camera in ("push-in", "pan-left", "tilt-up"):

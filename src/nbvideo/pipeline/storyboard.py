@@ -211,3 +211,35 @@ async def make_frames(rt: Runtime, scene_ids: list[str] | None = None) -> list[T
     results = await asyncio.gather(*(make_frame(rt, sid) for sid in scene_ids))
     return [take for take, _hit in results]
 
+
+def marks_stale(rt: Runtime, scene: Scene) -> bool:
+    """Whether the scene's frame is a local panel that shows the scene as it is now, only
+    with the marks of another finishing (board marks where the export now burns text, a logo
+    the export now watermarks, or the reverse)."""
+    take, frames = scene.frame, rt.providers.frames
+    if (take is None or not take.ok or frames.provider != "local"
+            or (take.provider, take.model) != (frames.provider, frames.model)):
+        return False
+    req = frame_request(rt, scene)
+    inputs = frame_inputs(req, scene)
+    return (take.seed == req.seed and take.inputs != inputs
+            and unmarked(take.inputs) == unmarked(inputs))
+
+
+def _feeds_paid_clip(scene: Scene) -> bool:
+    clip, frame = scene.clip, scene.frame
+    return (clip is not None and clip.ok and clip.provider != "local" and frame is not None
+            and clip.inputs.get("frame_sha256") == frame.checksum)
+
+
+async def refresh_marks(rt: Runtime, scene_ids: list[str] | None = None) -> list[str]:
+    """Redraw (free) the local frames whose marks no longer match the finishing, so that
+    `p.finish(...)` before or after the storyboard ends in the same export. A frame that a
+    paid clip was made from is left as it is: redrawing it would put that clip out of date,
+    and paying again is the user's call (`p.storyboard()`, then `p.generate_clips()`).
+    Returns the ids of the scenes redrawn."""
+    with rt.guard:
+        ids = [s.id for s in rt.state.scenes if (scene_ids is None or s.id in scene_ids)
+               and marks_stale(rt, s) and not _feeds_paid_clip(s)]
+    await asyncio.gather(*(make_frame(rt, sid) for sid in ids))
+    return ids
