@@ -471,6 +471,9 @@ class Project:
     def finish(self, **settings: Any) -> Finishing:
         """Set how exports are finished: brand=, voice=, voice_model=, music=, captions=,
         scene_text=, logo=, end_card= (see `nbvideo.state.Finishing`). Saved with the project.
+        Offline frames follow it: clean (no board marks) while the export burns text, and
+        without the look's logo while it watermarks the kit's; the next `p.storyboard()`,
+        `p.generate_clips()` or `p.export()` redraws them and their animatics, free.
 
         Example: ``p.finish(brand="trailhead", voice="narrator-f", music="bed")``
         """
