@@ -88,13 +88,14 @@ def frame_marks(rt: Runtime) -> tuple[Annotations, bool]:
     return ("clean" if burns_text(rt) else "board"), not watermarks_logo(rt)
 
 
-def frame_request(rt: Runtime, scene: Scene) -> FrameRequest:
+def frame_request(rt: Runtime, scene: Scene,
+                  marks: tuple[Annotations, bool] | None = None) -> FrameRequest:
     """The request for one scene's frame, with the project look applied the way the frame
     model can use it: local frames take the palette, the logo and the marks the finishing
     calls for (`frame_marks`); paid models the style words, product and colour names in the
     prompt and, if the catalog says they take one, the reference image. The look's seed
-    stands for every scene the user has not reseeded.
-    Never the scene's position (see FrameRequest): a reorder keeps every frame current."""
+    stands for every scene the user has not reseeded. `marks`: `frame_marks(rt)`, when the
+    caller already has it. Never the scene's position (see FrameRequest): a reorder keeps every frame current."""
     st = rt.state
     w, h = frame_size(st.brief.aspect, st.brief.resolution)
     prompt, palette, seed = scene.visual_prompt, list(st.palette), scene.frame_seed
@@ -102,7 +103,7 @@ def frame_request(rt: Runtime, scene: Scene) -> FrameRequest:
     extra: dict[str, Any] = {}
     logo_ok = True
     if frames.provider == "local":
-        annotations, logo_ok = frame_marks(rt)
+        annotations, logo_ok = marks or frame_marks(rt)
         extra["annotations"] = annotations
     look = st.look
     if look is not None:
@@ -212,7 +213,8 @@ async def make_frames(rt: Runtime, scene_ids: list[str] | None = None) -> list[T
     return [take for take, _hit in results]
 
 
-def marks_stale(rt: Runtime, scene: Scene) -> bool:
+def marks_stale(rt: Runtime, scene: Scene,
+                marks: tuple[Annotations, bool] | None = None) -> bool:
     """Whether the scene's frame is a local panel that shows the scene as it is now, only
     with the marks of another finishing (board marks where the export now burns text, a logo
     the export now watermarks, or the reverse)."""
@@ -220,7 +222,10 @@ def marks_stale(rt: Runtime, scene: Scene) -> bool:
     if (take is None or not take.ok or frames.provider != "local"
             or (take.provider, take.model) != (frames.provider, frames.model)):
         return False
-    req = frame_request(rt, scene)
+    try:
+        req = frame_request(rt, scene, marks)
+    except InvalidInput:  # e.g. the look's logo is gone: p.storyboard() says so, not this
+        return False
     inputs = frame_inputs(req, scene)
     return (take.seed == req.seed and take.inputs != inputs
             and unmarked(take.inputs) == unmarked(inputs))
@@ -239,7 +244,13 @@ async def refresh_marks(rt: Runtime, scene_ids: list[str] | None = None) -> list
     and paying again is the user's call (`p.storyboard()`, then `p.generate_clips()`).
     Returns the ids of the scenes redrawn."""
     with rt.guard:
+        if rt.providers.frames.provider != "local":
+            return []
+        try:
+            marks = frame_marks(rt)
+        except InvalidInput:  # the kit is gone: the export says so
+            return []
         ids = [s.id for s in rt.state.scenes if (scene_ids is None or s.id in scene_ids)
-               and marks_stale(rt, s) and not _feeds_paid_clip(s)]
+               and marks_stale(rt, s, marks) and not _feeds_paid_clip(s)]
     await asyncio.gather(*(make_frame(rt, sid) for sid in ids))
     return ids
