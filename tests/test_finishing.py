@@ -193,3 +193,120 @@ def test_presets_in_one_call_share_one_mix_and_show_the_logo_and_the_end_card(
     card = np.asarray(end_card_image(kit, 1280, 720, web.safe_area).convert("RGB"), dtype=np.int16)
     last = frame_at(out, probe(out).duration_s - 0.2, tmp_path / "e.png")
     assert np.abs(last - card).mean() < 6
+
+
+def _first_cue(out: Path) -> tuple[float, float]:
+    """Start and end (s) of the first caption in the export's SRT."""
+    stamps = re.findall(r"(\d\d):(\d\d):(\d\d),(\d{3})", out.with_suffix(".srt").read_text())
+    start, end = ((int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000)
+                  for h, m, s, ms in stamps[:2])
+    return start, end
+
+
+def test_a_finish_set_after_the_clips_exports_clean_frames_under_its_captions(
+        rendered: nv.Project, tmp_path: Path) -> None:
+    """16:9, storyboard and clips first, then p.finish(...) (the demo's order reversed): the
+    export redraws the local frames without the board's marks (free) and makes their
+    animatics again, so the caption band holds the burned caption and nothing else."""
+    from nbvideo.pipeline.captions import layout_text
+    from nbvideo.pipeline.presets import SafeArea
+
+    p = rendered
+    board_clip = p.path / p.scenes[0].clip.path
+    p.finish(brand="trailhead", voice="narrator-f")
+    (rec,) = p.export("fin", formats=["16:9"])
+    out = p.path / rec.path
+    first = p.scenes[0]
+    clean_clip = p.path / first.clip.path
+    start, end = _first_cue(out)
+    t = min((start + end) / 2, first.duration_s - 0.3)
+    shot = frame_at(out, t, tmp_path / "fin.png")
+    clean = frame_at(clean_clip, t, tmp_path / "clean.png")
+    board = frame_at(board_clip, t, tmp_path / "board.png")
+    band = slice(int(720 * 0.6), 720)
+    # the board's clip darkens the band under its labels and caption; the clean one does not
+    assert board[band].mean() < clean[band].mean() - 8
+    assert ((board[band] > 235).all(axis=2)).sum() > 20 * ((clean[band] > 235).all(axis=2)).sum()
+    # the export is the clean clip plus the burned caption: they differ inside its box only
+    kit = nv.load_brand("trailhead")
+    r = layout_text(first.voice_line, kit.caption_style, 1280, 720, SafeArea(),
+                    base=kit.base_dir).rect
+    changed = np.abs(shot - clean).sum(axis=2) > 60
+    assert changed[r.y:r.bottom, r.x:r.right].mean() > 0.02  # the caption is there
+    changed[max(0, r.y - 6):r.bottom + 6, max(0, r.x - 6):r.right + 6] = False
+    assert kit.logo_placement.corner == "top-right"
+    changed[:int(720 * 0.2), int(1280 * 0.7):] = False  # the watermark's corner
+    assert changed.mean() < 0.002
+    # new takes, free; the board's are kept
+    assert all(s.frame.inputs["annotations"] == "clean"
+               and s.clip.inputs["frame_sha256"] == s.frame.checksum for s in p.scenes)
+    assert clean_clip != board_clip and board_clip.is_file()
+    assert p.costs["cost_usd"].fillna(0).sum() == 0
+
+
+def test_a_demo_like_export_shows_the_logo_once_where_the_kit_puts_it(
+        fresh: nv.Project, tmp_path: Path) -> None:
+    """The demo's order (kit, look, voice captions, then storyboard and clips): the frames
+    leave the logo to the export's watermark. With the watermark off the frames carry the
+    look's logo in their top-left corner instead; the two exports differ at those two places
+    and nowhere else."""
+    from nbvideo.pipeline.overlays import logo_overlay
+
+    p = fresh
+    p.answer()
+    p.finish(brand="trailhead", voice="narrator-f")
+    p.set_look(product="grey trail shoe with orange laces")
+    p.storyboard()
+    p.generate_clips().wait()
+    fin = p.path / p.export("fin", formats=["16:9"])[0].path
+    fin_frames = {s.id: dict(s.frame.inputs) for s in p.scenes}
+    p.finish(logo=False)
+    bare = p.path / p.export("bare", formats=["16:9"])[0].path
+    start, end = _first_cue(fin)
+    t = min((start + end) / 2, p.scenes[0].duration_s - 0.3)
+    a, b = frame_at(fin, t, tmp_path / "a.png"), frame_at(bare, t, tmp_path / "b.png")
+    changed = np.abs(a - b).sum(axis=2) > 60
+    kit = nv.load_brand("trailhead")
+    r = logo_overlay(kit.logo_path(), 1280, 720, kit.logo_placement, None, src="a",
+                     out="b").rect
+    watermark = (slice(r.y, r.bottom), slice(r.x, r.right))
+    corner = (slice(0, int(720 * 0.3)), slice(0, int(1280 * 0.35)))
+    assert changed[watermark].mean() > 0.2  # the watermark: only in the finished export
+    wm = Image.open(kit.logo_path()).convert("RGBA").resize((r.w, r.h))
+    wm_ink = np.asarray(wm.getchannel("A")) > 250
+    wm_rgb = np.asarray(wm.convert("RGB"), dtype=np.int16)[wm_ink]
+    assert np.abs(a[watermark][wm_ink] - wm_rgb).mean() < 30  # at 90% opacity
+    assert changed[corner].mean() > 0.01  # the frames' logo: only with the watermark off
+    # where the two differ in that corner, the one without the watermark shows the logo
+    # (its own pixels, scaled to the box) and the finished one shows the picture
+    near = changed[corner]
+    rows, cols = np.nonzero(near.sum(axis=1) >= 3)[0], np.nonzero(near.sum(axis=0) >= 3)[0]
+    y0, y1, x0, x1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    mark = Image.open(kit.logo_path()).convert("RGBA").resize((x1 - x0, y1 - y0))
+    ink = np.asarray(mark.getchannel("A")) > 250
+    rgb = np.asarray(mark.convert("RGB"), dtype=np.int16)[ink]
+    assert np.abs(b[y0:y1, x0:x1][ink] - rgb).mean() < 25
+    assert np.abs(a[y0:y1, x0:x1][ink] - rgb).mean() > 60
+    changed[watermark] = False
+    changed[corner] = False
+    assert changed.mean() < 0.002  # the same film everywhere else
+    # the export redrew the frames (and their clips) for the watermark's change, free
+    assert all("logo_sha256" not in v for v in fin_frames.values())
+    assert all("logo_sha256" in s.frame.inputs for s in p.scenes)
+    assert p.costs["cost_usd"].fillna(0).sum() == 0
+
+
+def test_clips_made_after_a_finish_come_from_clean_frames(fresh: nv.Project) -> None:
+    """Storyboard, then p.finish(...), then clips: the frames are redrawn first (free), so
+    every clip is made once, from the frame the export wants."""
+    p = fresh
+    p.answer()
+    p.storyboard()
+    p.finish(voice="narrator-f")
+    p.generate_clips().wait()
+    for s in p.scenes:
+        assert s.frame.inputs["annotations"] == "clean"
+        assert s.clip.inputs["frame_sha256"] == s.frame.checksum
+        assert len(s.clip_takes) == 1 and len(s.frame_takes) == 2
+    p.export("fin", formats=["16:9"])  # nothing left to redraw
+    assert all(len(s.clip_takes) == 1 and len(s.frame_takes) == 2 for s in p.scenes)

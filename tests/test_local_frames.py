@@ -149,6 +149,28 @@ def test_camera_move_is_hinted_on_the_frame():
         assert (np.abs(hinted[top] - static[top]).sum(axis=2) > 15).sum() > 15, camera
 
 
+@pytest.mark.parametrize("aspect", ASPECTS)
+def test_a_clean_frame_is_the_picture_without_the_boards_marks(aspect):
+    """For an export that burns its own text: no scrim, labels, caption or move hints; the
+    picture (and the logo, if asked for) is the board panel's, pixel for pixel."""
+    w, h = frame_size(aspect, "720p")
+    kw = {"aspect": aspect, "width": w, "height": h, "shot": "wide",
+          "on_screen_text": "Stay dry on every trail"}
+    board = pixels(make_req(camera="static", **kw))
+    clean = pixels(make_req(camera="static", annotations="clean", **kw))
+    # above the board's caption band the two are the same picture
+    top = slice(0, h * 2 // 5)
+    assert np.array_equal(board[top], clean[top])
+    # the band: the board darkens it under white text; the clean frame is the picture there
+    band = slice(int(h * 0.7), h)
+    assert board[band].mean() < clean[band].mean() - 10
+    white = lambda a: ((a > 235).all(axis=2)).sum()
+    assert white(board[band]) > 200 and white(clean[band]) < white(board[band]) / 20
+    # no move hints either: the clip's camera really moves, and it does not change the picture
+    for camera in ("push-in", "pan-left", "tilt-up"):
+        assert np.array_equal(pixels(make_req(camera=camera, annotations="clean", **kw)), clean)
+
+
 def test_caption_prefers_on_screen_text_then_title_then_first_sentence():
     assert caption_for(make_req(on_screen_text="Stay dry", title="T")) == "Stay dry"
     assert caption_for(make_req(title="Rain test")) == "Rain test"

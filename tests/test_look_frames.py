@@ -47,7 +47,7 @@ def frame_pixels(p: nv.Project, scene: object) -> np.ndarray:
 # ------------------------------------------------------------------------ local frames
 def test_local_frames_draw_in_the_kits_palette_and_show_its_logo(tmp_path: Path) -> None:
     p = local_project(tmp_path)
-    p.finish(brand="trailhead")
+    p.finish(brand="trailhead", logo=False)  # no watermark: the frames carry the logo
     look = p.set_look()
     kit = load_brand("trailhead")
     assert sorted(look.palette) == sorted(kit.palette) and look.logo
@@ -61,8 +61,8 @@ def test_local_frames_draw_in_the_kits_palette_and_show_its_logo(tmp_path: Path)
         assert s.frame.inputs["palette"] == look.palette
         assert s.frame.inputs["logo_sha256"] == hashlib.sha256(
             kit.logo_path().read_bytes()).hexdigest()
-    # The logo sits in the top-left corner (the kit's watermark takes the top-right): the
-    # same request drawn without it differs there and only there.
+    # The logo sits in the top-left corner: the same request drawn without it differs there
+    # and only there.
     req = FrameRequest(scene_number=1, beat="hook", description="d", visual_prompt="a trail",
                        shot="wide", camera="static", aspect="16:9", width=640, height=360,
                        palette=look.palette, logo=kit.logo_path(), seed=3)
@@ -79,6 +79,59 @@ def test_local_frames_draw_in_the_kits_palette_and_show_its_logo(tmp_path: Path)
     alpha = np.asarray(logo.resize((lw, lh)).getchannel("A")) > 250
     placed = with_logo[ys.min():ys.min() + lh, xs.min():xs.min() + lw]
     assert np.abs(placed[alpha] - mark[alpha]).mean() < 12
+
+
+def test_frames_leave_the_logo_to_the_exports_watermark(tmp_path: Path) -> None:
+    """One logo in the film: while the export lays the kit's logo as a watermark, local
+    frames do not draw it too; with the watermark off they do (the look's logo)."""
+    p = local_project(tmp_path)
+    p.finish(brand="trailhead", logo=False)
+    p.set_look()
+    with_logo = {s.id: (s.frame.checksum, frame_pixels(p, s)) for s in p.storyboard()}
+    assert all("logo_sha256" in s.frame.inputs for s in p.scenes)
+    p.finish(logo=True)  # the export watermarks the kit's logo now
+    for s in p.storyboard():
+        assert "logo_sha256" not in s.frame.inputs and s.frame.checksum != with_logo[s.id][0]
+        # the frames differ in the top-left corner, where the logo was, and nowhere else
+        px, before = frame_pixels(p, s), with_logo[s.id][1]
+        ys, xs = np.nonzero(np.abs(px - before).sum(axis=2) > 30)
+        assert len(xs) > 200 and xs.max() < px.shape[1] * 0.35 and ys.max() < px.shape[0] * 0.3
+    # turning the watermark off again brings the logo frames back, as the same takes
+    n_takes = sum(len(s.frame_takes) for s in p.scenes)
+    p.finish(logo=False)
+    p.storyboard()
+    assert {s.id: s.frame.checksum for s in p.scenes} == {k: v[0] for k, v in with_logo.items()}
+    assert sum(len(s.frame_takes) for s in p.scenes) == n_takes
+
+
+def test_frames_are_clean_while_the_export_burns_text_and_toggling_back_reuses_takes(
+        tmp_path: Path) -> None:
+    """Captions of spoken lines or the scenes' own text burned in: local frames drop the
+    board's marks (part of their request, so p.storyboard() redraws them, free); without
+    burned text they are the board panels again, the same takes as before."""
+    from nbvideo.pipeline.storyboard import frame_marks, unmarked
+
+    p = local_project(tmp_path)
+    board = {s.id: (s.frame.id, s.frame.checksum, dict(s.frame.inputs)) for s in p.storyboard()}
+    assert all("annotations" not in v[2] for v in board.values())  # keys as before this option
+    assert frame_marks(p._rt) == ("board", True)
+    p.finish(brand="trailhead", voice="narrator-f")  # captions of the voice lines
+    assert frame_marks(p._rt) == ("clean", False)
+    p.storyboard()
+    for s in p.scenes:
+        assert s.frame.inputs["annotations"] == "clean" and s.frame.checksum != board[s.id][1]
+        assert unmarked(s.frame.inputs) == board[s.id][2]  # the scene is the same
+    assert p.costs.query("phase == 'frames'")["cost_usd"].fillna(0).sum() == 0
+    n_takes = sum(len(s.frame_takes) for s in p.scenes)
+    p.finish(voice=None, captions=True, logo=False)  # nothing burned, no watermark
+    assert frame_marks(p._rt) == ("board", True)
+    p.storyboard()
+    assert {s.id: s.frame.id for s in p.scenes} == {k: v[0] for k, v in board.items()}
+    assert sum(len(s.frame_takes) for s in p.scenes) == n_takes
+    p.finish(scene_text=True)  # the scenes' on-screen text burned in: clean again
+    assert frame_marks(p._rt) == ("clean", True)
+    p.finish(scene_text=False, voice="narrator-f", captions=False)  # voice, no captions
+    assert frame_marks(p._rt) == ("board", True)
 
 
 def test_a_change_of_look_remakes_only_the_frames_it_changes(tmp_path: Path) -> None:
@@ -189,3 +242,23 @@ def test_replicate_reference_goes_only_to_a_model_that_takes_one(
         p.close()
     assert replicate_double.charged_usd == pytest.approx(
         len(scenes) * 0.04 + len(scenes) * 0.003)
+
+
+def test_paid_frames_are_not_asked_again_when_the_finishing_changes(
+        replicate_double: ReplicateDouble, tmp_path: Path) -> None:
+    """Paid models never drew the board's marks: burned text or a watermark changes
+    nothing about their request, so nothing is paid again."""
+    p = nv.Project.open(tmp_path / "paid", brief=BRIEF, duration_s=15, fps=12,
+                        providers="replicate", models={"image": "flux-schnell"})
+    p.answer()
+    scenes = p.storyboard()
+    ref = p._rt.providers.frames.spec.ref
+    keys = {s.id: (s.frame.id, s.frame.key) for s in scenes}
+    charged = replicate_double.charged_usd
+    p.finish(brand="trailhead", voice="narrator-f", scene_text=True)
+    p.storyboard()
+    assert {s.id: (s.frame.id, s.frame.key) for s in p.scenes} == keys
+    assert all("annotations" not in s.frame.inputs for s in p.scenes)
+    assert len(replicate_double.inputs(ref)) == len(scenes)
+    assert replicate_double.charged_usd == charged
+    p.close()

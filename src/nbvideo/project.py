@@ -362,6 +362,11 @@ class Project:
             raise InvalidInput(f"timeout_s must be a number of seconds > 0, got {timeout_s!r}")
         rt = self._rt
         with rt.guard:
+            ids = None if scenes is None else [scene_ops.resolve(rt, r).id for r in scenes]
+        # Frames drawn before p.finish(...) changed their marks are redrawn first (free), so
+        # the clips are made from the frames the export wants.
+        run_sync(storyboard_phase.refresh_marks(rt, ids))
+        with rt.guard:
             if not rt.state.scenes:
                 raise PhaseNotReady("no storyboard yet; run p.storyboard() first")
             for s in rt.state.scenes if scenes is None else ():
@@ -411,6 +416,7 @@ class Project:
             self.regenerate_frame(scene_id, prompt)
         if seed is not None or force:
             scene_ops.reseed(self._rt, scene_id, "clip", seed)
+        run_sync(storyboard_phase.refresh_marks(self._rt, [scene_id]))
         chains = self._chains([self._rt.state.scene(scene_id)], model, "cheapest", None)
         return clips_phase.start_clip_job(self._rt, chains, name=f"clip {scene_id}")
 
@@ -465,6 +471,9 @@ class Project:
     def finish(self, **settings: Any) -> Finishing:
         """Set how exports are finished: brand=, voice=, voice_model=, music=, captions=,
         scene_text=, logo=, end_card= (see `nbvideo.state.Finishing`). Saved with the project.
+        Offline frames follow it: clean (no board marks) while the export burns text, and
+        without the look's logo while it watermarks the kit's; the next `p.storyboard()`,
+        `p.generate_clips()` or `p.export()` redraws them and their animatics, free.
 
         Example: ``p.finish(brand="trailhead", voice="narrator-f", music="bed")``
         """

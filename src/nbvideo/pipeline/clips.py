@@ -96,6 +96,28 @@ def clip_is_current(rt: Runtime, scene: Scene, models: Sequence[str] | None = No
     return take.key == key
 
 
+def remarked_clip(rt: Runtime, scene: Scene) -> bool:
+    """Whether the chosen clip is a local animatic that answers the scene as it is now but
+    for the marks of its frame: the frame was redrawn for the finishing (see
+    `storyboard.refresh_marks`) and nothing else about the scene or the clip changed."""
+    from nbvideo.pipeline.storyboard import unmarked
+
+    clip, frame = scene.clip, scene.frame
+    if (clip is None or not clip.ok or clip.provider != "local" or frame is None
+            or not frame.ok or clip.inputs.get("frame_sha256") == frame.checksum):
+        return False
+    source = next((t for t in scene.frame_takes
+                   if t.ok and t.checksum == clip.inputs.get("frame_sha256")), None)
+    if (source is None or (source.provider, source.model, source.seed)
+            != (frame.provider, frame.model, frame.seed)
+            or unmarked(source.inputs) != unmarked(frame.inputs)):
+        return False
+    now = clip_inputs(clip_request(rt, scene), frame)
+    return clip.seed == scene.clip_seed and {k: v for k, v in clip.inputs.items()
+                                             if k != "frame_sha256"} == {
+        k: v for k, v in now.items() if k != "frame_sha256"}
+
+
 def retryable(exc: BaseException) -> bool:
     """Worth another prediction on the same model: it failed while running, or the API was
     briefly unavailable. A refusal (4xx), a timeout or an unusable output moves on instead."""

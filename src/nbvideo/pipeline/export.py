@@ -13,8 +13,10 @@ from slugify import slugify
 from tqdm.auto import tqdm
 
 from nbvideo.errors import InvalidInput
-from nbvideo.pipeline import finishing, render, smart_render
+from nbvideo.pipeline import clips as clips_phase
+from nbvideo.pipeline import finishing, render, smart_render, storyboard
 from nbvideo.pipeline.captions import write_srt, write_vtt
+from nbvideo.pipeline.jobs import run_sync
 from nbvideo.pipeline.mezzanine import Mezzanine
 from nbvideo.pipeline.presets import Preset, enforce, get_presets
 from nbvideo.pipeline.preview import poster_and_preview
@@ -47,6 +49,20 @@ def validate(formats: Sequence[str], resolution: str, fit: str) -> list[str]:
     if fit not in FITS:
         raise InvalidInput(f"fit must be 'crop' (fill the frame) or 'pad' (blurred bars), got {fit!r}")
     return list(dict.fromkeys(formats))
+
+
+def refresh_marks(rt: Runtime) -> None:
+    """Bring the local frames and animatics up to date with the marks the finishing calls
+    for (see `storyboard.frame_marks`), free: `p.finish(...)` set after the clips were made
+    still exports clean frames and one logo. Paid takes are never made again here."""
+    if not rt.store.writable:
+        return
+    run_sync(storyboard.refresh_marks(rt))
+    with rt.guard:
+        chains = {s.id: [s.clip.model] for s in rt.state.scenes  # type: ignore[union-attr]
+                  if clips_phase.remarked_clip(rt, s)}
+    if chains:
+        clips_phase.start_clip_job(rt, chains, name="clips for the new frame marks").wait()
 
 
 @dataclass
@@ -85,6 +101,7 @@ def export(rt: Runtime, name: str, formats: Sequence[str], resolution: str, fit:
     if fit not in FITS:
         raise InvalidInput(f"fit must be 'crop' (fill the frame) or 'pad' (blurred bars), got {fit!r}")
     outs = targets(rt, name, formats, resolution, fit, presets)
+    refresh_marks(rt)
     with rt.guard:
         es = require_clips(rt)
         clips = [

@@ -58,6 +58,23 @@ def kit_for(rt: Runtime) -> BrandKit | None:
     return load_brand(local if local.suffix == ".json" and local.is_file() else name)
 
 
+def watermarks_logo(rt: Runtime) -> bool:
+    """Whether the export lays the kit's logo over the picture (as `prepare` does)."""
+    if not (rt.state.finishing.brand and rt.state.finishing.logo):
+        return False
+    kit = kit_for(rt)
+    return kit is not None and kit.logo_path() is not None
+
+
+def burns_text(rt: Runtime) -> bool:
+    """Whether the export burns text into the picture (as `prepare` does): captions of the
+    spoken voice lines, or each scene's on-screen text."""
+    f, scenes = rt.state.finishing, rt.state.scenes
+    spoken = f.captions and f.voice and any(s.voice_line.strip() for s in scenes)
+    shown = f.scene_text and any(s.on_screen_text.strip() for s in scenes)
+    return bool(spoken or shown)
+
+
 def voice_model_name(rt: Runtime) -> tuple[str, str]:
     """(provider, model) of the voice-over: the one named in the settings, else OpenAI's
     where the project has OpenAI, else the offline espeak-ng voice. Known without building

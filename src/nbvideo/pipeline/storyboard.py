@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image
 
@@ -71,43 +71,55 @@ def _spec(frames: FrameModel) -> catalog.ModelSpec | None:
         return None
 
 
-def _logo_corner(rt: Runtime) -> str:
-    """The frame's logo keeps clear of the export's watermark corner (the kit's)."""
-    if rt.state.finishing.brand and rt.state.finishing.logo:
-        from nbvideo.pipeline.finishing import kit_for
-
-        kit = kit_for(rt)
-        if kit is not None and kit.logo_placement.corner == "top-left":
-            return "top-right"
-    return "top-left"
+Annotations = Literal["board", "clean"]
 
 
-def frame_request(rt: Runtime, scene: Scene) -> FrameRequest:
+def frame_marks(rt: Runtime) -> tuple[Annotations, bool]:
+    """How local frames are marked, from the project's finishing: (annotations, logo allowed).
+
+    The one place this is decided. 'clean' when the export burns text into the picture
+    (captions of the voice lines, or the scenes' on-screen text): the board's scrim, labels,
+    caption and move hints would sit under that text or repeat it, and the board, timeline and
+    review sheet print them beside each frame anyway. The look's logo stays off the frames
+    while the export watermarks the kit's: one logo, where the kit puts it. Without finishing
+    (a plain animatic preview) frames are the annotated board panels, logo and all."""
+    from nbvideo.pipeline.finishing import burns_text, watermarks_logo
+
+    return ("clean" if burns_text(rt) else "board"), not watermarks_logo(rt)
+
+
+def frame_request(rt: Runtime, scene: Scene,
+                  marks: tuple[Annotations, bool] | None = None) -> FrameRequest:
     """The request for one scene's frame, with the project look applied the way the frame
-    model can use it: local frames take the palette and logo; paid models the style words,
-    product and colour names in the prompt and, if the catalog says they take one, the
-    reference image. The look's seed stands for every scene the user has not reseeded.
-    Never the scene's position (see FrameRequest): a reorder keeps every frame current."""
+    model can use it: local frames take the palette, the logo and the marks the finishing
+    calls for (`frame_marks`); paid models the style words, product and colour names in the
+    prompt and, if the catalog says they take one, the reference image. The look's seed
+    stands for every scene the user has not reseeded. `marks`: `frame_marks(rt)`, when the
+    caller already has it. Never the scene's position (see FrameRequest): a reorder keeps every frame current."""
     st = rt.state
     w, h = frame_size(st.brief.aspect, st.brief.resolution)
     prompt, palette, seed = scene.visual_prompt, list(st.palette), scene.frame_seed
+    frames = rt.providers.frames
     extra: dict[str, Any] = {}
+    logo_ok = True
+    if frames.provider == "local":
+        annotations, logo_ok = marks or frame_marks(rt)
+        extra["annotations"] = annotations
     look = st.look
     if look is not None:
-        frames = rt.providers.frames
         palette = list(look.palette) or palette
         if scene.frame_seed == scene_seed(st.seed, scene.id, "frame"):
             seed = look.seed
         try:
             if frames.provider == "local":
-                logo = logo_for(look, rt.store.root)
+                logo = logo_for(look, rt.store.root) if logo_ok else None
                 if logo is not None:
-                    extra = {"logo": logo, "logo_corner": _logo_corner(rt)}
+                    extra["logo"] = logo
             else:
                 prompt = apply_look(scene.visual_prompt, look)
                 spec = _spec(frames)
-                extra = {"reference_image": reference_for(
-                    look, spec is not None and spec.reference_input is not None, rt.store.root)}
+                extra["reference_image"] = reference_for(
+                    look, spec is not None and spec.reference_input is not None, rt.store.root)
         except FileNotFoundError as exc:
             raise InvalidInput(f"{exc}; fix it with p.set_look(...)") from None
     return FrameRequest(
@@ -118,12 +130,21 @@ def frame_request(rt: Runtime, scene: Scene) -> FrameRequest:
     )
 
 
+MARKS = ("annotations", "logo_sha256", "logo_corner")
+"""A local frame's inputs that the finishing decides (`frame_marks`), not the scene."""
+
+
 def frame_inputs(req: FrameRequest, scene: Scene | None = None) -> dict[str, Any]:
     """What a frame take records and its cache key hashes. Files of the look count by
     content (a new logo or product photo at the same path makes new frames); the scene's own
-    prompt is kept, with the prompt really sent beside it when the look changed it."""
+    prompt is kept, with the prompt really sent beside it when the look changed it. A clean
+    frame says so; a board frame's inputs are what they were before frames could be clean,
+    and paid frames never carry marks, so neither kind's key moves with the finishing."""
     inputs = req.model_dump(mode="json", exclude={"seed", "scene_number", "logo",
-                                                  "logo_corner", "reference_image"})
+                                                  "logo_corner", "reference_image",
+                                                  "annotations"})
+    if req.annotations != "board":
+        inputs["annotations"] = req.annotations
     if req.logo is not None:
         inputs["logo_sha256"] = file_sha256(req.logo)
         inputs["logo_corner"] = req.logo_corner
@@ -132,6 +153,11 @@ def frame_inputs(req: FrameRequest, scene: Scene | None = None) -> dict[str, Any
     if scene is not None and scene.visual_prompt != req.visual_prompt:
         inputs["visual_prompt"], inputs["prompt_sent"] = scene.visual_prompt, req.visual_prompt
     return inputs
+
+
+def unmarked(inputs: dict[str, Any]) -> dict[str, Any]:
+    """A frame's inputs without its marks: what the scene decides."""
+    return {k: v for k, v in inputs.items() if k not in MARKS}
 
 
 def write_thumbnail(take: Take, src: Path, store_root: Path) -> None:
@@ -185,3 +211,46 @@ async def make_frames(rt: Runtime, scene_ids: list[str] | None = None) -> list[T
             scene_ids = [s.id for s in rt.state.scenes]
     results = await asyncio.gather(*(make_frame(rt, sid) for sid in scene_ids))
     return [take for take, _hit in results]
+
+
+def marks_stale(rt: Runtime, scene: Scene,
+                marks: tuple[Annotations, bool] | None = None) -> bool:
+    """Whether the scene's frame is a local panel that shows the scene as it is now, only
+    with the marks of another finishing (board marks where the export now burns text, a logo
+    the export now watermarks, or the reverse)."""
+    take, frames = scene.frame, rt.providers.frames
+    if (take is None or not take.ok or frames.provider != "local"
+            or (take.provider, take.model) != (frames.provider, frames.model)):
+        return False
+    try:
+        req = frame_request(rt, scene, marks)
+    except InvalidInput:  # e.g. the look's logo is gone: p.storyboard() says so, not this
+        return False
+    inputs = frame_inputs(req, scene)
+    return (take.seed == req.seed and take.inputs != inputs
+            and unmarked(take.inputs) == unmarked(inputs))
+
+
+def _feeds_paid_clip(scene: Scene) -> bool:
+    clip, frame = scene.clip, scene.frame
+    return (clip is not None and clip.ok and clip.provider != "local" and frame is not None
+            and clip.inputs.get("frame_sha256") == frame.checksum)
+
+
+async def refresh_marks(rt: Runtime, scene_ids: list[str] | None = None) -> list[str]:
+    """Redraw (free) the local frames whose marks no longer match the finishing, so that
+    `p.finish(...)` before or after the storyboard ends in the same export. A frame that a
+    paid clip was made from is left as it is: redrawing it would put that clip out of date,
+    and paying again is the user's call (`p.storyboard()`, then `p.generate_clips()`).
+    Returns the ids of the scenes redrawn."""
+    with rt.guard:
+        if rt.providers.frames.provider != "local":
+            return []
+        try:
+            marks = frame_marks(rt)
+        except InvalidInput:  # the kit is gone: the export says so
+            return []
+        ids = [s.id for s in rt.state.scenes if (scene_ids is None or s.id in scene_ids)
+               and marks_stale(rt, s, marks) and not _feeds_paid_clip(s)]
+    await asyncio.gather(*(make_frame(rt, sid) for sid in ids))
+    return ids

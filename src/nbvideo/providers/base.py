@@ -98,7 +98,8 @@ class FrameRequest(_Boundary):
 
     The project look reaches a model through it: paid models get the style words woven into
     `visual_prompt` and, if they take one, `reference_image`; local frames get the palette
-    and `logo` (placed in `logo_corner`).
+    and `logo` (placed in `logo_corner`) and `annotations`: whether the panel carries the
+    board's marks or is the picture alone, for an export that burns its own text.
 
     Nothing about the scene's place in the storyboard is asked for: a frame depends on what
     the scene is, so a reorder neither makes it stale nor costs a new one (views show the
@@ -120,6 +121,9 @@ class FrameRequest(_Boundary):
     seed: int = 0
     logo: Path | None = Field(None, description="Brand logo (PNG) drawn on local frames.")
     logo_corner: Literal["top-left", "top-right"] = "top-left"
+    annotations: Literal["board", "clean"] = Field("board", description=(
+        "Local frames: 'board' marks the panel (beat, shot and camera, caption, move hints); "
+        "'clean' draws the picture alone. Models that draw no marks ignore it."))
     reference_image: Path | None = Field(
         None, description="Product photo, sent only to models that take a reference image.")
 

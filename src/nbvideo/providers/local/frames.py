@@ -2,7 +2,9 @@
 
 This module turns a FrameRequest into the panel: it picks the palette and the look from the
 request, has scenery.py paint the picture, then lays rain or snow, camera-move hints, a vignette
-and the caption band over it; LocalFrames serves the PNG as a FrameModel.
+and the caption band over it; LocalFrames serves the PNG as a FrameModel. A 'clean' request
+(`annotations`) keeps the picture, weather and vignette and leaves the board's marks off:
+no move hints, scrim, labels or caption, for an export that burns its own text.
 
 Why: Binder visitors and CI have no image API, yet the board must show something worth
 looking at. Palette, framing and props come from the request (palette, shot, words in the
@@ -187,7 +189,8 @@ def _illustration(req: FrameRequest, pal: Palette, look: Look, rng: random.Rando
             else:
                 r = rng.uniform(.002, .006) * s
                 d.ellipse((x - r, y - r, x + r, y + r), fill=rng.randint(120, 220))
-    _camera_marks(veil, req.camera)
+    if req.annotations == "board":  # a clean frame's camera really moves in its clip
+        _camera_marks(veil, req.camera)
     img = img.reduce(SS)
     veil = veil.reduce(SS)
     box = veil.getbbox()
@@ -325,12 +328,16 @@ def _place_logo(img: Image.Image, req: FrameRequest) -> None:
 
 
 def draw_frame(req: FrameRequest) -> Image.Image:
-    """Draw the storyboard panel for one scene: deterministic for the request and seed."""
+    """Draw the storyboard panel for one scene: deterministic for the request and seed.
+
+    The board's marks (beat, shot and camera, caption, move hints) only on a 'board' request;
+    the logo whenever the request has one."""
     rng = _rng(req)
     pal, look = palette_for(req, rng), look_for(req)
     img = _illustration(req, pal, look, rng)
     img.paste((0, 0, 0), (0, 0), _vignette(img.size))
-    _overlay(img, req, pal)
+    if req.annotations == "board":
+        _overlay(img, req, pal)
     _place_logo(img, req)
     return img
 
