@@ -34,7 +34,8 @@ def _safe(w: int, h: int, safe_area: SafeArea | Rect | None) -> Rect:
 def logo_rect(logo: Path, frame_w: int, frame_h: int, placement: LogoPlacement,
               safe_area: SafeArea | Rect | None = None) -> Rect:
     """Where the watermark lands: its corner of the safe area, `margin` in from the edges,
-    `scale` x the short side wide (even sizes, which yuv420p needs)."""
+    `scale` x the short side wide. Size and position are even, as a yuv420p overlay needs
+    (ffmpeg would move an odd position itself); the position rounds away from the edge."""
     with Image.open(logo) as im:
         iw, ih = im.size
     short = min(frame_w, frame_h)
@@ -44,6 +45,8 @@ def logo_rect(logo: Path, frame_w: int, frame_h: int, placement: LogoPlacement,
     m = round(placement.margin * short)
     x = safe.x + m if placement.corner.endswith("left") else safe.right - m - lw
     y = safe.y + m if placement.corner.startswith("top") else safe.bottom - m - lh
+    x = x + x % 2 if placement.corner.endswith("left") else x - x % 2
+    y = y + y % 2 if placement.corner.startswith("top") else y - y % 2
     return Rect(x=x, y=y, w=lw, h=lh)
 
 
@@ -61,14 +64,20 @@ def logo_overlay(logo: Path, frame_w: int, frame_h: int, placement: LogoPlacemen
     """Filtergraph lines that lay the logo over [src] at its opacity, output [out].
 
     `until_s` hides the watermark from that time on (e.g. under an end card that shows the
-    logo itself). The logo is one frame; overlay repeats it to the end of the video.
+    logo itself). The logo is one frame; overlay repeats it to the end of the video. [src] is
+    expected to be BT.709 limited-range yuv420p, as the timeline's clips are.
     """
     r = logo_rect(Path(logo), frame_w, frame_h, placement, safe_area)
     chain = [f"movie=filename={filter_value(Path(logo).resolve())}", "format=rgba",
              f"scale={r.w}:{r.h}:flags=lanczos"]
     if placement.opacity < 1:
         chain.append(f"colorchannelmixer=aa={placement.opacity:.3f}")
-    ov = f"overlay=x={r.x}:y={r.y}:format=auto"
+    # The one logo frame becomes BT.709 video YUV here, so the overlay blends in yuv420p.
+    # format=auto with an RGBA logo turned the whole timeline into RGB and back for every
+    # frame (two full-frame conversions, ~20% of an export's CPU) and tagged the export
+    # full-range with an RGB matrix, which some players show in the wrong colours.
+    chain.append("scale=out_color_matrix=bt709:out_range=tv,format=yuva420p")
+    ov = f"overlay=x={r.x}:y={r.y}:format=yuv420"
     if until_s is not None:
         ov += f":enable=lt(t\\,{until_s:.6f})"
     graph = f"{','.join(chain)}[{out}_logo];[{src}][{out}_logo]{ov}[{out}]"
