@@ -72,15 +72,16 @@ def logo_overlay(logo: Path, frame_w: int, frame_h: int, placement: LogoPlacemen
              f"scale={r.w}:{r.h}:flags=lanczos"]
     if placement.opacity < 1:
         chain.append(f"colorchannelmixer=aa={placement.opacity:.3f}")
-    # The one logo frame becomes BT.709 video YUV here, so the overlay blends in yuv420p.
-    # format=auto with an RGBA logo turned the whole timeline into RGB and back for every
-    # frame (two full-frame conversions, ~20% of an export's CPU) and tagged the export
-    # full-range with an RGB matrix, which some players show in the wrong colours.
+    # The one logo frame becomes BT.709 video YUV here, and the film is pinned to yuv420p
+    # where it meets the logo, so the overlay blends in yuv420p. Left to negotiate, ffmpeg
+    # turned the whole timeline into RGB (or 4:4:4) and back for every frame, ~20% of an
+    # export's CPU, and an RGB pick tagged the export full range with an RGB matrix.
     chain.append("scale=out_color_matrix=bt709:out_range=tv,format=yuva420p")
     ov = f"overlay=x={r.x}:y={r.y}:format=yuv420"
     if until_s is not None:
         ov += f":enable=lt(t\\,{until_s:.6f})"
-    graph = f"{','.join(chain)}[{out}_logo];[{src}][{out}_logo]{ov}[{out}]"
+    graph = (f"{','.join(chain)}[{out}_logo];[{src}]format=yuv420p[{out}_main];"
+             f"[{out}_main][{out}_logo]{ov}[{out}]")
     return LogoOverlay(graph=graph, rect=r)
 
 
