@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from nbvideo.brand import BrandKit, LogoPlacement, hex_rgb
-from nbvideo.media import run_ffmpeg
+from nbvideo.media import RGB_TO_BT709, TAG_BT709, run_ffmpeg
 from nbvideo.pipeline.captions import filter_value
 from nbvideo.pipeline.presets import Rect, SafeArea
 
@@ -179,8 +179,9 @@ def end_card(kit: BrandKit, width: int, height: int, out: Path, *, fps: int = 30
                 img.save(still, format="PNG", compress_level=1)
                 # The still is decoded and converted once and repeated by the loop filter:
                 # a third of the CPU of `-loop 1` on the input, which decodes it every frame.
-                run_ffmpeg(["-i", str(still), "-vf", f"format=yuv420p,loop=loop={frames - 1}"
-                            f":size=1:start=0,setpts=N/{fps}/TB",
+                # BT.709 and tagged like the scene clips, so joining them keeps the tags.
+                run_ffmpeg(["-i", str(still), "-vf", f"{RGB_TO_BT709},{TAG_BT709},"
+                            f"loop=loop={frames - 1}:size=1:start=0,setpts=N/{fps}/TB",
                             "-frames:v", str(frames), "-c:v", "libx264", "-preset", "veryfast",
                             "-crf", "18", "-tune", "stillimage", "-pix_fmt", "yuv420p",
                             "-r", str(fps), "-movflags", "+faststart", "-f", "mp4", str(tmp)],

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from nbvideo.media import FFmpegError, RenderCanceled, ffmpeg_exe
+from nbvideo.media import RGB_TO_BT709, TAG_BT709, FFmpegError, RenderCanceled, ffmpeg_exe
 from nbvideo.providers.base import ClipRequest, MediaResult, Usage
 
 Box = tuple[float, float, float, float]
@@ -140,13 +140,12 @@ def _even(x: float) -> int:
 def stage_planes(stage: Image.Image) -> tuple[Image.Image, Image.Image, Image.Image]:
     """The stage as BT.709 limited-range Y, Cb, Cr planes ("L" images; chroma at half size).
 
-    ffmpeg converts it once, with the same filter the clips were encoded with before frames
+    ffmpeg converts it once, with the filter that converted every RGB frame before frames
     were resampled in YUV, so the colours are the ones an RGB frame would get."""
     w, h = stage.size
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats",
            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-i", "-",
-           "-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
-           "-f", "rawvideo", "-"]  # fmt: skip
+           "-vf", RGB_TO_BT709, "-f", "rawvideo", "-"]  # fmt: skip
     proc = subprocess.run(cmd, input=stage.tobytes(), capture_output=True)
     ys, cs = w * h, (w // 2) * (h // 2)
     if proc.returncode != 0 or len(proc.stdout) != ys + 2 * cs:
@@ -180,11 +179,6 @@ def iter_frames(stage: Image.Image, camera: str, n: int, width: int, height: int
         )
 
 
-# The frames already are BT.709 limited-range yuv420p (see stage_planes); all three colour tags
-# are set, since players guess wrongly when primaries and transfer are left "unknown".
-_TAG_BT709 = "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv"
-
-
 def encoder_threads() -> list[str]:
     """x264's thread count from NBVIDEO_FFMPEG_THREADS, else ffmpeg's own choice (all cores).
 
@@ -199,7 +193,7 @@ def _ffmpeg_cmd(width: int, height: int, fps: int, dest: Path) -> list[str]:
         ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-y",
         "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{width}x{height}", "-r", str(fps),
         "-i", "-",
-        "-an", "-vf", _TAG_BT709,
+        "-an", "-vf", TAG_BT709,  # the frames already are BT.709 (stage_planes)
         "-c:v", "libx264", *_X264, "-g", str(fps),
         *encoder_threads(),
         "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(dest),
