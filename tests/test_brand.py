@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -202,6 +203,9 @@ def test_end_card_clip_has_exact_frames_and_no_temp_files(tmp_path):
     assert frames.shape == (round(kit.end_card.duration_s * 24), 960, 540, 3)
     assert np.abs(frames[0, 2, 2].astype(int) - hex_rgb("#0d0d0f")).max() <= 6
     assert [p.name for p in tmp_path.iterdir()] == ["end.mp4"]
+    with av.open(str(clip)) as c:  # tagged like the scene clips: limited-range BT.709
+        cc = c.streams.video[0].codec_context
+        assert (int(cc.color_range), int(cc.colorspace), int(cc.color_primaries)) == (1, 1, 1)
     with pytest.raises(ValueError, match=".png or .mp4"):
         end_card(kit, 540, 960, tmp_path / "end.gif")
 
