@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -136,7 +137,9 @@ def test_the_logo_watermark_sits_in_its_corner_at_its_opacity(tmp_path):
     full, bg, r = _frames_with_logo(tmp_path, LogoPlacement(corner="top-right", margin=0.03,
                                                             scale=0.3, opacity=1.0), safe=safe)
     s = safe.rect(640, 360)
-    assert (r.right, r.y) == (s.right - 11, s.y + 11) and r.w == 108  # 0.3 x 360, margin 3 %
+    # 0.3 x 360 wide, 3 % (11 px) in from the safe area, then to even pixels away from its edge
+    assert (r.right, r.y) == (s.right - 12, s.y + 12) and r.w == 108
+    assert r.x % 2 == 0 and r.y % 2 == 0
     diff = np.abs(full.astype(int) - bg.astype(int)).max(axis=3)
     ys, xs = np.nonzero(diff[0] > 24)
     assert r.x <= xs.min() and xs.max() < r.right and r.y <= ys.min() and ys.max() < r.bottom
@@ -164,8 +167,10 @@ def test_each_corner_is_taken_inside_the_safe_area(corner):
                   LogoPlacement(corner=corner, margin=0.02, scale=0.2), p.safe_area)
     m = round(0.02 * 1080)
     assert r.w == 216 and r.w % 2 == 0 and r.h % 2 == 0 and s.contains(r)
-    assert (r.x - s.x if "left" in corner else s.right - r.right) == m
-    assert (r.y - s.y if "top" in corner else s.bottom - r.bottom) == m
+    # the margin, plus a pixel where that lands on an odd one (yuv420p overlays sit on even)
+    assert (r.x - s.x if "left" in corner else s.right - r.right) in (m, m + 1)
+    assert (r.y - s.y if "top" in corner else s.bottom - r.bottom) in (m, m + 1)
+    assert r.x % 2 == 0 and r.y % 2 == 0
 
 
 # ------------------------------------------------------------------------------- end card
@@ -198,6 +203,9 @@ def test_end_card_clip_has_exact_frames_and_no_temp_files(tmp_path):
     assert frames.shape == (round(kit.end_card.duration_s * 24), 960, 540, 3)
     assert np.abs(frames[0, 2, 2].astype(int) - hex_rgb("#0d0d0f")).max() <= 6
     assert [p.name for p in tmp_path.iterdir()] == ["end.mp4"]
+    with av.open(str(clip)) as c:  # tagged like the scene clips: limited-range BT.709
+        cc = c.streams.video[0].codec_context
+        assert (int(cc.color_range), int(cc.colorspace), int(cc.color_primaries)) == (1, 1, 1)
     with pytest.raises(ValueError, match=".png or .mp4"):
         end_card(kit, 540, 960, tmp_path / "end.gif")
 

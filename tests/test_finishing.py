@@ -26,6 +26,15 @@ def frame_at(video: Path, seconds: float, out: Path) -> np.ndarray:
     return np.asarray(Image.open(out).convert("RGB"), dtype=np.int16)
 
 
+def colour_tags(path: Path) -> tuple[int, int]:
+    """(range, matrix) of the video stream as H.264 signals them: (1, 1) is limited-range BT.709."""
+    import av
+
+    with av.open(str(path)) as c:
+        cc = c.streams.video[0].codec_context
+        return int(cc.color_range), int(cc.colorspace)
+
+
 def has_audio(path: Path) -> bool:
     import av
 
@@ -45,6 +54,9 @@ def test_a_finished_web_export_has_voice_music_captions_logo_and_end_card(
     assert (info.width, info.height) == (1280, 720) and info.fps == pytest.approx(30)
     assert info.duration_s == pytest.approx(timeline_s + kit_card_s, abs=1 / 30)
     assert has_audio(out) and rec.audio
+    # the watermark is blended in video YUV, so the clips' limited-range BT.709 survives (an
+    # RGBA overlay once turned the whole film into RGB, tagged full range with an RGB matrix)
+    assert colour_tags(out) == (1, 1)
     loud = measure_loudness(out)  # the soundtrack as muxed, measured from the export itself
     assert abs(loud.integrated_lufs - get_preset("web").loudness_lufs) <= 1.0
     assert loud.true_peak_dbtp <= -1.0 + 0.3

@@ -19,6 +19,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+RGB_TO_BT709 = "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p"
+"""ffmpeg filters that turn an sRGB picture into HD video: BT.709 matrix, limited range."""
+TAG_BT709 = "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv"
+"""Sets all three colour tags: players guess wrongly when primaries and transfer are unknown,
+and an export that joins tagged and untagged clips loses the tags."""
+
 
 @functools.cache
 def ffmpeg_exe() -> str:

@@ -197,8 +197,10 @@ def _soundtrack(rt: Runtime, entries: list[Entry], total_s: float, lines: dict[s
 def _end_card_path(rt: Runtime, kit: BrandKit, w: int, h: int, fps: int,
                    safe: Any, card_s: float) -> Path:
     """Cached by everything that decides its pixels: the kit (a palette or CTA change makes a
-    new card), the size, fps, length and the preset's safe area."""
+    new card), the size, fps, length and the preset's safe area; "colour" names its encoding
+    (BT.709 since cards made with ffmpeg's default matrix and no tags)."""
     what = canonical({"kit": kit.model_dump(mode="json"), "base": str(kit.base_dir),
+                      "colour": "bt709",
                       "safe": safe.model_dump(mode="json") if safe is not None else None,
                       "fps": fps, "s": card_s})
     key = hashlib.sha256(what.encode()).hexdigest()[:12]

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from nbvideo.brand import BrandKit, LogoPlacement, hex_rgb
-from nbvideo.media import run_ffmpeg
+from nbvideo.media import RGB_TO_BT709, TAG_BT709, run_ffmpeg
 from nbvideo.pipeline.captions import filter_value
 from nbvideo.pipeline.presets import Rect, SafeArea
 
@@ -34,7 +34,8 @@ def _safe(w: int, h: int, safe_area: SafeArea | Rect | None) -> Rect:
 def logo_rect(logo: Path, frame_w: int, frame_h: int, placement: LogoPlacement,
               safe_area: SafeArea | Rect | None = None) -> Rect:
     """Where the watermark lands: its corner of the safe area, `margin` in from the edges,
-    `scale` x the short side wide (even sizes, which yuv420p needs)."""
+    `scale` x the short side wide. Size and position are even, as a yuv420p overlay needs
+    (ffmpeg would move an odd position itself); the position rounds away from the edge."""
     with Image.open(logo) as im:
         iw, ih = im.size
     short = min(frame_w, frame_h)
@@ -44,6 +45,8 @@ def logo_rect(logo: Path, frame_w: int, frame_h: int, placement: LogoPlacement,
     m = round(placement.margin * short)
     x = safe.x + m if placement.corner.endswith("left") else safe.right - m - lw
     y = safe.y + m if placement.corner.startswith("top") else safe.bottom - m - lh
+    x = x + x % 2 if placement.corner.endswith("left") else x - x % 2
+    y = y + y % 2 if placement.corner.startswith("top") else y - y % 2
     return Rect(x=x, y=y, w=lw, h=lh)
 
 
@@ -61,17 +64,24 @@ def logo_overlay(logo: Path, frame_w: int, frame_h: int, placement: LogoPlacemen
     """Filtergraph lines that lay the logo over [src] at its opacity, output [out].
 
     `until_s` hides the watermark from that time on (e.g. under an end card that shows the
-    logo itself). The logo is one frame; overlay repeats it to the end of the video.
+    logo itself). The logo is one frame; overlay repeats it to the end of the video. [src] is
+    expected to be BT.709 limited-range yuv420p, as the timeline's clips are.
     """
     r = logo_rect(Path(logo), frame_w, frame_h, placement, safe_area)
     chain = [f"movie=filename={filter_value(Path(logo).resolve())}", "format=rgba",
              f"scale={r.w}:{r.h}:flags=lanczos"]
     if placement.opacity < 1:
         chain.append(f"colorchannelmixer=aa={placement.opacity:.3f}")
-    ov = f"overlay=x={r.x}:y={r.y}:format=auto"
+    # The one logo frame becomes BT.709 video YUV here, and the film is pinned to yuv420p
+    # where it meets the logo, so the overlay blends in yuv420p. Left to negotiate, ffmpeg
+    # turned the whole timeline into RGB (or 4:4:4) and back for every frame, ~20% of an
+    # export's CPU, and an RGB pick tagged the export full range with an RGB matrix.
+    chain.append("scale=out_color_matrix=bt709:out_range=tv,format=yuva420p")
+    ov = f"overlay=x={r.x}:y={r.y}:format=yuv420"
     if until_s is not None:
         ov += f":enable=lt(t\\,{until_s:.6f})"
-    graph = f"{','.join(chain)}[{out}_logo];[{src}][{out}_logo]{ov}[{out}]"
+    graph = (f"{','.join(chain)}[{out}_logo];[{src}]format=yuv420p[{out}_main];"
+             f"[{out}_main][{out}_logo]{ov}[{out}]")
     return LogoOverlay(graph=graph, rect=r)
 
 
@@ -169,8 +179,9 @@ def end_card(kit: BrandKit, width: int, height: int, out: Path, *, fps: int = 30
                 img.save(still, format="PNG", compress_level=1)
                 # The still is decoded and converted once and repeated by the loop filter:
                 # a third of the CPU of `-loop 1` on the input, which decodes it every frame.
-                run_ffmpeg(["-i", str(still), "-vf", f"format=yuv420p,loop=loop={frames - 1}"
-                            f":size=1:start=0,setpts=N/{fps}/TB",
+                # BT.709 and tagged like the scene clips, so joining them keeps the tags.
+                run_ffmpeg(["-i", str(still), "-vf", f"{RGB_TO_BT709},{TAG_BT709},"
+                            f"loop=loop={frames - 1}:size=1:start=0,setpts=N/{fps}/TB",
                             "-frames:v", str(frames), "-c:v", "libx264", "-preset", "veryfast",
                             "-crf", "18", "-tune", "stillimage", "-pix_fmt", "yuv420p",
                             "-r", str(fps), "-movflags", "+faststart", "-f", "mp4", str(tmp)],
