@@ -413,8 +413,9 @@ def test_a_transition_set_to_crossfade_with_a_duration_is_saved(page, project):
 
     cut().locator("select").select_option("crossfade")
     cut().locator("input[data-field=transition_s]").wait_for(state="visible")
-    # 0.8 s, or less where the clips around this cut are too short for it (earlier tests
-    # reorder and trim them): the field's max is the longest crossfade the cut allows.
+    # 0.8 s, or less if the field's max (the longest crossfade there is) were lower. Typed
+    # straight after choosing "fade": the kernel's echo of that choice arrives meanwhile and
+    # must not redraw the field under the keys (it once turned "0.8" into "0.58").
     longest = float(cut().locator("input[data-field=transition_s]").get_attribute("max"))
     assert longest >= 0.2, f"this cut allows only {longest} s"
     want = 0.8 if longest >= 0.8 else math.floor(longest * 10) / 10
@@ -425,6 +426,24 @@ def test_a_transition_set_to_crossfade_with_a_duration_is_saved(page, project):
     assert edit(state, sid)["transition"]["kind"] == "crossfade"
     expect(cut().locator("select")).to_have_value("crossfade")
     expect(cut().locator("input[data-field=transition_s]")).to_have_value(f"{want:g}")
+
+    # A change made elsewhere while a duration is half typed: the view learns of it, but does
+    # not draw the field again under the keys; it redraws once the field is left.
+    other = timeline.locator(".nbv-block").nth(3).get_attribute("data-scene-id")
+    lab.run_cell(page, lab.append_cell(
+        page, f'import threading; threading.Timer(5.0, p.set_transition, ("{other}", "crossfade", '
+              f'0.4)).start()'))
+    cut().locator("input[data-field=transition_s]").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("0.")
+    wait_saved(page, project, lambda s: edit(s, other)["transition"]["duration_s"] == 0.4,
+               "the change from the cell")
+    page.wait_for_timeout(1000)  # its echo reaches the browser (the view sends within 0.2 s)
+    page.keyboard.type("3")
+    page.keyboard.press("Tab")
+    wait_saved(page, project, lambda s: edit(s, sid)["transition"]["duration_s"] == 0.3,
+               "the duration typed across the change")
+    expect(timeline.locator(f'[data-cut="{other}"] input')).to_have_value("0.4")
 
 
 def test_the_export_panel_renders_a_9_16_file_into_exports(page, project):

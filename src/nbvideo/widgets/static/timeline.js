@@ -7,10 +7,12 @@
  *   in_s: number, out_s: number, kept_s: number, start_s: number, end_s: number, text: string,
  *   transition: { kind: "cut" | "crossfade", duration_s: number } | null }} Clip
  * @typedef {{ part: AnyModel, id: string, clip: Clip }} Item
+ * @typedef {{ kind: "cut" | "crossfade", duration_s: number }} Transition
  * @typedef {{ items: Item[], scale: number, fps: number,
  *   act: (k: string, f: Record<string, any>, b?: ArrayBuffer[]) => Promise<any>,
  *   urls: UrlCache, info: Record<string, any>, pending: Map<string, { value: number, timer: number }>,
- *   drafts: Map<string, string>, music: { busy: string }, width: number, redraw: () => void,
+ *   drafts: Map<string, string>, cutDrafts: Map<string, Transition>, music: { busy: string },
+ *   width: number, redraw: () => void,
  *   fail: (msg: string) => void }} Ctx
  */
 
@@ -272,7 +274,9 @@ function trimHandle(block, it, edge, ctx) {
  * @param {Item} it @param {number} left @param {number} top @param {Ctx} ctx
  */
 function cutControl(it, left, top, ctx) {
-  const t = /** @type {NonNullable<Clip["transition"]>} */ (it.clip.transition);
+  // A choice sent and not answered yet is drawn as chosen: the kernel's echo of an earlier
+  // change may arrive meanwhile, and must not flip the control back under the user.
+  const t = ctx.cutDrafts.get(it.id) ?? /** @type {Transition} */ (it.clip.transition);
   const n = it.clip.number;
   const kind = h("select", { "data-field": "transition", "aria-label": `Transition after clip ${n}` },
     h("option", { value: "cut", text: "cut" }), h("option", { value: "crossfade", text: "fade" }));
@@ -286,7 +290,12 @@ function cutControl(it, left, top, ctx) {
     const k = /** @type {HTMLSelectElement} */ (kind).value;
     secs.hidden = k !== "crossfade";
     const v = /** @type {HTMLInputElement} */ (secs).value;
-    ctx.act("set_transition", { scene: it.id, transition: k, duration_s: k === "cut" ? 0 : Number(v) });
+    const draft = { kind: /** @type {Transition["kind"]} */ (k), duration_s: k === "cut" ? 0 : Number(v) };
+    ctx.cutDrafts.set(it.id, draft);
+    ctx.act("set_transition", { scene: it.id, transition: k, duration_s: draft.duration_s }).finally(() => {
+      // Answered: the model holds the outcome now (the view syncs before it replies).
+      if (ctx.cutDrafts.get(it.id) === draft) { ctx.cutDrafts.delete(it.id); ctx.redraw(); }
+    });
   };
   kind.addEventListener("change", send);
   secs.addEventListener("change", send);
@@ -307,6 +316,8 @@ function render({ model, el }) {
   let items = [];
   /** Texts typed on the text track and not saved yet, by scene id (kept across redraws). */
   const drafts = new Map();
+  /** Transitions sent and not answered yet, by scene id (see cutControl). */
+  const cutDrafts = new Map();
   const music = { busy: "" };
   /** @param {string} kind @param {Record<string, any>} fields @param {ArrayBuffer[]} [buffers] */
   async function act(kind, fields, buffers) {
@@ -335,7 +346,26 @@ function render({ model, el }) {
   const watched = new Set();
   let queued = 0;
   const redraw = () => { cancelAnimationFrame(queued); queued = requestAnimationFrame(() => draw()); };
+  let deferred = false;
+  /** @param {EventTarget | null} el */
+  const isField = (el) => el instanceof HTMLTextAreaElement ||
+    (el instanceof HTMLInputElement && ["text", "number"].includes(el.type));
+  // Keys typed into a field mark it as being edited (Tab only leaves it).
+  tracks.addEventListener("keydown", (e) => {
+    if (isField(e.target) && e.key !== "Tab") /** @type {HTMLElement} */ (e.target).dataset.typing = "1";
+  });
   async function draw() {
+    // A field someone is typing in is not drawn again under them: its text, caret and
+    // selection would be lost mid-word (select "fade", type "0.8", and a late echo of the
+    // select made it "0.58"). The redraw waits until focus leaves that field.
+    const typing = document.activeElement;
+    if (isField(typing) && tracks.contains(typing) && /** @type {HTMLElement} */ (typing).dataset.typing) {
+      if (!deferred) {
+        deferred = true;
+        typing?.addEventListener("focusout", () => { deferred = false; redraw(); }, { once: true });
+      }
+      return;
+    }
     const parts = await loadParts(model, model.get("clips"));
     for (const p of watched) if (!parts.includes(p)) { p.off("change:clip", redraw); p.off("change:poster", redraw); watched.delete(p); }
     for (const p of parts) if (!watched.has(p)) { p.on("change:clip", redraw); p.on("change:poster", redraw); watched.add(p); }
@@ -349,7 +379,7 @@ function render({ model, el }) {
     for (let s = 0; s <= (info.total_s || 0); s += stepS) {
       ruler.append(h("span", { style: `left:${s * scale}px`, text: `${s}s` }));
     }
-    const ctx = { items, scale, fps: info.fps || 30, act, urls, info, pending, drafts, music, width, redraw,
+    const ctx = { items, scale, fps: info.fps || 30, act, urls, info, pending, drafts, cutDrafts, music, width, redraw,
       fail: (/** @type {string} */ msg) => err.show(msg) };
     const rows = [ruler];
     for (const track of model.get("tracks") || []) {
