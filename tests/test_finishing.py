@@ -322,3 +322,25 @@ def test_clips_made_after_a_finish_come_from_clean_frames(fresh: nv.Project) -> 
         assert len(s.clip_takes) == 1 and len(s.frame_takes) == 2
     p.export("fin", formats=["16:9"])  # nothing left to redraw
     assert all(len(s.clip_takes) == 1 and len(s.frame_takes) == 2 for s in p.scenes)
+
+
+def test_an_export_refused_by_its_preset_redraws_nothing(fresh: nv.Project) -> None:
+    """The preset's checks come first: a refused export makes no frame, no clip and no file,
+    even where the finishing now calls for other frame marks."""
+    p = fresh
+    p.answer()
+    p.finish(voice="narrator-f")  # captions burned in: clean frames
+    p.storyboard()
+    p.generate_clips().wait()
+    p.finish(voice=None, music="none")  # no text burned now: the frames would be board panels
+    takes = {s.id: (len(s.frame_takes), len(s.clip_takes), s.clip.id) for s in p.scenes}
+    before = (p.path / "project.json").read_bytes()
+    with pytest.raises(nv.NbvideoError, match="audio"):
+        p.export("silent", preset="tiktok")
+    assert {s.id: (len(s.frame_takes), len(s.clip_takes), s.clip.id) for s in p.scenes} == takes
+    assert (p.path / "project.json").read_bytes() == before
+    assert not list((p.path / "exports").glob("silent*"))
+    p.finish(music="bed")  # sound, still no text burned: the export goes on, and redraws
+    p.export("silent", preset="tiktok")
+    assert all(s.frame.inputs.get("annotations") is None for s in p.scenes)
+    assert all(len(s.clip_takes) == takes[s.id][1] + 1 for s in p.scenes)

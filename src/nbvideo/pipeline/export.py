@@ -51,18 +51,20 @@ def validate(formats: Sequence[str], resolution: str, fit: str) -> list[str]:
     return list(dict.fromkeys(formats))
 
 
-def refresh_marks(rt: Runtime) -> None:
+def refresh_marks(rt: Runtime) -> bool:
     """Bring the local frames and animatics up to date with the marks the finishing calls
     for (see `storyboard.frame_marks`), free: `p.finish(...)` set after the clips were made
-    still exports clean frames and one logo. Paid takes are never made again here."""
+    still exports clean frames and one logo. Paid takes are never made again here. Returns
+    whether any frame or clip was made again."""
     if not rt.store.writable:
-        return
-    run_sync(storyboard.refresh_marks(rt))
+        return False
+    redrawn = run_sync(storyboard.refresh_marks(rt))
     with rt.guard:
         chains = {s.id: [s.clip.model] for s in rt.state.scenes  # type: ignore[union-attr]
                   if clips_phase.remarked_clip(rt, s)}
     if chains:
         clips_phase.start_clip_job(rt, chains, name="clips for the new frame marks").wait()
+    return bool(redrawn or chains)
 
 
 @dataclass
@@ -101,7 +103,19 @@ def export(rt: Runtime, name: str, formats: Sequence[str], resolution: str, fit:
     if fit not in FITS:
         raise InvalidInput(f"fit must be 'crop' (fill the frame) or 'pad' (blurred bars), got {fit!r}")
     outs = targets(rt, name, formats, resolution, fit, presets)
-    refresh_marks(rt)
+    with tempfile.TemporaryDirectory(prefix="nbvideo-export-") as work:
+        plans = _plan(rt, outs, accept, Path(work))
+        # Checked first: an export refused by its preset makes nothing. Then the local frames
+        # and animatics take the finishing's marks, and the outputs are planned on them.
+        if refresh_marks(rt):
+            plans = _plan(rt, outs, accept, Path(work))
+        return [_render_one(rt, t, prep, fit, warned, index, len(outs), cancel, on_progress, smart)
+                for index, (t, prep, warned) in enumerate(plans)]
+
+
+def _plan(rt: Runtime, outs: list[_Target], accept: bool | Sequence[str],
+          work: Path) -> list[tuple[_Target, finishing.Prepared, list[str]]]:
+    """Every output prepared (finishing) and checked against its preset, before any encode."""
     with rt.guard:
         es = require_clips(rt)
         clips = [
@@ -111,15 +125,13 @@ def export(rt: Runtime, name: str, formats: Sequence[str], resolution: str, fit:
             for e in es
         ]
         finished = rt.state.finishing != Finishing()
-    with tempfile.TemporaryDirectory(prefix="nbvideo-export-") as work:
-        plans = []
-        for t in outs:  # everything is prepared and checked before the first encode
-            size = frame_size(t.aspect, t.resolution)
-            prep = (finishing.prepare(rt, es, clips, size, t.fps, t.preset, Path(work))
-                    if finished or t.preset else finishing.Prepared(clips=clips))
-            plans.append((t, prep, [str(v) for v in enforce(prep.warnings, accept)]))
-        return [_render_one(rt, t, prep, fit, warned, index, len(outs), cancel, on_progress, smart)
-                for index, (t, prep, warned) in enumerate(plans)]
+    plans = []
+    for t in outs:
+        size = frame_size(t.aspect, t.resolution)
+        prep = (finishing.prepare(rt, es, clips, size, t.fps, t.preset, work)
+                if finished or t.preset else finishing.Prepared(clips=clips))
+        plans.append((t, prep, [str(v) for v in enforce(prep.warnings, accept)]))
+    return plans
 
 
 def _render_one(rt: Runtime, t: _Target, prep: finishing.Prepared, fit: str, warned: list[str],
