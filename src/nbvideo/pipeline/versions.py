@@ -225,32 +225,29 @@ def next_steps(rt: Runtime) -> UndoRedo:
 
 
 def undo(rt: Runtime, missing_ok: bool = False) -> HistoryEvent:
-    with rt.guard:
-        _recorder(rt)
-        evs = events(rt)
-        steps, _ = stacks(evs)
-        if not steps:
-            raise HistoryError("nothing to undo: no change since the project was opened "
-                               "with history, or every change is undone already")
-        e = steps[-1]
-        n = normal(rt.state)
-        apply(n, [c for c in e.changes if is_choice(c.path)], reverse=True)
-        return _adopt(rt, merge(n, rt.state), "undo", e.id,
-                      f"undo #{e.id} {e.kind}: {e.summary}"[:300], missing_ok)
+    return _walk(rt, "undo", missing_ok)
 
 
 def redo(rt: Runtime, missing_ok: bool = False) -> HistoryEvent:
+    return _walk(rt, "redo", missing_ok)
+
+
+def _walk(rt: Runtime, kind: str, missing_ok: bool) -> HistoryEvent:
+    """Take back the top of the undo stack, or make the top of the redo stack again: the
+    recorder's kept stacks, the same ones the board's buttons name (`next_steps`)."""
     with rt.guard:
-        _recorder(rt)
-        evs = events(rt)
-        _, steps = stacks(evs)
+        st = _recorder(rt).stacks
+        steps = st.undo if kind == "undo" else st.redo
         if not steps:
-            raise HistoryError("nothing to redo: no undo since the last change")
+            raise HistoryError("nothing to undo: no change since the project was opened "
+                               "with history, or every change is undone already"
+                               if kind == "undo" else
+                               "nothing to redo: no undo since the last change")
         e = steps[-1]
         n = normal(rt.state)
-        apply(n, [c for c in e.changes if is_choice(c.path)])
-        return _adopt(rt, merge(n, rt.state), "redo", e.id,
-                      f"redo #{e.id} {e.kind}: {e.summary}"[:300], missing_ok)
+        apply(n, [c for c in e.changes if is_choice(c.path)], reverse=kind == "undo")
+        return _adopt(rt, merge(n, rt.state), kind, e.id,
+                      f"{kind} #{e.id} {e.kind}: {e.summary}"[:300], missing_ok)
 
 
 def check_snapshot_name(name: Any) -> str:
