@@ -9,18 +9,19 @@ from nbvideo.brief_templates import TemplateError
 from nbvideo.brief_templates import templates_frame as templates
 from nbvideo.campaign import Campaign, batch, variants
 from nbvideo.errors import (
+    BudgetExceeded,
     InvalidInput,
     NbvideoError,
     PhaseNotReady,
     ProjectCorrupt,
     ProjectLocked,
     ProjectNotFound,
+    ProjectStale,
     RoutingWarning,
     SchemaTooNew,
 )
 from nbvideo.keys import MissingKey, set_keys
 from nbvideo.overview import projects, spend_chart
-from nbvideo.pipeline.budget import BudgetExceeded
 from nbvideo.project import Project
 from nbvideo.providers.catalog import catalog_frame as catalog
 
@@ -43,6 +44,7 @@ __all__ = [
     "ProjectCorrupt",
     "ProjectLocked",
     "ProjectNotFound",
+    "ProjectStale",
     "RoutingWarning",
     "SchemaTooNew",
     "TemplateError",

@@ -1,6 +1,20 @@
-"""Errors a user can act on. The CLI prints these without a traceback."""
+"""Errors a user can act on, in one tree under `NbvideoError`. The CLI prints these without a
+traceback (one line, an exit code per kind); a widget shows the message on the view.
+
+Outside values enter through one boundary, so their errors are made in one place too:
+`from_validation` turns a pydantic `ValidationError` into an `InvalidInput` that names the
+field and what is allowed, and `quote` shows at most ~80 characters of what was given, so a
+1 MB brief or a control character never comes back whole in a message.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+QUOTE_LIMIT = 80
 
 
 class NbvideoError(Exception):
@@ -31,6 +45,10 @@ class ProjectLocked(NbvideoError):
     pass
 
 
+class ProjectStale(NbvideoError):
+    """A save started from an older revision than the one on disk; nothing was overwritten."""
+
+
 class PhaseNotReady(NbvideoError):
     """A phase was asked for before the one it builds on has run."""
 
@@ -39,5 +57,46 @@ class PathEscape(NbvideoError, ValueError):
     """A path would leave the project folder."""
 
 
+class BudgetExceeded(NbvideoError):
+    """A paid request was refused before sending: it could take spend over a budget.
+
+    Carries the numbers so a notebook can act on them: the budget's name and limit, what was
+    already spent and held in flight, the call's estimate and the item it was for."""
+
+    def __init__(self, message: str, *, budget: str | None = None,
+                 limit_usd: float | None = None, spent_usd: float | None = None,
+                 in_flight_usd: float | None = None, estimate_usd: float | None = None,
+                 item: str | None = None) -> None:
+        super().__init__(message)
+        self.budget = budget
+        self.limit_usd = limit_usd
+        self.spent_usd = spent_usd
+        self.in_flight_usd = in_flight_usd
+        self.estimate_usd = estimate_usd
+        self.item = item
+
+
 class RoutingWarning(UserWarning):
     """model="auto" chose differently than its policy alone would, e.g. around a failing model."""
+
+
+def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """`repr` of a value, cut to about `limit` characters: what an error may echo back."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f"{len(value):,} characters" if isinstance(value, str | bytes) else "cut"
+    return f"{text[: limit - 1]}… ({size})"
+
+
+def from_validation(exc: ValidationError, field: str | None = None) -> InvalidInput:
+    """The first problem of a pydantic error as an `InvalidInput`: 'aspect: ... got '21:9''.
+
+    `field` prefixes the location (e.g. "finish"); the value given is quoted, cut short."""
+    err = exc.errors()[0]
+    where = ".".join(str(x) for x in err["loc"])
+    where = ".".join(x for x in (field, where) if x) or "value"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if "input" in err and err["type"] not in ("missing", "extra_forbidden"):
+        return InvalidInput(f"{where}: {msg}, got {quote(err['input'])}")
+    return InvalidInput(f"{where}: {msg}")

@@ -13,13 +13,11 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
-from nbvideo.errors import NbvideoError
+from nbvideo.errors import BudgetExceeded
+
+__all__ = ["Budget", "BudgetExceeded", "Reservation", "reserve"]
 
 _lock = threading.Lock()  # one lock for all budgets, so checking several is atomic
-
-
-class BudgetExceeded(NbvideoError):
-    """A request was refused because it could take spend over a budget."""
 
 
 @dataclass
@@ -81,7 +79,9 @@ def reserve(budgets: list[Budget], estimate_usd: float, what: str) -> Iterator[R
                 raise BudgetExceeded(
                     f"{what} refused before sending: ${spent:.2f} spent + ${flying:.2f} in flight"
                     f" + ${estimate_usd:.2f} estimated = ${total:.2f}, over the {b.name} of "
-                    f"${b.limit_usd:.2f}"
+                    f"${b.limit_usd:.2f}",
+                    budget=b.name, limit_usd=b.limit_usd, spent_usd=spent, in_flight_usd=flying,
+                    estimate_usd=estimate_usd, item=what,
                 )
         token = next(_tokens)
         for b in budgets:
