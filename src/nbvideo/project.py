@@ -489,6 +489,11 @@ class Project:
                         model: str | None = None) -> Job[list[Take]]:
         """A new clip take for one scene (new prompt, or force=True for a fresh seed)."""
         scene_id = scene_ops.resolve(self._rt, ref).id
+        if prompt is not None or seed is not None or force:  # a new take: a paid one needs
+            first = self._chains([self._rt.state.scene(scene_id)], model, "cheapest", None)
+            check = getattr(self._rt.providers.video_for(first[scene_id][0]), "check_key", None)
+            if check is not None:
+                check()  # its key, asked for before anything changes
         if prompt is not None:  # the clip is made from the frame, so the frame follows the prompt
             self.regenerate_frame(scene_id, prompt)
         if seed is not None or force:
