@@ -14,6 +14,7 @@ from nbvideo.approvals import STATUS_COLOURS as HEX
 from nbvideo.approvals import NotApproved
 from nbvideo.brand import hex_rgb
 from nbvideo.media import probe
+from nbvideo.state import SCHEMA_VERSION
 
 STATUS_COLOURS = {k: hex_rgb(v) for k, v in HEX.items()}
 
@@ -117,7 +118,7 @@ def test_statuses_and_comments_survive_a_reopen(rendered: nv.Project) -> None:
     path = p.path
     p.close()
     raw = json.loads((path / "project.json").read_text())
-    assert raw["schema_version"] == 2
+    assert raw["schema_version"] == SCHEMA_VERSION
     assert raw["scenes"][1]["review_status"] == "changes_requested"
     again = nv.Project.open(path)
     assert list(again.review["status"])[:2] == ["approved", "changes_requested"]

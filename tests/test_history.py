@@ -10,6 +10,7 @@ import pytest
 import nbvideo as nv
 from nbvideo.history import HistoryError
 from nbvideo.pipeline.versions import AssetsMissing
+from nbvideo.state import SCHEMA_VERSION
 from tests.conftest import BRIEF, SMALL
 
 
@@ -349,7 +350,7 @@ def test_a_project_from_before_history_opens_and_starts_recording(rendered: nv.P
     assert {s.review_status for s in p.scenes} == {"draft"}
     p.edit_scene(1, title="now with history")
     assert list(p.history["kind"]) == ["edit"]
-    assert json.loads((path / "project.json").read_text())["schema_version"] == 2
+    assert json.loads((path / "project.json").read_text())["schema_version"] == SCHEMA_VERSION
     p.undo()
     assert p.scene(1).title != "now with history"
     p.close()

@@ -205,3 +205,39 @@ def test_auto_providers_use_the_keys_that_are_set_and_offline_for_the_rest(
     assert again.models == {"text": "rule-planner-v1", "image": "flux-schnell",
                             "video": "kling-v2.1"}
     again.close()
+
+
+def test_a_paid_project_opens_without_keys_and_asks_for_one_only_before_a_paid_call(
+    both, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbvideo.keys import forget_keys
+
+    _oa, rep = both
+    p = nv.Project.open(tmp_path / "paid", brief="15s ad for a cold brew coffee can",
+                        duration_s=15, fps=12, providers="openai+replicate")
+    answer_fast(p, "wan-2.5-i2v-fast")
+    p.storyboard()
+    p.generate_clips().wait(300)
+    p.close()
+    creates = sum(rep.creates.values())
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "REPLICATE_API_TOKEN"):
+        monkeypatch.delenv(var)
+    forget_keys()
+
+    q = nv.Project.open(tmp_path / "paid")  # no keys: reading and re-exporting need none
+    rows = len(q.costs)
+    assert q.costs["cost_usd"].sum() > 0 and not q.history.empty
+    assert len(q.takes()) >= 2 * len(q.scenes)
+    q.generate_clips(scenes=[1]).wait(300)  # its take is reused: no key, no call
+    out = q.export("again", formats=["1:1"])  # a re-export of the clips it has
+    assert out.paths[0].exists()
+    seed = q.scenes[1].clip_seed
+    with pytest.raises(nv.MissingKey, match="OPENAI_API_KEY"):
+        q.storyboard(replan=True)
+    with pytest.raises(nv.MissingKey, match="REPLICATE_API_TOKEN"):
+        q.regenerate_clip(2, force=True)
+    assert q.scenes[1].clip_seed == seed  # refused before anything changed
+    assert sum(rep.creates.values()) == creates  # nothing was sent
+    assert len(q.scenes) == len(p.scenes) and len(q.costs) >= rows
+    assert not (q.costs["status"] == "failed").any()
+    q.close()

@@ -24,6 +24,7 @@ from nbvideo.errors import (
     NbvideoError,
     PhaseNotReady,
     ProjectLocked,
+    ProjectStale,
 )
 from nbvideo.state import ASPECTS, RESOLUTIONS
 
@@ -41,7 +42,7 @@ def _fail(exc: BaseException) -> None:
     if isinstance(exc, InvalidInput) or (isinstance(exc, HistoryError)
                                          and not isinstance(exc, AssetsMissing)):
         code = EXIT_INPUT
-    if isinstance(exc, ProjectLocked):
+    if isinstance(exc, ProjectLocked | ProjectStale):
         code = EXIT_LOCKED
     if isinstance(exc, PhaseNotReady):
         code = EXIT_NOT_READY

@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 RECORD_ROOTS = frozenset({"takes", "exports", "schema_version", "name", "created_at"})
 NAVIGATION = frozenset({"undo", "redo", "restore"})
 _TAKE_LISTS = {"frame_takes", "clip_takes"}
-_EXCLUDE = {"updated_at": True, "scenes": {"__all__": _TAKE_LISTS},
+_EXCLUDE = {"updated_at": True, "revision": True, "scenes": {"__all__": _TAKE_LISTS},
             "archived_scenes": {"__all__": _TAKE_LISTS}}
 
 
@@ -123,7 +123,7 @@ def raise_input(message: str) -> None:
 # ---------------------------------------------------------------------- normal form
 def normal(state: ProjectState) -> dict[str, Any]:
     """The state as plain JSON with scenes keyed by id (active order and archived order as
-    lists of ids), comments and exports keyed by id/path, and no takes or updated_at."""
+    lists of ids), comments and exports keyed by id/path, and no takes, updated_at or save revision."""
     d = state.model_dump(mode="json", exclude=_EXCLUDE)  # type: ignore[arg-type]
     active, archived = d.pop("scenes"), d.pop("archived_scenes")
     table = {}
@@ -153,7 +153,7 @@ def denormal(n: dict[str, Any], current: ProjectState) -> ProjectState:
     d["exports"] = list(n["exports"].values())
     d["scenes"] = [scene(i) for i in n["order"]]
     d["archived_scenes"] = [scene(i) for i in n["archived"] if i not in n["order"]]
-    d["updated_at"] = current.updated_at
+    d["updated_at"], d["revision"] = current.updated_at, current.revision
     return ProjectState.model_validate(d)
 
 

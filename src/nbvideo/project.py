@@ -12,7 +12,9 @@ import functools
 import os
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +72,34 @@ _OPEN_OPTIONS = ("brief", "aspect", "duration_s", "resolution", "fps", "provider
                  "seed", "budget_usd", "read_only", "template")
 
 
+@dataclass(eq=False)
+class _Live:
+    """A project open for writing in this process, and how many handles hold it open."""
+
+    rt: Runtime
+    handles: int = 1
+
+
+# One live project per folder per process, keyed by the resolved folder (symlinks meet).
+# Held weakly: an entry lives while a handle or its Runtime (e.g. in a running Job) does.
+_LIVE: weakref.WeakValueDictionary[Path, _Live] = weakref.WeakValueDictionary()
+_LIVE_GUARD = threading.RLock()
+
+
+def _live_entry(root: Path) -> _Live | None:
+    """The live project of this folder, if it is still the one on disk. When project.json was
+    changed behind it (a restore, another program), the next open reads the disk afresh;
+    handles on the old one keep refusing to save (ProjectStale) rather than overwrite."""
+    key = root.resolve()
+    live = _LIVE.get(key)
+    if live is None:
+        return None
+    if not live.rt.store.is_current():
+        del _LIVE[key]
+        return None
+    return live
+
+
 def _shows_as_grid(method: Callable[..., Job[Any]]) -> Callable[..., Job[Any]]:
     """The Job a clip method returns displays as a live ClipGrid in a notebook."""
 
@@ -93,8 +123,10 @@ def _brief_error(exc: ValidationError) -> InvalidInput:
 class Project:
     """An ad project on disk: brief, questions, storyboard, takes, timeline, exports, costs."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, live: _Live | None = None) -> None:
         self._rt = rt
+        self._live = live  # None: a read-only handle of its own
+        self._closed = False
 
     # ------------------------------------------------------------------ open / close
     @classmethod
@@ -106,6 +138,12 @@ class Project:
         (a brief template from ``nv.templates()``, e.g. "app-install": its structure,
         questions and example copy; its length and aspect unless given; its example brief
         when `brief` is omitted).
+
+        One live project per folder per process: opening a folder that is already open here
+        (a re-run cell, a second name, a symlink to it) gives a handle on the same live
+        project, so an edit through either is seen by both and no save overwrites another.
+        Each handle's `close()` counts; the writer lock goes when the last one closes.
+        Opening needs no API keys; a paid call asks for its key when it is about to be made.
         """
         unknown = sorted(set(options) - set(_OPEN_OPTIONS))
         if unknown:
@@ -120,6 +158,26 @@ class Project:
         models = options.pop("models", None)
         brief_opts = {k: v for k, v in options.items() if v is not None}
         store = ProjectStore(slug_path(path))
+        with _LIVE_GUARD:
+            live = None if read_only else _live_entry(store.root)
+            if live is not None:  # the same folder is open in this process: share it
+                cls._check_same(live.rt.state, brief, brief_opts, providers, seed)
+                live.handles += 1
+                project = cls(live.rt, live)
+            else:
+                project = cls._load(store, brief, brief_opts, providers, seed, budget, models,
+                                    read_only)
+        if models is not None and models != project._rt.state.models and not read_only:
+            project.use_models(**models)
+        if budget is not None and budget != project._rt.state.budget_usd:
+            project.budget_usd = budget
+        return project
+
+    @classmethod
+    def _load(cls, store: ProjectStore, brief: str | None, brief_opts: dict[str, Any],
+              providers: str | None, seed: int | None, budget: float | None,
+              models: dict[str, str] | None, read_only: bool) -> Project:
+        """Read (or create) the project from disk into a new live Runtime."""
         created = not store.exists()
         if brief_opts.get("template") is not None and not store.exists():
             tmpl = get_template(brief_opts["template"])  # unknown names are refused, listed
@@ -148,23 +206,29 @@ class Project:
                                      models=models or {})
             except ValidationError as exc:
                 raise _brief_error(exc) from None
-            provider_set(state.providers, state.models)  # refuse bad choices before writing
+            # refuse bad choices (and, for a new paid project, a missing key) before writing
+            provider_set(state.providers, state.models)
             store.root.mkdir(parents=True, exist_ok=True)
             store.acquire()
             store.make_dirs()
             store.save(state)
-        # A read-only open generates nothing, so it needs no provider keys (e.g. `nbvideo costs`).
-        rt = Runtime(state=state, store=store, ledger=Ledger(store.ledger_path),
-                     providers=provider_set("local") if read_only
-                     else provider_set(state.providers, state.models))
-        project = cls(rt)
+        # Opening needs no keys: a read-only open generates nothing (e.g. `nbvideo costs`), and
+        # a writable one asks for a vendor's key only when a paid call is about to be made.
+        try:
+            rt = Runtime(state=state, store=store, ledger=Ledger(store.ledger_path),
+                         providers=provider_set("local") if read_only
+                         else provider_set(state.providers, state.models, keys_now=False))
+        except BaseException:
+            store.release()
+            raise
+        if read_only:
+            return cls(rt)
+        live = _Live(rt)
+        rt.keepalive = live
+        _LIVE[store.root.resolve()] = live
         if created and rt.history is not None:
             rt.history.mark("create", summary=f"project {state.name!r}: {state.brief.text}"[:300])
-        if models is not None and models != state.models and not read_only:
-            project.use_models(**models)
-        if budget is not None and budget != state.budget_usd:
-            project.budget_usd = budget
-        return project
+        return cls(rt, live)
 
     @staticmethod
     def _check_same(state: ProjectState, brief: str | None, opts: dict[str, Any],
@@ -186,8 +250,21 @@ class Project:
             )
 
     def close(self) -> None:
-        """Release the writer lock so another process may open the project."""
-        self._rt.store.release()
+        """Close this handle. When it is the last open handle on the project in this
+        process, the writer lock is released so another process may open it."""
+        with _LIVE_GUARD:
+            if self._closed:
+                return
+            self._closed = True
+            live = self._live
+            if live is not None:
+                live.handles -= 1
+                if live.handles > 0:
+                    return
+                key = self._rt.store.root.resolve()
+                if _LIVE.get(key) is live:
+                    del _LIVE[key]
+            self._rt.store.release()
 
     def __enter__(self) -> Project:
         return self
@@ -412,6 +489,11 @@ class Project:
                         model: str | None = None) -> Job[list[Take]]:
         """A new clip take for one scene (new prompt, or force=True for a fresh seed)."""
         scene_id = scene_ops.resolve(self._rt, ref).id
+        if prompt is not None or seed is not None or force:  # a new take: a paid one needs
+            first = self._chains([self._rt.state.scene(scene_id)], model, "cheapest", None)
+            check = getattr(self._rt.providers.video_for(first[scene_id][0]), "check_key", None)
+            if check is not None:
+                check()  # its key, asked for before anything changes
         if prompt is not None:  # the clip is made from the frame, so the frame follows the prompt
             self.regenerate_frame(scene_id, prompt)
         if seed is not None or force:

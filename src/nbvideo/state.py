@@ -15,8 +15,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from nbvideo.look import Look
 
-SCHEMA_VERSION = 2
-"""2: scenes carry a review status and comments (both default, so a version 1 file opens)."""
+SCHEMA_VERSION = 3
+"""2: scenes carry a review status and comments (both default, so a version 1 file opens).
+3: the state carries its save `revision` (0 for an older file), so a stale save is refused."""
 
 Aspect = Literal["16:9", "9:16", "1:1", "4:5"]
 ASPECTS: tuple[str, ...] = ("16:9", "9:16", "1:1", "4:5")
@@ -344,6 +345,8 @@ class ExportRecord(Model):
 
 class ProjectState(Model):
     schema_version: int = SCHEMA_VERSION
+    revision: int = Field(
+        0, ge=0, description="Saves so far; the store refuses a save from an older revision.")
     name: str
     created_at: _dt.datetime = Field(default_factory=utcnow)
     updated_at: _dt.datetime = Field(default_factory=utcnow)

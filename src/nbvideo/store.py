@@ -8,11 +8,17 @@
     <slug>/exports/
 
 A file we cannot read is never overwritten: loading raises with the file's name and what
-to do, and `restore_last_good` puts the previous copy back while keeping the bad one aside.
+to do, and `restore_last_good` puts the previous copy back while keeping the bad one aside
+(a readable file from a newer nbvideo is refused instead: upgrade, do not roll back).
+
+A save never overwrites what it did not see: the store remembers the bytes of project.json as
+it loaded or last wrote them, and refuses (`ProjectStale`) when the file on disk is another
+(another program, `nbvideo restore`, another process that ignored the lock).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -30,6 +36,7 @@ from nbvideo.errors import (
     ProjectCorrupt,
     ProjectLocked,
     ProjectNotFound,
+    ProjectStale,
     SchemaTooNew,
 )
 from nbvideo.state import SCHEMA_VERSION, ProjectState, utcnow
@@ -48,8 +55,14 @@ def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def _v2_to_v3(raw: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 counts saves (`revision`); an older file starts at 0."""
+    raw.setdefault("revision", 0)
+    return raw
+
+
 # Upgraders from schema N to N+1, applied in order to raw JSON before validation.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def slug_path(path: str | os.PathLike[str]) -> Path:
@@ -82,6 +95,10 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -152,6 +169,8 @@ class ProjectStore:
         self._lock_path = self.root / LOCK_FILE
         self._write_guard = threading.RLock()
         self._locked = False
+        self._seen: str | None = None
+        """sha256 of project.json as this store last loaded or wrote it (None: never)."""
 
     # ------------------------------------------------------------------ layout
     def exists(self) -> bool:
@@ -217,20 +236,53 @@ class ProjectStore:
                     f"`nbvideo restore {self.root}`."
                 )
             raise ProjectNotFound(f"no nbvideo project at {self.root} (no {STATE_FILE})")
-        return parse_state(self.state_path.read_bytes(), self.state_path)
+        data = self.state_path.read_bytes()
+        state = parse_state(data, self.state_path)
+        self._seen = _digest(data)
+        return state
+
+    def is_current(self) -> bool:
+        """project.json is still what this store last loaded or wrote (or is gone)."""
+        try:
+            data = self.state_path.read_bytes()
+        except FileNotFoundError:
+            return True
+        return self._seen is not None and _digest(data) == self._seen
+
+    def ensure_current(self, state: ProjectState) -> None:
+        """Refuse (ProjectStale) when project.json is not the file `state` was loaded from
+        or last saved as: writing now would overwrite someone else's change."""
+        if self.is_current():
+            return
+        try:
+            disk: Any = json.loads(self.state_path.read_bytes()).get("revision", 0)
+        except (OSError, ValueError, AttributeError):
+            disk = "unreadable"
+        raise ProjectStale(
+            f"{self.state_path} changed on disk since this project read it (revision {disk} "
+            f"there, {state.revision} here: another program, `nbvideo restore` or another "
+            f"process wrote it). Nothing was overwritten; this change is only in memory. "
+            f"Reopen the project (nv.Project.open(path)) to go on from what is on disk."
+        )
 
     def save(self, state: ProjectState) -> None:
-        """Atomically replace project.json, keeping the previous good copy as project.json.bak."""
+        """Atomically replace project.json, keeping the previous good copy as project.json.bak.
+
+        Refused (ProjectStale, nothing written) when the file on disk is not the one this
+        store last loaded or wrote; each save counts one more `revision`."""
         if not self._locked:
             raise ProjectLocked(f"{self.root} is open read-only; it cannot be saved")
         with self._write_guard:
+            self.ensure_current(state)
             state.updated_at = utcnow()
+            state.revision += 1
             data = state.model_dump_json(indent=1).encode()
             if self.state_path.exists():
                 tmp_bak = self.backup_path.with_name(f".{BACKUP_FILE}.tmp")
                 shutil.copyfile(self.state_path, tmp_bak)
                 os.replace(tmp_bak, self.backup_path)
             atomic_write_bytes(self.state_path, data)
+            self._seen = _digest(data)
 
     def restore_last_good(self) -> Path | None:
         """Put project.json.bak back as project.json; the unreadable file is kept aside.
@@ -248,6 +300,14 @@ class ProjectStore:
                 self.release()
 
     def _restore(self) -> Path | None:
+        if self.state_path.exists():
+            try:
+                parse_state(self.state_path.read_bytes(), self.state_path)
+            except SchemaTooNew as exc:  # readable, just newer: rolling back would lose work
+                raise SchemaTooNew(f"{exc} Not restored: the last good copy is only for a "
+                                   f"project.json that cannot be read.") from None
+            except ProjectCorrupt:
+                pass
         parse_state(self.backup_path.read_bytes(), self.backup_path)  # refuse a bad backup
         aside = None
         if self.state_path.exists():

@@ -17,7 +17,14 @@ from nbvideo.pipeline.budget import Budget, BudgetExceeded
 from nbvideo.pipeline.estimate import clip_estimate
 from nbvideo.pipeline.jobs import EventStatus, Job, gather_limited
 from nbvideo.pipeline.qa import Expectation, inspect_clip
-from nbvideo.pipeline.runtime import Pending, Runtime, in_flight, produce, request_key
+from nbvideo.pipeline.runtime import (
+    Pending,
+    Runtime,
+    cached_take,
+    in_flight,
+    produce,
+    request_key,
+)
 from nbvideo.providers.base import (
     ClipRequest,
     MediaResult,
@@ -269,6 +276,22 @@ async def _make_on(rt: Runtime, video: Any, scene_id: str, job: Job[Any] | None,
                          resume=flying[-1] if flying else None, key_inputs=key_inputs)
 
 
+def _require_keys(rt: Runtime, scene_ids: Sequence[str], chains: dict[str, list[str]]) -> None:
+    """MissingKey now, in the caller's cell, for a scene whose first model is paid and has
+    no take for this exact request yet (a reused take needs no key)."""
+    for sid in scene_ids:
+        video = rt.providers.video_for(chains[sid][0])
+        if getattr(video, "check_key", None) is None:
+            continue
+        scene = rt.state.scene(sid)
+        frame = scene.frame
+        if frame is not None and frame.ok:
+            _inputs, key = clip_key(video, clip_request(rt, scene), frame)
+            if cached_take(scene, "clip", key, rt.store) is not None:
+                continue
+        video.check_key()
+
+
 def start_clip_job(rt: Runtime, chains: dict[str, list[str]], name: str = "clips",
                    budget_usd: float | None = None, retries: int = 2,
                    timeout_s: float = DEFAULT_TIMEOUT_S) -> Job[list[Take]]:
@@ -280,6 +303,7 @@ def start_clip_job(rt: Runtime, chains: dict[str, list[str]], name: str = "clips
     with rt.guard:
         for sid in scene_ids:  # fail now, in the caller's cell, not later in the background
             clip_request(rt, rt.state.scene(sid))
+        _require_keys(rt, scene_ids, chains)
     job: Job[list[Take]] = Job(name, total=len(scene_ids))
     bar = tqdm(total=len(scene_ids), desc=name, unit="clip", leave=True)
     firsts = [rt.providers.video_for(chains[sid][0]) for sid in scene_ids]

@@ -88,6 +88,8 @@ class Runtime:
     copied from it (a cache hit) instead of paid for again."""
     extra_budgets: list[Budget] = field(default_factory=list)
     """Budgets beyond the project's that every paid request must fit (a campaign's)."""
+    keepalive: object = field(default=None, repr=False, compare=False)
+    """What the project layer keeps alive with this runtime (its one-live-project entry)."""
     history: Recorder | None = field(init=False, default=None)
     """Writes history.jsonl: one event per save (None when the project is read-only)."""
 
@@ -242,6 +244,7 @@ async def produce(
     budgets = [*budgets, *rt.extra_budgets]
 
     def make() -> Awaitable[tuple[Take, bool]]:
+        rt.providers.require_key(provider)  # a paid call is next: MissingKey now, by name
         return _make(rt, scene_id=scene_id, kind=kind, provider=provider, model=model,
                      inputs=inputs, seed=seed, run=run, after=after, estimate_usd=estimate_usd,
                      budgets=budgets, resume=resume, key=key)

@@ -264,6 +264,7 @@ def snapshot(rt: Runtime, name: str, note: str = "") -> HistoryEvent:
         raise InvalidInput(f"note: up to 500 characters of text, got {note!r}")
     with rt.guard:
         rec = _recorder(rt)
+        rt.store.ensure_current(rt.state)  # a snapshot names the state on disk: not a stale one
         taken = next((e for e in events(rt) if e.snapshot == name), None)
         if taken is not None:
             raise InvalidInput(f"snapshot name: {name!r} is already taken (event {taken.id}, "

@@ -36,6 +36,8 @@ class ProviderSet:
     video: VideoModel
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Extra constructor options per vendor, e.g. {"replicate": {"typical_latency_s": 2}}."""
+    keys_now: bool = True
+    """False: paid models ask for their key at their first call, not when built."""
     _videos: dict[str, VideoModel] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -62,8 +64,17 @@ class ProviderSet:
         if model_id == self.video.model:
             return self.video
         if model_id not in self._videos:
-            self._videos[model_id] = _build(self.check_video(model_id), self.options)
+            self._videos[model_id] = _build(self.check_video(model_id), self.options,
+                                            self.keys_now)
         return self._videos[model_id]
+
+    def require_key(self, vendor: str) -> None:
+        """Raise MissingKey (naming the variable to set) if `vendor`'s models need a key that
+        is not set: called just before a paid call, so a cached answer needs no key."""
+        for model in (self.planner, self.frames, self.video, *self._videos.values()):
+            check = getattr(model, "check_key", None)
+            if getattr(model, "provider", None) == vendor and check is not None:
+                check()
 
 
 KINDS = ("text", "image", "video")
@@ -76,12 +87,14 @@ DEFAULTS = {
 
 
 def provider_set(spec: str, models: Mapping[str, str] | None = None,
-                 options: Mapping[str, Mapping[str, Any]] | None = None) -> ProviderSet:
+                 options: Mapping[str, Mapping[str, Any]] | None = None,
+                 keys_now: bool = True) -> ProviderSet:
     """Build the providers named by `spec` ("local"; paid vendors join with "+").
 
     `models` picks a catalog model per kind, e.g. {"video": "kling-v2.1"}; the model's
     vendor must be one of the providers (local models are always allowed). Keys are checked
-    here, so a missing one fails when the project is opened, by name.
+    here (a missing one fails by name) unless `keys_now` is False: then each paid model asks
+    for its key when a call is about to be made, so a reopened project reads without keys.
     """
     if spec.strip() == AUTO:
         spec, models = _with_keys_present(models or {})
@@ -94,9 +107,10 @@ def provider_set(spec: str, models: Mapping[str, str] | None = None,
         )
     chosen = resolve_models(names, models or {})
     opts = options or {}
-    return ProviderSet(name=spec, planner=_build(chosen["text"], opts),
-                       frames=_build(chosen["image"], opts), video=_build(chosen["video"], opts),
-                       options=opts)
+    return ProviderSet(name=spec, planner=_build(chosen["text"], opts, keys_now),
+                       frames=_build(chosen["image"], opts, keys_now),
+                       video=_build(chosen["video"], opts, keys_now), options=opts,
+                       keys_now=keys_now)
 
 
 def _with_keys_present(models: Mapping[str, str]) -> tuple[str, dict[str, str]]:
@@ -137,7 +151,8 @@ def resolve_models(names: list[str], models: Mapping[str, str]) -> dict[str, Mod
     return out
 
 
-def _build(spec: ModelSpec, options: Mapping[str, Mapping[str, Any]]) -> Any:
+def _build(spec: ModelSpec, options: Mapping[str, Mapping[str, Any]],
+           keys_now: bool = True) -> Any:
     if spec.provider == "local":
         from nbvideo.providers.local import LocalAnimatic, LocalFrames, LocalPlanner
 
@@ -145,12 +160,13 @@ def _build(spec: ModelSpec, options: Mapping[str, Mapping[str, Any]]) -> Any:
     if spec.provider == "openai":
         from nbvideo.providers.openai import OpenAIImageFrames, OpenAIPlanner
 
-        return (OpenAIPlanner if spec.kind == "text" else OpenAIImageFrames)(spec.id)
+        return (OpenAIPlanner if spec.kind == "text" else OpenAIImageFrames)(
+            spec.id, key_on_use=not keys_now)
     from nbvideo.providers.replicate import ReplicateFrames, ReplicateVideo
 
     extra = dict(options.get("replicate", {}))
     return (ReplicateFrames if spec.kind == "image" else ReplicateVideo)(
-        spec.id, **{**replicate_options(), **extra})  # type: ignore[arg-type]
+        spec.id, key_on_use=not keys_now, **{**replicate_options(), **extra})  # type: ignore[arg-type]
 
 
 def replicate_options() -> dict[str, object]:

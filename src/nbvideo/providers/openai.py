@@ -78,7 +78,8 @@ class _OpenAIBase:
     _kind: Literal["text", "image"] = "text"
 
     def __init__(self, model: str, *, api_key: str | None = None, base_url: str | None = None,
-                 max_retries: int = 3, timeout_s: float = 60, client: AsyncOpenAI | None = None):
+                 max_retries: int = 3, timeout_s: float = 60, client: AsyncOpenAI | None = None,
+                 key_on_use: bool = False):
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         local = is_local_url(self.base_url)
         try:
@@ -97,18 +98,33 @@ class _OpenAIBase:
                                f"this needs an openai {self._kind} model: " + ", ".join(
                                    m.id for m in catalog.models(self._kind, "openai")))
         self.model = self.spec.id
-        key = api_key or (client.api_key if client is not None else None) or \
-            keys.get_key("openai", required=not local)
-        self._key = keys.Secret(key or PLACEHOLDER_KEY)
+        self._local = local
+        given = api_key or (client.api_key if client is not None else None)
+        self._given = keys.Secret(given) if given else None
+        if not key_on_use:
+            self.check_key()  # built to be used now: a missing key fails here, by name
         self.max_retries, self.timeout_s, self._client = max_retries, timeout_s, client
+
+    def check_key(self) -> None:
+        """Raise MissingKey (naming OPENAI_API_KEY) if a call would need a key not set."""
+        if self._given is None:
+            keys.get_key("openai", required=not self._local)
+
+    @property
+    def _key(self) -> keys.Secret:
+        """The key, looked up when a call is made (a key set after opening is used)."""
+        if self._given is not None:
+            return self._given
+        return keys.get_key("openai", required=not self._local) or keys.Secret(PLACEHOLDER_KEY)
 
     def __repr__(self) -> str:
         where = f", base_url={self.base_url!r}" if self.base_url else ""
         return f"{type(self).__name__}(model={self.model!r}{where})"
 
     def _redact(self, text: str) -> str:
-        text = keys.redact(text)
-        return text.replace(self._key, "***") if len(self._key) >= 8 else text
+        text = keys.redact(text)  # every key set in this session or environment
+        given = self._given or ""
+        return text.replace(given, "***") if len(given) >= 8 else text
 
     @contextlib.asynccontextmanager
     async def _session(self, what: str, spent: Callable[[], Usage]) -> AsyncIterator[AsyncOpenAI]:
@@ -162,9 +178,9 @@ class OpenAIPlanner(_OpenAIBase):
 
     def __init__(self, model: str = "gpt-4o-mini", *, api_key: str | None = None,
                  base_url: str | None = None, max_retries: int = 3, timeout_s: float = 60,
-                 client: AsyncOpenAI | None = None):
+                 client: AsyncOpenAI | None = None, key_on_use: bool = False):
         super().__init__(model, api_key=api_key, base_url=base_url, max_retries=max_retries,
-                         timeout_s=timeout_s, client=client)
+                         timeout_s=timeout_s, client=client, key_on_use=key_on_use)
 
     async def questions(self, ctx: PlanContext) -> QuestionsResult:
         qs, usage = await self._ask("questions", QuestionsOut, questions_messages(ctx),
@@ -252,9 +268,10 @@ class OpenAIImageFrames(_OpenAIBase):
     def __init__(self, model: str = "gpt-image-1", *, api_key: str | None = None,
                  base_url: str | None = None, max_retries: int = 3, timeout_s: float = 180,
                  client: AsyncOpenAI | None = None,
-                 quality: Literal["low", "medium", "high", "auto"] = "medium"):
+                 quality: Literal["low", "medium", "high", "auto"] = "medium",
+                 key_on_use: bool = False):
         super().__init__(model, api_key=api_key, base_url=base_url, max_retries=max_retries,
-                         timeout_s=timeout_s, client=client)
+                         timeout_s=timeout_s, client=client, key_on_use=key_on_use)
         self.quality = quality
 
     @staticmethod

@@ -96,19 +96,21 @@ class _Replicate:
                  allowed_download_hosts: frozenset[str] = frozenset(),
                  max_download_bytes: int = 512 << 20, concurrency: int | None = None,
                  typical_latency_s: float | None = None, sync_wait_s: int | None = None,
-                 retries: int = 5, backoff_s: float = 0.5) -> None:
+                 retries: int = 5, backoff_s: float = 0.5, key_on_use: bool = False) -> None:
         spec = get_model(model)
         if spec.provider != "replicate" or spec.kind != self._kind:
             raise InvalidInput(f"{model} is a {spec.provider} {spec.kind} model, "
                                f"not a Replicate {self._kind} model")
         self.spec, self.model = spec, model
-        self._token = Secret(api_token) if api_token else get_key("replicate")
+        self._given = Secret(api_token) if api_token else None
+        if not key_on_use:
+            self.check_key()  # built to be used now: a missing token fails here, by name
         self.base_url = base_url
         self.allowed_download_hosts = frozenset(allowed_download_hosts)
         self.max_download_bytes = max_download_bytes
         self.typical_latency_s = typical_latency_s or TYPICAL_LATENCY_S.get(model, 60.0)
         self.sync_wait_s = sync_wait_s
-        self._api = ReplicateHTTP(self._token, base_url, retries=retries, backoff_s=backoff_s,
+        self._api = ReplicateHTTP(lambda: self._token, base_url, retries=retries, backoff_s=backoff_s,
                                   concurrency=concurrency or spec.max_concurrency,
                                   clean=self._clean)
         self._scale = 1.0  # learned: observed latency / typical latency
@@ -119,8 +121,20 @@ class _Replicate:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
 
+    def check_key(self) -> None:
+        """Raise MissingKey (naming REPLICATE_API_TOKEN) if no token is set."""
+        if self._given is None:
+            get_key("replicate")
+
+    @property
+    def _token(self) -> Secret:
+        """The token, looked up when a client is made (one set after opening is used)."""
+        return self._given or get_key("replicate")  # type: ignore[return-value]
+
     def _clean(self, text: str) -> str:
-        return redact(text).replace(str(self._token), "***")
+        text = redact(text)  # every key set in this session or environment
+        given = self._given or ""
+        return text.replace(given, "***") if given else text
 
     async def aclose(self) -> None:
         """Close this event loop's HTTP clients."""

@@ -71,7 +71,8 @@ class LoopClients:
 class ReplicateHTTP:
     """Clients and the concurrency limit are bound to one event loop; keep one set per loop."""
 
-    def __init__(self, token: Secret, base_url: str | None, *, concurrency: int, retries: int,
+    def __init__(self, token: Secret | Callable[[], Secret], base_url: str | None, *,
+                 concurrency: int, retries: int,
                  backoff_s: float, clean: Callable[[str], str]) -> None:
         self._token, self.base_url = token, base_url
         self.concurrency, self.retries, self.backoff_s = concurrency, max(1, retries), backoff_s
@@ -83,7 +84,8 @@ class ReplicateHTTP:
         st = self._loops.get(loop)
         if st is None:
             client = replicate.Client(
-                api_token=str(self._token), base_url=self.base_url,
+                api_token=str(self._token() if callable(self._token) else self._token),
+                base_url=self.base_url,
                 timeout=httpx.Timeout(10.0, read=30.0, write=30.0, pool=60.0),
                 event_hooks={"response": [_raise_retryable]})
             http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
