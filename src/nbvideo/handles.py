@@ -131,11 +131,11 @@ class SceneHandle:
 
     def image(self) -> Any:
         """The chosen frame as a PIL image."""
-        from PIL import Image
+        from nbvideo.media import open_image
 
         if self.frame_path is None:
             raise LookupError(f"scene {self.id} has no frame yet; run p.storyboard()")
-        return Image.open(self.frame_path)
+        return open_image(self.frame_path, "frame")
 
     def __repr__(self) -> str:
         s = self._scene

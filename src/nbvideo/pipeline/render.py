@@ -26,6 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from nbvideo.errors import RenderFailed
 from nbvideo.media import (
     FFmpegError,
     MediaInfo,
@@ -390,7 +391,7 @@ def export_timeline(
                            on_progress=on_progress, cancel=cancel)
         info = _inspect(tmp)
         if abs(info.frames - total_frames) > 1 or (info.width, info.height) != size:
-            raise RuntimeError(
+            raise RenderFailed(
                 f"export produced {info.frames} frames at {info.width}x{info.height}; "
                 f"planned {total_frames} at {size[0]}x{size[1]}"
             )

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from nbvideo.media import open_image
 from nbvideo.providers.base import FrameRequest, MediaResult, Usage
 from nbvideo.providers.local.animatic import always_visible
 from nbvideo.providers.local.scenery import RGB, SS, WHITE, Look, Palette, _mix, paint_scene
@@ -299,7 +300,7 @@ def _vignette(size: tuple[int, int]) -> Image.Image:
 
 @functools.lru_cache(maxsize=4)
 def _logo_image(path: str, mtime_ns: int) -> Image.Image:
-    with Image.open(path) as im:
+    with open_image(path, "logo") as im:
         return im.convert("RGBA")
 
 
