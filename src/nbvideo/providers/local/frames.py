@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from nbvideo.errors import InvalidInput
 from nbvideo.media import open_image
 from nbvideo.providers.base import FrameRequest, MediaResult, Usage
 from nbvideo.providers.local.animatic import always_visible
@@ -310,8 +311,8 @@ def _place_logo(img: Image.Image, req: FrameRequest) -> None:
         return
     try:
         logo = _logo_image(str(req.logo), req.logo.stat().st_mtime_ns)
-    except OSError as exc:
-        raise ValueError(f"logo: cannot read {req.logo}: {exc}") from None
+    except OSError as exc:  # missing or unreadable (a broken file is open_image's InvalidInput)
+        raise InvalidInput(f"logo: cannot read {req.logo}: {exc.strerror or exc}") from None
     w, h = img.size
     s = min(w, h)
     vx0, vy0, vx1, _ = always_visible(req.camera)
