@@ -64,6 +64,17 @@ def test_exporting_a_project_with_a_corrupt_clip_names_the_clip(rendered: nv.Pro
         rendered.export("ad", formats=["16:9"])
 
 
+def test_exporting_after_a_clip_was_deleted_names_the_clip(rendered: nv.Project) -> None:
+    from nbvideo.errors import MediaMissing
+
+    clip = rendered.scene(1).clip_path
+    assert clip is not None
+    clip.unlink()
+    with pytest.raises(MediaMissing, match=f"{clip.name} does not exist") as err:
+        rendered.export("ad", formats=["16:9"])
+    assert isinstance(err.value, nv.InvalidInput) and isinstance(err.value, FileNotFoundError)
+
+
 def test_an_ffmpeg_failure_in_an_export_names_the_step_and_ffmpegs_last_lines(
         rendered: nv.Project, monkeypatch: pytest.MonkeyPatch) -> None:
     from nbvideo.pipeline import render

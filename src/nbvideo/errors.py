@@ -32,6 +32,11 @@ class ProjectNotFound(NbvideoError, FileNotFoundError):
     pass
 
 
+class MediaMissing(InvalidInput, FileNotFoundError):
+    """A file the work needs (a clip, frame, audio or look file) is not there, e.g. deleted
+    from the project's assets; the message names it. Also a FileNotFoundError."""
+
+
 class ProjectExists(NbvideoError):
     pass
 

@@ -26,7 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from nbvideo.errors import RenderFailed
+from nbvideo.errors import MediaMissing, RenderFailed
 from nbvideo.media import (
     FFmpegError,
     MediaInfo,
@@ -346,14 +346,14 @@ def export_timeline(
     total_frames = sum(s.frames for s in segs) - sum(s.xfade for s in segs)
     for i, c in enumerate(clips):
         if not c.path.is_file():
-            raise FileNotFoundError(f"clip {i}: path {c.path} does not exist")
+            raise MediaMissing(f"clip {i}: path {c.path} does not exist")
     size = frame_size(spec.aspect, spec.resolution)
     infos = [_inspect(c.path) for c in clips]
     copy = _can_copy(infos, segs, spec, size)
     tmp = _temp_beside(spec.out, ".part")
     total_s = total_frames / spec.fps
     if spec.audio is not None and not spec.audio.is_file():
-        raise FileNotFoundError(f"audio: {spec.audio} does not exist")
+        raise MediaMissing(f"audio: {spec.audio} does not exist")
     audio_in = ["-i", str(spec.audio)] if spec.audio is not None else []
 
     def audio_map(index: int) -> list[str]:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import av
 
-from nbvideo.errors import render_step
+from nbvideo.errors import MediaMissing, render_step
 from nbvideo.media import FFmpegError, MediaInfo, RenderCanceled, run_ffmpeg
 from nbvideo.pipeline import render
 from nbvideo.pipeline.mezzanine import EncodeParams, Mezzanine, normalize
@@ -158,7 +158,7 @@ def export_smart(
     segs = render._plan(clips, spec.fps)
     for i, c in enumerate(clips):
         if not c.path.is_file():
-            raise FileNotFoundError(f"clip {i}: path {c.path} does not exist")
+            raise MediaMissing(f"clip {i}: path {c.path} does not exist")
     size = frame_size(spec.aspect, spec.resolution)
     infos = [render._inspect(c.path) for c in clips]
     if render._can_copy(infos, segs, spec, size):  # plain concat is cheaper still
@@ -181,7 +181,7 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
     if spec.overlay and overlay_spans is None:
         raise _SmartUnsupported("the overlay covers the whole film (e.g. a logo watermark)")
     if spec.audio is not None and not spec.audio.is_file():
-        raise FileNotFoundError(f"audio: {spec.audio} does not exist")
+        raise MediaMissing(f"audio: {spec.audio} does not exist")
     params = encode_params(spec, size)
     mezz_frames = [s.start + s.frames for s in segs]
     dirty = spans_to_frames(overlay_spans or [], fps, total) if spec.overlay else []

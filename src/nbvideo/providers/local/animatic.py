@@ -20,6 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from nbvideo.errors import MediaMissing
 from nbvideo.media import (
     RGB_TO_BT709,
     TAG_BT709,
@@ -106,7 +107,7 @@ def _validate(req: ClipRequest) -> int:
         )
     camera_box(req.camera, 0.0)  # unknown moves fail before any work starts
     if not Path(req.frame_path).is_file():
-        raise FileNotFoundError(f"frame_path: no image at {req.frame_path}")
+        raise MediaMissing(f"frame_path: no image at {req.frame_path}")
     return frame_count(req)
 
 
