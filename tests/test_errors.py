@@ -337,3 +337,19 @@ def test_debug_adds_the_traceback_and_keeps_the_exit_code(
     assert debug.exit_code == plain.exit_code != 0
     assert "Traceback (most recent call last)" in debug.stderr and "in boom" in debug.stderr
     assert debug.stderr.rstrip().endswith(plain.stderr.rstrip())
+
+
+def test_the_cli_names_a_corrupt_clip_on_one_line_and_exits_2(rendered: nv.Project) -> None:
+    from click.testing import CliRunner
+
+    from nbvideo import cli
+
+    clip = rendered.scene(1).clip_path
+    assert clip is not None
+    clip.write_bytes(os.urandom(4096))
+    rendered.close()
+    res = CliRunner().invoke(cli.main, ["export", str(rendered.path)])
+    assert res.exit_code == 2, res.stderr
+    line = res.stderr.split("\r")[-1]  # after the export's progress bar, cleared
+    assert line.startswith("error: ") and line.count("\n") == 1
+    assert f"{clip.name} is not a readable video" in line and "Traceback" not in res.stderr
