@@ -42,6 +42,16 @@ def test_an_ffmpeg_error_keeps_its_fields_across_a_process_boundary() -> None:
     assert str(err).startswith("render failed (scene s1, step mux): ffmpeg exited with code 1")
 
 
+def test_nested_steps_name_the_output_and_the_step_that_broke() -> None:
+    from nbvideo.errors import render_step
+
+    with pytest.raises(nv.RenderFailed) as err:
+        with render_step("export 9:16"), render_step("mux"):
+            raise FFmpegError(1, ["Invalid argument"], [])
+    assert err.value.step == "export 9:16 / mux"
+    assert str(err.value).startswith("render failed (step export 9:16 / mux): ffmpeg exited")
+
+
 # --------------------------------------------------------------------------- broken media
 
 @pytest.mark.parametrize("damage", ["random bytes", "cut in half", "header only"])

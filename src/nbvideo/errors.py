@@ -114,12 +114,12 @@ class RoutingWarning(UserWarning):
 
 @contextlib.contextmanager
 def render_step(step: str, scene: str | None = None) -> Iterator[None]:
-    """Name the step (and scene) on a `RenderFailed` raised inside, unless a step nearer the
-    failure already did: the message then says where a render broke."""
+    """Name the step (and scene) on a `RenderFailed` raised inside, so the message says
+    where a render broke. Steps nest outermost first: "export 16:9 / mux"."""
     try:
         yield
     except RenderFailed as exc:
-        exc.step = exc.step or step
+        exc.step = f"{step} / {exc.step}" if exc.step and exc.step != step else step
         exc.scene = exc.scene or scene
         raise
 
