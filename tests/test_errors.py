@@ -194,6 +194,16 @@ def test_provider_errors_say_whether_to_try_again() -> None:
     assert PredictionFailed("x", ticket).transient and WaitTimeout("x", ticket).transient
 
 
+def test_provider_errors_keep_their_type_and_fields_across_a_process_boundary() -> None:
+    from nbvideo.providers.base import PredictionFailed, ProviderAPIError, Ticket
+
+    failed = pickle.loads(pickle.dumps(PredictionFailed("CUDA out of memory",
+                                                        Ticket(id="p1", model="m"))))
+    assert type(failed) is PredictionFailed and failed.ticket.id == "p1" and failed.transient
+    refused = pickle.loads(pickle.dumps(ProviderAPIError("bad token", status=401)))
+    assert refused.status == 401 and not refused.transient and str(refused) == "bad token"
+
+
 def test_internal_exceptions_are_private() -> None:
     from nbvideo.pipeline import smart_render
     from nbvideo.providers import openai_plan, replicate_http

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -83,6 +83,9 @@ class _TicketError(ProviderError):
     def __init__(self, message: str, ticket: Ticket) -> None:
         super().__init__(message)
         self.ticket = ticket
+
+    def __reduce__(self) -> Any:  # pickles (a campaign worker's error reaches the runner whole)
+        return type(self), (str(self), self.ticket), self.__dict__
 
 
 class PredictionFailed(_TicketError):
