@@ -27,16 +27,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "nbvideo"
 PAGE = ROOT / "docs" / "troubleshooting.md"
 
-# Exceptions that reach a user although they are not NbvideoErrors.
-ALSO_USER_FACING = {"FFmpegError"}
-# Exceptions that never leave nbvideo, and why.
-INTERNAL = {
-    "HTTPStatus": "replicate_http turns it into a ProviderAPIError before it leaves",
-    "Unusable": "openai turns it into ProviderOutputError after a second attempt",
-    "RenderCanceled": "an export canceled by its own cancel event; the caller asked for it",
-    "SmartUnsupported": "export_smart catches it and runs the full path; its message is the "
-                        "record's render.fallback, listed in phases/export.md",
-}
+# Exceptions that reach a user although they are not NbvideoErrors: none. Every error a user
+# can meet is an NbvideoError (ffmpeg's failures are RenderFailed, a cancel is Canceled).
+ALSO_USER_FACING: set[str] = set()
+# Exceptions that never leave nbvideo, and why. Internal ones are underscore-named
+# (_HTTPStatus, _Unusable, _SmartUnsupported), which the scan skips; tests/test_errors.py
+# drives each and checks that what escapes is an NbvideoError.
+INTERNAL: dict[str, str] = {}
 # Lookups that raise KeyError or IndexError here reach users as InvalidInput with the same
 # text (`InvalidInput(str(exc.args[0]))` at the call site), so their messages count too.
 PASSED_THROUGH = {"nbvideo/state.py": {"KeyError", "IndexError"},

@@ -10,6 +10,7 @@ from nbvideo.brief_templates import templates_frame as templates
 from nbvideo.campaign import Campaign, batch, variants
 from nbvideo.errors import (
     BudgetExceeded,
+    Canceled,
     InvalidInput,
     NbvideoError,
     PhaseNotReady,
@@ -17,12 +18,14 @@ from nbvideo.errors import (
     ProjectLocked,
     ProjectNotFound,
     ProjectStale,
+    RenderFailed,
     RoutingWarning,
     SchemaTooNew,
 )
 from nbvideo.keys import MissingKey, set_keys
 from nbvideo.overview import projects, spend_chart
 from nbvideo.project import Project
+from nbvideo.providers.base import ProviderError
 from nbvideo.providers.catalog import catalog_frame as catalog
 
 __version__ = "0.1.0"
@@ -36,6 +39,7 @@ def open_project(path: str, brief: str | None = None, **options: object) -> Proj
 __all__ = [
     "BudgetExceeded",
     "Campaign",
+    "Canceled",
     "InvalidInput",
     "MissingKey",
     "NbvideoError",
@@ -45,6 +49,8 @@ __all__ = [
     "ProjectLocked",
     "ProjectNotFound",
     "ProjectStale",
+    "ProviderError",
+    "RenderFailed",
     "RoutingWarning",
     "SchemaTooNew",
     "TemplateError",

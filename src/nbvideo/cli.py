@@ -1,9 +1,12 @@
 """`nbvideo demo|new|run|export|costs|restore|history|undo|redo|snapshot|review|approve|
 comment|request-changes` — the pipeline, its history and client sign-off from a terminal.
 
-Exit codes: 0 done; 1 unexpected failure (a bug: traceback shown); 2 bad usage or input;
-3 project missing, unreadable or from a newer nbvideo; 4 project locked by another process;
-5 a phase is not ready (run the one before it); 130 interrupted.
+Exit codes: 0 done; 2 bad usage or input; 3 project missing, unreadable or from a newer
+nbvideo (and other nbvideo errors); 4 project locked, or changed by another process since it
+was opened; 5 a phase is not ready (run the one before it); 6 a budget would be exceeded;
+7 a provider refused or failed (permanent); 8 a provider is briefly unavailable (try again
+later); 9 a render failed; 70 internal error (a bug: rerun with --debug); 130 interrupted or
+canceled. Errors print one line on stderr; --debug adds the traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import functools
 import os
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,11 +24,14 @@ import click
 import pandas as pd
 
 from nbvideo.errors import (
+    BudgetExceeded,
+    Canceled,
     InvalidInput,
     NbvideoError,
     PhaseNotReady,
     ProjectLocked,
     ProjectStale,
+    RenderFailed,
 )
 from nbvideo.state import ASPECTS, RESOLUTIONS
 
@@ -32,36 +39,78 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DEMO_BRIEF = "30s ad for a waterproof trail shoe"
 EXIT_INPUT, EXIT_PROJECT, EXIT_LOCKED, EXIT_NOT_READY = 2, 3, 4, 5
+EXIT_BUDGET, EXIT_PROVIDER, EXIT_PROVIDER_TRANSIENT, EXIT_RENDER = 6, 7, 8, 9
+EXIT_INTERNAL, EXIT_INTERRUPTED = 70, 130
+
+
+def exit_code(exc: BaseException) -> int:
+    """The documented exit code for an error (docs/cli.md lists them): the first rule that
+    matches wins, so a subclass can have a code of its own."""
+    from nbvideo.history import HistoryError
+    from nbvideo.pipeline.versions import AssetsMissing
+    from nbvideo.providers.base import ProviderError
+
+    rules: list[tuple[type[BaseException] | tuple[type[BaseException], ...], int]] = [
+        (AssetsMissing, EXIT_PROJECT),
+        ((InvalidInput, HistoryError), EXIT_INPUT),
+        ((ProjectLocked, ProjectStale), EXIT_LOCKED),
+        (PhaseNotReady, EXIT_NOT_READY),
+        (BudgetExceeded, EXIT_BUDGET),
+        (RenderFailed, EXIT_RENDER),
+        ((Canceled, KeyboardInterrupt), EXIT_INTERRUPTED),
+        (NbvideoError, EXIT_PROJECT),
+    ]
+    if isinstance(exc, ProviderError):
+        return EXIT_PROVIDER_TRANSIENT if exc.transient else EXIT_PROVIDER
+    return next((code for kinds, code in rules if isinstance(exc, kinds)), EXIT_INTERNAL)
+
+
+def one_line(exc: BaseException) -> str:
+    """An error's message on one line: ffmpeg's last lines (a RenderFailed) joined by ' | '."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return lines[0] + "".join((" " if lines[0].endswith(":") and i == 0 else " | ") + line
+                              for i, line in enumerate(lines[1:]))
+
+
+def _debug() -> bool:
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    return bool(root is not None and root.params.get("debug")) or \
+        os.environ.get("NBVIDEO_DEBUG", "") not in ("", "0")
 
 
 def _fail(exc: BaseException) -> None:
-    from nbvideo.history import HistoryError
-    from nbvideo.pipeline.versions import AssetsMissing
-
-    code = EXIT_PROJECT
-    if isinstance(exc, InvalidInput) or (isinstance(exc, HistoryError)
-                                         and not isinstance(exc, AssetsMissing)):
-        code = EXIT_INPUT
-    if isinstance(exc, ProjectLocked | ProjectStale):
-        code = EXIT_LOCKED
-    if isinstance(exc, PhaseNotReady):
-        code = EXIT_NOT_READY
-    click.secho(f"error: {exc}", fg="red", err=True)
+    code = exit_code(exc)
+    if _debug():
+        traceback.print_exception(exc, file=sys.stderr)
+    if code == EXIT_INTERNAL:
+        click.secho(f"internal error: {type(exc).__name__}: {one_line(exc)[:300]} (a bug in "
+                    f"nbvideo; rerun with --debug for the traceback and report it)",
+                    fg="red", err=True)
+    elif isinstance(exc, KeyboardInterrupt):
+        click.secho("interrupted", fg="yellow", err=True)
+    elif isinstance(exc, Canceled):
+        click.secho(f"canceled: {one_line(exc)}", fg="yellow", err=True)
+    else:
+        click.secho(f"error: {one_line(exc)}", fg="red", err=True)
     sys.exit(code)
 
 
 def user_errors(fn: F) -> F:
-    """Turn nbvideo's own errors into one red line and a meaningful exit code."""
+    """Every error as one line on stderr and its documented exit code (see `exit_code`):
+    nbvideo's own errors say what to do; anything else is a bug, reported as an internal
+    error. `nbvideo --debug ...` (or NBVIDEO_DEBUG=1) adds the traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except NbvideoError as exc:
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own usage errors and exits keep their codes
+        except (Exception, KeyboardInterrupt) as exc:
             _fail(exc)
-        except KeyboardInterrupt:
-            click.secho("interrupted", fg="yellow", err=True)
-            sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
 
@@ -84,7 +133,8 @@ def _parse_answers(pairs: tuple[str, ...]) -> dict[str, str]:
 
 @click.group(help=__doc__)
 @click.version_option(package_name="nbvideo")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Print the traceback of an error too.")
+def main(debug: bool) -> None:
     pass
 
 

@@ -9,6 +9,9 @@ field and what is allowed, and `quote` shows at most ~80 characters of what was 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,6 +30,11 @@ class InvalidInput(NbvideoError, ValueError):
 
 class ProjectNotFound(NbvideoError, FileNotFoundError):
     pass
+
+
+class MediaMissing(InvalidInput, FileNotFoundError):
+    """A file the work needs (a clip, frame, audio or look file) is not there, e.g. deleted
+    from the project's assets; the message names it. Also a FileNotFoundError."""
 
 
 class ProjectExists(NbvideoError):
@@ -76,8 +84,53 @@ class BudgetExceeded(NbvideoError):
         self.item = item
 
 
+class RenderFailed(NbvideoError):
+    """Making a frame, clip, preview or export failed. Carries where: the `scene` (when
+    known), the `step` (e.g. "animatic", "normalize", "export 16:9", "mux") and the last
+    lines of ffmpeg's stderr (`stderr_tail`), and the message shows all three."""
+
+    def __init__(self, message: str, *, step: str | None = None, scene: str | None = None,
+                 stderr_tail: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.detail = message
+        self.step = step
+        self.scene = scene
+        self.stderr_tail = list(stderr_tail)
+
+    def __str__(self) -> str:
+        where = ", ".join(x for x in (f"scene {self.scene}" if self.scene else "",
+                                      f"step {self.step}" if self.step else "") if x)
+        return f"render failed ({where}): {self.detail}" if where else self.detail
+
+
+class Canceled(NbvideoError):
+    """Work stopped because the user asked it to (job.cancel(), a cancel event, Ctrl-C in
+    a script): nothing failed, and no partial file was kept."""
+
+
 class RoutingWarning(UserWarning):
     """model="auto" chose differently than its policy alone would, e.g. around a failing model."""
+
+
+@contextlib.contextmanager
+def render_step(step: str, scene: str | None = None) -> Iterator[None]:
+    """Name the step (and scene) on a `RenderFailed` raised inside, so the message says
+    where a render broke. Steps nest outermost first: "export 16:9 / mux"."""
+    try:
+        yield
+    except RenderFailed as exc:
+        exc.step = f"{step} / {exc.step}" if exc.step and exc.step != step else step
+        exc.scene = exc.scene or scene
+        raise
+
+
+def unreadable(path: str | Path, what: str, exc: BaseException) -> InvalidInput:
+    """An `InvalidInput` for a media file that cannot be read (not an image or video at
+    all, cut short, or too large to decode safely), naming the file and the decoder's
+    complaint on one line."""
+    why = " ".join(str(getattr(exc, "strerror", None) or exc).split()) or type(exc).__name__
+    return InvalidInput(f"{path} is not a readable {what} ({why[:160]}); replace the file or "
+                        f"make it again")
 
 
 def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:

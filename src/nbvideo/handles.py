@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from nbvideo import views
+from nbvideo.errors import PhaseNotReady
 from nbvideo.pipeline import timeline as timeline_ops
 from nbvideo.state import ExportRecord, Question, Scene, Take
 
@@ -131,11 +132,11 @@ class SceneHandle:
 
     def image(self) -> Any:
         """The chosen frame as a PIL image."""
-        from PIL import Image
+        from nbvideo.media import open_image
 
         if self.frame_path is None:
-            raise LookupError(f"scene {self.id} has no frame yet; run p.storyboard()")
-        return Image.open(self.frame_path)
+            raise PhaseNotReady(f"scene {self.id} has no frame yet; run p.storyboard()")
+        return open_image(self.frame_path, "frame")
 
     def __repr__(self) -> str:
         s = self._scene

@@ -19,6 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from nbvideo.brand import BrandKit, Color, hex_rgb
+from nbvideo.errors import MediaMissing
 
 __all__ = ["Look", "apply_look", "color_name", "logo_for", "look_from", "palette_for",
            "reference_for"]
@@ -106,7 +107,7 @@ def _file(field: str, value: str, base: Path | None) -> Path:
     p = Path(value).expanduser()
     p = p if p.is_absolute() or base is None else base / p
     if not p.is_file():
-        raise FileNotFoundError(f"look.{field} {value!r} not found at {p}")
+        raise MediaMissing(f"look.{field} {value!r} not found at {p}")
     return p
 
 

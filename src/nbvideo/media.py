@@ -16,8 +16,14 @@ from collections import deque
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
+
+from nbvideo.errors import Canceled, InvalidInput, RenderFailed, unreadable
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 RGB_TO_BT709 = "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p"
 """ffmpeg filters that turn an sRGB picture into HD video: BT.709 matrix, limited range."""
@@ -54,14 +60,42 @@ class MediaInfo(BaseModel):
 
 
 def probe(path: str | Path, count_frames: bool = True) -> MediaInfo:
-    """Inspect a video file. With `count_frames`, every packet is read to count frames exactly."""
+    """Inspect a video file. With `count_frames`, every packet is read to count frames exactly.
+
+    A file that is not a video (random bytes, a cut-short download) is an `InvalidInput`
+    naming it; a missing file stays a FileNotFoundError."""
     import av
 
     path = Path(path)
+    try:
+        return _probe(av, path, count_frames)
+    except av.FFmpegError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise unreadable(path, "video", exc) from None
+
+
+def open_image(path: str | Path, what: str = "image") -> Image.Image:
+    """Open an image and decode it now, so a broken file (not an image, cut short, or a
+    decompression bomb) fails here as an `InvalidInput` naming it rather than as PIL's
+    error later. A missing file stays a FileNotFoundError. Use it as `with open_image(p):`."""
+    from PIL import Image
+
+    try:
+        im = Image.open(path)
+        im.load()
+    except FileNotFoundError:
+        raise
+    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+        raise unreadable(path, what, exc) from None
+    return im
+
+
+def _probe(av: Any, path: Path, count_frames: bool) -> MediaInfo:
     with av.open(str(path)) as container:
         vstreams = container.streams.video
         if not vstreams:
-            raise ValueError(f"{path} has no video stream")
+            raise InvalidInput(f"{path} has no video stream")
         v = vstreams[0]
         rate = v.average_rate or v.guessed_rate or Fraction(0)
         fps = float(rate) if rate else 0.0
@@ -282,18 +316,22 @@ def probe_mp4_header(path: str | Path) -> MediaInfo | None:
     )
 
 
-class FFmpegError(RuntimeError):
-    """ffmpeg exited nonzero. Carries the tail of its stderr (never the environment)."""
+class FFmpegError(RenderFailed):
+    """ffmpeg exited nonzero: a `RenderFailed` with the tail of its stderr and the exit
+    code (never the environment). `step` and `scene` are named by the caller that knows
+    them (see `nbvideo.errors.render_step`)."""
 
-    def __init__(self, returncode: int, stderr_tail: list[str], args: list[str]) -> None:
-        self.returncode = returncode
-        self.stderr_tail = stderr_tail
-        self.args_list = args
+    def __init__(self, returncode: int, stderr_tail: list[str], args: list[str], *,
+                 step: str | None = None, scene: str | None = None) -> None:
         detail = "\n".join(stderr_tail) or "(no error output)"
-        super().__init__(f"ffmpeg exited with code {returncode}:\n{detail}")
+        super().__init__(f"ffmpeg exited with code {returncode}:\n{detail}", step=step,
+                         scene=scene, stderr_tail=stderr_tail)
+        self.returncode = returncode
+        self.args_list = args
+        self.args = (returncode, list(stderr_tail), args)  # pickles (e.g. from a Dask worker)
 
 
-class RenderCanceled(Exception):
+class RenderCanceled(Canceled):
     """A render was canceled through its cancel event; the ffmpeg process was killed."""
 
 

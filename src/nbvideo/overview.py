@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from PIL import Image
 
 from nbvideo.errors import InvalidInput, NbvideoError
 from nbvideo.ledger import Ledger
+from nbvideo.media import open_image
 from nbvideo.state import ProjectState
 from nbvideo.store import BACKUP_FILE, LEDGER_FILE, STATE_FILE, parse_state
 
@@ -142,12 +142,12 @@ def _thumb_html(path: Any) -> str:
     if not isinstance(path, str) or not os.path.exists(path):
         return "<td></td>"
     try:
-        with Image.open(path) as im:
+        with open_image(path, "frame") as im:
             im = im.convert("RGB")
             im.thumbnail((THUMB_PX, THUMB_PX))
             buf = io.BytesIO()
             im.save(buf, "JPEG", quality=80)
-    except OSError:
+    except (OSError, InvalidInput):  # a broken frame shows no thumbnail, not an error
         return "<td></td>"
     data = base64.b64encode(buf.getvalue()).decode()
     return f'<td><img src="data:image/jpeg;base64,{data}" alt="first frame" width="{im.width}"></td>'

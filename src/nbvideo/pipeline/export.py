@@ -12,7 +12,7 @@ from pathlib import Path
 from slugify import slugify
 from tqdm.auto import tqdm
 
-from nbvideo.errors import InvalidInput
+from nbvideo.errors import InvalidInput, render_step
 from nbvideo.pipeline import clips as clips_phase
 from nbvideo.pipeline import finishing, render, smart_render, storyboard
 from nbvideo.pipeline.captions import write_srt, write_vtt
@@ -104,11 +104,13 @@ def export(rt: Runtime, name: str, formats: Sequence[str], resolution: str, fit:
         raise InvalidInput(f"fit must be 'crop' (fill the frame) or 'pad' (blurred bars), got {fit!r}")
     outs = targets(rt, name, formats, resolution, fit, presets)
     with tempfile.TemporaryDirectory(prefix="nbvideo-export-") as work:
-        plans = _plan(rt, outs, accept, Path(work))
+        with render_step("finishing"):
+            plans = _plan(rt, outs, accept, Path(work))
         # Checked first: an export refused by its preset makes nothing. Then the local frames
         # and animatics take the finishing's marks, and the outputs are planned on them.
         if refresh_marks(rt):
-            plans = _plan(rt, outs, accept, Path(work))
+            with render_step("finishing"):
+                plans = _plan(rt, outs, accept, Path(work))
         return [_render_one(rt, t, prep, fit, warned, index, len(outs), cancel, on_progress, smart)
                 for index, (t, prep, warned) in enumerate(plans)]
 
@@ -155,13 +157,15 @@ def _render_one(rt: Runtime, t: _Target, prep: finishing.Prepared, fit: str, war
 
     started = time.perf_counter()
     try:
-        if smart:
-            result = smart_render.export_smart(
-                prep.clips, spec, rt.store.path(SMART_CACHE), overlay_spans=prep.overlay_spans,
-                on_progress=progress, cancel=cancel,
-                on_mezzanine=lambda m: _log_mezzanine(rt, m))
-        else:
-            result = render.export_timeline(prep.clips, spec, on_progress=progress, cancel=cancel)
+        with render_step(f"export {label}"):
+            if smart:
+                result = smart_render.export_smart(
+                    prep.clips, spec, rt.store.path(SMART_CACHE),
+                    overlay_spans=prep.overlay_spans, on_progress=progress, cancel=cancel,
+                    on_mezzanine=lambda m: _log_mezzanine(rt, m))
+            else:
+                result = render.export_timeline(prep.clips, spec, on_progress=progress,
+                                                cancel=cancel)
     except BaseException as exc:
         rt.log(phase="export", provider="local", model="ffmpeg", status="failed",
                latency_s=time.perf_counter() - started, note=f"{t.rel}: {exc}"[:200])
@@ -169,7 +173,8 @@ def _render_one(rt: Runtime, t: _Target, prep: finishing.Prepared, fit: str, war
     finally:
         bar.close()
     latency = time.perf_counter() - started
-    sidecars = [p for p in poster_and_preview(out, min(1.0, result.duration_s / 2), out.parent)]
+    with render_step(f"poster {label}"):
+        sidecars = list(poster_and_preview(out, min(1.0, result.duration_s / 2), out.parent))
     if prep.cues:
         sidecars += [write_srt(prep.cues, out.with_suffix(".srt")),
                      write_vtt(prep.cues, out.with_suffix(".vtt"))]

@@ -20,6 +20,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from nbvideo.errors import Canceled
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -162,16 +164,22 @@ class Job(Generic[T]):
         return (self._ended or time.monotonic()) - self._started
 
     def wait(self, timeout: float | None = None) -> T:
-        """Block until the job ends and return its result (re-raises its error).
+        """Block until the job ends and return its result (re-raises its error, as the
+        type it was raised with; a canceled job raises `Canceled`).
 
         Ctrl-C cancels the job and waits (briefly) for its cleanup: remote predictions are
         canceled and recorded before the script that was waiting exits."""
         try:
             return self.future.result(timeout)
+        except concurrent.futures.CancelledError:
+            raise self._canceled() from None
         except KeyboardInterrupt:
             self.cancel()
             self.settle()
             raise
+
+    def _canceled(self) -> Canceled:
+        return Canceled(f"job {self.name} was canceled; what finished before is kept")
 
     def settle(self, timeout: float = 30.0) -> bool:
         """Wait until canceled or finished work has run its cleanup (not just been told to)."""
@@ -180,7 +188,10 @@ class Job(Generic[T]):
         return self._settled.wait(timeout)
 
     def result(self) -> T:
-        return self.future.result(0)
+        try:
+            return self.future.result(0)
+        except concurrent.futures.CancelledError:
+            raise self._canceled() from None
 
     def cancel(self, scene: str | None = None) -> bool:
         """Cancel the job; in-flight work is stopped and leaves no partial files.
@@ -198,8 +209,16 @@ class Job(Generic[T]):
         return True
 
     def __await__(self) -> Generator[Any, None, T]:
+        """`await job`: its result, or its error; a canceled job raises `Canceled` (while a
+        cancel of the awaiting task itself stays an asyncio.CancelledError)."""
         with self._cancel_on_sigint():
-            return (yield from asyncio.wrap_future(self.future).__await__())
+            try:
+                return (yield from asyncio.wrap_future(self.future).__await__())
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if self.future.cancelled() and (task is None or not task.cancelling()):
+                    raise self._canceled() from None
+                raise
 
     @contextlib.contextmanager
     def _cancel_on_sigint(self) -> Iterator[None]:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nbvideo.errors import render_step
 from nbvideo.media import MediaInfo, probe, probe_mp4_header, run_ffmpeg
 from nbvideo.state import Fit
 
@@ -128,9 +129,10 @@ def normalize(source: Path, frames: int, params: EncodeParams, folder: Path,
                           (params.width, params.height))
     tmp = folder / f".{key}.{secrets.token_hex(4)}.part.mp4"
     try:
-        run_ffmpeg(["-i", str(source), "-filter_complex", graph, "-map", "[vout]", "-an", "-sn",
-                    "-dn", *params.x264_args(), "-frames:v", str(frames), "-f", "mp4", str(tmp)],
-                   total_s=None, cancel=cancel)
+        with render_step("normalize"):
+            run_ffmpeg(["-i", str(source), "-filter_complex", graph, "-map", "[vout]", "-an",
+                        "-sn", "-dn", *params.x264_args(), "-frames:v", str(frames), "-f", "mp4",
+                        str(tmp)], total_s=None, cancel=cancel)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from nbvideo.brand import BrandKit, LogoPlacement, hex_rgb
-from nbvideo.media import RGB_TO_BT709, TAG_BT709, run_ffmpeg
+from nbvideo.media import RGB_TO_BT709, TAG_BT709, open_image, run_ffmpeg
 from nbvideo.pipeline.captions import filter_value
 from nbvideo.pipeline.presets import Rect, SafeArea
 
@@ -36,7 +36,7 @@ def logo_rect(logo: Path, frame_w: int, frame_h: int, placement: LogoPlacement,
     """Where the watermark lands: its corner of the safe area, `margin` in from the edges,
     `scale` x the short side wide. Size and position are even, as a yuv420p overlay needs
     (ffmpeg would move an odd position itself); the position rounds away from the edge."""
-    with Image.open(logo) as im:
+    with open_image(logo, "logo") as im:
         iw, ih = im.size
     short = min(frame_w, frame_h)
     lw = max(2, round(placement.scale * short / 2) * 2)
@@ -128,7 +128,7 @@ def end_card_image(kit: BrandKit, width: int, height: int,
     # descenders never touch the rule below them.
     blocks: list[tuple[str, float]] = []
     if logo is not None:
-        with Image.open(logo) as im:
+        with open_image(logo, "logo") as im:
             lg = im.convert("RGBA")
         lw = min(room, u * 0.5)
         lg = lg.resize((round(lw), round(lw * lg.height / lg.width)), Image.Resampling.LANCZOS)

@@ -26,6 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from nbvideo.errors import MediaMissing, RenderFailed
 from nbvideo.media import (
     FFmpegError,
     MediaInfo,
@@ -345,14 +346,14 @@ def export_timeline(
     total_frames = sum(s.frames for s in segs) - sum(s.xfade for s in segs)
     for i, c in enumerate(clips):
         if not c.path.is_file():
-            raise FileNotFoundError(f"clip {i}: path {c.path} does not exist")
+            raise MediaMissing(f"clip {i}: path {c.path} does not exist")
     size = frame_size(spec.aspect, spec.resolution)
     infos = [_inspect(c.path) for c in clips]
     copy = _can_copy(infos, segs, spec, size)
     tmp = _temp_beside(spec.out, ".part")
     total_s = total_frames / spec.fps
     if spec.audio is not None and not spec.audio.is_file():
-        raise FileNotFoundError(f"audio: {spec.audio} does not exist")
+        raise MediaMissing(f"audio: {spec.audio} does not exist")
     audio_in = ["-i", str(spec.audio)] if spec.audio is not None else []
 
     def audio_map(index: int) -> list[str]:
@@ -390,7 +391,7 @@ def export_timeline(
                            on_progress=on_progress, cancel=cancel)
         info = _inspect(tmp)
         if abs(info.frames - total_frames) > 1 or (info.width, info.height) != size:
-            raise RuntimeError(
+            raise RenderFailed(
                 f"export produced {info.frames} frames at {info.width}x{info.height}; "
                 f"planned {total_frames} at {size[0]}x{size[1]}"
             )

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nbvideo.approvals import STATUS_COLOURS
 from nbvideo.brand import BrandKit, font_file, hex_rgb
+from nbvideo.media import open_image
 
 __all__ = ["ReviewRow", "ReviewSheet", "ReviewTotals", "review_sheet"]
 
@@ -135,7 +136,7 @@ def _frame(path: Path | None, w: int, h: int, st: _Style) -> Image.Image:
         ImageDraw.Draw(panel).text((w / 2, h / 2), "no frame yet", font=st.font("body", 9),
                                    fill=MUTED, anchor="mm")
         return panel
-    with Image.open(path) as im:
+    with open_image(path, "frame") as im:
         return im.convert("RGB").resize((w, h), Image.Resampling.LANCZOS)
 
 
@@ -143,7 +144,7 @@ def _aspect(rows: Sequence[ReviewRow]) -> float:
     """Width / height of the board's frames (the first readable one; 16:9 if none)."""
     for r in rows:
         if r.frame_path is not None and Path(r.frame_path).is_file():
-            with Image.open(r.frame_path) as im:
+            with open_image(r.frame_path, "frame") as im:
                 return im.width / im.height
     return 16 / 9
 
@@ -250,7 +251,7 @@ def _page(rows: Sequence[ReviewRow], title: str, subtitle: str, totals: ReviewTo
     x0, y0 = MARGIN, MARGIN
     tx = x0
     if st.logo is not None:
-        with Image.open(st.logo) as lg:
+        with open_image(st.logo, "logo") as lg:
             lg = lg.convert("RGBA")
             lh = 26 * k
             lg = lg.resize((round(lg.width * lh / lg.height), round(lh)), Image.Resampling.LANCZOS)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import av
 
+from nbvideo.errors import MediaMissing, render_step
 from nbvideo.media import FFmpegError, MediaInfo, RenderCanceled, run_ffmpeg
 from nbvideo.pipeline import render
 from nbvideo.pipeline.mezzanine import EncodeParams, Mezzanine, normalize
@@ -38,13 +39,14 @@ from nbvideo.pipeline.render_cache import bound_cache
 from nbvideo.pipeline.segments import Piece, plan_pieces, spans_to_frames
 from nbvideo.state import frame_size
 
-__all__ = ["DEFAULT_CACHE_BYTES", "SmartUnsupported", "encode_params", "export_smart"]
+__all__ = ["DEFAULT_CACHE_BYTES", "encode_params", "export_smart"]
 
 DEFAULT_CACHE_BYTES = 2 << 30
 
 
-class SmartUnsupported(Exception):
-    """This timeline cannot be smart-rendered; the message says why (shown to the user)."""
+class _SmartUnsupported(Exception):
+    """This timeline cannot be smart-rendered; the message says why. Internal: export_smart
+    catches it and runs the full path, and its message becomes the record's render.fallback."""
 
 
 def encode_params(spec: RenderSpec, size: tuple[int, int]) -> EncodeParams:
@@ -104,7 +106,7 @@ def _encode_piece(piece: Piece, mezz: list[Mezzanine], params: EncodeParams, ove
 
 def _write_video(sources: list[tuple[Path, int, int]], fps: int, out: Path) -> int:
     """Packets [first, first + count) of each source, in order, into one MP4 video track,
-    frame n stamped n/fps. Returns the frame count. Raises SmartUnsupported if the sources
+    frame n stamped n/fps. Returns the frame count. Raises _SmartUnsupported if the sources
     were encoded with different codec setup or a copy does not start on a keyframe."""
     tb = Fraction(1, fps)
     with av.open(str(sources[0][0])) as first:
@@ -118,14 +120,14 @@ def _write_video(sources: list[tuple[Path, int, int]], fps: int, out: Path) -> i
                 with av.open(str(path)) as src:
                     ist = src.streams.video[0]
                     if bytes(ist.codec_context.extradata or b"") != extradata:
-                        raise SmartUnsupported(f"{path.name} was encoded with different settings")
+                        raise _SmartUnsupported(f"{path.name} was encoded with different settings")
                     for i, pkt in enumerate(p for p in src.demux(ist) if p.size):
                         if i < start:
                             continue
                         if i >= start + count:
                             break
                         if i == start and not pkt.is_keyframe:
-                            raise SmartUnsupported(f"{path.name}: frame {start} is no keyframe")
+                            raise _SmartUnsupported(f"{path.name}: frame {start} is no keyframe")
                         pkt.stream = ost
                         pkt.pts = pkt.dts = n
                         pkt.duration = 1
@@ -156,7 +158,7 @@ def export_smart(
     segs = render._plan(clips, spec.fps)
     for i, c in enumerate(clips):
         if not c.path.is_file():
-            raise FileNotFoundError(f"clip {i}: path {c.path} does not exist")
+            raise MediaMissing(f"clip {i}: path {c.path} does not exist")
     size = frame_size(spec.aspect, spec.resolution)
     infos = [render._inspect(c.path) for c in clips]
     if render._can_copy(infos, segs, spec, size):  # plain concat is cheaper still
@@ -164,7 +166,7 @@ def export_smart(
     try:
         return _smart(clips, segs, spec, size, cache_dir, overlay_spans, cache_bytes,
                       on_progress, cancel, on_mezzanine)
-    except SmartUnsupported as why:
+    except _SmartUnsupported as why:
         result = render.export_timeline(clips, spec, on_progress=on_progress, cancel=cancel)
         return result.model_copy(update={"fallback": str(why)})
 
@@ -177,16 +179,16 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
     fps = spec.fps
     total = sum(s.frames for s in segs) - sum(s.xfade for s in segs)
     if spec.overlay and overlay_spans is None:
-        raise SmartUnsupported("the overlay covers the whole film (e.g. a logo watermark)")
+        raise _SmartUnsupported("the overlay covers the whole film (e.g. a logo watermark)")
     if spec.audio is not None and not spec.audio.is_file():
-        raise FileNotFoundError(f"audio: {spec.audio} does not exist")
+        raise MediaMissing(f"audio: {spec.audio} does not exist")
     params = encode_params(spec, size)
     mezz_frames = [s.start + s.frames for s in segs]
     dirty = spans_to_frames(overlay_spans or [], fps, total) if spec.overlay else []
     pieces = plan_pieces([s.start for s in segs], [s.frames for s in segs],
                          [s.xfade for s in segs], mezz_frames, params.gop, dirty)
     if not any(p.kind == "copy" for p in pieces):
-        raise SmartUnsupported("no stretch of the timeline is long enough to copy")
+        raise _SmartUnsupported("no stretch of the timeline is long enough to copy")
     mezz_dir, seg_dir = cache_dir / "mezzanine" / params.key(), cache_dir / "segments"
     seg_dir.mkdir(parents=True, exist_ok=True)
     on_progress = render._monotonic(on_progress)
@@ -214,7 +216,7 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
         try:
             m = normalize(job[0], job[1], params, mezz_dir, cancel)
         except FFmpegError as e:
-            raise SmartUnsupported(f"{job[0].name} could not be normalized: {e}") from e
+            raise _SmartUnsupported(f"{job[0].name} could not be normalized: {e}") from e
         advance(job[1] * sum(1 for c, f in zip(clips, mezz_frames)
                              if (c.path.resolve(), f) == job))
         return m
@@ -246,7 +248,7 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
         try:
             _encode_piece(pieces[n], mezz, params, spec.overlay, paths[n], cancel)
         except FFmpegError as e:
-            raise SmartUnsupported(f"a piece at frame {pieces[n].out_start} could not be "
+            raise _SmartUnsupported(f"a piece at frame {pieces[n].out_start} could not be "
                                    f"encoded: {e}") from e
         advance(pieces[n].frames)
 
@@ -259,17 +261,21 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
     try:
         with tempfile.TemporaryDirectory(prefix="nbvideo-smart-") as work:
             video = Path(work) / "video.mp4"
-            written = _write_video(sources, fps, video)
+            try:
+                written = _write_video(sources, fps, video)
+            except av.FFmpegError as exc:  # a cached piece or mezzanine is damaged
+                raise _SmartUnsupported(f"the pieces could not be joined: {exc}") from exc
             if written != total:
-                raise SmartUnsupported(f"the pieces hold {written} frames; planned {total}")
+                raise _SmartUnsupported(f"the pieces hold {written} frames; planned {total}")
             audio = (["-i", str(spec.audio), "-map", "1:a:0"] if spec.audio is not None
                      else [])
-            run_ffmpeg(["-i", str(video), *audio, "-map", "0:v:0", "-c", "copy",
-                        "-movflags", "+faststart", "-f", "mp4", str(tmp)],
-                       total_s=None, cancel=cancel)
+            with render_step("mux"):
+                run_ffmpeg(["-i", str(video), *audio, "-map", "0:v:0", "-c", "copy",
+                            "-movflags", "+faststart", "-f", "mp4", str(tmp)],
+                           total_s=None, cancel=cancel)
         info = render._inspect(tmp)
         if info.frames != total or (info.width, info.height) != size:
-            raise SmartUnsupported(f"smart export produced {info.frames} frames at "
+            raise _SmartUnsupported(f"smart export produced {info.frames} frames at "
                                    f"{info.width}x{info.height}; planned {total} at {size}")
         os.replace(tmp, spec.out)
     finally:

@@ -7,10 +7,9 @@ import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
-from PIL import Image
-
 from nbvideo.errors import InvalidInput
 from nbvideo.look import apply_look, logo_for, reference_for
+from nbvideo.media import open_image
 from nbvideo.pipeline.questions import ask_planner, effective_answers, plan_context
 from nbvideo.pipeline.runtime import Runtime, file_sha256, produce, request_key
 from nbvideo.providers import catalog
@@ -164,7 +163,7 @@ def write_thumbnail(take: Take, src: Path, store_root: Path) -> None:
     """A small JPEG beside the frame, for reprs and (later) widgets."""
     thumb = store_root / "assets" / "thumbs" / f"{take.id}.jpg"
     thumb.parent.mkdir(parents=True, exist_ok=True)
-    with Image.open(src) as im:
+    with open_image(src, "frame") as im:
         im = im.convert("RGB")
         im.thumbnail((THUMB_SIDE, THUMB_SIDE))
         im.save(thumb, "JPEG", quality=82)

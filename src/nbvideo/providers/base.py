@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -40,12 +40,26 @@ class Usage(_Boundary):
     request_id: str | None = None
 
 
-class ProviderError(NbvideoError):
-    """A paid call failed; `usage` is what was already spent (log it: it was billed)."""
+TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+"""HTTP answers that say "not now" rather than "no": worth trying again later."""
 
-    def __init__(self, message: str, *, usage: Usage | None = None) -> None:
+
+class ProviderError(NbvideoError):
+    """A paid call failed; `usage` is what was already spent (log it: it was billed).
+
+    `transient` says whether trying again later may work (a timeout, a rate limit, a 5xx,
+    a dropped connection) or not until something changes (a refused key, a bad request, a
+    failed prediction, an unusable answer). The message carries the vendor's own words,
+    with keys redacted."""
+
+    transient: bool = False
+
+    def __init__(self, message: str, *, usage: Usage | None = None,
+                 transient: bool | None = None) -> None:
         super().__init__(message)
         self.usage = usage or Usage()
+        if transient is not None:
+            self.transient = transient
 
 
 class ProviderOutputError(ProviderError):
@@ -53,10 +67,15 @@ class ProviderOutputError(ProviderError):
 
 
 class ProviderAPIError(ProviderError):
-    """The API failed after the SDK's own retries (auth, quota, 5xx, network)."""
+    """The API failed after the SDK's own retries (auth, quota, 5xx, network). `status` is
+    the HTTP status (None: no answer at all); transient unless the API said no (4xx other
+    than a timeout or rate limit)."""
 
-    def __init__(self, message: str, *, status: int | None = None, usage: Usage | None = None):
-        super().__init__(message, usage=usage)
+    def __init__(self, message: str, *, status: int | None = None, usage: Usage | None = None,
+                 transient: bool | None = None):
+        if transient is None:
+            transient = status is None or status in TRANSIENT_STATUS or status >= 500
+        super().__init__(message, usage=usage, transient=transient)
         self.status = status
 
 
@@ -65,13 +84,22 @@ class _TicketError(ProviderError):
         super().__init__(message)
         self.ticket = ticket
 
+    def __reduce__(self) -> Any:  # pickles (a campaign worker's error reaches the runner whole)
+        return type(self), (str(self), self.ticket), self.__dict__
+
 
 class PredictionFailed(_TicketError):
-    """The remote prediction ran and ended `failed`; `ticket.error` is the provider's text."""
+    """The remote prediction ran and ended `failed`; `ticket.error` is the provider's text.
+    Transient: a new prediction often succeeds (the clips phase retries it)."""
+
+    transient = True
 
 
 class WaitTimeout(_TicketError):
-    """Still running after the wait's timeout; `wait` did not cancel it."""
+    """Still running after the wait's timeout; `wait` did not cancel it (transient: it may
+    still finish, and its ticket is kept to resume)."""
+
+    transient = True
 
 
 class PlanContext(_Boundary):

@@ -19,7 +19,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from nbvideo.keys import redact
-from nbvideo.providers.base import ProviderError
+from nbvideo.providers.base import TRANSIENT_STATUS, ProviderError
 
 CHUNK = 1 << 16
 MAX_REDIRECTS = 5
@@ -110,12 +110,12 @@ async def download(url: str, out: Path, *, max_bytes: int, content_types: tuple[
                     return await _save(resp, current, out, tmp, max_bytes, wanted)
             except httpx.TimeoutException:
                 raise DownloadError(
-                    f"timed out downloading {public_url(current)!r} after {timeout_s:g} s"
-                ) from None
+                    f"timed out downloading {public_url(current)!r} after {timeout_s:g} s",
+                    transient=True) from None
             except httpx.TransportError as exc:
                 raise DownloadError(redact(
                     f"could not download {public_url(current)!r}: {type(exc).__name__}: {exc}"
-                )) from None
+                ), transient=True) from None
         raise URLNotAllowed(f"too many redirects (> {MAX_REDIRECTS}) from {public_url(url)!r}")
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -134,7 +134,9 @@ async def _save(resp: httpx.Response, url: str, out: Path, tmp: Path, max_bytes:
             "Replicate keeps outputs for about an hour, so generate this take again"
         )
     if resp.status_code != 200:
-        raise DownloadError(f"HTTP {resp.status_code} downloading {shown!r}")
+        raise DownloadError(f"HTTP {resp.status_code} downloading {shown!r}",
+                            transient=resp.status_code in TRANSIENT_STATUS
+                            or resp.status_code >= 500)
     ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
     if wanted and ctype not in wanted:
         raise WrongContentType(

@@ -42,7 +42,7 @@ from nbvideo.providers.openai_plan import (
     ORIENTATION,
     QuestionsOut,
     StoryboardOut,
-    Unusable,
+    _Unusable,
     questions_messages,
     storyboard_messages,
     to_questions,
@@ -224,13 +224,13 @@ class OpenAIPlanner(_OpenAIBase):
                 try:
                     completion = raw.parse()
                     if not completion.choices:
-                        raise Unusable("the reply had no choices")
+                        raise _Unusable("the reply had no choices")
                     message = completion.choices[0].message
                     if message.refusal:
                         problems.append(f"the model refused: {message.refusal.strip()}")
                         continue
                     if message.parsed is None:
-                        raise Unusable("the reply was empty")
+                        raise _Unusable("the reply was empty")
                     return convert(message.parsed), spent()
                 except openai.LengthFinishReasonError:
                     problems.append("the reply was cut off at the output token limit")
@@ -240,7 +240,7 @@ class OpenAIPlanner(_OpenAIBase):
                     n = exc.error_count() if isinstance(exc, pydantic.ValidationError) else 1
                     problems.append(f"the reply was not valid {out_type.__name__} JSON "
                                     f"({n} error(s))")
-                except Unusable as exc:
+                except _Unusable as exc:
                     problems.append(str(exc))
         tried = "; then ".join(dict.fromkeys(problems))
         raise ProviderOutputError(self._redact(

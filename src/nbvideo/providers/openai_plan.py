@@ -159,7 +159,7 @@ def storyboard_messages(ctx: PlanContext) -> list[dict[str, str]]:
 
 # --------------------------------------------------------------------------- normalising
 
-class Unusable(ValueError):
+class _Unusable(ValueError):
     """Valid JSON that still cannot become a plan (e.g. too few scenes): worth one retry."""
 
 
@@ -226,7 +226,7 @@ def to_storyboard(out: StoryboardOut, ctx: PlanContext, model_id: str) -> Storyb
     hi = math.floor(MAX_SCENE_S * brief.fps + 1e-9)
     need, most = max(2, math.ceil(total / hi)), total // lo
     if len(raw) < need:
-        raise Unusable(f"it planned {len(raw)} usable scene(s); a {brief.duration_s:g} s ad "
+        raise _Unusable(f"it planned {len(raw)} usable scene(s); a {brief.duration_s:g} s ad "
                         f"needs at least {need}")
     if len(raw) > most:
         raw = raw[: most - 1] + raw[-1:]

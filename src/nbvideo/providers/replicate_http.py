@@ -28,7 +28,7 @@ from nbvideo.keys import Secret
 from nbvideo.providers.base import ProviderAPIError
 
 
-class HTTPStatus(Exception):
+class _HTTPStatus(Exception):
     """A 429/5xx seen by the response hook, with the Retry-After the client would drop."""
 
     def __init__(self, status: int, retry_after: float | None, detail: str) -> None:
@@ -57,7 +57,7 @@ async def _raise_retryable(response: httpx.Response) -> None:
             detail = str(body.get("detail") or "") if isinstance(body, dict) else ""
         except ValueError:
             detail = response.text[:200]
-        raise HTTPStatus(response.status_code,
+        raise _HTTPStatus(response.status_code,
                          retry_after_s(response.headers.get("retry-after")), detail)
 
 
@@ -109,7 +109,7 @@ class ReplicateHTTP:
         st = self.clients()
 
         def retryable(exc: BaseException) -> bool:
-            if isinstance(exc, HTTPStatus):  # GET 429/503/504 were retried by the transport
+            if isinstance(exc, _HTTPStatus):  # GET 429/503/504 were retried by the transport
                 return not (op == "get" and exc.status in (429, 503, 504))
             if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
                 return True
@@ -117,7 +117,7 @@ class ReplicateHTTP:
 
         def pause(rs: RetryCallState) -> float:
             exc = rs.outcome.exception() if rs.outcome else None
-            if isinstance(exc, HTTPStatus) and exc.retry_after is not None:
+            if isinstance(exc, _HTTPStatus) and exc.retry_after is not None:
                 return min(exc.retry_after, 60.0) * random.uniform(1.0, 1.1)
             backoff = min(8.0, self.backoff_s * 2 ** (rs.attempt_number - 1))
             return backoff * random.uniform(0.5, 1.5)
@@ -128,7 +128,7 @@ class ReplicateHTTP:
                 with attempt:
                     async with st.sem:
                         return await fn(st.client)
-        except HTTPStatus as e:
+        except _HTTPStatus as e:
             status: int | None = e.status
             msg = f"Replicate {op} failed with HTTP {e.status}: {e.detail or 'no detail'}"
         except ReplicateError as e:

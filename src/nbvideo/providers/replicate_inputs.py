@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nbvideo.errors import InvalidInput
+from nbvideo.media import open_image
 from nbvideo.providers.base import ClipRequest, FrameRequest
 from nbvideo.providers.catalog import ModelSpec, generated_duration
 from nbvideo.state import ASPECTS
@@ -102,9 +103,7 @@ def image_data_uri(path: Path) -> str:
     data = Path(path).read_bytes()
     if len(data) <= DATA_URI_MAX and data.startswith(b"\x89PNG"):
         return "data:image/png;base64," + base64.b64encode(data).decode()
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as im:
+    with open_image(path, "frame") as im:
         buf = io.BytesIO()
         im.convert("RGB").save(buf, "JPEG", quality=90)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
@@ -114,5 +113,5 @@ def fit_png(src: Path, dst: Path, width: int, height: int) -> None:
     """Crop-to-fill and resize to the frame size the project asked for, saved as PNG."""
     from PIL import Image, ImageOps
 
-    with Image.open(src) as im:
+    with open_image(src, "image") as im:
         ImageOps.fit(im.convert("RGB"), (width, height), Image.Resampling.LANCZOS).save(dst, "PNG")

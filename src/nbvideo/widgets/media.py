@@ -12,9 +12,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from PIL import Image
-
-from nbvideo.media import run_ffmpeg
+from nbvideo.errors import render_step
+from nbvideo.media import open_image, run_ffmpeg
 from nbvideo.state import Take
 
 THUMB_SIDE = 480  # px, long side: sharp on a 240 px card at 2x
@@ -46,7 +45,7 @@ def thumbnail(root: Path, take: Take | None, side: int = THUMB_SIDE) -> bytes:
     src = root / take.path
     if not src.exists():
         return b""
-    with Image.open(src) as im:
+    with open_image(src, "frame") as im:
         im = im.convert("RGB")
         im.thumbnail((side, side))
         limit = THUMB_MAX_BYTES * (side / THUMB_SIDE) ** 2
@@ -103,6 +102,11 @@ def preview(root: Path, take: Take | None) -> bytes:
 
 def _encode_preview(src: Path, out: Path, w: int, h: int) -> None:
     """Silent H.264 at (w, h), moov first so the browser starts playing at once."""
+    with render_step("preview"):
+        _run_preview(src, out, w, h)
+
+
+def _run_preview(src: Path, out: Path, w: int, h: int) -> None:
     run_ffmpeg([
         "-i", str(src), "-an", "-vf", f"scale={w}:{h}", "-c:v", "libx264",
         "-preset", "veryfast", "-crf", str(PREVIEW_CRF), "-pix_fmt", "yuv420p",

@@ -20,7 +20,15 @@ from pathlib import Path
 
 from PIL import Image
 
-from nbvideo.media import RGB_TO_BT709, TAG_BT709, FFmpegError, RenderCanceled, ffmpeg_exe
+from nbvideo.errors import MediaMissing
+from nbvideo.media import (
+    RGB_TO_BT709,
+    TAG_BT709,
+    FFmpegError,
+    RenderCanceled,
+    ffmpeg_exe,
+    open_image,
+)
 from nbvideo.providers.base import ClipRequest, MediaResult, Usage
 
 Box = tuple[float, float, float, float]
@@ -99,7 +107,7 @@ def _validate(req: ClipRequest) -> int:
         )
     camera_box(req.camera, 0.0)  # unknown moves fail before any work starts
     if not Path(req.frame_path).is_file():
-        raise FileNotFoundError(f"frame_path: no image at {req.frame_path}")
+        raise MediaMissing(f"frame_path: no image at {req.frame_path}")
     return frame_count(req)
 
 
@@ -112,7 +120,7 @@ def stage_frame(frame_path: Path, width: int, height: int, camera: str) -> Image
     where every pixel would share one subpixel phase and the picture would pulse between
     sharp and soft as the phase cycles.
     """
-    with Image.open(frame_path) as im:
+    with open_image(frame_path, "frame") as im:
         src = im.convert("RGB")
     sw, sh = src.size
     target = width / height
@@ -151,7 +159,8 @@ def stage_planes(stage: Image.Image) -> tuple[Image.Image, Image.Image, Image.Im
     ys, cs = w * h, (w // 2) * (h // 2)
     if proc.returncode != 0 or len(proc.stdout) != ys + 2 * cs:
         lines = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise FFmpegError(proc.returncode, lines[-20:] or ["short yuv420p output"], cmd)
+        raise FFmpegError(proc.returncode, lines[-20:] or ["short yuv420p output"], cmd,
+                          step="animatic")
     b = proc.stdout
     return (Image.frombytes("L", (w, h), b[:ys]),
             Image.frombytes("L", (w // 2, h // 2), b[ys:ys + cs]),
@@ -256,7 +265,7 @@ def render_clip(req: ClipRequest, out: Path, stop: threading.Event | None = None
         if rc != 0:
             drain.join(timeout=5)
             lines = b"".join(tail).decode(errors="replace").strip().splitlines()
-            raise FFmpegError(rc, lines[-20:], cmd)
+            raise FFmpegError(rc, lines[-20:], cmd, step="animatic")
         os.replace(tmp, out)
         ok = True
     finally:

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from nbvideo.errors import InvalidInput
+from nbvideo.media import open_image
 from nbvideo.providers.base import FrameRequest, MediaResult, Usage
 from nbvideo.providers.local.animatic import always_visible
 from nbvideo.providers.local.scenery import RGB, SS, WHITE, Look, Palette, _mix, paint_scene
@@ -299,7 +301,7 @@ def _vignette(size: tuple[int, int]) -> Image.Image:
 
 @functools.lru_cache(maxsize=4)
 def _logo_image(path: str, mtime_ns: int) -> Image.Image:
-    with Image.open(path) as im:
+    with open_image(path, "logo") as im:
         return im.convert("RGBA")
 
 
@@ -309,8 +311,8 @@ def _place_logo(img: Image.Image, req: FrameRequest) -> None:
         return
     try:
         logo = _logo_image(str(req.logo), req.logo.stat().st_mtime_ns)
-    except OSError as exc:
-        raise ValueError(f"logo: cannot read {req.logo}: {exc}") from None
+    except OSError as exc:  # missing or unreadable (a broken file is open_image's InvalidInput)
+        raise InvalidInput(f"logo: cannot read {req.logo}: {exc.strerror or exc}") from None
     w, h = img.size
     s = min(w, h)
     vx0, vy0, vx1, _ = always_visible(req.camera)
