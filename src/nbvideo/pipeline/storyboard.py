@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from nbvideo.errors import InvalidInput
+from nbvideo.errors import InvalidInput, PathEscape
 from nbvideo.look import apply_look, logo_for, reference_for
 from nbvideo.pipeline.questions import ask_planner, effective_answers, plan_context
 from nbvideo.pipeline.runtime import Runtime, file_sha256, produce, request_key
@@ -120,8 +120,8 @@ def frame_request(rt: Runtime, scene: Scene,
                 spec = _spec(frames)
                 extra["reference_image"] = reference_for(
                     look, spec is not None and spec.reference_input is not None, rt.store.root)
-        except FileNotFoundError as exc:
-            raise InvalidInput(f"{exc}; fix it with p.set_look(...)") from None
+        except (InvalidInput, PathEscape) as exc:
+            raise type(exc)(f"{exc}; fix it with p.set_look(...)") from None
     return FrameRequest(
         beat=scene.beat, title=scene.title, description=scene.description,
         visual_prompt=prompt, shot=scene.shot, camera=scene.camera,
