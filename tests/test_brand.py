@@ -112,7 +112,7 @@ def test_the_reference_image_goes_only_to_models_that_take_one(tmp_path):
     look = Look(reference_image="shoe.png")
     assert reference_for(look, accepts_reference=False, base=tmp_path) is None
     assert reference_for(look, accepts_reference=True, base=tmp_path) == ref
-    with pytest.raises(FileNotFoundError, match="missing.png"):
+    with pytest.raises(InvalidInput, match="look.reference_image 'missing.png' not found"):
         reference_for(Look(reference_image="missing.png"), True, base=tmp_path)
 
 

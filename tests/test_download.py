@@ -1,4 +1,5 @@
-"""Output downloads: bounded, typed, atomic, only from allowed URLs, nothing left on failure."""
+"""Output downloads: bounded, typed, atomic, only from allowed URLs and public addresses,
+nothing left on failure."""
 
 from __future__ import annotations
 
@@ -7,13 +8,20 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpcore
 import pytest
 
+import nbvideo.providers.download as dl
+from nbvideo.errors import InvalidInput
+from nbvideo.providers import replicate_options
 from nbvideo.providers.download import (
+    DownloadError,
+    Fetcher,
     TooLarge,
     URLExpired,
     URLNotAllowed,
     WrongContentType,
+    allowed_hosts_from,
     download,
 )
 from tests.doubles.replicate_double import ReplicateDouble, start_replicate_double
@@ -133,3 +141,120 @@ def test_cancel_mid_download_removes_the_partial_file(server: ReplicateDouble,
 
     asyncio.run(go())
     assert leftovers(tmp_path) == []
+
+
+# ---- the address rule: nothing on the user's own network, checked at the moment of connecting
+
+
+class RecordingNetwork(httpcore.AsyncNetworkBackend):
+    """Stands in for the real network: records where we connect, connects nowhere."""
+
+    def __init__(self) -> None:
+        self.connects: list[tuple[str, int]] = []
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: object = None) -> httpcore.AsyncNetworkStream:
+        self.connects.append((host, port))
+        raise httpcore.ConnectError("test network: not connected")
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[list[str]]]:
+    """host -> successive resolver answers (the last one repeats); calls are counted."""
+    answers: dict[str, list[list[str]]] = {}
+    calls: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        calls.append(host)
+        queue = answers[host]
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    monkeypatch.setattr(dl, "_resolve", resolve)
+    answers["__calls__"] = calls  # type: ignore[assignment]
+    return answers
+
+
+def fetch_via(net: RecordingNetwork, url: str, out: Path, allowed: frozenset[str] = LOCAL
+              ) -> object:
+    async def go() -> object:
+        client = Fetcher(allowed, network=net)
+        try:
+            return await download(url, out, max_bytes=1 << 20, content_types=(), client=client)
+        finally:
+            await client.aclose()
+    return asyncio.run(go())
+
+
+def test_dns_rebinding_cannot_move_the_connection_to_a_private_address(
+        dns: dict[str, list[list[str]]], tmp_path: Path) -> None:
+    # The first answer is public, every later one private: the check and the connection
+    # must use the same answer, so we connect to the public address and never to 127.0.0.1.
+    dns["cdn.example"] = [["93.184.216.34"], ["127.0.0.1"]]
+    net = RecordingNetwork()
+    with pytest.raises(DownloadError, match="could not download"):
+        fetch_via(net, "https://cdn.example/clip.mp4?sig=s3cret", tmp_path / "a.mp4")
+    assert net.connects == [("93.184.216.34", 443)]
+    assert dns["__calls__"] == ["cdn.example"]  # type: ignore[comparison-overlap]
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("answer", [
+    ["10.1.2.3"], ["169.254.169.254"], ["::1"], ["::ffff:127.0.0.1"], ["127.0.0.1"],
+    ["0.0.0.0"], ["100.64.0.1"], ["fd00::1"], ["224.0.0.1"],
+    ["93.184.216.34", "192.168.1.10"],  # one private address among public ones is enough
+])
+def test_a_name_resolving_to_a_private_address_is_refused_before_connecting(
+        dns: dict[str, list[list[str]]], tmp_path: Path, answer: list[str]) -> None:
+    dns["outputs.example"] = [answer]
+    net = RecordingNetwork()
+    with pytest.raises(URLNotAllowed) as err:
+        fetch_via(net, "https://outputs.example/a.mp4?token=s3cret", tmp_path / "a.mp4")
+    msg = str(err.value)
+    assert "'outputs.example'" in msg and "only public addresses" in msg
+    assert "s3cret" not in msg
+    assert net.connects == [] and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("url", [
+    "https://169.254.169.254/latest/meta-data/?token=s3cret",
+    "https://[::1]/a.mp4?token=s3cret",
+    "https://10.0.0.7/a.mp4?token=s3cret",
+    "https://[::ffff:127.0.0.1]/a.mp4?token=s3cret",
+    "http://2130706433/a.mp4?token=s3cret",
+    "https://2130706433/a.mp4?token=s3cret",
+    "https://0x7f.1/a.mp4?token=s3cret",
+    "https://user:pw@cdn.example/a.mp4?token=s3cret",
+    "https://cdn.example:8443/a.mp4?token=s3cret",
+])
+def test_private_literal_and_odd_urls_are_refused_without_resolving_or_connecting(
+        dns: dict[str, list[list[str]]], tmp_path: Path, url: str) -> None:
+    dns["cdn.example"] = [["93.184.216.34"]]
+    net = RecordingNetwork()
+    with pytest.raises(URLNotAllowed) as err:
+        fetch_via(net, url, tmp_path / "a.mp4")
+    msg = str(err.value)
+    host = url.split("//")[1].split("/")[0].rpartition("@")[2].split(":8443")[0].strip("[]")
+    assert host.lower() in msg and "s3cret" not in msg and "pw" not in msg
+    assert net.connects == [] and dns["__calls__"] == []  # type: ignore[comparison-overlap]
+
+
+def test_a_redirect_to_a_private_host_is_refused(server: ReplicateDouble,
+                                                 dns: dict[str, list[list[str]]],
+                                                 tmp_path: Path) -> None:
+    dns["internal.example"] = [["10.0.0.5"]]
+    for target in ("https://internal.example/secret.mp4?k=s3cret",
+                   "https://169.254.169.254/latest/meta-data/"):
+        with pytest.raises(URLNotAllowed) as err:
+            fetch(f"{server.base_url}/redirect?to={target}", tmp_path / "a.mp4")
+        assert target.split("/")[2] in str(err.value) and "s3cret" not in str(err.value)
+    assert leftovers(tmp_path) == []
+
+
+def test_the_allowlist_names_hosts_exactly_and_refuses_wildcards(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert allowed_hosts_from(" 127.0.0.1, Localhost ,") == {"127.0.0.1", "localhost"}
+    for text in ("*", "10.0.0.0/8", "*.example.com"):
+        monkeypatch.setenv("NBVIDEO_DOWNLOAD_HOSTS", text)
+        with pytest.raises(InvalidInput, match="NBVIDEO_DOWNLOAD_HOSTS entry"):
+            replicate_options()

@@ -219,11 +219,12 @@ def replicate_double(replicate_env: ReplicateDouble) -> ReplicateDouble:
 
 def test_replicate_reference_goes_only_to_a_model_that_takes_one(
         replicate_double: ReplicateDouble, tmp_path: Path) -> None:
-    photo = shoe_photo(tmp_path / "shoe.png")
     for model in ("flux-kontext-pro", "flux-schnell"):
         p = nv.Project.open(tmp_path / model, brief=BRIEF, duration_s=15, fps=12,
                             providers="replicate", models={"image": model})
         p.answer()
+        # An absolute path is fine while it is inside the project (issue 16: not elsewhere).
+        photo = shoe_photo(p.path / "shoe.png")
         p.set_look(style_words=STYLE, reference_image=str(photo), seed=1234)
         scenes = p.storyboard()
         ref = p._rt.providers.frames.spec.ref

@@ -20,11 +20,12 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from nbvideo.confine import confined_file
 from nbvideo.errors import InvalidInput
 
 __all__ = [
     "BUNDLED_FONTS", "BrandKit", "CaptionStyle", "Color", "EndCard", "Fonts", "LogoPlacement",
-    "brands_dir", "font_file", "hex_rgb", "list_brands", "load_brand",
+    "brands_dir", "font_file", "hex_rgb", "list_brands", "load_brand", "project_brand",
 ]  # fmt: skip
 
 _DATA = Path(__file__).parent / "data" / "fonts"
@@ -60,7 +61,8 @@ def font_file(name: str, base: Path | None = None) -> Path:
     """A bundled font name, or a font file path (relative paths resolve against `base`).
 
     Raises InvalidInput naming the bundled fonts when neither is found: a missing font would
-    otherwise only surface as an ffmpeg error halfway through an export.
+    otherwise only surface as an ffmpeg error halfway through an export. With a `base` (a
+    kit's folder) the file must live inside it and load as a font.
     """
     if name.lower() in BUNDLED_FONTS:
         return _DATA / BUNDLED_FONTS[name.lower()]
@@ -72,7 +74,10 @@ def font_file(name: str, base: Path | None = None) -> Path:
             f"font {name!r} is neither a .ttf/.otf file that exists nor a bundled font "
             f"({', '.join(BUNDLED_FONTS)})"
         )
-    return p.resolve()
+    if base is None:  # named in code, not read from a kit file
+        return p.resolve()
+    return confined_file(name, field="brand kit font", roots=[("the brand kit's folder", base)],
+                         kind="font")
 
 
 class _Model(BaseModel):
@@ -144,13 +149,14 @@ class BrandKit(_Model):
         return font_file(name, self._base)
 
     def logo_path(self) -> Path | None:
+        """The logo file: inside the kit's folder (a kit built in code: the current folder)
+        and an image that decodes, else InvalidInput/PathEscape naming the kit."""
         if self.logo is None:
             return None
-        p = Path(self.logo).expanduser()
-        p = p if p.is_absolute() or self._base is None else self._base / p
-        if not p.is_file():
-            raise InvalidInput(f"brand {self.name!r}: logo {self.logo!r} not found at {p}")
-        return p.resolve()
+        root = ("the brand kit's folder", self._base) if self._base is not None else (
+            "the current folder", Path.cwd())
+        return confined_file(self.logo, field=f"brand {self.name!r}: logo", roots=[root],
+                             kind="image")
 
     @property
     def darkest(self) -> str:
@@ -204,3 +210,17 @@ def load_brand(name_or_path: str | Path) -> BrandKit:
         kit.font_path(role)  # type: ignore[arg-type]
     kit.logo_path()
     return kit
+
+
+def project_brand(brand: str, project_root: Path) -> BrandKit:
+    """The kit a project's finishing names: a bundled kit by name, or a kit file inside the
+    project (`p.finish(brand="kits/acme.json")`), never a file elsewhere on disk."""
+    if brand.lower().endswith(".json") or "/" in brand or "\\" in brand:
+        return load_brand(confined_file(brand, field="finish: brand",
+                                        roots=[("the project folder", project_root)]))
+    if brand not in list_brands():
+        raise InvalidInput(
+            f"no brand kit {brand!r}; bundled kits are {', '.join(list_brands())}"
+            " (or pass the path of a kit .json file)"
+        )
+    return load_brand(brands_dir() / f"{brand}.json")

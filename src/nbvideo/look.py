@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from nbvideo.brand import BrandKit, Color, hex_rgb
-from nbvideo.errors import MediaMissing
+from nbvideo.confine import confined_file
 
 __all__ = ["Look", "apply_look", "color_name", "logo_for", "look_from", "palette_for",
            "reference_for"]
@@ -103,17 +103,24 @@ def apply_look(visual_prompt: str, look: Look) -> str:
     return out[:MAX_PROMPT]
 
 
+def look_roots(base: Path | None) -> list[tuple[str, Path]]:
+    """Where a look's files may live: the project folder and the bundled brand kits' folder
+    (a look made from a bundled kit points at its logo there)."""
+    from nbvideo.brand import brands_dir
+
+    first = ("the project folder", base) if base is not None else ("the current folder",
+                                                                   Path.cwd())
+    return [first, ("the bundled brand kits", brands_dir())]
+
+
 def _file(field: str, value: str, base: Path | None) -> Path:
-    p = Path(value).expanduser()
-    p = p if p.is_absolute() or base is None else base / p
-    if not p.is_file():
-        raise MediaMissing(f"look.{field} {value!r} not found at {p}")
-    return p
+    return confined_file(value, field=f"look.{field}", roots=look_roots(base), kind="image")
 
 
 def reference_for(look: Look, accepts_reference: bool, base: Path | None = None) -> Path | None:
     """The reference image to send, or None: only to models that take one, and only if it
-    exists (a missing file is an error here rather than a paid call without it)."""
+    is an image inside the project (InvalidInput or PathEscape otherwise: an error here
+    rather than a paid call without it, or with a file from elsewhere)."""
     if not accepts_reference or not look.reference_image:
         return None
     return _file("reference_image", look.reference_image, base)

@@ -559,7 +559,8 @@ class Project:
 
         Example: ``p.finish(brand="trailhead", voice="narrator-f", music="bed")``
         """
-        from nbvideo.brand import load_brand
+        from nbvideo.brand import project_brand
+        from nbvideo.confine import confined_file
         from nbvideo.providers.voices import get_voice
 
         rt = self._rt
@@ -570,8 +571,7 @@ class Project:
                 raise InvalidInput(f"finish: {exc.errors()[0]['loc'][0]}: "
                                    f"{exc.errors()[0]['msg']}") from None
             if new.brand:
-                local = rt.store.root / new.brand
-                load_brand(local if local.suffix == ".json" and local.is_file() else new.brand)
+                project_brand(new.brand, rt.store.root)
             if new.voice:
                 get_voice(new.voice)
             if new.music not in ("bed", "none"):
@@ -582,6 +582,8 @@ class Project:
                 if not music.is_file():
                     raise InvalidInput(f"finish: music: {new.music} is not a file in the "
                                        "project; use 'bed', 'none' or a path inside it")
+                confined_file(new.music, field="finish: music",
+                              roots=[("the project folder", rt.store.root)], kind="audio")
             rt.state.finishing = new
             rt.save()
             return new
@@ -613,11 +615,8 @@ class Project:
                 err = exc.errors()[0]
                 raise InvalidInput(f"set_look: {'.'.join(map(str, err['loc']))}: "
                                    f"{err['msg']}") from None
-            try:
-                logo_for(new, rt.store.root)
-                reference_for(new, True, rt.store.root)
-            except FileNotFoundError as exc:
-                raise InvalidInput(f"set_look: {exc}") from None
+            logo_for(new, rt.store.root)  # inside the project, and images: else refused
+            reference_for(new, True, rt.store.root)
             st.look = new
             rt.save()
             return new

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nbvideo.brand import BrandKit, CaptionStyle, load_brand
+from nbvideo.brand import BrandKit, CaptionStyle, project_brand
 from nbvideo.errors import InvalidInput
 from nbvideo.pipeline.audio import encode_master, line_overruns, mix, music_bed, place_voice
 from nbvideo.pipeline.captions import Cue, burn_in, cues_from_lines
@@ -54,8 +54,7 @@ def kit_for(rt: Runtime) -> BrandKit | None:
     name = rt.state.finishing.brand
     if not name:
         return None
-    local = rt.store.root / name
-    return load_brand(local if local.suffix == ".json" and local.is_file() else name)
+    return project_brand(name, rt.store.root)
 
 
 def watermarks_logo(rt: Runtime) -> bool:

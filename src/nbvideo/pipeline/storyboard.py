@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
-from nbvideo.errors import InvalidInput
+from nbvideo.errors import InvalidInput, PathEscape
 from nbvideo.look import apply_look, logo_for, reference_for
 from nbvideo.media import open_image
 from nbvideo.pipeline.questions import ask_planner, effective_answers, plan_context
@@ -119,8 +119,8 @@ def frame_request(rt: Runtime, scene: Scene,
                 spec = _spec(frames)
                 extra["reference_image"] = reference_for(
                     look, spec is not None and spec.reference_input is not None, rt.store.root)
-        except FileNotFoundError as exc:
-            raise InvalidInput(f"{exc}; fix it with p.set_look(...)") from None
+        except (InvalidInput, PathEscape) as exc:
+            raise type(exc)(f"{exc}; fix it with p.set_look(...)") from None
     return FrameRequest(
         beat=scene.beat, title=scene.title, description=scene.description,
         visual_prompt=prompt, shot=scene.shot, camera=scene.camera,

@@ -171,11 +171,14 @@ def _build(spec: ModelSpec, options: Mapping[str, Mapping[str, Any]],
 
 def replicate_options() -> dict[str, object]:
     """Where to reach Replicate: REPLICATE_BASE_URL for a proxy or test double, and
-    NBVIDEO_DOWNLOAD_HOSTS (comma-separated) for plain-http output hosts such as 127.0.0.1."""
+    NBVIDEO_DOWNLOAD_HOSTS (comma-separated exact hosts, such as 127.0.0.1) for output hosts
+    that may be plain http or private (test doubles); no wildcards."""
+    from nbvideo.providers.download import allowed_hosts_from
+
     opts: dict[str, object] = {}
     if os.environ.get("REPLICATE_BASE_URL"):
         opts["base_url"] = os.environ["REPLICATE_BASE_URL"]
-    hosts = [h.strip() for h in os.environ.get("NBVIDEO_DOWNLOAD_HOSTS", "").split(",") if h.strip()]
+    hosts = allowed_hosts_from(os.environ.get("NBVIDEO_DOWNLOAD_HOSTS", ""))
     if hosts:
-        opts["allowed_download_hosts"] = frozenset(hosts)
+        opts["allowed_download_hosts"] = hosts
     return opts

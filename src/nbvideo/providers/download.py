@@ -5,25 +5,43 @@ an hour). We stream them into a temp file beside the destination and rename on s
 half-downloaded clip can never be mistaken for a finished one. Errors name the URL without its
 query string: signed CDN URLs carry short-lived credentials in the query, and error texts end
 up in notebooks and ledgers.
+
+A provider response (or whoever controls one) chooses the URL, so it must not reach the user's
+own network: every connection, including each redirect hop, resolves the host once, refuses it
+unless every address is public, and connects to exactly the address it checked (the TLS
+certificate is still verified for the host name). A DNS answer that changes between check and
+connect therefore cannot slip through. Hosts named in an explicit allowlist (the test doubles on
+127.0.0.1) skip the address rule; nothing else does.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
+import re
+import socket
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+import anyio
+import httpcore
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from nbvideo.errors import InvalidInput, quote
 from nbvideo.keys import redact
 from nbvideo.providers.base import TRANSIENT_STATUS, ProviderError
 
 CHUNK = 1 << 16
 MAX_REDIRECTS = 5
 _REDIRECTS = {301, 302, 303, 307, 308}
+_NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
+_IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class DownloadError(ProviderError):
@@ -57,23 +75,161 @@ class DownloadResult(BaseModel):
 
 
 def public_url(url: str) -> str:
-    """`url` without query string or fragment (what errors and records may show)."""
+    """`url` without userinfo, query string or fragment (what errors and records may show)."""
     parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def allowed_hosts_from(text: str, source: str = "NBVIDEO_DOWNLOAD_HOSTS") -> frozenset[str]:
+    """Parse a comma-separated allowlist of exact host names; wildcards and ranges are refused,
+    so the list can only ever name the hosts it means (the test doubles, a local mirror)."""
+    hosts = frozenset(h.strip().lower().strip("[]") for h in text.split(",") if h.strip())
+    for h in sorted(hosts):
+        if not re.fullmatch(r"[a-z0-9._:-]+", h) or h.strip(".:") == "":
+            raise InvalidInput(
+                f"{source} entry {quote(h)} is not a host name: list exact hosts such as "
+                "127.0.0.1 (no wildcards, ranges or ports)")
+    return hosts
+
+
+def address_problem(ip: _IP) -> str | None:
+    """Why `ip` is not a public address we may fetch from, or None if it is."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if inner is None and ip in _NAT64:
+            inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if inner is not None:
+            return address_problem(inner)
+    for kind, flag in (("unspecified", ip.is_unspecified), ("loopback", ip.is_loopback),
+                       ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
+                       ("reserved", ip.is_reserved), ("private", ip.is_private)):
+        if flag:
+            return f"a {kind} address"
+    return None if ip.is_global else "not a public address"
+
+
+def _refuse(host: str, why: str) -> URLNotAllowed:
+    return URLNotAllowed(f"refusing to download from {host!r}: {why}; only public addresses "
+                         "are fetched (NBVIDEO_DOWNLOAD_HOSTS names exceptions)")
 
 
 def _check_url(url: str, allowed_hosts: frozenset[str]) -> None:
+    """The rules a URL must meet before any connection: scheme, no userinfo, standard port,
+    and a host that is a name or a public IP address written the standard way."""
     parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme == "https" and host:
-        return
+    try:
+        host = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError:  # a port that is not a number
+        host, port = "", -1
     if parts.scheme == "http" and host in allowed_hosts:
         return
-    raise URLNotAllowed(
-        f"refusing to download {public_url(url)!r}: only https:// URLs"
-        + (f" or http:// to {', '.join(sorted(allowed_hosts))}" if allowed_hosts else "")
-        + " are fetched"
-    )
+    if parts.scheme == "https" and host in allowed_hosts:
+        return
+    if parts.scheme != "https" or not host:
+        raise URLNotAllowed(
+            f"refusing to download {public_url(url)!r}: only https:// URLs"
+            + (f" or http:// to {', '.join(sorted(allowed_hosts))}" if allowed_hosts else "")
+            + " are fetched"
+        )
+    if "@" in parts.netloc:
+        raise _refuse(host, "URLs with a user name or password are not fetched")
+    if port not in (None, 443):
+        raise _refuse(host, "only the standard https port 443 is used")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        if _NUMERIC_LABEL.match(host.rstrip(".").rpartition(".")[2]):
+            raise _refuse(host, "it is an IP address in a non-standard form") from None
+        return  # a name: checked when it is resolved, at connect time
+    why = address_problem(ip)
+    if why:
+        raise _refuse(host, f"it is {why}")
+
+
+async def _resolve(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to, in the resolver's order (tests replace this)."""
+    infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+async def checked_addresses(host: str, port: int, allowed_hosts: frozenset[str]) -> list[str]:
+    """Resolve `host` once; refuse it unless every address is public. The caller connects to
+    these addresses and no others."""
+    if host.lower() in allowed_hosts:
+        return [host]
+    try:
+        found = await _resolve(host, port)
+    except OSError as exc:
+        raise DownloadError(f"could not resolve {host!r}: {exc.strerror or exc}") from None
+    if not found:
+        raise DownloadError(f"could not resolve {host!r}: no addresses")
+    for text in found:
+        why = address_problem(ipaddress.ip_address(text.split("%")[0]))
+        if why:
+            raise _refuse(host, f"it resolves to {text}, {why}")
+    return found
+
+
+class _CheckedNetwork(httpcore.AsyncNetworkBackend):
+    """httpcore's network layer with the address rule applied at the moment of connecting.
+
+    httpcore asks for a TCP connection to the URL's host; we resolve and check it here and
+    connect to the checked address, while TLS still verifies the certificate for the host name
+    (httpcore passes the origin host as server_hostname). Each redirect to a new origin opens a
+    new connection, so it passes the same rule."""
+
+    def __init__(self, allowed_hosts: frozenset[str],
+                 inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self.allowed_hosts = allowed_hosts
+        self._inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Iterable[Any] | None = None
+                          ) -> httpcore.AsyncNetworkStream:
+        last: Exception | None = None
+        for ip in await checked_addresses(host, port, self.allowed_hosts):
+            try:
+                return await self._inner.connect_tcp(ip, port, timeout=timeout,
+                                                     local_address=local_address,
+                                                     socket_options=socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[Any] | None = None
+                                  ) -> httpcore.AsyncNetworkStream:
+        raise URLNotAllowed("downloads never use unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class Fetcher:
+    """The one HTTP client provider outputs are fetched with: pooled, no proxies from the
+    environment (a proxy would resolve names itself, past our check), and every connection
+    made through `_CheckedNetwork`. Bound to one event loop; close it with `aclose`."""
+
+    def __init__(self, allowed_hosts: Iterable[str] = (), *, timeout_s: float = 60.0,
+                 network: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self.allowed_hosts = frozenset(h.lower().strip("[]") for h in allowed_hosts)
+        transport = httpx.AsyncHTTPTransport(trust_env=False)
+        # httpx builds its pool without a way to name the network backend; rebuild it with
+        # the same TLS context (certifi, or SSL_CERT_FILE) and our checked network.
+        ssl_context = httpx.create_ssl_context()
+        transport._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context,
+            network_backend=_CheckedNetwork(self.allowed_hosts, network))
+        self.timeout_s = timeout_s
+        self.http = httpx.AsyncClient(transport=transport, trust_env=False,
+                                      timeout=httpx.Timeout(timeout_s, connect=10.0))
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
 
 
 def _mb(n: int) -> str:
@@ -81,21 +237,25 @@ def _mb(n: int) -> str:
 
 
 async def download(url: str, out: Path, *, max_bytes: int, content_types: tuple[str, ...],
-                   allowed_hosts: frozenset[str] = frozenset(),
-                   client: httpx.AsyncClient | None = None,
+                   allowed_hosts: Iterable[str] = (),
+                   client: Fetcher | None = None,
                    timeout_s: float = 60.0) -> DownloadResult:
     """Stream `url` to `out` (temp file + rename), refusing oversize bodies and wrong types.
 
     `content_types` lists the media types accepted (parameters such as '; charset' ignored);
-    empty accepts any. Redirects are followed by hand so every hop passes the same URL rule.
-    On any error or cancellation the temp file is removed and `out` is left untouched.
+    empty accepts any. Redirects are followed by hand so every hop passes the same URL rule,
+    and every connection the address rule (see `Fetcher`). `allowed_hosts` is used when no
+    `client` is given; a client carries its own. On any error or cancellation the temp file
+    is removed and `out` is left untouched.
     """
     out = Path(out)
-    allowed = frozenset(h.lower() for h in allowed_hosts)
     wanted = tuple(t.lower() for t in content_types)
     own_client = client is None
     if client is None:
-        client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=10.0))
+        client = Fetcher(allowed_hosts, timeout_s=timeout_s)
+    elif not isinstance(client, Fetcher):
+        raise TypeError("download(client=...) takes a nbvideo Fetcher, which checks addresses")
+    allowed = client.allowed_hosts
     tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.part"
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +263,7 @@ async def download(url: str, out: Path, *, max_bytes: int, content_types: tuple[
         for _hop in range(MAX_REDIRECTS + 1):
             _check_url(current, allowed)
             try:
-                async with client.stream("GET", current, follow_redirects=False) as resp:
+                async with client.http.stream("GET", current, follow_redirects=False) as resp:
                     if resp.status_code in _REDIRECTS and "location" in resp.headers:
                         current = urljoin(current, resp.headers["location"])
                         continue

@@ -112,7 +112,8 @@ class _Replicate:
         self.sync_wait_s = sync_wait_s
         self._api = ReplicateHTTP(lambda: self._token, base_url, retries=retries, backoff_s=backoff_s,
                                   concurrency=concurrency or spec.max_concurrency,
-                                  clean=self._clean)
+                                  clean=self._clean,
+                                  allowed_download_hosts=self.allowed_download_hosts)
         self._scale = 1.0  # learned: observed latency / typical latency
         self._asked: dict[str, tuple[str, float]] = {}  # id -> billed (resolution, seconds)
         self._total_s: dict[str, float] = {}
@@ -250,7 +251,7 @@ class _Replicate:
         st = self._api.clients()
         async with st.sem:
             got = await download(url, out, max_bytes=self.max_download_bytes, content_types=types,
-                                 allowed_hosts=self.allowed_download_hosts, client=st.http)
+                                 client=st.http)
         return got.source_url
 
 

@@ -26,6 +26,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from nbvideo.keys import Secret
 from nbvideo.providers.base import ProviderAPIError
+from nbvideo.providers.download import Fetcher
 
 
 class _HTTPStatus(Exception):
@@ -64,7 +65,7 @@ async def _raise_retryable(response: httpx.Response) -> None:
 @dataclass
 class LoopClients:
     client: replicate.Client
-    http: httpx.AsyncClient  # for output downloads (no auth header)
+    http: Fetcher  # for output downloads (no auth header, checked addresses)
     sem: asyncio.Semaphore
 
 
@@ -72,9 +73,10 @@ class ReplicateHTTP:
     """Clients and the concurrency limit are bound to one event loop; keep one set per loop."""
 
     def __init__(self, token: Secret | Callable[[], Secret], base_url: str | None, *,
-                 concurrency: int, retries: int,
-                 backoff_s: float, clean: Callable[[str], str]) -> None:
+                 concurrency: int, retries: int, backoff_s: float, clean: Callable[[str], str],
+                 allowed_download_hosts: frozenset[str] = frozenset()) -> None:
         self._token, self.base_url = token, base_url
+        self.allowed_download_hosts = allowed_download_hosts
         self.concurrency, self.retries, self.backoff_s = concurrency, max(1, retries), backoff_s
         self._clean = clean
         self._loops: weakref.WeakKeyDictionary[Any, LoopClients] = weakref.WeakKeyDictionary()
@@ -88,7 +90,7 @@ class ReplicateHTTP:
                 base_url=self.base_url,
                 timeout=httpx.Timeout(10.0, read=30.0, write=30.0, pool=60.0),
                 event_hooks={"response": [_raise_retryable]})
-            http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+            http = Fetcher(self.allowed_download_hosts)
             st = self._loops[loop] = LoopClients(client, http,
                                                  asyncio.Semaphore(self.concurrency))
         return st
