@@ -10,6 +10,7 @@ from nbvideo.brief_templates import templates_frame as templates
 from nbvideo.campaign import Campaign, batch, variants
 from nbvideo.errors import (
     BudgetExceeded,
+    GlyphWarning,
     InvalidInput,
     NbvideoError,
     PhaseNotReady,
@@ -45,6 +46,7 @@ __all__ = [
     "ProjectLocked",
     "ProjectNotFound",
     "ProjectStale",
+    "GlyphWarning",
     "RoutingWarning",
     "SchemaTooNew",
     "TemplateError",
