@@ -226,7 +226,7 @@ class FontStack:
         """Advance width of the line in pixels, as `draw` sets it."""
         if self.plain(text):
             return self.font.getlength(text)
-        return sum(self._sub(r.font).getlength(r.text, direction="rtl" if r.rtl else "ltr")
+        return sum(self._sub(r.font).getlength(r.text, **_direction_kw(self._sub(r.font), r.rtl))
                    for r in self.runs(text))
 
     def getmetrics(self) -> tuple[int, int]:
@@ -236,7 +236,7 @@ class FontStack:
         """Each run with its left edge and width, the line starting at `x`."""
         out = []
         for r in self.runs(text):
-            w = self._sub(r.font).getlength(r.text, direction="rtl" if r.rtl else "ltr")
+            w = self._sub(r.font).getlength(r.text, **_direction_kw(self._sub(r.font), r.rtl))
             out.append((r, x, w))
             x += w
         return out
@@ -255,8 +255,18 @@ class FontStack:
         base = y + {"a": ascent, "t": ascent, "m": (ascent - descent) / 2, "s": 0,
                     "b": -descent, "d": -descent}.get(anchor[1], 0)
         for run, left, _w in self.placed(text, x):
-            draw.text((left, base), run.text, font=self._sub(run.font), anchor="ls",
-                      direction="rtl" if run.rtl else "ltr", **kw)
+            sub = self._sub(run.font)
+            draw.text((left, base), run.text, font=sub, anchor="ls",
+                      **_direction_kw(sub, run.rtl), **kw)
+
+
+def _direction_kw(font: ImageFont.FreeTypeFont, rtl: bool) -> dict[str, str]:
+    """Pillow takes a direction only with libraqm (a font made with the basic layout, like
+    Pillow's built-in one, refuses it); without it a right-to-left run is set unshaped."""
+    return {"direction": "rtl" if rtl else "ltr"} if font.layout_engine == RAQM else {}
+
+
+RAQM = ImageFont.Layout.RAQM
 
 
 @functools.lru_cache(maxsize=64)
