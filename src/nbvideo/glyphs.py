@@ -44,7 +44,8 @@ _INHERIT = {"Mn", "Me", "Cf", "Zs", "Cc", "Sk"}  # marks, joiners, spaces: their
 
 @dataclass(frozen=True)
 class Run:
-    """Part of a line in one font and one direction; `text` is in logical (typed) order."""
+    """Part of a line in one font and one direction; `text` is what the shaper is given: in
+    typed order, or already reversed for a right-to-left run of neutrals (see `_settled`)."""
 
     text: str
     font: Path | None  # None: the line's own font
@@ -169,6 +170,7 @@ class FontStack:
         self.font = font
         self.size = font.size
         self.fallbacks = tuple(fallbacks)
+        self._own = _cmap(font)
 
     def _sub(self, path: Path | None) -> ImageFont.FreeTypeFont:
         return self.font if path is None else _truetype(str(path), self.size)
@@ -176,7 +178,7 @@ class FontStack:
     def _owner(self, ch: str) -> Path | None | bool:
         """Which font draws `ch`: None for the line's own, a fallback's path, or False."""
         cp = ord(ch)
-        if cp in _cmap(self.font):
+        if cp in self._own:
             return None
         for path in self.fallbacks:
             if cp in _cmap(path):
@@ -193,7 +195,7 @@ class FontStack:
         return out
 
     def plain(self, text: str) -> bool:
-        cm = _cmap(self.font)
+        cm = self._own
         return not has_rtl(text) and all(
             ord(c) in cm or unicodedata.category(c) in _INHERIT for c in text)
 
@@ -207,11 +209,12 @@ class FontStack:
             owners.append(_TOFU if o is False else o)  # type: ignore[arg-type]
         # marks, joiners and spaces go with the character before them (or after, at the start)
         firm = [i for i, ch in enumerate(text) if unicodedata.category(ch) not in _INHERIT]
+        last = firm[0] if firm else None
         for i, ch in enumerate(text):
             if unicodedata.category(ch) in _INHERIT:
-                prev = [j for j in firm if j < i]
-                near = prev[-1] if prev else (firm[0] if firm else None)
-                owners[i] = owners[near] if near is not None else None
+                owners[i] = owners[last] if last is not None else None
+            else:
+                last = i
         levels = _levels(text)
         runs: list[tuple[int, Run]] = []
         start = 0
