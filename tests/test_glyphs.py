@@ -162,3 +162,15 @@ def test_export_names_the_scene_whose_text_has_no_glyph(rendered: nv.Project):
     with pytest.warns(GlyphWarning, match=rf"scene 2 \({p.scenes[1].id}\) on-screen text"):
         (rec,) = p.export("odd")
     assert (p.path / rec.path).is_file()
+
+
+def test_review_sheet_sets_arabic_scene_text_not_boxes(rendered: nv.Project):
+    p = rendered
+
+    def sheet(text: str) -> np.ndarray:
+        p.edit_scene(1, on_screen_text=text)
+        return np.asarray(Image.open(p.review_sheet(per_page=6).png).convert("L")).astype(int)
+
+    shaped = sheet(ARABIC)
+    boxes = sheet(NOTDEF * 4 + " " + NOTDEF * 4)  # what each missing glyph used to be
+    assert (np.abs(shaped - boxes) > 60).sum() > 100
