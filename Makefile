@@ -12,7 +12,7 @@ DEMO_DIR ?= demo-output
 NBVIDEO_CHROMIUM ?= /usr/bin/chromium
 export NBVIDEO_CHROMIUM
 
-.PHONY: demo test docs docs-check bench venv clean chromium espeak
+.PHONY: demo test docs docs-check bench venv clean chromium espeak fribidi
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,12 +69,22 @@ espeak:
 	         "it: 'brew install espeak-ng' or https://github.com/espeak-ng/espeak-ng/releases" >&2; \
 	  fi; }
 
+# Arabic and Hebrew text is shaped right to left by Pillow's libraqm, which loads FriBiDi from
+# the system (libfribidi0, in Debian's base images but not in every slim one).
+fribidi: $(VENV)/.installed
+	@$(PY) -c "from PIL import features; raise SystemExit(not features.check('raqm'))" || { \
+	  echo "installing libfribidi0 (right-to-left text) with apt-get"; \
+	  { $(APT) install --no-install-recommends libfribidi0 >/dev/null 2>&1 || \
+	    { $(APT) update >/dev/null 2>&1 && \
+	      $(APT) install --no-install-recommends libfribidi0 >/dev/null; }; } || \
+	  echo "note: could not install libfribidi0; Arabic and Hebrew text will not be shaped" >&2; }
+
 venv: $(VENV)/.installed
 
-demo: $(VENV)/.installed espeak
+demo: $(VENV)/.installed espeak fribidi
 	$(VENV)/bin/nbvideo demo $(DEMO_DIR)
 
-test: $(VENV)/.installed-test chromium espeak
+test: $(VENV)/.installed-test chromium espeak fribidi
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest tests
 	# The notebooks never spend money in a test run: without keys they use the local providers.

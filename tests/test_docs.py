@@ -180,7 +180,7 @@ def test_troubleshooting_lists_every_export_check_code() -> None:
 
 
 @pytest.mark.parametrize("fragment", ["no nbvideo project at", "refused before sending",
-                                      "is out of range 1", "longer than its scene; shorten the line"])
+                                      "is out of range 1", "exports it as it is: the line runs over"])
 def test_the_scan_finds_known_messages(fragment: str) -> None:
     """The AST scan itself: messages we know exist are found (so an empty scan cannot pass)."""
     assert any(fragment in frag for _, _, frag in _messages())

@@ -114,7 +114,7 @@ def test_a_voice_line_longer_than_its_scene_is_reported_not_cut(rendered: nv.Pro
     first = p.scenes[0]
     p.edit_scene(first.id, voice_line="This line goes on and on and on about the shoe, far "
                                       "longer than any short opening scene could ever hold.")
-    with pytest.raises(ExportCheckFailed, match=rf"scene {first.id} is \d+\.\d\d s longer"):
+    with pytest.raises(ExportCheckFailed, match=rf"scene 1 \({first.id}\) runs \d+\.\d\d s"):
         p.export("long")
     assert not p.exports
 

@@ -11,6 +11,7 @@ from nbvideo.campaign import Campaign, batch, variants
 from nbvideo.errors import (
     BudgetExceeded,
     Canceled,
+    GlyphWarning,
     InvalidInput,
     NbvideoError,
     PhaseNotReady,
@@ -51,6 +52,7 @@ __all__ = [
     "ProjectStale",
     "ProviderError",
     "RenderFailed",
+    "GlyphWarning",
     "RoutingWarning",
     "SchemaTooNew",
     "TemplateError",

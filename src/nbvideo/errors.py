@@ -133,6 +133,11 @@ def unreadable(path: str | Path, what: str, exc: BaseException) -> InvalidInput:
                         f"make it again")
 
 
+class GlyphWarning(UserWarning):
+    """Text has characters that no bundled font can draw: they show as boxes, never as a
+    blank, and the warning names them and where they are (a scene's text, the end card)."""
+
+
 def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
     """`repr` of a value, cut to about `limit` characters: what an error may echo back."""
     text = repr(value)

@@ -53,6 +53,11 @@ _EXCLUDE = {"updated_at": True, "revision": True, "scenes": {"__all__": _TAKE_LI
             "archived_scenes": {"__all__": _TAKE_LISTS}}
 
 
+_ADDED_LATER = {("finishing", "voice_fit"): "warn"}
+"""Fields added after projects were made: left out of the state's hash while at their default,
+so a project saved before they existed does not look edited by hand when it is opened."""
+
+
 class HistoryError(NbvideoError):
     """Undo, redo or restore cannot do what was asked; the message says why and what can."""
 
@@ -125,6 +130,9 @@ def normal(state: ProjectState) -> dict[str, Any]:
     """The state as plain JSON with scenes keyed by id (active order and archived order as
     lists of ids), comments and exports keyed by id/path, and no takes, updated_at or save revision."""
     d = state.model_dump(mode="json", exclude=_EXCLUDE)  # type: ignore[arg-type]
+    for (part, name), default in _ADDED_LATER.items():
+        if d.get(part, {}).get(name, default) == default:
+            d.get(part, {}).pop(name, None)
     active, archived = d.pop("scenes"), d.pop("archived_scenes")
     table = {}
     for s in (*active, *archived):

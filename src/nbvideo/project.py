@@ -551,8 +551,10 @@ class Project:
         return Exports(self.path, records)
 
     def finish(self, **settings: Any) -> Finishing:
-        """Set how exports are finished: brand=, voice=, voice_model=, music=, captions=,
-        scene_text=, logo=, end_card= (see `nbvideo.state.Finishing`). Saved with the project.
+        """Set how exports are finished: brand=, voice=, voice_model=, voice_fit=, music=,
+        captions=, scene_text=, logo=, end_card= (see `nbvideo.state.Finishing`). Saved with
+        the project. `voice_fit="speed"` plays a voice line that is longer than its scene up
+        to 1.5x faster; the default stops the export with the three ways to fit it.
         Offline frames follow it: clean (no board marks) while the export burns text, and
         without the look's logo while it watermarks the kit's; the next `p.storyboard()`,
         `p.generate_clips()` or `p.export()` redraws them and their animatics, free.

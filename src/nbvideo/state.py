@@ -280,6 +280,9 @@ class Finishing(Model):
     brand: str | None = Field(None, description="A bundled kit name or a path to a kit .json.")
     voice: str | None = Field(None, description="Our voice name for the voice-over; None: none.")
     voice_model: str | None = Field(None, description="Catalog speech model; None: by vendor.")
+    voice_fit: Literal["warn", "speed"] = Field(
+        "warn", description="A voice line longer than its scene: 'warn' (the export stops with "
+        "the voice_overrun warning and the choices) or 'speed' (played up to 1.5x faster).")
     music: str = Field("none", description="'bed' (generated), 'none', or a music file path.")
     captions: bool = Field(True, description="Voice lines as burned captions and SRT/VTT.")
     scene_text: bool = Field(False, description="Burn each scene's on-screen text in.")

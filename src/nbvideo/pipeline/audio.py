@@ -36,9 +36,9 @@ from nbvideo.media import run_ffmpeg
 from nbvideo.pipeline.loudness import Loudness, measure_loudness, normalize
 from nbvideo.pipeline.music_bed import music_bed
 
-__all__ = ["Loudness", "MixResult", "MixSettings", "Overrun", "describe_overruns", "encode_master",
-           "line_overruns", "measure_loudness", "mix", "music_bed", "place_voice",
-           "premix_graph"]
+__all__ = ["MAX_TEMPO", "Loudness", "MixResult", "MixSettings", "Overrun", "describe_overruns",
+           "encode_master", "fit_tempo", "line_overruns", "measure_loudness", "mix", "music_bed",
+           "place_voice", "premix_graph", "speed_up"]
 
 VOICE_REF_LUFS = -18.0
 """Where the voice stem sits before the final gain; only the balance with the music matters."""
@@ -78,14 +78,47 @@ def describe_overruns(overruns: Sequence[Overrun]) -> str:
                      "the end of the scene" for o in overruns)
 
 
+MAX_TEMPO = 1.5
+"""The fastest `voice_fit="speed"` plays a line: past 1.5x speech stops sounding natural."""
+TAIL_FADE_S = 0.3
+"""An accepted overrun at the film's end fades out over this long instead of clicking off."""
+
+
+def fit_tempo(voice_s: float, room_s: float) -> float:
+    """The speed-up (>= 1, at most MAX_TEMPO) that plays a `voice_s` line within `room_s`;
+    rounded up to 1/1000 so the sped line never ends later than the room.
+
+    >>> fit_tempo(3.0, 2.5), fit_tempo(2.0, 2.5), fit_tempo(9.0, 2.0)
+    (1.2, 1.0, 1.5)
+    """
+    if voice_s <= room_s or room_s <= 0:
+        return 1.0 if voice_s <= room_s else MAX_TEMPO
+    return min(MAX_TEMPO, math.ceil(round(voice_s / room_s * 1000, 6)) / 1000)
+
+
+def speed_up(wav: str | Path, tempo: float, out: str | Path) -> Path:
+    """The line played `tempo` times faster at the same pitch (ffmpeg's atempo), as a
+    48 kHz mono WAV written beside `out` and renamed; deterministic, so it can be cached."""
+    if not 1.0 <= tempo <= MAX_TEMPO:
+        raise InvalidInput(f"tempo must be from 1 to {MAX_TEMPO:g}, got {tempo!r}")
+    out = Path(out)
+    part = out.with_name(f".{out.name}.part")
+    run_ffmpeg(["-i", str(wav), "-af", f"atempo={tempo:.3f}", "-ac", "1",
+                "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", *BITEXACT, "-f", "wav", str(part)],
+               total_s=None)
+    part.replace(out)
+    return out
+
+
 def place_voice(lines: Sequence[tuple[float, str | Path]], duration_s: float,
-                out: str | Path) -> Path:
+                out: str | Path, *, past_end: Literal["refuse", "fade"] = "refuse") -> Path:
     """One voice track of exactly `duration_s` (48 kHz mono WAV) with each line at its start.
 
     `lines` is (start_s, wav_path) per line, e.g. each scene's start on the timeline.
     A line is placed to the sample (round(start_s * 48000)); lines that overlap are summed
     (`line_overruns` reports that before export). A line that would run past the end of the
-    video is refused with the seconds over, never cut silently.
+    video is refused with the seconds over, never cut silently; `past_end="fade"` (an
+    overrun the user accepted) fades it out over TAIL_FADE_S and ends it with the video.
     """
     if not duration_s > 0:
         raise InvalidInput(f"duration_s must be > 0, got {duration_s}")
@@ -100,6 +133,10 @@ def place_voice(lines: Sequence[tuple[float, str | Path]], duration_s: float,
                                "(voice models write 48 kHz; convert_to_wav converts)")
         mono = samples.mean(axis=1)
         at = round(start_s * SAMPLE_RATE)
+        if at + len(mono) > total and past_end == "fade" and at < total:
+            mono = mono[:total - at].copy()
+            n = min(len(mono), round(TAIL_FADE_S * SAMPLE_RATE))
+            mono[len(mono) - n:] *= np.linspace(1.0, 0.0, n)
         if at + len(mono) > total:
             over = (at + len(mono) - total) / SAMPLE_RATE
             raise InvalidInput(f"voice line {path} starting at {start_s:.3f} s runs "

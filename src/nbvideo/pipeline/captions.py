@@ -20,6 +20,7 @@ from PIL import ImageFont
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nbvideo.brand import CaptionStyle, font_file
+from nbvideo.glyphs import FontStack, warn_missing
 from nbvideo.pipeline.presets import Rect, SafeArea, TextItem
 
 __all__ = [
@@ -151,11 +152,12 @@ class TextLayout:
     problem: str | None = None
 
 
-def _font(path: Path, px: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(path), px)
+def _font(path: Path, px: int) -> FontStack:
+    """The style's font with the bundled fallbacks: a line it sets alone measures as before."""
+    return FontStack(ImageFont.truetype(str(path), px))
 
 
-def _wrap(text: str, font: ImageFont.FreeTypeFont, width: float) -> list[str]:
+def _wrap(text: str, font: FontStack, width: float) -> list[str]:
     out: list[str] = []
     for para in text.splitlines() or [text]:
         line = ""
@@ -180,7 +182,7 @@ def _wrap(text: str, font: ImageFont.FreeTypeFont, width: float) -> list[str]:
     return out
 
 
-def _balanced(text: str, font: ImageFont.FreeTypeFont, width: float,
+def _balanced(text: str, font: FontStack, width: float,
               lines: list[str]) -> list[str]:
     """The narrowest width that gives the greedy wrap's line count: lines of even length
     instead of a full line and a one-word widow, as a subtitler would set them."""
@@ -295,14 +297,40 @@ class BurnIn:
         return [lay.problem for lay in self.layouts if lay.problem]
 
 
+def _line_filters(line: str, lay: TextLayout, y: int, style: CaptionStyle,
+                  enable: str) -> list[str]:
+    """drawtext filters for one line. A line the style's font sets alone is one drawtext
+    centred by its own text width (as it always was); any other line is one drawtext per run
+    (font and direction, in visual order; see nbvideo.glyphs), each at the left edge Pillow
+    measured, so Arabic is shaped right to left and emoji come from the emoji font."""
+
+    def drawtext(font: Path, text: str, x: object) -> str:
+        opts: dict[str, object] = {
+            "fontfile": font, "text": text, "expansion": "none", "fontsize": lay.font_px,
+            "fontcolor": _hex(style.color), "x": x, "y": y, "y_align": "baseline",
+        }
+        if lay.outline_px:
+            opts |= {"borderw": lay.outline_px, "bordercolor": _hex(style.outline_color)}
+        return _filter("drawtext", **opts, enable=enable)
+
+    stack = _font(lay.font, lay.font_px)
+    if stack.plain(line):
+        return [drawtext(lay.font, line, f"{lay.center_x}-text_w/2")]
+    left = lay.center_x - stack.getlength(line) / 2
+    return [drawtext(run.font or lay.font, run.text, round(x))
+            for run, x, _w in stack.placed(line, left) if run.text.strip()]
+
+
 def burn_in(cues: list[Cue], style: CaptionStyle, frame_w: int, frame_h: int,
             safe_area: SafeArea | Rect, *, label: str = "caption", base: Path | None = None,
-            position: str | None = None) -> BurnIn:
+            position: str | None = None, warn: bool = True) -> BurnIn:
     """drawbox/drawtext filters (comma-joined, no pad labels) that draw each cue exactly on
     its frames. Splice into a graph as `[v]{filters}[vout]`, or pass as `-vf`.
 
     One drawtext per line, centred by drawtext's own text width on the layout's centre and
     set on the layout's baseline, so the glyphs stay inside the box `layout_text` measured.
+    Characters the style's font lacks are drawn in the bundled fallback fonts; any that no
+    font has raise a GlyphWarning naming them (unless `warn=False`: the caller warned).
     """
     parts: list[str] = []
     items: list[TextItem] = []
@@ -318,13 +346,8 @@ def burn_in(cues: list[Cue], style: CaptionStyle, frame_w: int, frame_h: int,
             r = lay.rect
             parts.append(_filter("drawbox", x=r.x, y=r.y, w=r.w, h=r.h, t="fill",
                                  color=_hex(style.box_color, style.box_opacity), enable=enable))
+        if warn:
+            warn_missing(_font(lay.font, lay.font_px), cue.text, f"{label} {n}")
         for line, y in zip(lay.lines, lay.baselines):
-            opts: dict[str, object] = {
-                "fontfile": lay.font, "text": line, "expansion": "none", "fontsize": lay.font_px,
-                "fontcolor": _hex(style.color), "x": f"{lay.center_x}-text_w/2", "y": y,
-                "y_align": "baseline",
-            }
-            if lay.outline_px:
-                opts |= {"borderw": lay.outline_px, "bordercolor": _hex(style.outline_color)}
-            parts.append(_filter("drawtext", **opts, enable=enable))
+            parts += _line_filters(line, lay, y, style, enable)
     return BurnIn(filters=",".join(parts) or "null", items=items, layouts=layouts)

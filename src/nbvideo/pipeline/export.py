@@ -130,7 +130,7 @@ def _plan(rt: Runtime, outs: list[_Target], accept: bool | Sequence[str],
     plans = []
     for t in outs:
         size = frame_size(t.aspect, t.resolution)
-        prep = (finishing.prepare(rt, es, clips, size, t.fps, t.preset, work)
+        prep = (finishing.prepare(rt, es, clips, size, t.fps, t.preset, work, accept)
                 if finished or t.preset else finishing.Prepared(clips=clips))
         plans.append((t, prep, [str(v) for v in enforce(prep.warnings, accept)]))
     return plans

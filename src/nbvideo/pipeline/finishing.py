@@ -12,26 +12,38 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nbvideo.brand import BrandKit, CaptionStyle, project_brand
 from nbvideo.errors import InvalidInput
-from nbvideo.pipeline.audio import encode_master, line_overruns, mix, music_bed, place_voice
+from nbvideo.pipeline.audio import (
+    MAX_TEMPO,
+    encode_master,
+    fit_tempo,
+    line_overruns,
+    mix,
+    music_bed,
+    place_voice,
+    speed_up,
+)
 from nbvideo.pipeline.captions import Cue, burn_in, cues_from_lines
 from nbvideo.pipeline.jobs import run_sync
 from nbvideo.pipeline.loudness import measure_loudness
-from nbvideo.pipeline.overlays import end_card, logo_overlay
-from nbvideo.pipeline.presets import ExportFacts, Preset, Violation, check_export
+from nbvideo.pipeline.overlays import end_card, end_card_falls_back, logo_overlay, warn_end_card
+from nbvideo.pipeline.presets import ExportFacts, Preset, Violation, check_export, enforce
 from nbvideo.pipeline.render import RenderClip, plan_duration
 from nbvideo.pipeline.runtime import Runtime, canonical, request_key
 from nbvideo.pipeline.timeline import Entry
 from nbvideo.providers.base import SpeechRequest
-from nbvideo.state import Finishing, Scene, Transition
+from nbvideo.state import MAX_SCENE_S, Finishing, Scene, Transition
 
 VOICE_LEAD_S = 0.15  # a line starts this far into its scene, so cuts do not clip the first word
+FIT_BREATH_S = 0.1  # a sped or lengthened line ends this far before its scene does
 _MIX_TARGET = {"lufs": -14.0, "tp": -1.0, "kbps": 192}  # without a preset: social-video norms
 
 
@@ -178,11 +190,13 @@ def _soundtrack(rt: Runtime, entries: list[Entry], total_s: float, lines: dict[s
         master_key = hashlib.sha256(canonical(what).encode()).hexdigest()[:16]
         master = rt.store.path(f"assets/soundtracks/master-{master_key}.wav")
         if not master.is_file():
-            voice = place_voice(placed, total_s, work / "voice.wav") if placed else None
+            voice = (place_voice(placed, total_s, work / "voice.wav", past_end="fade")
+                     if placed else None)
             mix(master, total_s, voice=voice, music=music, target_lufs=lufs, true_peak_db=tp)
         encoded = encode_master(master, out, audio_kbps=kbps, true_peak_db=tp)
         if encoded is None:  # the AAC encode overshot the ceiling: mix straight to AAC
-            voice = place_voice(placed, total_s, work / "voice.wav") if placed else None
+            voice = (place_voice(placed, total_s, work / "voice.wav", past_end="fade")
+                     if placed else None)
             got = mix(out, total_s, voice=voice, music=music, target_lufs=lufs,
                       true_peak_db=tp, audio_kbps=kbps).integrated_lufs
         else:
@@ -198,11 +212,13 @@ def _end_card_path(rt: Runtime, kit: BrandKit, w: int, h: int, fps: int,
     """Cached by everything that decides its pixels: the kit (a palette or CTA change makes a
     new card), the size, fps, length and the preset's safe area; "colour" names its encoding
     (BT.709 since cards made with ffmpeg's default matrix and no tags)."""
-    what = canonical({"kit": kit.model_dump(mode="json"), "base": str(kit.base_dir),
-                      "colour": "bt709",
-                      "safe": safe.model_dump(mode="json") if safe is not None else None,
-                      "fps": fps, "s": card_s})
-    key = hashlib.sha256(what.encode()).hexdigest()[:12]
+    what: dict[str, Any] = {"kit": kit.model_dump(mode="json"), "base": str(kit.base_dir),
+                            "colour": "bt709",
+                            "safe": safe.model_dump(mode="json") if safe is not None else None,
+                            "fps": fps, "s": card_s}
+    if end_card_falls_back(kit):  # a card made before fallback fonts had blanks or boxes
+        what["glyphs"] = 1
+    key = hashlib.sha256(canonical(what).encode()).hexdigest()[:12]
     slug = "".join(c if c.isalnum() else "-" for c in kit.name.lower())
     return rt.store.path(f"assets/endcards/{slug}-{w}x{h}-{fps}-{key}.mp4")
 
@@ -223,7 +239,8 @@ class LineFit:
 
     `max_words` is what the planner writes for a scene this long; `voice_s` is the spoken
     line's length when its audio is already made (`measured`), else an estimate at the
-    planner's speaking rate; `over_s` is what the export would report as an overrun."""
+    planner's speaking rate, after `voice_fit="speed"` played it `tempo` times faster;
+    `over_s` is what the export would report as an overrun."""
 
     scene_id: str
     words: int
@@ -232,10 +249,12 @@ class LineFit:
     voice_s: float
     measured: bool
     over_s: float
+    tempo: float = 1.0
 
     @property
     def fits(self) -> bool:
-        return self.over_s <= 0 and (self.measured or self.words <= self.max_words)
+        return self.over_s <= 0 and (self.measured or self.tempo > 1
+                                     or self.words <= self.max_words)
 
 
 def line_fits(rt: Runtime, entries: list[Entry]) -> dict[str, LineFit]:
@@ -256,15 +275,72 @@ def line_fits(rt: Runtime, entries: list[Entry]) -> dict[str, LineFit]:
             wav = line_request(rt, e.scene, *named)[2]
             if wav.is_file():
                 voice_s, measured = wav_duration(wav), True
+        tempo = 1.0
+        if rt.state.finishing.voice_fit == "speed":
+            tempo = fit_tempo(voice_s, scene_s - VOICE_LEAD_S - FIT_BREATH_S)
+            voice_s /= tempo
         over = line_overruns([(e.scene.id, scene_s - VOICE_LEAD_S, voice_s)])
         out[e.scene.id] = LineFit(e.scene.id, words, voice_words(scene_s), round(scene_s, 6),
-                                  round(voice_s, 3), measured, over[0].seconds_over if over else 0.0)
+                                  round(voice_s, 3), measured, over[0].seconds_over if over else 0.0,
+                                  tempo)
     return out
 
 
+def fit_lines(rt: Runtime, entries: list[Entry], lines: dict[str, tuple[Path, float]]
+              ) -> tuple[dict[str, tuple[Path, float]], dict[str, float]]:
+    """With `voice_fit="speed"`, each line longer than its scene played faster to fit (at
+    most MAX_TEMPO), cached beside the line; returns the lines and each sped line's tempo."""
+    if rt.state.finishing.voice_fit != "speed":
+        return lines, {}
+    from nbvideo.audio_io import wav_duration
+
+    out, tempos = dict(lines), {}
+    for e in entries:
+        if e.scene.id not in lines:
+            continue
+        wav, secs = lines[e.scene.id]
+        tempo = fit_tempo(secs, e.frames / rt.state.brief.fps - VOICE_LEAD_S - FIT_BREATH_S)
+        if tempo > 1:
+            fast = wav.with_name(f"{wav.stem}-x{tempo:.3f}.wav")
+            if not fast.is_file():
+                speed_up(wav, tempo, fast)
+            out[e.scene.id], tempos[e.scene.id] = (fast, wav_duration(fast)), tempo
+    return out, tempos
+
+
+def overrun_warning(e: Entry, voice_s: float, over_s: float, fps: int,
+                    speeding: bool, preset: str) -> Violation:
+    """The voice_overrun warning: how far over the line is and the three ways to fix it,
+    as the calls that do it."""
+    room = e.frames / fps - VOICE_LEAD_S
+    words = len(e.scene.voice_line.split())
+    fewer = max(1, int(words * max(room - FIT_BREATH_S, 0.0) / voice_s)) if voice_s else words
+    longer = min(MAX_SCENE_S, math.ceil((e.scene.duration_s + over_s + FIT_BREATH_S) * 10) / 10)
+    need = voice_s / max(room - FIT_BREATH_S, 1e-6)
+    speed = (f"it is already sped up as far as it goes ({MAX_TEMPO:g}x)" if speeding else
+             f'speed the voice, p.finish(voice_fit="speed") ({min(need, MAX_TEMPO):.2f}x'
+             f"{'' if need <= MAX_TEMPO else f', not enough: it needs {need:.2f}x'})")
+    return Violation(
+        code="voice_overrun", severity="warning", preset=preset, item=e.scene.id,
+        message=f"the voice line of scene {e.number} ({e.scene.id}) runs {voice_s:.2f} s, "
+                f"{over_s:.2f} s longer than its scene; shorten the line to about {fewer} "
+                f"words, p.edit_scene({e.number}, voice_line=...); lengthen the scene, "
+                f"p.edit_scene({e.number}, duration_s={longer:g}), then p.generate_clips(); "
+                f"or {speed}. accept=['voice_overrun'] exports it as it is: the line runs "
+                "over the next scene, or fades out at the end of the film")
+
+
+def _accepts(accept: bool | Sequence[str], code: str) -> bool:
+    return accept is True or (not isinstance(accept, bool) and code in accept)
+
+
 def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tuple[int, int],
-            fps: int, preset: Preset | None, work: Path) -> Prepared:
-    """Everything one export needs from the finishing settings, checked against `preset`."""
+            fps: int, preset: Preset | None, work: Path,
+            accept: bool | Sequence[str] = ()) -> Prepared:
+    """Everything one export needs from the finishing settings, checked against `preset`.
+
+    A voice line longer than its scene stops here, before any audio is mixed, unless
+    `accept` takes `voice_overrun` (then the line runs on, or fades out at the film's end)."""
     f: Finishing = rt.state.finishing
     w, h = size
     kit = kit_for(rt)
@@ -274,21 +350,24 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
     if kit is not None and f.end_card:
         card_s = kit.end_card.duration_s
         card = _end_card_path(rt, kit, w, h, fps, safe, card_s)
+        warn_end_card(kit)
         if not card.is_file():
             card.parent.mkdir(parents=True, exist_ok=True)
-            end_card(kit, w, h, card, fps=fps, duration_s=card_s, safe_area=safe)
+            end_card(kit, w, h, card, fps=fps, duration_s=card_s, safe_area=safe, warn=False)
         clips[-1] = clips[-1].model_copy(update={"transition": Transition()})
         clips.append(RenderClip(path=card, duration_s=card_s))
     _frames, total_s = plan_duration(clips, fps)
 
-    lines = speak_lines(rt, entries)
+    lines, tempos = fit_lines(rt, entries, speak_lines(rt, entries))
     scene_s = {e.scene.id: e.frames / rt.state.brief.fps for e in entries}
-    overruns = line_overruns([(sid, scene_s[sid] - VOICE_LEAD_S, lines[sid][1]) for sid in lines])
-    warnings = [Violation(code="voice_overrun", severity="warning", preset=preset.name if preset
-                          else "export", item=o.scene_id,
-                          message=f"the voice line of scene {o.scene_id} is {o.seconds_over:.2f} s "
-                                  "longer than its scene; shorten the line or lengthen the scene")
-                for o in overruns]
+    overruns = {o.scene_id: o for o in line_overruns(
+        [(sid, scene_s[sid] - VOICE_LEAD_S, lines[sid][1]) for sid in lines])}
+    warnings = [overrun_warning(e, lines[e.scene.id][1], overruns[e.scene.id].seconds_over,
+                                rt.state.brief.fps, e.scene.id in tempos,
+                                preset.name if preset else "export")
+                for e in entries if e.scene.id in overruns]
+    if warnings and not _accepts(accept, "voice_overrun"):
+        enforce(warnings, accept)  # raises ExportCheckFailed: nothing is mixed or encoded
     cues: list[Cue] = []
     filters: list[str] = []
     texts = []
@@ -301,7 +380,9 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
             cues = caption_cues(entries, {sid: secs for sid, (_p, secs) in lines.items()},
                                 scene_s, fps)
             spans += [(c.start_s, c.end_s) for c in cues]
-            cap = burn_in(cues, style, w, h, area, base=style_base)
+            _warn_glyphs(style, style_base, entries, "voice line (caption)",
+                         lambda sc: sc.voice_line if sc.id in lines else "")
+            cap = burn_in(cues, style, w, h, area, base=style_base, warn=False)
             filters.append(cap.filters)
             texts += cap.items
         if f.scene_text:
@@ -309,8 +390,10 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
                                            e.scene.on_screen_text) for e in entries
                                           if e.scene.on_screen_text], fps)
             spans += [(c.start_s, c.end_s) for c in scene_cues]
+            _warn_glyphs(style, style_base, entries, "on-screen text",
+                         lambda sc: sc.on_screen_text)
             txt = burn_in(scene_cues, style, w, h, area, label="scene text", base=style_base,
-                          position="top")
+                          position="top", warn=False)
             filters.append(txt.filters)
             texts += txt.items
     overlay = None
@@ -333,6 +416,20 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
         warnings = check_export(preset, facts) + warnings
     return Prepared(clips=clips, overlay=overlay, audio=audio, audio_lufs=lufs, cues=cues,
                     warnings=warnings, overlay_spans=spans if overlay and spans else None)
+
+
+def _warn_glyphs(style: CaptionStyle, base: Path | None, entries: list[Entry], field: str,
+                 text_of: Any) -> None:
+    """A GlyphWarning per scene whose burned text has characters no bundled font draws."""
+    from PIL import ImageFont
+
+    from nbvideo.brand import font_file
+    from nbvideo.glyphs import FontStack, warn_missing
+
+    stack = FontStack(ImageFont.truetype(str(font_file(style.font, base)), 20))
+    for e in entries:
+        warn_missing(stack, text_of(e.scene), f"scene {e.number} ({e.scene.id}) {field}",
+                     stacklevel=5)
 
 
 def _full_frame() -> Any:

@@ -18,11 +18,13 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from nbvideo.brand import BrandKit, LogoPlacement, hex_rgb
+from nbvideo.glyphs import FontStack, warn_missing
 from nbvideo.media import RGB_TO_BT709, TAG_BT709, open_image, run_ffmpeg
 from nbvideo.pipeline.captions import filter_value
 from nbvideo.pipeline.presets import Rect, SafeArea
 
-__all__ = ["LogoOverlay", "end_card", "end_card_image", "logo_overlay", "logo_rect"]
+__all__ = ["LogoOverlay", "end_card", "end_card_falls_back", "end_card_image",
+           "warn_end_card", "logo_overlay", "logo_rect"]
 
 
 def _safe(w: int, h: int, safe_area: SafeArea | Rect | None) -> Rect:
@@ -90,18 +92,38 @@ def _mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[in
     return tuple(round(x + (y - x) * t) for x, y in zip(a, b))  # type: ignore[return-value]
 
 
-def _fit_font(path: Path, text: str, width: float, start: int, floor: int
-              ) -> ImageFont.FreeTypeFont:
+def _fit_font(path: Path, text: str, width: float, start: int, floor: int) -> FontStack:
+    """The kit's font at the largest size (down to `floor`) that sets `text` within `width`,
+    with the bundled fallbacks for characters it lacks (Arabic, emoji, ...)."""
     px = start
-    while px > floor and ImageFont.truetype(str(path), px).getlength(text) > width:
+    while px > floor and FontStack(ImageFont.truetype(str(path), px)).getlength(text) > width:
         px = max(floor, math.floor(px * 0.93))
-    return ImageFont.truetype(str(path), px)
+    return FontStack(ImageFont.truetype(str(path), px))
+
+
+def end_card_falls_back(kit: BrandKit) -> bool:
+    """Whether the card sets any of its text in a fallback font (Arabic, emoji, ...): such
+    cards are keyed apart from those made before fallback fonts existed (they were blank)."""
+    return not all(FontStack(ImageFont.truetype(str(kit.font_path(role)), 20)).plain(text)
+                   for role, text in (("headline", kit.end_card.cta), ("body", kit.end_card.url)))
+
+
+def warn_end_card(kit: BrandKit) -> None:
+    """A GlyphWarning for each end-card text with characters no bundled font has."""
+    for role, field, text in (("headline", "CTA", kit.end_card.cta),
+                              ("body", "URL", kit.end_card.url)):
+        stack = FontStack(ImageFont.truetype(str(kit.font_path(role)), 20))
+        warn_missing(stack, text, f"brand kit {kit.name!r}: end card {field}", stacklevel=4)
 
 
 def end_card_image(kit: BrandKit, width: int, height: int,
-                   safe_area: SafeArea | Rect | None = None) -> Image.Image:
+                   safe_area: SafeArea | Rect | None = None, *, warn: bool = True
+                   ) -> Image.Image:
     """The closing card as an RGB image: brand background with a soft centre glow, logo,
-    CTA in the headline font, an accent rule and the URL, all inside the safe area."""
+    CTA in the headline font, an accent rule and the URL, all inside the safe area.
+
+    Characters the kit's fonts lack are set in the bundled Noto fonts; any that none has
+    show as a box and raise a GlyphWarning naming them (unless `warn=False`)."""
     card = kit.end_card
     bg = hex_rgb(card.background or kit.darkest)
     fg = hex_rgb(card.text_color or kit.lightest)
@@ -123,6 +145,8 @@ def end_card_image(kit: BrandKit, width: int, height: int,
     u = s * (1.3 if h > w else 1.0)  # a phone held upright: bigger type, same card
     head = _fit_font(kit.font_path("headline"), card.cta, room, round(u * 0.11), round(s * 0.05))
     body = _fit_font(kit.font_path("body"), card.url, room, round(u * 0.045), round(s * 0.025))
+    if warn:
+        warn_end_card(kit)
     logo = kit.logo_path()
     # (kind, height); text blocks are ascent + descent tall and drawn on their baseline, so
     # descenders never touch the rule below them.
@@ -142,13 +166,13 @@ def end_card_image(kit: BrandKit, width: int, height: int,
         if kind == "logo":
             img.paste(lg, (round(cx - lg.width / 2), round(y)), lg)
         elif kind == "cta":
-            d.text((cx, y + head.getmetrics()[0]), card.cta, font=head, fill=fg, anchor="ms")
+            head.draw(d, (cx, y + head.getmetrics()[0]), card.cta, fill=fg, anchor="ms")
         elif kind == "rule":
             rw = u * 0.09
             d.rounded_rectangle((cx - rw / 2, y, cx + rw / 2, y + bh), radius=bh / 2, fill=acc)
         elif kind == "url":
-            d.text((cx, y + body.getmetrics()[0]), card.url, font=body, fill=_mix(fg, bg, 0.22),
-                   anchor="ms")
+            body.draw(d, (cx, y + body.getmetrics()[0]), card.url, fill=_mix(fg, bg, 0.22),
+                      anchor="ms")
         y += bh
     return img
 
@@ -159,7 +183,8 @@ def _temp_beside(out: Path, suffix: str) -> Path:
 
 
 def end_card(kit: BrandKit, width: int, height: int, out: Path, *, fps: int = 30,
-             duration_s: float | None = None, safe_area: SafeArea | Rect | None = None) -> Path:
+             duration_s: float | None = None, safe_area: SafeArea | Rect | None = None,
+             warn: bool = True) -> Path:
     """Write the end card to `out`: a .png still, or an .mp4 clip of exactly
     round(duration_s * fps) frames (default: the kit's duration) that the export engine
     can append as one more clip. Written beside `out` and renamed, so never half a file."""
@@ -167,7 +192,7 @@ def end_card(kit: BrandKit, width: int, height: int, out: Path, *, fps: int = 30
     ext = out.suffix.lower()
     if ext not in (".png", ".mp4"):
         raise ValueError(f"end card must be a .png or .mp4 path, got {out.name!r}")
-    img = end_card_image(kit, width, height, safe_area)
+    img = end_card_image(kit, width, height, safe_area, warn=warn)
     tmp = _temp_beside(out, ext)
     try:
         if ext == ".png":

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nbvideo.approvals import STATUS_COLOURS
 from nbvideo.brand import BrandKit, font_file, hex_rgb
+from nbvideo.glyphs import FontStack
 from nbvideo.media import open_image
 
 __all__ = ["ReviewRow", "ReviewSheet", "ReviewTotals", "review_sheet"]
@@ -105,7 +106,8 @@ def _secs(x: float) -> str:
     return f"{x:.1f} s"
 
 
-def _wrap(text: str, font: ImageFont.FreeTypeFont, width: float, max_lines: int) -> list[str]:
+def _wrap(text: str, font: ImageFont.FreeTypeFont | FontStack, width: float,
+          max_lines: int) -> list[str]:
     words, lines = " ".join(text.split()).split(" "), [""]
     for word in words:
         trial = f"{lines[-1]} {word}".strip()
@@ -212,10 +214,11 @@ def _card(d: ImageDraw.ImageDraw, img: Image.Image, row: ReviewRow, x: float, y:
             left = int((bottom - ty - 4) // pitch)
             if left < 1:
                 break
-            shown = (_wrap(value, font, tw * k, min(most, left)) if value.strip()
+            stack = FontStack(font)  # Arabic, emoji... in the bundled fallback fonts
+            shown = (_wrap(value, stack, tw * k, min(most, left)) if value.strip()
                      else ["\u2014"])
             for line in shown:
-                d.text((tx * k, ty * k), line, font=font, fill=INK if value.strip() else MUTED)
+                stack.draw(d, (tx * k, ty * k), line, fill=INK if value.strip() else MUTED)
                 ty += pitch
         ty += 5
 

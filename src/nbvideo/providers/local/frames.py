@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from nbvideo.errors import InvalidInput
+from nbvideo.glyphs import FontStack, rtl_paragraph, warn_missing
 from nbvideo.media import open_image
 from nbvideo.providers.base import FrameRequest, MediaResult, Usage
 from nbvideo.providers.local.animatic import always_visible
@@ -207,20 +208,14 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)  # type: ignore[return-value]
 
 
-@functools.lru_cache(maxsize=1)
-def _missing_glyph() -> bytes:
-    return bytes(_font(40).getmask("\U0010fffd"))
-
-
 def _printable(text: str) -> str:
-    """Keep only glyphs the bundled font has; dashes and arrows fall back to ASCII."""
-    text = " ".join(text.replace("\u2014", " - ").replace("\u2013", "-").replace("\u2192", "->")
+    """One line of words; dashes and arrows as ASCII, as the built-in font has always set them
+    (characters it lacks are drawn by the bundled fallback fonts, see nbvideo.glyphs)."""
+    return " ".join(text.replace("\u2014", " - ").replace("\u2013", "-").replace("\u2192", "->")
                     .split())
-    f = _font(40)
-    return "".join(c if c == " " or bytes(f.getmask(c)) != _missing_glyph() else "?" for c in text)
 
 
-def _wrap(text: str, font: ImageFont.FreeTypeFont, width: float, lines: int) -> list[str]:
+def _wrap(text: str, font: FontStack, width: float, lines: int) -> list[str]:
     out: list[str] = []
     for word in text.split():
         while font.getlength(word) > width and len(word) > 1:  # hard-break a very long word
@@ -262,8 +257,10 @@ def _overlay(img: Image.Image, req: FrameRequest, pal: Palette) -> None:
     bottom = min(h - m, vy1 * h - .02 * s) - pad
     label, meta = _font(round(.048 * s)), _font(round(.033 * s))
     on_screen = bool(req.on_screen_text.strip())
-    cap = _font(round((.052 if on_screen else .04) * s))
-    lines = _wrap(caption_for(req), cap, right - left, 3 if h > w else 2)
+    cap = FontStack(_font(round((.052 if on_screen else .04) * s)))
+    text = caption_for(req)
+    warn_missing(cap, text, f"storyboard frame of {req.title or req.beat!r}: caption")
+    lines = _wrap(text, cap, right - left, 3 if h > w else 2)
     lh = cap.size * 1.22
     cap_top = bottom - lh * len(lines)
     bw = .012 * s  # an accent rule marks the label block
@@ -286,10 +283,12 @@ def _overlay(img: Image.Image, req: FrameRequest, pal: Palette) -> None:
         x += label.getlength(ch) + .006 * s
     shot = f"{req.shot.upper()}  \u00b7  {req.camera.upper()}"
     d.text((tx, head_top + bh), shot, font=meta, fill=_mix(acc, WHITE, .55), anchor="ls")
+    rtl = rtl_paragraph(" ".join(lines))  # Arabic or Hebrew reads from the right edge
     for i, line in enumerate(lines):
-        d.text((left, cap_top + i * lh), line, font=cap, fill=WHITE if on_screen else
-               _mix(WHITE, pal.light, .35), stroke_width=round(cap.size / 45) if on_screen
-               else 0, stroke_fill=WHITE)
+        cap.draw(d, (right if rtl else left, cap_top + i * lh), line,
+                 anchor="ra" if rtl else None, fill=WHITE if on_screen else
+                 _mix(WHITE, pal.light, .35), stroke_width=round(cap.size / 45) if on_screen
+                 else 0, stroke_fill=WHITE)
 
 
 @functools.lru_cache(maxsize=8)
