@@ -18,6 +18,9 @@ from nbvideo.errors import (
     ProjectNotFound,
     ProjectStale,
     RoutingWarning,
+    SceneCanceled,
+    ScenesFailed,
+    ScenesRefused,
     SchemaTooNew,
 )
 from nbvideo.keys import MissingKey, set_keys
@@ -46,6 +49,9 @@ __all__ = [
     "ProjectNotFound",
     "ProjectStale",
     "RoutingWarning",
+    "SceneCanceled",
+    "ScenesFailed",
+    "ScenesRefused",
     "SchemaTooNew",
     "TemplateError",
     "batch",
