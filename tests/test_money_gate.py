@@ -190,11 +190,53 @@ def test_paid_voice_lines_stop_at_the_budget(openai_double: OpenAIDouble,
 
 
 # ------------------------------------------------------------------ no way around the gate
+def paid_methods() -> dict[tuple[str, str], tuple[type, tuple[str, ...]]]:
+    """The provider methods that make a vendor bill us, by (vendor, kind) of model."""
+    from nbvideo.providers.openai import OpenAIImageFrames, OpenAIPlanner
+    from nbvideo.providers.openai_tts import OpenAISpeech
+    from nbvideo.providers.replicate import ReplicateFrames, ReplicateVideo
+
+    return {("openai", "text"): (OpenAIPlanner, ("questions", "storyboard")),
+            ("openai", "image"): (OpenAIImageFrames, ("frame",)),
+            ("openai", "audio"): (OpenAISpeech, ("speak",)),
+            ("replicate", "image"): (ReplicateFrames, ("frame",)),
+            ("replicate", "video"): (ReplicateVideo, ("submit", "clip"))}
+
+
+def test_every_priced_model_has_its_paid_methods_watched() -> None:
+    """A new paid vendor or kind (lip-sync, music, ...) must be added to `paid_methods`, so
+    the test below checks that its calls go through the gate too."""
+    priced = {(m.provider, m.kind) for m in catalog.models() if m.price_basis != "free"}
+    assert priced <= set(paid_methods()), priced - set(paid_methods())
+
+
+@pytest.fixture
+def around_the_gate(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[bool]]:
+    """Each paid provider method, wrapped to note whether it was called inside the gate."""
+    from nbvideo.pipeline.budget import inside_gate
+
+    calls: dict[str, list[bool]] = {}
+    for cls, names in paid_methods().values():
+        for name in names:
+            real, label = getattr(cls, name), f"{cls.__name__}.{name}"
+            calls[label] = []
+
+            def watched(self: object, *args: object, _real=real, _label=label,
+                        **kwargs: object) -> object:
+                calls[_label].append(inside_gate())
+                return _real(self, *args, **kwargs)
+
+            monkeypatch.setattr(cls, name, watched)
+    return calls
+
+
 def test_every_dollar_a_vendor_billed_passed_the_gate(openai_double: OpenAIDouble,
                                                       replicate_env: ReplicateDouble,
+                                                      around_the_gate: dict[str, list[bool]],
                                                       tmp_path: Path) -> None:
-    """A paid call that skips the gate shows here: the vendors billed more than the ledger's
-    gated rows (rows that carry the estimate the gate reserved) say was spent."""
+    """Every paid phase of a project on OpenAI and Replicate (and a campaign's planning):
+    each paid provider call ran inside the gate, each billed row carries the estimate the
+    gate reserved, and the vendors billed exactly what those rows say."""
     p = fast(nv.Project.open(tmp_path / "all", brief=BRIEF, duration_s=15, fps=12,
                              providers="openai+replicate"))
     p.storyboard()
@@ -205,8 +247,15 @@ def test_every_dollar_a_vendor_billed_passed_the_gate(openai_double: OpenAIDoubl
     from nbvideo.pipeline.timeline import entries
 
     assert speak_lines(p._rt, entries(p._rt))  # the voice-over an export would speak
+    nv.batch(pd.DataFrame({"brief": [BRIEF]}), tmp_path / "camp", providers="openai",
+             budget_usd=1)
+    outside = {k: v.count(False) for k, v in around_the_gate.items() if False in v}
+    assert not outside, f"paid calls made around the money gate: {outside}"
+    used = {k for k, v in around_the_gate.items() if v}
+    assert {"OpenAIPlanner.questions", "OpenAIPlanner.storyboard", "ReplicateFrames.frame",
+            "ReplicateVideo.submit", "OpenAISpeech.speak"} <= used
     billed = openai_double.charged_usd + replicate_env.charged_usd
-    df = p.costs
+    df = pd.concat([p.costs, nv.Campaign.open(tmp_path / "camp").costs])
     paid = df[df["cost_usd"] > 0]
     assert set(paid["phase"]) == {"questions", "storyboard", "frames", "clips", "voice"}
     assert paid["estimated_usd"].notna().all(), paid[paid["estimated_usd"].isna()]

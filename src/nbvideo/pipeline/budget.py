@@ -15,13 +15,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from nbvideo.errors import BudgetExceeded
 
-__all__ = ["Budget", "BudgetExceeded", "Reservation", "gate", "reserve", "usd"]
+__all__ = ["Budget", "BudgetExceeded", "Reservation", "gate", "inside_gate", "reserve", "usd"]
 
 _lock = threading.Lock()  # one lock for all budgets, so checking several is atomic
+_in_gate: ContextVar[int] = ContextVar("nbvideo_in_gate", default=0)
 
 
 @dataclass
@@ -123,4 +125,14 @@ def gate(budgets: Sequence[Budget], estimate_usd: float, what: str,
             if refused is not None:
                 refused(exc)
             raise
-        yield held
+        depth = _in_gate.set(_in_gate.get() + 1)
+        try:
+            yield held
+        finally:
+            _in_gate.reset(depth)
+
+
+def inside_gate() -> bool:
+    """Whether this code runs inside the money gate's block (tests use it to catch a paid
+    provider call made around the gate)."""
+    return _in_gate.get() > 0
