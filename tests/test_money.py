@@ -92,7 +92,7 @@ def test_project_budget_refuses_the_clip_that_would_pass_it(paid) -> None:
     total = sum(s.duration_s for s in p.scenes) * 0.10
     p.budget_usd = round(total - 0.05, 2)  # room for all but part of one clip
     job = p.generate_clips()
-    with pytest.raises(RuntimeError, match="failed"):
+    with pytest.raises(nv.BudgetExceeded, match="over the project budget"):
         job.wait()
     df = p.costs
     refused = df[df["status"] == "refused"]
@@ -108,10 +108,12 @@ def test_call_budget_caps_one_call_and_the_error_has_the_numbers(paid) -> None:
     p, video = paid
     first = p.scene(1)
     job = p.generate_clips(scenes=[first.id], budget_usd=0.01)
-    with pytest.raises(RuntimeError) as err:
+    with pytest.raises(nv.BudgetExceeded) as err:
         job.wait()
-    cause = err.value.__cause__
-    assert isinstance(cause, nv.BudgetExceeded)
+    cause = err.value
+    assert cause.budget == "budget of this call" and cause.limit_usd == 0.01
+    assert cause.spent_usd == 0 and cause.estimate_usd == pytest.approx(first.duration_s * 0.10)
+    assert cause.item == f"clip for scene {first.id}"
     assert "$0.00 spent" in str(cause) and "budget of this call of $0.01" in str(cause)
     assert video.calls == []
     ok = p.generate_clips(scenes=[first.id], budget_usd=5).wait()

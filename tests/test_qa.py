@@ -10,6 +10,7 @@ import pytest
 from imageio_ffmpeg import get_ffmpeg_exe
 
 import nbvideo as nv
+from nbvideo.pipeline.clips import ClipFailed
 from nbvideo.pipeline.qa import Expectation, inspect_clip
 from nbvideo.providers.catalog import get_model
 from tests.doubles.replicate_double import ReplicateDouble
@@ -181,7 +182,7 @@ def test_auto_routes_around_a_model_that_keeps_failing_and_says_so(
     first = str(p.estimate(model="auto").iloc[1]["model"])  # what "auto" picks, healthy
     ref = get_model(first).ref
     double.fail_refs[ref] = 3
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ClipFailed):
         p.generate_clips(scenes=[1], model=first, retries=2).wait(60)
     health = p.provider_health().set_index("model")
     assert health.loc[first, "failed"] == 3 and health.loc[first, "failure_rate"] == 1.0

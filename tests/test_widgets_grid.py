@@ -139,7 +139,7 @@ def test_cancel_on_one_tile_stops_that_clip_and_the_others_finish(fresh, wire: W
     grid = ClipGrid(fresh, job)
     assert started.wait(30)
     send(grid, "cancel", scene=target.id)
-    with pytest.raises(RuntimeError, match="1 of 3"):
+    with pytest.raises(nv.SceneCanceled, match=f"scene {target.id} was canceled"):
         job.wait(60)
     grid.settle()
     assert statuses(grid) == ["canceled", "succeeded", "succeeded"]

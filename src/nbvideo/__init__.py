@@ -21,6 +21,9 @@ from nbvideo.errors import (
     ProjectStale,
     RenderFailed,
     RoutingWarning,
+    SceneCanceled,
+    ScenesFailed,
+    ScenesRefused,
     SchemaTooNew,
 )
 from nbvideo.keys import MissingKey, set_keys
@@ -54,6 +57,9 @@ __all__ = [
     "RenderFailed",
     "GlyphWarning",
     "RoutingWarning",
+    "SceneCanceled",
+    "ScenesFailed",
+    "ScenesRefused",
     "SchemaTooNew",
     "TemplateError",
     "batch",

@@ -9,6 +9,7 @@ field and what is allowed, and `quote` shows at most ~80 characters of what was 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -106,6 +107,74 @@ class RenderFailed(NbvideoError):
 class Canceled(NbvideoError):
     """Work stopped because the user asked it to (job.cancel(), a cancel event, Ctrl-C in
     a script): nothing failed, and no partial file was kept."""
+
+
+class SceneCanceled(Canceled):
+    """One scene of a job was canceled (e.g. from its tile) while the others went on."""
+
+
+class ScenesFailed(ExceptionGroup, NbvideoError):  # type: ignore[misc]
+    """Several scenes of one phase failed: one error naming each scene and its cause.
+
+    An ExceptionGroup, so `except* nv.BudgetExceeded` (or any other kind) picks out the
+    failures of that kind; `scenes` maps each failed scene id to its error. A job with a
+    single failure raises that failure itself, not a group."""
+
+    def __new__(cls, message: str, exceptions: Sequence[Exception],
+                scenes: Sequence[str] = ()) -> ScenesFailed:
+        return super().__new__(cls, message, exceptions)
+
+    def __init__(self, message: str, exceptions: Sequence[Exception],
+                 scenes: Sequence[str] = ()) -> None:
+        super().__init__(message, exceptions)
+        self.scenes: dict[str, Exception] = dict(zip(scenes, self.exceptions, strict=False))
+
+    def __str__(self) -> str:  # the message names every scene; no "(n sub-exceptions)"
+        return self.message
+
+    def derive(self, excs: Sequence[Exception]) -> ScenesFailed:  # type: ignore[override]
+        ids = [sid for sid, e in self.scenes.items() if e in excs]
+        return ScenesFailed(self.message, excs, ids)
+
+    @staticmethod
+    def raise_for(failures: Sequence[tuple[str, BaseException]], total: int,
+                  what: str = "scene") -> None:
+        """Raise the failures of a phase that ran `total` scenes: nothing when there are
+        none, the error itself when there is one (a BudgetExceeded stays one), else one
+        ScenesFailed (a ScenesRefused when every failure is a budget refusal)."""
+        if not failures:
+            return
+        found: list[tuple[str, Exception]] = []
+        for sid, exc in failures:
+            if isinstance(exc, asyncio.CancelledError):  # that scene alone was canceled
+                exc = SceneCanceled(f"scene {sid} was canceled before its {what} was made")
+            if not isinstance(exc, Exception):  # an interrupt is not a scene's failure
+                raise exc
+            found.append((sid, exc))
+        if len(found) == 1:
+            sid, exc = found[0]
+            exc.add_note(f"({what} of scene {sid})")
+            raise exc
+        named = "; ".join(f"scene {sid}: {type(exc).__name__}: {exc}" for sid, exc in found)
+        message = f"{len(found)} of {total} {what}(s) failed: {named}"
+        ids = [sid for sid, _exc in found]
+        excs = [exc for _sid, exc in found]
+        if all(isinstance(e, BudgetExceeded) for e in excs):
+            raise ScenesRefused(message, excs, ids)
+        raise ScenesFailed(message, excs, ids)
+
+
+class ScenesRefused(ScenesFailed, BudgetExceeded):
+    """Several scenes refused by a budget: a ScenesFailed that is also a BudgetExceeded, so
+    `except nv.BudgetExceeded` catches it; its numbers are the first refusal's."""
+
+    def __init__(self, message: str, exceptions: Sequence[Exception],
+                 scenes: Sequence[str] = ()) -> None:
+        super().__init__(message, exceptions, scenes)
+        first = self.exceptions[0]
+        for name in ("budget", "limit_usd", "spent_usd", "in_flight_usd", "estimate_usd",
+                     "item"):
+            setattr(self, name, getattr(first, name, None))
 
 
 class RoutingWarning(UserWarning):

@@ -28,7 +28,7 @@ import pandas as pd
 from nbvideo.campaign import plan, runner
 from nbvideo.campaign.models import CampaignState, Market, VariantResult, VariantSpec, load_state
 from nbvideo.campaign.models import save_state as _save
-from nbvideo.errors import InvalidInput, ProjectLocked, ProjectNotFound
+from nbvideo.errors import InvalidInput, NbvideoError, ProjectLocked, ProjectNotFound
 from nbvideo.ledger import Ledger
 from nbvideo.pipeline.shared import SharedAssets
 from nbvideo.pipeline.shared_budget import SharedBudget
@@ -253,6 +253,17 @@ def _dollars(value: Any) -> float:
     return float(value)
 
 
+def _planning_budget(root: Path, budget_usd: float | None) -> float | None:
+    """The campaign budget its planning calls must fit: the one given, else the one the
+    campaign already has (making it again in the same folder)."""
+    if budget_usd is not None:
+        return _dollars(budget_usd)
+    try:
+        return load_state(root).budget_usd
+    except (FileNotFoundError, NbvideoError):
+        return None
+
+
 def variants(project: Project, markets: Sequence[Any] | Mapping[str, Any] | None = None,
              hooks: Sequence[str | Mapping[str, Any]] | None = None,
              durations: Sequence[float] | None = None, aspects: Sequence[str] | None = None,
@@ -278,7 +289,8 @@ def variants(project: Project, markets: Sequence[Any] | Mapping[str, Any] | None
     root.mkdir(parents=True, exist_ok=True)
     specs = plan.from_project(project, Ledger(root / "ledger.jsonl"), markets=markets,
                               hooks=hooks, durations=durations, aspects=aspects, model=model,
-                              policy=policy, fit=fit, export_name=name)
+                              policy=policy, fit=fit, export_name=name,
+                              budget_usd=_planning_budget(root, budget_usd))
     return Campaign._create(root, root.name, specs, budget_usd, str(project.path))
 
 
@@ -298,5 +310,6 @@ def batch(table: pd.DataFrame, path: str | os.PathLike[str], *, providers: str =
     root = slug_path(path)
     root.mkdir(parents=True, exist_ok=True)
     specs = plan.from_table(table, Ledger(root / "ledger.jsonl"), providers=providers,
-                            models=models, model=model, policy=policy, fit=fit, export_name=name)
+                            models=models, model=model, policy=policy, fit=fit, export_name=name,
+                            budget_usd=_planning_budget(root, budget_usd))
     return Campaign._create(root, root.name, specs, budget_usd, None)

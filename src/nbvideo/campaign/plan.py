@@ -15,21 +15,24 @@ import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 from pydantic import ValidationError
 from slugify import slugify
 
 from nbvideo.campaign.models import Market, VariantSpec
-from nbvideo.errors import InvalidInput
+from nbvideo.errors import BudgetExceeded, InvalidInput
+from nbvideo.keys import redact
 from nbvideo.ledger import Ledger, LedgerEntry
+from nbvideo.pipeline.budget import Budget, gate
 from nbvideo.pipeline.jobs import run_sync
-from nbvideo.pipeline.questions import effective_answers
+from nbvideo.pipeline.questions import effective_answers, planner_estimate
 from nbvideo.pipeline.scenes import validated_scene
+from nbvideo.pipeline.shared_budget import SharedBudget
 from nbvideo.pipeline.storyboard import scene_seed
 from nbvideo.providers import provider_set
-from nbvideo.providers.base import PlanContext, Planner
+from nbvideo.providers.base import PlanContext, Planner, ProviderError, Usage
 from nbvideo.providers.local.brief_facts import PRIORITY
 from nbvideo.providers.local.planner import palette_for
 from nbvideo.state import Brief, Question, Scene, Timeline
@@ -58,22 +61,63 @@ def strip(scene: Scene) -> Scene:
 
 
 def plan_with(planner: Planner, brief: Brief, questions: list[Question], answers: dict[str, str],
-              seed: int, ledger: Ledger, note: str) -> Plan:
+              seed: int, ledger: Ledger, note: str, budget: Budget | None = None) -> Plan:
     """Ask the planner for a storyboard (logged in the campaign's ledger), seeded per scene
     exactly as a project's own plan would be."""
     ctx = PlanContext(brief=brief, questions=questions,
                       answers=effective_answers(questions, answers), seed=seed)
-    started = time.perf_counter()
-    result = run_sync(planner.storyboard(ctx))
-    u = result.usage
-    ledger.append(LedgerEntry(phase="storyboard", provider=planner.provider, model=planner.model,
-                              units=u.units, unit=u.unit, unit_price_usd=u.unit_price_usd,
-                              cost_usd=u.cost_usd, request_id=u.request_id, note=note,
-                              latency_s=time.perf_counter() - started))
+    result = ask(planner, "storyboard", ctx, ledger, note, budget)
     scenes = [strip(sc).model_copy(update={"frame_seed": scene_seed(seed, sc.id, "frame"),
                                            "clip_seed": scene_seed(seed, sc.id, "clip")})
               for sc in result.storyboard.scenes]
     return scenes, result.storyboard.title, result.storyboard.structure
+
+
+def campaign_budget(ledger: Ledger, limit_usd: float | None) -> Budget | None:
+    """The campaign's budget as the money gate sees it while planning: what its own ledger
+    (planning) and its variants' workers (the shared budget file) have spent."""
+    if limit_usd is None:
+        return None
+    shared = SharedBudget.at(ledger.path.parent)
+
+    def spent() -> float:
+        df = ledger.frame()
+        own = float(df.loc[df["kind"] == "actual", "cost_usd"].sum())
+        return own + shared.snapshot()["spent_usd"]
+
+    return Budget("campaign budget", limit_usd, spent)
+
+
+def ask(planner: Planner, phase: Literal["questions", "storyboard"], ctx: PlanContext,
+        ledger: Ledger, note: str, budget: Budget | None) -> Any:
+    """One planner call for a campaign, through the money gate (against the campaign's
+    budget), logged in the campaign's ledger, refused or failed calls too."""
+    estimate = planner_estimate(planner, phase, ctx)
+    common: dict[str, Any] = dict(phase=phase, provider=planner.provider, model=planner.model,
+                                  estimated_usd=estimate or None, note=note)
+
+    def refused(exc: BudgetExceeded) -> None:
+        ledger.append(LedgerEntry(**{**common, "note": str(exc)[:200]}, status="refused"))
+
+    def logged(u: Usage, started: float, **extra: Any) -> None:
+        ledger.append(LedgerEntry(**{**common, **extra}, units=u.units, unit=u.unit,
+                                  unit_price_usd=u.unit_price_usd, cost_usd=u.cost_usd,
+                                  request_id=u.request_id,
+                                  latency_s=time.perf_counter() - started))
+
+    call = planner.questions if phase == "questions" else planner.storyboard
+    with gate([budget] if budget is not None else [], estimate,
+              f"campaign {phase} from {planner.model} ({note})", refused) as held:
+        started = time.perf_counter()
+        try:
+            result = run_sync(call(ctx))  # type: ignore[operator]
+        except ProviderError as exc:
+            held.actual_usd = exc.usage.cost_usd
+            logged(exc.usage, started, status="failed", note=redact(str(exc))[:200])
+            raise
+        held.actual_usd = result.usage.cost_usd
+        logged(result.usage, started)
+    return result
 
 
 # --------------------------------------------------------------------------- edits
@@ -153,7 +197,7 @@ def from_project(p: Project, ledger: Ledger, *, markets: Any = None,
                  hooks: Sequence[str | Mapping[str, Any]] | None = None,
                  durations: Sequence[float] | None = None, aspects: Sequence[str] | None = None,
                  model: str | None = None, policy: str = "cheapest", fit: str = "crop",
-                 export_name: str = "ad") -> list[VariantSpec]:
+                 export_name: str = "ad", budget_usd: float | None = None) -> list[VariantSpec]:
     """Every combination of markets × hooks × durations × aspects, built on `p`'s plan.
 
     The base project's own storyboard (with your edits) is used for its own length; other
@@ -173,7 +217,8 @@ def from_project(p: Project, ledger: Ledger, *, markets: Any = None,
             plans[d] = ([strip(s) for s in st.scenes], st.storyboard_title, st.structure)
         else:
             plans[d] = plan_with(p._rt.providers.planner, brief, st.questions, st.answers,
-                                 st.seed, ledger, f"campaign plan for {d:g}s")
+                                 st.seed, ledger, f"campaign plan for {d:g}s",
+                                 campaign_budget(ledger, budget_usd))
     specs = []
     for market in market_list:
         for h, hook in enumerate(hook_list, 1):
@@ -220,7 +265,7 @@ def _cell(value: Any) -> Any:
 def from_table(table: pd.DataFrame, ledger: Ledger, *, providers: str = "local",
                models: Mapping[str, str] | None = None, model: str | None = None,
                policy: str = "cheapest", fit: str = "crop",
-               export_name: str = "ad") -> list[VariantSpec]:
+               export_name: str = "ad", budget_usd: float | None = None) -> list[VariantSpec]:
     """One variant per row: column `brief` (required), optional `variant`, `aspect`,
     `duration_s`, `resolution`, `fps`, `template`, `seed`, `hook`; any other column answers
     the question of that id (audience, tone, cta, ... or a template's own)."""
@@ -250,15 +295,12 @@ def from_table(table: pd.DataFrame, ledger: Ledger, *, providers: str = "local",
             raise InvalidInput(f"{where}: {exc}") from None
         seed = int(cells.get("seed") or 7)
         ctx = PlanContext(brief=brief, seed=seed)
-        asked = run_sync(planner.questions(ctx))
-        questions, u = asked.questions, asked.usage
-        ledger.append(LedgerEntry(phase="questions", provider=planner.provider,
-                                  model=planner.model, units=u.units, unit=u.unit,
-                                  unit_price_usd=u.unit_price_usd, cost_usd=u.cost_usd,
-                                  request_id=u.request_id, note=f"campaign: questions, {where}"))
+        budget = campaign_budget(ledger, budget_usd)
+        questions = ask(planner, "questions", ctx, ledger, f"campaign: questions, {where}",
+                        budget).questions
         answers = {k: " ".join(str(v).split()) for k, v in extra.items()}
         scenes, title, structure = plan_with(planner, brief, questions, answers, seed, ledger,
-                                             f"campaign plan for {where}")
+                                             f"campaign plan for {where}", budget)
         hook = parse_hooks([cells["hook"]])[0] if cells.get("hook") else None
         vid = variant_id([str(cells.get("variant") or f"row-{n}")])
         specs.append(VariantSpec(

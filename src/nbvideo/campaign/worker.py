@@ -30,14 +30,22 @@ RESULT_FILE = "variant-result.json"
 
 
 def refused(exc: BaseException) -> BudgetExceeded | None:
-    """The budget refusal behind an error, if that is what it was (jobs wrap their errors)."""
+    """The budget refusal behind an error, if that is what it was: the error itself, one of
+    a job's scene failures (a ScenesFailed group), or its cause."""
     seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
+    todo: list[BaseException] = [exc]
+    while todo:
+        cur = todo.pop(0)
+        if id(cur) in seen:
+            continue
+        seen.add(id(cur))
         if isinstance(cur, BudgetExceeded):
             return cur
-        seen.add(id(cur))
-        cur = cur.__cause__ or cur.__context__
+        if isinstance(cur, BaseExceptionGroup):
+            todo.extend(cur.exceptions)
+        nxt = cur.__cause__ or cur.__context__
+        if nxt is not None:
+            todo.append(nxt)
     return None
 
 

@@ -4,20 +4,26 @@ A project has a budget (`budget_usd` on the project) and a call may have its own
 (`generate_clips(budget_usd=...)`). Every paid request reserves its estimate in each budget
 that applies; the reservation becomes actual spend when the call ends. A request that would
 take any budget over its limit is refused with the numbers, before anything is sent.
+
+`gate` is the money gate: the one way a paid provider call is made. A project reaches it
+through `Runtime.paid` (which adds the project's and a campaign's budgets and logs a
+`refused` ledger row); a campaign's own planning calls use it with the campaign budget.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from nbvideo.errors import BudgetExceeded
 
-__all__ = ["Budget", "BudgetExceeded", "Reservation", "reserve"]
+__all__ = ["Budget", "BudgetExceeded", "Reservation", "gate", "inside_gate", "reserve", "usd"]
 
 _lock = threading.Lock()  # one lock for all budgets, so checking several is atomic
+_in_gate: ContextVar[int] = ContextVar("nbvideo_in_gate", default=0)
 
 
 @dataclass
@@ -53,6 +59,13 @@ class Budget:
 @dataclass
 class Reservation:
     actual_usd: float | None = None
+    estimate_usd: float = 0.0
+
+
+def usd(x: float) -> str:
+    """Dollars for a message: cents, or tenths of a cent when cents would hide the amount
+    ($0.0030 of frames against a $0.0010 budget, not $0.00 against $0.00)."""
+    return f"${x:.2f}" if abs(x - round(x, 2)) < 1e-9 else f"${x:.4f}"
 
 
 _tokens = iter(range(1, 1 << 62))
@@ -64,7 +77,7 @@ def reserve(budgets: list[Budget], estimate_usd: float, what: str) -> Iterator[R
 
     Set `reservation.actual_usd` inside the block: budgets that count their own calls (a
     per-call budget) add it; the others see it through `spent()` (the ledger)."""
-    res = Reservation()
+    res = Reservation(estimate_usd=max(0.0, estimate_usd))
     if estimate_usd <= 0:
         yield res
         return
@@ -77,9 +90,9 @@ def reserve(budgets: list[Budget], estimate_usd: float, what: str) -> Iterator[R
             spent, flying, total = b.total_with(estimate_usd)
             if total > b.limit_usd + 1e-9:
                 raise BudgetExceeded(
-                    f"{what} refused before sending: ${spent:.2f} spent + ${flying:.2f} in flight"
-                    f" + ${estimate_usd:.2f} estimated = ${total:.2f}, over the {b.name} of "
-                    f"${b.limit_usd:.2f}",
+                    f"{what} refused before sending: {usd(spent)} spent + {usd(flying)} in "
+                    f"flight + {usd(estimate_usd)} estimated = {usd(total)}, over the "
+                    f"{b.name} of {usd(b.limit_usd)}",
                     budget=b.name, limit_usd=b.limit_usd, spent_usd=spent, in_flight_usd=flying,
                     estimate_usd=estimate_usd, item=what,
                 )
@@ -92,3 +105,34 @@ def reserve(budgets: list[Budget], estimate_usd: float, what: str) -> Iterator[R
         with _lock:
             for b in budgets:
                 b.release(token, res.actual_usd if res.actual_usd is not None else estimate_usd)
+
+
+@contextmanager
+def gate(budgets: Sequence[Budget], estimate_usd: float, what: str,
+         refused: Callable[[BudgetExceeded], None] | None = None) -> Iterator[Reservation]:
+    """The money gate: every paid provider call runs inside this block, and only there.
+
+    Reserves `estimate_usd` (an upper bound of what the call can cost) in every budget of
+    `budgets` (each one once) before the block runs, so nothing is sent that could pass a
+    limit; the block sets `reservation.actual_usd` to what the vendor billed, which settles
+    the reservation. A refusal calls `refused(exc)` (e.g. to log it) and raises
+    `BudgetExceeded` with the budget, the amount spent, the estimate and the item."""
+    unique = list({id(b): b for b in budgets}.values())
+    with ExitStack() as stack:
+        try:
+            held = stack.enter_context(reserve(unique, estimate_usd, what))
+        except BudgetExceeded as exc:
+            if refused is not None:
+                refused(exc)
+            raise
+        depth = _in_gate.set(_in_gate.get() + 1)
+        try:
+            yield held
+        finally:
+            _in_gate.reset(depth)
+
+
+def inside_gate() -> bool:
+    """Whether this code runs inside the money gate's block (tests use it to catch a paid
+    provider call made around the gate)."""
+    return _in_gate.get() > 0

@@ -12,7 +12,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from nbvideo.errors import InvalidInput, PhaseNotReady
+from nbvideo.errors import InvalidInput, PhaseNotReady, ScenesFailed
 from nbvideo.pipeline.budget import Budget, BudgetExceeded
 from nbvideo.pipeline.estimate import clip_estimate
 from nbvideo.pipeline.jobs import EventStatus, Job, gather_limited
@@ -340,13 +340,8 @@ def start_clip_job(rt: Runtime, chains: dict[str, list[str]], name: str = "clips
             results = await gather_limited([lambda s=sid: one(s) for sid in scene_ids], limit)
         finally:
             bar.close()
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            failed = [sid for sid, r in zip(scene_ids, results) if isinstance(r, BaseException)]
-            raise RuntimeError(
-                f"{len(errors)} of {len(scene_ids)} clip(s) failed (scenes {', '.join(failed)}): "
-                f"{errors[0]}"
-            ) from errors[0]
+        ScenesFailed.raise_for([(sid, r) for sid, r in zip(scene_ids, results, strict=True)
+                                if isinstance(r, BaseException)], len(scene_ids), "clip")
         return [r for r in results if isinstance(r, Take)]
 
     return job.start(run_all())

@@ -21,6 +21,7 @@ from typing import Any
 
 from nbvideo.brand import BrandKit, CaptionStyle, project_brand
 from nbvideo.errors import InvalidInput
+from nbvideo.keys import redact
 from nbvideo.pipeline.audio import (
     MAX_TEMPO,
     encode_master,
@@ -39,7 +40,7 @@ from nbvideo.pipeline.presets import ExportFacts, Preset, Violation, check_expor
 from nbvideo.pipeline.render import RenderClip, plan_duration
 from nbvideo.pipeline.runtime import Runtime, canonical, request_key
 from nbvideo.pipeline.timeline import Entry
-from nbvideo.providers.base import SpeechRequest
+from nbvideo.providers.base import ProviderError, SpeechRequest, Usage
 from nbvideo.state import MAX_SCENE_S, Finishing, Scene, Transition
 
 VOICE_LEAD_S = 0.15  # a line starts this far into its scene, so cuts do not clip the first word
@@ -108,6 +109,13 @@ def voice_model(rt: Runtime) -> Any:
     return OpenAISpeech(model)
 
 
+def voice_estimate(model: Any, req: SpeechRequest) -> float:
+    """What the money gate reserves for one line: the voice model's own upper bound
+    (`estimate_usd`), or 0 for a model without a price (the offline voice)."""
+    estimate = getattr(model, "estimate_usd", None)
+    return float(estimate(req)) if estimate is not None else 0.0
+
+
 def line_request(rt: Runtime, scene: Scene, provider: str, model: str
                  ) -> tuple[SpeechRequest, str, Path]:
     """A scene's voice line as a speech request, its cache key and where its WAV is kept."""
@@ -139,13 +147,22 @@ def speak_lines(rt: Runtime, entries: list[Entry]) -> dict[str, tuple[Path, floa
             rt.log_cache_hit(**common, note="voice line already made")
             continue
         wav.parent.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
-        try:
-            result = run_sync(model.speak(req, wav))
-        except Exception as exc:
-            rt.log(**common, status="failed", note=str(exc)[:200])
-            raise
-        rt.log_usage(**common, usage=result.usage, latency_s=time.perf_counter() - started)
+        estimate = voice_estimate(model, req)
+        common["estimated_usd"] = estimate or None
+        with rt.paid(phase="voice", provider=model.provider, model=model.model,
+                     estimate_usd=estimate, item=f"voice line for scene {e.scene.id}",
+                     scene=e.scene.id, key=key) as held:
+            started = time.perf_counter()
+            try:
+                result = run_sync(model.speak(req, wav))
+            except Exception as exc:
+                billed = exc.usage if isinstance(exc, ProviderError) else Usage()
+                held.actual_usd = billed.cost_usd
+                rt.log_usage(**common, usage=billed, latency_s=time.perf_counter() - started,
+                             status="failed", note=redact(str(exc))[:200])
+                raise
+            held.actual_usd = result.usage.cost_usd
+            rt.log_usage(**common, usage=result.usage, latency_s=time.perf_counter() - started)
         out[e.scene.id] = (wav, result.duration_s)
     return out
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, TypeVar
 
 from nbvideo.errors import InvalidInput
 from nbvideo.keys import redact
@@ -27,19 +27,34 @@ def plan_context(rt: Runtime) -> PlanContext:
 R = TypeVar("R", QuestionsResult, StoryboardResult)
 
 
-async def ask_planner(rt: Runtime, phase: str, call: Awaitable[R]) -> R:
-    """Await one planner call and log it; a failed paid call was still billed, so log that too."""
+def planner_estimate(planner: Any, phase: Literal["questions", "storyboard"],
+                     ctx: PlanContext) -> float:
+    """What the money gate reserves for one planner call: the planner's own upper bound
+    (`estimate_usd`, e.g. OpenAI's tokens at most), or 0 for a planner without a price."""
+    estimate = getattr(planner, "estimate_usd", None)
+    return float(estimate(phase, ctx)) if estimate is not None else 0.0
+
+
+async def ask_planner(rt: Runtime, phase: Literal["questions", "storyboard"],
+                      call: Callable[[PlanContext], Awaitable[R]], ctx: PlanContext) -> R:
+    """Make one planner call through the money gate and log it; a failed paid call was
+    still billed, so log that too."""
     planner = rt.providers.planner
-    started = time.perf_counter()
-    try:
-        result = await call
-    except ProviderError as exc:
-        rt.log_usage(phase=phase, provider=planner.provider, model=planner.model,
-                     usage=exc.usage, latency_s=time.perf_counter() - started, status="failed",
-                     note=redact(str(exc))[:200])
-        raise
-    rt.log_usage(phase=phase, provider=planner.provider, model=planner.model,
-                 usage=result.usage, latency_s=time.perf_counter() - started)
+    estimate = planner_estimate(planner, phase, ctx)
+    common: dict[str, Any] = dict(phase=phase, provider=planner.provider, model=planner.model,
+                                  estimated_usd=estimate or None)
+    with rt.paid(phase=phase, provider=planner.provider, model=planner.model,
+                 estimate_usd=estimate, item=f"{phase} from {planner.model}") as held:
+        started = time.perf_counter()
+        try:
+            result = await call(ctx)
+        except ProviderError as exc:
+            held.actual_usd = exc.usage.cost_usd
+            rt.log_usage(**common, usage=exc.usage, latency_s=time.perf_counter() - started,
+                         status="failed", note=redact(str(exc))[:200])
+            raise
+        held.actual_usd = result.usage.cost_usd
+        rt.log_usage(**common, usage=result.usage, latency_s=time.perf_counter() - started)
     return result
 
 
@@ -50,7 +65,7 @@ async def generate_questions(rt: Runtime, force: bool = False) -> list[Question]
         rt.log_cache_hit(phase="questions", provider=planner.provider, model=planner.model,
                          note="questions already asked")
         return rt.state.questions
-    result = await ask_planner(rt, "questions", planner.questions(plan_context(rt)))
+    result = await ask_planner(rt, "questions", planner.questions, plan_context(rt))
     with rt.guard:
         rt.state.questions = result.questions
         known = {q.id for q in result.questions}

@@ -25,7 +25,7 @@ from nbvideo import approvals
 from nbvideo.history import Recorder
 from nbvideo.keys import redact
 from nbvideo.ledger import Ledger, LedgerEntry
-from nbvideo.pipeline.budget import Budget, BudgetExceeded, reserve
+from nbvideo.pipeline.budget import Budget, BudgetExceeded, Reservation, gate
 from nbvideo.providers import ProviderSet
 from nbvideo.providers.base import MediaResult, ProviderError, Usage
 from nbvideo.state import ProjectState, Scene, Take, utcnow
@@ -141,6 +141,29 @@ class Runtime:
                     with rec.labelled(kind, summary=summary) if kind else nullcontext():
                         self.save()
 
+    @contextmanager
+    def paid(self, *, phase: str, provider: str, model: str, estimate_usd: float, item: str,
+             budgets: Sequence[Budget] = (), scene: str | None = None,
+             take: str | None = None, key: str | None = None) -> Iterator[Reservation]:
+        """The money gate of this project: every paid provider call runs inside this block.
+
+        Reserves `estimate_usd` (the call's upper bound) in the project's budget, in
+        `budgets` (e.g. one `generate_clips` call's) and in `extra_budgets` (a campaign's)
+        before anything is sent; set `reservation.actual_usd` to what was billed. A refusal
+        is a `refused` ledger row and a `BudgetExceeded` naming the budget, the amount spent,
+        the estimate and `item`. A second way to a paid provider is a bug (see
+        tests/test_money_gate.py, which checks every dollar a vendor billed came through
+        here)."""
+
+        def refused(exc: BudgetExceeded) -> None:
+            self.log(phase=phase, scene=scene, take=take, provider=provider, model=model,
+                     key=key, estimated_usd=estimate_usd or None, status="refused",
+                     note=str(exc)[:200])
+
+        with gate([self.budget, *budgets, *self.extra_budgets], estimate_usd, item,
+                  refused) as held:
+            yield held
+
     def log(self, **fields: Any) -> LedgerEntry:
         return self.ledger.append(LedgerEntry(**fields))
 
@@ -241,7 +264,6 @@ async def produce(
             rt.log_cache_hit(phase=phase, scene=scene_id, take=hit.id, provider=provider,
                              model=model, key=key, note="reused existing take")
             return hit, True
-    budgets = [*budgets, *rt.extra_budgets]
 
     def make() -> Awaitable[tuple[Take, bool]]:
         rt.providers.require_key(provider)  # a paid call is next: MissingKey now, by name
@@ -287,34 +309,32 @@ async def _make(
                   key=key, estimated_usd=estimate_usd or None)
     pending = Pending(rt, scene_id, take, common, saved=resume is not None)
     started = time.perf_counter()
-    try:
-        with reserve(list(budgets), estimate_usd, f"{kind} for scene {scene_id}") as held:
-            try:
-                result = await run(out, pending)
-            except asyncio.CancelledError:
-                out.unlink(missing_ok=True)
-                if pending.saved:
-                    pending.record("canceled")
-                rt.log(**common, status="canceled", request_id=take.request_id,
-                       latency_s=time.perf_counter() - started)
-                raise
-            except Exception as exc:  # recorded on the take and in the ledger, then re-raised
-                out.unlink(missing_ok=True)
-                message = redact(str(exc))
-                billed = exc.usage if isinstance(exc, ProviderError) else Usage()
-                take.cost_usd = billed.cost_usd  # a paid prediction whose fetch failed still cost
-                held.actual_usd = billed.cost_usd
-                pending.record("failed", message)
-                rt.log_usage(**common, usage=billed.model_copy(
-                    update={"request_id": billed.request_id or take.request_id}),
-                    latency_s=time.perf_counter() - started, status="failed", note=message[:200])
-                raise
-            held.actual_usd = result.usage.cost_usd
-            _finish(pending, rel, out, result, after)
-            rt.log_usage(**common, usage=result.usage, latency_s=time.perf_counter() - started)
-    except BudgetExceeded as exc:
-        rt.log(**common, status="refused", note=str(exc)[:200])
-        raise
+    with rt.paid(phase=phase, provider=provider, model=model, estimate_usd=estimate_usd,
+                 item=f"{kind} for scene {scene_id}", budgets=budgets, scene=scene_id,
+                 take=take.id, key=key) as held:
+        try:
+            result = await run(out, pending)
+        except asyncio.CancelledError:
+            out.unlink(missing_ok=True)
+            if pending.saved:
+                pending.record("canceled")
+            rt.log(**common, status="canceled", request_id=take.request_id,
+                   latency_s=time.perf_counter() - started)
+            raise
+        except Exception as exc:  # recorded on the take and in the ledger, then re-raised
+            out.unlink(missing_ok=True)
+            message = redact(str(exc))
+            billed = exc.usage if isinstance(exc, ProviderError) else Usage()
+            take.cost_usd = billed.cost_usd  # a paid prediction whose fetch failed still cost
+            held.actual_usd = billed.cost_usd
+            pending.record("failed", message)
+            rt.log_usage(**common, usage=billed.model_copy(
+                update={"request_id": billed.request_id or take.request_id}),
+                latency_s=time.perf_counter() - started, status="failed", note=message[:200])
+            raise
+        held.actual_usd = result.usage.cost_usd
+        _finish(pending, rel, out, result, after)
+        rt.log_usage(**common, usage=result.usage, latency_s=time.perf_counter() - started)
     return take, False
 
 

@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
-from nbvideo.errors import InvalidInput, PathEscape
+from nbvideo.errors import InvalidInput, PathEscape, ScenesFailed
 from nbvideo.look import apply_look, logo_for, reference_for
 from nbvideo.media import open_image
 from nbvideo.pipeline.questions import ask_planner, effective_answers, plan_context
@@ -34,7 +34,7 @@ async def plan(rt: Runtime, replan: bool = False) -> list[Scene]:
                          note="storyboard already planned")
         return rt.state.scenes
     ctx = plan_context(rt)
-    result = await ask_planner(rt, "storyboard", planner.storyboard(ctx))
+    result = await ask_planner(rt, "storyboard", planner.storyboard, ctx)
     scenes = []
     for sc in result.storyboard.scenes:
         sc = sc.model_copy(update={
@@ -200,7 +200,14 @@ async def make_frame(rt: Runtime, scene_id: str) -> tuple[Take, bool]:
         inputs=inputs, seed=req.seed,
         run=lambda out, _pending: frames.frame(req, out),
         after=lambda take, out: write_thumbnail(take, out, rt.store.root),
+        estimate_usd=frame_estimate(frames),
     )
+
+
+def frame_estimate(frames: FrameModel) -> float:
+    """What one frame can cost, from the catalog (0 for a model it does not price)."""
+    spec = _spec(frames)
+    return 0.0 if spec is None else catalog.price(spec, images=1).cost_usd
 
 
 async def make_frames(rt: Runtime, scene_ids: list[str] | None = None) -> list[Take]:
@@ -208,8 +215,18 @@ async def make_frames(rt: Runtime, scene_ids: list[str] | None = None) -> list[T
     with rt.guard:
         if scene_ids is None:
             scene_ids = [s.id for s in rt.state.scenes]
-    results = await asyncio.gather(*(make_frame(rt, sid) for sid in scene_ids))
-    return [take for take, _hit in results]
+    return await _each(rt, scene_ids)
+
+
+async def _each(rt: Runtime, scene_ids: list[str]) -> list[Take]:
+    """Every scene's frame, each tried even when another fails (a refused frame must not
+    leave the others unrecorded); then the failures are raised as `ScenesFailed.raise_for`
+    says: one failure as itself, several as one error naming each scene."""
+    results = await asyncio.gather(*(make_frame(rt, sid) for sid in scene_ids),
+                                   return_exceptions=True)
+    ScenesFailed.raise_for([(sid, r) for sid, r in zip(scene_ids, results, strict=True)
+                            if isinstance(r, BaseException)], len(scene_ids), "frame")
+    return [r[0] for r in results if not isinstance(r, BaseException)]
 
 
 def marks_stale(rt: Runtime, scene: Scene,
@@ -251,5 +268,5 @@ async def refresh_marks(rt: Runtime, scene_ids: list[str] | None = None) -> list
             return []
         ids = [s.id for s in rt.state.scenes if (scene_ids is None or s.id in scene_ids)
                and marks_stale(rt, s, marks) and not _feeds_paid_clip(s)]
-    await asyncio.gather(*(make_frame(rt, sid) for sid in ids))
+    await _each(rt, ids)
     return ids

@@ -12,6 +12,7 @@ import base64
 import contextlib
 import io
 import ipaddress
+import json
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -54,6 +55,8 @@ __all__ = ["OpenAIImageFrames", "OpenAIPlanner", "ProviderAPIError", "ProviderEr
 
 PLACEHOLDER_KEY = "not-needed"  # local servers ignore the key, but the SDK sends a header
 MAX_OUTPUT_TOKENS = 4096  # a 12-scene storyboard is ~2k tokens; the cap bounds a runaway answer
+ATTEMPTS = 2  # an unusable answer is asked for once more; both attempts are billed
+RETRY_NOTE_CHARS = 300  # what the second attempt quotes of the first one's problem
 
 
 # --------------------------------------------------------------------------- client plumbing
@@ -192,6 +195,20 @@ class OpenAIPlanner(_OpenAIBase):
                                     lambda out: to_storyboard(out, ctx, self.model), ctx.seed)
         return StoryboardResult(storyboard=sb, usage=usage)
 
+    def estimate_usd(self, what: Literal["questions", "storyboard"], ctx: PlanContext) -> float:
+        """An upper bound of what one `questions` or `storyboard` call can cost, for the money
+        gate to reserve: `ATTEMPTS` attempts, each with at most `MAX_OUTPUT_TOKENS` out and no
+        more tokens in than the UTF-8 bytes of the messages, 1.5x the JSON schema, the retry
+        note and 16 per message (a BPE token is at least one byte). The answer's real
+        tokens settle it."""
+        out_type, messages = ((QuestionsOut, questions_messages(ctx)) if what == "questions"
+                              else (StoryboardOut, storyboard_messages(ctx)))
+        sent = len(json.dumps(messages, ensure_ascii=False).encode())
+        schema = len(json.dumps(out_type.model_json_schema()).encode())
+        per_attempt = sent + schema * 3 // 2 + 4 * RETRY_NOTE_CHARS + 16 * (len(messages) + 1)
+        return catalog.price(self.spec, input_tokens=ATTEMPTS * per_attempt,
+                             output_tokens=ATTEMPTS * MAX_OUTPUT_TOKENS).cost_usd
+
     async def _ask(self, what: str, out_type: type[T], messages: list[dict[str, str]],
                    convert: Callable[[T], R], seed: int) -> tuple[R, Usage]:
         """Ask, and ask once more if the answer is unusable; tokens of both attempts count."""
@@ -204,9 +221,10 @@ class OpenAIPlanner(_OpenAIBase):
             return u.model_copy(update={"request_id": request_id})
 
         async with self._session(what, spent) as client:
-            for attempt in range(2):
+            for attempt in range(ATTEMPTS):
                 msgs = messages if not problems else [*messages, {"role": "user", "content": (
-                    f"Your previous reply could not be used: {problems[-1]}. Reply again with "
+                    f"Your previous reply could not be used: {problems[-1][:RETRY_NOTE_CHARS]}."
+                    " Reply again with "
                     "the complete answer as JSON that follows the schema exactly"
                     + (", keeping every text short." if "cut off" in problems[-1] else "."))}]
                 raw = await client.chat.completions.with_raw_response.parse(
@@ -244,7 +262,7 @@ class OpenAIPlanner(_OpenAIBase):
                     problems.append(str(exc))
         tried = "; then ".join(dict.fromkeys(problems))
         raise ProviderOutputError(self._redact(
-            f"OpenAI {self.model} gave no usable {what} after 2 attempts: {tried}"),
+            f"OpenAI {self.model} gave no usable {what} after {ATTEMPTS} attempts: {tried}"),
             usage=spent())
 
 

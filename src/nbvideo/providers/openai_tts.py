@@ -84,6 +84,13 @@ class OpenAISpeech(_OpenAIBase):
         usage = catalog.price(self.spec, seconds=seconds, characters=len(req.text))
         return usage.model_copy(update={"request_id": request_id})
 
+    def estimate_usd(self, req: SpeechRequest) -> float:
+        """An upper bound of what speaking `req` can cost, for the money gate to reserve:
+        exact for a model billed by characters; for one billed by audio minutes, twice the
+        line's likely length plus a second (no voice reads an ad line at half its pace)."""
+        seconds = 2 * estimate_seconds(req.text, "narrator-f", req.speed) + 1.0
+        return catalog.price(self.spec, seconds=seconds, characters=len(req.text)).cost_usd
+
     async def speak(self, req: SpeechRequest, out: Path) -> SpeechResult:
         body = self.request_body(req)
         request_id: str | None = None
