@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["stated_duration", "length_note"]
+__all__ = ["length_note", "stated_duration", "without_length"]
 
 _NUMBERS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
@@ -104,3 +104,13 @@ def length_note(text: str, duration_s: float) -> str | None:
         return None
     return (f"the brief says {stated:g} s but duration_s={duration_s:g} was given; "
             f"the project is {duration_s:g} s (the explicit length wins)")
+
+
+def without_length(text: str) -> str:
+    """The brief with every stated length taken out ('A 6-second bumper for x' -> 'A bumper
+    for x'), so the length is never read as part of the product or the audience."""
+    text = " ".join(text.split())
+    cuts = [m.span() for m in _LENGTH.finditer(text) if _is_own_length(text, m)]
+    for a, b in reversed(cuts):
+        text = text[:a] + " " + text[b:]
+    return " ".join(text.split())
