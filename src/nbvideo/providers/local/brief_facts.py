@@ -109,10 +109,11 @@ def extract_product(brief_text: str) -> str:
 
 
 def detect_category(brief_text: str) -> str:
-    """Product category with the most keyword hits; ties go to the more specific category."""
+    """Product category with the most keyword words hit; ties go to the earlier category."""
     cats = load_structures()["categories"]
-    scores = {n: sum(1 for k in c["keywords"] if _kw(k).search(brief_text))
-              for n, c in cats.items()}
+    scores = {n: sum(len(k.split()) for k in c["keywords"] if _kw(k).search(brief_text))
+              for n, c in cats.items()}  # 'power bank' says more than 'bank'
+
     best = max(scores.values())
     return next(n for n, s in scores.items() if s == best) if best else "generic"
 
@@ -140,7 +141,8 @@ def _audience(text: str) -> str | None:
             head = " ".join(words[:end]).lower()
             last = words[end - 1].lower()
             if det:  # 'for a busy mom', 'for every new parent': one person
-                if det.lower() in ("the", "our", "your") or last not in ones:
+                if det.lower() in ("the", "our", "your") or last not in ones \
+                        or end < len(words):  # 'a family dentist' is not a family
                     continue
             elif not (any(head.endswith(p) for p in people)
                       or re.search(r"(?:ers|ists|ians)$", head)):
