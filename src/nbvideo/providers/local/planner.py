@@ -2,7 +2,11 @@
 
 It asks only about what the brief leaves open (brief_facts.py reads the brief), and lays the
 answers over an ad structure from ``data/structures.json`` (data, not code, so a director can add
-a structure or a category without touching Python), timed by timing.py. Same (context, seed)
+a structure or a category without touching Python), timed by timing.py over the project's
+length (which the brief itself may state, see brief_length.py). Copy is the beat's neutral
+templates plus the category's own lines (a line written for trail shoes never reaches a bike
+light); grammar.py makes it agree with the product and audience it names; no two scenes of an
+ad share a title. Same (context, seed)
 gives the same plan: randomness comes from a Random seeded by SHA-256 of the inputs, never hash().
 """
 

@@ -209,7 +209,7 @@ class _Pen:
 RATIO = {"figure": .3, "shoe": 2.6, "bottle": .36, "phone": .5, "can": .56, "box": .8,
          "earbuds": 1.1, "light": 1.7}
 FOCUS = {"shoe": (.9, -.2), "bottle": (.05, -.52), "phone": (.12, -.78), "can": (.05, -.8),
-         "box": (-.03, -.46), "figure": (0, -.6), "earbuds": (0, -.45),
+         "box": (-.03, -.46), "figure": (0, -.6), "earbuds": (0, -.55),
          "light": (.05, -.42)}  # fmt: skip
 
 
@@ -326,15 +326,18 @@ def _product(pen: _Pen, kind: str, pal: Palette, texture=None, label: str = "") 
         for i in range(26):
             pen.rect(-1.2 + i * .095, -.035, -1.16 + i * .095, 0, _mix(lt, ink, .5))
     elif kind == "earbuds":  # an open charging case with its two buds
-        pen.rect(-.5, -.5, .5, 0, _mix(lt, pal.mid, .15), .2)
-        body = pen.poly([(-.5, -.3), (.5, -.3), (.5, -.06), (-.5, -.06)], lt)
+        pen.rect(-.5, -.5, .5, 0, lo, .2)
+        body = pen.poly([(-.5, -.3), (.5, -.3), (.5, -.06), (-.5, -.06)], a)
         pen.rect(-.5, -.32, .5, -.28, metal_lo)
-        pen.ellipse(-.04, -.2, .04, -.12, a)
+        pen.ellipse(-.04, -.2, .04, -.12, lt)
+        bud, edge = _mix(lt, WHITE, .5), _mix(pal.deep, ink, .3)
         for u, flip in ((-.2, -1), (.22, 1)):
-            pen.rect(u - .045, -.78, u + .045, -.38, _mix(lt, WHITE, .4), .045)
-            pen.ellipse(u - .15 * flip - .14, -1.0, u - .15 * flip + .14, -.72, _mix(lt, WHITE, .5))
-            pen.ellipse(u - .15 * flip - .05, -.9, u - .15 * flip + .05, -.82,
-                        _mix(pal.mid, lt, .35))
+            hx = u - .13 * flip
+            pen.rect(u - .055, -.7, u + .055, -.36, edge, .05)
+            pen.rect(u - .04, -.69, u + .04, -.37, bud, .04)
+            pen.ellipse(hx - .15, -.9, hx + .15, -.6, edge)
+            pen.ellipse(hx - .13, -.88, hx + .13, -.62, bud)
+            pen.ellipse(hx - .05, -.79, hx + .05, -.71, _mix(pal.mid, lt, .35))
             pen.ellipse(u - .03, -.46, u + .03, -.4, metal_lo)
     elif kind == "light":  # a bike light on its strap, beam thrown forward
         pen.poly([(.55, -.6), (1.7, -.95), (1.7, .05), (.55, -.2)], _mix(pal.light, WHITE, .55))
@@ -405,7 +408,7 @@ def _place(look: Look, shot: str, w: int, h: int, hy: int, rng: random.Random):
     portrait = h > w
     x = w * (.5 + rng.uniform(-.04, .04) if portrait else rng.choice((1 / 3, 2 / 3)))
     if shot == "detail":
-        s = max(w, h) * {"shoe": .9, "phone": 1.2, "bottle": 1.8, "can": 1.6, "earbuds": 1.0,
+        s = max(w, h) * {"shoe": .9, "phone": 1.2, "bottle": 1.8, "can": 1.6, "earbuds": .45,
                           "light": 1.1}.get(kind, 1.8)
         fu, fv = FOCUS[kind]
         return w * .5 - fu * s, h * .38 - fv * s, s
