@@ -71,11 +71,9 @@ def _rx() -> dict[str, re.Pattern[str]]:
         "anchor_tail": r"^(.+?)\s+(?:ad|advert|advertisement|commercial|promo|video|spot)\b",
         "stop": rf"\s*(?:[,.;:!?()\[\]]|\s[-—]\s|\b(?:{alt(lex['product_stops'])})\b)",
         "lead": rf"^(?:(?:{alt(lex['determiners'])})\s+)+",
-        "audience": rf"(?=\b(?:{alt(lex['audience_leads'])})\s+((?!{det})[\w'-]+"  # overlapping
-                    rf"(?:\s+(?!(?:{alt(lex['audience_stops'])})\b)[\w'-]+){{0,3}}))",
         "audience_lead": rf"(?=\b(?:{alt(lex['audience_leads'])})\s+(?:(a|an|the|every|each|"
                          rf"our|your)\s+)?((?!{det})[\w'-]+(?:\s+(?!(?:for|"
-                         rf"{alt(lex['audience_stops'])})\b)[\w'-]+){{0,3}}))",
+                         rf"{alt(lex['audience_stops'])})\b)[\w'-]+){{0,3}}))",  # overlapping
         "music": rf"{_B}(?:(?!(?:with|and|to|a|an|the|some|set)\b)[\w-]+\s+){{0,2}}"
                  rf"(?:{alt(lex['music_words'])}){_E}",
         "silent": rf"{_B}(?:{alt(lex['silent_words'])}){_E}",
