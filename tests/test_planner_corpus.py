@@ -273,3 +273,36 @@ def test_new_text_with_a_new_length_moves_the_project(tmp_path: Path) -> None:
     assert p.update(text="15s ad for a bright bike light").duration_s == 15
     assert p.update(text="20s ad for a bright bike light").duration_s == 20
     p.close()
+
+
+# ------------------------------------------------------------------ the demo
+
+DEMO_PLAN = [  # what `nbvideo demo` planned before issue 23, but for the repeated title
+    ("hook", "The opening hook", "Wet feet again?", "Wet feet again?", 2.433333),
+    ("problem", "The problem", "There's a better way", "Wet feet end great days.", 4.066667),
+    ("product", "Product reveal", "Built for weekend hikers",
+     "Meet the trail shoe, built for weekend hikers.", 5.266667),
+    ("benefit", "Why it matters", "Stays dry in any weather",
+     "Stays dry in any weather, wherever the day takes you.", 5.266667),
+    ("benefit", "Feel the difference", "Grip that holds on any trail",  # was 'Why it matters'
+     "Grip that holds on any trail, wherever the day takes you.", 5.266667),
+    ("proof", "Word gets around", "Loved by weekend hikers", "Loved by weekend hikers.",
+     4.066667),
+    ("call-to-action", "Close on the brand", "Shop now", "Shop now.", 3.633333),
+]
+
+
+def test_the_demo_ad_keeps_its_plan(tmp_path: Path) -> None:
+    """The demo brief already gave the right length, product and copy: only its second
+    'Why it matters' title changes, because titles are now distinct."""
+    from nbvideo.cli import DEMO_BRIEF
+
+    p = nv.Project.open(tmp_path / "trail-shoe", brief=DEMO_BRIEF, aspect="16:9")
+    qs = p.ask()
+    chosen = {k: v for k, v in {"audience": "weekend hikers", "tone": "gritty"}.items()
+              if k in qs.ids}
+    p.answer(**{**{q.id: q.default for q in qs if q.default}, **chosen})
+    scenes = run_sync(plan(p._rt))
+    p.close()
+    assert [(s.beat, s.title, s.on_screen_text, s.voice_line, s.duration_s)
+            for s in scenes] == DEMO_PLAN
