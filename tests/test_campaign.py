@@ -271,6 +271,17 @@ def test_variants_of_one_length_share_the_plan_and_differ_only_where_asked(
     assert list(planned["note"]) == ["campaign plan for 15s"]  # 8 s is the base's own plan
 
 
+def test_a_hook_given_twice_is_refused(base: nv.Project, tmp_path: Path) -> None:
+    """Every hook in a campaign is its own: a repeat (case and punctuation aside) would
+    make and pay for the same variants twice (issue 23)."""
+    with pytest.raises(nv.InvalidInput, match="hooks repeat: 'Wet feet again\\?' and "
+                                              "'wet feet, again'"):
+        nv.variants(base, hooks=["Wet feet again?", "Dry at last", "wet feet, again"],
+                    path=tmp_path / "camp")
+    c = nv.variants(base, hooks=["Wet feet again?", "Dry at last"], path=tmp_path / "ok")
+    assert sorted(s.hook or "" for s in c._state.variants) == ["Dry at last", "Wet feet again?"]
+
+
 def test_batch_of_briefs_runs_one_project_per_row(tmp_path: Path) -> None:
     table = pd.DataFrame([
         {"variant": "shoe", "brief": BRIEF, "duration_s": 8, "fps": 12, "tone": "gritty"},

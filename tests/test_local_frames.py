@@ -107,7 +107,7 @@ def test_figure_grows_from_wide_to_close_up(aspect):
     w, h = frame_size(aspect, "720p")
     skin = [
         skin_coverage(make_req(shot=shot, visual_prompt="a hiker on a mountain trail",
-                               description="x", aspect=aspect, width=w // 4, height=h // 4,
+                               beat="benefit", description="x", aspect=aspect, width=w // 4, height=h // 4,
                                palette=PROBE_PALETTE))
         for shot in SHOTS[:3]
     ]
@@ -154,7 +154,7 @@ def test_a_clean_frame_is_the_picture_without_the_boards_marks(aspect):
     """For an export that burns its own text: no scrim, labels, caption or move hints; the
     picture (and the logo, if asked for) is the board panel's, pixel for pixel."""
     w, h = frame_size(aspect, "720p")
-    kw = {"aspect": aspect, "width": w, "height": h, "shot": "wide",
+    kw = {"aspect": aspect, "width": w, "height": h, "shot": "wide", "beat": "benefit",
           "on_screen_text": "Stay dry on every trail"}
     board = pixels(make_req(camera="static", **kw))
     clean = pixels(make_req(camera="static", annotations="clean", **kw))
@@ -182,14 +182,41 @@ def test_caption_replaces_dashes_the_bundled_font_cannot_draw():
 
 
 def test_keywords_pick_the_subject_and_the_shot_decides_person_or_product():
-    def subject(prompt: str, shot: str) -> str:
-        return look_for(make_req(visual_prompt=prompt, description="x", shot=shot)).subject
+    def subject(prompt: str, shot: str, beat: str = "benefit") -> str:
+        return look_for(make_req(visual_prompt=prompt, description="x", shot=shot,
+                                 beat=beat)).subject
 
     assert subject("a runner laces up her trail shoe", "wide") == "figure"
     assert subject("a runner laces up her trail shoe", "close-up") == "shoe"
     assert subject("a bottle of cold brew on a desk", "medium") == "bottle"
     assert subject("you can finally relax", "detail") == "box"  # the verb 'can' is not a can
     assert subject("a cold can of seltzer", "detail") == "can"
+
+
+@pytest.mark.parametrize(("product", "kind"), [
+    ("noise-cancelling earbuds", "earbuds"), ("rechargeable bike light", "light"),
+    ("reusable water bottle", "bottle"), ("waterproof trail shoe", "shoe"),
+    ("handmade ceramic vase", "box")])
+@pytest.mark.parametrize("shot", SHOTS)
+def test_product_shots_show_the_product_as_itself(product, kind, shot):
+    """The product beat and detail shots draw the product, never only people; a product
+    with no drawing is a clean package carrying its name (issue 23)."""
+    req = make_req(shot=shot, beat="product", description=f"Reveal the {product}, with "
+                   f"weekend hikers around it", visual_prompt=f"Medium shot of the {product} "
+                   f"as the hero, a hiker nearby, highly detailed")
+    look = look_for(req)
+    assert look.subject == kind
+    assert look.label == (product if kind == "box" else "")
+    if shot == "detail":
+        assert look_for(req.model_copy(update={"beat": "proof"})).subject == kind
+
+
+def test_a_named_package_prints_the_name():
+    plain = make_req(beat="product", shot="close-up", visual_prompt="a hiker nearby",
+                     description="x", palette=PROBE_PALETTE)
+    named = plain.model_copy(update={"visual_prompt": "Close-up shot of the ceramic vase as "
+                                                      "the hero, a hiker nearby"})
+    assert np.abs(pixels(plain) - pixels(named)).mean() > 0.5
 
 
 def test_keywords_set_place_time_and_weather():

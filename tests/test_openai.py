@@ -18,6 +18,7 @@ from PIL import Image
 from nbvideo import keys
 from nbvideo.errors import InvalidInput
 from nbvideo.providers.base import FrameModel, FrameRequest, PlanContext, Planner
+from nbvideo.providers.local.planner import voice_words
 from nbvideo.providers.openai import (
     OpenAIImageFrames,
     OpenAIPlanner,
@@ -166,7 +167,26 @@ def test_too_many_scenes_are_cut_and_timed_within_limits(double: OpenAIDouble) -
     ctx = context(duration_s=5, fps=12)
     out = asyncio.run(planner(double).storyboard(ctx)).storyboard
     check_storyboard(out, ctx)
-    assert len(out.scenes) == 5
+    assert len(out.scenes) == 3  # a short format gets few scenes, as offline (issue 23)
+
+
+def test_the_length_is_a_constraint_and_the_plan_is_held_to_it(double: OpenAIDouble) -> None:
+    """The brief says 15 s, the project is 6 s: the model is told 6 s wins; its long plan is
+    cut to a bumper's scenes, re-timed to 6 s, and no voice line runs over its scene."""
+    sb = default_storyboard()
+    sb["scenes"] = [dict(sc, duration_s=5.0, voice_line="This line is written for a much "
+                         "longer scene. It keeps going well past what fits.")
+                    for sc in sb["scenes"]]
+    double.push(sb)
+    ctx = PlanContext(brief=Brief(text="15s ad for a bike light", duration_s=6, fps=12))
+    out = asyncio.run(planner(double).storyboard(ctx)).storyboard
+    check_storyboard(out, ctx)
+    assert 2 <= len(out.scenes) <= 3
+    assert sum(s.duration_s for s in out.scenes) == pytest.approx(6, abs=0.5)
+    assert all(len(s.voice_line.split()) <= voice_words(s.duration_s) for s in out.scenes)
+    user = double.bodies()[-1]["messages"][1]["content"]
+    assert "the ad runs exactly 6 seconds; if the brief names another length, 6 seconds wins" \
+        in user
 
 
 def test_a_plan_too_short_for_the_ad_is_retried_then_refused(double: OpenAIDouble) -> None:

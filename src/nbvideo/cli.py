@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import click
 import pandas as pd
 
+from nbvideo.brief_length import length_note
 from nbvideo.errors import (
     BudgetExceeded,
     Canceled,
@@ -141,10 +142,12 @@ def main(debug: bool) -> None:
 @main.command()
 @click.argument("directory", default="demo-output", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--aspect", type=click.Choice(ASPECTS), default="16:9", show_default=True)
-@click.option("--duration", "duration_s", type=float, default=30.0, show_default=True)
+@click.option("--duration", "duration_s", type=float, default=None,
+              help="Seconds; default: the length the brief states ('15s', ':15', 'one "
+                   "minute'), else 30.")
 @click.option("--resolution", type=click.Choice(RESOLUTIONS), default="720p", show_default=True)
 @user_errors
-def demo(directory: Path, aspect: str, duration_s: float, resolution: str) -> None:
+def demo(directory: Path, aspect: str, duration_s: float | None, resolution: str) -> None:
     """Render the offline demo ad end to end (no API keys needed)."""
     from nbvideo.project import Project
 
@@ -186,7 +189,9 @@ def demo(directory: Path, aspect: str, duration_s: float, resolution: str) -> No
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--brief", required=True, help="The one-line ad brief.")
 @click.option("--aspect", type=click.Choice(ASPECTS), default="16:9", show_default=True)
-@click.option("--duration", "duration_s", type=float, default=30.0, show_default=True)
+@click.option("--duration", "duration_s", type=float, default=None,
+              help="Seconds; default: the length the brief states ('15s', ':15', 'one "
+                   "minute'), else 30.")
 @click.option("--resolution", type=click.Choice(RESOLUTIONS), default="720p", show_default=True)
 @click.option("--fps", type=int, default=30, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
@@ -195,7 +200,7 @@ def demo(directory: Path, aspect: str, duration_s: float, resolution: str) -> No
 @click.option("--video-model", default=None, help="A catalog video model, e.g. kling-v2.1.")
 @click.option("--budget", "budget_usd", type=float, default=None, help="Project budget in USD.")
 @user_errors
-def new(path: Path, brief: str, aspect: str, duration_s: float, resolution: str, fps: int,
+def new(path: Path, brief: str, aspect: str, duration_s: float | None, resolution: str, fps: int,
         seed: int, providers: str, video_model: str | None, budget_usd: float | None) -> None:
     """Create a project and print its clarifying questions."""
     from nbvideo.project import Project
@@ -208,6 +213,9 @@ def new(path: Path, brief: str, aspect: str, duration_s: float, resolution: str,
                      models={"video": video_model} if video_model else None,
                      budget_usd=budget_usd)
     click.echo(f"created {p.path}")
+    note = length_note(brief, duration_s) if duration_s is not None else None
+    if note:
+        click.echo(f"note: {note}")
     for q in p.ask():
         choices = f" [{' | '.join(q.choices)}]" if q.choices else ""
         click.echo(f"  {q.id}: {q.prompt}{choices} (default: {q.default})")

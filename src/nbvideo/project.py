@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import threading
 import warnings
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 from nbvideo import approvals, charts, views
+from nbvideo.brief_length import length_note, stated_duration
 from nbvideo.brief_templates import get_template
 from nbvideo.errors import (
     InvalidInput,
@@ -67,6 +69,8 @@ from nbvideo.state import (
     Take,
 )
 from nbvideo.store import ProjectStore, slug_path
+
+log = logging.getLogger(__name__)
 
 _OPEN_OPTIONS = ("brief", "aspect", "duration_s", "resolution", "fps", "providers", "models",
                  "seed", "budget_usd", "read_only", "template")
@@ -133,7 +137,8 @@ class Project:
     def open(cls, path: str | os.PathLike[str], brief: str | None = None, **options: Any) -> Project:
         """Create the project at `path` (its name is slugged) or reopen it with everything intact.
 
-        Options: aspect ("16:9", "9:16", "1:1", "4:5"), duration_s (5-180), resolution
+        Options: aspect ("16:9", "9:16", "1:1", "4:5"), duration_s (5-180; default the
+        length the brief states, "15-second", ":15", "half a minute", else 30), resolution
         ("720p", "1080p"), fps, providers ("local"), seed, budget_usd, read_only, template
         (a brief template from ``nv.templates()``, e.g. "app-install": its structure,
         questions and example copy; its length and aspect unless given; its example brief
@@ -179,10 +184,17 @@ class Project:
               models: dict[str, str] | None, read_only: bool) -> Project:
         """Read (or create) the project from disk into a new live Runtime."""
         created = not store.exists()
+        explicit_s = brief_opts.get("duration_s")  # before a template adds its own
+        note = None
         if brief_opts.get("template") is not None and not store.exists():
             tmpl = get_template(brief_opts["template"])  # unknown names are refused, listed
-            brief_opts = {"aspect": tmpl.aspect, "duration_s": tmpl.duration_s, **brief_opts}
             brief = tmpl.example_brief if brief is None else brief
+            # the length: given, else the brief's own, else the template's
+            told = stated_duration(brief) is not None
+            brief_opts = {"aspect": tmpl.aspect,
+                          **({} if told else {"duration_s": tmpl.duration_s}), **brief_opts}
+        if brief is not None and not store.exists() and isinstance(explicit_s, int | float):
+            note = length_note(brief, explicit_s)
         if store.exists():
             if not read_only:
                 store.acquire()
@@ -228,6 +240,8 @@ class Project:
         _LIVE[store.root.resolve()] = live
         if created and rt.history is not None:
             rt.history.mark("create", summary=f"project {state.name!r}: {state.brief.text}"[:300])
+        if note is not None:  # the explicit length won over the brief's: say so, once
+            log.warning("%s: %s", state.name, note)
         return cls(rt, live)
 
     @staticmethod
@@ -302,6 +316,10 @@ class Project:
         unknown = sorted(set(changes) - allowed)
         if unknown:
             raise InvalidInput(f"cannot update {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+        old = self._rt.state.brief
+        if "text" in changes and "duration_s" not in changes and isinstance(changes["text"], str) \
+                and stated_duration(changes["text"]) not in (None, stated_duration(old.text)):
+            changes = {**changes, "duration_s": None}  # the new text states a new length
         with self._rt.guard:
             try:
                 new = Brief.model_validate({**self._rt.state.brief.model_dump(), **changes})

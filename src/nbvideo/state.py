@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from nbvideo.brief_length import stated_duration
 from nbvideo.look import Look
 
 SCHEMA_VERSION = 3
@@ -86,10 +87,23 @@ class Model(BaseModel):
 class Brief(Model):
     text: str = Field(min_length=3, max_length=4000, description="The one-line ad brief.")
     aspect: Aspect = "16:9"
-    duration_s: float = Field(30.0, ge=MIN_DURATION_S, le=MAX_DURATION_S)
+    duration_s: float = Field(30.0, ge=MIN_DURATION_S, le=MAX_DURATION_S, description=(
+        "Given (or None): the length the brief states ('15-second', ':15', 'one minute'), "
+        "else 30; an explicit length wins."))
     resolution: Resolution = "720p"
     fps: int = Field(30, ge=12, le=60)
     template: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _length_from_text(cls, data: Any) -> Any:
+        """No length given: the brief's own stated length, kept within the limits."""
+        if isinstance(data, dict) and data.get("duration_s") is None and \
+                isinstance(data.get("text"), str):
+            stated = stated_duration(data["text"])
+            data = {**data, "duration_s": 30.0 if stated is None
+                    else min(MAX_DURATION_S, max(MIN_DURATION_S, stated))}
+        return data
 
     @field_validator("text")
     @classmethod

@@ -12,6 +12,7 @@ made for the campaign are logged in its own ledger.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -21,8 +22,9 @@ import pandas as pd
 from pydantic import ValidationError
 from slugify import slugify
 
+from nbvideo.brief_length import stated_duration
 from nbvideo.campaign.models import Market, VariantSpec
-from nbvideo.errors import BudgetExceeded, InvalidInput
+from nbvideo.errors import BudgetExceeded, InvalidInput, quote
 from nbvideo.keys import redact
 from nbvideo.ledger import Ledger, LedgerEntry
 from nbvideo.pipeline.budget import Budget, gate
@@ -152,7 +154,16 @@ def parse_hooks(hooks: Sequence[str | Mapping[str, Any]] | None) -> list[HookEdi
         return [None]
     if isinstance(hooks, str):
         hooks = [hooks]
-    return [{"on_screen_text": h} if isinstance(h, str) else dict(h) for h in hooks]
+    out = [{"on_screen_text": h} if isinstance(h, str) else dict(h) for h in hooks]
+    seen: dict[str, str] = {}
+    for h in out:  # 'Wet feet again?' and 'wet feet  again' are one hook, paid twice
+        text = str(h.get("on_screen_text", h))
+        key = " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+        if key in seen:
+            raise InvalidInput(f"hooks repeat: {quote(seen[key])} and {quote(text)}; every "
+                               f"hook in a campaign must be its own")
+        seen[key] = text
+    return out
 
 
 def _first(scenes: list[Scene], beat: str, last: bool = False) -> int | None:
@@ -287,6 +298,8 @@ def from_table(table: pd.DataFrame, ledger: Ledger, *, providers: str = "local",
                                f"questions; options: {', '.join(OPTION_COLUMNS)}; questions: "
                                f"{', '.join(sorted(allowed))}")
         defaults = {"aspect": tmpl.aspect, "duration_s": tmpl.duration_s} if tmpl else {}
+        if stated_duration(str(cells.get("brief") or "")) is not None:
+            defaults.pop("duration_s", None)  # the brief's own length beats the template's
         try:
             brief = _brief({"text": cells["brief"] or "", **defaults},
                            **{k: cells.get(k) for k in ("aspect", "duration_s", "resolution",

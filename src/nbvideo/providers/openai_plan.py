@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from nbvideo.providers.base import PlanContext
-from nbvideo.providers.local.planner import plan_questions
+from nbvideo.providers.local.planner import plan_questions, voice_words
 from nbvideo.providers.local.timing import split_duration
 from nbvideo.state import (
     MAX_SCENE_S,
@@ -97,7 +97,8 @@ call-to-action. The first scene is always the hook (stop the scroll in the first
 the last is always the call-to-action; choose the middle beats this brief needs, in a persuasive \
 order. In `structure` name the pattern: problem-solution, product-showcase, testimonial, offer, \
 or a short kebab-case name of your own.
-Scene count: about one scene per 4-6 seconds (15 s: 3-4 scenes, 30 s: 5-7, 60 s: 8-12).
+Scene count: about one scene per 4-6 seconds (6 s bumper: 2-3 scenes, 15 s: 3-4, 30 s: 5-7, \
+60 s: 8-12).
 Durations: duration_s per scene between 1 and 15 seconds, summing to the ad's length; keep \
 the hook short.
 Per scene:
@@ -130,7 +131,9 @@ def scene_range(duration_s: float) -> tuple[int, int]:
 def _format(ctx: PlanContext) -> str:
     b = ctx.brief
     lines = [f"Brief: {b.text}", (f"Format: {b.duration_s:g} seconds, {b.aspect} "
-                                  f"({ORIENTATION[b.aspect]}), {b.fps} fps, {b.resolution}.")]
+                                  f"({ORIENTATION[b.aspect]}), {b.fps} fps, {b.resolution}."),
+             f"Length: the ad runs exactly {b.duration_s:g} seconds; if the brief names "
+             f"another length, {b.duration_s:g} seconds wins."]
     if b.template:
         lines.append(f"Requested structure: {b.template}.")
     return "\n".join(lines)
@@ -216,6 +219,23 @@ def _hook_first_cta_last(scenes: list[SceneOut]) -> list[SceneOut]:
     return s
 
 
+def fit_voice(line: str, scene_s: float) -> str:
+    """The line as spoken within its scene at the planner's rate: whole sentences while they
+    fit, else the first words that do, so no line runs over its re-timed scene."""
+    most = voice_words(scene_s)
+    if len(line.split()) <= most:
+        return line
+    kept: list[str] = []
+    for sentence in re.split(r"(?<=[.!?])\s+", line):
+        if len(" ".join([*kept, sentence]).split()) > most:
+            break
+        kept.append(sentence)
+    if kept:
+        return " ".join(kept)
+    words = line.split()[:most]
+    return (" ".join(words).rstrip(",;:—-") + ".") if words else ""
+
+
 def to_storyboard(out: StoryboardOut, ctx: PlanContext, model_id: str) -> Storyboard:
     """Our Storyboard: hook first, CTA last, the model's durations used as weights and re-timed
     to the brief exactly in whole frames, ids 's'+8 hex from (seed, context, index)."""
@@ -228,6 +248,7 @@ def to_storyboard(out: StoryboardOut, ctx: PlanContext, model_id: str) -> Storyb
     if len(raw) < need:
         raise _Unusable(f"it planned {len(raw)} usable scene(s); a {brief.duration_s:g} s ad "
                         f"needs at least {need}")
+    most = min(most, scene_range(brief.duration_s)[1])  # a bumper is not cut into six
     if len(raw) > most:
         raw = raw[: most - 1] + raw[-1:]
     raw = _hook_first_cta_last(raw)
@@ -246,7 +267,7 @@ def to_storyboard(out: StoryboardOut, ctx: PlanContext, model_id: str) -> Storyb
             id=sid, beat=s.beat, title=_clip(s.title, 80), description=description,
             visual_prompt=_clip(s.visual_prompt, 2000) or description, shot=s.shot,
             camera=s.camera, duration_s=dur, on_screen_text=_clip(s.on_screen_text, 200),
-            voice_line=_clip(s.voice_line, 400)))
+            voice_line=fit_voice(_clip(s.voice_line, 400), dur)))
     structure = re.sub(r"[^a-z0-9]+", "-", out.structure.lower()).strip("-")[:40]
     title = _clip(out.title, 120) or f"{_clip(brief.text, 60)} — {brief.duration_s:g}s ad"
     return Storyboard(title=title, structure=structure, scenes=scenes)

@@ -13,6 +13,9 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from nbvideo.brief_length import without_length
+from nbvideo.providers.local.grammar import singularize
+
 # The facts a clarifying question may ask about, most useful first.
 PRIORITY = ("audience", "benefit", "tone", "cta", "platform", "music", "setting")
 _B, _E = r"(?<![\w-])", r"(?![\w-])"  # word edges that keep 'high-energy' one word
@@ -68,8 +71,9 @@ def _rx() -> dict[str, re.Pattern[str]]:
         "anchor_tail": r"^(.+?)\s+(?:ad|advert|advertisement|commercial|promo|video|spot)\b",
         "stop": rf"\s*(?:[,.;:!?()\[\]]|\s[-—]\s|\b(?:{alt(lex['product_stops'])})\b)",
         "lead": rf"^(?:(?:{alt(lex['determiners'])})\s+)+",
-        "audience": rf"(?=\b(?:{alt(lex['audience_leads'])})\s+((?!{det})[\w'-]+"  # overlapping
-                    rf"(?:\s+(?!(?:{alt(lex['audience_stops'])})\b)[\w'-]+){{0,3}}))",
+        "audience_lead": rf"(?=\b(?:{alt(lex['audience_leads'])})\s+(?:(a|an|the|every|each|"
+                         rf"our|your)\s+)?((?!{det})[\w'-]+(?:\s+(?!(?:for|"
+                         rf"{alt(lex['audience_stops'])})\b)[\w'-]+){{0,3}}))",  # overlapping
         "music": rf"{_B}(?:(?!(?:with|and|to|a|an|the|some|set)\b)[\w-]+\s+){{0,2}}"
                  rf"(?:{alt(lex['music_words'])}){_E}",
         "silent": rf"{_B}(?:{alt(lex['silent_words'])}){_E}",
@@ -89,12 +93,13 @@ def _rx() -> dict[str, re.Pattern[str]]:
 def extract_product(brief_text: str) -> str:
     """The product noun phrase ('30s ad for a waterproof trail shoe' -> 'waterproof trail shoe')."""
     data, rx = load_structures(), _rx()
-    text = rx["dur"].sub(" ", " ".join(brief_text.split())).strip()
+    text = rx["dur"].sub(" ", without_length(brief_text)).strip()
     found = next((m.group(1) for k in ("anchor_ad", "anchor_verb", "anchor_tail")
                   if (m := rx[k].search(text)) and m.group(1).strip()), text)
+    found = re.sub(r"^\s*(?:for|about|on|of)\s+", "", found, flags=re.IGNORECASE)
     if stop := rx["stop"].search(found, 1):
         found = found[: stop.start()]
-    noise = {"ad", "ads", "video", "spot", "promo"}
+    noise = {"ad", "ads", "video", "spot", "promo", "bumper", "cutdown", "teaser"}
     noise |= {k for t in (*data["tones"].values(), *data["platforms"].values())
               for k in t["keywords"]}
     words = _drop_leading(rx["lead"].sub("", found.strip()).split(), noise)
@@ -102,10 +107,11 @@ def extract_product(brief_text: str) -> str:
 
 
 def detect_category(brief_text: str) -> str:
-    """Product category with the most keyword hits; ties go to the more specific category."""
+    """Product category with the most keyword words hit; ties go to the earlier category."""
     cats = load_structures()["categories"]
-    scores = {n: sum(1 for k in c["keywords"] if _kw(k).search(brief_text))
-              for n, c in cats.items()}
+    scores = {n: sum(len(k.split()) for k in c["keywords"] if _kw(k).search(brief_text))
+              for n, c in cats.items()}  # 'power bank' says more than 'bank'
+
     best = max(scores.values())
     return next(n for n, s in scores.items() if s == best) if best else "generic"
 
@@ -120,15 +126,53 @@ def _tone_key(text: str | None) -> str | None:
 
 
 def _audience(text: str) -> str | None:
-    """'for weekend hikers' is an audience, 'for a trail shoe' is not: it must name people."""
+    """'for weekend hikers' is an audience, 'for a trail shoe' is not: it must name people.
+
+    Taken whole: 'for people in open-plan offices', 'for women over 40', 'for a busy mom';
+    a place that is the setting ('hikers on a muddy mountain trail') stays out of it."""
     people = load_structures()["people"]
-    for m in _rx()["audience"].finditer(text):
-        words = m.group(1).split()
+    ones = {singularize(p.split()[-1]) for p in people} - {"person"} | {"person"}
+    lead = _rx()["audience_lead"]
+    for m in lead.finditer(text):
+        det, words = m.group(1) or "", m.group(2).split()
         for end in range(len(words), 0, -1):  # cut after the last people-noun
             head = " ".join(words[:end]).lower()
-            if any(head.endswith(p) for p in people) or re.search(r"(?:ers|ists|ians)$", head):
-                return _cap(" ".join(words[:end]))
+            last = words[end - 1].lower()
+            if det:  # 'for a busy mom', 'for every new parent': one person
+                if det.lower() in ("the", "our", "your") or last not in ones \
+                        or end < len(words):  # 'a family dentist' is not a family
+                    continue
+            elif not (any(head.endswith(p) for p in people)
+                      or re.search(r"(?:ers|ists|ians)$", head)):
+                continue
+            found = words[:end]
+            if det.lower() in ("every", "each"):
+                found = [det, *found]
+            spans = list(re.finditer(r"\S+", text[m.start(2):]))
+            after = m.start(2) + spans[end - 1].end()
+            return _cap(" ".join(found + _qualifier(text, after)))
     return None
+
+
+def _qualifier(text: str, at: int) -> list[str]:
+    """'in open-plan offices', 'over 40' after an audience, unless it is the ad's setting."""
+    tail = text[at:]
+    rest = tail.split()
+    if not rest or rest[0].lower() not in {"in", "on", "at", "over", "under", "aged", "from"}:
+        return []
+    if (m := _rx()["setting"].match(tail.lstrip())) and m.start() == 0:
+        return []  # 'hikers on a muddy mountain trail': that is where, not who
+    out = [rest[0]]
+    for w in rest[1:4]:
+        bare = w.rstrip(",.;:!?)")
+        if bare.lower() in {"who", "that", "and", "with", "to", "for", "or", "but", "so"}:
+            break
+        out.append(bare)
+        if bare != w:
+            break
+    if len(out) < 2 or out[-1].lower() in {"a", "an", "the", "their", "our", "of"}:
+        return []
+    return out
 
 
 def _cta(text: str) -> str | None:

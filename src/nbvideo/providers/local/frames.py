@@ -46,6 +46,8 @@ _WORDS = {
     "person": _W("person|people|wom[ae]n|m[ae]n|guy|girl|boy|kid|runner|hiker|athlete|customer|"
                  "user|friends?|family|parent|mom|dad|couple|climber|she|he|her|his|crowd|face"),
     "shoe": _W("shoes?|sneakers?|boots?|trainers?|footwear|laces?"),
+    "earbuds": _W("earbuds?|earphones?|headphones?|headsets?|airpods"),
+    "light": _W("bike lights?|bicycle lights?|headlamps?|flashlights?|torch(?:es)?|lamps?"),
     "bottle": _W("bottles?|drinks?|beverage|wine|serum|perfume|flask|juice|lotion"),
     "phone": _W("phones?|smartphone|app|mobile|screen|device|notification"),
     "can": r"\b(?:a|the|one|this|cold|soda|tin|aluminium|aluminum)\s+can\b|\bcans\b|"
@@ -60,7 +62,7 @@ _WORDS = {
     "snow": _W("snow|snowy|winter|frost|blizzard"),
     "path": _W("trail|path|road|street"),
 }  # fmt: skip
-PRODUCTS = ("shoe", "bottle", "phone", "can")
+PRODUCTS = ("shoe", "earbuds", "light", "bottle", "phone", "can")
 
 
 # ---------------------------------------------------------------- colour and randomness
@@ -118,7 +120,11 @@ def palette_for(req: FrameRequest, rng: random.Random | None = None) -> Palette:
 
 
 def look_for(req: FrameRequest) -> Look:
-    """Cheap variation from keywords in the prompt; the shot decides person vs product."""
+    """Cheap variation from keywords in the prompt; the shot decides person vs product.
+
+    The product beat and detail shots always show the product as itself: a drawing of it
+    when there is one (shoe, earbuds, bike light, bottle, phone, can), else a clean generic
+    package carrying the product's name, never only people."""
     text = f"{req.visual_prompt} {req.description} {req.title}".lower()
     hit = {k: re.search(p, text) for k, p in _WORDS.items()}
 
@@ -128,7 +134,7 @@ def look_for(req: FrameRequest) -> Look:
 
     product = first(PRODUCTS, "box")
     has_product, person = product != "box", bool(hit["person"])
-    if req.shot == "detail":
+    if req.shot == "detail" or req.beat == "product":
         subject = product
     elif req.shot == "close-up":
         subject = product if has_product else "figure"
@@ -137,7 +143,19 @@ def look_for(req: FrameRequest) -> Look:
     env = first(("interior", "city", "sea", "mountain"), "hills")
     time = "night" if hit["night"] else "dusk" if hit["dusk"] else "day"
     weather = "rain" if hit["rain"] else "snow" if hit["snow"] else "clear"
-    return Look(env, time, weather, subject, bool(hit["path"]) and env != "interior")
+    label = product_name(req) if subject == "box" else ""
+    return Look(env, time, weather, subject, bool(hit["path"]) and env != "interior", label)
+
+
+_NAMED = re.compile(r"\bof (?:the |an? )?(.{2,40}?)(?: as the (?:closing )?hero| held up by|"
+                    r" in action| on a clean)", re.IGNORECASE)
+
+
+def product_name(req: FrameRequest) -> str:
+    """The product's name as the offline planner writes it ('... of the ceramic vase as the
+    hero'), for the generic package's label; '' when the prompt does not say."""
+    m = _NAMED.search(req.visual_prompt)
+    return _printable(m.group(1).strip()) if m else ""
 
 
 # ---------------------------------------------------------------- camera marks and veil

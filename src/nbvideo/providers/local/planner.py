@@ -2,7 +2,11 @@
 
 It asks only about what the brief leaves open (brief_facts.py reads the brief), and lays the
 answers over an ad structure from ``data/structures.json`` (data, not code, so a director can add
-a structure or a category without touching Python), timed by timing.py. Same (context, seed)
+a structure or a category without touching Python), timed by timing.py over the project's
+length (which the brief itself may state, see brief_length.py). Copy is the beat's neutral
+templates plus the category's own lines (a line written for trail shoes never reaches a bike
+light); grammar.py makes it agree with the product and audience it names; no two scenes of an
+ad share a title. Same (context, seed)
 gives the same plan: randomness comes from a Random seeded by SHA-256 of the inputs, never hash().
 """
 
@@ -18,6 +22,7 @@ from typing import Any, cast
 
 from nbvideo.brief_templates import BriefTemplate, find_template
 from nbvideo.providers.base import PlanContext, QuestionsResult, StoryboardResult, Usage
+from nbvideo.providers.local import grammar
 from nbvideo.providers.local.brief_facts import (
     PRIORITY,
     BriefFacts,
@@ -58,9 +63,7 @@ _ANSWER_MAX = 80  # long free-text answers are clipped so prompts stay within mo
 
 # --------------------------------------------------------------------------- text helpers
 
-def _mid(s: str) -> str:
-    """Lower-case the first letter for use mid-sentence, but keep acronyms ('Gen Z', 'SEO')."""
-    return s[:1].lower() + s[1:] if s[1:2].islower() else s
+_mid = grammar.mid
 
 
 def _clip(s: str, limit: int) -> str:
@@ -187,7 +190,7 @@ def _fill(templates: list[str], values: dict[str, str], offset: int,
     """First template (rotated by offset) whose placeholders all fill and whose text passes ok."""
     for t in templates[offset % len(templates):] + templates[: offset % len(templates)]:
         try:
-            text = " ".join(t.format_map(values).split())
+            text = grammar.undouble(" ".join(t.format_map(values).split()))
         except KeyError:
             continue
         if ok(text := _cap(text) if cap else text):
@@ -204,22 +207,49 @@ def voice_words(scene_s: float) -> int:
     return max(0, int((scene_s - BREATH_S) * SPEAKING_RATE_WPS))
 
 
-def _person(audience: str) -> str:
-    """One member of the audience for image prompts: 'weekend hikers' -> 'a weekend hiker'."""
-    irregular = load_structures()["lexicon"]["irregular"]
-    words = _mid(audience).split() or ["person"]
-    cut = next((i for i, w in enumerate(words) if i and w.lower() in
-                {"over", "under", "who", "with", "in", "on", "from", "aged", "new", "that"}),
-               len(words))
-    w = words[cut - 1]
-    if w.lower() in irregular:
-        w = irregular[w.lower()]
-    elif w.lower().endswith("ies") and len(w) > 4:
-        w = w[:-3] + "y"
-    elif w.lower().endswith("s") and not w.lower().endswith("ss"):
-        w = w[:-1]
-    phrase = " ".join([*words[: cut - 1], w, *words[cut:]])
-    return ("an " if phrase[:1].lower() in "aeiou" else "a ") + phrase
+def _words(facts: BriefFacts, v: dict[str, str], brief_text: str) -> dict[str, str]:
+    """The product and audience in every form the copy uses, agreeing in number and article:
+    'the trail shoe' / 'Flowly', 'weekend hikers know' / 'a busy mom knows'."""
+    data = load_structures()
+    aud = grammar.audience(v["audience"])
+    short = " ".join(_drop_leading(facts.product.split(), set(data["benefits"]) | {
+        k for t in data["tones"].values() for k in t["keywords"]})[-3:])
+    prod = grammar.product(facts.product, short, brief_text)
+    plural_short = not aud.collective
+    out = {
+        "product": prod.text, "product_short": prod.short,
+        "the_product": prod.the(short=False), "The_product": _cap(prod.the(short=False)),
+        "the_product_short": prod.the(), "The_product_short": _cap(prod.the()),
+        "a_product_short": prod.a(),
+        "p_is": "are" if prod.plural else "is", "p_it": "them" if prod.plural else "it",
+        "p_take": grammar.verb("take", prod.plural),
+        "p_arrive": grammar.verb("arrive", prod.plural),
+        "audience": aud.text, "Audience": _cap(aud.text), "audience_pl": aud.many,
+        "Audience_pl": _cap(aud.many), "audience_short": aud.short,
+        "Audience_short": _cap(aud.short), "person": aud.one,
+        "deserve": grammar.verb("deserve", plural_short),
+        **{f"v_{w}": grammar.verb(w, aud.plural) for w in ("hit", "know", "feel", "put")},
+    }
+    if not aud.collective:  # 'Calling all everyone' is not English
+        out["audience_all"] = aud.short
+    return out
+
+
+def _lines(line: str, values: dict[str, str]) -> str:
+    """A line from the data with its placeholders filled (the generic category's name the
+    product and the audience); a line that names something unknown stays as written."""
+    try:
+        return " ".join(line.format_map(values).split()) if "{" in line else line
+    except (KeyError, IndexError, ValueError):
+        return line
+
+
+def _spare_title(fallback: str, used: set[str]) -> str:
+    """The beat's fallback title, numbered if an earlier scene already took it."""
+    n, title = 2, fallback
+    while title.lower() in used:
+        title, n = f"{fallback} {n}", n + 1
+    return title
 
 
 def _resolve(ctx: PlanContext, facts: BriefFacts) -> dict[str, str]:
@@ -244,7 +274,7 @@ def plan_storyboard(ctx: PlanContext) -> Storyboard:
                                      structure["name"]], sort_keys=True).encode()).hexdigest()
     rng = random.Random(int(key[:16], 16))
 
-    product, audience, setting = facts.product, _mid(v["audience"]), _mid(v["setting"])
+    setting = _mid(v["setting"])
     if setting.split()[0].lower() not in data["lexicon"]["places"]:  # 'forest' -> 'in forest'
         setting = "in " + setting
     plat = next((p for name, p in data["platforms"].items() if name.lower() == v["platform"].lower()
@@ -252,36 +282,40 @@ def plan_storyboard(ctx: PlanContext) -> Storyboard:
     style = next((s for n, s in data["styles"].items() if n.lower() == v["style"].lower()),
                  v["style"])
     look = ", ".join(x for x in (style, cat["style"], plat and plat["look"]) if x)
-    values = {
-        "product": product, "audience": audience, "Audience": _cap(audience),
-        "product_short": " ".join(_drop_leading(product.split(), set(data["benefits"]) | {
-            k for t in data["tones"].values() for k in t["keywords"]})[-3:]),
-        "audience_short": " ".join(audience.split()[-2:]) if len(audience.split()) > 3
-        else audience, "person": _person(audience), "setting_in": setting,
-        "cta": _clip(v["cta"], COPY_MAX), "mood": tone["mood"].split(",")[0],
-        "hook_q": rng.choice(cat["hook_q"]), "offer": facts.offer or "Limited-time offer",
-        **{k: cat[k] for k in ("action", "problem", "product_visual", "problem_line")},
-    }
+    values = _words(facts, v, brief.text) | {
+        "setting_in": setting, "cta": _clip(v["cta"], COPY_MAX),
+        "mood": tone["mood"].split(",")[0], "offer": facts.offer or "Limited-time offer"}
+    # the category's own lines may name the product and the audience (the generic ones do)
+    values |= {k: _lines(cat[k], values) for k in ("action", "problem", "product_visual",
+                                                  "problem_line")}
+    values["hook_q"] = _lines(rng.choice(cat["hook_q"]), values)
+    product = facts.product
     # Answers to a template's own questions ({store}, {deal}, ...) fill its example copy.
     values |= {k: _clip(a, COPY_MAX) for k, a in ctx.answers.items()
                if k not in values and k not in v and a and a.strip()}
     tmpl = find_template(brief.template)
     tcopy = tmpl.copy_lines if tmpl is not None else {}
     scenes: list[Scene] = []
+    titles: set[str] = set()  # every title in an ad is its own
     seen: dict[str, int] = {}
     prev_shot = prev_cam = None
     for i, (entry, dur) in enumerate(zip(seq, durations, strict=True)):
         beat, lib = entry["beat"], data["beats"][entry["beat"]]
         k = seen[beat] = seen.get(beat, -1) + 1  # occurrence of this beat: vary the copy
-        line = v["benefit"] if k == 0 else cat["benefits"][(k - 1) % len(cat["benefits"])]
+        line = v["benefit"] if k == 0 else _lines(
+            cat["benefits"][(k - 1) % len(cat["benefits"])], values)
         line = line.rstrip(".!")
         vals = values | {"benefit_line": _clip(line, COPY_MAX), "benefit_lower": _mid(line)}
+        if "," not in line and "wherever" not in line.lower():  # one clause takes a tail
+            vals["benefit_long"] = vals["benefit_line"]
         if len(line.split()) <= 5:  # a long benefit makes a poor title: that template is skipped
             vals["benefit_title"] = line
         prev_shot = shot = _vary(entry.get("shots", lib["shots"]), prev_shot, rng, SHOT_TYPES)
         prev_cam = cam = _vary(entry.get("cameras", lib["cameras"]), prev_cam, rng, CAMERA_MOVES)
         title = _fill(lib["titles"], vals, k + rng.randrange(len(lib["titles"])),
-                      lambda t: 2 <= len(t.split()) <= 5) or lib["fallback_title"]
+                      lambda t: 2 <= len(t.split()) <= 5 and t.lower() not in titles) \
+            or _spare_title(lib["fallback_title"], titles)
+        titles.add(title.lower())
         own = tcopy.get(beat, [])[k:]  # the template's example copy first (a line per
         # occurrence of the beat), the library for repeats and lines that do not fit
         copy = (own and _fill(own, vals, 0, lambda t: len(t) <= COPY_MAX)) or _fill(

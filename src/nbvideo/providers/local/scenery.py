@@ -44,6 +44,7 @@ class Look:
     weather: str
     subject: str
     path: bool
+    label: str = ""  # the generic package's printed name
 
 
 # ---------------------------------------------------------------- drawing helpers
@@ -205,9 +206,11 @@ class _Pen:
         self.d.ellipse((*self.p(u0, v0), *self.p(u1, v1)), fill=fill)
 
 
-RATIO = {"figure": .3, "shoe": 2.6, "bottle": .36, "phone": .5, "can": .56, "box": .8}
+RATIO = {"figure": .3, "shoe": 2.6, "bottle": .36, "phone": .5, "can": .56, "box": .8,
+         "earbuds": 1.1, "light": 1.7}
 FOCUS = {"shoe": (.9, -.2), "bottle": (.05, -.52), "phone": (.12, -.78), "can": (.05, -.8),
-         "box": (.15, -.55), "figure": (0, -.6)}  # fmt: skip
+         "box": (-.03, -.46), "figure": (0, -.6), "earbuds": (0, -.55),
+         "light": (.05, -.42)}  # fmt: skip
 
 
 def _figure(pen: _Pen, pal: Palette, mono: RGB | None = None) -> list:
@@ -235,7 +238,30 @@ def _figure(pen: _Pen, pal: Palette, mono: RGB | None = None) -> list:
     return body
 
 
-def _product(pen: _Pen, kind: str, pal: Palette, texture=None) -> None:
+def _label(pen: _Pen, text: str, ink: RGB) -> None:
+    """The product's name in up to three lines, fitted to the package's label."""
+    from PIL import ImageFont
+
+    words, lines = text.split(), []
+    for w in words:
+        if lines and len(lines[-1]) + 1 + len(w) <= 12:
+            lines[-1] += " " + w
+        else:
+            lines.append(w)
+    lines = lines[:3]
+    x0, y0 = pen.p(-.3, -.64)
+    x1, y1 = pen.p(.24, -.28)
+    size = max(6, int(min((y1 - y0) / (len(lines) * 1.25),
+                          (x1 - x0) / (max(len(x) for x in lines) * .62))))
+    font = ImageFont.load_default(size=size)
+    y = (y0 + y1) / 2 - len(lines) * size * 1.2 / 2
+    for line in lines:
+        w = pen.d.textlength(line.upper(), font=font)
+        pen.d.text(((x0 + x1) / 2 - w / 2, y), line.upper(), fill=ink, font=font)
+        y += size * 1.2
+
+
+def _product(pen: _Pen, kind: str, pal: Palette, texture=None, label: str = "") -> None:
     """Product silhouettes in flat storyboard shading; `texture(surface)` adds close-up grain."""
     a, ink, lt = pal.accent, pal.ink, pal.light
     hi, lo = _mix(a, WHITE, .45), _mix(a, ink, .28)
@@ -299,13 +325,39 @@ def _product(pen: _Pen, kind: str, pal: Palette, texture=None) -> None:
                        width=max(1, round(.008 * pen.s)))
         for i in range(26):
             pen.rect(-1.2 + i * .095, -.035, -1.16 + i * .095, 0, _mix(lt, ink, .5))
-    else:
+    elif kind == "earbuds":  # an open charging case with its two buds
+        pen.rect(-.5, -.5, .5, 0, lo, .2)
+        body = pen.poly([(-.5, -.3), (.5, -.3), (.5, -.06), (-.5, -.06)], a)
+        pen.rect(-.5, -.32, .5, -.28, metal_lo)
+        pen.ellipse(-.04, -.2, .04, -.12, lt)
+        bud, edge = _mix(lt, WHITE, .5), _mix(pal.deep, ink, .3)
+        for u, flip in ((-.2, -1), (.22, 1)):
+            hx = u - .13 * flip
+            pen.rect(u - .055, -.7, u + .055, -.36, edge, .05)
+            pen.rect(u - .04, -.69, u + .04, -.37, bud, .04)
+            pen.ellipse(hx - .15, -.9, hx + .15, -.6, edge)
+            pen.ellipse(hx - .13, -.88, hx + .13, -.62, bud)
+            pen.ellipse(hx - .05, -.79, hx + .05, -.71, _mix(pal.mid, lt, .35))
+            pen.ellipse(u - .03, -.46, u + .03, -.4, metal_lo)
+    elif kind == "light":  # a bike light on its strap, beam thrown forward
+        pen.poly([(.55, -.6), (1.7, -.95), (1.7, .05), (.55, -.2)], _mix(pal.light, WHITE, .55))
+        pen.rect(-.2, -.22, .12, 0, ink, .03)
+        body = pen.poly([(-.75, -.62), (.45, -.62), (.45, -.18), (-.75, -.18)], a)
+        pen.rect(-.8, -.64, -.62, -.16, lo, .06)
+        pen.ellipse(.32, -.66, .62, -.14, _mix(lt, WHITE, .7))
+        pen.ellipse(.38, -.58, .56, -.22, WHITE)
+        pen.rect(-.5, -.56, .2, -.5, hi, .02)
+        pen.ellipse(-.3, -.44, -.18, -.32, lt)
+    else:  # a clean generic package: the product's name on its label
         body = pen.poly([(-.4, -.86), (.4, -.86), (.4, 0), (-.4, 0)], a)
         pen.rect(-.41, -1, .41, -.84, lo, .02)
         pen.rect(.3, -.84, .4, 0, lo)
-        pen.rect(-.27, -.62, .2, -.3, lt, .03)
-        pen.rect(-.2, -.52, .1, -.47, ink)
-        pen.rect(-.2, -.42, .04, -.39, pal.mid)
+        pen.rect(-.32, -.66, .26, -.26, lt, .03)
+        if label:
+            _label(pen, label, ink)
+        else:
+            pen.rect(-.2, -.52, .1, -.47, ink)
+            pen.rect(-.2, -.42, .04, -.39, pal.mid)
     if texture:
         texture(body)
 
@@ -356,7 +408,8 @@ def _place(look: Look, shot: str, w: int, h: int, hy: int, rng: random.Random):
     portrait = h > w
     x = w * (.5 + rng.uniform(-.04, .04) if portrait else rng.choice((1 / 3, 2 / 3)))
     if shot == "detail":
-        s = max(w, h) * {"shoe": .9, "phone": 1.2, "bottle": 1.8, "can": 1.6}.get(kind, 1.8)
+        s = max(w, h) * {"shoe": .9, "phone": 1.2, "bottle": 1.8, "can": 1.6, "earbuds": .45,
+                          "light": 1.1}.get(kind, 1.8)
         fu, fv = FOCUS[kind]
         return w * .5 - fu * s, h * .38 - fv * s, s
     if kind == "figure":
@@ -412,5 +465,5 @@ def paint_scene(req: FrameRequest, pal: Palette, look: Look, rng: random.Random)
     else:
         tex = (lambda region: _texture(img, region, look.subject, pal, scale, rng)) \
             if req.shot == "detail" else None
-        _product(_Pen(img, ox, oy, scale), look.subject, pal, tex)
+        _product(_Pen(img, ox, oy, scale), look.subject, pal, tex, look.label)
     return img
