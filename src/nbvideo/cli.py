@@ -24,6 +24,7 @@ from nbvideo.errors import (
     NbvideoError,
     PhaseNotReady,
     ProjectLocked,
+    quote,
 )
 from nbvideo.state import ASPECTS, RESOLUTIONS
 
@@ -76,7 +77,7 @@ def _parse_answers(pairs: tuple[str, ...]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise InvalidInput(f"--answer expects id=value, got {pair!r}")
+            raise InvalidInput(f"--answer expects id=value, got {quote(pair)}")
         out[key.strip()] = value
     return out
 

@@ -9,6 +9,7 @@ field and what is allowed, and `quote` shows at most ~80 characters of what was 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -89,14 +90,29 @@ def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
     return f"{text[: limit - 1]}… ({size})"
 
 
-def from_validation(exc: ValidationError, field: str | None = None) -> InvalidInput:
-    """The first problem of a pydantic error as an `InvalidInput`: 'aspect: ... got '21:9''.
+def validation_message(exc: ValidationError, field: str | None = None,
+                       hints: Mapping[str, str] | None = None) -> str:
+    """The first problem of a pydantic error as one line: 'aspect: Input should be ...,
+    got '21:9''. `field` prefixes the location; the value given is quoted, cut short.
 
-    `field` prefixes the location (e.g. "finish"); the value given is quoted, cut short."""
+    Errors that are not InvalidInput (a corrupt project.json, a bad template file) wrap
+    this line in their own sentence, so every pydantic error reads the same way. `hints`
+    replaces a pattern's regex, by field name, with words saying what the field takes."""
     err = exc.errors()[0]
     where = ".".join(str(x) for x in err["loc"])
     where = ".".join(x for x in (field, where) if x) or "value"
     msg = str(err["msg"]).removeprefix("Value error, ")
-    if "input" in err and err["type"] not in ("missing", "extra_forbidden"):
-        return InvalidInput(f"{where}: {msg}, got {quote(err['input'])}")
-    return InvalidInput(f"{where}: {msg}")
+    if hints and err["type"] == "string_pattern_mismatch" and err["loc"]:
+        msg = hints.get(str(err["loc"][0]), msg)
+    if "input" in err and err["type"] not in ("missing", "extra_forbidden") and not (
+            isinstance(err["input"], dict) and err["type"].startswith(("model_", "value_error"))):
+        return f"{where}: {msg}, got {quote(err['input'])}"
+    return f"{where}: {msg}"
+
+
+def from_validation(exc: ValidationError, field: str | None = None,
+                    hints: Mapping[str, str] | None = None) -> InvalidInput:
+    """The first problem of a pydantic error as an `InvalidInput`: 'aspect: ... got '21:9''.
+
+    `field` prefixes the location (e.g. "finish"); the value given is quoted, cut short."""
+    return InvalidInput(validation_message(exc, field, hints))

@@ -13,6 +13,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +25,16 @@ if TYPE_CHECKING:
 
 from nbvideo import approvals, charts, views
 from nbvideo.brief_templates import get_template
+from nbvideo.checked import as_finite
+from nbvideo.checked import budget as check_budget
 from nbvideo.errors import (
     InvalidInput,
     PathEscape,
     PhaseNotReady,
     ProjectNotFound,
     RoutingWarning,
+    from_validation,
+    quote,
 )
 from nbvideo.handles import (
     Exports,
@@ -83,11 +88,11 @@ def _shows_as_grid(method: Callable[..., Job[Any]]) -> Callable[..., Job[Any]]:
 
 
 def _brief_error(exc: ValidationError) -> InvalidInput:
-    """The first problem, named by field with the value given: 'aspect: ... got '21:9''."""
-    err = exc.errors()[0]
-    field = ".".join(str(x) for x in err["loc"]) or "brief"
-    field = "brief" if field == "text" else field
-    return InvalidInput(f"{field}: {err['msg']}, got {err.get('input')!r}")
+    """The first problem, named by field with the value given: 'aspect: ... got '21:9''
+    (the brief's text is called 'brief', as Project.open's argument is)."""
+    err = from_validation(exc)
+    msg = str(err)
+    return InvalidInput("brief" + msg.removeprefix("text")) if msg.startswith("text:") else err
 
 
 class Project:
@@ -174,7 +179,7 @@ class Project:
             diffs.append("brief")
         for k, v in opts.items():
             if getattr(state.brief, k) != v:
-                diffs.append(f"{k} ({getattr(state.brief, k)!r} on disk, {v!r} given)")
+                diffs.append(f"{k} ({getattr(state.brief, k)!r} on disk, {quote(v)} given)")
         if providers is not None and providers != state.providers:
             diffs.append(f"providers ({state.providers!r} on disk)")
         if seed is not None and seed != state.seed:
@@ -353,13 +358,11 @@ class Project:
         budget_usd : caps what this call may spend (the project's `budget_usd` always holds
             too); a clip that would pass either is refused before its request is sent.
         """
-        if budget_usd is not None and (isinstance(budget_usd, bool)
-                                       or not isinstance(budget_usd, int | float) or budget_usd < 0):
-            raise InvalidInput(f"budget_usd must be a number of dollars >= 0, got {budget_usd!r}")
+        budget_usd = check_budget(budget_usd)
         if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
-            raise InvalidInput(f"retries must be a whole number from 0 to 10, got {retries!r}")
-        if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0:
-            raise InvalidInput(f"timeout_s must be a number of seconds > 0, got {timeout_s!r}")
+            raise InvalidInput(f"retries must be a whole number from 0 to 10, got {quote(retries)}")
+        if (as_finite(timeout_s) or 0) <= 0:
+            raise InvalidInput(f"timeout_s must be a number of seconds > 0, got {quote(timeout_s)}")
         rt = self._rt
         with rt.guard:
             ids = None if scenes is None else [scene_ops.resolve(rt, r).id for r in scenes]
@@ -434,8 +437,11 @@ class Project:
         timeline_ops.set_transition(self._rt, ref, kind, duration_s)
 
     def set_transitions(self, kind: str = "crossfade", duration_s: float = 0.5) -> None:
-        """The same transition at every cut (one step in the history: one undo)."""
-        with self._rt.grouped("transition", f"every cut: {kind} {duration_s:g} s"):
+        """The same transition at every cut (one step in the history: one undo). Checked as
+        a whole first: a refused value changes no cut."""
+        rec = self._rt.history
+        with self._rt.guard, (rec.labelled("transition", summary=f"every cut: {kind} "
+                                           f"{duration_s} s"[:120]) if rec else nullcontext()):
             timeline_ops.set_all_transitions(self._rt, kind, duration_s)
 
     def export(self, name: str = "ad", formats: Sequence[str] | str = ("16:9",), *,
@@ -485,8 +491,7 @@ class Project:
             try:
                 new = Finishing.model_validate({**rt.state.finishing.model_dump(), **settings})
             except ValidationError as exc:
-                raise InvalidInput(f"finish: {exc.errors()[0]['loc'][0]}: "
-                                   f"{exc.errors()[0]['msg']}") from None
+                raise from_validation(exc, "finish") from None
             if new.brand:
                 local = rt.store.root / new.brand
                 load_brand(local if local.suffix == ".json" and local.is_file() else new.brand)
@@ -528,9 +533,7 @@ class Project:
             try:
                 new = Look.model_validate({**base.model_dump(), **settings})
             except ValidationError as exc:
-                err = exc.errors()[0]
-                raise InvalidInput(f"set_look: {'.'.join(map(str, err['loc']))}: "
-                                   f"{err['msg']}") from None
+                raise from_validation(exc, "set_look") from None
             try:
                 logo_for(new, rt.store.root)
                 reference_for(new, True, rt.store.root)
@@ -655,8 +658,7 @@ class Project:
             try:
                 policy = QAPolicy.model_validate(data)
             except ValidationError as exc:
-                err = exc.errors()[0]
-                raise InvalidInput(f"set_qa_policy: {err['loc'][0]}: {err['msg']}") from None
+                raise from_validation(exc, "set_qa_policy") from None
             rt.state.qa_policy = policy
             rt.save()
         return policy
@@ -705,9 +707,9 @@ class Project:
             try:
                 meta = Metadata.model_validate({**self.metadata.model_dump(), **fields})
             except ValidationError as exc:
-                from nbvideo.pipeline.package import metadata_error
+                from nbvideo.pipeline.package import FIELD_HINTS
 
-                raise InvalidInput(metadata_error(exc.errors()[0])) from None
+                raise from_validation(exc, "set_metadata", FIELD_HINTS) from None
             rt.state.metadata = meta
             rt.save()
         return meta
@@ -895,11 +897,9 @@ class Project:
 
     @budget_usd.setter
     def budget_usd(self, value: float | None) -> None:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
-                                  or value < 0):
-            raise InvalidInput(f"budget_usd must be a number of dollars >= 0 or None, got {value!r}")
+        value = check_budget(value)
         with self._rt.guard:
-            self._rt.state.budget_usd = None if value is None else float(value)
+            self._rt.state.budget_usd = value
             self._rt.budget.limit_usd = self._rt.state.budget_usd
             self._rt.save()
 

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from slugify import slugify
 
 from nbvideo.campaign.models import Market, VariantSpec
-from nbvideo.errors import InvalidInput
+from nbvideo.errors import InvalidInput, from_validation, quote, validation_message
 from nbvideo.ledger import Ledger, LedgerEntry
 from nbvideo.pipeline.jobs import run_sync
 from nbvideo.pipeline.questions import effective_answers
@@ -46,9 +46,7 @@ def _brief(base: dict[str, Any], **changes: Any) -> Brief:
         return Brief.model_validate({**base, **{k: v for k, v in changes.items()
                                                 if v is not None}})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"])
-        raise InvalidInput(f"{field}: {err['msg']}, got {err.get('input')!r}") from None
+        raise from_validation(exc) from None
 
 
 def strip(scene: Scene) -> Scene:
@@ -93,9 +91,7 @@ def parse_markets(markets: Any) -> list[Market | None]:
             out.append(m if isinstance(m, Market) else
                        Market(name=m) if isinstance(m, str) else Market.model_validate(m))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise InvalidInput(f"markets: {m!r}: {'.'.join(map(str, err['loc']))}: "
-                               f"{err['msg']}") from None
+            raise InvalidInput(f"markets: {quote(m)}: {validation_message(exc)}") from None
     names = [slugify(m.name) for m in out if m]
     if len(set(names)) != len(names) or not all(names):
         raise InvalidInput(f"markets need distinct names with letters or digits, got {names}")

@@ -95,13 +95,6 @@ FIELD_HINTS = {
 }
 
 
-def metadata_error(err: dict[str, Any]) -> str:
-    """A pydantic error about Metadata as a sentence naming the field and what is allowed."""
-    where = ".".join(str(x) for x in err["loc"])
-    hint = FIELD_HINTS.get(str(err["loc"][0])) if err["type"] == "string_pattern_mismatch" else None
-    return f"set_metadata: {where}: {hint or err['msg']}"
-
-
 def hashtags_text(meta: Metadata) -> str:
     return " ".join(meta.hashtags)
 

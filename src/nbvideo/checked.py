@@ -1,0 +1,127 @@
+"""The outside boundary for text and numbers, in one base model every data model inherits.
+
+Text and numbers from a user, a file (brand kit, look, template, project.json) or a provider
+enter nbvideo through a pydantic model, so the check lives on the models' common base:
+
+- Text: control characters are REFUSED, not stripped (a silent edit of a prompt or a
+  caption is worse than an error that says where). Refused: NUL and the other C0 controls
+  except tab, newline and carriage return; DEL and the C1 controls; the bidirectional
+  override and isolate characters U+202A-U+202E and U+2066-U+2069 (they make text read in
+  another order than it is stored: a spoofing risk); lone surrogates (they cannot be
+  written as UTF-8). Ordinary right-to-left text (Arabic, Hebrew) and emoji are accepted.
+- Length: each field has its own cap; every string has at least `MAX_TEXT` as a backstop,
+  so a pasted megabyte is refused, and errors quote at most ~80 characters of it.
+- Numbers: floats must be finite (`allow_inf_nan=False`): NaN and infinity are refused
+  with the field's name, also in project.json, where they load as ProjectCorrupt.
+
+Measurements nbvideo makes itself (QA metrics, loudness) may set `allow_inf_nan=True`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from nbvideo.errors import InvalidInput, quote
+
+MAX_TEXT = 100_000
+"""Backstop length for any string in any model; user-facing fields have smaller caps."""
+
+_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def text_problem(text: str) -> str | None:
+    """Why `text` is refused at the boundary, or None when it is fine."""
+    m = _REFUSED.search(text)
+    if m is not None:
+        ch = m.group()
+        kind = ("a bidirectional override" if "\u202a" <= ch <= "\u2069"
+                else "a lone surrogate" if "\ud800" <= ch <= "\udfff" else "a control character")
+        return (f"contains {kind} (U+{ord(ch):04X} at position {m.start()}); control and "
+                "bidi-override characters are not allowed in text")
+    if len(text) > MAX_TEXT:
+        return f"is {len(text):,} characters; at most {MAX_TEXT:,}"
+    return None
+
+
+def check_text(text: str) -> str:
+    """`text` unchanged, or ValueError saying why it is refused (for AfterValidator)."""
+    problem = text_problem(text)
+    if problem:
+        raise ValueError(f"text {problem}")
+    return text
+
+
+def _walk(value: Any, where: str, numbers: bool) -> None:
+    """Raise ValueError for the first refused string (or non-finite float) inside `value`.
+
+    Nested models are skipped: they checked themselves when they were made."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem:
+            raise ValueError(f"{where}text {problem}")
+    elif isinstance(value, float):
+        if numbers and not math.isfinite(value):
+            raise ValueError(f"{where}must be a finite number, not {value!r}")
+    elif isinstance(value, list | tuple | set | frozenset):
+        for i, v in enumerate(value):
+            _walk(v, f"{where}item {i}: " if not where else where, numbers)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _walk(k, where, numbers)
+            _walk(v, f"{where}{str(k)[:40]}: " if not where else where, numbers)
+
+
+def as_finite(value: Any) -> float | None:
+    """`value` as a float when it is a real, finite number (not a bool, not text, not an
+    int too large for a float); else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        f = float(value)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def finite(value: Any, field: str, low: float | None = None, high: float | None = None,
+           unit: str = "seconds") -> float:
+    """`value` as a float when it is a real, finite number within [low, high]; else an
+    InvalidInput naming `field` and the range (NaN and infinity compare as nothing)."""
+    f = as_finite(value)
+    ok = f is not None and (low is None or f >= low) and (high is None or f <= high)
+    if not ok:
+        rng = (f"from {low:g} to {high:g}" if low is not None and high is not None
+               else f">= {low:g}" if low is not None else f"<= {high:g}" if high is not None
+               else "")
+        raise InvalidInput(f"{field} must be a finite number of {unit} {rng}, got "
+                           f"{quote(value)}".replace("  ", " "))
+    return f  # type: ignore[return-value]
+
+
+def budget(value: Any, field: str = "budget_usd") -> float | None:
+    """A budget: a finite number of dollars >= 0, or None for no cap."""
+    if value is None:
+        return None
+    f = as_finite(value)
+    if f is None or f < 0:
+        raise InvalidInput(f"{field} must be a finite number of dollars >= 0, or None for no "
+                           f"cap, got {quote(value)}")
+    return f
+
+
+class Checked(BaseModel):
+    """Base of every nbvideo data model: strings are checked, floats must be finite."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _boundary(cls, value: Any) -> Any:
+        if isinstance(value, BaseModel) or value is None or isinstance(value, bool | int):
+            return value
+        _walk(value, "", not cls.model_config.get("allow_inf_nan", True))
+        return value
