@@ -87,21 +87,6 @@ def as_finite(value: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def finite(value: Any, field: str, low: float | None = None, high: float | None = None,
-           unit: str = "seconds") -> float:
-    """`value` as a float when it is a real, finite number within [low, high]; else an
-    InvalidInput naming `field` and the range (NaN and infinity compare as nothing)."""
-    f = as_finite(value)
-    ok = f is not None and (low is None or f >= low) and (high is None or f <= high)
-    if not ok:
-        rng = (f"from {low:g} to {high:g}" if low is not None and high is not None
-               else f">= {low:g}" if low is not None else f"<= {high:g}" if high is not None
-               else "")
-        raise InvalidInput(f"{field} must be a finite number of {unit} {rng}, got "
-                           f"{quote(value)}".replace("  ", " "))
-    return f  # type: ignore[return-value]
-
-
 def budget(value: Any, field: str = "budget_usd") -> float | None:
     """A budget: a finite number of dollars >= 0, or None for no cap."""
     if value is None:

@@ -93,14 +93,15 @@ def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
 def validation_message(exc: ValidationError, field: str | None = None,
                        hints: Mapping[str, str] | None = None) -> str:
     """The first problem of a pydantic error as one line: 'aspect: Input should be ...,
-    got '21:9''. `field` prefixes the location; the value given is quoted, cut short.
+    got '21:9''. `field` prefixes the location ('finish: music: ...'); the value given is
+    quoted, cut short.
 
     Errors that are not InvalidInput (a corrupt project.json, a bad template file) wrap
     this line in their own sentence, so every pydantic error reads the same way. `hints`
     replaces a pattern's regex, by field name, with words saying what the field takes."""
     err = exc.errors()[0]
     where = ".".join(str(x) for x in err["loc"])
-    where = ".".join(x for x in (field, where) if x) or "value"
+    where = ": ".join(x for x in (field, where) if x) or "value"
     msg = str(err["msg"]).removeprefix("Value error, ")
     if hints and err["type"] == "string_pattern_mismatch" and err["loc"]:
         msg = hints.get(str(err["loc"][0]), msg)

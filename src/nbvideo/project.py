@@ -121,7 +121,7 @@ class Project:
         read_only = bool(options.pop("read_only", False))
         providers = options.pop("providers", None)
         seed = options.pop("seed", None)
-        budget = options.pop("budget_usd", None)
+        budget = check_budget(options.pop("budget_usd", None))  # before any lock is taken
         models = options.pop("models", None)
         brief_opts = {k: v for k, v in options.items() if v is not None}
         store = ProjectStore(slug_path(path))
@@ -165,10 +165,14 @@ class Project:
         project = cls(rt)
         if created and rt.history is not None:
             rt.history.mark("create", summary=f"project {state.name!r}: {state.brief.text}"[:300])
-        if models is not None and models != state.models and not read_only:
-            project.use_models(**models)
-        if budget is not None and budget != state.budget_usd:
-            project.budget_usd = budget
+        try:
+            if models is not None and models != state.models and not read_only:
+                project.use_models(**models)
+            if budget is not None and budget != state.budget_usd:
+                project.budget_usd = budget
+        except BaseException:
+            store.release()  # a refused option leaves the project closed, not locked
+            raise
         return project
 
     @staticmethod

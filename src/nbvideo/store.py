@@ -56,6 +56,9 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v
 
 def slug_path(path: str | os.PathLike[str]) -> Path:
     """The project folder for a user-given path: its last part slugged ("Trail Shoe!" -> trail-shoe)."""
+    if "\x00" in str(path):  # the OS cannot name such a folder
+        raise PathEscape(f"project path {quote(str(path))} has a NUL character; use letters "
+                         "or digits")
     p = Path(path).expanduser()
     slug = slugify(p.name, max_length=80)
     if not slug:
@@ -66,6 +69,8 @@ def slug_path(path: str | os.PathLike[str]) -> Path:
 def inside(root: Path, relative: str | os.PathLike[str]) -> Path:
     """Resolve `relative` under `root`, refusing anything that would leave it."""
     rel = Path(relative)
+    if "\x00" in str(relative):
+        raise PathEscape(f"path {quote(str(relative))} has a NUL character; no file has one")
     if rel.is_absolute() or any(part == ".." for part in rel.parts):
         raise PathEscape(f"path {quote(str(relative))} must stay inside the project folder {root}")
     target = (root / rel).resolve()
