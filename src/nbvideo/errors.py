@@ -101,8 +101,10 @@ def validation_message(exc: ValidationError, field: str | None = None,
     replaces a pattern's regex, by field name, with words saying what the field takes."""
     err = exc.errors()[0]
     where = ".".join(str(x) for x in err["loc"])
-    where = ": ".join(x for x in (field, where) if x) or "value"
+    where = ": ".join(x for x in (field, where) if x)  # a whole model's problem names its field
     msg = str(err["msg"]).removeprefix("Value error, ")
+    if not where:
+        return msg
     if hints and err["type"] == "string_pattern_mismatch" and err["loc"]:
         msg = hints.get(str(err["loc"][0]), msg)
     if "input" in err and err["type"] not in ("missing", "extra_forbidden") and not (

@@ -92,7 +92,7 @@ def _brief_error(exc: ValidationError) -> InvalidInput:
     (the brief's text is called 'brief', as Project.open's argument is)."""
     err = from_validation(exc)
     msg = str(err)
-    return InvalidInput("brief" + msg.removeprefix("text")) if msg.startswith("text:") else err
+    return InvalidInput("brief" + msg[4:]) if msg.startswith(("text:", "text ")) else err
 
 
 class Project:
@@ -368,6 +368,9 @@ class Project:
         if (as_finite(timeout_s) or 0) <= 0:
             raise InvalidInput(f"timeout_s must be a number of seconds > 0, got {quote(timeout_s)}")
         rt = self._rt
+        routing.check_policy(policy)  # refused arguments change nothing: checked before work
+        if model is not None and model != routing.AUTO:
+            rt.providers.check_video(model)
         with rt.guard:
             ids = None if scenes is None else [scene_ops.resolve(rt, r).id for r in scenes]
         # Frames drawn before p.finish(...) changed their marks are redrawn first (free), so

@@ -11,7 +11,7 @@ import datetime as _dt
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nbvideo.checked import Checked
 from nbvideo.errors import quote
@@ -84,6 +84,15 @@ class Model(Checked):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class Record(BaseModel):
+    """Base for what nbvideo records about its own work (takes, QA, exports): unknown fields
+    refused, floats finite, but text is not held to the outside boundary. A provider's error
+    message or URL is kept as given (a control character in it must not fail a save halfway
+    through a job), and these many small models stay fast to load."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
 class Brief(Model):
     text: str = Field(min_length=3, max_length=4000, description="The one-line ad brief.")
     aspect: Aspect = "16:9"
@@ -125,13 +134,13 @@ class Question(Model):
         return self
 
 
-class QACheck(Model):
+class QACheck(Record):
     name: Literal["decodes", "duration", "size", "black", "frozen", "motion", "audio"]
     passed: bool
     detail: str = ""
 
 
-class QAResult(Model):
+class QAResult(Record):
     """What automatic QA found in one clip (see nbvideo.pipeline.qa)."""
 
     model_config = ConfigDict(allow_inf_nan=True)  # measurements nbvideo makes itself
@@ -157,7 +166,7 @@ class QAPolicy(Model):
     retries: int = Field(1, ge=0, le=5)
 
 
-class Take(Model):
+class Take(Record):
     """One generation: a frame image or a clip. Takes are never deleted or overwritten."""
 
     id: str
@@ -313,7 +322,7 @@ class Metadata(Model):
         return out
 
 
-class RenderStats(Model):
+class RenderStats(Record):
     """How an export was made: what a re-export after a small edit saved."""
 
     mode: Literal["copy", "full", "smart"]
@@ -326,7 +335,7 @@ class RenderStats(Model):
     mezzanines_built: int = 0
 
 
-class ExportRecord(Model):
+class ExportRecord(Record):
     model_config = ConfigDict(allow_inf_nan=True)  # measurements nbvideo makes itself
 
     path: ProjectPath

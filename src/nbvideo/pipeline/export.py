@@ -41,7 +41,7 @@ def validate(formats: Sequence[str], resolution: str, fit: str) -> list[str]:
     bad = [f for f in formats if f not in ASPECTS]
     if not formats or bad:
         raise InvalidInput(
-            f"formats: {', '.join(map(repr, bad)) or 'none given'} not allowed; "
+            f"formats: {', '.join(map(quote, bad)) or 'none given'} not allowed; "
             f"choose from {', '.join(ASPECTS)}"
         )
     if resolution not in RESOLUTIONS:

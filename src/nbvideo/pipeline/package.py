@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from nbvideo.errors import InvalidInput
+from nbvideo.errors import InvalidInput, quote
 from nbvideo.state import ExportRecord, Metadata, ProjectState
 from nbvideo.store import atomic_write_bytes
 
@@ -266,7 +266,7 @@ def package(root: Path, meta: Metadata, presets: list[str], name: str,
     """Check every platform's metadata, export once for all presets, then write packages."""
     unknown = [p for p in presets if p not in FORMS]
     if unknown:
-        raise InvalidInput(f"presets: {', '.join(unknown)} not known; choose from "
+        raise InvalidInput(f"presets: {', '.join(map(quote, unknown))} not known; choose from "
                            f"{', '.join(FORMS)}")
     problems = [msg for p in presets for msg in check_metadata(meta, p)]
     if problems:
