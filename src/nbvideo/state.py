@@ -290,10 +290,14 @@ class Finishing(Model):
 
     Off by default (an export is the picture alone) until `p.finish(...)` says otherwise."""
 
-    brand: str | None = Field(None, max_length=500, description="A bundled kit name or a path to a kit .json.")
-    voice: str | None = Field(None, max_length=500, description="Our voice name for the voice-over; None: none.")
-    voice_model: str | None = Field(None, max_length=500, description="Catalog speech model; None: by vendor.")
-    music: str = Field("none", max_length=500, description="'bed' (generated), 'none', or a music file path.")
+    brand: str | None = Field(None, max_length=500,
+                              description="A bundled kit name or a path to a kit .json.")
+    voice: str | None = Field(None, max_length=500,
+                              description="Our voice name for the voice-over; None: none.")
+    voice_model: str | None = Field(None, max_length=500,
+                                    description="Catalog speech model; None: by vendor.")
+    music: str = Field("none", max_length=500,
+                       description="'bed' (generated), 'none', or a music file path.")
     captions: bool = Field(True, description="Voice lines as burned captions and SRT/VTT.")
     scene_text: bool = Field(False, description="Burn each scene's on-screen text in.")
     logo: bool = Field(True, description="The kit's logo as a watermark.")

@@ -266,7 +266,8 @@ def package(root: Path, meta: Metadata, presets: list[str], name: str,
     """Check every platform's metadata, export once for all presets, then write packages."""
     unknown = [p for p in presets if p not in FORMS]
     if unknown:
-        raise InvalidInput(f"presets: {', '.join(str(u) if len(str(u)) <= 60 else quote(u) for u in unknown)} not known; choose from "
+        names = ", ".join(str(u) if len(str(u)) <= 60 else quote(u) for u in unknown)
+        raise InvalidInput(f"presets: {names} not known; choose from "
                            f"{', '.join(FORMS)}")
     problems = [msg for p in presets for msg in check_metadata(meta, p)]
     if problems:
