@@ -411,3 +411,12 @@ def test_a_crossfade_length_given_as_text_is_an_input_error(board: nv.Project) -
 def test_a_snapshot_name_ending_in_a_newline_is_refused(board: nv.Project) -> None:
     with pytest.raises(nv.InvalidInput, match="snapshot name: "):
         board.snapshot("sent-to-client\n")
+
+
+@pytest.mark.parametrize("budget", ["nan", "inf", "-1"])
+def test_the_cli_refuses_a_budget_that_is_not_finite_dollars(tmp_path: Path, budget: str) -> None:
+    res = CliRunner().invoke(cli, ["new", str(tmp_path / "p"), "--brief", BRIEF,
+                                   "--budget", budget])
+    assert res.exit_code == 2, res.output
+    assert "budget_usd must be a finite number of dollars" in res.output
+    assert not (tmp_path / "p").exists()
