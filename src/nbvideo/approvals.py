@@ -17,7 +17,8 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from nbvideo.errors import InvalidInput, PhaseNotReady
+from nbvideo.checked import text_problem
+from nbvideo.errors import InvalidInput, PhaseNotReady, quote
 from nbvideo.state import ClipEdit, Comment, CommentKind, ProjectState, Scene
 
 # The status labels' colours wherever a status is drawn: white text on them reads at WCAG AA.
@@ -42,8 +43,10 @@ def new_comment(author: str, text: str, kind: CommentKind = "comment") -> Commen
 def check_text(text: Any, *, required: bool) -> str:
     if text is None and not required:
         return ""
-    if not isinstance(text, str) or (required and not text.strip()) or len(text) > 2000:
-        raise InvalidInput(f"text: a comment needs 1-2000 characters of text, got {text!r}")
+    if (not isinstance(text, str) or (required and not text.strip()) or len(text) > 2000
+            or text_problem(text)):
+        raise InvalidInput(f"text: a comment needs 1-2000 characters of text without control "
+                           f"characters, got {quote(text)}")
     return text.strip()
 
 

@@ -18,10 +18,11 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, PrivateAttr, ValidationError
 
+from nbvideo.checked import Checked
 from nbvideo.confine import confined_file
-from nbvideo.errors import InvalidInput
+from nbvideo.errors import InvalidInput, quote, validation_message
 
 __all__ = [
     "BUNDLED_FONTS", "BrandKit", "CaptionStyle", "Color", "EndCard", "Fonts", "LogoPlacement",
@@ -39,7 +40,7 @@ Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
 
 def _color(v: str) -> str:
     if not isinstance(v, str) or not re.fullmatch(r"#[0-9a-fA-F]{6}", v.strip()):
-        raise ValueError(f"{v!r} is not a colour; write it as '#rrggbb'")
+        raise ValueError(f"{quote(v)} is not a colour; write it as '#rrggbb'")
     return v.strip().lower()
 
 
@@ -80,7 +81,7 @@ def font_file(name: str, base: Path | None = None) -> Path:
                          kind="font")
 
 
-class _Model(BaseModel):
+class _Model(Checked):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
@@ -191,7 +192,7 @@ def load_brand(name_or_path: str | Path) -> BrandKit:
         p = brands_dir() / f"{name_or_path}.json"
         if not p.is_file():
             raise InvalidInput(
-                f"no brand kit {str(name_or_path)!r}; bundled kits are {', '.join(list_brands())}"
+                f"no brand kit {quote(str(name_or_path))}; bundled kits are {', '.join(list_brands())}"
                 " (or pass the path of a kit .json file)"
             )
     if not p.is_file():
@@ -201,9 +202,10 @@ def load_brand(name_or_path: str | Path) -> BrandKit:
         kit = BrandKit.model_validate(data)
     except json.JSONDecodeError as e:
         raise InvalidInput(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{p}: not valid JSON (not UTF-8 text)") from None
     except ValidationError as e:
-        errs = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
-        raise InvalidInput(f"{p}: {errs}") from None
+        raise InvalidInput(f"{p}: {validation_message(e)}") from None
     kit._base = p.parent.resolve()
     # Fail at load, not mid-export: every font and the logo must resolve.
     for role in ("headline", "body", "caption"):

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
-from nbvideo.errors import InvalidInput
+from nbvideo.checked import Checked
+from nbvideo.errors import InvalidInput, validation_message
 from nbvideo.state import MAX_DURATION_S, MIN_DURATION_S, Aspect, Beat, CameraMove, ShotType
 
 ENV_DIRS = "NBVIDEO_TEMPLATES"
@@ -33,7 +34,7 @@ class TemplateError(InvalidInput):
     """A template file is missing, unreadable or invalid; the message names file and field."""
 
 
-class _Data(BaseModel):
+class _Data(Checked):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -118,9 +119,7 @@ def load_file(path: Path) -> BriefTemplate:
     try:
         tmpl = BriefTemplate.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        raise TemplateError(f"{path}: {where}: {err['msg']}") from None
+        raise TemplateError(f"{path}: {validation_message(exc)}") from None
     if tmpl.id != path.stem:
         raise TemplateError(f"{path}: id: {tmpl.id!r} must match the file name {path.stem!r}")
     return tmpl

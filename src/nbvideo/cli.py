@@ -33,6 +33,7 @@ from nbvideo.errors import (
     ProjectLocked,
     ProjectStale,
     RenderFailed,
+    quote,
 )
 from nbvideo.state import ASPECTS, RESOLUTIONS
 
@@ -127,7 +128,7 @@ def _parse_answers(pairs: tuple[str, ...]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise InvalidInput(f"--answer expects id=value, got {pair!r}")
+            raise InvalidInput(f"--answer expects id=value, got {quote(pair)}")
         out[key.strip()] = value
     return out
 

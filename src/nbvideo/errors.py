@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -216,14 +216,32 @@ def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
     return f"{text[: limit - 1]}… ({size})"
 
 
-def from_validation(exc: ValidationError, field: str | None = None) -> InvalidInput:
+def validation_message(exc: ValidationError, field: str | None = None,
+                       hints: Mapping[str, str] | None = None) -> str:
+    """The first problem of a pydantic error as one line: 'aspect: Input should be ...,
+    got '21:9''. `field` prefixes the location ('finish: music: ...'); the value given is
+    quoted, cut short.
+
+    Errors that are not InvalidInput (a corrupt project.json, a bad template file) wrap
+    this line in their own sentence, so every pydantic error reads the same way. `hints`
+    replaces a pattern's regex, by field name, with words saying what the field takes."""
+    err = exc.errors()[0]
+    where = ".".join(str(x) for x in err["loc"])
+    where = ": ".join(x for x in (field, where) if x)  # a whole model's problem names its field
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if not where:
+        return msg
+    if hints and err["type"] == "string_pattern_mismatch" and err["loc"]:
+        msg = hints.get(str(err["loc"][0]), msg)
+    if "input" in err and err["type"] not in ("missing", "extra_forbidden") and not (
+            isinstance(err["input"], dict) and err["type"].startswith(("model_", "value_error"))):
+        return f"{where}: {msg}, got {quote(err['input'])}"
+    return f"{where}: {msg}"
+
+
+def from_validation(exc: ValidationError, field: str | None = None,
+                    hints: Mapping[str, str] | None = None) -> InvalidInput:
     """The first problem of a pydantic error as an `InvalidInput`: 'aspect: ... got '21:9''.
 
     `field` prefixes the location (e.g. "finish"); the value given is quoted, cut short."""
-    err = exc.errors()[0]
-    where = ".".join(str(x) for x in err["loc"])
-    where = ".".join(x for x in (field, where) if x) or "value"
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if "input" in err and err["type"] not in ("missing", "extra_forbidden"):
-        return InvalidInput(f"{where}: {msg}, got {quote(err['input'])}")
-    return InvalidInput(f"{where}: {msg}")
+    return InvalidInput(validation_message(exc, field, hints))

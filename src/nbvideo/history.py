@@ -37,7 +37,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from nbvideo.errors import NbvideoError
+from nbvideo.checked import text_problem
+from nbvideo.errors import NbvideoError, quote
 from nbvideo.history_kinds import describe
 from nbvideo.state import ProjectState, utcnow
 
@@ -114,8 +115,10 @@ def default_user() -> str:
 
 
 def check_user(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 80:
-        raise_input(f"user must be a name of 1-80 characters, got {name!r}")
+    if (not isinstance(name, str) or not name.strip() or len(name.strip()) > 80
+            or text_problem(name)):
+        raise_input(f"user must be a name of 1-80 characters without control characters, "
+                    f"got {quote(name)}")
     return name.strip()
 
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from nbvideo.brand import BrandKit, Color, hex_rgb
+from nbvideo.checked import Checked
 from nbvideo.confine import confined_file
 
 __all__ = ["Look", "apply_look", "color_name", "logo_for", "look_from", "palette_for",
@@ -56,7 +57,7 @@ def color_name(c: str) -> str:
     return min(_NAMED, key=lambda k: dist(_NAMED[k]))
 
 
-class Look(BaseModel):
+class Look(Checked):
     """Style words, palette (darkest first after `look_from`), seed and product reference."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)

@@ -15,6 +15,7 @@ import threading
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,12 +29,16 @@ if TYPE_CHECKING:
 from nbvideo import approvals, charts, views
 from nbvideo.brief_length import length_note, stated_duration
 from nbvideo.brief_templates import get_template
+from nbvideo.checked import as_finite
+from nbvideo.checked import budget as check_budget
 from nbvideo.errors import (
     InvalidInput,
     PathEscape,
     PhaseNotReady,
     ProjectNotFound,
     RoutingWarning,
+    from_validation,
+    quote,
 )
 from nbvideo.handles import (
     Exports,
@@ -117,11 +122,11 @@ def _shows_as_grid(method: Callable[..., Job[Any]]) -> Callable[..., Job[Any]]:
 
 
 def _brief_error(exc: ValidationError) -> InvalidInput:
-    """The first problem, named by field with the value given: 'aspect: ... got '21:9''."""
-    err = exc.errors()[0]
-    field = ".".join(str(x) for x in err["loc"]) or "brief"
-    field = "brief" if field == "text" else field
-    return InvalidInput(f"{field}: {err['msg']}, got {err.get('input')!r}")
+    """The first problem, named by field with the value given: 'aspect: ... got '21:9''
+    (the brief's text is called 'brief', as Project.open's argument is)."""
+    err = from_validation(exc)
+    msg = str(err)
+    return InvalidInput("brief" + msg[4:]) if msg.startswith(("text:", "text ")) else err
 
 
 class Project:
@@ -159,7 +164,7 @@ class Project:
         read_only = bool(options.pop("read_only", False))
         providers = options.pop("providers", None)
         seed = options.pop("seed", None)
-        budget = options.pop("budget_usd", None)
+        budget = check_budget(options.pop("budget_usd", None))  # before any lock is taken
         models = options.pop("models", None)
         brief_opts = {k: v for k, v in options.items() if v is not None}
         store = ProjectStore(slug_path(path))
@@ -172,10 +177,14 @@ class Project:
             else:
                 project = cls._load(store, brief, brief_opts, providers, seed, budget, models,
                                     read_only)
-        if models is not None and models != project._rt.state.models and not read_only:
-            project.use_models(**models)
-        if budget is not None and budget != project._rt.state.budget_usd:
-            project.budget_usd = budget
+        try:
+            if models is not None and models != project._rt.state.models and not read_only:
+                project.use_models(**models)
+            if budget is not None and budget != project._rt.state.budget_usd:
+                project.budget_usd = budget
+        except BaseException:
+            project.close()  # a refused option leaves this handle closed, not the folder locked
+            raise
         return project
 
     @classmethod
@@ -252,7 +261,7 @@ class Project:
             diffs.append("brief")
         for k, v in opts.items():
             if getattr(state.brief, k) != v:
-                diffs.append(f"{k} ({getattr(state.brief, k)!r} on disk, {v!r} given)")
+                diffs.append(f"{k} ({getattr(state.brief, k)!r} on disk, {quote(v)} given)")
         if providers is not None and providers != state.providers:
             diffs.append(f"providers ({state.providers!r} on disk)")
         if seed is not None and seed != state.seed:
@@ -448,14 +457,15 @@ class Project:
         budget_usd : caps what this call may spend (the project's `budget_usd` always holds
             too); a clip that would pass either is refused before its request is sent.
         """
-        if budget_usd is not None and (isinstance(budget_usd, bool)
-                                       or not isinstance(budget_usd, int | float) or budget_usd < 0):
-            raise InvalidInput(f"budget_usd must be a number of dollars >= 0, got {budget_usd!r}")
+        budget_usd = check_budget(budget_usd)
         if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
-            raise InvalidInput(f"retries must be a whole number from 0 to 10, got {retries!r}")
-        if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0:
-            raise InvalidInput(f"timeout_s must be a number of seconds > 0, got {timeout_s!r}")
+            raise InvalidInput(f"retries must be a whole number from 0 to 10, got {quote(retries)}")
+        if (as_finite(timeout_s) or 0) <= 0:
+            raise InvalidInput(f"timeout_s must be a number of seconds > 0, got {quote(timeout_s)}")
         rt = self._rt
+        routing.check_policy(policy)  # refused arguments change nothing: checked before work
+        if model is not None and model != routing.AUTO:
+            rt.providers.check_video(model)
         with rt.guard:
             ids = None if scenes is None else [scene_ops.resolve(rt, r).id for r in scenes]
         # Frames drawn before p.finish(...) changed their marks are redrawn first (free), so
@@ -534,8 +544,11 @@ class Project:
         timeline_ops.set_transition(self._rt, ref, kind, duration_s)
 
     def set_transitions(self, kind: str = "crossfade", duration_s: float = 0.5) -> None:
-        """The same transition at every cut (one step in the history: one undo)."""
-        with self._rt.grouped("transition", f"every cut: {kind} {duration_s:g} s"):
+        """The same transition at every cut (one step in the history: one undo). Checked as
+        a whole first: a refused value changes no cut."""
+        rec = self._rt.history
+        with self._rt.guard, (rec.labelled("transition", summary=f"every cut: {kind} "
+                                           f"{duration_s} s"[:120]) if rec else nullcontext()):
             timeline_ops.set_all_transitions(self._rt, kind, duration_s)
 
     def export(self, name: str = "ad", formats: Sequence[str] | str = ("16:9",), *,
@@ -588,8 +601,7 @@ class Project:
             try:
                 new = Finishing.model_validate({**rt.state.finishing.model_dump(), **settings})
             except ValidationError as exc:
-                raise InvalidInput(f"finish: {exc.errors()[0]['loc'][0]}: "
-                                   f"{exc.errors()[0]['msg']}") from None
+                raise from_validation(exc, "finish") from None
             if new.brand:
                 project_brand(new.brand, rt.store.root)
             if new.voice:
@@ -632,9 +644,7 @@ class Project:
             try:
                 new = Look.model_validate({**base.model_dump(), **settings})
             except ValidationError as exc:
-                err = exc.errors()[0]
-                raise InvalidInput(f"set_look: {'.'.join(map(str, err['loc']))}: "
-                                   f"{err['msg']}") from None
+                raise from_validation(exc, "set_look") from None
             logo_for(new, rt.store.root)  # inside the project, and images: else refused
             reference_for(new, True, rt.store.root)
             st.look = new
@@ -756,8 +766,7 @@ class Project:
             try:
                 policy = QAPolicy.model_validate(data)
             except ValidationError as exc:
-                err = exc.errors()[0]
-                raise InvalidInput(f"set_qa_policy: {err['loc'][0]}: {err['msg']}") from None
+                raise from_validation(exc, "set_qa_policy") from None
             rt.state.qa_policy = policy
             rt.save()
         return policy
@@ -806,9 +815,9 @@ class Project:
             try:
                 meta = Metadata.model_validate({**self.metadata.model_dump(), **fields})
             except ValidationError as exc:
-                from nbvideo.pipeline.package import metadata_error
+                from nbvideo.pipeline.package import FIELD_HINTS
 
-                raise InvalidInput(metadata_error(exc.errors()[0])) from None
+                raise from_validation(exc, "set_metadata", FIELD_HINTS) from None
             rt.state.metadata = meta
             rt.save()
         return meta
@@ -996,11 +1005,9 @@ class Project:
 
     @budget_usd.setter
     def budget_usd(self, value: float | None) -> None:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
-                                  or value < 0):
-            raise InvalidInput(f"budget_usd must be a number of dollars >= 0 or None, got {value!r}")
+        value = check_budget(value)
         with self._rt.guard:
-            self._rt.state.budget_usd = None if value is None else float(value)
+            self._rt.state.budget_usd = value
             self._rt.budget.limit_usd = self._rt.state.budget_usd
             self._rt.save()
 

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nbvideo.brief_length import stated_duration
+from nbvideo.checked import Checked
+from nbvideo.errors import quote
 from nbvideo.look import Look
 
 SCHEMA_VERSION = 3
@@ -54,7 +56,7 @@ def _project_relative(v: str | None) -> str | None:
         return v
     parts = PurePosixPath(v).parts
     if not parts or v.startswith(("/", "\\")) or "\\" in v or ".." in parts or ":" in parts[0]:
-        raise ValueError(f"{v!r} must be a path inside the project folder (relative, no '..')")
+        raise ValueError(f"{quote(v)} must be a path inside the project folder (relative, no '..')")
     return v
 
 
@@ -78,10 +80,19 @@ def frame_size(aspect: str, resolution: str) -> tuple[int, int]:
     return w, h
 
 
-class Model(BaseModel):
+class Model(Checked):
     """Base for all state models: unknown fields are refused, assignments are validated."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Record(BaseModel):
+    """Base for what nbvideo records about its own work (takes, QA, exports): unknown fields
+    refused, floats finite, but text is not held to the outside boundary. A provider's error
+    message or URL is kept as given (a control character in it must not fail a save halfway
+    through a job), and these many small models stay fast to load."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class Brief(Model):
@@ -92,7 +103,7 @@ class Brief(Model):
         "else 30; an explicit length wins."))
     resolution: Resolution = "720p"
     fps: int = Field(30, ge=12, le=60)
-    template: str | None = None
+    template: str | None = Field(None, max_length=100)
 
     @model_validator(mode="before")
     @classmethod
@@ -118,15 +129,16 @@ class Question(Model):
     """A clarifying question the planner asks about what the brief leaves open."""
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
-    prompt: str
+    prompt: str = Field(max_length=500)
     kind: Literal["choice", "text"]
-    choices: list[str] = Field(default_factory=list)
+    choices: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list,
+                                                                  max_length=20)
     allow_other: bool = Field(
         True, description="For choice questions: accept a free-text answer outside the choices."
     )
     required: bool = True
-    default: str | None = None
-    help: str = ""
+    default: str | None = Field(None, max_length=500)
+    help: str = Field("", max_length=1000)
 
     @model_validator(mode="after")
     def _choices_fit_kind(self) -> Question:
@@ -137,15 +149,16 @@ class Question(Model):
         return self
 
 
-class QACheck(Model):
+class QACheck(Record):
     name: Literal["decodes", "duration", "size", "black", "frozen", "motion", "audio"]
     passed: bool
     detail: str = ""
 
 
-class QAResult(Model):
+class QAResult(Record):
     """What automatic QA found in one clip (see nbvideo.pipeline.qa)."""
 
+    model_config = ConfigDict(allow_inf_nan=True)  # measurements nbvideo makes itself
     passed: bool
     checks: list[QACheck] = Field(default_factory=list)
     metrics: dict[str, float] = Field(default_factory=dict)
@@ -168,7 +181,7 @@ class QAPolicy(Model):
     retries: int = Field(1, ge=0, le=5)
 
 
-class Take(Model):
+class Take(Record):
     """One generation: a frame image or a clip. Takes are never deleted or overwritten."""
 
     id: str
@@ -213,7 +226,7 @@ class Comment(Model):
 class Scene(Model):
     id: str = Field(pattern=r"^s[0-9a-f]{8}$")
     beat: Beat
-    title: str = ""
+    title: str = Field("", max_length=200)
     description: str = Field(min_length=1, max_length=2000)
     visual_prompt: str = Field(min_length=1, max_length=2000)
     shot: ShotType = "medium"
@@ -236,7 +249,7 @@ class Scene(Model):
         for t in (*self.frame_takes, *self.clip_takes):
             if t.id == take_id:
                 return t
-        raise KeyError(f"scene {self.id} has no take {take_id!r}")
+        raise KeyError(f"scene {self.id} has no take {quote(take_id)}")
 
     @property
     def frame(self) -> Take | None:
@@ -250,8 +263,9 @@ class Scene(Model):
 class Storyboard(Model):
     """What a planner returns: scenes without takes, in order."""
 
-    title: str = ""
-    structure: str = Field("", description="Name of the ad structure the plan follows.")
+    title: str = Field("", max_length=200)
+    structure: str = Field("", max_length=100,
+                           description="Name of the ad structure the plan follows.")
     scenes: list[Scene]
 
 
@@ -291,13 +305,17 @@ class Finishing(Model):
 
     Off by default (an export is the picture alone) until `p.finish(...)` says otherwise."""
 
-    brand: str | None = Field(None, description="A bundled kit name or a path to a kit .json.")
-    voice: str | None = Field(None, description="Our voice name for the voice-over; None: none.")
-    voice_model: str | None = Field(None, description="Catalog speech model; None: by vendor.")
+    brand: str | None = Field(None, max_length=500,
+                              description="A bundled kit name or a path to a kit .json.")
+    voice: str | None = Field(None, max_length=500,
+                              description="Our voice name for the voice-over; None: none.")
+    voice_model: str | None = Field(None, max_length=500,
+                                    description="Catalog speech model; None: by vendor.")
     voice_fit: Literal["warn", "speed"] = Field(
         "warn", description="A voice line longer than its scene: 'warn' (the export stops with "
         "the voice_overrun warning and the choices) or 'speed' (played up to 1.5x faster).")
-    music: str = Field("none", description="'bed' (generated), 'none', or a music file path.")
+    music: str = Field("none", max_length=500,
+                       description="'bed' (generated), 'none', or a music file path.")
     captions: bool = Field(True, description="Voice lines as burned captions and SRT/VTT.")
     scene_text: bool = Field(False, description="Burn each scene's on-screen text in.")
     logo: bool = Field(True, description="The kit's logo as a watermark.")
@@ -326,7 +344,7 @@ class Metadata(Model):
         return out
 
 
-class RenderStats(Model):
+class RenderStats(Record):
     """How an export was made: what a re-export after a small edit saved."""
 
     mode: Literal["copy", "full", "smart"]
@@ -339,7 +357,9 @@ class RenderStats(Model):
     mezzanines_built: int = 0
 
 
-class ExportRecord(Model):
+class ExportRecord(Record):
+    model_config = ConfigDict(allow_inf_nan=True)  # measurements nbvideo makes itself
+
     path: ProjectPath
     aspect: Aspect
     resolution: Resolution
@@ -374,12 +394,12 @@ class ProjectState(Model):
     seed: int = Field(7, ge=0, le=2**31 - 1)
     brief: Brief
     questions: list[Question] = Field(default_factory=list)
-    answers: dict[str, str] = Field(default_factory=dict)
+    answers: dict[str, Annotated[str, Field(max_length=500)]] = Field(default_factory=dict)
     palette: list[str] = Field(
         default_factory=list, description="'#rrggbb' colours, darkest first, for local frames."
     )
-    storyboard_title: str = ""
-    structure: str = ""
+    storyboard_title: str = Field("", max_length=200)
+    structure: str = Field("", max_length=100)
     scenes: list[Scene] = Field(default_factory=list)
     archived_scenes: list[Scene] = Field(
         default_factory=list, description="Scenes removed or replaced by a re-plan, takes intact."
@@ -389,7 +409,7 @@ class ProjectState(Model):
     finishing: Finishing = Field(default_factory=Finishing)
     look: Look | None = Field(
         None, description="Style words, palette, seed, product and logo for every frame.")
-    budget_usd: float | None = Field(None, ge=0)
+    budget_usd: float | None = Field(None, ge=0, description="Dollars (finite, >= 0); None: no cap.")
     metadata: Metadata | None = Field(None, description="Edited upload metadata; None: drafted.")
     qa_policy: QAPolicy = Field(default_factory=QAPolicy)
 
@@ -402,4 +422,4 @@ class ProjectState(Model):
         for s in self.scenes:
             if s.id == ref:
                 return s
-        raise KeyError(f"no scene with id {ref!r}; scene ids are {[s.id for s in self.scenes]}")
+        raise KeyError(f"no scene with id {quote(ref)}; scene ids are {[s.id for s in self.scenes]}")

@@ -38,6 +38,8 @@ from nbvideo.errors import (
     ProjectNotFound,
     ProjectStale,
     SchemaTooNew,
+    quote,
+    validation_message,
 )
 from nbvideo.state import SCHEMA_VERSION, ProjectState, utcnow
 
@@ -67,22 +69,27 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v
 
 def slug_path(path: str | os.PathLike[str]) -> Path:
     """The project folder for a user-given path: its last part slugged ("Trail Shoe!" -> trail-shoe)."""
+    if "\x00" in str(path):  # the OS cannot name such a folder
+        raise PathEscape(f"project path {quote(str(path))} has a NUL character; use letters "
+                         "or digits")
     p = Path(path).expanduser()
     slug = slugify(p.name, max_length=80)
     if not slug:
-        raise PathEscape(f"project path {str(path)!r} has no usable name; use letters or digits")
+        raise PathEscape(f"project path {quote(str(path))} has no usable name; use letters or digits")
     return p.parent / slug
 
 
 def inside(root: Path, relative: str | os.PathLike[str]) -> Path:
     """Resolve `relative` under `root`, refusing anything that would leave it."""
     rel = Path(relative)
+    if "\x00" in str(relative):
+        raise PathEscape(f"path {quote(str(relative))} has a NUL character; no file has one")
     if rel.is_absolute() or any(part == ".." for part in rel.parts):
-        raise PathEscape(f"path {str(relative)!r} must stay inside the project folder {root}")
+        raise PathEscape(f"path {quote(str(relative))} must stay inside the project folder {root}")
     target = (root / rel).resolve()
     base = root.resolve()
     if target != base and base not in target.parents:
-        raise PathEscape(f"path {str(relative)!r} resolves outside the project folder {root}")
+        raise PathEscape(f"path {quote(str(relative))} resolves outside the project folder {root}")
     return target
 
 
@@ -146,10 +153,8 @@ def parse_state(data: bytes, source: Path) -> ProjectState:
     try:
         return ProjectState.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
         raise ProjectCorrupt(
-            f"{source} has an invalid value at {where}: {first['msg']}. It was left untouched; "
+            f"{source} has an invalid value at {validation_message(exc)}. It was left untouched; "
             f"fix it by hand or restore the last good copy with `nbvideo restore {source.parent}`."
         ) from None
 

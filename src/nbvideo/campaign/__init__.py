@@ -28,6 +28,7 @@ import pandas as pd
 from nbvideo.campaign import plan, runner
 from nbvideo.campaign.models import CampaignState, Market, VariantResult, VariantSpec, load_state
 from nbvideo.campaign.models import save_state as _save
+from nbvideo.checked import budget
 from nbvideo.errors import InvalidInput, NbvideoError, ProjectLocked, ProjectNotFound
 from nbvideo.ledger import Ledger
 from nbvideo.pipeline.shared import SharedAssets
@@ -247,10 +248,8 @@ class Campaign:
                 f"{df.to_html(index=False, na_rep='', escape=True)}</div>")
 
 
-def _dollars(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise InvalidInput(f"budget_usd must be a number of dollars >= 0 or None, got {value!r}")
-    return float(value)
+def _dollars(value: Any) -> float | None:
+    return budget(value)
 
 
 def _planning_budget(root: Path, budget_usd: float | None) -> float | None:

@@ -19,8 +19,9 @@ import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from nbvideo.checked import Checked
 from nbvideo.errors import ProjectCorrupt
 from nbvideo.pipeline.runtime import canonical
 from nbvideo.state import Aspect, Beat, Brief, Fit, Question, Scene, Timeline, utcnow
@@ -31,7 +32,7 @@ SCHEMA_VERSION = 1
 Status = Literal["pending", "done", "failed", "refused"]
 
 
-class _Model(BaseModel):
+class _Model(Checked):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 

@@ -24,7 +24,7 @@ from slugify import slugify
 
 from nbvideo.brief_length import stated_duration
 from nbvideo.campaign.models import Market, VariantSpec
-from nbvideo.errors import BudgetExceeded, InvalidInput, quote
+from nbvideo.errors import BudgetExceeded, InvalidInput, from_validation, quote, validation_message
 from nbvideo.keys import redact
 from nbvideo.ledger import Ledger, LedgerEntry
 from nbvideo.pipeline.budget import Budget, gate
@@ -51,9 +51,7 @@ def _brief(base: dict[str, Any], **changes: Any) -> Brief:
         return Brief.model_validate({**base, **{k: v for k, v in changes.items()
                                                 if v is not None}})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"])
-        raise InvalidInput(f"{field}: {err['msg']}, got {err.get('input')!r}") from None
+        raise from_validation(exc) from None
 
 
 def strip(scene: Scene) -> Scene:
@@ -139,9 +137,7 @@ def parse_markets(markets: Any) -> list[Market | None]:
             out.append(m if isinstance(m, Market) else
                        Market(name=m) if isinstance(m, str) else Market.model_validate(m))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise InvalidInput(f"markets: {m!r}: {'.'.join(map(str, err['loc']))}: "
-                               f"{err['msg']}") from None
+            raise InvalidInput(f"markets: {quote(m)}: {validation_message(exc)}") from None
     names = [slugify(m.name) for m in out if m]
     if len(set(names)) != len(names) or not all(names):
         raise InvalidInput(f"markets need distinct names with letters or digits, got {names}")

@@ -31,7 +31,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nbvideo.audio_io import BITEXACT, SAMPLE_RATE, read_wav, write_wav
-from nbvideo.errors import InvalidInput
+from nbvideo.checked import Checked
+from nbvideo.errors import InvalidInput, from_validation
 from nbvideo.media import run_ffmpeg
 from nbvideo.pipeline.loudness import Loudness, measure_loudness, normalize
 from nbvideo.pipeline.music_bed import music_bed
@@ -147,7 +148,7 @@ def place_voice(lines: Sequence[tuple[float, str | Path]], duration_s: float,
 
 # --------------------------------------------------------------------------- mix settings
 
-class MixSettings(BaseModel):
+class MixSettings(Checked):
     """How the soundtrack is mixed. Defaults suit a 15-60 s social ad at -14 LUFS."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -198,8 +199,7 @@ def _settings(settings: MixSettings | None, overrides: dict[str, object]) -> Mix
     try:
         return MixSettings(**{**base, **overrides})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InvalidInput(f"mix: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        raise from_validation(exc, "mix") from None
 
 
 # --------------------------------------------------------------------------- the graph

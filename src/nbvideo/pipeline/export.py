@@ -12,7 +12,7 @@ from pathlib import Path
 from slugify import slugify
 from tqdm.auto import tqdm
 
-from nbvideo.errors import InvalidInput, render_step
+from nbvideo.errors import InvalidInput, quote, render_step
 from nbvideo.pipeline import clips as clips_phase
 from nbvideo.pipeline import finishing, render, smart_render, storyboard
 from nbvideo.pipeline.captions import write_srt, write_vtt
@@ -31,7 +31,7 @@ SMART_CACHE = "cache/smart"  # mezzanines and encoded pieces; safe to delete
 def export_path(name: str, aspect: str, resolution: str) -> str:
     slug = slugify(name, max_length=60)
     if not slug:
-        raise InvalidInput(f"export name {name!r} has no usable characters; use letters or digits")
+        raise InvalidInput(f"export name {quote(name)} has no usable characters; use letters or digits")
     return f"exports/{slug}-{aspect.replace(':', 'x')}-{resolution}.mp4"
 
 
@@ -41,13 +41,13 @@ def validate(formats: Sequence[str], resolution: str, fit: str) -> list[str]:
     bad = [f for f in formats if f not in ASPECTS]
     if not formats or bad:
         raise InvalidInput(
-            f"formats: {', '.join(map(repr, bad)) or 'none given'} not allowed; "
+            f"formats: {', '.join(map(quote, bad)) or 'none given'} not allowed; "
             f"choose from {', '.join(ASPECTS)}"
         )
     if resolution not in RESOLUTIONS:
-        raise InvalidInput(f"resolution must be one of {', '.join(RESOLUTIONS)}, got {resolution!r}")
+        raise InvalidInput(f"resolution must be one of {', '.join(RESOLUTIONS)}, got {quote(resolution)}")
     if fit not in FITS:
-        raise InvalidInput(f"fit must be 'crop' (fill the frame) or 'pad' (blurred bars), got {fit!r}")
+        raise InvalidInput(f"fit must be 'crop' (fill the frame) or 'pad' (blurred bars), got {quote(fit)}")
     return list(dict.fromkeys(formats))
 
 
@@ -101,7 +101,7 @@ def export(rt: Runtime, name: str, formats: Sequence[str], resolution: str, fit:
     checked against its preset first: an error, or a warning not in `accept`, stops the
     export before anything is encoded."""
     if fit not in FITS:
-        raise InvalidInput(f"fit must be 'crop' (fill the frame) or 'pad' (blurred bars), got {fit!r}")
+        raise InvalidInput(f"fit must be 'crop' (fill the frame) or 'pad' (blurred bars), got {quote(fit)}")
     outs = targets(rt, name, formats, resolution, fit, presets)
     with tempfile.TemporaryDirectory(prefix="nbvideo-export-") as work:
         with render_step("finishing"):

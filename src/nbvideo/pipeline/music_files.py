@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from nbvideo.errors import InvalidInput
+from nbvideo.errors import InvalidInput, quote
 from nbvideo.pipeline.runtime import Runtime
 
 AUDIO_SUFFIXES = (".mp3", ".wav", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".flac", ".webm")
@@ -77,7 +77,7 @@ def _clean_name(filename: str) -> tuple[str, str]:
     base = Path(str(filename).replace("\\", "/")).name
     stem, suffix = Path(base).stem, Path(base).suffix.lower()
     if suffix not in AUDIO_SUFFIXES:
-        raise InvalidInput(f"music file: {base!r} is not a supported audio type; "
+        raise InvalidInput(f"music file: {quote(base)} is not a supported audio type; "
                            f"allowed: {', '.join(AUDIO_SUFFIXES)}")
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.")[:60] or "music"
     return stem, suffix
@@ -90,9 +90,9 @@ def store_music(rt: Runtime, filename: str, data: bytes) -> str:
     empty or over MAX_MUSIC_BYTES, or it does not decode to at least MIN_MUSIC_S of audio."""
     stem, suffix = _clean_name(filename)
     if not data:
-        raise InvalidInput(f"music file: {filename!r} is empty")
+        raise InvalidInput(f"music file: {quote(filename)} is empty")
     if len(data) > MAX_MUSIC_BYTES:
-        raise InvalidInput(f"music file: {filename!r} is {len(data) / 1e6:.1f} MB; "
+        raise InvalidInput(f"music file: {quote(filename)} is {len(data) / 1e6:.1f} MB; "
                            f"the limit is {MAX_MUSIC_BYTES / 1e6:.0f} MB")
     digest = hashlib.sha256(data).hexdigest()[:12]
     rel = f"{MUSIC_DIR}/{stem}-{digest}{suffix}"
@@ -106,7 +106,7 @@ def store_music(rt: Runtime, filename: str, data: bytes) -> str:
         tmp.write_bytes(data)
         seconds = audio_seconds(tmp, repr(filename))
         if seconds < MIN_MUSIC_S:
-            raise InvalidInput(f"music file: {filename!r} is {seconds:.2f} s long; music needs "
+            raise InvalidInput(f"music file: {quote(filename)} is {seconds:.2f} s long; music needs "
                                f"at least {MIN_MUSIC_S:g} s")
         os.replace(tmp, out)
     finally:

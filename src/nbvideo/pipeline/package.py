@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from nbvideo.errors import InvalidInput
+from nbvideo.errors import InvalidInput, quote
 from nbvideo.state import ExportRecord, Metadata, ProjectState
 from nbvideo.store import atomic_write_bytes
 
@@ -93,13 +93,6 @@ FIELD_HINTS = {
     "hashtags": "each hashtag is one word without spaces or '#' inside (a leading '#' is "
                 "optional), at most 100 characters",
 }
-
-
-def metadata_error(err: dict[str, Any]) -> str:
-    """A pydantic error about Metadata as a sentence naming the field and what is allowed."""
-    where = ".".join(str(x) for x in err["loc"])
-    hint = FIELD_HINTS.get(str(err["loc"][0])) if err["type"] == "string_pattern_mismatch" else None
-    return f"set_metadata: {where}: {hint or err['msg']}"
 
 
 def hashtags_text(meta: Metadata) -> str:
@@ -273,7 +266,8 @@ def package(root: Path, meta: Metadata, presets: list[str], name: str,
     """Check every platform's metadata, export once for all presets, then write packages."""
     unknown = [p for p in presets if p not in FORMS]
     if unknown:
-        raise InvalidInput(f"presets: {', '.join(unknown)} not known; choose from "
+        names = ", ".join(str(u) if len(str(u)) <= 60 else quote(u) for u in unknown)
+        raise InvalidInput(f"presets: {names} not known; choose from "
                            f"{', '.join(FORMS)}")
     problems = [msg for p in presets for msg in check_metadata(meta, p)]
     if problems:

@@ -31,7 +31,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from nbvideo.errors import InvalidInput
+from nbvideo.errors import InvalidInput, quote
 from nbvideo.state import Aspect, Resolution, frame_size
 
 __all__ = [
@@ -160,7 +160,7 @@ def get_preset(name: str | Preset) -> Preset:
     key = str(name).strip().lower().replace("_", "-").replace(" ", "-")
     key = _ALIASES.get(key, key)
     if key not in PRESETS:
-        raise InvalidInput(f"preset {name!r} is not known; choose from {', '.join(PRESETS)}")
+        raise InvalidInput(f"preset {quote(name)} is not known; choose from {', '.join(PRESETS)}")
     return PRESETS[key]
 
 

@@ -6,7 +6,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
-from nbvideo.errors import InvalidInput
+from nbvideo.checked import text_problem
+from nbvideo.errors import InvalidInput, quote
 from nbvideo.keys import redact
 from nbvideo.pipeline.runtime import Runtime
 from nbvideo.providers.base import (
@@ -82,11 +83,14 @@ def validate_answers(questions: list[Question], given: dict[str, Any]) -> dict[s
         q = by_id.get(qid)
         if q is None:
             raise InvalidInput(
-                f"unknown question id {qid!r}; the questions are: {', '.join(by_id) or '(none yet)'}"
+                f"unknown question id {quote(qid)}; the questions are: {', '.join(by_id) or '(none yet)'}"
             )
         if value is None or not isinstance(value, str | int | float) or isinstance(value, bool):
             raise InvalidInput(f"answer to {qid!r} must be text, got {type(value).__name__}")
         text = " ".join(str(value).split())
+        problem = text_problem(text)
+        if problem:
+            raise InvalidInput(f"answer to {qid!r}: text {problem}")
         if not text:
             if q.required:
                 raise InvalidInput(f"answer to {qid!r} is required and cannot be empty ({q.prompt})")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Literal
 
-from nbvideo.errors import InvalidInput
+from nbvideo.errors import InvalidInput, quote
 from nbvideo.providers import ProviderSet
 from nbvideo.providers.catalog import ModelSpec, generated_duration, get_model, models, price
 from nbvideo.state import Brief, Scene
@@ -31,7 +31,7 @@ AUTO = "auto"
 
 def check_policy(policy: str) -> Policy:
     if policy not in POLICIES:
-        raise InvalidInput(f"policy={policy!r} is not a policy; allowed: {', '.join(POLICIES)}")
+        raise InvalidInput(f"policy={quote(policy)} is not a policy; allowed: {', '.join(POLICIES)}")
     return policy  # type: ignore[return-value]
 
 
@@ -87,7 +87,7 @@ def chain_for(providers: ProviderSet, scene: Scene, brief: Brief, model: str | N
     if not isinstance(fallback, bool):
         if isinstance(fallback, str):
             raise InvalidInput(f"fallback must be True, False or a list of model names, "
-                               f"got {fallback!r}")
+                               f"got {quote(fallback)}")
         chain += [m for m in fallback if m not in chain]
     for m in chain:
         providers.check_video(m)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from nbvideo.errors import InvalidInput
+from nbvideo.errors import InvalidInput, from_validation, quote
 from nbvideo.pipeline.runtime import Runtime
 from nbvideo.pipeline.storyboard import scene_seed
 from nbvideo.state import MAX_SCENE_S, MIN_SCENE_S, Scene, Take
@@ -42,11 +42,11 @@ def validated_scene(base: Scene, changes: dict[str, Any], fps: int) -> Scene:
     if "duration_s" in changes:
         d = changes["duration_s"]
         if isinstance(d, bool) or not isinstance(d, int | float) or not (
-            MIN_SCENE_S <= float(d) <= MAX_SCENE_S
+            MIN_SCENE_S <= d <= MAX_SCENE_S  # False for NaN
         ):
             raise InvalidInput(
                 f"duration_s must be a number of seconds from {MIN_SCENE_S:g} to {MAX_SCENE_S:g}, "
-                f"got {d!r}"
+                f"got {quote(d)}"
             )
         changes = {**changes, "duration_s": snap_duration(float(d), fps)}
     data = base.model_dump()
@@ -54,9 +54,7 @@ def validated_scene(base: Scene, changes: dict[str, Any], fps: int) -> Scene:
     try:
         return Scene.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"])
-        raise InvalidInput(f"scene {base.id}: {field}: {err['msg']}") from None
+        raise from_validation(exc, f"scene {base.id}") from None
 
 
 def edit(rt: Runtime, ref: str | int, **changes: Any) -> Scene:
@@ -90,7 +88,7 @@ def move(rt: Runtime, ref: str | int, to: int) -> list[Scene]:
         scene = resolve(rt, ref)
         n = len(rt.state.scenes)
         if isinstance(to, bool) or not isinstance(to, int) or not 1 <= to <= n:
-            raise InvalidInput(f"to must be a scene position from 1 to {n}, got {to!r}")
+            raise InvalidInput(f"to must be a scene position from 1 to {n}, got {quote(to)}")
         order = [s.id for s in rt.state.scenes if s.id != scene.id]
         order.insert(to - 1, scene.id)
         return reorder(rt, order)
@@ -108,15 +106,17 @@ def add(rt: Runtime, after: str | int | None = None, **fields: Any) -> Scene:
     """Insert a new scene after `after` (default: at the end). Needs description and prompt."""
     with rt.guard:
         sid = _new_id(rt)
-        base = Scene(
-            id=sid, beat=fields.get("beat", "product"),
-            description=fields.get("description") or "New scene",
-            visual_prompt=fields.get("visual_prompt") or fields.get("description") or "New scene",
+        base = Scene(  # plain defaults; what was given is validated (and named) below
+            id=sid, beat="product", description="New scene", visual_prompt="New scene",
             duration_s=3.0,
             frame_seed=scene_seed(rt.state.seed, sid, "frame"),
             clip_seed=scene_seed(rt.state.seed, sid, "clip"),
         )
-        new = validated_scene(base, fields, rt.state.brief.fps)
+        if not fields.get("visual_prompt") and fields.get("description"):
+            fields = {**fields, "visual_prompt": fields["description"]}
+        new = validated_scene(base, {k: v for k, v in fields.items()
+                                     if k not in ("description", "visual_prompt") or v},
+                              rt.state.brief.fps)
         pos = len(rt.state.scenes) if after is None else rt.state.scenes.index(resolve(rt, after)) + 1
         rt.state.scenes.insert(pos, new)
         rt.save()
@@ -157,7 +157,7 @@ def restore(rt: Runtime, scene_id: str, to: int | None = None) -> Scene:
         found = next((s for s in rt.state.archived_scenes if s.id == scene_id), None)
         if found is None:
             ids = ", ".join(s.id for s in rt.state.archived_scenes) or "(none)"
-            raise InvalidInput(f"no archived scene {scene_id!r}; archived: {ids}")
+            raise InvalidInput(f"no archived scene {quote(scene_id)}; archived: {ids}")
         rt.state.archived_scenes.remove(found)
         pos = len(rt.state.scenes) if to is None else max(0, min(to - 1, len(rt.state.scenes)))
         rt.state.scenes.insert(pos, found)
@@ -171,7 +171,7 @@ def reseed(rt: Runtime, ref: str | int, kind: str, seed: int | None = None) -> i
     with rt.guard:
         scene = resolve(rt, ref)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise InvalidInput(f"seed must be a whole number >= 0, got {seed!r}")
+            raise InvalidInput(f"seed must be a whole number >= 0, got {quote(seed)}")
         takes = scene.frame_takes if kind == "frame" else scene.clip_takes
         current = scene.frame_seed if kind == "frame" else scene.clip_seed
         new = seed if seed is not None else max({t.seed for t in takes} | {current}) + 1

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from nbvideo.errors import InvalidInput, PhaseNotReady
+from nbvideo.checked import as_finite
+from nbvideo.errors import InvalidInput, PhaseNotReady, quote
 from nbvideo.pipeline.runtime import Runtime
 from nbvideo.pipeline.scenes import resolve
 from nbvideo.state import ClipEdit, Scene, Take, Transition
@@ -147,17 +148,37 @@ def trim(rt: Runtime, ref: str | int, in_s: float | None = None,
         src = source_seconds(scene)
         ed = _edit(rt, scene.id)
         for name, v in (("in_s", in_s), ("out_s", out_s)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
-                raise InvalidInput(f"{name} must be seconds (a number), got {v!r}")
-        new_in = ed.trim_in_s if in_s is None else _snap(rt, float(in_s))
-        new_out = (src - ed.trim_out_s) if out_s is None else _snap(rt, float(out_s))
+            if v is not None and as_finite(v) is None:
+                raise InvalidInput(f"{name} must be seconds (a finite number from 0 to the "
+                                   f"clip's {src:g} s), got {quote(v)}")
+        # Far out of range stays out of range when snapped (and 1e308 * fps would overflow).
+        new_in = ed.trim_in_s if in_s is None else _snap(rt, max(-1.0, min(float(in_s), src + 1)))
+        new_out = ((src - ed.trim_out_s) if out_s is None
+                   else _snap(rt, max(-1.0, min(float(out_s), src + 1))))
         if not 0 <= new_in < src:
-            raise InvalidInput(f"in_s must be from 0 to below the clip's {src:g} s, got {new_in:g}")
+            raise InvalidInput(f"in_s must be from 0 to below the clip's {src:g} s, "
+                               f"got {new_in if in_s is None else float(in_s):g}")
         if not 0 < new_out <= src + 1e-9:
-            raise InvalidInput(f"out_s must be above 0 and at most the clip's {src:g} s, got {new_out:g}")
+            raise InvalidInput(f"out_s must be above 0 and at most the clip's {src:g} s, "
+                               f"got {new_out if out_s is None else float(out_s):g}")
         new = ed.model_copy(update={"trim_in_s": new_in, "trim_out_s": round(src - new_out, 6)})
         _apply(rt, scene.id, new)
         return new
+
+
+def _transition(rt: Runtime, kind: str, duration_s: float) -> Transition:
+    """A checked transition: NaN, infinity and text are refused, naming the range."""
+    if kind not in ("cut", "crossfade"):
+        raise InvalidInput(f"kind must be 'cut' or 'crossfade', got {quote(kind)}")
+    if kind == "cut":
+        duration_s = 0.0
+    elif not (0 < (as_finite(duration_s) or 0) <= MAX_CROSSFADE_S + 1
+              and 0 < _snap(rt, float(duration_s)) <= MAX_CROSSFADE_S):
+        raise InvalidInput(
+            f"duration_s of a crossfade must be from one frame to {MAX_CROSSFADE_S:g} s, "
+            f"got {quote(duration_s)}"
+        )
+    return Transition(kind=kind, duration_s=_snap(rt, float(duration_s)))  # type: ignore[arg-type]
 
 
 def set_transition(rt: Runtime, ref: str | int, kind: str = "cut",
@@ -167,27 +188,22 @@ def set_transition(rt: Runtime, ref: str | int, kind: str = "cut",
         scene = resolve(rt, ref)
         if rt.state.scenes[-1].id == scene.id:
             raise InvalidInput("the last scene has no next scene to transition into")
-        if kind not in ("cut", "crossfade"):
-            raise InvalidInput(f"kind must be 'cut' or 'crossfade', got {kind!r}")
-        if kind == "cut":
-            duration_s = 0.0
-        elif isinstance(duration_s, bool) or not isinstance(duration_s, int | float) or not (
-            0 < _snap(rt, float(duration_s)) <= MAX_CROSSFADE_S
-        ):
-            raise InvalidInput(
-                f"duration_s of a crossfade must be from one frame to {MAX_CROSSFADE_S:g} s, "
-                f"got {duration_s!r}"
-            )
-        trans = Transition(kind=kind, duration_s=_snap(rt, float(duration_s)))  # type: ignore[arg-type]
+        trans = _transition(rt, kind, duration_s)
         new = _edit(rt, scene.id).model_copy(update={"transition": trans})
         _apply(rt, scene.id, new)
         return new
 
 
 def set_all_transitions(rt: Runtime, kind: str, duration_s: float = 0.0) -> None:
+    """The same transition at every cut, checked as a whole: all of them or none."""
     with rt.guard:
+        trans = _transition(rt, kind, duration_s)
+        candidate = dict(rt.state.timeline.edits)
         for scene in rt.state.scenes[:-1]:
-            set_transition(rt, scene.id, kind, duration_s)
+            candidate[scene.id] = _edit(rt, scene.id).model_copy(update={"transition": trans})
+        _check(rt, candidate)
+        rt.state.timeline.edits = candidate
+        rt.save()
 
 
 def require_clips(rt: Runtime) -> list[Entry]:

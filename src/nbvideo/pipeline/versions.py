@@ -20,7 +20,8 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from nbvideo.errors import InvalidInput, ProjectLocked
+from nbvideo.checked import text_problem
+from nbvideo.errors import InvalidInput, ProjectLocked, quote
 from nbvideo.history import (
     SNAPSHOT_NAME,
     HistoryError,
@@ -89,7 +90,7 @@ def frame(evs: list[HistoryEvent]) -> pd.DataFrame:
 def resolve_ref(evs: list[HistoryEvent], ref: str | int) -> HistoryEvent:
     """An event by id, or the snapshot of that name."""
     if isinstance(ref, bool) or not isinstance(ref, int | str):
-        raise InvalidInput(f"a state is named by a snapshot name or an event id (int), got {ref!r}")
+        raise InvalidInput(f"a state is named by a snapshot name or an event id (int), got {quote(ref)}")
     if isinstance(ref, int):
         found = next((e for e in evs if e.id == ref), None)
         if found is None:
@@ -100,7 +101,7 @@ def resolve_ref(evs: list[HistoryEvent], ref: str | int) -> HistoryEvent:
     found = next((e for e in reversed(evs) if e.snapshot == ref), None)
     if found is None:
         names = ", ".join(repr(e.snapshot) for e in evs if e.snapshot) or "none yet"
-        raise InvalidInput(f"no snapshot named {ref!r}; snapshots: {names}")
+        raise InvalidInput(f"no snapshot named {quote(ref)}; snapshots: {names}")
     return found
 
 
@@ -251,17 +252,18 @@ def _walk(rt: Runtime, kind: str, missing_ok: bool) -> HistoryEvent:
 
 
 def check_snapshot_name(name: Any) -> str:
-    if not isinstance(name, str) or not SNAPSHOT_NAME.match(name) or name.isdigit():
+    if not isinstance(name, str) or not SNAPSHOT_NAME.fullmatch(name) or name.isdigit():
         raise InvalidInput(
-            f"snapshot name: {name!r} is not allowed; use 1-64 letters, digits, '.', '_' or "
+            f"snapshot name: {quote(name)} is not allowed; use 1-64 letters, digits, '.', '_' or "
             "'-', starting with a letter or digit and not all digits (e.g. 'sent-to-client')")
     return name
 
 
 def snapshot(rt: Runtime, name: str, note: str = "") -> HistoryEvent:
     check_snapshot_name(name)
-    if not isinstance(note, str) or len(note) > 500:
-        raise InvalidInput(f"note: up to 500 characters of text, got {note!r}")
+    if not isinstance(note, str) or len(note) > 500 or text_problem(note):
+        raise InvalidInput(f"note: up to 500 characters of text without control characters, "
+                           f"got {quote(note)}")
     with rt.guard:
         rec = _recorder(rt)
         rt.store.ensure_current(rt.state)  # a snapshot names the state on disk: not a stale one

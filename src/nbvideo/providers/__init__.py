@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbvideo.errors import InvalidInput
+from nbvideo.errors import InvalidInput, quote
 from nbvideo.providers.base import FrameModel, Planner, VideoModel
 from nbvideo.providers.catalog import ModelSpec, get_model
 from nbvideo.providers.catalog import models as catalog_models
@@ -54,7 +54,7 @@ class ProviderSet:
         if spec.kind != "video" or spec.provider not in self.vendors:
             usable = [m.id for m in catalog_models("video") if m.provider in self.vendors]
             raise InvalidInput(
-                f"model={model_id!r} is a {spec.provider} {spec.kind} model; with providers "
+                f"model={quote(model_id)} is a {spec.provider} {spec.kind} model; with providers "
                 f"{self.name!r} a video model is one of: {', '.join(usable)}"
             )
         return spec
@@ -102,7 +102,7 @@ def provider_set(spec: str, models: Mapping[str, str] | None = None,
     unknown = [n for n in names if n not in AVAILABLE]
     if not names or unknown:
         raise InvalidInput(
-            f"providers={spec!r}: {', '.join(unknown) or 'nothing'} is not available; "
+            f"providers={quote(spec)}: {', '.join(unknown) or 'nothing'} is not available; "
             f"allowed: {', '.join(AVAILABLE)} (joined with '+'), or {AUTO!r}"
         )
     chosen = resolve_models(names, models or {})

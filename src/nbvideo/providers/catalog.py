@@ -13,7 +13,7 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from nbvideo.errors import InvalidInput
+from nbvideo.errors import InvalidInput, quote
 from nbvideo.providers.base import Usage
 
 PriceBasis = Literal["free", "per_clip", "per_second", "per_image", "per_token",
@@ -146,7 +146,7 @@ def get_model(model_id: str) -> ModelSpec:
         return _CATALOG[model_id]
     except KeyError:
         raise InvalidInput(
-            f"model {model_id!r} is not in the catalog; known models: {', '.join(_CATALOG)}"
+            f"model {quote(model_id)} is not in the catalog; known models: {', '.join(_CATALOG)}"
         ) from None
 
 

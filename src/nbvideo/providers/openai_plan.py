@@ -14,8 +14,9 @@ import math
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from nbvideo.checked import Checked
 from nbvideo.providers.base import PlanContext
 from nbvideo.providers.local.planner import plan_questions, voice_words
 from nbvideo.providers.local.timing import split_duration
@@ -37,7 +38,7 @@ ORIENTATION = {"16:9": "horizontal", "9:16": "vertical", "1:1": "square", "4:5":
 # Strict structured outputs need every field required and no free-form dicts; the enums come
 # from state.py so the API itself refuses a beat or camera move we cannot render.
 
-class _Wire(BaseModel):
+class _Wire(Checked):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -27,7 +27,7 @@ import ipywidgets
 import traitlets as t
 from pydantic import ValidationError, validate_call
 
-from nbvideo.errors import NbvideoError
+from nbvideo.errors import NbvideoError, validation_message
 from nbvideo.keys import redact
 
 if TYPE_CHECKING:
@@ -52,11 +52,7 @@ def esm(name: str) -> str:
 def describe(exc: BaseException) -> str:
     """A one-line message for the widget: the field and the problem, never a traceback."""
     if isinstance(exc, ValidationError):
-        parts = []
-        for err in exc.errors():
-            where = ".".join(str(x) for x in err["loc"])
-            parts.append(f"{where}: {err['msg']}" if where else err["msg"])
-        msg = "; ".join(parts)
+        msg = validation_message(exc)
     elif isinstance(exc, KeyError | IndexError) and exc.args:
         msg = str(exc.args[0])
     elif isinstance(exc, NbvideoError | ValueError | TypeError):
