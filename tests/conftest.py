@@ -56,6 +56,22 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     yield w
 
 
+OPENAI_KEY = "sk-test-" + "k" * 30
+"""The OpenAI double's key: tests check it never reaches disk or output."""
+
+
+@pytest.fixture
+def openai_double(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The OpenAI double on 127.0.0.1 with the SDK pointed at it (key and base URL)."""
+    from tests.doubles.openai_double import start_openai_double
+
+    d = start_openai_double(api_key=OPENAI_KEY)
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", d.base_url)
+    yield d
+    d.stop()
+
+
 @pytest.fixture
 def replicate_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The Replicate double on 127.0.0.1 with the SDK pointed at it (token, base URL, and

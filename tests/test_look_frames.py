@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +17,10 @@ from nbvideo.brand import hex_rgb, load_brand
 from nbvideo.errors import InvalidInput
 from nbvideo.providers.base import FrameRequest
 from nbvideo.providers.local.frames import draw_frame
-from tests.doubles.openai_double import OpenAIDouble, start_openai_double
+from tests.doubles.openai_double import OpenAIDouble
 from tests.doubles.replicate_double import ReplicateDouble
 
 BRIEF = "15s ad for a waterproof trail running shoe"
-KEY = "sk-test-" + "k" * 30
 TOKEN = "r8_" + "x" * 30
 STYLE = ["cinematic", "35mm film look"]
 
@@ -171,15 +169,6 @@ def test_bad_look_settings_are_named_and_change_nothing(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------ paid frames
-@pytest.fixture
-def openai_double(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIDouble]:
-    d = start_openai_double(api_key=KEY)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("OPENAI_BASE_URL", d.base_url)
-    yield d
-    d.stop()
-
-
 def test_openai_frames_carry_the_style_words_and_the_product_photo(
         openai_double: OpenAIDouble, tmp_path: Path) -> None:
     p = nv.Project.open(tmp_path / "p", brief=BRIEF, duration_s=15, fps=12, providers="openai",

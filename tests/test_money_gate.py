@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -14,22 +13,12 @@ import pytest
 
 import nbvideo as nv
 from nbvideo.providers import catalog
-from tests.doubles.openai_double import OpenAIDouble, start_openai_double
+from tests.doubles.openai_double import OpenAIDouble
 from tests.doubles.replicate_double import ReplicateDouble
 from tests.test_clip_routing import BRIEF, WAN, fast
 
 FLUX = "black-forest-labs/flux-schnell"
 FRAME_USD = catalog.get_model("flux-schnell").prices_usd["image"]  # 0.003
-KEY = "sk-test-" + "g" * 30
-
-
-@pytest.fixture
-def openai_double(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIDouble]:
-    d = start_openai_double(api_key=KEY)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("OPENAI_BASE_URL", d.base_url)
-    yield d
-    d.stop()
 
 
 def replicate_project(tmp_path: Path, **opts: object) -> nv.Project:

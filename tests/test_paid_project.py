@@ -4,28 +4,17 @@ charged, a missing key is named, and the key is found nowhere on disk or in outp
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import nbvideo as nv
-from tests.doubles.openai_double import OpenAIDouble, start_openai_double
-
-KEY = "sk-test-" + "k" * 30
-
-
-@pytest.fixture
-def double(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIDouble]:
-    d = start_openai_double(api_key=KEY)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("OPENAI_BASE_URL", d.base_url)
-    yield d
-    d.stop()
+from tests.conftest import OPENAI_KEY as KEY
+from tests.doubles.openai_double import OpenAIDouble
 
 
-def test_openai_planned_project_costs_what_the_api_charged(double: OpenAIDouble, tmp_path: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_openai_planned_project_costs_what_the_api_charged(
+        openai_double: OpenAIDouble, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     p = nv.Project.open(tmp_path / "paid", brief="15s ad for a cold brew coffee can",
                         duration_s=15, fps=12, providers="openai")
     qs = p.questions
@@ -37,7 +26,7 @@ def test_openai_planned_project_costs_what_the_api_charged(double: OpenAIDouble,
     costs = p.costs
     paid = costs[costs["provider"] == "openai"]
     assert set(paid["phase"]) == {"questions", "storyboard"}
-    assert paid["cost_usd"].sum() == pytest.approx(double.charged_usd)
+    assert paid["cost_usd"].sum() == pytest.approx(openai_double.charged_usd)
     assert paid["cost_usd"].sum() > 0 and (paid["unit"] == "token").all()
     print(repr(p), p.state, p.cost_summary())
     p.close()
@@ -49,22 +38,23 @@ def test_openai_planned_project_costs_what_the_api_charged(double: OpenAIDouble,
     assert KEY not in out.out and KEY not in out.err
 
 
-def test_reopening_a_paid_project_reuses_its_plan(double: OpenAIDouble, tmp_path: Path) -> None:
+def test_reopening_a_paid_project_reuses_its_plan(openai_double: OpenAIDouble,
+                                                  tmp_path: Path) -> None:
     p = nv.Project.open(tmp_path / "paid", brief="15s ad for a cold brew coffee can",
                         duration_s=15, fps=12, providers="openai")
     p.storyboard()
-    calls = sum(double.counts.values())
+    calls = sum(openai_double.counts.values())
     p.close()
     again = nv.Project.open(tmp_path / "paid")
     again.storyboard()
-    after = sum(double.counts.values())
+    after = sum(openai_double.counts.values())
     assert after == calls  # nothing asked again, nothing paid again
     assert again.costs["cache_hit"].any()
     again.close()
 
 
 def test_costs_of_a_paid_project_can_be_read_without_its_key(
-    double: OpenAIDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    openai_double: OpenAIDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     p = nv.Project.open(tmp_path / "paid", brief="15s ad for a cold brew coffee can",
                         duration_s=15, fps=12, providers="openai")
@@ -73,7 +63,7 @@ def test_costs_of_a_paid_project_can_be_read_without_its_key(
     monkeypatch.delenv("OPENAI_API_KEY")
     monkeypatch.delenv("OPENAI_BASE_URL")
     ro = nv.Project.open(tmp_path / "paid", read_only=True)
-    assert ro.costs["cost_usd"].sum() == pytest.approx(double.charged_usd)
+    assert ro.costs["cost_usd"].sum() == pytest.approx(openai_double.charged_usd)
 
 
 def test_a_missing_key_is_named_and_nothing_is_written(monkeypatch: pytest.MonkeyPatch,
@@ -99,7 +89,7 @@ def answer_fast(p: nv.Project, model: str) -> None:
 
 
 @pytest.fixture
-def both(double: OpenAIDouble, monkeypatch: pytest.MonkeyPatch):
+def both(openai_double: OpenAIDouble, monkeypatch: pytest.MonkeyPatch):
     from tests.doubles.replicate_double import start_replicate_double
 
     rep = start_replicate_double(TOKEN)
@@ -107,7 +97,7 @@ def both(double: OpenAIDouble, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("REPLICATE_API_TOKEN", TOKEN)
     monkeypatch.setenv("REPLICATE_BASE_URL", rep.base_url)
     monkeypatch.setenv("NBVIDEO_DOWNLOAD_HOSTS", "127.0.0.1")
-    yield double, rep
+    yield openai_double, rep
     rep.stop()
 
 
@@ -127,8 +117,9 @@ def test_openai_and_replicate_end_to_end_costs_match_and_exports_are_exact(
     assert len(takes) == len(p.scenes)
     assert sum(rep.creates.values()) == 2 * len(p.scenes)  # one frame and one clip each
     assert sum(rep.status_requests.values()) / len(p.scenes) <= 3
-    for s in p.scenes:  # 5 s clips for shorter scenes, trimmed back on the timeline
-        assert s.clip.duration_s == pytest.approx(5.0, abs=0.05)
+    for s in p.scenes:  # the model's shortest clip (5 or 10 s) that covers the scene, trimmed
+        expected = 5.0 if s.duration_s <= 5.0 else 10.0  # back to the scene on the timeline
+        assert s.clip.duration_s == pytest.approx(expected, abs=0.05)
         assert s.clip.source_url and s.clip.checksum
     out = p.export("paid", formats=["9:16"])
     assert probe(out.paths[0]).frames == round(sum(s.duration_s for s in p.scenes) * 24)
