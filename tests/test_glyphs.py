@@ -174,3 +174,16 @@ def test_review_sheet_sets_arabic_scene_text_not_boxes(rendered: nv.Project):
     shaped = sheet(ARABIC)
     boxes = sheet(NOTDEF * 4 + " " + NOTDEF * 4)  # what each missing glyph used to be
     assert (np.abs(shaped - boxes) > 60).sum() > 100
+
+
+def test_right_to_left_text_without_fribidi_is_a_warning_not_silent(
+        monkeypatch: pytest.MonkeyPatch):
+    """Pillow's wheel loads FriBiDi from the system: without it Arabic letters come out
+    unjoined, which the user must be told (and how to fix), not find later in the video."""
+    from nbvideo import glyphs
+
+    monkeypatch.setattr(glyphs, "rtl_shaping", lambda: False)
+    with pytest.warns(GlyphWarning, match="unshaped.*libfribidi0"):
+        draw_frame(_req(ARABIC))
+    monkeypatch.setattr(glyphs, "rtl_shaping", lambda: True)
+    draw_frame(_req(ARABIC))  # shaped: no warning (nbvideo's warnings are errors in tests)

@@ -66,14 +66,18 @@ def test_costs_of_a_paid_project_can_be_read_without_its_key(
     assert ro.costs["cost_usd"].sum() == pytest.approx(openai_double.charged_usd)
 
 
-def test_a_missing_key_is_named_and_nothing_is_written(monkeypatch: pytest.MonkeyPatch,
-                                                      tmp_path: Path) -> None:
+def test_a_paid_project_is_made_without_keys_and_the_first_paid_call_names_the_missing_one(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    with pytest.raises(nv.MissingKey, match="OPENAI_API_KEY"):
-        nv.Project.open(tmp_path / "nokey", brief="15s ad for a cold brew coffee can",
+    p = nv.Project.open(tmp_path / "nokey", brief="15s ad for a cold brew coffee can",
                         providers="openai")
-    assert not (tmp_path / "nokey").exists()
+    before = (p.path / "project.json").read_bytes()
+    with pytest.raises(nv.MissingKey, match="OPENAI_API_KEY"):
+        p.ask()
+    assert (p.path / "project.json").read_bytes() == before
+    assert p.costs["cost_usd"].fillna(0).sum() == 0
+    p.close()
 
 
 TOKEN = "r8_" + "t" * 30

@@ -27,7 +27,7 @@ from typing import Any
 
 from PIL import ImageDraw, ImageFont
 
-from nbvideo.errors import GlyphWarning
+from nbvideo.errors import GlyphWarning, quote
 
 __all__ = ["FALLBACK_FONTS", "FontStack", "Run", "has_rtl", "rtl_paragraph", "warn_missing"]
 
@@ -257,10 +257,24 @@ class FontStack:
         x -= {"l": 0.0, "m": width / 2, "r": width}.get(anchor[0], 0.0)
         base = y + {"a": ascent, "t": ascent, "m": (ascent - descent) / 2, "s": 0,
                     "b": -descent, "d": -descent}.get(anchor[1], 0)
-        for run, left, _w in self.placed(text, x):
+        placed = self.placed(text, x)
+        if any(run.rtl for run, _x, _w in placed) and not rtl_shaping():
+            warnings.warn(f"right-to-left text {quote(text)} is drawn unshaped (letters unjoined): "
+                          "Pillow finds no FriBiDi on this system. Install it (Debian/Ubuntu: "
+                          "apt-get install libfribidi0, as make test and make demo do) and "
+                          "draw again", GlyphWarning, stacklevel=2)
+        for run, left, _w in placed:
             sub = self._sub(run.font)
             draw.text((left, base), run.text, font=sub, anchor="ls",
                       **_direction_kw(sub, run.rtl), **kw)
+
+
+@functools.cache
+def rtl_shaping() -> bool:
+    """Whether Pillow can shape right-to-left text: libraqm, with FriBiDi from the system."""
+    from PIL import features
+
+    return bool(features.check_feature("raqm") and features.check_feature("fribidi"))
 
 
 def _direction_kw(font: ImageFont.FreeTypeFont, rtl: bool) -> dict[str, str]:

@@ -227,8 +227,8 @@ class Project:
                                      models=models or {})
             except ValidationError as exc:
                 raise _brief_error(exc) from None
-            # refuse bad choices (and, for a new paid project, a missing key) before writing
-            provider_set(state.providers, state.models)
+            # refuse bad choices before writing; a key is asked for at the first paid call
+            provider_set(state.providers, state.models, keys_now=False)
             store.root.mkdir(parents=True, exist_ok=True)
             store.acquire()
             store.make_dirs()
