@@ -140,7 +140,7 @@ class SceneHandle:
 
     def __repr__(self) -> str:
         s = self._scene
-        return (f"<Scene {self.number} {s.id} {s.beat} {s.duration_s:g}s {s.shot}/{s.camera}: "
+        return (f"<Scene {self.number} {s.id} {s.beat} {round(s.duration_s, 2):g}s {s.shot}/{s.camera}: "
                 f"{s.description[:60]!r}>")
 
     def _repr_html_(self) -> str:

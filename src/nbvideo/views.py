@@ -59,7 +59,7 @@ def scene_card(root: Path, number: int, scene: Scene, width: int = 220) -> str:
     return (
         f"<div style='{_CARD}width:{width}px'>{_img(thumb_path(root, scene), width)}"
         f"<div style='margin-top:4px'><b>{number}. {e(scene.title or scene.beat)}</b> "
-        f"<span style='color:var(--jp-ui-font-color2,#666)'>· {e(scene.beat)} · {scene.duration_s:g}s</span></div>"
+        f"<span style='color:var(--jp-ui-font-color2,#666)'>· {e(scene.beat)} · {round(scene.duration_s, 2):g}s</span></div>"
         f"<div style='color:var(--jp-ui-font-color1,#444)'>{e(scene.shot)}, {e(scene.camera)}</div>"
         f"<div style='margin-top:3px'>{e(scene.description)}</div>{review_line(scene)}"
         f"<div style='margin-top:3px;color:var(--jp-ui-font-color2,#888)'>{e(' · '.join(status))} · "
@@ -72,7 +72,7 @@ def storyboard_html(root: Path, title: str, scenes: list[Scene], target_s: float
     total = sum(s.duration_s for s in scenes)
     cards = "".join(scene_card(root, i, s) for i, s in enumerate(scenes, 1))
     head = (f"<div style='font:13px system-ui,sans-serif;margin:4px'><b>{html.escape(title)}</b> "
-            f"— {len(scenes)} scenes, {total:g}s of {target_s:g}s</div>")
+            f"— {len(scenes)} scenes, {round(total, 2):g}s of {round(target_s, 2):g}s</div>")
     return f"<div>{head}<div>{cards}</div></div>"
 
 
