@@ -187,3 +187,18 @@ def test_right_to_left_text_without_fribidi_is_a_warning_not_silent(
         draw_frame(_req(ARABIC))
     monkeypatch.setattr(glyphs, "rtl_shaping", lambda: True)
     draw_frame(_req(ARABIC))  # shaped: no warning (nbvideo's warnings are errors in tests)
+
+
+def test_a_board_frame_drawn_with_question_marks_is_drawn_again_with_real_glyphs(
+        fresh: nv.Project):
+    """Frames made before the fallback fonts drew '?' for Arabic or emoji captions: their key
+    now carries the fallback, so the next storyboard redraws them (free, local); a Latin
+    caption keeps the key it always had."""
+    fresh.storyboard()
+    latin = fresh.scene(1).frame
+    assert "glyphs" not in latin.inputs
+    fresh.edit_scene(2, on_screen_text=f"{ARABIC} 👟")
+    fresh.storyboard()
+    frame = fresh.scene(2).frame
+    assert frame.inputs["glyphs"] == "fallback"
+    assert fresh.scene(1).frame.id == latin.id  # untouched scenes keep their takes

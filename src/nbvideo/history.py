@@ -371,7 +371,6 @@ class Recorder:
         self.rules = list(rules)
         self.last: HistoryEvent | None = None
         self._label: _Label | None = None
-        self.defer = 0
         self._base = normal(state)
         self._hash = state_hash(self._base)
         self._takes = TakeIndex(state)
@@ -464,11 +463,7 @@ class Recorder:
     # -- save
     def prepare(self, state: ProjectState) -> Pending | None:
         """Before a save: run the rules, diff against the last event. None: nothing to record
-        (no change, or inside `Runtime.grouped`, whose last save records the whole group)."""
-        if self.defer:
-            for rule in self._rules_for_now():
-                rule(state, self._base, diff(self._base, normal(state)), self.user)
-            return None
+        (no change)."""
         return self._prepare(state)
 
     def _rules_for_now(self) -> list[Rule]:

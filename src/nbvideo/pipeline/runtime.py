@@ -16,7 +16,7 @@ import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -122,24 +122,6 @@ class Runtime:
                     fn()
                 except Exception:
                     log.exception("a project change listener failed")
-
-    @contextmanager
-    def grouped(self, kind: str | None = None, summary: str | None = None) -> Iterator[None]:
-        """Saves inside the block make one history event (one undo step), e.g. the same
-        transition at every cut. Each save still reaches disk as it happens."""
-        with self.guard:
-            rec = self.history
-            if rec is None:
-                yield
-                return
-            rec.defer += 1
-            try:
-                yield
-            finally:
-                rec.defer -= 1
-                if rec.defer == 0:
-                    with rec.labelled(kind, summary=summary) if kind else nullcontext():
-                        self.save()
 
     @contextmanager
     def paid(self, *, phase: str, provider: str, model: str, estimate_usd: float, item: str,

@@ -14,6 +14,7 @@ from nbvideo.pipeline.questions import ask_planner, effective_answers, plan_cont
 from nbvideo.pipeline.runtime import Runtime, file_sha256, produce, request_key
 from nbvideo.providers import catalog
 from nbvideo.providers.base import FrameModel, FrameRequest
+from nbvideo.providers.local.frames import needs_fallback_fonts
 from nbvideo.providers.local.planner import palette_for
 from nbvideo.state import Scene, Take, frame_size
 
@@ -133,7 +134,8 @@ MARKS = ("annotations", "logo_sha256", "logo_corner")
 """A local frame's inputs that the finishing decides (`frame_marks`), not the scene."""
 
 
-def frame_inputs(req: FrameRequest, scene: Scene | None = None) -> dict[str, Any]:
+def frame_inputs(req: FrameRequest, scene: Scene | None = None, *,
+                 local: bool = False) -> dict[str, Any]:
     """What a frame take records and its cache key hashes. Files of the look count by
     content (a new logo or product photo at the same path makes new frames); the scene's own
     prompt is kept, with the prompt really sent beside it when the look changed it. A clean
@@ -151,6 +153,8 @@ def frame_inputs(req: FrameRequest, scene: Scene | None = None) -> dict[str, Any
         inputs["reference_sha256"] = file_sha256(req.reference_image)
     if scene is not None and scene.visual_prompt != req.visual_prompt:
         inputs["visual_prompt"], inputs["prompt_sent"] = scene.visual_prompt, req.visual_prompt
+    if local and needs_fallback_fonts(req):  # `local`: the frame is drawn here, not paid for
+        inputs["glyphs"] = "fallback"
     return inputs
 
 
@@ -193,7 +197,7 @@ async def make_frame(rt: Runtime, scene_id: str) -> tuple[Take, bool]:
     with rt.guard:
         scene = rt.state.scene(scene_id)
         req = frame_request(rt, scene)
-        inputs = frame_inputs(req, scene)
+        inputs = frame_inputs(req, scene, local=frames.provider == "local")
         adopt_numbered_takes(scene, frames.provider, frames.model, inputs, req.seed)
     return await produce(
         rt, scene_id=scene_id, kind="frame", provider=frames.provider, model=frames.model,
@@ -242,7 +246,7 @@ def marks_stale(rt: Runtime, scene: Scene,
         req = frame_request(rt, scene, marks)
     except InvalidInput:  # e.g. the look's logo is gone: p.storyboard() says so, not this
         return False
-    inputs = frame_inputs(req, scene)
+    inputs = frame_inputs(req, scene, local=True)
     return (take.seed == req.seed and take.inputs != inputs
             and unmarked(take.inputs) == unmarked(inputs))
 

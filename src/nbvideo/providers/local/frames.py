@@ -251,6 +251,13 @@ def _wrap(text: str, font: FontStack, width: float, lines: int) -> list[str]:
     return out
 
 
+def needs_fallback_fonts(req: FrameRequest) -> bool:
+    """Whether this frame's caption has text the built-in font lacks (drawn by the bundled
+    Noto fallbacks since they came; '?' before). Part of a local frame's cache key only then,
+    so a frame drawn with '?' is drawn again, and every Latin frame keeps its key."""
+    return req.annotations == "board" and not FontStack(_font(20)).plain(caption_for(req))
+
+
 def caption_for(req: FrameRequest) -> str:
     """On-screen text if the scene has any; else its title; else the first sentence."""
     text = req.on_screen_text.strip() or req.title.strip()
