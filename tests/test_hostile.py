@@ -178,6 +178,7 @@ def test_hostile_numbers_end_in_a_result_or_an_nbvideo_error(board: nv.Project, 
 
 @BOUNDED
 @given(brief=hostile_text, budget=hostile_number, name=hostile_text)
+@example(brief=BRIEF, budget=None, name="\ud800 lone surrogate")  # no folder can hold it
 def test_hostile_project_open_creates_a_project_or_refuses(tmp_path_factory: pytest.TempPathFactory,
                                                           brief: str, budget: Any,
                                                           name: str) -> None:

@@ -67,11 +67,24 @@ def _v2_to_v3(raw: dict[str, Any]) -> dict[str, Any]:
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
+def unnameable(path: str | os.PathLike[str]) -> bool:
+    """Whether no file system path can hold this one: a NUL, or a lone surrogate that is not
+    one of Python's escapes for undecodable bytes (os.fsencode refuses it)."""
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        return b"\x00" in text
+    try:
+        os.fsencode(text)
+    except UnicodeEncodeError:
+        return True
+    return "\x00" in text
+
+
 def slug_path(path: str | os.PathLike[str]) -> Path:
     """The project folder for a user-given path: its last part slugged ("Trail Shoe!" -> trail-shoe)."""
-    if "\x00" in str(path):  # the OS cannot name such a folder
-        raise PathEscape(f"project path {quote(str(path))} has a NUL character; use letters "
-                         "or digits")
+    if unnameable(path):
+        raise PathEscape(f"project path {quote(str(path))} has a character no folder name can "
+                         "hold (NUL, or an unpaired surrogate); use letters or digits")
     p = Path(path).expanduser()
     slug = slugify(p.name, max_length=80)
     if not slug:
@@ -82,8 +95,9 @@ def slug_path(path: str | os.PathLike[str]) -> Path:
 def inside(root: Path, relative: str | os.PathLike[str]) -> Path:
     """Resolve `relative` under `root`, refusing anything that would leave it."""
     rel = Path(relative)
-    if "\x00" in str(relative):
-        raise PathEscape(f"path {quote(str(relative))} has a NUL character; no file has one")
+    if unnameable(relative):
+        raise PathEscape(f"path {quote(str(relative))} has a character no file name can hold "
+                         "(NUL, or an unpaired surrogate)")
     if rel.is_absolute() or any(part == ".." for part in rel.parts):
         raise PathEscape(f"path {quote(str(relative))} must stay inside the project folder {root}")
     target = (root / rel).resolve()
