@@ -23,9 +23,9 @@ from typing import Any
 import pandas as pd
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
-from nbvideo.checked import Checked
 from nbvideo.errors import InvalidInput, validation_message
-from nbvideo.state import MAX_DURATION_S, MIN_DURATION_S, Aspect, Beat, CameraMove, ShotType
+from nbvideo.model.checked import Checked
+from nbvideo.model.state import MAX_DURATION_S, MIN_DURATION_S, Aspect, Beat, CameraMove, ShotType
 
 ENV_DIRS = "NBVIDEO_TEMPLATES"
 

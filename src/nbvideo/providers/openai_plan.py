@@ -16,11 +16,8 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from nbvideo.checked import Checked
-from nbvideo.providers.base import PlanContext
-from nbvideo.providers.local.planner import plan_questions, voice_words
-from nbvideo.providers.local.timing import split_duration
-from nbvideo.state import (
+from nbvideo.model.checked import Checked
+from nbvideo.model.state import (
     MAX_SCENE_S,
     MIN_SCENE_S,
     Beat,
@@ -30,6 +27,9 @@ from nbvideo.state import (
     ShotType,
     Storyboard,
 )
+from nbvideo.providers.base import PlanContext
+from nbvideo.providers.local.planner import plan_questions, voice_words
+from nbvideo.providers.local.timing import split_duration
 
 ORIENTATION = {"16:9": "horizontal", "9:16": "vertical", "1:1": "square", "4:5": "portrait"}
 
