@@ -74,7 +74,7 @@ class BriefTemplate(_Data):
     questions: list[TemplateQuestion] = Field(default_factory=list, max_length=8)
     copy_lines: dict[Beat, list[str]] = Field(
         default_factory=dict, alias="copy",
-        description="On-screen text per beat; {placeholders} as in data/structures.json.")
+        description="On-screen text per beat; {placeholders} as in model/data/structures.json.")
     example_brief: str = Field(min_length=3)
 
     @model_validator(mode="after")

@@ -3,7 +3,7 @@
 It asks only about what the brief leaves open (brief_facts.py reads the brief), and lays the
 answers over an ad structure from the domain vocabulary (``nbvideo.model.vocabulary``) (data, not code, so a director can add
 a structure or a category without touching Python), timed by timing.py over the project's
-length (which the brief itself may state, see brief_length.py). Copy is the beat's neutral
+length (which the brief itself may state, see model/brief_length.py). Copy is the beat's neutral
 templates plus the category's own lines (a line written for trail shoes never reaches a bike
 light); grammar.py makes it agree with the product and audience it names; no two scenes of an
 ad share a title. Same (context, seed)
