@@ -86,6 +86,7 @@ demo: $(VENV)/.installed espeak fribidi
 
 test: $(VENV)/.installed-test chromium espeak fribidi
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest tests
 	# The notebooks never spend money in a test run: without keys they use the local providers.
 	env -u OPENAI_API_KEY -u REPLICATE_API_TOKEN \

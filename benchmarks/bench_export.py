@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nbvideo.media import ffmpeg_exe, probe
+from nbvideo.model.state import Transition
 from nbvideo.pipeline.render import RenderClip, RenderSpec, export_timeline
-from nbvideo.state import Transition
 
 WORK = Path(__file__).resolve().parent / ".work" / "export"
 N_CLIPS, CLIP_S, FPS, SIZE = 10, 5.0, 30, (1280, 720)

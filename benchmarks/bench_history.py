@@ -13,11 +13,11 @@ from pathlib import Path
 
 from bench_state import best, big_state
 
-from nbvideo.ledger import Ledger
 from nbvideo.pipeline import versions
 from nbvideo.pipeline.runtime import Runtime
 from nbvideo.providers import provider_set
-from nbvideo.store import ProjectStore
+from nbvideo.store.folder import ProjectStore
+from nbvideo.store.ledger import Ledger
 
 
 def main() -> dict[str, float]:

@@ -11,8 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from nbvideo.state import Brief, ProjectState, Scene, Take
-from nbvideo.store import ProjectStore
+from nbvideo.model.state import Brief, ProjectState, Scene, Take
+from nbvideo.store.folder import ProjectStore
 
 
 def big_state(n_scenes: int = 100, n_takes: int = 10) -> ProjectState:

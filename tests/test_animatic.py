@@ -13,11 +13,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from nbvideo.media import FFmpegError, probe
+from nbvideo.model.state import CAMERA_MOVES
 from nbvideo.providers.base import ClipRequest, FrameRequest, VideoModel
 from nbvideo.providers.local import animatic
 from nbvideo.providers.local.animatic import PUSH_ZOOM, LocalAnimatic
 from nbvideo.providers.local.frames import draw_frame
-from nbvideo.state import CAMERA_MOVES
 
 pytestmark = pytest.mark.slow
 

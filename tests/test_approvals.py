@@ -12,9 +12,9 @@ from PIL import Image
 import nbvideo as nv
 from nbvideo.approvals import STATUS_COLOURS as HEX
 from nbvideo.approvals import NotApproved
-from nbvideo.brand import hex_rgb
 from nbvideo.media import probe
-from nbvideo.state import SCHEMA_VERSION
+from nbvideo.model.color import hex_rgb
+from nbvideo.model.state import SCHEMA_VERSION
 
 STATUS_COLOURS = {k: hex_rgb(v) for k, v in HEX.items()}
 

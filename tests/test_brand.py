@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nbvideo.brand import BrandKit, LogoPlacement, font_file, hex_rgb, list_brands, load_brand
+from nbvideo.brand import BrandKit, LogoPlacement, font_file, list_brands, load_brand, reference_for
 from nbvideo.errors import InvalidInput
-from nbvideo.look import Look, apply_look, color_name, look_from, palette_for, reference_for
+from nbvideo.model.color import hex_rgb, luma
+from nbvideo.model.look import Look, apply_look, color_name, look_from, palette_for
 from nbvideo.pipeline.captions import burn_in, cues_from_lines
 from nbvideo.pipeline.overlays import end_card, end_card_image, logo_overlay, logo_rect
 from nbvideo.pipeline.presets import SafeArea, get_preset
-from nbvideo.providers.local import planner
 from tests.brand_helpers import assert_inside, file_frames, raw_frames, solid_clip
 
 BRIEFS = ["30s ad for a waterproof trail shoe for weekend hikers",
@@ -98,10 +98,11 @@ def test_the_look_weaves_product_style_and_colour_names_into_every_prompt():
     assert [color_name(c) for c in ("#ffffff", "#0d0d0f", "#c6ff1a")] == ["white", "black", "lime"]
 
 
-def test_palette_for_matches_the_planner_and_a_kit_wins():
+def test_a_kit_palette_wins_over_the_tone_and_both_come_darkest_first():
     for brief in BRIEFS:
         for answers in (None, {"tone": "luxury"}):
-            assert palette_for(brief, answers) == planner.palette_for(brief, answers)
+            pal = palette_for(brief, answers)
+            assert pal and pal == sorted(pal, key=luma)
     kit = load_brand("volt")
     assert palette_for(BRIEFS[1], kit=kit) == ["#0d0d0f", "#1f2126", "#c6ff1a", "#ffffff"]
 

@@ -23,9 +23,9 @@ import pytest
 from distributed import Client, LocalCluster
 
 import nbvideo as nv
-from nbvideo.ledger import Ledger
 from nbvideo.pipeline.budget import Budget, BudgetExceeded, reserve
 from nbvideo.pipeline.shared_budget import SharedBudget
+from nbvideo.store.ledger import Ledger
 from tests.conftest import BRIEF, SMALL
 
 MARKETS = {"US": "Shop now", "DE": "Jetzt kaufen", "FR": "Achetez maintenant"}

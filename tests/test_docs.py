@@ -36,7 +36,7 @@ ALSO_USER_FACING: set[str] = set()
 INTERNAL: dict[str, str] = {}
 # Lookups that raise KeyError or IndexError here reach users as InvalidInput with the same
 # text (`InvalidInput(str(exc.args[0]))` at the call site), so their messages count too.
-PASSED_THROUGH = {"nbvideo/state.py": {"KeyError", "IndexError"},
+PASSED_THROUGH = {"nbvideo/model/state.py": {"KeyError", "IndexError"},
                   "nbvideo/campaign/models.py": {"KeyError"}}
 # A message fragment must be at least this long to say something (shorter ones are glue
 # such as ', got ').

@@ -294,10 +294,10 @@ def _cli(monkeypatch: pytest.MonkeyPatch, exc: BaseException, *args: str) -> Any
 
 
 def _cases() -> list[tuple[BaseException, int]]:
-    from nbvideo.history import HistoryError
     from nbvideo.keys import MissingKey
     from nbvideo.pipeline.versions import AssetsMissing
     from nbvideo.providers.base import ProviderAPIError, ProviderOutputError
+    from nbvideo.store.history import HistoryError
 
     return [
         (nv.InvalidInput("aspect: must be one of 16:9, got '21:9'"), 2),

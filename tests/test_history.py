@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import nbvideo as nv
-from nbvideo.history import HistoryError
+from nbvideo.model.state import SCHEMA_VERSION
 from nbvideo.pipeline.versions import AssetsMissing
-from nbvideo.state import SCHEMA_VERSION
+from nbvideo.store.history import HistoryError
 from tests.conftest import BRIEF, SMALL
 
 

@@ -241,9 +241,9 @@ def test_hostile_paths_end_in_a_result_or_an_nbvideo_error(board: nv.Project, ou
     holds(board, lambda: PATH_CALLS[call](board, path), path)
 
 
-# Confining look paths is the `outside` change (nbvideo.confine, already on main): these run
+# Confining look paths is the `outside` change (nbvideo.store.confine, already on main): these run
 # once both are merged.
-needs_confinement = pytest.mark.skipif(importlib.util.find_spec("nbvideo.confine") is None,
+needs_confinement = pytest.mark.skipif(importlib.util.find_spec("nbvideo.store.confine") is None,
                                        reason="outside branch: path confinement not merged")
 
 

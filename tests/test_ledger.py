@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nbvideo.ledger import COLUMNS, Ledger, LedgerEntry, summarize
+from nbvideo.store.ledger import COLUMNS, Ledger, LedgerEntry, summarize
 
 
 def test_empty_ledger_has_the_columns_and_dtypes(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from nbvideo.model.state import ASPECTS, frame_size
 from nbvideo.providers.base import FrameModel, FrameRequest
 from nbvideo.providers.local.animatic import always_visible
 from nbvideo.providers.local.frames import (
@@ -20,7 +21,6 @@ from nbvideo.providers.local.frames import (
     palette_for,
     render_png,
 )
-from nbvideo.state import ASPECTS, frame_size
 
 # Greys plus one magenta: the accent (jackets, product bodies) is the only magenta thing.
 PROBE_PALETTE = ["#101018", "#303848", "#8090a0", "#f0f0f0", "#ff00ff"]

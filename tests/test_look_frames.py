@@ -13,8 +13,9 @@ import pytest
 from PIL import Image
 
 import nbvideo as nv
-from nbvideo.brand import hex_rgb, load_brand
+from nbvideo.brand import load_brand
 from nbvideo.errors import InvalidInput
+from nbvideo.model.color import hex_rgb
 from nbvideo.providers.base import FrameRequest
 from nbvideo.providers.local.frames import draw_frame
 from tests.doubles.openai_double import OpenAIDouble

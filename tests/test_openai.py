@@ -17,6 +17,7 @@ from PIL import Image
 
 from nbvideo import keys
 from nbvideo.errors import InvalidInput
+from nbvideo.model.state import MAX_SCENE_S, MIN_SCENE_S, Brief, Question
 from nbvideo.providers.base import FrameModel, FrameRequest, PlanContext, Planner
 from nbvideo.providers.local.planner import voice_words
 from nbvideo.providers.openai import (
@@ -25,7 +26,6 @@ from nbvideo.providers.openai import (
     ProviderAPIError,
     ProviderOutputError,
 )
-from nbvideo.state import MAX_SCENE_S, MIN_SCENE_S, Brief, Question
 from tests.doubles.openai_double import OpenAIDouble, default_storyboard, start_openai_double
 
 KEY = "sk-test-" + "x" * 30

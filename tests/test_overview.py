@@ -15,7 +15,7 @@ from PIL import Image
 
 import nbvideo as nv
 from nbvideo.cli import main as cli
-from nbvideo.ledger import Ledger, LedgerEntry
+from nbvideo.store.ledger import Ledger, LedgerEntry
 from tests.conftest import BRIEF, SMALL
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)

@@ -13,17 +13,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nbvideo.model.look import palette_for
+from nbvideo.model.state import MAX_SCENE_S, MIN_SCENE_S, Brief, Storyboard
 from nbvideo.providers.base import PlanContext, Planner
 from nbvideo.providers.local.planner import (
     LocalPlanner,
     analyze_brief,
     extract_product,
-    palette_for,
     scene_count,
     split_frames,
     voice_words,
 )
-from nbvideo.state import MAX_SCENE_S, MIN_SCENE_S, Brief, Storyboard
 
 PRODUCTS = ["waterproof trail shoe", "oat milk latte", "budgeting app", "vitamin C serum",
             "family dentist", "noise-cancelling headphones", "project management tool",

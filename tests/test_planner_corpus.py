@@ -17,11 +17,12 @@ import pytest
 from click.testing import CliRunner
 
 import nbvideo as nv
-from nbvideo.brief_length import stated_duration
 from nbvideo.cli import main
+from nbvideo.model.brief_length import stated_duration
+from nbvideo.model.vocabulary import load_structures
 from nbvideo.pipeline.jobs import run_sync
 from nbvideo.pipeline.storyboard import plan
-from nbvideo.providers.local.brief_facts import analyze_brief, load_structures
+from nbvideo.providers.local.brief_facts import analyze_brief
 
 # (brief, seconds, category, words the audience must keep whole or None)
 CORPUS = [
@@ -165,9 +166,9 @@ def test_bike_light_copy_is_its_own() -> None:
     grammatically to people in open-plan offices."""
     import asyncio
 
+    from nbvideo.model.state import Brief
     from nbvideo.providers.base import PlanContext
     from nbvideo.providers.local.planner import LocalPlanner
-    from nbvideo.state import Brief
 
     def board(text: str) -> str:
         sb = asyncio.run(LocalPlanner().storyboard(PlanContext(brief=Brief(text=text))))
@@ -185,9 +186,9 @@ def test_bike_light_copy_is_its_own() -> None:
 def test_a_singular_audience_reads_as_one_person() -> None:
     import asyncio
 
+    from nbvideo.model.state import Brief
     from nbvideo.providers.base import PlanContext
     from nbvideo.providers.local.planner import LocalPlanner
-    from nbvideo.state import Brief
 
     ctx = PlanContext(brief=Brief(text="30s ad for a reusable water bottle"),
                       answers={"audience": "Busy nurse"}, seed=3)
@@ -201,9 +202,9 @@ def test_a_singular_audience_reads_as_one_person() -> None:
 def test_a_proper_name_takes_no_article() -> None:
     import asyncio
 
+    from nbvideo.model.state import Brief
     from nbvideo.providers.base import PlanContext
     from nbvideo.providers.local.planner import LocalPlanner
-    from nbvideo.state import Brief
 
     ctx = PlanContext(brief=Brief(text="We need a 30s ad for the launch of Flowly, a calm "
                                        "meditation app"))

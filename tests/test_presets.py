@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from nbvideo.errors import InvalidInput
+from nbvideo.model.state import frame_size
 from nbvideo.pipeline.presets import (
     PRESETS,
     ExportCheckFailed,
@@ -20,7 +21,6 @@ from nbvideo.pipeline.presets import (
     get_presets,
 )
 from nbvideo.pipeline.preview import poster_and_preview
-from nbvideo.state import frame_size
 from tests.brand_helpers import ffmpeg
 
 

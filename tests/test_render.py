@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from nbvideo.media import FFmpegError, RenderCanceled, ffmpeg_exe, probe
+from nbvideo.model.state import Transition, frame_size
 from nbvideo.pipeline import render
 from nbvideo.pipeline.render import (
     RenderClip,
@@ -21,7 +22,6 @@ from nbvideo.pipeline.render import (
     plan_duration,
     poster_frame,
 )
-from nbvideo.state import Transition, frame_size
 
 pytestmark = pytest.mark.slow
 

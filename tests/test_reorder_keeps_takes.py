@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 
 import nbvideo as nv
+from nbvideo.model.state import Scene, Take
 from nbvideo.pipeline.runtime import request_key
 from nbvideo.pipeline.storyboard import adopt_numbered_takes, frame_inputs, frame_request
-from nbvideo.state import Scene, Take
 
 
 def takes(p: nv.Project) -> dict[str, tuple[str | None, str | None, int, int]]:

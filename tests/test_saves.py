@@ -13,8 +13,8 @@ import pytest
 
 import nbvideo as nv
 from nbvideo.errors import ProjectStale, SchemaTooNew
-from nbvideo.state import SCHEMA_VERSION
-from nbvideo.store import MIGRATIONS, ProjectStore
+from nbvideo.model.state import SCHEMA_VERSION
+from nbvideo.store.folder import MIGRATIONS, ProjectStore
 from tests.test_cli import cli
 
 

@@ -22,12 +22,12 @@ import pytest
 
 from nbvideo.brand import CaptionStyle
 from nbvideo.media import ffmpeg_exe, probe
+from nbvideo.model.state import Transition
 from nbvideo.pipeline.captions import burn_in, cues_from_lines
 from nbvideo.pipeline.presets import SafeArea
 from nbvideo.pipeline.render import RenderClip, RenderResult, RenderSpec, export_timeline
 from nbvideo.pipeline.render_cache import bound_cache, cache_size
 from nbvideo.pipeline.smart_render import export_smart
-from nbvideo.state import Transition
 
 pytestmark = pytest.mark.slow
 

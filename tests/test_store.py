@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from nbvideo.errors import PathEscape, ProjectCorrupt, ProjectLocked, SchemaTooNew
-from nbvideo.state import SCHEMA_VERSION, Brief, ProjectState, Scene, Take
-from nbvideo.store import ProjectStore, inside, slug_path
+from nbvideo.model.state import SCHEMA_VERSION, Brief, ProjectState, Scene, Take
+from nbvideo.store.folder import ProjectStore, inside, slug_path
 
 
 def make_state(n_scenes: int = 2, takes: int = 1) -> ProjectState:

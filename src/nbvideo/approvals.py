@@ -17,9 +17,9 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from nbvideo.checked import text_problem
 from nbvideo.errors import InvalidInput, PhaseNotReady, quote
-from nbvideo.state import ClipEdit, Comment, CommentKind, ProjectState, Scene
+from nbvideo.model.checked import text_problem
+from nbvideo.model.state import ClipEdit, Comment, CommentKind, ProjectState, Scene
 
 # The status labels' colours wherever a status is drawn: white text on them reads at WCAG AA.
 # The board's CSS (widgets/static/nbvideo.css) repeats them; a test keeps the two in step.

@@ -4,7 +4,8 @@ A kit is data (``templates/brands/<name>.json`` next to its logo), not code, so 
 a brand without touching Python. Paths inside a kit file are relative to that file, so a kit
 folder can be copied anywhere; a font may also be one of the OFL fonts nbvideo ships
 (``manrope``, ``manrope-extrabold``, ``league-spartan``), which Pillow and ffmpeg's drawtext
-both read from the same file, so a caption measured here is the caption drawn there.
+both read from the same file, so a caption measured here is the caption drawn there. A look's
+files (logo, product reference) resolve here too: against the project and the bundled kits.
 
     >>> kit = load_brand("trailhead")
     >>> kit.font_path("headline").name
@@ -14,19 +15,21 @@ both read from the same file, so a caption measured here is the caption drawn th
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationError
 
-from nbvideo.checked import Checked
-from nbvideo.confine import confined_file
 from nbvideo.errors import InvalidInput, quote, validation_message
+from nbvideo.model.checked import Checked
+from nbvideo.model.color import Color, hex_rgb, luma
+from nbvideo.model.look import Look
+from nbvideo.store.confine import confined_file
 
 __all__ = [
-    "BUNDLED_FONTS", "BrandKit", "CaptionStyle", "Color", "EndCard", "Fonts", "LogoPlacement",
-    "brands_dir", "font_file", "hex_rgb", "list_brands", "load_brand", "project_brand",
+    "BUNDLED_FONTS", "BrandKit", "CaptionStyle", "EndCard", "Fonts", "LogoPlacement",
+    "brands_dir", "font_file", "list_brands", "load_brand", "logo_for", "look_roots",
+    "project_brand", "reference_for",
 ]  # fmt: skip
 
 _DATA = Path(__file__).parent / "data" / "fonts"
@@ -36,21 +39,6 @@ BUNDLED_FONTS: dict[str, str] = {
     "league-spartan": "LeagueSpartan-Bold.otf",
 }
 Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
-
-
-def _color(v: str) -> str:
-    if not isinstance(v, str) or not re.fullmatch(r"#[0-9a-fA-F]{6}", v.strip()):
-        raise ValueError(f"{quote(v)} is not a colour; write it as '#rrggbb'")
-    return v.strip().lower()
-
-
-Color = Annotated[str, AfterValidator(_color)]
-
-
-def hex_rgb(c: str) -> tuple[int, int, int]:
-    """'#rrggbb' -> (r, g, b)."""
-    v = int(_color(c)[1:], 16)
-    return (v >> 16 & 255, v >> 8 & 255, v & 255)
 
 
 def brands_dir() -> Path:
@@ -161,21 +149,16 @@ class BrandKit(_Model):
 
     @property
     def darkest(self) -> str:
-        return min(self.palette, key=_luma)
+        return min(self.palette, key=luma)
 
     @property
     def lightest(self) -> str:
-        return max(self.palette, key=_luma)
+        return max(self.palette, key=luma)
 
     @property
     def accent(self) -> str:
         """The most saturated palette colour: highlights, rules, the CTA button."""
         return max(self.palette, key=lambda c: max(hex_rgb(c)) - min(hex_rgb(c)))
-
-
-def _luma(c: str) -> float:
-    r, g, b = hex_rgb(c)
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
 def list_brands() -> list[str]:
@@ -226,3 +209,31 @@ def project_brand(brand: str, project_root: Path) -> BrandKit:
             " (or pass the path of a kit .json file)"
         )
     return load_brand(brands_dir() / f"{brand}.json")
+
+
+# --------------------------------------------------------------------------- a look's files
+
+def look_roots(base: Path | None) -> list[tuple[str, Path]]:
+    """Where a look's files may live: the project folder and the bundled brand kits' folder
+    (a look made from a bundled kit points at its logo there)."""
+    first = ("the project folder", base) if base is not None else ("the current folder",
+                                                                   Path.cwd())
+    return [first, ("the bundled brand kits", brands_dir())]
+
+
+def _look_file(field: str, value: str, base: Path | None) -> Path:
+    return confined_file(value, field=f"look.{field}", roots=look_roots(base), kind="image")
+
+
+def reference_for(look: Look, accepts_reference: bool, base: Path | None = None) -> Path | None:
+    """The reference image to send, or None: only to models that take one, and only if it
+    is an image inside the project (InvalidInput or PathEscape otherwise: an error here
+    rather than a paid call without it, or with a file from elsewhere)."""
+    if not accepts_reference or not look.reference_image:
+        return None
+    return _look_file("reference_image", look.reference_image, base)
+
+
+def logo_for(look: Look, base: Path | None = None) -> Path | None:
+    """The logo file local frames place, or None; relative paths resolve against `base`."""
+    return _look_file("logo", look.logo, base) if look.logo else None

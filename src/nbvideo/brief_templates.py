@@ -23,9 +23,9 @@ from typing import Any
 import pandas as pd
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
-from nbvideo.checked import Checked
 from nbvideo.errors import InvalidInput, validation_message
-from nbvideo.state import MAX_DURATION_S, MIN_DURATION_S, Aspect, Beat, CameraMove, ShotType
+from nbvideo.model.checked import Checked
+from nbvideo.model.state import MAX_DURATION_S, MIN_DURATION_S, Aspect, Beat, CameraMove, ShotType
 
 ENV_DIRS = "NBVIDEO_TEMPLATES"
 
@@ -74,7 +74,7 @@ class BriefTemplate(_Data):
     questions: list[TemplateQuestion] = Field(default_factory=list, max_length=8)
     copy_lines: dict[Beat, list[str]] = Field(
         default_factory=dict, alias="copy",
-        description="On-screen text per beat; {placeholders} as in data/structures.json.")
+        description="On-screen text per beat; {placeholders} as in model/data/structures.json.")
     example_brief: str = Field(min_length=3)
 
     @model_validator(mode="after")

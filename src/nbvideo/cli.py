@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 import click
 import pandas as pd
 
-from nbvideo.brief_length import length_note
 from nbvideo.errors import (
     BudgetExceeded,
     Canceled,
@@ -35,7 +34,8 @@ from nbvideo.errors import (
     RenderFailed,
     quote,
 )
-from nbvideo.state import ASPECTS, RESOLUTIONS
+from nbvideo.model.brief_length import length_note
+from nbvideo.model.state import ASPECTS, RESOLUTIONS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,9 +48,9 @@ EXIT_INTERNAL, EXIT_INTERRUPTED = 70, 130
 def exit_code(exc: BaseException) -> int:
     """The documented exit code for an error (docs/cli.md lists them): the first rule that
     matches wins, so a subclass can have a code of its own."""
-    from nbvideo.history import HistoryError
     from nbvideo.pipeline.versions import AssetsMissing
     from nbvideo.providers.base import ProviderError
+    from nbvideo.store.history import HistoryError
 
     rules: list[tuple[type[BaseException] | tuple[type[BaseException], ...], int]] = [
         (AssetsMissing, EXIT_PROJECT),
@@ -205,7 +205,7 @@ def new(path: Path, brief: str, aspect: str, duration_s: float | None, resolutio
         seed: int, providers: str, video_model: str | None, budget_usd: float | None) -> None:
     """Create a project and print its clarifying questions."""
     from nbvideo.project import Project
-    from nbvideo.store import ProjectStore, slug_path
+    from nbvideo.store.folder import ProjectStore, slug_path
 
     if ProjectStore(slug_path(path)).exists():
         raise InvalidInput(f"a project already exists at {slug_path(path)}; use `nbvideo run` on it")

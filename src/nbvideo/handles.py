@@ -14,8 +14,8 @@ import pandas as pd
 
 from nbvideo import views
 from nbvideo.errors import PhaseNotReady
+from nbvideo.model.state import ExportRecord, Question, Scene, Take
 from nbvideo.pipeline import timeline as timeline_ops
-from nbvideo.state import ExportRecord, Question, Scene, Take
 
 if TYPE_CHECKING:
     from nbvideo.pipeline.jobs import Job

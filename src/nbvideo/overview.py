@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from nbvideo.errors import InvalidInput, NbvideoError
-from nbvideo.ledger import Ledger
 from nbvideo.media import open_image
-from nbvideo.state import ProjectState
-from nbvideo.store import BACKUP_FILE, LEDGER_FILE, STATE_FILE, parse_state
+from nbvideo.model.state import ProjectState
+from nbvideo.store.folder import BACKUP_FILE, LEDGER_FILE, STATE_FILE, parse_state
+from nbvideo.store.ledger import Ledger
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -27,10 +27,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 from nbvideo import approvals, charts, views
-from nbvideo.brief_length import length_note, stated_duration
 from nbvideo.brief_templates import get_template
-from nbvideo.checked import as_finite
-from nbvideo.checked import budget as check_budget
 from nbvideo.errors import (
     InvalidInput,
     PathEscape,
@@ -48,9 +45,20 @@ from nbvideo.handles import (
     TimelineView,
     widget_bundle,
 )
-from nbvideo.history import HistoryEvent, check_user, default_user
-from nbvideo.ledger import Ledger, summarize
-from nbvideo.look import Look
+from nbvideo.model.brief_length import length_note, stated_duration
+from nbvideo.model.checked import as_finite
+from nbvideo.model.checked import budget as check_budget
+from nbvideo.model.look import Look
+from nbvideo.model.state import (
+    Brief,
+    Comment,
+    Finishing,
+    Metadata,
+    ProjectState,
+    QAPolicy,
+    Scene,
+    Take,
+)
 from nbvideo.overview import phase_status
 from nbvideo.pipeline import clips as clips_phase
 from nbvideo.pipeline import export as export_phase
@@ -63,17 +71,9 @@ from nbvideo.pipeline.jobs import Job, run_sync
 from nbvideo.pipeline.runtime import Runtime
 from nbvideo.providers import provider_set
 from nbvideo.providers.catalog import get_model
-from nbvideo.state import (
-    Brief,
-    Comment,
-    Finishing,
-    Metadata,
-    ProjectState,
-    QAPolicy,
-    Scene,
-    Take,
-)
-from nbvideo.store import ProjectStore, slug_path
+from nbvideo.store.folder import ProjectStore, slug_path
+from nbvideo.store.history import HistoryEvent, check_user, default_user
+from nbvideo.store.ledger import Ledger, summarize
 
 log = logging.getLogger(__name__)
 
@@ -583,7 +583,7 @@ class Project:
 
     def finish(self, **settings: Any) -> Finishing:
         """Set how exports are finished: brand=, voice=, voice_model=, voice_fit=, music=,
-        captions=, scene_text=, logo=, end_card= (see `nbvideo.state.Finishing`). Saved with
+        captions=, scene_text=, logo=, end_card= (see `nbvideo.model.state.Finishing`). Saved with
         the project. `voice_fit="speed"` plays a voice line that is longer than its scene up
         to 1.5x faster; the default stops the export with the three ways to fit it.
         Offline frames follow it: clean (no board marks) while the export burns text, and
@@ -593,8 +593,8 @@ class Project:
         Example: ``p.finish(brand="trailhead", voice="narrator-f", music="bed")``
         """
         from nbvideo.brand import project_brand
-        from nbvideo.confine import confined_file
         from nbvideo.providers.voices import get_voice
+        from nbvideo.store.confine import confined_file
 
         rt = self._rt
         with rt.guard:
@@ -622,13 +622,14 @@ class Project:
 
     def set_look(self, off: bool = False, **settings: Any) -> Look | None:
         """Set the look every frame is made with: style_words=, palette=, seed=, product=,
-        reference_image=, logo= (see `nbvideo.look.Look`). Unset fields start from the brief,
+        reference_image=, logo= (see `nbvideo.model.look.Look`). Unset fields start from the brief,
         the answers and the brand kit set with `p.finish(brand=...)` (its palette and logo).
         `off=True` removes it. Frames whose request changes are remade by `p.storyboard()`.
 
         Example: ``p.set_look(product="grey trail shoe", reference_image="shoe.png")``
         """
-        from nbvideo.look import logo_for, look_from, reference_for
+        from nbvideo.brand import logo_for, reference_for
+        from nbvideo.model.look import look_from
         from nbvideo.pipeline.finishing import kit_for
         from nbvideo.pipeline.questions import effective_answers
 

@@ -11,7 +11,7 @@ import html
 from pathlib import Path
 
 from nbvideo.approvals import STATUS_COLOURS
-from nbvideo.state import ExportRecord, Question, Scene
+from nbvideo.model.state import ExportRecord, Question, Scene
 
 _CARD = (
     "display:inline-block;vertical-align:top;margin:4px;padding:6px;border:1px solid var(--jp-border-color2,#ddd);"

@@ -28,12 +28,12 @@ import pandas as pd
 from nbvideo.campaign import plan, runner
 from nbvideo.campaign.models import CampaignState, Market, VariantResult, VariantSpec, load_state
 from nbvideo.campaign.models import save_state as _save
-from nbvideo.checked import budget
 from nbvideo.errors import InvalidInput, NbvideoError, ProjectLocked, ProjectNotFound
-from nbvideo.ledger import Ledger
+from nbvideo.model.checked import budget
 from nbvideo.pipeline.shared import SharedAssets
 from nbvideo.pipeline.shared_budget import SharedBudget
-from nbvideo.store import slug_path
+from nbvideo.store.folder import slug_path
+from nbvideo.store.ledger import Ledger
 
 if TYPE_CHECKING:
     from nbvideo.project import Project

@@ -21,11 +21,11 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from nbvideo.checked import Checked
 from nbvideo.errors import ProjectCorrupt
+from nbvideo.model.checked import Checked
+from nbvideo.model.state import Aspect, Beat, Brief, Fit, Question, Scene, Timeline, utcnow
 from nbvideo.pipeline.runtime import canonical
-from nbvideo.state import Aspect, Beat, Brief, Fit, Question, Scene, Timeline, utcnow
-from nbvideo.store import atomic_write_bytes
+from nbvideo.store.folder import atomic_write_bytes
 
 CAMPAIGN_FILE = "campaign.json"
 SCHEMA_VERSION = 1

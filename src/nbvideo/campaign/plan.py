@@ -22,11 +22,12 @@ import pandas as pd
 from pydantic import ValidationError
 from slugify import slugify
 
-from nbvideo.brief_length import stated_duration
 from nbvideo.campaign.models import Market, VariantSpec
 from nbvideo.errors import BudgetExceeded, InvalidInput, from_validation, quote, validation_message
 from nbvideo.keys import redact
-from nbvideo.ledger import Ledger, LedgerEntry
+from nbvideo.model.brief_length import stated_duration
+from nbvideo.model.look import palette_for
+from nbvideo.model.state import Brief, Question, Scene, Timeline
 from nbvideo.pipeline.budget import Budget, gate
 from nbvideo.pipeline.jobs import run_sync
 from nbvideo.pipeline.questions import effective_answers, planner_estimate
@@ -36,8 +37,7 @@ from nbvideo.pipeline.storyboard import scene_seed
 from nbvideo.providers import provider_set
 from nbvideo.providers.base import PlanContext, Planner, ProviderError, Usage
 from nbvideo.providers.local.brief_facts import PRIORITY
-from nbvideo.providers.local.planner import palette_for
-from nbvideo.state import Brief, Question, Scene, Timeline
+from nbvideo.store.ledger import Ledger, LedgerEntry
 
 if TYPE_CHECKING:
     from nbvideo.project import Project

@@ -26,13 +26,13 @@ from tqdm.auto import tqdm
 from nbvideo.campaign.models import CampaignState, VariantResult, VariantSpec, save_state
 from nbvideo.campaign.worker import RESULT_FILE, run_variant
 from nbvideo.errors import InvalidInput
+from nbvideo.model.state import utcnow
 from nbvideo.pipeline import routing
 from nbvideo.pipeline.estimate import clip_estimate
 from nbvideo.pipeline.runtime import canonical
 from nbvideo.pipeline.shared_budget import SharedBudget
 from nbvideo.providers import ProviderSet, provider_set
 from nbvideo.providers.catalog import get_model
-from nbvideo.state import utcnow
 
 log = logging.getLogger(__name__)
 INLINE = "inline"

@@ -17,14 +17,14 @@ from pathlib import Path
 from nbvideo.campaign.models import VariantResult, VariantSpec
 from nbvideo.errors import InvalidInput
 from nbvideo.keys import redact
-from nbvideo.ledger import Ledger, LedgerEntry
+from nbvideo.model.state import utcnow
 from nbvideo.pipeline.budget import BudgetExceeded
 from nbvideo.pipeline.runtime import Runtime
 from nbvideo.pipeline.shared import SharedAssets
 from nbvideo.pipeline.shared_budget import SharedBudget
 from nbvideo.providers import provider_set
-from nbvideo.state import utcnow
-from nbvideo.store import atomic_write_bytes
+from nbvideo.store.folder import atomic_write_bytes
+from nbvideo.store.ledger import Ledger, LedgerEntry
 
 RESULT_FILE = "variant-result.json"
 

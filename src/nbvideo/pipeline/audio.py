@@ -31,9 +31,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nbvideo.audio_io import BITEXACT, SAMPLE_RATE, read_wav, write_wav
-from nbvideo.checked import Checked
 from nbvideo.errors import InvalidInput, from_validation
 from nbvideo.media import run_ffmpeg
+from nbvideo.model.checked import Checked
 from nbvideo.pipeline.loudness import Loudness, measure_loudness, normalize
 from nbvideo.pipeline.music_bed import music_bed
 

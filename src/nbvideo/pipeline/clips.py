@@ -13,6 +13,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from nbvideo.errors import InvalidInput, PhaseNotReady, ScenesFailed
+from nbvideo.model.state import QAResult, Scene, Take, frame_size
 from nbvideo.pipeline.budget import Budget, BudgetExceeded
 from nbvideo.pipeline.estimate import clip_estimate
 from nbvideo.pipeline.jobs import EventStatus, Job, gather_limited
@@ -36,7 +37,6 @@ from nbvideo.providers.base import (
     WaitTimeout,
 )
 from nbvideo.providers.catalog import generated_duration, get_model
-from nbvideo.state import QAResult, Scene, Take, frame_size
 
 log = logging.getLogger(__name__)
 

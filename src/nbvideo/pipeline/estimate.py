@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from nbvideo.model.state import Scene
 from nbvideo.pipeline.runtime import Runtime
 from nbvideo.providers.base import Usage
 from nbvideo.providers.catalog import ModelSpec, generated_duration, get_model, price
-from nbvideo.state import Scene
 
 COLUMNS = ["scene", "id", "beat", "duration_s", "model", "generated_s", "trim_s", "units", "unit",
            "unit_price_usd", "cost_usd", "note"]

@@ -13,6 +13,14 @@ from slugify import slugify
 from tqdm.auto import tqdm
 
 from nbvideo.errors import InvalidInput, quote, render_step
+from nbvideo.model.state import (
+    ASPECTS,
+    RESOLUTIONS,
+    ExportRecord,
+    Finishing,
+    RenderStats,
+    frame_size,
+)
 from nbvideo.pipeline import clips as clips_phase
 from nbvideo.pipeline import finishing, render, smart_render, storyboard
 from nbvideo.pipeline.captions import write_srt, write_vtt
@@ -22,7 +30,6 @@ from nbvideo.pipeline.presets import Preset, enforce, get_presets
 from nbvideo.pipeline.preview import poster_and_preview
 from nbvideo.pipeline.runtime import Runtime
 from nbvideo.pipeline.timeline import require_clips
-from nbvideo.state import ASPECTS, RESOLUTIONS, ExportRecord, Finishing, RenderStats, frame_size
 
 FITS = ("crop", "pad")
 SMART_CACHE = "cache/smart"  # mezzanines and encoded pieces; safe to delete

@@ -22,6 +22,7 @@ from typing import Any
 from nbvideo.brand import BrandKit, CaptionStyle, project_brand
 from nbvideo.errors import InvalidInput
 from nbvideo.keys import redact
+from nbvideo.model.state import MAX_SCENE_S, Finishing, Scene, Transition
 from nbvideo.pipeline.audio import (
     MAX_TEMPO,
     encode_master,
@@ -41,7 +42,6 @@ from nbvideo.pipeline.render import RenderClip, plan_duration
 from nbvideo.pipeline.runtime import Runtime, canonical, request_key
 from nbvideo.pipeline.timeline import Entry
 from nbvideo.providers.base import ProviderError, SpeechRequest, Usage
-from nbvideo.state import MAX_SCENE_S, Finishing, Scene, Transition
 
 VOICE_LEAD_S = 0.15  # a line starts this far into its scene, so cuts do not clip the first word
 FIT_BREATH_S = 0.1  # a sped or lengthened line ends this far before its scene does

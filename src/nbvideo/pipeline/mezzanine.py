@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nbvideo.errors import render_step
 from nbvideo.media import MediaInfo, probe, probe_mp4_header, run_ffmpeg
-from nbvideo.state import Fit
+from nbvideo.model.state import Fit
 
 __all__ = ["GOP_S", "EncodeParams", "Mezzanine", "file_digest", "normalize"]
 

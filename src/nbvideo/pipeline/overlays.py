@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from nbvideo.brand import BrandKit, LogoPlacement, hex_rgb
+from nbvideo.brand import BrandKit, LogoPlacement
 from nbvideo.glyphs import FontStack, warn_missing
 from nbvideo.media import RGB_TO_BT709, TAG_BT709, open_image, run_ffmpeg
+from nbvideo.model.color import hex_rgb
 from nbvideo.pipeline.captions import filter_value
 from nbvideo.pipeline.presets import Rect, SafeArea
 

@@ -31,8 +31,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from nbvideo.errors import InvalidInput, quote
-from nbvideo.state import ExportRecord, Metadata, ProjectState
-from nbvideo.store import atomic_write_bytes
+from nbvideo.model.state import ExportRecord, Metadata, ProjectState
+from nbvideo.store.folder import atomic_write_bytes
 
 GB = 1024**3
 MB = 1024**2

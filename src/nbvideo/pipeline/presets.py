@@ -32,7 +32,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nbvideo.errors import InvalidInput, quote
-from nbvideo.state import Aspect, Resolution, frame_size
+from nbvideo.model.state import Aspect, Resolution, frame_size
 
 __all__ = [
     "PRESETS", "ExportCheckFailed", "ExportFacts", "Preset", "Rect", "SafeArea", "TextItem",

@@ -27,7 +27,7 @@ import imageio_ffmpeg
 from pydantic import BaseModel, ConfigDict, Field
 
 from nbvideo.media import probe
-from nbvideo.state import QACheck, QAResult
+from nbvideo.model.state import QACheck, QAResult
 
 BLACK_MIN_S = 0.5
 FROZEN_MIN_S = 1.0

@@ -6,9 +6,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
-from nbvideo.checked import text_problem
 from nbvideo.errors import InvalidInput, quote
 from nbvideo.keys import redact
+from nbvideo.model.checked import text_problem
+from nbvideo.model.state import Question
 from nbvideo.pipeline.runtime import Runtime
 from nbvideo.providers.base import (
     PlanContext,
@@ -16,7 +17,6 @@ from nbvideo.providers.base import (
     QuestionsResult,
     StoryboardResult,
 )
-from nbvideo.state import Question
 
 
 def plan_context(rt: Runtime) -> PlanContext:

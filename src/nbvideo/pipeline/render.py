@@ -35,7 +35,7 @@ from nbvideo.media import (
     probe_mp4_header,
     run_ffmpeg,
 )
-from nbvideo.state import Aspect, Fit, Resolution, Transition, frame_size
+from nbvideo.model.state import Aspect, Fit, Resolution, Transition, frame_size
 
 __all__ = [
     "FFmpegError", "RenderCanceled", "RenderClip", "RenderResult", "RenderSpec",

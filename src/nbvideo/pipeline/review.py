@@ -24,9 +24,10 @@ from PIL import Image, ImageDraw, ImageFont
 from pydantic import BaseModel, ConfigDict, Field
 
 from nbvideo.approvals import STATUS_COLOURS
-from nbvideo.brand import BrandKit, font_file, hex_rgb
+from nbvideo.brand import BrandKit, font_file
 from nbvideo.glyphs import FontStack
 from nbvideo.media import open_image
+from nbvideo.model.color import hex_rgb
 
 __all__ = ["ReviewRow", "ReviewSheet", "ReviewTotals", "review_sheet"]
 

@@ -17,9 +17,9 @@ from collections.abc import Collection, Sequence
 from typing import Literal
 
 from nbvideo.errors import InvalidInput, quote
+from nbvideo.model.state import Brief, Scene
 from nbvideo.providers import ProviderSet
 from nbvideo.providers.catalog import ModelSpec, generated_duration, get_model, models, price
-from nbvideo.state import Brief, Scene
 
 Policy = Literal["cheapest", "quality"]
 POLICIES: dict[str, str] = {

@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from nbvideo import approvals
-from nbvideo.history import Recorder
 from nbvideo.keys import redact
-from nbvideo.ledger import Ledger, LedgerEntry
+from nbvideo.model.state import ProjectState, Scene, Take, utcnow
 from nbvideo.pipeline.budget import Budget, BudgetExceeded, Reservation, gate
 from nbvideo.providers import ProviderSet
 from nbvideo.providers.base import MediaResult, ProviderError, Usage
-from nbvideo.state import ProjectState, Scene, Take, utcnow
-from nbvideo.store import ProjectStore
+from nbvideo.store.folder import ProjectStore
+from nbvideo.store.history import Recorder
+from nbvideo.store.ledger import Ledger, LedgerEntry
 
 if TYPE_CHECKING:
     from nbvideo.pipeline.shared import SharedAssets

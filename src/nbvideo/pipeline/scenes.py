@@ -12,9 +12,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from nbvideo.errors import InvalidInput, from_validation, quote
+from nbvideo.model.state import MAX_SCENE_S, MIN_SCENE_S, Scene, Take
 from nbvideo.pipeline.runtime import Runtime
 from nbvideo.pipeline.storyboard import scene_seed
-from nbvideo.state import MAX_SCENE_S, MIN_SCENE_S, Scene, Take
 
 EDITABLE = ("title", "description", "visual_prompt", "shot", "camera", "duration_s",
             "on_screen_text", "voice_line", "beat")

@@ -32,6 +32,7 @@ from typing import Any
 import filelock
 from pydantic import BaseModel, ConfigDict
 
+from nbvideo.model.state import Take, utcnow
 from nbvideo.pipeline.runtime import (
     _DIR,
     _EXT,
@@ -42,8 +43,7 @@ from nbvideo.pipeline.runtime import (
     file_sha256,
     new_take_id,
 )
-from nbvideo.state import Take, utcnow
-from nbvideo.store import atomic_write_bytes
+from nbvideo.store.folder import atomic_write_bytes
 
 SHARED_DIR = ".shared"
 

@@ -22,7 +22,7 @@ from typing import Any
 import filelock
 
 from nbvideo.pipeline.budget import Budget
-from nbvideo.store import atomic_write_bytes
+from nbvideo.store.folder import atomic_write_bytes
 
 BUDGET_FILE = "budget.json"
 _HOST = socket.gethostname()

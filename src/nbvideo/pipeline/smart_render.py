@@ -32,12 +32,12 @@ import av
 
 from nbvideo.errors import MediaMissing, render_step
 from nbvideo.media import FFmpegError, MediaInfo, RenderCanceled, run_ffmpeg
+from nbvideo.model.state import frame_size
 from nbvideo.pipeline import render
 from nbvideo.pipeline.mezzanine import EncodeParams, Mezzanine, normalize
 from nbvideo.pipeline.render import RenderClip, RenderResult, RenderSpec
 from nbvideo.pipeline.render_cache import bound_cache
 from nbvideo.pipeline.segments import Piece, plan_pieces, spans_to_frames
-from nbvideo.state import frame_size
 
 __all__ = ["DEFAULT_CACHE_BYTES", "encode_params", "export_smart"]
 

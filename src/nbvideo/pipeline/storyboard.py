@@ -7,16 +7,16 @@ import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
+from nbvideo.brand import logo_for, reference_for
 from nbvideo.errors import InvalidInput, PathEscape, ScenesFailed
-from nbvideo.look import apply_look, logo_for, reference_for
 from nbvideo.media import open_image
+from nbvideo.model.look import apply_look, palette_for
+from nbvideo.model.state import Scene, Take, frame_size
 from nbvideo.pipeline.questions import ask_planner, effective_answers, plan_context
 from nbvideo.pipeline.runtime import Runtime, file_sha256, produce, request_key
 from nbvideo.providers import catalog
 from nbvideo.providers.base import FrameModel, FrameRequest
 from nbvideo.providers.local.frames import needs_fallback_fonts
-from nbvideo.providers.local.planner import palette_for
-from nbvideo.state import Scene, Take, frame_size
 
 THUMB_SIDE = 320
 

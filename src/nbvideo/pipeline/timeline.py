@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from nbvideo.checked import as_finite
 from nbvideo.errors import InvalidInput, PhaseNotReady, quote
+from nbvideo.model.checked import as_finite
+from nbvideo.model.state import ClipEdit, Scene, Take, Transition
 from nbvideo.pipeline.runtime import Runtime
 from nbvideo.pipeline.scenes import resolve
-from nbvideo.state import ClipEdit, Scene, Take, Transition
 
 MIN_KEPT_S = 0.5
 MAX_CROSSFADE_S = 3.0

@@ -20,9 +20,12 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from nbvideo.checked import text_problem
 from nbvideo.errors import InvalidInput, ProjectLocked, quote
-from nbvideo.history import (
+from nbvideo.model.checked import text_problem
+from nbvideo.model.state import ProjectState
+from nbvideo.pipeline.runtime import Runtime
+from nbvideo.providers import provider_set
+from nbvideo.store.history import (
     SNAPSHOT_NAME,
     HistoryError,
     HistoryEvent,
@@ -36,9 +39,6 @@ from nbvideo.history import (
     normal,
     state_hash,
 )
-from nbvideo.pipeline.runtime import Runtime
-from nbvideo.providers import provider_set
-from nbvideo.state import ProjectState
 
 COLUMNS = ["id", "time", "user", "kind", "summary", "scenes", "fields", "target", "snapshot",
            "undone", "note", "changes"]
@@ -56,7 +56,7 @@ def _recorder(rt: Runtime) -> Recorder:
 
 
 def events(rt: Runtime) -> list[HistoryEvent]:
-    from nbvideo.history import HISTORY_FILE
+    from nbvideo.store.history import HISTORY_FILE
 
     return HistoryLog(rt.store.root / HISTORY_FILE).events()
 

@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nbvideo.errors import NbvideoError
-from nbvideo.state import Aspect, Beat, Brief, CameraMove, Question, ShotType, Storyboard
+from nbvideo.model.state import Aspect, Beat, Brief, CameraMove, Question, ShotType, Storyboard
 
 
 class _Boundary(BaseModel):

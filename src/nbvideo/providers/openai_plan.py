@@ -3,7 +3,7 @@
 Pure functions and pydantic models, no SDK: the wire models the strict JSON schema is built
 from, the prompts, and the normalising that turns a model's answer (which may have 7 questions,
 bad ids, or durations that do not add up) into the same Questions and Storyboard the offline
-planner returns, within every limit in state.py.
+planner returns, within every limit in model/state.py.
 """
 
 from __future__ import annotations
@@ -16,11 +16,8 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from nbvideo.checked import Checked
-from nbvideo.providers.base import PlanContext
-from nbvideo.providers.local.planner import plan_questions, voice_words
-from nbvideo.providers.local.timing import split_duration
-from nbvideo.state import (
+from nbvideo.model.checked import Checked
+from nbvideo.model.state import (
     MAX_SCENE_S,
     MIN_SCENE_S,
     Beat,
@@ -30,13 +27,16 @@ from nbvideo.state import (
     ShotType,
     Storyboard,
 )
+from nbvideo.providers.base import PlanContext
+from nbvideo.providers.local.planner import plan_questions, voice_words
+from nbvideo.providers.local.timing import split_duration
 
 ORIENTATION = {"16:9": "horizontal", "9:16": "vertical", "1:1": "square", "4:5": "portrait"}
 
 
 # --------------------------------------------------------------------------- wire models
 # Strict structured outputs need every field required and no free-form dicts; the enums come
-# from state.py so the API itself refuses a beat or camera move we cannot render.
+# from model/state.py so the API itself refuses a beat or camera move we cannot render.
 
 class _Wire(Checked):
     model_config = ConfigDict(extra="forbid")

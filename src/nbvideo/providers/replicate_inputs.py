@@ -15,9 +15,9 @@ from typing import Any
 
 from nbvideo.errors import InvalidInput
 from nbvideo.media import open_image
+from nbvideo.model.state import ASPECTS
 from nbvideo.providers.base import ClipRequest, FrameRequest
 from nbvideo.providers.catalog import ModelSpec, generated_duration
-from nbvideo.state import ASPECTS
 
 DATA_URI_MAX = 1_000_000
 # catalog id -> (field that takes the start image, field that takes the resolution)

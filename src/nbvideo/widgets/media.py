@@ -14,7 +14,7 @@ from pathlib import Path
 
 from nbvideo.errors import render_step
 from nbvideo.media import open_image, run_ffmpeg
-from nbvideo.state import Take
+from nbvideo.model.state import Take
 
 THUMB_SIDE = 480  # px, long side: sharp on a 240 px card at 2x
 THUMB_MAX_BYTES = 48_000  # around 40 KB; busy photos are re-encoded smaller

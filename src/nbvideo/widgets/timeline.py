@@ -19,10 +19,10 @@ import ipywidgets
 import traitlets as t
 
 from nbvideo.errors import InvalidInput
+from nbvideo.model.state import ASPECTS, RESOLUTIONS
 from nbvideo.pipeline.export import FITS
 from nbvideo.pipeline.music_files import AUDIO_SUFFIXES
 from nbvideo.pipeline.timeline import MAX_CROSSFADE_S, MIN_KEPT_S
-from nbvideo.state import ASPECTS, RESOLUTIONS
 from nbvideo.widgets import media
 from nbvideo.widgets.base import THROTTLE_S, Later, Part, ProjectView, WithBuffers, action, esm
 

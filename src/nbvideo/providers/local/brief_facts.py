@@ -1,19 +1,18 @@
 """Brief analysis for the offline planner: what a one-line brief already says, as BriefFacts.
 
 Keywords and regexes only, no model: product, category, audience, benefit, tone, call to action,
-platform, music, setting and offer, read with the vocabulary in ``data/structures.json``.
+platform, music, setting and offer, read with the domain vocabulary (``nbvideo.model.vocabulary``).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
-from typing import Any
 
-from nbvideo.brief_length import without_length
+from nbvideo.model.brief_length import without_length
+from nbvideo.model.vocabulary import detect_category, load_structures, tone_key
+from nbvideo.model.vocabulary import mentioned_first as _earliest
 from nbvideo.providers.local.grammar import singularize
 
 # The facts a clarifying question may ask about, most useful first.
@@ -21,28 +20,7 @@ PRIORITY = ("audience", "benefit", "tone", "cta", "platform", "music", "setting"
 _B, _E = r"(?<![\w-])", r"(?![\w-])"  # word edges that keep 'high-energy' one word
 
 
-@lru_cache(maxsize=1)
-def load_structures() -> dict[str, Any]:
-    """The planner's data (structures, beats, vocabulary), read once from package data."""
-    ref = resources.files("nbvideo") / "data" / "structures.json"
-    data: dict[str, Any] = json.loads(ref.read_text(encoding="utf-8"))
-    return data
-
-
 # --------------------------------------------------------------------------- text helpers
-
-@lru_cache(maxsize=8192)
-def _kw(word: str) -> re.Pattern[str]:
-    """Whole-word, case-insensitive pattern: 'fast' must not match 'fast-paced' or 'breakfast'."""
-    left, right = (_B if re.match(r"\w", word) else ""), (_E if re.search(r"\w$", word) else "")
-    return re.compile(left + re.escape(word).replace(r"\ ", r"\s+") + right, re.IGNORECASE)
-
-
-def _earliest(text: str, words: list[str]) -> tuple[int, str] | None:
-    """(position, word) of the keyword mentioned first, so the brief's own order wins."""
-    hits = [(m.start(), w) for w in words if (m := _kw(w).search(text))]
-    return min(hits) if hits else None
-
 
 def _cap(s: str) -> str:
     return s[:1].upper() + s[1:]
@@ -104,25 +82,6 @@ def extract_product(brief_text: str) -> str:
               for k in t["keywords"]}
     words = _drop_leading(rx["lead"].sub("", found.strip()).split(), noise)
     return " ".join(words[:6]).strip(" ,.;:!?-—'\"") or "product"
-
-
-def detect_category(brief_text: str) -> str:
-    """Product category with the most keyword words hit; ties go to the earlier category."""
-    cats = load_structures()["categories"]
-    scores = {n: sum(len(k.split()) for k in c["keywords"] if _kw(k).search(brief_text))
-              for n, c in cats.items()}  # 'power bank' says more than 'bank'
-
-    best = max(scores.values())
-    return next(n for n, s in scores.items() if s == best) if best else "generic"
-
-
-def _tone_key(text: str | None) -> str | None:
-    """Map a tone answer or a brief to one of the tone classes in the data, or None."""
-    tones = load_structures()["tones"]
-    if not text or text.strip().lower() in tones:
-        return text.strip().lower() if text else None
-    hits = [(hit, name) for name, t in tones.items() if (hit := _earliest(text, t["keywords"]))]
-    return min(hits)[1] if hits else None
 
 
 def _audience(text: str) -> str | None:
@@ -209,7 +168,7 @@ def analyze_brief(brief_text: str) -> BriefFacts:
     data, rx = load_structures(), _rx()
     text = " ".join(brief_text.split())
     music = rx["music"].search(text)
-    tone = _tone_key(rx["music"].sub(" ", text))  # 'upbeat music' is music, not tone
+    tone = tone_key(rx["music"].sub(" ", text))  # 'upbeat music' is music, not tone
     benefit = None
     if m := rx["benefit"].search(text):
         benefit = _cap(" ".join(m.group(1).split()[:7]))

@@ -1,9 +1,9 @@
 """Offline, rule-based planner: clarifying questions and storyboards with no model and no key.
 
 It asks only about what the brief leaves open (brief_facts.py reads the brief), and lays the
-answers over an ad structure from ``data/structures.json`` (data, not code, so a director can add
+answers over an ad structure from the domain vocabulary (``nbvideo.model.vocabulary``) (data, not code, so a director can add
 a structure or a category without touching Python), timed by timing.py over the project's
-length (which the brief itself may state, see brief_length.py). Copy is the beat's neutral
+length (which the brief itself may state, see model/brief_length.py). Copy is the beat's neutral
 templates plus the category's own lines (a line written for trail shoes never reaches a bike
 light); grammar.py makes it agree with the product and audience it names; no two scenes of an
 ad share a title. Same (context, seed)
@@ -21,22 +21,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from nbvideo.brief_templates import BriefTemplate, find_template
-from nbvideo.providers.base import PlanContext, QuestionsResult, StoryboardResult, Usage
-from nbvideo.providers.local import grammar
-from nbvideo.providers.local.brief_facts import (
-    PRIORITY,
-    BriefFacts,
-    _cap,
-    _drop_leading,
-    _earliest,
-    _tone_key,
-    analyze_brief,
-    detect_category,
-    extract_product,
-    load_structures,
-)
-from nbvideo.providers.local.timing import scene_count, split_duration, split_frames
-from nbvideo.state import (
+from nbvideo.model.state import (
     CAMERA_MOVES,
     SHOT_TYPES,
     Brief,
@@ -46,11 +31,23 @@ from nbvideo.state import (
     ShotType,
     Storyboard,
 )
+from nbvideo.model.vocabulary import load_structures, tone_key
+from nbvideo.model.vocabulary import mentioned_first as _earliest
+from nbvideo.providers.base import PlanContext, QuestionsResult, StoryboardResult, Usage
+from nbvideo.providers.local import grammar
+from nbvideo.providers.local.brief_facts import (
+    PRIORITY,
+    BriefFacts,
+    _cap,
+    _drop_leading,
+    analyze_brief,
+    extract_product,
+)
+from nbvideo.providers.local.timing import scene_count, split_duration, split_frames
 
 __all__ = [  # with the names re-exported from brief_facts and timing
-    "BriefFacts", "LocalPlanner", "analyze_brief", "detect_category", "extract_product",
-    "load_structures", "palette_for", "plan_questions", "plan_storyboard", "scene_count",
-    "split_duration", "split_frames",
+    "BriefFacts", "LocalPlanner", "analyze_brief", "extract_product", "plan_questions",
+    "plan_storyboard", "scene_count", "split_duration", "split_frames",
 ]  # fmt: skip
 
 COPY_MAX = 40  # on-screen text must stay readable on a phone
@@ -82,7 +79,7 @@ def _defaults(facts: BriefFacts, brief: Brief, tone: str | None = None) -> dict[
     data = load_structures()
     cat = data["categories"][facts.category]
     tone = tone or facts.tone or cat["tone"]
-    tdata = data["tones"][_tone_key(tone) or _tone_key(cat["tone"]) or "energetic"]
+    tdata = data["tones"][tone_key(tone) or tone_key(cat["tone"]) or "energetic"]
     return {"audience": facts.audience or cat["audiences"][0],
             "benefit": facts.benefit or cat["benefit"], "tone": tone,
             "cta": facts.cta or cat["ctas"][0],
@@ -135,19 +132,6 @@ def _template_questions(tmpl: BriefTemplate, facts: BriefFacts, defaults: dict[s
 
 
 # --------------------------------------------------------------------------- storyboard
-
-def palette_for(brief_text: str, answers: dict[str, str] | None = None) -> list[str]:
-    """5 '#rrggbb' colours, darkest first, from the tone (answer, brief, or category default)."""
-    data = load_structures()
-    key = _tone_key((answers or {}).get("tone")) or _tone_key(brief_text)
-    key = key or _tone_key(data["categories"][detect_category(brief_text)]["tone"]) or "energetic"
-
-    def luma(c: str) -> float:
-        r, g, b = (int(c[i:i + 2], 16) for i in (1, 3, 5))
-        return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-    return sorted((c.lower() for c in data["tones"][key]["palette"]), key=luma)
-
 
 def _structure(brief: Brief) -> dict[str, Any]:
     """The template named on the brief, else a keyword-triggered structure, else by duration."""
@@ -266,7 +250,7 @@ def plan_storyboard(ctx: PlanContext) -> Storyboard:
     facts = analyze_brief(brief.text)
     v = _resolve(ctx, facts)
     cat = data["categories"][facts.category]
-    tone = data["tones"][_tone_key(v["tone"]) or _tone_key(cat["tone"]) or "energetic"]
+    tone = data["tones"][tone_key(v["tone"]) or tone_key(cat["tone"]) or "energetic"]
     structure = _structure(brief)
     seq = _beats(structure, scene_count(brief.duration_s, tone["pace_s"]))
     durations = split_duration(brief.duration_s, brief.fps, [e["weight"] for e in seq])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from nbvideo.state import MAX_SCENE_S, MIN_SCENE_S
+from nbvideo.model.state import MAX_SCENE_S, MIN_SCENE_S
 
 
 def scene_count(duration_s: float, pace_s: float = 5.0) -> int:

@@ -13,10 +13,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from nbvideo.brief_length import stated_duration
-from nbvideo.checked import Checked
 from nbvideo.errors import quote
-from nbvideo.look import Look
+from nbvideo.model.brief_length import stated_duration
+from nbvideo.model.checked import Checked
+from nbvideo.model.look import Look
 
 SCHEMA_VERSION = 3
 """2: scenes carry a review status and comments (both default, so a version 1 file opens).

@@ -17,7 +17,7 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from nbvideo.state import utcnow
+from nbvideo.model.state import utcnow
 
 COLUMNS = [
     "time", "phase", "scene", "take", "provider", "model", "units", "unit", "unit_price_usd",

@@ -1,14 +1,31 @@
 """What a history event is: its kind ("edit", "reorder", "regenerate", ...), the scenes it
 touched and a one-line summary, read off the changes alone, so a Project method added later
-is described without being told how."""
+is described without being told how. `Change` lives here, not in history.py, so the two
+modules do not import each other."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
-if TYPE_CHECKING:
-    from nbvideo.history import Change
+from pydantic import BaseModel, ConfigDict
+
+
+class Change(BaseModel):
+    """One changed value: `path` into the normal form, with its value before and after.
+    op "add" has no before, "remove" no after."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: list[str]
+    op: Literal["set", "add", "remove"] = "set"
+    before: Any = None
+    after: Any = None
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(self.path)
+
 
 _PRIORITY = ("storyboard", "restore_scene", "add", "delete", "reorder", "regenerate",
              "generate", "choose_take", "edit", "reseed", "trim", "transition",

@@ -33,14 +33,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from nbvideo.checked import text_problem
 from nbvideo.errors import NbvideoError, quote
-from nbvideo.history_kinds import describe
-from nbvideo.state import ProjectState, utcnow
+from nbvideo.model.checked import text_problem
+from nbvideo.model.state import ProjectState, utcnow
+from nbvideo.store.history_kinds import Change, describe
 
 HISTORY_FILE = "history.jsonl"
 BACKUP_FILE = "project.json.bak"
@@ -61,22 +61,6 @@ so a project saved before they existed does not look edited by hand when it is o
 
 class HistoryError(NbvideoError):
     """Undo, redo or restore cannot do what was asked; the message says why and what can."""
-
-
-class Change(BaseModel):
-    """One changed value: `path` into the normal form, with its value before and after.
-    op "add" has no before, "remove" no after."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    path: list[str]
-    op: Literal["set", "add", "remove"] = "set"
-    before: Any = None
-    after: Any = None
-
-    @property
-    def dotted(self) -> str:
-        return ".".join(self.path)
 
 
 class HistoryEvent(BaseModel):
@@ -440,7 +424,7 @@ class Recorder:
         return False
 
     def _backup(self) -> ProjectState | None:
-        from nbvideo.store import parse_state
+        from nbvideo.store.folder import parse_state
 
         path = self.root / BACKUP_FILE
         try:

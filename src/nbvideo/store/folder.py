@@ -41,7 +41,7 @@ from nbvideo.errors import (
     quote,
     validation_message,
 )
-from nbvideo.state import SCHEMA_VERSION, ProjectState, utcnow
+from nbvideo.model.state import SCHEMA_VERSION, ProjectState, utcnow
 
 STATE_FILE = "project.json"
 BACKUP_FILE = "project.json.bak"

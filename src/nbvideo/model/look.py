@@ -15,15 +15,25 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import ConfigDict, Field
 
-from nbvideo.brand import BrandKit, Color, hex_rgb
-from nbvideo.checked import Checked
-from nbvideo.confine import confined_file
+from nbvideo.model.checked import Checked
+from nbvideo.model.color import Color, hex_rgb, luma
+from nbvideo.model.vocabulary import detect_category, load_structures, tone_key
 
-__all__ = ["Look", "apply_look", "color_name", "logo_for", "look_from", "palette_for",
-           "reference_for"]
+__all__ = ["Kit", "Look", "apply_look", "color_name", "look_from", "palette_for"]
+
+class Kit(Protocol):
+    """What the look needs of a brand kit (nbvideo.brand.BrandKit is one), so the model does not
+    import the layer that reads kits from disk."""
+
+    @property
+    def palette(self) -> list[str]: ...
+
+    def logo_path(self) -> Path | None: ...
+
 
 MAX_PROMPT = 2000  # Scene.visual_prompt's limit; a looked prompt must still fit a scene
 
@@ -104,59 +114,21 @@ def apply_look(visual_prompt: str, look: Look) -> str:
     return out[:MAX_PROMPT]
 
 
-def look_roots(base: Path | None) -> list[tuple[str, Path]]:
-    """Where a look's files may live: the project folder and the bundled brand kits' folder
-    (a look made from a bundled kit points at its logo there)."""
-    from nbvideo.brand import brands_dir
-
-    first = ("the project folder", base) if base is not None else ("the current folder",
-                                                                   Path.cwd())
-    return [first, ("the bundled brand kits", brands_dir())]
-
-
-def _file(field: str, value: str, base: Path | None) -> Path:
-    return confined_file(value, field=f"look.{field}", roots=look_roots(base), kind="image")
-
-
-def reference_for(look: Look, accepts_reference: bool, base: Path | None = None) -> Path | None:
-    """The reference image to send, or None: only to models that take one, and only if it
-    is an image inside the project (InvalidInput or PathEscape otherwise: an error here
-    rather than a paid call without it, or with a file from elsewhere)."""
-    if not accepts_reference or not look.reference_image:
-        return None
-    return _file("reference_image", look.reference_image, base)
-
-
-def logo_for(look: Look, base: Path | None = None) -> Path | None:
-    """The logo file local frames place, or None; relative paths resolve against `base`."""
-    return _file("logo", look.logo, base) if look.logo else None
-
-
-def _luma(c: str) -> float:
-    r, g, b = hex_rgb(c)
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
 def palette_for(brief_text: str, answers: dict[str, str] | None = None,
-                kit: BrandKit | None = None) -> list[str]:
+                kit: Kit | None = None) -> list[str]:
     """'#rrggbb' colours, darkest first: the brand's palette if there is a kit, else the tone's
-    (answer, brief, or category default) from the planner's data.
-
-    Same result as providers.local.planner.palette_for without a kit; the pipeline should
-    own this choice (a kit overrides the tone), so it lives here too.
-    """
+    (answer, brief, or category default) from the domain vocabulary. The one place this choice
+    is made: the local planner, the look and the campaign all ask here."""
     if kit is not None:
-        return sorted((c.lower() for c in kit.palette), key=_luma)
-    from nbvideo.providers.local.brief_facts import _tone_key, detect_category, load_structures
-
+        return sorted((c.lower() for c in kit.palette), key=luma)
     data = load_structures()
-    key = _tone_key((answers or {}).get("tone")) or _tone_key(brief_text)
-    key = key or _tone_key(data["categories"][detect_category(brief_text)]["tone"]) or "energetic"
-    return sorted((c.lower() for c in data["tones"][key]["palette"]), key=_luma)
+    key = tone_key((answers or {}).get("tone")) or tone_key(brief_text)
+    key = key or tone_key(data["categories"][detect_category(brief_text)]["tone"]) or "energetic"
+    return sorted((c.lower() for c in data["tones"][key]["palette"]), key=luma)
 
 
 def look_from(brief_text: str, answers: dict[str, str] | None = None, *,
-              kit: BrandKit | None = None, seed: int = 7, product: str = "",
+              kit: Kit | None = None, seed: int = 7, product: str = "",
               reference_image: str | None = None, style_words: list[str] | None = None) -> Look:
     """A project's Look from its brief, answers and brand kit.
 
@@ -164,14 +136,12 @@ def look_from(brief_text: str, answers: dict[str, str] | None = None, *,
     fuller phrases) plus the tone's mood, so paid frames read like the local storyboard.
     """
     if style_words is None:
-        from nbvideo.providers.local.brief_facts import _tone_key, load_structures
-
         data = load_structures()
         answers = answers or {}
         style_words = []
         if style := answers.get("style"):
             style_words += [w.strip() for w in data["styles"].get(style, style).split(",")]
-        tone = _tone_key(answers.get("tone")) or _tone_key(brief_text)
+        tone = tone_key(answers.get("tone")) or tone_key(brief_text)
         if tone:
             style_words.append(data["tones"][tone]["lighting"])
     logo = kit.logo_path() if kit is not None else None
