@@ -3,6 +3,8 @@
 #   make test   -> install the test dependencies and run the whole suite (unit, CLI, notebooks,
 #                  the user guide's build and examples, and JupyterLab in headless Chromium;
 #                  NBVIDEO_SKIP_BROWSER=1 skips the browser)
+#   make test-fast -> unit and CLI tests only, in parallel: no video renders (marker `slow`), no
+#                  browser, no notebooks, no docs build (see CONTRIBUTING.md)
 #   make docs   -> build the user guide and API reference into site/ (open site/index.html)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -12,7 +14,7 @@ DEMO_DIR ?= demo-output
 NBVIDEO_CHROMIUM ?= /usr/bin/chromium
 export NBVIDEO_CHROMIUM
 
-.PHONY: demo test docs docs-check bench venv clean chromium espeak fribidi
+.PHONY: demo test test-fast docs docs-check bench venv clean chromium espeak fribidi
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -92,6 +94,13 @@ test: $(VENV)/.installed-test chromium espeak fribidi
 	env -u OPENAI_API_KEY -u REPLICATE_API_TOKEN \
 	  $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider notebooks
 	$(MAKE) docs-check
+
+# What to run while working: chosen by markers, so a new test is in it unless it is marked
+# `slow` (renders video) or lives in tests/browser. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
+test-fast: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow and not browser" tests
 
 # The guide: built with warnings as errors (mkdocs.yml has strict: true; --strict says so here
 # too), and every ```python fence in docs/ run offline, each in a fresh temporary folder.

@@ -60,6 +60,7 @@ def made(costs: pd.DataFrame, phase: str) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ on Dask
 
+@pytest.mark.slow
 def test_twelve_variants_on_a_local_cluster_make_each_shared_clip_once(
     base: nv.Project, tmp_path: Path, client: Client
 ) -> None:
@@ -105,6 +106,7 @@ def test_twelve_variants_on_a_local_cluster_make_each_shared_clip_once(
         assert len(exports) == 1 and Path(exports[0]).stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_killing_a_worker_mid_campaign_loses_no_finished_variant(
     base: nv.Project, tmp_path: Path
 ) -> None:

@@ -20,6 +20,7 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
                           text=True, cwd=cwd, timeout=600)
 
 
+@pytest.mark.slow
 def test_demo_renders_a_playable_ad_and_prints_paths_and_costs(tmp_path: Path) -> None:
     res = cli("demo", str(tmp_path / "demo"))
     assert res.returncode == 0, res.stderr

@@ -18,6 +18,7 @@ needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
                                   reason="the offline voice needs espeak-ng (make test installs it)")
 
 
+@pytest.mark.slow
 @needs_espeak
 def test_package_writes_a_folder_and_zip_per_platform(rendered: nv.Project) -> None:
     p = rendered

@@ -207,6 +207,14 @@ def run_all(page: Page, timeout_ms: int = RUN_TIMEOUT_MS) -> None:
 
 def run_cell(page: Page, index: int, timeout_ms: int = RUN_TIMEOUT_MS) -> None:
     """Run one cell (index counts every cell, markdown too, as in the .ipynb) and wait for it."""
+    start_cell(page, index)
+    page.wait_for_function("() => window.__nbvRunCell !== undefined", timeout=timeout_ms)
+    wait_idle(page)
+
+
+def start_cell(page: Page, index: int) -> None:
+    """Start running one cell and return at once: the kernel is busy with it meanwhile (its
+    widgets' messages wait in line), as when a person edits while a long cell runs."""
     page.evaluate(
         """(index) => {
             const panel = window.jupyterapp.shell.currentWidget;
@@ -218,8 +226,6 @@ def run_cell(page: Page, index: int, timeout_ms: int = RUN_TIMEOUT_MS) -> None:
         }""",
         index,
     )
-    page.wait_for_function("() => window.__nbvRunCell !== undefined", timeout=timeout_ms)
-    wait_idle(page)
 
 
 def cell_index(page: Page, contains: str) -> int:

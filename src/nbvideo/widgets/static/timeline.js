@@ -208,8 +208,10 @@ function trimHandle(block, it, edge, ctx) {
   const c = it.clip;
   const min = edge === "in" ? 0 : c.in_s + ctx.info.min_kept_s;
   const max = edge === "in" ? c.out_s - ctx.info.min_kept_s : c.source_s;
-  // A trim not sent yet lives in ctx.pending, not in this element: a redraw (any change to
-  // the project redraws the lanes) must not drop the keys pressed so far or their timer.
+  // A trim not confirmed yet lives in ctx.pending, not in this element: a redraw (any change
+  // to the project redraws the lanes) must not drop the keys pressed so far or their timer.
+  // It stays there once sent, until the kernel answers: a redraw before that answer (a busy
+  // kernel answers late) would start the handle from the old in point and lose the presses.
   const key = `${it.id}:${edge}`;
   let value = ctx.pending.get(key)?.value ?? (edge === "in" ? c.in_s : c.out_s);
   const el = h("button", {
@@ -231,10 +233,17 @@ function trimHandle(block, it, edge, ctx) {
   /** Send the trim `delay` ms after the last change (one message for a run of key presses). */
   function later(/** @type {number} */ delay) {
     clearTimeout(ctx.pending.get(key)?.timer);
-    const timer = window.setTimeout(() => {
+    const timer = window.setTimeout(async () => {
       const v = ctx.pending.get(key)?.value ?? value;
-      ctx.pending.delete(key);
-      ctx.act("trim", edge === "in" ? { scene: it.id, in_s: v } : { scene: it.id, out_s: v });
+      ctx.pending.set(key, { value: v, timer: 0 });
+      const reply = await ctx.act("trim", edge === "in" ? { scene: it.id, in_s: v } : { scene: it.id, out_s: v });
+      // Answered: the clip now holds the saved (or, if refused, the old) point. A trim made
+      // meanwhile (another value, or a send still to come) stays for its own answer.
+      const now = ctx.pending.get(key);
+      if (now && now.value === v && !now.timer) {
+        ctx.pending.delete(key);
+        if (!reply.ok) ctx.redraw();
+      }
     }, delay);
     ctx.pending.set(key, { value, timer });
   }
