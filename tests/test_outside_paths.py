@@ -143,3 +143,14 @@ def test_a_kit_and_look_inside_the_project_still_export(rendered: nv.Project) ->
     p.finish(brand="trailhead")
     p.set_look(off=True)
     assert p.set_look() is not None and "trailhead" in (p.look.logo or "")  # type: ignore[union-attr]
+
+
+def test_a_path_no_file_system_can_name_is_refused_by_the_gate_itself(tmp_path: Path) -> None:
+    """The gate refuses it whoever calls it, not only callers whose text check came first."""
+    from nbvideo.errors import PathEscape
+    from nbvideo.store.confine import confined_file
+
+    for bad in ("logo\x00.png", "\ud800.png"):
+        with pytest.raises(PathEscape, match="no file name can hold"):
+            confined_file(bad, field="look.logo", roots=[("the project folder", tmp_path)],
+                          kind="image")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from nbvideo.errors import InvalidInput, MediaMissing, PathEscape, quote
+from nbvideo.store.folder import unnameable
 
 __all__ = ["Kind", "confined_file"]
 
@@ -49,6 +50,9 @@ def confined_file(value: str | os.PathLike[str], *, field: str,
     if not roots:
         raise ValueError("confined_file needs at least one folder the file may live in")
     shown = quote(str(value))
+    if unnameable(value):
+        raise PathEscape(f"{field} {shown} has a character no file name can hold (NUL, or an "
+                         "unpaired surrogate)")
     p = Path(value).expanduser()
     if not p.is_absolute():
         p = (base if base is not None else roots[0][1]) / p
