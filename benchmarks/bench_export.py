@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from nbvideo.media import ffmpeg_exe, probe
+from nbvideo.media.ffmpeg import ffmpeg_exe, probe
 from nbvideo.model.state import Transition
-from nbvideo.pipeline.render import RenderClip, RenderSpec, export_timeline
+from nbvideo.render.engine import RenderClip, RenderSpec, export_timeline
 
 WORK = Path(__file__).resolve().parent / ".work" / "export"
 N_CLIPS, CLIP_S, FPS, SIZE = 10, 5.0, 30, (1280, 720)

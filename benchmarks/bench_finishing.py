@@ -23,7 +23,7 @@ from pathlib import Path
 
 import nbvideo as nv
 from nbvideo.cli import DEMO_BRIEF
-from nbvideo.pipeline.presets import Preset, get_preset
+from nbvideo.model.presets import Preset, get_preset
 from nbvideo.providers.local.voice import find_espeak
 
 WORK = Path(__file__).resolve().parent / ".work" / "finishing"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from bench_state import best, big_state
 
-from nbvideo.pipeline import versions
-from nbvideo.pipeline.runtime import Runtime
+from nbvideo.edit import versions
 from nbvideo.providers import provider_set
+from nbvideo.runtime.context import Runtime
 from nbvideo.store.folder import ProjectStore
 from nbvideo.store.ledger import Ledger
 

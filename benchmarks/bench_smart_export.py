@@ -23,11 +23,11 @@ from pathlib import Path
 
 from bench_export import CLIP_S, ENCODE, FPS, QUIET, SIZE, XFADE_S, best_of, hand_xfade, make_clips
 
-from nbvideo.media import ffmpeg_exe, probe
+from nbvideo.media.ffmpeg import ffmpeg_exe, probe
 from nbvideo.model.state import Transition, frame_size
-from nbvideo.pipeline.mezzanine import normalize
-from nbvideo.pipeline.render import RenderClip, RenderResult, RenderSpec, export_timeline
-from nbvideo.pipeline.smart_render import encode_params, export_smart
+from nbvideo.render.engine import RenderClip, RenderResult, RenderSpec, export_timeline
+from nbvideo.render.mezzanine import normalize
+from nbvideo.render.smart_render import encode_params, export_smart
 
 WORK = Path(__file__).resolve().parent / ".work" / "smart"
 GOAL_SMART, GOAL_EDIT = 0.3, 0.15

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nbvideo.media import ffmpeg_exe
+from nbvideo.media.ffmpeg import ffmpeg_exe
 
 
 def ffmpeg(*args: str) -> bytes:

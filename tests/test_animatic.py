@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from nbvideo.media import FFmpegError, probe
+from nbvideo.media.ffmpeg import FFmpegError, probe
 from nbvideo.model.state import CAMERA_MOVES
 from nbvideo.providers.base import ClipRequest, FrameRequest, VideoModel
 from nbvideo.providers.local import animatic

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 import nbvideo as nv
-from nbvideo.approvals import STATUS_COLOURS as HEX
-from nbvideo.approvals import NotApproved
-from nbvideo.media import probe
+from nbvideo.media.ffmpeg import probe
+from nbvideo.model.approvals import STATUS_COLOURS as HEX
+from nbvideo.model.approvals import NotApproved
 from nbvideo.model.color import hex_rgb
 from nbvideo.model.state import SCHEMA_VERSION
 

@@ -17,10 +17,12 @@ import av
 import numpy as np
 import pytest
 
-from nbvideo.audio_io import SAMPLE_RATE, decode, read_wav, wav_duration, write_wav
 from nbvideo.errors import InvalidInput
-from nbvideo.media import RenderCanceled, ffmpeg_exe, probe
-from nbvideo.pipeline.audio import (
+from nbvideo.media.audio_io import SAMPLE_RATE, decode, read_wav, wav_duration, write_wav
+from nbvideo.media.ffmpeg import RenderCanceled, ffmpeg_exe, probe
+from nbvideo.providers.base import SpeechRequest
+from nbvideo.providers.local.voice import EspeakVoice, find_espeak
+from nbvideo.sound.mix import (
     MixSettings,
     Overrun,
     describe_overruns,
@@ -31,8 +33,6 @@ from nbvideo.pipeline.audio import (
     place_voice,
     premix_graph,
 )
-from nbvideo.providers.base import SpeechRequest
-from nbvideo.providers.local.voice import EspeakVoice, find_espeak
 from tests.doubles.openai_double import speech_wav
 
 pytestmark = pytest.mark.slow
@@ -327,7 +327,7 @@ def test_silence_is_not_amplified(tmp_path: Path) -> None:
 def test_a_master_encodes_to_each_bitrate_at_its_loudness_or_not_at_all(tmp_path: Path) -> None:
     """One normalised master serves every bitrate; an encode whose peaks would pass the
     ceiling is refused (no file) so the caller mixes straight to AAC instead."""
-    from nbvideo.pipeline.audio import encode_master
+    from nbvideo.sound.mix import encode_master
 
     t = np.arange(4 * SAMPLE_RATE) / SAMPLE_RATE
     tone = 0.2 * np.sin(2 * np.pi * 440 * t)

@@ -25,7 +25,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from nbvideo.media import probe
+from nbvideo.media.ffmpeg import probe
 
 ROOT = Path(__file__).resolve().parents[1]
 BINDER = ROOT / "binder"

@@ -10,13 +10,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nbvideo.brand import BrandKit, LogoPlacement, font_file, list_brands, load_brand, reference_for
+from nbvideo.edit.captions import burn_in, cues_from_lines
+from nbvideo.edit.overlays import end_card, end_card_image, logo_overlay, logo_rect
 from nbvideo.errors import InvalidInput
 from nbvideo.model.color import hex_rgb, luma
 from nbvideo.model.look import Look, apply_look, color_name, look_from, palette_for
-from nbvideo.pipeline.captions import burn_in, cues_from_lines
-from nbvideo.pipeline.overlays import end_card, end_card_image, logo_overlay, logo_rect
-from nbvideo.pipeline.presets import SafeArea, get_preset
+from nbvideo.model.presets import SafeArea, get_preset
+from nbvideo.store.brands import (
+    BrandKit,
+    LogoPlacement,
+    font_file,
+    list_brands,
+    load_brand,
+    reference_for,
+)
 from tests.brand_helpers import assert_inside, file_frames, raw_frames, solid_clip
 
 BRIEFS = ["30s ad for a waterproof trail shoe for weekend hikers",

@@ -23,8 +23,8 @@ import pytest
 from distributed import Client, LocalCluster
 
 import nbvideo as nv
-from nbvideo.pipeline.budget import Budget, BudgetExceeded, reserve
-from nbvideo.pipeline.shared_budget import SharedBudget
+from nbvideo.runtime.budget import Budget, BudgetExceeded, reserve
+from nbvideo.runtime.shared_budget import SharedBudget
 from nbvideo.store.ledger import Ledger
 from tests.conftest import BRIEF, SMALL
 
@@ -197,8 +197,8 @@ def test_the_campaign_budget_refuses_the_variant_that_would_exceed_it(
 HOLDER = """
 import sys, time
 from pathlib import Path
-from nbvideo.pipeline.budget import reserve
-from nbvideo.pipeline.shared_budget import SharedBudget
+from nbvideo.runtime.budget import reserve
+from nbvideo.runtime.shared_budget import SharedBudget
 with reserve([SharedBudget.at(Path(sys.argv[1]))], 0.6, "clip in another worker"):
     Path(sys.argv[2]).write_text("held")
     time.sleep(60)
@@ -252,8 +252,8 @@ def test_rerun_redoes_only_the_variants_whose_recipe_changed(base: nv.Project,
 def test_variants_of_one_length_share_the_plan_and_differ_only_where_asked(
     base: nv.Project, tmp_path: Path
 ) -> None:
-    from nbvideo.pipeline.jobs import run_sync
-    from nbvideo.pipeline.storyboard import plan
+    from nbvideo.plan.storyboard import plan
+    from nbvideo.runtime.jobs import run_sync
 
     run_sync(plan(base._rt))  # the base's own plan (and any edits to it) is used as is
     base.edit_scene(2, visual_prompt="the shoe in a puddle, low angle")

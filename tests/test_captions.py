@@ -10,9 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from nbvideo.brand import BUNDLED_FONTS, CaptionStyle, font_file, load_brand
-from nbvideo.media import ffmpeg_exe
-from nbvideo.pipeline.captions import (
+from nbvideo.edit.captions import (
     Cue,
     burn_in,
     cues_from_lines,
@@ -23,7 +21,9 @@ from nbvideo.pipeline.captions import (
     write_srt,
     write_vtt,
 )
-from nbvideo.pipeline.presets import ExportFacts, SafeArea, check_export, get_preset
+from nbvideo.media.ffmpeg import ffmpeg_exe
+from nbvideo.model.presets import ExportFacts, SafeArea, check_export, get_preset
+from nbvideo.store.brands import BUNDLED_FONTS, CaptionStyle, font_file, load_brand
 from tests.brand_helpers import assert_inside, raw_frames
 
 MEDIUM = "Built for weekend hikers who never wait for dry weather"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import nbvideo as nv
-from nbvideo.media import probe
-from nbvideo.pipeline.loudness import measure_loudness
+from nbvideo.media.ffmpeg import probe
+from nbvideo.sound.loudness import measure_loudness
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import nbvideo as nv
-from nbvideo.pipeline import routing
-from nbvideo.pipeline.clips import ClipFailed
+from nbvideo.generate.clips import ClipFailed
+from nbvideo.plan import routing
 from nbvideo.providers import provider_set
 from nbvideo.providers.catalog import generated_duration, get_model, price
 from tests.doubles.replicate_double import ReplicateDouble

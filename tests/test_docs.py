@@ -170,7 +170,7 @@ def test_troubleshooting_lists_every_message_template() -> None:
 
 
 def test_troubleshooting_lists_every_export_check_code() -> None:
-    from nbvideo.pipeline.presets import Violation
+    from nbvideo.model.presets import Violation
 
     codes = typing.get_args(Violation.model_fields["code"].annotation)
     assert "too_long" in codes

@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 import nbvideo as nv
-from nbvideo.media import FFmpegError, RenderCanceled, ffmpeg_exe, open_image, probe
-from nbvideo.pipeline.jobs import Job
+from nbvideo.media.ffmpeg import FFmpegError, RenderCanceled, ffmpeg_exe, open_image, probe
+from nbvideo.runtime.jobs import Job
 
 
 def _mp4(path: Path, seconds: int = 1) -> Path:
@@ -87,8 +87,7 @@ def test_exporting_after_a_clip_was_deleted_names_the_clip(rendered: nv.Project)
 
 def test_an_ffmpeg_failure_in_an_export_names_the_step_and_ffmpegs_last_lines(
         rendered: nv.Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    from nbvideo.pipeline import render
-
+    from nbvideo.render import engine as render
     real = render.run_ffmpeg
     monkeypatch.setattr(render, "run_ffmpeg",
                         lambda args, **kw: real([*args[:-1], "-no_such_option", args[-1]], **kw))
@@ -205,8 +204,8 @@ def test_provider_errors_keep_their_type_and_fields_across_a_process_boundary() 
 
 
 def test_internal_exceptions_are_private() -> None:
-    from nbvideo.pipeline import smart_render
     from nbvideo.providers import openai_plan, replicate_http
+    from nbvideo.render import smart_render
 
     for mod, name in ((smart_render, "SmartUnsupported"), (replicate_http, "HTTPStatus"),
                       (openai_plan, "Unusable")):
@@ -260,8 +259,8 @@ def test_an_unusable_plan_escapes_as_a_permanent_provider_error() -> None:
 def test_a_damaged_smart_cache_falls_back_to_the_full_export(tmp_path: Path) -> None:
     """The smart path's own failure (here a mezzanine damaged on disk) never escapes: the
     export is made the full way and says why."""
-    from nbvideo.pipeline.render import RenderClip, RenderSpec
-    from nbvideo.pipeline.smart_render import export_smart
+    from nbvideo.render.engine import RenderClip, RenderSpec
+    from nbvideo.render.smart_render import export_smart
 
     clips = [RenderClip(path=_mp4(tmp_path / f"c{i}.mp4", 3), duration_s=3) for i in range(2)]
 
@@ -294,8 +293,8 @@ def _cli(monkeypatch: pytest.MonkeyPatch, exc: BaseException, *args: str) -> Any
 
 
 def _cases() -> list[tuple[BaseException, int]]:
+    from nbvideo.edit.versions import AssetsMissing
     from nbvideo.keys import MissingKey
-    from nbvideo.pipeline.versions import AssetsMissing
     from nbvideo.providers.base import ProviderAPIError, ProviderOutputError
     from nbvideo.store.history import HistoryError
 

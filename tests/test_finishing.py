@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 import nbvideo as nv
-from nbvideo.media import ffmpeg_exe, probe, run_ffmpeg
-from nbvideo.pipeline.finishing import VOICE_LEAD_S
-from nbvideo.pipeline.loudness import measure_loudness
-from nbvideo.pipeline.presets import ExportCheckFailed, Preset, get_preset
+from nbvideo.media.ffmpeg import ffmpeg_exe, probe, run_ffmpeg
+from nbvideo.model.presets import ExportCheckFailed, Preset, get_preset
+from nbvideo.render.finishing import VOICE_LEAD_S
+from nbvideo.sound.loudness import measure_loudness
 
 pytestmark = pytest.mark.slow
 
@@ -168,7 +168,7 @@ def test_a_project_opened_by_a_relative_path_exports_with_its_sidecars(
 
 def test_presets_in_one_call_share_one_mix_and_show_the_logo_and_the_end_card(
         rendered: nv.Project, tmp_path: Path) -> None:
-    from nbvideo.pipeline.overlays import end_card_image, logo_overlay
+    from nbvideo.edit.overlays import end_card_image, logo_overlay
 
     p = rendered
     web = get_preset("web")
@@ -220,8 +220,8 @@ def test_a_finish_set_after_the_clips_exports_clean_frames_under_its_captions(
     """16:9, storyboard and clips first, then p.finish(...) (the demo's order reversed): the
     export redraws the local frames without the board's marks (free) and makes their
     animatics again, so the caption band holds the burned caption and nothing else."""
-    from nbvideo.pipeline.captions import layout_text
-    from nbvideo.pipeline.presets import SafeArea
+    from nbvideo.edit.captions import layout_text
+    from nbvideo.model.presets import SafeArea
 
     p = rendered
     board_clip = p.path / p.scenes[0].clip.path
@@ -262,7 +262,7 @@ def test_a_demo_like_export_shows_the_logo_once_where_the_kit_puts_it(
     leave the logo to the export's watermark. With the watermark off the frames carry the
     look's logo in their top-left corner instead; the two exports differ at those two places
     and nowhere else."""
-    from nbvideo.pipeline.overlays import logo_overlay
+    from nbvideo.edit.overlays import logo_overlay
 
     p = fresh
     p.answer()

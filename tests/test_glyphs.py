@@ -10,14 +10,14 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 import nbvideo as nv
-from nbvideo.brand import CaptionStyle, font_file, load_brand
+from nbvideo.edit.captions import burn_in, cues_from_lines
+from nbvideo.edit.overlays import end_card_image
 from nbvideo.errors import GlyphWarning
-from nbvideo.glyphs import FALLBACK_FONTS, FontStack
-from nbvideo.pipeline.captions import burn_in, cues_from_lines
-from nbvideo.pipeline.overlays import end_card_image
-from nbvideo.pipeline.presets import SafeArea
+from nbvideo.media.glyphs import FALLBACK_FONTS, FontStack
+from nbvideo.model.presets import SafeArea
 from nbvideo.providers.base import FrameRequest
 from nbvideo.providers.local.frames import draw_frame
+from nbvideo.store.brands import CaptionStyle, font_file, load_brand
 from tests.brand_helpers import raw_frames
 
 ARABIC = "تسوق الآن"  # "shop now": two words, the first one typed is the right-hand one
@@ -180,8 +180,7 @@ def test_right_to_left_text_without_fribidi_is_a_warning_not_silent(
         monkeypatch: pytest.MonkeyPatch):
     """Pillow's wheel loads FriBiDi from the system: without it Arabic letters come out
     unjoined, which the user must be told (and how to fix), not find later in the video."""
-    from nbvideo import glyphs
-
+    from nbvideo.media import glyphs
     monkeypatch.setattr(glyphs, "rtl_shaping", lambda: False)
     with pytest.warns(GlyphWarning, match="unshaped.*libfribidi0"):
         draw_frame(_req(ARABIC))

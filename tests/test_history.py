@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import nbvideo as nv
+from nbvideo.edit.versions import AssetsMissing
 from nbvideo.model.state import SCHEMA_VERSION
-from nbvideo.pipeline.versions import AssetsMissing
 from nbvideo.store.history import HistoryError
 from tests.conftest import BRIEF, SMALL
 

@@ -13,11 +13,11 @@ import pytest
 from PIL import Image
 
 import nbvideo as nv
-from nbvideo.brand import load_brand
 from nbvideo.errors import InvalidInput
 from nbvideo.model.color import hex_rgb
 from nbvideo.providers.base import FrameRequest
 from nbvideo.providers.local.frames import draw_frame
+from nbvideo.store.brands import load_brand
 from tests.doubles.openai_double import OpenAIDouble
 from tests.doubles.replicate_double import ReplicateDouble
 
@@ -108,7 +108,7 @@ def test_frames_are_clean_while_the_export_burns_text_and_toggling_back_reuses_t
     """Captions of spoken lines or the scenes' own text burned in: local frames drop the
     board's marks (part of their request, so p.storyboard() redraws them, free); without
     burned text they are the board panels again, the same takes as before."""
-    from nbvideo.pipeline.storyboard import frame_marks, unmarked
+    from nbvideo.plan.storyboard import frame_marks, unmarked
 
     p = local_project(tmp_path)
     board = {s.id: (s.frame.id, s.frame.checksum, dict(s.frame.inputs)) for s in p.storyboard()}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nbvideo.media import (
+from nbvideo.media.ffmpeg import (
     FFmpegError,
     RenderCanceled,
     ffmpeg_exe,

@@ -202,7 +202,7 @@ def test_every_priced_model_has_its_paid_methods_watched() -> None:
 @pytest.fixture
 def around_the_gate(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[bool]]:
     """Each paid provider method, wrapped to note whether it was called inside the gate."""
-    from nbvideo.pipeline.budget import inside_gate
+    from nbvideo.runtime.budget import inside_gate
 
     calls: dict[str, list[bool]] = {}
     for cls, names in paid_methods().values():
@@ -232,8 +232,8 @@ def test_every_dollar_a_vendor_billed_passed_the_gate(openai_double: OpenAIDoubl
     p.regenerate_frame(1, prompt="low angle, rain")
     p.generate_clips(scenes=[1], retries=0).wait(120)
     p.finish(voice="narrator-f", voice_model="tts-1", music="none")
-    from nbvideo.pipeline.finishing import speak_lines
-    from nbvideo.pipeline.timeline import entries
+    from nbvideo.edit.timeline import entries
+    from nbvideo.render.finishing import speak_lines
 
     assert speak_lines(p._rt, entries(p._rt))  # the voice-over an export would speak
     nv.batch(pd.DataFrame({"brief": [BRIEF]}), tmp_path / "camp", providers="openai",

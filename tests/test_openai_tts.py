@@ -13,8 +13,8 @@ import av
 import pytest
 
 from nbvideo import keys
-from nbvideo.audio_io import SAMPLE_RATE
 from nbvideo.errors import InvalidInput
+from nbvideo.media.audio_io import SAMPLE_RATE
 from nbvideo.providers.base import (
     ProviderAPIError,
     ProviderOutputError,

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 import nbvideo as nv
-from nbvideo.brand import font_file, load_brand
 from nbvideo.errors import InvalidInput, PathEscape
+from nbvideo.store.brands import font_file, load_brand
 
 BRIEF = "15s ad for a waterproof trail shoe for weekend hikers"
 

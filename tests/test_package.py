@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import nbvideo as nv
-from nbvideo.media import probe
-from nbvideo.pipeline import package as package_mod
-from nbvideo.pipeline.package import PackageCheckFailed
+from nbvideo.deliver import package as package_mod
+from nbvideo.deliver.package import PackageCheckFailed
+from nbvideo.media.ffmpeg import probe
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
                                   reason="the offline voice needs espeak-ng (make test installs it)")

@@ -108,7 +108,7 @@ def both(openai_double: OpenAIDouble, monkeypatch: pytest.MonkeyPatch):
 def test_openai_and_replicate_end_to_end_costs_match_and_exports_are_exact(
     both, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from nbvideo.media import probe
+    from nbvideo.media.ffmpeg import probe
 
     oa, rep = both
     p = nv.Project.open(tmp_path / "full", brief="15s ad for a cold brew coffee can",

@@ -18,11 +18,11 @@ from click.testing import CliRunner
 
 import nbvideo as nv
 from nbvideo.cli import main
+from nbvideo.model.brief_facts import analyze_brief
 from nbvideo.model.brief_length import stated_duration
 from nbvideo.model.vocabulary import load_structures
-from nbvideo.pipeline.jobs import run_sync
-from nbvideo.pipeline.storyboard import plan
-from nbvideo.providers.local.brief_facts import analyze_brief
+from nbvideo.plan.storyboard import plan
+from nbvideo.runtime.jobs import run_sync
 
 # (brief, seconds, category, words the audience must keep whole or None)
 CORPUS = [

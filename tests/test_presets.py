@@ -8,8 +8,7 @@ import pytest
 from PIL import Image
 
 from nbvideo.errors import InvalidInput
-from nbvideo.model.state import frame_size
-from nbvideo.pipeline.presets import (
+from nbvideo.model.presets import (
     PRESETS,
     ExportCheckFailed,
     ExportFacts,
@@ -20,7 +19,8 @@ from nbvideo.pipeline.presets import (
     get_preset,
     get_presets,
 )
-from nbvideo.pipeline.preview import poster_and_preview
+from nbvideo.model.state import frame_size
+from nbvideo.render.preview import poster_and_preview
 from tests.brand_helpers import ffmpeg
 
 

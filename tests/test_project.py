@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import nbvideo as nv
-from nbvideo.media import probe
+from nbvideo.media.ffmpeg import probe
 from tests.conftest import BRIEF, SMALL
 
 

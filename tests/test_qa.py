@@ -10,8 +10,8 @@ import pytest
 from imageio_ffmpeg import get_ffmpeg_exe
 
 import nbvideo as nv
-from nbvideo.pipeline.clips import ClipFailed
-from nbvideo.pipeline.qa import Expectation, inspect_clip
+from nbvideo.generate.clips import ClipFailed
+from nbvideo.generate.qa import Expectation, inspect_clip
 from nbvideo.providers.catalog import get_model
 from tests.doubles.replicate_double import ReplicateDouble
 from tests.test_clip_routing import BRIEF, WAN, boarded
@@ -202,7 +202,7 @@ def test_auto_routes_around_a_model_that_keeps_failing_and_says_so(
 
 
 def test_health_counts_only_what_the_provider_answers_for(tmp_path: Path) -> None:
-    from nbvideo.pipeline.health import health_frame
+    from nbvideo.generate.health import health_frame
 
     p = nv.Project.open(tmp_path / "h", brief=BRIEF)
     assert p.provider_health().empty  # offline: local calls are not provider health

@@ -12,10 +12,10 @@ import av
 import numpy as np
 import pytest
 
-from nbvideo.media import FFmpegError, RenderCanceled, ffmpeg_exe, probe
+from nbvideo.media.ffmpeg import FFmpegError, RenderCanceled, ffmpeg_exe, probe
 from nbvideo.model.state import Transition, frame_size
-from nbvideo.pipeline import render
-from nbvideo.pipeline.render import (
+from nbvideo.render import engine as render
+from nbvideo.render.engine import (
     RenderClip,
     RenderSpec,
     export_timeline,

@@ -10,8 +10,8 @@ import hashlib
 
 import nbvideo as nv
 from nbvideo.model.state import Scene, Take
-from nbvideo.pipeline.runtime import request_key
-from nbvideo.pipeline.storyboard import adopt_numbered_takes, frame_inputs, frame_request
+from nbvideo.plan.storyboard import adopt_numbered_takes, frame_inputs, frame_request
+from nbvideo.runtime.context import request_key
 
 
 def takes(p: nv.Project) -> dict[str, tuple[str | None, str | None, int, int]]:

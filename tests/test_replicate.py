@@ -14,7 +14,7 @@ from PIL import Image
 
 from nbvideo.errors import InvalidInput
 from nbvideo.keys import MissingKey, forget_keys
-from nbvideo.media import probe
+from nbvideo.media.ffmpeg import probe
 from nbvideo.providers.base import (
     ClipRequest,
     FrameRequest,

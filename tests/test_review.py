@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nbvideo.brand import load_brand
-from nbvideo.pipeline.review import ReviewRow, ReviewSheet, ReviewTotals, review_sheet
+from nbvideo.deliver.review import ReviewRow, ReviewSheet, ReviewTotals, review_sheet
+from nbvideo.store.brands import load_brand
 
 # Saturated, far-apart colours: each frame can be found in the sheet by colour alone.
 COLOURS = [(230, 30, 30), (30, 200, 40), (30, 60, 230), (240, 200, 20), (200, 30, 200),

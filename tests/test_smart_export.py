@@ -20,14 +20,14 @@ import av
 import numpy as np
 import pytest
 
-from nbvideo.brand import CaptionStyle
-from nbvideo.media import ffmpeg_exe, probe
+from nbvideo.edit.captions import burn_in, cues_from_lines
+from nbvideo.media.ffmpeg import ffmpeg_exe, probe
+from nbvideo.model.presets import SafeArea
 from nbvideo.model.state import Transition
-from nbvideo.pipeline.captions import burn_in, cues_from_lines
-from nbvideo.pipeline.presets import SafeArea
-from nbvideo.pipeline.render import RenderClip, RenderResult, RenderSpec, export_timeline
-from nbvideo.pipeline.render_cache import bound_cache, cache_size
-from nbvideo.pipeline.smart_render import export_smart
+from nbvideo.render.cache import bound_cache, cache_size
+from nbvideo.render.engine import RenderClip, RenderResult, RenderSpec, export_timeline
+from nbvideo.render.smart_render import export_smart
+from nbvideo.store.brands import CaptionStyle
 
 pytestmark = pytest.mark.slow
 

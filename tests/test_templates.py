@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import nbvideo as nv
-from nbvideo.brief_templates import get_template, load_file
+from nbvideo.model.templates import get_template, load_file
 
 EXPECTED = {"product-launch", "app-install", "local-business", "seasonal-sale", "testimonial",
             "explainer"}
@@ -29,8 +29,8 @@ def test_every_template_plans_its_own_structure_and_questions(name: str, tmp_pat
     assert p.brief.template == name and p.brief.text == tmpl.example_brief
     assert p.brief.aspect == tmpl.aspect and p.brief.duration_s == tmpl.duration_s
     assert p.questions.ids == [q.id for q in tmpl.questions]
-    from nbvideo.pipeline.jobs import run_sync
-    from nbvideo.pipeline.storyboard import plan
+    from nbvideo.plan.storyboard import plan
+    from nbvideo.runtime.jobs import run_sync
 
     scenes = run_sync(plan(p._rt))
     assert p.state.structure == name
@@ -43,8 +43,8 @@ def test_template_answers_fill_its_example_copy(tmp_path: Path) -> None:
     p = nv.Project.open(tmp_path / "sale", template="seasonal-sale", duration_s=15, fps=12,
                         brief="15s ad for waterproof trail shoes")
     p.answer(season="Black Friday", deal="40% off everything")
-    from nbvideo.pipeline.jobs import run_sync
-    from nbvideo.pipeline.storyboard import plan
+    from nbvideo.plan.storyboard import plan
+    from nbvideo.runtime.jobs import run_sync
 
     scenes = run_sync(plan(p._rt))
     copy = [s.on_screen_text for s in scenes]
@@ -106,7 +106,7 @@ def test_a_team_folder_adds_and_overrides_templates(tmp_path: Path,
     df = nv.templates().set_index("template")
     assert df.loc["explainer", "name"] == "Our explainer" and "webinar" in df.index
     _write(tmp_path, "zzz", {**good, "id": "zzz", "duration_s": 500})
-    from nbvideo.brief_templates import _load_all
+    from nbvideo.model.templates import _load_all
 
     _load_all.cache_clear()
     with pytest.raises(nv.TemplateError, match=r"zzz\.json: duration_s: "):

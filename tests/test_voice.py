@@ -14,8 +14,8 @@ import av
 import numpy as np
 import pytest
 
-from nbvideo.audio_io import SAMPLE_RATE, read_wav
 from nbvideo.errors import InvalidInput
+from nbvideo.media.audio_io import SAMPLE_RATE, read_wav
 from nbvideo.providers import catalog
 from nbvideo.providers.base import SpeechRequest, VoiceModel, VoiceUnavailable
 from nbvideo.providers.local.voice import EspeakVoice, find_espeak

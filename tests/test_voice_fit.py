@@ -8,10 +8,10 @@ import re
 import pytest
 
 import nbvideo as nv
-from nbvideo.audio_io import wav_duration
-from nbvideo.media import probe
-from nbvideo.pipeline.finishing import FIT_BREATH_S, VOICE_LEAD_S
-from nbvideo.pipeline.presets import ExportCheckFailed
+from nbvideo.media.audio_io import wav_duration
+from nbvideo.media.ffmpeg import probe
+from nbvideo.model.presets import ExportCheckFailed
+from nbvideo.render.finishing import FIT_BREATH_S, VOICE_LEAD_S
 
 LONG = ("This line goes on and on about the shoe, far longer than any short scene could "
         "ever hold, and then it goes on some more.")

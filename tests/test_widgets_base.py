@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("anywidget")
 
-from nbvideo.media import probe
+from nbvideo.media.ffmpeg import probe
 from nbvideo.widgets import media
 from nbvideo.widgets.questions import QuestionForm
 from tests.wire import Wire, send

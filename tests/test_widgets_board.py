@@ -358,8 +358,7 @@ def test_nothing_to_undo_is_said_on_the_board(fresh, wire: Wire):
 def test_the_buttons_agree_with_p_undo_after_mixed_changes(rendered):
     """The board reads the recorder's stacks (no re-read of history.jsonl); they must name
     exactly what p.undo() and p.redo() then do."""
-    from nbvideo.pipeline import versions
-
+    from nbvideo.edit import versions
     p = rendered
     a, b, c = scene_ids(p)
     p.edit_scene(a, title="One")
@@ -394,7 +393,7 @@ def test_the_boards_status_colours_are_the_review_sheets():
     import re
     from pathlib import Path
 
-    from nbvideo.approvals import STATUS_COLOURS
+    from nbvideo.model.approvals import STATUS_COLOURS
 
     css = (Path(nv.__file__).parent / "widgets" / "static" / "nbvideo.css").read_text()
     base = re.search(r"\.nbv-review-status \{[^}]*background: (#[0-9a-f]{6})", css)

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("anywidget")
 
 import nbvideo as nv
-from nbvideo.media import RenderCanceled
+from nbvideo.media.ffmpeg import RenderCanceled
 from nbvideo.widgets.timeline import Timeline
 from tests.wire import Wire, send
 
@@ -243,7 +243,7 @@ def test_a_music_file_from_the_browser_is_kept_in_the_project_and_used(rendered,
     send(tl, "export", formats=["16:9"], name="with music")
     tl.settle(240)
     assert tl.export["state"] == "done", tl.export
-    from nbvideo.media import probe
+    from nbvideo.media.ffmpeg import probe
 
     info = probe(rendered.path / "exports" / "with-music-16x9-720p.mp4")
     assert info.has_audio and info.duration_s == pytest.approx(rendered.timeline.duration_s,

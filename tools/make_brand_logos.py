@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw, ImageFont
 
-from nbvideo.brand import brands_dir, font_file, hex_rgb
+from nbvideo.store.brands import brands_dir, font_file, hex_rgb
 
 SS = 4
 H = 160  # final lockup height in pixels

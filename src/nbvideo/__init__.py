@@ -4,9 +4,7 @@
 >>> p = nv.Project.open("projects/trail-shoe", brief="30s ad for a waterproof trail shoe")  # doctest: +SKIP
 """
 
-from nbvideo.brand import list_brands, load_brand
-from nbvideo.brief_templates import TemplateError
-from nbvideo.brief_templates import templates_frame as templates
+from nbvideo import views as _views
 from nbvideo.campaign import Campaign, batch, variants
 from nbvideo.errors import (
     BudgetExceeded,
@@ -27,12 +25,25 @@ from nbvideo.errors import (
     SchemaTooNew,
 )
 from nbvideo.keys import MissingKey, set_keys
+from nbvideo.model.templates import TemplateError
+from nbvideo.model.templates import templates_frame as templates
 from nbvideo.overview import projects, spend_chart
 from nbvideo.project import Project
 from nbvideo.providers.base import ProviderError
 from nbvideo.providers.catalog import catalog_frame as catalog
+from nbvideo.store.brands import list_brands, load_brand
 
 __version__ = "0.1.0"
+
+
+def _load_widgets():  # type: ignore[no-untyped-def]
+    """The live widget layer, imported the first time a widget is shown (see views.serve_live)."""
+    from nbvideo import widgets
+
+    return widgets
+
+
+_views.serve_live(_load_widgets)
 
 
 def open_project(path: str, brief: str | None = None, **options: object) -> Project:

@@ -48,7 +48,7 @@ EXIT_INTERNAL, EXIT_INTERRUPTED = 70, 130
 def exit_code(exc: BaseException) -> int:
     """The documented exit code for an error (docs/cli.md lists them): the first rule that
     matches wins, so a subclass can have a code of its own."""
-    from nbvideo.pipeline.versions import AssetsMissing
+    from nbvideo.edit.versions import AssetsMissing
     from nbvideo.providers.base import ProviderError
     from nbvideo.store.history import HistoryError
 

@@ -13,26 +13,13 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from nbvideo import views
+from nbvideo.edit import timeline as timeline_ops
 from nbvideo.errors import PhaseNotReady
 from nbvideo.model.state import ExportRecord, Question, Scene, Take
-from nbvideo.pipeline import timeline as timeline_ops
 
 if TYPE_CHECKING:
-    from nbvideo.pipeline.jobs import Job
     from nbvideo.project import Project
-
-
-def widget_bundle(project: Project | None, kind: str, **options: Any) -> Any:
-    """The live widget for `kind` in a kernel that can talk to it; None anywhere else, so the
-    static _repr_html_ shows (saved notebooks, nbconvert, GitHub, terminals). The import is
-    lazy so the widget stack is needed only where a widget is shown."""
-    if project is None:
-        return None
-    try:
-        from nbvideo import widgets
-    except ImportError:  # no anywidget: the static repr still works
-        return None
-    return widgets.live_bundle(project, kind, **options)
+    from nbvideo.runtime.jobs import Job
 
 
 def takes_frame(scenes: list[Scene]) -> pd.DataFrame:
@@ -70,7 +57,7 @@ class Questions(list[Question]):
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """A QuestionForm in a live notebook."""
-        return widget_bundle(self._p, "questions")
+        return views.live_bundle(self._p, "questions")
 
 
 class SceneHandle:
@@ -132,7 +119,7 @@ class SceneHandle:
 
     def image(self) -> Any:
         """The chosen frame as a PIL image."""
-        from nbvideo.media import open_image
+        from nbvideo.media.ffmpeg import open_image
 
         if self.frame_path is None:
             raise PhaseNotReady(f"scene {self.id} has no frame yet; run p.storyboard()")
@@ -169,7 +156,7 @@ class SceneList(list[SceneHandle]):
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """A StoryboardBoard in a live notebook."""
-        return widget_bundle(self._p, "board")
+        return views.live_bundle(self._p, "board")
 
 
 class TimelineView:
@@ -200,7 +187,7 @@ class TimelineView:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """A Timeline widget in a live notebook."""
-        return widget_bundle(self._p, "timeline")
+        return views.live_bundle(self._p, "timeline")
 
 
 class Exports(list[ExportRecord]):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from nbvideo.errors import InvalidInput, NbvideoError
-from nbvideo.media import open_image
+from nbvideo.media.ffmpeg import open_image
 from nbvideo.model.state import ProjectState
 from nbvideo.store.folder import BACKUP_FILE, LEDGER_FILE, STATE_FILE, parse_state
 from nbvideo.store.ledger import Ledger

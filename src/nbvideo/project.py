@@ -26,8 +26,10 @@ from pydantic import ValidationError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-from nbvideo import approvals, charts, views
-from nbvideo.brief_templates import get_template
+from nbvideo import charts, views
+from nbvideo.edit import timeline as timeline_ops
+from nbvideo.edit import versions
+from nbvideo.edit.timeline import MAX_CROSSFADE_S, MIN_KEPT_S
 from nbvideo.errors import (
     InvalidInput,
     PathEscape,
@@ -37,14 +39,15 @@ from nbvideo.errors import (
     from_validation,
     quote,
 )
+from nbvideo.generate import clips as clips_phase
 from nbvideo.handles import (
     Exports,
     Questions,
     SceneHandle,
     SceneList,
     TimelineView,
-    widget_bundle,
 )
+from nbvideo.model import approvals
 from nbvideo.model.brief_length import length_note, stated_duration
 from nbvideo.model.checked import as_finite
 from nbvideo.model.checked import budget as check_budget
@@ -59,21 +62,29 @@ from nbvideo.model.state import (
     Scene,
     Take,
 )
+from nbvideo.model.templates import get_template
 from nbvideo.overview import phase_status
-from nbvideo.pipeline import clips as clips_phase
-from nbvideo.pipeline import export as export_phase
-from nbvideo.pipeline import questions as questions_phase
-from nbvideo.pipeline import routing, versions
-from nbvideo.pipeline import scenes as scene_ops
-from nbvideo.pipeline import storyboard as storyboard_phase
-from nbvideo.pipeline import timeline as timeline_ops
-from nbvideo.pipeline.jobs import Job, run_sync
-from nbvideo.pipeline.runtime import Runtime
+from nbvideo.plan import questions as questions_phase
+from nbvideo.plan import routing
+from nbvideo.plan import scenes as scene_ops
+from nbvideo.plan import storyboard as storyboard_phase
 from nbvideo.providers import provider_set
-from nbvideo.providers.catalog import get_model
+from nbvideo.providers.catalog import ModelSpec, get_model
+from nbvideo.render import export as export_phase
+from nbvideo.render.export import FITS
+from nbvideo.runtime.context import Runtime
+from nbvideo.runtime.jobs import Job, JobEvent, run_sync
+from nbvideo.sound.music_files import AUDIO_SUFFIXES
 from nbvideo.store.folder import ProjectStore, slug_path
 from nbvideo.store.history import HistoryEvent, check_user, default_user
 from nbvideo.store.ledger import Ledger, summarize
+
+__all__ = [
+    "Project",
+    # The types and limits a view of a project needs (the widgets use these, never the phases):
+    "AUDIO_SUFFIXES", "FITS", "MAX_CROSSFADE_S", "MIN_KEPT_S", "Job", "JobEvent", "ModelSpec",
+    "get_model",
+]
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +126,7 @@ def _shows_as_grid(method: Callable[..., Job[Any]]) -> Callable[..., Job[Any]]:
     @functools.wraps(method)
     def wrapper(self: Project, *args: Any, **kwargs: Any) -> Job[Any]:
         job = method(self, *args, **kwargs)
-        job.display_hook = lambda: widget_bundle(self, "grid", job=job)
+        job.display_hook = lambda: views.live_bundle(self, "grid", job=job)
         return job
 
     return wrapper
@@ -374,9 +385,7 @@ class Project:
     @property
     def board(self) -> Any:
         """The storyboard as a live StoryboardBoard widget (the same one each time)."""
-        from nbvideo.widgets import view_for
-
-        return view_for(self, "board")
+        return views.live_widgets().view_for(self, "board")
 
     @property
     def scenes(self) -> SceneList:
@@ -496,7 +505,7 @@ class Project:
 
     def _avoid(self) -> dict[str, str]:
         """Unhealthy models (from this project's ledger) that "auto" routes around; says so."""
-        from nbvideo.pipeline.health import unhealthy_models
+        from nbvideo.generate.health import unhealthy_models
 
         avoid = unhealthy_models(self.costs)
         for m, why in avoid.items():
@@ -507,7 +516,7 @@ class Project:
     def provider_health(self) -> pd.DataFrame:
         """Failure rate and latency per provider and model over their recent calls (from the
         ledger); `healthy` False means model="auto" routes around it."""
-        from nbvideo.pipeline.health import health_frame
+        from nbvideo.generate.health import health_frame
 
         return health_frame(self.costs)
 
@@ -592,8 +601,8 @@ class Project:
 
         Example: ``p.finish(brand="trailhead", voice="narrator-f", music="bed")``
         """
-        from nbvideo.brand import project_brand
         from nbvideo.providers.voices import get_voice
+        from nbvideo.store.brands import project_brand
         from nbvideo.store.confine import confined_file
 
         rt = self._rt
@@ -628,10 +637,10 @@ class Project:
 
         Example: ``p.set_look(product="grey trail shoe", reference_image="shoe.png")``
         """
-        from nbvideo.brand import logo_for, reference_for
         from nbvideo.model.look import look_from
-        from nbvideo.pipeline.finishing import kit_for
-        from nbvideo.pipeline.questions import effective_answers
+        from nbvideo.plan.questions import effective_answers
+        from nbvideo.render.finishing import kit_for
+        from nbvideo.store.brands import logo_for, reference_for
 
         rt = self._rt
         with rt.guard:
@@ -664,7 +673,7 @@ class Project:
 
         Example: ``p.set_music_file(Path("song.mp3").read_bytes(), "song.mp3")``;
         ``p.finish(music="bed")`` goes back to the generated bed."""
-        from nbvideo.pipeline.music_files import store_music
+        from nbvideo.sound.music_files import store_music
 
         if not isinstance(data, bytes | bytearray | memoryview):
             raise InvalidInput(f"music file: data must be the file's bytes, got "
@@ -676,7 +685,7 @@ class Project:
     def music(self) -> Any:
         """What the export puts under the picture: a MusicInfo (source none/bed/file, name,
         path, duration_s, loops)."""
-        from nbvideo.pipeline.music_files import music_info
+        from nbvideo.sound.music_files import music_info
 
         with self._rt.guard:
             return music_info(self._rt, timeline_ops.total_frames(self._rt)
@@ -686,7 +695,7 @@ class Project:
         """How each scene's voice line fits its scene, by scene id: a LineFit with words,
         max_words, voice_s (measured once the line is spoken, else estimated), over_s and
         fits. Speaks nothing."""
-        from nbvideo.pipeline.finishing import line_fits
+        from nbvideo.render.finishing import line_fits
 
         with self._rt.guard:
             return line_fits(self._rt, timeline_ops.entries(self._rt))
@@ -695,7 +704,7 @@ class Project:
         """The captions an export at the project's fps burns in, with the export's timing
         (each spoken line's real length once it is made, an estimate before). Empty when
         captions are off or there is no voice-over."""
-        from nbvideo.pipeline.finishing import caption_cues, line_fits
+        from nbvideo.render.finishing import caption_cues, line_fits
 
         rt = self._rt
         with rt.guard:
@@ -712,8 +721,8 @@ class Project:
         """A PDF and a PNG contact sheet of the storyboard for client sign-off, in exports/:
         frames, scene numbers, durations, on-screen text, voice lines, cost, review status
         and the latest comments per scene."""
-        from nbvideo.pipeline.finishing import kit_for
-        from nbvideo.pipeline.review import ReviewRow, review_sheet
+        from nbvideo.deliver.review import ReviewRow, review_sheet
+        from nbvideo.render.finishing import kit_for
 
         rt = self._rt
         with rt.guard:
@@ -775,7 +784,7 @@ class Project:
     def check_clips(self, recheck: bool = False) -> pd.DataFrame:
         """QA the current clips not checked yet (all of them with `recheck`); returns `p.qa`.
         Clips made before QA existed, or with the policy off, get checked this way."""
-        from nbvideo.pipeline.clips import check_clip
+        from nbvideo.generate.clips import check_clip
 
         rt = self._rt
         todo = []
@@ -797,8 +806,8 @@ class Project:
     def metadata(self) -> Metadata:
         """Upload metadata for the packages: what was set with `set_metadata`, else a draft
         from the storyboard, brief and brand kit."""
-        from nbvideo.pipeline.finishing import kit_for
-        from nbvideo.pipeline.package import draft_metadata
+        from nbvideo.deliver.package import draft_metadata
+        from nbvideo.render.finishing import kit_for
 
         rt = self._rt
         if rt.state.metadata is not None:
@@ -816,7 +825,7 @@ class Project:
             try:
                 meta = Metadata.model_validate({**self.metadata.model_dump(), **fields})
             except ValidationError as exc:
-                from nbvideo.pipeline.package import FIELD_HINTS
+                from nbvideo.deliver.package import FIELD_HINTS
 
                 raise from_validation(exc, "set_metadata", FIELD_HINTS) from None
             rt.state.metadata = meta
@@ -829,7 +838,7 @@ class Project:
         captions, and the upload form's fields as metadata.json and upload.txt. Metadata is
         checked against each platform's limits before anything renders; nothing is uploaded.
         `accept` goes to `export` (its preset checks)."""
-        from nbvideo.pipeline.package import package
+        from nbvideo.deliver.package import package
 
         chosen = [presets] if isinstance(presets, str) else list(presets)
         if not chosen:
@@ -959,7 +968,7 @@ class Project:
 
         Nothing is spent. Scenes whose clip is already current cost 0 (re-running reuses it).
         """
-        from nbvideo.pipeline.estimate import estimate_clips
+        from nbvideo.plan.estimate import estimate_clips
 
         rt = self._rt
         with rt.guard:

@@ -8,10 +8,46 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
-from nbvideo.approvals import STATUS_COLOURS
+from nbvideo.model.approvals import STATUS_COLOURS
 from nbvideo.model.state import ExportRecord, Question, Scene
+
+# The live widgets sit a layer above the project that shows them, so the project cannot import
+# them. The package root, which sits above both, hands this module a loader for them
+# (`serve_live`); until it is called there are only the static views below.
+_live_loader: Callable[[], ModuleType] | None = None
+
+
+def serve_live(loader: Callable[[], ModuleType]) -> None:
+    """Register how to load the live widget layer (`nbvideo.widgets`). The package root does
+    this once at import, so the project and its handles can show widgets without importing
+    upward."""
+    global _live_loader
+    _live_loader = loader
+
+
+def live_widgets() -> ModuleType:
+    """The live widget layer; ImportError where it cannot load (no anywidget installed)."""
+    if _live_loader is None:
+        raise ImportError("no live widget layer registered (import nbvideo, not a submodule)")
+    return _live_loader()
+
+
+def live_bundle(project: Any, kind: str, **options: Any) -> Any:
+    """The live widget's mime bundle for `kind` in a kernel that can talk to it; None anywhere
+    else, so the static _repr_html_ shows (saved notebooks, nbconvert, GitHub, terminals)."""
+    if project is None:
+        return None
+    try:
+        widgets = live_widgets()
+    except ImportError:  # no anywidget: the static repr still works
+        return None
+    return widgets.live_bundle(project, kind, **options)
+
 
 _CARD = (
     "display:inline-block;vertical-align:top;margin:4px;padding:6px;border:1px solid var(--jp-border-color2,#ddd);"

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from nbvideo.media import probe
+from nbvideo.media.ffmpeg import probe
 from tests.browser import lab
 from tests.browser import server as lab_server
 

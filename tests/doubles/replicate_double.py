@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image, ImageDraw
 
-from nbvideo.media import ffmpeg_exe
+from nbvideo.media.ffmpeg import ffmpeg_exe
 from nbvideo.providers import catalog
 
 FLUX_SIZES = {"1:1": (1024, 1024), "16:9": (1344, 768), "9:16": (768, 1344),

@@ -30,8 +30,8 @@ from nbvideo.campaign.models import CampaignState, Market, VariantResult, Varian
 from nbvideo.campaign.models import save_state as _save
 from nbvideo.errors import InvalidInput, NbvideoError, ProjectLocked, ProjectNotFound
 from nbvideo.model.checked import budget
-from nbvideo.pipeline.shared import SharedAssets
-from nbvideo.pipeline.shared_budget import SharedBudget
+from nbvideo.runtime.shared import SharedAssets
+from nbvideo.runtime.shared_budget import SharedBudget
 from nbvideo.store.folder import slug_path
 from nbvideo.store.ledger import Ledger
 

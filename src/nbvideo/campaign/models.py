@@ -24,7 +24,7 @@ from pydantic import ConfigDict, Field
 from nbvideo.errors import ProjectCorrupt
 from nbvideo.model.checked import Checked
 from nbvideo.model.state import Aspect, Beat, Brief, Fit, Question, Scene, Timeline, utcnow
-from nbvideo.pipeline.runtime import canonical
+from nbvideo.runtime.context import canonical
 from nbvideo.store.folder import atomic_write_bytes
 
 CAMPAIGN_FILE = "campaign.json"

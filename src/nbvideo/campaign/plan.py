@@ -25,18 +25,18 @@ from slugify import slugify
 from nbvideo.campaign.models import Market, VariantSpec
 from nbvideo.errors import BudgetExceeded, InvalidInput, from_validation, quote, validation_message
 from nbvideo.keys import redact
+from nbvideo.model.brief_facts import PRIORITY
 from nbvideo.model.brief_length import stated_duration
 from nbvideo.model.look import palette_for
 from nbvideo.model.state import Brief, Question, Scene, Timeline
-from nbvideo.pipeline.budget import Budget, gate
-from nbvideo.pipeline.jobs import run_sync
-from nbvideo.pipeline.questions import effective_answers, planner_estimate
-from nbvideo.pipeline.scenes import validated_scene
-from nbvideo.pipeline.shared_budget import SharedBudget
-from nbvideo.pipeline.storyboard import scene_seed
+from nbvideo.plan.questions import effective_answers, planner_estimate
+from nbvideo.plan.scenes import validated_scene
+from nbvideo.plan.storyboard import scene_seed
 from nbvideo.providers import provider_set
 from nbvideo.providers.base import PlanContext, Planner, ProviderError, Usage
-from nbvideo.providers.local.brief_facts import PRIORITY
+from nbvideo.runtime.budget import Budget, gate
+from nbvideo.runtime.jobs import run_sync
+from nbvideo.runtime.shared_budget import SharedBudget
 from nbvideo.store.ledger import Ledger, LedgerEntry
 
 if TYPE_CHECKING:
@@ -279,7 +279,7 @@ def from_table(table: pd.DataFrame, ledger: Ledger, *, providers: str = "local",
     if "brief" not in table.columns:
         raise InvalidInput(f"the table needs a 'brief' column; it has {list(table.columns)}")
     planner = provider_set(providers, models).planner
-    from nbvideo.brief_templates import find_template
+    from nbvideo.model.templates import find_template
 
     specs: list[VariantSpec] = []
     for n, (_idx, row) in enumerate(table.iterrows(), 1):

@@ -27,12 +27,12 @@ from nbvideo.campaign.models import CampaignState, VariantResult, VariantSpec, s
 from nbvideo.campaign.worker import RESULT_FILE, run_variant
 from nbvideo.errors import InvalidInput
 from nbvideo.model.state import utcnow
-from nbvideo.pipeline import routing
-from nbvideo.pipeline.estimate import clip_estimate
-from nbvideo.pipeline.runtime import canonical
-from nbvideo.pipeline.shared_budget import SharedBudget
+from nbvideo.plan import routing
+from nbvideo.plan.estimate import clip_estimate
 from nbvideo.providers import ProviderSet, provider_set
 from nbvideo.providers.catalog import get_model
+from nbvideo.runtime.context import canonical
+from nbvideo.runtime.shared_budget import SharedBudget
 
 log = logging.getLogger(__name__)
 INLINE = "inline"

@@ -18,11 +18,11 @@ from nbvideo.campaign.models import VariantResult, VariantSpec
 from nbvideo.errors import InvalidInput
 from nbvideo.keys import redact
 from nbvideo.model.state import utcnow
-from nbvideo.pipeline.budget import BudgetExceeded
-from nbvideo.pipeline.runtime import Runtime
-from nbvideo.pipeline.shared import SharedAssets
-from nbvideo.pipeline.shared_budget import SharedBudget
 from nbvideo.providers import provider_set
+from nbvideo.runtime.budget import BudgetExceeded
+from nbvideo.runtime.context import Runtime
+from nbvideo.runtime.shared import SharedAssets
+from nbvideo.runtime.shared_budget import SharedBudget
 from nbvideo.store.folder import atomic_write_bytes
 from nbvideo.store.ledger import Ledger, LedgerEntry
 

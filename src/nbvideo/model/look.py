@@ -26,7 +26,7 @@ from nbvideo.model.vocabulary import detect_category, load_structures, tone_key
 __all__ = ["Kit", "Look", "apply_look", "color_name", "look_from", "palette_for"]
 
 class Kit(Protocol):
-    """What the look needs of a brand kit (nbvideo.brand.BrandKit is one), so the model does not
+    """What the look needs of a brand kit (nbvideo.store.brands.BrandKit is one), so the model does not
     import the layer that reads kits from disk."""
 
     @property

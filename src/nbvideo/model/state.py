@@ -156,7 +156,7 @@ class QACheck(Record):
 
 
 class QAResult(Record):
-    """What automatic QA found in one clip (see nbvideo.pipeline.qa)."""
+    """What automatic QA found in one clip (see nbvideo.generate.qa)."""
 
     model_config = ConfigDict(allow_inf_nan=True)  # measurements nbvideo makes itself
     passed: bool

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from openai import AsyncOpenAI
 
-from nbvideo.audio_io import convert_args, run_async, wav_duration
+from nbvideo.media.audio_io import convert_args, run_async, wav_duration
 from nbvideo.providers import catalog
 from nbvideo.providers.base import (
     ProviderOutputError,

@@ -38,7 +38,7 @@ import replicate
 
 from nbvideo.errors import InvalidInput, NbvideoError
 from nbvideo.keys import Secret, get_key, redact
-from nbvideo.media import probe
+from nbvideo.media.ffmpeg import probe
 from nbvideo.providers.base import (
     ClipRequest,
     FrameRequest,

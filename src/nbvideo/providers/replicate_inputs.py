@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nbvideo.errors import InvalidInput
-from nbvideo.media import open_image
+from nbvideo.media.ffmpeg import open_image
 from nbvideo.model.state import ASPECTS
 from nbvideo.providers.base import ClipRequest, FrameRequest
 from nbvideo.providers.catalog import ModelSpec, generated_duration

@@ -18,8 +18,7 @@ from nbvideo.widgets.questions import QuestionForm
 from nbvideo.widgets.timeline import Timeline
 
 if TYPE_CHECKING:
-    from nbvideo.pipeline.jobs import Job
-    from nbvideo.project import Project
+    from nbvideo.project import Job, Project
 
 __all__ = ["ClipGrid", "QuestionForm", "StoryboardBoard", "Timeline", "live_bundle",
            "live_kernel", "view_for"]

@@ -16,7 +16,7 @@ import traitlets as t
 from nbvideo import views
 from nbvideo.errors import InvalidInput, NbvideoError
 from nbvideo.model.state import CAMERA_MOVES, MAX_SCENE_S, MIN_SCENE_S, SHOT_TYPES, Beat, Scene
-from nbvideo.providers.catalog import ModelSpec, get_model
+from nbvideo.project import ModelSpec, get_model
 from nbvideo.widgets import media
 from nbvideo.widgets.base import Later, Part, ProjectView, WithBuffers, action, esm
 

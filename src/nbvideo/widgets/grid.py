@@ -15,7 +15,7 @@ import ipywidgets
 import traitlets as t
 
 from nbvideo.errors import InvalidInput, NbvideoError
-from nbvideo.pipeline.jobs import Job, JobEvent
+from nbvideo.project import Job, JobEvent
 from nbvideo.widgets import media
 from nbvideo.widgets.base import Later, Part, ProjectView, action, esm
 

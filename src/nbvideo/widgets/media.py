@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from nbvideo.errors import render_step
-from nbvideo.media import open_image, run_ffmpeg
+from nbvideo.media.ffmpeg import open_image, run_ffmpeg
 from nbvideo.model.state import Take
 
 THUMB_SIDE = 480  # px, long side: sharp on a 240 px card at 2x
@@ -83,7 +83,7 @@ def preview(root: Path, take: Take | None) -> bytes:
         if take.width and take.height:
             w, h = preview_size(take.width, take.height)
         else:
-            from nbvideo.media import probe
+            from nbvideo.media.ffmpeg import probe
 
             info = probe(src, count_frames=False)
             w, h = preview_size(info.width, info.height)

@@ -20,9 +20,7 @@ import traitlets as t
 
 from nbvideo.errors import InvalidInput
 from nbvideo.model.state import ASPECTS, RESOLUTIONS
-from nbvideo.pipeline.export import FITS
-from nbvideo.pipeline.music_files import AUDIO_SUFFIXES
-from nbvideo.pipeline.timeline import MAX_CROSSFADE_S, MIN_KEPT_S
+from nbvideo.project import AUDIO_SUFFIXES, FITS, MAX_CROSSFADE_S, MIN_KEPT_S
 from nbvideo.widgets import media
 from nbvideo.widgets.base import THROTTLE_S, Later, Part, ProjectView, WithBuffers, action, esm
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from PIL import Image
 
 from nbvideo.errors import MediaMissing
-from nbvideo.media import (
+from nbvideo.media.ffmpeg import (
     RGB_TO_BT709,
     TAG_BT709,
     FFmpegError,

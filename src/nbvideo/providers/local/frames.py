@@ -30,8 +30,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from nbvideo.errors import InvalidInput
-from nbvideo.glyphs import FontStack, rtl_paragraph, warn_missing
-from nbvideo.media import open_image
+from nbvideo.media.ffmpeg import open_image
+from nbvideo.media.glyphs import FontStack, rtl_paragraph, warn_missing
 from nbvideo.providers.base import FrameRequest, MediaResult, Usage
 from nbvideo.providers.local.animatic import always_visible
 from nbvideo.providers.local.scenery import RGB, SS, WHITE, Look, Palette, _mix, paint_scene
@@ -228,7 +228,7 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
 
 def _printable(text: str) -> str:
     """One line of words; dashes and arrows as ASCII, as the built-in font has always set them
-    (characters it lacks are drawn by the bundled fallback fonts, see nbvideo.glyphs)."""
+    (characters it lacks are drawn by the bundled fallback fonts, see nbvideo.media.glyphs)."""
     return " ".join(text.replace("\u2014", " - ").replace("\u2013", "-").replace("\u2192", "->")
                     .split())
 

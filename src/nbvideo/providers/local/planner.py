@@ -20,7 +20,15 @@ import re
 from collections.abc import Callable
 from typing import Any, cast
 
-from nbvideo.brief_templates import BriefTemplate, find_template
+from nbvideo.model import grammar
+from nbvideo.model.brief_facts import (
+    PRIORITY,
+    BriefFacts,
+    _cap,
+    _drop_leading,
+    analyze_brief,
+    extract_product,
+)
 from nbvideo.model.state import (
     CAMERA_MOVES,
     SHOT_TYPES,
@@ -31,18 +39,10 @@ from nbvideo.model.state import (
     ShotType,
     Storyboard,
 )
+from nbvideo.model.templates import BriefTemplate, find_template
 from nbvideo.model.vocabulary import load_structures, tone_key
 from nbvideo.model.vocabulary import mentioned_first as _earliest
 from nbvideo.providers.base import PlanContext, QuestionsResult, StoryboardResult, Usage
-from nbvideo.providers.local import grammar
-from nbvideo.providers.local.brief_facts import (
-    PRIORITY,
-    BriefFacts,
-    _cap,
-    _drop_leading,
-    analyze_brief,
-    extract_product,
-)
 from nbvideo.providers.local.timing import scene_count, split_duration, split_frames
 
 __all__ = [  # with the names re-exported from brief_facts and timing

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from nbvideo.audio_io import convert_args, run_async, wav_duration
+from nbvideo.media.audio_io import convert_args, run_async, wav_duration
 from nbvideo.providers import catalog
 from nbvideo.providers.base import SpeechRequest, SpeechResult, VoiceUnavailable
 from nbvideo.providers.voices import get_voice

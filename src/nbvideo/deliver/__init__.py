@@ -1,0 +1,1 @@
+"""After export: the client review sheet and distribution packages."""

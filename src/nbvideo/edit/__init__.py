@@ -1,0 +1,1 @@
+"""Phase 4: the cut. Timeline, captions, brand overlays, undo and snapshots."""

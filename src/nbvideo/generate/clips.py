@@ -1,0 +1,347 @@
+"""Phase 3: one clip per scene, made from its chosen frame, as a background Job."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from nbvideo.errors import InvalidInput, PhaseNotReady, ScenesFailed
+from nbvideo.generate.qa import Expectation, inspect_clip
+from nbvideo.model.state import QAResult, Scene, Take, frame_size
+from nbvideo.plan.estimate import clip_estimate
+from nbvideo.providers.base import (
+    ClipRequest,
+    MediaResult,
+    PredictionFailed,
+    ProviderAPIError,
+    ProviderError,
+    RemoteVideoModel,
+    Ticket,
+    WaitTimeout,
+)
+from nbvideo.providers.catalog import generated_duration, get_model
+from nbvideo.runtime.budget import Budget, BudgetExceeded
+from nbvideo.runtime.context import (
+    Pending,
+    Runtime,
+    cached_take,
+    in_flight,
+    produce,
+    request_key,
+)
+from nbvideo.runtime.jobs import EventStatus, Job, gather_limited
+
+log = logging.getLogger(__name__)
+
+REMOTE_IN_FLIGHT = 64
+DEFAULT_TIMEOUT_S = 900.0  # per prediction: a clip still running after 15 min is canceled
+
+
+def local_render_slots() -> int:
+    """Local clips rendered at once: NBVIDEO_LOCAL_RENDERS, else one per core. A campaign
+    worker that owns one core of the machine is given 1 (see campaign/runner.py)."""
+    n = os.environ.get("NBVIDEO_LOCAL_RENDERS", "").strip()
+    return int(n) if n.isdigit() and int(n) > 0 else (os.cpu_count() or 1)
+
+
+def clip_request(rt: Runtime, scene: Scene) -> ClipRequest:
+    frame = scene.frame
+    if frame is None or not frame.ok or frame.path is None:
+        raise PhaseNotReady(
+            f"scene {scene.id} has no frame yet; run p.storyboard() before generating clips"
+        )
+    st = rt.state
+    w, h = frame_size(st.brief.aspect, st.brief.resolution)
+    return ClipRequest(
+        frame_path=rt.store.path(frame.path), prompt=scene.visual_prompt, camera=scene.camera,
+        duration_s=scene.duration_s, fps=st.brief.fps, width=w, height=h, seed=scene.clip_seed,
+    )
+
+
+def clip_inputs(req: ClipRequest, frame: Take) -> dict[str, Any]:
+    """What we keep on the take: the request, with the frame by checksum, not by path."""
+    data = req.model_dump(mode="json", exclude={"seed", "frame_path"})
+    data["frame_sha256"] = frame.checksum
+    return data
+
+
+def clip_key_inputs(video: Any, req: ClipRequest, frame: Take) -> dict[str, Any]:
+    """What the cache key hashes: the provider's real request where it says (a 3 s and a 4 s
+    scene are the same 5 s request to a model that makes 5 s clips), else our request."""
+    own = getattr(video, "key_inputs", None)
+    if own is None:
+        return clip_inputs(req, frame)
+    return {**own(req), "frame_sha256": frame.checksum}
+
+
+def clip_key(video: Any, req: ClipRequest, frame: Take) -> tuple[dict[str, Any], str]:
+    """(what the key hashes, the key) for one clip request."""
+    key_inputs = clip_key_inputs(video, req, frame)
+    return key_inputs, request_key(video.provider, video.model, key_inputs, req.seed)
+
+
+def clip_is_current(rt: Runtime, scene: Scene, models: Sequence[str] | None = None) -> bool:
+    """Whether the chosen clip answers the scene as it is now, on one of `models` (default:
+    the project's video model): same frame, same request, same seed."""
+    take, frame = scene.clip, scene.frame
+    if take is None or not take.ok or frame is None or not frame.ok:
+        return False
+    if take.model not in (models or [rt.providers.video.model]):
+        return False
+    try:
+        video = rt.providers.video_for(take.model)
+        _inputs, key = clip_key(video, clip_request(rt, scene), frame)
+    except InvalidInput:  # the model cannot make this scene (or is gone): not current
+        return False
+    return take.key == key
+
+
+def remarked_clip(rt: Runtime, scene: Scene) -> bool:
+    """Whether the chosen clip is a local animatic that answers the scene as it is now but
+    for the marks of its frame: the frame was redrawn for the finishing (see
+    `storyboard.refresh_marks`) and nothing else about the scene or the clip changed."""
+    from nbvideo.plan.storyboard import unmarked
+
+    clip, frame = scene.clip, scene.frame
+    if (clip is None or not clip.ok or clip.provider != "local" or frame is None
+            or not frame.ok or clip.inputs.get("frame_sha256") == frame.checksum):
+        return False
+    source = next((t for t in scene.frame_takes
+                   if t.ok and t.checksum == clip.inputs.get("frame_sha256")), None)
+    if (source is None or (source.provider, source.model, source.seed)
+            != (frame.provider, frame.model, frame.seed)
+            or unmarked(source.inputs) != unmarked(frame.inputs)):
+        return False
+    now = clip_inputs(clip_request(rt, scene), frame)
+    return clip.seed == scene.clip_seed and {k: v for k, v in clip.inputs.items()
+                                             if k != "frame_sha256"} == {
+        k: v for k, v in now.items() if k != "frame_sha256"}
+
+
+def retryable(exc: BaseException) -> bool:
+    """Worth another prediction on the same model: it failed while running, or the API was
+    briefly unavailable. A refusal (4xx), a timeout or an unusable output moves on instead."""
+    if isinstance(exc, PredictionFailed):
+        return True
+    return isinstance(exc, ProviderAPIError) and (exc.status is None or exc.status == 429
+                                                  or exc.status >= 500)
+
+
+class ClipFailed(ProviderError):
+    """Every model in a scene's chain failed; the message lists each attempt."""
+
+
+async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
+                    budgets: Sequence[Budget] = (), chain: Sequence[str] | None = None,
+                    retries: int = 2, timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[Take, bool]:
+    """Bring one scene's clip up to date on the first model of `chain` that succeeds.
+
+    Each model gets up to 1 + `retries` predictions for failures worth retrying; then the
+    scene moves to the next model. Every attempt is a take and a ledger row of its own."""
+    chain = list(chain or [rt.providers.video.model])
+    tried: list[str] = []
+    for i, model in enumerate(chain):
+        for attempt in range(1 + max(0, retries)):
+            video = rt.providers.video_for(model)
+            try:
+                take, hit = await _make_on(rt, video, scene_id, job, budgets, timeout_s)
+                return await _quality_gate(rt, video, scene_id, take, hit, job, budgets,
+                                           timeout_s)
+            except ProviderError as exc:
+                tried.append(f"{model}: {exc}")
+                if not retryable(exc) or attempt == retries:
+                    break
+                if job is not None:
+                    job.emit(scene_id, "starting", f"retry {attempt + 1} of {retries} on {model}")
+        if i + 1 < len(chain) and job is not None:
+            job.emit(scene_id, "starting", f"{model} failed; falling back to {chain[i + 1]}")
+    raise ClipFailed(f"scene {scene_id}: " + " | ".join(tried))
+
+
+def qa_expectation(rt: Runtime, video: Any, scene: Scene) -> Expectation:
+    """What the clip should be: the length the model makes for this scene, the request's
+    size, sound where the model promises it, motion unless it is a still by design."""
+    spec = get_model(video.model)
+    req = clip_request(rt, scene)
+    return Expectation(duration_s=generated_duration(spec, req.duration_s), width=req.width,
+                       height=req.height, audio=spec.audio,
+                       motion=not (spec.provider == "local" and scene.camera == "static"))
+
+
+async def check_clip(rt: Runtime, video: Any, scene_id: str, take: Take, force: bool = False
+                     ) -> QAResult | None:
+    """QA one clip take (once: a reused take keeps its result) and record it on the take.
+    The policy 'off' skips it unless `force`."""
+    if (rt.state.qa_policy.mode == "off" and not force) or take.path is None:
+        return None
+    if take.qa is not None:
+        return take.qa
+    with rt.guard:
+        want = qa_expectation(rt, video, rt.state.scene(scene_id))
+        path = rt.store.path(take.path)
+    result = await asyncio.to_thread(inspect_clip, path, want)
+    with rt.guard:
+        rt.state.scene(scene_id).take(take.id).qa = result
+        rt.save()
+    return result
+
+
+async def _quality_gate(rt: Runtime, video: Any, scene_id: str, take: Take, hit: bool,
+                        job: Job[Any] | None, budgets: Sequence[Budget], timeout_s: float
+                        ) -> tuple[Take, bool]:
+    """Check the clip; under the 'retry' policy make new takes (a new seed each, within the
+    budgets) until one passes or the retries run out. The last take stays current either
+    way; a clip that still fails carries its QA problems (see `p.qa`)."""
+    policy = rt.state.qa_policy
+    result = await check_clip(rt, video, scene_id, take)
+    tries = 0
+    while (result is not None and not result.passed and policy.mode == "retry"
+           and tries < policy.retries):
+        tries += 1
+        if job is not None:
+            job.emit(scene_id, "starting", f"QA failed ({'; '.join(result.problems)[:120]}); "
+                                           f"new take {tries} of {policy.retries}")
+        with rt.guard:
+            rt.state.scene(scene_id).clip_seed += 1
+            rt.save()
+        try:
+            take, hit = await _make_on(rt, video, scene_id, job, budgets, timeout_s)
+        except BudgetExceeded as exc:
+            log.warning("scene %s: no QA retry: %s", scene_id, exc)
+            with rt.guard:  # the take we keep answers the scene's seed again
+                rt.state.scene(scene_id).clip_seed -= 1
+                rt.save()
+            break
+        result = await check_clip(rt, video, scene_id, take)
+    if result is not None and not result.passed:
+        log.warning("scene %s: clip %s fails QA: %s", scene_id, take.id,
+                    "; ".join(result.problems))
+    return rt.state.scene(scene_id).take(take.id), hit
+
+
+async def _make_on(rt: Runtime, video: Any, scene_id: str, job: Job[Any] | None,
+                   budgets: Sequence[Budget], timeout_s: float) -> tuple[Take, bool]:
+    """One model's go at a scene: reuse, resume an in-flight prediction, or generate."""
+    with rt.guard:
+        scene = rt.state.scene(scene_id)
+        req = clip_request(rt, scene)
+        frame = scene.frame
+        assert frame is not None
+        inputs = clip_inputs(req, frame)
+        key_inputs, key = clip_key(video, req, frame)
+        flying = [t for t in in_flight(scene, "clip") if t.key == key]
+        _gen, usage, _note = clip_estimate(get_model(video.model), scene, rt.state.brief.resolution)
+
+    def emit(status: EventStatus) -> None:
+        if job is not None:
+            job.emit(scene_id, status)
+
+    def status(ticket: Ticket) -> None:
+        if ticket.status in ("starting", "processing"):
+            emit(ticket.status)
+
+    async def run(out: Path, pending: Pending) -> MediaResult:
+        if not isinstance(video, RemoteVideoModel):
+            emit("processing")
+            return await video.clip(req, out)
+        emit("starting")
+        ticket = (Ticket(id=pending.take.request_id, model=video.model)
+                  if pending.take.request_id else await video.submit(req))
+        if not pending.take.request_id:
+            pending.submitted(ticket.id)  # saved before waiting: a new kernel resumes it
+        try:  # wait() cancels the prediction itself if we are canceled
+            ticket = await video.wait(ticket, on_status=status, timeout_s=timeout_s)
+        except Exception as exc:  # timed out or lost track of it: stop it running (and billing)
+            with contextlib.suppress(Exception):
+                await video.cancel(ticket)
+            if isinstance(exc, WaitTimeout):
+                raise ProviderError(f"{video.model} prediction {ticket.id} was still running "
+                                    f"after the {timeout_s:g} s timeout; canceled") from None
+            raise
+        if ticket.status != "succeeded":
+            raise ProviderError(f"{video.model} prediction {ticket.id} {ticket.status}: "
+                                f"{ticket.error or 'no error given'}")
+        return await video.fetch(ticket, out)
+
+    return await produce(rt, scene_id=scene_id, kind="clip", provider=video.provider,
+                         model=video.model, inputs=inputs, seed=req.seed, run=run,
+                         estimate_usd=usage.cost_usd, budgets=[rt.budget, *budgets],
+                         resume=flying[-1] if flying else None, key_inputs=key_inputs)
+
+
+def _require_keys(rt: Runtime, scene_ids: Sequence[str], chains: dict[str, list[str]]) -> None:
+    """MissingKey now, in the caller's cell, for a scene whose first model is paid and has
+    no take for this exact request yet (a reused take needs no key)."""
+    for sid in scene_ids:
+        video = rt.providers.video_for(chains[sid][0])
+        if getattr(video, "check_key", None) is None:
+            continue
+        scene = rt.state.scene(sid)
+        frame = scene.frame
+        if frame is not None and frame.ok:
+            _inputs, key = clip_key(video, clip_request(rt, scene), frame)
+            if cached_take(scene, "clip", key, rt.store) is not None:
+                continue
+        video.check_key()
+
+
+def start_clip_job(rt: Runtime, chains: dict[str, list[str]], name: str = "clips",
+                   budget_usd: float | None = None, retries: int = 2,
+                   timeout_s: float = DEFAULT_TIMEOUT_S) -> Job[list[Take]]:
+    """Start making clips for each scene id in `chains` (its models, first choice first);
+    returns at once with a Job showing tqdm progress.
+
+    `budget_usd` caps what this job may spend, on top of the project's own budget."""
+    scene_ids = list(chains)
+    with rt.guard:
+        for sid in scene_ids:  # fail now, in the caller's cell, not later in the background
+            clip_request(rt, rt.state.scene(sid))
+        _require_keys(rt, scene_ids, chains)
+    job: Job[list[Take]] = Job(name, total=len(scene_ids))
+    bar = tqdm(total=len(scene_ids), desc=name, unit="clip", leave=True)
+    firsts = [rt.providers.video_for(chains[sid][0]) for sid in scene_ids]
+    if all(isinstance(v, RemoteVideoModel) for v in firsts):
+        # Remote clips mostly wait: submit them all at once; each provider limits its own
+        # concurrent HTTP requests (spec.max_concurrency).
+        limit = REMOTE_IN_FLIGHT
+    else:  # local renders are CPU-bound: one per core (of this process's share) at most
+        local = [get_model(v.model).max_concurrency for v in firsts
+                 if not isinstance(v, RemoteVideoModel)]
+        limit = max(1, min(*local, local_render_slots()))
+    call_budget = Budget("budget of this call", budget_usd, lambda: 0.0, counts_own_calls=True)
+    for sid in scene_ids:
+        job.emit(sid, "queued")
+
+    async def one(sid: str) -> Take:
+        try:
+            take, hit = await make_clip(rt, sid, job, [call_budget], chains[sid], retries,
+                                        timeout_s)
+        except asyncio.CancelledError:
+            job.emit(sid, "canceled")
+            raise
+        except Exception as exc:
+            job.emit(sid, "failed", str(exc)[:200])
+            raise
+        qa = take.qa
+        job.emit(sid, "cached" if hit else "succeeded",
+                 f"QA: {'; '.join(qa.problems)}"[:200] if qa is not None and not qa.passed else "")
+        bar.update(1)
+        return take
+
+    async def run_all() -> list[Take]:
+        try:
+            results = await gather_limited([lambda s=sid: one(s) for sid in scene_ids], limit)
+        finally:
+            bar.close()
+        ScenesFailed.raise_for([(sid, r) for sid, r in zip(scene_ids, results, strict=True)
+                                if isinstance(r, BaseException)], len(scene_ids), "clip")
+        return [r for r in results if isinstance(r, Take)]
+
+    return job.start(run_all())

@@ -1,1 +1,0 @@
-"""Pipeline phases, the job runner and the export renderer."""

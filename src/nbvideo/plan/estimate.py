@@ -1,0 +1,63 @@
+"""What clips would cost, per scene, before anything is spent.
+
+The estimate is priced from the catalog, says when a model will make a longer clip than the
+scene needs (the extra is trimmed on the timeline), counts scenes whose clip is already
+current as free (re-running reuses the take), and flags what a model cannot make.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from nbvideo.model.state import Scene
+from nbvideo.providers.base import Usage
+from nbvideo.providers.catalog import ModelSpec, generated_duration, get_model, price
+from nbvideo.runtime.context import Runtime
+
+COLUMNS = ["scene", "id", "beat", "duration_s", "model", "generated_s", "trim_s", "units", "unit",
+           "unit_price_usd", "cost_usd", "note"]
+
+
+def clip_estimate(spec: ModelSpec, scene: Scene, resolution: str) -> tuple[float, Usage, str]:
+    """(generated seconds, priced usage, note) for one scene's clip on `spec`."""
+    gen = generated_duration(spec, scene.duration_s)
+    note = ""
+    if spec.durations_s and scene.duration_s > max(spec.durations_s) + 1e-9:
+        note = (f"scene is {scene.duration_s:g} s but {spec.id} makes at most "
+                f"{max(spec.durations_s):g} s; shorten or split it")
+    elif gen > scene.duration_s + 1e-9:
+        note = f"generated at {gen:g} s, {gen - scene.duration_s:.2f} s trimmed in the timeline"
+    return gen, price(spec, resolution=resolution, seconds=gen), note
+
+
+def estimate_clips(rt: Runtime, chosen: dict[str, str], current_ids: set[str],
+                   label: str) -> pd.DataFrame:
+    """One row per scene (priced on its chosen model) plus a total row on top."""
+    st = rt.state
+    rows = []
+    for number, scene in enumerate(st.scenes, 1):
+        spec = get_model(chosen[scene.id])
+        gen, usage, note = clip_estimate(spec, scene, st.brief.resolution)
+        cost = usage.cost_usd
+        if st.brief.aspect not in spec.aspects:
+            note = (f"{spec.id} cannot make {st.brief.aspect}; it makes "
+                    f"{', '.join(spec.aspects)}")
+        if scene.id in current_ids:
+            cost, note = 0.0, "clip is current: re-running reuses it"
+        rows.append({
+            "scene": number, "id": scene.id, "beat": scene.beat, "duration_s": scene.duration_s,
+            "model": spec.id, "generated_s": gen, "trim_s": round(gen - scene.duration_s, 6),
+            "units": usage.units, "unit": usage.unit, "unit_price_usd": usage.unit_price_usd,
+            "cost_usd": cost, "note": note,
+        })
+    body = pd.DataFrame(rows, columns=COLUMNS)
+    bases = {get_model(m).price_basis for m in chosen.values()}
+    total = pd.DataFrame([{
+        "scene": "total", "id": "", "beat": "", "duration_s": body["duration_s"].sum(),
+        "model": label, "generated_s": body["generated_s"].sum(),
+        "trim_s": body["trim_s"].sum(), "units": body["units"].sum(),
+        "unit": bases.pop() if len(bases) == 1 else "mixed",
+        "unit_price_usd": float("nan"), "cost_usd": body["cost_usd"].sum(),
+        "note": f"{sum(1 for r in rows if r['cost_usd'] > 0)} of {len(rows)} scene(s) to pay for",
+    }], columns=COLUMNS)
+    return pd.concat([total, body], ignore_index=True)

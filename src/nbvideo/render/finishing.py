@@ -1,0 +1,436 @@
+"""Finishing one export: end card, text on screen, logo, voice-over and music, and the checks
+a platform preset asks for, all prepared before a frame is encoded.
+
+The pieces are pure modules (brand, captions, overlays, audio, presets); this one reads the
+project's `Finishing` settings and its timeline and turns them into what the export engine
+takes: extra clips, one overlay graph, one soundtrack file, and the caption cues for the
+SRT/VTT sidecars. Voice lines are paid calls, so each is cached by its request key under
+assets/voice/ and logged in the ledger like any other take (a re-export costs nothing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nbvideo.edit.captions import Cue, burn_in, cues_from_lines
+from nbvideo.edit.overlays import end_card, end_card_falls_back, logo_overlay, warn_end_card
+from nbvideo.edit.timeline import Entry
+from nbvideo.errors import InvalidInput
+from nbvideo.keys import redact
+from nbvideo.model.presets import ExportFacts, Preset, Violation, check_export, enforce
+from nbvideo.model.state import MAX_SCENE_S, Finishing, Scene, Transition
+from nbvideo.providers.base import ProviderError, SpeechRequest, Usage
+from nbvideo.render.engine import RenderClip, plan_duration
+from nbvideo.runtime.context import Runtime, canonical, request_key
+from nbvideo.runtime.jobs import run_sync
+from nbvideo.sound.loudness import measure_loudness
+from nbvideo.sound.mix import (
+    MAX_TEMPO,
+    encode_master,
+    fit_tempo,
+    line_overruns,
+    mix,
+    music_bed,
+    place_voice,
+    speed_up,
+)
+from nbvideo.store.brands import BrandKit, CaptionStyle, finishing_kit
+
+VOICE_LEAD_S = 0.15  # a line starts this far into its scene, so cuts do not clip the first word
+FIT_BREATH_S = 0.1  # a sped or lengthened line ends this far before its scene does
+_MIX_TARGET = {"lufs": -14.0, "tp": -1.0, "kbps": 192}  # without a preset: social-video norms
+
+
+@dataclass
+class Prepared:
+    """What the export engine needs for one output, plus what the checks found."""
+
+    clips: list[RenderClip]
+    overlay: str | None = None
+    audio: Path | None = None
+    audio_lufs: float | None = None
+    cues: list[Cue] = field(default_factory=list)
+    warnings: list[Violation] = field(default_factory=list)
+    # Seconds of the film the overlay draws on (smart export re-encodes only those);
+    # None when it draws on every frame (a logo watermark).
+    overlay_spans: list[tuple[float, float]] | None = None
+
+
+def kit_for(rt: Runtime) -> BrandKit | None:
+    """The brand kit the project's finishing names, or None."""
+    return finishing_kit(rt.state.finishing.brand, rt.store.root)
+
+
+def voice_model_name(rt: Runtime) -> tuple[str, str]:
+    """(provider, model) of the voice-over: the one named in the settings, else OpenAI's
+    where the project has OpenAI, else the offline espeak-ng voice. Known without building
+    the client, so views can find a line's cached audio with no key at hand."""
+    f = rt.state.finishing
+    model = f.voice_model or ("gpt-4o-mini-tts" if "openai" in rt.providers.vendors
+                              else "espeak-ng")
+    return ("local" if model == "espeak-ng" else "openai"), model
+
+
+def voice_model(rt: Runtime) -> Any:
+    """The speech model that `voice_model_name` names."""
+    _provider, model = voice_model_name(rt)
+    if model == "espeak-ng":
+        from nbvideo.providers.local.voice import EspeakVoice
+
+        return EspeakVoice()
+    from nbvideo.providers.openai_tts import OpenAISpeech
+
+    return OpenAISpeech(model)
+
+
+def voice_estimate(model: Any, req: SpeechRequest) -> float:
+    """What the money gate reserves for one line: the voice model's own upper bound
+    (`estimate_usd`), or 0 for a model without a price (the offline voice)."""
+    estimate = getattr(model, "estimate_usd", None)
+    return float(estimate(req)) if estimate is not None else 0.0
+
+
+def line_request(rt: Runtime, scene: Scene, provider: str, model: str
+                 ) -> tuple[SpeechRequest, str, Path]:
+    """A scene's voice line as a speech request, its cache key and where its WAV is kept."""
+    req = SpeechRequest(text=scene.voice_line.strip(), voice=rt.state.finishing.voice,
+                        seed=rt.state.seed)
+    key = request_key(provider, model, req.model_dump(mode="json"), req.seed)
+    return req, key, rt.store.path(f"assets/voice/{scene.id}-{key[:16]}.wav")
+
+
+def speak_lines(rt: Runtime, entries: list[Entry]) -> dict[str, tuple[Path, float]]:
+    """Each scene's voice line as a WAV (scene id -> (path, seconds)), made once per request."""
+    f = rt.state.finishing
+    if not f.voice:
+        return {}
+    model = voice_model(rt)
+    out: dict[str, tuple[Path, float]] = {}
+    for e in entries:
+        text = e.scene.voice_line.strip()
+        if not text:
+            continue
+        req, key, wav = line_request(rt, e.scene, model.provider, model.model)
+        common = {"phase": "voice", "scene": e.scene.id, "provider": model.provider,
+                  "model": model.model, "key": key}
+        if wav.is_file():
+            from nbvideo.media.audio_io import read_wav
+
+            samples, rate = read_wav(wav)
+            out[e.scene.id] = (wav, len(samples) / rate)
+            rt.log_cache_hit(**common, note="voice line already made")
+            continue
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        estimate = voice_estimate(model, req)
+        common["estimated_usd"] = estimate or None
+        with rt.paid(phase="voice", provider=model.provider, model=model.model,
+                     estimate_usd=estimate, item=f"voice line for scene {e.scene.id}",
+                     scene=e.scene.id, key=key) as held:
+            started = time.perf_counter()
+            try:
+                result = run_sync(model.speak(req, wav))
+            except Exception as exc:
+                billed = exc.usage if isinstance(exc, ProviderError) else Usage()
+                held.actual_usd = billed.cost_usd
+                rt.log_usage(**common, usage=billed, latency_s=time.perf_counter() - started,
+                             status="failed", note=redact(str(exc))[:200])
+                raise
+            held.actual_usd = result.usage.cost_usd
+            rt.log_usage(**common, usage=result.usage, latency_s=time.perf_counter() - started)
+        out[e.scene.id] = (wav, result.duration_s)
+    return out
+
+
+def _soundtrack(rt: Runtime, entries: list[Entry], total_s: float, lines: dict[str, tuple[Path, float]],
+                preset: Preset | None, work: Path) -> tuple[Path | None, float | None]:
+    """Voice placed at each scene's start and the music under it, mixed to the loudness
+    target, cached by everything that decides its samples."""
+    f = rt.state.finishing
+    music: Path | None = None
+    if f.music == "bed":
+        music = rt.store.path(f"assets/music/bed-{rt.state.seed}-{total_s:.3f}.wav")
+        if not music.is_file():
+            music.parent.mkdir(parents=True, exist_ok=True)
+            music_bed(music, total_s, seed=rt.state.seed)
+    elif f.music != "none":
+        music = rt.store.path(f.music)
+        if not music.is_file():
+            raise InvalidInput(f"finishing.music: {f.music} is not a file in the project; "
+                               "use 'bed', 'none' or a path inside the project folder")
+    if not lines and music is None:
+        return None, None
+    lufs, tp, kbps = ((preset.loudness_lufs, preset.true_peak_db, preset.audio_kbps) if preset
+                      else (_MIX_TARGET["lufs"], _MIX_TARGET["tp"], _MIX_TARGET["kbps"]))
+    placed = [(round(e.start_s + VOICE_LEAD_S, 6), lines[e.scene.id][0])
+              for e in entries if e.scene.id in lines]
+    what = {"lines": [(t, p.name) for t, p in placed], "music": str(music), "total": total_s,
+            "lufs": lufs, "tp": tp}
+    key = hashlib.sha256(canonical({**what, "kbps": kbps}).encode()).hexdigest()[:16]
+    out = rt.store.path(f"assets/soundtracks/{key}.m4a")
+    facts = out.with_suffix(".json")  # its measured loudness: a re-export measures nothing
+    if out.is_file() and facts.is_file():
+        try:
+            return out, float(json.loads(facts.read_text())["integrated_lufs"])
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged note is measured again below
+    if out.is_file():
+        got = measure_loudness(out).integrated_lufs
+    else:
+        # One normalised WAV master per loudness target; each bitrate is an encode of it,
+        # so presets that differ only in audio_kbps share the mix (voice, ducking, loudnorm).
+        master_key = hashlib.sha256(canonical(what).encode()).hexdigest()[:16]
+        master = rt.store.path(f"assets/soundtracks/master-{master_key}.wav")
+        if not master.is_file():
+            voice = (place_voice(placed, total_s, work / "voice.wav", past_end="fade")
+                     if placed else None)
+            mix(master, total_s, voice=voice, music=music, target_lufs=lufs, true_peak_db=tp)
+        encoded = encode_master(master, out, audio_kbps=kbps, true_peak_db=tp)
+        if encoded is None:  # the AAC encode overshot the ceiling: mix straight to AAC
+            voice = (place_voice(placed, total_s, work / "voice.wav", past_end="fade")
+                     if placed else None)
+            got = mix(out, total_s, voice=voice, music=music, target_lufs=lufs,
+                      true_peak_db=tp, audio_kbps=kbps).integrated_lufs
+        else:
+            got = encoded.integrated_lufs
+        rt.log(phase="export", provider="local", model="ffmpeg", units=total_s, unit="second",
+               note=f"soundtrack {out.name}: {got:.1f} LUFS")
+    facts.write_text(json.dumps({"integrated_lufs": got}))
+    return out, got
+
+
+def _end_card_path(rt: Runtime, kit: BrandKit, w: int, h: int, fps: int,
+                   safe: Any, card_s: float) -> Path:
+    """Cached by everything that decides its pixels: the kit (a palette or CTA change makes a
+    new card), the size, fps, length and the preset's safe area; "colour" names its encoding
+    (BT.709 since cards made with ffmpeg's default matrix and no tags)."""
+    what: dict[str, Any] = {"kit": kit.model_dump(mode="json"), "base": str(kit.base_dir),
+                            "colour": "bt709",
+                            "safe": safe.model_dump(mode="json") if safe is not None else None,
+                            "fps": fps, "s": card_s}
+    if end_card_falls_back(kit):  # a card made before fallback fonts had blanks or boxes
+        what["glyphs"] = 1
+    key = hashlib.sha256(canonical(what).encode()).hexdigest()[:12]
+    slug = "".join(c if c.isalnum() else "-" for c in kit.name.lower())
+    return rt.store.path(f"assets/endcards/{slug}-{w}x{h}-{fps}-{key}.mp4")
+
+
+def caption_cues(entries: list[Entry], voice_s: dict[str, float], scene_s: dict[str, float],
+                 fps: float) -> list[Cue]:
+    """The burned-in captions: each scene's voice line from when it is spoken until it ends
+    or the scene does, whichever is first (`voice_s`: seconds of each spoken line)."""
+    return cues_from_lines([(e.start_s + VOICE_LEAD_S,
+                             min(e.start_s + VOICE_LEAD_S + voice_s[e.scene.id],
+                                 e.start_s + scene_s[e.scene.id]),
+                             e.scene.voice_line) for e in entries if e.scene.id in voice_s], fps)
+
+
+@dataclass(frozen=True)
+class LineFit:
+    """How a scene's voice line fits its scene, before or after it is spoken.
+
+    `max_words` is what the planner writes for a scene this long; `voice_s` is the spoken
+    line's length when its audio is already made (`measured`), else an estimate at the
+    planner's speaking rate, after `voice_fit="speed"` played it `tempo` times faster;
+    `over_s` is what the export would report as an overrun."""
+
+    scene_id: str
+    words: int
+    max_words: int
+    scene_s: float
+    voice_s: float
+    measured: bool
+    over_s: float
+    tempo: float = 1.0
+
+    @property
+    def fits(self) -> bool:
+        return self.over_s <= 0 and (self.measured or self.tempo > 1
+                                     or self.words <= self.max_words)
+
+
+def line_fits(rt: Runtime, entries: list[Entry]) -> dict[str, LineFit]:
+    """Each scene's voice line against its scene, by scene id (an empty line fits).
+
+    Reads only what is on disk: no line is spoken and nothing is paid for."""
+    from nbvideo.media.audio_io import wav_duration
+    from nbvideo.providers.local.planner import SPEAKING_RATE_WPS, voice_words
+
+    fps = rt.state.brief.fps
+    named = voice_model_name(rt) if rt.state.finishing.voice else None
+    out: dict[str, LineFit] = {}
+    for e in entries:
+        words = len(e.scene.voice_line.split())
+        scene_s = e.frames / fps
+        voice_s, measured = words / SPEAKING_RATE_WPS, False
+        if named is not None and words:
+            wav = line_request(rt, e.scene, *named)[2]
+            if wav.is_file():
+                voice_s, measured = wav_duration(wav), True
+        tempo = 1.0
+        if rt.state.finishing.voice_fit == "speed":
+            tempo = fit_tempo(voice_s, scene_s - VOICE_LEAD_S - FIT_BREATH_S)
+            voice_s /= tempo
+        over = line_overruns([(e.scene.id, scene_s - VOICE_LEAD_S, voice_s)])
+        out[e.scene.id] = LineFit(e.scene.id, words, voice_words(scene_s), round(scene_s, 6),
+                                  round(voice_s, 3), measured, over[0].seconds_over if over else 0.0,
+                                  tempo)
+    return out
+
+
+def fit_lines(rt: Runtime, entries: list[Entry], lines: dict[str, tuple[Path, float]]
+              ) -> tuple[dict[str, tuple[Path, float]], dict[str, float]]:
+    """With `voice_fit="speed"`, each line longer than its scene played faster to fit (at
+    most MAX_TEMPO), cached beside the line; returns the lines and each sped line's tempo."""
+    if rt.state.finishing.voice_fit != "speed":
+        return lines, {}
+    from nbvideo.media.audio_io import wav_duration
+
+    out, tempos = dict(lines), {}
+    for e in entries:
+        if e.scene.id not in lines:
+            continue
+        wav, secs = lines[e.scene.id]
+        tempo = fit_tempo(secs, e.frames / rt.state.brief.fps - VOICE_LEAD_S - FIT_BREATH_S)
+        if tempo > 1:
+            fast = wav.with_name(f"{wav.stem}-x{tempo:.3f}.wav")
+            if not fast.is_file():
+                speed_up(wav, tempo, fast)
+            out[e.scene.id], tempos[e.scene.id] = (fast, wav_duration(fast)), tempo
+    return out, tempos
+
+
+def overrun_warning(e: Entry, voice_s: float, over_s: float, fps: int,
+                    speeding: bool, preset: str) -> Violation:
+    """The voice_overrun warning: how far over the line is and the three ways to fix it,
+    as the calls that do it."""
+    room = e.frames / fps - VOICE_LEAD_S
+    words = len(e.scene.voice_line.split())
+    fewer = max(1, int(words * max(room - FIT_BREATH_S, 0.0) / voice_s)) if voice_s else words
+    longer = min(MAX_SCENE_S, math.ceil((e.scene.duration_s + over_s + FIT_BREATH_S) * 10) / 10)
+    need = voice_s / max(room - FIT_BREATH_S, 1e-6)
+    speed = (f"it is already sped up as far as it goes ({MAX_TEMPO:g}x)" if speeding else
+             f'speed the voice, p.finish(voice_fit="speed") ({min(need, MAX_TEMPO):.2f}x'
+             f"{'' if need <= MAX_TEMPO else f', not enough: it needs {need:.2f}x'})")
+    return Violation(
+        code="voice_overrun", severity="warning", preset=preset, item=e.scene.id,
+        message=f"the voice line of scene {e.number} ({e.scene.id}) runs {voice_s:.2f} s, "
+                f"{over_s:.2f} s longer than its scene; shorten the line to about {fewer} "
+                f"words, p.edit_scene({e.number}, voice_line=...); lengthen the scene, "
+                f"p.edit_scene({e.number}, duration_s={longer:g}), then p.generate_clips(); "
+                f"or {speed}. accept=['voice_overrun'] exports it as it is: the line runs "
+                "over the next scene, or fades out at the end of the film")
+
+
+def _accepts(accept: bool | Sequence[str], code: str) -> bool:
+    return accept is True or (not isinstance(accept, bool) and code in accept)
+
+
+def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tuple[int, int],
+            fps: int, preset: Preset | None, work: Path,
+            accept: bool | Sequence[str] = ()) -> Prepared:
+    """Everything one export needs from the finishing settings, checked against `preset`.
+
+    A voice line longer than its scene stops here, before any audio is mixed, unless
+    `accept` takes `voice_overrun` (then the line runs on, or fades out at the film's end)."""
+    f: Finishing = rt.state.finishing
+    w, h = size
+    kit = kit_for(rt)
+    safe = preset.safe_area if preset is not None else None
+    clips = list(clips)
+    card_s = 0.0
+    if kit is not None and f.end_card:
+        card_s = kit.end_card.duration_s
+        card = _end_card_path(rt, kit, w, h, fps, safe, card_s)
+        warn_end_card(kit)
+        if not card.is_file():
+            card.parent.mkdir(parents=True, exist_ok=True)
+            end_card(kit, w, h, card, fps=fps, duration_s=card_s, safe_area=safe, warn=False)
+        clips[-1] = clips[-1].model_copy(update={"transition": Transition()})
+        clips.append(RenderClip(path=card, duration_s=card_s))
+    _frames, total_s = plan_duration(clips, fps)
+
+    lines, tempos = fit_lines(rt, entries, speak_lines(rt, entries))
+    scene_s = {e.scene.id: e.frames / rt.state.brief.fps for e in entries}
+    overruns = {o.scene_id: o for o in line_overruns(
+        [(sid, scene_s[sid] - VOICE_LEAD_S, lines[sid][1]) for sid in lines])}
+    warnings = [overrun_warning(e, lines[e.scene.id][1], overruns[e.scene.id].seconds_over,
+                                rt.state.brief.fps, e.scene.id in tempos,
+                                preset.name if preset else "export")
+                for e in entries if e.scene.id in overruns]
+    if warnings and not _accepts(accept, "voice_overrun"):
+        enforce(warnings, accept)  # raises ExportCheckFailed: nothing is mixed or encoded
+    cues: list[Cue] = []
+    filters: list[str] = []
+    texts = []
+    spans: list[tuple[float, float]] = []
+    style_base = kit.base_dir if kit is not None else None
+    if kit is not None or f.captions or f.scene_text:
+        style = kit.caption_style if kit is not None else CaptionStyle()
+        area = safe or _full_frame()
+        if f.captions and lines:
+            cues = caption_cues(entries, {sid: secs for sid, (_p, secs) in lines.items()},
+                                scene_s, fps)
+            spans += [(c.start_s, c.end_s) for c in cues]
+            _warn_glyphs(style, style_base, entries, "voice line (caption)",
+                         lambda sc: sc.voice_line if sc.id in lines else "")
+            cap = burn_in(cues, style, w, h, area, base=style_base, warn=False)
+            filters.append(cap.filters)
+            texts += cap.items
+        if f.scene_text:
+            scene_cues = cues_from_lines([(e.start_s, e.start_s + scene_s[e.scene.id],
+                                           e.scene.on_screen_text) for e in entries
+                                          if e.scene.on_screen_text], fps)
+            spans += [(c.start_s, c.end_s) for c in scene_cues]
+            _warn_glyphs(style, style_base, entries, "on-screen text",
+                         lambda sc: sc.on_screen_text)
+            txt = burn_in(scene_cues, style, w, h, area, label="scene text", base=style_base,
+                          position="top", warn=False)
+            filters.append(txt.filters)
+            texts += txt.items
+    overlay = None
+    logo_rect = None
+    chain = ",".join(x for x in filters if x and x != "null")
+    if kit is not None and f.logo and kit.logo_path() is not None:
+        src = "txt" if chain else "vin"
+        logo = logo_overlay(kit.logo_path(), w, h, kit.logo_placement, safe, src=src,
+                            out="vout", until_s=total_s - card_s if card_s else None)
+        overlay = (f"[vin]{chain}[txt];" if chain else "") + logo.graph
+        logo_rect = logo.rect
+        spans = []  # the watermark is on every frame: nothing left to copy
+    elif chain:
+        overlay = f"[vin]{chain}[vout]"
+    audio, lufs = _soundtrack(rt, entries, total_s, lines, preset, work)
+    if preset is not None:
+        facts = ExportFacts(duration_s=total_s, width=w, height=h, fps=fps,
+                            has_audio=audio is not None, audio_lufs=lufs, texts=texts,
+                            logo=logo_rect)
+        warnings = check_export(preset, facts) + warnings
+    return Prepared(clips=clips, overlay=overlay, audio=audio, audio_lufs=lufs, cues=cues,
+                    warnings=warnings, overlay_spans=spans if overlay and spans else None)
+
+
+def _warn_glyphs(style: CaptionStyle, base: Path | None, entries: list[Entry], field: str,
+                 text_of: Any) -> None:
+    """A GlyphWarning per scene whose burned text has characters no bundled font draws."""
+    from PIL import ImageFont
+
+    from nbvideo.media.glyphs import FontStack, warn_missing
+    from nbvideo.store.brands import font_file
+
+    stack = FontStack(ImageFont.truetype(str(font_file(style.font, base)), 20))
+    for e in entries:
+        warn_missing(stack, text_of(e.scene), f"scene {e.number} ({e.scene.id}) {field}",
+                     stacklevel=5)
+
+
+def _full_frame() -> Any:
+    from nbvideo.model.presets import SafeArea
+
+    return SafeArea()
