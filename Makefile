@@ -100,6 +100,7 @@ test: $(VENV)/.installed-test chromium espeak fribidi
 TEST_WORKERS ?= auto
 test-fast: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow and not browser" tests
 
 # The guide: built with warnings as errors (mkdocs.yml has strict: true; --strict says so here
