@@ -91,8 +91,9 @@ def _hls(h: float, lum: float, s: float) -> RGB:
     return tuple(round(255 * x) for x in colorsys.hls_to_rgb(h % 1.0, lum, s))  # type: ignore
 
 
-def palette_for(req: FrameRequest, rng: random.Random | None = None) -> Palette:
-    """Map any list of colours (or none) onto roles; the accent is the most colourful one."""
+def roles_of(req: FrameRequest, rng: random.Random | None = None) -> Palette:
+    """The frame's colour roles: any list of colours (or none) mapped onto roles, the accent
+    the most colourful one. (The brief's palette itself is `model.look.palette_for`.)"""
     rng = rng or _rng(req)
     cols = [_hex(c) for c in req.palette]
     if not cols:
@@ -359,7 +360,7 @@ def draw_frame(req: FrameRequest) -> Image.Image:
     The board's marks (beat, shot and camera, caption, move hints) only on a 'board' request;
     the logo whenever the request has one."""
     rng = _rng(req)
-    pal, look = palette_for(req, rng), look_for(req)
+    pal, look = roles_of(req, rng), look_for(req)
     img = _illustration(req, pal, look, rng)
     img.paste((0, 0, 0), (0, 0), _vignette(img.size))
     if req.annotations == "board":
