@@ -18,8 +18,8 @@ from nbvideo.providers.local.frames import (
     caption_for,
     draw_frame,
     look_for,
-    palette_for,
     render_png,
+    roles_of,
 )
 
 # Greys plus one magenta: the accent (jackets, product bodies) is the only magenta thing.
@@ -225,11 +225,11 @@ def test_keywords_set_place_time_and_weather():
 
 
 def test_empty_palette_is_derived_deterministically_darkest_first():
-    a, b = palette_for(make_req(palette=[])), palette_for(make_req(palette=[]))
+    a, b = roles_of(make_req(palette=[])), roles_of(make_req(palette=[]))
     assert a == b
     dark, light = (0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2] for c in (a.ink, a.light))
     assert dark < 60 and light > 200
-    assert palette_for(make_req(palette=[], seed=99)) != a
+    assert roles_of(make_req(palette=[], seed=99)) != a
 
 
 def test_bad_palette_colour_is_refused_by_name():
