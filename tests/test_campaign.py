@@ -245,7 +245,7 @@ def test_rerun_redoes_only_the_variants_whose_recipe_changed(base: nv.Project,
     assert after["h1-8s-16x9"] == lines["h1-8s-16x9"] and after["h2-8s-16x9"] > lines["h2-8s-16x9"]
     h2 = c.project("h2-8s-16x9", read_only=True)
     assert h2.state.scenes[0].on_screen_text == "Dry from the first step"
-    new = Ledger(h2.path / "ledger.jsonl").frame().iloc[lines["h2-8s-16x9"]:]
+    new = Ledger(h2.path / "ledger.jsonl").to_pandas().iloc[lines["h2-8s-16x9"]:]
     assert (made(new, "clips")["scene"] == h2.state.scenes[0].id).all()  # only the hook
 
 
@@ -269,7 +269,7 @@ def test_variants_of_one_length_share_the_plan_and_differ_only_where_asked(
     assert short.scenes[1] == base.state.scenes[1]  # untouched scenes stay identical
     assert short.scenes[1].visual_prompt == "the shoe in a puddle, low angle"
     assert abs(sum(s.duration_s for s in specs["de-15s-1x1"].scenes) - 15) < 0.5
-    planned = Ledger(c.path / "ledger.jsonl").frame()
+    planned = Ledger(c.path / "ledger.jsonl").to_pandas()
     assert list(planned["note"]) == ["campaign plan for 15s"]  # 8 s is the base's own plan
 
 

@@ -65,7 +65,7 @@ def test_a_finished_web_export_has_voice_music_captions_logo_and_end_card(
     vtt = (out.with_suffix(".vtt")).read_text()
     starts = re.findall(r"(\d\d):(\d\d):(\d\d),(\d{3}) -->", srt)
     assert starts and len(starts) == vtt.count("-->")
-    first = p.timeline.frame().iloc[0]
+    first = p.timeline.to_pandas().iloc[0]
     want = first["start_s"] + VOICE_LEAD_S
     got = int(starts[0][2]) + int(starts[0][3]) / 1000
     assert abs(got - want) <= 1 / 30 + 1e-3

@@ -118,9 +118,9 @@ def test_the_same_transition_at_every_cut_is_one_undo_step(rendered: nv.Project)
     n = len(p.history)
     p.set_transitions("crossfade", 0.5)
     assert len(p.history) == n + 1 and _last(p)["kind"] == "transition"
-    assert {r for r in p.timeline.frame()["transition"] if r} == {"crossfade"}
+    assert {r for r in p.timeline.to_pandas()["transition"] if r} == {"crossfade"}
     p.undo()
-    assert {r for r in p.timeline.frame()["transition"] if r} == {"cut"}
+    assert {r for r in p.timeline.to_pandas()["transition"] if r} == {"cut"}
 
 
 # ---------------------------------------------------------------- undo / redo
@@ -237,7 +237,7 @@ def test_snapshot_restore_and_diff_round_trip(rendered: nv.Project) -> None:
     d = p.diff("sent-to-client")
     assert d.added == [added] and d.removed == [removed] and d.reordered
     assert set(d.changed[sent.scenes[0].id]) == {"title", "duration_s"}
-    assert d.frame()["change"].tolist().count("changed") == len(d.changed)
+    assert d.to_pandas()["change"].tolist().count("changed") == len(d.changed)
 
     ev = p.restore("sent-to-client")
     assert ev.kind == "restore" and ev.summary == "restore to snapshot 'sent-to-client'"

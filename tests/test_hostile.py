@@ -408,7 +408,7 @@ def test_the_same_transition_at_every_cut_is_all_or_nothing(fresh: nv.Project) -
     with pytest.raises(nv.InvalidInput, match="crossfade of 2 s must be shorter"):
         fresh.set_transitions("crossfade", 2.0)
     assert _files(fresh.path) == before
-    assert set(fresh.timeline.frame()["transition"][:-1]) == {"cut"}
+    assert set(fresh.timeline.to_pandas()["transition"][:-1]) == {"cut"}
 
 
 def test_a_crossfade_length_given_as_text_is_an_input_error(board: nv.Project) -> None:

@@ -10,7 +10,7 @@ from nbvideo.store.ledger import COLUMNS, Ledger, LedgerEntry, summarize
 
 
 def test_empty_ledger_has_the_columns_and_dtypes(tmp_path: Path) -> None:
-    df = Ledger(tmp_path / "ledger.jsonl").frame()
+    df = Ledger(tmp_path / "ledger.jsonl").to_pandas()
     assert list(df.columns) == COLUMNS
     assert len(df) == 0
     assert str(df["cost_usd"].dtype) == "float64"
@@ -23,7 +23,7 @@ def test_rows_come_back_in_order_with_their_costs(tmp_path: Path) -> None:
                            scene="s00000001", take="f1", latency_s=2.5))
     led.append(LedgerEntry(phase="clips", provider="local", model="ffmpeg-animatic",
                            status="cache_hit", cache_hit=True))
-    df = led.frame()
+    df = led.to_pandas()
     assert list(df["phase"]) == ["frames", "clips"]
     assert df.loc[0, "cost_usd"] == pytest.approx(0.003)
     assert bool(df.loc[1, "cache_hit"]) is True
@@ -38,7 +38,7 @@ def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path: Path) -> None:
     with open(path, "a") as fh:
         fh.write('{"phase": "clips", "provi')
     with pytest.warns(UserWarning, match="skipped 1"):
-        df = led.frame()
+        df = led.to_pandas()
     assert len(df) == 1
 
 
@@ -49,7 +49,7 @@ def test_summary_groups_by_phase_and_model_with_a_total(tmp_path: Path) -> None:
     led.append(LedgerEntry(phase="frames", provider="replicate", model="flux", cost_usd=0.003))
     led.append(LedgerEntry(phase="clips", provider="replicate", model="wan", cost_usd=0.34,
                            kind="estimate"))
-    s = summarize(led.frame())
+    s = summarize(led.to_pandas())
     clips = s[s["phase"] == "clips"].iloc[0]
     assert clips["calls"] == 2 and clips["cost_usd"] == pytest.approx(0.68)
     assert s.iloc[-1]["phase"] == "total"

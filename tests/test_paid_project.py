@@ -180,7 +180,7 @@ def test_a_scene_edit_that_sends_the_same_request_pays_nothing(both, tmp_path: P
     assert first.id not in [e.scene for e in job.events]  # not even queued: it is current
     job.wait(300)
     assert rep.creates["wan-video/wan-2.5-i2v-fast"] == len(p.scenes)  # the others, once each
-    assert p.timeline.frame().iloc[0]["kept_s"] == pytest.approx(4.0)  # trimmed to the scene
+    assert p.timeline.to_pandas().iloc[0]["kept_s"] == pytest.approx(4.0)  # trimmed to the scene
     p.close()
 
 

@@ -202,9 +202,9 @@ def test_auto_routes_around_a_model_that_keeps_failing_and_says_so(
 
 
 def test_health_counts_only_what_the_provider_answers_for(tmp_path: Path) -> None:
-    from nbvideo.generate.health import health_frame
+    from nbvideo.generate.health import health_table
 
     p = nv.Project.open(tmp_path / "h", brief=BRIEF)
     assert p.provider_health().empty  # offline: local calls are not provider health
     p.close()
-    assert health_frame(p.costs).empty
+    assert health_table(p.costs).empty

@@ -126,7 +126,7 @@ def test_voice_table_maps_every_name_for_both_models() -> None:
 
 
 def test_speech_models_are_in_the_catalog_with_their_price_basis() -> None:
-    df = catalog.catalog_frame().set_index("model")
+    df = catalog.catalog_table().set_index("model")
     assert df.loc["espeak-ng", "price_basis"] == "free" and df.loc["espeak-ng", "kind"] == "audio"
     assert df.loc["tts-1", "price_basis"] == "per_character"
     assert df.loc["gpt-4o-mini-tts", "price_basis"] == "per_audio_minute"

@@ -21,7 +21,7 @@ def on_disk(p: nv.Project) -> dict:
 
 def test_blocks_follow_the_timeline_table(rendered, wire: Wire):
     tl = Timeline(rendered)
-    table = rendered.timeline.frame()
+    table = rendered.timeline.to_pandas()
     assert [c.key for c in tl.clips] == list(table["id"])
     assert [c.clip["start_s"] for c in tl.clips] == list(table["start_s"])
     assert [c.clip["kept_s"] for c in tl.clips] == list(table["kept_s"])

@@ -26,11 +26,11 @@ from nbvideo.errors import (
 )
 from nbvideo.keys import MissingKey, set_keys
 from nbvideo.model.templates import TemplateError
-from nbvideo.model.templates import templates_frame as templates
+from nbvideo.model.templates import templates_table as templates
 from nbvideo.overview import projects, spend_chart
 from nbvideo.project import Project
 from nbvideo.providers.base import ProviderError
-from nbvideo.providers.catalog import catalog_frame as catalog
+from nbvideo.providers.catalog import catalog_table as catalog
 from nbvideo.store.brands import list_brands, load_brand
 
 __version__ = "0.1.0"

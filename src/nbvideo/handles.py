@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from typing_extensions import deprecated
 
 from nbvideo import views
 from nbvideo.edit import timeline as timeline_ops
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
     from nbvideo.runtime.jobs import Job
 
 
-def takes_frame(scenes: list[Scene]) -> pd.DataFrame:
+def takes_table(scenes: list[Scene]) -> pd.DataFrame:
+    """Every frame and clip take of `scenes`, one row each, the chosen ones marked."""
     rows = []
     for number, s in enumerate(scenes, 1):
         for t in (*s.frame_takes, *s.clip_takes):
@@ -46,11 +48,20 @@ class Questions(list[Question]):
                  project: Project | None = None) -> None:
         super().__init__(questions)
         self.answers = answers
+        """Question id -> the answer given so far (unanswered questions are absent)."""
         self._p = project
 
     @property
     def ids(self) -> list[str]:
+        """The question ids, in order: the keyword names `p.answer(...)` takes."""
         return [q.id for q in self]
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per question: id, prompt, kind, choices, default and the answer so far."""
+        return pd.DataFrame([{
+            "id": q.id, "prompt": q.prompt, "kind": q.kind, "choices": q.choices,
+            "default": q.default, "answer": self.answers.get(q.id),
+        } for q in self], columns=["id", "prompt", "kind", "choices", "default", "answer"])
 
     def _repr_html_(self) -> str:
         return views.questions_html(list(self), self.answers)
@@ -61,11 +72,16 @@ class Questions(list[Question]):
 
 
 class SceneHandle:
-    """One scene of a project, by id: read its fields, edit it, regenerate it, pick takes."""
+    """One scene of a project, by id: read its fields, edit it, regenerate it, pick takes.
+
+    Every field of the scene reads through the handle (`scene.title`, `scene.duration_s`,
+    `scene.frame_takes`, ...), always from the project's current state.
+    """
 
     def __init__(self, project: Project, scene_id: str) -> None:
         self._p = project
         self.id = scene_id
+        """The scene's id: stable across reorders, unlike its number."""
 
     @property
     def _scene(self) -> Scene:
@@ -78,31 +94,38 @@ class SceneHandle:
 
     @property
     def number(self) -> int:
+        """Its place in the storyboard, 1-based, as shown on screen."""
         return next(i for i, s in enumerate(self._p._rt.state.scenes, 1) if s.id == self.id)
 
     @property
     def frame(self) -> Take | None:
+        """The chosen storyboard frame take (an image), or None before the storyboard."""
         return self._scene.frame
 
     @property
     def clip(self) -> Take | None:
+        """The chosen clip take, or None before clips are generated."""
         return self._scene.clip
 
     @property
     def frame_path(self) -> Path | None:
+        """The chosen frame's image file, or None."""
         f = self._scene.frame
         return self._p.path / f.path if f and f.path else None
 
     @property
     def clip_path(self) -> Path | None:
+        """The chosen clip's video file, or None."""
         c = self._scene.clip
         return self._p.path / c.path if c and c.path else None
 
     @property
     def takes(self) -> pd.DataFrame:
-        return takes_frame([self._scene]).assign(scene=self.number)
+        """Every frame and clip take of this scene as a DataFrame, the chosen ones marked."""
+        return takes_table([self._scene]).assign(scene=self.number)
 
     def edit(self, **changes: Any) -> SceneHandle:
+        """Change scene fields (title, description, duration_s, ...); same as `p.edit_scene`."""
         return self._p.edit_scene(self.id, **changes)
 
     def regenerate(self, prompt: str | None = None, *, force: bool = False,
@@ -112,9 +135,11 @@ class SceneHandle:
 
     def regenerate_clip(self, prompt: str | None = None, *, force: bool = False,
                         seed: int | None = None) -> Job[list[Take]]:
+        """A new clip take for this scene, as a Job; old takes are kept."""
         return self._p.regenerate_clip(self.id, prompt, force=force, seed=seed)
 
     def choose_take(self, take_id: str) -> SceneHandle:
+        """Make an earlier frame or clip take the chosen one again."""
         return self._p.choose_take(self.id, take_id)
 
     def image(self) -> Any:
@@ -141,13 +166,20 @@ class SceneList(list[SceneHandle]):
         super().__init__(items)
         self._p = project
 
-    def frame(self) -> pd.DataFrame:
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per scene: number, id, beat, title, shot, camera, length, text, takes."""
         st = self._p._rt.state
         return pd.DataFrame([{
             "scene": i, "id": s.id, "beat": s.beat, "title": s.title, "shot": s.shot,
             "camera": s.camera, "duration_s": s.duration_s, "on_screen_text": s.on_screen_text,
             "description": s.description, "frame": s.frame_take_id, "clip": s.clip_take_id,
         } for i, s in enumerate(st.scenes, 1)])
+
+    @deprecated("SceneList.frame() is deprecated; use SceneList.to_pandas() "
+                "(\"frame\" means a storyboard image)")
+    def frame(self) -> pd.DataFrame:
+        """Deprecated alias of `to_pandas()`; removed in the next release."""
+        return self.to_pandas()
 
     def _repr_html_(self) -> str:
         st = self._p._rt.state
@@ -165,11 +197,19 @@ class TimelineView:
     def __init__(self, project: Project) -> None:
         self._p = project
 
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per clip: scene, clip take, source length, in/out, start/end, transition."""
+        return timeline_ops.timeline_table(self._p._rt)
+
+    @deprecated("TimelineView.frame() is deprecated; use TimelineView.to_pandas() "
+                "(\"frame\" means a storyboard image)")
     def frame(self) -> pd.DataFrame:
-        return timeline_ops.frame_table(self._p._rt)
+        """Deprecated alias of `to_pandas()`; removed in the next release."""
+        return self.to_pandas()
 
     @property
     def duration_s(self) -> float:
+        """The cut's length in seconds, after trims and crossfades."""
         return timeline_ops.total_frames(self._p._rt) / self._p._rt.state.brief.fps
 
     def __iter__(self) -> Iterator[timeline_ops.Entry]:
@@ -179,11 +219,11 @@ class TimelineView:
         return len(self._p._rt.state.scenes)
 
     def __repr__(self) -> str:
-        return f"<Timeline {len(self)} clips, {self.duration_s:.2f}s>\n{self.frame().to_string()}"
+        return f"<Timeline {len(self)} clips, {self.duration_s:.2f}s>\n{self.to_pandas().to_string()}"
 
     def _repr_html_(self) -> str:
         return (f"<div style='font:13px system-ui'><b>Timeline</b> — {len(self)} clips, "
-                f"{self.duration_s:.2f}s</div>" + self.frame().to_html(index=False))
+                f"{self.duration_s:.2f}s</div>" + self.to_pandas().to_html(index=False))
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """A Timeline widget in a live notebook."""
@@ -196,13 +236,22 @@ class Exports(list[ExportRecord]):
     def __init__(self, root: Path, records: list[ExportRecord]) -> None:
         super().__init__(records)
         self.root = root
+        """The project folder the export paths are relative to."""
 
     @property
     def paths(self) -> list[Path]:
+        """Each export's file, as an absolute path."""
         return [self.root / r.path for r in self]
 
-    def frame(self) -> pd.DataFrame:
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per export: path, aspect, size, length, fit, preset, checks and more."""
         return pd.DataFrame([r.model_dump() for r in self])
+
+    @deprecated("Exports.frame() is deprecated; use Exports.to_pandas() "
+                "(\"frame\" means a storyboard image)")
+    def frame(self) -> pd.DataFrame:
+        """Deprecated alias of `to_pandas()`; removed in the next release."""
+        return self.to_pandas()
 
     def __repr__(self) -> str:
         return "\n".join(f"{self.root / r.path} ({r.width}x{r.height}, {r.duration_s:.2f}s)"

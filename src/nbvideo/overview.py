@@ -91,7 +91,7 @@ def project_row(folder: Path) -> dict[str, Any]:
     row.update(name=folder.name, path=str(folder), error="")
     try:
         st = _state(folder)
-        costs = Ledger(folder / LEDGER_FILE).frame()
+        costs = Ledger(folder / LEDGER_FILE).to_pandas()
     except (NbvideoError, OSError) as exc:
         # the row already says where: name the file inside the project, not its full path
         row["error"] = str(exc).splitlines()[0].replace(f"{folder}{os.sep}", "")
@@ -180,5 +180,5 @@ def spend_chart(where: Any = ".") -> Figure:
     ledgers = {}
     for p in find_projects(folder):
         name = p.relative_to(folder).as_posix() if p != folder else p.name
-        ledgers[name] = Ledger(p / LEDGER_FILE).frame()
+        ledgers[name] = Ledger(p / LEDGER_FILE).to_pandas()
     return charts.spend_over_time(ledgers, title=f"Spend over time in {folder.name}")

@@ -435,10 +435,10 @@ class Project:
 
     def takes(self, ref: str | int | None = None) -> pd.DataFrame:
         """Every take (frame and clip) of one scene or of all scenes, newest last."""
-        from nbvideo.handles import takes_frame
+        from nbvideo.handles import takes_table
 
         scenes = [scene_ops.resolve(self._rt, ref)] if ref is not None else self._rt.state.scenes
-        return takes_frame(scenes)
+        return takes_table(scenes)
 
     # ------------------------------------------------------------------ clips
     @_shows_as_grid
@@ -516,9 +516,9 @@ class Project:
     def provider_health(self) -> pd.DataFrame:
         """Failure rate and latency per provider and model over their recent calls (from the
         ledger); `healthy` False means model="auto" routes around it."""
-        from nbvideo.generate.health import health_frame
+        from nbvideo.generate.health import health_table
 
-        return health_frame(self.costs)
+        return health_table(self.costs)
 
     @_shows_as_grid
     def regenerate_clip(self, ref: str | int, prompt: str | None = None, *,
@@ -870,7 +870,7 @@ class Project:
         snapshot, undone, note and the before/after of each changed field (`changes`)."""
         with self._rt.guard:  # not while a background job is appending a line
             evs = versions.events(self._rt)
-        return versions.frame(evs)
+        return versions.history_table(evs)
 
     def undo(self, *, missing_ok: bool = False) -> HistoryEvent:
         """Take the last change back (takes, comments and exports stay; only what is current
@@ -1029,7 +1029,7 @@ class Project:
     @property
     def costs(self) -> pd.DataFrame:
         """Every provider call: time, phase, scene, take, provider, model, units, cost, ..."""
-        return self._rt.ledger.frame()
+        return self._rt.ledger.to_pandas()
 
     def cost_summary(self) -> pd.DataFrame:
         """Calls, cache hits, spend and time grouped by phase, provider and model."""

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import filelock
 import pandas as pd
+from typing_extensions import deprecated
 
 from nbvideo.campaign import plan, runner
 from nbvideo.campaign.models import CampaignState, Market, VariantResult, VariantSpec, load_state
@@ -80,14 +81,18 @@ class Campaign:
     # ------------------------------------------------------------------ basics
     @property
     def path(self) -> Path:
+        """The campaign folder: campaign.json, its ledger and the variant projects."""
         return self._root
 
     @property
     def name(self) -> str:
+        """The campaign's name (its folder's name when made)."""
         return self._state.name
 
     @property
     def budget_usd(self) -> float | None:
+        """The budget across all variants and workers, in dollars (None: no limit); setting it
+        saves the campaign."""
         return self._state.budget_usd
 
     @budget_usd.setter
@@ -182,8 +187,10 @@ class Campaign:
             rows.append(row)
         return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
+    @deprecated("Campaign.frame() is deprecated; use Campaign.results "
+                "(\"frame\" means a storyboard image)")
     def frame(self) -> pd.DataFrame:
-        """Same as `results`."""
+        """Deprecated alias of `results`; removed in the next release."""
         return self.results
 
     def project(self, variant: str, read_only: bool = False) -> Project:
@@ -201,16 +208,16 @@ class Campaign:
     def costs(self) -> pd.DataFrame:
         """Every ledger row of every variant (column `variant`), plus campaign planning."""
         frames = []
-        campaign = Ledger(self._root / "ledger.jsonl").frame()
+        campaign = Ledger(self._root / "ledger.jsonl").to_pandas()
         if len(campaign):
             frames.append(campaign.assign(variant="(campaign)"))
         for spec in self._state.variants:
             f = self._root / spec.project / "ledger.jsonl"
-            rows = Ledger(f).frame() if f.exists() else None
+            rows = Ledger(f).to_pandas() if f.exists() else None
             if rows is not None and len(rows):
                 frames.append(rows.assign(variant=spec.id))
         if not frames:
-            return Ledger(self._root / "ledger.jsonl").frame().assign(variant="")
+            return Ledger(self._root / "ledger.jsonl").to_pandas().assign(variant="")
         return pd.concat(frames, ignore_index=True)
 
     def sharing(self) -> pd.DataFrame:
@@ -233,6 +240,7 @@ class Campaign:
         return SharedBudget.at(self._root).snapshot()
 
     def store(self) -> SharedAssets:
+        """The content-addressed asset store the variants share (frames and clips by key)."""
         return SharedAssets(self._root)
 
     # ------------------------------------------------------------------ display

@@ -81,7 +81,7 @@ def campaign_budget(ledger: Ledger, limit_usd: float | None) -> Budget | None:
     shared = SharedBudget.at(ledger.path.parent)
 
     def spent() -> float:
-        df = ledger.frame()
+        df = ledger.to_pandas()
         own = float(df.loc[df["kind"] == "actual", "cost_usd"].sum())
         return own + shared.snapshot()["spent_usd"]
 

@@ -87,7 +87,8 @@ def total_frames(rt: Runtime) -> int:
     return round(last.start_s * rt.state.brief.fps) + last.frames
 
 
-def frame_table(rt: Runtime) -> pd.DataFrame:
+def timeline_table(rt: Runtime) -> pd.DataFrame:
+    """The cut as a table, one row per clip (TimelineView.to_pandas)."""
     rows = [{
         "scene": e.number, "id": e.scene.id, "beat": e.scene.beat,
         "clip": e.clip.id if e.clip else None, "source_s": e.source_s,

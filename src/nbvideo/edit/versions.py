@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import deprecated
 
 from nbvideo.errors import InvalidInput, ProjectLocked, quote
 from nbvideo.model.checked import text_problem
@@ -67,7 +68,7 @@ def stacks(evs: list[HistoryEvent]) -> tuple[list[HistoryEvent], list[HistoryEve
     return st.undo, st.redo
 
 
-def frame(evs: list[HistoryEvent]) -> pd.DataFrame:
+def history_table(evs: list[HistoryEvent]) -> pd.DataFrame:
     """The events as a table, oldest first; `undone` marks changes undone and not redone."""
     undone: dict[int, bool] = {}
     for e in evs:
@@ -302,13 +303,21 @@ class StateDiff(BaseModel):
 
     @property
     def empty(self) -> bool:
+        """True when the two states are the same."""
         return not (self.added or self.removed or self.changed or self.reordered or self.other)
 
-    def frame(self) -> pd.DataFrame:
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per added, removed or changed scene, with the fields that changed."""
         rows = ([{"scene": s, "change": "added", "fields": []} for s in self.added]
                 + [{"scene": s, "change": "removed", "fields": []} for s in self.removed]
                 + [{"scene": s, "change": "changed", "fields": f} for s, f in self.changed.items()])
         return pd.DataFrame(rows, columns=["scene", "change", "fields"])
+
+    @deprecated("StateDiff.frame() is deprecated; use StateDiff.to_pandas() "
+                "(\"frame\" means a storyboard image)")
+    def frame(self) -> pd.DataFrame:
+        """Deprecated alias of `to_pandas()`; removed in the next release."""
+        return self.to_pandas()
 
     def __repr__(self) -> str:
         if self.empty:

@@ -23,7 +23,7 @@ COLUMNS = ["provider", "model", "calls", "failed", "failure_rate", "latency_medi
            "latency_p90_s", "last_call", "last_error", "healthy"]
 
 
-def health_frame(costs: pd.DataFrame, now: _dt.datetime | None = None,
+def health_table(costs: pd.DataFrame, now: _dt.datetime | None = None,
                  window_calls: int = WINDOW_CALLS, window_hours: float = WINDOW_HOURS
                  ) -> pd.DataFrame:
     """One row per provider and model with calls in the window, worst first."""
@@ -56,7 +56,7 @@ def health_frame(costs: pd.DataFrame, now: _dt.datetime | None = None,
 
 def unhealthy_models(costs: pd.DataFrame, now: _dt.datetime | None = None) -> dict[str, str]:
     """Model id -> why it is routed around, e.g. 'failed 3 of its last 3 calls'."""
-    df = health_frame(costs, now)
+    df = health_table(costs, now)
     return {r.model: f"failed {r.failed} of its last {r.calls} calls "
                      f"({r.failure_rate:.0%} >= {FAILURE_THRESHOLD:.0%})"
             for r in df.itertuples() if not r.healthy}

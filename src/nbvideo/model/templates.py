@@ -155,7 +155,7 @@ def find_template(name: str | None) -> BriefTemplate | None:
     return all_templates().get(name)
 
 
-def templates_frame() -> pd.DataFrame:
+def templates_table() -> pd.DataFrame:
     """Every template as a row: id, name, beats, default length and aspect, questions, brief."""
     rows = []
     for tid, (t, path) in sorted(_load_all(tuple(_dirs())).items()):

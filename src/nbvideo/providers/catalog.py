@@ -207,7 +207,7 @@ def price(spec: ModelSpec, *, resolution: str = "720p", seconds: float = 0.0, im
                  cost_usd=math.fsum([seconds * p]))
 
 
-def catalog_frame() -> pd.DataFrame:
+def catalog_table() -> pd.DataFrame:
     """Every model with its capabilities and prices, one row each."""
     rows = []
     for m in _CATALOG.values():

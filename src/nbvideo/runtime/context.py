@@ -108,7 +108,7 @@ class Runtime:
 
     def spent_usd(self) -> float:
         """Actual spend so far, from the ledger."""
-        df = self.ledger.frame()
+        df = self.ledger.to_pandas()
         return float(df.loc[df["kind"] == "actual", "cost_usd"].sum())
 
     def save(self) -> None:

@@ -84,7 +84,7 @@ class Ledger:
             warnings.warn(f"{self.path}: skipped {bad} unreadable line(s)", stacklevel=2)
         return out
 
-    def frame(self) -> pd.DataFrame:
+    def to_pandas(self) -> pd.DataFrame:
         """All calls as a DataFrame with fixed columns and dtypes, even when empty."""
         rows = [e.model_dump() for e in self.entries()]
         df = pd.DataFrame(rows, columns=COLUMNS)
