@@ -69,7 +69,7 @@ class SceneHandle:
 
     @property
     def _scene(self) -> Scene:
-        return self._p._rt.state.scene(self.id)
+        return self._p.runtime.state.scene(self.id)
 
     def __getattr__(self, name: str) -> Any:
         if name in Scene.model_fields:
@@ -78,7 +78,7 @@ class SceneHandle:
 
     @property
     def number(self) -> int:
-        return next(i for i, s in enumerate(self._p._rt.state.scenes, 1) if s.id == self.id)
+        return next(i for i, s in enumerate(self._p.runtime.state.scenes, 1) if s.id == self.id)
 
     @property
     def frame(self) -> Take | None:
@@ -142,7 +142,7 @@ class SceneList(list[SceneHandle]):
         self._p = project
 
     def frame(self) -> pd.DataFrame:
-        st = self._p._rt.state
+        st = self._p.runtime.state
         return pd.DataFrame([{
             "scene": i, "id": s.id, "beat": s.beat, "title": s.title, "shot": s.shot,
             "camera": s.camera, "duration_s": s.duration_s, "on_screen_text": s.on_screen_text,
@@ -150,7 +150,7 @@ class SceneList(list[SceneHandle]):
         } for i, s in enumerate(st.scenes, 1)])
 
     def _repr_html_(self) -> str:
-        st = self._p._rt.state
+        st = self._p.runtime.state
         return views.storyboard_html(self._p.path, st.storyboard_title or st.name, st.scenes,
                                      st.brief.duration_s)
 
@@ -166,17 +166,17 @@ class TimelineView:
         self._p = project
 
     def frame(self) -> pd.DataFrame:
-        return timeline_ops.frame_table(self._p._rt)
+        return timeline_ops.frame_table(self._p.runtime)
 
     @property
     def duration_s(self) -> float:
-        return timeline_ops.total_frames(self._p._rt) / self._p._rt.state.brief.fps
+        return timeline_ops.total_frames(self._p.runtime) / self._p.runtime.state.brief.fps
 
     def __iter__(self) -> Iterator[timeline_ops.Entry]:
-        return iter(timeline_ops.entries(self._p._rt))
+        return iter(timeline_ops.entries(self._p.runtime))
 
     def __len__(self) -> int:
-        return len(self._p._rt.state.scenes)
+        return len(self._p.runtime.state.scenes)
 
     def __repr__(self) -> str:
         return f"<Timeline {len(self)} clips, {self.duration_s:.2f}s>\n{self.frame().to_string()}"
