@@ -66,7 +66,7 @@ def test_pydantic_errors_become_invalid_input_only_through_from_validation() -> 
     assert not offenders, "use nbvideo.errors.from_validation at: " + ", ".join(offenders)
 
 
-def test_a_handle_on_a_closed_project_still_reads_its_scenes(fresh: nv.Project) -> None:
+def test_a_scene_handle_reads_the_live_project_not_a_copy(fresh: nv.Project) -> None:
     """Handles read through the public runtime accessor: the live state, not a copy."""
     fresh.storyboard()
     first = fresh.scenes[0]
