@@ -23,9 +23,6 @@ import pandas as pd
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from nbvideo.runtime.budget import Budget
-    from nbvideo.runtime.context import SharedWork
-
 from nbvideo import charts, views
 from nbvideo.deliver import signoff
 from nbvideo.edit import timeline as timeline_ops
@@ -79,9 +76,9 @@ def _shows_as_grid(method: Callable[..., Job[Any]]) -> Callable[..., Job[Any]]:
 class Project:
     """An ad project on disk: brief, questions, storyboard, takes, timeline, exports, costs."""
 
-    def __init__(self, rt: Runtime, live: session.Live | None = None) -> None:
-        self._rt = rt
-        self._session = session.Session(rt, live)  # live None: a read-only handle of its own
+    def __init__(self, held: session.Session) -> None:
+        self._session = held  # counts this handle; read-only ones hold no lock
+        self._rt = held.rt
 
     # ------------------------------------------------------------------ open / close
     @classmethod
@@ -101,18 +98,7 @@ class Project:
         Each handle's `close()` counts; the writer lock goes when the last one closes.
         Opening needs no API keys; a paid call asks for its key when it is about to be made.
         """
-        opened = session.open_session(path, brief, options)
-        project = cls(opened.session.rt, opened.session.live)
-        try:
-            if opened.models is not None and opened.models != project._rt.state.models \
-                    and not opened.read_only:
-                project.use_models(**opened.models)
-            if opened.budget is not None and opened.budget != project._rt.state.budget_usd:
-                project.budget_usd = opened.budget
-        except BaseException:
-            project.close()  # a refused option leaves this handle closed, not the folder locked
-            raise
-        return project
+        return cls(session.open_session(path, brief, options))
 
     def close(self) -> None:
         """Close this handle. When it is the last open handle on the project in this
@@ -150,15 +136,10 @@ class Project:
     @property
     def runtime(self) -> Runtime:
         """The live Runtime the phase functions work on: state (live, not a copy), store,
-        ledger, providers, guard. For the scene and timeline handles, the campaign and
-        extensions that call phase functions; a notebook uses the verbs instead."""
+        ledger, providers, guard. For the scene and timeline handles, the campaign (which
+        joins with `runtime.share(...)`) and extensions that call phase functions; a
+        notebook uses the verbs instead, which validate and record history."""
         return self._rt
-
-    def share_work(self, shared: SharedWork | None, budgets: Sequence[Budget] = (),
-                   provider_options: dict[str, dict[str, Any]] | None = None) -> None:
-        """Join a campaign: answer requests from its shared asset store (paid once across
-        its projects), hold every call to its `budgets` too, and use its provider options."""
-        self._rt.share(shared, budgets, provider_options)
 
     @property
     def brief(self) -> Brief:

@@ -117,9 +117,9 @@ def run_variant(spec_json: str, root: str) -> VariantResult:
                              providers=spec.providers, models=spec.models or None,
                              seed=spec.seed)
         with p:
-            p.share_work(SharedAssets(folder), [SharedBudget.at(folder)],
-                         spec.provider_options or None)
             rt = p.runtime
+            rt.share(SharedAssets(folder), [SharedBudget.at(folder)],
+                     spec.provider_options or None)
             before = len(rt.ledger.entries())
             adopt(rt, spec)
             p.storyboard()

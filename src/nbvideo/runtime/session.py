@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from nbvideo.errors import InvalidInput, ProjectNotFound, from_validation, quote
 from nbvideo.model.brief_length import length_note, stated_duration
+from nbvideo.model.checked import budget as check_budget
 from nbvideo.model.state import Brief, ProjectState
 from nbvideo.model.templates import get_template
 from nbvideo.providers import provider_set
@@ -74,17 +75,6 @@ class Session:
             self.rt.store.release()
 
 
-@dataclass
-class Opening:
-    """What `open_session` made, and the options `Project.open` applies through its own
-    methods once it holds the handle (so they are validated and recorded as edits are)."""
-
-    session: Session
-    read_only: bool
-    models: dict[str, str] | None
-    budget: float | None
-
-
 def brief_error(exc: ValidationError) -> InvalidInput:
     """The first problem, named by field with the value given: 'aspect: ... got '21:9''
     (the brief's text is called 'brief', as Project.open's argument is)."""
@@ -106,10 +96,11 @@ def _live_entry(root: Path) -> Live | None:
 
 
 def open_session(path: str | os.PathLike[str], brief: str | None,
-                 options: dict[str, Any]) -> Opening:
-    """Check `Project.open`'s options, then share the folder's live project or load it."""
-    from nbvideo.model.checked import budget as check_budget
-
+                 options: dict[str, Any]) -> Session:
+    """Check `Project.open`'s options, then share the folder's live project or load it.
+    New models or a new budget for an existing project are then applied as edits are
+    (checked, saved, in the history); a refused one leaves this handle closed, not the
+    folder locked."""
     unknown = sorted(set(options) - set(OPEN_OPTIONS))
     if unknown:
         raise TypeError(
@@ -132,7 +123,16 @@ def open_session(path: str | os.PathLike[str], brief: str | None,
             session = Session(live.rt, live)
         else:
             session = _load(store, brief, brief_opts, providers, seed, budget, models, read_only)
-    return Opening(session, read_only, models, budget)
+    rt = session.rt
+    try:
+        if models is not None and models != rt.state.models and not read_only:
+            rt.use_models(models)
+        if budget is not None and budget != rt.state.budget_usd:
+            rt.set_budget(budget)
+    except BaseException:
+        session.close()
+        raise
+    return session
 
 
 def _load(store: ProjectStore, brief: str | None, brief_opts: dict[str, Any],
