@@ -271,7 +271,8 @@ class Project:
             too); a clip that would pass either is refused before its request is sent.
         """
         opts = ClipOptions.check(budget_usd=budget_usd, retries=retries, timeout_s=timeout_s)
-        chains = selection.clip_chains(self._rt, scenes, model, policy, fallback, stacklevel=3)
+        chains = selection.clip_chains(self._rt, scenes, model, policy, fallback,
+                                       lambda: self.costs, stacklevel=3)
         return clips_phase.start_clip_job(self._rt, chains, budget_usd=opts.budget_usd,
                                           retries=opts.retries, timeout_s=opts.timeout_s)
 
@@ -287,7 +288,8 @@ class Project:
                         force: bool = False, seed: int | None = None,
                         model: str | None = None) -> Job[list[Take]]:
         """A new clip take for one scene (new prompt, or force=True for a fresh seed)."""
-        scene_id, chains = selection.clip_again(self._rt, ref, prompt, force, seed, model, 3)
+        scene_id, chains = selection.clip_again(self._rt, ref, prompt, force, seed, model,
+                                                  lambda: self.costs, 3)
         return clips_phase.start_clip_job(self._rt, chains, name=f"clip {scene_id}")
 
     # ------------------------------------------------------------------ timeline / export
@@ -537,7 +539,7 @@ class Project:
 
         Nothing is spent. Scenes whose clip is already current cost 0 (re-running reuses it).
         """
-        return selection.estimate(self._rt, model, policy)
+        return selection.estimate(self._rt, model, policy, lambda: self.costs)
 
     def use_models(self, **models: str) -> dict[str, str]:
         """Pick catalog models per kind, e.g. p.use_models(video="kling-v2.1"); None resets one.

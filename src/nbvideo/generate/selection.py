@@ -3,13 +3,14 @@
 
 A refused argument changes nothing, so every choice here is checked before a frame is
 redrawn or a request is sent. "auto" routing ranks the catalog per scene and routes around
-models this project's ledger shows failing (saying so with a RoutingWarning).
+models this project's ledger shows failing (saying so with a RoutingWarning); `costs`
+is the project's ledger as a table (`p.costs`), read only when "auto" needs it.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -24,12 +25,14 @@ from nbvideo.providers.catalog import get_model
 from nbvideo.runtime.context import Runtime
 from nbvideo.runtime.jobs import run_sync
 
+Costs = Callable[[], pd.DataFrame]
 
-def avoided(rt: Runtime, stacklevel: int = 2) -> dict[str, str]:
+
+def avoided(costs: Costs, stacklevel: int = 2) -> dict[str, str]:
     """Unhealthy models (from this project's ledger) that "auto" routes around; says so."""
     from nbvideo.generate.health import unhealthy_models
 
-    avoid = unhealthy_models(rt.ledger.frame())
+    avoid = unhealthy_models(costs())
     for m, why in avoid.items():
         warnings.warn(f"model='auto' routes around {m}: it {why}; it stays only as a last "
                       "resort (see p.provider_health())", RoutingWarning, stacklevel=stacklevel + 1)
@@ -37,17 +40,18 @@ def avoided(rt: Runtime, stacklevel: int = 2) -> dict[str, str]:
 
 
 def chains(rt: Runtime, scenes: Sequence[Scene], model: str | None, policy: str,
-           fallback: bool | Sequence[str] | None, stacklevel: int = 2) -> dict[str, list[str]]:
+           fallback: bool | Sequence[str] | None, costs: Costs,
+           stacklevel: int = 2) -> dict[str, list[str]]:
     """Per scene id, the models to try in order (the first, then where it fails over)."""
     pol = routing.check_policy(policy)
     fb = (model == routing.AUTO) if fallback is None else fallback
-    avoid = avoided(rt, stacklevel + 1) if model == routing.AUTO else {}
+    avoid = avoided(costs, stacklevel + 1) if model == routing.AUTO else {}
     return {s.id: routing.chain_for(rt.providers, s, rt.state.brief, model, pol, fb, avoid)
             for s in scenes}
 
 
 def clip_chains(rt: Runtime, scenes: Sequence[str | int] | None, model: str | None,
-                policy: str, fallback: bool | Sequence[str] | None,
+                policy: str, fallback: bool | Sequence[str] | None, costs: Costs,
                 stacklevel: int = 2) -> dict[str, list[str]]:
     """The scenes `generate_clips` makes (default: those missing or out of date), each with
     its chain of models. Frames drawn before p.finish(...) changed their marks are redrawn
@@ -66,7 +70,7 @@ def clip_chains(rt: Runtime, scenes: Sequence[str | int] | None, model: str | No
                 raise PhaseNotReady(f"scene {s.id} has no frame; run p.storyboard() first")
         picked = (rt.state.scenes if scenes is None
                   else [scene_ops.resolve(rt, r) for r in scenes])
-        found = chains(rt, picked, model, policy, fallback, stacklevel + 1)
+        found = chains(rt, picked, model, policy, fallback, costs, stacklevel + 1)
         if scenes is None:  # skip what is current on any model the scene may use
             found = {sid: c for sid, c in found.items()
                      if not clip_is_current(rt, rt.state.scene(sid), c)}
@@ -87,12 +91,13 @@ def new_frame(rt: Runtime, ref: str | int, prompt: str | None, force: bool,
 
 
 def clip_again(rt: Runtime, ref: str | int, prompt: str | None, force: bool, seed: int | None,
-               model: str | None, stacklevel: int = 2) -> tuple[str, dict[str, list[str]]]:
+               model: str | None, costs: Costs, stacklevel: int = 2
+               ) -> tuple[str, dict[str, list[str]]]:
     """Get one scene ready for a new clip take (a new prompt redraws its frame first; a new
     seed or force reseeds it) and say on which models to make it."""
     scene_id = scene_ops.resolve(rt, ref).id
-    if prompt is not None or seed is not None or force:  # a new take: a paid one needs its
-        first = chains(rt, [rt.state.scene(scene_id)], model, "cheapest", None)  # key first
+    if prompt is not None or seed is not None or force:  # a paid new take asks for its key first
+        first = chains(rt, [rt.state.scene(scene_id)], model, "cheapest", None, costs)
         check = getattr(rt.providers.video_for(first[scene_id][0]), "check_key", None)
         if check is not None:
             check()
@@ -101,11 +106,11 @@ def clip_again(rt: Runtime, ref: str | int, prompt: str | None, force: bool, see
     if seed is not None or force:
         scene_ops.reseed(rt, scene_id, "clip", seed)
     run_sync(storyboard_phase.refresh_marks(rt, [scene_id]))
-    return scene_id, chains(rt, [rt.state.scene(scene_id)], model, "cheapest", None,
+    return scene_id, chains(rt, [rt.state.scene(scene_id)], model, "cheapest", None, costs,
                             stacklevel + 1)
 
 
-def estimate(rt: Runtime, model: str | None, policy: str) -> pd.DataFrame:
+def estimate(rt: Runtime, model: str | None, policy: str, costs: Costs) -> pd.DataFrame:
     """What clips would cost per scene on `model` ("auto": routed per scene by `policy`, as
     generate_clips would), with the total on top. Scenes whose clip is current cost 0."""
     from nbvideo.plan.estimate import estimate_clips
@@ -115,7 +120,7 @@ def estimate(rt: Runtime, model: str | None, policy: str) -> pd.DataFrame:
             raise PhaseNotReady("no storyboard yet; run p.storyboard() first")
         if model == routing.AUTO:  # a scene no model can make is priced (and flagged) as is
             pol = routing.check_policy(policy)
-            avoid = avoided(rt, 3)  # priced as generate_clips would route
+            avoid = avoided(costs, 3)  # priced as generate_clips would route
             chosen = {s.id: (routing.ranked(rt.providers, s, rt.state.brief, pol, avoid)
                              or [rt.providers.video.model])[0] for s in rt.state.scenes}
         else:
