@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
 QUOTE_LIMIT = 80
+SENTENCE = "nbvideo_sentence"
+"""The pydantic error type of a validator whose message is the whole sentence a user reads
+(it names its field and quotes the value itself): `validation_message` adds nothing to it."""
 
 
 class NbvideoError(Exception):
@@ -217,15 +220,29 @@ def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
 
 
 def validation_message(exc: ValidationError, field: str | None = None,
-                       hints: Mapping[str, str] | None = None) -> str:
+                       hints: Mapping[str, str] | None = None,
+                       rename: Mapping[str, str] | None = None) -> str:
     """The first problem of a pydantic error as one line: 'aspect: Input should be ...,
     got '21:9''. `field` prefixes the location ('finish: music: ...'); the value given is
     quoted, cut short.
 
     Errors that are not InvalidInput (a corrupt project.json, a bad template file) wrap
     this line in their own sentence, so every pydantic error reads the same way. `hints`
-    replaces a pattern's regex, by field name, with words saying what the field takes."""
+    replaces a pattern's regex, by field name, with words saying what the field takes;
+    `rename` calls a field by the name the caller knows it by (Brief's `text` is the
+    `brief` of Project.open) where the line starts with it."""
+    line = _first_problem(exc, field, hints)
+    for old, new in (rename or {}).items():
+        if line.startswith((f"{old}:", f"{old} ")):
+            return new + line[len(old):]
+    return line
+
+
+def _first_problem(exc: ValidationError, field: str | None,
+                   hints: Mapping[str, str] | None) -> str:
     err = exc.errors()[0]
+    if err["type"] == SENTENCE:
+        return ": ".join(x for x in (field, str(err["msg"])) if x)
     where = ".".join(str(x) for x in err["loc"])
     where = ": ".join(x for x in (field, where) if x)  # a whole model's problem names its field
     msg = str(err["msg"]).removeprefix("Value error, ")
@@ -240,8 +257,11 @@ def validation_message(exc: ValidationError, field: str | None = None,
 
 
 def from_validation(exc: ValidationError, field: str | None = None,
-                    hints: Mapping[str, str] | None = None) -> InvalidInput:
+                    hints: Mapping[str, str] | None = None, *,
+                    rename: Mapping[str, str] | None = None, prefix: str = "") -> InvalidInput:
     """The first problem of a pydantic error as an `InvalidInput`: 'aspect: ... got '21:9''.
 
-    `field` prefixes the location (e.g. "finish"); the value given is quoted, cut short."""
-    return InvalidInput(validation_message(exc, field, hints))
+    The one place a pydantic error becomes a user's error. `field` prefixes the location
+    (e.g. "finish"); the value given is quoted, cut short; `hints` and `rename` as in
+    `validation_message`; `prefix` says where the value came from ("brand.json: ")."""
+    return InvalidInput(prefix + validation_message(exc, field, hints, rename))

@@ -85,7 +85,7 @@ class SceneHandle:
 
     @property
     def _scene(self) -> Scene:
-        return self._p._rt.state.scene(self.id)
+        return self._p.runtime.state.scene(self.id)
 
     def __getattr__(self, name: str) -> Any:
         if name in Scene.model_fields:
@@ -95,7 +95,7 @@ class SceneHandle:
     @property
     def number(self) -> int:
         """Its place in the storyboard, 1-based, as shown on screen."""
-        return next(i for i, s in enumerate(self._p._rt.state.scenes, 1) if s.id == self.id)
+        return next(i for i, s in enumerate(self._p.runtime.state.scenes, 1) if s.id == self.id)
 
     @property
     def frame(self) -> Take | None:
@@ -168,7 +168,7 @@ class SceneList(list[SceneHandle]):
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per scene: number, id, beat, title, shot, camera, length, text, takes."""
-        st = self._p._rt.state
+        st = self._p.runtime.state
         return pd.DataFrame([{
             "scene": i, "id": s.id, "beat": s.beat, "title": s.title, "shot": s.shot,
             "camera": s.camera, "duration_s": s.duration_s, "on_screen_text": s.on_screen_text,
@@ -182,7 +182,7 @@ class SceneList(list[SceneHandle]):
         return self.to_pandas()
 
     def _repr_html_(self) -> str:
-        st = self._p._rt.state
+        st = self._p.runtime.state
         return views.storyboard_html(self._p.path, st.storyboard_title or st.name, st.scenes,
                                      st.brief.duration_s)
 
@@ -199,7 +199,7 @@ class TimelineView:
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per clip: scene, clip take, source length, in/out, start/end, transition."""
-        return timeline_ops.timeline_table(self._p._rt)
+        return timeline_ops.timeline_table(self._p.runtime)
 
     @deprecated("TimelineView.frame() is deprecated; use TimelineView.to_pandas() "
                 "(\"frame\" means a storyboard image)")
@@ -210,13 +210,13 @@ class TimelineView:
     @property
     def duration_s(self) -> float:
         """The cut's length in seconds, after trims and crossfades."""
-        return timeline_ops.total_frames(self._p._rt) / self._p._rt.state.brief.fps
+        return timeline_ops.total_frames(self._p.runtime) / self._p.runtime.state.brief.fps
 
     def __iter__(self) -> Iterator[timeline_ops.Entry]:
-        return iter(timeline_ops.entries(self._p._rt))
+        return iter(timeline_ops.entries(self._p.runtime))
 
     def __len__(self) -> int:
-        return len(self._p._rt.state.scenes)
+        return len(self._p.runtime.state.scenes)
 
     def __repr__(self) -> str:
         return f"<Timeline {len(self)} clips, {self.duration_s:.2f}s>\n{self.to_pandas().to_string()}"

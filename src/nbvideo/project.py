@@ -1,4 +1,6 @@
-"""Project: the one object a notebook holds — a thin facade over the pipeline and the store.
+"""Project: the one object a notebook holds. It validates, delegates, documents: each verb
+checks its arguments, hands the work to its phase (plan, generate, edit, sound, render,
+deliver) on the project's Runtime, and says in its docstring what it does and why.
 
 >>> import nbvideo as nv
 >>> p = nv.Project.open("projects/trail-shoe", brief="30s ad for a waterproof trail shoe")
@@ -9,75 +11,47 @@
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import threading
-import warnings
-import weakref
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from pydantic import ValidationError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 from nbvideo import charts, views
+from nbvideo.deliver import signoff
 from nbvideo.edit import timeline as timeline_ops
 from nbvideo.edit import versions
 from nbvideo.edit.timeline import MAX_CROSSFADE_S, MIN_KEPT_S
-from nbvideo.errors import (
-    InvalidInput,
-    PathEscape,
-    PhaseNotReady,
-    ProjectNotFound,
-    RoutingWarning,
-    from_validation,
-    quote,
-)
 from nbvideo.generate import clips as clips_phase
-from nbvideo.handles import (
-    Exports,
-    Questions,
-    SceneHandle,
-    SceneList,
-    TimelineView,
-)
+from nbvideo.generate import qa as qa_phase
+from nbvideo.generate import selection
+from nbvideo.handles import Exports, Questions, SceneHandle, SceneList, TimelineView
 from nbvideo.model import approvals
-from nbvideo.model.brief_length import length_note, stated_duration
-from nbvideo.model.checked import as_finite
+from nbvideo.model.checked import ClipOptions, FileUpload
 from nbvideo.model.checked import budget as check_budget
 from nbvideo.model.look import Look
-from nbvideo.model.state import (
-    Brief,
-    Comment,
-    Finishing,
-    Metadata,
-    ProjectState,
-    QAPolicy,
-    Scene,
-    Take,
-)
-from nbvideo.model.templates import get_template
+from nbvideo.model.state import Brief, Comment, Finishing, Metadata, ProjectState, QAPolicy, Take
 from nbvideo.overview import phase_status
 from nbvideo.plan import questions as questions_phase
-from nbvideo.plan import routing
 from nbvideo.plan import scenes as scene_ops
 from nbvideo.plan import storyboard as storyboard_phase
-from nbvideo.providers import provider_set
 from nbvideo.providers.catalog import ModelSpec, get_model
 from nbvideo.render import export as export_phase
+from nbvideo.render import settings as finishing
 from nbvideo.render.export import FITS
+from nbvideo.runtime import session
 from nbvideo.runtime.context import Runtime
 from nbvideo.runtime.jobs import Job, JobEvent, run_sync
 from nbvideo.sound.music_files import AUDIO_SUFFIXES
 from nbvideo.store.folder import ProjectStore, slug_path
 from nbvideo.store.history import HistoryEvent, check_user, default_user
-from nbvideo.store.ledger import Ledger, summarize
+from nbvideo.store.ledger import summarize
 
 __all__ = [
     "Project",
@@ -85,39 +59,6 @@ __all__ = [
     "AUDIO_SUFFIXES", "FITS", "MAX_CROSSFADE_S", "MIN_KEPT_S", "Job", "JobEvent", "ModelSpec",
     "get_model",
 ]
-
-log = logging.getLogger(__name__)
-
-_OPEN_OPTIONS = ("brief", "aspect", "duration_s", "resolution", "fps", "providers", "models",
-                 "seed", "budget_usd", "read_only", "template")
-
-
-@dataclass(eq=False)
-class _Live:
-    """A project open for writing in this process, and how many handles hold it open."""
-
-    rt: Runtime
-    handles: int = 1
-
-
-# One live project per folder per process, keyed by the resolved folder (symlinks meet).
-# Held weakly: an entry lives while a handle or its Runtime (e.g. in a running Job) does.
-_LIVE: weakref.WeakValueDictionary[Path, _Live] = weakref.WeakValueDictionary()
-_LIVE_GUARD = threading.RLock()
-
-
-def _live_entry(root: Path) -> _Live | None:
-    """The live project of this folder, if it is still the one on disk. When project.json was
-    changed behind it (a restore, another program), the next open reads the disk afresh;
-    handles on the old one keep refusing to save (ProjectStale) rather than overwrite."""
-    key = root.resolve()
-    live = _LIVE.get(key)
-    if live is None:
-        return None
-    if not live.rt.store.is_current():
-        del _LIVE[key]
-        return None
-    return live
 
 
 def _shows_as_grid(method: Callable[..., Job[Any]]) -> Callable[..., Job[Any]]:
@@ -132,21 +73,12 @@ def _shows_as_grid(method: Callable[..., Job[Any]]) -> Callable[..., Job[Any]]:
     return wrapper
 
 
-def _brief_error(exc: ValidationError) -> InvalidInput:
-    """The first problem, named by field with the value given: 'aspect: ... got '21:9''
-    (the brief's text is called 'brief', as Project.open's argument is)."""
-    err = from_validation(exc)
-    msg = str(err)
-    return InvalidInput("brief" + msg[4:]) if msg.startswith(("text:", "text ")) else err
-
-
 class Project:
     """An ad project on disk: brief, questions, storyboard, takes, timeline, exports, costs."""
 
-    def __init__(self, rt: Runtime, live: _Live | None = None) -> None:
-        self._rt = rt
-        self._live = live  # None: a read-only handle of its own
-        self._closed = False
+    def __init__(self, held: session.Session) -> None:
+        self._session = held  # counts this handle; read-only ones hold no lock
+        self._rt = held.rt
 
     # ------------------------------------------------------------------ open / close
     @classmethod
@@ -166,139 +98,12 @@ class Project:
         Each handle's `close()` counts; the writer lock goes when the last one closes.
         Opening needs no API keys; a paid call asks for its key when it is about to be made.
         """
-        unknown = sorted(set(options) - set(_OPEN_OPTIONS))
-        if unknown:
-            raise TypeError(
-                f"Project.open() got unexpected option(s) {', '.join(unknown)}; "
-                f"allowed: {', '.join(_OPEN_OPTIONS)}"
-            )
-        read_only = bool(options.pop("read_only", False))
-        providers = options.pop("providers", None)
-        seed = options.pop("seed", None)
-        budget = check_budget(options.pop("budget_usd", None))  # before any lock is taken
-        models = options.pop("models", None)
-        brief_opts = {k: v for k, v in options.items() if v is not None}
-        store = ProjectStore(slug_path(path))
-        with _LIVE_GUARD:
-            live = None if read_only else _live_entry(store.root)
-            if live is not None:  # the same folder is open in this process: share it
-                cls._check_same(live.rt.state, brief, brief_opts, providers, seed)
-                live.handles += 1
-                project = cls(live.rt, live)
-            else:
-                project = cls._load(store, brief, brief_opts, providers, seed, budget, models,
-                                    read_only)
-        try:
-            if models is not None and models != project._rt.state.models and not read_only:
-                project.use_models(**models)
-            if budget is not None and budget != project._rt.state.budget_usd:
-                project.budget_usd = budget
-        except BaseException:
-            project.close()  # a refused option leaves this handle closed, not the folder locked
-            raise
-        return project
-
-    @classmethod
-    def _load(cls, store: ProjectStore, brief: str | None, brief_opts: dict[str, Any],
-              providers: str | None, seed: int | None, budget: float | None,
-              models: dict[str, str] | None, read_only: bool) -> Project:
-        """Read (or create) the project from disk into a new live Runtime."""
-        created = not store.exists()
-        explicit_s = brief_opts.get("duration_s")  # before a template adds its own
-        note = None
-        if brief_opts.get("template") is not None and not store.exists():
-            tmpl = get_template(brief_opts["template"])  # unknown names are refused, listed
-            brief = tmpl.example_brief if brief is None else brief
-            # the length: given, else the brief's own, else the template's
-            told = stated_duration(brief) is not None
-            brief_opts = {"aspect": tmpl.aspect,
-                          **({} if told else {"duration_s": tmpl.duration_s}), **brief_opts}
-        if brief is not None and not store.exists() and isinstance(explicit_s, int | float):
-            note = length_note(brief, explicit_s)
-        if store.exists():
-            if not read_only:
-                store.acquire()
-            try:
-                state = store.load()
-                cls._check_same(state, brief, brief_opts, providers, seed)
-            except BaseException:
-                store.release()
-                raise
-        else:
-            if read_only:
-                raise ProjectNotFound(f"no nbvideo project at {store.root}")
-            if brief is None:
-                raise ProjectNotFound(
-                    f"no nbvideo project at {store.root}; pass brief='...' to create one"
-                )
-            try:
-                b = Brief(text=brief, **brief_opts)
-                state = ProjectState(name=store.root.name, brief=b, providers=providers or "local",
-                                     seed=7 if seed is None else seed, budget_usd=budget,
-                                     models=models or {})
-            except ValidationError as exc:
-                raise _brief_error(exc) from None
-            # refuse bad choices before writing; a key is asked for at the first paid call
-            provider_set(state.providers, state.models, keys_now=False)
-            store.root.mkdir(parents=True, exist_ok=True)
-            store.acquire()
-            store.make_dirs()
-            store.save(state)
-        # Opening needs no keys: a read-only open generates nothing (e.g. `nbvideo costs`), and
-        # a writable one asks for a vendor's key only when a paid call is about to be made.
-        try:
-            rt = Runtime(state=state, store=store, ledger=Ledger(store.ledger_path),
-                         providers=provider_set("local") if read_only
-                         else provider_set(state.providers, state.models, keys_now=False))
-        except BaseException:
-            store.release()
-            raise
-        if read_only:
-            return cls(rt)
-        live = _Live(rt)
-        rt.keepalive = live
-        _LIVE[store.root.resolve()] = live
-        if created and rt.history is not None:
-            rt.history.mark("create", summary=f"project {state.name!r}: {state.brief.text}"[:300])
-        if note is not None:  # the explicit length won over the brief's: say so, once
-            log.warning("%s: %s", state.name, note)
-        return cls(rt, live)
-
-    @staticmethod
-    def _check_same(state: ProjectState, brief: str | None, opts: dict[str, Any],
-                    providers: str | None, seed: int | None) -> None:
-        diffs = []
-        if brief is not None and " ".join(brief.split()) != state.brief.text:
-            diffs.append("brief")
-        for k, v in opts.items():
-            if getattr(state.brief, k) != v:
-                diffs.append(f"{k} ({getattr(state.brief, k)!r} on disk, {quote(v)} given)")
-        if providers is not None and providers != state.providers:
-            diffs.append(f"providers ({state.providers!r} on disk)")
-        if seed is not None and seed != state.seed:
-            diffs.append(f"seed ({state.seed} on disk)")
-        if diffs:
-            raise InvalidInput(
-                f"the project at {state.name} already exists with a different {', '.join(diffs)}. "
-                f"Reopen it with just the path, change it with p.update(...), or use a new path."
-            )
+        return cls(session.open_session(path, brief, options))
 
     def close(self) -> None:
         """Close this handle. When it is the last open handle on the project in this
         process, the writer lock is released so another process may open it."""
-        with _LIVE_GUARD:
-            if self._closed:
-                return
-            self._closed = True
-            live = self._live
-            if live is not None:
-                live.handles -= 1
-                if live.handles > 0:
-                    return
-                key = self._rt.store.root.resolve()
-                if _LIVE.get(key) is live:
-                    del _LIVE[key]
-            self._rt.store.release()
+        self._session.close()
 
     def __enter__(self) -> Project:
         return self
@@ -314,10 +119,12 @@ class Project:
     # ------------------------------------------------------------------ basics
     @property
     def path(self) -> Path:
+        """The project folder (project.json, ledger, assets/, exports/)."""
         return self._rt.store.root
 
     @property
     def name(self) -> str:
+        """The project's name: its folder's slug."""
         return self._rt.state.name
 
     @property
@@ -327,27 +134,21 @@ class Project:
             return self._rt.state.model_copy(deep=True)
 
     @property
+    def runtime(self) -> Runtime:
+        """The live Runtime the phase functions work on: state (live, not a copy), store,
+        ledger, providers, guard. For the scene and timeline handles, the campaign (which
+        joins with `runtime.share(...)`) and extensions that call phase functions; a
+        notebook uses the verbs instead, which validate and record history."""
+        return self._rt
+
+    @property
     def brief(self) -> Brief:
+        """The brief: text, aspect, duration_s, resolution, fps (change it with `update`)."""
         return self._rt.state.brief
 
     def update(self, **changes: Any) -> Brief:
         """Change the brief (text=..., aspect=..., duration_s=..., resolution=..., fps=...)."""
-        allowed = set(Brief.model_fields) - {"template"}
-        unknown = sorted(set(changes) - allowed)
-        if unknown:
-            raise InvalidInput(f"cannot update {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
-        old = self._rt.state.brief
-        if "text" in changes and "duration_s" not in changes and isinstance(changes["text"], str) \
-                and stated_duration(changes["text"]) not in (None, stated_duration(old.text)):
-            changes = {**changes, "duration_s": None}  # the new text states a new length
-        with self._rt.guard:
-            try:
-                new = Brief.model_validate({**self._rt.state.brief.model_dump(), **changes})
-            except ValidationError as exc:
-                raise _brief_error(exc) from None
-            self._rt.state.brief = new
-            self._rt.save()
-            return new
+        return session.update_brief(self._rt, changes)
 
     # ------------------------------------------------------------------ questions
     def ask(self, force: bool = False) -> Questions:
@@ -362,6 +163,7 @@ class Project:
 
     @property
     def questions(self) -> Questions:
+        """The clarifying questions with the answers so far (asked first if nobody has)."""
         self._ensure_questions()
         return Questions(self._rt.state.questions, dict(self._rt.state.answers), self)
 
@@ -389,6 +191,7 @@ class Project:
 
     @property
     def scenes(self) -> SceneList:
+        """The storyboard's scenes in order, as handles that read the live project."""
         return SceneList(self, [SceneHandle(self, s.id) for s in self._rt.state.scenes])
 
     def scene(self, ref: str | int) -> SceneHandle:
@@ -396,20 +199,25 @@ class Project:
         return SceneHandle(self, scene_ops.resolve(self._rt, ref).id)
 
     def edit_scene(self, ref: str | int, **changes: Any) -> SceneHandle:
+        """Change a scene's fields (description, visual_prompt, duration_s, ...); checked whole."""
         return SceneHandle(self, scene_ops.edit(self._rt, ref, **changes).id)
 
     def reorder(self, order: Sequence[str | int]) -> SceneList:
+        """Put the scenes in this order (every scene once, by id or number); takes stay."""
         scene_ops.reorder(self._rt, list(order))
         return self.scenes
 
     def move_scene(self, ref: str | int, to: int) -> SceneList:
+        """Move one scene to 1-based position `to`; the others keep their order."""
         scene_ops.move(self._rt, ref, to)
         return self.scenes
 
     def add_scene(self, after: str | int | None = None, **fields: Any) -> SceneHandle:
+        """Insert a new scene after `after` (default: at the end) with the given fields."""
         return SceneHandle(self, scene_ops.add(self._rt, after, **fields).id)
 
     def duplicate_scene(self, ref: str | int) -> SceneHandle:
+        """Copy a scene (its text and chosen takes) right after it."""
         return SceneHandle(self, scene_ops.duplicate(self._rt, ref).id)
 
     def delete_scene(self, ref: str | int) -> str:
@@ -417,20 +225,16 @@ class Project:
         return scene_ops.delete(self._rt, ref).id
 
     def restore_scene(self, scene_id: str, to: int | None = None) -> SceneHandle:
+        """Bring back a deleted scene with its takes (at position `to`, else where it was)."""
         return SceneHandle(self, scene_ops.restore(self._rt, scene_id, to).id)
 
     def regenerate_frame(self, ref: str | int, prompt: str | None = None, *,
                          force: bool = False, seed: int | None = None) -> Take:
         """A new frame take for one scene; unchanged inputs reuse the cached take unless force."""
-        scene_id = scene_ops.resolve(self._rt, ref).id
-        if prompt is not None:
-            scene_ops.edit(self._rt, scene_id, visual_prompt=prompt)
-        if seed is not None or force:
-            scene_ops.reseed(self._rt, scene_id, "frame", seed)
-        take, _hit = run_sync(storyboard_phase.make_frame(self._rt, scene_id))
-        return take
+        return selection.new_frame(self._rt, ref, prompt, force, seed)
 
     def choose_take(self, ref: str | int, take_id: str) -> SceneHandle:
+        """Make `take_id` (a frame or clip take of the scene) the one the export uses."""
         return SceneHandle(self, scene_ops.choose_take(self._rt, ref, take_id).id)
 
     def takes(self, ref: str | int | None = None) -> pd.DataFrame:
@@ -466,52 +270,11 @@ class Project:
         budget_usd : caps what this call may spend (the project's `budget_usd` always holds
             too); a clip that would pass either is refused before its request is sent.
         """
-        budget_usd = check_budget(budget_usd)
-        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
-            raise InvalidInput(f"retries must be a whole number from 0 to 10, got {quote(retries)}")
-        if (as_finite(timeout_s) or 0) <= 0:
-            raise InvalidInput(f"timeout_s must be a number of seconds > 0, got {quote(timeout_s)}")
-        rt = self._rt
-        routing.check_policy(policy)  # refused arguments change nothing: checked before work
-        if model is not None and model != routing.AUTO:
-            rt.providers.check_video(model)
-        with rt.guard:
-            ids = None if scenes is None else [scene_ops.resolve(rt, r).id for r in scenes]
-        # Frames drawn before p.finish(...) changed their marks are redrawn first (free), so
-        # the clips are made from the frames the export wants.
-        run_sync(storyboard_phase.refresh_marks(rt, ids))
-        with rt.guard:
-            if not rt.state.scenes:
-                raise PhaseNotReady("no storyboard yet; run p.storyboard() first")
-            for s in rt.state.scenes if scenes is None else ():
-                if s.frame is None:
-                    raise PhaseNotReady(f"scene {s.id} has no frame; run p.storyboard() first")
-            picked = (rt.state.scenes if scenes is None
-                      else [scene_ops.resolve(rt, r) for r in scenes])
-            chains = self._chains(picked, model, policy, fallback)
-            if scenes is None:  # skip what is current on any model the scene may use
-                chains = {sid: c for sid, c in chains.items()
-                          if not clips_phase.clip_is_current(rt, rt.state.scene(sid), c)}
-        return clips_phase.start_clip_job(rt, chains, budget_usd=budget_usd, retries=retries,
-                                          timeout_s=timeout_s)
-
-    def _chains(self, scenes: Sequence[Scene], model: str | None, policy: str,
-                fallback: bool | Sequence[str] | None) -> dict[str, list[str]]:
-        pol = routing.check_policy(policy)
-        fb = (model == routing.AUTO) if fallback is None else fallback
-        avoid = self._avoid() if model == routing.AUTO else {}
-        return {s.id: routing.chain_for(self._rt.providers, s, self._rt.state.brief, model, pol,
-                                        fb, avoid) for s in scenes}
-
-    def _avoid(self) -> dict[str, str]:
-        """Unhealthy models (from this project's ledger) that "auto" routes around; says so."""
-        from nbvideo.generate.health import unhealthy_models
-
-        avoid = unhealthy_models(self.costs)
-        for m, why in avoid.items():
-            warnings.warn(f"model='auto' routes around {m}: it {why}; it stays only as a last "
-                          "resort (see p.provider_health())", RoutingWarning, stacklevel=4)
-        return avoid
+        opts = ClipOptions.check(budget_usd=budget_usd, retries=retries, timeout_s=timeout_s)
+        chains = selection.clip_chains(self._rt, scenes, model, policy, fallback,
+                                       lambda: self.costs, stacklevel=3)
+        return clips_phase.start_clip_job(self._rt, chains, budget_usd=opts.budget_usd,
+                                          retries=opts.retries, timeout_s=opts.timeout_s)
 
     def provider_health(self) -> pd.DataFrame:
         """Failure rate and latency per provider and model over their recent calls (from the
@@ -525,23 +288,14 @@ class Project:
                         force: bool = False, seed: int | None = None,
                         model: str | None = None) -> Job[list[Take]]:
         """A new clip take for one scene (new prompt, or force=True for a fresh seed)."""
-        scene_id = scene_ops.resolve(self._rt, ref).id
-        if prompt is not None or seed is not None or force:  # a new take: a paid one needs
-            first = self._chains([self._rt.state.scene(scene_id)], model, "cheapest", None)
-            check = getattr(self._rt.providers.video_for(first[scene_id][0]), "check_key", None)
-            if check is not None:
-                check()  # its key, asked for before anything changes
-        if prompt is not None:  # the clip is made from the frame, so the frame follows the prompt
-            self.regenerate_frame(scene_id, prompt)
-        if seed is not None or force:
-            scene_ops.reseed(self._rt, scene_id, "clip", seed)
-        run_sync(storyboard_phase.refresh_marks(self._rt, [scene_id]))
-        chains = self._chains([self._rt.state.scene(scene_id)], model, "cheapest", None)
+        scene_id, chains = selection.clip_again(self._rt, ref, prompt, force, seed, model,
+                                                  lambda: self.costs, 3)
         return clips_phase.start_clip_job(self._rt, chains, name=f"clip {scene_id}")
 
     # ------------------------------------------------------------------ timeline / export
     @property
     def timeline(self) -> TimelineView:
+        """The timeline as a table: order, clip, in/out points, start/end and transitions."""
         return TimelineView(self)
 
     def trim(self, ref: str | int, in_s: float | None = None, out_s: float | None = None) -> None:
@@ -601,33 +355,7 @@ class Project:
 
         Example: ``p.finish(brand="trailhead", voice="narrator-f", music="bed")``
         """
-        from nbvideo.providers.voices import get_voice
-        from nbvideo.store.brands import project_brand
-        from nbvideo.store.confine import confined_file
-
-        rt = self._rt
-        with rt.guard:
-            try:
-                new = Finishing.model_validate({**rt.state.finishing.model_dump(), **settings})
-            except ValidationError as exc:
-                raise from_validation(exc, "finish") from None
-            if new.brand:
-                project_brand(new.brand, rt.store.root)
-            if new.voice:
-                get_voice(new.voice)
-            if new.music not in ("bed", "none"):
-                try:
-                    music = rt.store.path(new.music)
-                except PathEscape as exc:
-                    raise InvalidInput(f"finish: music: {exc}") from None
-                if not music.is_file():
-                    raise InvalidInput(f"finish: music: {new.music} is not a file in the "
-                                       "project; use 'bed', 'none' or a path inside it")
-                confined_file(new.music, field="finish: music",
-                              roots=[("the project folder", rt.store.root)], kind="audio")
-            rt.state.finishing = new
-            rt.save()
-            return new
+        return finishing.finish(self._rt, settings)
 
     def set_look(self, off: bool = False, **settings: Any) -> Look | None:
         """Set the look every frame is made with: style_words=, palette=, seed=, product=,
@@ -637,29 +365,7 @@ class Project:
 
         Example: ``p.set_look(product="grey trail shoe", reference_image="shoe.png")``
         """
-        from nbvideo.model.look import look_from
-        from nbvideo.plan.questions import effective_answers
-        from nbvideo.render.finishing import kit_for
-        from nbvideo.store.brands import logo_for, reference_for
-
-        rt = self._rt
-        with rt.guard:
-            st = rt.state
-            if off:
-                st.look = None
-                rt.save()
-                return None
-            base = st.look or look_from(st.brief.text, effective_answers(st.questions, st.answers),
-                                        kit=kit_for(rt), seed=st.seed)
-            try:
-                new = Look.model_validate({**base.model_dump(), **settings})
-            except ValidationError as exc:
-                raise from_validation(exc, "set_look") from None
-            logo_for(new, rt.store.root)  # inside the project, and images: else refused
-            reference_for(new, True, rt.store.root)
-            st.look = new
-            rt.save()
-            return new
+        return finishing.set_look(self._rt, off, settings)
 
     @property
     def look(self) -> Look | None:
@@ -675,162 +381,64 @@ class Project:
         ``p.finish(music="bed")`` goes back to the generated bed."""
         from nbvideo.sound.music_files import store_music
 
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise InvalidInput(f"music file: data must be the file's bytes, got "
-                               f"{type(data).__name__}")
-        rel = store_music(self._rt, str(filename), bytes(data))  # decoded outside the lock
+        upload = FileUpload.check(data=data)
+        rel = store_music(self._rt, str(filename), upload.data)  # decoded outside the lock
         return self.finish(music=rel)
 
     @property
     def music(self) -> Any:
         """What the export puts under the picture: a MusicInfo (source none/bed/file, name,
         path, duration_s, loops)."""
-        from nbvideo.sound.music_files import music_info
-
-        with self._rt.guard:
-            return music_info(self._rt, timeline_ops.total_frames(self._rt)
-                              / self._rt.state.brief.fps)
+        return finishing.music(self._rt)
 
     def line_fits(self) -> dict[str, Any]:
         """How each scene's voice line fits its scene, by scene id: a LineFit with words,
         max_words, voice_s (measured once the line is spoken, else estimated), over_s and
         fits. Speaks nothing."""
-        from nbvideo.render.finishing import line_fits
-
-        with self._rt.guard:
-            return line_fits(self._rt, timeline_ops.entries(self._rt))
+        return finishing.fits(self._rt)
 
     def caption_cues(self) -> list[Any]:
         """The captions an export at the project's fps burns in, with the export's timing
         (each spoken line's real length once it is made, an estimate before). Empty when
         captions are off or there is no voice-over."""
-        from nbvideo.render.finishing import caption_cues, line_fits
-
-        rt = self._rt
-        with rt.guard:
-            f = rt.state.finishing
-            if not (f.captions and f.voice):
-                return []
-            entries = timeline_ops.entries(rt)
-            fits = line_fits(rt, entries)
-            spoken = {sid: x.voice_s for sid, x in fits.items() if x.words}
-            return caption_cues(entries, spoken, {sid: x.scene_s for sid, x in fits.items()},
-                                rt.state.brief.fps)
+        return finishing.cues(self._rt)
 
     def review_sheet(self, per_page: int = 6) -> Any:
         """A PDF and a PNG contact sheet of the storyboard for client sign-off, in exports/:
         frames, scene numbers, durations, on-screen text, voice lines, cost, review status
         and the latest comments per scene."""
-        from nbvideo.deliver.review import ReviewRow, review_sheet
-        from nbvideo.render.finishing import kit_for
-
-        rt = self._rt
-        with rt.guard:
-            costs = self.costs
-            reviewing = any(s.review_status != "draft" or s.comments for s in rt.state.scenes)
-            rows = []
-            for n, s in enumerate(rt.state.scenes, 1):
-                if s.frame is None or s.frame.path is None:
-                    raise PhaseNotReady(f"scene {s.id} has no frame; run p.storyboard() first")
-                spent = float(costs.loc[(costs["scene"] == s.id) & (costs["kind"] == "actual"),
-                                        "cost_usd"].sum())
-                rows.append(ReviewRow(number=n, frame_path=rt.store.path(s.frame.path),
-                                      duration_s=s.duration_s, on_screen_text=s.on_screen_text,
-                                      voice_line=s.voice_line, cost_usd=spent,
-                                      status=s.review_status if reviewing else None,
-                                      comments=[
-                                          f"{c.author}: {c.text}" for c in s.comments
-                                          if c.text and c.kind != "system"]))
-            title = rt.state.storyboard_title or rt.state.name
-            return review_sheet(title, rows, None, rt.store.path("exports"), per_page,
-                                kit=kit_for(rt))
+        with self._rt.guard:
+            return signoff.sheet(self._rt, self.costs, per_page)
 
     # ------------------------------------------------------------------ clip QA
     @property
     def qa(self) -> pd.DataFrame:
         """Automatic QA of every clip take checked so far: passed, the problems found, and
         the measurements (duration, size, longest black and frozen stretches, audio)."""
-        rows = []
-        for n, s in enumerate(self._rt.state.scenes, 1):
-            for t in s.clip_takes:
-                if t.qa is None:
-                    continue
-                rows.append({"scene": n, "scene_id": s.id, "take": t.id,
-                             "current": t.id == s.clip_take_id, "provider": t.provider,
-                             "model": t.model, "passed": t.qa.passed,
-                             "problems": "; ".join(t.qa.problems), **t.qa.metrics,
-                             "checked_at": t.qa.checked_at})
-        cols = ["scene", "scene_id", "take", "current", "provider", "model", "passed",
-                "problems"]
-        return pd.DataFrame(rows, columns=list(dict.fromkeys(
-            [*cols, *(k for r in rows for k in r)])))
+        return qa_phase.qa_table(self._rt.state)
 
     def set_qa_policy(self, mode: str, retries: int | None = None) -> QAPolicy:
         """What a clip failing QA does: 'off' (no QA), 'warn' (keep it, flagged in `p.qa`),
         or 'retry' (new takes with new seeds, up to `retries`, within budget). Saved."""
-        rt = self._rt
-        with rt.guard:
-            data = {**rt.state.qa_policy.model_dump(), "mode": mode}
-            if retries is not None:
-                data["retries"] = retries
-            try:
-                policy = QAPolicy.model_validate(data)
-            except ValidationError as exc:
-                raise from_validation(exc, "set_qa_policy") from None
-            rt.state.qa_policy = policy
-            rt.save()
-        return policy
+        return qa_phase.set_policy(self._rt, mode, retries)
 
     def check_clips(self, recheck: bool = False) -> pd.DataFrame:
         """QA the current clips not checked yet (all of them with `recheck`); returns `p.qa`.
         Clips made before QA existed, or with the policy off, get checked this way."""
-        from nbvideo.generate.clips import check_clip
-
-        rt = self._rt
-        todo = []
-        with rt.guard:
-            for s in rt.state.scenes:
-                take = s.clip
-                if take is None or not take.ok:
-                    continue
-                if recheck:
-                    take.qa = None
-                if take.qa is None:
-                    todo.append((s.id, take))
-        for sid, take in todo:
-            run_sync(check_clip(rt, rt.providers.video_for(take.model), sid, take,
-                                force=True))
+        selection.check_clips(self._rt, recheck)
         return self.qa
 
+    # ------------------------------------------------------------------ delivery
     @property
     def metadata(self) -> Metadata:
         """Upload metadata for the packages: what was set with `set_metadata`, else a draft
         from the storyboard, brief and brand kit."""
-        from nbvideo.deliver.package import draft_metadata
-        from nbvideo.render.finishing import kit_for
-
-        rt = self._rt
-        if rt.state.metadata is not None:
-            return rt.state.metadata
-        kit = kit_for(rt)
-        return draft_metadata(rt.state, cta=kit.end_card.cta if kit else "",
-                              link=kit.end_card.url if kit else "",
-                              brand=kit.name if kit else None)
+        return signoff.metadata(self._rt)
 
     def set_metadata(self, **fields: Any) -> Metadata:
         """Edit the upload metadata: title=, description=, hashtags=[...], cta=, link=.
         Fields not given keep their value (drafted ones become saved ones)."""
-        rt = self._rt
-        with rt.guard:
-            try:
-                meta = Metadata.model_validate({**self.metadata.model_dump(), **fields})
-            except ValidationError as exc:
-                from nbvideo.deliver.package import FIELD_HINTS
-
-                raise from_validation(exc, "set_metadata", FIELD_HINTS) from None
-            rt.state.metadata = meta
-            rt.save()
-        return meta
+        return signoff.set_metadata(self._rt, fields)
 
     def package(self, presets: Sequence[str] | str, name: str = "ad", *,
                 accept: bool | Sequence[str] = ()) -> pd.DataFrame:
@@ -838,17 +446,12 @@ class Project:
         captions, and the upload form's fields as metadata.json and upload.txt. Metadata is
         checked against each platform's limits before anything renders; nothing is uploaded.
         `accept` goes to `export` (its preset checks)."""
-        from nbvideo.deliver.package import package
-
-        chosen = [presets] if isinstance(presets, str) else list(presets)
-        if not chosen:
-            raise InvalidInput("presets: give at least one platform preset, e.g. ['tiktok']")
-        rows = package(self.path, self.metadata, chosen, name,
-                       lambda ps: list(self.export(name, preset=ps, accept=accept)))
-        return pd.DataFrame(rows)
+        return signoff.package(self._rt, presets, name,
+                               lambda ps: list(self.export(name, preset=ps, accept=accept)))
 
     @property
     def exports(self) -> Exports:
+        """Every export made so far, oldest first, with its files and how it was rendered."""
         return Exports(self.path, list(self._rt.state.exports))
 
     # ------------------------------------------------------------------ history
@@ -903,63 +506,31 @@ class Project:
         return versions.compare(self._rt, a, b)
 
     # ------------------------------------------------------------------ approvals
-    def _review(self, ref: str | int, verb: str, text: str | None = None) -> Comment:
-        rt = self._rt
-        with rt.guard:
-            scene = scene_ops.resolve(rt, ref)
-            fn = getattr(approvals, verb)
-            before = scene.model_copy(deep=True)
-            args = (text,) if verb != "submit" or text is not None else ()
-            try:
-                made = fn(scene, self.user, *args)
-            except BaseException:
-                idx = rt.state.scenes.index(scene)
-                rt.state.scenes[idx] = before
-                raise
-            rt.save()
-            return made
-
     def comment(self, scene: str | int, text: str) -> Comment:
         """Add a comment (author: p.user, time: now) to a scene; its status stays."""
-        return self._review(scene, "comment", text)
+        return signoff.review(self._rt, scene, "comment", self.user, text)
 
     def submit_for_review(self, scene: str | int, text: str | None = None) -> Comment:
         """Mark a scene in review (from draft or changes requested)."""
-        return self._review(scene, "submit", text)
+        return signoff.review(self._rt, scene, "submit", self.user, text)
 
     def approve(self, scene: str | int, text: str | None = None) -> Comment:
         """Approve a scene. Editing it later moves it back to draft, with a note saying why."""
-        return self._review(scene, "approve", text)
+        return signoff.review(self._rt, scene, "approve", self.user, text)
 
     def request_changes(self, scene: str | int, text: str) -> Comment:
         """Ask for changes to a scene; `text` says which."""
-        return self._review(scene, "request_changes", text)
+        return signoff.review(self._rt, scene, "request_changes", self.user, text)
 
     @property
     def review(self) -> pd.DataFrame:
         """Per scene: number, id, title, review status, comment count and the last comment."""
-        rows = []
-        for n, s in enumerate(self._rt.state.scenes, 1):
-            said = [c for c in s.comments if c.text]
-            last = said[-1] if said else None
-            rows.append({"scene": n, "id": s.id, "title": s.title, "status": s.review_status,
-                         "comments": len(said),
-                         "last_comment": f"{last.author}: {last.text}" if last else ""})
-        return pd.DataFrame(rows, columns=["scene", "id", "title", "status", "comments",
-                                           "last_comment"])
+        return signoff.review_table(self._rt.state)
 
     @property
     def comments(self) -> pd.DataFrame:
         """Every comment and review note, oldest first, with scene, author, time and kind."""
-        order = {s.id: n for n, s in enumerate(self._rt.state.scenes, 1)}
-        rows = [{"scene": order.get(s.id), "scene_id": s.id, "id": c.id, "time": c.time,
-                 "author": c.author, "kind": c.kind, "text": c.text}
-                for s in (*self._rt.state.scenes, *self._rt.state.archived_scenes)
-                for c in s.comments]
-        df = pd.DataFrame(rows, columns=["scene", "scene_id", "id", "time", "author", "kind",
-                                         "text"])
-        df["scene"] = df["scene"].astype("Int64")
-        return df.sort_values("time", kind="stable").reset_index(drop=True)
+        return signoff.comments_table(self._rt.state)
 
     # ------------------------------------------------------------------ costs / status
     def estimate(self, model: str | None = None, policy: str = "cheapest") -> pd.DataFrame:
@@ -968,24 +539,7 @@ class Project:
 
         Nothing is spent. Scenes whose clip is already current cost 0 (re-running reuses it).
         """
-        from nbvideo.plan.estimate import estimate_clips
-
-        rt = self._rt
-        with rt.guard:
-            if not rt.state.scenes:
-                raise PhaseNotReady("no storyboard yet; run p.storyboard() first")
-            if model == routing.AUTO:  # a scene no model can make is priced (and flagged) as is
-                pol = routing.check_policy(policy)
-                avoid = self._avoid()  # priced as generate_clips would route
-                chosen = {s.id: (routing.ranked(rt.providers, s, rt.state.brief, pol, avoid)
-                                 or [rt.providers.video.model])[0] for s in rt.state.scenes}
-            else:
-                name = model or rt.providers.video.model
-                get_model(name)  # an unknown name is refused, listing the catalog
-                chosen = {s.id: name for s in rt.state.scenes}
-            current = {s.id for s in rt.state.scenes if s.frame is not None
-                       and clips_phase.clip_is_current(rt, s, [chosen[s.id]])}
-            return estimate_clips(rt, chosen, current, label=model or chosen[rt.state.scenes[0].id])
+        return selection.estimate(self._rt, model, policy, lambda: self.costs)
 
     def use_models(self, **models: str) -> dict[str, str]:
         """Pick catalog models per kind, e.g. p.use_models(video="kling-v2.1"); None resets one.
@@ -993,15 +547,7 @@ class Project:
         Takes already made are kept; the next generate_clips() makes clips with the new model
         (scenes whose clip came from another model are out of date).
         """
-        rt = self._rt
-        with rt.guard:
-            chosen = {**rt.state.models, **models}
-            chosen = {k: v for k, v in chosen.items() if v is not None}
-            rt.providers = provider_set(rt.state.providers, chosen,  # validates, checks keys
-                                        rt.providers.options)
-            rt.state.models = chosen  # type: ignore[assignment]
-            rt.save()
-            return dict(chosen)
+        return self._rt.use_models(dict(models))
 
     @property
     def models(self) -> dict[str, str]:
@@ -1011,15 +557,12 @@ class Project:
 
     @property
     def budget_usd(self) -> float | None:
+        """The project's spending cap in dollars (None: no cap); every paid call holds to it."""
         return self._rt.state.budget_usd
 
     @budget_usd.setter
     def budget_usd(self, value: float | None) -> None:
-        value = check_budget(value)
-        with self._rt.guard:
-            self._rt.state.budget_usd = value
-            self._rt.budget.limit_usd = self._rt.state.budget_usd
-            self._rt.save()
+        self._rt.set_budget(check_budget(value))
 
     @property
     def spent_usd(self) -> float:
@@ -1047,6 +590,7 @@ class Project:
         return self.exports
 
     def status(self) -> pd.DataFrame:
+        """Each phase (questions, storyboard, clips, export), whether it is done, and what is left."""
         return pd.DataFrame(phase_status(self._rt.state), columns=["phase", "done", "detail"])
 
     def cost_chart(self) -> Figure:
@@ -1061,13 +605,7 @@ class Project:
         Live views use it to follow edits made from any cell. `fn` runs in the saving thread
         (maybe a background one) with the project locked: it should only take note.
         """
-        self._rt.listeners.append(fn)
-
-        def unsubscribe() -> None:
-            if fn in self._rt.listeners:
-                self._rt.listeners.remove(fn)
-
-        return unsubscribe
+        return self._rt.subscribe(fn)
 
     def __repr__(self) -> str:
         st = self._rt.state

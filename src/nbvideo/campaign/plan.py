@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from slugify import slugify
 
 from nbvideo.campaign.models import Market, VariantSpec
-from nbvideo.errors import BudgetExceeded, InvalidInput, from_validation, quote, validation_message
+from nbvideo.errors import BudgetExceeded, InvalidInput, from_validation, quote
 from nbvideo.keys import redact
 from nbvideo.model.brief_facts import PRIORITY
 from nbvideo.model.brief_length import stated_duration
@@ -137,7 +137,7 @@ def parse_markets(markets: Any) -> list[Market | None]:
             out.append(m if isinstance(m, Market) else
                        Market(name=m) if isinstance(m, str) else Market.model_validate(m))
         except ValidationError as exc:
-            raise InvalidInput(f"markets: {quote(m)}: {validation_message(exc)}") from None
+            raise from_validation(exc, prefix=f"markets: {quote(m)}: ") from None
     names = [slugify(m.name) for m in out if m]
     if len(set(names)) != len(names) or not all(names):
         raise InvalidInput(f"markets need distinct names with letters or digits, got {names}")
@@ -223,7 +223,7 @@ def from_project(p: Project, ledger: Ledger, *, markets: Any = None,
         if st.scenes and math.isclose(d, st.brief.duration_s):
             plans[d] = ([strip(s) for s in st.scenes], st.storyboard_title, st.structure)
         else:
-            plans[d] = plan_with(p._rt.providers.planner, brief, st.questions, st.answers,
+            plans[d] = plan_with(p.runtime.providers.planner, brief, st.questions, st.answers,
                                  st.seed, ledger, f"campaign plan for {d:g}s",
                                  campaign_budget(ledger, budget_usd))
     specs = []
@@ -244,7 +244,7 @@ def from_project(p: Project, ledger: Ledger, *, markets: Any = None,
                         project=f"variants/{vid}",
                         providers=st.providers, models=dict(st.models), seed=st.seed,
                         provider_options={k: dict(v) for k, v in
-                                          p._rt.providers.options.items()},
+                                          p.runtime.providers.options.items()},
                         brief=_brief(base, duration_s=d, aspect=aspect),
                         questions=st.questions, answers=dict(st.answers), palette=palette,
                         title=title, structure=structure, scenes=edited,

@@ -18,7 +18,6 @@ from nbvideo.campaign.models import VariantResult, VariantSpec
 from nbvideo.errors import InvalidInput
 from nbvideo.keys import redact
 from nbvideo.model.state import utcnow
-from nbvideo.providers import provider_set
 from nbvideo.runtime.budget import BudgetExceeded
 from nbvideo.runtime.context import Runtime
 from nbvideo.runtime.shared import SharedAssets
@@ -118,12 +117,9 @@ def run_variant(spec_json: str, root: str) -> VariantResult:
                              providers=spec.providers, models=spec.models or None,
                              seed=spec.seed)
         with p:
-            rt = p._rt
-            if spec.provider_options:  # e.g. polling hints the base project was given
-                rt.providers = provider_set(rt.state.providers, rt.state.models,
-                                            spec.provider_options)
-            rt.shared = SharedAssets(folder)
-            rt.extra_budgets = [SharedBudget.at(folder)]
+            rt = p.runtime
+            rt.share(SharedAssets(folder), [SharedBudget.at(folder)],
+                     spec.provider_options or None)
             before = len(rt.ledger.entries())
             adopt(rt, spec)
             p.storyboard()

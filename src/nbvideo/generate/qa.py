@@ -22,12 +22,18 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import imageio_ffmpeg
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from nbvideo.errors import from_validation
 from nbvideo.media.ffmpeg import probe
-from nbvideo.model.state import QACheck, QAResult
+from nbvideo.model.state import ProjectState, QACheck, QAPolicy, QAResult
+from nbvideo.runtime.context import Runtime
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BLACK_MIN_S = 0.5
 FROZEN_MIN_S = 1.0
@@ -131,3 +137,36 @@ def inspect_clip(path: Path, want: Expectation) -> QAResult:
                "frames_expected": round(expected_frames, 2), "black_s": round(longest_black, 3),
                "frozen_s": round(frozen_s, 3), "audio": float(info.has_audio)}
     return QAResult.of(checks, metrics)
+
+
+def qa_table(state: ProjectState) -> pd.DataFrame:
+    """Every clip take checked so far: passed, the problems found, and the measurements."""
+    import pandas as pd
+
+    rows = []
+    for n, s in enumerate(state.scenes, 1):
+        for t in s.clip_takes:
+            if t.qa is None:
+                continue
+            rows.append({"scene": n, "scene_id": s.id, "take": t.id,
+                         "current": t.id == s.clip_take_id, "provider": t.provider,
+                         "model": t.model, "passed": t.qa.passed,
+                         "problems": "; ".join(t.qa.problems), **t.qa.metrics,
+                         "checked_at": t.qa.checked_at})
+    cols = ["scene", "scene_id", "take", "current", "provider", "model", "passed", "problems"]
+    return pd.DataFrame(rows, columns=list(dict.fromkeys([*cols, *(k for r in rows for k in r)])))
+
+
+def set_policy(rt: Runtime, mode: str, retries: int | None) -> QAPolicy:
+    """Change what a clip failing QA does, checked whole, and save it."""
+    with rt.guard:
+        data = {**rt.state.qa_policy.model_dump(), "mode": mode}
+        if retries is not None:
+            data["retries"] = retries
+        try:
+            policy = QAPolicy.model_validate(data)
+        except ValidationError as exc:
+            raise from_validation(exc, "set_qa_policy") from None
+        rt.state.qa_policy = policy
+        rt.save()
+    return policy

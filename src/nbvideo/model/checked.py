@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
-from nbvideo.errors import InvalidInput, quote
+from nbvideo.errors import SENTENCE, from_validation, quote
 
 MAX_TEXT = 100_000
 """Backstop length for any string in any model; user-facing fields have smaller caps."""
@@ -87,17 +88,6 @@ def as_finite(value: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def budget(value: Any, field: str = "budget_usd") -> float | None:
-    """A budget: a finite number of dollars >= 0, or None for no cap."""
-    if value is None:
-        return None
-    f = as_finite(value)
-    if f is None or f < 0:
-        raise InvalidInput(f"{field} must be a finite number of dollars >= 0, or None for no "
-                           f"cap, got {quote(value)}")
-    return f
-
-
 class Checked(BaseModel):
     """Base of every nbvideo data model: strings are checked, floats must be finite."""
 
@@ -120,3 +110,86 @@ class Checked(BaseModel):
             elif numbers and isinstance(value, float) and not math.isfinite(value):
                 _walk(value, name, numbers)
         return self
+
+
+def sentence(text: str) -> PydanticCustomError:
+    """A validator's refusal that is the whole message a user reads ("retries must be a
+    whole number from 0 to 10, got 11"): `from_validation` shows it as it is."""
+    return PydanticCustomError(SENTENCE, "{message}", {"message": text})
+
+
+def _budget(value: Any) -> float | None:
+    if value is None:
+        return None
+    f = as_finite(value)
+    if f is None or f < 0:
+        raise sentence(f"budget_usd must be a finite number of dollars >= 0, or None for no "
+                       f"cap, got {quote(value)}")
+    return f
+
+
+def _retries(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
+        raise sentence(f"retries must be a whole number from 0 to 10, got {quote(value)}")
+    return value
+
+
+def _timeout(value: Any) -> float:
+    if (as_finite(value) or 0) <= 0:
+        raise sentence(f"timeout_s must be a number of seconds > 0, got {quote(value)}")
+    return float(value)
+
+
+def _file_bytes(value: Any) -> bytes:
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise sentence(f"music file: data must be the file's bytes, got {type(value).__name__}")
+    return bytes(value)
+
+
+BudgetUSD = Annotated[float | None, BeforeValidator(_budget)]
+"""A budget: a finite number of dollars >= 0, or None for no cap."""
+Retries = Annotated[int, BeforeValidator(_retries)]
+"""Extra attempts on the same model: a whole number from 0 to 10."""
+TimeoutS = Annotated[float, BeforeValidator(_timeout)]
+"""Seconds to wait for one prediction: a finite number > 0."""
+FileBytes = Annotated[bytes, BeforeValidator(_file_bytes)]
+"""A file's content as bytes (bytearray and memoryview are copied); text is refused."""
+
+
+class Options(Checked):
+    """The options of one call, checked together before any work starts: the first one
+    refused is named, with the value given, and nothing changes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def check(cls, **values: Any) -> Self:
+        """Validate `values` as this call's options, or raise InvalidInput naming the first
+        refused one."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise from_validation(exc) from None
+
+
+class BudgetOption(Options):
+    budget_usd: BudgetUSD = None
+
+
+class ClipOptions(Options):
+    """`generate_clips`' limits on what one call may spend, retry and wait for."""
+
+    budget_usd: BudgetUSD = None
+    retries: Retries = 2
+    timeout_s: TimeoutS = 900.0
+
+
+class FileUpload(Options):
+    """A file's bytes handed over from a notebook or a widget."""
+
+    data: FileBytes
+
+
+def budget(value: Any) -> float | None:
+    """A budget: a finite number of dollars >= 0, or None for no cap."""
+    return BudgetOption.check(budget_usd=value).budget_usd

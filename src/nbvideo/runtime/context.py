@@ -24,7 +24,7 @@ from typing import Any, Literal, Protocol
 from nbvideo.keys import redact
 from nbvideo.model import approvals
 from nbvideo.model.state import ProjectState, Scene, Take, utcnow
-from nbvideo.providers import ProviderSet
+from nbvideo.providers import ProviderSet, provider_set
 from nbvideo.providers.base import MediaResult, ProviderError, Usage
 from nbvideo.runtime.budget import Budget, BudgetExceeded, Reservation, gate
 from nbvideo.store.folder import ProjectStore
@@ -105,6 +105,44 @@ class Runtime:
         self.budget = Budget("project budget", self.state.budget_usd, self.spent_usd)
         if self.store.writable:
             self.history = Recorder(self.store.root, self.state, rules=[approvals.reset_edited])
+
+    def subscribe(self, fn: Callable[[], None]) -> Callable[[], None]:
+        """Call `fn()` after every save; returns a function that unsubscribes (twice is fine)."""
+        self.listeners.append(fn)
+
+        def unsubscribe() -> None:
+            if fn in self.listeners:
+                self.listeners.remove(fn)
+
+        return unsubscribe
+
+    def share(self, shared: SharedWork | None, budgets: Sequence[Budget] = (),
+              provider_options: dict[str, dict[str, Any]] | None = None) -> None:
+        """Join a campaign: its shared asset store, its budgets, its provider options."""
+        with self.guard:
+            if provider_options:  # e.g. polling hints the base project was given
+                self.providers = provider_set(self.state.providers, self.state.models,
+                                              provider_options)
+            self.shared = shared
+            self.extra_budgets = list(budgets)
+
+    def use_models(self, models: dict[str, str | None]) -> dict[str, str]:
+        """Pick catalog models per kind (None resets one): checked, keys asked for, saved."""
+        with self.guard:
+            chosen = {**self.state.models, **models}
+            chosen = {k: v for k, v in chosen.items() if v is not None}
+            self.providers = provider_set(self.state.providers, chosen,  # validates, checks keys
+                                          self.providers.options)
+            self.state.models = chosen  # type: ignore[assignment]
+            self.save()
+            return dict(chosen)
+
+    def set_budget(self, value: float | None) -> None:
+        """Change the project's spending cap (already checked) and save it."""
+        with self.guard:
+            self.state.budget_usd = value
+            self.budget.limit_usd = value
+            self.save()
 
     def spent_usd(self) -> float:
         """Actual spend so far, from the ledger."""

@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError
 
-from nbvideo.errors import InvalidInput, quote, validation_message
+from nbvideo.errors import InvalidInput, from_validation, quote
 from nbvideo.model.checked import Checked
 from nbvideo.model.color import Color, hex_rgb, luma
 from nbvideo.model.look import Look
@@ -188,7 +188,7 @@ def load_brand(name_or_path: str | Path) -> BrandKit:
     except UnicodeDecodeError:
         raise InvalidInput(f"{p}: not valid JSON (not UTF-8 text)") from None
     except ValidationError as e:
-        raise InvalidInput(f"{p}: {validation_message(e)}") from None
+        raise from_validation(e, prefix=f"{p}: ") from None
     kit._base = p.parent.resolve()
     # Fail at load, not mid-export: every font and the logo must resolve.
     for role in ("headline", "body", "caption"):
