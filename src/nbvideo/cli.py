@@ -18,10 +18,9 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import pandas as pd
 
 from nbvideo.errors import (
     BudgetExceeded,
@@ -35,7 +34,14 @@ from nbvideo.errors import (
     quote,
 )
 from nbvideo.model.brief_length import length_note
-from nbvideo.model.state import ASPECTS, RESOLUTIONS
+from nbvideo.model.vocabulary import ASPECTS, RESOLUTIONS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Start-up matters here: `nbvideo --version` and `nbvideo ls` must not pay for what they do not
+# use, so this module imports only click and nbvideo's floor at the top; each command imports
+# the project, pandas or the overview itself, when it runs.
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -118,6 +124,8 @@ def user_errors(fn: F) -> F:
 
 
 def _print_table(df: pd.DataFrame) -> None:
+    import pandas as pd
+
     with pd.option_context("display.width", 160, "display.max_columns", 20,
                            "display.float_format", "{:.4f}".format):
         click.echo(df.to_string(index=False))
@@ -304,6 +312,8 @@ def costs(path: Path, show_all: bool, as_csv: bool) -> None:
 @user_errors
 def ls_cmd(root: Path, as_csv: bool) -> None:
     """List the projects under ROOT: phases, spend vs budget, last change, exports."""
+    import pandas as pd
+
     from nbvideo.overview import projects
 
     df = projects(root)

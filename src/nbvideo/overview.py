@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from nbvideo.errors import InvalidInput, NbvideoError
-from nbvideo.media.ffmpeg import open_image
 from nbvideo.model.state import ProjectState
 from nbvideo.store.folder import BACKUP_FILE, LEDGER_FILE, STATE_FILE, parse_state
 from nbvideo.store.ledger import Ledger
@@ -141,6 +140,8 @@ class ProjectsFrame(pd.DataFrame):
 def _thumb_html(path: Any) -> str:
     if not isinstance(path, str) or not os.path.exists(path):
         return "<td></td>"
+    from nbvideo.media.ffmpeg import open_image  # Pillow only for a notebook's thumbnails
+
     try:
         with open_image(path, "frame") as im:
             im = im.convert("RGB")
