@@ -11,6 +11,7 @@ import base64
 import datetime as _dt
 import html
 import io
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,7 +91,9 @@ def project_row(folder: Path) -> dict[str, Any]:
     row.update(name=folder.name, path=str(folder), error="")
     try:
         st = _state(folder)
-        costs = Ledger(folder / LEDGER_FILE).frame()
+        # the ledger's entries, not its DataFrame: one row per project, and `ls` stays quick
+        spent = math.fsum(e.cost_usd for e in Ledger(folder / LEDGER_FILE).entries()
+                          if e.kind == "actual")
     except (NbvideoError, OSError) as exc:
         # the row already says where: name the file inside the project, not its full path
         row["error"] = str(exc).splitlines()[0].replace(f"{folder}{os.sep}", "")
@@ -100,7 +103,7 @@ def project_row(folder: Path) -> dict[str, Any]:
     row.update(
         name=st.name, brief=st.brief.text, aspect=st.brief.aspect,
         duration_s=st.brief.duration_s, scenes=len(st.scenes),
-        spent_usd=float(costs.loc[costs["kind"] == "actual", "cost_usd"].sum()),
+        spent_usd=spent,
         budget_usd=st.budget_usd, last_change=_last_change(folder, st),
         exports=[e.path for e in st.exports],
         first_frame=str(frame_path) if frame_path and frame_path.exists() else None,
