@@ -61,13 +61,13 @@ def test_version_does_not_import_the_project_stack() -> None:
                           "nbvideo.runtime", "nbvideo.overview"]) == []
 
 
-def test_ls_reads_projects_without_the_phases_widgets_or_providers(fresh: nv.Project,
+def test_ls_reads_projects_without_pandas_the_phases_widgets_or_providers(fresh: nv.Project,
                                                                    tmp_path: Path) -> None:
     fresh.close()
     found, out = modules_after(CLI, "ls", str(tmp_path))
     assert fresh.path.name in out
-    assert loaded(found, [*HEAVY[2:], "nbvideo.project", "nbvideo.campaign",
-                          "nbvideo.providers", "nbvideo.runtime"]) == []
+    assert loaded(found, [*HEAVY, "nbvideo.project", "nbvideo.campaign", "nbvideo.providers",
+                          "nbvideo.runtime"]) == []
 
 
 def test_every_public_name_resolves_and_is_listed() -> None:
