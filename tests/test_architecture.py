@@ -99,7 +99,7 @@ def test_an_import_the_wrong_way_fails_lint_imports_and_names_it(tmp_path: Path,
     names the importing module, the imported one and the line."""
     copy = tmp_path / "src"
     shutil.copytree(ROOT / "src" / "nbvideo", copy / "nbvideo",
-                    ignore=shutil.ignore_patterns("__pycache__", "static", "data", "templates"))
+                    ignore=shutil.ignore_patterns("__pycache__", "static", "data"))
     target = copy / source
     target.write_text(target.read_text() + "\n" + line + "  # noqa\n")
     (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,7 @@ import pytest
 import nbvideo as nv
 from nbvideo.model.templates import get_template, load_file
 
+ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = {"product-launch", "app-install", "local-business", "seasonal-sale", "testimonial",
             "explainer"}
 
@@ -112,3 +116,57 @@ def test_a_team_folder_adds_and_overrides_templates(tmp_path: Path,
     with pytest.raises(nv.TemplateError, match=r"zzz\.json: duration_s: "):
         nv.templates()
     _load_all.cache_clear()
+
+
+def test_the_template_pack_is_data_at_the_repository_root() -> None:
+    """Briefs and brand kits live in templates/ beside src/ (an editable install, or src on the
+    path, reads them there): a director edits them without opening the Python package."""
+    files = [Path(f) for f in nv.templates()["file"]]
+    assert files and all(f.parent == ROOT / "templates" / "briefs" for f in files)
+    from nbvideo.store.brands import brands_dir
+
+    assert brands_dir() == ROOT / "templates" / "brands"
+    assert set(nv.list_brands()) == {p.stem for p in (ROOT / "templates" / "brands").glob("*.json")}
+    assert not (ROOT / "src" / "nbvideo" / "templates").exists()
+
+
+WHEEL_CHECK = """
+import json, nbvideo as nv
+print(json.dumps({"file": nv.__file__, "templates": sorted(nv.templates()["template"]),
+                  "brands": nv.list_brands(), "logo": str(nv.load_brand("trailhead").logo_path()),
+                  "brief": nv.templates().set_index("template").loc["explainer", "file"]}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_built_wheel_ships_the_template_pack(tmp_path: Path) -> None:
+    """Build the wheel from a clean copy of the tree, install it (no editable link, no source
+    tree beside it): the same templates and brand kits list, read from inside the package."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
+        shutil.copy2(ROOT / name, tree / name)
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for name in ("src", "templates"):
+        shutil.copytree(ROOT / name, tree / name, ignore=skip)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-index", "--no-build-isolation", "-w",
+                    str(tmp_path / "dist"), str(tree)], check=True, capture_output=True,
+                   timeout=240)
+    wheel = next((tmp_path / "dist").glob("nbvideo-*.whl"))
+    site = tmp_path / "site"
+    subprocess.run([*pip, "install", "--no-deps", "--no-index", "--target", str(site),
+                    str(wheel)], check=True, capture_output=True, timeout=240)
+    shutil.rmtree(tree)  # nothing to fall back on: the pack must come from the wheel
+    run = subprocess.run([sys.executable, "-c", WHEEL_CHECK], capture_output=True, text=True,
+                         cwd=tmp_path, env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout)
+    installed = site / "nbvideo"
+    assert Path(got["file"]).parent == installed
+    assert got["templates"] == sorted(nv.templates()["template"])
+    assert got["brands"] == nv.list_brands()
+    assert Path(got["logo"]).parent == installed / "templates" / "brands"
+    assert Path(got["brief"]).parent == installed / "templates" / "briefs"

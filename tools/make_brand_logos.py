@@ -1,4 +1,4 @@
-"""Draw the logos of the bundled demo brand kits (src/nbvideo/templates/brands/*-logo.png).
+"""Draw the logos of the bundled demo brand kits (templates/brands/*-logo.png).
 
 The kits are fictional brands, so their logos are simple marks drawn here with Pillow and
 committed as PNG; rerun this after changing a mark:  .venv/bin/python tools/make_brand_logos.py

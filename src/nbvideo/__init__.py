@@ -2,10 +2,20 @@
 
 >>> import nbvideo as nv
 >>> p = nv.Project.open("projects/trail-shoe", brief="30s ad for a waterproof trail shoe")  # doctest: +SKIP
+
+Importing the package is cheap: each public name below is imported the first time it is used
+(PEP 562), so `nbvideo --version` or `nbvideo ls` does not pay for pandas, the phases or the
+widgets it never touches. The `TYPE_CHECKING` imports tell type checkers and the API
+reference what each name is.
 """
 
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING, Any
+
 from nbvideo import views as _views
-from nbvideo.campaign import Campaign, batch, variants
 from nbvideo.errors import (
     BudgetExceeded,
     Canceled,
@@ -24,16 +34,55 @@ from nbvideo.errors import (
     ScenesRefused,
     SchemaTooNew,
 )
-from nbvideo.keys import MissingKey, set_keys
-from nbvideo.model.templates import TemplateError
-from nbvideo.model.templates import templates_table as templates
-from nbvideo.overview import projects, spend_chart
-from nbvideo.project import Project
-from nbvideo.providers.base import ProviderError
-from nbvideo.providers.catalog import catalog_table as catalog
-from nbvideo.store.brands import list_brands, load_brand
+
+if TYPE_CHECKING:
+    from nbvideo.campaign import Campaign, batch, variants
+    from nbvideo.keys import MissingKey, set_keys
+    from nbvideo.model.templates import TemplateError
+    from nbvideo.model.templates import templates_table as templates
+    from nbvideo.overview import projects, spend_chart
+    from nbvideo.project import Project
+    from nbvideo.providers.base import ProviderError
+    from nbvideo.providers.catalog import catalog_table as catalog
+    from nbvideo.store.brands import list_brands, load_brand
 
 __version__ = "0.1.0"
+
+# public name -> (module, name in it): imported on first use by __getattr__ below.
+_LAZY: dict[str, tuple[str, str]] = {
+    "Campaign": ("nbvideo.campaign", "Campaign"),
+    "batch": ("nbvideo.campaign", "batch"),
+    "variants": ("nbvideo.campaign", "variants"),
+    "MissingKey": ("nbvideo.keys", "MissingKey"),
+    "set_keys": ("nbvideo.keys", "set_keys"),
+    "TemplateError": ("nbvideo.model.templates", "TemplateError"),
+    "templates": ("nbvideo.model.templates", "templates_table"),
+    "projects": ("nbvideo.overview", "projects"),
+    "spend_chart": ("nbvideo.overview", "spend_chart"),
+    "Project": ("nbvideo.project", "Project"),
+    "ProviderError": ("nbvideo.providers.base", "ProviderError"),
+    "catalog": ("nbvideo.providers.catalog", "catalog_table"),
+    "list_brands": ("nbvideo.store.brands", "list_brands"),
+    "load_brand": ("nbvideo.store.brands", "load_brand"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A public name's object, imported the first time it is asked for and kept. A submodule
+    (`nv.project`, `nv.widgets`) is imported on first use too, as it was when the package
+    imported everything at once."""
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 def _load_widgets():  # type: ignore[no-untyped-def]
@@ -48,6 +97,8 @@ _views.serve_live(_load_widgets)
 
 def open_project(path: str, brief: str | None = None, **options: object) -> Project:
     """Same as Project.open: create or reopen the project at `path`."""
+    from nbvideo.project import Project
+
     return Project.open(path, brief, **options)
 
 

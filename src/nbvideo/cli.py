@@ -18,10 +18,9 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import pandas as pd
 
 from nbvideo.errors import (
     BudgetExceeded,
@@ -35,7 +34,14 @@ from nbvideo.errors import (
     quote,
 )
 from nbvideo.model.brief_length import length_note
-from nbvideo.model.state import ASPECTS, RESOLUTIONS
+from nbvideo.model.vocabulary import ASPECTS, RESOLUTIONS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Start-up matters here: `nbvideo --version` and `nbvideo ls` must not pay for what they do not
+# use, so this module imports only click and nbvideo's floor at the top; each command imports
+# the project, pandas or the overview itself, when it runs.
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -118,6 +124,8 @@ def user_errors(fn: F) -> F:
 
 
 def _print_table(df: pd.DataFrame) -> None:
+    import pandas as pd
+
     with pd.option_context("display.width", 160, "display.max_columns", 20,
                            "display.float_format", "{:.4f}".format):
         click.echo(df.to_string(index=False))
@@ -298,40 +306,59 @@ def costs(path: Path, show_all: bool, as_csv: bool) -> None:
         _print_table(df)
 
 
+def _text_table(columns: dict[str, list[str]]) -> str:
+    """Columns of text right-aligned under their headers, as pandas prints a table, for the
+    commands that do not need pandas for anything else."""
+    widths = {h: max(len(h), *(len(v) for v in vs)) for h, vs in columns.items()}
+    rows = zip(*columns.values(), strict=True)
+    lines = [" ".join(h.rjust(widths[h]) for h in columns)]
+    lines += [" ".join(v.rjust(widths[h]) for h, v in zip(columns, row, strict=True))
+              for row in rows]
+    return "\n".join(lines)
+
+
 @main.command(name="ls")
 @click.argument("root", type=click.Path(path_type=Path), default=Path("."))
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @user_errors
 def ls_cmd(root: Path, as_csv: bool) -> None:
     """List the projects under ROOT: phases, spend vs budget, last change, exports."""
-    from nbvideo.overview import projects
-
-    df = projects(root)
     if as_csv:
-        click.echo(df.drop(columns=["first_frame"]).to_csv(index=False), nl=False)
+        from nbvideo.overview import projects
+
+        click.echo(projects(root).drop(columns=["first_frame"]).to_csv(index=False), nl=False)
         return
-    if df.empty:
+    from nbvideo.store.listing import project_rows  # no pandas: a listing starts quickly
+
+    rows = project_rows(root)
+    if not rows:
         click.echo(f"no nbvideo projects under {root}")
         return
-    def money(spent: float, budget: float) -> str:
-        if pd.isna(spent):
-            return ""
-        return f"${spent:.2f}" + ("" if pd.isna(budget) else f" / ${budget:.2f}")
 
-    shown = pd.DataFrame({
-        "path": [os.path.relpath(p, root) for p in df["path"]],
-        "aspect": df["aspect"].fillna(""),
-        "seconds": [f"{d:g}" if not pd.isna(d) else "" for d in df["duration_s"]],
-        "scenes": [str(int(n)) if not pd.isna(n) else "" for n in df["scenes"]],
-        **{ph: df[ph].fillna("") for ph in ("frames", "clips", "export")},
-        "spent": [money(s, b) for s, b in zip(df["spent_usd"], df["budget_usd"], strict=True)],
-        "changed": [t.strftime("%Y-%m-%d %H:%M") if not pd.isna(t) else ""
-                    for t in df["last_change"]],
-        "error": [e if len(e) <= 72 else e[:71] + "…" for e in df["error"]],
-    })
+    def money(r: dict[str, Any]) -> str:
+        spent, budget = r["spent_usd"], r["budget_usd"]
+        if spent is None:
+            return ""
+        return f"${spent:.2f}" + ("" if budget is None else f" / ${budget:.2f}")
+
+    def text(v: Any) -> str:
+        return "" if v is None else str(v)
+
+    shown = {
+        "path": [os.path.relpath(r["path"], root) for r in rows],
+        "aspect": [text(r["aspect"]) for r in rows],
+        "seconds": [f"{r['duration_s']:g}" if r["duration_s"] is not None else ""
+                    for r in rows],
+        "scenes": [text(r["scenes"]) for r in rows],
+        **{ph: [text(r[ph]) for r in rows] for ph in ("frames", "clips", "export")},
+        "spent": [money(r) for r in rows],
+        "changed": [r["last_change"].strftime("%Y-%m-%d %H:%M") if r["last_change"] else ""
+                    for r in rows],
+        "error": [e if len(e) <= 72 else e[:71] + "…" for e in (r["error"] for r in rows)],
+    }
     if not any(shown["error"]):
-        shown = shown.drop(columns=["error"])
-    _print_table(shown)
+        del shown["error"]
+    click.echo(_text_table(shown))
 
 
 @main.command()

@@ -9,7 +9,6 @@ field and what is allowed, and `quote` shows at most ~80 characters of what was 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -147,6 +146,8 @@ class ScenesFailed(ExceptionGroup, NbvideoError):  # type: ignore[misc]
         ScenesFailed (a ScenesRefused when every failure is a budget refusal)."""
         if not failures:
             return
+        import asyncio  # here, not at import: `import nbvideo` stays cheap
+
         found: list[tuple[str, Exception]] = []
         for sid, exc in failures:
             if isinstance(exc, asyncio.CancelledError):  # that scene alone was canceled

@@ -1,114 +1,33 @@
 """Every project under a folder at a glance: `nv.projects(root)` and `nbvideo ls ROOT`.
 
-Projects are read, never opened for writing: no lock is taken, so the overview works while a
-kernel is busy in one of them, and a project that cannot be read gets a row saying why
-instead of stopping the listing.
+The rows come from `nbvideo.store.listing` (read-only: no lock, and a project that cannot be
+read gets a row saying why); here they become a DataFrame whose notebook display shows each
+project's first frame, and the spend chart across projects.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as _dt
 import html
 import io
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from nbvideo.errors import InvalidInput, NbvideoError
-from nbvideo.media.ffmpeg import open_image
-from nbvideo.model.state import ProjectState
-from nbvideo.store.folder import BACKUP_FILE, LEDGER_FILE, STATE_FILE, parse_state
+from nbvideo.errors import InvalidInput
+from nbvideo.store.folder import LEDGER_FILE
 from nbvideo.store.ledger import Ledger
+from nbvideo.store.listing import COLUMNS, PHASES, find_projects, phase_status, project_rows
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-COLUMNS = ["name", "brief", "aspect", "duration_s", "scenes", "questions", "storyboard",
-           "frames", "clips", "export", "spent_usd", "budget_usd", "last_change", "exports",
-           "path", "first_frame", "error"]
-PHASES = ["questions", "storyboard", "frames", "clips", "export"]
+__all__ = ["COLUMNS", "PHASES", "ProjectsFrame", "find_projects", "phase_status", "projects",
+           "spend_chart"]
+
 THUMB_PX = 96
-MAX_DEPTH = 4  # root/campaign/variant/... : deeper folders are not searched
-SKIP_DIRS = {"assets", "exports", "node_modules", "__pycache__"}
-
-
-def phase_status(st: ProjectState) -> list[tuple[str, bool, str]]:
-    """(phase, done, detail) for each phase: what `Project.status()` and the overview show."""
-    n = len(st.scenes)
-    return [
-        ("questions", bool(st.questions), f"{len(st.answers)}/{len(st.questions)} answered"),
-        ("storyboard", bool(st.scenes), f"{n} scenes"),
-        ("frames", bool(st.scenes) and all(s.frame for s in st.scenes),
-         f"{sum(1 for s in st.scenes if s.frame)}/{n}"),
-        ("clips", bool(st.scenes) and all(s.clip for s in st.scenes),
-         f"{sum(1 for s in st.scenes if s.clip)}/{n}"),
-        ("export", bool(st.exports), f"{len(st.exports)} file(s)"),
-    ]
-
-
-def find_projects(root: Path) -> Iterator[Path]:
-    """Project folders under `root` (itself included), sorted, not descending into one."""
-    def walk(folder: Path, depth: int) -> Iterator[Path]:
-        if (folder / STATE_FILE).exists() or (folder / BACKUP_FILE).exists():
-            yield folder
-            return
-        if depth >= MAX_DEPTH:
-            return
-        try:
-            subs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
-        except OSError:
-            return
-        for sub in subs:
-            if not sub.name.startswith(".") and sub.name not in SKIP_DIRS:
-                yield from walk(sub, depth + 1)
-
-    yield from walk(root, 0)
-
-
-def _state(folder: Path) -> ProjectState:
-    path = folder / STATE_FILE
-    if not path.exists():
-        raise NbvideoError(f"{path} is missing (only a backup is left); restore it with "
-                           f"`nbvideo restore {folder}`")
-    return parse_state(path.read_bytes(), path)
-
-
-def _last_change(folder: Path, st: ProjectState) -> _dt.datetime:
-    times = [st.updated_at]
-    ledger = folder / LEDGER_FILE
-    if ledger.exists():
-        times.append(_dt.datetime.fromtimestamp(ledger.stat().st_mtime, _dt.UTC))
-    return max(times)
-
-
-def project_row(folder: Path) -> dict[str, Any]:
-    """One overview row; a project that cannot be read keeps its path and says why."""
-    row: dict[str, Any] = dict.fromkeys(COLUMNS)
-    row.update(name=folder.name, path=str(folder), error="")
-    try:
-        st = _state(folder)
-        costs = Ledger(folder / LEDGER_FILE).to_pandas()
-    except (NbvideoError, OSError) as exc:
-        # the row already says where: name the file inside the project, not its full path
-        row["error"] = str(exc).splitlines()[0].replace(f"{folder}{os.sep}", "")
-        return row
-    first = st.scenes[0].frame if st.scenes else None
-    frame_path = folder / first.path if first is not None and first.path else None
-    row.update(
-        name=st.name, brief=st.brief.text, aspect=st.brief.aspect,
-        duration_s=st.brief.duration_s, scenes=len(st.scenes),
-        spent_usd=float(costs.loc[costs["kind"] == "actual", "cost_usd"].sum()),
-        budget_usd=st.budget_usd, last_change=_last_change(folder, st),
-        exports=[e.path for e in st.exports],
-        first_frame=str(frame_path) if frame_path and frame_path.exists() else None,
-    )
-    for phase, done, detail in phase_status(st):
-        row[phase] = "done" if done else detail
-    return row
 
 
 class ProjectsFrame(pd.DataFrame):
@@ -141,6 +60,8 @@ class ProjectsFrame(pd.DataFrame):
 def _thumb_html(path: Any) -> str:
     if not isinstance(path, str) or not os.path.exists(path):
         return "<td></td>"
+    from nbvideo.media.ffmpeg import open_image  # Pillow only for a notebook's thumbnails
+
     try:
         with open_image(path, "frame") as im:
             im = im.convert("RGB")
@@ -157,15 +78,9 @@ def projects(root: str | os.PathLike[str] = ".") -> ProjectsFrame:
     """A row per nbvideo project under `root` (campaign variants included), newest change
     first: brief, aspect, duration, scenes, each phase's status, spend vs budget, last change,
     exports. A project that cannot be read is listed with its `error`."""
-    base = Path(root).expanduser()
-    if not base.is_dir():
-        raise InvalidInput(f"root must be an existing folder, got {str(root)!r}")
-    rows = [project_row(p) for p in find_projects(base)]
-    df = ProjectsFrame(rows, columns=COLUMNS)
+    df = ProjectsFrame(project_rows(root), columns=COLUMNS)
     if not df.empty:
         df["last_change"] = pd.to_datetime(df["last_change"], utc=True)
-        df = df.sort_values("last_change", ascending=False, na_position="last",
-                            kind="stable").reset_index(drop=True)
     return df
 
 

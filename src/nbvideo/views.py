@@ -11,10 +11,10 @@ import html
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nbvideo.model.approvals import STATUS_COLOURS
-from nbvideo.model.state import ExportRecord, Question, Scene
+if TYPE_CHECKING:  # the package root imports this module at once: it must stay cheap
+    from nbvideo.model.state import ExportRecord, Question, Scene
 
 # The live widgets sit a layer above the project that shows them, so the project cannot import
 # them. The package root, which sits above both, hands this module a loader for them
@@ -79,6 +79,8 @@ def review_line(scene: Scene) -> str:
     said = [c for c in scene.comments if c.text]
     if scene.review_status == "draft" and not said:
         return ""
+    from nbvideo.model.approvals import STATUS_COLOURS
+
     e = html.escape
     label = (f"<span style='background:{STATUS_COLOURS[scene.review_status]};color:#fff;"
              f"border-radius:3px;padding:0 4px;font-weight:600'>"

@@ -26,7 +26,6 @@ import filelock
 import pandas as pd
 from typing_extensions import deprecated
 
-from nbvideo.campaign import plan, runner
 from nbvideo.campaign.models import CampaignState, Market, VariantResult, VariantSpec, load_state
 from nbvideo.campaign.models import save_state as _save
 from nbvideo.errors import InvalidInput, NbvideoError, ProjectLocked, ProjectNotFound
@@ -66,6 +65,8 @@ class Campaign:
     @classmethod
     def _create(cls, root: Path, name: str, specs: list[VariantSpec],
                 budget_usd: float | None, base: str | None) -> Campaign:
+        from nbvideo.campaign import plan
+
         plan.check_unique(specs, root)
         try:
             state = load_state(root)  # same folder again: new recipes, results kept
@@ -115,6 +116,8 @@ class Campaign:
 
         `alone_usd` is its clips priced on their own; `new_usd` counts only scenes no
         earlier (or finished) variant has, since a shared scene is made once. Nothing is spent."""
+        from nbvideo.campaign import runner
+
         runner.recover(self._root, self._state)
         providers: dict[Any, Any] = {}
         seen: set[str] = set()
@@ -161,6 +164,8 @@ class Campaign:
             them one by one in this process without Dask.
         progress : show a progress bar over the variants.
         """
+        from nbvideo.campaign import runner
+
         lock = filelock.FileLock(str(self._root / ".campaign.lock"), is_singleton=False)
         try:
             lock.acquire(timeout=0)
@@ -292,6 +297,8 @@ def variants(project: Project, markets: Sequence[Any] | Mapping[str, Any] | None
     model, policy : the video model for clips (or "auto" with a policy), as generate_clips.
     fit, name : how each export fits its aspect, and its file name.
     """
+    from nbvideo.campaign import plan  # planning (and its phases) only when a campaign is made
+
     root = slug_path(path if path is not None else project.path.parent / f"{project.name}-campaign")
     root.mkdir(parents=True, exist_ok=True)
     specs = plan.from_project(project, Ledger(root / "ledger.jsonl"), markets=markets,
@@ -314,6 +321,8 @@ def batch(table: pd.DataFrame, path: str | os.PathLike[str], *, providers: str =
     if not isinstance(table, pd.DataFrame):
         raise InvalidInput(f"batch() takes a pandas DataFrame of briefs, got "
                            f"{type(table).__name__}")
+    from nbvideo.campaign import plan
+
     root = slug_path(path)
     root.mkdir(parents=True, exist_ok=True)
     specs = plan.from_table(table, Ledger(root / "ledger.jsonl"), providers=providers,

@@ -18,14 +18,16 @@ from nbvideo.model.brief_length import stated_duration
 from nbvideo.model.checked import Checked
 from nbvideo.model.look import Look
 
+# ASPECTS and RESOLUTIONS live in vocabulary (no pydantic, so the CLI reads them cheaply) and
+# are re-exported here for the modules that import them with the state.
+from nbvideo.model.vocabulary import ASPECTS as ASPECTS
+from nbvideo.model.vocabulary import RESOLUTIONS as RESOLUTIONS
+from nbvideo.model.vocabulary import Aspect, Resolution
+
 SCHEMA_VERSION = 3
 """2: scenes carry a review status and comments (both default, so a version 1 file opens).
 3: the state carries its save `revision` (0 for an older file), so a stale save is refused."""
 
-Aspect = Literal["16:9", "9:16", "1:1", "4:5"]
-ASPECTS: tuple[str, ...] = ("16:9", "9:16", "1:1", "4:5")
-Resolution = Literal["720p", "1080p"]
-RESOLUTIONS: tuple[str, ...] = ("720p", "1080p")
 ShotType = Literal["wide", "medium", "close-up", "detail"]
 SHOT_TYPES: tuple[str, ...] = ("wide", "medium", "close-up", "detail")
 CameraMove = Literal[

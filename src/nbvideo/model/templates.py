@@ -1,10 +1,11 @@
-"""Ad brief templates: data files under ``templates/briefs/``, validated by pydantic.
+"""Ad brief templates: data files under ``templates/briefs/`` (the template pack at the
+repository root, shipped in the wheel; see `nbvideo.model.pack`), validated by pydantic.
 
 A template is an ad structure a director can pick by name (``Project.open(..., template=
 "app-install")``): its beats in order with relative durations, the default length and aspect,
 the questions worth asking for that kind of ad, and example copy the planner uses for the
 on-screen text. They are data, not code, so a new kind of ad needs no Python: drop a JSON file
-in the package folder or in a folder named by ``NBVIDEO_TEMPLATES`` (``os.pathsep``-separated;
+in the pack's ``briefs/`` folder or in a folder named by ``NBVIDEO_TEMPLATES`` (``os.pathsep``-separated;
 those are searched first, so a team can override a built-in one).
 
 A malformed file is refused with its path and the field at fault (pydantic's loc), e.g.
@@ -16,16 +17,18 @@ from __future__ import annotations
 import json
 import os
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from nbvideo.errors import InvalidInput, validation_message
 from nbvideo.model.checked import Checked
+from nbvideo.model.pack import pack_dir
 from nbvideo.model.state import MAX_DURATION_S, MIN_DURATION_S, Aspect, Beat, CameraMove, ShotType
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ENV_DIRS = "NBVIDEO_TEMPLATES"
 
@@ -104,7 +107,7 @@ class BriefTemplate(_Data):
 
 def _dirs() -> list[Path]:
     extra = [Path(p) for p in os.environ.get(ENV_DIRS, "").split(os.pathsep) if p.strip()]
-    return [*extra, Path(str(resources.files("nbvideo") / "templates" / "briefs"))]
+    return [*extra, pack_dir() / "briefs"]
 
 
 def load_file(path: Path) -> BriefTemplate:
@@ -157,6 +160,8 @@ def find_template(name: str | None) -> BriefTemplate | None:
 
 def templates_table() -> pd.DataFrame:
     """Every template as a row: id, name, beats, default length and aspect, questions, brief."""
+    import pandas as pd  # here: planning reads templates without the DataFrame stack
+
     rows = []
     for tid, (t, path) in sorted(_load_all(tuple(_dirs())).items()):
         rows.append({

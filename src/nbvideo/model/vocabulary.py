@@ -12,9 +12,17 @@ import json
 import re
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["detect_category", "keyword", "load_structures", "mentioned_first", "tone_key"]
+__all__ = ["ASPECTS", "RESOLUTIONS", "Aspect", "Resolution", "detect_category", "keyword",
+           "load_structures", "mentioned_first", "tone_key"]
+
+# The frames and sizes an ad is made in. Here, in a module that imports no pydantic, so the
+# CLI can offer them as choices without loading the state models (`nbvideo --version` stays fast).
+Aspect = Literal["16:9", "9:16", "1:1", "4:5"]
+ASPECTS: tuple[str, ...] = ("16:9", "9:16", "1:1", "4:5")
+Resolution = Literal["720p", "1080p"]
+RESOLUTIONS: tuple[str, ...] = ("720p", "1080p")
 
 _B, _E = r"(?<![\w-])", r"(?![\w-])"  # word edges that keep 'high-energy' one word
 

@@ -24,6 +24,7 @@ from nbvideo.errors import InvalidInput, from_validation, quote
 from nbvideo.model.checked import Checked
 from nbvideo.model.color import Color, hex_rgb, luma
 from nbvideo.model.look import Look
+from nbvideo.model.pack import pack_dir
 from nbvideo.store.confine import confined_file
 
 __all__ = [
@@ -42,8 +43,9 @@ Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
 
 
 def brands_dir() -> Path:
-    """Where the bundled kits live (installed with the package, so it is a real folder)."""
-    return Path(__file__).parents[1] / "templates" / "brands"
+    """Where the bundled kits live: ``brands/`` in the template pack (a real folder, in a wheel
+    and in a source checkout alike)."""
+    return pack_dir() / "brands"
 
 
 def font_file(name: str, base: Path | None = None) -> Path:

@@ -12,12 +12,14 @@ import os
 import threading
 import warnings
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nbvideo.model.state import utcnow
+
+if TYPE_CHECKING:  # pandas is imported by the two functions that make frames: a ledger is
+    import pandas as pd  # appended to and read (e.g. by `nbvideo ls`) without it
 
 COLUMNS = [
     "time", "phase", "scene", "take", "provider", "model", "units", "unit", "unit_price_usd",
@@ -86,6 +88,8 @@ class Ledger:
 
     def to_pandas(self) -> pd.DataFrame:
         """All calls as a DataFrame with fixed columns and dtypes, even when empty."""
+        import pandas as pd
+
         rows = [e.model_dump() for e in self.entries()]
         df = pd.DataFrame(rows, columns=COLUMNS)
         df["time"] = pd.to_datetime(df["time"], utc=True)
@@ -97,6 +101,8 @@ class Ledger:
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """Spend and calls grouped by phase, provider and model, with a total row."""
+    import pandas as pd
+
     if df.empty:
         return pd.DataFrame(
             columns=["phase", "provider", "model", "calls", "cache_hits", "cost_usd", "latency_s"]
