@@ -68,7 +68,7 @@ from nbvideo.plan import questions as questions_phase
 from nbvideo.plan import routing
 from nbvideo.plan import scenes as scene_ops
 from nbvideo.plan import storyboard as storyboard_phase
-from nbvideo.providers import provider_set
+from nbvideo.providers import lifecycle, provider_set
 from nbvideo.providers.catalog import ModelSpec, get_model
 from nbvideo.render import export as export_phase
 from nbvideo.render.export import FITS
@@ -247,9 +247,12 @@ class Project:
         # Opening needs no keys: a read-only open generates nothing (e.g. `nbvideo costs`), and
         # a writable one asks for a vendor's key only when a paid call is about to be made.
         try:
+            # a model shut down since the project chose it warns here (naming its successor)
+            # and is refused at its first paid call, so the project still opens to switch it
             rt = Runtime(state=state, store=store, ledger=Ledger(store.ledger_path),
                          providers=provider_set("local") if read_only
-                         else provider_set(state.providers, state.models, keys_now=False))
+                         else provider_set(state.providers, state.models, keys_now=False,
+                                           refuse_retired=created))
         except BaseException:
             store.release()
             raise
@@ -981,7 +984,7 @@ class Project:
                                  or [rt.providers.video.model])[0] for s in rt.state.scenes}
             else:
                 name = model or rt.providers.video.model
-                get_model(name)  # an unknown name is refused, listing the catalog
+                lifecycle.check(get_model(name))  # unknown or shut down: refused, with why
                 chosen = {s.id: name for s in rt.state.scenes}
             current = {s.id for s in rt.state.scenes if s.frame is not None
                        and clips_phase.clip_is_current(rt, s, [chosen[s.id]])}
