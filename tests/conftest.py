@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import shutil
-from datetime import date
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 

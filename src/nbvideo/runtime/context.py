@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from nbvideo.errors import ModelRetired
 from nbvideo.keys import redact
 from nbvideo.model import approvals
 from nbvideo.model.state import ProjectState, Scene, Take, utcnow
-from nbvideo.errors import ModelRetired
 from nbvideo.providers import ProviderSet, lifecycle
 from nbvideo.providers.base import MediaResult, ProviderError, Usage
-from nbvideo.runtime.budget import Budget, BudgetExceeded, Reservation, gate
+from nbvideo.runtime.budget import Budget, Reservation, gate
 from nbvideo.store.folder import ProjectStore
 from nbvideo.store.history import Recorder
 from nbvideo.store.ledger import Ledger, LedgerEntry
