@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -413,3 +414,18 @@ def test_a_paid_clip_answered_inline_lands_and_an_oversize_one_is_refused_by_the
     with pytest.raises(TooLarge, match=r"data:video/mp4 URL holds about .* over the 1,000 bytes"):
         run(small.clip(clip_req(frame, 4.2), tmp_path / "d.mp4"))
     assert not (tmp_path / "d.mp4").exists()
+
+
+def test_a_create_with_a_large_frame_on_a_slow_uplink_is_not_stranded(
+        double: ReplicateDouble, tmp_path: Path) -> None:
+    """The SDK's wait mode allows 5 s to write a create's body; a big frame held up longer
+    than that must still be sent whole and answered, not end as a "may exist" create."""
+    rng = np.random.default_rng(3)
+    big = tmp_path / "big.png"
+    Image.fromarray(rng.integers(0, 255, (2600, 4600, 3), dtype=np.uint8)).save(big)
+    double.slow_upload_s = 6.0
+    v = video(double, sync_wait_s=5)
+    res = run(v.clip(clip_req(big, 4.2), tmp_path / "c.mp4"))
+    assert res.usage.units == 5 and double.creates[WAN] == 1
+    create = next(r for r in double.requests if r["method"] == "POST")
+    assert create["body"]["input"]["image"].startswith("data:image/jpeg;base64,")

@@ -173,7 +173,8 @@ class ReplicateDouble:
         self.pad_files_bytes = 0
         self.file_content_type: str | None = None
         self.force_image_format: str | None = None
-        self.data_url_outputs = False  # outputs inline as data: URIs instead of file URLs
+        self.data_url_outputs = False
+        self.slow_upload_s = 0.0  # fault: a POST over 1 MB is read only after this pause  # outputs inline as data: URIs instead of file URLs
         self.creates: Counter[str] = Counter()
         self.status_requests: Counter[str] = Counter()
         self.cancels: list[str] = []
@@ -376,6 +377,10 @@ def _handler(double: ReplicateDouble) -> type[BaseHTTPRequestHandler]:
         def _dispatch(self, method: str) -> None:
             path = urlsplit(self.path).path
             length = int(self.headers.get("Content-Length") or 0)
+            if method == "POST" and double.slow_upload_s and length > (1 << 20):
+                # a congested uplink: a large body is taken in only after a pause, so the
+                # client's send blocks once the socket buffers are full
+                time.sleep(double.slow_upload_s)
             raw = self.rfile.read(length) if length else b""
             try:
                 body = json.loads(raw) if raw else None
