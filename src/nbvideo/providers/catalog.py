@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from datetime import date
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from typing import Literal
 
 import pandas as pd
@@ -324,6 +326,50 @@ def price(spec: ModelSpec, *, resolution: str = "720p", seconds: float = 0.0, im
                  cost_usd=math.fsum([seconds * p]))
 
 
+# ------------------------------------------------------------------ lifecycle clock and states
+# (providers/lifecycle.py acts on them: warns, refuses)
+
+WARN_DAYS = 60
+"""A chosen model with fewer days than this left before its shutdown is warned about."""
+
+
+def _real_today() -> date:
+    return datetime.now(UTC).date()
+
+
+_clock: Callable[[], date] = _real_today
+
+
+def today() -> date:
+    """The day lifecycles are counted from: the real UTC date unless a clock is set."""
+    return _clock()
+
+
+def set_clock(fn: Callable[[], date] | None) -> None:
+    """Count lifecycles from `fn()` instead of the real date (None: the real date again)."""
+    global _clock
+    _clock = fn or _real_today
+
+
+@contextmanager
+def frozen(day: date) -> Iterator[None]:
+    """Within this block, `today()` is `day` (tests; a what-if for a future date)."""
+    before = _clock
+    set_clock(lambda: day)
+    try:
+        yield
+    finally:
+        set_clock(before)
+
+
+def status(spec: ModelSpec, day: date | None = None) -> str:
+    """'active', 'retiring' (under 60 days left), or 'retired' (shut down)."""
+    if spec.shutdown is None:
+        return "active"
+    left = (spec.shutdown - (day or today())).days
+    return "retired" if left <= 0 else "retiring" if left < WARN_DAYS else "active"
+
+
 STALE_PRICE_DAYS = 90
 """A price read longer ago than this is flagged by `catalog_frame` (a `PriceStale` warning)."""
 
@@ -334,9 +380,7 @@ def catalog_frame(today: date | None = None) -> pd.DataFrame:
 
     `today` is the day to count from (default: the lifecycle clock, i.e. the real date).
     """
-    from nbvideo.providers import lifecycle
-
-    day = today or lifecycle.today()
+    day = today or _clock()
     rows, stale = [], []
     for m in _CATALOG.values():
         age = (day - m.price_date).days if m.price_date else None
@@ -352,7 +396,7 @@ def catalog_frame(today: date | None = None) -> pd.DataFrame:
             "quality_tier": m.quality_tier, "audio": m.audio,
             "max_concurrency": m.max_concurrency,
             "price_source": m.price_source, "price_date": m.price_date,
-            "status": lifecycle.status(m, day), "shutdown": m.shutdown,
+            "status": status(m, day), "shutdown": m.shutdown,
             "days_left": (m.shutdown - day).days if m.shutdown else None,
             "successor": m.successor or "",
         })

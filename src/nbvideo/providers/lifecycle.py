@@ -15,55 +15,21 @@ The clock is injectable: `today()` is the real (UTC) date unless `frozen(day)` o
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import date
 
 from nbvideo.errors import ModelRetired, ModelRetiring
-from nbvideo.providers.catalog import ModelSpec, get_model
+from nbvideo.providers.catalog import (  # the clock and states live with the catalog's data
+    WARN_DAYS,
+    ModelSpec,
+    frozen,
+    get_model,
+    set_clock,
+    status,
+    today,
+)
 from nbvideo.providers.catalog import models as catalog_models
 
 __all__ = ["WARN_DAYS", "check", "frozen", "retired", "set_clock", "status", "today", "usable"]
-
-WARN_DAYS = 60
-"""A chosen model with fewer days than this left before its shutdown is warned about."""
-
-
-def _real_today() -> date:
-    return datetime.now(UTC).date()
-
-
-_clock: Callable[[], date] = _real_today
-
-
-def today() -> date:
-    """The day lifecycles are counted from: the real UTC date unless a clock is set."""
-    return _clock()
-
-
-def set_clock(fn: Callable[[], date] | None) -> None:
-    """Count lifecycles from `fn()` instead of the real date (None: the real date again)."""
-    global _clock
-    _clock = fn or _real_today
-
-
-@contextmanager
-def frozen(day: date) -> Iterator[None]:
-    """Within this block, `today()` is `day` (tests; a what-if for a future date)."""
-    before = _clock
-    set_clock(lambda: day)
-    try:
-        yield
-    finally:
-        set_clock(before)
-
-
-def status(spec: ModelSpec, day: date | None = None) -> str:
-    """'active', 'retiring' (under 60 days left), or 'retired' (shut down)."""
-    if spec.shutdown is None:
-        return "active"
-    left = (spec.shutdown - (day or today())).days
-    return "retired" if left <= 0 else "retiring" if left < WARN_DAYS else "active"
 
 
 def retired(spec: ModelSpec, day: date | None = None) -> bool:
