@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,19 @@ import nbvideo as nv
 # Small but real: 720p is the smallest export size, so keep clips short and fps low.
 SMALL = dict(aspect="16:9", duration_s=8.0, resolution="720p", fps=12)
 BRIEF = "8s ad for a waterproof trail shoe for weekend hikers"
+
+
+# The day model lifecycles are counted from in tests (providers/lifecycle.py): fixed, so no
+# test changes with the date it runs on. It is the day the catalog's lifecycles were read.
+TEST_TODAY = date(2026, 12, 4)
+
+
+@pytest.fixture(autouse=True)
+def lifecycle_today() -> Iterator[date]:
+    from nbvideo.providers import lifecycle
+
+    with lifecycle.frozen(TEST_TODAY):
+        yield TEST_TODAY
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 from nbvideo.providers import ProviderSet, provider_set
@@ -21,7 +22,8 @@ SPEC = ModelSpec(
     title="Folder-backed remote model for resume tests", price_basis="per_second",
     prices_usd={"720p": 0.05, "1080p": 0.05}, min_duration_s=1, max_duration_s=15,
     aspects=("16:9", "9:16", "1:1", "4:5"), resolutions={"720p": "720p", "1080p": "1080p"},
-    max_concurrency=8,
+    max_concurrency=8, price_source="test double (tests/fake_remote.py)",
+    price_date=date(2026, 12, 4),
 )
 
 

@@ -173,7 +173,7 @@ def test_bad_look_settings_are_named_and_change_nothing(tmp_path: Path) -> None:
 def test_openai_frames_carry_the_style_words_and_the_product_photo(
         openai_double: OpenAIDouble, tmp_path: Path) -> None:
     p = nv.Project.open(tmp_path / "p", brief=BRIEF, duration_s=15, fps=12, providers="openai",
-                        models={"image": "gpt-image-1"})
+                        models={"image": "gpt-image-2.6-flare"})
     p.answer()
     photo = shoe_photo(p.path / "shoe.png")
     p.set_look(style_words=STYLE, product="grey trail shoe", reference_image="shoe.png")
@@ -182,7 +182,7 @@ def test_openai_frames_carry_the_style_words_and_the_product_photo(
     assert len(edits) == len(scenes) and not openai_double.bodies("/v1/images/generations")
     sha = hashlib.sha256(photo.read_bytes()).hexdigest()
     for body in edits:
-        assert body["model"] == "gpt-image-1" and body["input_fidelity"] == "high"
+        assert body["model"] == "gpt-image-2.6-flare" and "input_fidelity" not in body
         assert [f["sha256"] for f in body["image"]] == [sha]
         assert body["image"][0]["content_type"] == "image/png"
         for word in (*STYLE, "grey trail shoe"):

@@ -78,7 +78,7 @@ def check_storyboard(sb: Any, ctx: PlanContext) -> None:
 
 def test_questions_parse_into_state_types(double: OpenAIDouble) -> None:
     p = planner(double)
-    assert isinstance(p, Planner) and p.provider == "openai" and p.model == "gpt-4o-mini"
+    assert isinstance(p, Planner) and p.provider == "openai" and p.model == "gpt-6-luna"
     result = asyncio.run(p.questions(context()))
     assert 3 <= len(result.questions) <= 6
     assert all(isinstance(q, Question) and QID.match(q.id) for q in result.questions)
@@ -106,7 +106,7 @@ def test_request_carries_brief_answers_and_a_strict_schema(double: OpenAIDouble)
     req = double.requests[-1]
     body = req["body"]
     assert req["headers"]["authorization"] == f"Bearer {KEY}"
-    assert body["model"] == "gpt-4o-mini"
+    assert body["model"] == "gpt-6-luna"
     fmt = body["response_format"]
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
     assert fmt["json_schema"]["name"] == "StoryboardOut"
@@ -300,7 +300,7 @@ def test_only_openai_text_models_are_accepted() -> None:
 
 def test_image_frames_are_cropped_to_the_frame_size(double: OpenAIDouble, tmp_path: Path) -> None:
     frames = OpenAIImageFrames(api_key=KEY, base_url=double.base_url, max_retries=2)
-    assert isinstance(frames, FrameModel) and frames.model == "gpt-image-1"
+    assert isinstance(frames, FrameModel) and frames.model == "gpt-image-2.6-flare"
     double.fail("429", retry_after="0.01")
     req = FrameRequest(scene_number=1, beat="hook", description="A hiker in rain",
                        visual_prompt="close-up of a trail shoe in a puddle", shot="close-up",
@@ -311,8 +311,8 @@ def test_image_frames_are_cropped_to_the_frame_size(double: OpenAIDouble, tmp_pa
     with Image.open(out) as im:
         assert im.size == (720, 1280) and im.format == "PNG"
     body = double.bodies("/v1/images/generations")[-1]
-    assert body["size"] == "1024x1536" and body["model"] == "gpt-image-1"
+    assert body["size"] == "1024x1536" and body["model"] == "gpt-image-2.6-flare"
     assert "trail shoe in a puddle" in body["prompt"] and "No text" in body["prompt"]
-    assert result.usage.cost_usd == pytest.approx(double.charged_usd) == 0.042
+    assert result.usage.cost_usd == pytest.approx(double.charged_usd) == 0.06
     assert result.usage.request_id == "req_double2" and not list(out.parent.glob("*.part"))
     assert math.isclose(result.width / result.height, 9 / 16)

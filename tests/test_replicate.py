@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -389,3 +390,42 @@ def test_poll_schedule_follows_progress_and_backs_off_without_it() -> None:
     assert next_poll_offset(blind, 10.0, 10.0) == 15.0  # x1.5 past the expected time
     assert next_poll_offset(blind, 4.0, 10.0) == 10.0  # early probe answered nothing: wait
     assert next_poll_offset(blind, 200.0, 10.0) == 215.0  # never more than 15 s apart
+
+
+# ------------------------------------------------------------------ inline (data:) outputs
+def test_a_paid_frame_answered_inline_as_a_data_uri_lands(double: ReplicateDouble,
+                                                          tmp_path: Path) -> None:
+    double.data_url_outputs = True
+    frames = ReplicateFrames(api_token=TOKEN, base_url=double.base_url,
+                             allowed_download_hosts={"127.0.0.1"})
+    res = run(frames.frame(frame_req("9:16", 720, 1280), tmp_path / "f.png"))
+    with Image.open(tmp_path / "f.png") as im:
+        assert (im.format, im.size) == ("PNG", (720, 1280))
+    assert res.usage.cost_usd == pytest.approx(double.charged_usd) == pytest.approx(0.003)
+    assert [p.name for p in tmp_path.iterdir()] == ["f.png"]
+
+
+def test_a_paid_clip_answered_inline_lands_and_an_oversize_one_is_refused_by_the_cap(
+        double: ReplicateDouble, frame: Path, tmp_path: Path) -> None:
+    double.data_url_outputs = True
+    res = run(video(double).clip(clip_req(frame, 4.2), tmp_path / "c.mp4"))
+    assert probe(tmp_path / "c.mp4").duration_s == 5.0 and res.usage.units == 5
+    small = video(double, max_download_bytes=1000)
+    with pytest.raises(TooLarge, match=r"data:video/mp4 URL holds about .* over the 1,000 bytes"):
+        run(small.clip(clip_req(frame, 4.2), tmp_path / "d.mp4"))
+    assert not (tmp_path / "d.mp4").exists()
+
+
+def test_a_create_with_a_large_frame_on_a_slow_uplink_is_not_stranded(
+        double: ReplicateDouble, tmp_path: Path) -> None:
+    """The SDK's wait mode allows 5 s to write a create's body; a big frame held up longer
+    than that must still be sent whole and answered, not end as a "may exist" create."""
+    rng = np.random.default_rng(3)
+    big = tmp_path / "big.png"
+    Image.fromarray(rng.integers(0, 255, (2600, 4600, 3), dtype=np.uint8)).save(big)
+    double.slow_upload_s = 6.0
+    v = video(double, sync_wait_s=5)
+    res = run(v.clip(clip_req(big, 4.2), tmp_path / "c.mp4"))
+    assert res.usage.units == 5 and double.creates[WAN] == 1
+    create = next(r for r in double.requests if r["method"] == "POST")
+    assert create["body"]["input"]["image"].startswith("data:image/jpeg;base64,")

@@ -185,6 +185,26 @@ class RoutingWarning(UserWarning):
     """model="auto" chose differently than its policy alone would, e.g. around a failing model."""
 
 
+class ModelRetired(InvalidInput):
+    """A model whose vendor has shut it down (its catalog shutdown date has passed): refused
+    before anything is sent or paid. Carries `model`, `shutdown` (a date) and `successor`
+    (the vendor's recommended replacement, or None)."""
+
+    def __init__(self, message: str, *, model: str = "", shutdown: Any = None,
+                 successor: str | None = None):
+        super().__init__(message)
+        self.model, self.shutdown, self.successor = model, shutdown, successor
+
+
+class ModelRetiring(UserWarning):
+    """A chosen model shuts down within 60 days (the catalog's lifecycle): switch before then."""
+
+
+class PriceStale(UserWarning):
+    """`nv.catalog()` shows a price read more than 90 days ago: check it against the vendor's
+    pricing page (and `register` a corrected entry) before trusting a budget built on it."""
+
+
 @contextlib.contextmanager
 def render_step(step: str, scene: str | None = None) -> Iterator[None]:
     """Name the step (and scene) on a `RenderFailed` raised inside, so the message says

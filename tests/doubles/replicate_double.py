@@ -173,6 +173,8 @@ class ReplicateDouble:
         self.pad_files_bytes = 0
         self.file_content_type: str | None = None
         self.force_image_format: str | None = None
+        self.data_url_outputs = False
+        self.slow_upload_s = 0.0  # fault: a POST over 1 MB is read only after this pause  # outputs inline as data: URIs instead of file URLs
         self.creates: Counter[str] = Counter()
         self.status_requests: Counter[str] = Counter()
         self.cancels: list[str] = []
@@ -279,8 +281,17 @@ class ReplicateDouble:
         if p.model.startswith("black-forest-labs/"):
             fmt = self.force_image_format or p.input.get("output_format", "webp")
             n = int(p.input.get("num_outputs", 1))
-            return [f"{self.base_url}/files/{p.id}-{i}.{fmt}" for i in range(n)]
-        return f"{self.base_url}/files/{p.id}.mp4"
+            names = [f"{p.id}-{i}.{fmt}" for i in range(n)]
+        else:
+            names = [f"{p.id}.mp4"]
+        if self.data_url_outputs:  # as Replicate may answer: the file inline, base64
+            urls = []
+            for name in names:
+                body, ctype = self._file(name) or (b"", "application/octet-stream")
+                urls.append(f"data:{ctype};base64,{base64.b64encode(body).decode()}")
+        else:
+            urls = [f"{self.base_url}/files/{name}" for name in names]
+        return urls if p.model.startswith("black-forest-labs/") else urls[0]
 
     def _logs(self, p: _Prediction, now: float) -> str:
         """A tqdm bar over the processing stage (the first 20 % of the latency is 'starting')."""
@@ -366,6 +377,10 @@ def _handler(double: ReplicateDouble) -> type[BaseHTTPRequestHandler]:
         def _dispatch(self, method: str) -> None:
             path = urlsplit(self.path).path
             length = int(self.headers.get("Content-Length") or 0)
+            if method == "POST" and double.slow_upload_s and length > (1 << 20):
+                # a congested uplink: a large body is taken in only after a pause, so the
+                # client's send blocks once the socket buffers are full
+                time.sleep(double.slow_upload_s)
             raw = self.rfile.read(length) if length else b""
             try:
                 body = json.loads(raw) if raw else None

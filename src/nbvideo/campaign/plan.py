@@ -32,7 +32,7 @@ from nbvideo.model.state import Brief, Question, Scene, Timeline
 from nbvideo.plan.questions import effective_answers, planner_estimate
 from nbvideo.plan.scenes import validated_scene
 from nbvideo.plan.storyboard import scene_seed
-from nbvideo.providers import provider_set
+from nbvideo.providers import lifecycle, provider_set
 from nbvideo.providers.base import PlanContext, Planner, ProviderError, Usage
 from nbvideo.runtime.budget import Budget, gate
 from nbvideo.runtime.jobs import run_sync
@@ -106,6 +106,7 @@ def ask(planner: Planner, phase: Literal["questions", "storyboard"], ctx: PlanCo
                                   latency_s=time.perf_counter() - started))
 
     call = planner.questions if phase == "questions" else planner.storyboard
+    lifecycle.check(planner.model)  # a shut-down model is refused before the money gate
     with gate([budget] if budget is not None else [], estimate,
               f"campaign {phase} from {planner.model} ({note})", refused) as held:
         started = time.perf_counter()

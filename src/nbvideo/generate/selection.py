@@ -21,6 +21,7 @@ from nbvideo.model.state import Scene, Take
 from nbvideo.plan import routing
 from nbvideo.plan import scenes as scene_ops
 from nbvideo.plan import storyboard as storyboard_phase
+from nbvideo.providers import lifecycle
 from nbvideo.providers.catalog import get_model
 from nbvideo.runtime.context import Runtime
 from nbvideo.runtime.jobs import run_sync
@@ -125,7 +126,7 @@ def estimate(rt: Runtime, model: str | None, policy: str, costs: Costs) -> pd.Da
                              or [rt.providers.video.model])[0] for s in rt.state.scenes}
         else:
             name = model or rt.providers.video.model
-            get_model(name)  # an unknown name is refused, listing the catalog
+            lifecycle.check(get_model(name))  # unknown or shut down: refused, with why
             chosen = {s.id: name for s in rt.state.scenes}
         current = {s.id for s in rt.state.scenes if s.frame is not None
                    and clip_is_current(rt, s, [chosen[s.id]])}

@@ -18,7 +18,7 @@ from typing import Literal
 
 from nbvideo.errors import InvalidInput, quote
 from nbvideo.model.state import Brief, Scene
-from nbvideo.providers import ProviderSet
+from nbvideo.providers import ProviderSet, lifecycle
 from nbvideo.providers.catalog import ModelSpec, generated_duration, get_model, models, price
 
 Policy = Literal["cheapest", "quality"]
@@ -59,7 +59,8 @@ def ranked(providers: ProviderSet, scene: Scene, brief: Brief, policy: Policy,
     (unhealthy ones, see pipeline/health.py) go last, kept as a last resort."""
     paid = [v for v in providers.vendors if v != "local"]
     pool = [m for m in models("video") if m.provider in (paid or ["local"])]
-    able = [m for m in pool if cannot_make(m, scene, brief) is None]
+    able = [m for m in pool if cannot_make(m, scene, brief) is None
+            and not lifecycle.retired(m)]  # never route to a model its vendor shut down
     if policy == "cheapest":
         able.sort(key=lambda m: (scene_cost(m, scene, brief), -m.quality_tier, m.id))
     else:
@@ -89,6 +90,8 @@ def chain_for(providers: ProviderSet, scene: Scene, brief: Brief, model: str | N
             raise InvalidInput(f"fallback must be True, False or a list of model names, "
                                f"got {quote(fallback)}")
         chain += [m for m in fallback if m not in chain]
+    lifecycle.check(chain[0])  # the chosen model shut down: refused, naming its successor
+    chain = [chain[0], *lifecycle.usable(chain[1:])]  # a retired fallback is left out
     for m in chain:
         providers.check_video(m)
         why = cannot_make(get_model(m), scene, brief)

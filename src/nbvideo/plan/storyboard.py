@@ -12,7 +12,7 @@ from nbvideo.media.ffmpeg import open_image
 from nbvideo.model.look import apply_look, palette_for
 from nbvideo.model.state import Scene, Take, frame_size
 from nbvideo.plan.questions import ask_planner, effective_answers, plan_context
-from nbvideo.providers import catalog
+from nbvideo.providers import catalog, lifecycle
 from nbvideo.providers.base import FrameModel, FrameRequest
 from nbvideo.providers.local.frames import needs_fallback_fonts
 from nbvideo.runtime.context import Runtime, file_sha256, produce, request_key
@@ -35,6 +35,8 @@ async def plan(rt: Runtime, replan: bool = False) -> list[Scene]:
                          note="storyboard already planned")
         return rt.state.scenes
     ctx = plan_context(rt)
+    # a new plan needs new frames: a shut-down frame model is refused before the plan is paid
+    lifecycle.check(rt.providers.frames.model)
     result = await ask_planner(rt, "storyboard", planner.storyboard, ctx)
     scenes = []
     for sc in result.storyboard.scenes:
@@ -235,6 +237,7 @@ async def make_frames(rt: Runtime, scene_ids: list[str] | None = None) -> list[T
     with rt.guard:
         if scene_ids is None:
             scene_ids = [s.id for s in rt.state.scenes]
+    lifecycle.check(rt.providers.frames.model)  # one clear refusal, not one per scene
     return await _each(rt, scene_ids)
 
 

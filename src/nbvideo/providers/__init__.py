@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nbvideo.errors import InvalidInput, quote
+from nbvideo.providers import lifecycle
 from nbvideo.providers.base import FrameModel, Planner, VideoModel
 from nbvideo.providers.catalog import ModelSpec, get_model
 from nbvideo.providers.catalog import models as catalog_models
@@ -79,8 +80,10 @@ class ProviderSet:
 
 KINDS = ("text", "image", "video")
 # The model each kind uses when the project names none, by the vendors it has.
+# The text default moved from gpt-4o-mini (shut down 2027-01-14, see catalog.py) to
+# gpt-6-luna, the successor OpenAI names, before that date.
 DEFAULTS = {
-    "text": (("openai", "gpt-4o-mini"), ("local", "rule-planner-v1")),
+    "text": (("openai", "gpt-6-luna"), ("local", "rule-planner-v1")),
     "image": (("replicate", "flux-schnell"), ("local", "pillow-storyboard")),
     "video": (("replicate", "wan-2.5-i2v-fast"), ("local", "ffmpeg-animatic")),
 }
@@ -88,13 +91,16 @@ DEFAULTS = {
 
 def provider_set(spec: str, models: Mapping[str, str] | None = None,
                  options: Mapping[str, Mapping[str, Any]] | None = None,
-                 keys_now: bool = True) -> ProviderSet:
+                 keys_now: bool = True, refuse_retired: bool = True) -> ProviderSet:
     """Build the providers named by `spec` ("local"; paid vendors join with "+").
 
     `models` picks a catalog model per kind, e.g. {"video": "kling-v2.1"}; the model's
     vendor must be one of the providers (local models are always allowed). Keys are checked
     here (a missing one fails by name) unless `keys_now` is False: then each paid model asks
     for its key when a call is about to be made, so a reopened project reads without keys.
+    A model its vendor shut down is refused (`ModelRetired`, naming the successor);
+    `refuse_retired=False` (reopening a project that names one) warns instead, so it opens
+    and can be switched, and the money gate refuses its calls.
     """
     if spec.strip() == AUTO:
         spec, models = _with_keys_present(models or {})
@@ -106,6 +112,8 @@ def provider_set(spec: str, models: Mapping[str, str] | None = None,
             f"allowed: {', '.join(AVAILABLE)} (joined with '+'), or {AUTO!r}"
         )
     chosen = resolve_models(names, models or {})
+    for model in chosen.values():
+        lifecycle.check(model, refuse=refuse_retired)
     opts = options or {}
     return ProviderSet(name=spec, planner=_build(chosen["text"], opts, keys_now),
                        frames=_build(chosen["image"], opts, keys_now),

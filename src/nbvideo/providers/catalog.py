@@ -1,19 +1,27 @@
-"""The model catalog: what each model can make, what it costs, and how we name it.
+"""The model catalog: what each model can make, what it costs, how long it lives, and how we
+name it.
 
-Prices are list prices in USD as of the date on each entry; they are data, so a team can
-override them (`register`) without touching provider code. The input mapping from our request
-to a model's own input fields lives with the provider that speaks that vendor's API.
+Prices are list prices in USD, each with the page it was read from and the date it was read
+(`price_source`, `price_date`); they are data, so a team can override them (`register`)
+without touching provider code. A model the vendor has announced a shutdown for carries the
+date and the vendor's recommended successor (`shutdown`, `successor`): providers/lifecycle.py
+warns before that date and refuses after it. The input mapping from our request to a
+model's own input fields lives with the provider that speaks that vendor's API.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from typing import Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from nbvideo.errors import InvalidInput, quote
+from nbvideo.errors import InvalidInput, PriceStale, quote
 from nbvideo.providers.base import Usage
 
 PriceBasis = Literal["free", "per_clip", "per_second", "per_image", "per_token",
@@ -49,7 +57,16 @@ class ModelSpec(BaseModel):
         None, description="Image model: its input field for a product reference image (the "
         "look's); None: it takes none, so only the style words reach it.")
     max_concurrency: int = Field(4, ge=1)
-    prices_as_of: str = ""
+    price_source: str = Field("", description="Where the prices were read (a URL), or why "
+                              "there is none to read ('free').")
+    price_date: date | None = Field(None, description="When the prices were read there.")
+    shutdown: date | None = Field(
+        None, description="The vendor's announced shutdown date: calls are refused from "
+        "this day on (and warned about in the 60 days before). None: none announced.")
+    successor: str | None = Field(
+        None, description="The vendor's recommended replacement (a catalog id where we "
+        "serve it).")
+    lifecycle_source: str = Field("", description="Where the shutdown date was read.")
 
 
 _CATALOG: dict[str, ModelSpec] = {}
@@ -61,35 +78,120 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
+_TTS_END: dict = {
+    "shutdown": date(2027, 1, 6), "successor": "gpt-realtime-2.1-mini",
+    "lifecycle_source": "openai 3.60.0 SDK types/audio/speech_model.py; "
+                        "https://developers.openai.com/api/docs/guides/text-to-speech (read 2026-12-04)"}
+# Sources, read on 2026-12-04 (cited again beside each entry):
+_OPENAI_DEPRECATIONS = "https://developers.openai.com/api/docs/deprecations"
+_SDK = "openai 3.60.0 SDK docstrings"  # types/image_model.py, audio/speech_model.py, shared/chat_model.py
+_READ = date(2026, 12, 4)
+# Prices carried over from the catalog of 2026-11 whose page was not recorded then; re-read
+# them (nv.catalog() warns once they are 90 days old).
+_UNRECORDED = "not recorded (carried over from the 2026-11 catalog)"
+_NOV = date(2026, 11, 1)
+_FREE = "free (offline)"
+
 for _spec in (
     ModelSpec(id="rule-planner-v1", provider="local", kind="text", ref="rule-planner-v1",
-              title="Offline rule-based planner", price_basis="free", max_concurrency=8),
+              title="Offline rule-based planner", price_basis="free", max_concurrency=8,
+              price_source=_FREE),
     ModelSpec(id="pillow-storyboard", provider="local", kind="image", ref="pillow-storyboard",
               title="Offline storyboard frames (Pillow)", price_basis="free",
               aspects=("16:9", "9:16", "1:1", "4:5"), resolutions={"720p": "720p", "1080p": "1080p"},
-              max_concurrency=8),
+              max_concurrency=8, price_source=_FREE),
     ModelSpec(id="ffmpeg-animatic", provider="local", kind="video", ref="ffmpeg-animatic",
               title="Offline animatic (camera move over the frame)", price_basis="free",
               min_duration_s=1.0, max_duration_s=15.0, aspects=("16:9", "9:16", "1:1", "4:5"),
-              resolutions={"720p": "720p", "1080p": "1080p"}, max_concurrency=2),
+              resolutions={"720p": "720p", "1080p": "1080p"}, max_concurrency=2,
+              price_source=_FREE),
+    # Text. gpt-4o-mini and gpt-4.1 shut down on 2027-01-14: the SDK's ChatModel docstring
+    # ("Announced shutdown date: 2027-01-14") and the deprecations page (read 2026-12-04).
+    # The replacement OpenAI names for gpt-4o-mini, gpt-4o, gpt-4.1 and gpt-4.1-mini is
+    # gpt-6-luna (dev.to/max_bob "OpenAI API deprecations 2026-2027", copied from OpenAI's
+    # page; codersera.com/blog/gpt-4o-gpt-4-1-api-shutdown-migration-2026; both read
+    # 2026-12-04). One reseller (github.com/orgs/cometapi-dev/discussions/151) names
+    # gpt-6.1-sol for gpt-4.1 instead; we name gpt-6-luna, the one we serve and price.
     ModelSpec(id="gpt-4o-mini", provider="openai", kind="text", ref="gpt-4o-mini",
               title="OpenAI GPT-4o mini", price_basis="per_token",
               prices_usd={"input_mtok": 0.15, "output_mtok": 0.60}, quality_tier=2,
-              max_concurrency=8, prices_as_of="2026-11"),
+              max_concurrency=8, price_source=_UNRECORDED, price_date=_NOV,
+              shutdown=date(2027, 1, 14), successor="gpt-6-luna",
+              lifecycle_source=f"{_OPENAI_DEPRECATIONS}; {_SDK} (read 2026-12-04)"),
     ModelSpec(id="gpt-4.1", provider="openai", kind="text", ref="gpt-4.1",
               title="OpenAI GPT-4.1", price_basis="per_token",
               prices_usd={"input_mtok": 2.00, "output_mtok": 8.00}, quality_tier=3,
-              max_concurrency=8, prices_as_of="2026-11"),
+              max_concurrency=8, price_source=_UNRECORDED, price_date=_NOV,
+              shutdown=date(2027, 1, 14), successor="gpt-6-luna",
+              lifecycle_source=f"{_OPENAI_DEPRECATIONS}; {_SDK} (read 2026-12-04)"),
+    # The planner's default from 2026-12-04. $0.10 in / $0.50 out per million tokens:
+    # https://vercel.com/ai-gateway/models/openai/gpt-6-luna.md (pass-through list price,
+    # pointing at developers.openai.com/api/docs/pricing) and codersera.com (above), read
+    # 2026-12-04; OpenAI's own pricing page was not in the sources we could read. A
+    # reasoning model: its reasoning tokens bill as output, which usage reports.
+    ModelSpec(id="gpt-6-luna", provider="openai", kind="text", ref="gpt-6-luna",
+              title="OpenAI GPT-6 Luna", price_basis="per_token",
+              prices_usd={"input_mtok": 0.10, "output_mtok": 0.50}, quality_tier=2,
+              max_concurrency=8,
+              price_source="https://vercel.com/ai-gateway/models/openai/gpt-6-luna.md",
+              price_date=_READ),
+    # Frames. gpt-image-1 shut down on 2026-10-23 (SDK: types/image_model.py "GPT Image 1 was
+    # shut down on October 23, 2026"); gpt-image-1.5 and gpt-image-1-mini on 2026-12-01
+    # (deprecations page, notice of 2026-06-02: "Dec 1, 2026 | gpt-image-1.5 ... Recommended
+    # replacement gpt-image-2.6-sunburst or gpt-image-2.6-flare"; the SDK 3.60.0 does not yet
+    # mark them). The SDK names gpt-image-2.5-sunburst/-flare for gpt-image-1; the page's
+    # newer rows name 2.6, which the SDK also lists (and makes its image tool's default):
+    # we name gpt-image-2.6-flare. Kept here so a project naming them gets a clear refusal.
     ModelSpec(id="gpt-image-1", provider="openai", kind="image", ref="gpt-image-1",
-              title="OpenAI gpt-image-1 (medium)", price_basis="per_image",
-              prices_usd={"image": 0.042}, aspects=("16:9", "9:16", "1:1", "4:5"),
+              title="OpenAI gpt-image-1 (medium; shut down)", price_basis="per_image",
+              # medium 1536x1024 billed 1568 output tokens x $40/M = $0.063, above the old
+              # $0.042 (community.openai.com/t/.../1371851, read 2026-12-04)
+              prices_usd={"image": 0.063}, aspects=("16:9", "9:16", "1:1", "4:5"),
               resolutions={"720p": "720p", "1080p": "1080p"}, quality_tier=3,
-              reference_input="image", max_concurrency=4, prices_as_of="2026-11"),
+              reference_input="image", max_concurrency=4,
+              price_source="https://community.openai.com/t/what-is-the-difference-between-"
+              "image-generation-and-output-of-image-tokens/1371851", price_date=_READ,
+              shutdown=date(2026, 10, 23), successor="gpt-image-2.6-flare",
+              lifecycle_source=f"{_SDK} (types/image_model.py); {_OPENAI_DEPRECATIONS}"),
+    ModelSpec(id="gpt-image-1.5", provider="openai", kind="image", ref="gpt-image-1.5",
+              title="OpenAI gpt-image-1.5 (medium; shut down)", price_basis="per_image",
+              prices_usd={"image": 0.051}, aspects=("16:9", "9:16", "1:1", "4:5"),
+              resolutions={"720p": "720p", "1080p": "1080p"}, quality_tier=3,
+              reference_input="image", max_concurrency=4,
+              price_source="https://community.openai.com/t/what-is-the-difference-between-"
+              "image-generation-and-output-of-image-tokens/1371851", price_date=_READ,
+              shutdown=date(2026, 12, 1), successor="gpt-image-2.6-flare",
+              lifecycle_source=_OPENAI_DEPRECATIONS + " (read 2026-12-04)"),
+    ModelSpec(id="gpt-image-1-mini", provider="openai", kind="image", ref="gpt-image-1-mini",
+              title="OpenAI gpt-image-1-mini (medium; shut down)", price_basis="per_image",
+              prices_usd={"image": 0.015}, aspects=("16:9", "9:16", "1:1", "4:5"),
+              resolutions={"720p": "720p", "1080p": "1080p"}, quality_tier=2,
+              reference_input="image", max_concurrency=4,
+              price_source="https://developers.openai.com/de-DE/api/docs/models/gpt-image-1-mini",
+              price_date=_READ, shutdown=date(2026, 12, 1), successor="gpt-image-2.6-flare",
+              lifecycle_source=_OPENAI_DEPRECATIONS + " (read 2026-12-04)"),
+    # Token-billed: $5/M text in, $8/M image in, $30/M image out
+    # (https://developers.openai.com/de-DE/api/docs/models/gpt-image-2.6-sunburst, read
+    # 2026-12-04; flare has the same rates per docs.laozhang.ai/en/announcements/
+    # gpt-image-2-6-2026-11.md). No official per-image table for 2.6 was found, so the price
+    # is an upper bound for one medium frame: gpt-image-2 at the same $30/M bills $0.053 for
+    # medium 1024x1024 and $0.041 for 1536x1024 (OpenAI's examples as quoted by
+    # yingtu.ai/en/blog/gpt-image-2-cost-per-image), plus room for the prompt and a
+    # reference image. The reservation can only be too high, never too low.
+    ModelSpec(id="gpt-image-2.6-flare", provider="openai", kind="image",
+              ref="gpt-image-2.6-flare", title="OpenAI gpt-image-2.6-flare (medium)",
+              price_basis="per_image", prices_usd={"image": 0.06},
+              aspects=("16:9", "9:16", "1:1", "4:5"),
+              resolutions={"720p": "720p", "1080p": "1080p"}, quality_tier=3,
+              reference_input="image", max_concurrency=4,
+              price_source="https://developers.openai.com/de-DE/api/docs/models/"
+              "gpt-image-2.6-sunburst (token rates; per-image upper bound, see catalog.py)",
+              price_date=_READ),
     ModelSpec(id="flux-schnell", provider="replicate", kind="image",
               ref="black-forest-labs/flux-schnell", title="FLUX.1 [schnell]",
               price_basis="per_image", prices_usd={"image": 0.003},
               aspects=("16:9", "9:16", "1:1", "4:5"), resolutions={"720p": "720p", "1080p": "1080p"},
-              quality_tier=2, max_concurrency=8, prices_as_of="2026-11"),
+              quality_tier=2, max_concurrency=8, price_source=_UNRECORDED, price_date=_NOV),
     # Kontext takes an optional `input_image` (URI or data URI) it keeps the subject of, so
     # the look's product photo makes every scene's product the same one.
     ModelSpec(id="flux-kontext-pro", provider="replicate", kind="image",
@@ -97,46 +199,63 @@ for _spec in (
               price_basis="per_image", prices_usd={"image": 0.04},
               aspects=("16:9", "9:16", "1:1", "4:5"), resolutions={"720p": "720p", "1080p": "1080p"},
               quality_tier=3, reference_input="input_image", max_concurrency=6,
-              prices_as_of="2026-11"),
+              price_source=_UNRECORDED, price_date=_NOV),
     ModelSpec(id="wan-2.5-i2v-fast", provider="replicate", kind="video",
               ref="wan-video/wan-2.5-i2v-fast", title="Wan 2.5 image-to-video (fast)",
               price_basis="per_second", prices_usd={"720p": 0.068, "1080p": 0.102},
               durations_s=(5.0, 10.0), aspects=("16:9", "9:16", "1:1"),
               resolutions={"720p": "720p", "1080p": "1080p"}, quality_tier=2, audio=True,
-              max_concurrency=6, prices_as_of="2026-11"),
+              max_concurrency=6, price_source=_UNRECORDED, price_date=_NOV),
     ModelSpec(id="kling-v2.1", provider="replicate", kind="video", ref="kwaivgi/kling-v2.1",
               title="Kling 2.1 image-to-video", price_basis="per_second",
               prices_usd={"720p": 0.05, "1080p": 0.09}, durations_s=(5.0, 10.0),
               aspects=("16:9", "9:16", "1:1"), resolutions={"720p": "standard", "1080p": "pro"},
-              quality_tier=2, max_concurrency=4, prices_as_of="2026-11"),
+              quality_tier=2, max_concurrency=4, price_source=_UNRECORDED, price_date=_NOV),
+    # Replicate's own page for google/veo-3-fast was not among the sources we could read on
+    # 2026-12-04, so neither "still served" nor its price could be confirmed there. Other
+    # hosts list Veo 3 Fast at $0.08-$0.15/s (aigateway.sh/models/google/veo-3-fast,
+    # deepinfra.com/google/veo-3.0-fast). The issue calls $0.40/s stale; lowering it on
+    # another host's word could let a clip past a budget it does not fit, so it stays as
+    # the safe upper bound, dated as unconfirmed: re-read replicate.com/google/veo-3-fast.
     ModelSpec(id="veo-3-fast", provider="replicate", kind="video", ref="google/veo-3-fast",
               title="Veo 3 Fast (with audio)", price_basis="per_second",
               prices_usd={"720p": 0.40, "1080p": 0.40}, durations_s=(8.0,),
               aspects=("16:9", "9:16"), resolutions={"720p": "720p", "1080p": "1080p"},
-              quality_tier=3, audio=True, max_concurrency=3, prices_as_of="2026-11"),
+              quality_tier=3, audio=True, max_concurrency=3,
+              price_source="unconfirmed: replicate.com/google/veo-3-fast not readable "
+              "2026-12-04; kept as an upper bound", price_date=_NOV),
     ModelSpec(id="hailuo-02", provider="replicate", kind="video", ref="minimax/hailuo-02",
               title="Hailuo 02 image-to-video", price_basis="per_second",
               prices_usd={"720p": 0.045, "1080p": 0.08}, durations_s=(6.0, 10.0),
               aspects=("16:9", "9:16", "1:1"), resolutions={"720p": "768p", "1080p": "1080p"},
-              quality_tier=2, max_concurrency=4, prices_as_of="2026-11"),
+              quality_tier=2, max_concurrency=4, price_source=_UNRECORDED, price_date=_NOV),
     # Speech. tts-1 bills input characters, so its cost is exact. gpt-4o-mini-tts bills text
     # tokens in ($0.60/M) and audio tokens out ($12/M), but the speech endpoint reports no
     # usage, so we price it by OpenAI's own published estimate per minute of audio made
-    # ($0.015/min) from the length of the audio we got back. Both are scheduled by OpenAI
-    # to shut down on 2027-01-06 (SDK docstrings); a successor is one more entry here.
+    # ($0.015/min) from the length of the audio we got back.
+    # All three shut down on 2027-01-06 (SDK audio/speech_model.py: "Announced shutdown date:
+    # 2027-01-06"). OpenAI's replacement is gpt-realtime-2.1-mini through the Realtime API,
+    # which "isn't a supported model for /v1/audio/speech"
+    # (https://developers.openai.com/api/docs/guides/text-to-speech, read 2026-12-04): there
+    # is no successor on the speech endpoint we speak, so the default cannot move to one;
+    # the lifecycle warns until then and refuses after, naming the offline voice.
     ModelSpec(id="espeak-ng", provider="local", kind="audio", ref="espeak-ng",
               title="Offline voice (espeak-ng, from the system)", price_basis="free",
-              max_concurrency=4),
+              max_concurrency=4, price_source=_FREE),
     ModelSpec(id="tts-1", provider="openai", kind="audio", ref="tts-1",
               title="OpenAI TTS-1", price_basis="per_character", prices_usd={"mchar": 15.0},
-              quality_tier=2, max_concurrency=4, prices_as_of="2026-11"),
+              quality_tier=2, max_concurrency=4,
+              price_source="https://vercel.com/ai-gateway/models/tts-1.md", price_date=_READ,
+              **_TTS_END),
     ModelSpec(id="tts-1-hd", provider="openai", kind="audio", ref="tts-1-hd",
               title="OpenAI TTS-1 HD", price_basis="per_character", prices_usd={"mchar": 30.0},
-              quality_tier=3, max_concurrency=4, prices_as_of="2026-11"),
+              quality_tier=3, max_concurrency=4,
+              price_source="https://vercel.com/ai-gateway/models/tts-1-hd.md", price_date=_READ,
+              **_TTS_END),
     ModelSpec(id="gpt-4o-mini-tts", provider="openai", kind="audio", ref="gpt-4o-mini-tts",
               title="OpenAI GPT-4o mini TTS (steerable)", price_basis="per_audio_minute",
               prices_usd={"minute": 0.015}, quality_tier=3, max_concurrency=4,
-              prices_as_of="2026-11"),
+              price_source=_UNRECORDED, price_date=_NOV, **_TTS_END),
 ):
     register(_spec)
 
@@ -207,10 +326,66 @@ def price(spec: ModelSpec, *, resolution: str = "720p", seconds: float = 0.0, im
                  cost_usd=math.fsum([seconds * p]))
 
 
-def catalog_table() -> pd.DataFrame:
-    """Every model with its capabilities and prices, one row each."""
-    rows = []
+# ------------------------------------------------------------------ lifecycle clock and states
+# (providers/lifecycle.py acts on them: warns, refuses)
+
+WARN_DAYS = 60
+"""A chosen model with fewer days than this left before its shutdown is warned about."""
+
+
+def _real_today() -> date:
+    return datetime.now(UTC).date()
+
+
+_clock: Callable[[], date] = _real_today
+
+
+def today() -> date:
+    """The day lifecycles are counted from: the real UTC date unless a clock is set."""
+    return _clock()
+
+
+def set_clock(fn: Callable[[], date] | None) -> None:
+    """Count lifecycles from `fn()` instead of the real date (None: the real date again)."""
+    global _clock
+    _clock = fn or _real_today
+
+
+@contextmanager
+def frozen(day: date) -> Iterator[None]:
+    """Within this block, `today()` is `day` (tests; a what-if for a future date)."""
+    before = _clock
+    set_clock(lambda: day)
+    try:
+        yield
+    finally:
+        set_clock(before)
+
+
+def status(spec: ModelSpec, day: date | None = None) -> str:
+    """'active', 'retiring' (under 60 days left), or 'retired' (shut down)."""
+    if spec.shutdown is None:
+        return "active"
+    left = (spec.shutdown - (day or today())).days
+    return "retired" if left <= 0 else "retiring" if left < WARN_DAYS else "active"
+
+
+STALE_PRICE_DAYS = 90
+"""A price read longer ago than this is flagged by `catalog_table` (a `PriceStale` warning)."""
+
+
+def catalog_table(today: date | None = None) -> pd.DataFrame:
+    """Every model with its capabilities, prices (with their source and date) and lifecycle,
+    one row each. Warns (`PriceStale`) when a paid model's price is older than 90 days.
+
+    `today` is the day to count from (default: the lifecycle clock, i.e. the real date).
+    """
+    day = today or _clock()
+    rows, stale = [], []
     for m in _CATALOG.values():
+        age = (day - m.price_date).days if m.price_date else None
+        if m.price_basis != "free" and (age is None or age > STALE_PRICE_DAYS):
+            stale.append(m.id)
         rows.append({
             "model": m.id, "provider": m.provider, "kind": m.kind, "ref": m.ref,
             "title": m.title, "price_basis": m.price_basis,
@@ -219,6 +394,15 @@ def catalog_table() -> pd.DataFrame:
             or (f"{m.min_duration_s:g}-{m.max_duration_s:g}" if m.max_duration_s else ""),
             "aspects": ", ".join(m.aspects), "resolutions": ", ".join(m.resolutions),
             "quality_tier": m.quality_tier, "audio": m.audio,
-            "max_concurrency": m.max_concurrency, "prices_as_of": m.prices_as_of,
+            "max_concurrency": m.max_concurrency,
+            "price_source": m.price_source, "price_date": m.price_date,
+            "status": status(m, day), "shutdown": m.shutdown,
+            "days_left": (m.shutdown - day).days if m.shutdown else None,
+            "successor": m.successor or "",
         })
+    if stale:
+        warnings.warn(
+            f"prices older than {STALE_PRICE_DAYS} days (or undated): {', '.join(stale)}; check "
+            f"them against the vendor's page (price_source) and register() a corrected entry",
+            PriceStale, stacklevel=2)
     return pd.DataFrame(rows)

@@ -16,6 +16,8 @@ connect therefore cannot slip through. Hosts named in an explicit allowlist (the
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import ipaddress
 import os
@@ -25,7 +27,7 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote_to_bytes, urljoin, urlsplit, urlunsplit
 
 import anyio
 import httpcore
@@ -250,6 +252,8 @@ async def download(url: str, out: Path, *, max_bytes: int, content_types: tuple[
     """
     out = Path(out)
     wanted = tuple(t.lower() for t in content_types)
+    if url[:5].lower() == "data:":  # the output inline, already paid for: decode, same rules
+        return _save_data_url(url, out, max_bytes, wanted)
     own_client = client is None
     if client is None:
         client = Fetcher(allowed_hosts, timeout_s=timeout_s)
@@ -283,6 +287,50 @@ async def download(url: str, out: Path, *, max_bytes: int, content_types: tuple[
     finally:
         if own_client:
             await client.aclose()
+
+
+def _save_data_url(url: str, out: Path, max_bytes: int,
+                   wanted: tuple[str, ...]) -> DownloadResult:
+    """A `data:` URL (RFC 2397) as a file, under the same size cap and type check as a
+    download, written the same way (temp file + rename). Replicate may hand an output back
+    inline (a data URI) instead of as a CDN URL; refusing it after the prediction was paid
+    would throw the money away. Nothing is fetched, so no address rule applies. The size is
+    checked from the encoded length before anything is decoded."""
+    head, comma, payload = url.partition(",")
+    params = [p.strip().lower() for p in head[5:].split(";")]
+    ctype = params[0] if params and "/" in params[0] else "text/plain"
+    shown = f"data:{ctype} URL"
+    if not comma:
+        raise DownloadError(f"the provider's {shown} has no data (no ',')")
+    if wanted and ctype not in wanted:
+        raise WrongContentType(f"the provider's {shown} is {ctype}, expected "
+                               f"{' or '.join(wanted)}")
+    is_b64 = "base64" in params[1:]
+    bound = len(payload) * 3 // 4 if is_b64 else len(payload)
+    if bound > max_bytes + 3:
+        raise TooLarge(f"the provider's {shown} holds about {_mb(bound)}, over the "
+                       f"{_mb(max_bytes)} limit")
+    try:
+        data = (base64.b64decode(payload, validate=True) if is_b64
+                else unquote_to_bytes(payload))
+    except (binascii.Error, ValueError):
+        raise DownloadError(f"the provider's {shown} is not valid base64") from None
+    if len(data) > max_bytes:
+        raise TooLarge(f"the provider's {shown} holds {_mb(len(data))}, over the "
+                       f"{_mb(max_bytes)} limit")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.part"
+    try:
+        with tmp.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return DownloadResult(path=out, size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                          content_type=ctype, source_url=shown)
 
 
 async def _save(resp: httpx.Response, url: str, out: Path, tmp: Path, max_bytes: int,

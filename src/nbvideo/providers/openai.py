@@ -1,4 +1,4 @@
-"""OpenAI provider: the planner (structured outputs into our pydantic types) and gpt-image-1 frames.
+"""OpenAI provider: the planner (structured outputs into our pydantic types) and GPT Image frames.
 
 Speaks the official SDK (``AsyncOpenAI``), so any OpenAI-compatible server works through
 ``base_url``. Network faults (429 with Retry-After, 5xx, timeouts) are retried by the SDK's own
@@ -175,11 +175,11 @@ R = TypeVar("R")
 class OpenAIPlanner(_OpenAIBase):
     """Planner over chat completions with strict structured outputs.
 
-    Example: ``OpenAIPlanner("gpt-4o-mini")`` (key from OPENAI_API_KEY), or
+    Example: ``OpenAIPlanner("gpt-6-luna")`` (key from OPENAI_API_KEY), or
     ``OpenAIPlanner("llama3.1", base_url="http://localhost:11434/v1")`` for a local server.
     """
 
-    def __init__(self, model: str = "gpt-4o-mini", *, api_key: str | None = None,
+    def __init__(self, model: str = "gpt-6-luna", *, api_key: str | None = None,
                  base_url: str | None = None, max_retries: int = 3, timeout_s: float = 60,
                  client: AsyncOpenAI | None = None, key_on_use: bool = False):
         super().__init__(model, api_key=api_key, base_url=base_url, max_retries=max_retries,
@@ -279,11 +279,13 @@ _SIZES = {"16:9": "1536x1024", "9:16": "1024x1536", "1:1": "1024x1024", "4:5": "
 
 
 class OpenAIImageFrames(_OpenAIBase):
-    """FrameModel over the Images API (gpt-image-1): b64 PNG, cropped to our exact frame size."""
+    """FrameModel over the Images API (gpt-image-2.6-flare by default): b64 PNG, cropped to our
+    exact frame size. gpt-image-1 (shut down 2026-10-23) and gpt-image-1.5/-mini (2026-12-01)
+    are refused by the lifecycle (providers/lifecycle.py), naming this successor."""
 
     _kind = "image"
 
-    def __init__(self, model: str = "gpt-image-1", *, api_key: str | None = None,
+    def __init__(self, model: str = "gpt-image-2.6-flare", *, api_key: str | None = None,
                  base_url: str | None = None, max_retries: int = 3, timeout_s: float = 180,
                  client: AsyncOpenAI | None = None,
                  quality: Literal["low", "medium", "high", "auto"] = "medium",
@@ -308,13 +310,15 @@ class OpenAIImageFrames(_OpenAIBase):
 
         async with self._session("image", lambda: Usage()) as client:
             if req.reference_image is not None and self.spec.reference_input:
-                # The look's product photo: the edits endpoint (multipart) takes it as `image`
-                # and, with high input fidelity, keeps the product's details scene to scene.
+                # The look's product photo: the edits endpoint (multipart) takes it as `image`.
+                # No `input_fidelity`: the SDK (openai 3.60.0, types/image_edit_params.py)
+                # documents it for gpt-image-1.5 and -mini only ("For gpt-image-2, omit this
+                # parameter"), and the GPT Image 2.x models keep reference detail on their own.
                 ref = req.reference_image
                 raw = await client.images.with_raw_response.edit(
                     model=self.spec.ref, image=(ref.name, ref.read_bytes(), _mime(ref)),
                     prompt=self.prompt_for(req), size=_SIZES[req.aspect], quality=self.quality,
-                    input_fidelity="high", n=1)
+                    n=1)
             else:
                 raw = await client.images.with_raw_response.generate(
                     model=self.spec.ref, prompt=self.prompt_for(req), size=_SIZES[req.aspect],

@@ -62,6 +62,27 @@ async def _raise_retryable(response: httpx.Response) -> None:
                          retry_after_s(response.headers.get("retry-after")), detail)
 
 
+UPLOAD_TIMEOUT_S = 300.0
+"""Seconds a request body may take to send (a create carries its frame as a data URI)."""
+
+
+async def _upload_timeout(request: httpx.Request) -> None:
+    """Give a POST's body its own write timeout.
+
+    The SDK's wait mode (replicate 1.0.7, prediction.py `_create_prediction_timeout`) sends a
+    create with `httpx.Timeout(5.0, read=wait + 0.5)`: 5 s to write the whole body, which a
+    large reference image on a slow uplink overruns; the create then ends in a write timeout
+    after (part of) it was sent, stranded as "may exist". httpx reads the timeout from
+    `request.extensions` after the request hooks run, so this widens only the write limit
+    (the SDK's connect and read limits, which the wait relies on, are kept)."""
+    if request.method != "POST":
+        return
+    timeout = dict(request.extensions.get("timeout") or {})
+    if timeout.get("write") is not None:
+        timeout["write"] = max(float(timeout["write"]), UPLOAD_TIMEOUT_S)
+        request.extensions["timeout"] = timeout
+
+
 @dataclass
 class LoopClients:
     client: replicate.Client
@@ -89,7 +110,7 @@ class ReplicateHTTP:
                 api_token=str(self._token() if callable(self._token) else self._token),
                 base_url=self.base_url,
                 timeout=httpx.Timeout(10.0, read=30.0, write=30.0, pool=60.0),
-                event_hooks={"response": [_raise_retryable]})
+                event_hooks={"request": [_upload_timeout], "response": [_raise_retryable]})
             http = Fetcher(self.allowed_download_hosts)
             st = self._loops[loop] = LoopClients(client, http,
                                                  asyncio.Semaphore(self.concurrency))

@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from nbvideo.errors import ModelRetired
 from nbvideo.keys import redact
 from nbvideo.model import approvals
 from nbvideo.model.state import ProjectState, Scene, Take, utcnow
-from nbvideo.providers import ProviderSet, provider_set
+from nbvideo.providers import ProviderSet, lifecycle, provider_set
 from nbvideo.providers.base import MediaResult, ProviderError, Usage
-from nbvideo.runtime.budget import Budget, BudgetExceeded, Reservation, gate
+from nbvideo.runtime.budget import Budget, Reservation, gate
 from nbvideo.store.folder import ProjectStore
 from nbvideo.store.history import Recorder
 from nbvideo.store.ledger import Ledger, LedgerEntry
@@ -183,11 +184,16 @@ class Runtime:
         tests/test_money_gate.py, which checks every dollar a vendor billed came through
         here)."""
 
-        def refused(exc: BudgetExceeded) -> None:
+        def refused(exc: Exception) -> None:
             self.log(phase=phase, scene=scene, take=take, provider=provider, model=model,
                      key=key, estimated_usd=estimate_usd or None, status="refused",
                      note=str(exc)[:200])
 
+        try:  # a model its vendor shut down is refused here, before any money moves
+            lifecycle.check(model)
+        except ModelRetired as exc:
+            refused(exc)
+            raise
         with gate([self.budget, *budgets, *self.extra_budgets], estimate_usd, item,
                   refused) as held:
             yield held

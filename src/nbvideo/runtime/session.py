@@ -183,9 +183,12 @@ def _load(store: ProjectStore, brief: str | None, brief_opts: dict[str, Any],
     # Opening needs no keys: a read-only open generates nothing (e.g. `nbvideo costs`), and
     # a writable one asks for a vendor's key only when a paid call is about to be made.
     try:
+        # a model shut down since the project chose it warns here (naming its successor)
+        # and is refused at its first paid call, so the project still opens to switch it
         rt = Runtime(state=state, store=store, ledger=Ledger(store.ledger_path),
                      providers=provider_set("local") if read_only
-                     else provider_set(state.providers, state.models, keys_now=False))
+                     else provider_set(state.providers, state.models, keys_now=False,
+                                       refuse_retired=created))
     except BaseException:
         store.release()
         raise
