@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,19 @@ import pytest
 # Examples use the local providers only: a key in the developer's environment must not make an
 # example that says "offline" call a paid API.
 _KEY_VARS = ("OPENAI_API_KEY", "REPLICATE_API_TOKEN", "OPENAI_BASE_URL")
+
+
+# Model lifecycles and price ages count from a fixed day (as in tests/conftest.py), so an
+# example's output does not change with the date CI runs it on.
+CATALOG_READ = date(2026, 12, 4)
+
+
+@pytest.fixture(autouse=True)
+def _catalog_day() -> Iterator[None]:
+    from nbvideo.providers import lifecycle
+
+    with lifecycle.frozen(CATALOG_READ):
+        yield
 
 
 @pytest.fixture(autouse=True)
