@@ -30,6 +30,18 @@ def test_catalog_shows_lifecycle_and_price_source_columns() -> None:
     assert (paid["price_source"] != "").all() and paid["price_date"].notna().all()
 
 
+def test_entries_and_notebooks_from_before_price_dates_keep_working() -> None:
+    old = catalog.ModelSpec(id="negotiated-wan", provider="replicate", kind="video", ref="x/y",
+                            title="WAN at our rate", price_basis="per_clip",
+                            prices_usd={"720p": 0.1}, prices_as_of="2026-11")
+    assert old.price_date == date(2026, 11, 1)
+    with pytest.raises(ValueError, match="prices_as_of must be a month"):
+        catalog.ModelSpec(id="w", provider="replicate", kind="video", ref="x/y", title="w",
+                          price_basis="per_clip", prices_as_of="November")
+    df = nv.catalog().set_index("model")
+    assert df.loc["wan-2.5-i2v-fast", "prices_as_of"] == "2026-11"
+
+
 def test_catalog_warns_when_a_price_is_older_than_90_days() -> None:
     with lifecycle.frozen(date(2027, 3, 1)), pytest.warns(PriceStale, match="flux-schnell"):
         nv.catalog()

@@ -17,12 +17,6 @@ from nbvideo.model import approvals
 from nbvideo.model.state import Comment, ExportRecord, Metadata, ProjectState
 from nbvideo.plan import scenes as scene_ops
 from nbvideo.runtime.context import Runtime
-from nbvideo.store.brands import BrandKit, finishing_kit
-
-
-def kit_for(rt: Runtime) -> BrandKit | None:
-    """The brand kit the project's finishing names, or None."""
-    return finishing_kit(rt.state.finishing.brand, rt.store.root)
 
 
 def review(rt: Runtime, ref: str | int, verb: str, user: str, text: str | None = None
@@ -91,7 +85,7 @@ def sheet(rt: Runtime, costs: pd.DataFrame, per_page: int) -> Any:
                                             if c.text and c.kind != "system"]))
         title = rt.state.storyboard_title or rt.state.name
         return review_sheet(title, rows, None, rt.store.path("exports"), per_page,
-                            kit=kit_for(rt))
+                            kit=rt.brand_kit())
 
 
 def metadata(rt: Runtime) -> Metadata:
@@ -100,7 +94,7 @@ def metadata(rt: Runtime) -> Metadata:
 
     if rt.state.metadata is not None:
         return rt.state.metadata
-    kit = kit_for(rt)
+    kit = rt.brand_kit()
     return draft_metadata(rt.state, cta=kit.end_card.cta if kit else "",
                           link=kit.end_card.url if kit else "",
                           brand=kit.name if kit else None)

@@ -16,7 +16,7 @@ from nbvideo.providers import catalog, lifecycle
 from nbvideo.providers.base import FrameModel, FrameRequest
 from nbvideo.providers.local.frames import needs_fallback_fonts
 from nbvideo.runtime.context import Runtime, file_sha256, produce, request_key
-from nbvideo.store.brands import finishing_kit, logo_for, reference_for
+from nbvideo.store.brands import logo_for, reference_for
 
 THUMB_SIDE = 320
 
@@ -93,7 +93,7 @@ def watermarks_logo(rt: Runtime) -> bool:
     f = rt.state.finishing
     if not (f.brand and f.logo):
         return False
-    kit = finishing_kit(f.brand, rt.store.root)
+    kit = rt.brand_kit()
     return kit is not None and kit.logo_path() is not None
 
 

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from typing import Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nbvideo.errors import InvalidInput, PriceStale, quote
 from nbvideo.providers.base import Usage
@@ -67,6 +67,22 @@ class ModelSpec(BaseModel):
         None, description="The vendor's recommended replacement (a catalog id where we "
         "serve it).")
     lifecycle_source: str = Field("", description="Where the shutdown date was read.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _prices_as_of(cls, data: object) -> object:
+        """Entries written before price dates were real dates said `prices_as_of="2026-11"`;
+        they keep working, read as the first of that month."""
+        if isinstance(data, dict) and "prices_as_of" in data:
+            data = dict(data)
+            month = data.pop("prices_as_of")
+            if month and data.get("price_date") is None:
+                try:
+                    data["price_date"] = date.fromisoformat(f"{str(month)[:7]}-01")
+                except ValueError:
+                    raise ValueError(f"prices_as_of must be a month like '2026-11', got "
+                                     f"{quote(str(month))}") from None
+        return data
 
 
 _CATALOG: dict[str, ModelSpec] = {}
@@ -396,6 +412,8 @@ def catalog_table(today: date | None = None) -> pd.DataFrame:
             "quality_tier": m.quality_tier, "audio": m.audio,
             "max_concurrency": m.max_concurrency,
             "price_source": m.price_source, "price_date": m.price_date,
+            # the month column notebooks written before price_date still select
+            "prices_as_of": m.price_date.strftime("%Y-%m") if m.price_date else "",
             "status": status(m, day), "shutdown": m.shutdown,
             "days_left": (m.shutdown - day).days if m.shutdown else None,
             "successor": m.successor or "",

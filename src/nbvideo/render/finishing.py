@@ -41,7 +41,7 @@ from nbvideo.sound.mix import (
     place_voice,
     speed_up,
 )
-from nbvideo.store.brands import BrandKit, CaptionStyle, finishing_kit
+from nbvideo.store.brands import BrandKit, CaptionStyle
 
 VOICE_LEAD_S = 0.15  # a line starts this far into its scene, so cuts do not clip the first word
 FIT_BREATH_S = 0.1  # a sped or lengthened line ends this far before its scene does
@@ -61,11 +61,6 @@ class Prepared:
     # Seconds of the film the overlay draws on (smart export re-encodes only those);
     # None when it draws on every frame (a logo watermark).
     overlay_spans: list[tuple[float, float]] | None = None
-
-
-def kit_for(rt: Runtime) -> BrandKit | None:
-    """The brand kit the project's finishing names, or None."""
-    return finishing_kit(rt.state.finishing.brand, rt.store.root)
 
 
 def voice_model_name(rt: Runtime) -> tuple[str, str]:
@@ -341,7 +336,7 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
     `accept` takes `voice_overrun` (then the line runs on, or fades out at the film's end)."""
     f: Finishing = rt.state.finishing
     w, h = size
-    kit = kit_for(rt)
+    kit = rt.brand_kit()
     safe = preset.safe_area if preset is not None else None
     clips = list(clips)
     card_s = 0.0

@@ -16,7 +16,7 @@ from nbvideo.edit import timeline as timeline_ops
 from nbvideo.errors import InvalidInput, PathEscape, from_validation
 from nbvideo.model.look import Look
 from nbvideo.model.state import Finishing
-from nbvideo.render.finishing import caption_cues, kit_for, line_fits
+from nbvideo.render.finishing import caption_cues, line_fits
 from nbvideo.runtime.context import Runtime
 
 
@@ -64,7 +64,7 @@ def set_look(rt: Runtime, off: bool, settings: dict[str, Any]) -> Look | None:
             rt.save()
             return None
         base = st.look or look_from(st.brief.text, effective_answers(st.questions, st.answers),
-                                    kit=kit_for(rt), seed=st.seed)
+                                    kit=rt.brand_kit(), seed=st.seed)
         try:
             new = Look.model_validate({**base.model_dump(), **settings})
         except ValidationError as exc:

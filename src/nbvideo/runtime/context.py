@@ -28,6 +28,7 @@ from nbvideo.model.state import ProjectState, Scene, Take, utcnow
 from nbvideo.providers import ProviderSet, lifecycle, provider_set
 from nbvideo.providers.base import MediaResult, ProviderError, Usage
 from nbvideo.runtime.budget import Budget, Reservation, gate
+from nbvideo.store.brands import BrandKit, finishing_kit
 from nbvideo.store.folder import ProjectStore
 from nbvideo.store.history import Recorder
 from nbvideo.store.ledger import Ledger, LedgerEntry
@@ -106,6 +107,11 @@ class Runtime:
         self.budget = Budget("project budget", self.state.budget_usd, self.spent_usd)
         if self.store.writable:
             self.history = Recorder(self.store.root, self.state, rules=[approvals.reset_edited])
+
+    def brand_kit(self) -> BrandKit | None:
+        """The brand kit the project's finishing names (from the project's brands/ or the
+        shared library), or None."""
+        return finishing_kit(self.state.finishing.brand, self.store.root)
 
     def subscribe(self, fn: Callable[[], None]) -> Callable[[], None]:
         """Call `fn()` after every save; returns a function that unsubscribes (twice is fine)."""
