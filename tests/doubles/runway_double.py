@@ -106,7 +106,7 @@ class _Task:
             return "PENDING"
         if run < self.latency:
             return "RUNNING"
-        return "FAILED" if self.failure_code is not None else "SUCCEEDED"
+        return "FAILED" if self.failure is not None else "SUCCEEDED"
 
     def progress(self, now: float) -> float:
         run = now - self.created - self.throttle
