@@ -42,15 +42,18 @@ def answer_fast(p: nv.Project) -> None:
     """The double answers in under a second, not Runway's half minute: poll it accordingly
     (the provider the project built, with only the schedule changed)."""
     from nbvideo.providers import runway_options
-    from nbvideo.providers.runway import RunwayVideo
+    from nbvideo.providers.runway import RunwayFrames, RunwayVideo
 
-    video = RunwayVideo(p.models["video"], poll_s=0.05, typical_latency_s=0.2,
-                        **runway_options())  # type: ignore[arg-type]
-    p._rt.providers = dataclasses.replace(p._rt.providers, video=video)
+    fast: dict[str, Any] = {"poll_s": 0.05, "typical_latency_s": 0.2, **runway_options()}
+    video = RunwayVideo(p.models["video"], **fast)
+    frames = p._rt.providers.frames
+    if p.models["image"] == "gen4_image":
+        frames = RunwayFrames("gen4_image", **fast)
+    p._rt.providers = dataclasses.replace(p._rt.providers, video=video, frames=frames)
 
 
-def open_project(path: Path, **kw: Any) -> nv.Project:
-    p = nv.Project.open(path, brief=BRIEF, providers="runway", models=MODELS, **SMALL, **kw)
+def open_project(path: Path, models: dict[str, str] = MODELS) -> nv.Project:
+    p = nv.Project.open(path, brief=BRIEF, providers="runway", models=models, **SMALL)
     answer_fast(p)
     p.storyboard()
     return p
@@ -83,6 +86,22 @@ def test_runway_clips_land_in_the_project_with_ledger_rows_at_what_runway_charge
             assert KEY.encode() not in f.read_bytes(), f
     printed = capsys.readouterr()
     assert KEY not in printed.out + printed.err
+
+
+def test_a_runway_project_draws_its_frames_with_gen4_image_at_what_runway_charged(
+        runway: RunwayDouble, tmp_path: Path) -> None:
+    p = open_project(tmp_path / "rw", models={})  # the defaults for providers="runway"
+    assert p.models["image"] == "gen4_image" and p.models["video"] == "gen4_turbo"
+    bodies = runway.bodies("gen4_image")
+    assert len(bodies) == len(p.scenes) and {b["ratio"] for b in bodies} == {"1280:720"}
+    for s in p.scenes:
+        assert s.frame is not None and s.frame.provider == "runway"
+        assert (s.frame.width, s.frame.height) == (1280, 720)
+    frames = p.costs.query("phase == 'frames' and status == 'succeeded'")
+    assert frames["cost_usd"].sum() == pytest.approx(0.05 * len(p.scenes))  # 5 credits at 720p
+    assert frames["cost_usd"].sum() == pytest.approx(runway.charged_usd)
+    assert (frames["estimated_usd"] == 0.08).all()  # reserved at the 1080p rate
+    p.close()
 
 
 def test_a_budget_too_small_is_refused_before_any_request(runway: RunwayDouble,
