@@ -341,3 +341,21 @@ def test_gen4_image_frames_land_as_pngs_of_the_asked_size_priced_by_their_credit
         assert (im.format, im.size) == ("PNG", size)
     assert res.usage.cost_usd == pytest.approx(credits * 0.01) == pytest.approx(
         double.charged_usd)
+
+
+def test_a_key_given_with_set_keys_is_used_and_redacted(
+        double: RunwayDouble, frame: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbvideo as nv
+    from nbvideo.keys import redact
+
+    monkeypatch.delenv("RUNWAYML_API_SECRET", raising=False)
+    nv.set_keys(runway=KEY, prompt=False)  # keyword-only: set_keys(openai, replicate) unchanged
+    try:
+        v = RunwayVideo("gen4_turbo", base_url=double.base_url, poll_s=0.05,
+                        typical_latency_s=0.3, allowed_download_hosts=HOSTS)
+        run(_clip(v, clip_req(frame), tmp_path / "c.mp4"))
+        assert double.api_requests()[0]["authorization"] == f"Bearer {KEY}"
+        assert redact(f"sent {KEY}") == "sent ***"
+    finally:
+        forget_keys()

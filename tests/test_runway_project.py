@@ -7,7 +7,6 @@ import dataclasses
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 
 import nbvideo as nv
 from nbvideo.media.ffmpeg import probe
-from tests.doubles.runway_double import RunwayDouble, start_runway_double
+from tests.doubles.runway_double import RunwayDouble
 from tests.test_runway import KEY
 
 pytestmark = pytest.mark.slow  # clips are real MP4s, probed and (once) exported
@@ -26,16 +25,9 @@ MODELS = {"image": "pillow-storyboard", "video": "gen4_turbo"}  # frames offline
 
 
 @pytest.fixture
-def runway(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunwayDouble]:
-    """The double, with the SDK pointed at it the way a user would: the key and base URL in
-    the SDK's own environment variables, and downloads allowed from 127.0.0.1."""
-    d = start_runway_double(KEY)
-    d.latency_s = 0.4
-    monkeypatch.setenv("RUNWAYML_API_SECRET", KEY)
-    monkeypatch.setenv("RUNWAYML_BASE_URL", d.base_url)
-    monkeypatch.setenv("NBVIDEO_DOWNLOAD_HOSTS", "127.0.0.1")
-    yield d
-    d.stop()
+def runway(runway_env: RunwayDouble) -> RunwayDouble:
+    """The Runway double (tests/conftest.py), the SDK pointed at it by its own variables."""
+    return runway_env
 
 
 def answer_fast(p: nv.Project) -> None:
