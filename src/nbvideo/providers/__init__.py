@@ -2,7 +2,8 @@
 
 `provider_set("local")` returns the planner, frame model and video model a project uses;
 "openai" plans with OpenAI (questions and storyboard); "replicate" makes frames with
-flux-schnell and clips with WAN 2.5; "openai+replicate" does both. "auto" asks for it: each
+flux-schnell and clips with WAN 2.5; "runway" makes frames with gen4_image and clips with
+Gen-4 Turbo; "openai+replicate" does both. "auto" asks for it: each
 paid vendor whose key is set, and the offline providers for the rest (a Binder visitor with
 no keys gets the offline project; the same notebook with keys gets the paid one).
 """
