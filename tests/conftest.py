@@ -100,3 +100,20 @@ def replicate_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("NBVIDEO_DOWNLOAD_HOSTS", "127.0.0.1")
     yield d
     d.stop()
+
+
+@pytest.fixture
+def runway_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The Runway double on 127.0.0.1 with the SDK pointed at it the way a user would (the
+    key and base URL in the SDK's own variables, downloads allowed from 127.0.0.1), its tasks
+    running 0.4 s."""
+    from tests.doubles.runway_double import start_runway_double
+    from tests.test_runway import KEY
+
+    d = start_runway_double(KEY)
+    d.latency_s = 0.4
+    monkeypatch.setenv("RUNWAYML_API_SECRET", KEY)
+    monkeypatch.setenv("RUNWAYML_BASE_URL", d.base_url)
+    monkeypatch.setenv("NBVIDEO_DOWNLOAD_HOSTS", "127.0.0.1")
+    yield d
+    d.stop()

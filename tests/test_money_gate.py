@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -187,8 +188,11 @@ def paid_methods() -> dict[tuple[str, str], tuple[type, tuple[str, ...]]]:
     from nbvideo.providers.openai import OpenAIImageFrames, OpenAIPlanner
     from nbvideo.providers.openai_tts import OpenAISpeech
     from nbvideo.providers.replicate import ReplicateFrames, ReplicateVideo
+    from nbvideo.providers.runway import RunwayFrames, RunwayVideo
 
-    return {("openai", "text"): (OpenAIPlanner, ("questions", "storyboard")),
+    return {("runway", "image"): (RunwayFrames, ("frame",)),
+            ("runway", "video"): (RunwayVideo, ("submit", "clip")),
+            ("openai", "text"): (OpenAIPlanner, ("questions", "storyboard")),
             ("openai", "image"): (OpenAIImageFrames, ("frame",)),
             ("openai", "audio"): (OpenAISpeech, ("speak",)),
             ("replicate", "image"): (ReplicateFrames, ("frame",)),
@@ -274,3 +278,24 @@ def test_cli_run_over_budget_prints_one_line_and_no_traceback(
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert "refused before sending" in lines[0] and "budget of this call of $0.01" in lines[0]
     assert replicate_env.creates[WAN] == 0
+
+
+def test_every_dollar_runway_charged_passed_the_gate(runway_env: Any,
+                                                     around_the_gate: dict[str, list[bool]],
+                                                     tmp_path: Path) -> None:
+    """A project on Runway (gen4_image frames, gen4_turbo clips): each paid call ran inside
+    the gate, and the ledger says exactly what the double charged, never over its estimate."""
+    from tests.test_runway_project import open_project
+
+    p = open_project(tmp_path / "rw", models={})
+    p.regenerate_frame(1, prompt="low angle, rain")
+    p.generate_clips(scenes=[1], retries=0).wait(120)
+    outside = {k: v.count(False) for k, v in around_the_gate.items() if False in v}
+    assert not outside, f"paid calls made around the money gate: {outside}"
+    used = {k for k, v in around_the_gate.items() if v}
+    assert {"RunwayFrames.frame", "RunwayVideo.submit"} <= used
+    paid = p.costs[p.costs["cost_usd"] > 0]
+    assert set(paid["phase"]) == {"frames", "clips"}
+    assert (paid["cost_usd"] <= paid["estimated_usd"] + 1e-9).all()
+    assert paid["cost_usd"].sum() == pytest.approx(runway_env.charged_usd)
+    p.close()

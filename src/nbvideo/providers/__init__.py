@@ -2,7 +2,8 @@
 
 `provider_set("local")` returns the planner, frame model and video model a project uses;
 "openai" plans with OpenAI (questions and storyboard); "replicate" makes frames with
-flux-schnell and clips with WAN 2.5; "openai+replicate" does both. "auto" asks for it: each
+flux-schnell and clips with WAN 2.5; "runway" makes frames with gen4_image and clips with
+Gen-4 Turbo; "openai+replicate" does both. "auto" asks for it: each
 paid vendor whose key is set, and the offline providers for the rest (a Binder visitor with
 no keys gets the offline project; the same notebook with keys gets the paid one).
 """
@@ -21,7 +22,7 @@ from nbvideo.providers.base import FrameModel, Planner, VideoModel
 from nbvideo.providers.catalog import ModelSpec, get_model
 from nbvideo.providers.catalog import models as catalog_models
 
-AVAILABLE = ("local", "openai", "replicate")
+AVAILABLE = ("local", "openai", "replicate", "runway")
 AUTO = "auto"
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,10 @@ KINDS = ("text", "image", "video")
 # gpt-6-luna, the successor OpenAI names, before that date.
 DEFAULTS = {
     "text": (("openai", "gpt-6-luna"), ("local", "rule-planner-v1")),
-    "image": (("replicate", "flux-schnell"), ("local", "pillow-storyboard")),
-    "video": (("replicate", "wan-2.5-i2v-fast"), ("local", "ffmpeg-animatic")),
+    "image": (("replicate", "flux-schnell"), ("runway", "gen4_image"),
+              ("local", "pillow-storyboard")),
+    "video": (("replicate", "wan-2.5-i2v-fast"), ("runway", "gen4_turbo"),
+              ("local", "ffmpeg-animatic")),
 }
 
 
@@ -170,6 +173,12 @@ def _build(spec: ModelSpec, options: Mapping[str, Mapping[str, Any]],
 
         return (OpenAIPlanner if spec.kind == "text" else OpenAIImageFrames)(
             spec.id, key_on_use=not keys_now)
+    if spec.provider == "runway":
+        from nbvideo.providers.runway import RunwayFrames, RunwayVideo
+
+        return (RunwayFrames if spec.kind == "image" else RunwayVideo)(
+            spec.id, key_on_use=not keys_now,
+            **{**runway_options(), **dict(options.get("runway", {}))})
     from nbvideo.providers.replicate import ReplicateFrames, ReplicateVideo
 
     extra = dict(options.get("replicate", {}))
@@ -186,6 +195,20 @@ def replicate_options() -> dict[str, object]:
     opts: dict[str, object] = {}
     if os.environ.get("REPLICATE_BASE_URL"):
         opts["base_url"] = os.environ["REPLICATE_BASE_URL"]
+    hosts = allowed_hosts_from(os.environ.get("NBVIDEO_DOWNLOAD_HOSTS", ""))
+    if hosts:
+        opts["allowed_download_hosts"] = hosts
+    return opts
+
+
+def runway_options() -> dict[str, object]:
+    """Where to reach Runway: RUNWAYML_BASE_URL (the SDK's own variable) for a proxy or test
+    double, and NBVIDEO_DOWNLOAD_HOSTS for output hosts that may be plain http or private."""
+    from nbvideo.providers.download import allowed_hosts_from
+
+    opts: dict[str, object] = {}
+    if os.environ.get("RUNWAYML_BASE_URL"):
+        opts["base_url"] = os.environ["RUNWAYML_BASE_URL"]
     hosts = allowed_hosts_from(os.environ.get("NBVIDEO_DOWNLOAD_HOSTS", ""))
     if hosts:
         opts["allowed_download_hosts"] = hosts

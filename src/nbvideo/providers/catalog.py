@@ -32,7 +32,7 @@ class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(description="Our name for the model, used in p.estimate(model=...).")
-    provider: Literal["local", "openai", "replicate"]
+    provider: Literal["local", "openai", "replicate", "runway"]
     kind: Literal["text", "image", "video", "audio"]
     ref: str = Field(description="The vendor's model name, e.g. 'wan-video/wan-2.5-i2v-fast'.")
     title: str
@@ -272,6 +272,52 @@ for _spec in (
               title="OpenAI GPT-4o mini TTS (steerable)", price_basis="per_audio_minute",
               prices_usd={"minute": 0.015}, quality_tier=3, max_concurrency=4,
               price_source=_UNRECORDED, price_date=_NOV, **_TTS_END),
+):
+    register(_spec)
+
+# Runway (providers/runway.py). Runway bills credits at $0.01 each; credits per second of
+# video, per image: Runway's own API reference (github.com/runwayml/skills,
+# skills/rw-api-reference/SKILL.md: gen4.5 12/s, gen4_turbo 5/s, veo3.1 20-40/s, veo3.1_fast
+# 10-15/s, gen4_image 5 at 720p and 8 at 1080p; read 2026-12-05). The Veo ranges are without
+# and with audio ("Audio inclusion affects pricing", runwayml 5.24 SDK): we ask for no audio
+# and price the lower rate. docs.dev.runwayml.com/guides/pricing itself was not among the
+# pages we could read. Durations are the SDK's: gen4 takes whole seconds 2-10 (Gen4_5
+# "Must be an integer from 2 to 10"), Veo 3.1 4, 6 or 8. max_concurrency 2: a new API
+# organisation runs 1-2 tasks at once (tier 1); more are THROTTLED, queued, not refused.
+_RUNWAY_PRICES = "https://github.com/runwayml/skills/blob/main/skills/rw-api-reference/SKILL.md"
+_RUNWAY_READ = date(2026, 12, 5)
+_GEN4_SECONDS = tuple(float(s) for s in range(2, 11))
+for _spec in (
+    ModelSpec(id="gen4_turbo", provider="runway", kind="video", ref="gen4_turbo",
+              title="Runway Gen-4 Turbo image-to-video", price_basis="per_second",
+              prices_usd={"720p": 0.05}, durations_s=_GEN4_SECONDS,
+              aspects=("16:9", "9:16", "1:1"), resolutions={"720p": "720p"}, quality_tier=2,
+              max_concurrency=2, price_source=_RUNWAY_PRICES, price_date=_RUNWAY_READ),
+    ModelSpec(id="gen4.5", provider="runway", kind="video", ref="gen4.5",
+              title="Runway Gen-4.5 image-to-video", price_basis="per_second",
+              prices_usd={"720p": 0.12}, durations_s=_GEN4_SECONDS,
+              aspects=("16:9", "9:16", "1:1"), resolutions={"720p": "720p"}, quality_tier=3,
+              max_concurrency=2, price_source=_RUNWAY_PRICES, price_date=_RUNWAY_READ),
+    ModelSpec(id="veo3.1", provider="runway", kind="video", ref="veo3.1",
+              title="Veo 3.1 on Runway (no audio)", price_basis="per_second",
+              prices_usd={"720p": 0.20, "1080p": 0.20}, durations_s=(4.0, 6.0, 8.0),
+              aspects=("16:9", "9:16"), resolutions={"720p": "720p", "1080p": "1080p"},
+              quality_tier=3, max_concurrency=2, price_source=_RUNWAY_PRICES,
+              price_date=_RUNWAY_READ),
+    ModelSpec(id="veo3.1_fast", provider="runway", kind="video", ref="veo3.1_fast",
+              title="Veo 3.1 Fast on Runway (no audio)", price_basis="per_second",
+              prices_usd={"720p": 0.10, "1080p": 0.10}, durations_s=(4.0, 6.0, 8.0),
+              aspects=("16:9", "9:16"), resolutions={"720p": "720p", "1080p": "1080p"},
+              quality_tier=2, max_concurrency=2, price_source=_RUNWAY_PRICES,
+              price_date=_RUNWAY_READ),
+    # 5 credits at 720p, 8 at 1080p: one price per image, so the reservation is the 1080p
+    # one (never too low); the ledger records what the task reports it cost (cost.credits).
+    ModelSpec(id="gen4_image", provider="runway", kind="image", ref="gen4_image",
+              title="Runway Gen-4 Image", price_basis="per_image", prices_usd={"image": 0.08},
+              aspects=("16:9", "9:16", "1:1", "4:5"),
+              resolutions={"720p": "720p", "1080p": "1080p"}, quality_tier=3,
+              reference_input="referenceImages", max_concurrency=2,
+              price_source=_RUNWAY_PRICES + " (1080p rate)", price_date=_RUNWAY_READ),
 ):
     register(_spec)
 
