@@ -13,7 +13,8 @@ import threading
 
 from nbvideo.errors import NbvideoError
 
-ENV = {"openai": "OPENAI_API_KEY", "replicate": "REPLICATE_API_TOKEN"}
+ENV = {"openai": "OPENAI_API_KEY", "replicate": "REPLICATE_API_TOKEN",
+       "elevenlabs": "ELEVENLABS_API_KEY"}
 
 _typed: dict[str, str] = {}
 _guard = threading.Lock()
@@ -30,9 +31,14 @@ class Secret(str):
         return "Secret('***')"
 
 
-def set_keys(openai: str | None = None, replicate: str | None = None, *, prompt: bool = True) -> None:
-    """Give keys for this session only. With no value and prompt=True, ask without echoing."""
-    for vendor, value in (("openai", openai), ("replicate", replicate)):
+def set_keys(openai: str | None = None, replicate: str | None = None, *, prompt: bool = True,
+             elevenlabs: str | None = None) -> None:
+    """Give keys for this session only. With no value and prompt=True, ask without echoing
+    (for OpenAI and Replicate; the ElevenLabs key is asked for only by name)."""
+    for vendor, value in (("openai", openai), ("replicate", replicate),
+                          ("elevenlabs", elevenlabs)):
+        if vendor == "elevenlabs" and value is None:
+            continue
         if value is None and prompt and not get_key(vendor, required=False):
             value = getpass.getpass(f"{ENV[vendor]} (leave empty to skip): ").strip() or None
         if value:
@@ -41,7 +47,8 @@ def set_keys(openai: str | None = None, replicate: str | None = None, *, prompt:
 
 
 def get_key(vendor: str, required: bool = True) -> Secret | None:
-    """The key for `vendor` ('openai' or 'replicate'): typed in this session, else from the env."""
+    """The key for `vendor` ('openai', 'replicate' or 'elevenlabs'): typed in this session,
+    else from the env."""
     if vendor not in ENV:
         raise ValueError(f"vendor must be one of {', '.join(ENV)}, got {vendor!r}")
     with _guard:
