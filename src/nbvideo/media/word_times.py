@@ -87,7 +87,7 @@ def voiced_spans(samples: np.ndarray, rate: int) -> list[tuple[float, float]]:
     out = []
     for a, b in spans:
         start, end = a * hop / rate, min(total, (b - 1) * hop / rate + win / rate)
-        if end - start >= _MIN_SPAN_S:
+        if end - start - _WIN_S >= _MIN_SPAN_S:  # net of the window's smear
             out.append((round(start, 4), round(end, 4)))
     return out
 

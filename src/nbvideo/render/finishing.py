@@ -25,8 +25,8 @@ from nbvideo.edit.timeline import Entry
 from nbvideo.errors import InvalidInput
 from nbvideo.keys import redact
 from nbvideo.model.presets import ExportFacts, Preset, Violation, check_export, enforce
-from nbvideo.model.state import MAX_SCENE_S, Finishing, Scene, Transition
 from nbvideo.model.speech import LineWords
+from nbvideo.model.state import MAX_SCENE_S, Finishing, Scene, Transition
 from nbvideo.providers.base import ProviderError, SpeechRequest, SpeechResult, Usage
 from nbvideo.render.engine import RenderClip, plan_duration
 from nbvideo.runtime.context import Runtime, canonical, request_key
