@@ -28,7 +28,8 @@ from nbvideo.providers.base import (
     VoiceModel,
 )
 from nbvideo.providers.elevenlabs import ElevenLabsSpeech, list_voices
-from nbvideo.providers.voices import VOICES, voices_table
+from nbvideo.providers.voice_table import voices_table
+from nbvideo.providers.voices import VOICES
 from tests.doubles.elevenlabs_double import (
     CLONED,
     PREMADE,

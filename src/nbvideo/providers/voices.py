@@ -8,14 +8,12 @@ The table is data: add a row to offer another voice.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from nbvideo.errors import InvalidInput
 
-__all__ = ["DEFAULT_VOICE", "ELEVENLABS_VOICE_ID", "OPENAI_VOICES", "VOICES", "Voice", "estimate_seconds", "get_voice",
-           "voices_table"]
+__all__ = ["DEFAULT_VOICE", "ELEVENLABS_VOICE_ID", "OPENAI_VOICES", "VOICES", "Voice", "estimate_seconds", "get_voice"]
 
 
 class Voice(BaseModel):
@@ -89,27 +87,3 @@ def estimate_seconds(text: str, voice: str = DEFAULT_VOICE, speed: float | None 
     wpm = get_voice(voice).espeak_wpm * (speed or 1.0)
     return round(words * 60 / wpm + pauses, 3)
 
-
-def voices_table(provider: str | None = None, *, search: str | None = None) -> Any:
-    """The voices as a DataFrame. With no `provider`: our voice names, one row each, with
-    what every voice model speaks them with (espeak-ng, OpenAI, ElevenLabs). With
-    ``provider="elevenlabs"``: the voices of the ElevenLabs account (its default voices and its
-    own: voice_id, name, category, labels, our_name where one of ours maps onto it), listed
-    through the SDK (needs ELEVENLABS_API_KEY; `search` filters by name and labels). An
-    ElevenLabs voice id works as ``p.finish(voice=...)`` with an ElevenLabs voice model.
-
-    Example: ``nv.voices()``; ``nv.voices(provider="elevenlabs", search="british")``"""
-    import pandas as pd
-
-    if provider is None:
-        return pd.DataFrame([{"voice": v.name, "title": v.title, "espeak": v.espeak,
-                              "openai": v.openai, "elevenlabs": v.elevenlabs}
-                             for v in VOICES.values()])
-    if provider == "elevenlabs":
-        from nbvideo.providers.elevenlabs import list_voices_sync
-
-        return pd.DataFrame(list_voices_sync(search=search), columns=[
-            "voice_id", "name", "category", "gender", "age", "accent", "use_case",
-            "description", "our_name", "preview_url"])
-    raise InvalidInput(f"voices: provider={provider!r}; one of None (our voice names) or "
-                       "'elevenlabs' (the account's voices)")
