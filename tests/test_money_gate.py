@@ -185,6 +185,7 @@ def test_paid_voice_lines_stop_at_the_budget(openai_double: OpenAIDouble,
 # ------------------------------------------------------------------ no way around the gate
 def paid_methods() -> dict[tuple[str, str], tuple[type, tuple[str, ...]]]:
     """The provider methods that make a vendor bill us, by (vendor, kind) of model."""
+    from nbvideo.providers.elevenlabs import ElevenLabsSpeech
     from nbvideo.providers.openai import OpenAIImageFrames, OpenAIPlanner
     from nbvideo.providers.openai_tts import OpenAISpeech
     from nbvideo.providers.replicate import ReplicateFrames, ReplicateVideo
@@ -195,6 +196,7 @@ def paid_methods() -> dict[tuple[str, str], tuple[type, tuple[str, ...]]]:
             ("openai", "text"): (OpenAIPlanner, ("questions", "storyboard")),
             ("openai", "image"): (OpenAIImageFrames, ("frame",)),
             ("openai", "audio"): (OpenAISpeech, ("speak",)),
+            ("elevenlabs", "audio"): (ElevenLabsSpeech, ("speak",)),
             ("replicate", "image"): (ReplicateFrames, ("frame",)),
             ("replicate", "video"): (ReplicateVideo, ("submit", "clip"))}
 

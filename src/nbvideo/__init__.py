@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from nbvideo.project import Project
     from nbvideo.providers.base import ProviderError
     from nbvideo.providers.catalog import catalog_table as catalog
+    from nbvideo.providers.voice_table import voices_table as voices
     from nbvideo.store.brands import list_brands, load_brand
 
 __version__ = "0.1.0"
@@ -65,6 +66,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Project": ("nbvideo.project", "Project"),
     "ProviderError": ("nbvideo.providers.base", "ProviderError"),
     "catalog": ("nbvideo.providers.catalog", "catalog_table"),
+    "voices": ("nbvideo.providers.voice_table", "voices_table"),
     "list_brands": ("nbvideo.store.brands", "list_brands"),
     "load_brand": ("nbvideo.store.brands", "load_brand"),
 }
@@ -140,4 +142,5 @@ __all__ = [
     "spend_chart",
     "templates",
     "variants",
+    "voices",
 ]

@@ -397,6 +397,18 @@ class Project:
         fits. Speaks nothing."""
         return finishing.fits(self._rt)
 
+    def voice_words(self) -> pd.DataFrame:
+        """When each word of the voice-over is said, one row per word of every line already
+        spoken (p.export() speaks them): scene, number, word_index, word, start_s and end_s
+        (in the line), film_start_s and film_end_s (on the exported film), and timings:
+        'provider' where the voice model reported them (ElevenLabs), 'estimated' where they
+        were found from the audio (espeak-ng, OpenAI). Speaks nothing.
+
+        Example: ``p.voice_words().query("number == 2")``"""
+        cols = ["scene", "number", "word_index", "word", "start_s", "end_s", "film_start_s",
+                "film_end_s", "timings", "provider", "model"]
+        return pd.DataFrame(finishing.words(self._rt), columns=cols)
+
     def caption_cues(self) -> list[Any]:
         """The captions an export at the project's fps burns in, with the export's timing
         (each spoken line's real length once it is made, an estimate before). Empty when

@@ -17,6 +17,7 @@ from nbvideo.errors import quote
 from nbvideo.model.brief_length import stated_duration
 from nbvideo.model.checked import Checked
 from nbvideo.model.look import Look
+from nbvideo.model.speech import VoiceSettings
 
 # ASPECTS and RESOLUTIONS live in vocabulary (no pydantic, so the CLI reads them cheaply) and
 # are re-exported here for the modules that import them with the state.
@@ -322,6 +323,9 @@ class Finishing(Model):
     scene_text: bool = Field(False, description="Burn each scene's on-screen text in.")
     logo: bool = Field(True, description="The kit's logo as a watermark.")
     end_card: bool = Field(True, description="The kit's end card after the last scene.")
+    voice_settings: VoiceSettings = Field(
+        default_factory=VoiceSettings, description="How the voice reads: speed for every "
+        "voice model; stability, similarity_boost, style, use_speaker_boost for ElevenLabs.")
 
 
 class Metadata(Model):

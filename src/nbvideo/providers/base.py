@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nbvideo.errors import NbvideoError
+from nbvideo.model.speech import Timings, VoiceSettings, WordTiming
 from nbvideo.model.state import Aspect, Beat, Brief, CameraMove, Question, ShotType, Storyboard
 
 
@@ -26,7 +27,7 @@ __all__ = [
     "ClipRequest", "FrameModel", "FrameRequest", "MediaResult", "PlanContext", "Planner",
     "PredictionFailed", "ProviderAPIError", "ProviderError", "ProviderOutputError", "QuestionsResult",
     "RemoteVideoModel", "SpeechRequest", "SpeechResult", "StoryboardResult", "Ticket", "Usage",
-    "VideoModel", "VoiceModel", "VoiceUnavailable", "WaitTimeout",
+    "VideoModel", "VoiceModel", "VoiceSettings", "VoiceUnavailable", "WaitTimeout", "WordTiming",
 ]
 
 
@@ -268,6 +269,10 @@ class SpeechRequest(_Boundary):
     instructions: str = Field("", max_length=2000,
                               description="How to say it, for models that take direction.")
     seed: int = 0
+    settings: VoiceSettings | None = Field(None, description=(
+        "stability, similarity_boost, style, use_speaker_boost for models that take them "
+        "(ElevenLabs); others ignore it. Left out of cache keys while None, so lines spoken "
+        "before it existed keep their keys."))
 
     @field_validator("text")
     @classmethod
@@ -287,6 +292,11 @@ class SpeechResult(_Boundary):
     channels: int = 1
     voice: str = Field(description="The provider's own voice that spoke it.")
     usage: Usage = Field(default_factory=Usage)
+    words: list[WordTiming] = Field(default_factory=list, description=(
+        "When each word is said, in seconds from the start of the audio."))
+    timings: Timings | None = Field(None, description=(
+        "'provider': the model reported the words' times; 'estimated': found from the "
+        "audio's loudness; None: not worked out yet (the pipeline estimates them)."))
 
 
 @runtime_checkable

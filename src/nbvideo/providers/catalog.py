@@ -32,7 +32,7 @@ class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(description="Our name for the model, used in p.estimate(model=...).")
-    provider: Literal["local", "openai", "replicate", "runway"]
+    provider: Literal["local", "openai", "replicate", "runway", "elevenlabs"]
     kind: Literal["text", "image", "video", "audio"]
     ref: str = Field(description="The vendor's model name, e.g. 'wan-video/wan-2.5-i2v-fast'.")
     title: str
@@ -318,6 +318,40 @@ for _spec in (
               resolutions={"720p": "720p", "1080p": "1080p"}, quality_tier=3,
               reference_input="referenceImages", max_concurrency=2,
               price_source=_RUNWAY_PRICES + " (1080p rate)", price_date=_RUNWAY_READ),
+):
+    register(_spec)
+
+
+# ElevenLabs voices (providers/elevenlabs.py). ElevenLabs bills text to speech in credits per
+# character of text: Multilingual v2 and v3 1 credit, Flash v2.5 0.5 (help.elevenlabs.io
+# "How are credits consumed?"). The dollar price of a credit depends on the plan; these entries
+# assume the Creator plan's usage-based rate, $0.30 per 1,000 credits (help.elevenlabs.io
+# "What is the price for usage based billing?": Creator $0.30, Pro $0.24, Scale $0.18,
+# Business $0.12 per 1,000 credits), i.e. what one more line costs once the plan's included
+# credits are spent. A team on another plan register()s its own rate (docs/providers.md).
+# No shutdown announced for any of them (elevenlabs.io/docs/overview/models lists all three
+# as current, read 2026-12-05; the Turbo models it no longer lists are left out).
+_ELEVEN_PRICE = ("help.elevenlabs.io: 'What is the price for usage based billing?' (Creator "
+                 "plan, $0.30 per 1,000 credits) and 'How are credits consumed?' (credits per "
+                 "character by model), read 2026-12-05")
+_ELEVEN_READ = date(2026, 12, 5)
+_ELEVEN_MODELS = "https://elevenlabs.io/docs/overview/models (read 2026-12-05): none announced"
+for _spec in (
+    ModelSpec(id="eleven-multilingual-v2", provider="elevenlabs", kind="audio",
+              ref="eleven_multilingual_v2", title="ElevenLabs Multilingual v2 (word timings)",
+              price_basis="per_character", prices_usd={"mchar": 300.0}, quality_tier=3,
+              max_concurrency=4, price_source=_ELEVEN_PRICE, price_date=_ELEVEN_READ,
+              lifecycle_source=_ELEVEN_MODELS),
+    ModelSpec(id="eleven-v3", provider="elevenlabs", kind="audio", ref="eleven_v3",
+              title="ElevenLabs v3 (expressive, word timings)", price_basis="per_character",
+              prices_usd={"mchar": 300.0}, quality_tier=3, max_concurrency=4,
+              price_source=_ELEVEN_PRICE, price_date=_ELEVEN_READ,
+              lifecycle_source=_ELEVEN_MODELS),
+    ModelSpec(id="eleven-flash-v2.5", provider="elevenlabs", kind="audio",
+              ref="eleven_flash_v2_5", title="ElevenLabs Flash v2.5 (fast, word timings)",
+              price_basis="per_character", prices_usd={"mchar": 150.0}, quality_tier=2,
+              max_concurrency=4, price_source=_ELEVEN_PRICE, price_date=_ELEVEN_READ,
+              lifecycle_source=_ELEVEN_MODELS),
 ):
     register(_spec)
 

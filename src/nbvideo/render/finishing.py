@@ -25,8 +25,9 @@ from nbvideo.edit.timeline import Entry
 from nbvideo.errors import InvalidInput
 from nbvideo.keys import redact
 from nbvideo.model.presets import ExportFacts, Preset, Violation, check_export, enforce
+from nbvideo.model.speech import LineWords
 from nbvideo.model.state import MAX_SCENE_S, Finishing, Scene, Transition
-from nbvideo.providers.base import ProviderError, SpeechRequest, Usage
+from nbvideo.providers.base import ProviderError, SpeechRequest, SpeechResult, Usage
 from nbvideo.render.engine import RenderClip, plan_duration
 from nbvideo.runtime.context import Runtime, canonical, request_key
 from nbvideo.runtime.jobs import run_sync
@@ -66,20 +67,29 @@ class Prepared:
 def voice_model_name(rt: Runtime) -> tuple[str, str]:
     """(provider, model) of the voice-over: the one named in the settings, else OpenAI's
     where the project has OpenAI, else the offline espeak-ng voice. Known without building
-    the client, so views can find a line's cached audio with no key at hand."""
+    the client, so views can find a line's cached audio with no key at hand. A catalog model
+    names its vendor; any other name is a model on an OpenAI-compatible server."""
+    from nbvideo.providers.catalog import models
+
     f = rt.state.finishing
     model = f.voice_model or ("gpt-4o-mini-tts" if "openai" in rt.providers.vendors
                               else "espeak-ng")
-    return ("local" if model == "espeak-ng" else "openai"), model
+    vendor = {m.id: m.provider for m in models("audio")}.get(model, "openai")
+    return vendor, model
 
 
 def voice_model(rt: Runtime) -> Any:
-    """The speech model that `voice_model_name` names."""
-    _provider, model = voice_model_name(rt)
-    if model == "espeak-ng":
+    """The speech model that `voice_model_name` names (paid ones ask for their key at their
+    first call, so a re-export of lines already spoken needs none)."""
+    provider, model = voice_model_name(rt)
+    if provider == "local":
         from nbvideo.providers.local.voice import EspeakVoice
 
         return EspeakVoice()
+    if provider == "elevenlabs":
+        from nbvideo.providers.elevenlabs import ElevenLabsSpeech
+
+        return ElevenLabsSpeech(model, key_on_use=True)
     from nbvideo.providers.openai_tts import OpenAISpeech
 
     return OpenAISpeech(model)
@@ -94,15 +104,63 @@ def voice_estimate(model: Any, req: SpeechRequest) -> float:
 
 def line_request(rt: Runtime, scene: Scene, provider: str, model: str
                  ) -> tuple[SpeechRequest, str, Path]:
-    """A scene's voice line as a speech request, its cache key and where its WAV is kept."""
+    """A scene's voice line as a speech request, its cache key and where its WAV is kept.
+
+    The finishing `voice_settings` reach it as `speed` (every model) and, for models that
+    take them, `settings`; unset, neither is in the key, so lines made before the settings
+    existed keep their keys (and their audio)."""
+    tuning = rt.state.finishing.voice_settings
+    extra = tuning.model_copy(update={"speed": None})
     req = SpeechRequest(text=scene.voice_line.strip(), voice=rt.state.finishing.voice,
-                        seed=rt.state.seed)
-    key = request_key(provider, model, req.model_dump(mode="json"), req.seed)
+                        seed=rt.state.seed, speed=tuning.speed,
+                        settings=extra if provider in TUNED and extra.given() else None)
+    inputs = req.model_dump(mode="json")
+    if inputs.get("settings") is None:
+        inputs.pop("settings", None)
+    key = request_key(provider, model, inputs, req.seed)
     return req, key, rt.store.path(f"assets/voice/{scene.id}-{key[:16]}.wav")
 
 
+TUNED = ("elevenlabs",)
+"""Vendors whose voice models take stability, similarity_boost, style, use_speaker_boost."""
+
+
+def words_path(wav: Path) -> Path:
+    """Where a voice line's word timings are kept: beside its WAV."""
+    return wav.with_name(wav.stem + ".words.json")
+
+
+def line_words(wav: Path, text: str, result: SpeechResult | None = None) -> LineWords:
+    """The word timings of the voice line in `wav`: read from its sidecar; else the ones the
+    voice model gave (`result`); else estimated from the audio; the sidecar is written if it
+    was missing or no longer matches the text, so each line is worked out once."""
+    from nbvideo.media.audio_io import read_wav
+    from nbvideo.media.word_times import estimate_words
+
+    side = words_path(wav)
+    if side.is_file():
+        try:
+            kept = LineWords.model_validate_json(side.read_text(encoding="utf-8"))
+            if kept.text == text:
+                return kept
+        except ValueError:
+            pass  # a damaged sidecar is worked out again below
+    if result is not None and result.timings and result.words:
+        got = LineWords(text=text, duration_s=result.duration_s, timings=result.timings,
+                        words=result.words)
+    else:
+        samples, rate = read_wav(wav)
+        got = LineWords(text=text, duration_s=len(samples) / rate, timings="estimated",
+                        words=estimate_words(samples, rate, text))
+    part = side.with_name(side.name + ".part")
+    part.write_text(got.model_dump_json(indent=1), encoding="utf-8")
+    part.replace(side)
+    return got
+
+
 def speak_lines(rt: Runtime, entries: list[Entry]) -> dict[str, tuple[Path, float]]:
-    """Each scene's voice line as a WAV (scene id -> (path, seconds)), made once per request."""
+    """Each scene's voice line as a WAV (scene id -> (path, seconds)), made once per request,
+    with its word timings kept beside it (`line_words`)."""
     f = rt.state.finishing
     if not f.voice:
         return {}
@@ -120,6 +178,7 @@ def speak_lines(rt: Runtime, entries: list[Entry]) -> dict[str, tuple[Path, floa
 
             samples, rate = read_wav(wav)
             out[e.scene.id] = (wav, len(samples) / rate)
+            line_words(wav, req.text)  # a line spoken before word timings were kept gets them
             rt.log_cache_hit(**common, note="voice line already made")
             continue
         wav.parent.mkdir(parents=True, exist_ok=True)
@@ -139,6 +198,7 @@ def speak_lines(rt: Runtime, entries: list[Entry]) -> dict[str, tuple[Path, floa
                 raise
             held.actual_usd = result.usage.cost_usd
             rt.log_usage(**common, usage=result.usage, latency_s=time.perf_counter() - started)
+        line_words(wav, req.text, result)
         out[e.scene.id] = (wav, result.duration_s)
     return out
 
@@ -277,6 +337,37 @@ def line_fits(rt: Runtime, entries: list[Entry]) -> dict[str, LineFit]:
                                   round(voice_s, 3), measured, over[0].seconds_over if over else 0.0,
                                   tempo)
     return out
+
+
+def word_rows(rt: Runtime, entries: list[Entry]) -> list[dict[str, Any]]:
+    """One row per word of each voice line already spoken: its times in the line (`start_s`,
+    `end_s`) and on the film as the export places it (`film_start_s`, `film_end_s`: after the
+    scene's lead-in, faster by the line's tempo under `voice_fit="speed"`), and whether the
+    voice model gave them or they were estimated. Speaks nothing; a spoken line whose words
+    were never worked out (made before they were kept) is estimated from its audio now."""
+    f = rt.state.finishing
+    if not f.voice:
+        return []
+    named = voice_model_name(rt)
+    fits = line_fits(rt, entries)
+    rows: list[dict[str, Any]] = []
+    for e in entries:
+        text = e.scene.voice_line.strip()
+        if not text:
+            continue
+        req, _key, wav = line_request(rt, e.scene, *named)
+        if not wav.is_file():
+            continue
+        kept = line_words(wav, req.text)
+        tempo = fits[e.scene.id].tempo if e.scene.id in fits else 1.0
+        at = e.start_s + VOICE_LEAD_S
+        for i, w in enumerate(kept.words):
+            rows.append({"scene": e.scene.id, "number": e.number, "word_index": i,
+                         "word": w.word, "start_s": w.start_s, "end_s": w.end_s,
+                         "film_start_s": round(at + w.start_s / tempo, 4),
+                         "film_end_s": round(at + w.end_s / tempo, 4),
+                         "timings": kept.timings, "provider": named[0], "model": named[1]})
+    return rows
 
 
 def fit_lines(rt: Runtime, entries: list[Entry], lines: dict[str, tuple[Path, float]]

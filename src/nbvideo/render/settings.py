@@ -16,24 +16,29 @@ from nbvideo.edit import timeline as timeline_ops
 from nbvideo.errors import InvalidInput, PathEscape, from_validation
 from nbvideo.model.look import Look
 from nbvideo.model.state import Finishing
-from nbvideo.render.finishing import caption_cues, line_fits
+from nbvideo.render.finishing import caption_cues, line_fits, word_rows
 from nbvideo.runtime.context import Runtime
 
 
 def finish(rt: Runtime, settings: dict[str, Any]) -> Finishing:
     """Merge `settings` into the project's finishing, check it whole, save it."""
-    from nbvideo.providers.voices import get_voice
+    from nbvideo.providers.voices import ELEVENLABS_VOICE_ID, get_voice
     from nbvideo.store.brands import project_brand
     from nbvideo.store.confine import confined_file
 
     with rt.guard:
+        current = rt.state.finishing.model_dump()
+        if isinstance(settings.get("voice_settings"), dict):  # a partial change keeps the rest
+            settings = {**settings, "voice_settings": {**current["voice_settings"],
+                                                       **settings["voice_settings"]}}
         try:
-            new = Finishing.model_validate({**rt.state.finishing.model_dump(), **settings})
+            new = Finishing.model_validate({**current, **settings})
         except ValidationError as exc:
             raise from_validation(exc, "finish") from None
         if new.brand:
             project_brand(new.brand, rt.store.root)
-        if new.voice:
+        vendor = _voice_vendor(new.voice_model)
+        if new.voice and not (vendor == "elevenlabs" and ELEVENLABS_VOICE_ID.match(new.voice)):
             get_voice(new.voice)
         if new.music not in ("bed", "none"):
             try:
@@ -48,6 +53,24 @@ def finish(rt: Runtime, settings: dict[str, Any]) -> Finishing:
         rt.state.finishing = new
         rt.save()
         return new
+
+
+def _voice_vendor(model: str | None) -> str | None:
+    """The vendor of a catalog voice model (None: not in the catalog, e.g. a model on an
+    OpenAI-compatible server); a catalog model that is not a voice model is refused."""
+    from nbvideo.providers.catalog import get_model, models
+
+    if model is None:
+        return None
+    try:
+        spec = get_model(model)
+    except InvalidInput:
+        return None
+    if spec.kind != "audio":
+        raise InvalidInput(f"finish: voice_model={model!r} is a {spec.provider} {spec.kind} "
+                           "model; a voice model is one of: "
+                           + ", ".join(m.id for m in models("audio")))
+    return spec.provider
 
 
 def set_look(rt: Runtime, off: bool, settings: dict[str, Any]) -> Look | None:
@@ -101,3 +124,9 @@ def cues(rt: Runtime) -> list[Any]:
         spoken = {sid: x.voice_s for sid, x in found.items() if x.words}
         return caption_cues(entries, spoken, {sid: x.scene_s for sid, x in found.items()},
                             rt.state.brief.fps)
+
+
+def words(rt: Runtime) -> list[dict[str, Any]]:
+    """Every spoken voice line's words with their times (see `finishing.word_rows`)."""
+    with rt.guard:
+        return word_rows(rt, timeline_ops.entries(rt))
