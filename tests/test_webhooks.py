@@ -393,3 +393,23 @@ def test_the_wheel_enables_the_extension_in_jupyter(tmp_path: Path) -> None:
         assert "nbvideo/serverext.py" in z.namelist()
     assert conf == {"ServerApp": {"jpserver_extensions": {"nbvideo.serverext": True}}}
     assert os.path.basename(name) == "nbvideo.json"
+
+
+def test_the_kernels_webhook_settings_come_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbvideo.errors import InvalidInput
+    from nbvideo.providers import replicate_options
+
+    monkeypatch.delenv("NBVIDEO_WEBHOOKS", raising=False)
+    monkeypatch.delenv("NBVIDEO_WEBHOOK_FALLBACK_S", raising=False)
+    assert "webhooks" not in replicate_options()
+    monkeypatch.setenv("NBVIDEO_WEBHOOKS", "0")
+    monkeypatch.setenv("NBVIDEO_WEBHOOK_FALLBACK_S", "90")
+    opts = replicate_options()
+    assert opts["webhooks"] is False and opts["webhook_fallback_s"] == 90
+    v = ReplicateVideo(api_token=TOKEN, **opts)  # type: ignore[arg-type]
+    assert v.webhook_url() is None and v.webhook_fallback_s == 90
+    for bad in ("soon", "0", "-5", "inf"):
+        monkeypatch.setenv("NBVIDEO_WEBHOOK_FALLBACK_S", bad)
+        with pytest.raises(InvalidInput, match="NBVIDEO_WEBHOOK_FALLBACK_S"):
+            replicate_options()
