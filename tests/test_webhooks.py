@@ -30,7 +30,7 @@ import nbvideo as nv
 from nbvideo.providers import provider_set
 from nbvideo.providers.base import ClipRequest, Ticket
 from nbvideo.providers.replicate import ReplicateVideo
-from nbvideo.providers.replicate_webhooks import (
+from nbvideo.webhooks import (
     ROUTE,
     Spool,
     WebhookRefused,
@@ -413,3 +413,14 @@ def test_the_kernels_webhook_settings_come_from_the_environment(
         monkeypatch.setenv("NBVIDEO_WEBHOOK_FALLBACK_S", bad)
         with pytest.raises(InvalidInput, match="NBVIDEO_WEBHOOK_FALLBACK_S"):
             replicate_options()
+
+
+def test_the_extension_loads_without_the_provider_stack() -> None:
+    """Every Jupyter server start imports it: no pandas, no SDKs, no project stack."""
+    code = ("import sys, nbvideo.serverext; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('pandas', 'replicate', 'pydantic', 'av') or m.startswith('nbvideo.providers')))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

@@ -4,7 +4,7 @@ On a JupyterHub behind its proxy the user's server has a public URL; Replicate c
 a clip's prediction finishes, so the kernel need not keep asking. This extension adds one
 handler, `{base_url}nbvideo/webhooks/replicate/{route token}`, that
 
-- verifies each delivery with the account's signing secret (`providers.replicate_webhooks.verify`:
+- verifies each delivery with the account's signing secret (`webhooks.verify`:
   400 missing headers, 401 bad signature or stale timestamp; nothing is written),
 - refuses a replayed webhook-id (409), atomically, across restarts,
 - writes the verified, finished prediction into the per-user spool, where the kernel's waiter
@@ -33,8 +33,14 @@ from typing import Any
 
 from tornado import web
 
+try:  # jupyter_server >= 2.13: say out loud that this endpoint takes no Jupyter login
+    from jupyter_server.auth.decorator import allow_unauthenticated
+except ImportError:  # pragma: no cover - older servers have no such check
+    def allow_unauthenticated(method: Any) -> Any:
+        return method
+
 from nbvideo.keys import get_key
-from nbvideo.providers.replicate_webhooks import (
+from nbvideo.webhooks import (
     MAX_BODY_BYTES,
     ROUTE,
     Spool,
@@ -79,6 +85,7 @@ class ReplicateWebhookHandler(web.RequestHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"status": status, "detail": text}))
 
+    @allow_unauthenticated
     async def post(self, token: str) -> None:
         r = self.receiver
         if not hmac.compare_digest(token.encode(), r.token.encode()):
@@ -155,7 +162,10 @@ async def _become_ready(r: Receiver) -> None:
         r.spool.announce(r.url)
         atexit.register(r.spool.withdraw, os.getpid())
         r.log.info("nbvideo: Replicate webhooks are received at %s", r.url.rsplit("/", 1)[0])
-        return
+        break
+    while True:  # events nobody came for (a canceled job's) and old ids go after a day
+        await asyncio.sleep(3600)
+        r.spool.prune()
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:

@@ -13,7 +13,7 @@ helpers.py) and Replicate's docs (topics/predictions/create-a-prediction, input-
 - Retries the SDK leaves out are in replicate_http; when to poll is in replicate_polling.
 - Webhooks where there is a way in: a kernel has no public URL, but a notebook server behind
   JupyterHub's proxy has one. When the nbvideo server extension (nbvideo.serverext) announces
-  itself in the spool (providers/replicate_webhooks.py), a video create carries `webhook` and
+  itself in the spool (webhooks.py), a video create carries `webhook` and
   `webhook_events_filter: ["completed"]` (replicate.com/docs/topics/webhooks/setup-webhook;
   the SDK passes both through, prediction.py CreatePredictionParams), and the wait looks in
   the spool for the verified prediction between status requests, which then come only every
@@ -68,7 +68,7 @@ from nbvideo.providers.replicate_inputs import (
     image_data_uri,
 )
 from nbvideo.providers.replicate_polling import age_s, created_at, next_poll_offset, parse_time
-from nbvideo.providers.replicate_webhooks import EVENTS_FILTER, Spool
+from nbvideo.webhooks import EVENTS_FILTER, Spool
 
 # Typical wall time (create -> succeeded) of a 5 s 720p clip or one image; the polling
 # schedule starts from it and each instance then learns its own scale from real completions.

@@ -1,5 +1,7 @@
 """Replicate webhooks: verifying them, and the spool that carries them from the Jupyter server
-to the kernel that waits.
+to the kernel that waits. Standard library only, and nothing from nbvideo: the server extension
+(nbvideo.serverext) loads it on every Jupyter server start, where the provider stack (pandas,
+pydantic, the SDKs) would cost seconds; providers/replicate.py uses it from the kernel's side.
 
 Why a spool: the webhook reaches the Jupyter *server* process (nbvideo.serverext, behind
 JupyterHub's proxy); the clip job waits in a *kernel*, another process that may not even be
