@@ -111,6 +111,26 @@ def test_spool_claims_each_webhook_id_once_and_keeps_events_until_taken(tmp_path
     assert spool.claim("msg_1")
 
 
+def test_kernels_ask_for_webhooks_only_while_the_announcing_server_lives(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    spool.prepare()
+    assert spool.live_url() is None  # nobody announced
+    spool.announce("https://hub.example.org/user/ann/nbvideo/webhooks/replicate/t")
+    assert spool.live_url() == "https://hub.example.org/user/ann/nbvideo/webhooks/replicate/t"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = int(gone.stdout)
+    spool.withdraw(pid=dead)  # not its announcement: ours stays
+    assert spool.live_url() is not None
+    spool.announce("https://hub.example.org/x", pid=dead)  # a server that has since died
+    assert spool.live_url() is None
+    spool.announce("file:///etc/passwd")
+    assert spool.live_url() is None
+    spool.announce("https://hub.example.org/x")
+    spool.withdraw()
+    assert spool.live_url() is None and not (spool.root / "ready.json").exists()
+
+
 def test_public_url_comes_from_the_setting_or_jupyterhubs_variables() -> None:
     assert server_public_url({}) is None  # a laptop: no way in, so no webhooks
     assert server_public_url({"JUPYTERHUB_SERVICE_PREFIX": "/user/ann/"}) is None
