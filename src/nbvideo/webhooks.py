@@ -121,10 +121,11 @@ def server_public_url(env: Mapping[str, str]) -> str | None:
     """The public URL of this Jupyter server (ending in its base_url), if it has one.
 
     NBVIDEO_PUBLIC_URL names it explicitly. On JupyterHub the spawner sets
-    JUPYTERHUB_PUBLIC_URL to this server's public URL when the hub knows its own public URL
-    (`c.JupyterHub.public_url`), and JUPYTERHUB_HOST (the public host, with scheme, when the
-    hub serves users on subdomains) beside JUPYTERHUB_SERVICE_PREFIX (/user/<name>/); see
-    jupyterhub/spawner.py `Spawner.get_env`. A laptop has none of these: no webhooks.
+    JUPYTERHUB_PUBLIC_URL to this server's full public URL, path included, when the hub has
+    one (`c.JupyterHub.public_url`, or users on subdomains), and to "" otherwise
+    (jupyterhub/spawner.py `Spawner.get_env`, jupyterhub/user.py `User.public_url`). Hubs from
+    before that variable set JUPYTERHUB_HOST (the subdomain host, with scheme) beside
+    JUPYTERHUB_SERVICE_PREFIX (/user/<name>/). A laptop has none of these: no webhooks.
     """
     for name in ("NBVIDEO_PUBLIC_URL", "JUPYTERHUB_PUBLIC_URL"):
         url = (env.get(name) or "").strip()
