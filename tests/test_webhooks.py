@@ -220,7 +220,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     env.update({"JUPYTERHUB_PUBLIC_URL": public, "JUPYTERHUB_SERVICE_PREFIX": PREFIX,
                 "REPLICATE_API_TOKEN": TOKEN, "REPLICATE_BASE_URL": double.base_url,
                 "PYTHONPATH": str(ROOT / "src")})
-    env.pop("NBVIDEO_WEBHOOK_SPOOL", None)
+    for name in ("NBVIDEO_WEBHOOK_SPOOL", "NBVIDEO_PUBLIC_URL", "NBVIDEO_REPLICATE_WEBHOOK_SECRET",
+                 "JUPYTERHUB_HOST"):
+        env.pop(name, None)  # the test's own setting only
     root = base / "root"
     root.mkdir()
     log = base / "server.log"
@@ -255,7 +257,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 def kernel(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> Hub:
     """This process as the user's kernel: same runtime dir (so the same spool), the double."""
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(hub.runtime))
-    monkeypatch.delenv("NBVIDEO_WEBHOOK_SPOOL", raising=False)
+    for name in ("NBVIDEO_WEBHOOK_SPOOL", "NBVIDEO_WEBHOOKS", "NBVIDEO_WEBHOOK_FALLBACK_S"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("REPLICATE_API_TOKEN", TOKEN)
     monkeypatch.setenv("REPLICATE_BASE_URL", hub.double.base_url)
     monkeypatch.setenv("NBVIDEO_DOWNLOAD_HOSTS", "127.0.0.1")
