@@ -360,6 +360,30 @@ def test_a_lost_webhook_still_finishes_by_the_fallback_poll(kernel: Hub,
     p.close()
 
 
+def test_webhooks_that_never_come_make_the_provider_poll_again(kernel: Hub, frame: Path,
+                                                               tmp_path: Path) -> None:
+    """A hub whose public URL Replicate cannot reach would slow every clip to the fallback
+    poll: after three misses in a row the provider stops asking for webhooks."""
+    import asyncio
+
+    d = kernel.double
+    d.webhooks_on_completion = []
+    v = ReplicateVideo(api_token=TOKEN, base_url=d.base_url, typical_latency_s=0.4,
+                       sync_wait_s=0, webhook_fallback_s=0.3,
+                       allowed_download_hosts=frozenset({"127.0.0.1"}))
+
+    async def four() -> None:
+        for seed in range(4):
+            await v.clip(_req(frame, 10 + seed), tmp_path / f"c{seed}.mp4")
+        await v.aclose()
+
+    before = len(d.ids(WAN))
+    asyncio.run(four())
+    asked = [hook for hook, _filter in d.hooks(WAN)[before:]]
+    assert asked == [kernel.webhook_url()] * 3 + [None]
+    assert v.webhook_url() is None
+
+
 def test_a_webhook_that_lands_before_the_waiter_starts_is_not_lost(kernel: Hub, frame: Path,
                                                                    tmp_path: Path) -> None:
     d = kernel.double

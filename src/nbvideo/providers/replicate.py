@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import math
 import os
 import uuid
@@ -74,10 +75,12 @@ from nbvideo.webhooks import EVENTS_FILTER, Spool
 # schedule starts from it and each instance then learns its own scale from real completions.
 TYPICAL_LATENCY_S = {"flux-schnell": 2.0, "flux-kontext-pro": 8.0, "wan-2.5-i2v-fast": 60.0, "kling-v2.1": 150.0,
                      "veo-3-fast": 75.0, "hailuo-02": 120.0}
+log = logging.getLogger(__name__)
 SYNC_HOLD_MAX_S = 5  # hold a video create open only if the model should finish within this
 TERMINAL = ("succeeded", "failed", "canceled")
 WEBHOOK_FALLBACK_S = 60.0  # with a webhook asked for, a status request at most this often
 SPOOL_CHECK_S = 0.25  # how often a waiter looks for its webhook (a local stat, no request)
+WEBHOOK_MISSES = 3  # hooked predictions in a row that only a poll saw end: stop asking
 
 
 async def _run_to_end(fn: Callable[..., Any], *args: Any) -> Any:
@@ -136,6 +139,7 @@ class _Replicate:
         self._spool = ((Spool(Path(webhook_spool)) if webhook_spool else Spool.default())
                        if webhooks else None)
         self._hooked: set[str] = set()  # prediction ids created with a webhook
+        self._misses = 0  # hooked predictions in a row whose webhook never came
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
@@ -193,7 +197,21 @@ class _Replicate:
     def webhook_url(self) -> str | None:
         """Where Replicate should call when a prediction ends, if anywhere (see the module
         docstring): the URL a live nbvideo server extension announced, else None."""
-        return self._spool.live_url() if self._spool is not None else None
+        if self._spool is None or self._misses >= WEBHOOK_MISSES:
+            return None
+        return self._spool.live_url()
+
+    def _count_webhook(self, ticket: Ticket, came: bool) -> None:
+        """A server that announces a URL Replicate cannot reach (a hub whose public_url is
+        wrong) would slow every clip to the fallback poll: after WEBHOOK_MISSES misses in a
+        row this provider stops asking and polls as on a laptop."""
+        if ticket.id not in self._hooked:
+            return
+        self._misses = 0 if came else self._misses + 1
+        if self._misses == WEBHOOK_MISSES:
+            log.warning("Replicate's webhooks have not arrived for %d predictions in a row; "
+                        "%s polls instead (can the internet reach the Jupyter server's public "
+                        "URL?)", WEBHOOK_MISSES, self.model)
 
     async def _create(self, inp: dict[str, Any], hold: int, hook: bool = False) -> Ticket:
         """Create; with `hold` > 0 the request stays open up to that many seconds (max 60).
@@ -272,6 +290,7 @@ class _Replicate:
         # Watch the spool for our own webhooks, and for a resumed prediction's while a server
         # receives them (it may have been created with one by the kernel before us).
         watch = self._spool is not None and (t.id in self._hooked or bool(self.webhook_url()))
+        came = False
         try:
             while t.status not in TERMINAL:
                 # A ticket of unknown age (rebuilt from a saved id) is asked about at once.
@@ -286,7 +305,7 @@ class _Replicate:
                 left = timeout_s - (loop.time() - start)
                 hooked = await self._sleep_or_hook(t, max(0.0, min(delay, left)), watch)
                 if hooked is not None:
-                    t = hooked
+                    t, came = hooked, True
                 elif delay > left:
                     raise WaitTimeout(f"prediction {t.id} ({self.model}) is still {t.status} "
                                       f"after {timeout_s:g} s; it runs (and bills) until "
@@ -299,6 +318,7 @@ class _Replicate:
             if t.status not in TERMINAL:
                 await self._cancel_quietly(t)
             raise
+        self._count_webhook(t, came)
         if t.status == "failed":
             raise PredictionFailed(f"Replicate prediction {t.id} ({self.model}) failed: "
                                    f"{t.error or 'no error text'}", t)
