@@ -8,8 +8,7 @@ An editable install (``pip install -e .``) copies nothing: the code finds ``temp
 The wheel also enables the Jupyter server extension that receives Replicate's webhooks
 (``nbvideo.serverext``): ``jupyter-config/jupyter_server_config.d/nbvideo.json`` is installed as
 ``{prefix}/etc/jupyter/jupyter_server_config.d/nbvideo.json``, which Jupyter reads from
-sys.prefix. An editable install does not install it: ``jupyter server extension enable
-nbvideo.serverext`` does the same by hand.
+sys.prefix. From an editable install, copy the file into ``~/.jupyter/jupyter_server_config.d/``.
 """
 
 import shutil

@@ -16,8 +16,9 @@ JUPYTERHUB_PUBLIC_URL / JUPYTERHUB_HOST + JUPYTERHUB_SERVICE_PREFIX) and a signi
 GET /v1/webhooks/default/secret through the official client). Only then does it announce itself
 in the spool, and only then do kernels ask Replicate for webhooks. The secret stays in this
 process's memory. The wheel enables the extension (jupyter-config/ -> etc/jupyter/
-jupyter_server_config.d/nbvideo.json); `jupyter server extension enable nbvideo.serverext` does
-it by hand.
+jupyter_server_config.d/nbvideo.json); from a source checkout, copy that file into
+~/.jupyter/jupyter_server_config.d/ (jupyter_server 2.21's `extension enable` refuses a module
+no config names yet).
 """
 
 from __future__ import annotations
