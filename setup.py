@@ -4,6 +4,11 @@ the wheel as the package data ``nbvideo/templates``. Everything else is in pypro
 
 An editable install (``pip install -e .``) copies nothing: the code finds ``templates/`` beside
 ``src/`` (see ``nbvideo.model.templates.pack_dir``).
+
+The wheel also enables the Jupyter server extension that receives Replicate's webhooks
+(``nbvideo.serverext``): ``jupyter-config/jupyter_server_config.d/nbvideo.json`` is installed as
+``{prefix}/etc/jupyter/jupyter_server_config.d/nbvideo.json``, which Jupyter reads from
+sys.prefix. From an editable install, copy the file into ``~/.jupyter/jupyter_server_config.d/``.
 """
 
 import shutil
@@ -26,4 +31,7 @@ class BuildPyWithTemplates(build_py):
                             ignore=shutil.ignore_patterns("__pycache__", ".*"))
 
 
-setup(cmdclass={"build_py": BuildPyWithTemplates})
+SERVER_CONFIG = "jupyter-config/jupyter_server_config.d/nbvideo.json"
+
+setup(cmdclass={"build_py": BuildPyWithTemplates},
+      data_files=[("etc/jupyter/jupyter_server_config.d", [SERVER_CONFIG])])

@@ -33,7 +33,10 @@ ALSO_USER_FACING: set[str] = set()
 # Exceptions that never leave nbvideo, and why. Internal ones are underscore-named
 # (_HTTPStatus, _Unusable, _SmartUnsupported), which the scan skips; tests/test_errors.py
 # drives each and checks that what escapes is an NbvideoError.
-INTERNAL: dict[str, str] = {}
+INTERNAL: dict[str, str] = {
+    "WebhookRefused": "the Jupyter server extension answers it to Replicate's webhook sender as "
+                      "an HTTP status; it never reaches a notebook",
+}
 # Lookups that raise KeyError or IndexError here reach users as InvalidInput with the same
 # text (`InvalidInput(str(exc.args[0]))` at the call site), so their messages count too.
 PASSED_THROUGH = {"nbvideo/model/state.py": {"KeyError", "IndexError"},

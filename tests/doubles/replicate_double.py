@@ -4,7 +4,11 @@ Routes: POST /v1/models/{owner}/{name}/predictions (and POST /v1/predictions wit
 GET /v1/predictions/{id}, POST /v1/predictions/{id}/cancel, and GET /files/{name} for outputs
 (served without auth, like Replicate's CDN). `Prefer: wait=N` holds a create up to N s.
 Predictions finish `latency_s` after creation; outputs are real PNGs (Pillow) and MP4s
-(bundled ffmpeg, cached). Tests steer failures with attributes and `inject`, and read the
+(bundled ffmpeg, cached). A create that names a `webhook` is called back as Replicate does
+(the prediction as the JSON body, signed with the account's secret, which GET
+/v1/webhooks/default/secret returns): `webhooks_on_create` and `webhooks_on_completion` say
+what is sent when (signed, replay, forged, stale, unsigned); `webhook_deliveries` records
+each and the status it got. Tests steer failures with attributes and `inject`, and read the
 counters: creates, status_requests, cancels, requests and charged_usd (billed like Replicate:
 per image, or per second of output at the requested resolution, using the catalog prices).
 """
@@ -12,6 +16,8 @@ per image, or per second of output at the requested resolution, using the catalo
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import io
 import json
 import re
@@ -20,6 +26,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -146,6 +154,8 @@ class _Prediction:
     fail_message: str | None = None
     canceled: bool = False
     fault: str | None = None
+    webhook: str | None = None
+    webhook_events_filter: list[str] | None = None
 
     def status(self, now: float) -> str:
         if self.canceled:
@@ -175,6 +185,15 @@ class ReplicateDouble:
         self.force_image_format: str | None = None
         self.data_url_outputs = False
         self.slow_upload_s = 0.0  # fault: a POST over 1 MB is read only after this pause  # outputs inline as data: URIs instead of file URLs
+        # Webhooks: the account's signing secret, what each hooked prediction is sent (kinds:
+        # "signed"; "replay" resends the last signed delivery byte for byte; "forged" (signed
+        # with another key), "stale" (ten minutes old) and "unsigned" claim the prediction
+        # succeeded with an output at /files/forged-<id>.mp4), and every delivery's answer.
+        self.webhook_secret = "whsec_" + base64.b64encode(uuid.uuid4().bytes * 2).decode()
+        self.webhooks_on_create: list[str] = []
+        self.webhooks_on_completion: list[str] = ["signed"]
+        self.webhook_deliveries: list[dict[str, Any]] = []
+        self._last_signed: dict[str, tuple[bytes, dict[str, str]]] = {}
         self.creates: Counter[str] = Counter()
         self.status_requests: Counter[str] = Counter()
         self.cancels: list[str] = []
@@ -227,6 +246,17 @@ class ReplicateDouble:
                     total += self._price(p)
         return round(total, 6)
 
+    def hooks(self, ref: str) -> list[tuple[str | None, tuple[str, ...] | None]]:
+        """(webhook, webhook_events_filter) of each prediction of model `ref`, oldest first."""
+        with self._lock:
+            return [(p.webhook, None if p.webhook_events_filter is None
+                     else tuple(p.webhook_events_filter))
+                    for p in self._preds.values() if p.model == ref]
+
+    def ids(self, ref: str) -> list[str]:
+        with self._lock:
+            return [p.id for p in self._preds.values() if p.model == ref]
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
@@ -256,7 +286,56 @@ class ReplicateDouble:
                 return f"input.{k}: must be one of {sorted(allowed, key=str)}"
         return None
 
-    def _create(self, ref: str, inp: dict[str, Any]) -> _Prediction:
+    # --- webhooks, sent as Replicate does (replicate.com/docs/topics/webhooks) ------------
+    def _sign(self, secret: str, webhook_id: str, stamp: str, body: bytes) -> str:
+        key = base64.b64decode(secret.split("_", 1)[1])
+        mac = hmac.new(key, f"{webhook_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
+        return "v1," + base64.b64encode(mac).decode()
+
+    def _call_back(self, p: _Prediction) -> None:
+        """In a thread: the on-create deliveries now, the on-completion ones when it ends."""
+        for kind in list(self.webhooks_on_create):
+            self._deliver(p, kind)
+        time.sleep(max(0.0, p.created + p.latency - time.monotonic()) + 0.02)
+        for kind in list(self.webhooks_on_completion):
+            self._deliver(p, kind)
+
+    def _deliver(self, p: _Prediction, kind: str) -> None:
+        assert p.webhook is not None
+        stamp = str(int(time.time()) - (600 if kind == "stale" else 0))
+        headers = {"webhook-id": f"msg_{uuid.uuid4().hex}", "webhook-timestamp": stamp,
+                   "Content-Type": "application/json"}
+        if kind == "replay":
+            if p.id not in self._last_signed:
+                return
+            body, headers = self._last_signed[p.id]
+        elif kind == "signed":
+            body = json.dumps(self._json(p)).encode()
+            headers["webhook-signature"] = self._sign(self.webhook_secret,
+                                                      headers["webhook-id"], stamp, body)
+            self._last_signed[p.id] = (body, dict(headers))
+        else:  # a claim that it finished, with an output of the sender's choosing
+            fake = {**self._json(p), "status": "succeeded", "error": None,
+                    "output": f"{self.base_url}/files/forged-{p.id}.mp4"}
+            body = json.dumps(fake).encode()
+            if kind != "unsigned":
+                other = "whsec_" + base64.b64encode(b"not the account's key 32 bytes!!").decode()
+                secret = other if kind == "forged" else self.webhook_secret
+                headers["webhook-signature"] = self._sign(secret, headers["webhook-id"],
+                                                          stamp, body)
+        req = urllib.request.Request(p.webhook, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                status: int | None = r.status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        except OSError:
+            status = None
+        with self._lock:
+            self.webhook_deliveries.append({"prediction": p.id, "kind": kind, "status": status})
+
+    def _create(self, ref: str, inp: dict[str, Any], webhook: str | None = None,
+                events: list[str] | None = None) -> _Prediction:
         pid = uuid.uuid4().hex[:20]
         with self._lock:
             fail = None
@@ -269,12 +348,15 @@ class ReplicateDouble:
             p = _Prediction(id=pid, model=ref, input=inp, created=time.monotonic(),
                             created_at=datetime.now(UTC).isoformat(),
                             latency=self.latency_by_model.get(ref, self.latency_s),
-                            fail_message=fail)
+                            fail_message=fail, webhook=webhook, webhook_events_filter=events)
             if self.video_faults and not ref.startswith("black-forest-labs/"):
                 p.fault = self.video_faults.popleft()
             self._preds[pid] = p
             self.creates[ref] += 1
             self._files[pid] = p
+        if webhook:
+            threading.Thread(target=self._call_back, args=(p,), daemon=True,
+                             name=f"webhook-{pid}").start()
         return p
 
     def _output(self, p: _Prediction) -> Any:
@@ -432,6 +514,8 @@ def _handler(double: ReplicateDouble) -> type[BaseHTTPRequestHandler]:
                                                          f"Token {double.token}"):
                 return self._problem(401, "Unauthenticated",
                                      "You did not pass a valid authentication token")
+            if method == "GET" and path == "/v1/webhooks/default/secret":
+                return self._send(200, json.dumps({"key": double.webhook_secret}).encode())
             m_model = re.fullmatch(r"/v1/models/([^/]+)/([^/]+)/predictions", path)
             m_pred = re.fullmatch(r"/v1/predictions/([^/]+)(/cancel)?", path)
             if method == "POST" and (m_model or path == "/v1/predictions"):
@@ -464,7 +548,8 @@ def _handler(double: ReplicateDouble) -> type[BaseHTTPRequestHandler]:
             problem = double._validate(ref, inp)
             if problem:
                 return self._problem(422, "Input validation failed", problem)
-            pred = double._create(ref, inp)
+            pred = double._create(ref, inp, body.get("webhook"),
+                                  body.get("webhook_events_filter"))
             m = re.fullmatch(r"wait(?:=(\d+))?", (self.headers.get("Prefer") or "").strip())
             if m:
                 until = time.monotonic() + float(m[1] or 60)

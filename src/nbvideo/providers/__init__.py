@@ -198,6 +198,26 @@ def replicate_options() -> dict[str, object]:
     hosts = allowed_hosts_from(os.environ.get("NBVIDEO_DOWNLOAD_HOSTS", ""))
     if hosts:
         opts["allowed_download_hosts"] = hosts
+    opts.update(_webhook_options())
+    return opts
+
+
+def _webhook_options() -> dict[str, object]:
+    """NBVIDEO_WEBHOOKS=0 never asks Replicate for webhooks; NBVIDEO_WEBHOOK_FALLBACK_S is how
+    often a clip with one asked for still polls (see providers/replicate.py)."""
+    opts: dict[str, object] = {}
+    if os.environ.get("NBVIDEO_WEBHOOKS", "").strip().lower() in ("0", "off", "false", "no"):
+        opts["webhooks"] = False
+    raw = os.environ.get("NBVIDEO_WEBHOOK_FALLBACK_S", "").strip()
+    if raw:
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = -1.0
+        if not 0 < seconds < float("inf"):
+            raise InvalidInput(f"NBVIDEO_WEBHOOK_FALLBACK_S={quote(raw)}: allowed is a number "
+                               "of seconds above 0, such as 60")
+        opts["webhook_fallback_s"] = seconds
     return opts
 
 

@@ -11,8 +11,15 @@ helpers.py) and Replicate's docs (topics/predictions/create-a-prediction, input-
   schedule); `async_cancel(id)` POSTs .../cancel. A Prediction has id, model, version, status,
   input, output, error, logs, metrics{predict_time, total_time}, created_at, urls{get, cancel}.
 - Retries the SDK leaves out are in replicate_http; when to poll is in replicate_polling.
-- No webhooks: a notebook kernel has no public URL for Replicate to call back, so status
-  comes from polling, scheduled from the expected latency and the model's own progress bar.
+- Webhooks where there is a way in: a kernel has no public URL, but a notebook server behind
+  JupyterHub's proxy has one. When the nbvideo server extension (nbvideo.serverext) announces
+  itself in the spool (webhooks.py), a video create carries `webhook` and
+  `webhook_events_filter: ["completed"]` (replicate.com/docs/topics/webhooks/setup-webhook;
+  the SDK passes both through, prediction.py CreatePredictionParams), and the wait looks in
+  the spool for the verified prediction between status requests, which then come only every
+  `webhook_fallback_s` (a lost webhook costs time, not the clip). Without the extension (a
+  laptop) status comes from polling, scheduled from the expected latency and the model's own
+  progress bar.
 - File inputs: by default the client uploads files (POST /v1/files) and passes their URL;
   with file_encoding_strategy="base64" it inlines a data URI. We inline a data URI we build
   ourselves: one request instead of two, no upload to expire or delete, nothing a resumed
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import math
 import os
 import uuid
@@ -35,6 +43,7 @@ from typing import Any
 
 import av
 import replicate
+from replicate.prediction import Prediction
 
 from nbvideo.errors import InvalidInput, NbvideoError
 from nbvideo.keys import Secret, get_key, redact
@@ -60,13 +69,18 @@ from nbvideo.providers.replicate_inputs import (
     image_data_uri,
 )
 from nbvideo.providers.replicate_polling import age_s, created_at, next_poll_offset, parse_time
+from nbvideo.webhooks import EVENTS_FILTER, Spool
 
 # Typical wall time (create -> succeeded) of a 5 s 720p clip or one image; the polling
 # schedule starts from it and each instance then learns its own scale from real completions.
 TYPICAL_LATENCY_S = {"flux-schnell": 2.0, "flux-kontext-pro": 8.0, "wan-2.5-i2v-fast": 60.0, "kling-v2.1": 150.0,
                      "veo-3-fast": 75.0, "hailuo-02": 120.0}
+log = logging.getLogger(__name__)
 SYNC_HOLD_MAX_S = 5  # hold a video create open only if the model should finish within this
 TERMINAL = ("succeeded", "failed", "canceled")
+WEBHOOK_FALLBACK_S = 60.0  # with a webhook asked for, a status request at most this often
+SPOOL_CHECK_S = 0.25  # how often a waiter looks for its webhook (a local stat, no request)
+WEBHOOK_MISSES = 3  # hooked predictions in a row that only a poll saw end: stop asking
 
 
 async def _run_to_end(fn: Callable[..., Any], *args: Any) -> Any:
@@ -96,7 +110,9 @@ class _Replicate:
                  allowed_download_hosts: frozenset[str] = frozenset(),
                  max_download_bytes: int = 512 << 20, concurrency: int | None = None,
                  typical_latency_s: float | None = None, sync_wait_s: int | None = None,
-                 retries: int = 5, backoff_s: float = 0.5, key_on_use: bool = False) -> None:
+                 retries: int = 5, backoff_s: float = 0.5, key_on_use: bool = False,
+                 webhooks: bool = True, webhook_fallback_s: float = WEBHOOK_FALLBACK_S,
+                 webhook_spool: str | Path | None = None) -> None:
         spec = get_model(model)
         if spec.provider != "replicate" or spec.kind != self._kind:
             raise InvalidInput(f"{model} is a {spec.provider} {spec.kind} model, "
@@ -118,6 +134,12 @@ class _Replicate:
         self._asked: dict[str, tuple[str, float]] = {}  # id -> billed (resolution, seconds)
         self._total_s: dict[str, float] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        # Webhooks: asked for only while a live server extension announces a URL in the spool.
+        self.webhook_fallback_s = webhook_fallback_s
+        self._spool = ((Spool(Path(webhook_spool)) if webhook_spool else Spool.default())
+                       if webhooks else None)
+        self._hooked: set[str] = set()  # prediction ids created with a webhook
+        self._misses = 0  # hooked predictions in a row whose webhook never came
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
@@ -172,14 +194,67 @@ class _Replicate:
             base *= asked[1] / 5.0 * (1.5 if asked[0] == "1080p" else 1.0)
         return base * self._scale
 
-    async def _create(self, inp: dict[str, Any], hold: int) -> Ticket:
-        """Create; with `hold` > 0 the request stays open up to that many seconds (max 60)."""
+    def webhook_url(self) -> str | None:
+        """Where Replicate should call when a prediction ends, if anywhere (see the module
+        docstring): the URL a live nbvideo server extension announced, else None."""
+        if self._spool is None or self._misses >= WEBHOOK_MISSES:
+            return None
+        return self._spool.live_url()
+
+    def _count_webhook(self, ticket: Ticket, came: bool) -> None:
+        """A server that announces a URL Replicate cannot reach (a hub whose public_url is
+        wrong) would slow every clip to the fallback poll: after WEBHOOK_MISSES misses in a
+        row this provider stops asking and polls as on a laptop."""
+        if ticket.id not in self._hooked:
+            return
+        self._misses = 0 if came else self._misses + 1
+        if self._misses == WEBHOOK_MISSES:
+            log.warning("Replicate's webhooks have not arrived for %d predictions in a row; "
+                        "%s polls instead (can the internet reach the Jupyter server's public "
+                        "URL?)", WEBHOOK_MISSES, self.model)
+
+    async def _create(self, inp: dict[str, Any], hold: int, hook: bool = False) -> Ticket:
+        """Create; with `hold` > 0 the request stays open up to that many seconds (max 60).
+        With `hook`, ask for a webhook when there is a way in (`webhook_url`)."""
+        url = self.webhook_url() if hook else None
+        extra: dict[str, Any] = ({"webhook": url, "webhook_events_filter": list(EVENTS_FILTER)}
+                                 if url else {})
+
         def create(c: replicate.Client) -> Awaitable[Any]:
             if hold > 0:
                 return c.models.predictions.async_create(model=self.spec.ref, input=inp,
-                                                         wait=min(60, hold))
-            return c.models.predictions.async_create(model=self.spec.ref, input=inp)
-        return self._ticket(await self._api.call("create", create))
+                                                         wait=min(60, hold), **extra)
+            return c.models.predictions.async_create(model=self.spec.ref, input=inp, **extra)
+        t = self._ticket(await self._api.call("create", create))
+        if url:
+            self._hooked.add(t.id)
+        return t
+
+    def _from_webhook(self, ticket: Ticket) -> Ticket | None:
+        """The prediction's verified webhook, if the server extension spooled one."""
+        data = self._spool.take(ticket.id) if self._spool is not None else None
+        if data is None:
+            return None
+        try:
+            pred = Prediction(**data)
+        except (TypeError, ValueError):  # not a prediction after all: poll instead
+            return None
+        return self._ticket(pred, ticket)
+
+    async def _sleep_or_hook(self, ticket: Ticket, seconds: float, watch: bool) -> Ticket | None:
+        """Sleep `seconds`; with `watch`, look in the spool meanwhile and return the webhook's
+        ticket if one came (one spooled before we started waiting is found at once)."""
+        if not watch:
+            await asyncio.sleep(seconds)
+            return None
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while True:
+            got = self._from_webhook(ticket)
+            left = end - loop.time()
+            if got is not None or left <= 0:
+                return got
+            await asyncio.sleep(min(SPOOL_CHECK_S, left))
 
     async def poll(self, ticket: Ticket) -> Ticket:
         """One status request."""
@@ -211,6 +286,11 @@ class _Replicate:
         t = ticket
         loop = asyncio.get_running_loop()
         start = loop.time()
+        asked_at = 0.0  # the prediction's age at its last status answer (the create's: 0)
+        # Watch the spool for our own webhooks, and for a resumed prediction's while a server
+        # receives them (it may have been created with one by the kernel before us).
+        watch = self._spool is not None and (t.id in self._hooked or bool(self.webhook_url()))
+        came = False
         try:
             while t.status not in TERMINAL:
                 # A ticket of unknown age (rebuilt from a saved id) is asked about at once.
@@ -218,20 +298,27 @@ class _Replicate:
                 if t.created_at is not None:
                     age = age_s(t.created_at)
                     expected = self._expected_s(self._asked.get(t.id))
-                    delay = max(0.0, next_poll_offset(t, age, expected) - age)
+                    offset = next_poll_offset(t, age, expected)
+                    if t.id in self._hooked:  # the webhook wakes us: poll only as a fallback
+                        offset = max(offset, asked_at + self.webhook_fallback_s)
+                    delay = max(0.0, offset - age)
                 left = timeout_s - (loop.time() - start)
-                if delay > left:
-                    await asyncio.sleep(max(0.0, left))
+                hooked = await self._sleep_or_hook(t, max(0.0, min(delay, left)), watch)
+                if hooked is not None:
+                    t, came = hooked, True
+                elif delay > left:
                     raise WaitTimeout(f"prediction {t.id} ({self.model}) is still {t.status} "
                                       f"after {timeout_s:g} s; it runs (and bills) until "
                                       "canceled", t)
-                await asyncio.sleep(delay)
-                t = await self.poll(t)
+                else:
+                    t = await self.poll(t)
+                    asked_at = age_s(t.created_at) if t.created_at is not None else 0.0
                 await _notify(on_status, t)
         except asyncio.CancelledError:
             if t.status not in TERMINAL:
                 await self._cancel_quietly(t)
             raise
+        self._count_webhook(t, came)
         if t.status == "failed":
             raise PredictionFailed(f"Replicate prediction {t.id} ({self.model}) failed: "
                                    f"{t.error or 'no error text'}", t)
@@ -320,7 +407,7 @@ class ReplicateVideo(_Replicate):
         expected = self._expected_s(self._billed(inp))
         hold = (self.sync_wait_s if self.sync_wait_s is not None
                 else math.ceil(1.5 * expected) if 1.5 * expected <= SYNC_HOLD_MAX_S else 0)
-        return await self._create(inp, hold)
+        return await self._create(inp, hold, hook=hold == 0)  # a held create needs no webhook
 
     async def fetch(self, ticket: Ticket, out: Path) -> MediaResult:
         """Download the MP4 (size-capped, video/mp4 only), probe it, price what was billed.
