@@ -14,6 +14,7 @@ import threading
 from nbvideo.errors import NbvideoError
 
 ENV = {"openai": "OPENAI_API_KEY", "replicate": "REPLICATE_API_TOKEN"}
+ENV["heygen"] = "HEYGEN_API_KEY"  # presenter scenes on HeyGen (providers/heygen.py)
 
 _typed: dict[str, str] = {}
 _guard = threading.Lock()
@@ -30,8 +31,13 @@ class Secret(str):
         return "Secret('***')"
 
 
-def set_keys(openai: str | None = None, replicate: str | None = None, *, prompt: bool = True) -> None:
-    """Give keys for this session only. With no value and prompt=True, ask without echoing."""
+def set_keys(openai: str | None = None, replicate: str | None = None, *, prompt: bool = True,
+             heygen: str | None = None) -> None:
+    """Give keys for this session only. With no value and prompt=True, ask without echoing
+    (for OpenAI and Replicate; a HeyGen key is asked for only by name: `heygen=...`)."""
+    if heygen:
+        with _guard:
+            _typed["heygen"] = heygen.strip()
     for vendor, value in (("openai", openai), ("replicate", replicate)):
         if value is None and prompt and not get_key(vendor, required=False):
             value = getpass.getpass(f"{ENV[vendor]} (leave empty to skip): ").strip() or None
@@ -41,7 +47,7 @@ def set_keys(openai: str | None = None, replicate: str | None = None, *, prompt:
 
 
 def get_key(vendor: str, required: bool = True) -> Secret | None:
-    """The key for `vendor` ('openai' or 'replicate'): typed in this session, else from the env."""
+    """The key for `vendor` ('openai', 'replicate' or 'heygen'): typed in this session, else from the env."""
     if vendor not in ENV:
         raise ValueError(f"vendor must be one of {', '.join(ENV)}, got {vendor!r}")
     with _guard:
