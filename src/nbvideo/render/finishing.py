@@ -411,10 +411,13 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
     if kit is not None or f.captions or f.scene_text:
         style = kit.caption_style if kit is not None else CaptionStyle()
         area = safe or _full_frame()
-        if f.captions and (lines or own):
+        # presenter lines are captioned with the rest once finishing is set (an export with
+        # no p.finish() is the picture and the presenters' own sound, nothing burned in)
+        captioned = own if f != Finishing() else {}
+        if f.captions and (lines or captioned):
             said = {sid: secs for sid, (_p, secs) in lines.items()}
-            said.update({sid: max(0.0, secs - VOICE_LEAD_S) for sid, (_p, secs) in own.items()
-                         if entry_of(entries, sid).scene.voice_line.strip()})
+            said.update({sid: max(0.0, secs - VOICE_LEAD_S) for sid, (_p, secs)
+                         in captioned.items() if entry_of(entries, sid).scene.voice_line.strip()})
             cues = caption_cues(entries, said, scene_s, fps)
             spans += [(c.start_s, c.end_s) for c in cues]
             _warn_glyphs(style, style_base, entries, "voice line (caption)",

@@ -95,9 +95,9 @@ def mouth_openings(samples: np.ndarray, frames: int, fps: int, rate: int = SAMPL
     raw = np.clip(rms / loud, 0.0, 1.0) ** 0.8
     raw[rms < loud * 0.08] = 0.0  # silence between words: closed
     out = np.zeros(frames)
-    prev = 0.0
+    prev, release = 0.0, 0.4 ** (30 / fps)  # per frame: 0.4 a frame at 30 fps
     for i, v in enumerate(raw):
-        prev = v if v >= prev else max(v, prev * 0.55)
+        prev = v if v >= prev else max(v, prev * release)
         out[i] = prev
     return out
 
