@@ -295,8 +295,20 @@ def test_budget_refuses_a_heygen_presenter_before_any_request(heygen, tmp_path: 
 
 
 @pytest.mark.slow
-def test_heygen_presenter_in_an_ad_is_priced_in_credits(heygen, tmp_path: Path) -> None:
+def test_heygen_presenter_in_an_ad_is_priced_in_credits(heygen, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from nbvideo.media.ffmpeg import probe
+    from nbvideo.providers.heygen import HeyGenPresenter
+    from nbvideo.runtime.budget import inside_gate
+
+    gated: list[bool] = []
+    real = HeyGenPresenter.submit
+
+    def watched(self, req):  # every HeyGen video is asked for inside the money gate
+        gated.append(inside_gate())
+        return real(self, req)
+
+    monkeypatch.setattr(HeyGenPresenter, "submit", watched)
 
     p = nv.Project.open(tmp_path / "hg", brief=BRIEF, providers="heygen", **SMALL)
     p.storyboard()
@@ -316,6 +328,8 @@ def test_heygen_presenter_in_an_ad_is_priced_in_credits(heygen, tmp_path: Path) 
     assert len(row) == 1 and row.iloc[0]["unit"] == "credit"
     assert row.iloc[0]["units"] == pytest.approx(heygen.charged_credits)
     assert row.iloc[0]["cost_usd"] == pytest.approx(heygen.charged_credits * 2.00)
+    assert row.iloc[0]["cost_usd"] <= row.iloc[0]["estimated_usd"]  # the reservation held it
+    assert gated == [True]
     assert len(takes) == len(p.scenes)
     ad = p.export("ad").paths[0]
     assert probe(ad).has_audio  # its line, though no voice-over was asked for
