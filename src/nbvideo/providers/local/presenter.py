@@ -12,6 +12,7 @@ track (H.264 + AAC), exactly `duration_s` long. Same request, same frames.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import random
 import subprocess
@@ -37,6 +38,8 @@ from nbvideo.media.ffmpeg import (
 from nbvideo.providers.base import MediaResult, PresenterRequest, SpeechRequest, Usage
 
 __all__ = ["AVATARS", "LEAD_S", "Avatar", "LocalPresenter", "mouth_openings", "render_presenter"]
+
+log = logging.getLogger(__name__)
 
 LEAD_S = 0.15
 """The presenter starts speaking this far into the shot (as a voice-over line does)."""
@@ -113,6 +116,9 @@ def line_track(line: np.ndarray | None, frames: int, fps: int) -> np.ndarray:
     room = max(0, total - start)
     piece = mono[:room].astype(np.float32).copy()
     if len(mono) > room and len(piece):
+        log.warning("the presenter's line runs %.2f s, longer than the %.2f s its shot leaves "
+                    "after the lead-in: it is cut at the end of the shot (shorten the line or "
+                    "lengthen the scene)", len(mono) / SAMPLE_RATE, room / SAMPLE_RATE)
         fade = min(len(piece), round(0.06 * SAMPLE_RATE))
         piece[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
     track[start:start + len(piece)] = piece
