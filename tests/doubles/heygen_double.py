@@ -105,6 +105,7 @@ class _Video:
     character: str
     fail: bool = False
     deleted: bool = False
+    billed: bool = False
 
 
 class HeyGenDouble:
@@ -144,11 +145,10 @@ class HeyGenDouble:
         else:
             status = "failed" if v.fail else "completed"
         done = status == "completed"
-        if done and not getattr(v, "_billed", False):
-            with self._lock:
-                if not getattr(v, "_billed", False):
-                    v._billed = True  # type: ignore[attr-defined]
-                    self.charged_credits += v.seconds / SECONDS_PER_CREDIT[v.character]
+        with self._lock:  # billed once, when HeyGen first reports it completed
+            if done and not v.billed:
+                v.billed = True
+                self.charged_credits += v.seconds / SECONDS_PER_CREDIT[v.character]
         error = ({"code": 40056, "message": "Avatar not found or not accessible.",
                   "detail": f"avatar {v.body['video_inputs'][0]['character'].get('avatar_id')}"
                             " is not available to this account"} if status == "failed" else None)

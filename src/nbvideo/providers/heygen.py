@@ -186,9 +186,6 @@ class HeyGenPresenter:
             raise ProviderOutputError(f"HeyGen's asset upload gave no id: {_message_of(body)}")
         return str(asset)
 
-    def estimate_usd(self, req: PresenterRequest, seconds: float) -> float:
-        return price(self.spec, seconds=seconds).cost_usd
-
     async def submit(self, req: PresenterRequest) -> Ticket:
         """Create the video and return at once with its id (persist it before waiting)."""
         if not req.text.strip():
@@ -266,7 +263,6 @@ class HeyGenPresenter:
             ticket = await self.poll(ticket)
         if ticket.status != "succeeded" or not ticket.output_url:
             raise ProviderError(f"HeyGen video {ticket.id} is {ticket.status}; nothing to fetch")
-        usage = None
         try:
             got = await download(ticket.output_url, Path(out), max_bytes=self.max_download_bytes,
                                  content_types=("video/mp4",),
