@@ -210,11 +210,9 @@ def _head(st: _Stage, opening: float, lid: float, brow: float, gaze: float) -> I
             x, y = cx + math.cos(a) * 0.46 * hw, cy + math.sin(a) * 0.44 * hh
             d.ellipse((x - r, y - r, x + r, y + r), fill=hair)
     else:
-        d.chord((cx - 0.53 * hw, cy - 0.56 * hh, cx + 0.53 * hw, cy + 0.1 * hh), 180, 360,
+        low = 0.02 if st.cut == "short" else 0.1  # where the hairline meets the temples
+        d.chord((cx - 0.53 * hw, cy - 0.57 * hh, cx + 0.53 * hw, cy + low * hh), 180, 360,
                 fill=hair)
-        if st.cut == "short":
-            d.chord((cx - 0.5 * hw, cy - 0.5 * hh, cx + 0.5 * hw, cy - 0.05 * hh), 200, 340,
-                    fill=skin)
     # eyes: whites, irises (a slow gaze drift), lids closing for a blink
     eye_y, eye_dx = cy - 0.04 * hh, 0.19 * hw
     ew, eh = 0.085 * hw, 0.05 * hh
@@ -226,9 +224,15 @@ def _head(st: _Stage, opening: float, lid: float, brow: float, gaze: float) -> I
         d.ellipse((ix - ir, eye_y - ir, ix + ir, eye_y + ir), fill=(64, 44, 30))
         d.ellipse((ix - ir * 0.45, eye_y - ir * 0.45, ix + ir * 0.45, eye_y + ir * 0.45),
                   fill=(12, 10, 10))
-        if lid > 0:
-            d.rectangle((ex - ew * 1.2, eye_y - eh * 1.3, ex + ew * 1.2,
-                         eye_y - eh * 1.3 + lid * 2.6 * eh), fill=_shade(skin, 0.95))
+        if lid > 0:  # the upper lid comes down over the eye; closed, a lash line is left
+            box = (ex - ew * 1.08, eye_y - eh * 1.15, ex + ew * 1.08, eye_y + eh * 1.15)
+            if lid >= 0.75:
+                d.ellipse(box, fill=skin)
+                d.arc(box, 20, 160, fill=_shade(skin, 0.55), width=max(2, round(0.012 * hh)))
+            else:
+                d.chord(box, 180, 360, fill=skin)
+                d.line([(box[0], eye_y), (box[2], eye_y)], fill=_shade(skin, 0.55),
+                       width=max(2, round(0.01 * hh)))
         by = eye_y - (0.11 + 0.03 * brow) * hh
         d.line([(ex - ew * 1.1, by + 0.01 * hh), (ex + ew * 1.1, by)], fill=hair,
                width=max(2, round(0.018 * hh)))
