@@ -16,7 +16,7 @@ import pytest
 
 # Examples use the local providers only: a key in the developer's environment must not make an
 # example that says "offline" call a paid API.
-_KEY_VARS = ("OPENAI_API_KEY", "REPLICATE_API_TOKEN", "OPENAI_BASE_URL")
+_KEY_VARS = ("OPENAI_API_KEY", "REPLICATE_API_TOKEN", "OPENAI_BASE_URL", "HEYGEN_API_KEY")
 
 
 # Model lifecycles and price ages count from a fixed day (as in tests/conftest.py), so an

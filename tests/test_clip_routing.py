@@ -191,7 +191,10 @@ def test_auto_on_an_offline_project_uses_the_animatic(fresh: nv.Project) -> None
 
 def _worker(project: Path, mode: str, double: ReplicateDouble) -> subprocess.Popen[str]:
     env = {**os.environ, "REPLICATE_API_TOKEN": TOKEN, "REPLICATE_BASE_URL": double.base_url,
-           "NBVIDEO_DOWNLOAD_HOSTS": "127.0.0.1", "PYTHONPATH": str(Path(__file__).parents[1])}
+           "NBVIDEO_DOWNLOAD_HOSTS": "127.0.0.1",
+           # the sources under test first (not whichever checkout the venv installed)
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"),
+                                          str(Path(__file__).parents[1])])}
     # Ctrl-C in a terminal reaches a process whose SIGINT is at its default: do not let the
     # worker inherit an "ignore" from whatever started this test run.
     proc = subprocess.Popen([sys.executable, "-m", "tests.scripts.clip_worker", str(project), mode],

@@ -186,6 +186,7 @@ def test_paid_voice_lines_stop_at_the_budget(openai_double: OpenAIDouble,
 def paid_methods() -> dict[tuple[str, str], tuple[type, tuple[str, ...]]]:
     """The provider methods that make a vendor bill us, by (vendor, kind) of model."""
     from nbvideo.providers.elevenlabs import ElevenLabsSpeech
+    from nbvideo.providers.heygen import HeyGenPresenter
     from nbvideo.providers.openai import OpenAIImageFrames, OpenAIPlanner
     from nbvideo.providers.openai_tts import OpenAISpeech
     from nbvideo.providers.replicate import ReplicateFrames, ReplicateVideo
@@ -198,7 +199,8 @@ def paid_methods() -> dict[tuple[str, str], tuple[type, tuple[str, ...]]]:
             ("openai", "audio"): (OpenAISpeech, ("speak",)),
             ("elevenlabs", "audio"): (ElevenLabsSpeech, ("speak",)),
             ("replicate", "image"): (ReplicateFrames, ("frame",)),
-            ("replicate", "video"): (ReplicateVideo, ("submit", "clip"))}
+            ("replicate", "video"): (ReplicateVideo, ("submit", "clip")),
+            ("heygen", "video"): (HeyGenPresenter, ("submit", "clip"))}
 
 
 def test_every_priced_model_has_its_paid_methods_watched() -> None:

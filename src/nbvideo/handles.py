@@ -128,6 +128,12 @@ class SceneHandle:
         """Change scene fields (title, description, duration_s, ...); same as `p.edit_scene`."""
         return self._p.edit_scene(self.id, **changes)
 
+    def present(self, *, avatar: str | None = None, voice: str | None = None,
+                background: str | None = None, model: str | None = None) -> SceneHandle:
+        """Make this a presenter scene (an avatar says its voice line); see `p.present`."""
+        return self._p.present(self.id, avatar=avatar, voice=voice, background=background,
+                               model=model)
+
     def regenerate(self, prompt: str | None = None, *, force: bool = False,
                    seed: int | None = None) -> Take:
         """A new frame take (optionally with a new visual prompt); old takes are kept."""

@@ -14,7 +14,8 @@ import threading
 from nbvideo.errors import NbvideoError
 
 ENV = {"openai": "OPENAI_API_KEY", "replicate": "REPLICATE_API_TOKEN",
-       "runway": "RUNWAYML_API_SECRET", "elevenlabs": "ELEVENLABS_API_KEY"}
+       "runway": "RUNWAYML_API_SECRET", "elevenlabs": "ELEVENLABS_API_KEY",
+       "heygen": "HEYGEN_API_KEY"}
 
 _typed: dict[str, str] = {}
 _guard = threading.Lock()
@@ -33,13 +34,13 @@ class Secret(str):
 
 def set_keys(openai: str | None = None, replicate: str | None = None, *,
              runway: str | None = None, prompt: bool = True,
-             elevenlabs: str | None = None) -> None:
+             elevenlabs: str | None = None, heygen: str | None = None) -> None:
     """Give keys for this session only. With no value and prompt=True, ask without echoing
-    (an empty answer skips that vendor; the ElevenLabs key is asked for only by name).
-    Vendors after the first two are keyword-only."""
+    (an empty answer skips that vendor; the ElevenLabs and HeyGen keys are asked for only by
+    name). Vendors after the first two are keyword-only."""
     for vendor, value in (("openai", openai), ("replicate", replicate), ("runway", runway),
-                          ("elevenlabs", elevenlabs)):
-        if vendor == "elevenlabs" and value is None:
+                          ("elevenlabs", elevenlabs), ("heygen", heygen)):
+        if vendor in ("elevenlabs", "heygen") and value is None:
             continue
         if value is None and prompt and not get_key(vendor, required=False):
             value = getpass.getpass(f"{ENV[vendor]} (leave empty to skip): ").strip() or None

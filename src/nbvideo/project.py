@@ -28,6 +28,7 @@ from nbvideo.deliver import signoff
 from nbvideo.edit import timeline as timeline_ops
 from nbvideo.edit import versions
 from nbvideo.edit.timeline import MAX_CROSSFADE_S, MIN_KEPT_S
+from nbvideo.errors import InvalidInput
 from nbvideo.generate import clips as clips_phase
 from nbvideo.generate import qa as qa_phase
 from nbvideo.generate import selection
@@ -201,6 +202,51 @@ class Project:
     def edit_scene(self, ref: str | int, **changes: Any) -> SceneHandle:
         """Change a scene's fields (description, visual_prompt, duration_s, ...); checked whole."""
         return SceneHandle(self, scene_ops.edit(self._rt, ref, **changes).id)
+
+    def present(self, ref: str | int, *, avatar: str | None = None, voice: str | None = None,
+                background: str | None = None, model: str | None = None) -> SceneHandle:
+        """Make scene `ref` a presenter scene: an avatar says its voice line to camera.
+
+        `avatar` and `voice` are the presenter model's ids (offline: see
+        `p.presenter_avatars()`, voices 'narrator-f', 'narrator-m', 'warm', 'bright'; HeyGen:
+        `p.presenter_avatars("heygen")`, `p.presenter_voices("heygen")`); `background` is
+        'frame' (the scene's storyboard frame) or a colour '#rrggbb'; `model` a presenter
+        model ('local-presenter', 'heygen-avatar', 'heygen-talking-photo'; default: HeyGen
+        where the project has it, else offline). Settings not given are kept. The next
+        `p.generate_clips()` makes the shot, and the export plays its line once, in sync (no
+        voice-over line for this scene). `p.edit_scene(ref, kind="broll")` turns it back."""
+        return SceneHandle(self, scene_ops.present(self._rt, ref, avatar=avatar, voice=voice,
+                                                   background=background, model=model).id)
+
+    def presenter_avatars(self, vendor: str = "local") -> pd.DataFrame:
+        """The presenters `present(avatar=...)` can use, as a table: the offline ones, or
+        HeyGen's avatars and talking photos (GET /v2/avatars; needs HEYGEN_API_KEY)."""
+        if vendor == "heygen":
+            from nbvideo.providers.heygen import list_avatars
+
+            return run_sync(list_avatars())
+        if vendor != "local":
+            raise InvalidInput(f"vendor={vendor!r}: presenter avatars come from 'local' or "
+                               "'heygen'")
+        from nbvideo.providers.local.presenter import AVATARS
+
+        return pd.DataFrame([{"avatar": k, "name": a.title, "model": "local-presenter"}
+                             for k, a in AVATARS.items()])
+
+    def presenter_voices(self, vendor: str = "local") -> pd.DataFrame:
+        """The voices `present(voice=...)` can use: our offline voice names, or HeyGen's
+        voices (GET /v2/voices; needs HEYGEN_API_KEY)."""
+        if vendor == "heygen":
+            from nbvideo.providers.heygen import list_voices
+
+            return run_sync(list_voices())
+        if vendor != "local":
+            raise InvalidInput(f"vendor={vendor!r}: presenter voices come from 'local' or "
+                               "'heygen'")
+        from nbvideo.providers.voices import VOICES
+
+        return pd.DataFrame([{"voice": v.name, "name": v.title, "model": "local-presenter"}
+                             for v in VOICES.values()])
 
     def reorder(self, order: Sequence[str | int]) -> SceneList:
         """Put the scenes in this order (every scene once, by id or number); takes stay."""

@@ -13,6 +13,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from nbvideo.errors import InvalidInput, PhaseNotReady, ScenesFailed
+from nbvideo.generate import presenter as presenter_phase
 from nbvideo.generate.qa import Expectation, inspect_clip
 from nbvideo.model.state import QAResult, Scene, Take, frame_size
 from nbvideo.plan.estimate import clip_estimate
@@ -89,7 +90,10 @@ def clip_key(video: Any, req: ClipRequest, frame: Take) -> tuple[dict[str, Any],
 
 def clip_is_current(rt: Runtime, scene: Scene, models: Sequence[str] | None = None) -> bool:
     """Whether the chosen clip answers the scene as it is now, on one of `models` (default:
-    the project's video model): same frame, same request, same seed."""
+    the project's video model): same frame, same request, same seed. A presenter scene:
+    its shot as the scene is now, on its presenter model."""
+    if scene.kind == "presenter":
+        return presenter_phase.presenter_is_current(rt, scene)
     take, frame = scene.clip, scene.frame
     if take is None or not take.ok or frame is None or not frame.ok:
         return False
@@ -110,6 +114,9 @@ def remarked_clip(rt: Runtime, scene: Scene) -> bool:
     from nbvideo.plan.storyboard import unmarked
 
     clip, frame = scene.clip, scene.frame
+    presenter = scene.kind == "presenter"
+    if presenter and (scene.presenter is None or scene.presenter.background != "frame"):
+        return False  # a presenter over a colour does not show the frame
     if (clip is None or not clip.ok or clip.provider != "local" or frame is None
             or not frame.ok or clip.inputs.get("frame_sha256") == frame.checksum):
         return False
@@ -119,7 +126,8 @@ def remarked_clip(rt: Runtime, scene: Scene) -> bool:
             != (frame.provider, frame.model, frame.seed)
             or unmarked(source.inputs) != unmarked(frame.inputs)):
         return False
-    now = clip_inputs(clip_request(rt, scene), frame)
+    now = (presenter_phase.presenter_inputs(presenter_phase.presenter_request(rt, scene), scene)
+           if presenter else clip_inputs(clip_request(rt, scene), frame))
     return clip.seed == scene.clip_seed and {k: v for k, v in clip.inputs.items()
                                              if k != "frame_sha256"} == {
         k: v for k, v in now.items() if k != "frame_sha256"}
@@ -151,7 +159,7 @@ async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
         for attempt in range(1 + max(0, retries)):
             video = rt.providers.video_for(model)
             try:
-                take, hit = await _make_on(rt, video, scene_id, job, budgets, timeout_s)
+                take, hit = await _make_any(rt, video, scene_id, job, budgets, timeout_s)
                 return await _quality_gate(rt, video, scene_id, take, hit, job, budgets,
                                            timeout_s)
             except ProviderError as exc:
@@ -169,6 +177,10 @@ def qa_expectation(rt: Runtime, video: Any, scene: Scene) -> Expectation:
     """What the clip should be: the length the model makes for this scene, the request's
     size, sound where the model promises it, motion unless it is a still by design."""
     spec = get_model(video.model)
+    if scene.kind == "presenter":  # conformed to the scene, with its line as sound
+        w, h = frame_size(rt.state.brief.aspect, rt.state.brief.resolution)
+        return Expectation(duration_s=scene.duration_s, width=w, height=h, audio=True,
+                           motion=True)
     req = clip_request(rt, scene)
     return Expectation(duration_s=generated_duration(spec, req.duration_s), width=req.width,
                        height=req.height, audio=spec.audio,
@@ -212,7 +224,7 @@ async def _quality_gate(rt: Runtime, video: Any, scene_id: str, take: Take, hit:
             rt.state.scene(scene_id).clip_seed += 1
             rt.save()
         try:
-            take, hit = await _make_on(rt, video, scene_id, job, budgets, timeout_s)
+            take, hit = await _make_any(rt, video, scene_id, job, budgets, timeout_s)
         except BudgetExceeded as exc:
             log.warning("scene %s: no QA retry: %s", scene_id, exc)
             with rt.guard:  # the take we keep answers the scene's seed again
@@ -224,6 +236,16 @@ async def _quality_gate(rt: Runtime, video: Any, scene_id: str, take: Take, hit:
         log.warning("scene %s: clip %s fails QA: %s", scene_id, take.id,
                     "; ".join(result.problems))
     return rt.state.scene(scene_id).take(take.id), hit
+
+
+async def _make_any(rt: Runtime, video: Any, scene_id: str, job: Job[Any] | None,
+                    budgets: Sequence[Budget], timeout_s: float) -> tuple[Take, bool]:
+    """A presenter scene's shot (generate/presenter.py), else a clip from the frame."""
+    with rt.guard:
+        presenter = rt.state.scene(scene_id).kind == "presenter"
+    if presenter:
+        return await presenter_phase.make_presenter(rt, scene_id, job, budgets, timeout_s)
+    return await _make_on(rt, video, scene_id, job, budgets, timeout_s)
 
 
 async def _make_on(rt: Runtime, video: Any, scene_id: str, job: Job[Any] | None,
@@ -285,7 +307,10 @@ def _require_keys(rt: Runtime, scene_ids: Sequence[str], chains: dict[str, list[
             continue
         scene = rt.state.scene(sid)
         frame = scene.frame
-        if frame is not None and frame.ok:
+        if scene.kind == "presenter":
+            if presenter_phase.presenter_is_current(rt, scene):
+                continue
+        elif frame is not None and frame.ok:
             _inputs, key = clip_key(video, clip_request(rt, scene), frame)
             if cached_take(scene, "clip", key, rt.store) is not None:
                 continue
@@ -302,7 +327,12 @@ def start_clip_job(rt: Runtime, chains: dict[str, list[str]], name: str = "clips
     scene_ids = list(chains)
     with rt.guard:
         for sid in scene_ids:  # fail now, in the caller's cell, not later in the background
-            clip_request(rt, rt.state.scene(sid))
+            scene = rt.state.scene(sid)
+            if scene.kind == "presenter":
+                presenter_phase.check_presenter_model(rt, scene)
+                presenter_phase.presenter_request(rt, scene)
+            else:
+                clip_request(rt, scene)
         _require_keys(rt, scene_ids, chains)
     job: Job[list[Take]] = Job(name, total=len(scene_ids))
     bar = tqdm(total=len(scene_ids), desc=name, unit="clip", leave=True)

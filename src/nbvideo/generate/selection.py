@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from nbvideo.errors import PhaseNotReady, RoutingWarning
+from nbvideo.generate import presenter as presenter_phase
 from nbvideo.generate.clips import check_clip, clip_is_current
 from nbvideo.model.state import Scene, Take
 from nbvideo.plan import routing
@@ -43,11 +44,14 @@ def avoided(costs: Costs, stacklevel: int = 2) -> dict[str, str]:
 def chains(rt: Runtime, scenes: Sequence[Scene], model: str | None, policy: str,
            fallback: bool | Sequence[str] | None, costs: Costs,
            stacklevel: int = 2) -> dict[str, list[str]]:
-    """Per scene id, the models to try in order (the first, then where it fails over)."""
+    """Per scene id, the models to try in order (the first, then where it fails over).
+    A presenter scene has one: its presenter model (`model` and `fallback` are for b-roll)."""
     pol = routing.check_policy(policy)
     fb = (model == routing.AUTO) if fallback is None else fallback
-    avoid = avoided(costs, stacklevel + 1) if model == routing.AUTO else {}
-    return {s.id: routing.chain_for(rt.providers, s, rt.state.brief, model, pol, fb, avoid)
+    broll = [s for s in scenes if s.kind != "presenter"]
+    avoid = avoided(costs, stacklevel + 1) if model == routing.AUTO and broll else {}
+    return {s.id: ([presenter_phase.check_presenter_model(rt, s)] if s.kind == "presenter"
+                   else routing.chain_for(rt.providers, s, rt.state.brief, model, pol, fb, avoid))
             for s in scenes}
 
 
@@ -128,7 +132,10 @@ def estimate(rt: Runtime, model: str | None, policy: str, costs: Costs) -> pd.Da
             name = model or rt.providers.video.model
             lifecycle.check(get_model(name))  # unknown or shut down: refused, with why
             chosen = {s.id: name for s in rt.state.scenes}
-        current = {s.id for s in rt.state.scenes if s.frame is not None
+        for s in rt.state.scenes:  # a presenter scene is priced on its presenter model
+            if s.kind == "presenter":
+                chosen[s.id] = presenter_phase.presenter_model_name(rt, s)
+        current = {s.id for s in rt.state.scenes if (s.frame is not None or s.kind == "presenter")
                    and clip_is_current(rt, s, [chosen[s.id]])}
         return estimate_clips(rt, chosen, current, label=model or chosen[rt.state.scenes[0].id])
 

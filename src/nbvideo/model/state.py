@@ -25,9 +25,10 @@ from nbvideo.model.vocabulary import ASPECTS as ASPECTS
 from nbvideo.model.vocabulary import RESOLUTIONS as RESOLUTIONS
 from nbvideo.model.vocabulary import Aspect, Resolution
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """2: scenes carry a review status and comments (both default, so a version 1 file opens).
-3: the state carries its save `revision` (0 for an older file), so a stale save is refused."""
+3: the state carries its save `revision` (0 for an older file), so a stale save is refused.
+4: scenes carry a `kind` ("broll" for an older file) and presenter settings (None)."""
 
 ShotType = Literal["wide", "medium", "close-up", "detail"]
 SHOT_TYPES: tuple[str, ...] = ("wide", "medium", "close-up", "detail")
@@ -226,6 +227,39 @@ class Comment(Model):
     text: str = Field("", max_length=2000)
 
 
+SceneKind = Literal["broll", "presenter"]
+SCENE_KINDS: tuple[str, ...] = ("broll", "presenter")
+PRESENTER_BACKGROUNDS = "'frame' (the scene's storyboard frame) or a colour '#rrggbb'"
+
+
+class Presenter(Model):
+    """Who says a presenter scene's voice line, in which voice, over what.
+
+    `avatar` and `voice` are the presenter model's own ids: for the offline presenter one of
+    `providers.local.presenter.AVATARS` and one of our voice names (providers/voices.py); for
+    HeyGen an avatar_id (or talking_photo_id) and a voice_id from `p.presenter_avatars("heygen")`
+    and `p.presenter_voices("heygen")`. `model` picks the catalog presenter model; None: HeyGen
+    where the project has it, else the offline presenter."""
+
+    avatar: str = Field("ava", min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$",
+                        description="The presenter's avatar id.")
+    voice: str = Field("narrator-f", min_length=1, max_length=200,
+                       pattern=r"^[A-Za-z0-9_.\-]+$", description="The voice id it speaks in.")
+    background: str = Field("frame", description=f"Behind the presenter: {PRESENTER_BACKGROUNDS}.")
+    model: str | None = Field(None, max_length=100,
+                              description="Catalog presenter model; None: by vendor.")
+
+    @field_validator("background")
+    @classmethod
+    def _background(cls, v: str) -> str:
+        import re
+
+        v = v.strip()
+        if v != "frame" and not re.fullmatch(r"#[0-9a-fA-F]{6}", v):
+            raise ValueError(f"{quote(v)} is not a background; use {PRESENTER_BACKGROUNDS}")
+        return v.lower()
+
+
 class Scene(Model):
     id: str = Field(pattern=r"^s[0-9a-f]{8}$")
     beat: Beat
@@ -247,6 +281,19 @@ class Scene(Model):
         "draft", description="Client sign-off: draft, in_review, approved, changes_requested."
     )
     comments: list[Comment] = Field(default_factory=list)
+    kind: SceneKind = Field("broll", description=(
+        "'broll': a clip made from the frame; 'presenter': an avatar says the voice line."))
+    presenter: Presenter | None = Field(
+        None, description="Presenter settings; a presenter scene without them uses the defaults.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _presenter_settings(cls, data: Any) -> Any:
+        """A presenter scene always has settings (the defaults where none are given)."""
+        if isinstance(data, dict) and data.get("kind") == "presenter" \
+                and data.get("presenter") is None:
+            data = {**data, "presenter": {}}
+        return data
 
     def take(self, take_id: str) -> Take:
         for t in (*self.frame_takes, *self.clip_takes):

@@ -18,8 +18,22 @@ COLUMNS = ["scene", "id", "beat", "duration_s", "model", "generated_s", "trim_s"
            "unit_price_usd", "cost_usd", "note"]
 
 
+PRESENTER_WPS = 2.0
+"""Slowest speaking rate we expect of a presenter (words/s): bounds what its video bills."""
+
+
 def clip_estimate(spec: ModelSpec, scene: Scene, resolution: str) -> tuple[float, Usage, str]:
-    """(generated seconds, priced usage, note) for one scene's clip on `spec`."""
+    """(generated seconds, priced usage, note) for one scene's clip on `spec`.
+
+    A presenter model bills the video it renders, which runs as long as the line is spoken
+    (the shot is then fitted to the scene): priced at the longer of the scene and the line
+    at PRESENTER_WPS, an upper bound."""
+    if spec.presenter:
+        spoken = len(scene.voice_line.split()) / PRESENTER_WPS
+        billed = max(scene.duration_s, spoken) if spec.price_basis != "free" else scene.duration_s
+        note = (f"the line may run {spoken:.1f} s: billed up to {billed:g} s, fitted to the scene"
+                if billed > scene.duration_s + 1e-9 else "")
+        return scene.duration_s, price(spec, resolution=resolution, seconds=billed), note
     gen = generated_duration(spec, scene.duration_s)
     note = ""
     if spec.durations_s and scene.duration_s > max(spec.durations_s) + 1e-9:

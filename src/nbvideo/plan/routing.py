@@ -39,7 +39,10 @@ def cannot_make(spec: ModelSpec, scene: Scene, brief: Brief) -> str | None:
     """Why `spec` cannot make this scene's clip, or None when it can."""
     if spec.aspects and brief.aspect not in spec.aspects:
         return f"makes {', '.join(spec.aspects)}, not {brief.aspect}"
-    if spec.price_basis != "free" and spec.price_basis != "per_image" \
+    if spec.presenter != (scene.kind == "presenter"):
+        return ("makes presenter scenes only" if spec.presenter
+                else "makes b-roll, not a presenter scene")
+    if spec.price_basis not in ("free", "per_image", "per_credit") \
             and brief.resolution not in spec.prices_usd:
         return f"has no price at {brief.resolution}"
     longest = max(spec.durations_s) if spec.durations_s else spec.max_duration_s
@@ -58,7 +61,8 @@ def ranked(providers: ProviderSet, scene: Scene, brief: Brief, policy: Policy,
     """The models that can make this scene, best first under `policy`; models in `avoid`
     (unhealthy ones, see pipeline/health.py) go last, kept as a last resort."""
     paid = [v for v in providers.vendors if v != "local"]
-    pool = [m for m in models("video") if m.provider in (paid or ["local"])]
+    pool = [m for m in models("video") if m.provider in (paid or ["local"])
+            and not m.presenter]  # presenter models make presenter scenes only
     able = [m for m in pool if cannot_make(m, scene, brief) is None
             and not lifecycle.retired(m)]  # never route to a model its vendor shut down
     if policy == "cheapest":

@@ -17,7 +17,7 @@ from nbvideo.plan.storyboard import scene_seed
 from nbvideo.runtime.context import Runtime
 
 EDITABLE = ("title", "description", "visual_prompt", "shot", "camera", "duration_s",
-            "on_screen_text", "voice_line", "beat")
+            "on_screen_text", "voice_line", "beat", "kind", "presenter")
 
 
 def snap_duration(seconds: float, fps: int) -> float:
@@ -65,6 +65,34 @@ def edit(rt: Runtime, ref: str | int, **changes: Any) -> Scene:
         rt.state.scenes[idx] = new
         rt.save()
         return new
+
+
+PRESENTER_SETTINGS = ("avatar", "voice", "background", "model")
+
+
+def present(rt: Runtime, ref: str | int, **settings: Any) -> Scene:
+    """Make a scene a presenter scene (or change its presenter): an avatar says its voice
+    line. Settings not given keep their current (or default) values; each is checked, and
+    `model` must be a presenter model of this project's vendors."""
+    from nbvideo.providers.catalog import get_model, models
+
+    unknown = sorted(set(settings) - set(PRESENTER_SETTINGS))
+    if unknown:
+        raise InvalidInput(f"present(): unknown setting {', '.join(unknown)}; presenter "
+                           f"settings: {', '.join(PRESENTER_SETTINGS)}")
+    given = {k: v for k, v in settings.items() if v is not None}
+    if "model" in given:
+        spec = get_model(given["model"])
+        usable = [m.id for m in models("video") if m.presenter
+                  and m.provider in rt.providers.vendors]
+        if not spec.presenter or spec.provider not in rt.providers.vendors:
+            raise InvalidInput(f"presenter.model={quote(given['model'])} is not a presenter "
+                               f"model of providers {rt.providers.name!r}; use one of: "
+                               f"{', '.join(usable)}")
+    with rt.guard:
+        scene = resolve(rt, ref)
+        current = scene.presenter.model_dump() if scene.presenter is not None else {}
+        return edit(rt, scene.id, kind="presenter", presenter={**current, **given})
 
 
 def reorder(rt: Runtime, order: list[str | int]) -> list[Scene]:

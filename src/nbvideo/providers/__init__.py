@@ -23,6 +23,7 @@ from nbvideo.providers.catalog import ModelSpec, get_model
 from nbvideo.providers.catalog import models as catalog_models
 
 AVAILABLE = ("local", "openai", "replicate", "runway")
+AVAILABLE += ("heygen",)  # presenter scenes only (providers/heygen.py)
 AUTO = "auto"
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,13 @@ def resolve_models(names: list[str], models: Mapping[str, str]) -> dict[str, Mod
     for kind in KINDS:
         if kind in models:
             spec = get_model(models[kind])
-            usable = [m.id for m in catalog_models(kind) if m.provider in (*names, "local")]
+            usable = [m.id for m in catalog_models(kind) if m.provider in (*names, "local")
+                      and not m.presenter]
+            if spec.presenter:
+                raise InvalidInput(
+                    f"models[{kind!r}]: {spec.id} is a presenter model: it makes presenter "
+                    f"scenes (p.scene(n).present(model=...)), not b-roll; a {kind} model is "
+                    f"one of: {', '.join(usable)}")
             if spec.kind != kind or spec.provider not in (*names, "local"):
                 raise InvalidInput(
                     f"models[{kind!r}]: {spec.id} is a {spec.provider} {spec.kind} model; with "
@@ -164,6 +171,15 @@ def resolve_models(names: list[str], models: Mapping[str, str]) -> dict[str, Mod
 
 def _build(spec: ModelSpec, options: Mapping[str, Mapping[str, Any]],
            keys_now: bool = True) -> Any:
+    if spec.presenter and spec.provider == "local":
+        from nbvideo.providers.local.presenter import LocalPresenter
+
+        return LocalPresenter()
+    if spec.provider == "heygen":
+        from nbvideo.providers.heygen import HeyGenPresenter, heygen_options
+
+        return HeyGenPresenter(spec.id, key_on_use=not keys_now,
+                               **{**heygen_options(), **dict(options.get("heygen", {}))})
     if spec.provider == "local":
         from nbvideo.providers.local import LocalAnimatic, LocalFrames, LocalPlanner
 

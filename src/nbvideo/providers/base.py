@@ -25,7 +25,7 @@ class _Boundary(BaseModel):
 
 __all__ = [
     "ClipRequest", "FrameModel", "FrameRequest", "MediaResult", "PlanContext", "Planner",
-    "PredictionFailed", "ProviderAPIError", "ProviderError", "ProviderOutputError", "QuestionsResult",
+    "PredictionFailed", "PresenterRequest", "ProviderAPIError", "ProviderError", "ProviderOutputError", "QuestionsResult",
     "RemoteVideoModel", "SpeechRequest", "SpeechResult", "StoryboardResult", "Ticket", "Usage",
     "VideoModel", "VoiceModel", "VoiceSettings", "VoiceUnavailable", "WaitTimeout", "WordTiming",
 ]
@@ -163,6 +163,26 @@ class ClipRequest(_Boundary):
     frame_path: Path
     prompt: str
     camera: CameraMove
+    duration_s: float = Field(gt=0)
+    fps: int = Field(gt=0)
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    seed: int = 0
+
+
+class PresenterRequest(_Boundary):
+    """One presenter shot: `avatar` says `text` in `voice` over `background` ('frame': the
+    picture at `frame_path`; else a colour '#rrggbb'). Presenter models answer it through the
+    same verbs as clips (`clip`, or `submit`/`wait`/`fetch`), so the clips phase drives them.
+    `duration_s` is exact: the shot is conformed to it (a longer line is cut, a shorter one
+    holds the presenter listening)."""
+
+    text: str = Field("", max_length=4096, description="The line; empty: a silent presenter.")
+    voice: str = Field(min_length=1, max_length=200)
+    avatar: str = Field(min_length=1, max_length=200)
+    background: str = Field("frame", pattern=r"^(frame|#[0-9a-f]{6})$")
+    frame_path: Path | None = None
+    palette: list[str] = Field(default_factory=list, description="'#rrggbb', darkest first.")
     duration_s: float = Field(gt=0)
     fps: int = Field(gt=0)
     width: int = Field(gt=0)

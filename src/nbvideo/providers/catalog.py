@@ -25,14 +25,14 @@ from nbvideo.errors import InvalidInput, PriceStale, quote
 from nbvideo.providers.base import Usage
 
 PriceBasis = Literal["free", "per_clip", "per_second", "per_image", "per_token",
-                     "per_character", "per_audio_minute"]
+                     "per_character", "per_audio_minute", "per_credit"]
 
 
 class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(description="Our name for the model, used in p.estimate(model=...).")
-    provider: Literal["local", "openai", "replicate", "runway", "elevenlabs"]
+    provider: Literal["local", "openai", "replicate", "runway", "elevenlabs", "heygen"]
     kind: Literal["text", "image", "video", "audio"]
     ref: str = Field(description="The vendor's model name, e.g. 'wan-video/wan-2.5-i2v-fast'.")
     title: str
@@ -42,7 +42,9 @@ class ModelSpec(BaseModel):
         description="per_second/per_clip: by our resolution ('720p'); per_image: {'image': x}; "
         "per_token: {'input_mtok': x, 'output_mtok': y} (USD per million tokens); "
         "per_character: {'mchar': x} (USD per million input characters); "
-        "per_audio_minute: {'minute': x} (USD per minute of audio made).",
+        "per_audio_minute: {'minute': x} (USD per minute of audio made); "
+        "per_credit: {'credit': x, 'seconds_per_credit': s} (USD per vendor credit, and the "
+        "seconds of video one credit buys).",
     )
     durations_s: tuple[float, ...] = Field((), description="Allowed clip lengths; empty = any.")
     min_duration_s: float = 0.0
@@ -67,6 +69,8 @@ class ModelSpec(BaseModel):
         None, description="The vendor's recommended replacement (a catalog id where we "
         "serve it).")
     lifecycle_source: str = Field("", description="Where the shutdown date was read.")
+    presenter: bool = Field(False, description="A presenter model (an avatar says the line): "
+                            "used for presenter scenes only, never routed to for b-roll.")
 
     @model_validator(mode="before")
     @classmethod
@@ -356,6 +360,45 @@ for _spec in (
     register(_spec)
 
 
+# Presenter models: an avatar says a presenter scene's voice line (see generate/presenter.py).
+# They are video models marked `presenter`, so routing never sends b-roll to them.
+# HeyGen bills its v2 API in credits: "video/generate endpoint footage featuring a Video
+# Avatar: 1 API credit = 2 minutes", "... a Photo Avatar: 1 API credit = 5 minutes"
+# (https://docs.heygen.com/reference/limits, read 2026-12-05). Credit -> USD assumption: the
+# plans there sell 100 credits for $99 (Pro) and 660 for $330 (Scale), but HeyGen's newer
+# pay-as-you-go page bills the same Avatar III footage at $0.0167/s, i.e. $2.00 per 2-minute
+# credit (https://developers.heygen.com/docs/pricing, read 2026-12-05). We price a credit at
+# $2.00, the highest of the three, so a reservation is never too low; a team on Pro or Scale
+# registers its own rate (`register(spec.model_copy(update={"prices_usd": ...}))`).
+_HEYGEN_PRICES = "https://docs.heygen.com/reference/limits (credits); " \
+    "https://developers.heygen.com/docs/pricing (USD per second, pay-as-you-go)"
+_HEYGEN_READ = date(2026, 12, 5)
+for _spec in (
+    ModelSpec(id="local-presenter", provider="local", kind="video", ref="local-presenter",
+              title="Offline presenter (drawn, lip-synced to the offline voice)",
+              price_basis="free", min_duration_s=1.0, max_duration_s=15.0,
+              aspects=("16:9", "9:16", "1:1", "4:5"),
+              resolutions={"720p": "720p", "1080p": "1080p"}, audio=True, max_concurrency=2,
+              price_source=_FREE, presenter=True),
+    ModelSpec(id="heygen-avatar", provider="heygen", kind="video", ref="v2/video/generate:avatar",
+              title="HeyGen avatar presenter (v2 video/generate, Video Avatar)",
+              price_basis="per_credit", prices_usd={"credit": 2.00, "seconds_per_credit": 120.0},
+              min_duration_s=1.0, max_duration_s=15.0, aspects=("16:9", "9:16", "1:1", "4:5"),
+              resolutions={"720p": "720p", "1080p": "1080p"}, quality_tier=3, audio=True,
+              max_concurrency=3, price_source=_HEYGEN_PRICES, price_date=_HEYGEN_READ,
+              presenter=True),
+    ModelSpec(id="heygen-talking-photo", provider="heygen", kind="video",
+              ref="v2/video/generate:talking_photo",
+              title="HeyGen talking photo presenter (v2 video/generate, Photo Avatar)",
+              price_basis="per_credit", prices_usd={"credit": 2.00, "seconds_per_credit": 300.0},
+              min_duration_s=1.0, max_duration_s=15.0, aspects=("16:9", "9:16", "1:1", "4:5"),
+              resolutions={"720p": "720p", "1080p": "1080p"}, quality_tier=2, audio=True,
+              max_concurrency=3, price_source=_HEYGEN_PRICES, price_date=_HEYGEN_READ,
+              presenter=True),
+):
+    register(_spec)
+
+
 def get_model(model_id: str) -> ModelSpec:
     try:
         return _CATALOG[model_id]
@@ -404,6 +447,11 @@ def price(spec: ModelSpec, *, resolution: str = "720p", seconds: float = 0.0, im
         p = spec.prices_usd["minute"]
         return Usage(units=seconds / 60, unit="minute", unit_price_usd=p,
                      cost_usd=seconds / 60 * p)
+    if basis == "per_credit":  # e.g. HeyGen: credits per minutes of video, dollars per credit
+        per, secs = spec.prices_usd["credit"], spec.prices_usd["seconds_per_credit"]
+        credits = seconds / secs
+        return Usage(units=credits, unit="credit", unit_price_usd=per,
+                     cost_usd=math.fsum([credits * per]))
     if basis == "per_token":
         pin, pout = spec.prices_usd["input_mtok"], spec.prices_usd["output_mtok"]
         cost = (input_tokens * pin + output_tokens * pout) / 1e6
@@ -497,6 +545,7 @@ def catalog_table(today: date | None = None) -> pd.DataFrame:
             "status": status(m, day), "shutdown": m.shutdown,
             "days_left": (m.shutdown - day).days if m.shutdown else None,
             "successor": m.successor or "",
+            "presenter": m.presenter,
         })
     if stale:
         warnings.warn(

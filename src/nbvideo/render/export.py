@@ -135,7 +135,9 @@ def _plan(rt: Runtime, outs: list[_Target], accept: bool | Sequence[str],
                               transition=e.transition)
             for e in es
         ]
-        finished = rt.state.finishing != Finishing()
+        # a presenter's line is the scene's own sound: mixed in even with no finishing set
+        finished = rt.state.finishing != Finishing() or any(
+            e.scene.kind == "presenter" for e in es)
     plans = []
     for t in outs:
         size = frame_size(t.aspect, t.resolution)

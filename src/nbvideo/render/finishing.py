@@ -168,7 +168,7 @@ def speak_lines(rt: Runtime, entries: list[Entry]) -> dict[str, tuple[Path, floa
     out: dict[str, tuple[Path, float]] = {}
     for e in entries:
         text = e.scene.voice_line.strip()
-        if not text:
+        if not text or e.scene.kind == "presenter":  # the presenter says it, in its shot
             continue
         req, key, wav = line_request(rt, e.scene, model.provider, model.model)
         common = {"phase": "voice", "scene": e.scene.id, "provider": model.provider,
@@ -203,10 +203,46 @@ def speak_lines(rt: Runtime, entries: list[Entry]) -> dict[str, tuple[Path, floa
     return out
 
 
+def presenter_lines(rt: Runtime, entries: list[Entry]) -> dict[str, tuple[Path, float]]:
+    """Each presenter scene's own sound, as the timeline plays it: the chosen take's audio
+    from its trim-in for the seconds kept (scene id -> (WAV, seconds of speech)), extracted
+    once per take and trim under assets/voice/. Placed at the scene's start, it stays in
+    sync with the picture; it is the scene's only voice (no voice-over line is spoken)."""
+    from nbvideo.media.audio_io import decode, write_wav
+
+    out: dict[str, tuple[Path, float]] = {}
+    fps = rt.state.brief.fps
+    for e in entries:
+        clip = e.clip
+        if e.scene.kind != "presenter" or clip is None or not clip.ok or clip.path is None:
+            continue
+        kept = e.frames / fps
+        wav = rt.store.path(f"assets/voice/presenter-{e.scene.id}-{clip.id}-"
+                            f"{e.trim_in_s:.3f}-{kept:.3f}.wav")
+        if not wav.is_file():
+            try:
+                samples = decode(rt.store.path(clip.path), channels=1, start_s=e.trim_in_s,
+                                 duration_s=kept)
+            except Exception:  # a shot without sound (a silent presenter): nothing to place
+                continue
+            write_wav(wav, samples)
+        from nbvideo.media.audio_io import read_wav
+
+        samples, rate = read_wav(wav)
+        loud = abs(samples).max(axis=1) > 0.01 if len(samples) else samples
+        spoken = (float(loud.nonzero()[0][-1] + 1) / rate) if len(samples) and loud.any() else 0.0
+        if spoken > 0:
+            out[e.scene.id] = (wav, spoken)
+    return out
+
+
 def _soundtrack(rt: Runtime, entries: list[Entry], total_s: float, lines: dict[str, tuple[Path, float]],
-                preset: Preset | None, work: Path) -> tuple[Path | None, float | None]:
+                preset: Preset | None, work: Path,
+                own: dict[str, tuple[Path, float]] | None = None
+                ) -> tuple[Path | None, float | None]:
     """Voice placed at each scene's start and the music under it, mixed to the loudness
-    target, cached by everything that decides its samples."""
+    target, cached by everything that decides its samples. `own`: presenter scenes' sound,
+    placed at their scene's very start (it carries its own lead-in)."""
     f = rt.state.finishing
     music: Path | None = None
     if f.music == "bed":
@@ -219,12 +255,17 @@ def _soundtrack(rt: Runtime, entries: list[Entry], total_s: float, lines: dict[s
         if not music.is_file():
             raise InvalidInput(f"finishing.music: {f.music} is not a file in the project; "
                                "use 'bed', 'none' or a path inside the project folder")
-    if not lines and music is None:
+    own = own or {}
+    if not lines and not own and music is None:
         return None, None
     lufs, tp, kbps = ((preset.loudness_lufs, preset.true_peak_db, preset.audio_kbps) if preset
                       else (_MIX_TARGET["lufs"], _MIX_TARGET["tp"], _MIX_TARGET["kbps"]))
     placed = [(round(e.start_s + VOICE_LEAD_S, 6), lines[e.scene.id][0])
               for e in entries if e.scene.id in lines]
+    if own:  # only then: a project without presenters keeps its soundtrack keys (and bytes)
+        placed = sorted([*placed, *((round(e.start_s, 6), own[e.scene.id][0])
+                                    for e in entries if e.scene.id in own)],
+                        key=lambda x: x[0])
     what = {"lines": [(t, p.name) for t, p in placed], "music": str(music), "total": total_s,
             "lufs": lufs, "tp": tp}
     key = hashlib.sha256(canonical({**what, "kbps": kbps}).encode()).hexdigest()[:16]
@@ -443,6 +484,7 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
     _frames, total_s = plan_duration(clips, fps)
 
     lines, tempos = fit_lines(rt, entries, speak_lines(rt, entries))
+    own = presenter_lines(rt, entries)
     scene_s = {e.scene.id: e.frames / rt.state.brief.fps for e in entries}
     overruns = {o.scene_id: o for o in line_overruns(
         [(sid, scene_s[sid] - VOICE_LEAD_S, lines[sid][1]) for sid in lines])}
@@ -460,12 +502,17 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
     if kit is not None or f.captions or f.scene_text:
         style = kit.caption_style if kit is not None else CaptionStyle()
         area = safe or _full_frame()
-        if f.captions and lines:
-            cues = caption_cues(entries, {sid: secs for sid, (_p, secs) in lines.items()},
-                                scene_s, fps)
+        # presenter lines are captioned with the rest once finishing is set (an export with
+        # no p.finish() is the picture and the presenters' own sound, nothing burned in)
+        captioned = own if f != Finishing() else {}
+        if f.captions and (lines or captioned):
+            said = {sid: secs for sid, (_p, secs) in lines.items()}
+            said.update({sid: max(0.0, secs - VOICE_LEAD_S) for sid, (_p, secs)
+                         in captioned.items() if entry_of(entries, sid).scene.voice_line.strip()})
+            cues = caption_cues(entries, said, scene_s, fps)
             spans += [(c.start_s, c.end_s) for c in cues]
             _warn_glyphs(style, style_base, entries, "voice line (caption)",
-                         lambda sc: sc.voice_line if sc.id in lines else "")
+                         lambda sc: sc.voice_line if sc.id in said else "")
             cap = burn_in(cues, style, w, h, area, base=style_base, warn=False)
             filters.append(cap.filters)
             texts += cap.items
@@ -492,7 +539,7 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
         spans = []  # the watermark is on every frame: nothing left to copy
     elif chain:
         overlay = f"[vin]{chain}[vout]"
-    audio, lufs = _soundtrack(rt, entries, total_s, lines, preset, work)
+    audio, lufs = _soundtrack(rt, entries, total_s, lines, preset, work, own)
     if preset is not None:
         facts = ExportFacts(duration_s=total_s, width=w, height=h, fps=fps,
                             has_audio=audio is not None, audio_lufs=lufs, texts=texts,
@@ -500,6 +547,10 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
         warnings = check_export(preset, facts) + warnings
     return Prepared(clips=clips, overlay=overlay, audio=audio, audio_lufs=lufs, cues=cues,
                     warnings=warnings, overlay_spans=spans if overlay and spans else None)
+
+
+def entry_of(entries: list[Entry], scene_id: str) -> Entry:
+    return next(e for e in entries if e.scene.id == scene_id)
 
 
 def _warn_glyphs(style: CaptionStyle, base: Path | None, entries: list[Entry], field: str,
