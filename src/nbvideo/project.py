@@ -247,7 +247,7 @@ class Project:
     # ------------------------------------------------------------------ clips
     @_shows_as_grid
     def generate_clips(self, scenes: Sequence[str | int] | None = None, *,
-                       model: str | None = None, policy: str = "cheapest",
+                       model: str | None = None, policy: str = "complexity",
                        fallback: bool | Sequence[str] | None = None, retries: int = 2,
                        timeout_s: float = clips_phase.DEFAULT_TIMEOUT_S,
                        budget_usd: float | None = None) -> Job[list[Take]]:
@@ -533,7 +533,7 @@ class Project:
         return signoff.comments_table(self._rt.state)
 
     # ------------------------------------------------------------------ costs / status
-    def estimate(self, model: str | None = None, policy: str = "cheapest") -> pd.DataFrame:
+    def estimate(self, model: str | None = None, policy: str = "complexity") -> pd.DataFrame:
         """What clips would cost per scene on `model` (default: the project's; "auto" picks
         per scene by `policy`, as generate_clips would), with the total on top.
 
@@ -578,7 +578,7 @@ class Project:
         """Calls, cache hits, spend and time grouped by phase, provider and model."""
         return summarize(self.costs)
 
-    def run(self, *, model: str | None = None, policy: str = "cheapest",
+    def run(self, *, model: str | None = None, policy: str = "complexity",
             budget_usd: float | None = None) -> Exports | None:
         """Run every phase that is not done yet (as `nbvideo run` does); `model`, `policy`
         and `budget_usd` go to generate_clips."""

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from nbvideo.errors import quote
 from nbvideo.model.brief_length import stated_duration
 from nbvideo.model.checked import Checked
+from nbvideo.model.complexity import Complexity
 from nbvideo.model.look import Look
 
 # ASPECTS and RESOLUTIONS live in vocabulary (no pydantic, so the CLI reads them cheaply) and
@@ -24,9 +25,10 @@ from nbvideo.model.vocabulary import ASPECTS as ASPECTS
 from nbvideo.model.vocabulary import RESOLUTIONS as RESOLUTIONS
 from nbvideo.model.vocabulary import Aspect, Resolution
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """2: scenes carry a review status and comments (both default, so a version 1 file opens).
-3: the state carries its save `revision` (0 for an older file), so a stale save is refused."""
+3: the state carries its save `revision` (0 for an older file), so a stale save is refused.
+4: scenes may carry a complexity profile (None for an older file: derived from its fields)."""
 
 ShotType = Literal["wide", "medium", "close-up", "detail"]
 SHOT_TYPES: tuple[str, ...] = ("wide", "medium", "close-up", "detail")
@@ -246,6 +248,12 @@ class Scene(Model):
         "draft", description="Client sign-off: draft, in_review, approved, changes_requested."
     )
     comments: list[Comment] = Field(default_factory=list)
+    complexity: Complexity | None = Field(
+        None, description="What makes the scene hard to generate (faces, fast motion, ...), "
+        "as the planner saw it; None: derived from the scene's fields (model/complexity.py).")
+    video_model: str | None = Field(
+        None, max_length=100, description="A catalog video model pinned for this scene: it "
+        "wins over model='auto' routing and the project's model; None: not pinned.")
 
     def take(self, take_id: str) -> Take:
         for t in (*self.frame_takes, *self.clip_takes):

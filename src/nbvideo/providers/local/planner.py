@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from nbvideo.model import grammar
+from nbvideo.model import complexity as profile
 from nbvideo.model.brief_facts import (
     PRIORITY,
     BriefFacts,
@@ -316,11 +317,13 @@ def plan_storyboard(ctx: PlanContext) -> Storyboard:
         sid = "s" + hashlib.sha256(f"{key}:{i}".encode()).hexdigest()[:8]
         while any(s.id == sid for s in scenes):
             sid = "s" + hashlib.sha256(f"{sid}:{i}".encode()).hexdigest()[:8]
+        fields = {"title": title, "shot": shot, "camera": cam, "description": _fill(
+            lib["description"], vals, k + rng.randrange(2)) or product,
+            "visual_prompt": _clip(visual, 2000), "on_screen_text": copy, "voice_line": voice}
         scenes.append(Scene(
-            id=sid, beat=beat, title=title, duration_s=dur, shot=cast(ShotType, shot),
-            camera=cast(CameraMove, cam),
-            description=_fill(lib["description"], vals, k + rng.randrange(2)) or product,
-            visual_prompt=_clip(visual, 2000), on_screen_text=copy, voice_line=voice))
+            id=sid, beat=beat, duration_s=dur, **fields,
+            complexity=profile.derive(**fields, beat=beat, people_words=(v["audience"],),
+                                      product_words=(product,))))
     name = " ".join(_cap(w) for w in product.split())
     return Storyboard(title=f"{name} — {brief.duration_s:g}s {structure['label'].lower()}",
                       structure=structure["name"], scenes=scenes)
