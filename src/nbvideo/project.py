@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 from nbvideo import charts, views
+from nbvideo.errors import InvalidInput
 from nbvideo.deliver import signoff
 from nbvideo.edit import timeline as timeline_ops
 from nbvideo.edit import versions
@@ -259,8 +260,13 @@ class Project:
         Parameters
         ----------
         model : a catalog video model for this call (default: the project's), or "auto" to
-            pick per scene by `policy`: "cheapest" (lowest cost that can make the scene's
-            duration, aspect and resolution) or "quality" (highest tier, then cheapest).
+            pick per scene by `policy`: "complexity" (the default: the quality tier the
+            scene's complexity profile needs, the cheapest healthy model of it, preferring
+            durations that fit, stepped down where the budget would run out), "cheapest"
+            (lowest cost that can make the scene's duration, aspect and resolution) or
+            "quality" (highest tier, then cheapest). A model pinned for a scene
+            (``p.edit_scene(n, video_model=...)``) or the project (``p.use_models``) wins
+            over "auto"; ``p.estimate(model="auto")`` shows each scene's reason.
         fallback : where a scene goes when its model fails after `retries`: True for the
             next model by `policy`, or a list of model names. Default: True for "auto",
             False for a named model.
@@ -272,7 +278,8 @@ class Project:
         """
         opts = ClipOptions.check(budget_usd=budget_usd, retries=retries, timeout_s=timeout_s)
         chains = selection.clip_chains(self._rt, scenes, model, policy, fallback,
-                                       lambda: self.costs, stacklevel=3)
+                                       lambda: self.costs, stacklevel=3,
+                                       budget_usd=opts.budget_usd)
         return clips_phase.start_clip_job(self._rt, chains, budget_usd=opts.budget_usd,
                                           retries=opts.retries, timeout_s=opts.timeout_s)
 
@@ -533,13 +540,20 @@ class Project:
         return signoff.comments_table(self._rt.state)
 
     # ------------------------------------------------------------------ costs / status
-    def estimate(self, model: str | None = None, policy: str = "complexity") -> pd.DataFrame:
+    def estimate(self, model: str | None = None, policy: str = "complexity", *,
+                 stretch: bool = False) -> pd.DataFrame:
         """What clips would cost per scene on `model` (default: the project's; "auto" picks
         per scene by `policy`, as generate_clips would), with the total on top.
 
         Nothing is spent. Scenes whose clip is already current cost 0 (re-running reuses it).
+        `reason` says why each scene got its model; `wasted_s` is paid seconds the timeline
+        does not keep (the total row says what share of paid seconds is kept).
+        `stretch=True` prices a clip up to 1.25x shorter than its scene, slowed to fill it
+        (see ``nbvideo.render.stretch``), where that is cheaper than the next length up.
         """
-        return selection.estimate(self._rt, model, policy, lambda: self.costs)
+        if not isinstance(stretch, bool):
+            raise InvalidInput(f"stretch must be True or False, got {stretch!r}")
+        return selection.estimate(self._rt, model, policy, lambda: self.costs, stretch)
 
     def use_models(self, **models: str) -> dict[str, str]:
         """Pick catalog models per kind, e.g. p.use_models(video="kling-v2.1"); None resets one.

@@ -43,13 +43,12 @@ class Complexity(Checked):
     def tier(self) -> int:
         """The quality tier (1 draft, 2 good, 3 cinematic) the scene needs.
 
-        Dialogue needs 3 (lip sync); so do three or more demanding things at once (e.g.
-        faces in fast motion under a moving camera); any one of faces, fast motion, legible
-        text or a product close-up needs 2; a camera move alone, or nothing, needs 1."""
-        if self.dialogue:
-            return 3
+        Dialogue needs 3 (lip sync); so do faces in fast motion (bodies and faces warp
+        first) and three demanding things at once; any one of faces, fast motion, legible
+        text or a product close-up needs 2. A camera move is what every image-to-video model
+        does well: alone (or nothing) needs 1, and it adds nothing to the rest."""
         demanding = [self.people, self.fast_motion, self.legible_text, self.product_closeup]
-        if sum(demanding) + self.camera_move >= 3:
+        if self.dialogue or (self.people and self.fast_motion) or sum(demanding) >= 3:
             return 3
         return 2 if any(demanding) else 1
 
@@ -57,7 +56,7 @@ class Complexity(Checked):
 # Words are matched whole, lower-case, after phrases that deny them ("no text", "without a
 # logo") are taken out: the offline planner's prompts end "no text, no watermark".
 _NEGATED = re.compile(r"\b(?:no|without|not|never)\s+(?:any\s+|a\s+|an\s+)?[\w-]+"
-                      r"(?:\s*,\s*no\s+[\w-]+)*")
+                      r"|\b(?:space|room)\s+for\s+[^,.;]*")  # 'space for a logo': empty
 _PEOPLE_EXTRA = ("person", "face", "faces", "man", "woman", "boy", "girl", "child", "kid",
                  "baby", "model", "athlete", "hiker", "runner", "chef", "barista", "rider",
                  "cyclist", "customer", "crowd", "group", "team", "friends", "family",
@@ -68,19 +67,19 @@ _FAST = ("run", "runs", "running", "sprint", "sprints", "sprinting", "jump", "ju
          "splashes", "splashing", "dash", "dashing", "chase", "chasing", "spin", "spinning",
          "dance", "dancing", "skate", "skating", "surf", "surfing", "crash", "crashing",
          "explode", "explodes", "exploding", "burst", "bursts", "fast", "speed", "speeding",
-         "rush", "rushing", "mid-motion", "kick", "kicking", "throw", "throwing",
+         "rush", "rushing", "charging", "charge", "mid-motion", "kick", "kicking", "throw", "throwing",
          "pour", "pouring", "rain", "downhill", "stride", "striding", "ride", "riding",
          "whip", "whips", "swing", "swinging", "flip", "flips", "slam-dunk", "dunk")
 _TEXT = ("logo", "logos", "label", "labels", "labelled", "labeled", "packaging", "package",
          "sign", "signage", "signs", "screen", "screens", "app", "phone", "website", "text",
          "lettering", "headline", "wordmark", "badge", "price", "tag", "menu", "typography",
-         "brand", "card", "call-to-action", "qr", "billboard", "poster", "readable")
+         "wordmarks", "card", "qr", "billboard", "poster", "readable")
 _PRODUCT = ("product", "hero", "packshot", "pack", "bottle", "jar", "box", "shoe",
             "shoes", "sneaker", "bag", "watch", "phone", "device", "cup", "mug", "tube")
 _TALK = ("talking", "talks", "talk", "speaking", "speaks", "says", "saying", "tells",
          "telling", "interview", "interviewed", "testimonial", "testimonials", "to camera",
-         "to the camera", "on camera", "lip", "lips", "conversation", "chatting", "asks",
-         "explains", "share why", "shares")
+         "to the camera", "on camera", "lip", "lips", "conversation", "chatting", "explains",
+         "share why")
 
 
 @lru_cache(maxsize=1)
@@ -106,24 +105,26 @@ def derive(*, description: str = "", visual_prompt: str = "", title: str = "",
 
     `people_words` and `product_words` are what the planner knows this ad calls its
     audience ('weekend hikers') and its product ('trail shoe'), so they count too."""
+    # What is drawn and animated is the visual prompt: faces, the product, words in the
+    # picture are read from it (the description is the director's note, naming the audience
+    # in nearly every scene); motion and speech happen over time, so the description counts.
+    seen, seen_joined = _words(" ".join((title, visual_prompt or description)))
     words, joined = _words(" ".join((title, description, visual_prompt)))
     heads = [w for p in people_words for w in re.findall(r"[a-z]+", p.lower())[-1:]]
-    people = _has(words, joined, _people_words() | set(heads) | {singularize(w) for w in heads})
-    product = _has(words, joined, _PRODUCT) or any(
-        w in words for p in product_words for w in re.findall(r"[a-z]+", p.lower())[-1:])
-    talk = _has(words, joined, _TALK) or '"' in voice_line
+    people = _has(seen, seen_joined, _people_words() | set(heads) | {singularize(w) for w in heads})
+    product = _has(seen, seen_joined, _PRODUCT) or any(
+        w in seen for p in product_words for w in re.findall(r"[a-z]+", p.lower())[-1:])
     first_person = bool(re.match(r"\s*(i|i'm|i've|we|we're|my|our)\b", voice_line.lower()))
     return Complexity(
         people=people,
         fast_motion=_has(words, joined, _FAST),
         camera_move=camera != "static",
-        # words in the picture: named in the prompt, or the closing card's copy set over
-        # the product (the call to action and the offer are read off the frame)
-        legible_text=_has(words, joined, _TEXT) or (
-            bool(on_screen_text.strip()) and beat in ("offer", "call-to-action")),
-        product_closeup=shot in ("close-up", "detail") and (
-            product or beat in ("product", "offer", "call-to-action")),
-        dialogue=bool(voice_line.strip()) and people and (talk or first_person),
+        legible_text=_has(seen, seen_joined, _TEXT),
+        # a close shot of the product itself: its beat is about it, or nobody shares the frame
+        product_closeup=shot in ("close-up", "detail") and product and (
+            not people or beat in ("product", "offer", "call-to-action")),
+        dialogue=bool(voice_line.strip()) and people and (
+            _has(words, joined, _TALK) or first_person),
     )
 
 
