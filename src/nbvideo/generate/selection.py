@@ -68,7 +68,8 @@ def chains(rt: Runtime, scenes: Sequence[Scene], model: str | None, policy: str,
            stacklevel: int = 2, budget_usd: float | None = None) -> dict[str, list[str]]:
     """Per scene id, the models to try in order (the first, then where it fails over)."""
     return {sid: r.chain for sid, r in routes(rt, scenes, model, policy, fallback, costs,
-                                              stacklevel + 1, budget_usd).items()}
+                                              stacklevel + 1, budget_usd,
+                                              rt.state.stretch_clips).items()}
 
 
 def clip_chains(rt: Runtime, scenes: Sequence[str | int] | None, model: str | None,

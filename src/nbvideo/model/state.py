@@ -28,7 +28,8 @@ from nbvideo.model.vocabulary import Aspect, Resolution
 SCHEMA_VERSION = 4
 """2: scenes carry a review status and comments (both default, so a version 1 file opens).
 3: the state carries its save `revision` (0 for an older file), so a stale save is refused.
-4: scenes may carry a complexity profile (None for an older file: derived from its fields)."""
+4: scenes may carry a complexity profile (None for an older file: derived from its fields)
+   and a pinned video model; the state whether clips are stretched to fit (False before)."""
 
 ShotType = Literal["wide", "medium", "close-up", "detail"]
 SHOT_TYPES: tuple[str, ...] = ("wide", "medium", "close-up", "detail")
@@ -422,6 +423,10 @@ class ProjectState(Model):
     budget_usd: float | None = Field(None, ge=0, description="Dollars (finite, >= 0); None: no cap.")
     metadata: Metadata | None = Field(None, description="Edited upload metadata; None: drafted.")
     qa_policy: QAPolicy = Field(default_factory=QAPolicy)
+    stretch_clips: bool = Field(
+        False, description="Make a clip up to 1.25x shorter than its scene and slow it to "
+        "fill the scene, where that costs less than the next clip length up (recorded by "
+        "p.generate_clips(stretch=...)); False: the next length up, trimmed (the default).")
 
     def scene(self, ref: str | int) -> Scene:
         """Look a scene up by id or by 1-based position."""

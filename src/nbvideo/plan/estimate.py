@@ -12,9 +12,9 @@ none. `reason` says why the scene's model was chosen (plan/routing.py).
 
 from __future__ import annotations
 
-import pandas as pd
-
 from typing import TYPE_CHECKING
+
+import pandas as pd
 
 from nbvideo.model.state import Scene
 from nbvideo.providers.base import Usage

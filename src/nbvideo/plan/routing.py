@@ -163,14 +163,18 @@ def option(spec: ModelSpec, scene: Scene, brief: Brief, stretch: bool = False) -
     return best
 
 
+def _s(seconds: float) -> str:
+    return f"{round(seconds, 2):g} s"
+
+
 def _fits(o: Option, scene: Scene) -> str:
     if o.stretch > 1.0:
-        return (f"{o.model} makes {o.generated_s:g} s, stretched {o.stretch:.2f}x to the "
-                f"{scene.duration_s:g} s scene")
+        return (f"{o.model} makes {_s(o.generated_s)}, stretched {o.stretch:.2f}x to the "
+                f"{_s(scene.duration_s)} scene")
     if o.waste_s <= 1e-6:
-        return f"{o.model} fits {scene.duration_s:g} s exactly"
-    return (f"{o.model} makes {o.generated_s:g} s for the {scene.duration_s:g} s scene "
-            f"({o.waste_s:g} s wasted)")
+        return f"{o.model} fits {_s(scene.duration_s)} exactly"
+    return (f"{o.model} makes {_s(o.generated_s)} for the {_s(scene.duration_s)} scene "
+            f"({_s(o.waste_s)} wasted)")
 
 
 def pinned(scene: Scene, project_models: Mapping[str, str]) -> tuple[str, str] | None:
@@ -221,7 +225,7 @@ def _route_scene(providers: ProviderSet, scene: Scene, brief: Brief, policy: Pol
         cheapest = min(meet, key=lambda m: (opts[m.id].cost_usd, m.id))
         if cheapest is not first:
             head += (f", within {FIT_SLACK:.0%} of {cheapest.id} "
-                     f"(${opts[cheapest.id].cost_usd:.2f}, {opts[cheapest.id].waste_s:g} s wasted)")
+                     f"(${opts[cheapest.id].cost_usd:.2f}, {_s(opts[cheapest.id].waste_s)} wasted)")
     chain = [m.id for m in order] + [m.id for m in able if m not in healthy]
     return Route(chain, opts[chain[0]], head, need, notes)
 

@@ -30,7 +30,7 @@ from nbvideo.model.state import (
 )
 from nbvideo.providers.base import PlanContext
 from nbvideo.providers.local.planner import plan_questions, voice_words
-from nbvideo.providers.local.timing import split_duration
+from nbvideo.providers.local.timing import by_weight, fit_lengths, split_duration
 
 ORIENTATION = {"16:9": "horizontal", "9:16": "vertical", "1:1": "square", "4:5": "portrait"}
 
@@ -178,6 +178,11 @@ def storyboard_messages(ctx: PlanContext) -> list[dict[str, str]]:
     count = f"{lo}" if lo == hi else f"{lo}-{hi}"
     user = (f"{_format(ctx)}\n{_answers(ctx)}\n"
             f"Plan {count} scenes whose durations add up to {ctx.brief.duration_s:g} seconds.")
+    if ctx.fit_durations:
+        user += ("\nThe video model makes clips of exactly "
+                 + " or ".join(f"{d:g}" for d in sorted(ctx.fit_durations))
+                 + " seconds: give every scene one of those durations, so no paid second "
+                   "is cut away.")
     return [{"role": "system", "content": STORYBOARD_SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -276,6 +281,15 @@ def to_storyboard(out: StoryboardOut, ctx: PlanContext, model_id: str) -> Storyb
     weights = [min(max(s.duration_s, 0.1), 60.0) if math.isfinite(s.duration_s) else 1.0
                for s in raw]
     durations = split_duration(brief.duration_s, brief.fps, weights)
+    if ctx.fit_durations:  # asked for a model's clip lengths: kept exactly, scenes to match
+        try:
+            lengths = fit_lengths(brief.duration_s, ctx.fit_durations, len(raw))
+        except ValueError:
+            lengths = []
+        if 2 <= len(lengths) <= len(raw):
+            raw = raw[: len(lengths) - 1] + raw[-1:]
+            weights = weights[: len(lengths) - 1] + weights[-1:]
+            durations = by_weight(lengths, weights)
     key = hashlib.sha256(json.dumps([ctx.seed, brief.model_dump(mode="json"), ctx.answers,
                                      "openai", model_id], sort_keys=True).encode()).hexdigest()
     scenes: list[Scene] = []
