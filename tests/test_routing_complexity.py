@@ -4,9 +4,11 @@ paid for but never shown (wasted), against the Replicate double where clips are 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +23,7 @@ from nbvideo.providers.base import PlanContext
 from nbvideo.providers.catalog import get_model
 from nbvideo.providers.local.planner import plan_storyboard
 from tests.doubles.replicate_double import ReplicateDouble
+from tests.conftest import OPENAI_KEY
 from tests.test_clip_routing import boarded
 
 SHOE = "30s ad for a waterproof trail shoe for weekend hikers"
@@ -306,3 +309,52 @@ def test_routing_reasons_without_a_project(monkeypatch: pytest.MonkeyPatch) -> N
     r = routes[scene.id]
     assert r.chain[-1] == "veo-3-fast"  # kept as a last resort, at the end
     assert "veo-3-fast skipped: unhealthy (failed 3 of its last 4 calls)" in routing.reason(r)
+
+
+# ------------------------------------------------------------------ the OpenAI planner
+
+
+def test_the_openai_planner_asks_for_a_profile_and_keeps_the_one_it_gets(
+        openai_double: Any) -> None:
+    from nbvideo.providers.openai import OpenAIPlanner
+    from tests.doubles.openai_double import default_storyboard
+
+    ctx = PlanContext(brief=Brief(text=SHOE, duration_s=30, fps=30))
+    plan = OpenAIPlanner(api_key=OPENAI_KEY, base_url=openai_double.base_url)
+    sb = asyncio.run(plan.storyboard(ctx)).storyboard
+    body = openai_double.bodies()[-1]
+    schema = body["response_format"]["json_schema"]["schema"]["$defs"]
+    prof = schema["ComplexityOut"]
+    assert set(prof["required"]) == set(prof["properties"]) == set(Complexity.model_fields)
+    assert "complexity" in schema["SceneOut"]["required"]  # strict: asked of every scene
+    assert "complexity:" in body["messages"][0]["content"]
+    want = default_storyboard()["scenes"]
+    for got, sent in zip(sb.scenes, want, strict=True):  # as given (camera from the camera)
+        assert got.complexity == Complexity(**{**sent["complexity"],
+                                               "camera_move": sent["camera"] != "static"})
+    assert sb.scenes[2].complexity.product_closeup and not sb.scenes[2].complexity.people
+
+    answer = default_storyboard()  # an answer without profiles: derived from each scene
+    for s in answer["scenes"]:
+        s["complexity"] = None
+    answer["scenes"][3]["visual_prompt"] = "medium shot of a hiker talking to camera"
+    answer["scenes"][3]["voice_line"] = "I stayed dry all weekend."
+    openai_double.push(answer)
+    sb = asyncio.run(plan.storyboard(ctx)).storyboard
+    assert all(s.complexity == derive(**{k: getattr(s, k) for k in (
+        "description", "visual_prompt", "title", "shot", "camera", "on_screen_text",
+        "voice_line", "beat")}) for s in sb.scenes)
+    assert sb.scenes[3].complexity.dialogue
+
+
+def test_the_openai_planner_can_be_asked_for_a_models_lengths(openai_double: Any) -> None:
+    from nbvideo.providers.openai import OpenAIPlanner
+
+    ctx = PlanContext(brief=Brief(text=SHOE, duration_s=30, fps=30), fit_durations=(5.0, 10.0))
+    plan = OpenAIPlanner(api_key=OPENAI_KEY, base_url=openai_double.base_url)
+    sb = asyncio.run(plan.storyboard(ctx)).storyboard
+    user = openai_double.bodies()[-1]["messages"][1]["content"]
+    assert "clips of exactly 5 or 10 seconds" in user
+    lengths = [s.duration_s for s in sb.scenes]  # the canned 3/6/8/7/6 s, fitted
+    assert set(lengths) <= {5.0, 10.0} and sum(lengths) == 30
+    assert sb.scenes[0].beat == "hook" and sb.scenes[-1].beat == "call-to-action"
