@@ -22,8 +22,8 @@ from nbvideo.providers import provider_set
 from nbvideo.providers.base import PlanContext
 from nbvideo.providers.catalog import get_model
 from nbvideo.providers.local.planner import plan_storyboard
-from tests.doubles.replicate_double import ReplicateDouble
 from tests.conftest import OPENAI_KEY
+from tests.doubles.replicate_double import ReplicateDouble
 from tests.test_clip_routing import boarded
 
 SHOE = "30s ad for a waterproof trail shoe for weekend hikers"
@@ -342,7 +342,7 @@ def test_the_openai_planner_asks_for_a_profile_and_keeps_the_one_it_gets(
     openai_double.push(answer)
     sb = asyncio.run(plan.storyboard(ctx)).storyboard
     assert all(s.complexity == derive(**{k: getattr(s, k) for k in (
-        "description", "visual_prompt", "title", "shot", "camera", "on_screen_text",
+        "description", "visual_prompt", "shot", "camera", "on_screen_text",
         "voice_line", "beat")}) for s in sb.scenes)
     assert sb.scenes[3].complexity.dialogue
 

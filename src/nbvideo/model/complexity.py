@@ -97,8 +97,7 @@ def _has(words: set[str], joined: str, vocab: tuple[str, ...] | frozenset[str]) 
     return any((w in joined) if " " in w else (w in words) for w in vocab)
 
 
-def derive(*, description: str = "", visual_prompt: str = "", title: str = "",
-           shot: str = "medium", camera: str = "static", on_screen_text: str = "",
+def derive(*, description: str = "", visual_prompt: str = "", shot: str = "medium", camera: str = "static", on_screen_text: str = "",
            voice_line: str = "", beat: str = "", people_words: tuple[str, ...] = (),
            product_words: tuple[str, ...] = ()) -> Complexity:
     """The profile a scene's own fields show (rules, no model).
@@ -108,8 +107,8 @@ def derive(*, description: str = "", visual_prompt: str = "", title: str = "",
     # What is drawn and animated is the visual prompt: faces, the product, words in the
     # picture are read from it (the description is the director's note, naming the audience
     # in nearly every scene); motion and speech happen over time, so the description counts.
-    seen, seen_joined = _words(" ".join((title, visual_prompt or description)))
-    words, joined = _words(" ".join((title, description, visual_prompt)))
+    seen, seen_joined = _words(visual_prompt or description)
+    words, joined = _words(" ".join((description, visual_prompt)))
     heads = [w for p in people_words for w in re.findall(r"[a-z]+", p.lower())[-1:]]
     people = _has(seen, seen_joined, _people_words() | set(heads) | {singularize(w) for w in heads})
     product = _has(seen, seen_joined, _PRODUCT) or any(
@@ -134,5 +133,5 @@ def of_scene(scene: object) -> Complexity:
     if isinstance(given, Complexity):
         return given
     return derive(**{k: getattr(scene, k, "") for k in (
-        "description", "visual_prompt", "title", "shot", "camera", "on_screen_text",
+        "description", "visual_prompt", "shot", "camera", "on_screen_text",
         "voice_line", "beat")})

@@ -119,7 +119,7 @@ FIT_SLACK = 0.10
 costs at most this much more (10 %): fewer paid seconds are thrown away for the same money."""
 STRETCH_MAX = 1.25
 """With `stretch=True` a clip up to this many times shorter than its scene may be made at
-the shorter length and slowed to fill it (render/stretch.py), instead of paying for the
+the shorter length and slowed to fill it (media/stretch.py), instead of paying for the
 next duration up."""
 
 
@@ -197,8 +197,12 @@ def _route_scene(providers: ProviderSet, scene: Scene, brief: Brief, policy: Pol
         raise InvalidInput(f"scene {scene.id}: no video model of providers "
                            f"{providers.name!r} can make it ({reasons})")
     opts = {m.id: option(m, scene, brief, stretch) for m in able}
+    healthy = [m for m in able if m.id not in avoid]
     notes = [f"{m} skipped: unhealthy ({why})" for m, why in avoid.items() if m in opts]
-    healthy = [m for m in able if m.id not in avoid] or able
+    if not healthy:  # every one of them failing: routed as if none were, and said so
+        healthy = able
+        notes = [f"every model that can make it is unhealthy ({', '.join(avoid)}); "
+                 "routed among them all"]
     prof = of_scene(scene)
     need = prof.tier() if policy == "complexity" else 1
     if policy == "cheapest":
@@ -231,9 +235,10 @@ def _route_scene(providers: ProviderSet, scene: Scene, brief: Brief, policy: Pol
 
 
 def _with_budget(routes: dict[str, Route], scenes: Sequence[Scene], brief: Brief,
-                 remaining_usd: float | None, free: Collection[str]) -> None:
-    """Step scenes down to cheaper models, those that need least first, while the plan
-    costs more than the budget has left. Scenes in `free` (clip current) cost nothing."""
+                 remaining_usd: float | None, free: Collection[str], stretch: bool,
+                 avoid: Collection[str]) -> None:
+    """Step scenes down to cheaper healthy models, those that need least first, while the
+    plan costs more than the budget has left. Scenes in `free` (clip current) cost nothing."""
     if remaining_usd is None:
         return
     paying = [s for s in scenes if s.id not in free and s.id in routes]
@@ -248,8 +253,9 @@ def _with_budget(routes: dict[str, Route], scenes: Sequence[Scene], brief: Brief
         if total() <= remaining_usd + 1e-9:
             break
         r = routes[s.id]
-        opts = {m: option(get_model(m), s, brief, r.option.stretch > 1.0) for m in r.chain}
-        cheaper = min(r.chain, key=lambda m: (opts[m].cost_usd, m))
+        pool = [m for m in r.chain if m not in avoid] or r.chain
+        opts = {m: option(get_model(m), s, brief, stretch) for m in pool}
+        cheaper = min(pool, key=lambda m: (opts[m].cost_usd, m))
         if opts[cheaper].cost_usd < r.option.cost_usd - 1e-12:
             r.chain = [cheaper, *[m for m in r.chain if m != cheaper]]
             r.option = opts[cheaper]
@@ -287,7 +293,8 @@ def routes(providers: ProviderSet, scenes: Sequence[Scene], brief: Brief, model:
         o = option(get_model(first), s, brief, stretch)
         out[s.id] = Route([first], o, f"{why}; {_fits(o, s)}")
     if model == AUTO:
-        _with_budget(out, [s for s in scenes if pins[s.id] is None], brief, remaining_usd, free)
+        _with_budget(out, [s for s in scenes if pins[s.id] is None], brief, remaining_usd, free,
+                     stretch, avoid)
     fb_policy: Policy = "cheapest" if policy == "complexity" else policy
     for s in scenes:  # fallbacks, lifecycles and what each model can make, as chain_for does
         r = out[s.id]

@@ -21,8 +21,8 @@ EDITABLE = ("title", "description", "visual_prompt", "shot", "camera", "duration
             "on_screen_text", "voice_line", "beat", "complexity", "video_model")
 # What the complexity profile is read from: a change to one of these drops the planner's
 # profile, so routing derives it again from the new words (model/complexity.py).
-PROFILED = ("title", "description", "visual_prompt", "shot", "camera", "on_screen_text",
-            "voice_line", "beat")
+PROFILED = ("description", "visual_prompt", "shot", "camera", "on_screen_text", "voice_line",
+            "beat")
 
 
 def snap_duration(seconds: float, fps: int) -> float:

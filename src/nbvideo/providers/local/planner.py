@@ -328,11 +328,11 @@ def plan_storyboard(ctx: PlanContext) -> Storyboard:
         sid = "s" + hashlib.sha256(f"{key}:{i}".encode()).hexdigest()[:8]
         while any(s.id == sid for s in scenes):
             sid = "s" + hashlib.sha256(f"{sid}:{i}".encode()).hexdigest()[:8]
-        fields = {"title": title, "shot": shot, "camera": cam, "description": _fill(
+        fields = {"shot": shot, "camera": cam, "description": _fill(
             lib["description"], vals, k + rng.randrange(2)) or product,
             "visual_prompt": _clip(visual, 2000), "on_screen_text": copy, "voice_line": voice}
         scenes.append(Scene(
-            id=sid, beat=beat, duration_s=dur, **fields,
+            id=sid, beat=beat, title=title, duration_s=dur, **fields,
             complexity=profile.derive(**fields, beat=beat, people_words=(v["audience"],),
                                       product_words=(product,))))
     name = " ".join(_cap(w) for w in product.split())
