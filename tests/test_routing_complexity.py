@@ -358,3 +358,16 @@ def test_the_openai_planner_can_be_asked_for_a_models_lengths(openai_double: Any
     lengths = [s.duration_s for s in sb.scenes]  # the canned 3/6/8/7/6 s, fitted
     assert set(lengths) <= {5.0, 10.0} and sum(lengths) == 30
     assert sb.scenes[0].beat == "hook" and sb.scenes[-1].beat == "call-to-action"
+
+
+def test_fit_lengths_adds_up_from_allowed_lengths_and_wastes_least() -> None:
+    from nbvideo.providers.local.timing import by_weight, fit_lengths
+
+    assert fit_lengths(30, (5.0, 10.0), 7) == [5.0] * 6  # nearest count to 7 that adds up
+    assert fit_lengths(30, (5.0, 10.0), 3) == [10.0, 10.0, 10.0]
+    assert fit_lengths(30, (6.0, 10.0), 6) == [6.0] * 5
+    # 30 s of 8 s clips cannot add up: one scene takes the 6 s left (2 s of its clip wasted)
+    assert fit_lengths(30, (8.0,), 5) == [8.0, 8.0, 8.0, 6.0]
+    assert by_weight([10.0, 5.0, 5.0], [0.5, 2.0, 1.0]) == [5.0, 10.0, 5.0]
+    with pytest.raises(ValueError, match="cannot be made"):
+        fit_lengths(10, (10.0,), 3)  # two scenes at least (a hook and a call to action)
