@@ -64,21 +64,21 @@ def test_auto_picks_the_cheapest_model_per_scene_and_the_estimate_says_so(
     p = boarded(tmp_path)
     p.edit_scene(1, duration_s=5.5)  # past 5 s: a 5/10 s model must make 10 s, hailuo makes 6
     p.edit_scene(2, duration_s=2)
-    est = p.estimate(model="auto")
+    est = p.estimate(model="auto", policy="cheapest")
     body = est.iloc[1:]
     want = [cheapest_by_hand(s.duration_s) for s in p.scenes]
     assert list(body["model"]) == want
     assert want[0] == "hailuo-02" and want[1] == "kling-v2.1"  # the rule at work, not a constant
     assert est.iloc[0]["model"] == "auto"
     assert est.iloc[0]["cost_usd"] == pytest.approx(body["cost_usd"].sum())
-    p.generate_clips(model="auto").wait(120)
+    p.generate_clips(model="auto", policy="cheapest").wait(120)
     for s, model in zip(p.scenes, want, strict=True):
         assert s.clip.model == model and s.clip.status == "succeeded"
     assert p.costs.query("provider == 'replicate' and phase == 'clips'")["cost_usd"].sum() \
         == pytest.approx(est.iloc[0]["cost_usd"])
     # current on the model auto chose: a second run sends nothing
     creates = sum(double.creates.values())
-    job = p.generate_clips(model="auto")
+    job = p.generate_clips(model="auto", policy="cheapest")
     assert job.wait(60) == [] and sum(double.creates.values()) == creates
     p.close()
 
@@ -100,7 +100,7 @@ def test_bad_model_or_policy_is_refused_by_name_and_nothing_changes(
     double: ReplicateDouble, tmp_path: Path
 ) -> None:
     p = boarded(tmp_path)
-    with pytest.raises(nv.InvalidInput, match=r"policy='best'.*cheapest, quality"):
+    with pytest.raises(nv.InvalidInput, match=r"policy='best'.*complexity, cheapest, quality"):
         p.generate_clips(model="auto", policy="best")
     with pytest.raises(nv.InvalidInput, match=r"model='flux-schnell'.*wan-2.5-i2v-fast"):
         p.generate_clips(model="flux-schnell")

@@ -238,7 +238,8 @@ def new(path: Path, brief: str, aspect: str, duration_s: float | None, resolutio
               help="Answer a clarifying question (repeatable).")
 @click.option("--model", default=None,
               help="Video model for the clips: a catalog name, or auto (see --policy).")
-@click.option("--policy", type=click.Choice(["cheapest", "quality"]), default="cheapest",
+@click.option("--policy", type=click.Choice(["complexity", "cheapest", "quality"]),
+              default="complexity",
               show_default=True, help="How --model auto picks per scene.")
 @click.option("--budget", "budget_usd", type=float, default=None,
               help="Cap on what this run may spend, in USD.")

@@ -178,10 +178,19 @@ class Project:
             return dict(self._rt.state.answers)
 
     # ------------------------------------------------------------------ storyboard
-    def storyboard(self, replan: bool = False) -> SceneList:
-        """Plan the scenes (once) and bring every scene's frame up to date with its inputs."""
+    def storyboard(self, replan: bool = False, *, fit_model: str | None = None) -> SceneList:
+        """Plan the scenes (once) and bring every scene's frame up to date with its inputs.
+
+        `fit_model` (e.g. "wan-2.5-i2v-fast", which makes 5 or 10 s clips) asks the planner
+        for scene lengths that model makes exactly, so no paid second is trimmed; it applies
+        when the plan is made (the first time, or with replan=True). Default: timed freely."""
+        if fit_model is not None:
+            spec = get_model(fit_model)
+            if spec.kind != "video":
+                raise InvalidInput(f"fit_model={fit_model!r} is a {spec.kind} model; name a "
+                                   f"video model")
         self._ensure_questions()
-        run_sync(storyboard_phase.plan(self._rt, replan=replan))
+        run_sync(storyboard_phase.plan(self._rt, replan=replan, fit_model=fit_model))
         run_sync(storyboard_phase.make_frames(self._rt))
         return self.scenes
 
@@ -293,10 +302,11 @@ class Project:
     # ------------------------------------------------------------------ clips
     @_shows_as_grid
     def generate_clips(self, scenes: Sequence[str | int] | None = None, *,
-                       model: str | None = None, policy: str = "cheapest",
+                       model: str | None = None, policy: str = "complexity",
                        fallback: bool | Sequence[str] | None = None, retries: int = 2,
                        timeout_s: float = clips_phase.DEFAULT_TIMEOUT_S,
-                       budget_usd: float | None = None) -> Job[list[Take]]:
+                       budget_usd: float | None = None,
+                       stretch: bool | None = None) -> Job[list[Take]]:
         """Start one clip per scene (default: those missing or out of date); returns a Job at once.
 
         Wait with `await job` in a notebook or `job.wait()` in a script.
@@ -305,8 +315,13 @@ class Project:
         Parameters
         ----------
         model : a catalog video model for this call (default: the project's), or "auto" to
-            pick per scene by `policy`: "cheapest" (lowest cost that can make the scene's
-            duration, aspect and resolution) or "quality" (highest tier, then cheapest).
+            pick per scene by `policy`: "complexity" (the default: the quality tier the
+            scene's complexity profile needs, the cheapest healthy model of it, preferring
+            durations that fit, stepped down where the budget would run out), "cheapest"
+            (lowest cost that can make the scene's duration, aspect and resolution) or
+            "quality" (highest tier, then cheapest). A model pinned for a scene
+            (``p.edit_scene(n, video_model=...)``) or the project (``p.use_models``) wins
+            over "auto"; ``p.estimate(model="auto")`` shows each scene's reason.
         fallback : where a scene goes when its model fails after `retries`: True for the
             next model by `policy`, or a list of model names. Default: True for "auto",
             False for a named model.
@@ -315,10 +330,17 @@ class Project:
         timeout_s : per prediction; one still running after it is canceled and fails over.
         budget_usd : caps what this call may spend (the project's `budget_usd` always holds
             too); a clip that would pass either is refused before its request is sent.
+        stretch : True: a clip up to 1.25x shorter than its scene is made at that length and
+            slowed to fill the scene (motion-interpolated where affordable, see
+            ``nbvideo.media.stretch``) where that costs less than the next length up; False:
+            the next length up, trimmed. Recorded on the project (``stretch_clips``) so the
+            estimate and later runs agree; None (default): the project's setting (False).
         """
         opts = ClipOptions.check(budget_usd=budget_usd, retries=retries, timeout_s=timeout_s)
+        self._set_stretch(stretch)
         chains = selection.clip_chains(self._rt, scenes, model, policy, fallback,
-                                       lambda: self.costs, stacklevel=3)
+                                       lambda: self.costs, stacklevel=3,
+                                       budget_usd=opts.budget_usd)
         return clips_phase.start_clip_job(self._rt, chains, budget_usd=opts.budget_usd,
                                           retries=opts.retries, timeout_s=opts.timeout_s)
 
@@ -591,13 +613,30 @@ class Project:
         return signoff.comments_table(self._rt.state)
 
     # ------------------------------------------------------------------ costs / status
-    def estimate(self, model: str | None = None, policy: str = "cheapest") -> pd.DataFrame:
+    def _set_stretch(self, stretch: bool | None) -> None:
+        if stretch is not None and not isinstance(stretch, bool):
+            raise InvalidInput(f"stretch must be True, False or None, got {stretch!r}")
+        if stretch is not None and stretch != self._rt.state.stretch_clips:
+            with self._rt.guard:
+                self._rt.state.stretch_clips = stretch
+                self._rt.save()
+
+    def estimate(self, model: str | None = None, policy: str = "complexity", *,
+                 stretch: bool | None = None) -> pd.DataFrame:
         """What clips would cost per scene on `model` (default: the project's; "auto" picks
         per scene by `policy`, as generate_clips would), with the total on top.
 
         Nothing is spent. Scenes whose clip is already current cost 0 (re-running reuses it).
+        `reason` says why each scene got its model; `wasted_s` is paid seconds the timeline
+        does not keep (the total row says what share of paid seconds is kept).
+        `stretch=True` prices a clip up to 1.25x shorter than its scene, slowed to fill it
+        (see generate_clips), where that is cheaper than the next length up; None (default):
+        as the project's setting, i.e. as generate_clips would. Nothing is recorded.
         """
-        return selection.estimate(self._rt, model, policy, lambda: self.costs)
+        if stretch is not None and not isinstance(stretch, bool):
+            raise InvalidInput(f"stretch must be True, False or None, got {stretch!r}")
+        return selection.estimate(self._rt, model, policy, lambda: self.costs,
+                                  self._rt.state.stretch_clips if stretch is None else stretch)
 
     def use_models(self, **models: str) -> dict[str, str]:
         """Pick catalog models per kind, e.g. p.use_models(video="kling-v2.1"); None resets one.
@@ -636,7 +675,7 @@ class Project:
         """Calls, cache hits, spend and time grouped by phase, provider and model."""
         return summarize(self.costs)
 
-    def run(self, *, model: str | None = None, policy: str = "cheapest",
+    def run(self, *, model: str | None = None, policy: str = "complexity",
             budget_usd: float | None = None) -> Exports | None:
         """Run every phase that is not done yet (as `nbvideo run` does); `model`, `policy`
         and `budget_usd` go to generate_clips."""

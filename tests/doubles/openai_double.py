@@ -74,7 +74,12 @@ def default_storyboard() -> dict[str, Any]:
          "visual_prompt": f"{shot} photo of a hiker on a muddy trail in rain, {b}, cinematic",
          "shot": shot, "camera": "push-in" if i % 2 else "static", "duration_s": d,
          "on_screen_text": "Shop now" if b == "call-to-action" else "",
-         "voice_line": "Shop now at your local store." if b == "call-to-action" else ""}
+         "voice_line": "Shop now at your local store." if b == "call-to-action" else "",
+         # what a model answers for these scenes: a hiker on screen in every one, the
+         # product in detail in the product scene, the shop's name read in the last
+         "complexity": {"people": b != "product", "fast_motion": b == "hook",
+                        "camera_move": bool(i % 2), "legible_text": b == "call-to-action",
+                        "product_closeup": shot == "detail", "dialogue": False}}
         for i, (b, d, shot) in enumerate(beats)]}
 
 

@@ -15,7 +15,9 @@ from tqdm.auto import tqdm
 from nbvideo.errors import InvalidInput, PhaseNotReady, ScenesFailed
 from nbvideo.generate import presenter as presenter_phase
 from nbvideo.generate.qa import Expectation, inspect_clip
+from nbvideo.media.stretch import stretch_clip
 from nbvideo.model.state import QAResult, Scene, Take, frame_size
+from nbvideo.plan import routing
 from nbvideo.plan.estimate import clip_estimate
 from nbvideo.providers.base import (
     ClipRequest,
@@ -27,7 +29,7 @@ from nbvideo.providers.base import (
     Ticket,
     WaitTimeout,
 )
-from nbvideo.providers.catalog import generated_duration, get_model
+from nbvideo.providers.catalog import generated_duration, get_model, price
 from nbvideo.runtime.budget import Budget, BudgetExceeded
 from nbvideo.runtime.context import (
     Pending,
@@ -52,7 +54,18 @@ def local_render_slots() -> int:
     return int(n) if n.isdigit() and int(n) > 0 else (os.cpu_count() or 1)
 
 
-def clip_request(rt: Runtime, scene: Scene) -> ClipRequest:
+def stretch_to(rt: Runtime, scene: Scene, model: str | None) -> float | None:
+    """The scene's length when its clip on `model` is made shorter and slowed to fill it
+    (the project stretches clips and that is cheaper than the next length up), else None."""
+    if model is None or not rt.state.stretch_clips:
+        return None
+    o = routing.option(get_model(model), scene, rt.state.brief, stretch=True)
+    return scene.duration_s if o.stretch > 1.0 else None
+
+
+def clip_request(rt: Runtime, scene: Scene, model: str | None = None) -> ClipRequest:
+    """The request for the scene's clip; on `model`, at the shorter length it is made at
+    when the project stretches clips (see `stretch_to`)."""
     frame = scene.frame
     if frame is None or not frame.ok or frame.path is None:
         raise PhaseNotReady(
@@ -60,31 +73,41 @@ def clip_request(rt: Runtime, scene: Scene) -> ClipRequest:
         )
     st = rt.state
     w, h = frame_size(st.brief.aspect, st.brief.resolution)
+    made = scene.duration_s
+    if stretch_to(rt, scene, model) is not None:
+        made = routing.option(get_model(model or ""), scene, st.brief, stretch=True).generated_s
     return ClipRequest(
         frame_path=rt.store.path(frame.path), prompt=scene.visual_prompt, camera=scene.camera,
-        duration_s=scene.duration_s, fps=st.brief.fps, width=w, height=h, seed=scene.clip_seed,
+        duration_s=made, fps=st.brief.fps, width=w, height=h, seed=scene.clip_seed,
     )
 
 
-def clip_inputs(req: ClipRequest, frame: Take) -> dict[str, Any]:
-    """What we keep on the take: the request, with the frame by checksum, not by path."""
+def clip_inputs(req: ClipRequest, frame: Take, stretched: float | None = None) -> dict[str, Any]:
+    """What we keep on the take: the request, with the frame by checksum, not by path, and
+    the length the clip was slowed to fill (`stretch_to_s`) when it was."""
     data = req.model_dump(mode="json", exclude={"seed", "frame_path"})
     data["frame_sha256"] = frame.checksum
+    if stretched is not None:
+        data["stretch_to_s"] = stretched
     return data
 
 
-def clip_key_inputs(video: Any, req: ClipRequest, frame: Take) -> dict[str, Any]:
+def clip_key_inputs(video: Any, req: ClipRequest, frame: Take,
+                    stretched: float | None = None) -> dict[str, Any]:
     """What the cache key hashes: the provider's real request where it says (a 3 s and a 4 s
-    scene are the same 5 s request to a model that makes 5 s clips), else our request."""
+    scene are the same 5 s request to a model that makes 5 s clips), else our request; a
+    stretched clip also by the length it fills (it is not the clip the request made)."""
     own = getattr(video, "key_inputs", None)
     if own is None:
-        return clip_inputs(req, frame)
-    return {**own(req), "frame_sha256": frame.checksum}
+        return clip_inputs(req, frame, stretched)
+    extra = {} if stretched is None else {"stretch_to_s": stretched}
+    return {**own(req), "frame_sha256": frame.checksum, **extra}
 
 
-def clip_key(video: Any, req: ClipRequest, frame: Take) -> tuple[dict[str, Any], str]:
+def clip_key(video: Any, req: ClipRequest, frame: Take,
+             stretched: float | None = None) -> tuple[dict[str, Any], str]:
     """(what the key hashes, the key) for one clip request."""
-    key_inputs = clip_key_inputs(video, req, frame)
+    key_inputs = clip_key_inputs(video, req, frame, stretched)
     return key_inputs, request_key(video.provider, video.model, key_inputs, req.seed)
 
 
@@ -101,7 +124,8 @@ def clip_is_current(rt: Runtime, scene: Scene, models: Sequence[str] | None = No
         return False
     try:
         video = rt.providers.video_for(take.model)
-        _inputs, key = clip_key(video, clip_request(rt, scene), frame)
+        _inputs, key = clip_key(video, clip_request(rt, scene, take.model), frame,
+                                stretch_to(rt, scene, take.model))
     except InvalidInput:  # the model cannot make this scene (or is gone): not current
         return False
     return take.key == key
@@ -181,8 +205,9 @@ def qa_expectation(rt: Runtime, video: Any, scene: Scene) -> Expectation:
         w, h = frame_size(rt.state.brief.aspect, rt.state.brief.resolution)
         return Expectation(duration_s=scene.duration_s, width=w, height=h, audio=True,
                            motion=True)
-    req = clip_request(rt, scene)
-    return Expectation(duration_s=generated_duration(spec, req.duration_s), width=req.width,
+    req = clip_request(rt, scene, video.model)
+    return Expectation(duration_s=stretch_to(rt, scene, video.model)
+                       or generated_duration(spec, req.duration_s), width=req.width,
                        height=req.height, audio=spec.audio,
                        motion=not (spec.provider == "local" and scene.camera == "static"))
 
@@ -253,13 +278,18 @@ async def _make_on(rt: Runtime, video: Any, scene_id: str, job: Job[Any] | None,
     """One model's go at a scene: reuse, resume an in-flight prediction, or generate."""
     with rt.guard:
         scene = rt.state.scene(scene_id)
-        req = clip_request(rt, scene)
+        req = clip_request(rt, scene, video.model)
+        stretched = stretch_to(rt, scene, video.model)
         frame = scene.frame
         assert frame is not None
-        inputs = clip_inputs(req, frame)
-        key_inputs, key = clip_key(video, req, frame)
+        inputs = clip_inputs(req, frame, stretched)
+        key_inputs, key = clip_key(video, req, frame, stretched)
         flying = [t for t in in_flight(scene, "clip") if t.key == key]
-        _gen, usage, _note = clip_estimate(get_model(video.model), scene, rt.state.brief.resolution)
+        spec = get_model(video.model)
+        if stretched is None:
+            _gen, usage, _note = clip_estimate(spec, scene, rt.state.brief.resolution)
+        else:  # priced at the length it is made at
+            usage = price(spec, resolution=rt.state.brief.resolution, seconds=req.duration_s)
 
     def emit(status: EventStatus) -> None:
         if job is not None:
@@ -270,6 +300,17 @@ async def _make_on(rt: Runtime, video: Any, scene_id: str, job: Job[Any] | None,
             emit(ticket.status)
 
     async def run(out: Path, pending: Pending) -> MediaResult:
+        if stretched is None:
+            return await make(out, pending)
+        made = out.with_name(f".{out.stem}.made{out.suffix}")
+        try:  # made at the shorter length, then slowed to fill the scene
+            res = await make(made, pending)
+            await asyncio.to_thread(stretch_clip, made, out, stretched, fps=req.fps)
+        finally:
+            made.unlink(missing_ok=True)
+        return res.model_copy(update={"path": out, "duration_s": stretched, "fps": req.fps})
+
+    async def make(out: Path, pending: Pending) -> MediaResult:
         if not isinstance(video, RemoteVideoModel):
             emit("processing")
             return await video.clip(req, out)
@@ -311,7 +352,8 @@ def _require_keys(rt: Runtime, scene_ids: Sequence[str], chains: dict[str, list[
             if presenter_phase.presenter_is_current(rt, scene):
                 continue
         elif frame is not None and frame.ok:
-            _inputs, key = clip_key(video, clip_request(rt, scene), frame)
+            _inputs, key = clip_key(video, clip_request(rt, scene, video.model), frame,
+                                    stretch_to(rt, scene, video.model))
             if cached_take(scene, "clip", key, rt.store) is not None:
                 continue
         video.check_key()

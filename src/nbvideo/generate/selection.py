@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from nbvideo.errors import PhaseNotReady, RoutingWarning
+from nbvideo.errors import InvalidInput, PhaseNotReady, RoutingWarning
 from nbvideo.generate import presenter as presenter_phase
 from nbvideo.generate.clips import check_clip, clip_is_current
 from nbvideo.model.state import Scene, Take
@@ -41,23 +41,52 @@ def avoided(costs: Costs, stacklevel: int = 2) -> dict[str, str]:
     return avoid
 
 
-def chains(rt: Runtime, scenes: Sequence[Scene], model: str | None, policy: str,
-           fallback: bool | Sequence[str] | None, costs: Costs,
-           stacklevel: int = 2) -> dict[str, list[str]]:
-    """Per scene id, the models to try in order (the first, then where it fails over).
-    A presenter scene has one: its presenter model (`model` and `fallback` are for b-roll)."""
+def remaining_usd(rt: Runtime, budget_usd: float | None = None) -> float | None:
+    """What the project's budget (and this call's, if given) has left; None: no cap."""
+    left = [budget_usd] if budget_usd is not None else []
+    if rt.budget.limit_usd is not None:
+        left.append(max(0.0, rt.budget.limit_usd - rt.budget.total_with(0.0)[2]))
+    return min(left) if left else None
+
+
+def routes(rt: Runtime, scenes: Sequence[Scene], model: str | None, policy: str,
+           fallback: bool | Sequence[str] | None, costs: Costs, stacklevel: int = 2,
+           budget_usd: float | None = None, stretch: bool = False) -> dict[str, routing.Route]:
+    """Per scene id, its route: the models to try in order and why the first. A presenter
+    scene has one model, its presenter model (`model` and `fallback` are for b-roll)."""
     pol = routing.check_policy(policy)
     fb = (model == routing.AUTO) if fallback is None else fallback
     broll = [s for s in scenes if s.kind != "presenter"]
     avoid = avoided(costs, stacklevel + 1) if model == routing.AUTO and broll else {}
-    return {s.id: ([presenter_phase.check_presenter_model(rt, s)] if s.kind == "presenter"
-                   else routing.chain_for(rt.providers, s, rt.state.brief, model, pol, fb, avoid))
+    free = {s.id for s in broll if s.clip is not None and s.frame is not None
+            and clip_is_current(rt, s, [s.clip.model])}
+    found = routing.routes(rt.providers, broll, rt.state.brief, model, pol, fb, avoid,
+                           project_models=rt.state.models,
+                           remaining_usd=remaining_usd(rt, budget_usd), free=free,
+                           stretch=stretch) if broll else {}
+    return {s.id: found[s.id] if s.kind != "presenter" else presenter_route(rt, s)
             for s in scenes}
+
+
+def presenter_route(rt: Runtime, scene: Scene) -> routing.Route:
+    """A presenter scene's route: its presenter model, never routed."""
+    name = presenter_phase.check_presenter_model(rt, scene)
+    return routing.Route([name], routing.option(get_model(name), scene, rt.state.brief),
+                         "presenter scene: its presenter model")
+
+
+def chains(rt: Runtime, scenes: Sequence[Scene], model: str | None, policy: str,
+           fallback: bool | Sequence[str] | None, costs: Costs,
+           stacklevel: int = 2, budget_usd: float | None = None) -> dict[str, list[str]]:
+    """Per scene id, the models to try in order (the first, then where it fails over)."""
+    return {sid: r.chain for sid, r in routes(rt, scenes, model, policy, fallback, costs,
+                                              stacklevel + 1, budget_usd,
+                                              rt.state.stretch_clips).items()}
 
 
 def clip_chains(rt: Runtime, scenes: Sequence[str | int] | None, model: str | None,
                 policy: str, fallback: bool | Sequence[str] | None, costs: Costs,
-                stacklevel: int = 2) -> dict[str, list[str]]:
+                stacklevel: int = 2, budget_usd: float | None = None) -> dict[str, list[str]]:
     """The scenes `generate_clips` makes (default: those missing or out of date), each with
     its chain of models. Frames drawn before p.finish(...) changed their marks are redrawn
     first (free), so the clips are made from the frames the export wants."""
@@ -75,7 +104,7 @@ def clip_chains(rt: Runtime, scenes: Sequence[str | int] | None, model: str | No
                 raise PhaseNotReady(f"scene {s.id} has no frame; run p.storyboard() first")
         picked = (rt.state.scenes if scenes is None
                   else [scene_ops.resolve(rt, r) for r in scenes])
-        found = chains(rt, picked, model, policy, fallback, costs, stacklevel + 1)
+        found = chains(rt, picked, model, policy, fallback, costs, stacklevel + 1, budget_usd)
         if scenes is None:  # skip what is current on any model the scene may use
             found = {sid: c for sid, c in found.items()
                      if not clip_is_current(rt, rt.state.scene(sid), c)}
@@ -115,29 +144,56 @@ def clip_again(rt: Runtime, ref: str | int, prompt: str | None, force: bool, see
                             stacklevel + 1)
 
 
-def estimate(rt: Runtime, model: str | None, policy: str, costs: Costs) -> pd.DataFrame:
+def estimate(rt: Runtime, model: str | None, policy: str, costs: Costs,
+             stretch: bool = False) -> pd.DataFrame:
     """What clips would cost per scene on `model` ("auto": routed per scene by `policy`, as
-    generate_clips would), with the total on top. Scenes whose clip is current cost 0."""
+    generate_clips would), with the total on top, each scene's reason and its wasted
+    seconds. Scenes whose clip is current cost 0."""
     from nbvideo.plan.estimate import estimate_clips
 
     with rt.guard:
         if not rt.state.scenes:
             raise PhaseNotReady("no storyboard yet; run p.storyboard() first")
-        if model == routing.AUTO:  # a scene no model can make is priced (and flagged) as is
-            pol = routing.check_policy(policy)
-            avoid = avoided(costs, 3)  # priced as generate_clips would route
-            chosen = {s.id: (routing.ranked(rt.providers, s, rt.state.brief, pol, avoid)
-                             or [rt.providers.video.model])[0] for s in rt.state.scenes}
-        else:
+        routing.check_policy(policy)
+        if model != routing.AUTO:
             name = model or rt.providers.video.model
             lifecycle.check(get_model(name))  # unknown or shut down: refused, with why
-            chosen = {s.id: name for s in rt.state.scenes}
-        for s in rt.state.scenes:  # a presenter scene is priced on its presenter model
+        pol = routing.check_policy(policy)
+        scenes = rt.state.scenes
+        broll = [s for s in scenes if s.kind != "presenter"]
+        avoid = avoided(costs, 3) if model == routing.AUTO and broll else {}
+        free = {s.id for s in broll if s.clip is not None and s.frame is not None
+                and clip_is_current(rt, s, [s.clip.model])}
+
+        def route(group: list[Scene]) -> dict[str, routing.Route]:
+            return routing.routes(rt.providers, group, rt.state.brief, model, pol, False, avoid,
+                                  project_models=rt.state.models,
+                                  remaining_usd=remaining_usd(rt), free=free, stretch=stretch)
+
+        try:
+            found = route(broll) if broll else {}
+        except InvalidInput:  # a scene no model can make is priced (and flagged) as is
+            found = {}
+            for s in broll:
+                try:
+                    found |= route([s])
+                except InvalidInput as exc:
+                    name = rt.providers.video.model if model == routing.AUTO \
+                        else model or rt.providers.video.model
+                    found[s.id] = routing.Route(
+                        [name], routing.option(get_model(name), s, rt.state.brief), str(exc))
+        for s in scenes:  # a presenter scene is priced on its presenter model
             if s.kind == "presenter":
-                chosen[s.id] = presenter_phase.presenter_model_name(rt, s)
+                name = presenter_phase.presenter_model_name(rt, s)
+                found[s.id] = routing.Route(
+                    [name], routing.option(get_model(name), s, rt.state.brief),
+                    "presenter scene: its presenter model")
+        found = {s.id: found[s.id] for s in scenes}
+        chosen = {sid: r.chain[0] for sid, r in found.items()}
         current = {s.id for s in rt.state.scenes if (s.frame is not None or s.kind == "presenter")
                    and clip_is_current(rt, s, [chosen[s.id]])}
-        return estimate_clips(rt, chosen, current, label=model or chosen[rt.state.scenes[0].id])
+        return estimate_clips(rt, chosen, current, label=model or chosen[rt.state.scenes[0].id],
+                              routes=found)
 
 
 def check_clips(rt: Runtime, recheck: bool) -> None:

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from nbvideo.errors import quote
 from nbvideo.model.brief_length import stated_duration
 from nbvideo.model.checked import Checked
+from nbvideo.model.complexity import Complexity
 from nbvideo.model.look import Look
 from nbvideo.model.speech import VoiceSettings
 
@@ -28,7 +29,9 @@ from nbvideo.model.vocabulary import Aspect, Resolution
 SCHEMA_VERSION = 4
 """2: scenes carry a review status and comments (both default, so a version 1 file opens).
 3: the state carries its save `revision` (0 for an older file), so a stale save is refused.
-4: scenes carry a `kind` ("broll" for an older file) and presenter settings (None)."""
+4: scenes carry a `kind` ("broll" for an older file) and presenter settings (None), may
+   carry a complexity profile (None for an older file: derived from its fields) and a pinned
+   video model; the state says whether clips are stretched to fit (False before)."""
 
 ShotType = Literal["wide", "medium", "close-up", "detail"]
 SHOT_TYPES: tuple[str, ...] = ("wide", "medium", "close-up", "detail")
@@ -285,6 +288,12 @@ class Scene(Model):
         "'broll': a clip made from the frame; 'presenter': an avatar says the voice line."))
     presenter: Presenter | None = Field(
         None, description="Presenter settings; a presenter scene without them uses the defaults.")
+    complexity: Complexity | None = Field(
+        None, description="What makes the scene hard to generate (faces, fast motion, ...), "
+        "as the planner saw it; None: derived from the scene's fields (model/complexity.py).")
+    video_model: str | None = Field(
+        None, max_length=100, description="A catalog video model pinned for this scene: it "
+        "wins over model='auto' routing and the project's model; None: not pinned.")
 
     @model_validator(mode="before")
     @classmethod
@@ -465,6 +474,10 @@ class ProjectState(Model):
     budget_usd: float | None = Field(None, ge=0, description="Dollars (finite, >= 0); None: no cap.")
     metadata: Metadata | None = Field(None, description="Edited upload metadata; None: drafted.")
     qa_policy: QAPolicy = Field(default_factory=QAPolicy)
+    stretch_clips: bool = Field(
+        False, description="Make a clip up to 1.25x shorter than its scene and slow it to "
+        "fill the scene, where that costs less than the next clip length up (recorded by "
+        "p.generate_clips(stretch=...)); False: the next length up, trimmed (the default).")
 
     def scene(self, ref: str | int) -> Scene:
         """Look a scene up by id or by 1-based position."""

@@ -3,9 +3,16 @@
 The estimate is priced from the catalog, says when a model will make a longer clip than the
 scene needs (the extra is trimmed on the timeline), counts scenes whose clip is already
 current as free (re-running reuses the take), and flags what a model cannot make.
+
+`wasted_s` is what is paid for and thrown away: the seconds a model makes minus the seconds
+the timeline keeps of them (a 6 s scene on a model that makes 5 or 10 s pays 10 and keeps
+6: 4 s wasted). A clip stretched to fill its scene (`stretch`, the playback factor) wastes
+none. `reason` says why the scene's model was chosen (plan/routing.py).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -14,8 +21,11 @@ from nbvideo.providers.base import Usage
 from nbvideo.providers.catalog import ModelSpec, generated_duration, get_model, price
 from nbvideo.runtime.context import Runtime
 
+if TYPE_CHECKING:
+    from nbvideo.plan.routing import Route
+
 COLUMNS = ["scene", "id", "beat", "duration_s", "model", "generated_s", "trim_s", "units", "unit",
-           "unit_price_usd", "cost_usd", "note"]
+           "unit_price_usd", "cost_usd", "note", "wasted_s", "stretch", "reason"]
 
 
 PRESENTER_WPS = 2.0
@@ -45,13 +55,22 @@ def clip_estimate(spec: ModelSpec, scene: Scene, resolution: str) -> tuple[float
 
 
 def estimate_clips(rt: Runtime, chosen: dict[str, str], current_ids: set[str],
-                   label: str) -> pd.DataFrame:
+                   label: str, routes: dict[str, Route] | None = None) -> pd.DataFrame:
     """One row per scene (priced on its chosen model) plus a total row on top."""
+    from nbvideo.plan.routing import reason
+
     st = rt.state
     rows = []
     for number, scene in enumerate(st.scenes, 1):
         spec = get_model(chosen[scene.id])
-        gen, usage, note = clip_estimate(spec, scene, st.brief.resolution)
+        route = (routes or {}).get(scene.id)
+        stretch = route.option.stretch if route is not None else 1.0
+        if stretch > 1.0:  # made shorter and slowed to the scene's length: nothing trimmed
+            gen = route.option.generated_s if route is not None else scene.duration_s
+            usage = price(spec, resolution=st.brief.resolution, seconds=gen)
+            note = f"generated at {gen:g} s, stretched {stretch:.2f}x to {scene.duration_s:g} s"
+        else:
+            gen, usage, note = clip_estimate(spec, scene, st.brief.resolution)
         cost = usage.cost_usd
         if st.brief.aspect not in spec.aspects:
             note = (f"{spec.id} cannot make {st.brief.aspect}; it makes "
@@ -63,6 +82,8 @@ def estimate_clips(rt: Runtime, chosen: dict[str, str], current_ids: set[str],
             "model": spec.id, "generated_s": gen, "trim_s": round(gen - scene.duration_s, 6),
             "units": usage.units, "unit": usage.unit, "unit_price_usd": usage.unit_price_usd,
             "cost_usd": cost, "note": note,
+            "wasted_s": max(0.0, round(gen - scene.duration_s, 6)) if stretch <= 1.0 else 0.0,
+            "stretch": stretch, "reason": reason(route) if route is not None else "",
         })
     body = pd.DataFrame(rows, columns=COLUMNS)
     bases = {get_model(m).price_basis for m in chosen.values()}
@@ -73,5 +94,16 @@ def estimate_clips(rt: Runtime, chosen: dict[str, str], current_ids: set[str],
         "unit": bases.pop() if len(bases) == 1 else "mixed",
         "unit_price_usd": float("nan"), "cost_usd": body["cost_usd"].sum(),
         "note": f"{sum(1 for r in rows if r['cost_usd'] > 0)} of {len(rows)} scene(s) to pay for",
+        "wasted_s": body["wasted_s"].sum(), "stretch": float("nan"),
+        "reason": kept_share(body),
     }], columns=COLUMNS)
     return pd.concat([total, body], ignore_index=True)
+
+
+def kept_share(body: pd.DataFrame) -> str:
+    """'84% of 36 paid seconds reach the export': the share of generated seconds kept."""
+    paid = float(body["generated_s"].sum())
+    if paid <= 0:
+        return ""
+    kept = paid - float(body["wasted_s"].sum())
+    return f"{kept / paid:.0%} of {paid:g} paid seconds reach the timeline"

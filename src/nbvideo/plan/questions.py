@@ -19,10 +19,11 @@ from nbvideo.providers.base import (
 from nbvideo.runtime.context import Runtime
 
 
-def plan_context(rt: Runtime) -> PlanContext:
+def plan_context(rt: Runtime, fit_durations: tuple[float, ...] = ()) -> PlanContext:
     s = rt.state
     return PlanContext(brief=s.brief, questions=s.questions,
-                       answers=effective_answers(s.questions, s.answers), seed=s.seed)
+                       answers=effective_answers(s.questions, s.answers), seed=s.seed,
+                       fit_durations=fit_durations)
 
 
 R = TypeVar("R", QuestionsResult, StoryboardResult)

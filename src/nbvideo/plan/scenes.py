@@ -14,10 +14,16 @@ from pydantic import ValidationError
 from nbvideo.errors import InvalidInput, from_validation, quote
 from nbvideo.model.state import MAX_SCENE_S, MIN_SCENE_S, Scene, Take
 from nbvideo.plan.storyboard import scene_seed
+from nbvideo.providers.catalog import get_model, models
 from nbvideo.runtime.context import Runtime
 
 EDITABLE = ("title", "description", "visual_prompt", "shot", "camera", "duration_s",
-            "on_screen_text", "voice_line", "beat", "kind", "presenter")
+            "on_screen_text", "voice_line", "beat", "kind", "presenter", "complexity",
+            "video_model")
+# What the complexity profile is read from: a change to one of these drops the planner's
+# profile, so routing derives it again from the new words (model/complexity.py).
+PROFILED = ("description", "visual_prompt", "shot", "camera", "on_screen_text", "voice_line",
+            "beat")
 
 
 def snap_duration(seconds: float, fps: int) -> float:
@@ -49,7 +55,17 @@ def validated_scene(base: Scene, changes: dict[str, Any], fps: int) -> Scene:
                 f"got {quote(d)}"
             )
         changes = {**changes, "duration_s": snap_duration(float(d), fps)}
+    pin = changes.get("video_model")
+    if pin is not None:
+        spec = get_model(pin) if isinstance(pin, str) else None
+        if spec is None or spec.kind != "video":
+            raise InvalidInput(f"video_model must be a catalog video model or None, got "
+                               f"{quote(pin)}; video models: "
+                               f"{', '.join(m.id for m in models('video'))}")
     data = base.model_dump()
+    if "complexity" not in changes and any(
+            k in PROFILED and changes[k] != data[k] for k in changes):
+        data["complexity"] = None
     data.update(changes)
     try:
         return Scene.model_validate(data)

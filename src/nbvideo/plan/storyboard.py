@@ -27,14 +27,17 @@ def scene_seed(project_seed: int, scene_id: str, salt: str) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
-async def plan(rt: Runtime, replan: bool = False) -> list[Scene]:
-    """Plan the scenes once. With `replan`, a new plan replaces them; the old ones are archived."""
+async def plan(rt: Runtime, replan: bool = False, fit_model: str | None = None) -> list[Scene]:
+    """Plan the scenes once. With `replan`, a new plan replaces them; the old ones are archived.
+    `fit_model` (a catalog video model with fixed clip lengths) asks the planner for scene
+    lengths that model makes exactly, so no paid second is trimmed."""
     planner = rt.providers.planner
     if rt.state.scenes and not replan:
         rt.log_cache_hit(phase="storyboard", provider=planner.provider, model=planner.model,
                          note="storyboard already planned")
         return rt.state.scenes
-    ctx = plan_context(rt)
+    fit = catalog.get_model(fit_model).durations_s if fit_model else ()
+    ctx = plan_context(rt, fit)
     # a new plan needs new frames: a shut-down frame model is refused before the plan is paid
     lifecycle.check(rt.providers.frames.model)
     result = await ask_planner(rt, "storyboard", planner.storyboard, ctx)

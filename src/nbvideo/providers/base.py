@@ -110,6 +110,9 @@ class PlanContext(_Boundary):
     questions: list[Question] = Field(default_factory=list)
     answers: dict[str, str] = Field(default_factory=dict)
     seed: int = 7
+    fit_durations: tuple[float, ...] = Field(
+        (), description="Clip lengths a video model makes: scene lengths are planned from "
+        "them so no paid second is trimmed (empty: timed freely, the default).")
 
 
 class QuestionsResult(_Boundary):

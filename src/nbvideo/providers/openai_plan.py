@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
+from nbvideo.model import complexity as profile
 from nbvideo.model.checked import Checked
 from nbvideo.model.state import (
     MAX_SCENE_S,
@@ -29,7 +30,7 @@ from nbvideo.model.state import (
 )
 from nbvideo.providers.base import PlanContext
 from nbvideo.providers.local.planner import plan_questions, voice_words
-from nbvideo.providers.local.timing import split_duration
+from nbvideo.providers.local.timing import by_weight, fit_lengths, split_duration
 
 ORIENTATION = {"16:9": "horizontal", "9:16": "vertical", "1:1": "square", "4:5": "portrait"}
 
@@ -55,6 +56,18 @@ class QuestionsOut(_Wire):
     questions: list[QuestionOut]
 
 
+class ComplexityOut(_Wire):
+    """The scene's complexity profile (model/complexity.py), every flag answered."""
+
+    people: bool = Field(description="people or faces on screen")
+    fast_motion: bool = Field(description="fast action: running, jumping, splashing, sport")
+    camera_move: bool = Field(description="the camera moves (true unless camera is static)")
+    legible_text: bool = Field(description="text or a logo in the picture that must stay "
+                               "readable: a label, a sign, a screen, a wordmark")
+    product_closeup: bool = Field(description="a close-up or detail shot of the product")
+    dialogue: bool = Field(description="someone on screen speaks (lips must match the words)")
+
+
 class SceneOut(_Wire):
     beat: Beat
     title: str
@@ -65,6 +78,9 @@ class SceneOut(_Wire):
     duration_s: float
     on_screen_text: str
     voice_line: str
+    # Required in the strict schema the SDK sends (nullable: None defaults are stripped);
+    # an answer without it (or null) gets the profile derived from the scene's fields.
+    complexity: ComplexityOut | None = None
 
 
 class StoryboardOut(_Wire):
@@ -118,6 +134,10 @@ call-to-action scene states the call to action.
 - voice_line: what the voice-over says during this scene, spoken at about 2.5 words a second \
 with a short breath, so at most 2 words per second of the scene; "" for silence. Lines across \
 the scenes read as one script.
+- complexity: what makes the clip hard to generate, each true or false: people (people or \
+faces on screen), fast_motion, camera_move (true unless camera is static), legible_text (text \
+or a logo in the picture that must stay readable), product_closeup, dialogue (someone on \
+screen speaks). A router picks a better, dearer video model for harder scenes: be accurate.
 Use the client's answers (audience, tone, benefit, call to action, ...) throughout."""
 
 
@@ -158,6 +178,11 @@ def storyboard_messages(ctx: PlanContext) -> list[dict[str, str]]:
     count = f"{lo}" if lo == hi else f"{lo}-{hi}"
     user = (f"{_format(ctx)}\n{_answers(ctx)}\n"
             f"Plan {count} scenes whose durations add up to {ctx.brief.duration_s:g} seconds.")
+    if ctx.fit_durations:
+        user += ("\nThe video model makes clips of exactly "
+                 + " or ".join(f"{d:g}" for d in sorted(ctx.fit_durations))
+                 + " seconds: give every scene one of those durations, so no paid second "
+                   "is cut away.")
     return [{"role": "system", "content": STORYBOARD_SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -256,6 +281,15 @@ def to_storyboard(out: StoryboardOut, ctx: PlanContext, model_id: str) -> Storyb
     weights = [min(max(s.duration_s, 0.1), 60.0) if math.isfinite(s.duration_s) else 1.0
                for s in raw]
     durations = split_duration(brief.duration_s, brief.fps, weights)
+    if ctx.fit_durations:  # asked for a model's clip lengths: kept exactly, scenes to match
+        try:
+            lengths = fit_lengths(brief.duration_s, ctx.fit_durations, len(raw))
+        except ValueError:
+            lengths = []
+        if 2 <= len(lengths) <= len(raw):
+            raw = raw[: len(lengths) - 1] + raw[-1:]
+            weights = weights[: len(lengths) - 1] + weights[-1:]
+            durations = by_weight(lengths, weights)
     key = hashlib.sha256(json.dumps([ctx.seed, brief.model_dump(mode="json"), ctx.answers,
                                      "openai", model_id], sort_keys=True).encode()).hexdigest()
     scenes: list[Scene] = []
@@ -264,11 +298,16 @@ def to_storyboard(out: StoryboardOut, ctx: PlanContext, model_id: str) -> Storyb
         while any(x.id == sid for x in scenes):
             sid = "s" + hashlib.sha256(f"{sid}:{i}".encode()).hexdigest()[:8]
         description = _clip(s.description, 2000) or _clip(s.visual_prompt, 2000)
-        scenes.append(Scene(
+        scene = Scene(
             id=sid, beat=s.beat, title=_clip(s.title, 80), description=description,
             visual_prompt=_clip(s.visual_prompt, 2000) or description, shot=s.shot,
             camera=s.camera, duration_s=dur, on_screen_text=_clip(s.on_screen_text, 200),
-            voice_line=fit_voice(_clip(s.voice_line, 400), dur)))
+            voice_line=fit_voice(_clip(s.voice_line, 400), dur))
+        given = (profile.Complexity(**s.complexity.model_dump()) if s.complexity is not None
+                 else profile.of_scene(scene))
+        # the camera field is the truth about a camera move, whatever the flag said
+        scenes.append(scene.model_copy(update={"complexity": given.model_copy(
+            update={"camera_move": s.camera != "static"})}))
     structure = re.sub(r"[^a-z0-9]+", "-", out.structure.lower()).strip("-")[:40]
     title = _clip(out.title, 120) or f"{_clip(brief.text, 60)} — {brief.duration_s:g}s ad"
     return Storyboard(title=title, structure=structure, scenes=scenes)

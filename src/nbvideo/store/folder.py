@@ -64,13 +64,15 @@ def _v2_to_v3(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _v3_to_v4(raw: dict[str, Any]) -> dict[str, Any]:
-    """Version 4 gave scenes a kind ("broll") and presenter settings (None): both default."""
+    """Version 4 gave scenes a kind ("broll") and presenter settings (None), and let a scene
+    carry its complexity profile (an older scene has none: routing derives it from the
+    scene's fields, model/complexity.py) and a pinned video model: all default."""
     return raw
 
 
 # Upgraders from schema N to N+1, applied in order to raw JSON before validation.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3,
-                                                                   3: _v3_to_v4}
+                                                                 3: _v3_to_v4}
 
 
 def unnameable(path: str | os.PathLike[str]) -> bool:

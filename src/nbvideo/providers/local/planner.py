@@ -18,8 +18,9 @@ import math
 import random
 import re
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
+from nbvideo.model import complexity as profile
 from nbvideo.model import grammar
 from nbvideo.model.brief_facts import (
     PRIORITY,
@@ -33,17 +34,21 @@ from nbvideo.model.state import (
     CAMERA_MOVES,
     SHOT_TYPES,
     Brief,
-    CameraMove,
     Question,
     Scene,
-    ShotType,
     Storyboard,
 )
 from nbvideo.model.templates import BriefTemplate, find_template
 from nbvideo.model.vocabulary import load_structures, tone_key
 from nbvideo.model.vocabulary import mentioned_first as _earliest
 from nbvideo.providers.base import PlanContext, QuestionsResult, StoryboardResult, Usage
-from nbvideo.providers.local.timing import scene_count, split_duration, split_frames
+from nbvideo.providers.local.timing import (
+    by_weight,
+    fit_lengths,
+    scene_count,
+    split_duration,
+    split_frames,
+)
 
 __all__ = [  # with the names re-exported from brief_facts and timing
     "BriefFacts", "LocalPlanner", "analyze_brief", "extract_product", "plan_questions",
@@ -252,8 +257,15 @@ def plan_storyboard(ctx: PlanContext) -> Storyboard:
     cat = data["categories"][facts.category]
     tone = data["tones"][tone_key(v["tone"]) or tone_key(cat["tone"]) or "energetic"]
     structure = _structure(brief)
-    seq = _beats(structure, scene_count(brief.duration_s, tone["pace_s"]))
-    durations = split_duration(brief.duration_s, brief.fps, [e["weight"] for e in seq])
+    count = scene_count(brief.duration_s, tone["pace_s"])
+    try:  # asked to fit a model's clip lengths: as many scenes as those lengths make
+        lengths = fit_lengths(brief.duration_s, ctx.fit_durations, count) \
+            if ctx.fit_durations else None
+    except ValueError:  # no mix of them makes the ad's length: timed freely
+        lengths = None
+    seq = _beats(structure, len(lengths) if lengths else count)
+    durations = by_weight(lengths, [e["weight"] for e in seq]) if lengths else \
+        split_duration(brief.duration_s, brief.fps, [e["weight"] for e in seq])
     key = hashlib.sha256(json.dumps([ctx.seed, brief.model_dump(mode="json"), v,
                                      structure["name"]], sort_keys=True).encode()).hexdigest()
     rng = random.Random(int(key[:16], 16))
@@ -316,11 +328,13 @@ def plan_storyboard(ctx: PlanContext) -> Storyboard:
         sid = "s" + hashlib.sha256(f"{key}:{i}".encode()).hexdigest()[:8]
         while any(s.id == sid for s in scenes):
             sid = "s" + hashlib.sha256(f"{sid}:{i}".encode()).hexdigest()[:8]
+        fields = {"shot": shot, "camera": cam, "description": _fill(
+            lib["description"], vals, k + rng.randrange(2)) or product,
+            "visual_prompt": _clip(visual, 2000), "on_screen_text": copy, "voice_line": voice}
         scenes.append(Scene(
-            id=sid, beat=beat, title=title, duration_s=dur, shot=cast(ShotType, shot),
-            camera=cast(CameraMove, cam),
-            description=_fill(lib["description"], vals, k + rng.randrange(2)) or product,
-            visual_prompt=_clip(visual, 2000), on_screen_text=copy, voice_line=voice))
+            id=sid, beat=beat, title=title, duration_s=dur, **fields,
+            complexity=profile.derive(**fields, beat=beat, people_words=(v["audience"],),
+                                      product_words=(product,))))
     name = " ".join(_cap(w) for w in product.split())
     return Storyboard(title=f"{name} — {brief.duration_s:g}s {structure['label'].lower()}",
                       structure=structure["name"], scenes=scenes)

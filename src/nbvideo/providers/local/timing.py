@@ -6,6 +6,7 @@ counts add up exactly to round(duration_s * fps).
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from nbvideo.model.state import MAX_SCENE_S, MIN_SCENE_S
@@ -50,3 +51,42 @@ def split_duration(duration_s: float, fps: int, weights: list[float]) -> list[fl
     """Scene durations in whole frames whose frame counts sum to round(duration_s * fps)."""
     lo, hi = math.ceil(MIN_SCENE_S * fps - 1e-9), math.floor(MAX_SCENE_S * fps + 1e-9)
     return [round(f / fps, 6) for f in split_frames(round(duration_s * fps), weights, lo, hi)]
+
+
+def fit_lengths(duration_s: float, allowed: tuple[float, ...], near: int,
+                fewest: int = 2) -> list[float]:
+    """Scene lengths, longest first, drawn from a model's `allowed` clip lengths and adding up
+    to `duration_s`, with a scene count as close to `near` as can be: no paid second is
+    trimmed away. Where no mix of allowed lengths adds up exactly, one scene takes the
+    remainder (at least MIN_SCENE_S), and the mix that wastes least of its clip is used."""
+    sizes = sorted({float(d) for d in allowed if MIN_SCENE_S <= d <= MAX_SCENE_S}, reverse=True)
+    if not sizes:
+        raise ValueError(f"no allowed length within {MIN_SCENE_S:g}..{MAX_SCENE_S:g} s")
+    best: tuple[tuple[float, int], list[float]] | None = None
+    most = math.floor(duration_s / min(sizes)) + 1
+    for n in range(max(1, fewest - 1), min(most, 12) + 1):
+        for combo in itertools.combinations_with_replacement(sizes, n):
+            rest = round(duration_s - sum(combo), 6)
+            if abs(rest) <= 1e-6:
+                lengths, waste = list(combo), 0.0
+            elif MIN_SCENE_S - 1e-9 <= rest < min(sizes):  # one more scene, made at min(sizes)
+                lengths, waste = [*combo, rest], min(sizes) - rest
+            else:
+                continue
+            if len(lengths) < fewest:
+                continue
+            key = (waste, abs(len(lengths) - near))
+            if best is None or key < best[0]:
+                best = (key, sorted(lengths, reverse=True))
+    if best is None:
+        raise ValueError(f"{duration_s:g} s cannot be made of {sizes} s clips")
+    return best[1]
+
+
+def by_weight(lengths: list[float], weights: list[float]) -> list[float]:
+    """`lengths` given out to scenes by weight: the heaviest scene gets the longest."""
+    order = sorted(range(len(weights)), key=lambda i: (-weights[i], i))
+    out = [0.0] * len(weights)
+    for length, i in zip(sorted(lengths, reverse=True), order, strict=True):
+        out[i] = length
+    return out
