@@ -209,6 +209,7 @@ class ReplicateDouble:
         self.requests: list[dict[str, Any]] = []
         self.models = copy.deepcopy(recorded_schemas())  # ref -> fixture; edit to change one
         self.files_base = ""  # where output URLs point ("" = this server's base_url)
+        self.redirect_api_to = ""  # fault: API requests to base_url answer 307 to this origin
         self._preds: dict[str, _Prediction] = {}
         self._files: dict[str, Any] = {}
         self._inject: dict[str, deque[tuple[int | str, int | None]]] = {}
@@ -458,6 +459,9 @@ def _handler(double: ReplicateDouble) -> type[BaseHTTPRequestHandler]:
         def _route(self, method: str, path: str, body: Any) -> None:
             if path.startswith("/files/"):
                 return self._serve_file(path.removeprefix("/files/"))
+            if (double.redirect_api_to and path.startswith("/v1/")
+                    and not double.redirect_api_to.endswith(str(self.headers.get("Host")))):
+                return self._send(307, b"", headers={"Location": double.redirect_api_to + path})
             if path == "/redirect":
                 to = parse_qs(urlsplit(self.path).query)["to"][0]
                 return self._send(302, b"", headers={"Location": to})
