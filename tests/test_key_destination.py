@@ -22,7 +22,7 @@ from nbvideo.providers import replicate_options
 from nbvideo.providers.base import ClipRequest, PlanContext, ProviderError
 from nbvideo.providers.openai import OpenAIPlanner
 from nbvideo.providers.replicate import ReplicateVideo
-from tests.doubles.openai_double import OpenAIDouble, start_openai_double
+from tests.doubles.openai_double import start_openai_double
 from tests.doubles.replicate_double import ReplicateDouble
 from tests.test_clip_routing import TOKEN
 

@@ -33,7 +33,6 @@ from nbvideo.providers.replicate_schema import (
 )
 from nbvideo.store.schemas import ProjectSchemas
 from tests.doubles.replicate_double import FIXTURES, ReplicateDouble, version_id
-from tests.test_clip_routing import TOKEN
 
 REPLICATE = [m for m in catalog.models() if m.provider == "replicate"]
 IMAGE = "data:image/png;base64,iVBORw0KGgo="
