@@ -222,6 +222,7 @@ def test_project_keeps_the_schemas_it_checked_and_refuses_a_mismatch_without_spe
         kept = json.loads(saved[0].read_text())
         assert kept["version"] == version_id(replicate_env.models[flux])
         assert kept["fetched_at"] and kept["source"].endswith(f"/v1/models/{flux}")
+        assert len(model_gets(replicate_env, flux)) == 1  # one fetch for all the scenes
         spent = p.costs["cost_usd"].sum()
         creates = sum(replicate_env.creates.values())
         replicate_env.models[WAN]["latest_version"]["openapi_schema"]["components"][
@@ -230,6 +231,7 @@ def test_project_keeps_the_schemas_it_checked_and_refuses_a_mismatch_without_spe
                            "'enable_prompt_expansion' is not one of its inputs"):
             p.generate_clips().wait(120)
         assert sum(replicate_env.creates.values()) == creates  # no POST /predictions
+        assert len(model_gets(replicate_env)) == 1
         costs = p.costs
         assert costs["cost_usd"].sum() == pytest.approx(spent)  # no spend
         refused = costs[(costs["status"] == "refused") & (costs["model"] == "wan-2.5-i2v-fast")]

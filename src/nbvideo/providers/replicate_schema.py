@@ -18,8 +18,10 @@ enums, minimum/maximum, required fields. The error names the model, its version 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -150,6 +152,9 @@ class SchemaGate:
     def __init__(self, book: SchemaBook | None = None) -> None:
         self.book: SchemaBook = book or MemoryBook()
         self._current: dict[str, RecordedSchema] = {}
+        # Scenes submitted together wait for one fetch (locks belong to one event loop).
+        self._locks: weakref.WeakKeyDictionary[Any, dict[str, asyncio.Lock]] = (
+            weakref.WeakKeyDictionary())
 
     def forget(self, ref: str) -> None:
         self._current.pop(ref, None)
@@ -164,6 +169,12 @@ class SchemaGate:
 
     async def current(self, ref: str, fetch: Callable[[], Awaitable[RecordedSchema]],
                       book: SchemaBook | None = None) -> RecordedSchema:
+        locks = self._locks.setdefault(asyncio.get_running_loop(), {})
+        async with locks.setdefault(ref, asyncio.Lock()):
+            return await self._current_locked(ref, fetch, book)
+
+    async def _current_locked(self, ref: str, fetch: Callable[[], Awaitable[RecordedSchema]],
+                              book: SchemaBook | None) -> RecordedSchema:
         rec = self._current.get(ref)
         if rec is not None:
             if book is not None and book.get(ref, rec.version) is None:
