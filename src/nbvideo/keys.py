@@ -8,8 +8,10 @@ it becomes an error message, a log line or a ledger note, so a provider that ech
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import os
 import threading
+from urllib.parse import urlsplit
 
 from nbvideo.errors import NbvideoError
 
@@ -82,3 +84,64 @@ def forget_keys() -> None:
     """Drop keys typed in this session (environment variables are left alone)."""
     with _guard:
         _typed.clear()
+
+
+# --------------------------------------------------------------------------- where a key may go
+BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "replicate": "REPLICATE_BASE_URL"}
+"""The one environment variable that may point each vendor's key at another server."""
+VENDOR_HOSTS = {"openai": "api.openai.com", "replicate": "api.replicate.com"}
+
+
+class KeyDestinationRefused(NbvideoError):
+    """A vendor's key would have gone to a server nobody named for that vendor."""
+
+
+def _local_host(host: str) -> bool:
+    if host == "localhost" or host.endswith((".localhost", ".local")):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private
+
+
+def key_destination(vendor: str, base_url: str | None = None, *,
+                    source: str = "argument") -> str | None:
+    """The base URL `vendor`'s key may be sent to, or None for the vendor's own API.
+
+    The one gate every client built with a key passes. A key goes to a server other than its
+    vendor's only when the user named that server for that vendor: `base_url=` given in code
+    (`source="argument"`) or the vendor's own variable (OPENAI_BASE_URL, REPLICATE_BASE_URL),
+    read here when no argument is given. Refused, by name (KeyDestinationRefused): a URL taken
+    from any other variable, a URL that is not http(s), another vendor's API host, and plain
+    http to a host off this machine or network (the key would cross the internet in clear).
+    """
+    if vendor not in BASE_URL_ENV:
+        raise ValueError(f"vendor must be one of {', '.join(BASE_URL_ENV)}, got {vendor!r}")
+    own = BASE_URL_ENV[vendor]
+    if base_url is None:
+        base_url = os.environ.get(own, "").strip() or None
+        source = own
+    if base_url is None:
+        return None
+    if source not in ("argument", own):
+        raise KeyDestinationRefused(
+            f"the {vendor} base URL came from {source}, which is not {vendor}'s setting: the "
+            f"{vendor} key is only sent to a server named in {own} or passed as base_url=")
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").lower()
+    named = f"{own}={base_url!r}" if source == own else f"base_url={base_url!r}"
+    if parts.scheme not in ("http", "https") or not host:
+        raise KeyDestinationRefused(f"{named} is not an http(s) URL; the {vendor} key is not "
+                                    "sent there")
+    other = [v for v, h in VENDOR_HOSTS.items() if v != vendor and host == h]
+    if other:
+        raise KeyDestinationRefused(
+            f"{named} is {other[0]}'s API ({host}); the {vendor} key is not sent to another "
+            f"vendor. Unset it or point it at a {vendor}-compatible server")
+    if parts.scheme == "http" and not _local_host(host):
+        raise KeyDestinationRefused(
+            f"{named} is plain http to {host}, off this machine: the {vendor} key would travel "
+            "unencrypted. Use https")
+    return base_url

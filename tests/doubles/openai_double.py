@@ -39,7 +39,8 @@ from PIL import Image
 
 from nbvideo.providers import catalog
 
-FAULTS = ("429", "500", "401", "malformed", "refusal", "length", "content_filter", "garbage")
+FAULTS = ("429", "500", "401", "malformed", "refusal", "length", "content_filter", "garbage",
+          "redirect")  # redirect: 307 to `text` + the same path (another origin, say)
 DEFAULT_REFUSAL = "I'm sorry, but I can't help with that request."
 
 
@@ -160,6 +161,8 @@ class OpenAIDouble:
         if self.latency_s:
             time.sleep(self.latency_s)
         hdrs = {"x-request-id": f"req_double{n}"}
+        if fault and fault.kind == "redirect":
+            return 307, {**hdrs, "location": f"{fault.text}{path}"}, {}
         token = headers.get("authorization", "").removeprefix("Bearer ")
         if (self.api_key is not None and token != self.api_key) or (fault and fault.kind == "401"):
             return 401, hdrs, _error(f"Incorrect API key provided: {token}.", "invalid_api_key")

@@ -1,8 +1,11 @@
 """A Replicate API double: a real HTTP server on 127.0.0.1 speaking the subset the client uses.
 
 Routes: POST /v1/models/{owner}/{name}/predictions (and POST /v1/predictions with a version),
-GET /v1/predictions/{id}, POST /v1/predictions/{id}/cancel, and GET /files/{name} for outputs
-(served without auth, like Replicate's CDN). `Prefer: wait=N` holds a create up to N s.
+GET /v1/predictions/{id}, POST /v1/predictions/{id}/cancel, GET /v1/models/{owner}/{name} and
+GET /v1/models/{owner}/{name}/versions/{id} (each catalog model's recorded input schema, from
+tests/fixtures/replicate_schemas), and GET /files/{name} for outputs (served without auth,
+like Replicate's CDN; `files_base` puts them on another origin). Every request's Host and
+Authorization headers are kept in `requests`, so tests can see where the token went. `Prefer: wait=N` holds a create up to N s.
 Predictions finish `latency_s` after creation; outputs are real PNGs (Pillow) and MP4s
 (bundled ffmpeg, cached). A create that names a `webhook` is called back as Replicate does
 (the prediction as the JSON body, signed with the account's secret, which GET
@@ -16,6 +19,7 @@ per image, or per second of output at the requested resolution, using the catalo
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import io
@@ -90,6 +94,28 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "image": "first_frame_image", "res": "resolution", "default_res": "768p", "default_s": 6},
 }
 SHORT_SIDE = {"512p": 512, "720p": 720, "768p": 768, "1080p": 1080, "standard": 720, "pro": 1080}
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "replicate_schemas"
+
+
+def recorded_schemas() -> dict[str, dict[str, Any]]:
+    """model ref -> its fixture (a models-endpoint answer plus _source/_read notes)."""
+    out = {}
+    for path in sorted(FIXTURES.glob("*.json")):
+        data = json.loads(path.read_text())
+        out[data["model"]] = data
+    return out
+
+
+def version_id(fixture: dict[str, Any]) -> str:
+    """The recorded version id, or (where the source named none) a content hash of the
+    schema, as Replicate's ids are: stable, and different when the schema differs."""
+    latest = fixture["latest_version"]
+    if latest.get("id"):
+        return str(latest["id"])
+    text = json.dumps(latest["openapi_schema"], sort_keys=True).encode()
+    return hashlib.sha256(text).hexdigest()
+
+
 _MP4_CACHE: dict[tuple[int, int, int, str | None, bool], bytes] = {}
 _MP4_LOCK = threading.Lock()
 # Flaws real video models sometimes deliver, for the clip QA tests (a clip's middle third
@@ -156,6 +182,7 @@ class _Prediction:
     fault: str | None = None
     webhook: str | None = None
     webhook_events_filter: list[str] | None = None
+    version: str = "hidden"
 
     def status(self, now: float) -> str:
         if self.canceled:
@@ -198,6 +225,9 @@ class ReplicateDouble:
         self.status_requests: Counter[str] = Counter()
         self.cancels: list[str] = []
         self.requests: list[dict[str, Any]] = []
+        self.models = copy.deepcopy(recorded_schemas())  # ref -> fixture; edit to change one
+        self.files_base = ""  # where output URLs point ("" = this server's base_url)
+        self.redirect_api_to = ""  # fault: API requests to base_url answer 307 to this origin
         self._preds: dict[str, _Prediction] = {}
         self._files: dict[str, Any] = {}
         self._inject: dict[str, deque[tuple[int | str, int | None]]] = {}
@@ -208,7 +238,7 @@ class ReplicateDouble:
     # --- scenario controls -------------------------------------------------------------
     def inject(self, kind: str, status: int | str, times: int = 1,
                retry_after: int | None = None) -> None:
-        """Answer the next `times` requests of `kind` (create|get|cancel|file) with `status`
+        """Answer the next `times` requests of `kind` (create|get|cancel|file|model) with `status`
         (an HTTP code, or 'malformed' for a truncated JSON body)."""
         with self._lock:
             self._inject.setdefault(kind, deque()).extend([(status, retry_after)] * times)
@@ -349,6 +379,8 @@ class ReplicateDouble:
                             created_at=datetime.now(UTC).isoformat(),
                             latency=self.latency_by_model.get(ref, self.latency_s),
                             fail_message=fail, webhook=webhook, webhook_events_filter=events)
+            if ref in self.models:
+                p.version = version_id(self.models[ref])
             if self.video_faults and not ref.startswith("black-forest-labs/"):
                 p.fault = self.video_faults.popleft()
             self._preds[pid] = p
@@ -372,7 +404,7 @@ class ReplicateDouble:
                 body, ctype = self._file(name) or (b"", "application/octet-stream")
                 urls.append(f"data:{ctype};base64,{base64.b64encode(body).decode()}")
         else:
-            urls = [f"{self.base_url}/files/{name}" for name in names]
+            urls = [f"{self.files_base or self.base_url}/files/{name}" for name in names]
         return urls if p.model.startswith("black-forest-labs/") else urls[0]
 
     def _logs(self, p: _Prediction, now: float) -> str:
@@ -391,7 +423,7 @@ class ReplicateDouble:
         api = f"{self.base_url}/v1/predictions/{p.id}"
         started = datetime.fromisoformat(p.created_at) + timedelta(seconds=0.2 * p.latency)
         return {
-            "id": p.id, "model": p.model, "version": "hidden", "input": p.input,
+            "id": p.id, "model": p.model, "version": p.version, "input": p.input,
             "logs": self._logs(p, now),
             "output": self._output(p) if status == "succeeded" else None,
             "error": p.fail_message if status == "failed" else None,
@@ -470,7 +502,9 @@ def _handler(double: ReplicateDouble) -> type[BaseHTTPRequestHandler]:
                 body = None
             self.entry: dict[str, Any] = {
                 "t": time.monotonic(), "method": method, "path": path, "status": None,
-                "prefer": self.headers.get("Prefer"), "body": body}
+                "prefer": self.headers.get("Prefer"), "body": body,
+                "host": self.headers.get("Host"),
+                "authorization": self.headers.get("Authorization")}
             with double._lock:
                 double.requests.append(self.entry)
             try:
@@ -506,6 +540,9 @@ def _handler(double: ReplicateDouble) -> type[BaseHTTPRequestHandler]:
         def _route(self, method: str, path: str, body: Any) -> None:
             if path.startswith("/files/"):
                 return self._serve_file(path.removeprefix("/files/"))
+            if (double.redirect_api_to and path.startswith("/v1/")
+                    and not double.redirect_api_to.endswith(str(self.headers.get("Host")))):
+                return self._send(307, b"", headers={"Location": double.redirect_api_to + path})
             if path == "/redirect":
                 to = parse_qs(urlsplit(self.path).query)["to"][0]
                 return self._send(302, b"", headers={"Location": to})
@@ -516,6 +553,9 @@ def _handler(double: ReplicateDouble) -> type[BaseHTTPRequestHandler]:
                                      "You did not pass a valid authentication token")
             if method == "GET" and path == "/v1/webhooks/default/secret":
                 return self._send(200, json.dumps({"key": double.webhook_secret}).encode())
+            m_get = re.fullmatch(r"/v1/models/([^/]+)/([^/]+)(?:/versions/([^/]+))?", path)
+            if method == "GET" and m_get:
+                return self._model(f"{m_get[1]}/{m_get[2]}", m_get[3])
             m_model = re.fullmatch(r"/v1/models/([^/]+)/([^/]+)/predictions", path)
             m_pred = re.fullmatch(r"/v1/predictions/([^/]+)(/cancel)?", path)
             if method == "POST" and (m_model or path == "/v1/predictions"):
@@ -539,6 +579,26 @@ def _handler(double: ReplicateDouble) -> type[BaseHTTPRequestHandler]:
                             pred.canceled = True
                     return self._send(200, json.dumps(double._json(pred)).encode())
             self._problem(404, "Not found", f"{method} {path}")
+
+        def _model(self, ref: str, version: str | None) -> None:
+            """A model (with latest_version and its openapi_schema) or one version."""
+            if self._injected("model"):
+                return None
+            fixture = double.models.get(ref)
+            if fixture is None:
+                return self._problem(404, "Not found", f"model {ref} not found")
+            owner, name = ref.split("/")
+            latest = {"id": version_id(fixture), "created_at": "2025-08-01T00:00:00Z",
+                      "cog_version": "0.16.0",
+                      "openapi_schema": fixture["latest_version"]["openapi_schema"]}
+            if version is not None:
+                if version != latest["id"]:
+                    return self._problem(404, "Not found", f"version {version} not found")
+                return self._send(200, json.dumps(latest).encode())
+            body = {"url": f"https://replicate.com/{ref}", "owner": owner, "name": name,
+                    "description": fixture.get("_notes", ""), "visibility": "public",
+                    "run_count": 1, "latest_version": latest}
+            return self._send(200, json.dumps(body).encode())
 
         def _create(self, ref: str, body: dict[str, Any]) -> None:
             inject = double._take_injected("create")

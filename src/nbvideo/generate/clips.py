@@ -333,10 +333,12 @@ async def _make_on(rt: Runtime, video: Any, scene_id: str, job: Job[Any] | None,
                                 f"{ticket.error or 'no error given'}")
         return await video.fetch(ticket, out)
 
+    check = getattr(video, "preflight", None)
     return await produce(rt, scene_id=scene_id, kind="clip", provider=video.provider,
                          model=video.model, inputs=inputs, seed=req.seed, run=run,
                          estimate_usd=usage.cost_usd, budgets=[rt.budget, *budgets],
-                         resume=flying[-1] if flying else None, key_inputs=key_inputs)
+                         resume=flying[-1] if flying else None, key_inputs=key_inputs,
+                         preflight=(lambda: check(req, rt.schemas)) if check else None)
 
 
 def _require_keys(rt: Runtime, scene_ids: Sequence[str], chains: dict[str, list[str]]) -> None:

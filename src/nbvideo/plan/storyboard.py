@@ -220,12 +220,14 @@ async def make_frame(rt: Runtime, scene_id: str) -> tuple[Take, bool]:
         req = frame_request(rt, scene)
         inputs = frame_inputs(req, scene, local=frames.provider == "local")
         adopt_numbered_takes(scene, frames.provider, frames.model, inputs, req.seed)
+    check = getattr(frames, "preflight", None)
     return await produce(
         rt, scene_id=scene_id, kind="frame", provider=frames.provider, model=frames.model,
         inputs=inputs, seed=req.seed,
         run=lambda out, _pending: frames.frame(req, out),
         after=lambda take, out: write_thumbnail(take, out, rt.store.root),
         estimate_usd=frame_estimate(frames),
+        preflight=(lambda: check(req, rt.schemas)) if check else None,
     )
 
 

@@ -203,14 +203,14 @@ def _build(spec: ModelSpec, options: Mapping[str, Mapping[str, Any]],
 
 
 def replicate_options() -> dict[str, object]:
-    """Where to reach Replicate: REPLICATE_BASE_URL for a proxy or test double, and
-    NBVIDEO_DOWNLOAD_HOSTS (comma-separated exact hosts, such as 127.0.0.1) for output hosts
-    that may be plain http or private (test doubles); no wildcards."""
+    """Where Replicate's outputs may come from: NBVIDEO_DOWNLOAD_HOSTS (comma-separated exact
+    hosts, such as 127.0.0.1) for output hosts that may be plain http or private (test
+    doubles); no wildcards. REPLICATE_BASE_URL (a proxy or test double) is read by the
+    provider itself, through the key gate (keys.key_destination), so the token only goes to
+    a server named for Replicate."""
     from nbvideo.providers.download import allowed_hosts_from
 
     opts: dict[str, object] = {}
-    if os.environ.get("REPLICATE_BASE_URL"):
-        opts["base_url"] = os.environ["REPLICATE_BASE_URL"]
     hosts = allowed_hosts_from(os.environ.get("NBVIDEO_DOWNLOAD_HOSTS", ""))
     if hosts:
         opts["allowed_download_hosts"] = hosts

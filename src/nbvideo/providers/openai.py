@@ -13,7 +13,6 @@ import contextlib
 import io
 import ipaddress
 import json
-import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -83,7 +82,9 @@ class _OpenAIBase:
     def __init__(self, model: str, *, api_key: str | None = None, base_url: str | None = None,
                  max_retries: int = 3, timeout_s: float = 60, client: AsyncOpenAI | None = None,
                  key_on_use: bool = False):
-        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        # One gate (keys.key_destination): the key goes to api.openai.com, or to a server
+        # named for OpenAI (base_url= or OPENAI_BASE_URL); anything else is refused by name.
+        self.base_url = keys.key_destination("openai", base_url)
         local = is_local_url(self.base_url)
         try:
             self.spec = catalog.get_model(model)

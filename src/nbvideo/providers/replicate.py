@@ -24,8 +24,9 @@ helpers.py) and Replicate's docs (topics/predictions/create-a-prediction, input-
   with file_encoding_strategy="base64" it inlines a data URI. We inline a data URI we build
   ourselves: one request instead of two, no upload to expire or delete, nothing a resumed
   ticket depends on. Replicate recommends data URIs under 1 MB, so bigger frames go as JPEG.
-Input schemas come from public code calling these models (the model pages were not in the
-searchable corpus); where a field is uncertain, the mapping says so.
+Input schemas: before a model's first prediction its current version's schema is fetched
+(GET /v1/models/{owner}/{name}) and every input checked against it (replicate_schema.py), so a
+mapping mistake is refused before anything is created or paid.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ import replicate
 from replicate.prediction import Prediction
 
 from nbvideo.errors import InvalidInput, NbvideoError
-from nbvideo.keys import Secret, get_key, redact
+from nbvideo.keys import Secret, get_key, key_destination, redact
 from nbvideo.media.ffmpeg import probe
 from nbvideo.providers.base import (
     ClipRequest,
@@ -69,6 +70,13 @@ from nbvideo.providers.replicate_inputs import (
     image_data_uri,
 )
 from nbvideo.providers.replicate_polling import age_s, created_at, next_poll_offset, parse_time
+from nbvideo.providers.replicate_schema import (
+    RecordedSchema,
+    SchemaBook,
+    SchemaGate,
+    check_inputs,
+    record_from_model,
+)
 from nbvideo.webhooks import EVENTS_FILTER, Spool
 
 # Typical wall time (create -> succeeded) of a 5 s 720p clip or one image; the polling
@@ -121,7 +129,9 @@ class _Replicate:
         self._given = Secret(api_token) if api_token else None
         if not key_on_use:
             self.check_key()  # built to be used now: a missing token fails here, by name
-        self.base_url = base_url
+        # One gate (keys.key_destination): the token goes to api.replicate.com, or to a server
+        # named for Replicate (base_url= or REPLICATE_BASE_URL); anything else is refused.
+        self.base_url = key_destination("replicate", base_url)
         self.allowed_download_hosts = frozenset(allowed_download_hosts)
         self.max_download_bytes = max_download_bytes
         self.typical_latency_s = typical_latency_s or TYPICAL_LATENCY_S.get(model, 60.0)
@@ -130,6 +140,7 @@ class _Replicate:
                                   concurrency=concurrency or spec.max_concurrency,
                                   clean=self._clean,
                                   allowed_download_hosts=self.allowed_download_hosts)
+        self._schemas = SchemaGate()
         self._scale = 1.0  # learned: observed latency / typical latency
         self._asked: dict[str, tuple[str, float]] = {}  # id -> billed (resolution, seconds)
         self._total_s: dict[str, float] = {}
@@ -163,7 +174,26 @@ class _Replicate:
         """Close this event loop's HTTP clients."""
         await self._api.aclose()
 
+    async def input_schema(self, book: SchemaBook | None = None) -> RecordedSchema:
+        """The current version's input schema: fetched once, then kept (and put in `book`)."""
+        ref = self.spec.ref
+
+        async def fetch() -> RecordedSchema:
+            model = await self._api.call("get", lambda c: c.models.async_get(ref))
+            latest = model.latest_version
+            body = {"latest_version": {"id": latest.id, "openapi_schema": latest.openapi_schema}
+                    if latest is not None else None}
+            where = (self.base_url or "https://api.replicate.com").rstrip("/")
+            return record_from_model(body, ref, f"GET {where}/v1/models/{ref}")
+
+        return await self._schemas.current(ref, fetch, book)
+
+    async def check_inputs(self, inp: dict[str, Any], book: SchemaBook | None = None) -> None:
+        """InputRejected (naming model and field) if the model's schema refuses `inp`."""
+        check_inputs(self.model, await self.input_schema(book), inp)
+
     def _ticket(self, pred: Any, prev: Ticket | None = None, polls: int = 0) -> Ticket:
+        self._schemas.saw_version(self.spec.ref, getattr(pred, "version", None))
         out = pred.output[0] if isinstance(pred.output, list) and pred.output else pred.output
         if pred.input:
             self._asked[pred.id] = self._billed(pred.input)
@@ -215,7 +245,9 @@ class _Replicate:
 
     async def _create(self, inp: dict[str, Any], hold: int, hook: bool = False) -> Ticket:
         """Create; with `hold` > 0 the request stays open up to that many seconds (max 60).
+        The inputs are checked against the model's schema first (no request if refused).
         With `hook`, ask for a webhook when there is a way in (`webhook_url`)."""
+        await self.check_inputs(inp)
         url = self.webhook_url() if hook else None
         extra: dict[str, Any] = ({"webhook": url, "webhook_events_filter": list(EVENTS_FILTER)}
                                  if url else {})
@@ -352,6 +384,10 @@ class ReplicateFrames(_Replicate):
         kwargs.setdefault("max_download_bytes", 64 << 20)
         super().__init__(model, **kwargs)
 
+    async def preflight(self, req: FrameRequest, book: SchemaBook | None = None) -> None:
+        """Check this frame's real input against the model's schema (before the money gate)."""
+        await self.check_inputs(await asyncio.to_thread(frame_input, self.spec, req), book)
+
     async def frame(self, req: FrameRequest, out: Path) -> MediaResult:
         """Generate, download, and save as a PNG of exactly req.width x req.height."""
         out = Path(out)
@@ -395,6 +431,10 @@ class ReplicateVideo(_Replicate):
         """What the model is really sent (the frame stands in by name; the pipeline adds its
         checksum), so scene edits that send the same request reuse the paid take."""
         return clip_input(self.spec, req, "<frame>", self.negative_prompt)
+
+    async def preflight(self, req: ClipRequest, book: SchemaBook | None = None) -> None:
+        """Check this clip's real input against the model's schema (before the money gate)."""
+        await self.check_inputs(self.key_inputs(req), book)
 
     async def submit(self, req: ClipRequest) -> Ticket:
         """Create the prediction and return at once with its id (persist it before waiting).

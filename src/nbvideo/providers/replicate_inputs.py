@@ -2,7 +2,9 @@
 
 One place per model: which field takes the start image and the resolution, how the camera
 move is said in the prompt, which extras (seed, audio, prompt expansion) the model takes.
-Model pages were not reachable when this was written; uncertain points are commented.
+Every mapping is checked against each model's recorded input schema in the tests
+(tests/fixtures/replicate_schemas, with sources) and against the live schema before each
+create (replicate_schema.py).
 """
 
 from __future__ import annotations
@@ -87,8 +89,9 @@ def clip_input(spec: ModelSpec, req: ClipRequest, image: str,
     elif spec.id == "veo-3-fast":
         inp.update(aspect_ratio=aspect, seed=req.seed, generate_audio=spec.audio)
     elif spec.id == "hailuo-02":
-        # The published examples show no seed field for hailuo-02 or kling-v2.1. The model page
-        # (as we recall it; not in the corpus) allows 1080p at 6 s only.
+        # Neither hailuo-02 nor kling-v2.1 takes a seed. Replicate's page for hailuo-02
+        # (versions/c43b610e.../api, recorded in tests/fixtures/replicate_schemas) says
+        # "10 seconds is only available for 768p resolution": 1080p is 6 s only.
         if ours == "1080p" and seconds != 6:
             raise InvalidInput("hailuo-02 makes 1080p clips of 6 s only; use 720p for 10 s")
         inp["prompt_optimizer"] = False

@@ -32,6 +32,7 @@ from nbvideo.store.brands import BrandKit, finishing_kit
 from nbvideo.store.folder import ProjectStore
 from nbvideo.store.history import Recorder
 from nbvideo.store.ledger import Ledger, LedgerEntry
+from nbvideo.store.schemas import ProjectSchemas
 
 TakeKind = Literal["frame", "clip"]
 
@@ -107,6 +108,11 @@ class Runtime:
         self.budget = Budget("project budget", self.state.budget_usd, self.spent_usd)
         if self.store.writable:
             self.history = Recorder(self.store.root, self.state, rules=[approvals.reset_edited])
+
+    @property
+    def schemas(self) -> ProjectSchemas:
+        """Provider input schemas this project's paid calls were checked against."""
+        return ProjectSchemas(self.store.root)
 
     def brand_kit(self) -> BrandKit | None:
         """The brand kit the project's finishing names (from the project's brands/ or the
@@ -287,8 +293,12 @@ async def produce(
     budgets: Sequence[Budget] = (),
     resume: Take | None = None,
     key_inputs: dict[str, Any] | None = None,
+    preflight: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[Take, bool]:
     """Make (or reuse) the take for this request and select it. Returns (take, cache_hit).
+
+    `preflight` checks the provider's real request (e.g. against the model's input schema)
+    before the money gate: its error is a `refused` ledger row, with nothing reserved or sent.
 
     With `resume`, finish that in-flight take (its prediction was already paid for) instead
     of starting a new one. `key_inputs` (default `inputs`) is what the cache key hashes:
@@ -305,11 +315,19 @@ async def produce(
                              model=model, key=key, note="reused existing take")
             return hit, True
 
-    def make() -> Awaitable[tuple[Take, bool]]:
+    async def make() -> tuple[Take, bool]:
         rt.providers.require_key(provider)  # a paid call is next: MissingKey now, by name
-        return _make(rt, scene_id=scene_id, kind=kind, provider=provider, model=model,
-                     inputs=inputs, seed=seed, run=run, after=after, estimate_usd=estimate_usd,
-                     budgets=budgets, resume=resume, key=key)
+        if preflight is not None and resume is None:  # a resumed take was already checked
+            try:
+                await preflight()
+            except Exception as exc:
+                rt.log(phase=phase, scene=scene_id, provider=provider, model=model, key=key,
+                       estimated_usd=estimate_usd or None, status="refused",
+                       note=redact(str(exc))[:200])
+                raise
+        return await _make(rt, scene_id=scene_id, kind=kind, provider=provider, model=model,
+                           inputs=inputs, seed=seed, run=run, after=after,
+                           estimate_usd=estimate_usd, budgets=budgets, resume=resume, key=key)
 
     if resume is None and rt.shared is not None:
         return await rt.shared.through(rt, scene_id=scene_id, kind=kind, provider=provider,
