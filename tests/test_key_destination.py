@@ -145,3 +145,29 @@ def test_a_replicate_api_redirect_to_another_origin_never_gets_the_token(
     assert replicate_env.requests[0]["authorization"] == f"Bearer {TOKEN}"
     assert all(r["authorization"] is None for r in seen(replicate_env, host))
     assert replicate_env.creates == {}
+
+
+@pytest.mark.parametrize(("vendor", "var", "build"), [
+    ("runway", "RUNWAYML_BASE_URL",
+     lambda: __import__("nbvideo.providers.runway", fromlist=["RunwayVideo"]).RunwayVideo(
+         "gen4_turbo", api_key="key_" + "r" * 40)),
+    ("elevenlabs", "ELEVENLABS_BASE_URL",
+     lambda: __import__("nbvideo.providers.elevenlabs", fromlist=["ElevenLabsSpeech"])
+     .ElevenLabsSpeech("eleven-multilingual-v2", api_key="sk_" + "e" * 40)),
+    ("heygen", "HEYGEN_BASE_URL",
+     lambda: __import__("nbvideo.providers.heygen", fromlist=["HeyGenPresenter"])
+     .HeyGenPresenter("heygen-avatar", api_key="hg_" + "h" * 40)),
+])
+def test_the_newer_vendors_keys_pass_the_same_gate(
+        monkeypatch: pytest.MonkeyPatch, vendor: str, var: str, build: Any) -> None:
+    monkeypatch.setenv(var, "https://api.openai.com/v1")  # another vendor's API
+    with pytest.raises(KeyDestinationRefused, match=f"the {vendor} key is not sent"):
+        build()
+    monkeypatch.setenv(var, "http://media.example.com")  # in clear, off this machine
+    with pytest.raises(KeyDestinationRefused, match="unencrypted"):
+        build()
+    monkeypatch.setenv(var, "http://127.0.0.1:9")  # a double on this machine: named, allowed
+    assert build().base_url.rstrip("/") == "http://127.0.0.1:9"
+    monkeypatch.delenv(var)
+    # unset: the vendor's own API (ElevenLabs' client is given its default when it is built)
+    assert keys.VENDOR_HOSTS[vendor] in (build().base_url or "https://api.elevenlabs.io")

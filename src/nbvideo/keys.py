@@ -87,9 +87,13 @@ def forget_keys() -> None:
 
 
 # --------------------------------------------------------------------------- where a key may go
-BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "replicate": "REPLICATE_BASE_URL"}
+BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "replicate": "REPLICATE_BASE_URL",
+                "runway": "RUNWAYML_BASE_URL", "elevenlabs": "ELEVENLABS_BASE_URL",
+                "heygen": "HEYGEN_BASE_URL"}
 """The one environment variable that may point each vendor's key at another server."""
-VENDOR_HOSTS = {"openai": "api.openai.com", "replicate": "api.replicate.com"}
+VENDOR_HOSTS = {"openai": "api.openai.com", "replicate": "api.replicate.com",
+                "runway": "api.dev.runwayml.com", "elevenlabs": "api.elevenlabs.io",
+                "heygen": "api.heygen.com"}
 
 
 class KeyDestinationRefused(NbvideoError):

@@ -242,9 +242,7 @@ def runway_options() -> dict[str, object]:
     double, and NBVIDEO_DOWNLOAD_HOSTS for output hosts that may be plain http or private."""
     from nbvideo.providers.download import allowed_hosts_from
 
-    opts: dict[str, object] = {}
-    if os.environ.get("RUNWAYML_BASE_URL"):
-        opts["base_url"] = os.environ["RUNWAYML_BASE_URL"]
+    opts: dict[str, object] = {}  # RUNWAYML_BASE_URL is read by the key gate (keys.key_destination)
     hosts = allowed_hosts_from(os.environ.get("NBVIDEO_DOWNLOAD_HOSTS", ""))
     if hosts:
         opts["allowed_download_hosts"] = hosts

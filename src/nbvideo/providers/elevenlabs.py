@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import os
 import tempfile
 import wave
 from pathlib import Path
@@ -125,7 +124,8 @@ class ElevenLabsSpeech:
             raise InvalidInput(f"output_format={output_format!r}: one of "
                                f"{', '.join(OutputFormat.__args__)} (PCM we can read exactly)")  # type: ignore[attr-defined]
         self.model = self.spec.id
-        self.base_url = base_url or os.environ.get("ELEVENLABS_BASE_URL") or None
+        # the key goes only to ElevenLabs or a server named for it (ELEVENLABS_BASE_URL / base_url=)
+        self.base_url = keys.key_destination("elevenlabs", base_url)
         self.output_format: OutputFormat = output_format
         self.max_retries, self.timeout_s, self._client = max_retries, timeout_s, client
         self._given = keys.Secret(api_key) if api_key else None
@@ -321,7 +321,7 @@ async def list_voices(*, api_key: str | None = None, base_url: str | None = None
     from elevenlabs.core.api_error import ApiError
 
     key = keys.Secret(api_key) if api_key else keys.get_key("elevenlabs")
-    where = base_url or os.environ.get("ELEVENLABS_BASE_URL") or DEFAULT_BASE_URL
+    where = keys.key_destination("elevenlabs", base_url) or DEFAULT_BASE_URL
     client, http = _client(str(key), where, 60.0)
     rows: list[dict[str, Any]] = []
     ours = {v.elevenlabs: v.name for v in VOICES.values()}

@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 
 from nbvideo.errors import InvalidInput
-from nbvideo.keys import Secret, get_key, redact
+from nbvideo.keys import Secret, get_key, key_destination, redact
 from nbvideo.providers.base import (
     MediaResult,
     PredictionFailed,
@@ -67,9 +67,7 @@ def heygen_options() -> dict[str, Any]:
     and NBVIDEO_DOWNLOAD_HOSTS for output hosts that may be plain http or private."""
     from nbvideo.providers.download import allowed_hosts_from
 
-    opts: dict[str, Any] = {}
-    if os.environ.get("HEYGEN_BASE_URL"):
-        opts["base_url"] = os.environ["HEYGEN_BASE_URL"]
+    opts: dict[str, Any] = {}  # HEYGEN_BASE_URL is read by the key gate (keys.key_destination)
     if os.environ.get("HEYGEN_UPLOAD_URL"):
         opts["upload_url"] = os.environ["HEYGEN_UPLOAD_URL"]
     hosts = allowed_hosts_from(os.environ.get("NBVIDEO_DOWNLOAD_HOSTS", ""))
@@ -133,7 +131,8 @@ class HeyGenPresenter:
         self._given = Secret(api_key) if api_key else None
         if not key_on_use:
             self.check_key()
-        self.base_url = (base_url or BASE_URL).rstrip("/")
+        # the key goes only to HeyGen or a server named for it (HEYGEN_BASE_URL / base_url=)
+        self.base_url = (key_destination("heygen", base_url) or BASE_URL).rstrip("/")
         self.upload_url = (upload_url or UPLOAD_URL).rstrip("/")
         self.allowed_download_hosts = frozenset(allowed_download_hosts)
         self.poll_interval_s = poll_interval_s
@@ -301,7 +300,7 @@ def _message_of(body: dict[str, Any]) -> str:
 
 async def _listing(path: str, key: str | None, base_url: str | None) -> dict[str, Any]:
     model = HeyGenPresenter("heygen-avatar", api_key=key,
-                            base_url=base_url or heygen_options().get("base_url"))
+                            base_url=base_url)
     body = await model._call("GET", f"{model.base_url}{path}")
     return body.get("data") or {}
 

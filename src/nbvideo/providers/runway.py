@@ -42,7 +42,7 @@ import httpx
 import runwayml
 
 from nbvideo.errors import InvalidInput, NbvideoError
-from nbvideo.keys import Secret, get_key, redact
+from nbvideo.keys import Secret, get_key, key_destination, redact
 from nbvideo.media.ffmpeg import probe
 from nbvideo.providers.base import (
     ClipRequest,
@@ -78,6 +78,7 @@ log = logging.getLogger(__name__)
 TYPICAL_LATENCY_S = {"gen4_turbo": 30.0, "gen4.5": 90.0, "veo3.1": 90.0, "veo3.1_fast": 45.0,
                      "gen4_image": 20.0}
 POLL_S = 5.0
+RUNWAY_API = "https://api.dev.runwayml.com"  # the SDK's default base URL
 TERMINAL = ("succeeded", "failed", "canceled")
 # Runway's task statuses -> ours (Ticket.status).
 STATUS = {"PENDING": "starting", "THROTTLED": "starting", "RUNNING": "processing",
@@ -125,7 +126,8 @@ class _Runway:
         self._given = Secret(api_key) if api_key else None
         if not key_on_use:
             self.check_key()  # built to be used now: a missing key fails here, by name
-        self.base_url = base_url
+        # the key goes only to Runway or a server named for it (RUNWAYML_BASE_URL / base_url=)
+        self.base_url = key_destination("runway", base_url) or RUNWAY_API
         self.allowed_download_hosts = frozenset(allowed_download_hosts)
         self.max_download_bytes = max_download_bytes
         self.concurrency = concurrency or spec.max_concurrency
