@@ -148,7 +148,7 @@ def test_a_built_wheel_ships_the_template_pack(tmp_path: Path) -> None:
     for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
         shutil.copy2(ROOT / name, tree / name)
     skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
-    for name in ("src", "templates"):
+    for name in ("src", "templates", "jupyter-config"):  # all the build reads (setup.py)
         shutil.copytree(ROOT / name, tree / name, ignore=skip)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "wheel", "--no-deps", "--no-index", "--no-build-isolation", "-w",
