@@ -268,7 +268,9 @@ def main() -> dict[str, float]:
     show(f"{top} failing", bad)
     a = bad["again"]
     used = ", ".join(f"{m} x{a['models'].count(m)}" for m in dict.fromkeys(a["models"]))
-    print(f"  {'  then every clip again':24s} clips + export {a['wall_s']:.1f} s = "
+    print("    then every clip again (p.regenerate_clip(force=True, model='auto'), which routes"
+          " by the 'cheapest' policy):")
+    print(f"  {'':24s} clips + export {a['wall_s']:.1f} s = "
           f"{a['wall_s'] / CLIP_S:.2f}x one clip; ${a['usd']:.2f}; failed predictions "
           f"{a['failed']} of {a['clip_creates']}; clips by {used}")
     for line in reasons(bad):
