@@ -152,6 +152,28 @@ def test_a_scene_that_keeps_failing_moves_to_the_next_model(
     p.close()
 
 
+def test_a_model_the_ledger_shows_down_is_not_retried_before_falling_back(
+    double: ReplicateDouble, tmp_path: Path
+) -> None:
+    p = boarded(tmp_path)
+    double.fail_refs[WAN] = 100  # WAN is down
+    first, *rest = [s.id for s in p.scenes]
+    p.generate_clips(scenes=[first], model="wan-2.5-i2v-fast", fallback=["kling-v2.1"],
+                     retries=2).wait(60)
+    assert double.creates[WAN] == 3  # 1 + 2 retries: three failures, so now unhealthy
+    assert "wan-2.5-i2v-fast" in set(p.provider_health().query("not healthy")["model"])
+    job = p.generate_clips(scenes=rest, model="wan-2.5-i2v-fast", fallback=["kling-v2.1"],
+                           retries=2)
+    job.wait(60)
+    # each other scene pays for one failed prediction on WAN, not three, then moves on
+    assert double.creates[WAN] == 3 + len(rest)
+    assert double.creates[KLING] == 1 + len(rest)
+    assert all(s.clip.model == "kling-v2.1" for s in p.scenes)
+    assert not any("retry" in e.message for e in job.events)
+    assert sum("falling back to kling-v2.1" in e.message for e in job.events) == len(rest)
+    p.close()
+
+
 def test_a_failure_without_fallback_fails_only_that_scene(
     double: ReplicateDouble, tmp_path: Path
 ) -> None:

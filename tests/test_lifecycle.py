@@ -95,6 +95,37 @@ def test_an_existing_project_naming_a_retired_model_opens_pays_nothing_and_switc
     p.close()
 
 
+def test_openai_answers_a_shut_down_model_404_and_nbvideo_never_sends_it(
+        openai_double: OpenAIDouble, tmp_path: Path) -> None:
+    import openai
+
+    from tests.conftest import OPENAI_KEY
+
+    # what the API does with gpt-image-1 after its shutdown: the double answers as OpenAI does
+    client = openai.OpenAI(api_key=OPENAI_KEY, base_url=openai_double.base_url, max_retries=0)
+    with pytest.raises(openai.NotFoundError) as err:
+        client.images.generate(model="gpt-image-1", prompt="a trail shoe", size="1024x1024")
+    assert err.value.status_code == 404 and err.value.code == "model_not_found"
+    assert err.value.body == {"message": "The model `gpt-image-1` does not exist or you do not "
+                              "have access to it.", "type": "invalid_request_error",
+                              "param": None, "code": "model_not_found"}
+    client.images.generate(model="gpt-image-2.6-flare", prompt="a trail shoe",
+                           size="1024x1024")  # its successor is served
+    # nbvideo refuses it by its lifecycle before any request: the 404 is never met
+    with lifecycle.frozen(date(2026, 7, 1)):  # chosen while it was served
+        p = nv.Project.open(tmp_path / "p", brief=BRIEF, duration_s=15, fps=12,
+                            providers="openai", models={"image": "gpt-image-1"})
+        p.answer()
+        p.close()
+    with pytest.warns(ModelRetiring):
+        p = nv.Project.open(tmp_path / "p")
+    sent, spent = len(openai_double.requests), p.spent_usd
+    with pytest.raises(ModelRetired, match="gpt-image-1 was shut down"):
+        p.storyboard()
+    assert len(openai_double.requests) == sent and p.spent_usd == spent
+    p.close()
+
+
 def test_a_model_with_under_60_days_left_is_warned_about_when_chosen(tmp_path: Path) -> None:
     with pytest.warns(ModelRetiring, match=r"gpt-4o-mini shuts down on 2027-01-14 \(41 days "
                       r"left\); its successor is gpt-6-luna"):

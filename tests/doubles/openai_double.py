@@ -9,6 +9,8 @@ checks the bearer token, answers with scripted or generated content, bills token
 characters and audio minutes at catalog prices (so tests can compare a provider's cost with what the "vendor" charged), and
 injects faults on demand: 429 with Retry-After, 500, 401, malformed JSON, refusal, length
 cut-off, content filter, a non-JSON 200 page (as a misconfigured proxy gives), and latency.
+A model OpenAI has shut down (past its catalog shutdown date, or named in `retired`) is
+answered 404 model_not_found, as the real API answers it.
 
     double = start_openai_double(api_key="sk-test-...")
     double.fail("429", retry_after="0.01"); double.push({"questions": [...]})
@@ -37,8 +39,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from nbvideo.providers import catalog
+from nbvideo.providers import catalog, lifecycle
 
+MODEL_PATHS = ("/v1/chat/completions", "/v1/images/generations", "/v1/images/edits",
+               "/v1/audio/speech")
 FAULTS = ("429", "500", "401", "malformed", "refusal", "length", "content_filter", "garbage",
           "redirect")  # redirect: 307 to `text` + the same path (another origin, say)
 DEFAULT_REFUSAL = "I'm sorry, but I can't help with that request."
@@ -108,6 +112,8 @@ class OpenAIDouble:
         self.images = 0
         self.characters = 0
         self.speech_seconds = 0.0
+        self.retired: set[str] = set()  # models answered 404 model_not_found, besides the
+        # catalog's shut-down ones
         self.charged_usd = 0.0
         self._script: deque[Any] = deque()
         self._faults: deque[Fault] = deque()
@@ -118,6 +124,14 @@ class OpenAIDouble:
                                         daemon=True, name="openai-double")
         self._thread.start()
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def shut_down(self, model: str) -> bool:
+        """Whether OpenAI no longer serves `model` today: named in `retired`, or past its
+        catalog shutdown date by the lifecycle clock (frozen in tests)."""
+        if model in self.retired:
+            return True
+        spec = _spec_for(model)
+        return spec is not None and lifecycle.retired(spec)
 
     # ---- scripting
     def push(self, payload: dict[str, Any] | str) -> None:
@@ -177,6 +191,13 @@ class OpenAIDouble:
                                      None)
         if fault and fault.kind == "garbage":
             return 200, hdrs, "<html><body>Gateway says hello</body></html>"
+        model = str(body.get("model") or "")
+        if path in MODEL_PATHS and model and self.shut_down(model):
+            # what OpenAI answers for a model it has shut down (or one the key cannot see):
+            # 404 with this body, e.g. github.com/Aider-AI/aider/issues/2030 and
+            # github.com/shobrook/wut/issues/14 (openai.NotFoundError, code model_not_found)
+            return 404, hdrs, _error(f"The model `{model}` does not exist or you do not have "
+                                     "access to it.", "model_not_found")
         if path == "/v1/chat/completions":
             return 200, hdrs, self._chat(n, body, fault)
         if path in ("/v1/images/generations", "/v1/images/edits"):

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from nbvideo.errors import InvalidInput, PhaseNotReady, ScenesFailed
 from nbvideo.generate import presenter as presenter_phase
+from nbvideo.generate.health import unhealthy_models
 from nbvideo.generate.qa import Expectation, inspect_clip
 from nbvideo.media.stretch import stretch_clip
 from nbvideo.model.state import QAResult, Scene, Take, frame_size
@@ -176,7 +177,8 @@ async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
     """Bring one scene's clip up to date on the first model of `chain` that succeeds.
 
     Each model gets up to 1 + `retries` predictions for failures worth retrying; then the
-    scene moves to the next model. Every attempt is a take and a ledger row of its own."""
+    scene moves to the next model, at once when the ledger shows the model unhealthy (it
+    failed for other scenes too). Every attempt is a take and a ledger row of its own."""
     chain = list(chain or [rt.providers.video.model])
     tried: list[str] = []
     for i, model in enumerate(chain):
@@ -190,11 +192,22 @@ async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
                 tried.append(f"{model}: {exc}")
                 if not retryable(exc) or attempt == retries:
                     break
+                why = _failing(rt, model) if i + 1 < len(chain) else None
+                if why is not None:  # the ledger says it is down, not unlucky: move on now
+                    tried.append(f"{model}: not retried, {why}")
+                    break
                 if job is not None:
                     job.emit(scene_id, "starting", f"retry {attempt + 1} of {retries} on {model}")
         if i + 1 < len(chain) and job is not None:
             job.emit(scene_id, "starting", f"{model} failed; falling back to {chain[i + 1]}")
     raise ClipFailed(f"scene {scene_id}: " + " | ".join(tried))
+
+
+def _failing(rt: Runtime, model: str) -> str | None:
+    """Why `model` is unhealthy by the ledger (generate/health.py), or None. Scenes failing
+    at once on one model all fill the ledger, so a model that is down costs each scene one
+    failed prediction, not 1 + retries, before it falls back."""
+    return unhealthy_models(rt.ledger.to_pandas()).get(model)
 
 
 def qa_expectation(rt: Runtime, video: Any, scene: Scene) -> Expectation:

@@ -232,18 +232,21 @@ for _spec in (
               aspects=("16:9", "9:16", "1:1"), resolutions={"720p": "standard", "1080p": "pro"},
               quality_tier=2, max_concurrency=4, price_source=_UNRECORDED, price_date=_NOV),
     # Replicate's own page for google/veo-3-fast was not among the sources we could read on
-    # 2026-12-04, so neither "still served" nor its price could be confirmed there. Other
-    # hosts list Veo 3 Fast at $0.08-$0.15/s (aigateway.sh/models/google/veo-3-fast,
-    # deepinfra.com/google/veo-3.0-fast). The issue calls $0.40/s stale; lowering it on
-    # another host's word could let a clip past a budget it does not fit, so it stays as
-    # the safe upper bound, dated as unconfirmed: re-read replicate.com/google/veo-3-fast.
+    # 2026-12-04 or 2026-12-05. Public code calling Replicate's google/veo-3-fast, read
+    # 2026-12-05 through the code search (two unrelated code bases: a provider class with
+    # `supportedDurations: [4, 6, 8]` and `costPerSecond: 0.15`, and a price table with
+    # 'google/veo-3-fast', 'per_second', 0.15; scripts send `"duration": 4`), says it is
+    # still served, takes 4, 6 or 8 s, and bills $0.15/s; fal.ai bills the same Google model
+    # $0.15/s with audio ($0.10 without). Was (8.0,) at $0.40/s, the launch price kept as
+    # an upper bound; the API double's schema already took 4/6/8.
     ModelSpec(id="veo-3-fast", provider="replicate", kind="video", ref="google/veo-3-fast",
               title="Veo 3 Fast (with audio)", price_basis="per_second",
-              prices_usd={"720p": 0.40, "1080p": 0.40}, durations_s=(8.0,),
+              prices_usd={"720p": 0.15, "1080p": 0.15}, durations_s=(4.0, 6.0, 8.0),
               aspects=("16:9", "9:16"), resolutions={"720p": "720p", "1080p": "1080p"},
               quality_tier=3, audio=True, max_concurrency=3,
-              price_source="unconfirmed: replicate.com/google/veo-3-fast not readable "
-              "2026-12-04; kept as an upper bound", price_date=_NOV),
+              price_source="https://fal.ai/models/fal-ai/veo3/fast ($0.15/s with audio) and "
+              "public code calling replicate google/veo-3-fast ($0.15/s; durations 4, 6, 8); "
+              "replicate.com/google/veo-3-fast itself not readable", price_date=date(2026, 12, 5)),
     ModelSpec(id="hailuo-02", provider="replicate", kind="video", ref="minimax/hailuo-02",
               title="Hailuo 02 image-to-video", price_basis="per_second",
               prices_usd={"720p": 0.045, "1080p": 0.08}, durations_s=(6.0, 10.0),
