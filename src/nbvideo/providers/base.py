@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nbvideo.errors import NbvideoError
+from nbvideo.keys import Secret, get_key, redact
 from nbvideo.model.speech import Timings, VoiceSettings, WordTiming
 from nbvideo.model.state import Aspect, Beat, Brief, CameraMove, Question, ShotType, Storyboard
 
@@ -29,6 +30,30 @@ __all__ = [
     "RemoteVideoModel", "SpeechRequest", "SpeechResult", "StoryboardResult", "Ticket", "Usage",
     "VideoModel", "VoiceModel", "VoiceSettings", "VoiceUnavailable", "WaitTimeout", "WordTiming",
 ]
+
+
+class VendorKey:
+    """A paid model's key: the one it was built with, else this session's (typed, or from the
+    environment), looked up at each use so a key set after opening is used. One place for the
+    lookup, the early check and scrubbing the key out of a vendor's error text."""
+
+    provider: str  # the vendor, as keys.ENV names it
+    _given: Secret | None = None
+
+    def check_key(self) -> None:
+        """Raise MissingKey (naming the variable to set) if a call would need a key not set."""
+        if self._given is None:
+            get_key(self.provider)
+
+    @property
+    def _key(self) -> Secret:
+        return self._given or get_key(self.provider)  # type: ignore[return-value]
+
+    def _clean(self, text: str) -> str:
+        """`text` with every key of this session, and the one given, replaced by ***."""
+        text = redact(text)
+        given = self._given or ""
+        return text.replace(given, "***") if len(given) >= 8 else text
 
 
 class Usage(_Boundary):

@@ -41,6 +41,7 @@ from nbvideo.providers.base import (
     SpeechRequest,
     SpeechResult,
     Usage,
+    VendorKey,
     WordTiming,
 )
 from nbvideo.providers.voices import ELEVENLABS_VOICE_ID, VOICES, get_voice
@@ -100,7 +101,7 @@ def _client(key: str, base_url: str, timeout_s: float) -> tuple[Any, Any]:
                            httpx_client=http), http
 
 
-class ElevenLabsSpeech:
+class ElevenLabsSpeech(VendorKey):
     """VoiceModel over ElevenLabs' text to speech with timestamps.
 
     Example: ``ElevenLabsSpeech("eleven-multilingual-v2")`` (key from ELEVENLABS_API_KEY;
@@ -135,20 +136,6 @@ class ElevenLabsSpeech:
     def __repr__(self) -> str:
         where = f", base_url={self.base_url!r}" if self.base_url else ""
         return f"ElevenLabsSpeech(model={self.model!r}{where})"
-
-    def check_key(self) -> None:
-        """Raise MissingKey (naming ELEVENLABS_API_KEY) if a call would need a key not set."""
-        if self._given is None:
-            keys.get_key("elevenlabs")
-
-    @property
-    def _key(self) -> keys.Secret:
-        return self._given or keys.get_key("elevenlabs")  # type: ignore[return-value]
-
-    def _redact(self, text: str) -> str:
-        text = keys.redact(text)
-        given = self._given or ""
-        return text.replace(given, "***") if len(given) >= 8 else text
 
     def _new_client(self) -> tuple[Any, Any]:
         """(SDK client, its httpx client): one per call (safe across event loops), closed
@@ -223,7 +210,7 @@ class ElevenLabsSpeech:
                     f"{', ' + status if status else ''}): {message or 'no message'}"
                     f"{'; ' + hint if hint else ''}{f' [request {rid}]' if rid else ''}")
             # quota_exceeded is a 401/400 that waiting does not fix within a call
-            raise ProviderAPIError(self._redact(text), status=code,
+            raise ProviderAPIError(self._clean(text), status=code,
                                    transient=None if status != "quota_exceeded" else False
                                    ) from None
         except Exception as exc:  # network: httpx timeouts and transport errors
@@ -233,7 +220,7 @@ class ElevenLabsSpeech:
                 raise
             where = self.base_url or DEFAULT_BASE_URL
             kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "could not reach"
-            raise ProviderAPIError(self._redact(
+            raise ProviderAPIError(self._clean(
                 f"ElevenLabs speech with {self.model} {kind} {where}: {exc}"), status=None
                 ) from None
         finally:
@@ -268,7 +255,7 @@ class ElevenLabsSpeech:
             raise
         if problem:
             part.unlink(missing_ok=True)
-            raise ProviderOutputError(self._redact(
+            raise ProviderOutputError(self._clean(
                 f"ElevenLabs {self.model} returned audio that could not be read "
                 f"({len(audio)} bytes, {self.output_format}): {problem}"), usage=billed)
         words, timings = self._words(data, duration)

@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 
 from nbvideo.errors import InvalidInput
-from nbvideo.keys import Secret, get_key, key_destination, redact
+from nbvideo.keys import Secret, key_destination, redact
 from nbvideo.providers.base import (
     MediaResult,
     PredictionFailed,
@@ -47,6 +47,7 @@ from nbvideo.providers.base import (
     ProviderError,
     ProviderOutputError,
     Ticket,
+    VendorKey,
     WaitTimeout,
 )
 from nbvideo.providers.catalog import get_model, price
@@ -112,7 +113,7 @@ def _message(resp: httpx.Response) -> str:
     return resp.text[:300]
 
 
-class HeyGenPresenter:
+class HeyGenPresenter(VendorKey):
     """RemoteVideoModel for presenter scenes on HeyGen: submit, wait (polling), cancel (delete),
     fetch. Priced in HeyGen credits (see the catalog), from the video's reported duration."""
 
@@ -143,14 +144,8 @@ class HeyGenPresenter:
     def __repr__(self) -> str:
         return f"HeyGenPresenter({self.model!r}, base_url={self.base_url!r})"
 
-    def check_key(self) -> None:
-        """Raise MissingKey (naming HEYGEN_API_KEY) if no key is set."""
-        if self._given is None:
-            get_key("heygen")
-
     def _headers(self) -> dict[str, str]:
-        key = self._given or get_key("heygen")
-        return {"X-Api-Key": str(key), "Accept": "application/json"}
+        return {"X-Api-Key": str(self._key), "Accept": "application/json"}
 
     async def _call(self, method: str, url: str, **kw: Any) -> dict[str, Any]:
         """One request; an error answer becomes ProviderAPIError with HeyGen's words (the key

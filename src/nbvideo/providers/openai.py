@@ -37,6 +37,7 @@ from nbvideo.providers.base import (
     QuestionsResult,
     StoryboardResult,
     Usage,
+    VendorKey,
 )
 from nbvideo.providers.openai_plan import (
     ORIENTATION,
@@ -73,7 +74,7 @@ def is_local_url(base_url: str | None) -> bool:
     return ip.is_loopback or ip.is_private or ip.is_unspecified
 
 
-class _OpenAIBase:
+class _OpenAIBase(VendorKey):
     """Key, base_url and SDK client handling shared by the planner and the image model."""
 
     provider = "openai"
@@ -125,11 +126,6 @@ class _OpenAIBase:
         where = f", base_url={self.base_url!r}" if self.base_url else ""
         return f"{type(self).__name__}(model={self.model!r}{where})"
 
-    def _redact(self, text: str) -> str:
-        text = keys.redact(text)  # every key set in this session or environment
-        given = self._given or ""
-        return text.replace(given, "***") if len(given) >= 8 else text
-
     @contextlib.asynccontextmanager
     async def _session(self, what: str, spent: Callable[[], Usage]) -> AsyncIterator[AsyncOpenAI]:
         """A client for one call (one per call: safe across event loops); API errors after the
@@ -142,15 +138,15 @@ class _OpenAIBase:
             msg = f"OpenAI {what} with {self.model} failed: {exc.message}"
             hint = " (check the API key)" if exc.status_code == 401 else ""
             rid = f" [request {exc.request_id}]" if exc.request_id else ""
-            raise ProviderAPIError(self._redact(msg + hint + rid), status=exc.status_code,
+            raise ProviderAPIError(self._clean(msg + hint + rid), status=exc.status_code,
                                    usage=spent()) from None
         except openai.APITimeoutError:
-            raise ProviderAPIError(self._redact(
+            raise ProviderAPIError(self._clean(
                 f"OpenAI {what} with {self.model} timed out after {self.timeout_s:g} s "
                 f"({self.max_retries} retries)"), usage=spent()) from None
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc
-            raise ProviderAPIError(self._redact(
+            raise ProviderAPIError(self._clean(
                 f"OpenAI {what} with {self.model} could not reach "
                 f"{self.base_url or 'api.openai.com'}: {cause}"), usage=spent()) from None
         finally:
@@ -262,7 +258,7 @@ class OpenAIPlanner(_OpenAIBase):
                 except _Unusable as exc:
                     problems.append(str(exc))
         tried = "; then ".join(dict.fromkeys(problems))
-        raise ProviderOutputError(self._redact(
+        raise ProviderOutputError(self._clean(
             f"OpenAI {self.model} gave no usable {what} after {ATTEMPTS} attempts: {tried}"),
             usage=spent())
 

@@ -119,7 +119,7 @@ class OpenAISpeech(_OpenAIBase):
             # Billed all the same: by characters exactly, or by the line's likely length.
             billed = self._usage(req, estimate_seconds(req.text, "narrator-f", req.speed),
                                  request_id)
-            raise ProviderOutputError(self._redact(
+            raise ProviderOutputError(self._clean(
                 f"OpenAI {self.model} returned audio that could not be read "
                 f"({len(audio)} bytes): {problem}"), usage=billed)
         part.replace(out)

@@ -47,7 +47,7 @@ import replicate
 from replicate.prediction import Prediction
 
 from nbvideo.errors import InvalidInput, NbvideoError
-from nbvideo.keys import Secret, get_key, key_destination, redact
+from nbvideo.keys import Secret, key_destination
 from nbvideo.media.ffmpeg import probe
 from nbvideo.providers.base import (
     ClipRequest,
@@ -57,6 +57,7 @@ from nbvideo.providers.base import (
     ProviderError,
     ProviderOutputError,
     Ticket,
+    VendorKey,
     WaitTimeout,
 )
 from nbvideo.providers.catalog import get_model, price
@@ -108,7 +109,7 @@ async def _notify(callback: Callable[[Ticket], Any] | None, ticket: Ticket) -> N
             await result
 
 
-class _Replicate:
+class _Replicate(VendorKey):
     """What frames and clips share: client per event loop, retries, polling, redaction."""
 
     provider = "replicate"
@@ -136,7 +137,7 @@ class _Replicate:
         self.max_download_bytes = max_download_bytes
         self.typical_latency_s = typical_latency_s or TYPICAL_LATENCY_S.get(model, 60.0)
         self.sync_wait_s = sync_wait_s
-        self._api = ReplicateHTTP(lambda: self._token, base_url, retries=retries, backoff_s=backoff_s,
+        self._api = ReplicateHTTP(lambda: self._key, base_url, retries=retries, backoff_s=backoff_s,
                                   concurrency=concurrency or spec.max_concurrency,
                                   clean=self._clean,
                                   allowed_download_hosts=self.allowed_download_hosts)
@@ -154,21 +155,6 @@ class _Replicate:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
-
-    def check_key(self) -> None:
-        """Raise MissingKey (naming REPLICATE_API_TOKEN) if no token is set."""
-        if self._given is None:
-            get_key("replicate")
-
-    @property
-    def _token(self) -> Secret:
-        """The token, looked up when a client is made (one set after opening is used)."""
-        return self._given or get_key("replicate")  # type: ignore[return-value]
-
-    def _clean(self, text: str) -> str:
-        text = redact(text)  # every key set in this session or environment
-        given = self._given or ""
-        return text.replace(given, "***") if given else text
 
     async def aclose(self) -> None:
         """Close this event loop's HTTP clients."""

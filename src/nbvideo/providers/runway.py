@@ -42,7 +42,7 @@ import httpx
 import runwayml
 
 from nbvideo.errors import InvalidInput, NbvideoError
-from nbvideo.keys import Secret, get_key, key_destination, redact
+from nbvideo.keys import Secret, key_destination
 from nbvideo.media.ffmpeg import probe
 from nbvideo.providers.base import (
     ClipRequest,
@@ -54,6 +54,7 @@ from nbvideo.providers.base import (
     ProviderOutputError,
     Ticket,
     Usage,
+    VendorKey,
     WaitTimeout,
 )
 from nbvideo.providers.catalog import get_model, price
@@ -107,7 +108,7 @@ class _LoopClients:
     sem: asyncio.Semaphore
 
 
-class _Runway:
+class _Runway(VendorKey):
     """What frames and clips share: a client per event loop, error mapping, task polling."""
 
     provider = "runway"
@@ -143,20 +144,6 @@ class _Runway:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
-
-    def check_key(self) -> None:
-        """Raise MissingKey (naming RUNWAYML_API_SECRET) if no key is set."""
-        if self._given is None:
-            get_key("runway")
-
-    @property
-    def _key(self) -> Secret:
-        return self._given or get_key("runway")  # type: ignore[return-value]
-
-    def _clean(self, text: str) -> str:
-        text = redact(text)
-        given = self._given or ""
-        return text.replace(given, "***") if given else text
 
     def _clients(self) -> _LoopClients:
         loop = asyncio.get_running_loop()
