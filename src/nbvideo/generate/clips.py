@@ -13,6 +13,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from nbvideo.errors import InvalidInput, PhaseNotReady, ScenesFailed
+from nbvideo.generate.lipsync import lip_sync_source
 from nbvideo.generate.qa import Expectation, inspect_clip
 from nbvideo.model.state import QAResult, Scene, Take, frame_size
 from nbvideo.plan.estimate import clip_estimate
@@ -91,6 +92,10 @@ def clip_is_current(rt: Runtime, scene: Scene, models: Sequence[str] | None = No
     """Whether the chosen clip answers the scene as it is now, on one of `models` (default:
     the project's video model): same frame, same request, same seed."""
     take, frame = scene.clip, scene.frame
+    if take is not None and take.ok and "lip_sync" in take.inputs:
+        # A lip-synced clip is as current as the clip it was made from (generate/lipsync.py).
+        with contextlib.suppress(KeyError):
+            take = scene.take(str(take.inputs["lip_sync"].get("from_take")))
     if take is None or not take.ok or frame is None or not frame.ok:
         return False
     if take.model not in (models or [rt.providers.video.model]):
@@ -110,6 +115,8 @@ def remarked_clip(rt: Runtime, scene: Scene) -> bool:
     from nbvideo.plan.storyboard import unmarked
 
     clip, frame = scene.clip, scene.frame
+    if clip is not None and clip.provider == "local" and "lip_sync" in clip.inputs:
+        clip = lip_sync_source(scene, clip)  # an offline lip sync of a remarked animatic
     if (clip is None or not clip.ok or clip.provider != "local" or frame is None
             or not frame.ok or clip.inputs.get("frame_sha256") == frame.checksum):
         return False
