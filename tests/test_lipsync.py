@@ -306,7 +306,8 @@ def test_lipsync2_on_replicate_is_paid_through_the_gate_and_kept(
     assert info.has_audio and info.duration_s == pytest.approx(before.duration_s, abs=0.1)
     rows = p.costs[(p.costs["model"] == "lipsync-2") & (p.costs["status"] == "succeeded")]
     assert len(rows) == 1
-    billed = price(get_model("lipsync-2"), seconds=math.ceil(info.duration_s * 25) / 25)
+    billed = price(get_model("lipsync-2"),
+                   seconds=math.ceil(round(info.frames / info.fps * 25, 6)) / 25)
     assert rows["cost_usd"].iloc[0] == pytest.approx(billed.cost_usd)
     lip_cost = sum(double._price(pp) for pp in double._preds.values() if pp.model == LIPS)
     assert rows["cost_usd"].sum() == pytest.approx(lip_cost)

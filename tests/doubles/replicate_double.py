@@ -211,7 +211,7 @@ class ReplicateDouble:
         self._synced: dict[str, tuple[bytes, float]] = {}
         self._files: dict[str, Any] = {}
         self._inject: dict[str, deque[tuple[int | str, int | None]]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # charged_usd prices a lip sync (which locks) under it
         self._server: ThreadingHTTPServer | None = None
         self.base_url = ""
 
@@ -277,7 +277,7 @@ class ReplicateDouble:
         spec = next(m for m in catalog.models(provider="replicate") if m.ref == p.model)
         if SCHEMAS[p.model].get("lipsync"):
             seconds = self._lipsync(p)[1]
-            return catalog.price(spec, seconds=math.ceil(seconds * 25) / 25).cost_usd
+            return catalog.price(spec, seconds=math.ceil(round(seconds * 25, 6)) / 25).cost_usd
         if spec.price_basis == "per_image":
             return catalog.price(spec, images=int(p.input.get("num_outputs", 1))).cost_usd
         schema = SCHEMAS[p.model]
@@ -459,8 +459,10 @@ class ReplicateDouble:
                             "-shortest", "-movflags", "+faststart", str(out)], check=True)
             import av
 
-            with av.open(str(out)) as c:
-                seconds = float(c.duration or 0) / 1e6
+            with av.open(str(out)) as c:  # billed by the picture's length (output frames)
+                v = c.streams.video[0]
+                frames = sum(1 for _ in c.demux(v) if _.size)
+                seconds = frames / float(v.average_rate or 25)
             got = (out.read_bytes(), seconds)
         with self._lock:
             self._synced[p.id] = got

@@ -12,6 +12,7 @@ of laying it again on the voice-over track.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy as np
 from nbvideo.errors import InvalidInput, PhaseNotReady, quote
 from nbvideo.media.audio_io import SAMPLE_RATE, read_wav, write_wav
 from nbvideo.model.state import Scene, Take
-from nbvideo.providers.base import LipSyncRequest, MediaResult, Ticket
+from nbvideo.providers.base import LipSyncRequest, MediaResult, ProviderError, Ticket, WaitTimeout
 from nbvideo.providers.catalog import get_model, models, price
 from nbvideo.runtime.budget import Budget
 from nbvideo.runtime.context import Pending, Runtime, file_sha256, in_flight, produce, request_key
@@ -138,7 +139,8 @@ def place_line(rt: Runtime, scene: Scene, clip: Take, line: Path, lead_s: float,
     samples, rate = read_wav(line)
     mono = samples.mean(axis=1) if samples.ndim == 2 else samples
     if rate != SAMPLE_RATE:
-        raise InvalidInput(f"{label}: expected {SAMPLE_RATE} Hz audio, got {rate} Hz")
+        raise InvalidInput(f"{label}: the line is at {rate} Hz, not the 48 kHz every voice "
+                           "line is kept at")
     seconds = len(mono) / rate
     room = scene.duration_s - lead_s
     if seconds > room + FIT_SLACK_S:
@@ -199,7 +201,13 @@ async def make_lip_sync(rt: Runtime, scene_id: str, audio_rel: str, about: dict[
                   if pending.take.request_id else await lips.submit(req))
         if not pending.take.request_id:
             pending.submitted(ticket.id)  # saved before waiting: a new kernel resumes it
-        ticket = await lips.wait(ticket)
+        try:  # wait() cancels the prediction itself if we are canceled
+            ticket = await lips.wait(ticket)
+        except WaitTimeout:  # nobody will fetch it: stop it running (and billing)
+            with contextlib.suppress(Exception):
+                await lips.cancel(ticket)
+            raise ProviderError(f"{lips.model} prediction {ticket.id} was still running after "
+                                "the wait's timeout; canceled") from None
         return await lips.fetch(ticket, out, seconds)
 
     try:

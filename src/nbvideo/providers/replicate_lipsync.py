@@ -110,7 +110,10 @@ class ReplicateLipSync(_Replicate):
             out.unlink(missing_ok=True)
             raise ProviderOutputError(f"the output of {ticket.id} has no audio track; a "
                                       "lip-synced clip carries its line", usage=usage)
-        usage = price(self.spec, seconds=math.ceil(info.duration_s * 25) / 25).model_copy(
+        # Billed per output frame at 25 fps (sync.so/docs/product/billing.mdx): the picture's
+        # length, in whole 1/25 s.
+        frames_s = info.frames / info.fps if info.fps else info.duration_s
+        usage = price(self.spec, seconds=math.ceil(round(frames_s * 25, 6)) / 25).model_copy(
             update={"request_id": ticket.id})
         return MediaResult(path=out, width=info.width, height=info.height,
                            duration_s=info.duration_s, fps=info.fps, usage=usage,
