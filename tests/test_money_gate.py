@@ -190,6 +190,7 @@ def paid_methods() -> dict[tuple[str, str], tuple[type, tuple[str, ...]]]:
     from nbvideo.providers.openai import OpenAIImageFrames, OpenAIPlanner
     from nbvideo.providers.openai_tts import OpenAISpeech
     from nbvideo.providers.replicate import ReplicateFrames, ReplicateVideo
+    from nbvideo.providers.replicate_lipsync import ReplicateLipSync
     from nbvideo.providers.runway import RunwayFrames, RunwayVideo
 
     return {("runway", "image"): (RunwayFrames, ("frame",)),
@@ -200,7 +201,8 @@ def paid_methods() -> dict[tuple[str, str], tuple[type, tuple[str, ...]]]:
             ("elevenlabs", "audio"): (ElevenLabsSpeech, ("speak",)),
             ("replicate", "image"): (ReplicateFrames, ("frame",)),
             ("replicate", "video"): (ReplicateVideo, ("submit", "clip")),
-            ("heygen", "video"): (HeyGenPresenter, ("submit", "clip"))}
+            ("heygen", "video"): (HeyGenPresenter, ("submit", "clip")),
+            ("replicate", "lipsync"): (ReplicateLipSync, ("submit", "lip_sync"))}
 
 
 def test_every_priced_model_has_its_paid_methods_watched() -> None:
@@ -250,13 +252,16 @@ def test_every_dollar_a_vendor_billed_passed_the_gate(openai_double: OpenAIDoubl
     from nbvideo.render.finishing import speak_lines
 
     assert speak_lines(p._rt, entries(p._rt))  # the voice-over an export would speak
+    from tests.test_lipsync import tone_wav
+
+    p.lip_sync(1, voice=tone_wav(tmp_path / "line.wav", 1.0), model="lipsync-2")
     nv.batch(pd.DataFrame({"brief": [BRIEF]}), tmp_path / "camp", providers="openai",
              budget_usd=1)
     outside = {k: v.count(False) for k, v in around_the_gate.items() if False in v}
     assert not outside, f"paid calls made around the money gate: {outside}"
     used = {k for k, v in around_the_gate.items() if v}
     assert {"OpenAIPlanner.questions", "OpenAIPlanner.storyboard", "ReplicateFrames.frame",
-            "ReplicateVideo.submit", "OpenAISpeech.speak"} <= used
+            "ReplicateVideo.submit", "OpenAISpeech.speak", "ReplicateLipSync.submit"} <= used
     billed = openai_double.charged_usd + replicate_env.charged_usd
     df = pd.concat([p.costs, nv.Campaign.open(tmp_path / "camp").costs])
     paid = df[df["cost_usd"] > 0]

@@ -6,6 +6,7 @@ Each has a plain repr and an HTML repr for notebooks.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,10 +35,11 @@ def takes_table(scenes: list[Scene]) -> pd.DataFrame:
                 "chosen": chosen, "status": t.status, "provider": t.provider, "model": t.model,
                 "seed": t.seed, "prompt": t.inputs.get("visual_prompt", t.inputs.get("prompt")),
                 "cost_usd": t.cost_usd, "created_at": t.created_at, "path": t.path,
+                "lip_sync_of": t.inputs.get("lip_sync", {}).get("from_take"),
             })
     return pd.DataFrame(rows, columns=[
         "scene", "scene_id", "take", "kind", "chosen", "status", "provider", "model", "seed",
-        "prompt", "cost_usd", "created_at", "path",
+        "prompt", "cost_usd", "created_at", "path", "lip_sync_of",
     ])
 
 
@@ -143,6 +145,11 @@ class SceneHandle:
                         seed: int | None = None) -> Job[list[Take]]:
         """A new clip take for this scene, as a Job; old takes are kept."""
         return self._p.regenerate_clip(self.id, prompt, force=force, seed=seed)
+
+    def lip_sync(self, voice: str | os.PathLike[str] = "line", *, model: str | None = None,
+                 budget_usd: float | None = None) -> Take:
+        """This scene's clip saying its voice line (or a recording); same as `p.lip_sync`."""
+        return self._p.lip_sync(self.id, voice, model=model, budget_usd=budget_usd)
 
     def choose_take(self, take_id: str) -> SceneHandle:
         """Make an earlier frame or clip take the chosen one again."""

@@ -299,6 +299,28 @@ class Project:
         scenes = [scene_ops.resolve(self._rt, ref)] if ref is not None else self._rt.state.scenes
         return takes_table(scenes)
 
+    def lip_sync(self, ref: str | int, voice: str | os.PathLike[str] = "line", *,
+                 model: str | None = None, budget_usd: float | None = None) -> Take:
+        """Make the person in a scene's clip say a line: a new clip take, chosen, with the
+        line in its own audio (the export then hears the line from the clip, once).
+
+        Example: ``p.lip_sync(2)`` or ``p.lip_sync(2, voice="takes/line2.wav")``
+
+        Parameters
+        ----------
+        voice : "line" (the scene's voice_line, spoken by the voice-over's voice, cached as
+            the export's lines are) or the path of a recorded WAV/MP3/M4A (inside the
+            project, or copied in); it must fit the scene after the line's 0.15 s lead.
+        model : "lipsync-2" (Replicate, sync.) or "local-lipsync" (offline: local
+            animatics of a drawn figure only). Default: lipsync-2 where the project has
+            Replicate, else local-lipsync.
+        budget_usd : caps this call (the project's budget always holds too).
+        """
+        from nbvideo.render.lipsync import lip_sync
+
+        scene = scene_ops.resolve(self._rt, ref)
+        return lip_sync(self._rt, scene.id, voice, model=model, budget_usd=budget_usd)
+
     # ------------------------------------------------------------------ clips
     @_shows_as_grid
     def generate_clips(self, scenes: Sequence[str | int] | None = None, *,

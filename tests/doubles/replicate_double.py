@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import io
 import json
+import math
 import re
 import subprocess
 import sys
@@ -92,6 +93,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": {"prompt"},
         "enums": {"duration": {6, 10}, "resolution": {"512p", "768p", "1080p"}},
         "image": "first_frame_image", "res": "resolution", "default_res": "768p", "default_s": 6},
+    # sync/lipsync-2: the fields of its API page (tests/fixtures/replicate_lipsync2_schema.json).
+    # The output is the input video with the input audio muxed (cut to the shorter, as
+    # sync_mode="cut_off" does), billed per second of output.
+    "sync/lipsync-2": {
+        "fields": {"video", "audio", "sync_mode", "temperature"},
+        "required": {"video", "audio"},
+        "enums": {"sync_mode": {"loop", "bounce", "cut_off", "silence", "remap"}},
+        "lipsync": True},
 }
 SHORT_SIDE = {"512p": 512, "720p": 720, "768p": 768, "1080p": 1080, "standard": 720, "pro": 1080}
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "replicate_schemas"
@@ -229,9 +238,10 @@ class ReplicateDouble:
         self.files_base = ""  # where output URLs point ("" = this server's base_url)
         self.redirect_api_to = ""  # fault: API requests to base_url answer 307 to this origin
         self._preds: dict[str, _Prediction] = {}
+        self._synced: dict[str, tuple[bytes, float]] = {}
         self._files: dict[str, Any] = {}
         self._inject: dict[str, deque[tuple[int | str, int | None]]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # charged_usd prices a lip sync (which locks) under it
         self._server: ThreadingHTTPServer | None = None
         self.base_url = ""
 
@@ -295,6 +305,9 @@ class ReplicateDouble:
     # --- behaviour ----------------------------------------------------------------------
     def _price(self, p: _Prediction) -> float:
         spec = next(m for m in catalog.models(provider="replicate") if m.ref == p.model)
+        if SCHEMAS[p.model].get("lipsync"):
+            seconds = self._lipsync(p)[1]
+            return catalog.price(spec, seconds=math.ceil(round(seconds * 25, 6)) / 25).cost_usd
         if spec.price_basis == "per_image":
             return catalog.price(spec, images=int(p.input.get("num_outputs", 1))).cost_usd
         schema = SCHEMAS[p.model]
@@ -446,6 +459,8 @@ class ReplicateDouble:
         if not isinstance(entry, _Prediction) or entry.status(time.monotonic()) != "succeeded":
             return None
         p, schema = entry, SCHEMAS[entry.model]
+        if schema.get("lipsync"):
+            return self._lipsync(p)[0], "video/mp4"
         if p.model.startswith("black-forest-labs/"):
             return make_image(FLUX_SIZES[p.input.get("aspect_ratio", "1:1")], ext)
         short = SHORT_SIDE[p.input.get(schema["res"], schema["default_res"])]
@@ -458,6 +473,32 @@ class ReplicateDouble:
         seconds = int(p.input.get("duration", schema["default_s"]))
         sound = bool(schema.get("sound")) and p.input.get("generate_audio", True) is not False
         return make_mp4(*size, seconds, fault=entry.fault, sound=sound), "video/mp4"
+
+    def _lipsync(self, p: _Prediction) -> tuple[bytes, float]:
+        """(MP4 bytes, seconds) of a lip-sync prediction: its video with its audio muxed in."""
+        with self._lock:
+            if p.id in self._synced:
+                return self._synced[p.id]
+        with tempfile.TemporaryDirectory() as d:
+            ins = []
+            for field, ext in (("video", "mp4"), ("audio", "wav")):
+                path = Path(d) / f"in.{ext}"
+                path.write_bytes(base64.b64decode(str(p.input[field]).split(",", 1)[1]))
+                ins.append(path)
+            out = Path(d) / "out.mp4"
+            subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(ins[0]), "-i", str(ins[1]),
+                            "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac",
+                            "-shortest", "-movflags", "+faststart", str(out)], check=True)
+            import av
+
+            with av.open(str(out)) as c:  # billed by the picture's length (output frames)
+                v = c.streams.video[0]
+                frames = sum(1 for _ in c.demux(v) if _.size)
+                seconds = frames / float(v.average_rate or 25)
+            got = (out.read_bytes(), seconds)
+        with self._lock:
+            self._synced[p.id] = got
+        return got
 
     def _take_injected(self, kind: str) -> tuple[int | str, int | None] | None:
         with self._lock:

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from nbvideo.errors import InvalidInput, PhaseNotReady, ScenesFailed
 from nbvideo.generate import presenter as presenter_phase
 from nbvideo.generate.health import unhealthy_models
+from nbvideo.generate.lipsync import lip_sync_source
 from nbvideo.generate.qa import Expectation, inspect_clip
 from nbvideo.media.stretch import stretch_clip
 from nbvideo.model.state import QAResult, Scene, Take, frame_size
@@ -119,6 +120,10 @@ def clip_is_current(rt: Runtime, scene: Scene, models: Sequence[str] | None = No
     if scene.kind == "presenter":
         return presenter_phase.presenter_is_current(rt, scene)
     take, frame = scene.clip, scene.frame
+    if take is not None and take.ok and "lip_sync" in take.inputs:
+        # A lip-synced clip is as current as the clip it was made from (generate/lipsync.py).
+        with contextlib.suppress(KeyError):
+            take = scene.take(str(take.inputs["lip_sync"].get("from_take")))
     if take is None or not take.ok or frame is None or not frame.ok:
         return False
     if take.model not in (models or [rt.providers.video.model]):
@@ -142,6 +147,8 @@ def remarked_clip(rt: Runtime, scene: Scene) -> bool:
     presenter = scene.kind == "presenter"
     if presenter and (scene.presenter is None or scene.presenter.background != "frame"):
         return False  # a presenter over a colour does not show the frame
+    if clip is not None and clip.provider == "local" and "lip_sync" in clip.inputs:
+        clip = lip_sync_source(scene, clip)  # an offline lip sync of a remarked animatic
     if (clip is None or not clip.ok or clip.provider != "local" or frame is None
             or not frame.ok or clip.inputs.get("frame_sha256") == frame.checksum):
         return False

@@ -9,6 +9,7 @@ is the project's ledger as a table (`p.costs`), read only when "auto" needs it.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -209,4 +210,8 @@ def check_clips(rt: Runtime, recheck: bool) -> None:
             if take.qa is None:
                 todo.append((s.id, take))
     for sid, take in todo:
-        run_sync(check_clip(rt, rt.providers.video_for(take.model), sid, take, force=True))
+        made_by = take.model  # a lip-synced clip is judged as the clip it was made from
+        if "lip_sync" in take.inputs:
+            with contextlib.suppress(KeyError):
+                made_by = rt.state.scene(sid).take(take.inputs["lip_sync"]["from_take"]).model
+        run_sync(check_clip(rt, rt.providers.video_for(made_by), sid, take, force=True))

@@ -25,8 +25,9 @@ class _Boundary(BaseModel):
 
 
 __all__ = [
-    "ClipRequest", "FrameModel", "FrameRequest", "MediaResult", "PlanContext", "Planner",
-    "PredictionFailed", "PresenterRequest", "ProviderAPIError", "ProviderError", "ProviderOutputError", "QuestionsResult",
+    "ClipRequest", "FrameModel", "FrameRequest", "LipSyncModel", "LipSyncRequest", "MediaResult",
+    "PlanContext", "Planner", "PredictionFailed", "PresenterRequest", "ProviderAPIError",
+    "ProviderError", "ProviderOutputError", "QuestionsResult",
     "RemoteVideoModel", "SpeechRequest", "SpeechResult", "StoryboardResult", "Ticket", "Usage",
     "VideoModel", "VoiceModel", "VoiceSettings", "VoiceUnavailable", "WaitTimeout", "WordTiming",
 ]
@@ -359,3 +360,32 @@ class VoiceModel(Protocol):
     model: str
 
     async def speak(self, req: SpeechRequest, out: Path) -> SpeechResult: ...
+
+
+# --------------------------------------------------------------------------- lip sync
+
+class LipSyncRequest(_Boundary):
+    """Make the person in `video_path` say the line in `audio_path` (48 kHz mono WAV, already
+    as long as the clip: the line's lead silence and tail are in it, so the output lines up
+    with the clip frame for frame).
+
+    `face_box` is where the face is in the clip's source frame, as fractions (x0, y0, x1,
+    y1), and `camera` the move the clip makes over that frame: known for local animatics
+    of a drawn figure, None otherwise (a remote model finds the face itself; the offline
+    model cannot, and says so)."""
+
+    video_path: Path
+    audio_path: Path
+    duration_s: float = Field(gt=0)
+    face_box: tuple[float, float, float, float] | None = None
+    camera: CameraMove = "static"
+
+
+@runtime_checkable
+class LipSyncModel(Protocol):
+    """Lip sync: one new clip (MP4 with the line's audio) per request, written to `out`."""
+
+    provider: str
+    model: str
+
+    async def lip_sync(self, req: LipSyncRequest, out: Path) -> MediaResult: ...

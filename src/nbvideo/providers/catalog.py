@@ -33,7 +33,7 @@ class ModelSpec(BaseModel):
 
     id: str = Field(description="Our name for the model, used in p.estimate(model=...).")
     provider: Literal["local", "openai", "replicate", "runway", "elevenlabs", "heygen"]
-    kind: Literal["text", "image", "video", "audio"]
+    kind: Literal["text", "image", "video", "audio", "lipsync"]
     ref: str = Field(description="The vendor's model name, e.g. 'wan-video/wan-2.5-i2v-fast'.")
     title: str
     price_basis: PriceBasis
@@ -362,6 +362,30 @@ for _spec in (
 ):
     register(_spec)
 
+# Lip sync: a clip of a person plus a voice line -> the same clip speaking it.
+# sync/lipsync-2 on Replicate: input schema read from its API page
+# (replicate.com/sync/lipsync-2/versions/0f054fe9.../api, read 2026-12-05; kept as
+# tests/fixtures/replicate_lipsync2_schema.json). Replicate's own price line for it was not
+# among the pages we could read; sync. bills "per output frame ... $0.04 - $0.05/sec (at 25
+# fps)" for lipsync-2 (sync.so/docs/product/billing.mdx, read 2026-12-05). We charge the
+# upper $0.05 per second of output so a reservation is never short; the resolution does not
+# change the rate.
+_LIPSYNC_PRICE = ("https://sync.so/docs/product/billing.mdx (lipsync-2: $0.04-$0.05/s at 25 "
+                  "fps, upper bound used; Replicate's page gave no price line), read 2026-12-05")
+for _spec in (
+    ModelSpec(id="lipsync-2", provider="replicate", kind="lipsync", ref="sync/lipsync-2",
+              title="sync. lipsync-2 (lip-sync a clip to a voice line)", price_basis="per_second",
+              prices_usd={"720p": 0.05, "1080p": 0.05}, max_duration_s=60.0,
+              resolutions={"720p": "720p", "1080p": "1080p"}, quality_tier=3, audio=True,
+              max_concurrency=2, price_source=_LIPSYNC_PRICE, price_date=date(2026, 12, 5)),
+    ModelSpec(id="local-lipsync", provider="local", kind="lipsync", ref="local-lipsync",
+              title="Offline lip sync (mouth drawn from the line's loudness; local animatics "
+              "of a figure only)", price_basis="free", max_duration_s=60.0,
+              resolutions={"720p": "720p", "1080p": "1080p"}, audio=True, max_concurrency=2,
+              price_source=_FREE),
+):
+    register(_spec)
+
 
 # Presenter models: an avatar says a presenter scene's voice line (see generate/presenter.py).
 # They are video models marked `presenter`, so routing never sends b-roll to them.
@@ -439,7 +463,7 @@ def price(spec: ModelSpec, *, resolution: str = "720p", seconds: float = 0.0, im
     """
     basis = spec.price_basis
     if basis == "free":
-        timed = spec.kind in ("video", "audio")
+        timed = spec.kind in ("video", "audio", "lipsync")
         units, unit = (seconds, "second") if timed else (float(images), spec.kind)
         return Usage(units=units, unit=unit)
     if basis == "per_character":

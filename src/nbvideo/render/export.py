@@ -16,6 +16,7 @@ from nbvideo.edit.captions import write_srt, write_vtt
 from nbvideo.edit.timeline import require_clips
 from nbvideo.errors import InvalidInput, quote, render_step
 from nbvideo.generate import clips as clips_phase
+from nbvideo.generate import lipsync
 from nbvideo.model.presets import Preset, enforce, get_presets
 from nbvideo.model.state import (
     ASPECTS,
@@ -69,10 +70,19 @@ def refresh_marks(rt: Runtime) -> bool:
         return False
     redrawn = run_sync(storyboard.refresh_marks(rt))
     with rt.guard:
-        chains = {s.id: [s.clip.model] for s in rt.state.scenes  # type: ignore[union-attr]
-                  if clips_phase.remarked_clip(rt, s)}
+        remarked = [s for s in rt.state.scenes if clips_phase.remarked_clip(rt, s)]
+        chains = {s.id: [lipsync.lip_sync_source(s, s.clip).model]  # type: ignore[union-attr]
+                  for s in remarked}
+        # An offline lip sync of a remarked animatic is made again on the new one (free).
+        resync = {s.id: dict(s.clip.inputs["lip_sync"]) for s in remarked  # type: ignore[union-attr]
+                  if lipsync.lip_synced(s.clip)}
     if chains:
         clips_phase.start_clip_job(rt, chains, name="clips for the new frame marks").wait()
+    for sid, about in resync.items():
+        audio = about.pop("audio")
+        for k in ("from_take", "from_sha256", "audio_sha256"):
+            about.pop(k, None)
+        run_sync(lipsync.make_lip_sync(rt, sid, audio, about, "local-lipsync"))
     return bool(redrawn or chains)
 
 

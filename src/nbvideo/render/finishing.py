@@ -23,6 +23,7 @@ from nbvideo.edit.captions import Cue, burn_in, cues_from_lines
 from nbvideo.edit.overlays import end_card, end_card_falls_back, logo_overlay, warn_end_card
 from nbvideo.edit.timeline import Entry
 from nbvideo.errors import InvalidInput
+from nbvideo.generate.lipsync import lip_synced
 from nbvideo.keys import redact
 from nbvideo.model.presets import ExportFacts, Preset, Violation, check_export, enforce
 from nbvideo.model.speech import LineWords
@@ -167,39 +168,84 @@ def speak_lines(rt: Runtime, entries: list[Entry]) -> dict[str, tuple[Path, floa
     model = voice_model(rt)
     out: dict[str, tuple[Path, float]] = {}
     for e in entries:
-        text = e.scene.voice_line.strip()
-        if not text or e.scene.kind == "presenter":  # the presenter says it, in its shot
-            continue
-        req, key, wav = line_request(rt, e.scene, model.provider, model.model)
-        common = {"phase": "voice", "scene": e.scene.id, "provider": model.provider,
-                  "model": model.model, "key": key}
-        if wav.is_file():
-            from nbvideo.media.audio_io import read_wav
+        if e.scene.voice_line.strip() and e.scene.kind != "presenter" \
+                and not lip_synced(e.clip):  # presenters and lip syncs say it in their shot
+            out[e.scene.id] = _speak(rt, model, e.scene)
+    return out
 
-            samples, rate = read_wav(wav)
-            out[e.scene.id] = (wav, len(samples) / rate)
-            line_words(wav, req.text)  # a line spoken before word timings were kept gets them
-            rt.log_cache_hit(**common, note="voice line already made")
+
+def speak_line(rt: Runtime, scene: Scene) -> tuple[Path, float]:
+    """One scene's voice line as the export speaks it (same request, same cached WAV, same
+    ledger rows), for a lip sync to put in the clip."""
+    if not rt.state.finishing.voice:
+        raise InvalidInput("voice='line' speaks the scene's voice line with the voice-over's "
+                           "voice, and none is set; choose one first, e.g. "
+                           "p.finish(voice='narrator-f') (nv.voices() lists them), or pass a "
+                           "recorded WAV/MP3 as voice=")
+    if not scene.voice_line.strip():
+        raise InvalidInput(f"voice='line': scene {scene.id} has no voice_line; write one with "
+                           "p.edit_scene(..., voice_line='...') or pass a recorded WAV/MP3")
+    return _speak(rt, voice_model(rt), scene)
+
+
+def _speak(rt: Runtime, model: Any, scene: Scene) -> tuple[Path, float]:
+    """A scene's line as a WAV (path, seconds): the cached one, or made through the gate."""
+    req, key, wav = line_request(rt, scene, model.provider, model.model)
+    common = {"phase": "voice", "scene": scene.id, "provider": model.provider,
+              "model": model.model, "key": key}
+    if wav.is_file():
+        from nbvideo.media.audio_io import read_wav
+
+        samples, rate = read_wav(wav)
+        line_words(wav, req.text)  # a line spoken before word timings were kept gets them
+        rt.log_cache_hit(**common, note="voice line already made")
+        return wav, len(samples) / rate
+    wav.parent.mkdir(parents=True, exist_ok=True)
+    estimate = voice_estimate(model, req)
+    common["estimated_usd"] = estimate or None
+    with rt.paid(phase="voice", provider=model.provider, model=model.model,
+                 estimate_usd=estimate, item=f"voice line for scene {scene.id}",
+                 scene=scene.id, key=key) as held:
+        started = time.perf_counter()
+        try:
+            result = run_sync(model.speak(req, wav))
+        except Exception as exc:
+            billed = exc.usage if isinstance(exc, ProviderError) else Usage()
+            held.actual_usd = billed.cost_usd
+            rt.log_usage(**common, usage=billed, latency_s=time.perf_counter() - started,
+                         status="failed", note=redact(str(exc))[:200])
+            raise
+        held.actual_usd = result.usage.cost_usd
+        rt.log_usage(**common, usage=result.usage, latency_s=time.perf_counter() - started)
+    line_words(wav, req.text, result)
+    return wav, result.duration_s
+
+
+def clip_lines(rt: Runtime, entries: list[Entry]) -> dict[str, tuple[Path, float]]:
+    """The lines of lip-synced scenes, taken from their clips' own audio (one source of
+    truth: the synced speech is not laid again from the voice-over's WAV).
+
+    The clip carries its line `VOICE_LEAD_S` into the clip (generate/lipsync.py placed it so),
+    so the audio from the entry's in-point plus the lead, placed where the export places a
+    voice line, lines up with the picture frame for frame."""
+    from nbvideo.media.audio_io import SAMPLE_RATE, decode, write_wav
+
+    fps = rt.state.brief.fps
+    out: dict[str, tuple[Path, float]] = {}
+    for e in entries:
+        take = e.clip
+        if not lip_synced(take) or take is None or take.path is None:
             continue
-        wav.parent.mkdir(parents=True, exist_ok=True)
-        estimate = voice_estimate(model, req)
-        common["estimated_usd"] = estimate or None
-        with rt.paid(phase="voice", provider=model.provider, model=model.model,
-                     estimate_usd=estimate, item=f"voice line for scene {e.scene.id}",
-                     scene=e.scene.id, key=key) as held:
-            started = time.perf_counter()
-            try:
-                result = run_sync(model.speak(req, wav))
-            except Exception as exc:
-                billed = exc.usage if isinstance(exc, ProviderError) else Usage()
-                held.actual_usd = billed.cost_usd
-                rt.log_usage(**common, usage=billed, latency_s=time.perf_counter() - started,
-                             status="failed", note=redact(str(exc))[:200])
-                raise
-            held.actual_usd = result.usage.cost_usd
-            rt.log_usage(**common, usage=result.usage, latency_s=time.perf_counter() - started)
-        line_words(wav, req.text, result)
-        out[e.scene.id] = (wav, result.duration_s)
+        src = rt.store.path(take.path)
+        start = e.trim_in_s + VOICE_LEAD_S
+        seconds = max(0.0, e.frames / fps - VOICE_LEAD_S)
+        wav = rt.store.path(f"assets/voice/lipsync/clip-{take.id}-{start:.3f}-{seconds:.3f}.wav")
+        if not wav.is_file():
+            samples = decode(src, rate=SAMPLE_RATE, channels=1, start_s=start,
+                             duration_s=seconds)
+            write_wav(wav, samples)
+        spoken = float(take.inputs["lip_sync"].get("line_s") or seconds)
+        out[e.scene.id] = (wav, min(spoken, seconds))  # captions last as long as the line
     return out
 
 
@@ -484,6 +530,7 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
     _frames, total_s = plan_duration(clips, fps)
 
     lines, tempos = fit_lines(rt, entries, speak_lines(rt, entries))
+    lines.update(clip_lines(rt, entries))  # lip-synced scenes: the line is the clip's own
     own = presenter_lines(rt, entries)
     scene_s = {e.scene.id: e.frames / rt.state.brief.fps for e in entries}
     overruns = {o.scene_id: o for o in line_overruns(

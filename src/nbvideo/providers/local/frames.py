@@ -369,6 +369,23 @@ def draw_frame(req: FrameRequest) -> Image.Image:
     return img
 
 
+def face_box(req: FrameRequest) -> tuple[float, float, float, float] | None:
+    """Where the drawn figure's head is in this request's frame, as fractions (x0, y0, x1,
+    y1), found by painting the picture again (deterministic for the request); None when the
+    frame shows a product, not a person."""
+    rng = _rng(req)
+    pal, look = roles_of(req, rng), look_for(req)
+    if look.subject != "figure":
+        return None
+    marks: dict[str, tuple[float, float, float, float]] = {}
+    paint_scene(req, pal, look, rng, marks)
+    if "face" not in marks:
+        return None
+    w, h = req.width * SS, req.height * SS
+    x0, y0, x1, y1 = marks["face"]
+    return (x0 / w, y0 / h, x1 / w, y1 / h)
+
+
 def _write_atomic(out: Path, data: bytes) -> None:
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.part")
     try:

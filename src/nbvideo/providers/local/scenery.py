@@ -438,8 +438,12 @@ def _defocus(img: Image.Image, radius: float) -> Image.Image:
     return small.resize(img.size, Image.Resampling.BILINEAR)
 
 
-def paint_scene(req: FrameRequest, pal: Palette, look: Look, rng: random.Random) -> Image.Image:
-    """The picture without text or overlays, at SS times the frame size (the caller reduces it)."""
+def paint_scene(req: FrameRequest, pal: Palette, look: Look, rng: random.Random,
+                marks: dict[str, tuple[float, float, float, float]] | None = None) -> Image.Image:
+    """The picture without text or overlays, at SS times the frame size (the caller reduces it).
+
+    `marks`, when given, receives where things were drawn (in the same SS-scaled pixels):
+    "face" is the figure's head, for the offline lip sync."""
     w, h = req.width * SS, req.height * SS
     s = min(w, h)
     img = Image.new("RGB", (w, h))
@@ -462,6 +466,9 @@ def paint_scene(req: FrameRequest, pal: Palette, look: Look, rng: random.Random)
         rim = _mix(_sky(look, pal)[1], WHITE, .5)
         _figure(_Pen(img, ox, oy, scale, dx=side * max(2.0, scale * .0035)), pal, mono=rim)
         _figure(_Pen(img, ox, oy, scale), pal)
+        if marks is not None:
+            pen = _Pen(img, ox, oy, scale)
+            marks["face"] = (*pen.p(-.058, -.962), *pen.p(.058, -.83))
     else:
         tex = (lambda region: _texture(img, region, look.subject, pal, scale, rng)) \
             if req.shot == "detail" else None
