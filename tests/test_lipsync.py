@@ -32,7 +32,8 @@ from nbvideo.render import finishing
 from nbvideo.sound import recorded
 from tests.doubles.replicate_double import SCHEMAS, ReplicateDouble
 
-FIXTURE = Path(__file__).parent / "fixtures" / "replicate_lipsync2_schema.json"
+# The fixture the Replicate double serves on its models endpoint (as every catalog model's).
+FIXTURE = Path(__file__).parent / "fixtures" / "replicate_schemas" / "lipsync-2.json"
 SMALL = dict(aspect="16:9", duration_s=8.0, resolution="720p", fps=12)
 # A brief whose medium shots show the local planner's drawn figure (no known product).
 BRIEF = "8s ad for a neighbourhood yoga studio, a teacher talks to camera"
@@ -40,7 +41,10 @@ LIPS = "sync/lipsync-2"
 
 
 def schema() -> dict[str, Any]:
-    return json.loads(FIXTURE.read_text())
+    """The recorded Input schema, with the page it was read from (`_source`, `_read`)."""
+    data = json.loads(FIXTURE.read_text())
+    inp = data["latest_version"]["openapi_schema"]["components"]["schemas"]["Input"]
+    return {"_source": data["_source"], "_read": data["_read"], **inp}
 
 
 def tone_wav(path: Path, seconds: float, rate: int = 48_000) -> Path:

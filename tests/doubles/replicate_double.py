@@ -93,7 +93,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": {"prompt"},
         "enums": {"duration": {6, 10}, "resolution": {"512p", "768p", "1080p"}},
         "image": "first_frame_image", "res": "resolution", "default_res": "768p", "default_s": 6},
-    # sync/lipsync-2: the fields of its API page (tests/fixtures/replicate_lipsync2_schema.json).
+    # sync/lipsync-2: the fields of its API page (tests/fixtures/replicate_schemas/lipsync-2.json).
     # The output is the input video with the input audio muxed (cut to the shorter, as
     # sync_mode="cut_off" does), billed per second of output.
     "sync/lipsync-2": {

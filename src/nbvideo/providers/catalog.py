@@ -365,7 +365,7 @@ for _spec in (
 # Lip sync: a clip of a person plus a voice line -> the same clip speaking it.
 # sync/lipsync-2 on Replicate: input schema read from its API page
 # (replicate.com/sync/lipsync-2/versions/0f054fe9.../api, read 2026-12-05; kept as
-# tests/fixtures/replicate_lipsync2_schema.json). Replicate's own price line for it was not
+# tests/fixtures/replicate_schemas/lipsync-2.json). Replicate's own price line for it was not
 # among the pages we could read; sync. bills "per output frame ... $0.04 - $0.05/sec (at 25
 # fps)" for lipsync-2 (sync.so/docs/product/billing.mdx, read 2026-12-05). We charge the
 # upper $0.05 per second of output so a reservation is never short; the resolution does not

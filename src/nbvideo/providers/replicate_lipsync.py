@@ -6,7 +6,7 @@ the input mapping and the billing differ.
 
 Input fields, read on the model's API page (replicate.com/sync/lipsync-2/versions/
 0f054fe9.../api, read 2026-12-05; the schema is kept in tests/fixtures/
-replicate_lipsync2_schema.json and the inputs we send are validated against it in the tests):
+replicate_schemas/lipsync-2.json and the inputs we send are validated against it in the tests):
 - `video` (string/uri, "Input video file (.mp4)") and `audio` (string/uri, "Input audio file
   (.wav)"): sent inline as data URIs, as the frames of image-to-video models are
   (replicate_inputs.image_data_uri; Replicate accepts a data URI wherever a file is taken,
