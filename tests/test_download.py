@@ -258,3 +258,17 @@ def test_the_allowlist_names_hosts_exactly_and_refuses_wildcards(
         monkeypatch.setenv("NBVIDEO_DOWNLOAD_HOSTS", text)
         with pytest.raises(InvalidInput, match="NBVIDEO_DOWNLOAD_HOSTS entry"):
             replicate_options()
+
+
+def test_an_output_that_does_not_play_is_deleted_and_refused_as_the_models_fault(
+        tmp_path: Path) -> None:
+    """Every vendor's fetch probes its download through one check: a cut-short or non-video
+    file is removed (nothing half-made is kept as a take) and is a ProviderOutputError."""
+    from nbvideo.providers.base import ProviderOutputError
+    from nbvideo.providers.download import playable_video
+
+    out = tmp_path / "clip.mp4"
+    out.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)  # an MP4 cut short
+    with pytest.raises(ProviderOutputError, match="the output of p1 is not a playable video"):
+        asyncio.run(playable_video(out, "the output of p1"))
+    assert not out.exists()

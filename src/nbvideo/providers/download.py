@@ -16,6 +16,7 @@ connect therefore cannot slip through. Hosts named in an explicit allowlist (the
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -36,7 +37,8 @@ from pydantic import BaseModel, ConfigDict
 
 from nbvideo.errors import InvalidInput, quote
 from nbvideo.keys import redact
-from nbvideo.providers.base import TRANSIENT_STATUS, ProviderError
+from nbvideo.media.ffmpeg import MediaInfo
+from nbvideo.providers.base import TRANSIENT_STATUS, ProviderError, ProviderOutputError
 
 CHUNK = 1 << 16
 MAX_REDIRECTS = 5
@@ -366,3 +368,18 @@ async def _save(resp: httpx.Response, url: str, out: Path, tmp: Path, max_bytes:
     os.replace(tmp, out)
     return DownloadResult(path=out, size_bytes=size, sha256=digest.hexdigest(),
                           content_type=ctype, source_url=shown)
+
+
+async def playable_video(out: Path, what: str) -> MediaInfo:
+    """Probe a downloaded output. One that does not play (cut short, not a video) is deleted
+    and refused as ProviderOutputError: the model answered with something we cannot use."""
+    import av
+
+    from nbvideo.media.ffmpeg import probe
+
+    try:
+        return await asyncio.to_thread(probe, out)
+    except (av.FFmpegError, OSError, ValueError, InvalidInput) as exc:
+        out.unlink(missing_ok=True)
+        raise ProviderOutputError(f"{what} is not a playable video: "
+                                  f"{type(exc).__name__}") from None

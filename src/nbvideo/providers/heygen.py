@@ -250,8 +250,7 @@ class HeyGenPresenter(VendorKey):
     async def fetch(self, ticket: Ticket, out: Path) -> MediaResult:
         """Download the MP4 (size-capped, through the guarded fetcher), probe it, and price
         the credits its length cost. A failure here still carries the usage: it was billed."""
-        from nbvideo.media.ffmpeg import probe
-        from nbvideo.providers.download import download
+        from nbvideo.providers.download import download, playable_video
 
         if ticket.output_url is None or ticket.id not in self._durations:
             ticket = await self.poll(ticket)
@@ -261,7 +260,7 @@ class HeyGenPresenter(VendorKey):
             got = await download(ticket.output_url, Path(out), max_bytes=self.max_download_bytes,
                                  content_types=("video/mp4",),
                                  allowed_hosts=self.allowed_download_hosts)
-            info = await asyncio.to_thread(probe, Path(out))
+            info = await playable_video(Path(out), f"HeyGen video {ticket.id}")
             seconds = self._durations.get(ticket.id) or info.duration_s
             usage = price(self.spec, seconds=seconds).model_copy(update={"request_id": ticket.id})
         except ProviderError as exc:

@@ -42,26 +42,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import av
 import replicate
 from replicate.prediction import Prediction
 
 from nbvideo.errors import InvalidInput, NbvideoError
 from nbvideo.keys import Secret, key_destination
-from nbvideo.media.ffmpeg import probe
 from nbvideo.providers.base import (
     ClipRequest,
     FrameRequest,
     MediaResult,
     PredictionFailed,
     ProviderError,
-    ProviderOutputError,
     Ticket,
     VendorKey,
     WaitTimeout,
 )
 from nbvideo.providers.catalog import get_model, price
-from nbvideo.providers.download import download
+from nbvideo.providers.download import download, playable_video
 from nbvideo.providers.replicate_http import ReplicateHTTP
 from nbvideo.providers.replicate_inputs import (
     VIDEO_FIELDS,
@@ -450,12 +447,7 @@ class ReplicateVideo(_Replicate):
             update={"request_id": ticket.id})
         try:
             source = await self._download(ticket.output_url, out, ("video/mp4",))
-            try:
-                info = await asyncio.to_thread(probe, out)
-            except (av.FFmpegError, OSError, ValueError) as exc:
-                out.unlink(missing_ok=True)
-                raise ProviderOutputError(f"the output of {ticket.id} is not a playable video: "
-                                          f"{type(exc).__name__}") from None
+            info = await playable_video(out, f"the output of {ticket.id}")
         except ProviderError as exc:
             exc.usage = usage
             raise

@@ -29,10 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import av
-
 from nbvideo.errors import InvalidInput
-from nbvideo.media.ffmpeg import probe
 from nbvideo.providers.base import (
     LipSyncRequest,
     MediaResult,
@@ -41,6 +38,7 @@ from nbvideo.providers.base import (
     Ticket,
 )
 from nbvideo.providers.catalog import price
+from nbvideo.providers.download import playable_video
 from nbvideo.providers.replicate import _notify, _Replicate
 
 MAX_INLINE_BYTES = 20 << 20
@@ -97,12 +95,7 @@ class ReplicateLipSync(_Replicate):
         usage = price(self.spec, seconds=expected_s).model_copy(update={"request_id": ticket.id})
         try:
             source = await self._download(ticket.output_url, out, ("video/mp4",))
-            try:
-                info = await asyncio.to_thread(probe, out)
-            except (av.FFmpegError, OSError, ValueError, InvalidInput) as exc:
-                out.unlink(missing_ok=True)
-                raise ProviderOutputError(f"the output of {ticket.id} is not a playable video: "
-                                          f"{type(exc).__name__}") from None
+            info = await playable_video(out, f"the output of {ticket.id}")
         except ProviderError as exc:
             exc.usage = usage
             raise

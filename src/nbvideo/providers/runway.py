@@ -37,13 +37,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import av
 import httpx
 import runwayml
 
 from nbvideo.errors import InvalidInput, NbvideoError
 from nbvideo.keys import Secret, key_destination
-from nbvideo.media.ffmpeg import probe
 from nbvideo.providers.base import (
     ClipRequest,
     FrameRequest,
@@ -51,14 +49,13 @@ from nbvideo.providers.base import (
     PredictionFailed,
     ProviderAPIError,
     ProviderError,
-    ProviderOutputError,
     Ticket,
     Usage,
     VendorKey,
     WaitTimeout,
 )
 from nbvideo.providers.catalog import get_model, price
-from nbvideo.providers.download import Fetcher, download
+from nbvideo.providers.download import Fetcher, download, playable_video
 from nbvideo.providers.replicate_inputs import fit_png
 from nbvideo.providers.replicate_polling import age_s
 from nbvideo.providers.runway_inputs import (
@@ -368,12 +365,7 @@ class RunwayVideo(_Runway):
                              if asked else Usage(unit="second"))
         try:
             source = await self._download(ticket.output_url, out, ("video/mp4",))
-            try:
-                info = await asyncio.to_thread(probe, out)
-            except (av.FFmpegError, OSError, ValueError) as exc:
-                out.unlink(missing_ok=True)
-                raise ProviderOutputError(f"the output of {ticket.id} is not a playable video: "
-                                          f"{type(exc).__name__}") from None
+            info = await playable_video(out, f"the output of {ticket.id}")
         except ProviderError as exc:
             exc.usage = usage
             raise
