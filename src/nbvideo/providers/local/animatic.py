@@ -16,7 +16,9 @@ import os
 import subprocess
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from PIL import Image
 
@@ -47,6 +49,8 @@ _RESAMPLE = Image.Resampling.BILINEAR
 # CRF 20 was (51.4-52.3 dB) for ~20% less CPU per clip (frames and resampling included), in
 # files ~1.5x as large; ultrafast at CRF 24 saved only ~0.25 s more per clip for files ~4x.
 _X264 = ("-preset", "superfast", "-crf", "23")
+
+T = TypeVar("T")
 
 
 def ease(t: float) -> float:
@@ -295,20 +299,27 @@ class LocalAnimatic:
     async def clip(self, req: ClipRequest, out: Path) -> MediaResult:
         """Render in a worker thread; on cancel, stop ffmpeg and delete the partial file first."""
         _validate(req)
-        stop = threading.Event()
-        work = asyncio.ensure_future(asyncio.to_thread(render_clip, req, Path(out), stop))
-        try:
-            return await asyncio.shield(work)
-        except asyncio.CancelledError:
-            stop.set()
-            # Wait for the thread to clean up, so no temp file outlives the cancellation.
-            while not work.done():
-                try:
-                    await asyncio.wait({work})
-                except asyncio.CancelledError:
-                    continue
-            if not work.cancelled() and work.exception() is None:
-                # The render finished in the same instant it was canceled: honour the cancel.
-                Path(out).unlink(missing_ok=True)
-            raise
+        return await render_in_thread(render_clip, req, Path(out), out=Path(out))
+
+
+async def render_in_thread(render: Callable[..., T], *args: Any, out: Path) -> T:
+    """Run a blocking ffmpeg render in a worker thread; `render` takes a stop event after
+    `args`. On cancel: stop it, wait for the thread to clean up (however often we are
+    canceled meanwhile), so no temp file outlives the cancellation, and if it finished in
+    the same instant, delete `out` to honour the cancel. Every local renderer answers
+    cancellation through here."""
+    stop = threading.Event()
+    work = asyncio.ensure_future(asyncio.to_thread(render, *args, stop))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        stop.set()
+        while not work.done():
+            try:
+                await asyncio.wait({work})
+            except asyncio.CancelledError:
+                continue
+        if not work.cancelled() and work.exception() is None:
+            out.unlink(missing_ok=True)
+        raise
 

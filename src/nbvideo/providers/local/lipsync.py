@@ -14,7 +14,6 @@ loud frames (its 95th percentile) and gated below a whisper, so silence shows a 
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import os
 import subprocess
@@ -30,7 +29,12 @@ from nbvideo.errors import InvalidInput
 from nbvideo.media.audio_io import read_wav
 from nbvideo.media.ffmpeg import TAG_BT709, FFmpegError, RenderCanceled, ffmpeg_exe, probe
 from nbvideo.providers.base import LipSyncRequest, MediaResult, Usage
-from nbvideo.providers.local.animatic import camera_box, ease, encoder_threads
+from nbvideo.providers.local.animatic import (
+    camera_box,
+    ease,
+    encoder_threads,
+    render_in_thread,
+)
 
 GATE = 0.08
 """Openings below this share of the line's loud level draw a closed mouth (breath, hiss)."""
@@ -190,12 +194,4 @@ class LocalLipSync:
 
     async def lip_sync(self, req: LipSyncRequest, out: Path) -> MediaResult:
         """Render in a worker thread; on cancel, stop ffmpeg and leave no partial file."""
-        stop = threading.Event()
-        work = asyncio.ensure_future(asyncio.to_thread(render_lipsync, req, Path(out), stop))
-        try:
-            return await asyncio.shield(work)
-        except asyncio.CancelledError:
-            stop.set()
-            await asyncio.wait({work})
-            Path(out).unlink(missing_ok=True)
-            raise
+        return await render_in_thread(render_lipsync, req, Path(out), out=Path(out))

@@ -11,7 +11,6 @@ track (H.264 + AAC), exactly `duration_s` long. Same request, same frames.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import random
@@ -36,6 +35,7 @@ from nbvideo.media.ffmpeg import (
     open_image,
 )
 from nbvideo.providers.base import MediaResult, PresenterRequest, SpeechRequest, Usage
+from nbvideo.providers.local.animatic import render_in_thread
 
 __all__ = ["AVATARS", "LEAD_S", "Avatar", "LocalPresenter", "mouth_openings", "render_presenter"]
 
@@ -372,17 +372,4 @@ class LocalPresenter:
                 line = Path(work) / "line.wav"
                 await EspeakVoice().speak(SpeechRequest(text=req.text, voice=req.voice,
                                                         seed=req.seed), line)
-            stop = threading.Event()
-            job = asyncio.ensure_future(asyncio.to_thread(render_presenter, req, line,
-                                                          Path(out), stop))
-            try:
-                return await asyncio.shield(job)
-            except asyncio.CancelledError:
-                stop.set()
-                while not job.done():
-                    try:
-                        await asyncio.wait({job})
-                    except asyncio.CancelledError:
-                        continue
-                Path(out).unlink(missing_ok=True)
-                raise
+            return await render_in_thread(render_presenter, req, line, Path(out), out=Path(out))
