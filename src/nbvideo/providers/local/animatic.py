@@ -16,7 +16,7 @@ import os
 import subprocess
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -232,16 +232,15 @@ def _kill_on(stop: threading.Event, proc: subprocess.Popen) -> None:
             return
 
 
-def render_clip(req: ClipRequest, out: Path, stop: threading.Event | None = None) -> MediaResult:
-    """Blocking render of one clip to `out`, atomically.
+def encode_frames(cmd: list[str], frames: Iterable[bytes], tmp: Path, out: Path,
+                  stop: threading.Event | None, *, step: str, what: str) -> None:
+    """Pipe raw frames into ffmpeg (`cmd` writes `tmp`), then rename `tmp` to `out`.
 
-    Setting `stop` kills ffmpeg and raises RenderCanceled; no partial file is left behind.
+    Every local renderer encodes through here. Setting `stop` kills ffmpeg (a watchdog does it
+    even while a write blocks on a full pipe) and raises RenderCanceled naming `what`; a
+    failing ffmpeg raises FFmpegError with the tail of its stderr, named by `step`. Either
+    way no partial file is left behind.
     """
-    n = _validate(req)
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.part")
-    stage = stage_frame(req.frame_path, req.width, req.height, req.camera)
-    cmd = _ffmpeg_cmd(req.width, req.height, req.fps, tmp)
     proc = subprocess.Popen(
         cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -256,7 +255,7 @@ def render_clip(req: ClipRequest, out: Path, stop: threading.Event | None = None
     ok = False
     try:
         try:
-            for frame in iter_frames(stage, req.camera, n, req.width, req.height):
+            for frame in frames:
                 if stop is not None and stop.is_set():
                     break
                 proc.stdin.write(frame)
@@ -264,12 +263,12 @@ def render_clip(req: ClipRequest, out: Path, stop: threading.Event | None = None
         except BrokenPipeError:
             pass  # ffmpeg died or was killed; the checks below say which
         if stop is not None and stop.is_set():
-            raise RenderCanceled(f"clip {out.name} canceled; ffmpeg was stopped")
+            raise RenderCanceled(f"{what} canceled; ffmpeg was stopped")
         rc = proc.wait()
         if rc != 0:
             drain.join(timeout=5)
             lines = b"".join(tail).decode(errors="replace").strip().splitlines()
-            raise FFmpegError(rc, lines[-20:], cmd, step="animatic")
+            raise FFmpegError(rc, lines[-20:], cmd, step=step)
         os.replace(tmp, out)
         ok = True
     finally:
@@ -284,6 +283,20 @@ def render_clip(req: ClipRequest, out: Path, stop: threading.Event | None = None
                 pipe.close()
             except OSError:  # stdin may still hold unflushed bytes for a dead ffmpeg
                 pass
+
+
+def render_clip(req: ClipRequest, out: Path, stop: threading.Event | None = None) -> MediaResult:
+    """Blocking render of one clip to `out`, atomically.
+
+    Setting `stop` kills ffmpeg and raises RenderCanceled; no partial file is left behind.
+    """
+    n = _validate(req)
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.part")
+    stage = stage_frame(req.frame_path, req.width, req.height, req.camera)
+    cmd = _ffmpeg_cmd(req.width, req.height, req.fps, tmp)
+    encode_frames(cmd, iter_frames(stage, req.camera, n, req.width, req.height), tmp, out,
+                  stop, step="animatic", what=f"clip {out.name}")
     return MediaResult(
         path=out, width=req.width, height=req.height, duration_s=n / req.fps, fps=float(req.fps),
         usage=Usage(units=n / req.fps, unit="second"),

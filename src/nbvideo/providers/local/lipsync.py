@@ -14,11 +14,9 @@ loud frames (its 95th percentile) and gated below a whisper, so silence shows a 
 
 from __future__ import annotations
 
-import collections
-import os
-import subprocess
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -27,11 +25,12 @@ from PIL import Image, ImageDraw
 
 from nbvideo.errors import InvalidInput
 from nbvideo.media.audio_io import read_wav
-from nbvideo.media.ffmpeg import TAG_BT709, FFmpegError, RenderCanceled, ffmpeg_exe, probe
+from nbvideo.media.ffmpeg import TAG_BT709, ffmpeg_exe, probe
 from nbvideo.providers.base import LipSyncRequest, MediaResult, Usage
 from nbvideo.providers.local.animatic import (
     camera_box,
     ease,
+    encode_frames,
     encoder_threads,
     render_in_thread,
 )
@@ -111,6 +110,18 @@ def _frames(path: Path):
     return gen()
 
 
+def _synced(req: LipSyncRequest, opening: np.ndarray, n: int, w: int, h: int
+            ) -> Iterator[bytes]:
+    """The clip's first `n` frames (yuv420p), each with the mouth drawn open as far as the
+    line is loud at that frame."""
+    for i, planes in enumerate(_frames(req.video_path)):
+        if i >= n:
+            break
+        head = face_at(req.face_box, req.camera, i, n, w, h)
+        _draw(planes, mouth_box(head, float(opening[i])))
+        yield b"".join(p.tobytes() for p in planes)
+
+
 def render_lipsync(req: LipSyncRequest, out: Path, stop: threading.Event | None = None
                    ) -> MediaResult:
     """Blocking: the clip with its mouth moving to the line and the line muxed, atomically."""
@@ -137,46 +148,8 @@ def render_lipsync(req: LipSyncRequest, out: Path, stop: threading.Event | None 
            "-g", str(max(1, round(fps))), *encoder_threads(), "-pix_fmt", "yuv420p",
            "-c:a", "aac", "-b:a", "192k", "-ar", "48000", "-ac", "1",
            "-movflags", "+faststart", "-f", "mp4", str(tmp)]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    assert proc.stdin is not None and proc.stderr is not None
-    tail: collections.deque[bytes] = collections.deque(maxlen=40)
-    errs = proc.stderr
-    drain = threading.Thread(target=lambda: tail.extend(errs), daemon=True)
-    drain.start()
-    ok = False
-    try:
-        try:
-            for i, planes in enumerate(_frames(req.video_path)):
-                if i >= n or (stop is not None and stop.is_set()):
-                    break
-                head = face_at(req.face_box, req.camera, i, n, w, h)
-                _draw(planes, mouth_box(head, float(opening[i])))
-                proc.stdin.write(b"".join(p.tobytes() for p in planes))
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        if stop is not None and stop.is_set():
-            raise RenderCanceled(f"lip sync {out.name} canceled; ffmpeg was stopped")
-        rc = proc.wait()
-        if rc != 0:
-            drain.join(timeout=5)
-            lines = b"".join(tail).decode(errors="replace").strip().splitlines()
-            raise FFmpegError(rc, lines[-20:], cmd, step="lip sync")
-        os.replace(tmp, out)
-        ok = True
-    finally:
-        if not ok:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            tmp.unlink(missing_ok=True)
-        drain.join(timeout=5)
-        for pipe in (proc.stdin, errs):
-            try:
-                pipe.close()
-            except OSError:
-                pass
+    encode_frames(cmd, _synced(req, opening, n, w, h), tmp, out, stop, step="lip sync",
+                  what=f"lip sync {out.name}")
     return MediaResult(path=out, width=w, height=h, duration_s=seconds, fps=fps,
                        usage=Usage(units=seconds, unit="second"))
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-import subprocess
 import tempfile
 import threading
 import uuid
@@ -29,13 +28,11 @@ from nbvideo.media.audio_io import SAMPLE_RATE, read_wav, write_wav
 from nbvideo.media.ffmpeg import (
     RGB_TO_BT709,
     TAG_BT709,
-    FFmpegError,
-    RenderCanceled,
     ffmpeg_exe,
     open_image,
 )
 from nbvideo.providers.base import MediaResult, PresenterRequest, SpeechRequest, Usage
-from nbvideo.providers.local.animatic import render_in_thread
+from nbvideo.providers.local.animatic import encode_frames, render_in_thread
 
 __all__ = ["AVATARS", "LEAD_S", "Avatar", "LocalPresenter", "mouth_openings", "render_presenter"]
 
@@ -318,38 +315,8 @@ def render_presenter(req: PresenterRequest, line: Path | None, out: Path,
                "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-ar", str(SAMPLE_RATE),
                "-ac", "1", "-t", f"{n / req.fps:.6f}", "-movflags", "+faststart",
                "-f", "mp4", str(tmp)]  # fmt: skip
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
-        assert proc.stdin is not None and proc.stderr is not None
-        err: list[bytes] = []
-        drain = threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
-        drain.start()
-        ok = False
-        try:
-            try:
-                for frame in frames_of(req, opening, avatar):
-                    if stop is not None and stop.is_set():
-                        break
-                    proc.stdin.write(frame)
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass
-            if stop is not None and stop.is_set():
-                proc.kill()
-                raise RenderCanceled(f"presenter shot {out.name} canceled; ffmpeg was stopped")
-            rc = proc.wait()
-            drain.join(timeout=5)
-            if rc != 0:
-                lines = b"".join(err).decode(errors="replace").strip().splitlines()
-                raise FFmpegError(rc, lines[-20:], cmd, step="presenter")
-            tmp.replace(out)
-            ok = True
-        finally:
-            if not ok:
-                if proc.poll() is None:
-                    proc.kill()
-                proc.wait()
-                tmp.unlink(missing_ok=True)
+        encode_frames(cmd, frames_of(req, opening, avatar), tmp, out, stop, step="presenter",
+                      what=f"presenter shot {out.name}")
     return MediaResult(path=out, width=req.width, height=req.height, duration_s=n / req.fps,
                        fps=float(req.fps), usage=Usage(units=n / req.fps, unit="second"))
 
