@@ -30,6 +30,19 @@ def lifecycle_today() -> Iterator[date]:
         yield TEST_TODAY
 
 
+@pytest.fixture(autouse=True)
+def catalog_as_shipped() -> Iterator[None]:
+    """Entries a test registers (a fake remote model, a negotiated price) end with it: the
+    catalog is a process-wide table, and a priced fake left in it changed what later tests in
+    the same worker saw (test_money_gate's check of every priced model)."""
+    from nbvideo.providers import catalog
+
+    kept = dict(catalog._CATALOG)
+    yield
+    catalog._CATALOG.clear()
+    catalog._CATALOG.update(kept)
+
+
 @pytest.fixture(scope="session")
 def rendered_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project taken through storyboard and clips, then closed (so copies can be opened)."""
