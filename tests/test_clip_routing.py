@@ -174,6 +174,27 @@ def test_a_model_the_ledger_shows_down_is_not_retried_before_falling_back(
     p.close()
 
 
+def test_scenes_that_fail_together_on_a_model_all_fall_back_without_a_retry(
+    double: ReplicateDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbvideo.generate import clips
+
+    # However slowly this machine runs, a failed scene waits for its siblings' outcomes
+    # (they fail, so the wait ends when they do; the bound only matters for healthy ones).
+    monkeypatch.setattr(clips, "RETRY_WAIT_MIN_S", 60.0)
+    p = boarded(tmp_path)
+    double.fail_refs[WAN] = 100  # WAN is down; nothing on record yet
+    job = p.generate_clips(model="wan-2.5-i2v-fast", fallback=["kling-v2.1"], retries=2)
+    job.wait(120)
+    n = len(p.scenes)
+    assert n >= 3
+    assert double.creates[WAN] == n  # one failed prediction per scene, no retries
+    assert double.creates[KLING] == n
+    assert all(s.clip is not None and s.clip.model == "kling-v2.1" for s in p.scenes)
+    assert not any("retry" in e.message for e in job.events)
+    p.close()
+
+
 def test_a_failure_without_fallback_fails_only_that_scene(
     double: ReplicateDouble, tmp_path: Path
 ) -> None:

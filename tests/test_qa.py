@@ -208,3 +208,55 @@ def test_health_counts_only_what_the_provider_answers_for(tmp_path: Path) -> Non
     assert p.provider_health().empty  # offline: local calls are not provider health
     p.close()
     assert health_table(p.costs).empty
+
+
+def test_auto_routes_around_a_model_that_has_been_slow_and_says_so(
+    double: ReplicateDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbvideo.generate import health
+
+    # The double's clips take 2.5 s where the client expects 0.4 s (`boarded`): 6x. The
+    # least excess that counts is lowered from 10 s so the test need not wait a real queue.
+    monkeypatch.setattr(health, "SLOW_EXCESS_S", 1.0)
+    p = boarded(tmp_path, duration_s=6)
+    first = str(p.estimate(model="auto").iloc[1]["model"])
+    ref = get_model(first).ref
+    double.latency_by_model[ref] = 2.5
+    p.generate_clips(scenes=[1, 2], model=first).wait(60)
+    row = p.provider_health().set_index("model").loc[first]
+    assert row["healthy"] and row["slow"]  # it answers, just late
+    paid = p.costs.query("kind == 'actual' and phase == 'clips'")["units"]
+    assert row["expected_s"] == pytest.approx(0.4 * max(1.0, paid.median() / 5))
+    assert row["slowness"] >= 2.5 / row["expected_s"] * 0.99
+    with pytest.warns(nv.RoutingWarning, match=f"routes around {first}: it ran "
+                                              r"[\d.]+x its usual latency"):
+        est = p.estimate(model="auto")
+    assert (est.iloc[1:]["model"] != first).all()
+    assert est.iloc[1:]["reason"].str.contains(f"{first} skipped").all()
+    p.close()
+
+
+def test_slowness_is_latency_against_expectation_per_paid_second() -> None:
+    import pandas as pd
+
+    from nbvideo.generate.health import health_table
+
+    def rows(model: str, *calls: tuple[float, float]) -> list[dict[str, object]]:
+        return [{"time": pd.Timestamp.now(tz="UTC"), "phase": "clips", "provider": "replicate",
+                 "model": model, "units": secs, "unit": "second", "kind": "actual",
+                 "latency_s": lat, "status": "succeeded", "cache_hit": False, "note": ""}
+                for secs, lat in calls]
+
+    costs = pd.DataFrame(rows("queued", (5, 30), (5, 28)) + rows("long", (10, 19), (10, 18))
+                         + rows("busy-box", (5, 5), (5, 6)) + rows("once", (5, 40)))
+    expected = {"queued": 9.0, "long": 9.0, "busy-box": 1.0, "once": 9.0}.get
+    df = health_table(costs, expected=expected).set_index("model")
+    assert df.loc["queued", "slow"] and df.loc["queued", "slowness"] == pytest.approx(29 / 9)
+    # a 10 s clip is expected to take twice a 5 s one: as usual, not slow
+    assert df.loc["long", "slowness"] == pytest.approx(18.5 / 18) and not df.loc["long", "slow"]
+    # 5.5x, but 4.5 s late is a busy machine, not a vendor's queue
+    assert not df.loc["busy-box", "slow"]
+    assert not df.loc["once", "slow"]  # one call is not a pattern
+    assert df["healthy"].all()
+    # without an expectation there is no slowness to judge
+    assert not health_table(costs)["slow"].any()

@@ -368,10 +368,11 @@ class Project:
 
     def provider_health(self) -> pd.DataFrame:
         """Failure rate and latency per provider and model over their recent calls (from the
-        ledger); `healthy` False means model="auto" routes around it."""
+        ledger), and `slowness`, the median latency against what the model usually takes;
+        `healthy` False or `slow` True means model="auto" routes around it."""
         from nbvideo.generate.health import health_table
 
-        return health_table(self.costs)
+        return health_table(self.costs, expected=self._rt.providers.typical_latency_s)
 
     @_shows_as_grid
     def regenerate_clip(self, ref: str | int, prompt: str | None = None, *,

@@ -402,6 +402,13 @@ class ReplicateDouble:
         if webhook:
             threading.Thread(target=self._call_back, args=(p,), daemon=True,
                              name=f"webhook-{pid}").start()
+        if not fail and not SCHEMAS[ref].get("lipsync") and not ref.startswith(
+                "black-forest-labs/"):
+            # The service renders while the prediction runs: its output is there to download
+            # the moment it succeeds (the first clip of a size would otherwise be made when
+            # asked for, and its ffmpeg time counted as ours).
+            threading.Thread(target=self._render, args=(p, "mp4"), daemon=True,
+                             name=f"render-{pid}").start()
         return p
 
     def _output(self, p: _Prediction) -> Any:
@@ -458,7 +465,11 @@ class ReplicateDouble:
             return entry
         if not isinstance(entry, _Prediction) or entry.status(time.monotonic()) != "succeeded":
             return None
-        p, schema = entry, SCHEMAS[entry.model]
+        return self._render(entry, ext)
+
+    def _render(self, p: _Prediction, ext: str) -> tuple[bytes, str]:
+        """The output file of prediction `p` (made once per kind; see make_mp4)."""
+        schema = SCHEMAS[p.model]
         if schema.get("lipsync"):
             return self._lipsync(p)[0], "video/mp4"
         if p.model.startswith("black-forest-labs/"):
@@ -472,7 +483,7 @@ class ReplicateDouble:
         size = (_even(short * ratio), short) if ratio >= 1 else (short, _even(short / ratio))
         seconds = int(p.input.get("duration", schema["default_s"]))
         sound = bool(schema.get("sound")) and p.input.get("generate_audio", True) is not False
-        return make_mp4(*size, seconds, fault=entry.fault, sound=sound), "video/mp4"
+        return make_mp4(*size, seconds, fault=p.fault, sound=sound), "video/mp4"
 
     def _lipsync(self, p: _Prediction) -> tuple[bytes, float]:
         """(MP4 bytes, seconds) of a lip-sync prediction: its video with its audio muxed in."""

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -192,13 +192,16 @@ async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
         for attempt in range(1 + max(0, retries)):
             video = rt.providers.video_for(model)
             try:
-                take, hit = await _make_any(rt, video, scene_id, job, budgets, timeout_s)
+                with _attempt(rt, model, asyncio.Event()):
+                    take, hit = await _make_any(rt, video, scene_id, job, budgets, timeout_s)
                 return await _quality_gate(rt, video, scene_id, take, hit, job, budgets,
                                            timeout_s)
             except ProviderError as exc:
                 tried.append(f"{model}: {exc}")
                 if not retryable(exc) or attempt == retries:
                     break
+                if i + 1 < len(chain):
+                    await _siblings_settle(rt, model, retry_wait_s(rt, model))
                 why = _failing(rt, model) if i + 1 < len(chain) else None
                 if why is not None:  # the ledger says it is down, not unlucky: move on now
                     tried.append(f"{model}: not retried, {why}")
@@ -208,6 +211,47 @@ async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
         if i + 1 < len(chain) and job is not None:
             job.emit(scene_id, "starting", f"{model} failed; falling back to {chain[i + 1]}")
     raise ClipFailed(f"scene {scene_id}: " + " | ".join(tried))
+
+
+RETRY_WAIT_SHARE = 0.1
+RETRY_WAIT_MIN_S = 1.0
+RETRY_WAIT_MAX_S = 10.0
+
+
+@contextlib.contextmanager
+def _attempt(rt: Runtime, model: str, done: asyncio.Event) -> Iterator[None]:
+    """Mark one prediction on `model` under way until it ends (its ledger row written)."""
+    flights = rt.attempts.setdefault(model, set())
+    flights.add(done)
+    try:
+        yield
+    finally:
+        done.set()
+        flights.discard(done)
+
+
+def retry_wait_s(rt: Runtime, model: str) -> float:
+    """The longest a failed scene waits for its siblings on `model` before retrying: a tenth
+    of the model's typical latency (a retry costs that much again), within bounds."""
+    typical = rt.providers.typical_latency_s(model) or 0.0
+    return min(RETRY_WAIT_MAX_S, max(RETRY_WAIT_MIN_S, RETRY_WAIT_SHARE * typical))
+
+
+async def _siblings_settle(rt: Runtime, model: str, timeout_s: float) -> None:
+    """Wait (up to `timeout_s`) for the other predictions under way on `model` to end.
+
+    When a model is down, the scenes sent to it together fail within moments of each other;
+    once they have, the ledger holds their failures and `_failing` says the model is down,
+    so no scene pays for a retry on it. A healthy sibling still running only costs the wait.
+    """
+    others = [e.wait() for e in rt.attempts.get(model, ()) if not e.is_set()]
+    if others:
+        tasks = [asyncio.ensure_future(w) for w in others]
+        try:
+            await asyncio.wait(tasks, timeout=timeout_s)
+        finally:
+            for t in tasks:
+                t.cancel()
 
 
 def _failing(rt: Runtime, model: str) -> str | None:

@@ -31,11 +31,12 @@ from nbvideo.runtime.jobs import run_sync
 Costs = Callable[[], pd.DataFrame]
 
 
-def avoided(costs: Costs, stacklevel: int = 2) -> dict[str, str]:
-    """Unhealthy models (from this project's ledger) that "auto" routes around; says so."""
+def avoided(rt: Runtime, costs: Costs, stacklevel: int = 2) -> dict[str, str]:
+    """Unhealthy or slow models (from this project's ledger, against what each model's
+    client expects) that "auto" routes around; says so."""
     from nbvideo.generate.health import unhealthy_models
 
-    avoid = unhealthy_models(costs())
+    avoid = unhealthy_models(costs(), expected=rt.providers.typical_latency_s)
     for m, why in avoid.items():
         warnings.warn(f"model='auto' routes around {m}: it {why}; it stays only as a last "
                       "resort (see p.provider_health())", RoutingWarning, stacklevel=stacklevel + 1)
@@ -58,7 +59,7 @@ def routes(rt: Runtime, scenes: Sequence[Scene], model: str | None, policy: str,
     pol = routing.check_policy(policy)
     fb = (model == routing.AUTO) if fallback is None else fallback
     broll = [s for s in scenes if s.kind != "presenter"]
-    avoid = avoided(costs, stacklevel + 1) if model == routing.AUTO and broll else {}
+    avoid = avoided(rt, costs, stacklevel + 1) if model == routing.AUTO and broll else {}
     free = {s.id for s in broll if s.clip is not None and s.frame is not None
             and clip_is_current(rt, s, [s.clip.model])}
     found = routing.routes(rt.providers, broll, rt.state.brief, model, pol, fb, avoid,
@@ -162,7 +163,7 @@ def estimate(rt: Runtime, model: str | None, policy: str, costs: Costs,
         pol = routing.check_policy(policy)
         scenes = rt.state.scenes
         broll = [s for s in scenes if s.kind != "presenter"]
-        avoid = avoided(costs, 3) if model == routing.AUTO and broll else {}
+        avoid = avoided(rt, costs, 3) if model == routing.AUTO and broll else {}
         free = {s.id for s in broll if s.clip is not None and s.frame is not None
                 and clip_is_current(rt, s, [s.clip.model])}
 

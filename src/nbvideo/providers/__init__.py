@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbvideo.errors import InvalidInput, quote
+from nbvideo.errors import InvalidInput, NbvideoError, quote
 from nbvideo.providers import lifecycle
 from nbvideo.providers.base import FrameModel, Planner, VideoModel
 from nbvideo.providers.catalog import ModelSpec, get_model
@@ -70,6 +70,16 @@ class ProviderSet:
             self._videos[model_id] = _build(self.check_video(model_id), self.options,
                                             self.keys_now)
         return self._videos[model_id]
+
+    def typical_latency_s(self, model_id: str) -> float | None:
+        """How long a video model's client expects a typical (5 s) clip to take, before what
+        it has learned; None for a model it has no expectation of (health's yardstick)."""
+        try:
+            video = self.video_for(model_id)
+        except NbvideoError:
+            return None
+        value = getattr(video, "typical_latency_s", None)
+        return float(value) if isinstance(value, (int, float)) else None
 
     def require_key(self, vendor: str) -> None:
         """Raise MissingKey (naming the variable to set) if `vendor`'s models need a key that

@@ -103,6 +103,9 @@ class Runtime:
     """What the project layer keeps alive with this runtime (its one-live-project entry)."""
     history: Recorder | None = field(init=False, default=None)
     """Writes history.jsonl: one event per save (None when the project is read-only)."""
+    attempts: dict[str, set[Any]] = field(default_factory=dict, repr=False, compare=False)
+    """Clip predictions under way per model (generate/clips.py): a failed one waits for its
+    siblings' outcomes before deciding whether the model is down."""
 
     def __post_init__(self) -> None:
         self.budget = Budget("project budget", self.state.budget_usd, self.spent_usd)
