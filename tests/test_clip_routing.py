@@ -195,6 +195,34 @@ def test_scenes_that_fail_together_on_a_model_all_fall_back_without_a_retry(
     p.close()
 
 
+def test_a_prediction_stuck_in_the_queue_is_canceled_unbilled_and_the_scene_moves_on(
+    double: ReplicateDouble, tmp_path: Path
+) -> None:
+    p = boarded(tmp_path)
+    first = p.scenes[0].id
+    # WAN's queue is long: its predictions stay "starting" for 12 s (a fifth of 60 s), where
+    # the client expects the whole clip in 0.4 s (`fast`)
+    double.latency_by_model[WAN] = 60.0
+    job = p.generate_clips(scenes=[first], model="wan-2.5-i2v-fast", fallback=["kling-v2.1"])
+    job.wait(60)
+    scene = p.scenes[0]
+    assert scene.clip is not None and scene.clip.model == "kling-v2.1"
+    assert double.creates[WAN] == 1 and double.creates[KLING] == 1
+    (wan_id,) = double.ids(WAN)
+    assert double._preds[wan_id].canceled  # stopped at Replicate, not left queued
+    rows = p.costs.query("kind == 'actual' and model == 'wan-2.5-i2v-fast' "
+                         "and status != 'submitted'")
+    assert list(rows["status"]) == ["failed"] and rows["cost_usd"].sum() == 0
+    assert "had not started" in rows["note"].iloc[0]
+    assert any("falling back to kling-v2.1" in e.message for e in job.events)
+    assert double.charged_usd == pytest.approx(p.costs.query("kind == 'actual'")["cost_usd"].sum())
+    # with nowhere to go, a slow start is waited out
+    double.latency_by_model[WAN] = 2.0
+    p.regenerate_clip(first, force=True, model="wan-2.5-i2v-fast").wait(60)
+    assert p.scenes[0].clip.model == "wan-2.5-i2v-fast"
+    p.close()
+
+
 def test_a_failure_without_fallback_fails_only_that_scene(
     double: ReplicateDouble, tmp_path: Path
 ) -> None:

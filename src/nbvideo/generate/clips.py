@@ -193,7 +193,8 @@ async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
             video = rt.providers.video_for(model)
             try:
                 with _attempt(rt, model, asyncio.Event()):
-                    take, hit = await _make_any(rt, video, scene_id, job, budgets, timeout_s)
+                    take, hit = await _make_any(rt, video, scene_id, job, budgets, timeout_s,
+                                                may_abandon=i + 1 < len(chain))
                 return await _quality_gate(rt, video, scene_id, take, hit, job, budgets,
                                            timeout_s)
             except ProviderError as exc:
@@ -328,18 +329,40 @@ async def _quality_gate(rt: Runtime, video: Any, scene_id: str, take: Take, hit:
 
 
 async def _make_any(rt: Runtime, video: Any, scene_id: str, job: Job[Any] | None,
-                    budgets: Sequence[Budget], timeout_s: float) -> tuple[Take, bool]:
+                    budgets: Sequence[Budget], timeout_s: float, may_abandon: bool = False
+                    ) -> tuple[Take, bool]:
     """A presenter scene's shot (generate/presenter.py), else a clip from the frame."""
     with rt.guard:
         presenter = rt.state.scene(scene_id).kind == "presenter"
     if presenter:
         return await presenter_phase.make_presenter(rt, scene_id, job, budgets, timeout_s)
-    return await _make_on(rt, video, scene_id, job, budgets, timeout_s)
+    return await _make_on(rt, video, scene_id, job, budgets, timeout_s, may_abandon)
+
+
+START_BY_SHARE = 0.45
+"""A prediction still waiting to start (queued, or its engine booting) when this share of
+the time it should take in all has passed cannot finish on time: with a fallback to go to,
+it is canceled before it runs (a prediction that never ran makes no output to bill) and the
+scene moves on. Checked at each status answer, so the poller's probe at half the expected
+time is where a queue shows."""
+
+
+class NotStarted(ProviderError):
+    """A prediction was abandoned in the queue for a model that can start now."""
+
+
+def start_by_s(rt: Runtime, model: str, seconds: float) -> float | None:
+    """When a prediction of `seconds` of clip on `model` should be running, or None."""
+    typical = rt.providers.typical_latency_s(model)
+    return START_BY_SHARE * typical * max(1.0, seconds / 5.0) if typical else None
 
 
 async def _make_on(rt: Runtime, video: Any, scene_id: str, job: Job[Any] | None,
-                   budgets: Sequence[Budget], timeout_s: float) -> tuple[Take, bool]:
-    """One model's go at a scene: reuse, resume an in-flight prediction, or generate."""
+                   budgets: Sequence[Budget], timeout_s: float, may_abandon: bool = False
+                   ) -> tuple[Take, bool]:
+    """One model's go at a scene: reuse, resume an in-flight prediction, or generate.
+    With `may_abandon` (the scene has another model to go to) a prediction that has not
+    started by `start_by_s` is canceled and NotStarted raised."""
     with rt.guard:
         scene = rt.state.scene(scene_id)
         req = clip_request(rt, scene, video.model)
@@ -359,9 +382,18 @@ async def _make_on(rt: Runtime, video: Any, scene_id: str, job: Job[Any] | None,
         if job is not None:
             job.emit(scene_id, status)
 
+    start_by = start_by_s(rt, video.model, req.duration_s) if may_abandon else None
+
     def status(ticket: Ticket) -> None:
         if ticket.status in ("starting", "processing"):
             emit(ticket.status)
+        age = ticket.age_s()
+        if start_by is not None and ticket.status == "starting" and age is not None \
+                and age >= start_by:
+            raise NotStarted(f"{video.model} prediction {ticket.id} had not started after "
+                             f"{age:.0f} s (it should take "
+                             f"{start_by / START_BY_SHARE:.0f} s in all); canceled before it "
+                             "ran, so nothing was billed")
 
     async def run(out: Path, pending: Pending) -> MediaResult:
         if stretched is None:

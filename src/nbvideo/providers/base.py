@@ -8,7 +8,7 @@ it is told, and reports what it used so the pipeline can price and log it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -245,6 +245,13 @@ class Ticket(_Boundary):
     progress: float | None = Field(None, ge=0, le=1, description="From the model's log bar.")
     predict_time_s: float | None = None
     polls: int = 0
+
+    def age_s(self) -> float | None:
+        """Seconds since it was created (a naive time is UTC), or None if unknown."""
+        if self.created_at is None:
+            return None
+        when = self.created_at if self.created_at.tzinfo else self.created_at.replace(tzinfo=UTC)
+        return (datetime.now(UTC) - when).total_seconds()
 
 
 @runtime_checkable
