@@ -28,8 +28,6 @@ from nbvideo.providers.base import (
     ProviderAPIError,
     ProviderError,
     RemoteVideoModel,
-    Ticket,
-    WaitTimeout,
 )
 from nbvideo.providers.catalog import generated_duration, get_model, price
 from nbvideo.runtime.budget import Budget, BudgetExceeded
@@ -41,12 +39,12 @@ from nbvideo.runtime.context import (
     produce,
     request_key,
 )
-from nbvideo.runtime.jobs import EventStatus, Job, gather_limited
+from nbvideo.runtime.jobs import Job, UnitEvents, gather_limited
+from nbvideo.runtime.remote import DEFAULT_TIMEOUT_S, submit_and_wait
 
 log = logging.getLogger(__name__)
 
 REMOTE_IN_FLIGHT = 64
-DEFAULT_TIMEOUT_S = 900.0  # per prediction: a clip still running after 15 min is canceled
 
 
 def local_render_slots() -> int:
@@ -311,13 +309,7 @@ async def _make_on(rt: Runtime, video: Any, scene_id: str, job: Job[Any] | None,
         else:  # priced at the length it is made at
             usage = price(spec, resolution=rt.state.brief.resolution, seconds=req.duration_s)
 
-    def emit(status: EventStatus) -> None:
-        if job is not None:
-            job.emit(scene_id, status)
-
-    def status(ticket: Ticket) -> None:
-        if ticket.status in ("starting", "processing"):
-            emit(ticket.status)
+    events = UnitEvents(job, scene_id)
 
     async def run(out: Path, pending: Pending) -> MediaResult:
         if stretched is None:
@@ -332,25 +324,9 @@ async def _make_on(rt: Runtime, video: Any, scene_id: str, job: Job[Any] | None,
 
     async def make(out: Path, pending: Pending) -> MediaResult:
         if not isinstance(video, RemoteVideoModel):
-            emit("processing")
+            events("processing")
             return await video.clip(req, out)
-        emit("starting")
-        ticket = (Ticket(id=pending.take.request_id, model=video.model)
-                  if pending.take.request_id else await video.submit(req))
-        if not pending.take.request_id:
-            pending.submitted(ticket.id)  # saved before waiting: a new kernel resumes it
-        try:  # wait() cancels the prediction itself if we are canceled
-            ticket = await video.wait(ticket, on_status=status, timeout_s=timeout_s)
-        except Exception as exc:  # timed out or lost track of it: stop it running (and billing)
-            with contextlib.suppress(Exception):
-                await video.cancel(ticket)
-            if isinstance(exc, WaitTimeout):
-                raise ProviderError(f"{video.model} prediction {ticket.id} was still running "
-                                    f"after the {timeout_s:g} s timeout; canceled") from None
-            raise
-        if ticket.status != "succeeded":
-            raise ProviderError(f"{video.model} prediction {ticket.id} {ticket.status}: "
-                                f"{ticket.error or 'no error given'}")
+        ticket = await submit_and_wait(video, req, pending, events, timeout_s)
         return await video.fetch(ticket, out)
 
     check = getattr(video, "preflight", None)
