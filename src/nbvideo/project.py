@@ -301,11 +301,14 @@ class Project:
         return takes_table(scenes)
 
     def lip_sync(self, ref: str | int, voice: str | os.PathLike[str] = "line", *,
-                 model: str | None = None, budget_usd: float | None = None) -> Take:
-        """Make the person in a scene's clip say a line: a new clip take, chosen, with the
-        line in its own audio (the export then hears the line from the clip, once).
+                 model: str | None = None, budget_usd: float | None = None,
+                 timeout_s: float = clips_phase.DEFAULT_TIMEOUT_S) -> Job[Take]:
+        """Start making the person in a scene's clip say a line; returns a Job at once. Its
+        result is a new clip take, chosen when it is made, with the line in its own audio
+        (the export then hears the line from the clip, once). A refusal (no clip, a line
+        that does not fit, the budget) comes at once; `job.cancel()` cancels the prediction.
 
-        Example: ``p.lip_sync(2)`` or ``p.lip_sync(2, voice="takes/line2.wav")``
+        Example: ``p.lip_sync(2).wait()`` or ``await p.lip_sync(2, voice="takes/line2.wav")``
 
         Parameters
         ----------
@@ -316,11 +319,13 @@ class Project:
             animatics of a drawn figure only). Default: lipsync-2 where the project has
             Replicate, else local-lipsync.
         budget_usd : caps this call (the project's budget always holds too).
+        timeout_s : a prediction still running after it is canceled.
         """
         from nbvideo.render.lipsync import lip_sync
 
         scene = scene_ops.resolve(self._rt, ref)
-        return lip_sync(self._rt, scene.id, voice, model=model, budget_usd=budget_usd)
+        return lip_sync(self._rt, scene.id, voice, model=model, budget_usd=budget_usd,
+                        timeout_s=timeout_s)
 
     # ------------------------------------------------------------------ clips
     @_shows_as_grid

@@ -131,6 +131,15 @@ def face_of(rt: Runtime, scene: Scene, clip: Take) -> tuple[tuple[float, float, 
     return box, camera
 
 
+def check_face(provider: str, face: object | None, scene_id: str, clip: Take) -> None:
+    """The offline lip sync draws a mouth where the face is: refused when that is unknown."""
+    if provider == "local" and face is None:
+        raise InvalidInput(f"lip sync: scene {scene_id}'s clip ({clip.provider} {clip.model}) "
+                           "has no known face position, so the offline lip sync cannot place "
+                           "a mouth (it works on local animatics of a drawn figure); use "
+                           "model='lipsync-2' with providers including 'replicate'")
+
+
 def place_line(rt: Runtime, scene: Scene, clip: Take, line: Path, lead_s: float,
                label: str) -> tuple[str, float]:
     """The line `lead_s` into the clip, silence to the clip's end, as a 48 kHz mono WAV in
@@ -183,11 +192,7 @@ async def make_lip_sync(rt: Runtime, scene_id: str, audio_rel: str, about: dict[
         req = LipSyncRequest(video_path=rt.store.path(clip.path),  # type: ignore[arg-type]
                              audio_path=audio_path, duration_s=seconds, face_box=face,
                              camera=camera)  # type: ignore[arg-type]
-    if spec.provider == "local" and face is None:
-        raise InvalidInput(f"lip sync: scene {scene_id}'s clip ({clip.provider} {clip.model}) "
-                           "has no known face position, so the offline lip sync cannot place "
-                           "a mouth (it works on local animatics of a drawn figure); use "
-                           "model='lipsync-2' with providers including 'replicate'")
+    check_face(spec.provider, face, scene_id, clip)
     audio_sha = file_sha256(audio_path)
     key_inputs = {**lips.key_inputs(req), "from_sha256": clip.checksum, "audio_sha256": audio_sha}
     inputs = {"lip_sync": {"from_take": clip.id, "from_sha256": clip.checksum,
