@@ -15,7 +15,7 @@ from typing import Any
 
 from nbvideo.errors import InvalidInput, quote
 from nbvideo.generate import lipsync as lips
-from nbvideo.model.checked import budget as check_budget
+from nbvideo.model.checked import ClipOptions
 from nbvideo.model.state import Take
 from nbvideo.providers.catalog import get_model
 from nbvideo.render.finishing import VOICE_LEAD_S, speak_line
@@ -41,9 +41,8 @@ def lip_sync(rt: Runtime, scene_id: str, voice: str | os.PathLike[str] = "line",
     a recorded WAV/MP3/M4A. `model`: a catalog lip-sync model (default: lipsync-2 with
     Replicate, else the offline local-lipsync). `budget_usd` caps this call."""
     name = lips.check_model(rt, model)
-    cap = check_budget(budget_usd)
-    if not timeout_s > 0:
-        raise InvalidInput(f"timeout_s: {timeout_s!r} given; allowed: seconds above 0")
+    opts = ClipOptions.check(budget_usd=budget_usd, timeout_s=timeout_s)  # as generate_clips'
+    cap, timeout_s = opts.budget_usd, opts.timeout_s
     with rt.guard:
         scene = rt.state.scene(scene_id)
         clip = lips.source_clip(rt, scene)  # no clip yet: refused before any voice is made
