@@ -165,11 +165,13 @@ def remarked_clip(rt: Runtime, scene: Scene) -> bool:
 
 def retryable(exc: BaseException) -> bool:
     """Worth another prediction on the same model: it failed while running, or the API was
-    briefly unavailable. A refusal (4xx), a timeout or an unusable output moves on instead."""
+    briefly unavailable. A refusal (4xx), a timeout or an unusable output moves on instead,
+    and so does a create whose answer was lost (marked not transient): it may have made a
+    paid job, and another create could pay twice."""
     if isinstance(exc, PredictionFailed):
         return True
-    return isinstance(exc, ProviderAPIError) and (exc.status is None or exc.status == 429
-                                                  or exc.status >= 500)
+    return isinstance(exc, ProviderAPIError) and exc.transient and (
+        exc.status is None or exc.status == 429 or exc.status >= 500)
 
 
 class ClipFailed(ProviderError):
