@@ -273,6 +273,36 @@ def test_lip_sync_is_a_job_whose_take_is_chosen_when_it_finishes(yoga: nv.Projec
     assert again.wait().id == take.id and again.events[-1].status == "cached"
 
 
+def test_the_board_and_the_clip_grid_badge_presenter_and_lip_synced_scenes(
+        yoga: nv.Project, wire: Any) -> None:
+    from nbvideo.widgets.board import StoryboardBoard
+    from nbvideo.widgets.grid import ClipGrid
+
+    p = yoga
+    n = figure_scene(p)
+    other = 1 if n != 1 else 2
+    board, grid = StoryboardBoard(p), ClipGrid(p)
+    assert [c.scene["badges"] for c in board.cards] == [[]] * len(board.cards)
+    assert [t.tile["badges"] for t in grid.tiles] == [[]] * len(grid.tiles)
+    p.finish(voice="narrator-f")
+    p.lip_sync(n).wait()
+    p.present(other, avatar="ava")
+    board.settle()
+    grid.settle()
+    synced = [{"kind": "lip-synced", "text": "lip-synced"}]
+    presenter = [{"kind": "presenter", "text": "presenter: ava"}]
+    assert board.cards[n - 1].scene["badges"] == synced  # the open views follow the project
+    assert grid.tiles[n - 1].tile["badges"] == synced
+    assert board.cards[other - 1].scene["badges"] == presenter
+    assert grid.tiles[other - 1].tile["badges"] == presenter
+    p.choose_take(n, p.scene(n).clip.inputs["lip_sync"]["from_take"])  # back to the original
+    board.settle()
+    grid.settle()
+    assert board.cards[n - 1].scene["badges"] == grid.tiles[n - 1].tile["badges"] == []
+    board.close()
+    grid.close()
+
+
 def test_offline_lip_sync_refuses_a_clip_with_no_known_face_and_a_line_too_long(
         yoga: nv.Project, tmp_path: Path) -> None:
     from nbvideo.generate.lipsync import face_of
