@@ -23,6 +23,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 import nbvideo as nv
+from nbvideo.plan import routing
 from nbvideo.runtime.budget import Budget, BudgetExceeded, reserve
 from nbvideo.runtime.shared_budget import SharedBudget
 from nbvideo.store.ledger import Ledger
@@ -271,6 +272,27 @@ def test_variants_of_one_length_share_the_plan_and_differ_only_where_asked(
     assert abs(sum(s.duration_s for s in specs["de-15s-1x1"].scenes) - 15) < 0.5
     planned = Ledger(c.path / "ledger.jsonl").to_pandas()
     assert list(planned["note"]) == ["campaign plan for 15s"]  # 8 s is the base's own plan
+
+
+def test_auto_routes_by_the_projects_default_policy_and_a_saved_policy_is_kept(
+        base: nv.Project, tmp_path: Path) -> None:
+    import inspect
+
+    from nbvideo.campaign import plan
+
+    for fn in (nv.variants, nv.batch, plan.from_project, plan.from_table, base.generate_clips,
+               base.regenerate_clip, base.estimate):
+        assert inspect.signature(fn).parameters["policy"].default == routing.DEFAULT_POLICY
+    c = nv.variants(base, hooks=HOOKS[:1], path=tmp_path / "camp", model="auto")
+    assert [s.policy for s in c._state.variants] == ["complexity"]
+    old = nv.variants(base, hooks=HOOKS[:1], path=tmp_path / "old", model="auto",
+                      policy="cheapest")  # still selectable
+    assert (old.run(cluster="inline", progress=False)["status"] == "done").all()
+    raw = json.loads((old.path / "campaign.json").read_text())
+    assert [v["policy"] for v in raw["variants"]] == ["cheapest"]  # saved explicitly
+    again = nv.Campaign.open(old.path)  # the default changed since: the saved one holds
+    assert [s.policy for s in again._state.variants] == ["cheapest"]
+    assert list(again.results["status"]) == ["done"]  # same recipe: nothing to redo
 
 
 def test_a_hook_given_twice_is_refused(base: nv.Project, tmp_path: Path) -> None:

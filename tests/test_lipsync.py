@@ -11,6 +11,7 @@ import json
 import math
 import os
 import shutil
+import time
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,7 +176,7 @@ def test_offline_lip_sync_moves_the_mouth_with_the_line_and_carries_it(
     before = p.scene(n).clip
     assert before is not None
     p.finish(voice="narrator-f")
-    take = p.scene(n).lip_sync()
+    take = p.scene(n).lip_sync().wait()
     assert p.scene(n).clip.id == take.id and take.model == "local-lipsync"
     about = take.inputs["lip_sync"]
     assert about["from_take"] == before.id and about["voice"] == "line"
@@ -215,7 +216,7 @@ def test_a_lip_synced_scene_is_in_the_export_with_its_line_laid_once(
     n = figure_scene(p)
     sid = p.scene(n).id
     p.finish(voice="narrator-f")
-    take = p.lip_sync(n)
+    take = p.lip_sync(n).wait()
     placed: list[list[tuple[float, str]]] = []
     real = finishing.place_voice
 
@@ -253,6 +254,55 @@ def test_a_lip_synced_scene_is_in_the_export_with_its_line_laid_once(
 
 
 @pytest.mark.slow
+def test_lip_sync_is_a_job_whose_take_is_chosen_when_it_finishes(yoga: nv.Project) -> None:
+    from nbvideo.model.state import Take
+    from nbvideo.runtime.jobs import Job
+
+    p = yoga
+    n = figure_scene(p)
+    sid, before = p.scene(n).id, p.scene(n).clip.id
+    p.finish(voice="narrator-f")
+    job = p.lip_sync(n)
+    assert isinstance(job, Job)
+    take = job.wait()
+    assert isinstance(take, Take) and take.id != before
+    assert p.scene(n).clip.id == take.id  # chosen once made
+    assert [(e.scene, e.status) for e in job.events] == [
+        (sid, "queued"), (sid, "processing"), (sid, "succeeded")]
+    again = p.lip_sync(n)
+    assert again.wait().id == take.id and again.events[-1].status == "cached"
+
+
+def test_the_board_and_the_clip_grid_badge_presenter_and_lip_synced_scenes(
+        yoga: nv.Project, wire: Any) -> None:
+    from nbvideo.widgets.board import StoryboardBoard
+    from nbvideo.widgets.grid import ClipGrid
+
+    p = yoga
+    n = figure_scene(p)
+    other = 1 if n != 1 else 2
+    board, grid = StoryboardBoard(p), ClipGrid(p)
+    assert [c.scene["badges"] for c in board.cards] == [[]] * len(board.cards)
+    assert [t.tile["badges"] for t in grid.tiles] == [[]] * len(grid.tiles)
+    p.finish(voice="narrator-f")
+    p.lip_sync(n).wait()
+    p.present(other, avatar="ava")
+    board.settle()
+    grid.settle()
+    synced = [{"kind": "lip-synced", "text": "lip-synced"}]
+    presenter = [{"kind": "presenter", "text": "presenter: ava"}]
+    assert board.cards[n - 1].scene["badges"] == synced  # the open views follow the project
+    assert grid.tiles[n - 1].tile["badges"] == synced
+    assert board.cards[other - 1].scene["badges"] == presenter
+    assert grid.tiles[other - 1].tile["badges"] == presenter
+    p.choose_take(n, p.scene(n).clip.inputs["lip_sync"]["from_take"])  # back to the original
+    board.settle()
+    grid.settle()
+    assert board.cards[n - 1].scene["badges"] == grid.tiles[n - 1].tile["badges"] == []
+    board.close()
+    grid.close()
+
+
 def test_offline_lip_sync_refuses_a_clip_with_no_known_face_and_a_line_too_long(
         yoga: nv.Project, tmp_path: Path) -> None:
     from nbvideo.generate.lipsync import face_of
@@ -298,7 +348,7 @@ def test_lipsync2_on_replicate_is_paid_through_the_gate_and_kept(
     before = p.scene(1).clip
     assert before is not None
     line = tone_wav(tmp_path / "my line.wav", 1.0)
-    take = p.lip_sync(1, voice=line)
+    take = p.lip_sync(1, voice=line).wait()
     assert take.model == "lipsync-2" and take.request_id in double.ids(LIPS)
     sent = double.last_input(LIPS)
     s = schema()
@@ -318,12 +368,35 @@ def test_lipsync2_on_replicate_is_paid_through_the_gate_and_kept(
     assert p.costs[(p.costs["model"] == "lipsync-2")]["status"].tolist()[:1] == ["submitted"]
     # the same clip and line again: reused, not paid again
     creates = double.creates[LIPS]
-    assert p.lip_sync(1, voice=line).id == take.id and double.creates[LIPS] == creates
+    assert p.lip_sync(1, voice=line).wait().id == take.id and double.creates[LIPS] == creates
     p.close()
     again = nv.Project.open(p.path)
     assert again.scene(1).clip.id == take.id
     assert again.scene(1).clip.inputs["lip_sync"]["voice"] == "recorded"
     again.close()
+
+
+@pytest.mark.slow
+def test_canceling_a_lip_sync_job_cancels_its_prediction_and_keeps_the_clip(
+        paid: nv.Project, replicate_env: ReplicateDouble, tmp_path: Path) -> None:
+    p, double = paid, replicate_env
+    before = p.scene(1).clip.id
+    double.latency_by_model[LIPS] = 3600  # still running when it is canceled
+    job = p.lip_sync(1, voice=tone_wav(tmp_path / "line.wav", 1.0))
+    deadline = time.monotonic() + 60
+    while not [t for t in p.scene(1).clip_takes if t.model == "lipsync-2" and t.request_id] \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    job.cancel()
+    with pytest.raises(nv.Canceled):
+        job.wait()
+    assert job.settle()
+    [pid] = double.ids(LIPS)
+    assert double.cancels == [pid]  # stopped remotely: it bills no further
+    assert job.events[-1].status == "canceled"
+    assert p.scene(1).clip.id == before
+    [take] = [t for t in p.scene(1).clip_takes if t.model == "lipsync-2"]
+    assert take.status == "canceled" and take.request_id == pid
 
 
 @pytest.mark.slow
@@ -334,17 +407,17 @@ def test_lipsync2_is_refused_over_budget_before_any_request_and_a_failure_keeps_
     line = tone_wav(tmp_path / "line.wav", 1.0)
     p.budget_usd = p.spent_usd + 0.05  # a 5 s sync reserves 0.25
     with pytest.raises(nv.BudgetExceeded):
-        p.lip_sync(1, voice=line)
+        p.lip_sync(1, voice=line).wait()
     assert double.creates[LIPS] == 0
     assert (p.costs[p.costs["model"] == "lipsync-2"]["status"] == "refused").any()
     assert p.scene(1).clip.id == before
     p.budget_usd = None
     with pytest.raises(nv.BudgetExceeded):
-        p.lip_sync(1, voice=line, budget_usd=0.01)  # this call's own cap
+        p.lip_sync(1, voice=line, budget_usd=0.01).wait()  # this call's own cap
     assert double.creates[LIPS] == 0
     double.fail_refs[LIPS] = 1
     with pytest.raises(nv.ProviderError, match="CUDA out of memory"):
-        p.lip_sync(1, voice=line)
+        p.lip_sync(1, voice=line).wait()
     assert double.creates[LIPS] == 1
     assert p.scene(1).clip.id == before  # the failed sync is a take, not the choice
     failed = [t for t in p.scene(1).clip_takes if t.model == "lipsync-2"]

@@ -254,7 +254,7 @@ def test_every_dollar_a_vendor_billed_passed_the_gate(openai_double: OpenAIDoubl
     assert speak_lines(p._rt, entries(p._rt))  # the voice-over an export would speak
     from tests.test_lipsync import tone_wav
 
-    p.lip_sync(1, voice=tone_wav(tmp_path / "line.wav", 1.0), model="lipsync-2")
+    p.lip_sync(1, voice=tone_wav(tmp_path / "line.wav", 1.0), model="lipsync-2").wait()
     nv.batch(pd.DataFrame({"brief": [BRIEF]}), tmp_path / "camp", providers="openai",
              budget_usd=1)
     outside = {k: v.count(False) for k, v in around_the_gate.items() if False in v}

@@ -15,6 +15,7 @@ import pytest
 import nbvideo as nv
 from nbvideo.generate.clips import ClipFailed
 from nbvideo.media.ffmpeg import probe
+from nbvideo.model import vocabulary
 from nbvideo.model.complexity import Complexity, derive, of_scene
 from nbvideo.model.state import Brief
 from nbvideo.plan import routing
@@ -255,6 +256,27 @@ def test_a_project_pin_wins_over_routing_and_a_scene_pin_over_both(
     assert body.iloc[1]["reason"].startswith("pinned for this scene: kling-v2.1")
     p.generate_clips(model="auto").wait(120)
     assert [s.clip.model for s in p.scenes] == list(body["model"])
+    p.close()
+
+
+def test_regenerate_clip_on_auto_routes_by_the_same_policy_as_generate_clips(
+        replicate_env: ReplicateDouble, tmp_path: Path) -> None:
+    p = boarded(tmp_path)
+    p.edit_scene(2, complexity={"people": True, "dialogue": True})  # lips to match: tier 3
+    est = p.estimate(model="auto").iloc[1:]  # the default policy: complexity
+    cheap = p.estimate(model="auto", policy="cheapest").iloc[1:]
+    differ = [n for n in range(len(est)) if est.iloc[n]["model"] != cheap.iloc[n]["model"]]
+    assert differ, "the brief has no scene where the policies disagree: nothing is tested"
+    n = differ[0]
+    made = p.regenerate_clip(n + 1, force=True, model="auto").wait(120)
+    assert [t.model for t in made] == [est.iloc[n]["model"]]  # not the cheapest model
+    assert p.scenes[n].clip.model == est.iloc[n]["model"]
+    made = p.regenerate_clip(n + 1, force=True, model="auto", policy="cheapest").wait(120)
+    assert [t.model for t in made] == [cheap.iloc[n]["model"]]  # still selectable
+    with pytest.raises(nv.InvalidInput, match="policy='cheap' is not a policy"):
+        p.regenerate_clip(n + 1, force=True, model="auto", policy="cheap")
+    assert routing.DEFAULT_POLICY == "complexity"
+    assert tuple(routing.POLICIES) == vocabulary.POLICY_NAMES  # the CLI's choices
     p.close()
 
 

@@ -172,6 +172,40 @@ def test_persistent_load_shedding_stops_after_the_sdks_retries_as_a_transient_er
     assert len(double.api_requests()) == 2 and not (tmp_path / "c.mp4").exists()
 
 
+def test_a_create_whose_answer_is_lost_is_not_sent_again_so_one_task_is_billed(
+        double: RunwayDouble, frame: Path, tmp_path: Path) -> None:
+    """The SDK would retry the POST (it sends no idempotency key): a second paid task."""
+    double.drop_create_answers = 1
+    double.latency_s = 0.0
+    with pytest.raises(ProviderAPIError, match="the task may exist") as err:
+        run(_clip(video(double), clip_req(frame), tmp_path / "c.mp4"))
+    assert not err.value.transient  # the clips phase does not send it again either
+    posts = [r for r in double.api_requests() if r["method"] == "POST"]
+    assert [r["status"] for r in posts] == ["dropped"]
+    assert sum(double.creates.values()) == 1 and len(double.tasks) == 1
+    [task] = double.tasks.values()
+    assert double.charged_credits == task.charged(float("inf")) > 0  # one task billed
+    assert "key_" not in str(err.value)
+    # status requests keep the SDK's retries
+    t = run(_submit(video(double), clip_req(frame)))
+    double.inject("get", 502, times=2)
+    assert run(_poll(video(double), t)).id == t.id
+
+
+async def _submit(v: RunwayVideo, req: ClipRequest) -> Ticket:
+    try:
+        return await v.submit(req)
+    finally:
+        await v.aclose()
+
+
+async def _poll(v: RunwayVideo, t: Ticket) -> Ticket:
+    try:
+        return await v.poll(t)
+    finally:
+        await v.aclose()
+
+
 def test_a_wrong_key_is_refused_and_named_without_showing_it(
         double: RunwayDouble, frame: Path, tmp_path: Path) -> None:
     wrong = "key_" + "f" * 128

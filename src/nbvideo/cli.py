@@ -34,7 +34,7 @@ from nbvideo.errors import (
     quote,
 )
 from nbvideo.model.brief_length import length_note
-from nbvideo.model.vocabulary import ASPECTS, RESOLUTIONS
+from nbvideo.model.vocabulary import ASPECTS, DEFAULT_POLICY, POLICY_NAMES, RESOLUTIONS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -238,8 +238,7 @@ def new(path: Path, brief: str, aspect: str, duration_s: float | None, resolutio
               help="Answer a clarifying question (repeatable).")
 @click.option("--model", default=None,
               help="Video model for the clips: a catalog name, or auto (see --policy).")
-@click.option("--policy", type=click.Choice(["complexity", "cheapest", "quality"]),
-              default="complexity",
+@click.option("--policy", type=click.Choice(POLICY_NAMES), default=DEFAULT_POLICY,
               show_default=True, help="How --model auto picks per scene.")
 @click.option("--budget", "budget_usd", type=float, default=None,
               help="Cap on what this run may spend, in USD.")

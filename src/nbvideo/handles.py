@@ -147,8 +147,9 @@ class SceneHandle:
         return self._p.regenerate_clip(self.id, prompt, force=force, seed=seed)
 
     def lip_sync(self, voice: str | os.PathLike[str] = "line", *, model: str | None = None,
-                 budget_usd: float | None = None) -> Take:
-        """This scene's clip saying its voice line (or a recording); same as `p.lip_sync`."""
+                 budget_usd: float | None = None) -> Job[Take]:
+        """This scene's clip saying its voice line (or a recording), as a Job; same as
+        `p.lip_sync`."""
         return self._p.lip_sync(self.id, voice, model=model, budget_usd=budget_usd)
 
     def choose_take(self, take_id: str) -> SceneHandle:

@@ -40,6 +40,7 @@ from nbvideo.model.look import Look
 from nbvideo.model.state import Brief, Comment, Finishing, Metadata, ProjectState, QAPolicy, Take
 from nbvideo.overview import phase_status
 from nbvideo.plan import questions as questions_phase
+from nbvideo.plan import routing
 from nbvideo.plan import scenes as scene_ops
 from nbvideo.plan import storyboard as storyboard_phase
 from nbvideo.providers.catalog import ModelSpec, get_model
@@ -300,11 +301,14 @@ class Project:
         return takes_table(scenes)
 
     def lip_sync(self, ref: str | int, voice: str | os.PathLike[str] = "line", *,
-                 model: str | None = None, budget_usd: float | None = None) -> Take:
-        """Make the person in a scene's clip say a line: a new clip take, chosen, with the
-        line in its own audio (the export then hears the line from the clip, once).
+                 model: str | None = None, budget_usd: float | None = None,
+                 timeout_s: float = clips_phase.DEFAULT_TIMEOUT_S) -> Job[Take]:
+        """Start making the person in a scene's clip say a line; returns a Job at once. Its
+        result is a new clip take, chosen when it is made, with the line in its own audio
+        (the export then hears the line from the clip, once). A refusal (no clip, a line
+        that does not fit, the budget) comes at once; `job.cancel()` cancels the prediction.
 
-        Example: ``p.lip_sync(2)`` or ``p.lip_sync(2, voice="takes/line2.wav")``
+        Example: ``p.lip_sync(2).wait()`` or ``await p.lip_sync(2, voice="takes/line2.wav")``
 
         Parameters
         ----------
@@ -315,16 +319,18 @@ class Project:
             animatics of a drawn figure only). Default: lipsync-2 where the project has
             Replicate, else local-lipsync.
         budget_usd : caps this call (the project's budget always holds too).
+        timeout_s : a prediction still running after it is canceled.
         """
         from nbvideo.render.lipsync import lip_sync
 
         scene = scene_ops.resolve(self._rt, ref)
-        return lip_sync(self._rt, scene.id, voice, model=model, budget_usd=budget_usd)
+        return lip_sync(self._rt, scene.id, voice, model=model, budget_usd=budget_usd,
+                        timeout_s=timeout_s)
 
     # ------------------------------------------------------------------ clips
     @_shows_as_grid
     def generate_clips(self, scenes: Sequence[str | int] | None = None, *,
-                       model: str | None = None, policy: str = "complexity",
+                       model: str | None = None, policy: str = routing.DEFAULT_POLICY,
                        fallback: bool | Sequence[str] | None = None, retries: int = 2,
                        timeout_s: float = clips_phase.DEFAULT_TIMEOUT_S,
                        budget_usd: float | None = None,
@@ -377,10 +383,12 @@ class Project:
     @_shows_as_grid
     def regenerate_clip(self, ref: str | int, prompt: str | None = None, *,
                         force: bool = False, seed: int | None = None,
-                        model: str | None = None) -> Job[list[Take]]:
-        """A new clip take for one scene (new prompt, or force=True for a fresh seed)."""
+                        model: str | None = None,
+                        policy: str = routing.DEFAULT_POLICY) -> Job[list[Take]]:
+        """A new clip take for one scene (new prompt, or force=True for a fresh seed).
+        `model="auto"` routes the scene by `policy` as `generate_clips` does."""
         scene_id, chains = selection.clip_again(self._rt, ref, prompt, force, seed, model,
-                                                  lambda: self.costs, 3)
+                                                  lambda: self.costs, 3, policy)
         return clips_phase.start_clip_job(self._rt, chains, name=f"clip {scene_id}")
 
     # ------------------------------------------------------------------ timeline / export
@@ -644,7 +652,7 @@ class Project:
                 self._rt.state.stretch_clips = stretch
                 self._rt.save()
 
-    def estimate(self, model: str | None = None, policy: str = "complexity", *,
+    def estimate(self, model: str | None = None, policy: str = routing.DEFAULT_POLICY, *,
                  stretch: bool | None = None) -> pd.DataFrame:
         """What clips would cost per scene on `model` (default: the project's; "auto" picks
         per scene by `policy`, as generate_clips would), with the total on top.
@@ -698,7 +706,7 @@ class Project:
         """Calls, cache hits, spend and time grouped by phase, provider and model."""
         return summarize(self.costs)
 
-    def run(self, *, model: str | None = None, policy: str = "complexity",
+    def run(self, *, model: str | None = None, policy: str = routing.DEFAULT_POLICY,
             budget_usd: float | None = None) -> Exports | None:
         """Run every phase that is not done yet (as `nbvideo run` does); `model`, `policy`
         and `budget_usd` go to generate_clips."""

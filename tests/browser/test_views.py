@@ -307,6 +307,25 @@ def test_a_scene_approved_and_one_sent_back_with_comments_show_on_their_cards(pa
     assert lab.error_outputs(page) == []
 
 
+def test_a_presenter_scene_shows_its_badge_on_the_board_card_and_the_clip_tile(page, project):
+    board, grid = view(page, BOARD), view(page, CLIPS)
+    sid = order(saved(project))[1]
+    card = board.locator(f'li.nbv-scene[data-scene-id="{sid}"]')
+    tile = grid.locator(f'li.nbv-tile[data-scene-id="{sid}"]')
+    expect(card.locator("[data-badge=presenter]")).to_have_count(0)
+    lab.run_cell(page, lab.append_cell(page, 'p.present(2, avatar="ava")'))
+    wait_saved(page, project, lambda s: scene(s, sid)["kind"] == "presenter", "scene 2 presenter")
+    for where in (card, tile):
+        badge = where.locator("[data-badge=presenter]")
+        expect(badge).to_be_visible()
+        expect(badge).to_have_text("presenter: ava")
+    lab.run_cell(page, lab.append_cell(page, 'p.edit_scene(2, kind="broll")'))
+    wait_saved(page, project, lambda s: scene(s, sid)["kind"] == "broll", "scene 2 b-roll again")
+    expect(card.locator("[data-role=badges]")).to_be_hidden()
+    expect(tile.locator("[data-role=badges]")).to_be_hidden()
+    assert lab.error_outputs(page) == []
+
+
 def test_undo_and_redo_on_the_board_take_back_an_edit_and_make_it_again(page, project):
     board = view(page, BOARD)
     card = board.locator("li.nbv-scene").nth(2)

@@ -145,6 +145,7 @@ class RunwayDouble:
         self.latency_s = 0.3
         self.throttle_s = 0.0
         self.fail_next = 0
+        self.drop_create_answers = 0  # creates whose task is made but whose answer is lost
         self.failure_code: str | None = "INTERNAL.BAD_OUTPUT.CODE01"
         self.failure = "An unexpected error occurred."
         self.creates: Counter[str] = Counter()
@@ -382,7 +383,15 @@ def _handler(double: RunwayDouble) -> type[BaseHTTPRequestHandler]:
                 problem = double._validate(m_create[1], body)
                 if problem:
                     return self._error(400, f"Validation of body failed: {problem}")
-                return self._send(200, {"id": double._create(body).id})
+                made = double._create(body)
+                with double._lock:
+                    drop, double.drop_create_answers = (double.drop_create_answers > 0,
+                                                        max(0, double.drop_create_answers - 1))
+                if drop:  # the task exists (and bills) but the connection closes unanswered
+                    self.entry["status"] = "dropped"
+                    self.close_connection = True
+                    return None
+                return self._send(200, {"id": made.id})
             if m_task:
                 task = double.tasks.get(m_task[1])
                 if task is None or task.deleted:

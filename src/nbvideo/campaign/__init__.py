@@ -30,6 +30,7 @@ from nbvideo.campaign.models import CampaignState, Market, VariantResult, Varian
 from nbvideo.campaign.models import save_state as _save
 from nbvideo.errors import InvalidInput, NbvideoError, ProjectLocked, ProjectNotFound
 from nbvideo.model.checked import budget
+from nbvideo.model.vocabulary import DEFAULT_POLICY
 from nbvideo.runtime.shared import SharedAssets
 from nbvideo.runtime.shared_budget import SharedBudget
 from nbvideo.store.folder import slug_path
@@ -280,7 +281,7 @@ def variants(project: Project, markets: Sequence[Any] | Mapping[str, Any] | None
              hooks: Sequence[str | Mapping[str, Any]] | None = None,
              durations: Sequence[float] | None = None, aspects: Sequence[str] | None = None,
              *, path: str | os.PathLike[str] | None = None, budget_usd: float | None = None,
-             model: str | None = None, policy: str = "cheapest", fit: str = "crop",
+             model: str | None = None, policy: str = DEFAULT_POLICY, fit: str = "crop",
              name: str = "ad") -> Campaign:
     """A campaign of every markets × hooks × durations × aspects variant of `project`.
 
@@ -310,7 +311,7 @@ def variants(project: Project, markets: Sequence[Any] | Mapping[str, Any] | None
 
 def batch(table: pd.DataFrame, path: str | os.PathLike[str], *, providers: str = "local",
           models: Mapping[str, str] | None = None, budget_usd: float | None = None,
-          model: str | None = None, policy: str = "cheapest", fit: str = "crop",
+          model: str | None = None, policy: str = DEFAULT_POLICY, fit: str = "crop",
           name: str = "ad") -> Campaign:
     """A campaign with one variant per row of `table` (a DataFrame of briefs).
 

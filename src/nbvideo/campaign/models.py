@@ -24,6 +24,7 @@ from pydantic import ConfigDict, Field
 from nbvideo.errors import ProjectCorrupt
 from nbvideo.model.checked import Checked
 from nbvideo.model.state import Aspect, Beat, Brief, Fit, Question, Scene, Timeline, utcnow
+from nbvideo.model.vocabulary import DEFAULT_POLICY
 from nbvideo.runtime.context import canonical
 from nbvideo.store.folder import atomic_write_bytes
 
@@ -69,7 +70,8 @@ class VariantSpec(_Model):
     scenes: list[Scene] = Field(min_length=1)
     timeline: Timeline = Field(default_factory=Timeline)
     model: str | None = Field(None, description="Video model for its clips (None: default).")
-    policy: str = "cheapest"
+    policy: str = Field(DEFAULT_POLICY, description="How model='auto' routes its clips; "
+                        "the project's default. A saved spec keeps the policy it was saved with.")
     export_name: str = "ad"
     fit: Fit = "crop"
 

@@ -29,6 +29,7 @@ from nbvideo.model.brief_facts import PRIORITY
 from nbvideo.model.brief_length import stated_duration
 from nbvideo.model.look import palette_for
 from nbvideo.model.state import Brief, Question, Scene, Timeline
+from nbvideo.model.vocabulary import DEFAULT_POLICY
 from nbvideo.plan.questions import effective_answers, planner_estimate
 from nbvideo.plan.scenes import validated_scene
 from nbvideo.plan.storyboard import scene_seed
@@ -204,7 +205,7 @@ def variant_id(parts: Iterable[str]) -> str:
 def from_project(p: Project, ledger: Ledger, *, markets: Any = None,
                  hooks: Sequence[str | Mapping[str, Any]] | None = None,
                  durations: Sequence[float] | None = None, aspects: Sequence[str] | None = None,
-                 model: str | None = None, policy: str = "cheapest", fit: str = "crop",
+                 model: str | None = None, policy: str = DEFAULT_POLICY, fit: str = "crop",
                  export_name: str = "ad", budget_usd: float | None = None) -> list[VariantSpec]:
     """Every combination of markets × hooks × durations × aspects, built on `p`'s plan.
 
@@ -272,7 +273,7 @@ def _cell(value: Any) -> Any:
 
 def from_table(table: pd.DataFrame, ledger: Ledger, *, providers: str = "local",
                models: Mapping[str, str] | None = None, model: str | None = None,
-               policy: str = "cheapest", fit: str = "crop",
+               policy: str = DEFAULT_POLICY, fit: str = "crop",
                export_name: str = "ad", budget_usd: float | None = None) -> list[VariantSpec]:
     """One variant per row: column `brief` (required), optional `variant`, `aspect`,
     `duration_s`, `resolution`, `fps`, `template`, `seed`, `hook`; any other column answers

@@ -92,9 +92,13 @@ def scene_prices(spec: VariantSpec, providers: dict[tuple[str, str], ProviderSet
     ps = providers[pk]
     out: dict[str, float] = {}
     for n, scene in enumerate(spec.scenes, 1):
-        if spec.model == routing.AUTO:
-            ranked = routing.ranked(ps, scene, spec.brief, routing.check_policy(spec.policy))
-            name = ranked[0] if ranked else ps.video.model
+        if spec.model == routing.AUTO:  # the model the variant's project will route to
+            try:
+                name = routing.routes(ps, [scene], spec.brief, routing.AUTO,
+                                      routing.check_policy(spec.policy), False,
+                                      project_models=spec.models)[scene.id].chain[0]
+            except InvalidInput:  # no model can make it: the worker says so; priced as is
+                name = ps.video.model
         else:
             name = spec.model or ps.video.model
         _gen, usage, _note = clip_estimate(get_model(name), scene, spec.brief.resolution)

@@ -28,8 +28,6 @@ from nbvideo.providers.base import (
     ProviderAPIError,
     ProviderError,
     RemoteVideoModel,
-    Ticket,
-    WaitTimeout,
 )
 from nbvideo.providers.catalog import generated_duration, get_model, price
 from nbvideo.runtime.budget import Budget, BudgetExceeded
@@ -41,12 +39,12 @@ from nbvideo.runtime.context import (
     produce,
     request_key,
 )
-from nbvideo.runtime.jobs import EventStatus, Job, gather_limited
+from nbvideo.runtime.jobs import Job, UnitEvents, gather_limited
+from nbvideo.runtime.remote import DEFAULT_TIMEOUT_S, submit_and_wait
 
 log = logging.getLogger(__name__)
 
 REMOTE_IN_FLIGHT = 64
-DEFAULT_TIMEOUT_S = 900.0  # per prediction: a clip still running after 15 min is canceled
 
 
 def local_render_slots() -> int:
@@ -167,11 +165,13 @@ def remarked_clip(rt: Runtime, scene: Scene) -> bool:
 
 def retryable(exc: BaseException) -> bool:
     """Worth another prediction on the same model: it failed while running, or the API was
-    briefly unavailable. A refusal (4xx), a timeout or an unusable output moves on instead."""
+    briefly unavailable. A refusal (4xx), a timeout or an unusable output moves on instead,
+    and so does a create whose answer was lost (marked not transient): it may have made a
+    paid job, and another create could pay twice."""
     if isinstance(exc, PredictionFailed):
         return True
-    return isinstance(exc, ProviderAPIError) and (exc.status is None or exc.status == 429
-                                                  or exc.status >= 500)
+    return isinstance(exc, ProviderAPIError) and exc.transient and (
+        exc.status is None or exc.status == 429 or exc.status >= 500)
 
 
 class ClipFailed(ProviderError):
@@ -357,6 +357,26 @@ def start_by_s(rt: Runtime, model: str, seconds: float) -> float | None:
     return START_BY_SHARE * typical * max(1.0, seconds / 5.0) if typical else None
 
 
+class _StartBy(UnitEvents):
+    """A clip's events, and NotStarted from a status answer that is still "starting" past
+    `start_by` seconds (None: never)."""
+
+    def __init__(self, job: Job[Any] | None, unit: str, model: str, start_by: float | None
+                 ) -> None:
+        super().__init__(job, unit)
+        self.model, self.start_by = model, start_by
+
+    def ticket(self, ticket: Any) -> None:
+        super().ticket(ticket)
+        age = ticket.age_s()
+        if self.start_by is not None and ticket.status == "starting" and age is not None \
+                and age >= self.start_by:
+            raise NotStarted(f"{self.model} prediction {ticket.id} had not started after "
+                             f"{age:.0f} s (it should take "
+                             f"{self.start_by / START_BY_SHARE:.0f} s in all); canceled before "
+                             "it ran, so nothing was billed")
+
+
 async def _make_on(rt: Runtime, video: Any, scene_id: str, job: Job[Any] | None,
                    budgets: Sequence[Budget], timeout_s: float, may_abandon: bool = False
                    ) -> tuple[Take, bool]:
@@ -378,22 +398,8 @@ async def _make_on(rt: Runtime, video: Any, scene_id: str, job: Job[Any] | None,
         else:  # priced at the length it is made at
             usage = price(spec, resolution=rt.state.brief.resolution, seconds=req.duration_s)
 
-    def emit(status: EventStatus) -> None:
-        if job is not None:
-            job.emit(scene_id, status)
-
-    start_by = start_by_s(rt, video.model, req.duration_s) if may_abandon else None
-
-    def status(ticket: Ticket) -> None:
-        if ticket.status in ("starting", "processing"):
-            emit(ticket.status)
-        age = ticket.age_s()
-        if start_by is not None and ticket.status == "starting" and age is not None \
-                and age >= start_by:
-            raise NotStarted(f"{video.model} prediction {ticket.id} had not started after "
-                             f"{age:.0f} s (it should take "
-                             f"{start_by / START_BY_SHARE:.0f} s in all); canceled before it "
-                             "ran, so nothing was billed")
+    events = _StartBy(job, scene_id, video.model,
+                      start_by_s(rt, video.model, req.duration_s) if may_abandon else None)
 
     async def run(out: Path, pending: Pending) -> MediaResult:
         if stretched is None:
@@ -408,25 +414,9 @@ async def _make_on(rt: Runtime, video: Any, scene_id: str, job: Job[Any] | None,
 
     async def make(out: Path, pending: Pending) -> MediaResult:
         if not isinstance(video, RemoteVideoModel):
-            emit("processing")
+            events("processing")
             return await video.clip(req, out)
-        emit("starting")
-        ticket = (Ticket(id=pending.take.request_id, model=video.model)
-                  if pending.take.request_id else await video.submit(req))
-        if not pending.take.request_id:
-            pending.submitted(ticket.id)  # saved before waiting: a new kernel resumes it
-        try:  # wait() cancels the prediction itself if we are canceled
-            ticket = await video.wait(ticket, on_status=status, timeout_s=timeout_s)
-        except Exception as exc:  # timed out or lost track of it: stop it running (and billing)
-            with contextlib.suppress(Exception):
-                await video.cancel(ticket)
-            if isinstance(exc, WaitTimeout):
-                raise ProviderError(f"{video.model} prediction {ticket.id} was still running "
-                                    f"after the {timeout_s:g} s timeout; canceled") from None
-            raise
-        if ticket.status != "succeeded":
-            raise ProviderError(f"{video.model} prediction {ticket.id} {ticket.status}: "
-                                f"{ticket.error or 'no error given'}")
+        ticket = await submit_and_wait(video, req, pending, events, timeout_s)
         return await video.fetch(ticket, out)
 
     check = getattr(video, "preflight", None)

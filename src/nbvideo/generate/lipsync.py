@@ -12,7 +12,6 @@ of laying it again on the voice-over track.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,12 @@ import numpy as np
 from nbvideo.errors import InvalidInput, PhaseNotReady, quote
 from nbvideo.media.audio_io import SAMPLE_RATE, read_wav, write_wav
 from nbvideo.model.state import Scene, Take
-from nbvideo.providers.base import LipSyncRequest, MediaResult, ProviderError, Ticket, WaitTimeout
+from nbvideo.providers.base import LipSyncRequest, MediaResult
 from nbvideo.providers.catalog import get_model, models, price
 from nbvideo.runtime.budget import Budget
 from nbvideo.runtime.context import Pending, Runtime, file_sha256, in_flight, produce, request_key
+from nbvideo.runtime.jobs import Job, UnitEvents
+from nbvideo.runtime.remote import DEFAULT_TIMEOUT_S, submit_and_wait
 
 LIPSYNC_DIR = "assets/voice/lipsync"
 FIT_SLACK_S = 0.05  # a line may end this close to the scene's end (one or two frames)
@@ -130,6 +131,15 @@ def face_of(rt: Runtime, scene: Scene, clip: Take) -> tuple[tuple[float, float, 
     return box, camera
 
 
+def check_face(provider: str, face: object | None, scene_id: str, clip: Take) -> None:
+    """The offline lip sync draws a mouth where the face is: refused when that is unknown."""
+    if provider == "local" and face is None:
+        raise InvalidInput(f"lip sync: scene {scene_id}'s clip ({clip.provider} {clip.model}) "
+                           "has no known face position, so the offline lip sync cannot place "
+                           "a mouth (it works on local animatics of a drawn figure); use "
+                           "model='lipsync-2' with providers including 'replicate'")
+
+
 def place_line(rt: Runtime, scene: Scene, clip: Take, line: Path, lead_s: float,
                label: str) -> tuple[str, float]:
     """The line `lead_s` into the clip, silence to the clip's end, as a 48 kHz mono WAV in
@@ -163,11 +173,14 @@ def place_line(rt: Runtime, scene: Scene, clip: Take, line: Path, lead_s: float,
 
 
 async def make_lip_sync(rt: Runtime, scene_id: str, audio_rel: str, about: dict[str, Any],
-                        model: str, budgets: list[Budget] | None = None) -> tuple[Take, bool]:
+                        model: str, budgets: list[Budget] | None = None,
+                        job: Job[Any] | None = None,
+                        timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[Take, bool]:
     """Make (or reuse) the lip-synced take of a scene and select it. Returns (take, hit).
 
     `audio_rel` is the placed line (`place_line`); `about` says where it came from
-    (voice "line" or "recorded", text, file name), kept on the take."""
+    (voice "line" or "recorded", text, file name), kept on the take. Its progress goes to
+    `job` as the scene's events; a prediction still running after `timeout_s` is canceled."""
     lips = build_model(rt, model)
     spec = get_model(model)
     with rt.guard:
@@ -179,11 +192,7 @@ async def make_lip_sync(rt: Runtime, scene_id: str, audio_rel: str, about: dict[
         req = LipSyncRequest(video_path=rt.store.path(clip.path),  # type: ignore[arg-type]
                              audio_path=audio_path, duration_s=seconds, face_box=face,
                              camera=camera)  # type: ignore[arg-type]
-    if spec.provider == "local" and face is None:
-        raise InvalidInput(f"lip sync: scene {scene_id}'s clip ({clip.provider} {clip.model}) "
-                           "has no known face position, so the offline lip sync cannot place "
-                           "a mouth (it works on local animatics of a drawn figure); use "
-                           "model='lipsync-2' with providers including 'replicate'")
+    check_face(spec.provider, face, scene_id, clip)
     audio_sha = file_sha256(audio_path)
     key_inputs = {**lips.key_inputs(req), "from_sha256": clip.checksum, "audio_sha256": audio_sha}
     inputs = {"lip_sync": {"from_take": clip.id, "from_sha256": clip.checksum,
@@ -194,20 +203,13 @@ async def make_lip_sync(rt: Runtime, scene_id: str, audio_rel: str, about: dict[
         flying = [t for t in in_flight(rt.state.scene(scene_id), "clip") if t.key == key]
     estimate = price(spec, seconds=seconds).cost_usd
 
+    events = UnitEvents(job, scene_id)
+
     async def run(out: Path, pending: Pending) -> MediaResult:
         if not hasattr(lips, "submit"):
+            events("processing")
             return await lips.lip_sync(req, out)
-        ticket = (Ticket(id=pending.take.request_id, model=lips.model)
-                  if pending.take.request_id else await lips.submit(req))
-        if not pending.take.request_id:
-            pending.submitted(ticket.id)  # saved before waiting: a new kernel resumes it
-        try:  # wait() cancels the prediction itself if we are canceled
-            ticket = await lips.wait(ticket)
-        except WaitTimeout:  # nobody will fetch it: stop it running (and billing)
-            with contextlib.suppress(Exception):
-                await lips.cancel(ticket)
-            raise ProviderError(f"{lips.model} prediction {ticket.id} was still running after "
-                                "the wait's timeout; canceled") from None
+        ticket = await submit_and_wait(lips, req, pending, events, timeout_s)
         return await lips.fetch(ticket, out, seconds)
 
     try:

@@ -16,7 +16,6 @@ places it under the scene (render/finishing.py) instead of a voice-over line.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,13 +30,12 @@ from nbvideo.providers.base import (
     PresenterRequest,
     ProviderError,
     RemoteVideoModel,
-    Ticket,
-    WaitTimeout,
 )
 from nbvideo.providers.catalog import get_model
 from nbvideo.runtime.budget import Budget
 from nbvideo.runtime.context import Pending, Runtime, in_flight, produce, request_key
-from nbvideo.runtime.jobs import EventStatus, Job
+from nbvideo.runtime.jobs import Job, UnitEvents
+from nbvideo.runtime.remote import submit_and_wait
 
 LOCAL = "local-presenter"
 HEYGEN = "heygen-avatar"
@@ -165,32 +163,15 @@ async def make_presenter(rt: Runtime, scene_id: str, job: Job[Any] | None,
         flying = [t for t in in_flight(scene, "clip") if t.key == key]
         estimate = presenter_estimate(rt, scene, model)
 
-    def emit(status: EventStatus) -> None:
-        if job is not None:
-            job.emit(scene_id, status)
-
-    def status(ticket: Ticket) -> None:
-        if ticket.status in ("starting", "processing"):
-            emit(ticket.status)
+    events = UnitEvents(job, scene_id)
 
     async def run(out: Path, pending: Pending) -> MediaResult:
         if not isinstance(video, RemoteVideoModel):
-            emit("processing")
+            events("processing")
             return await video.clip(req, out)  # type: ignore[arg-type]
-        emit("starting")
-        ticket = (Ticket(id=pending.take.request_id, model=video.model)
-                  if pending.take.request_id else await video.submit(req))  # type: ignore[arg-type]
-        if not pending.take.request_id:
-            pending.submitted(ticket.id)  # saved before waiting: a new kernel resumes it
-        try:
-            ticket = await video.wait(ticket, on_status=status, timeout_s=timeout_s)
-        except Exception as exc:
-            with contextlib.suppress(Exception):
-                await video.cancel(ticket)
-            if isinstance(exc, WaitTimeout):
-                raise ProviderError(f"{video.model} video {ticket.id} was still rendering "
-                                    f"after the {timeout_s:g} s timeout; deleted") from None
-            raise
+        # HeyGen cannot stop a render: its cancel deletes the video
+        ticket = await submit_and_wait(video, req, pending, events, timeout_s, noun="video",
+                                       still="rendering", stopped="deleted")
         raw = out.with_name(f".{out.stem}.raw.mp4")
         try:
             got = await video.fetch(ticket, raw)

@@ -127,13 +127,15 @@ def new_frame(rt: Runtime, ref: str | int, prompt: str | None, force: bool,
 
 
 def clip_again(rt: Runtime, ref: str | int, prompt: str | None, force: bool, seed: int | None,
-               model: str | None, costs: Costs, stacklevel: int = 2
-               ) -> tuple[str, dict[str, list[str]]]:
+               model: str | None, costs: Costs, stacklevel: int = 2,
+               policy: str = routing.DEFAULT_POLICY) -> tuple[str, dict[str, list[str]]]:
     """Get one scene ready for a new clip take (a new prompt redraws its frame first; a new
-    seed or force reseeds it) and say on which models to make it."""
+    seed or force reseeds it) and say on which models to make it: routed by `chains`, the
+    same function and policy `generate_clips` uses, so "auto" picks alike in both."""
+    routing.check_policy(policy)  # refused arguments change nothing: checked before work
     scene_id = scene_ops.resolve(rt, ref).id
     if prompt is not None or seed is not None or force:  # a paid new take asks for its key first
-        first = chains(rt, [rt.state.scene(scene_id)], model, "cheapest", None, costs)
+        first = chains(rt, [rt.state.scene(scene_id)], model, policy, None, costs)
         check = getattr(rt.providers.video_for(first[scene_id][0]), "check_key", None)
         if check is not None:
             check()
@@ -142,7 +144,7 @@ def clip_again(rt: Runtime, ref: str | int, prompt: str | None, force: bool, see
     if seed is not None or force:
         scene_ops.reseed(rt, scene_id, "clip", seed)
     run_sync(storyboard_phase.refresh_marks(rt, [scene_id]))
-    return scene_id, chains(rt, [rt.state.scene(scene_id)], model, "cheapest", None, costs,
+    return scene_id, chains(rt, [rt.state.scene(scene_id)], model, policy, None, costs,
                             stacklevel + 1)
 
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
 
-__all__ = ["ASPECTS", "RESOLUTIONS", "Aspect", "Resolution", "detect_category", "keyword",
+__all__ = ["ASPECTS", "DEFAULT_POLICY", "POLICY_NAMES", "RESOLUTIONS", "Aspect", "Resolution", "detect_category", "keyword",
            "load_structures", "mentioned_first", "tone_key"]
 
 # The frames and sizes an ad is made in. Here, in a module that imports no pydantic, so the
@@ -23,6 +23,11 @@ Aspect = Literal["16:9", "9:16", "1:1", "4:5"]
 ASPECTS: tuple[str, ...] = ("16:9", "9:16", "1:1", "4:5")
 Resolution = Literal["720p", "1080p"]
 RESOLUTIONS: tuple[str, ...] = ("720p", "1080p")
+# How model="auto" picks a video model per scene (plan/routing.py says what each means). One
+# default for every entry point (generate_clips, regenerate_clip, estimate, `nbvideo run`,
+# campaigns), here for the same reason: the CLI offers them without loading the planner.
+POLICY_NAMES: tuple[str, ...] = ("complexity", "cheapest", "quality")
+DEFAULT_POLICY = "complexity"
 
 _B, _E = r"(?<![\w-])", r"(?![\w-])"  # word edges that keep 'high-energy' one word
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from nbvideo.errors import InvalidInput, quote
+from nbvideo.model import vocabulary
 from nbvideo.model.complexity import of_scene
 from nbvideo.model.state import Brief, Scene
 from nbvideo.providers import ProviderSet, lifecycle
@@ -45,6 +46,11 @@ def check_policy(policy: str) -> Policy:
     if policy not in POLICIES:
         raise InvalidInput(f"policy={quote(policy)} is not a policy; allowed: {', '.join(POLICIES)}")
     return policy  # type: ignore[return-value]
+
+
+DEFAULT_POLICY: Policy = check_policy(vocabulary.DEFAULT_POLICY)
+"""The policy `model="auto"` routes by unless told otherwise: generate_clips, regenerate_clip,
+estimate, `nbvideo run` and campaigns all start from this one."""
 
 
 def cannot_make(spec: ModelSpec, scene: Scene, brief: Brief) -> str | None:

@@ -9,7 +9,16 @@ and Runway's docs (https://docs.dev.runwayml.com/api-details/errors, errors/task
   RUNWAYML_BASE_URL, then https://api.dev.runwayml.com. Its retries (2 by default, 0.5-8 s
   backoff, honouring Retry-After) cover 408/409/429/5xx and connection errors on every
   method: Runway's own table says 429/502/503/504 "May retry" and "Runway's SDKs will handle
-  retries automatically", so retries are left to the SDK.
+  retries automatically", so retries of status requests are left to the SDK. Creates are
+  not: the SDK retries a POST whose answer was lost (a timeout or a dropped connection after
+  the body went out) as readily as one refused, and it sends no idempotency key
+  (runwayml 5.24 `_base_client.py`: `_idempotency_header` stays None in `AsyncRunwayML`, so
+  the generated `idempotency_key` never becomes a header), so a retried create can start a
+  second paid task. A create is therefore sent with `with_options(max_retries=0)` and
+  retried here only when Runway answered that it made nothing (429 or 5xx) or no connection
+  was made; a lost answer is reported as a task that "may exist", not retried (as the
+  Replicate provider does, replicate_http.py), and not transient, so the clips phase does not
+  send it again either.
 - `image_to_video.create(...)` / `text_to_image.create(...)` answer {id} at once.
   `tasks.retrieve(id)` answers one of PENDING | THROTTLED (queued over the organisation's
   concurrency) | RUNNING (with `progress` 0-1) | SUCCEEDED (`output`: URLs that expire in
@@ -29,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable
@@ -81,6 +91,22 @@ TERMINAL = ("succeeded", "failed", "canceled")
 # Runway's task statuses -> ours (Ticket.status).
 STATUS = {"PENDING": "starting", "THROTTLED": "starting", "RUNNING": "processing",
           "SUCCEEDED": "succeeded", "FAILED": "failed", "CANCELLED": "canceled"}
+
+
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Transport errors raised before a request left this machine: a create that failed so made
+no task, and may be sent again."""
+
+
+def _pause(retry_after: str | None, attempt: int) -> float:
+    """Seconds before create `attempt` + 1: the server's Retry-After (capped at a minute),
+    else the SDK's own backoff (0.5 s doubling to 8 s, jittered)."""
+    try:
+        if retry_after is not None:
+            return min(max(float(retry_after), 0.0), 60.0)
+    except ValueError:
+        pass
+    return min(8.0, 0.5 * 2 ** attempt) * random.uniform(0.75, 1.0)
 
 
 class TaskRefused(ProviderError):
@@ -168,24 +194,63 @@ class _Runway(VendorKey):
         says which), 401 a bad key, 404 no such task, 429 over the daily limit, 502/503/504
         load shedding; ProviderAPIError's `transient` follows the status the same way."""
         st = self._clients()
+        if op == "create":
+            return await self._create_call(st, fn)
         try:
             async with st.sem:
                 return await fn(st.client)
-        except runwayml.APIStatusError as e:
+        except runwayml.APIError as e:
+            raise self._refusal(op, e) from None
+
+    def _refusal(self, op: str, e: runwayml.APIError) -> ProviderAPIError:
+        """The SDK's error as ours, worded for the user (the key redacted)."""
+        if isinstance(e, runwayml.APIStatusError):
             body = e.body if isinstance(e.body, dict) else {}
             detail = str(body.get("error") or body.get("message") or e.message)
             hint = " (check RUNWAYML_API_SECRET)" if e.status_code == 401 else ""
-            msg = f"Runway refused the {op} (HTTP {e.status_code}{hint}): {detail}"
-            status: int | None = e.status_code
-        except runwayml.APITimeoutError:
-            status, msg = None, f"Runway did not answer the {op} in time"
-            if op == "create":
-                msg += "; the task may exist (see dev.runwayml.com) and may be charged"
-        except runwayml.APIConnectionError as e:
-            status, msg = None, f"could not reach Runway for the {op}: {e}"
-        except runwayml.APIResponseValidationError:
-            status, msg = None, f"Runway sent an unreadable answer to the {op}"
-        raise ProviderAPIError(self._clean(msg), status=status) from None
+            return ProviderAPIError(self._clean(f"Runway refused the {op} (HTTP "
+                                                f"{e.status_code}{hint}): {detail}"),
+                                    status=e.status_code)
+        if isinstance(e, runwayml.APITimeoutError):
+            msg = f"Runway did not answer the {op} in time"
+        elif isinstance(e, runwayml.APIConnectionError):
+            msg = f"could not reach Runway for the {op}: {e}"
+        else:
+            msg = f"Runway sent an unreadable answer to the {op}"
+        return ProviderAPIError(self._clean(msg), status=None)
+
+    async def _create_call(self, st: _LoopClients,
+                           fn: Callable[[runwayml.AsyncRunwayML], Awaitable[Any]]) -> Any:
+        """A create, never retried blindly (see the module docstring): again only after an
+        answer saying no task was made (429, 5xx; Retry-After honoured) or when no
+        connection was made; a lost answer is a task that may exist, reported at once."""
+        once = st.client.with_options(max_retries=0)
+        for attempt in range(self.max_retries + 1):
+            last = attempt == self.max_retries
+            try:
+                async with st.sem:
+                    return await fn(once)
+            except runwayml.APIStatusError as e:
+                if last or not (e.status_code == 429 or e.status_code >= 500):
+                    raise self._refusal("create", e) from None
+                await asyncio.sleep(_pause(e.response.headers.get("retry-after"), attempt))
+            except runwayml.APIConnectionError as e:
+                if isinstance(e.__cause__, NOT_SENT):  # nothing reached Runway: safe again
+                    if last:
+                        raise self._refusal("create", e) from None
+                    await asyncio.sleep(_pause(None, attempt))
+                    continue
+                what = ("no answer in time" if isinstance(e, runwayml.APITimeoutError)
+                        else f"its answer was lost ({type(e.__cause__).__name__})")
+                raise ProviderAPIError(self._clean(
+                    f"Runway create: {what}; the task may exist (see dev.runwayml.com) and "
+                    "may be charged, so it was not sent again"), transient=False) from None
+            except runwayml.APIResponseValidationError:
+                raise ProviderAPIError("Runway sent an unreadable answer to the create; the "
+                                       "task may exist (see dev.runwayml.com) and may be "
+                                       "charged, so it was not sent again",
+                                       transient=False) from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _ticket(self, task: Any, prev: Ticket) -> Ticket:
         """A Ticket from a tasks.retrieve answer, keeping what we learned before."""

@@ -264,6 +264,25 @@ class Job(Generic[T]):
         return self.display_hook() if self.display_hook is not None else None
 
 
+class UnitEvents:
+    """What one unit of a job (a scene's clip, presenter shot or lip sync) reports while it is
+    made: `events("processing")` emits a status for that unit, and `events.ticket` is the
+    `on_status` callback a remote wait calls with each ticket it polls. With no job (a call
+    made outside one) both do nothing, so the code that makes the unit need not ask."""
+
+    def __init__(self, job: Job[Any] | None, unit: str) -> None:
+        self.job, self.unit = job, unit
+
+    def __call__(self, status: EventStatus, message: str = "") -> None:
+        if self.job is not None:
+            self.job.emit(self.unit, status, message)
+
+    def ticket(self, ticket: Any) -> None:
+        """A remote ticket's status, when it is one a unit reports while it runs."""
+        if getattr(ticket, "status", None) in ("starting", "processing"):
+            self(ticket.status)
+
+
 async def gather_limited(
     factories: list[Callable[[], Awaitable[T]]], limit: int
 ) -> list[T | BaseException]:

@@ -32,7 +32,8 @@ class SceneCard(Part):
     scene = t.Dict(help="id, beat, title, description, visual_prompt, shot, camera, duration_s, "
                    "on_screen_text, voice_line, voice_fit {words, max_words, voice_s, measured, "
                    "over_s, fits}, frame_take_id, has_frame, has_clip, takes "
-                   "[{id, chosen, prompt, created_at}] (frame takes that succeeded), "
+                   "[{id, chosen, prompt, created_at}] (frame takes that succeeded), badges [{kind "
+                   "(presenter, lip-synced), text}], "
                    "review_status, comment_count, comments [{id, author, time, kind, text}] "
                    "(the latest with text, oldest first), latest (the last entry, or None).").tag(sync=True)
     thumb = t.Bytes(b"", help="JPEG of the chosen frame, about 40 KB; empty while none.").tag(
@@ -81,6 +82,7 @@ def scene_fields(scene: Scene, fit: Any = None) -> dict[str, Any]:
         "voice_fit": fit_fields(fit), "frame_take_id": scene.frame_take_id,
         "has_frame": bool(scene.frame and scene.frame.ok),
         "has_clip": bool(scene.clip and scene.clip.ok), "takes": takes,
+        "badges": media.badges(scene),
         **review_fields(scene),
     }
 

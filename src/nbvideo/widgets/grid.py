@@ -28,7 +28,8 @@ class ClipTile(Part):
 
     tile = t.Dict(help="number, title, status (idle, queued, starting, processing, succeeded, "
                   "cached, failed, canceled), message, started_ms and ended_ms (epoch ms: the "
-                  "browser ticks elapsed time itself), cost_usd, take_id, in_job.").tag(sync=True)
+                  "browser ticks elapsed time itself), cost_usd, take_id, in_job, badges [{kind "
+                  "(presenter, lip-synced), text}].").tag(sync=True)
     poster = t.Bytes(b"", help="JPEG of the scene's frame.").tag(sync=True)
     preview = t.Bytes(b"", help="<=480p MP4 of the chosen clip; empty until asked for.").tag(
         sync=True)
@@ -160,6 +161,7 @@ class ClipGrid(ProjectView):
             "ended_ms": _ms(unit["ended"]),
             "cost_usd": round(shown.cost_usd, 6) if shown is not None else 0.0,
             "take_id": clip.id if clip is not None else None, "in_job": in_job,
+            "badges": media.badges(scene),
         }
 
     def _progress(self, units: dict[str, dict[str, Any]], budget: float | None) -> dict[str, Any]:

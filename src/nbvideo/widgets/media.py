@@ -13,8 +13,9 @@ import threading
 from pathlib import Path
 
 from nbvideo.errors import render_step
+from nbvideo.generate.lipsync import lip_synced
 from nbvideo.media.ffmpeg import open_image, run_ffmpeg
-from nbvideo.model.state import Take
+from nbvideo.model.state import Scene, Take
 
 THUMB_SIDE = 480  # px, long side: sharp on a 240 px card at 2x
 THUMB_MAX_BYTES = 48_000  # around 40 KB; busy photos are re-encoded smaller
@@ -112,3 +113,16 @@ def _run_preview(src: Path, out: Path, w: int, h: int) -> None:
         "-preset", "veryfast", "-crf", str(PREVIEW_CRF), "-pix_fmt", "yuv420p",
         "-profile:v", "main", "-movflags", "+faststart", str(out),
     ], total_s=None)
+
+
+def badges(scene: Scene) -> list[dict[str, str]]:
+    """What a scene's card says it is beside b-roll: a presenter scene (with its avatar),
+    a chosen clip that is lip-synced to its line. The board and the clip grid show the same."""
+    out = []
+    if scene.kind == "presenter":
+        avatar = scene.presenter.avatar if scene.presenter is not None else ""
+        out.append({"kind": "presenter", "text": f"presenter: {avatar}" if avatar
+                    else "presenter"})
+    if lip_synced(scene.clip):
+        out.append({"kind": "lip-synced", "text": "lip-synced"})
+    return out

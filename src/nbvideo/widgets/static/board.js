@@ -7,6 +7,7 @@
  *   on_screen_text: string, voice_line: string, voice_fit: VoiceFit | null,
  *   frame_take_id: string | null, has_frame: boolean,
  *   has_clip: boolean, takes: {id: string, chosen: boolean, prompt: string}[],
+ *   badges?: {kind: string, text: string}[],
  *   review_status: string, comment_count: number, comments: Note[], latest: Note | null }} SceneFields
  * @typedef {{ id: string, author: string, kind: string, text: string, time: string }} Note
  * @typedef {{ words: number, max_words: number, voice_s: number, measured: boolean,
@@ -154,8 +155,10 @@ function render({ model, el }) {
       noteForm, thread);
     /** @type {"" | "comment" | "request_changes"} */
     let noteMode = "";
+    const badgeBox = h("div", { class: "nbv-badges", "data-role": "badges", hidden: true });
     const li = h("li", { class: "nbv-card nbv-scene", "data-scene-id": s.id },
       h("div", { class: "nbv-scene-top" }, handle, num, heading, earlier, later),
+      badgeBox,
       thumb,
       h("div", { class: "nbv-labels" }, beat, shot, camera, stepper),
       h("label", { class: "nbv-field" }, h("span", { text: "Description" }), desc),
@@ -202,6 +205,7 @@ function render({ model, el }) {
     /** Put the model's values in the controls, except one the user is typing in. */
     function fill() {
       s = part.get("scene");
+      showBadges(badgeBox, s.badges);
       const b = (model.get("options") || {}).duration || {};
       for (const [ctl, value] of /** @type {[any, any][]} */ ([[beat, s.beat], [shot, s.shot], [camera, s.camera],
         [dur, s.duration_s], [desc, s.description], [prompt, s.visual_prompt], [voice, s.voice_line]])) {

@@ -203,3 +203,14 @@ function icon(name) {
   svg.append(path);
   return svg;
 }
+
+/**
+ * Show a card's badges (a presenter scene, a lip-synced clip) in `el`, replacing what it showed.
+ * @param {HTMLElement} el
+ * @param {{kind: string, text: string}[] | undefined} list
+ */
+function showBadges(el, list) {
+  el.replaceChildren(...(list || []).map((b) =>
+    h("span", { class: "nbv-badge", "data-badge": b.kind, text: b.text })));
+  el.hidden = !(list || []).length;
+}

@@ -4,7 +4,7 @@
 /**
  * @typedef {{ number: number, title: string, status: string, message: string,
  *   started_ms: number | null, ended_ms: number | null, cost_usd: number,
- *   take_id: string | null, in_job: boolean }} Tile
+ *   take_id: string | null, in_job: boolean, badges?: {kind: string, text: string}[] }} Tile
  */
 
 const LABELS = /** @type {Record<string, string>} */ ({
@@ -60,8 +60,9 @@ function render({ model, el }) {
     const retry = h("button", { type: "button", "data-action": "retry", text: "Retry" });
     const cancel = h("button", { type: "button", class: "nbv-danger", "data-action": "cancel", text: "Cancel" });
     const again = h("button", { type: "button", "data-action": "regenerate", text: "New take" });
+    const badgeBox = h("div", { class: "nbv-badges", "data-role": "badges", hidden: true });
     const li = h("li", { class: "nbv-card nbv-tile", "data-scene-id": id },
-      img, video, h("div", {}, num, " ", name),
+      img, video, h("div", {}, num, " ", name), badgeBox,
       h("div", {}, state, " · ", elapsed, " · ", cost), msg,
       h("div", { class: "nbv-actions" }, retry, cancel, again));
     let asked = "";
@@ -85,6 +86,7 @@ function render({ model, el }) {
       li.dataset.status = t.status;
       num.textContent = String(t.number);
       name.textContent = t.title;
+      showBadges(badgeBox, t.badges);
       state.textContent = LABELS[t.status] || t.status;
       cost.textContent = fmtUsd(t.cost_usd);
       msg.textContent = t.message;
