@@ -86,8 +86,8 @@ _TABLE: tuple[TransitionInfo, ...] = (
     _x("revealup", "slide", "The first clip slides out upwards over the still next."),
     _x("revealdown", "slide", "The first clip slides out downwards over the still next."),
     TransitionInfo("whip", "slide",
-                   "A whip pan: a fast push to the left, smeared by horizontal motion blur "
-                   "that peaks at the midpoint.", None),
+                   "A whip pan: a fast push to the left, smeared by motion blur at its "
+                   "midpoint.", None),
     _x("circleopen", "shape", "The next clip appears in a soft circle growing from the centre."),
     _x("circleclose", "shape", "The first clip shrinks into a soft circle closing on the centre."),
     _x("circlecrop", "shape", "The first clip closes to a circle through black, the next opens."),
@@ -139,7 +139,7 @@ def close_matches(name: str, among: list[str] | None = None, n: int = 4) -> list
     pool = among if among is not None else [*TRANSITIONS, *ALIASES]
     key = name.strip().lower()
     prefixed = [p for p in pool if key and p.startswith(key)]
-    hits = [*prefixed, *difflib.get_close_matches(key, pool, n=n, cutoff=0.6)]
+    hits = [*prefixed, *difflib.get_close_matches(key, pool, n=n, cutoff=0.55)]
     return list(dict.fromkeys(ALIASES.get(h, h) for h in hits))[:n]
 
 

@@ -83,7 +83,7 @@ def _dip(a: str, b: str, out: str, k: int, fps: int, size: tuple[int, int], tag:
 
 def _whip(a: str, b: str, out: str, k: int, fps: int, size: tuple[int, int],
           tag: str) -> list[str]:
-    sigma = max(1.0, size[0] / 40)
+    sigma = max(1.0, size[0] / 16)
     slide = [f"[{a}][{b}]xfade=transition=slideleft:duration={k / fps:.6f}:offset=0,"
              f"split=2[{tag}sh][{tag}m0]",
              f"[{tag}m0]gblur=sigma={sigma:g}:sigmaV=0[{tag}bl]"]
