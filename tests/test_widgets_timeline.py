@@ -69,8 +69,10 @@ def test_transitions_per_cut(rendered, wire: Wire):
     assert "must be shorter than both clips" in tl.error
     send(tl, "set_transition", scene=c, transition="cut")
     assert "last scene has no next scene" in tl.error
-    send(tl, "set_transition", scene=a, transition="wipe")
-    assert "'cut' or 'crossfade'" in tl.error
+    send(tl, "set_transition", scene=a, transition="wipe")  # no such name: the close ones
+    assert "'wipe'" in tl.error and "did you mean 'wipeleft', 'wiperight'" in tl.error
+    send(tl, "set_transition", scene=a, transition="wipeleft", duration_s=0.5)
+    assert tl.clips[0].clip["transition"] == {"kind": "wipeleft", "duration_s": 0.5}
     send(tl, "set_transition", scene=a, transition="cut")
     assert tl.clips[0].clip["transition"]["kind"] == "cut" and tl.error == ""
 

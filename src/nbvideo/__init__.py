@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from nbvideo.providers.base import ProviderError
     from nbvideo.providers.catalog import catalog_table as catalog
     from nbvideo.providers.voice_table import voices_table as voices
+    from nbvideo.render.transition_strips import transitions_table as transitions
     from nbvideo.store.brands import list_brands, load_brand
 
 __version__ = "0.1.0"
@@ -67,6 +68,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "ProviderError": ("nbvideo.providers.base", "ProviderError"),
     "catalog": ("nbvideo.providers.catalog", "catalog_table"),
     "voices": ("nbvideo.providers.voice_table", "voices_table"),
+    "transitions": ("nbvideo.render.transition_strips", "transitions_table"),
     "list_brands": ("nbvideo.store.brands", "list_brands"),
     "load_brand": ("nbvideo.store.brands", "load_brand"),
 }
@@ -141,6 +143,7 @@ __all__ = [
     "set_keys",
     "spend_chart",
     "templates",
+    "transitions",
     "variants",
     "voices",
 ]

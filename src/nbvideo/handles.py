@@ -223,7 +223,7 @@ class TimelineView:
 
     @property
     def duration_s(self) -> float:
-        """The cut's length in seconds, after trims and crossfades."""
+        """The cut's length in seconds, after trims and transitions (each overlaps its clips)."""
         return timeline_ops.total_frames(self._p.runtime) / self._p.runtime.state.brief.fps
 
     def __iter__(self) -> Iterator[timeline_ops.Entry]:

@@ -47,6 +47,8 @@ from nbvideo.providers.catalog import ModelSpec, get_model
 from nbvideo.render import export as export_phase
 from nbvideo.render import settings as finishing
 from nbvideo.render.export import FITS
+from nbvideo.render.transition_strips import strip as transition_strip
+from nbvideo.render.transition_strips import transition_choices
 from nbvideo.runtime import session
 from nbvideo.runtime.context import Runtime
 from nbvideo.runtime.jobs import Job, JobEvent, run_sync
@@ -59,7 +61,7 @@ __all__ = [
     "Project",
     # The types and limits a view of a project needs (the widgets use these, never the phases):
     "AUDIO_SUFFIXES", "FITS", "MAX_CROSSFADE_S", "MIN_KEPT_S", "Job", "JobEvent", "ModelSpec",
-    "get_model",
+    "get_model", "transition_choices", "transition_strip",
 ]
 
 
@@ -402,7 +404,10 @@ class Project:
         timeline_ops.trim(self._rt, ref, in_s, out_s)
 
     def set_transition(self, ref: str | int, kind: str = "cut", duration_s: float = 0.0) -> None:
-        """How scene `ref` hands over to the next: 'cut' or 'crossfade' with duration_s."""
+        """How scene `ref` hands over to the next: 'cut', or a transition of duration_s
+        seconds: 'crossfade', any ffmpeg xfade name ('wipeleft', 'slideup', 'circleopen',
+        'pixelize', ...), 'dip_black', 'dip_white' or 'whip'. `nv.transitions()` lists them
+        with a strip each; an unknown name is refused with the close ones."""
         timeline_ops.set_transition(self._rt, ref, kind, duration_s)
 
     def set_transitions(self, kind: str = "crossfade", duration_s: float = 0.5) -> None:

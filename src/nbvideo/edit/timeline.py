@@ -11,13 +11,16 @@ from dataclasses import dataclass
 import pandas as pd
 
 from nbvideo.errors import InvalidInput, PhaseNotReady, quote
+from nbvideo.media.xfade import available_transitions
 from nbvideo.model.checked import as_finite
 from nbvideo.model.state import ClipEdit, Scene, Take, Transition
+from nbvideo.model.transitions import canonical, unknown_message
 from nbvideo.plan.scenes import resolve
 from nbvideo.runtime.context import Runtime
 
 MIN_KEPT_S = 0.5
 MAX_CROSSFADE_S = 3.0
+"""The longest transition of any kind (the name is older than the other transitions)."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def entries(rt: Runtime) -> list[Entry]:
         frames = round((src - tin - tout) * fps)
         if i > 0:
             prev = out[-1].transition
-            frame_cursor -= round(prev.duration_s * fps) if prev.kind == "crossfade" else 0
+            frame_cursor -= round(prev.duration_s * fps) if prev.kind != "cut" else 0
         out.append(Entry(i + 1, scene, scene.clip, src, tin, tout, trans,
                          frame_cursor / fps, frames))
         frame_cursor += frames
@@ -105,7 +108,7 @@ def timeline_table(rt: Runtime) -> pd.DataFrame:
 
 
 def _check(rt: Runtime, candidate: dict[str, ClipEdit]) -> None:
-    """Refuse edits that leave a clip too short or a crossfade longer than its neighbours."""
+    """Refuse edits that leave a clip too short or a transition longer than its neighbours."""
     scenes = rt.state.scenes
     for i, scene in enumerate(scenes):
         ed = candidate.get(scene.id) or ClipEdit()
@@ -116,14 +119,15 @@ def _check(rt: Runtime, candidate: dict[str, ClipEdit]) -> None:
                 f"scene {i + 1}: trims leave {kept:.2f} s of a {src:.2f} s clip; keep at least "
                 f"{MIN_KEPT_S} s (in_s must be below out_s - {MIN_KEPT_S})"
             )
-        if i + 1 < len(scenes) and ed.transition.kind == "crossfade":
+        if i + 1 < len(scenes) and ed.transition.kind != "cut":
             nxt = candidate.get(scenes[i + 1].id) or ClipEdit()
             nsrc, ntin, ntout = window(scenes[i + 1], nxt)
             nxt_kept = nsrc - ntin - ntout
             limit = min(kept, nxt_kept)
             if ed.transition.duration_s >= limit:
                 raise InvalidInput(
-                    f"scene {i + 1}: crossfade of {ed.transition.duration_s:g} s must be shorter "
+                    f"scene {i + 1}: {ed.transition.kind} of {ed.transition.duration_s:g} s "
+                    f"must be shorter "
                     f"than both clips it joins ({limit:.2f} s)"
                 )
 
@@ -168,23 +172,28 @@ def trim(rt: Runtime, ref: str | int, in_s: float | None = None,
 
 
 def _transition(rt: Runtime, kind: str, duration_s: float) -> Transition:
-    """A checked transition: NaN, infinity and text are refused, naming the range."""
-    if kind not in ("cut", "crossfade"):
-        raise InvalidInput(f"kind must be 'cut' or 'crossfade', got {quote(kind)}")
-    if kind == "cut":
+    """A checked transition: an unknown name is refused with close matches among those the
+    bundled ffmpeg can render ('fade' is stored as 'crossfade'); NaN, infinity and text as
+    duration_s are refused, naming the range."""
+    have = available_transitions()
+    name = canonical(kind) if isinstance(kind, str) else None
+    if name is None or name not in have:
+        raise InvalidInput(unknown_message(kind, have))
+    if name == "cut":
         duration_s = 0.0
     elif not (0 < (as_finite(duration_s) or 0) <= MAX_CROSSFADE_S + 1
               and 0 < _snap(rt, float(duration_s)) <= MAX_CROSSFADE_S):
         raise InvalidInput(
-            f"duration_s of a crossfade must be from one frame to {MAX_CROSSFADE_S:g} s, "
+            f"duration_s of a {name} must be from one frame to {MAX_CROSSFADE_S:g} s, "
             f"got {quote(duration_s)}"
         )
-    return Transition(kind=kind, duration_s=_snap(rt, float(duration_s)))  # type: ignore[arg-type]
+    return Transition(kind=name, duration_s=_snap(rt, float(duration_s)))
 
 
 def set_transition(rt: Runtime, ref: str | int, kind: str = "cut",
                    duration_s: float = 0.0) -> ClipEdit:
-    """Set how the scene hands over to the next one: a cut, or a crossfade of duration_s."""
+    """Set how the scene hands over to the next one: a cut, or a named transition (a
+    crossfade, a wipe, a dip, a whip, ...: nv.transitions()) of duration_s."""
     with rt.guard:
         scene = resolve(rt, ref)
         if rt.state.scenes[-1].id == scene.id:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nbvideo.errors import quote
+from nbvideo.model import transitions as _transitions
 from nbvideo.model.brief_length import stated_duration
 from nbvideo.model.checked import Checked
 from nbvideo.model.complexity import Complexity
@@ -329,17 +330,28 @@ class Storyboard(Model):
 
 
 class Transition(Model):
-    """How one clip hands over to the next."""
+    """How one clip hands over to the next: a cut, or a named transition (model/transitions.py:
+    every ffmpeg xfade name, dip_black, dip_white, whip; "crossfade" as saved before) that
+    overlaps the two clips by duration_s."""
 
-    kind: Literal["cut", "crossfade"] = "cut"
+    kind: str = Field("cut", description="'cut', 'crossfade' or another name in "
+                      "nv.transitions(); 'fade' is stored as 'crossfade'.")
     duration_s: float = Field(0.0, ge=0.0, le=3.0)
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _known_kind(cls, v: Any) -> Any:
+        name = _transitions.canonical(v) if isinstance(v, str) else None
+        if name is None:
+            raise ValueError(_transitions.unknown_message(v))
+        return name
 
     @model_validator(mode="after")
     def _duration_fits_kind(self) -> Transition:
         if self.kind == "cut" and self.duration_s:
             raise ValueError("a cut has no duration; use kind='crossfade' for a blend")
-        if self.kind == "crossfade" and self.duration_s <= 0:
-            raise ValueError("a crossfade needs duration_s > 0")
+        if self.kind != "cut" and self.duration_s <= 0:
+            raise ValueError(f"a {self.kind} needs duration_s > 0")
         return self
 
 

@@ -5,8 +5,9 @@ Everything is counted in whole output frames, so the file has exactly the frame 
 
 - stream copy (concat demuxer, `-c copy`) when every clip already is what the output needs:
   as fast as a hand-written concat, no generation loss;
-- otherwise ONE ffmpeg filter graph: per clip fps/trim/fit, `xfade` over each crossfade's
-  overlapping frames only, then one `concat` of it all, encoded once with libx264.
+- otherwise ONE ffmpeg filter graph: per clip fps/trim/fit, each transition (a crossfade,
+  any other xfade name, a dip or a whip: `render/transitions.py`) over the overlapping
+  frames only, then one `concat` of it all, encoded once with libx264.
 
 Output goes to a temp file beside `spec.out` and is renamed only on success, so a failed or
 canceled export never leaves a half file or replaces an earlier good one.
@@ -36,6 +37,7 @@ from nbvideo.media.ffmpeg import (
     run_ffmpeg,
 )
 from nbvideo.model.state import Aspect, Fit, Resolution, Transition, frame_size
+from nbvideo.render.transitions import check_renderable, transition_lines
 
 __all__ = [
     "FFmpegError", "RenderCanceled", "RenderClip", "RenderResult", "RenderSpec",
@@ -130,11 +132,13 @@ class RenderResult(BaseModel):
 
 @dataclass(frozen=True)
 class _Seg:
-    """One clip in output frames: skip `start`, keep `frames`, overlap `xfade` with the next."""
+    """One clip in output frames: skip `start`, keep `frames`, overlap `xfade` frames with
+    the next through the transition `kind` (see model/transitions.py)."""
 
     start: int
     frames: int
     xfade: int
+    kind: str = "crossfade"
 
 
 def _fmt(x: float) -> str:
@@ -160,7 +164,7 @@ def _plan(clips: list[RenderClip], fps: int) -> list[_Seg]:
         kept.append(round((c.duration_s - cut) * fps))
     overlaps = [0] * len(clips)
     for i, c in enumerate(clips[:-1]):
-        if c.transition.kind != "crossfade":
+        if c.transition.kind == "cut":
             continue
         d = c.transition.duration_s
         k = round(d * fps)
@@ -172,13 +176,15 @@ def _plan(clips: list[RenderClip], fps: int) -> list[_Seg]:
             )
         if i > 0 and overlaps[i - 1] + k > kept[i]:
             raise ValueError(
-                f"clip {i}: transition.duration_s ({_fmt(d)} s) plus the crossfade from clip "
+                f"clip {i}: transition.duration_s ({_fmt(d)} s) plus the transition from clip "
                 f"{i - 1} ({_fmt(overlaps[i - 1] / fps)} s) exceed the kept length of clip {i} "
                 f"({_fmt(kept[i] / fps)} s)"
             )
+        check_renderable(c.transition.kind)
         overlaps[i] = k
     return [
-        _Seg(start=round(c.trim_in_s * fps), frames=n, xfade=x)
+        _Seg(start=round(c.trim_in_s * fps), frames=n, xfade=x,
+             kind=c.transition.kind if x else "cut")
         for c, n, x in zip(clips, kept, overlaps)
     ]
 
@@ -256,7 +262,7 @@ def _filter_graph(infos: list[MediaInfo], segs: list[_Seg], spec: RenderSpec,
         else:
             lines.append(f"{head}{fit},{tail}[c{i}]")
     # xfade works in 4:4:4 only: fed whole clips it made ffmpeg convert every frame of the film
-    # to yuv444p and back. So each crossfade sees just its overlap (the last k frames of one
+    # to yuv444p and back. So each transition sees just its overlap (the last k frames of one
     # clip, the first k of the next), and one concat joins those blends with the untouched
     # yuv420p middles of the clips.
     pieces: list[str] = []
@@ -272,8 +278,8 @@ def _filter_graph(infos: list[MediaInfo], segs: list[_Seg], spec: RenderSpec,
             lines.extend(f"[s{name}]trim=start_frame={a}:end_frame={b},setpts=PTS-STARTPTS"
                          f"[{name}]" for name, a, b in parts)
         if head:
-            lines.append(f"[t{i - 1}][h{i}]xfade=transition=fade:duration={head / fps:.6f}:"
-                         f"offset=0,format=yuv420p[x{i}]")
+            lines.extend(transition_lines(segs[i - 1].kind, f"t{i - 1}", f"h{i}", f"x{i}",
+                                          head, fps, size, f"tr{i}"))
             pieces.append(f"x{i}")
         if seg.frames - seg.xfade > head:
             pieces.append(f"m{i}")

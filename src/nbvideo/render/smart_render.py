@@ -2,7 +2,7 @@
 
 1. Each clip is normalized once per output format into a mezzanine (`mezzanine.py`).
 2. The timeline becomes a plan of pieces (`segments.py`): stretches copied from mezzanines
-   between keyframes, and encoded pieces around cuts off keyframes, crossfades and captions.
+   between keyframes, and encoded pieces around cuts off keyframes, transitions and captions.
 3. Encoded pieces are rendered in parallel by the export engine's own filter graph from the
    mezzanines, with the encoder settings of the mezzanines, and cached by a key of
    everything that decides their pixels — a re-export after one scene changed re-encodes
@@ -80,8 +80,8 @@ def _encode_piece(piece: Piece, mezz: list[Mezzanine], params: EncodeParams, ove
     for c in files:
         k = min(p.start for p in piece.parts if p.clip == c) // params.gop * params.gop
         base[c] = k if k and (k * 1_000_000) % params.fps == 0 else 0
-    segs = [render._Seg(start=p.start - base[p.clip], frames=p.frames, xfade=p.xfade)
-            for p in piece.parts]
+    segs = [render._Seg(start=p.start - base[p.clip], frames=p.frames, xfade=p.xfade,
+                        kind=p.kind) for p in piece.parts]
     graph = render._filter_graph([info] * len(segs), segs, spec, size)  # type: ignore[arg-type]
     for k, p in enumerate(piece.parts):  # graph inputs are numbered per part; map to files
         graph = graph.replace(f"[{k}:v:0]", f"[in{index[p.clip]}_{k}]")
@@ -186,7 +186,8 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
     mezz_frames = [s.start + s.frames for s in segs]
     dirty = spans_to_frames(overlay_spans or [], fps, total) if spec.overlay else []
     pieces = plan_pieces([s.start for s in segs], [s.frames for s in segs],
-                         [s.xfade for s in segs], mezz_frames, params.gop, dirty)
+                         [s.xfade for s in segs], mezz_frames, params.gop, dirty,
+                         [s.kind for s in segs])
     if not any(p.kind == "copy" for p in pieces):
         raise _SmartUnsupported("no stretch of the timeline is long enough to copy")
     mezz_dir, seg_dir = cache_dir / "mezzanine" / params.key(), cache_dir / "segments"

@@ -20,7 +20,14 @@ import traitlets as t
 
 from nbvideo.errors import InvalidInput
 from nbvideo.model.state import ASPECTS, RESOLUTIONS
-from nbvideo.project import AUDIO_SUFFIXES, FITS, MAX_CROSSFADE_S, MIN_KEPT_S
+from nbvideo.project import (
+    AUDIO_SUFFIXES,
+    FITS,
+    MAX_CROSSFADE_S,
+    MIN_KEPT_S,
+    transition_choices,
+    transition_strip,
+)
 from nbvideo.widgets import media
 from nbvideo.widgets.base import THROTTLE_S, Later, Part, ProjectView, WithBuffers, action, esm
 
@@ -56,7 +63,8 @@ class Timeline(ProjectView):
                     "and what the kind needs: text {cues [{start_s, end_s, text}], captions "
                     "(why there are none, or ''), burned}; music {music {source, name, path, "
                     "duration_s, loops}, accept, max_bytes}.").tag(sync=True)
-    info = t.Dict(help="total_s, fps, aspect, resolution, min_kept_s, max_crossfade_s and the "
+    info = t.Dict(help="total_s, fps, aspect, resolution, min_kept_s, max_crossfade_s, the "
+                  "transitions the picker offers [{name, family, description}] and the "
                   "export choices: aspects, resolutions, fits.").tag(sync=True)
     export = t.Dict(help="The export panel: state (idle/running/done/failed/canceled), progress "
                     "0..1, message, files [{path, aspect, resolution, fit, width, height, "
@@ -113,6 +121,7 @@ class Timeline(ProjectView):
             "info": {"total_s": round(self.project.timeline.duration_s, 6), "fps": st.brief.fps,
                      "aspect": st.brief.aspect, "resolution": st.brief.resolution,
                      "min_kept_s": MIN_KEPT_S, "max_crossfade_s": MAX_CROSSFADE_S,
+                     "transitions": transition_choices(),
                      "aspects": list(ASPECTS), "resolutions": list(RESOLUTIONS),
                      "fits": list(FITS)},
         }
@@ -156,6 +165,17 @@ class Timeline(ProjectView):
     @action("set_transition")
     def _set_transition(self, scene: str, transition: str = "cut", duration_s: Any = 0.0) -> None:
         self.project.set_transition(scene, transition, duration_s)
+
+    @action("transition_strip")
+    def _transition_strip(self, name: str) -> Later:
+        """The PNG strip of one transition (five frames across it), as `nv.transitions()`
+        shows it; made once per machine and cached, so only the first ask renders."""
+
+        def work() -> WithBuffers:
+            path = transition_strip(name)
+            return WithBuffers({"name": name}, [path.read_bytes()])
+
+        return Later(work)
 
     @action("move")
     def _move(self, scene: str, to: int) -> None:

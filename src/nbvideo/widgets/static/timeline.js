@@ -5,13 +5,15 @@
 /**
  * @typedef {{ number: number, title: string, take_id: string | null, source_s: number,
  *   in_s: number, out_s: number, kept_s: number, start_s: number, end_s: number, text: string,
- *   transition: { kind: "cut" | "crossfade", duration_s: number } | null }} Clip
+ *   transition: { kind: string, duration_s: number } | null }} Clip
  * @typedef {{ part: AnyModel, id: string, clip: Clip }} Item
- * @typedef {{ kind: "cut" | "crossfade", duration_s: number }} Transition
+ * @typedef {{ kind: string, duration_s: number }} Transition
+ * @typedef {{ bytes: Map<string, DataView>, shown: string, load: (kind: string) => void }} Strips
  * @typedef {{ items: Item[], scale: number, fps: number,
  *   act: (k: string, f: Record<string, any>, b?: ArrayBuffer[]) => Promise<any>,
  *   urls: UrlCache, info: Record<string, any>, pending: Map<string, { value: number, timer: number }>,
  *   drafts: Map<string, string>, cutDrafts: Map<string, Transition>, music: { busy: string },
+ *   strips: Strips,
  *   width: number, redraw: () => void,
  *   fail: (msg: string) => void }} Ctx
  */
@@ -180,8 +182,8 @@ function drawClipTrack(lane, ctx) {
     });
     lane.append(block);
     if (!c.transition) continue;
-    // The next clip starts `fade` seconds before this one ends: the overlap is the blend.
-    const fade = c.transition.kind === "crossfade" ? c.transition.duration_s : 0;
+    // The next clip starts `fade` seconds before this one ends: the overlap is the transition.
+    const fade = c.transition.kind !== "cut" ? c.transition.duration_s : 0;
     const end = c.start_s + c.kept_s;
     // Controls of cuts closer than a control's width go on a second row instead of overlapping.
     const left = (end - fade / 2) * scale - CUT_W / 2;
@@ -189,7 +191,7 @@ function drawClipTrack(lane, ctx) {
     rowEnds[row] = left + CUT_W;
     cuts.append(cutControl(it, left, row * CUT_ROW_H, ctx));
     if (fade > 0) fades.push(h("div", {
-      class: "nbv-xfade", "aria-hidden": "true", title: `crossfade ${fmtSeconds(fade)}`,
+      class: "nbv-xfade", "aria-hidden": "true", title: `${c.transition.kind} ${fmtSeconds(fade)}`,
       style: `left:${(end - fade) * scale}px;width:${Math.max(2, fade * scale)}px`,
     }));
   }
@@ -197,7 +199,32 @@ function drawClipTrack(lane, ctx) {
   lane.style.height = "64px";
   cuts.style.height = `${rowEnds[1] > -Infinity ? 2 * CUT_ROW_H : CUT_ROW_H}px`;
   return [h("div", { class: "nbv-track", "data-track": "transitions", role: "group", "aria-label": "Transitions" },
-    h("div", { class: "nbv-track-label", text: "Cuts" }), cuts)];
+    h("div", { class: "nbv-track-label", text: "Cuts" }), cuts), stripRow(ctx)];
+}
+
+/**
+ * The strip of the transition last picked (or, before any pick, the first one that is not a
+ * cut): five frames across it between two test cards, as nv.transitions() shows it. The
+ * PNG is asked for once per name and kept.
+ * @param {Ctx} ctx @returns {HTMLElement}
+ */
+function stripRow(ctx) {
+  const withCut = ctx.items.filter((x) => x.clip.transition);
+  const kindOf = (/** @type {Item} */ x) => (ctx.cutDrafts.get(x.id) ?? x.clip.transition)?.kind ?? "cut";
+  const it = withCut.find((x) => x.id === ctx.strips.shown) ?? withCut.find((x) => kindOf(x) !== "cut");
+  const body = h("div", { class: "nbv-strip", role: "status", "aria-live": "polite" });
+  if (it) {
+    const kind = kindOf(it);
+    const about = (ctx.info.transitions || []).find((/** @type {any} */ t) => t.name === kind);
+    const bytes = ctx.strips.bytes.get(kind);
+    const url = ctx.urls.get(`strip:${kind}`, bytes, "image/png");
+    if (url) body.append(h("img", { src: url, alt: `${kind}: five frames across the transition`, "data-strip": kind }));
+    else ctx.strips.load(kind);
+    body.append(h("span", { class: "nbv-muted", text: `After clip ${it.clip.number}: ${kind}${about ? ` · ${about.description}` : ""}` }));
+  } else {
+    body.append(h("span", { class: "nbv-muted nbv-lane-note", text: "Every cut is a hard cut: pick a transition to see it here." }));
+  }
+  return subRow("strip", "Look", "The chosen transition, frame by frame", body);
 }
 
 /**
@@ -279,7 +306,8 @@ function trimHandle(block, it, edge, ctx) {
 }
 
 /**
- * The transition after one clip: cut or crossfade with a duration.
+ * The transition after one clip: a cut, or a named transition (grouped by family, from
+ * info.transitions) with a duration.
  * @param {Item} it @param {number} left @param {number} top @param {Ctx} ctx
  */
 function cutControl(it, left, top, ctx) {
@@ -287,20 +315,42 @@ function cutControl(it, left, top, ctx) {
   // change may arrive meanwhile, and must not flip the control back under the user.
   const t = ctx.cutDrafts.get(it.id) ?? /** @type {Transition} */ (it.clip.transition);
   const n = it.clip.number;
-  const kind = h("select", { "data-field": "transition", "aria-label": `Transition after clip ${n}` },
-    h("option", { value: "cut", text: "cut" }), h("option", { value: "crossfade", text: "fade" }));
+  /** @type {{ name: string, family: string, description: string }[]} */
+  const choices = ctx.info.transitions?.length ? ctx.info.transitions
+    : [{ name: "cut", family: "cut", description: "" }, { name: "crossfade", family: "fade", description: "" }];
+  /** @type {Map<string, HTMLElement>} */
+  const groups = new Map();
+  const kind = h("select", { "data-field": "transition", "aria-label": `Transition after clip ${n}` });
+  for (const c of choices) {
+    const opt = h("option", { value: c.name, text: c.name, title: c.description });
+    if (c.family === "cut") { kind.append(opt); continue; }
+    if (!groups.has(c.family)) {
+      const g = h("optgroup", { label: c.family });
+      groups.set(c.family, g);
+      kind.append(g);
+    }
+    groups.get(c.family)?.append(opt);
+  }
   /** @type {HTMLSelectElement} */ (kind).value = t.kind;
   const secs = h("input", {
     type: "number", "data-field": "transition_s", min: 1 / ctx.fps, max: ctx.info.max_crossfade_s,
-    step: 0.1, value: t.duration_s || 0.5, hidden: t.kind !== "crossfade",
-    "aria-label": `Crossfade seconds after clip ${n}`,
+    step: 0.1, value: t.duration_s || 0.5, hidden: t.kind === "cut",
+    "aria-label": `Transition seconds after clip ${n}`,
   });
+  const show = () => {
+    if (ctx.strips.shown === it.id) return;
+    ctx.strips.shown = it.id;
+    ctx.redraw();
+  };
+  kind.addEventListener("focus", show);
   const send = () => {
     const k = /** @type {HTMLSelectElement} */ (kind).value;
-    secs.hidden = k !== "crossfade";
+    ctx.strips.shown = it.id;
+    secs.hidden = k === "cut";
     const v = /** @type {HTMLInputElement} */ (secs).value;
     const draft = { kind: /** @type {Transition["kind"]} */ (k), duration_s: k === "cut" ? 0 : Number(v) };
     ctx.cutDrafts.set(it.id, draft);
+    ctx.redraw(); // the strip row shows the new choice at once
     ctx.act("set_transition", { scene: it.id, transition: k, duration_s: draft.duration_s }).finally(() => {
       // Answered: the model holds the outcome now (the view syncs before it replies).
       if (ctx.cutDrafts.get(it.id) === draft) { ctx.cutDrafts.delete(it.id); ctx.redraw(); }
@@ -328,6 +378,19 @@ function render({ model, el }) {
   /** Transitions sent and not answered yet, by scene id (see cutControl). */
   const cutDrafts = new Map();
   const music = { busy: "" };
+  /** Transition strips by name, fetched once each (see stripRow). @type {Strips} */
+  const strips = {
+    bytes: new Map(), shown: "",
+    load(kind) {
+      if (this.bytes.has(kind) || loadingStrips.has(kind)) return;
+      loadingStrips.add(kind);
+      act("transition_strip", { name: kind }).then((reply) => {
+        if (reply.ok && reply.buffers[0]) { this.bytes.set(kind, reply.buffers[0]); redraw(); }
+      }).finally(() => loadingStrips.delete(kind));
+    },
+  };
+  /** @type {Set<string>} */
+  const loadingStrips = new Set();
   /** @param {string} kind @param {Record<string, any>} fields @param {ArrayBuffer[]} [buffers] */
   async function act(kind, fields, buffers) {
     const reply = await api.request(kind, fields, buffers);
@@ -388,7 +451,7 @@ function render({ model, el }) {
     for (let s = 0; s <= (info.total_s || 0); s += stepS) {
       ruler.append(h("span", { style: `left:${s * scale}px`, text: `${s}s` }));
     }
-    const ctx = { items, scale, fps: info.fps || 30, act, urls, info, pending, drafts, cutDrafts, music, width, redraw,
+    const ctx = { items, scale, fps: info.fps || 30, act, urls, info, pending, drafts, cutDrafts, music, strips, width, redraw,
       fail: (/** @type {string} */ msg) => err.show(msg) };
     const rows = [ruler];
     for (const track of model.get("tracks") || []) {
