@@ -51,12 +51,9 @@ _VIDEO_ONLY = {"edl"}  # CMX 3600 holds one video track; the EDL carries the pic
 
 
 def _otio() -> Any:
-    try:
-        import opentimelineio as otio
-    except ImportError as exc:  # pragma: no cover - a dependency of nbvideo
-        raise InvalidInput("OTIO hand-off needs the opentimelineio package: "
-                           "pip install 'opentimelineio>=0.18' otio-fcp-adapter "
-                           "otio-cmx3600-adapter") from exc
+    """opentimelineio, imported when a hand-off is made (it is not needed to open a project)."""
+    import opentimelineio as otio
+
     return otio
 
 
@@ -468,11 +465,7 @@ def read(rt: Runtime, path: str | Path) -> ImportReport:
         fades: dict[int, tuple[Any, int, int]] = {}  # index in placed of the clip before
         pending: Any = None
         seen: set[str] = set()
-        try:
-            items = list(track)
-        except Exception as exc:
-            raise InvalidInput(f"{report.path}: its video track cannot be read: {exc}") from None
-        for item in items:
+        for item in list(track):
             if isinstance(item, otio.schema.Transition):
                 pending = item
                 continue
