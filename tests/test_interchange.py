@@ -342,3 +342,28 @@ def test_a_clip_trimmed_to_its_own_end_is_accepted(rendered: nv.Project) -> None
     end = p.scenes[0].clip.duration_s
     p.trim(1, out_s=end)
     assert p.timeline.to_pandas()["out_s"][0] == pytest.approx(end, abs=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="the offline presenter speaks "
+                    "through espeak-ng")
+def test_a_presenters_own_sound_is_a_track_in_step_with_its_picture(rendered: nv.Project,
+                                                                    tmp_path: Path) -> None:
+    p = rendered
+    p.scene(2).present(avatar="ben", voice="narrator-m")
+    p.generate_clips().wait(300)
+    p.finish(voice="narrator-f", captions=False)
+    fps = p.state.brief.fps
+    tl = otio.adapters.read_from_file(str(p.timeline.to_otio(tmp_path / "cut.otio")))
+    own = next(t for t in tl.tracks if t.metadata["nbvideo"]["track"] == "clip_sound")
+    video = _video(tl)
+    (sound,) = _clips(own)
+    picture = _clips(video)[1]
+    assert sound.metadata["nbvideo"]["scene_id"] == p.scene(2).id
+    assert sound.media_reference.target_url == picture.media_reference.target_url
+    assert sound.source_range == picture.source_range
+    assert own.range_of_child(sound).start_time == video.range_of_child(picture).start_time
+    voice = next(t for t in tl.tracks if t.metadata["nbvideo"]["track"] == "voice")
+    # the presenter says its own line: the voice-over has no line for it
+    assert p.scene(2).id not in [c.metadata["nbvideo"]["scene_id"] for c in _clips(voice)]
+    assert _frames(own.duration(), fps) <= _frames(video.duration(), fps)

@@ -21,6 +21,7 @@ from nbvideo.model.state import ExportRecord, Question, Scene, Take
 
 if TYPE_CHECKING:
     from nbvideo.project import Project
+    from nbvideo.render.interchange import ImportReport
     from nbvideo.runtime.jobs import Job
 
 
@@ -240,8 +241,8 @@ class TimelineView:
         - ``.edl``: CMX 3600 (otio-cmx3600-adapter): the picture cut only (one video track,
           with its dissolves). An EDL carries no audio tracks, markers or captions.
 
-        Media are absolute ``file://`` URLs, so an editor on this machine opens them where
-        they are; a voice line or music bed not made yet (before the first export) is
+        A relative `path` is from the current folder. Media are absolute ``file://`` URLs, so
+        an editor on this machine opens them where they are; a voice line or music bed not made yet (before the first export) is
         offline media named after its scene. Nothing is generated or paid for.
         Example: ``p.timeline.to_otio("exports/cut.xml")``
         """
@@ -249,7 +250,7 @@ class TimelineView:
 
         return interchange.write(self._p.runtime, path)
 
-    def from_otio(self, path: str | os.PathLike[str]) -> Any:
+    def from_otio(self, path: str | os.PathLike[str]) -> ImportReport:
         """Read back a cut changed in an editor (.otio, FCP 7 .xml or .edl): the order, trims
         and transitions of its first video track are applied to the project in one step (one
         undo), checked as `p.trim`, `p.set_transition` and `p.reorder` check them. Returns a

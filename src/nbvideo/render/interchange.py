@@ -470,6 +470,10 @@ def read(rt: Runtime, path: str | Path) -> ImportReport:
                 pending = item
                 continue
             prev_fade, pending = pending, None
+            if prev_fade is not None and not isinstance(item, otio.schema.Clip):
+                report.unmapped.append(f"transition {prev_fade.name!r}: it does not join two "
+                                       "clips")
+                prev_fade = None
             if isinstance(item, otio.schema.Gap):
                 report.unmapped.append(
                     f"gap of {frames(item.duration())} frames at "
@@ -504,6 +508,8 @@ def read(rt: Runtime, path: str | Path) -> ImportReport:
                 fades[len(placed) - 2] = (prev_fade, frames(prev_fade.in_offset),
                                           frames(prev_fade.out_offset))
 
+        if pending is not None:
+            report.unmapped.append(f"transition {pending.name!r}: it does not join two clips")
         # Transitions' offsets belong to the clips either side (module docstring).
         for i, (fade, a, b) in fades.items():
             before, after = placed[i] if i >= 0 else None, placed[i + 1]
