@@ -21,6 +21,7 @@ from nbvideo.model.state import ExportRecord, Question, Scene, Take
 
 if TYPE_CHECKING:
     from nbvideo.project import Project
+    from nbvideo.render.interchange import ImportReport
     from nbvideo.runtime.jobs import Job
 
 
@@ -225,6 +226,44 @@ class TimelineView:
     def duration_s(self) -> float:
         """The cut's length in seconds, after trims and transitions (each overlaps its clips)."""
         return timeline_ops.total_frames(self._p.runtime) / self._p.runtime.state.brief.fps
+
+    def to_otio(self, path: str | os.PathLike[str]) -> Path:
+        """Hand the cut to an editor: write it to `path` in the format its suffix names, through
+        OpenTimelineIO's adapter for it, and return the absolute path written.
+
+        - ``.otio``: every track. V1 holds each scene's chosen clip (source_range = its trim,
+          less the halves of the crossfades either side) with crossfades as SMPTE_Dissolve
+          transitions; audio tracks hold the clips' own sound where the export uses it
+          (presenters, lip syncs), the voice-over lines at their times and the music; the
+          sequence has a marker per scene (title and beat) and per caption, and the
+          captions as cues in the timeline's metadata. Rate: the project's fps.
+        - ``.xml``: Final Cut Pro 7 XML (otio-fcp-adapter), which Premiere Pro and DaVinci
+          Resolve import: the same tracks and markers.
+        - ``.edl``: CMX 3600 (otio-cmx3600-adapter): the picture cut only (one video track,
+          with its dissolves). An EDL carries no audio tracks, markers or captions.
+
+        A relative `path` is from the current folder. Media are absolute ``file://`` URLs, so
+        an editor on this machine opens them where they are; a voice line or music bed not made yet (before the first export) is
+        offline media named after its scene. Nothing is generated or paid for.
+        Example: ``p.timeline.to_otio("exports/cut.xml")``
+        """
+        from nbvideo.render import interchange
+
+        return interchange.write(self._p.runtime, path)
+
+    def from_otio(self, path: str | os.PathLike[str]) -> ImportReport:
+        """Read back a cut changed in an editor (.otio, FCP 7 .xml or .edl): the order, trims
+        and transitions of its first video track are applied to the project in one step (one
+        undo), checked as `p.trim`, `p.set_transition` and `p.reorder` check them. Returns a
+        report: what was applied, and what could not be mapped (a clip that matches no
+        scene, a scene missing from the file (kept; delete it with `p.delete_scene`), an
+        effect, a transition other than a dissolve, gaps, the tracks it does not read).
+        Clips are matched by scene id (kept in their names as ``[id]``) or their media file.
+        An unreadable file or a value the timeline refuses raises and changes nothing.
+        """
+        from nbvideo.render import interchange
+
+        return interchange.read(self._p.runtime, path)
 
     def __iter__(self) -> Iterator[timeline_ops.Entry]:
         return iter(timeline_ops.entries(self._p.runtime))

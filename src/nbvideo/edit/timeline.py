@@ -107,9 +107,11 @@ def timeline_table(rt: Runtime) -> pd.DataFrame:
     ])
 
 
-def _check(rt: Runtime, candidate: dict[str, ClipEdit]) -> None:
-    """Refuse edits that leave a clip too short or a transition longer than its neighbours."""
-    scenes = rt.state.scenes
+def _check(rt: Runtime, candidate: dict[str, ClipEdit],
+           scenes: list[Scene] | None = None) -> None:
+    """Refuse edits that leave a clip too short or a transition longer than its neighbours
+    (`scenes`: the order to check them in, default the storyboard's)."""
+    scenes = rt.state.scenes if scenes is None else scenes
     for i, scene in enumerate(scenes):
         ed = candidate.get(scene.id) or ClipEdit()
         src, tin, tout = window(scene, ed)
@@ -150,25 +152,32 @@ def trim(rt: Runtime, ref: str | int, in_s: float | None = None,
     """Keep [in_s, out_s) of the scene's clip (seconds from the clip's start)."""
     with rt.guard:
         scene = resolve(rt, ref)
-        src = source_seconds(scene)
-        ed = _edit(rt, scene.id)
-        for name, v in (("in_s", in_s), ("out_s", out_s)):
-            if v is not None and as_finite(v) is None:
-                raise InvalidInput(f"{name} must be seconds (a finite number from 0 to the "
-                                   f"clip's {src:g} s), got {quote(v)}")
-        # Far out of range stays out of range when snapped (and 1e308 * fps would overflow).
-        new_in = ed.trim_in_s if in_s is None else _snap(rt, max(-1.0, min(float(in_s), src + 1)))
-        new_out = ((src - ed.trim_out_s) if out_s is None
-                   else _snap(rt, max(-1.0, min(float(out_s), src + 1))))
-        if not 0 <= new_in < src:
-            raise InvalidInput(f"in_s must be from 0 to below the clip's {src:g} s, "
-                               f"got {new_in if in_s is None else float(in_s):g}")
-        if not 0 < new_out <= src + 1e-9:
-            raise InvalidInput(f"out_s must be above 0 and at most the clip's {src:g} s, "
-                               f"got {new_out if out_s is None else float(out_s):g}")
-        new = ed.model_copy(update={"trim_in_s": new_in, "trim_out_s": round(src - new_out, 6)})
+        new = checked_trim(rt, scene, _edit(rt, scene.id), in_s, out_s)
         _apply(rt, scene.id, new)
         return new
+
+
+def checked_trim(rt: Runtime, scene: Scene, ed: ClipEdit, in_s: float | None,
+                 out_s: float | None) -> ClipEdit:
+    """`ed` with [in_s, out_s) kept, snapped to frames; the values checked on their own
+    (the timeline as a whole is checked by whoever applies it)."""
+    src = source_seconds(scene)
+    for name, v in (("in_s", in_s), ("out_s", out_s)):
+        if v is not None and as_finite(v) is None:
+            raise InvalidInput(f"{name} must be seconds (a finite number from 0 to the "
+                               f"clip's {src:g} s), got {quote(v)}")
+    # Far out of range stays out of range when snapped (and 1e308 * fps would overflow).
+    new_in = ed.trim_in_s if in_s is None else _snap(rt, max(-1.0, min(float(in_s), src + 1)))
+    new_out = ((src - ed.trim_out_s) if out_s is None
+               else _snap(rt, max(-1.0, min(float(out_s), src + 1))))
+    if not 0 <= new_in < src:
+        raise InvalidInput(f"in_s must be from 0 to below the clip's {src:g} s, "
+                           f"got {new_in if in_s is None else float(in_s):g}")
+    if not 0 < new_out <= src + 1e-6:  # snapped to 6 places: a clip's own end may round up
+        raise InvalidInput(f"out_s must be above 0 and at most the clip's {src:g} s, "
+                           f"got {new_out if out_s is None else float(out_s):g}")
+    return ed.model_copy(update={"trim_in_s": new_in,
+                                 "trim_out_s": max(0.0, round(src - new_out, 6))})
 
 
 def _transition(rt: Runtime, kind: str, duration_s: float) -> Transition:
@@ -188,6 +197,28 @@ def _transition(rt: Runtime, kind: str, duration_s: float) -> Transition:
             f"got {quote(duration_s)}"
         )
     return Transition(kind=name, duration_s=_snap(rt, float(duration_s)))
+
+
+def checked_transition(rt: Runtime, kind: str, duration_s: float) -> Transition:
+    """A transition checked as `set_transition` checks it (same errors), snapped to frames."""
+    return _transition(rt, kind, duration_s)
+
+
+def apply_cut(rt: Runtime, order: list[str], edits: dict[str, ClipEdit]) -> None:
+    """Set the scene order and these scenes' edits in one step (one save, one undo), checked
+    as a whole first: a timeline that `_check` refuses changes nothing. `order` names every
+    scene once (what `p.reorder` asks); edits of scenes not in `edits` stay as they are."""
+    with rt.guard:
+        by_id = {s.id: s for s in rt.state.scenes}
+        if sorted(order) != sorted(by_id):
+            raise InvalidInput(f"order must name every scene exactly once ({len(by_id)} "
+                               f"scenes: {', '.join(by_id)})")
+        candidate = {**rt.state.timeline.edits, **edits}
+        scenes = [by_id[sid] for sid in order]
+        _check(rt, candidate, scenes)
+        rt.state.scenes = scenes
+        rt.state.timeline.edits = candidate
+        rt.save()
 
 
 def set_transition(rt: Runtime, ref: str | int, kind: str = "cut",
