@@ -25,7 +25,7 @@ from nbvideo.store.brands import CaptionStyle, font_file
 
 __all__ = [
     "BurnIn", "Cue", "TextLayout", "burn_in", "cues_from_lines", "filter_value", "layout_text",
-    "srt_text", "vtt_text", "write_srt", "write_vtt",
+    "srt_text", "vtt_text", "write_srt", "write_text", "write_vtt",
 ]  # fmt: skip
 
 
@@ -124,6 +124,11 @@ def _write(path: Path, text: str) -> Path:
     tmp.write_text(text, encoding="utf-8", newline="\n")
     tmp.replace(path)
     return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    """A sidecar written whole or not at all (UTF-8, LF)."""
+    return _write(path, text)
 
 
 def write_srt(cues: list[Cue], path: Path) -> Path:
