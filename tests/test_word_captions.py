@@ -25,7 +25,7 @@ from nbvideo.media.audio_io import SAMPLE_RATE, write_wav
 from nbvideo.media.ffmpeg import ffmpeg_exe
 from nbvideo.media.glyphs import FontStack, face_metrics
 from nbvideo.model.color import hex_rgb
-from nbvideo.model.presets import Rect, get_preset
+from nbvideo.model.presets import Rect, SafeArea, get_preset
 from nbvideo.model.speech import LineWords, WordTiming
 from nbvideo.render.finishing import VOICE_LEAD_S, caption_words, words_path
 from nbvideo.store.brands import CaptionStyle, font_file
@@ -320,8 +320,13 @@ def _cs(stamp: str) -> int:
 def test_the_ass_sidecar_keeps_each_words_time(look: str) -> None:
     cues = [_cue("Trail too tough?", start_s=0.5), _cue("Not any more.", start_s=2.2)]
     cues[1] = cues[1].model_copy(update={"timings": "estimated"})
-    doc = _parse_ass(ass_sidecar(cues, look, STYLE, 1080, 1920, highlight=ORANGE))
+    preset = get_preset("tiktok")
+    doc = _parse_ass(ass_sidecar(cues, look, STYLE, 1080, 1920, highlight=ORANGE,
+                                 safe_area=preset.safe_area))
     styles = {s["Name"]: s for s in doc["V4+ Styles"]}
+    safe = preset.safe_area.rect(1080, 1920)  # a player keeps it where the platform's UI is not
+    assert (int(styles["Caption"]["MarginL"]), int(styles["Caption"]["MarginR"]),
+            int(styles["Caption"]["MarginV"])) == (safe.x, 1080 - safe.right, 1920 - safe.bottom)
     assert styles["Caption"]["Fontname"] == "Manrope ExtraBold"
     events = [e for e in doc["Events"] if e["kind"] == "Dialogue"]
     assert [e["Name"] for e in events] == ["provider", "estimated"]
@@ -365,3 +370,74 @@ def test_the_bundled_libass_reads_the_sidecar(tmp_path: Path) -> None:
     said = frames[wc.words[-1].start_frame]
     assert _near(said, ORANGE).sum() > 100  # the words said, in the highlight
     assert _near(frames[wc.words[0].start_frame - 1], ORANGE).sum() == 0
+
+
+# ------------------------------------------------------------------------------- an export
+def _frame(video: Path, n: int, w: int, h: int) -> np.ndarray:
+    """Frame number `n` of a video, exactly (counted, not sought by time)."""
+    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-v", "error", "-i", str(video),
+                          "-vf", f"select=eq(n\\,{n})", "-fps_mode", "passthrough",
+                          "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
+                         capture_output=True, check=True).stdout
+    return np.frombuffer(out, np.uint8).reshape(h, w, 3)
+
+
+@pytest.mark.slow
+def test_a_karaoke_export_lights_each_word_as_it_is_said(rendered, tmp_path: Path) -> None:
+    import nbvideo as nv
+
+    p = rendered
+    p.finish(brand="trailhead", voice="narrator-f", caption_style="lines")
+    (lines,) = p.export("lines", formats=["16:9"])
+    p.finish(caption_style="karaoke")
+    assert p.finish().caption_style == "karaoke"
+    (kara,) = p.export("kara", formats=["16:9"])
+    a, b = p.path / lines.path, p.path / kara.path
+    # the sidecars: SRT/VTT the same line cues whatever the look; the ASS has the words
+    assert a.with_suffix(".srt").read_text() == b.with_suffix(".srt").read_text()
+    assert a.with_suffix(".vtt").read_text() == b.with_suffix(".vtt").read_text()
+    assert kara.path.replace(".mp4", ".ass") in kara.sidecars
+    doc = _parse_ass(b.with_suffix(".ass").read_text(encoding="utf-8"))
+    first = next(e for e in doc["Events"] if e["kind"] == "Dialogue")
+    assert first["Name"] == "estimated"  # espeak-ng gives no timestamps
+    fps, w, h = kara.fps, kara.width, kara.height
+    at, starts = _cs(first["Start"]), []
+    for k, word in re.findall(r"\{\\k(\d+)\}([^{]*)", first["Text"]):
+        if word.strip():
+            starts.append(round(at / 100 * fps + 0.5))
+        at += int(k)
+    kit = nv.load_brand("trailhead")
+    said = re.sub(r"\{[^}]*\}", "", first["Text"]).strip()
+    lay = layout_text(said, kit.caption_style, w, h, SafeArea(), base=kit.base_dir)
+    r = lay.rect
+    box = (slice(r.y, r.bottom), slice(r.x, r.right))
+
+    def lit(n: int) -> np.ndarray:  # orange in the karaoke export, not in the lines one
+        return (_near(_frame(b, n, w, h), kit.accent, 45)
+                & ~_near(_frame(a, n, w, h), kit.accent, 45))[box]
+
+    assert lit(starts[0] - 1).sum() < 10  # before the first word is said: nothing lit
+    centres = []
+    for n in starts[:2]:
+        on = lit(n)
+        assert on.sum() > 40, f"no word lit on frame {n}"
+        centres.append(np.nonzero(on)[1].mean())
+    if len(lay.lines[0].split()) > 1:  # the second word is right of the first on its line
+        assert centres[1] > centres[0] + 5
+    # the rest of the picture is the lines export's, caption outside its box untouched
+    fa, fb = _frame(a, starts[0], w, h).astype(int), _frame(b, starts[0], w, h).astype(int)
+    outside = np.ones((h, w), bool)
+    outside[max(0, r.y - 4):r.bottom + 4, max(0, r.x - 6):r.right + 6] = False
+    assert np.abs(fa - fb).max(axis=2)[outside].mean() < 1.0
+
+
+def test_the_caption_style_is_a_finishing_setting_that_old_projects_default(fresh) -> None:
+    from nbvideo.errors import InvalidInput
+    from nbvideo.model.state import Finishing
+
+    assert Finishing.model_validate({"captions": True}).caption_style == "lines"
+    assert fresh.finish(caption_style="pop-in").caption_style == "pop-in"
+    with pytest.raises(InvalidInput, match="caption_style") as err:
+        fresh.finish(caption_style="wobble")
+    assert "karaoke" in str(err.value)
+    assert fresh.finish().caption_style == "pop-in"  # the refused setting changed nothing

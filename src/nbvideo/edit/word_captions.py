@@ -135,7 +135,7 @@ _HEADER = """[Script Info]
 ScriptType: v4.00+
 PlayResX: {w}
 PlayResY: {h}
-WrapStyle: 2
+WrapStyle: {wrap}
 ScaledBorderAndShadow: yes
 YCbCr Matrix: None
 
@@ -275,7 +275,9 @@ def burn_in_words(cues: list[WordCue], look: CaptionLook, style: CaptionStyle,
                               f"{at}{text}\n")
         fonts |= paint.fonts
     note = "nbvideo burned-in captions: one event per line and word state"
-    script = _HEADER.format(note=note, w=frame_w, h=frame_h, styles=styles) + "".join(events)
+    # WrapStyle 2: no wrapping, every line is already where the layout put it
+    script = (_HEADER.format(note=note, w=frame_w, h=frame_h, wrap=2, styles=styles)
+              + "".join(events))
     return WordBurn(script=script, fonts=tuple(sorted(fonts)), items=items, layouts=layouts)
 
 
@@ -360,14 +362,14 @@ def fonts_dir(fonts: Sequence[Path], cache: Path) -> Path:
 
 # ------------------------------------------------------------------------------- sidecar
 def ass_sidecar(cues: list[WordCue], look: CaptionLook, style: CaptionStyle, frame_w: int,
-                frame_h: int, *, highlight: str = DEFAULT_HIGHLIGHT,
-                base: Path | None = None) -> str:
+                frame_h: int, *, highlight: str = DEFAULT_HIGHLIGHT, base: Path | None = None,
+                safe_area: SafeArea | Rect | None = None) -> str:
     """The ASS sidecar: one event per caption line cue, its words timed with karaoke `\\k`
     tags (centiseconds from the event's start, a word lasting until the next one starts; a
     leading `{\\k..}` before the first word is the wait for it). The Name field says where
     the times came from ('provider' or 'estimated'). Players show it in the chosen look:
     karaoke colours the said words, pop-in shows them as they are said, lines and boxed
-    show the whole line (boxed in an opaque box)."""
+    show the whole line (boxed in an opaque box), kept inside `safe_area` by the margins."""
     own = face_metrics(_font_path(style, base))
     scale = frame_h / 1080
     px = max(8, round(style.size_pct / 100 * frame_h))
@@ -375,11 +377,13 @@ def ass_sidecar(cues: list[WordCue], look: CaptionLook, style: CaptionStyle, fra
     secondary = _colour(style.color, 0.0 if look == "pop-in" else 1.0)
     boxed = look == "boxed" or style.box
     back = _colour(style.box_color, style.box_opacity)
-    margin_v = round(0.05 * frame_h)
+    safe = (safe_area.rect(frame_w, frame_h) if isinstance(safe_area, SafeArea) else
+            safe_area or SafeArea().rect(frame_w, frame_h))
     styles = _style_line("Caption", own.family, own.ass_size(px), primary, secondary,
                          back if boxed else _colour(style.outline_color), back,
                          3 if boxed else 1, round(style.outline_px * scale), 2)
-    styles = styles.replace(",0,0,0,-1\n", f",0,0,{margin_v},-1\n")
+    styles = styles.replace(",0,0,0,-1\n", f",{safe.x},{frame_w - safe.right},"
+                                            f"{frame_h - safe.bottom},-1\n")
     events = []
     for wc in cues:
         cue = wc.cue
@@ -396,4 +400,6 @@ def ass_sidecar(cues: list[WordCue], look: CaptionLook, style: CaptionStyle, fra
         events.append(f"Dialogue: 0,{_time(on)},{_time(off)},Caption,{wc.timings},0,0,0,,"
                       f"{text}\n")
     note = "nbvideo captions: word timings as karaoke \\k tags; Name: provider or estimated"
-    return _HEADER.format(note=note, w=frame_w, h=frame_h, styles=styles) + "".join(events)
+    # WrapStyle 0: a player wraps a long line evenly, as the burned captions are set
+    return (_HEADER.format(note=note, w=frame_w, h=frame_h, wrap=0, styles=styles)
+            + "".join(events))

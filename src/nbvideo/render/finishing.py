@@ -590,7 +590,7 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
             highlight = (kit.accent if kit is not None
                          and kit.accent.lower() != style.color.lower() else DEFAULT_HIGHLIGHT)
             ass = ass_sidecar(word_cues, f.caption_style, style, w, h, highlight=highlight,
-                              base=style_base)
+                              base=style_base, safe_area=area)
             if f.caption_style == "lines":
                 cap = burn_in(cues, style, w, h, area, base=style_base, warn=False,
                               avoid=logo_box)
