@@ -450,7 +450,8 @@ class Project:
 
     def finish(self, **settings: Any) -> Finishing:
         """Set how exports are finished: brand=, voice=, voice_model=, voice_fit=, music=,
-        captions=, scene_text=, logo=, end_card= (see `nbvideo.model.state.Finishing`). Saved with
+        captions=, caption_style= ('lines', 'karaoke', 'pop-in', 'boxed'), scene_text=, logo=,
+        end_card= (see `nbvideo.model.state.Finishing`). Saved with
         the project. `voice_fit="speed"` plays a voice line that is longer than its scene up
         to 1.5x faster; the default stops the export with the three ways to fit it.
         Offline frames follow it: clean (no board marks) while the export burns text, and

@@ -25,7 +25,7 @@ from nbvideo.store.brands import CaptionStyle, font_file
 
 __all__ = [
     "BurnIn", "Cue", "TextLayout", "burn_in", "cues_from_lines", "filter_value", "layout_text",
-    "srt_text", "vtt_text", "write_srt", "write_vtt",
+    "srt_text", "vtt_text", "write_srt", "write_text", "write_vtt",
 ]  # fmt: skip
 
 
@@ -126,6 +126,11 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+def write_text(path: Path, text: str) -> Path:
+    """A sidecar written whole or not at all (UTF-8, LF)."""
+    return _write(path, text)
+
+
 def write_srt(cues: list[Cue], path: Path) -> Path:
     return _write(path, srt_text(cues))
 
@@ -203,15 +208,40 @@ def _balanced(text: str, font: FontStack, width: float,
 
 def layout_text(text: str, style: CaptionStyle, frame_w: int, frame_h: int,
                 safe_area: SafeArea | Rect, *, base: Path | None = None,
-                position: str | None = None) -> TextLayout:
+                position: str | None = None, avoid: Rect | None = None) -> TextLayout:
     """Wrap `text` to the safe area's width, shrinking the font toward `min_size_pct` until
     it fits in `max_lines` and the safe area's height.
 
     The box is always placed inside the safe area when it fits there at all; when even the
     smallest size does not fit, the layout says so in `fits`/`problem` (and the preset check
-    reports the box that sticks out) rather than silently clipping words.
+    reports the box that sticks out) rather than silently clipping words. A box that would
+    cover `avoid` (the logo) is laid out again in the part of the safe area above, below or
+    beside it; a box clear of it is exactly as without it.
     """
     safe = safe_area.rect(frame_w, frame_h) if isinstance(safe_area, SafeArea) else safe_area
+    lay = _layout(text, style, frame_w, frame_h, safe, base, position)
+    if avoid is None or not lay.rect.intersects(avoid):
+        return lay
+    gap = round(0.015 * min(frame_w, frame_h))
+    regions = [Rect(x=safe.x, y=safe.y, w=safe.w, h=max(0, avoid.y - gap - safe.y)),
+               Rect(x=safe.x, y=avoid.bottom + gap, w=safe.w,
+                    h=max(0, safe.bottom - avoid.bottom - gap))]
+    regions.sort(key=lambda r: -r.h)
+    regions += sorted([Rect(x=safe.x, y=safe.y, w=max(0, avoid.x - gap - safe.x), h=safe.h),
+                       Rect(x=avoid.right + gap, y=safe.y,
+                            w=max(0, safe.right - avoid.right - gap), h=safe.h)],
+                      key=lambda r: -r.w)
+    for region in regions:
+        if region.w < frame_w // 5 or region.h < frame_h // 10:
+            continue
+        moved = _layout(text, style, frame_w, frame_h, region, base, position)
+        if moved.fits and not moved.rect.intersects(avoid):
+            return moved
+    return lay  # nowhere clear of it: the preset check reports text_over_logo
+
+
+def _layout(text: str, style: CaptionStyle, frame_w: int, frame_h: int, safe: Rect,
+            base: Path | None, position: str | None) -> TextLayout:
     pos = position or style.position
     path = font_file(style.font, base)
     scale = frame_h / 1080
@@ -323,7 +353,8 @@ def _line_filters(line: str, lay: TextLayout, y: int, style: CaptionStyle,
 
 def burn_in(cues: list[Cue], style: CaptionStyle, frame_w: int, frame_h: int,
             safe_area: SafeArea | Rect, *, label: str = "caption", base: Path | None = None,
-            position: str | None = None, warn: bool = True) -> BurnIn:
+            position: str | None = None, warn: bool = True, avoid: Rect | None = None
+            ) -> BurnIn:
     """drawbox/drawtext filters (comma-joined, no pad labels) that draw each cue exactly on
     its frames. Splice into a graph as `[v]{filters}[vout]`, or pass as `-vf`.
 
@@ -337,7 +368,7 @@ def burn_in(cues: list[Cue], style: CaptionStyle, frame_w: int, frame_h: int,
     layouts: list[TextLayout] = []
     for n, cue in enumerate(cues, 1):
         lay = layout_text(cue.text, style, frame_w, frame_h, safe_area, base=base,
-                          position=position)
+                          position=position, avoid=avoid)
         layouts.append(lay)
         items.append(TextItem(label=f"{label} {n}", rect=lay.rect, start_s=cue.start_s,
                               end_s=cue.end_s))

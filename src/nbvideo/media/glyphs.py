@@ -29,7 +29,8 @@ from PIL import ImageDraw, ImageFont
 
 from nbvideo.errors import GlyphWarning, quote
 
-__all__ = ["FALLBACK_FONTS", "FontStack", "Run", "has_rtl", "rtl_paragraph", "warn_missing"]
+__all__ = ["FALLBACK_FONTS", "FaceMetrics", "FontStack", "Run", "face_metrics", "has_rtl",
+           "rtl_paragraph", "warn_missing"]
 
 _FONTS = Path(__file__).parents[1] / "data" / "fonts"
 FALLBACK_FONTS: tuple[Path, ...] = tuple(_FONTS / n for n in (
@@ -199,6 +200,27 @@ class FontStack:
         return not has_rtl(text) and all(
             ord(c) in cm or unicodedata.category(c) in _INHERIT for c in text)
 
+    def font_runs(self, text: str) -> list[tuple[str, Path | None]]:
+        """The line split where its font changes, in typed (logical) order: (text, font),
+        None for the line's own font. For a renderer that does its own bidi (libass).
+        Spaces and marks go with the character before them (at the start: after them)."""
+        inherit = object()
+        firm = [inherit if unicodedata.category(ch) in _INHERIT else self._owner(ch)
+                for ch in text]
+        owners: list[Path | None] = []
+        last: Any = next((o for o in firm if o is not inherit), None)
+        for got in firm:
+            if got is not inherit:
+                last = got
+            owners.append(_TOFU if last is False else last)  # type: ignore[arg-type]
+        out: list[tuple[str, Path | None]] = []
+        for ch, owner in zip(text, owners, strict=True):
+            if out and out[-1][1] == owner:
+                out[-1] = (out[-1][0] + ch, owner)
+            else:
+                out.append((ch, owner))
+        return out
+
     def runs(self, text: str) -> list[Run]:
         """The line as runs in visual order, left to right on screen."""
         if not text:
@@ -267,6 +289,40 @@ class FontStack:
             sub = self._sub(run.font)
             draw.text((left, base), run.text, font=sub, anchor="ls",
                       **_direction_kw(sub, run.rtl), **kw)
+
+
+@dataclass(frozen=True)
+class FaceMetrics:
+    """What libass needs to set a font at a given em size: its family name (name ID 1, what
+    `\\fn` matches) and the OS/2 win ascent and descent, which libass takes as the font's
+    height (a size of N pixels makes winAscent + winDescent N pixels, not the em)."""
+
+    family: str
+    units_per_em: int
+    win_ascent: int
+    win_descent: int
+
+    def ass_size(self, em_px: float) -> float:
+        """The ASS font size that draws this font at `em_px` pixels per em, as Pillow and
+        drawtext do."""
+        return em_px * (self.win_ascent + self.win_descent) / self.units_per_em
+
+    def descent(self, em_px: float) -> float:
+        """Pixels below the baseline libass counts as the line's descent at `em_px`."""
+        return em_px * self.win_descent / self.units_per_em
+
+
+@functools.lru_cache(maxsize=32)
+def face_metrics(path: Path) -> FaceMetrics:
+    from fontTools.ttLib import TTFont
+
+    with TTFont(str(path), lazy=True, fontNumber=0) as tt:
+        os2, upem = tt["OS/2"], tt["head"].unitsPerEm
+        asc, desc = int(os2.usWinAscent), int(os2.usWinDescent)
+        if asc + desc == 0:  # libass then uses hhea
+            asc, desc = int(tt["hhea"].ascent), -int(tt["hhea"].descent)
+        family = tt["name"].getDebugName(1) or path.stem
+    return FaceMetrics(family=family, units_per_em=upem, win_ascent=asc, win_descent=desc)
 
 
 @functools.cache

@@ -371,6 +371,10 @@ class Timeline(Model):
     edits: dict[str, ClipEdit] = Field(default_factory=dict)
 
 
+CaptionLook = Literal["lines", "karaoke", "pop-in", "boxed"]
+"""Caption styles `Finishing.caption_style` takes; all but 'lines' follow the word timings."""
+
+
 class Finishing(Model):
     """What turns the timeline into a deliverable: brand kit, voice-over, music, text on screen.
 
@@ -388,6 +392,10 @@ class Finishing(Model):
     music: str = Field("none", max_length=500,
                        description="'bed' (generated), 'none', or a music file path.")
     captions: bool = Field(True, description="Voice lines as burned captions and SRT/VTT.")
+    caption_style: CaptionLook = Field(
+        "lines", description="How burned captions follow the voice: 'lines' (each line whole, "
+        "as drawn since captions began), 'karaoke' (the word being said in the brand's accent "
+        "colour), 'pop-in' (words appear as they are said), 'boxed' (a box behind each line).")
     scene_text: bool = Field(False, description="Burn each scene's on-screen text in.")
     logo: bool = Field(True, description="The kit's logo as a watermark.")
     end_card: bool = Field(True, description="The kit's end card after the last scene.")

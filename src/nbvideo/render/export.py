@@ -12,7 +12,7 @@ from pathlib import Path
 from slugify import slugify
 from tqdm.auto import tqdm
 
-from nbvideo.edit.captions import write_srt, write_vtt
+from nbvideo.edit.captions import write_srt, write_text, write_vtt
 from nbvideo.edit.timeline import require_clips
 from nbvideo.errors import InvalidInput, quote, render_step
 from nbvideo.generate import clips as clips_phase
@@ -199,6 +199,8 @@ def _render_one(rt: Runtime, t: _Target, prep: finishing.Prepared, fit: str, war
     if prep.cues:
         sidecars += [write_srt(prep.cues, out.with_suffix(".srt")),
                      write_vtt(prep.cues, out.with_suffix(".vtt"))]
+    if prep.ass:
+        sidecars.append(write_text(out.with_suffix(".ass"), prep.ass))
     record = ExportRecord(
         path=t.rel, aspect=t.aspect, resolution=t.resolution, fit=fit,  # type: ignore[arg-type]
         width=result.width, height=result.height, duration_s=result.duration_s,

@@ -20,8 +20,22 @@ from pathlib import Path
 from typing import Any
 
 from nbvideo.edit.captions import Cue, burn_in, cues_from_lines
-from nbvideo.edit.overlays import end_card, end_card_falls_back, logo_overlay, warn_end_card
+from nbvideo.edit.overlays import (
+    end_card,
+    end_card_falls_back,
+    logo_overlay,
+    logo_rect,
+    warn_end_card,
+)
 from nbvideo.edit.timeline import Entry
+from nbvideo.edit.word_captions import (
+    DEFAULT_HIGHLIGHT,
+    WordCue,
+    ass_sidecar,
+    burn_in_words,
+    cue_words,
+    fonts_dir,
+)
 from nbvideo.errors import InvalidInput
 from nbvideo.generate.lipsync import lip_synced
 from nbvideo.keys import redact
@@ -59,6 +73,8 @@ class Prepared:
     audio: Path | None = None
     audio_lufs: float | None = None
     cues: list[Cue] = field(default_factory=list)
+    word_cues: list[WordCue] = field(default_factory=list)
+    ass: str | None = None  # the ASS sidecar: the captions with each word's time
     warnings: list[Violation] = field(default_factory=list)
     # Seconds of the film the overlay draws on (smart export re-encodes only those);
     # None when it draws on every frame (a logo watermark).
@@ -529,8 +545,10 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
         clips.append(RenderClip(path=card, duration_s=card_s))
     _frames, total_s = plan_duration(clips, fps)
 
-    lines, tempos = fit_lines(rt, entries, speak_lines(rt, entries))
-    lines.update(clip_lines(rt, entries))  # lip-synced scenes: the line is the clip's own
+    spoken = speak_lines(rt, entries)
+    lines, tempos = fit_lines(rt, entries, spoken)
+    synced = clip_lines(rt, entries)
+    lines.update(synced)  # lip-synced scenes: the line is the clip's own
     own = presenter_lines(rt, entries)
     scene_s = {e.scene.id: e.frames / rt.state.brief.fps for e in entries}
     overruns = {o.scene_id: o for o in line_overruns(
@@ -542,10 +560,14 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
     if warnings and not _accepts(accept, "voice_overrun"):
         enforce(warnings, accept)  # raises ExportCheckFailed: nothing is mixed or encoded
     cues: list[Cue] = []
+    word_cues: list[WordCue] = []
+    ass = None
     filters: list[str] = []
     texts = []
     spans: list[tuple[float, float]] = []
     style_base = kit.base_dir if kit is not None else None
+    logo = kit.logo_path() if kit is not None and f.logo else None
+    logo_box = logo_rect(logo, w, h, kit.logo_placement, safe) if kit and logo else None
     if kit is not None or f.captions or f.scene_text:
         style = kit.caption_style if kit is not None else CaptionStyle()
         area = safe or _full_frame()
@@ -560,9 +582,26 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
             spans += [(c.start_s, c.end_s) for c in cues]
             _warn_glyphs(style, style_base, entries, "voice line (caption)",
                          lambda sc: sc.voice_line if sc.id in said else "")
-            cap = burn_in(cues, style, w, h, area, base=style_base, warn=False)
-            filters.append(cap.filters)
-            texts += cap.items
+            heard = {sid: (p, VOICE_LEAD_S, tempos.get(sid, 1.0)) for sid, (p, _s)
+                     in spoken.items()}
+            heard.update({sid: (p, VOICE_LEAD_S, 1.0) for sid, (p, _s) in synced.items()})
+            heard.update({sid: (p, 0.0, 1.0) for sid, (p, _s) in captioned.items()})
+            word_cues = caption_words(entries, cues, heard)
+            highlight = (kit.accent if kit is not None
+                         and kit.accent.lower() != style.color.lower() else DEFAULT_HIGHLIGHT)
+            ass = ass_sidecar(word_cues, f.caption_style, style, w, h, highlight=highlight,
+                              base=style_base, safe_area=area)
+            if f.caption_style == "lines":
+                cap = burn_in(cues, style, w, h, area, base=style_base, warn=False,
+                              avoid=logo_box)
+                filters.append(cap.filters)
+                texts += cap.items
+            else:
+                words = burn_in_words(word_cues, f.caption_style, style, w, h, area,
+                                      highlight=highlight, base=style_base, avoid=logo_box,
+                                      warn=False)
+                filters.append(_ass_filter(rt, words))
+                texts += words.items
         if f.scene_text:
             scene_cues = cues_from_lines([(e.start_s, e.start_s + scene_s[e.scene.id],
                                            e.scene.on_screen_text) for e in entries
@@ -571,18 +610,17 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
             _warn_glyphs(style, style_base, entries, "on-screen text",
                          lambda sc: sc.on_screen_text)
             txt = burn_in(scene_cues, style, w, h, area, label="scene text", base=style_base,
-                          position="top", warn=False)
+                          position="top", warn=False, avoid=logo_box)
             filters.append(txt.filters)
             texts += txt.items
     overlay = None
-    logo_rect = None
     chain = ",".join(x for x in filters if x and x != "null")
-    if kit is not None and f.logo and kit.logo_path() is not None:
+    if kit is not None and logo is not None:
         src = "txt" if chain else "vin"
-        logo = logo_overlay(kit.logo_path(), w, h, kit.logo_placement, safe, src=src,
+        mark = logo_overlay(logo, w, h, kit.logo_placement, safe, src=src,
                             out="vout", until_s=total_s - card_s if card_s else None)
-        overlay = (f"[vin]{chain}[txt];" if chain else "") + logo.graph
-        logo_rect = logo.rect
+        overlay = (f"[vin]{chain}[txt];" if chain else "") + mark.graph
+        logo_box = mark.rect
         spans = []  # the watermark is on every frame: nothing left to copy
     elif chain:
         overlay = f"[vin]{chain}[vout]"
@@ -590,10 +628,55 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
     if preset is not None:
         facts = ExportFacts(duration_s=total_s, width=w, height=h, fps=fps,
                             has_audio=audio is not None, audio_lufs=lufs, texts=texts,
-                            logo=logo_rect)
+                            logo=logo_box)
         warnings = check_export(preset, facts) + warnings
     return Prepared(clips=clips, overlay=overlay, audio=audio, audio_lufs=lufs, cues=cues,
-                    warnings=warnings, overlay_spans=spans if overlay and spans else None)
+                    word_cues=word_cues, ass=ass, warnings=warnings,
+                    overlay_spans=spans if overlay and spans else None)
+
+
+def caption_words(entries: list[Entry], cues: list[Cue],
+                  heard: dict[str, tuple[Path, float, float]]) -> list[WordCue]:
+    """Each caption cue with its words on the film. `heard`: scene id -> (the WAV its line
+    was spoken into, seconds into the scene that WAV is placed at, the tempo it is played
+    at). The voice model's own times are used as given when they have the caption's words
+    (ElevenLabs'); otherwise, and for every other voice, they are estimated from the WAV
+    and the text, and the cue says so."""
+    from nbvideo.media.audio_io import read_wav
+    from nbvideo.media.word_times import estimate_words
+
+    out = []
+    for cue in cues:
+        said = [e for e in entries if e.scene.id in heard
+                and e.scene.voice_line.split() == cue.text.split()]
+        if not said:
+            continue
+        e = min(said, key=lambda e: abs(e.start_s + VOICE_LEAD_S - cue.start_s))
+        wav, lead, tempo = heard[e.scene.id]
+        kept = line_words(wav, e.scene.voice_line.strip())
+        tokens = cue.text.split()
+        words, timings = kept.words, kept.timings
+        if [w.word for w in words] != tokens:  # the model changed the text: from the audio
+            samples, rate = read_wav(wav)
+            words, timings = estimate_words(samples, rate, " ".join(tokens)), "estimated"
+        out.append(cue_words(cue, words, e.start_s + lead, timings, tempo))
+    return out
+
+
+def _ass_filter(rt: Runtime, burn: Any) -> str:
+    """The `ass` filter that draws `burn`: its script kept under assets/captions/ by its
+    contents (so a smart re-export of the same captions finds its pieces), and libass
+    pointed at a folder of exactly the fonts the script names."""
+    folder = rt.store.path("assets/captions")
+    folder.mkdir(parents=True, exist_ok=True)
+    fonts = fonts_dir(burn.fonts, folder)
+    key = hashlib.sha256((burn.script + "\0" + str(fonts)).encode()).hexdigest()[:16]
+    script = folder / f"captions-{key}.ass"
+    if not script.is_file():
+        part = script.with_name(script.name + ".part")
+        part.write_text(burn.script, encoding="utf-8")
+        part.replace(script)
+    return burn.filter_for(script, fonts)
 
 
 def entry_of(entries: list[Entry], scene_id: str) -> Entry:
