@@ -23,7 +23,8 @@ import numpy as np
 
 from nbvideo.media.audio_io import SAMPLE_RATE
 
-__all__ = ["Mastered", "integrated_lufs", "limit", "master", "sample_peaks", "true_peak_db"]
+__all__ = ["Mastered", "integrated_lufs", "limit", "master", "max_momentary_lufs", "sample_peaks",
+           "true_peak_db"]
 
 SILENCE_LUFS = -69.0
 """ebur128 reads digital silence as -70 LUFS; anything under this is treated as silence."""
@@ -73,21 +74,41 @@ def _k_weighted(ch: np.ndarray) -> np.ndarray:
     return np.fft.irfft(np.fft.rfft(ch, size) * h, size)[:n]
 
 
+def _block_energy(x: np.ndarray, rate: int) -> np.ndarray:
+    """Mean-square K-weighted energy (summed over channels) of each 400 ms block, every
+    100 ms (BS.1770's gating blocks; its momentary loudness)."""
+    x = _stereo(x)
+    block, step = round(0.4 * rate), round(0.1 * rate)
+    if len(x) < block:
+        return np.zeros(0)
+    starts = np.arange(0, len(x) - block + 1, step)
+    energy = np.zeros(len(starts))
+    for c in range(x.shape[1]):
+        sq = np.concatenate([[0.0], np.cumsum(_k_weighted(x[:, c]) ** 2)])
+        energy += (sq[starts + block] - sq[starts]) / block
+    return energy
+
+
+def max_momentary_lufs(x: np.ndarray, rate: int = SAMPLE_RATE) -> float:
+    """The loudest 400 ms of `x` (BS.1770 momentary loudness), padded with silence to one
+    block if shorter: how loud a short sound reads next to speech."""
+    x = _stereo(x)
+    block = round(0.4 * rate)
+    if len(x) < block:
+        x = np.concatenate([x, np.zeros((block - len(x), x.shape[1]))])
+    top = float(_block_energy(x, rate).max())
+    return -0.691 + 10 * math.log10(top) if top > 1e-20 else -70.0
+
+
 def integrated_lufs(x: np.ndarray, rate: int = SAMPLE_RATE) -> float:
     """Integrated loudness (LUFS) of float samples (frames,) or (frames, channels) at 48 kHz.
     Every channel weighs 1 (left, right, or a mono one); a signal shorter than one 400 ms
     block, or silent, reads -70."""
     if rate != SAMPLE_RATE:
         raise ValueError(f"integrated_lufs measures {SAMPLE_RATE} Hz audio, got {rate} Hz")
-    x = _stereo(x)
-    block, step = round(0.4 * rate), round(0.1 * rate)
-    if len(x) < block:
+    energy = _block_energy(x, rate)
+    if not len(energy):
         return -70.0
-    starts = np.arange(0, len(x) - block + 1, step)
-    energy = np.zeros(len(starts))
-    for c in range(x.shape[1]):
-        sq = np.concatenate([[0.0], np.cumsum(_k_weighted(x[:, c]) ** 2)])
-        energy += (sq[starts + block] - sq[starts]) / block
     loud = -0.691 + 10 * np.log10(np.maximum(energy, 1e-20))
     kept = energy[loud > -70.0]
     if not len(kept):

@@ -329,7 +329,7 @@ def _encode_args(out: Path, kbps: int) -> list[str]:
 
 
 def mix(out: str | Path, duration_s: float, *, voice: str | Path | None = None,
-        music: str | Path | None = None, sfx: str | Path | None = None,
+        music: str | Path | None = None, sfx: str | Path | np.ndarray | None = None,
         settings: MixSettings | None = None,
         cancel: threading.Event | None = None, **overrides: object) -> MixResult:
     """Mix a voice track and/or music into a finished soundtrack at `out` (.m4a AAC or .wav).
@@ -340,7 +340,8 @@ def mix(out: str | Path, duration_s: float, *, voice: str | Path | None = None,
     overrides, e.g. ``mix("a.m4a", 30, voice=v, music=m, target_lufs=-16, duck_db=12)``;
     an export preset maps on as target_lufs=preset.loudness_lufs,
     true_peak_db=preset.true_peak_db, audio_kbps=preset.audio_kbps.
-    `sfx` is a track of sound effects placed on the film (`sound.sfx.place_effects`), added
+    `sfx` is a track of sound effects placed on the film (`sound.sfx.effects_track`'s
+    samples, or a file of them), added
     as it is, after ducking: effects are not ducked and do not duck the music.
     `cancel` stops a running pass (RenderCanceled). Nothing to mix is an InvalidInput.
     """
@@ -352,7 +353,9 @@ def mix(out: str | Path, duration_s: float, *, voice: str | Path | None = None,
     if voice is None and music is None and sfx is None:
         raise InvalidInput("mix: give a voice track, a music file, or both (sound effects, sfx=, "
                            "may come with either or alone)")
-    for name, p in (("voice", voice), ("music", music), ("sfx", sfx)):
+    files = (("voice", voice), ("music", music),
+             ("sfx", None if isinstance(sfx, np.ndarray) else sfx))
+    for name, p in files:
         if p is not None and not Path(p).is_file():
             raise InvalidInput(f"mix: {name} file not found: {p}")
         if p is not None and not _has_audio(Path(p)):
@@ -385,7 +388,8 @@ def mix(out: str | Path, duration_s: float, *, voice: str | Path | None = None,
             got = np.fromfile(raw, dtype="<f4").reshape(-1, 2)[:total]
             premix[:len(got)] = got
         if sfx is not None:
-            effects = _stem_samples(Path(sfx), duration_s)
+            effects = (sfx[:total] if isinstance(sfx, np.ndarray)
+                       else _stem_samples(Path(sfx), duration_s))
             premix[:len(effects)] += effects
         done = _master_to(out, premix, tmp, encode, s, cancel)
     got_loudness, mastered = done
