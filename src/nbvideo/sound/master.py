@@ -16,6 +16,7 @@ does; the two agree to about 0.1 LU. True peak is read from a 4x oversampled sig
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal, NamedTuple
 
@@ -61,52 +62,45 @@ def _fast_size(n: int) -> int:
     return best
 
 
-def _k_weighted(ch: np.ndarray) -> np.ndarray:
-    """One channel through the K-weighting filters, by FFT over a padded length (the IIR's
-    response has died out long before the padding wraps round, so it equals the causal
-    filter's output)."""
-    n = len(ch)
-    size = _fast_size(n + 8192)  # the filters' response is under 1e-9 after ~4200 samples
+@functools.lru_cache(maxsize=8)
+def _k_response(size: int) -> np.ndarray:
+    """The K-weighting filters' frequency response on an rfft grid of `size` points."""
     z = np.exp(-1j * np.linspace(0.0, math.pi, size // 2 + 1))
     h = np.ones_like(z)
     for b, a in (_SHELF, _HIGHPASS):
         h *= (b[0] + b[1] * z + b[2] * z * z) / (a[0] + a[1] * z + a[2] * z * z)
-    return np.fft.irfft(np.fft.rfft(ch, size) * h, size)[:n]
+    h.flags.writeable = False
+    return h
 
 
-def _block_energy(x: np.ndarray, rate: int) -> np.ndarray:
-    """Mean-square K-weighted energy (summed over channels) of each 400 ms block, every
-    100 ms (BS.1770's gating blocks; its momentary loudness)."""
+def _k_power(x: np.ndarray) -> np.ndarray:
+    """Per sample, the K-weighted signal squared and summed over channels (BS.1770 weighs
+    left, right and a mono channel alike). The filters run by FFT over a padded length: their
+    response has died out long before the padding wraps round, so this equals the causal
+    filters' output."""
     x = _stereo(x)
-    block, step = round(0.4 * rate), round(0.1 * rate)
-    if len(x) < block:
-        return np.zeros(0)
-    starts = np.arange(0, len(x) - block + 1, step)
-    energy = np.zeros(len(starts))
+    n = len(x)
+    size = _fast_size(n + 8192)  # the filters' response is under 1e-9 after ~4200 samples
+    h = _k_response(size)
+    power = np.zeros(n)
     for c in range(x.shape[1]):
-        sq = np.concatenate([[0.0], np.cumsum(_k_weighted(x[:, c]) ** 2)])
-        energy += (sq[starts + block] - sq[starts]) / block
-    return energy
+        power += np.fft.irfft(np.fft.rfft(x[:, c], size) * h, size)[:n] ** 2
+    return power
 
 
-def max_momentary_lufs(x: np.ndarray, rate: int = SAMPLE_RATE) -> float:
-    """The loudest 400 ms of `x` (BS.1770 momentary loudness), padded with silence to one
-    block if shorter: how loud a short sound reads next to speech."""
-    x = _stereo(x)
-    block = round(0.4 * rate)
-    if len(x) < block:
-        x = np.concatenate([x, np.zeros((block - len(x), x.shape[1]))])
-    top = float(_block_energy(x, rate).max())
-    return -0.691 + 10 * math.log10(top) if top > 1e-20 else -70.0
+def _block_energy(power: np.ndarray, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Mean K-weighted power of each 400 ms block, every 100 ms (BS.1770's gating blocks;
+    its momentary loudness), from `_k_power`."""
+    block, step = round(0.4 * rate), round(0.1 * rate)
+    if len(power) < block:
+        return np.zeros(0)
+    starts = np.arange(0, len(power) - block + 1, step)
+    sums = np.concatenate([[0.0], np.cumsum(power)])
+    return (sums[starts + block] - sums[starts]) / block
 
 
-def integrated_lufs(x: np.ndarray, rate: int = SAMPLE_RATE) -> float:
-    """Integrated loudness (LUFS) of float samples (frames,) or (frames, channels) at 48 kHz.
-    Every channel weighs 1 (left, right, or a mono one); a signal shorter than one 400 ms
-    block, or silent, reads -70."""
-    if rate != SAMPLE_RATE:
-        raise ValueError(f"integrated_lufs measures {SAMPLE_RATE} Hz audio, got {rate} Hz")
-    energy = _block_energy(x, rate)
+def _gated(energy: np.ndarray) -> float:
+    """Integrated loudness from block energies: the -70 LUFS and -10 LU gates."""
     if not len(energy):
         return -70.0
     loud = -0.691 + 10 * np.log10(np.maximum(energy, 1e-20))
@@ -118,8 +112,37 @@ def integrated_lufs(x: np.ndarray, rate: int = SAMPLE_RATE) -> float:
     return float(-0.691 + 10 * math.log10(kept.mean())) if len(kept) else -70.0
 
 
+def max_momentary_lufs(x: np.ndarray, rate: int = SAMPLE_RATE) -> float:
+    """The loudest 400 ms of `x` (BS.1770 momentary loudness), padded with silence to one
+    block if shorter: how loud a short sound reads next to speech."""
+    x = _stereo(x)
+    block = round(0.4 * rate)
+    if len(x) < block:
+        x = np.concatenate([x, np.zeros((block - len(x), x.shape[1]))])
+    top = float(_block_energy(_k_power(x), rate).max())
+    return -0.691 + 10 * math.log10(top) if top > 1e-20 else -70.0
+
+
+def integrated_lufs(x: np.ndarray, rate: int = SAMPLE_RATE) -> float:
+    """Integrated loudness (LUFS) of float samples (frames,) or (frames, channels) at 48 kHz.
+    Every channel weighs 1 (left, right, or a mono one); a signal shorter than one 400 ms
+    block, or silent, reads -70."""
+    if rate != SAMPLE_RATE:
+        raise ValueError(f"integrated_lufs measures {SAMPLE_RATE} Hz audio, got {rate} Hz")
+    return _gated(_block_energy(_k_power(x), rate))
+
+
 _EDGE = 512
-_CHUNK = (1 << 15) - 2 * _EDGE  # chunk plus edges: a power of two for the FFT
+_CHUNK = (1 << 16) - 2 * _EDGE  # chunk plus edges: a power of two for the FFT
+
+
+def _channel_max(a: np.ndarray) -> np.ndarray:
+    """max(|a|) across the channels of (frames, channels), without numpy's slow strided
+    reduction over a short last axis."""
+    out = np.abs(a[:, 0])
+    for c in range(1, a.shape[1]):
+        np.maximum(out, np.abs(a[:, c]), out=out)
+    return out
 
 
 def sample_peaks(x: np.ndarray) -> np.ndarray:
@@ -138,10 +161,12 @@ def sample_peaks(x: np.ndarray) -> np.ndarray:
         up[:len(spec)] = spec
         if m % 2 == 0:
             up[m // 2] *= 0.5  # split the Nyquist bin between its two images
-        fine = np.abs(np.fft.irfft(up, 4 * m, axis=0) * 4).max(axis=1)
+        fine = _channel_max(np.fft.irfft(up, 4 * m, axis=0))
         keep = min(_CHUNK, n - start)
-        out[start:start + keep] = fine[4 * _EDGE:4 * (_EDGE + keep)].reshape(keep, 4).max(axis=1)
-    held = np.maximum(out, np.abs(x).max(axis=1))
+        four = fine[4 * _EDGE:4 * (_EDGE + keep)]
+        out[start:start + keep] = 4 * np.maximum(np.maximum(four[0::4], four[1::4]),
+                                                 np.maximum(four[2::4], four[3::4]))
+    held = np.maximum(out, _channel_max(x))
     held[1:] = np.maximum(held[1:], held[:-1])  # the stretch to the previous sample
     return held
 
@@ -162,6 +187,22 @@ def _forward_min(t: np.ndarray, width: int) -> np.ndarray:
     return np.minimum(suffix[:n], prefix[width - 1:width - 1 + n])
 
 
+def _limiter_gain(peaks: np.ndarray, ceiling: float) -> np.ndarray:
+    """The look-ahead limiter's gain per sample for these `sample_peaks` (see `limit`)."""
+    need = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
+    if need.min() >= 1.0:
+        return np.ones(len(peaks))
+    width = max(1, round(_LOOKAHEAD_S * SAMPLE_RATE))
+    floor = _forward_min(need, width)
+    sums = np.concatenate([[0.0], np.cumsum(np.concatenate([np.ones(width - 1), floor]))])
+    return (sums[width:] - sums[:-width]) / width
+
+
+def _trimmed(out: np.ndarray, ceiling: float) -> np.ndarray:
+    over = float(sample_peaks(out).max()) / ceiling
+    return out / over if over > 1.0 else out
+
+
 def limit(x: np.ndarray, ceiling_db: float) -> np.ndarray:
     """`x` with its true peaks held under `ceiling_db` by a look-ahead limiter (both channels
     turned down together, so the image does not move; no latency, so nothing shifts).
@@ -173,17 +214,7 @@ def limit(x: np.ndarray, ceiling_db: float) -> np.ndarray:
     has changed; a final trim takes that off."""
     x = _stereo(x)
     ceiling = 10 ** (ceiling_db / 20)
-    peaks = sample_peaks(x)
-    need = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
-    if need.min() >= 1.0:
-        return x.copy()
-    width = max(1, round(_LOOKAHEAD_S * SAMPLE_RATE))
-    floor = _forward_min(need, width)
-    sums = np.concatenate([[0.0], np.cumsum(np.concatenate([np.ones(width - 1), floor]))])
-    gain = (sums[width:] - sums[:-width]) / width
-    out = x * gain[:, None]
-    over = float(sample_peaks(out).max()) / ceiling
-    return out / over if over > 1.0 else out
+    return _trimmed(x * _limiter_gain(sample_peaks(x), ceiling)[:, None], ceiling)
 
 
 class Mastered(NamedTuple):
@@ -200,21 +231,28 @@ def master(x: np.ndarray, *, target_lufs: float, true_peak_db: float,
 
     One gain when the peaks allow it (what loudnorm's linear mode does). Otherwise the gain
     that reaches the target, then the limiter at `margin_db` under the ceiling; limiting
-    takes some loudness away, so the gain is corrected from a fresh reading (secant steps)
-    until the result is within 0.1 LU of the target. Silence is returned as it is."""
+    takes some loudness away, so the gain is corrected (secant steps) until the result is
+    within 0.1 LU of the target. Silence is returned as it is.
+
+    Why the rounds are cheap: a gain scales the true peaks by the same factor, so `x`'s
+    peaks are found once; and the limiter's gain moves over milliseconds, slowly next to the
+    400 ms blocks, so the limited signal's K-weighted power is read as x's times the gain
+    squared (the result is checked by ebur128 on the written file in any case)."""
     x = _stereo(x)
-    lufs = integrated_lufs(x)
+    power = _k_power(x)
+    lufs = _gated(_block_energy(power))
     if lufs <= SILENCE_LUFS:
         return Mastered(x.copy(), lufs, "none", False, 0.0)
     gain = target_lufs - lufs
-    ceiling = true_peak_db - margin_db
-    if float(sample_peaks(x).max()) * 10 ** (gain / 20) <= 10 ** (ceiling / 20):
+    ceiling = 10 ** ((true_peak_db - margin_db) / 20)
+    peaks = sample_peaks(x)
+    if float(peaks.max()) * 10 ** (gain / 20) <= ceiling:
         out = x * 10 ** (gain / 20)
         return Mastered(out, lufs + gain, "linear", False, gain)
     slope, last = 1.0, None  # loudness gained per dB of gain; limiting makes it less than 1
     for _ in range(_ROUNDS):
-        out = limit(x * 10 ** (gain / 20), ceiling)
-        got = integrated_lufs(out)
+        g = 10 ** (gain / 20) * _limiter_gain(peaks * 10 ** (gain / 20), ceiling)
+        got = _gated(_block_energy(power * g * g))
         short = target_lufs - got
         if abs(short) <= 0.1:
             break
@@ -222,4 +260,5 @@ def master(x: np.ndarray, *, target_lufs: float, true_peak_db: float,
             slope = min(1.0, max(0.2, (got - last[1]) / (gain - last[0])))
         last = (gain, got)
         gain += short / slope
+    out = _trimmed(x * g[:, None], ceiling)
     return Mastered(out, got, "linear", True, gain)
