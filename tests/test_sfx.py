@@ -145,7 +145,7 @@ def test_a_bad_import_is_refused_clearly_and_copies_nothing(fresh: nv.Project,
     p = fresh
     junk = tmp_path / "boom.wav"
     junk.write_text("this is not audio")
-    with pytest.raises(InvalidInput, match=r"boom\.wav.* not audio that can be decoded"):
+    with pytest.raises(InvalidInput, match="not audio that can be decoded"):
         p.import_sound_effect(junk, name="boom")
     long = tone(tmp_path / "long.wav", 31.0)
     with pytest.raises(InvalidInput, match=r"31\.00 s long; an effect is 0\.01-30 s"):
