@@ -13,6 +13,7 @@ import bench_export
 import bench_finishing
 import bench_history
 import bench_jobs
+import bench_mastering
 import bench_paid
 import bench_routing
 import bench_smart_export
@@ -26,6 +27,7 @@ def main() -> None:
     figures: dict[str, float] = {}
     # The browser bench last: Playwright's sync API runs an asyncio loop while it is open.
     for mod in (bench_startup, bench_export, bench_smart_export, bench_demo, bench_finishing,
+                bench_mastering,
                 bench_state, bench_history, bench_jobs, bench_paid, bench_routing, bench_campaign, bench_widgets,
                 bench_widgets_browser):
         print(f"\n== {mod.__name__} ==")

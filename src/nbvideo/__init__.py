@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from nbvideo.model.templates import TemplateError
     from nbvideo.model.templates import templates_table as templates
     from nbvideo.overview import projects, spend_chart
-    from nbvideo.project import Project
+    from nbvideo.project import Project, sound_effects
     from nbvideo.providers.base import ProviderError
     from nbvideo.providers.catalog import catalog_table as catalog
     from nbvideo.providers.voice_table import voices_table as voices
@@ -65,6 +65,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "projects": ("nbvideo.overview", "projects"),
     "spend_chart": ("nbvideo.overview", "spend_chart"),
     "Project": ("nbvideo.project", "Project"),
+    "sound_effects": ("nbvideo.project", "sound_effects"),
     "ProviderError": ("nbvideo.providers.base", "ProviderError"),
     "catalog": ("nbvideo.providers.catalog", "catalog_table"),
     "voices": ("nbvideo.providers.voice_table", "voices_table"),
@@ -141,6 +142,7 @@ __all__ = [
     "open_project",
     "projects",
     "set_keys",
+    "sound_effects",
     "spend_chart",
     "templates",
     "transitions",

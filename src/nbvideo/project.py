@@ -65,6 +65,23 @@ __all__ = [
 ]
 
 
+def sfx_table(effects: Sequence[Any]) -> pd.DataFrame:
+    """Sound effects as a table, one row each (tags joined by commas)."""
+    return pd.DataFrame([{"name": e.name, "duration_s": e.duration_s,
+                          "description": e.description, "tags": ", ".join(e.tags),
+                          "source": e.source} for e in effects],
+                        columns=["name", "duration_s", "description", "tags", "source"])
+
+
+def sound_effects() -> pd.DataFrame:
+    """The built-in sound effects (whoosh, riser, impact, click, pop and variants), made
+    offline from fixed seeds: name, duration_s, description, tags, source. Place one with
+    ``p.add_sound_effect("whoosh", at=2.0)``."""
+    from nbvideo.sound import sfx
+
+    return sfx_table(sfx.library())
+
+
 def _shows_as_grid(method: Callable[..., Job[Any]]) -> Callable[..., Job[Any]]:
     """The Job a clip method returns displays as a live ClipGrid in a notebook."""
 
@@ -495,6 +512,60 @@ class Project:
         """What the export puts under the picture: a MusicInfo (source none/bed/file, name,
         path, duration_s, loops)."""
         return finishing.music(self._rt)
+
+    # ------------------------------------------------------------------ sound effects
+    def sound_effects(self) -> pd.DataFrame:
+        """The effects this project can place: the built-in ones (``nv.sound_effects()``)
+        and those imported with `import_sound_effect`; name, duration_s, description, tags,
+        source."""
+        from nbvideo.sound import sfx
+
+        return sfx_table(sfx.library(self._rt))
+
+    def import_sound_effect(self, path: str | os.PathLike[str], name: str, *,
+                            description: str = "", tags: Sequence[str] = ()) -> Any:
+        """Copy your own effect (WAV, MP3, M4A, AAC, OGG, Opus or FLAC; at most 20 MB and
+        30 s) into the project as `name`, for `add_sound_effect`. A file that is a symlink,
+        not audio, silent or too long is refused and nothing is copied.
+
+        Example: ``p.import_sound_effect("sounds/door.wav", name="door", tags=["foley"])``"""
+        from nbvideo.sound import sfx
+
+        return sfx.import_effect(self._rt, path, name=name, description=description,
+                                 tags=list(tags))
+
+    def add_sound_effect(self, name: str, at: float, gain_db: float = 0.0, *,
+                         fade_in_s: float = 0.0, fade_out_s: float = 0.0) -> Any:
+        """Place an effect (``p.sound_effects()`` lists them) at `at` seconds on the film;
+        `gain_db` is relative to its reference level (as loud as the voice). Saved; the
+        next export mixes it in, under the same loudness target. Returns the placed SfxCue.
+
+        Example: ``p.add_sound_effect("whoosh", at=2.0, gain_db=-3)``"""
+        from nbvideo.sound import sfx
+
+        return sfx.add_cue(self._rt, name, at=at, gain_db=gain_db, fade_in_s=fade_in_s,
+                           fade_out_s=fade_out_s)
+
+    def sound_effects_used(self) -> pd.DataFrame:
+        """The effects placed on the film, in time order: id, effect, start_s, end_s,
+        gain_db, fades, and plays (False for one that starts after the film ends)."""
+        from nbvideo.sound import sfx
+
+        kit = self._rt.brand_kit()
+        card = kit.end_card.duration_s if kit is not None and \
+            self._rt.state.finishing.end_card else 0.0
+        cols = ["id", "effect", "start_s", "end_s", "gain_db", "fade_in_s", "fade_out_s",
+                "plays"]
+        film = self.timeline.duration_s or self._rt.state.brief.duration_s  # none yet: planned
+        return pd.DataFrame(sfx.cue_rows(self._rt, film + card),
+                            columns=cols)
+
+    def remove_sound_effect(self, cue: str | int) -> Any:
+        """Take a placed effect off the film, by its id or its 1-based row in
+        `sound_effects_used()`. Returns the removed SfxCue."""
+        from nbvideo.sound import sfx
+
+        return sfx.remove_cue(self._rt, cue)
 
     def line_fits(self) -> dict[str, Any]:
         """How each scene's voice line fits its scene, by scene id: a LineFit with words,

@@ -19,6 +19,7 @@ from nbvideo.model.brief_length import stated_duration
 from nbvideo.model.checked import Checked
 from nbvideo.model.complexity import Complexity
 from nbvideo.model.look import Look
+from nbvideo.model.sfx import SfxCue
 from nbvideo.model.speech import VoiceSettings
 
 # ASPECTS and RESOLUTIONS live in vocabulary (no pydantic, so the CLI reads them cheaply) and
@@ -498,6 +499,9 @@ class ProjectState(Model):
         False, description="Make a clip up to 1.25x shorter than its scene and slow it to "
         "fill the scene, where that costs less than the next clip length up (recorded by "
         "p.generate_clips(stretch=...)); False: the next length up, trimmed (the default).")
+    sound_effects: list[SfxCue] = Field(
+        default_factory=list, description="Sound effects placed on the film "
+        "(p.add_sound_effect); the mix renders them. Empty in projects saved before them.")
 
     def scene(self, ref: str | int) -> Scene:
         """Look a scene up by id or by 1-based position."""

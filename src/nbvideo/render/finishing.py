@@ -57,6 +57,7 @@ from nbvideo.sound.mix import (
     place_voice,
     speed_up,
 )
+from nbvideo.sound.sfx import effect_files, effect_key, effects_track
 from nbvideo.store.brands import BrandKit, CaptionStyle
 
 VOICE_LEAD_S = 0.15  # a line starts this far into its scene, so cuts do not clip the first word
@@ -318,7 +319,10 @@ def _soundtrack(rt: Runtime, entries: list[Entry], total_s: float, lines: dict[s
             raise InvalidInput(f"finishing.music: {f.music} is not a file in the project; "
                                "use 'bed', 'none' or a path inside the project folder")
     own = own or {}
-    if not lines and not own and music is None:
+    cues = rt.state.sound_effects
+    files = effect_files(rt, [c.effect for c in cues]) if cues else {}
+    placed_fx = effect_key(cues, files, total_s) if cues else []
+    if not lines and not own and music is None and not placed_fx:
         return None, None
     lufs, tp, kbps = ((preset.loudness_lufs, preset.true_peak_db, preset.audio_kbps) if preset
                       else (_MIX_TARGET["lufs"], _MIX_TARGET["tp"], _MIX_TARGET["kbps"]))
@@ -330,6 +334,8 @@ def _soundtrack(rt: Runtime, entries: list[Entry], total_s: float, lines: dict[s
                         key=lambda x: x[0])
     what = {"lines": [(t, p.name) for t, p in placed], "music": str(music), "total": total_s,
             "lufs": lufs, "tp": tp}
+    if placed_fx:  # only then: a project without effects keeps its soundtrack keys
+        what["sfx"] = placed_fx
     key = hashlib.sha256(canonical({**what, "kbps": kbps}).encode()).hexdigest()[:16]
     out = rt.store.path(f"assets/soundtracks/{key}.m4a")
     facts = out.with_suffix(".json")  # its measured loudness: a re-export measures nothing
@@ -348,13 +354,16 @@ def _soundtrack(rt: Runtime, entries: list[Entry], total_s: float, lines: dict[s
         if not master.is_file():
             voice = (place_voice(placed, total_s, work / "voice.wav", past_end="fade")
                      if placed else None)
-            mix(master, total_s, voice=voice, music=music, target_lufs=lufs, true_peak_db=tp)
+            mix(master, total_s, voice=voice, music=music, target_lufs=lufs, true_peak_db=tp,
+                sfx=effects_track(cues, files, total_s) if placed_fx else None)
         encoded = encode_master(master, out, audio_kbps=kbps, true_peak_db=tp)
         if encoded is None:  # the AAC encode overshot the ceiling: mix straight to AAC
             voice = (place_voice(placed, total_s, work / "voice.wav", past_end="fade")
                      if placed else None)
             got = mix(out, total_s, voice=voice, music=music, target_lufs=lufs,
-                      true_peak_db=tp, audio_kbps=kbps).integrated_lufs
+                      true_peak_db=tp, audio_kbps=kbps,
+                      sfx=effects_track(cues, files, total_s) if placed_fx else None
+                      ).integrated_lufs
         else:
             got = encoded.integrated_lufs
         rt.log(phase="export", provider="local", model="ffmpeg", units=total_s, unit="second",

@@ -193,6 +193,10 @@ def normalize(src: str | Path, out: str | Path, *, target_lufs: float, true_peak
     """Write `src` to `out` (ffmpeg output args `encode`) at `target_lufs`, true peak under
     `true_peak_db`, and measure the result with ebur128. Scratch files go next to `src`.
 
+    The all-ffmpeg path (loudnorm): `mix` now masters in numpy (`sound.master`) in far
+    fewer ffmpeg runs; this stays as the reference `benchmarks/bench_mastering.py` measures
+    that against, and for callers that only have files.
+
     Passes: loudnorm measures `src` (print_format=json, see `loudnorm_stats`); if its peaks
     would pass the ceiling at the target, it is raised there and true-peak limited (and
     measured again); loudnorm then applies the measured values with linear=true, i.e. one

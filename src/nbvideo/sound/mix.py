@@ -7,15 +7,17 @@ Pure functions over files; they know nothing of projects. The export engine call
     result = mix("soundtrack.m4a", 30, voice=voice, music=bed, target_lufs=-14)
     # then mux result.path (AAC) with the picture: -map 0:v -map 1:a -c:a copy
 
-`mix` renders in passes, because loudness can only be set from a measurement of the whole:
-  1. premix (`premix_graph`): each stem brought to a reference level, the music looped or
-     trimmed to the video, faded in and out, ducked under the voice by `sidechaincompress`
-     keyed on the voice, and summed with the voice by `amix`;
-  2. `loudness.normalize`: loudnorm measures it (print_format=json); if its peaks would pass
-     the true-peak ceiling at the target, it is brought there and true-peak limited
-     (alimiter at 4x the sample rate); loudnorm applies the measured values with
-     linear=true, one gain for the whole file, so the result lands on the target;
-  3. the output is measured with ebur128, independently of loudnorm, and reported.
+`mix` reads the stems' levels in numpy and renders twice with ffmpeg:
+  1. premix (`premix_graph`, one ffmpeg run): each stem brought to a reference level (read
+     by `sound.master.integrated_lufs`), the music looped or trimmed to the video, faded in
+     and out, ducked under the voice by `sidechaincompress` keyed on the voice, and summed
+     with the voice by `amix`; placed sound effects are added to it;
+  2. `sound.master.master` in memory: one gain to the target, and a look-ahead true-peak
+     limiter first when the peaks would pass the ceiling (corrected until it lands);
+     written as a WAV, or encoded to AAC (the second ffmpeg run);
+  3. the output is measured with ebur128, independently of the numpy meter, and reported.
+Before (loudnorm's two passes and limit-and-measure rounds) an export's soundtrack took
+about twelve ffmpeg runs; `benchmarks/bench_mastering.py` measures both.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nbvideo.errors import InvalidInput, from_validation
-from nbvideo.media.audio_io import BITEXACT, SAMPLE_RATE, read_wav, write_wav
-from nbvideo.media.ffmpeg import run_ffmpeg
+from nbvideo.media.audio_io import BITEXACT, SAMPLE_RATE, decode, read_wav, write_wav
+from nbvideo.media.ffmpeg import RenderCanceled, run_ffmpeg
 from nbvideo.model.checked import Checked
-from nbvideo.sound.loudness import Loudness, measure_loudness, normalize
+from nbvideo.sound.loudness import Loudness, measure_loudness
+from nbvideo.sound.master import LIMIT_MARGIN_DB, SILENCE_LUFS, Mastered, integrated_lufs, master
 from nbvideo.sound.music_bed import music_bed
 
 __all__ = ["MAX_TEMPO", "Loudness", "MixResult", "MixSettings", "Overrun", "describe_overruns",
@@ -277,13 +280,28 @@ def premix_graph(duration_s: float, *, voice: str | None, music: str | None,
 
 # --------------------------------------------------------------------------- mixing
 
+def _stem_samples(path: Path, duration_s: float) -> np.ndarray:
+    """A stem as the mix uses it: 48 kHz stereo, at most `duration_s` (a looped file shorter
+    than that is the loop itself). 48 kHz 16-bit WAVs (voice tracks, beds, effects) are read
+    directly; anything else is decoded by ffmpeg."""
+    samples, rate = read_wav(path)
+    if rate != SAMPLE_RATE:
+        samples = decode(path, duration_s=duration_s)
+    samples = samples[:round(duration_s * SAMPLE_RATE)]
+    return np.repeat(samples, 2, axis=1) if samples.shape[1] == 1 else samples[:, :2]
+
+
 def _stem_gain(path: Path, duration_s: float, level_lufs: float) -> float:
     """The gain that brings a stem to `level_lufs`, measured over the stretch the mix uses
-    (stereo, as mixed; a looped file shorter than that is the loop itself). A silent stem
-    gets none: raising silence by 50 dB would only raise its noise."""
-    chain = f"aresample={SAMPLE_RATE},aformat=channel_layouts=stereo,atrim=0:{_fmt(duration_s)}"
-    lufs = measure_loudness(path, audio_filter=chain, true_peak=False).integrated_lufs
-    return level_lufs - lufs if math.isfinite(lufs) and lufs > -69 else 0.0
+    (stereo, as mixed). A silent stem gets none: raising silence by 50 dB would only raise
+    its noise."""
+    lufs = integrated_lufs(_stem_samples(path, duration_s))
+    return level_lufs - lufs if math.isfinite(lufs) and lufs > SILENCE_LUFS else 0.0
+
+
+def _canceled(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise RenderCanceled("mix canceled")
 
 
 def _has_audio(path: Path) -> bool:
@@ -311,7 +329,8 @@ def _encode_args(out: Path, kbps: int) -> list[str]:
 
 
 def mix(out: str | Path, duration_s: float, *, voice: str | Path | None = None,
-        music: str | Path | None = None, settings: MixSettings | None = None,
+        music: str | Path | None = None, sfx: str | Path | np.ndarray | None = None,
+        settings: MixSettings | None = None,
         cancel: threading.Event | None = None, **overrides: object) -> MixResult:
     """Mix a voice track and/or music into a finished soundtrack at `out` (.m4a AAC or .wav).
 
@@ -321,6 +340,9 @@ def mix(out: str | Path, duration_s: float, *, voice: str | Path | None = None,
     overrides, e.g. ``mix("a.m4a", 30, voice=v, music=m, target_lufs=-16, duck_db=12)``;
     an export preset maps on as target_lufs=preset.loudness_lufs,
     true_peak_db=preset.true_peak_db, audio_kbps=preset.audio_kbps.
+    `sfx` is a track of sound effects placed on the film (`sound.sfx.effects_track`'s
+    samples, or a file of them), added
+    as it is, after ducking: effects are not ducked and do not duck the music.
     `cancel` stops a running pass (RenderCanceled). Nothing to mix is an InvalidInput.
     """
     s = _settings(settings, overrides)
@@ -328,40 +350,90 @@ def mix(out: str | Path, duration_s: float, *, voice: str | Path | None = None,
     encode = _encode_args(out, s.audio_kbps)
     if not duration_s > 0:
         raise InvalidInput(f"duration_s must be > 0, got {duration_s}")
-    if voice is None and music is None:
-        raise InvalidInput("mix: give a voice track, a music file, or both")
-    for name, p in (("voice", voice), ("music", music)):
+    if voice is None and music is None and sfx is None:
+        raise InvalidInput("mix: give a voice track, a music file, or both (sound effects, sfx=, "
+                           "may come with either or alone)")
+    files = (("voice", voice), ("music", music),
+             ("sfx", None if isinstance(sfx, np.ndarray) else sfx))
+    for name, p in files:
         if p is not None and not Path(p).is_file():
             raise InvalidInput(f"mix: {name} file not found: {p}")
         if p is not None and not _has_audio(Path(p)):
             raise InvalidInput(f"mix: {name} file {p} holds no audio ffmpeg can read")
     out.parent.mkdir(parents=True, exist_ok=True)
+    total = round(duration_s * SAMPLE_RATE)
+    graph = ""
     with tempfile.TemporaryDirectory(prefix=".mix-", dir=out.parent) as tmpdir:
         tmp = Path(tmpdir)
-        inputs: list[str] = []
-        voice_pad = music_pad = None
-        voice_gain = music_gain = 0.0
-        if voice is not None:
-            voice_pad, inputs = "0:a:0", ["-i", str(voice)]
-            voice_gain = _stem_gain(Path(voice), duration_s, VOICE_REF_LUFS)
-        if music is not None:
-            music_pad = f"{1 if voice is not None else 0}:a:0"
-            inputs += [*(["-stream_loop", "-1"] if s.loop_music else []), "-i", str(music)]
-            level = VOICE_REF_LUFS + (s.music_db if voice is not None else 0.0)
-            music_gain = _stem_gain(Path(music), duration_s, level)
-        graph = premix_graph(duration_s, voice=voice_pad, music=music_pad, settings=s,
-                             voice_gain_db=voice_gain, music_gain_db=music_gain)
-        premix = tmp / "premix.wav"
-        run_ffmpeg([*inputs, "-filter_complex", graph, "-map", "[premix]", "-t",
-                    _fmt(duration_s), "-c:a", "pcm_f32le", "-f", "wav", str(premix)],
-                   total_s=None, cancel=cancel)
-        done = normalize(premix, out, target_lufs=s.target_lufs, true_peak_db=s.true_peak_db,
-                         encode=encode, cancel=cancel)
-    got = done.loudness
-    return MixResult(path=out, duration_s=duration_s, integrated_lufs=got.integrated_lufs,
-                     true_peak_dbtp=got.true_peak_dbtp, lra=got.lra, target_lufs=s.target_lufs,
-                     true_peak_db=s.true_peak_db, normalization=done.mode,
-                     limited=done.limited, graph=graph)
+        premix = np.zeros((total, 2))
+        if voice is not None or music is not None:
+            inputs: list[str] = []
+            voice_pad = music_pad = None
+            voice_gain = music_gain = 0.0
+            if voice is not None:
+                voice_pad, inputs = "0:a:0", ["-i", str(voice)]
+                voice_gain = _stem_gain(Path(voice), duration_s, VOICE_REF_LUFS)
+            if music is not None:
+                music_pad = f"{1 if voice is not None else 0}:a:0"
+                inputs += [*(["-stream_loop", "-1"] if s.loop_music else []), "-i", str(music)]
+                level = VOICE_REF_LUFS + (s.music_db if voice is not None else 0.0)
+                music_gain = _stem_gain(Path(music), duration_s, level)
+            _canceled(cancel)
+            graph = premix_graph(duration_s, voice=voice_pad, music=music_pad, settings=s,
+                                 voice_gain_db=voice_gain, music_gain_db=music_gain)
+            raw = tmp / "premix.f32"
+            run_ffmpeg([*inputs, "-filter_complex", graph, "-map", "[premix]", "-t",
+                        _fmt(duration_s), "-c:a", "pcm_f32le", "-f", "f32le", str(raw)],
+                       total_s=None, cancel=cancel)
+            got = np.fromfile(raw, dtype="<f4").reshape(-1, 2)[:total]
+            premix[:len(got)] = got
+        if sfx is not None:
+            effects = (sfx[:total] if isinstance(sfx, np.ndarray)
+                       else _stem_samples(Path(sfx), duration_s))
+            premix[:len(effects)] += effects
+        done = _master_to(out, premix, tmp, encode, s, cancel)
+    got_loudness, mastered = done
+    return MixResult(path=out, duration_s=duration_s, integrated_lufs=got_loudness.integrated_lufs,
+                     true_peak_dbtp=got_loudness.true_peak_dbtp, lra=got_loudness.lra,
+                     target_lufs=s.target_lufs, true_peak_db=s.true_peak_db,
+                     normalization=mastered.mode, limited=mastered.limited, graph=graph)
+
+
+_ENCODE_TRIES = 3
+"""A lossy encode that overshoots the ceiling is mastered again with more margin, this often."""
+
+
+def _master_to(out: Path, premix: np.ndarray, tmp: Path, encode: list[str], s: MixSettings,
+               cancel: threading.Event | None) -> tuple[Loudness, Mastered]:
+    """`premix` mastered (`sound.master`) and written to `out`, then measured by ebur128.
+
+    A WAV is written from the samples; an AAC file is one ffmpeg encode of them. AAC can
+    overshoot a true-peak ceiling on sharp transients (~0.5 dB on clicks): then the limiter's
+    margin grows by the overshoot and the mix is mastered and encoded again, at most twice.
+    """
+    part = out.with_name(f".{out.name}.part")
+    margin = LIMIT_MARGIN_DB
+    try:
+        for attempt in range(_ENCODE_TRIES):
+            _canceled(cancel)
+            mastered = master(premix, target_lufs=s.target_lufs, true_peak_db=s.true_peak_db,
+                              margin_db=margin)
+            if encode[1] == "pcm_s16le":
+                write_wav(part, mastered.samples)
+            else:
+                raw = tmp / "master.f32"
+                mastered.samples.astype("<f4").tofile(raw)
+                run_ffmpeg(["-f", "f32le", "-ar", str(SAMPLE_RATE), "-ac", "2", "-i", str(raw),
+                            *encode, str(part)], total_s=None, cancel=cancel)
+            got = measure_loudness(part)
+            over = got.true_peak_dbtp - s.true_peak_db
+            if mastered.mode == "none" or not over > 0 or attempt == _ENCODE_TRIES - 1:
+                break
+            margin += over + 0.1
+        part.replace(out)
+    finally:
+        part.unlink(missing_ok=True)
+    return got, mastered
 
 
 def encode_master(master: str | Path, out: str | Path, *, audio_kbps: int, true_peak_db: float,
