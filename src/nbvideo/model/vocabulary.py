@@ -14,7 +14,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
 
-__all__ = ["ASPECTS", "RESOLUTIONS", "Aspect", "Resolution", "detect_category", "keyword",
+__all__ = ["ASPECTS", "EXPORT_RESOLUTIONS", "RESOLUTIONS", "SHORT_SIDES", "Aspect",
+           "ExportResolution", "Resolution", "detect_category", "keyword",
            "load_structures", "mentioned_first", "tone_key"]
 
 # The frames and sizes an ad is made in. Here, in a module that imports no pydantic, so the
@@ -23,6 +24,11 @@ Aspect = Literal["16:9", "9:16", "1:1", "4:5"]
 ASPECTS: tuple[str, ...] = ("16:9", "9:16", "1:1", "4:5")
 Resolution = Literal["720p", "1080p"]
 RESOLUTIONS: tuple[str, ...] = ("720p", "1080p")
+# What an export can be: the brief's resolutions (what clips are generated at) and 2160p,
+# which no video model makes but imported 4K clips (p.import_clip) can fill.
+ExportResolution = Literal["720p", "1080p", "2160p"]
+EXPORT_RESOLUTIONS: tuple[str, ...] = ("720p", "1080p", "2160p")
+SHORT_SIDES: dict[str, int] = {"720p": 720, "1080p": 1080, "2160p": 2160}
 
 _B, _E = r"(?<![\w-])", r"(?![\w-])"  # word edges that keep 'high-energy' one word
 

@@ -19,7 +19,7 @@ import ipywidgets
 import traitlets as t
 
 from nbvideo.errors import InvalidInput
-from nbvideo.model.state import ASPECTS, RESOLUTIONS
+from nbvideo.model.state import ASPECTS, EXPORT_RESOLUTIONS
 from nbvideo.project import AUDIO_SUFFIXES, FITS, MAX_CROSSFADE_S, MIN_KEPT_S
 from nbvideo.widgets import media
 from nbvideo.widgets.base import THROTTLE_S, Later, Part, ProjectView, WithBuffers, action, esm
@@ -113,7 +113,7 @@ class Timeline(ProjectView):
             "info": {"total_s": round(self.project.timeline.duration_s, 6), "fps": st.brief.fps,
                      "aspect": st.brief.aspect, "resolution": st.brief.resolution,
                      "min_kept_s": MIN_KEPT_S, "max_crossfade_s": MAX_CROSSFADE_S,
-                     "aspects": list(ASPECTS), "resolutions": list(RESOLUTIONS),
+                     "aspects": list(ASPECTS), "resolutions": list(EXPORT_RESOLUTIONS),
                      "fits": list(FITS)},
         }
 
