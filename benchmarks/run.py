@@ -18,6 +18,7 @@ import bench_routing
 import bench_smart_export
 import bench_startup
 import bench_state
+import bench_uhd
 import bench_widgets
 import bench_widgets_browser
 
@@ -25,7 +26,7 @@ import bench_widgets_browser
 def main() -> None:
     figures: dict[str, float] = {}
     # The browser bench last: Playwright's sync API runs an asyncio loop while it is open.
-    for mod in (bench_startup, bench_export, bench_smart_export, bench_demo, bench_finishing,
+    for mod in (bench_startup, bench_export, bench_smart_export, bench_demo, bench_finishing, bench_uhd,
                 bench_state, bench_history, bench_jobs, bench_paid, bench_routing, bench_campaign, bench_widgets,
                 bench_widgets_browser):
         print(f"\n== {mod.__name__} ==")
