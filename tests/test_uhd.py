@@ -103,7 +103,7 @@ def test_import_refuses_a_file_that_is_not_a_video(fresh: nv.Project, tmp_path: 
     fresh.storyboard()
     fake = tmp_path / "notes.mp4"
     fake.write_bytes(b"this is not a video at all" * 100)
-    with pytest.raises(InvalidInput, match="notes.mp4.* is not a playable video"):
+    with pytest.raises(InvalidInput, match="is not a playable video"):
         fresh.import_clip(1, fake)
     still = tmp_path / "still.mp4"
     from PIL import Image
@@ -144,7 +144,7 @@ def test_import_refuses_a_file_over_the_cap(fresh: nv.Project, tmp_path: Path,
     fresh.storyboard()
     real = _video(tmp_path / "big.mp4", 64, 36, seconds=1.0)
     monkeypatch.setattr(imports, "MAX_IMPORT_BYTES", real.stat().st_size - 1)
-    with pytest.raises(InvalidInput, match="big.mp4.* MB; the limit is"):
+    with pytest.raises(InvalidInput, match=r"is [0-9.]+ MB; the limit is [0-9.]+ MB"):
         fresh.import_clip(1, real)
     _nothing_copied(fresh)
     assert fresh.costs.empty or not (fresh.costs["model"] == "import").any()

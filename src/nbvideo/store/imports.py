@@ -62,9 +62,13 @@ class ImportedVideo(BaseModel):
     copied: bool  # False: the same content was already in the project
 
 
+def _mb(n: int) -> str:
+    return f"{n / 2**30:.3g} GB" if n >= 2**30 else f"{n / 2**20:.3g} MB"
+
+
 def _refuse(field: str, given: str, why: str) -> InvalidInput:
     return InvalidInput(f"{field}: {quote(given)} {why}; give a video file "
-                        f"({', '.join(VIDEO_SUFFIXES)}, at most {MAX_IMPORT_BYTES / 1e9:g} GB): "
+                        f"({', '.join(VIDEO_SUFFIXES)}, at most {_mb(MAX_IMPORT_BYTES)}): "
                         "a path inside the project folder or an absolute path (it is copied in)")
 
 
@@ -108,8 +112,7 @@ def checked_source(given: str | os.PathLike[str], root: Path, *, field: str,
     if st.st_size == 0:
         raise _refuse(field, text, "is empty")
     if st.st_size > cap:
-        raise _refuse(field, text, f"is {st.st_size / 1e6:.1f} MB; the limit is "
-                      f"{cap / 1e6:.0f} MB")
+        raise _refuse(field, text, f"is {_mb(st.st_size)}; the limit is {_mb(cap)}")
     return path
 
 
@@ -129,8 +132,7 @@ def _copy(src: Path, tmp: Path, cap: int, field: str, given: str) -> str:
         for block in iter(lambda: fin.read(_CHUNK), b""):
             size += len(block)
             if size > cap:
-                raise _refuse(field, given, f"grew past the {cap / 1e6:.0f} MB limit while it "
-                              "was read")
+                raise _refuse(field, given, f"grew past the {_mb(cap)} limit while it was read")
             h.update(block)
             fout.write(block)
     return h.hexdigest()
