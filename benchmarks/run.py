@@ -19,6 +19,7 @@ import bench_routing
 import bench_smart_export
 import bench_startup
 import bench_state
+import bench_uhd
 import bench_widgets
 import bench_widgets_browser
 
@@ -27,7 +28,7 @@ def main() -> None:
     figures: dict[str, float] = {}
     # The browser bench last: Playwright's sync API runs an asyncio loop while it is open.
     for mod in (bench_startup, bench_export, bench_smart_export, bench_demo, bench_finishing,
-                bench_mastering,
+                bench_mastering, bench_uhd,
                 bench_state, bench_history, bench_jobs, bench_paid, bench_routing, bench_campaign, bench_widgets,
                 bench_widgets_browser):
         print(f"\n== {mod.__name__} ==")

@@ -34,7 +34,13 @@ from nbvideo.errors import (
     quote,
 )
 from nbvideo.model.brief_length import length_note
-from nbvideo.model.vocabulary import ASPECTS, DEFAULT_POLICY, POLICY_NAMES, RESOLUTIONS
+from nbvideo.model.vocabulary import (
+    ASPECTS,
+    DEFAULT_POLICY,
+    EXPORT_RESOLUTIONS,
+    POLICY_NAMES,
+    RESOLUTIONS,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -262,23 +268,27 @@ def run(path: Path, answers: tuple[str, ...], model: str | None, policy: str,
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--format", "formats", multiple=True, default=("16:9",), show_default=True,
               type=click.Choice(ASPECTS), help="Aspect to export (repeatable).")
-@click.option("--resolution", type=click.Choice(RESOLUTIONS), default=None,
-              help="Default: the project's.")
+@click.option("--resolution", type=click.Choice(EXPORT_RESOLUTIONS), default=None,
+              help="Default: the project's. 2160p from sources below it stops unless "
+                   "--accept-upscale.")
 @click.option("--fit", type=click.Choice(["crop", "pad"]), default="crop", show_default=True)
 @click.option("--name", default="ad", show_default=True)
 @click.option("--require-approval", is_flag=True,
               help="Refuse (exit 5, naming them) while any scene is not approved.")
 @click.option("--smart/--full", default=True, show_default=True,
               help="Re-encode only what changed (default), or re-encode the whole film.")
+@click.option("--accept-upscale", is_flag=True,
+              help="Export at 2160p even where scenes are below it (they are upscaled).")
 @user_errors
 def export_cmd(path: Path, formats: tuple[str, ...], resolution: str | None, fit: str,
-               name: str, require_approval: bool, smart: bool) -> None:
+               name: str, require_approval: bool, smart: bool, accept_upscale: bool) -> None:
     """Export the timeline to MP4, one file per --format."""
     from nbvideo.project import Project
 
     p = Project.open(path)
     for rec in p.export(name, formats=list(formats), resolution=resolution, fit=fit,
-                        require_approval=require_approval, smart=smart):
+                        require_approval=require_approval, smart=smart,
+                        accept=["upscaled"] if accept_upscale else ()):
         r = rec.render
         how = "" if r is None else f"  {r.mode}"
         if r is not None and r.mode == "smart":

@@ -17,6 +17,7 @@ from typing_extensions import deprecated
 from nbvideo import views
 from nbvideo.edit import timeline as timeline_ops
 from nbvideo.errors import PhaseNotReady
+from nbvideo.media import proxy
 from nbvideo.model.state import ExportRecord, Question, Scene, Take
 
 if TYPE_CHECKING:
@@ -25,8 +26,22 @@ if TYPE_CHECKING:
     from nbvideo.runtime.jobs import Job
 
 
-def takes_table(scenes: list[Scene]) -> pd.DataFrame:
-    """Every frame and clip take of `scenes`, one row each, the chosen ones marked."""
+def proxy_status(root: Path | None, t: Take) -> str | None:
+    """A clip's editing proxy as the takes table shows it: its project path once made,
+    "making" while the background build runs, "on first use" when it is yet to be made
+    (deleted with the cache, say); None for a source of 1080p or less (none needed)."""
+    if (root is None or t.kind != "clip" or not t.ok or not t.checksum
+            or not proxy.needs_proxy(t.width, t.height)):
+        return None
+    path = proxy.proxy_path(root, t.checksum)
+    if path.is_file():
+        return path.relative_to(root).as_posix()
+    return "making" if proxy.building(root, t.checksum) else "on first use"
+
+
+def takes_table(scenes: list[Scene], root: Path | None = None) -> pd.DataFrame:
+    """Every frame and clip take of `scenes`, one row each, the chosen ones marked; with
+    the project `root`, each clip's editing proxy (see `proxy_status`)."""
     rows = []
     for number, s in enumerate(scenes, 1):
         for t in (*s.frame_takes, *s.clip_takes):
@@ -37,10 +52,12 @@ def takes_table(scenes: list[Scene]) -> pd.DataFrame:
                 "seed": t.seed, "prompt": t.inputs.get("visual_prompt", t.inputs.get("prompt")),
                 "cost_usd": t.cost_usd, "created_at": t.created_at, "path": t.path,
                 "lip_sync_of": t.inputs.get("lip_sync", {}).get("from_take"),
+                "size": f"{t.width}x{t.height}" if t.width and t.height else None,
+                "proxy": proxy_status(root, t),
             })
     return pd.DataFrame(rows, columns=[
         "scene", "scene_id", "take", "kind", "chosen", "status", "provider", "model", "seed",
-        "prompt", "cost_usd", "created_at", "path", "lip_sync_of",
+        "prompt", "cost_usd", "created_at", "path", "lip_sync_of", "size", "proxy",
     ])
 
 
@@ -123,9 +140,22 @@ class SceneHandle:
         return self._p.path / c.path if c and c.path else None
 
     @property
+    def clip_proxy(self) -> Path | None:
+        """The chosen clip's 540p editing proxy (made now if missing), or None for a clip
+        of 1080p or less. Views play it; exports never use it."""
+        c = self._scene.clip
+        if c is None or not c.ok or c.path is None or not c.checksum:
+            return None
+        return proxy.ensure(self._p.path, self._p.path / c.path, c.checksum, c.width, c.height)
+
+    @property
     def takes(self) -> pd.DataFrame:
         """Every frame and clip take of this scene as a DataFrame, the chosen ones marked."""
-        return takes_table([self._scene]).assign(scene=self.number)
+        return takes_table([self._scene], self._p.path).assign(scene=self.number)
+
+    def import_clip(self, path: str | os.PathLike[str]) -> Take:
+        """Use your own video file as this scene's clip; see `p.import_clip`."""
+        return self._p.import_clip(self.id, path)
 
     def edit(self, **changes: Any) -> SceneHandle:
         """Change scene fields (title, description, duration_s, ...); same as `p.edit_scene`."""

@@ -32,6 +32,7 @@ from nbvideo.errors import InvalidInput
 from nbvideo.generate import clips as clips_phase
 from nbvideo.generate import qa as qa_phase
 from nbvideo.generate import selection
+from nbvideo.generate.lipsync import lip_synced
 from nbvideo.handles import Exports, Questions, SceneHandle, SceneList, TimelineView
 from nbvideo.model import approvals
 from nbvideo.model.checked import ClipOptions, FileUpload
@@ -61,7 +62,7 @@ __all__ = [
     "Project",
     # The types and limits a view of a project needs (the widgets use these, never the phases):
     "AUDIO_SUFFIXES", "FITS", "MAX_CROSSFADE_S", "MIN_KEPT_S", "Job", "JobEvent", "ModelSpec",
-    "get_model", "transition_choices", "transition_strip",
+    "get_model", "lip_synced", "transition_choices", "transition_strip",
 ]
 
 
@@ -317,7 +318,25 @@ class Project:
         from nbvideo.handles import takes_table
 
         scenes = [scene_ops.resolve(self._rt, ref)] if ref is not None else self._rt.state.scenes
-        return takes_table(scenes)
+        return takes_table(scenes, self.path)
+
+    def import_clip(self, ref: str | int, path: str | os.PathLike[str]) -> Take:
+        """Use your own video file as scene `ref`'s clip: copied into the project
+        (assets/clips/imported/), checked to play as a video, added as a new clip take and
+        chosen. Free (a ledger row at cost 0); `generate_clips()` keeps it; undo goes back.
+
+        `path` is inside the project folder (relative to it) or absolute (copied in). Refused,
+        with nothing copied: a symlink, a '..' part, not a video (.mp4 .mov .m4v .mkv .webm
+        that decodes), shorter than 0.5 s, over 4 GB. A clip longer than its scene is trimmed
+        to it on the timeline (`p.trim` picks the part). A source above 1080p gets a 540p
+        editing proxy in the background (the views play it; `p.takes()` says which have one);
+        exports always read the original, so a 4K import can be exported at
+        ``resolution="2160p"``.
+
+        Example: ``p.import_clip(2, "/footage/drone-4k.mp4")``"""
+        from nbvideo.generate.imports import import_clip
+
+        return import_clip(self._rt, ref, path)
 
     def lip_sync(self, ref: str | int, voice: str | os.PathLike[str] = "line", *,
                  model: str | None = None, budget_usd: float | None = None,
@@ -455,6 +474,9 @@ class Project:
         captions are re-encoded; `smart=False` forces one full re-encode. Each record's
         `render` says which ran and what was copied or encoded.
         `require_approval=True` refuses, naming them, while any scene is not approved.
+        `resolution` is "720p", "1080p" or "2160p" (16:9 at 3840x2160, 9:16 at 2160x3840;
+        default: the brief's). At 2160p, scenes whose clips would be upscaled stop the export
+        with the `upscaled` warning naming them; ``accept=["upscaled"]`` exports anyway.
         """
         if require_approval:
             with self._rt.guard:

@@ -41,6 +41,7 @@ from nbvideo.runtime.context import (
 )
 from nbvideo.runtime.jobs import Job, UnitEvents, gather_limited
 from nbvideo.runtime.remote import DEFAULT_TIMEOUT_S, submit_and_wait
+from nbvideo.store.imports import IMPORT_PROVIDER
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,10 @@ def clip_key(video: Any, req: ClipRequest, frame: Take,
 def clip_is_current(rt: Runtime, scene: Scene, models: Sequence[str] | None = None) -> bool:
     """Whether the chosen clip answers the scene as it is now, on one of `models` (default:
     the project's video model): same frame, same request, same seed. A presenter scene:
-    its shot as the scene is now, on its presenter model."""
+    its shot as the scene is now, on its presenter model. A clip the user imported is
+    always current: it answers the scene because the user said so (generate/imports.py)."""
+    if scene.clip is not None and scene.clip.ok and scene.clip.provider == IMPORT_PROVIDER:
+        return True
     if scene.kind == "presenter":
         return presenter_phase.presenter_is_current(rt, scene)
     take, frame = scene.clip, scene.frame

@@ -27,6 +27,7 @@ from nbvideo.providers import lifecycle
 from nbvideo.providers.catalog import get_model
 from nbvideo.runtime.context import Runtime
 from nbvideo.runtime.jobs import run_sync
+from nbvideo.store.imports import IMPORT_PROVIDER
 
 Costs = Callable[[], pd.DataFrame]
 
@@ -206,8 +207,8 @@ def check_clips(rt: Runtime, recheck: bool) -> None:
     with rt.guard:
         for s in rt.state.scenes:
             take = s.clip
-            if take is None or not take.ok:
-                continue
+            if take is None or not take.ok or take.provider == IMPORT_PROVIDER:
+                continue  # an imported clip is not a model's answer to a request: no QA
             if recheck:
                 take.qa = None
             if take.qa is None:

@@ -32,7 +32,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nbvideo.errors import InvalidInput, quote
-from nbvideo.model.state import Aspect, Resolution, frame_size
+from nbvideo.model.state import Aspect, ExportResolution, frame_size
 
 __all__ = [
     "PRESETS", "ExportCheckFailed", "ExportFacts", "Preset", "Rect", "SafeArea", "TextItem",
@@ -94,7 +94,7 @@ class Preset(_Model):
     name: str
     label: str
     aspect: Aspect
-    resolution: Resolution = "1080p"
+    resolution: ExportResolution = "1080p"
     fps: int = 30
     min_duration_s: float | None = None
     max_duration_s: float | None = None
@@ -202,7 +202,8 @@ class ExportFacts(_Model):
 
 class Violation(_Model):
     code: Literal["too_long", "too_short", "wrong_size", "wrong_fps", "no_audio", "loudness",
-                  "true_peak", "text_unsafe", "logo_unsafe", "text_over_logo", "voice_overrun"]
+                  "true_peak", "text_unsafe", "logo_unsafe", "text_over_logo", "voice_overrun",
+                  "upscaled"]
     severity: Literal["error", "warning"]
     message: str
     preset: str

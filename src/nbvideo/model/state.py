@@ -25,8 +25,9 @@ from nbvideo.model.speech import VoiceSettings
 # ASPECTS and RESOLUTIONS live in vocabulary (no pydantic, so the CLI reads them cheaply) and
 # are re-exported here for the modules that import them with the state.
 from nbvideo.model.vocabulary import ASPECTS as ASPECTS
+from nbvideo.model.vocabulary import EXPORT_RESOLUTIONS as EXPORT_RESOLUTIONS
 from nbvideo.model.vocabulary import RESOLUTIONS as RESOLUTIONS
-from nbvideo.model.vocabulary import Aspect, Resolution
+from nbvideo.model.vocabulary import SHORT_SIDES, Aspect, ExportResolution, Resolution
 
 SCHEMA_VERSION = 4
 """2: scenes carry a review status and comments (both default, so a version 1 file opens).
@@ -77,8 +78,9 @@ def utcnow() -> _dt.datetime:
 
 
 def frame_size(aspect: str, resolution: str) -> tuple[int, int]:
-    """Pixel size for an aspect at a resolution: the short side is 720 or 1080, both even."""
-    short = 720 if resolution == "720p" else 1080
+    """Pixel size for an aspect at a resolution: the short side is 720, 1080 or 2160 (16:9
+    at 2160p is 3840x2160, 9:16 2160x3840, 4:5 2160x2700), both even."""
+    short = SHORT_SIDES.get(resolution, 1080)
     w_ratio, h_ratio = (int(x) for x in aspect.split(":"))
     if w_ratio >= h_ratio:
         h = short
@@ -445,7 +447,7 @@ class ExportRecord(Record):
 
     path: ProjectPath
     aspect: Aspect
-    resolution: Resolution
+    resolution: ExportResolution
     fit: Fit
     width: int
     height: int

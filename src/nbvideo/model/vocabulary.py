@@ -14,7 +14,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
 
-__all__ = ["ASPECTS", "DEFAULT_POLICY", "POLICY_NAMES", "RESOLUTIONS", "Aspect", "Resolution", "detect_category", "keyword",
+__all__ = ["ASPECTS", "DEFAULT_POLICY", "EXPORT_RESOLUTIONS", "POLICY_NAMES", "RESOLUTIONS",
+           "SHORT_SIDES", "Aspect", "ExportResolution", "Resolution", "detect_category", "keyword",
            "load_structures", "mentioned_first", "tone_key"]
 
 # The frames and sizes an ad is made in. Here, in a module that imports no pydantic, so the
@@ -28,6 +29,12 @@ RESOLUTIONS: tuple[str, ...] = ("720p", "1080p")
 # campaigns), here for the same reason: the CLI offers them without loading the planner.
 POLICY_NAMES: tuple[str, ...] = ("complexity", "cheapest", "quality")
 DEFAULT_POLICY = "complexity"
+
+# What an export can be: the brief's resolutions (what clips are generated at) and 2160p,
+# which no video model makes but imported 4K clips (p.import_clip) can fill.
+ExportResolution = Literal["720p", "1080p", "2160p"]
+EXPORT_RESOLUTIONS: tuple[str, ...] = ("720p", "1080p", "2160p")
+SHORT_SIDES: dict[str, int] = {"720p": 720, "1080p": 1080, "2160p": 2160}
 
 _B, _E = r"(?<![\w-])", r"(?![\w-])"  # word edges that keep 'high-energy' one word
 

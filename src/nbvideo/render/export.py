@@ -20,7 +20,7 @@ from nbvideo.generate import lipsync
 from nbvideo.model.presets import Preset, enforce, get_presets
 from nbvideo.model.state import (
     ASPECTS,
-    RESOLUTIONS,
+    EXPORT_RESOLUTIONS,
     ExportRecord,
     Finishing,
     RenderStats,
@@ -31,6 +31,7 @@ from nbvideo.render import engine as render
 from nbvideo.render import finishing, smart_render
 from nbvideo.render.mezzanine import Mezzanine
 from nbvideo.render.preview import poster_and_preview
+from nbvideo.render.sources import upscale_warning
 from nbvideo.runtime.context import Runtime
 from nbvideo.runtime.jobs import run_sync
 
@@ -54,8 +55,9 @@ def validate(formats: Sequence[str], resolution: str, fit: str) -> list[str]:
             f"formats: {', '.join(map(quote, bad)) or 'none given'} not allowed; "
             f"choose from {', '.join(ASPECTS)}"
         )
-    if resolution not in RESOLUTIONS:
-        raise InvalidInput(f"resolution must be one of {', '.join(RESOLUTIONS)}, got {quote(resolution)}")
+    if resolution not in EXPORT_RESOLUTIONS:
+        raise InvalidInput(f"resolution must be one of {', '.join(EXPORT_RESOLUTIONS)}, "
+                           f"got {quote(resolution)}")
     if fit not in FITS:
         raise InvalidInput(f"fit must be 'crop' (fill the frame) or 'pad' (blurred bars), got {quote(fit)}")
     return list(dict.fromkeys(formats))
@@ -124,18 +126,18 @@ def export(rt: Runtime, name: str, formats: Sequence[str], resolution: str, fit:
     outs = targets(rt, name, formats, resolution, fit, presets)
     with tempfile.TemporaryDirectory(prefix="nbvideo-export-") as work:
         with render_step("finishing"):
-            plans = _plan(rt, outs, accept, Path(work))
+            plans = _plan(rt, outs, accept, Path(work), fit)
         # Checked first: an export refused by its preset makes nothing. Then the local frames
         # and animatics take the finishing's marks, and the outputs are planned on them.
         if refresh_marks(rt):
             with render_step("finishing"):
-                plans = _plan(rt, outs, accept, Path(work))
+                plans = _plan(rt, outs, accept, Path(work), fit)
         return [_render_one(rt, t, prep, fit, warned, index, len(outs), cancel, on_progress, smart)
                 for index, (t, prep, warned) in enumerate(plans)]
 
 
-def _plan(rt: Runtime, outs: list[_Target], accept: bool | Sequence[str],
-          work: Path) -> list[tuple[_Target, finishing.Prepared, list[str]]]:
+def _plan(rt: Runtime, outs: list[_Target], accept: bool | Sequence[str], work: Path,
+          fit: str = "crop") -> list[tuple[_Target, finishing.Prepared, list[str]]]:
     """Every output prepared (finishing) and checked against its preset, before any encode."""
     with rt.guard:
         es = require_clips(rt)
@@ -148,12 +150,19 @@ def _plan(rt: Runtime, outs: list[_Target], accept: bool | Sequence[str],
         # a presenter's line is the scene's own sound: mixed in even with no finishing set
         finished = rt.state.finishing != Finishing() or any(
             e.scene.kind == "presenter" for e in es)
+        sources = [(e.number, e.scene.id, c.path) for e, c in zip(es, clips)]
     plans = []
     for t in outs:
         size = frame_size(t.aspect, t.resolution)
+        # the originals, never a proxy: the export is made from the clips' own pixels
+        low = upscale_warning(sources, size, fit, t.resolution,
+                              t.preset.name if t.preset else f"export {t.resolution}")
+        if low is not None:
+            enforce([low], accept)  # stops before any finishing work unless accepted
         prep = (finishing.prepare(rt, es, clips, size, t.fps, t.preset, work, accept)
                 if finished or t.preset else finishing.Prepared(clips=clips))
-        plans.append((t, prep, [str(v) for v in enforce(prep.warnings, accept)]))
+        warned = [*([low] if low is not None else []), *prep.warnings]
+        plans.append((t, prep, [str(v) for v in enforce(warned, accept)]))
     return plans
 
 

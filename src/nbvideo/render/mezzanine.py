@@ -57,12 +57,15 @@ class EncodeParams(BaseModel):
 
     def x264_args(self) -> list[str]:
         """Encoder arguments; identical for every file that may be joined to another."""
+        from nbvideo.render.engine import encoder_bounds
+
         g = str(self.gop)
+        bounds, params = encoder_bounds((self.width, self.height))  # 4K: bounded memory
         return [
             "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf), *self.video_args,
-            "-pix_fmt", "yuv420p", "-profile:v", "high", "-bf", "0", "-g", g,
+            *bounds, "-pix_fmt", "yuv420p", "-profile:v", "high", "-bf", "0", "-g", g,
             "-keyint_min", g, "-sc_threshold", "0", "-flags", "+cgop",
-            "-x264-params", "open-gop=0:scenecut=0", "-r", str(self.fps),
+            "-x264-params", ":".join(["open-gop=0:scenecut=0", *params]), "-r", str(self.fps),
         ]
 
 
@@ -114,7 +117,7 @@ def normalize(source: Path, frames: int, params: EncodeParams, folder: Path,
     The pixels are made by the export engine's own per-clip chain (fps, clone-pad, fit), so
     a frame of the mezzanine is that frame of a full export before encoding.
     """
-    from nbvideo.render.engine import RenderSpec, _filter_graph, _Seg
+    from nbvideo.render.engine import RenderSpec, _filter_graph, _Seg, decoder_bounds
 
     key = mezzanine_key(source, frames, params)
     out = folder / f"{key}.mp4"
@@ -130,9 +133,10 @@ def normalize(source: Path, frames: int, params: EncodeParams, folder: Path,
     tmp = folder / f".{key}.{secrets.token_hex(4)}.part.mp4"
     try:
         with render_step("normalize"):
-            run_ffmpeg(["-i", str(source), "-filter_complex", graph, "-map", "[vout]", "-an",
-                        "-sn", "-dn", *params.x264_args(), "-frames:v", str(frames), "-f", "mp4",
-                        str(tmp)], total_s=None, cancel=cancel)
+            run_ffmpeg([*decoder_bounds(info), "-i", str(source), "-filter_complex", graph,
+                        "-map", "[vout]", "-an", "-sn", "-dn", *params.x264_args(),
+                        "-frames:v", str(frames), "-f", "mp4", str(tmp)],
+                       total_s=None, cancel=cancel)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

@@ -91,9 +91,10 @@ def _encode_piece(piece: Piece, mezz: list[Mezzanine], params: EncodeParams, ove
         labels = "".join(f"[in{index[c]}_{k}]" for k in users)
         splits.append(f"[{index[c]}:v:0]split={len(users)}{labels}" if len(users) > 1
                       else f"[{index[c]}:v:0]null{labels}")
+    dec = render.decoder_bounds(info)  # the mezzanines are at the output size
     args = [a for c in files
             for a in (*(["-ss", f"{base[c] / params.fps:.6f}"] if base[c] else []),
-                      "-i", str(mezz[c].path))]
+                      *dec, "-i", str(mezz[c].path))]
     tmp = out.with_name(f".{out.stem}.{secrets.token_hex(4)}.part.mp4")
     try:
         run_ffmpeg([*args, "-filter_complex", ";".join([*splits, graph]), "-map", "[vout]",
@@ -207,7 +208,9 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
         if on_progress is not None:
             on_progress(frac)
 
-    workers = max(1, min(4, os.cpu_count() or 1))
+    # Above 1080p one ffmpeg at a time: a 4K encode already uses every core (frame threads)
+    # and holds ~0.5 GB; two at once would double the peak for little speed.
+    workers = 1 if render.heavy(size) else max(1, min(4, os.cpu_count() or 1))
 
     # A take used twice at the same length is one mezzanine, made once.
     wanted = list(dict.fromkeys((clips[i].path.resolve(), mezz_frames[i])

@@ -1,5 +1,8 @@
 """Bytes the views send: JPEG thumbnails of frames and low-res MP4 previews of clips.
 
+A clip above 1080p is previewed from its 540p editing proxy (media/proxy.py), never decoded
+at 4K for a view.
+
 Both are made once and cached in the project folder (thumbnails by take id, previews by the
 clip's checksum), so reopening a notebook or re-rendering a view costs a file read.
 """
@@ -12,10 +15,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-from nbvideo.errors import render_step
-from nbvideo.generate.lipsync import lip_synced
+from nbvideo.errors import NbvideoError, render_step
+from nbvideo.media import proxy
 from nbvideo.media.ffmpeg import open_image, run_ffmpeg
 from nbvideo.model.state import Scene, Take
+from nbvideo.project import lip_synced
 
 THUMB_SIDE = 480  # px, long side: sharp on a 240 px card at 2x
 THUMB_MAX_BYTES = 48_000  # around 40 KB; busy photos are re-encoded smaller
@@ -81,6 +85,11 @@ def preview(root: Path, take: Take | None) -> bytes:
     with lock:  # two views asking at once make it once
         if cached.exists():
             return cached.read_bytes()
+        if take.checksum and proxy.needs_proxy(take.width, take.height):
+            try:  # a 4K source: the view plays its 540p proxy, made now if not yet
+                src = proxy.ensure(root, src, take.checksum, take.width, take.height) or src
+            except (OSError, NbvideoError):  # read-only, or ffmpeg failed: the original
+                pass
         if take.width and take.height:
             w, h = preview_size(take.width, take.height)
         else:

@@ -19,7 +19,7 @@ import ipywidgets
 import traitlets as t
 
 from nbvideo.errors import InvalidInput
-from nbvideo.model.state import ASPECTS, RESOLUTIONS
+from nbvideo.model.state import ASPECTS, EXPORT_RESOLUTIONS
 from nbvideo.project import (
     AUDIO_SUFFIXES,
     FITS,
@@ -122,7 +122,7 @@ class Timeline(ProjectView):
                      "aspect": st.brief.aspect, "resolution": st.brief.resolution,
                      "min_kept_s": MIN_KEPT_S, "max_crossfade_s": MAX_CROSSFADE_S,
                      "transitions": transition_choices(),
-                     "aspects": list(ASPECTS), "resolutions": list(RESOLUTIONS),
+                     "aspects": list(ASPECTS), "resolutions": list(EXPORT_RESOLUTIONS),
                      "fits": list(FITS)},
         }
 
