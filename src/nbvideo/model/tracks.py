@@ -263,6 +263,14 @@ def check_tracks(tracks: dict[str, Track]) -> dict[str, Track]:
     return tracks
 
 
+def tracks_in_use(tracks: dict[str, Track]) -> bool:
+    """Whether the tracks change an export (items, or audio tracks not as by default)."""
+    return track_dump(tracks) != track_dump(default_tracks()) and (
+        any(t.items for t in tracks.values())
+        or any((t.mute, t.solo, t.gain_db) != (name == "clips", False, 0.0)
+               for name, t in tracks.items() if t.kind != "overlay"))
+
+
 def track_dump(tracks: dict[str, Track]) -> Any:
     """The tracks as saved JSON (to compare with the defaults)."""
     return {k: v.model_dump(mode="json") for k, v in tracks.items()}

@@ -26,6 +26,7 @@ from nbvideo.model.state import (
     RenderStats,
     frame_size,
 )
+from nbvideo.model.tracks import tracks_in_use
 from nbvideo.plan import storyboard
 from nbvideo.render import engine as render
 from nbvideo.render import finishing, smart_render
@@ -147,7 +148,7 @@ def _plan(rt: Runtime, outs: list[_Target], accept: bool | Sequence[str],
         ]
         # a presenter's line is the scene's own sound: mixed in even with no finishing set
         finished = rt.state.finishing != Finishing() or any(
-            e.scene.kind == "presenter" for e in es)
+            e.scene.kind == "presenter" for e in es) or tracks_in_use(rt.state.timeline.tracks)
     plans = []
     for t in outs:
         size = frame_size(t.aspect, t.resolution)

@@ -30,6 +30,7 @@ from nbvideo.model.speech import LineWords
 from nbvideo.model.state import MAX_SCENE_S, Finishing, Scene, Transition
 from nbvideo.providers.base import ProviderError, SpeechRequest, SpeechResult, Usage
 from nbvideo.render.engine import RenderClip, plan_duration
+from nbvideo.render.track_layers import Sounds, overlay_layers, sounds
 from nbvideo.runtime.context import Runtime, canonical, request_key
 from nbvideo.runtime.jobs import run_sync
 from nbvideo.sound.loudness import measure_loudness
@@ -302,7 +303,12 @@ def _soundtrack(rt: Runtime, entries: list[Entry], total_s: float, lines: dict[s
             raise InvalidInput(f"finishing.music: {f.music} is not a file in the project; "
                                "use 'bed', 'none' or a path inside the project folder")
     own = own or {}
-    if not lines and not own and music is None:
+    snd = sounds(rt, entries, total_s)
+    if "music" not in snd.heard:
+        music = None
+    if "voice" not in snd.heard:
+        lines, own = {}, {}
+    if not lines and not own and music is None and not (snd.voice or snd.music or snd.effects):
         return None, None
     lufs, tp, kbps = ((preset.loudness_lufs, preset.true_peak_db, preset.audio_kbps) if preset
                       else (_MIX_TARGET["lufs"], _MIX_TARGET["tp"], _MIX_TARGET["kbps"]))
@@ -314,6 +320,8 @@ def _soundtrack(rt: Runtime, entries: list[Entry], total_s: float, lines: dict[s
                         key=lambda x: x[0])
     what = {"lines": [(t, p.name) for t, p in placed], "music": str(music), "total": total_s,
             "lufs": lufs, "tp": tp}
+    if snd.changed:  # only then: a project without track items keeps its soundtrack keys
+        what["tracks"] = snd.key()
     key = hashlib.sha256(canonical({**what, "kbps": kbps}).encode()).hexdigest()[:16]
     out = rt.store.path(f"assets/soundtracks/{key}.m4a")
     facts = out.with_suffix(".json")  # its measured loudness: a re-export measures nothing
@@ -330,21 +338,40 @@ def _soundtrack(rt: Runtime, entries: list[Entry], total_s: float, lines: dict[s
         master_key = hashlib.sha256(canonical(what).encode()).hexdigest()[:16]
         master = rt.store.path(f"assets/soundtracks/master-{master_key}.wav")
         if not master.is_file():
-            voice = (place_voice(placed, total_s, work / "voice.wav", past_end="fade")
-                     if placed else None)
-            mix(master, total_s, voice=voice, music=music, target_lufs=lufs, true_peak_db=tp)
+            mix(master, total_s, target_lufs=lufs, true_peak_db=tp,
+                **_stems(placed, music, snd, total_s, work))
         encoded = encode_master(master, out, audio_kbps=kbps, true_peak_db=tp)
         if encoded is None:  # the AAC encode overshot the ceiling: mix straight to AAC
-            voice = (place_voice(placed, total_s, work / "voice.wav", past_end="fade")
-                     if placed else None)
-            got = mix(out, total_s, voice=voice, music=music, target_lufs=lufs,
-                      true_peak_db=tp, audio_kbps=kbps).integrated_lufs
+            got = mix(out, total_s, target_lufs=lufs, true_peak_db=tp, audio_kbps=kbps,
+                      **_stems(placed, music, snd, total_s, work)).integrated_lufs
         else:
             got = encoded.integrated_lufs
         rt.log(phase="export", provider="local", model="ffmpeg", units=total_s, unit="second",
                note=f"soundtrack {out.name}: {got:.1f} LUFS")
     facts.write_text(json.dumps({"integrated_lufs": got}))
     return out, got
+
+
+def _stems(placed: list[tuple[float, Path]], music: Path | None, snd: Sounds, total_s: float,
+           work: Path) -> dict[str, Any]:
+    """The mix's stems: the voice lines (and the voice track's sounds), the music (and the
+    music track's), the sound effects and clip sound; the music track's gain as its level."""
+    from nbvideo.sound.mix import MixSettings
+    from nbvideo.sound.track_items import place_sounds
+
+    voice = (place_voice(placed, total_s, work / "voice.wav", past_end="fade")
+             if placed else None)
+    if snd.voice:
+        voice = place_sounds(snd.voice, total_s, work / "voice-track.wav", base=voice)
+    if snd.music:
+        music = place_sounds(snd.music, total_s, work / "music-track.wav", base=music)
+    out: dict[str, Any] = {"voice": voice, "music": music}
+    if snd.effects:
+        out["effects"] = place_sounds(snd.effects, total_s, work / "effects.wav")
+    if snd.music_db:
+        base = MixSettings().music_db
+        out["music_db"] = max(-30.0, min(6.0, base + snd.music_db))
+    return out
 
 
 def _end_card_path(rt: Runtime, kit: BrandKit, w: int, h: int, fps: int,
@@ -586,6 +613,13 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
         spans = []  # the watermark is on every frame: nothing left to copy
     elif chain:
         overlay = f"[vin]{chain}[vout]"
+    # The overlay tracks (V2..) go under the captions and the watermark.
+    layers = overlay_layers(rt, (w, h), fps, total_s, out="trk" if overlay else "vout")
+    if layers is not None:
+        whole = overlay is not None and not spans  # the watermark: every frame is drawn on
+        overlay = layers.graph + (";" + overlay.replace("[vin]", "[trk]") if overlay else "")
+        if not whole:
+            spans += layers.spans
     audio, lufs = _soundtrack(rt, entries, total_s, lines, preset, work, own)
     if preset is not None:
         facts = ExportFacts(duration_s=total_s, width=w, height=h, fps=fps,

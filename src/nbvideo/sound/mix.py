@@ -228,7 +228,8 @@ def _duck_mix(duck_db: float) -> float:
 
 def premix_graph(duration_s: float, *, voice: str | None, music: str | None,
                  settings: MixSettings, voice_gain_db: float = 0.0,
-                 music_gain_db: float = 0.0, out_label: str = "premix") -> str:
+                 music_gain_db: float = 0.0, out_label: str = "premix",
+                 effects: str | None = None, effects_gain_db: float = 0.0) -> str:
     """The filter graph that fades, ducks and sums the stems, ending at `[out_label]`.
 
     `voice` and `music` are input pads such as "0:a" or "1:a:0" (None when absent); a music
@@ -240,7 +241,22 @@ def premix_graph(duration_s: float, *, voice: str | None, music: str | None,
     sidechaincompress and amix stop at the first end of stream they see, and which input's
     end they see first is a race between filter threads: without the tail the ducked music
     lost its last 64-700 ms in some runs and not others. Races in the tail are cut away.
+
+    `effects` (the timeline's sound effects and clip sound) is summed after the ducking, at
+    its own level plus `effects_gain_db`: never ducked, never brought to a reference level.
     """
+    if effects is not None:
+        fx = (f"[{effects}]aresample={SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts="
+              f"stereo,atrim=0:{_fmt(duration_s)},asetpts=N/SR/TB,"
+              f"volume={_fmt(effects_gain_db)}dB,apad,atrim=0:{_fmt(duration_s + _GUARD_S)}[fx]")
+        if voice is None and music is None:
+            return f"{fx};[fx]atrim=0:{_fmt(duration_s)}[{out_label}]"
+        inner = premix_graph(duration_s, voice=voice, music=music, settings=settings,
+                             voice_gain_db=voice_gain_db, music_gain_db=music_gain_db,
+                             out_label="prefx")
+        return (f"{inner};{fx};[prefx]apad,atrim=0:{_fmt(duration_s + _GUARD_S)}[prefxp];"
+                f"[prefxp][fx]amix=inputs=2:duration=longest:normalize=0,"
+                f"atrim=0:{_fmt(duration_s)}[{out_label}]")
     d, g = _fmt(duration_s), _fmt(duration_s + _GUARD_S)
     fmt = f"aresample={SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo"
     parts: list[str] = []
@@ -312,7 +328,8 @@ def _encode_args(out: Path, kbps: int) -> list[str]:
 
 def mix(out: str | Path, duration_s: float, *, voice: str | Path | None = None,
         music: str | Path | None = None, settings: MixSettings | None = None,
-        cancel: threading.Event | None = None, **overrides: object) -> MixResult:
+        cancel: threading.Event | None = None, effects: str | Path | None = None,
+        effects_gain_db: float = 0.0, **overrides: object) -> MixResult:
     """Mix a voice track and/or music into a finished soundtrack at `out` (.m4a AAC or .wav).
 
     `duration_s` is the video's; the result is exactly that long (48 kHz stereo). `voice` is
@@ -322,15 +339,16 @@ def mix(out: str | Path, duration_s: float, *, voice: str | Path | None = None,
     an export preset maps on as target_lufs=preset.loudness_lufs,
     true_peak_db=preset.true_peak_db, audio_kbps=preset.audio_kbps.
     `cancel` stops a running pass (RenderCanceled). Nothing to mix is an InvalidInput.
+    `effects`: a stem of sounds summed after the ducking at their own level (`premix_graph`).
     """
     s = _settings(settings, overrides)
     out = Path(out)
     encode = _encode_args(out, s.audio_kbps)
     if not duration_s > 0:
         raise InvalidInput(f"duration_s must be > 0, got {duration_s}")
-    if voice is None and music is None:
+    if voice is None and music is None and effects is None:
         raise InvalidInput("mix: give a voice track, a music file, or both")
-    for name, p in (("voice", voice), ("music", music)):
+    for name, p in (("voice", voice), ("music", music), ("effects", effects)):
         if p is not None and not Path(p).is_file():
             raise InvalidInput(f"mix: {name} file not found: {p}")
         if p is not None and not _has_audio(Path(p)):
@@ -349,8 +367,13 @@ def mix(out: str | Path, duration_s: float, *, voice: str | Path | None = None,
             inputs += [*(["-stream_loop", "-1"] if s.loop_music else []), "-i", str(music)]
             level = VOICE_REF_LUFS + (s.music_db if voice is not None else 0.0)
             music_gain = _stem_gain(Path(music), duration_s, level)
+        effects_pad = None
+        if effects is not None:
+            effects_pad = f"{len([x for x in (voice, music) if x is not None])}:a:0"
+            inputs += ["-i", str(effects)]
         graph = premix_graph(duration_s, voice=voice_pad, music=music_pad, settings=s,
-                             voice_gain_db=voice_gain, music_gain_db=music_gain)
+                             voice_gain_db=voice_gain, music_gain_db=music_gain,
+                             effects=effects_pad, effects_gain_db=effects_gain_db)
         premix = tmp / "premix.wav"
         run_ffmpeg([*inputs, "-filter_complex", graph, "-map", "[premix]", "-t",
                     _fmt(duration_s), "-c:a", "pcm_f32le", "-f", "wav", str(premix)],
