@@ -155,6 +155,15 @@ def test_smart_export_re_encodes_only_around_the_item(old: nv.Project) -> None:
     assert again.render.seconds_encoded < again.render.seconds_total
     fr = frames(old.path / again.path)
     assert is_red(patch(fr[50], 0.8, 0.2)) and not is_red(patch(fr[40], 0.8, 0.2))
+    # a second item far from the first; then one of them changes: the other's piece is
+    # found in the cache, only the changed one's is encoded again
+    old.timeline.add_image(solid(old, "blue.png", (0, 0, 255)), 0.5, 0.5, x=0.2, y=0.2)
+    both = old.export("first", formats=["16:9"])[0].render
+    old.timeline.set(old.timeline.items["id"].iloc[0], opacity=0.5)
+    one = old.export("first", formats=["16:9"])[0].render
+    assert (both.segments_encoded, both.segments_cached) == (1, 1)  # the red one's was kept
+    assert (one.segments_encoded, one.segments_cached) == (1, 1)
+    assert one.seconds_encoded < one.seconds_total / 2
 
 
 def test_a_project_saved_before_tracks_exports_the_same_picture_and_sound(

@@ -184,7 +184,7 @@ def _render_one(rt: Runtime, t: _Target, prep: finishing.Prepared, fit: str, war
                 result = smart_render.export_smart(
                     prep.clips, spec, rt.store.path(SMART_CACHE),
                     overlay_spans=prep.overlay_spans, on_progress=progress, cancel=cancel,
-                    on_mezzanine=lambda m: _log_mezzanine(rt, m))
+                    on_mezzanine=lambda m: _log_mezzanine(rt, m), overlay_for=prep.overlay_for)
             else:
                 result = render.export_timeline(prep.clips, spec, on_progress=progress,
                                                 cancel=cancel)

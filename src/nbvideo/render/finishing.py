@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from nbvideo.model.speech import LineWords
 from nbvideo.model.state import MAX_SCENE_S, Finishing, Scene, Transition
 from nbvideo.providers.base import ProviderError, SpeechRequest, SpeechResult, Usage
 from nbvideo.render.engine import RenderClip, plan_duration
+from nbvideo.render.overlay_items import ItemsGraph
 from nbvideo.render.track_layers import Sounds, overlay_layers, sounds
 from nbvideo.runtime.context import Runtime, canonical, request_key
 from nbvideo.runtime.jobs import run_sync
@@ -64,6 +65,9 @@ class Prepared:
     # Seconds of the film the overlay draws on (smart export re-encodes only those);
     # None when it draws on every frame (a logo watermark).
     overlay_spans: list[tuple[float, float]] | None = None
+    # The overlay for one stretch of the film (start_s, end_s): only the track items there,
+    # so a smart export keys each piece by the items it shows (None: `overlay` everywhere).
+    overlay_for: Callable[[float, float], str | None] | None = None
 
 
 def voice_model_name(rt: Runtime) -> tuple[str, str]:
@@ -614,12 +618,26 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
     elif chain:
         overlay = f"[vin]{chain}[vout]"
     # The overlay tracks (V2..) go under the captions and the watermark.
-    layers = overlay_layers(rt, (w, h), fps, total_s, out="trk" if overlay else "vout")
+    text_overlay = overlay
+
+    def compose(window: tuple[float, float] | None) -> tuple[str | None, ItemsGraph | None]:
+        layers = overlay_layers(rt, (w, h), fps, total_s, out="trk" if text_overlay else "vout",
+                                window=window)
+        if layers is None:
+            return text_overlay, None
+        return layers.graph + (";" + text_overlay.replace("[vin]", "[trk]")
+                               if text_overlay else ""), layers
+
+    overlay, layers = compose(None)
+    overlay_for: Callable[[float, float], str | None] | None = None
     if layers is not None:
-        whole = overlay is not None and not spans  # the watermark: every frame is drawn on
-        overlay = layers.graph + (";" + overlay.replace("[vin]", "[trk]") if overlay else "")
-        if not whole:
+        if not (text_overlay is not None and not spans):  # no watermark on every frame
             spans += layers.spans
+
+        def piece_overlay(a: float, b: float) -> str | None:
+            return compose((a, b))[0]
+
+        overlay_for = piece_overlay
     audio, lufs = _soundtrack(rt, entries, total_s, lines, preset, work, own)
     if preset is not None:
         facts = ExportFacts(duration_s=total_s, width=w, height=h, fps=fps,
@@ -627,7 +645,8 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
                             logo=logo_rect)
         warnings = check_export(preset, facts) + warnings
     return Prepared(clips=clips, overlay=overlay, audio=audio, audio_lufs=lufs, cues=cues,
-                    warnings=warnings, overlay_spans=spans if overlay and spans else None)
+                    warnings=warnings, overlay_spans=spans if overlay and spans else None,
+                    overlay_for=overlay_for if overlay and spans else None)
 
 
 def entry_of(entries: list[Entry], scene_id: str) -> Entry:

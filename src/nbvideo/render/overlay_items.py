@@ -186,10 +186,12 @@ def _item_lines(n: int, item: ImageItem | ClipItem | TextItem, file: Path, size:
 
 def items_graph(tracks: dict[str, Track], frame: tuple[int, int], fps: int, total_s: float,
                 resolve: Callable[[str], Path], text_png: Callable[[TextItem], Path],
-                src: str = "vin", out: str = "vout") -> ItemsGraph | None:
+                src: str = "vin", out: str = "vout",
+                window: tuple[float, float] | None = None) -> ItemsGraph | None:
     """The overlay items of every unmuted overlay track, V2 first (drawn lowest), each track's
     items by start; items are cut at the film's end. None when there is nothing to draw.
-    `resolve` turns a project path into the checked file; `text_png` sets a text item."""
+    `resolve` turns a project path into the checked file; `text_png` sets a text item.
+    `window` (film seconds): only the items on it, a frame of margin each side."""
     items = []
     for name in OVERLAY_TRACKS:
         t = tracks.get(name)
@@ -198,6 +200,9 @@ def items_graph(tracks: dict[str, Track], frame: tuple[int, int], fps: int, tota
         items += sorted(t.items.values(), key=lambda i: (i.start_s, i.id))
     fl = round(total_s * fps)
     items = [i for i in items if round(i.start_s * fps) < fl]
+    if window is not None:
+        a, b = window[0] - 1 / fps, window[1] + 1 / fps
+        items = [i for i in items if i.start_s < b and i.end_s > a]
     if not items:
         return None
     lines: list[str] = []

@@ -59,12 +59,14 @@ def _text_png(rt: Runtime, item: TextItem, frame: tuple[int, int]) -> Path:
 
 
 def overlay_layers(rt: Runtime, frame: tuple[int, int], fps: int, total_s: float,
-                   src: str = "vin", out: str = "vout") -> ItemsGraph | None:
-    """The overlay tracks' graph from [src] to [out], or None when nothing is drawn."""
+                   src: str = "vin", out: str = "vout",
+                   window: tuple[float, float] | None = None) -> ItemsGraph | None:
+    """The overlay tracks' graph from [src] to [out] (only the items on `window`, film
+    seconds, when given), or None when nothing is drawn."""
     return items_graph(
         rt.state.timeline.tracks, frame, fps, total_s,
         resolve=lambda rel: _file(rt, rel, "overlay item path"),
-        text_png=lambda item: _text_png(rt, item, frame), src=src, out=out)
+        text_png=lambda item: _text_png(rt, item, frame), src=src, out=out, window=window)
 
 
 @dataclass
