@@ -174,3 +174,34 @@ def test_mute_solo_and_gain_are_saved_per_track_and_undone(old: nv.Project) -> N
     old.undo()
     old.undo()
     assert old.state.timeline.tracks == default_tracks()
+
+
+def test_solo_silences_the_tracks_not_soloed_and_mute_always_wins() -> None:
+    from nbvideo.sound.track_items import audible
+
+    rows = [("voice", False, False), ("music", False, False), ("sfx", False, False),
+            ("clips", True, False)]
+    assert audible(rows) == {"voice", "music", "sfx"}
+    rows[2] = ("sfx", False, True)
+    assert audible(rows) == {"sfx"}
+    rows[2] = ("sfx", True, True)  # muted and soloed: silent, and still silences the rest
+    assert audible(rows) == set()
+
+
+def test_a_placed_sound_has_its_gain_fades_and_place_to_the_sample(tmp_path: Path) -> None:
+    import numpy as np
+
+    from nbvideo.media.audio_io import SAMPLE_RATE, read_wav, write_wav
+    from nbvideo.sound.track_items import Placed, place_sounds
+
+    write_wav(tmp_path / "dc.wav", np.full(SAMPLE_RATE, 0.5))
+    out = place_sounds([Placed(tmp_path / "dc.wav", 0.25, 0.5, gain_db=-6.0206,
+                               fade_in_s=0.1, fade_out_s=0.1)], 1.0, tmp_path / "stem.wav")
+    x, rate = read_wav(out)
+    x = x.mean(axis=1)
+    assert rate == SAMPLE_RATE and len(x) == SAMPLE_RATE
+    at = round(0.25 * SAMPLE_RATE)
+    assert not x[:at].any() and not x[at + SAMPLE_RATE // 2:].any()  # silent around it
+    assert x[at + SAMPLE_RATE // 4] == pytest.approx(0.25, abs=1e-3)  # -6 dB of 0.5
+    assert x[at] == pytest.approx(0.0, abs=1e-3)  # the fade in starts from silence
+    assert x[at + round(0.05 * SAMPLE_RATE)] == pytest.approx(0.125, abs=2e-3)  # halfway
