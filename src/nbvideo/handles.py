@@ -205,6 +205,12 @@ class SceneList(list[SceneHandle]):
         return views.live_bundle(self._p, "board")
 
 
+def _detached(model: Any) -> Any:
+    """A copy of a state model for the caller: changing it does not change the project
+    behind its back (unsaved, without history)."""
+    return model.model_copy(deep=True)
+
+
 class TimelineView:
     """The timeline as a table: order, clip, in/out points, start/end and transitions."""
 
@@ -233,7 +239,12 @@ class TimelineView:
         return len(self._p.runtime.state.scenes)
 
     def __repr__(self) -> str:
-        return f"<Timeline {len(self)} clips, {self.duration_s:.2f}s>\n{self.to_pandas().to_string()}"
+        items = self.items
+        extra = (f"\n{len(items)} track item(s):\n"
+                 f"{items[['track', 'id', 'kind', 'start_s', 'end_s', 'source']].to_string()}"
+                 if len(items) else "")
+        return (f"<Timeline {len(self)} clips, {self.duration_s:.2f}s>\n"
+                f"{self.to_pandas().to_string()}{extra}")
 
     def _repr_html_(self) -> str:
         return (f"<div style='font:13px system-ui'><b>Timeline</b> — {len(self)} clips, "
@@ -259,15 +270,16 @@ class TimelineView:
         return track_ops.items_table(self._p.runtime)
 
     def item(self, item_id: str) -> Any:
-        """The item with this id (ImageItem, ClipItem, TextItem or AudioItem)."""
-        return track_ops.find(self._p.runtime, item_id)[1]
+        """The item with this id (ImageItem, ClipItem, TextItem or AudioItem): a copy; change
+        it with `set`, `move`, `trim` or `keyframe`, which save it."""
+        return _detached(track_ops.find(self._p.runtime, item_id)[1])
 
     def add(self, track: str, item: Any = None, **fields: Any) -> Any:
         """Put an item on a track: `item` a dict or an item model, or its fields as keywords.
         ``p.timeline.add("V2", kind="image", path="assets/logo.png", start_s=1, x=0.9, y=0.1,
         anchor="top-right", width=0.15)``. Returns the item (its `.id` addresses it)."""
         given = (item.model_dump() if hasattr(item, "model_dump") else dict(item or {}))
-        return track_ops.add(self._p.runtime, track, {**given, **fields})
+        return _detached(track_ops.add(self._p.runtime, track, {**given, **fields}))
 
     def add_image(self, path: str, start_s: float = 0.0, duration_s: float | None = None, *,
                   track: str = "V2", **fields: Any) -> Any:
@@ -302,32 +314,32 @@ class TimelineView:
 
     def move(self, item_id: str, start_s: float | None = None, track: str | None = None) -> Any:
         """Move an item to start at `start_s` on the film and/or onto another track."""
-        return track_ops.move(self._p.runtime, item_id, start_s, track)
+        return _detached(track_ops.move(self._p.runtime, item_id, start_s, track))
 
     def trim(self, item_id: str, start_s: float | None = None, end_s: float | None = None) -> Any:
         """Give an item a new start and/or end on the film; its content stays in place (a
         clip's or sound's later start skips more of its file)."""
-        return track_ops.trim(self._p.runtime, item_id, start_s, end_s)
+        return _detached(track_ops.trim(self._p.runtime, item_id, start_s, end_s))
 
     def set(self, item_id: str, **fields: Any) -> Any:
         """Change an item's fields: ``p.timeline.set(logo.id, opacity=0.6, blend="screen")``."""
-        return track_ops.set_item(self._p.runtime, item_id, fields)
+        return _detached(track_ops.set_item(self._p.runtime, item_id, fields))
 
     def remove(self, item_id: str) -> Any:
         """Take an item off the timeline (returns it; p.undo() puts it back)."""
-        return track_ops.remove(self._p.runtime, item_id)
+        return _detached(track_ops.remove(self._p.runtime, item_id))
 
     def keyframe(self, item_id: str, prop: str, t_s: float, value: float | None,
                  easing: str = "linear") -> Any:
         """`prop` (x, y, scale, rotation, opacity) is `value` at `t_s` seconds into the item,
         easing (linear, ease-in, ease-out, ease-in-out, hold) toward the next keyframe;
         value=None removes the keyframe at `t_s`."""
-        return track_ops.keyframe(self._p.runtime, item_id, prop, t_s, value, easing)
+        return _detached(track_ops.keyframe(self._p.runtime, item_id, prop, t_s, value, easing))
 
     def track(self, name: str, **fields: Any) -> Any:
         """Set a track's mute, solo (audio) or gain_db (audio): ``p.timeline.track("music",
         gain_db=-6)``, ``p.timeline.track("voice", solo=True)``."""
-        return track_ops.set_track(self._p.runtime, name, **fields)
+        return _detached(track_ops.set_track(self._p.runtime, name, **fields))
 
 
 class Exports(list[ExportRecord]):
