@@ -26,8 +26,10 @@ def test_blocks_follow_the_timeline_table(rendered, wire: Wire):
     assert [c.clip["start_s"] for c in tl.clips] == list(table["start_s"])
     assert [c.clip["kept_s"] for c in tl.clips] == list(table["kept_s"])
     assert tl.clips[-1].clip["transition"] is None and tl.clips[0].clip["transition"]["kind"] == "cut"
-    assert [(x["id"], x["kind"]) for x in tl.tracks] == [("video", "clips"), ("text", "text"),
-                                                        ("music", "music")]
+    assert [(x["id"], x["kind"]) for x in tl.tracks] == [
+        ("video", "clips"), ("track-V2", "items"), ("track-voice", "items"),
+        ("track-music", "items"), ("track-sfx", "items"), ("track-clips", "items"),
+        ("text", "text"), ("music", "music")]
     assert tl.info["total_s"] == pytest.approx(rendered.timeline.duration_s)
     assert all(c.poster[:3] == b"\xff\xd8\xff" and c.preview == b"" for c in tl.clips)
 
@@ -294,3 +296,48 @@ def test_the_static_repr_names_the_music_and_lists_the_captions(rendered, wire: 
     for s in rendered.scenes:
         if s.voice_line:
             assert s.voice_line.replace("'", "&#x27;") in html
+
+
+def _logo(p: nv.Project) -> str:
+    from PIL import Image
+
+    Image.new("RGBA", (40, 20), (255, 0, 0, 255)).save(p.path / "assets" / "logo.png")
+    return "assets/logo.png"
+
+
+def test_items_are_blocks_dragged_to_move_and_trim_and_tracks_mute_and_solo(rendered,
+                                                                            wire: Wire):
+    item = rendered.timeline.add_image(_logo(rendered), 1.0, 2.0)
+    tl = Timeline(rendered)
+    v2 = next(x for x in tl.tracks if x["id"] == "track-V2")
+    assert v2["items"] == [{"id": item.id, "kind": "image", "start_s": 1.0, "end_s": 3.0,
+                            "label": "logo.png"}]
+    cut = float(rendered.timeline.to_pandas().iloc[1]["start_s"])
+    assert cut in v2["snaps"] and 0.0 in v2["snaps"]
+    send(tl, "item_move", item_id=item.id, start_s=cut)
+    assert rendered.timeline.item(item.id).start_s == cut and tl.error == ""
+    assert next(x for x in tl.tracks if x["id"] == "track-V2")["items"][0]["start_s"] == cut
+    send(tl, "item_trim", item_id=item.id, end_s=cut + 1.0)
+    assert on_disk(rendered)["timeline"]["tracks"]["V2"]["items"][item.id]["duration_s"] == 1.0
+    send(tl, "track_set", track="music", solo=True)
+    assert on_disk(rendered)["timeline"]["tracks"]["music"]["solo"] is True
+    assert next(x for x in tl.tracks if x["id"] == "track-music")["solo"] is True
+    rendered.undo()
+    rendered.undo()
+    assert rendered.timeline.item(item.id).end_s == cut + 2.0  # the drag to trim, undone
+
+
+@pytest.mark.parametrize("kind, fields, says", [
+    ("item_move", {"start_s": -2}, "start_s must be seconds"),
+    ("item_move", {"track": "music"}, "image item cannot go on music"),
+    ("item_trim", {"start_s": 2.5, "end_s": 2.0}, "must be after start_s"),
+    ("track_set", {"track": "V2", "solo": True}, "solo is for audio tracks"),
+])
+def test_a_bad_drag_is_refused_and_nothing_is_saved(rendered, wire: Wire, kind, fields, says):
+    item = rendered.timeline.add_image(_logo(rendered), 1.0, 2.0)
+    tl = Timeline(rendered)
+    before = (rendered.path / "project.json").read_bytes()
+    shown = [dict(x) for x in tl.tracks]
+    send(tl, kind, **({"item_id": item.id} if kind != "track_set" else {}), **fields)
+    assert says in tl.error
+    assert (rendered.path / "project.json").read_bytes() == before and tl.tracks == shown

@@ -16,6 +16,7 @@ from typing_extensions import deprecated
 
 from nbvideo import views
 from nbvideo.edit import timeline as timeline_ops
+from nbvideo.edit import tracks as track_ops
 from nbvideo.errors import PhaseNotReady
 from nbvideo.media import proxy
 from nbvideo.model.state import ExportRecord, Question, Scene, Take
@@ -236,6 +237,12 @@ class SceneList(list[SceneHandle]):
         return views.live_bundle(self._p, "board")
 
 
+def _detached(model: Any) -> Any:
+    """A copy of a state model for the caller: changing it does not change the project
+    behind its back (unsaved, without history)."""
+    return model.model_copy(deep=True)
+
+
 class TimelineView:
     """The timeline as a table: order, clip, in/out points, start/end and transitions."""
 
@@ -302,7 +309,12 @@ class TimelineView:
         return len(self._p.runtime.state.scenes)
 
     def __repr__(self) -> str:
-        return f"<Timeline {len(self)} clips, {self.duration_s:.2f}s>\n{self.to_pandas().to_string()}"
+        items = self.items
+        extra = (f"\n{len(items)} track item(s):\n"
+                 f"{items[['track', 'id', 'kind', 'start_s', 'end_s', 'source']].to_string()}"
+                 if len(items) else "")
+        return (f"<Timeline {len(self)} clips, {self.duration_s:.2f}s>\n"
+                f"{self.to_pandas().to_string()}{extra}")
 
     def _repr_html_(self) -> str:
         return (f"<div style='font:13px system-ui'><b>Timeline</b> — {len(self)} clips, "
@@ -311,6 +323,93 @@ class TimelineView:
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """A Timeline widget in a live notebook."""
         return views.live_bundle(self._p, "timeline")
+
+    # ------------------------------------------------------------------ tracks
+    # V1 is the scenes (trim and transitions: p.trim, p.set_transition). Overlays go on V2..V9
+    # (a higher number draws on top), sounds on "voice", "music", "sfx" and "clips". Each
+    # change is checked whole, saved, and one step for p.undo().
+
+    @property
+    def tracks(self) -> pd.DataFrame:
+        """One row per track, V1 (the scenes) first: kind, items, span, mute, solo, gain."""
+        return track_ops.tracks_table(self._p.runtime)
+
+    @property
+    def items(self) -> pd.DataFrame:
+        """One row per overlay and sound item: track, id, kind, times, look or level."""
+        return track_ops.items_table(self._p.runtime)
+
+    def item(self, item_id: str) -> Any:
+        """The item with this id (ImageItem, ClipItem, TextItem or AudioItem): a copy; change
+        it with `set`, `move`, `trim` or `keyframe`, which save it."""
+        return _detached(track_ops.find(self._p.runtime, item_id)[1])
+
+    def add(self, track: str, item: Any = None, **fields: Any) -> Any:
+        """Put an item on a track: `item` a dict or an item model, or its fields as keywords.
+        ``p.timeline.add("V2", kind="image", path="assets/logo.png", start_s=1, x=0.9, y=0.1,
+        anchor="top-right", width=0.15)``. Returns the item (its `.id` addresses it)."""
+        given = (item.model_dump() if hasattr(item, "model_dump") else dict(item or {}))
+        return _detached(track_ops.add(self._p.runtime, track, {**given, **fields}))
+
+    def add_image(self, path: str, start_s: float = 0.0, duration_s: float | None = None, *,
+                  track: str = "V2", **fields: Any) -> Any:
+        """An image from the project folder (logo, product shot, sticker) over the film from
+        `start_s` for `duration_s` (default: to the end). Keywords: x, y, anchor, width,
+        height, scale, rotation, opacity, blend."""
+        return self.add(track, kind="image", path=path, start_s=start_s, duration_s=duration_s,
+                        **fields)
+
+    def add_clip(self, path: str, start_s: float = 0.0, duration_s: float | None = None, *,
+                 source_in_s: float = 0.0, track: str = "V2", **fields: Any) -> Any:
+        """A video from the project folder (b-roll, a screen recording) played from
+        `source_in_s`; `sound=True` plays its sound on the "clips" audio track."""
+        return self.add(track, kind="clip", path=path, start_s=start_s, duration_s=duration_s,
+                        source_in_s=source_in_s, **fields)
+
+    def add_text(self, text: str, start_s: float = 0.0, duration_s: float | None = None, *,
+                 track: str = "V2", **fields: Any) -> Any:
+        """Text in the brand kit's caption font and colour unless `font`, `color` are given;
+        `size` is a fraction of the frame height, `box` a '#rrggbb' box behind it."""
+        return self.add(track, kind="text", text=text, start_s=start_s, duration_s=duration_s,
+                        **fields)
+
+    def add_audio(self, path: str | None = None, start_s: float = 0.0,
+                  duration_s: float | None = None, *, effect: str | None = None,
+                  track: str = "sfx", **fields: Any) -> Any:
+        """A sound file from the project (or a built-in sound effect by `effect` name) on an
+        audio track ("voice", "music", "sfx", "clips"). Keywords: source_in_s, gain_db,
+        fade_in_s, fade_out_s, mute."""
+        return self.add(track, kind="audio", path=path, effect=effect, start_s=start_s,
+                        duration_s=duration_s, **fields)
+
+    def move(self, item_id: str, start_s: float | None = None, track: str | None = None) -> Any:
+        """Move an item to start at `start_s` on the film and/or onto another track."""
+        return _detached(track_ops.move(self._p.runtime, item_id, start_s, track))
+
+    def trim(self, item_id: str, start_s: float | None = None, end_s: float | None = None) -> Any:
+        """Give an item a new start and/or end on the film; its content stays in place (a
+        clip's or sound's later start skips more of its file)."""
+        return _detached(track_ops.trim(self._p.runtime, item_id, start_s, end_s))
+
+    def set(self, item_id: str, **fields: Any) -> Any:
+        """Change an item's fields: ``p.timeline.set(logo.id, opacity=0.6, blend="screen")``."""
+        return _detached(track_ops.set_item(self._p.runtime, item_id, fields))
+
+    def remove(self, item_id: str) -> Any:
+        """Take an item off the timeline (returns it; p.undo() puts it back)."""
+        return _detached(track_ops.remove(self._p.runtime, item_id))
+
+    def keyframe(self, item_id: str, prop: str, t_s: float, value: float | None,
+                 easing: str = "linear") -> Any:
+        """`prop` (x, y, scale, rotation, opacity) is `value` at `t_s` seconds into the item,
+        easing (linear, ease-in, ease-out, ease-in-out, hold) toward the next keyframe;
+        value=None removes the keyframe at `t_s`."""
+        return _detached(track_ops.keyframe(self._p.runtime, item_id, prop, t_s, value, easing))
+
+    def track(self, name: str, **fields: Any) -> Any:
+        """Set a track's mute, solo (audio) or gain_db (audio): ``p.timeline.track("music",
+        gain_db=-6)``, ``p.timeline.track("voice", solo=True)``."""
+        return _detached(track_ops.set_track(self._p.runtime, name, **fields))
 
 
 class Exports(list[ExportRecord]):

@@ -588,6 +588,55 @@ def test_a_music_file_chosen_in_the_browser_becomes_the_music(page, project):
     expect(timeline.locator("[data-track=music] .nbv-musicblock")).to_contain_text("Camp-Fire.wav")
 
 
+def test_an_overlay_item_dragged_snaps_to_a_cut_and_its_end_trims_and_solo_sets(page, project):
+    timeline = view(page, TIMELINE)
+    lab.run_cell(page, lab.append_cell(page, (
+        "from PIL import Image\n"
+        "Image.new('RGBA', (40, 20), (255, 0, 0, 255)).save(p.path / 'assets' / 'logo.png')\n"
+        "logo = p.timeline.add_image('assets/logo.png', 0.5, 1.0, x=0.9, y=0.1)")))
+    block = timeline.locator("[data-track=track-V2] .nbv-item")
+    expect(block).to_have_count(1)
+    item_id = block.get_attribute("data-item-id")
+    lab.run_cell(page, lab.append_cell(page, (
+        "(p.path / 'cut.txt').write_text(str(float(p.timeline.to_pandas().iloc[1]['start_s'])))")))
+    cut = float((project / "cut.txt").read_text())  # where scene 2 starts, from the kernel
+
+    # Drag the block so its start lands a few pixels off the cut: it snaps onto the cut.
+    block.scroll_into_view_if_needed()
+    box = block.bounding_box()
+    px_per_s = box["width"] / 1.0
+    target = box["x"] + (cut - 0.5) * px_per_s + 3
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(target + box["width"] / 2, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+    state = wait_saved(page, project, lambda s: s["timeline"]["tracks"]["V2"]["items"][item_id][
+        "start_s"] == pytest.approx(cut, abs=1e-6), f"the item's start on the cut at {cut}")
+    assert state["timeline"]["tracks"]["V2"]["items"][item_id]["duration_s"] == 1.0
+
+    # Drag its end half a second left: trimmed (to a whole frame).
+    fps = state["brief"]["fps"]
+    end = timeline.locator(f'[data-item-id="{item_id}"] [data-edge=out]')
+    eb = end.bounding_box()
+    page.mouse.move(eb["x"] + eb["width"] / 2, eb["y"] + eb["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(eb["x"] + eb["width"] / 2 - 0.5 * px_per_s, eb["y"] + eb["height"] / 2,
+                    steps=8)
+    page.mouse.up()
+    state = wait_saved(page, project, lambda s: s["timeline"]["tracks"]["V2"]["items"][item_id][
+        "duration_s"] < 0.75, "the item's end trimmed")
+    d = state["timeline"]["tracks"]["V2"]["items"][item_id]["duration_s"]
+    assert d == pytest.approx(round(d * fps) / fps) and 0.3 < d < 0.75
+
+    # Solo the sfx track with its button; undo from a cell takes it back.
+    timeline.locator("[data-action=solo-sfx]").click()
+    wait_saved(page, project, lambda s: s["timeline"]["tracks"]["sfx"]["solo"], "sfx soloed")
+    expect(timeline.locator("[data-action=solo-sfx]")).to_have_attribute("aria-pressed", "true")
+    lab.run_cell(page, lab.append_cell(page, "p.undo()"))
+    wait_saved(page, project, lambda s: not s["timeline"]["tracks"]["sfx"]["solo"], "solo undone")
+    lab.run_cell(page, lab.append_cell(page, "p.timeline.remove(logo.id)"))
+
+
 def test_each_view_in_light_and_dark_theme_is_pictured_and_readable(page, project):
     """Screenshots of every view in both themes (tests/browser/artifacts/view-*.png), and the
     check a picture cannot make by itself: text stands out from its background (WCAG AA)."""

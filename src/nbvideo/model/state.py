@@ -21,6 +21,7 @@ from nbvideo.model.complexity import Complexity
 from nbvideo.model.look import Look
 from nbvideo.model.sfx import SfxCue
 from nbvideo.model.speech import VoiceSettings
+from nbvideo.model.tracks import Track, check_tracks, default_tracks
 
 # ASPECTS and RESOLUTIONS live in vocabulary (no pydantic, so the CLI reads them cheaply) and
 # are re-exported here for the modules that import them with the state.
@@ -29,12 +30,14 @@ from nbvideo.model.vocabulary import EXPORT_RESOLUTIONS as EXPORT_RESOLUTIONS
 from nbvideo.model.vocabulary import RESOLUTIONS as RESOLUTIONS
 from nbvideo.model.vocabulary import SHORT_SIDES, Aspect, ExportResolution, Resolution
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """2: scenes carry a review status and comments (both default, so a version 1 file opens).
 3: the state carries its save `revision` (0 for an older file), so a stale save is refused.
 4: scenes carry a `kind` ("broll" for an older file) and presenter settings (None), may
    carry a complexity profile (None for an older file: derived from its fields) and a pinned
-   video model; the state says whether clips are stretched to fit (False before)."""
+   video model; the state says whether clips are stretched to fit (False before).
+5: the timeline carries tracks (model/tracks.py): overlay track V2 and the audio tracks voice,
+   music, sfx and clips, set up empty (clips muted) for an older file."""
 
 ShotType = Literal["wide", "medium", "close-up", "detail"]
 SHOT_TYPES: tuple[str, ...] = ("wide", "medium", "close-up", "detail")
@@ -372,6 +375,14 @@ class Timeline(Model):
     """Edits keyed by scene id; the order always follows the storyboard."""
 
     edits: dict[str, ClipEdit] = Field(default_factory=dict)
+    tracks: dict[str, Track] = Field(
+        default_factory=default_tracks, description="V1 is the scenes (`edits`); these are "
+        "the overlay tracks V2.. and the audio tracks voice, music, sfx, clips (model/tracks.py).")
+
+    @field_validator("tracks")
+    @classmethod
+    def _tracks(cls, v: dict[str, Track]) -> dict[str, Track]:
+        return check_tracks(v)
 
 
 CaptionLook = Literal["lines", "karaoke", "pop-in", "boxed"]

@@ -26,6 +26,7 @@ from nbvideo.model.state import (
     RenderStats,
     frame_size,
 )
+from nbvideo.model.tracks import tracks_in_use
 from nbvideo.plan import storyboard
 from nbvideo.render import engine as render
 from nbvideo.render import finishing, smart_render
@@ -149,7 +150,7 @@ def _plan(rt: Runtime, outs: list[_Target], accept: bool | Sequence[str], work: 
         ]
         # a presenter's line is the scene's own sound: mixed in even with no finishing set
         finished = rt.state.finishing != Finishing() or any(
-            e.scene.kind == "presenter" for e in es)
+            e.scene.kind == "presenter" for e in es) or tracks_in_use(rt.state.timeline.tracks)
         sources = [(e.number, e.scene.id, c.path) for e, c in zip(es, clips)]
     plans = []
     for t in outs:
@@ -192,7 +193,7 @@ def _render_one(rt: Runtime, t: _Target, prep: finishing.Prepared, fit: str, war
                 result = smart_render.export_smart(
                     prep.clips, spec, rt.store.path(SMART_CACHE),
                     overlay_spans=prep.overlay_spans, on_progress=progress, cancel=cancel,
-                    on_mezzanine=lambda m: _log_mezzanine(rt, m))
+                    on_mezzanine=lambda m: _log_mezzanine(rt, m), overlay_for=prep.overlay_for)
             else:
                 result = render.export_timeline(prep.clips, spec, on_progress=progress,
                                                 cancel=cancel)

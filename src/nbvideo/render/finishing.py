@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,8 @@ from nbvideo.model.speech import LineWords
 from nbvideo.model.state import MAX_SCENE_S, Finishing, Scene, Transition
 from nbvideo.providers.base import ProviderError, SpeechRequest, SpeechResult, Usage
 from nbvideo.render.engine import RenderClip, plan_duration
+from nbvideo.render.overlay_items import ItemsGraph
+from nbvideo.render.track_layers import Sounds, overlay_layers, sounds
 from nbvideo.runtime.context import Runtime, canonical, request_key
 from nbvideo.runtime.jobs import run_sync
 from nbvideo.sound.loudness import measure_loudness
@@ -80,6 +82,9 @@ class Prepared:
     # Seconds of the film the overlay draws on (smart export re-encodes only those);
     # None when it draws on every frame (a logo watermark).
     overlay_spans: list[tuple[float, float]] | None = None
+    # The overlay for one stretch of the film (start_s, end_s): only the track items there,
+    # so a smart export keys each piece by the items it shows (None: `overlay` everywhere).
+    overlay_for: Callable[[float, float], str | None] | None = None
 
 
 def voice_model_name(rt: Runtime) -> tuple[str, str]:
@@ -322,7 +327,13 @@ def _soundtrack(rt: Runtime, entries: list[Entry], total_s: float, lines: dict[s
     cues = rt.state.sound_effects
     files = effect_files(rt, [c.effect for c in cues]) if cues else {}
     placed_fx = effect_key(cues, files, total_s) if cues else []
-    if not lines and not own and music is None and not placed_fx:
+    snd = sounds(rt, entries, total_s)
+    if "music" not in snd.heard:
+        music = None
+    if "voice" not in snd.heard:
+        lines, own = {}, {}
+    if not lines and not own and music is None and not placed_fx \
+            and not (snd.voice or snd.music or snd.effects):
         return None, None
     lufs, tp, kbps = ((preset.loudness_lufs, preset.true_peak_db, preset.audio_kbps) if preset
                       else (_MIX_TARGET["lufs"], _MIX_TARGET["tp"], _MIX_TARGET["kbps"]))
@@ -336,6 +347,8 @@ def _soundtrack(rt: Runtime, entries: list[Entry], total_s: float, lines: dict[s
             "lufs": lufs, "tp": tp}
     if placed_fx:  # only then: a project without effects keeps its soundtrack keys
         what["sfx"] = placed_fx
+    if snd.changed:  # only then: a project without track items keeps its soundtrack keys
+        what["tracks"] = snd.key()
     key = hashlib.sha256(canonical({**what, "kbps": kbps}).encode()).hexdigest()[:16]
     out = rt.store.path(f"assets/soundtracks/{key}.m4a")
     facts = out.with_suffix(".json")  # its measured loudness: a re-export measures nothing
@@ -352,24 +365,42 @@ def _soundtrack(rt: Runtime, entries: list[Entry], total_s: float, lines: dict[s
         master_key = hashlib.sha256(canonical(what).encode()).hexdigest()[:16]
         master = rt.store.path(f"assets/soundtracks/master-{master_key}.wav")
         if not master.is_file():
-            voice = (place_voice(placed, total_s, work / "voice.wav", past_end="fade")
-                     if placed else None)
-            mix(master, total_s, voice=voice, music=music, target_lufs=lufs, true_peak_db=tp,
-                sfx=effects_track(cues, files, total_s) if placed_fx else None)
+            mix(master, total_s, target_lufs=lufs, true_peak_db=tp,
+                sfx=effects_track(cues, files, total_s) if placed_fx else None,
+                **_stems(placed, music, snd, total_s, work))
         encoded = encode_master(master, out, audio_kbps=kbps, true_peak_db=tp)
         if encoded is None:  # the AAC encode overshot the ceiling: mix straight to AAC
-            voice = (place_voice(placed, total_s, work / "voice.wav", past_end="fade")
-                     if placed else None)
-            got = mix(out, total_s, voice=voice, music=music, target_lufs=lufs,
-                      true_peak_db=tp, audio_kbps=kbps,
-                      sfx=effects_track(cues, files, total_s) if placed_fx else None
-                      ).integrated_lufs
+            got = mix(out, total_s, target_lufs=lufs, true_peak_db=tp, audio_kbps=kbps,
+                      sfx=effects_track(cues, files, total_s) if placed_fx else None,
+                      **_stems(placed, music, snd, total_s, work)).integrated_lufs
         else:
             got = encoded.integrated_lufs
         rt.log(phase="export", provider="local", model="ffmpeg", units=total_s, unit="second",
                note=f"soundtrack {out.name}: {got:.1f} LUFS")
     facts.write_text(json.dumps({"integrated_lufs": got}))
     return out, got
+
+
+def _stems(placed: list[tuple[float, Path]], music: Path | None, snd: Sounds, total_s: float,
+           work: Path) -> dict[str, Any]:
+    """The mix's stems: the voice lines (and the voice track's sounds), the music (and the
+    music track's), the sound effects and clip sound; the music track's gain as its level."""
+    from nbvideo.sound.mix import MixSettings
+    from nbvideo.sound.track_items import place_sounds
+
+    voice = (place_voice(placed, total_s, work / "voice.wav", past_end="fade")
+             if placed else None)
+    if snd.voice:
+        voice = place_sounds(snd.voice, total_s, work / "voice-track.wav", base=voice)
+    if snd.music:
+        music = place_sounds(snd.music, total_s, work / "music-track.wav", base=music)
+    out: dict[str, Any] = {"voice": voice, "music": music}
+    if snd.effects:
+        out["effects"] = place_sounds(snd.effects, total_s, work / "effects.wav")
+    if snd.music_db:
+        base = MixSettings().music_db
+        out["music_db"] = max(-30.0, min(6.0, base + snd.music_db))
+    return out
 
 
 def _end_card_path(rt: Runtime, kit: BrandKit, w: int, h: int, fps: int,
@@ -633,6 +664,27 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
         spans = []  # the watermark is on every frame: nothing left to copy
     elif chain:
         overlay = f"[vin]{chain}[vout]"
+    # The overlay tracks (V2..) go under the captions and the watermark.
+    text_overlay = overlay
+
+    def compose(window: tuple[float, float] | None) -> tuple[str | None, ItemsGraph | None]:
+        layers = overlay_layers(rt, (w, h), fps, total_s, out="trk" if text_overlay else "vout",
+                                window=window)
+        if layers is None:
+            return text_overlay, None
+        return layers.graph + (";" + text_overlay.replace("[vin]", "[trk]")
+                               if text_overlay else ""), layers
+
+    overlay, layers = compose(None)
+    overlay_for: Callable[[float, float], str | None] | None = None
+    if layers is not None:
+        if not (text_overlay is not None and not spans):  # no watermark on every frame
+            spans += layers.spans
+
+        def piece_overlay(a: float, b: float) -> str | None:
+            return compose((a, b))[0]
+
+        overlay_for = piece_overlay
     audio, lufs = _soundtrack(rt, entries, total_s, lines, preset, work, own)
     if preset is not None:
         facts = ExportFacts(duration_s=total_s, width=w, height=h, fps=fps,
@@ -641,7 +693,8 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
         warnings = check_export(preset, facts) + warnings
     return Prepared(clips=clips, overlay=overlay, audio=audio, audio_lufs=lufs, cues=cues,
                     word_cues=word_cues, ass=ass, warnings=warnings,
-                    overlay_spans=spans if overlay and spans else None)
+                    overlay_spans=spans if overlay and spans else None,
+                    overlay_for=overlay_for if overlay and spans else None)
 
 
 def caption_words(entries: list[Entry], cues: list[Cue],

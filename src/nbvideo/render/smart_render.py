@@ -148,6 +148,7 @@ def export_smart(
     on_progress: Callable[[float], None] | None = None,
     cancel: threading.Event | None = None,
     on_mezzanine: Callable[[Mezzanine], None] | None = None,
+    overlay_for: Callable[[float, float], str | None] | None = None,
 ) -> RenderResult:
     """Export like `render.export_timeline`, re-encoding only what needs new pixels.
 
@@ -155,6 +156,9 @@ def export_smart(
     overlay and no spans the overlay is taken to cover the whole film, and the full path runs.
     `cache_dir` holds mezzanines and encoded pieces, at most `cache_bytes` (least recently
     used evicted). `on_mezzanine` hears of each mezzanine used (built or found).
+    `overlay_for(start_s, end_s)`, when given, is the part of `spec.overlay` that draws on
+    that stretch of the film (the overlay items there, not the others): a piece is rendered
+    and cached with it, so changing one item re-encodes only the pieces that item is on.
     """
     segs = render._plan(clips, spec.fps)
     for i, c in enumerate(clips):
@@ -166,7 +170,7 @@ def export_smart(
         return render.export_timeline(clips, spec, on_progress=on_progress, cancel=cancel)
     try:
         return _smart(clips, segs, spec, size, cache_dir, overlay_spans, cache_bytes,
-                      on_progress, cancel, on_mezzanine)
+                      on_progress, cancel, on_mezzanine, overlay_for)
     except _SmartUnsupported as why:
         result = render.export_timeline(clips, spec, on_progress=on_progress, cancel=cancel)
         return result.model_copy(update={"fallback": str(why)})
@@ -176,7 +180,8 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
            size: tuple[int, int], cache_dir: Path, overlay_spans: list[tuple[float, float]] | None,
            cache_bytes: int, on_progress: Callable[[float], None] | None,
            cancel: threading.Event | None,
-           on_mezzanine: Callable[[Mezzanine], None] | None) -> RenderResult:
+           on_mezzanine: Callable[[Mezzanine], None] | None,
+           overlay_for: Callable[[float, float], str | None] | None = None) -> RenderResult:
     fps = spec.fps
     total = sum(s.frames for s in segs) - sum(s.xfade for s in segs)
     if spec.overlay and overlay_spans is None:
@@ -235,10 +240,13 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
     keys = [m.key for m in mezz]
     paths: dict[int, Path] = {}
     todo = []
+    graphs: dict[int, str | None] = {}
     for n, p in enumerate(pieces):
         if p.kind != "encode":
             continue
-        path = seg_dir / f"{p.key(keys, params.key(), spec.overlay)}.mp4"
+        graphs[n] = (overlay_for(p.out_start / fps, (p.out_start + p.frames) / fps)
+                     if overlay_for is not None and p.overlay else spec.overlay)
+        path = seg_dir / f"{p.key(keys, params.key(), graphs[n])}.mp4"
         paths[n] = path
         if path.is_file():
             os.utime(path)
@@ -250,7 +258,7 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
         if cancel is not None and cancel.is_set():
             raise RenderCanceled("render canceled")
         try:
-            _encode_piece(pieces[n], mezz, params, spec.overlay, paths[n], cancel)
+            _encode_piece(pieces[n], mezz, params, graphs[n], paths[n], cancel)
         except FFmpegError as e:
             raise _SmartUnsupported(f"a piece at frame {pieces[n].out_start} could not be "
                                    f"encoded: {e}") from e

@@ -231,7 +231,8 @@ def _duck_mix(duck_db: float) -> float:
 
 def premix_graph(duration_s: float, *, voice: str | None, music: str | None,
                  settings: MixSettings, voice_gain_db: float = 0.0,
-                 music_gain_db: float = 0.0, out_label: str = "premix") -> str:
+                 music_gain_db: float = 0.0, out_label: str = "premix",
+                 effects: str | None = None, effects_gain_db: float = 0.0) -> str:
     """The filter graph that fades, ducks and sums the stems, ending at `[out_label]`.
 
     `voice` and `music` are input pads such as "0:a" or "1:a:0" (None when absent); a music
@@ -243,7 +244,22 @@ def premix_graph(duration_s: float, *, voice: str | None, music: str | None,
     sidechaincompress and amix stop at the first end of stream they see, and which input's
     end they see first is a race between filter threads: without the tail the ducked music
     lost its last 64-700 ms in some runs and not others. Races in the tail are cut away.
+
+    `effects` (the timeline's sound effects and clip sound) is summed after the ducking, at
+    its own level plus `effects_gain_db`: never ducked, never brought to a reference level.
     """
+    if effects is not None:
+        fx = (f"[{effects}]aresample={SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts="
+              f"stereo,atrim=0:{_fmt(duration_s)},asetpts=N/SR/TB,"
+              f"volume={_fmt(effects_gain_db)}dB,apad,atrim=0:{_fmt(duration_s + _GUARD_S)}[fx]")
+        if voice is None and music is None:
+            return f"{fx};[fx]atrim=0:{_fmt(duration_s)}[{out_label}]"
+        inner = premix_graph(duration_s, voice=voice, music=music, settings=settings,
+                             voice_gain_db=voice_gain_db, music_gain_db=music_gain_db,
+                             out_label="prefx")
+        return (f"{inner};{fx};[prefx]apad,atrim=0:{_fmt(duration_s + _GUARD_S)}[prefxp];"
+                f"[prefxp][fx]amix=inputs=2:duration=longest:normalize=0,"
+                f"atrim=0:{_fmt(duration_s)}[{out_label}]")
     d, g = _fmt(duration_s), _fmt(duration_s + _GUARD_S)
     fmt = f"aresample={SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo"
     parts: list[str] = []
@@ -331,7 +347,8 @@ def _encode_args(out: Path, kbps: int) -> list[str]:
 def mix(out: str | Path, duration_s: float, *, voice: str | Path | None = None,
         music: str | Path | None = None, sfx: str | Path | np.ndarray | None = None,
         settings: MixSettings | None = None,
-        cancel: threading.Event | None = None, **overrides: object) -> MixResult:
+        cancel: threading.Event | None = None, effects: str | Path | None = None,
+        effects_gain_db: float = 0.0, **overrides: object) -> MixResult:
     """Mix a voice track and/or music into a finished soundtrack at `out` (.m4a AAC or .wav).
 
     `duration_s` is the video's; the result is exactly that long (48 kHz stereo). `voice` is
@@ -344,17 +361,18 @@ def mix(out: str | Path, duration_s: float, *, voice: str | Path | None = None,
     samples, or a file of them), added
     as it is, after ducking: effects are not ducked and do not duck the music.
     `cancel` stops a running pass (RenderCanceled). Nothing to mix is an InvalidInput.
+    `effects`: a stem of sounds summed after the ducking at their own level (`premix_graph`).
     """
     s = _settings(settings, overrides)
     out = Path(out)
     encode = _encode_args(out, s.audio_kbps)
     if not duration_s > 0:
         raise InvalidInput(f"duration_s must be > 0, got {duration_s}")
-    if voice is None and music is None and sfx is None:
-        raise InvalidInput("mix: give a voice track, a music file, or both (sound effects, sfx=, "
-                           "may come with either or alone)")
+    if voice is None and music is None and sfx is None and effects is None:
+        raise InvalidInput("mix: give a voice track, a music file, or both (sound effects, sfx= "
+                           "or effects=, may come with either or alone)")
     files = (("voice", voice), ("music", music),
-             ("sfx", None if isinstance(sfx, np.ndarray) else sfx))
+             ("sfx", None if isinstance(sfx, np.ndarray) else sfx), ("effects", effects))
     for name, p in files:
         if p is not None and not Path(p).is_file():
             raise InvalidInput(f"mix: {name} file not found: {p}")
@@ -388,9 +406,12 @@ def mix(out: str | Path, duration_s: float, *, voice: str | Path | None = None,
             got = np.fromfile(raw, dtype="<f4").reshape(-1, 2)[:total]
             premix[:len(got)] = got
         if sfx is not None:
-            effects = (sfx[:total] if isinstance(sfx, np.ndarray)
-                       else _stem_samples(Path(sfx), duration_s))
-            premix[:len(effects)] += effects
+            placed = (sfx[:total] if isinstance(sfx, np.ndarray)
+                      else _stem_samples(Path(sfx), duration_s))
+            premix[:len(placed)] += placed
+        if effects is not None:  # the timeline's effects track, after the ducking like sfx
+            track = _stem_samples(Path(effects), duration_s) * 10 ** (effects_gain_db / 20)
+            premix[:len(track)] += track
         done = _master_to(out, premix, tmp, encode, s, cancel)
     got_loudness, mastered = done
     return MixResult(path=out, duration_s=duration_s, integrated_lufs=got_loudness.integrated_lufs,

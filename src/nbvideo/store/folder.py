@@ -42,6 +42,7 @@ from nbvideo.errors import (
     validation_message,
 )
 from nbvideo.model.state import SCHEMA_VERSION, ProjectState, utcnow
+from nbvideo.model.tracks import default_tracks, track_dump
 
 STATE_FILE = "project.json"
 BACKUP_FILE = "project.json.bak"
@@ -70,9 +71,18 @@ def _v3_to_v4(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def _v4_to_v5(raw: dict[str, Any]) -> dict[str, Any]:
+    """Version 5 gave the timeline tracks beside the scenes (V1, `edits`, is unchanged): the
+    default ones are set up empty, the scene clips' own sound muted as exports left it."""
+    timeline = raw.setdefault("timeline", {})
+    if isinstance(timeline, dict) and "tracks" not in timeline:
+        timeline["tracks"] = track_dump(default_tracks())
+    return raw
+
+
 # Upgraders from schema N to N+1, applied in order to raw JSON before validation.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3,
-                                                                 3: _v3_to_v4}
+                                                                 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 def unnameable(path: str | os.PathLike[str]) -> bool:

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from nbvideo.errors import NbvideoError, quote
 from nbvideo.model.checked import text_problem
 from nbvideo.model.state import ProjectState, utcnow
+from nbvideo.model.tracks import default_tracks, track_dump
 from nbvideo.store.history_kinds import Change, describe
 
 HISTORY_FILE = "history.jsonl"
@@ -57,6 +58,11 @@ _EXCLUDE = {"updated_at": True, "revision": True, "scenes": {"__all__": _TAKE_LI
 _ADDED_LATER = {("finishing", "voice_fit"): "warn"}
 """Fields added after projects were made: left out of the state's hash while at their default,
 so a project saved before they existed does not look edited by hand when it is opened."""
+
+
+_DEFAULT_TRACKS = track_dump(default_tracks())
+"""The timeline's tracks as a project without overlays or audio items has them (schema 5):
+left out of the normal form at that value, for the same reason as `_ADDED_LATER`."""
 
 
 class HistoryError(NbvideoError):
@@ -120,6 +126,8 @@ def normal(state: ProjectState) -> dict[str, Any]:
     for (part, name), default in _ADDED_LATER.items():
         if d.get(part, {}).get(name, default) == default:
             d.get(part, {}).pop(name, None)
+    if d["timeline"].get("tracks") == _DEFAULT_TRACKS:  # added in schema 5: see _ADDED_LATER
+        d["timeline"].pop("tracks")
     active, archived = d.pop("scenes"), d.pop("archived_scenes")
     table = {}
     for s in (*active, *archived):
@@ -375,6 +383,8 @@ class Recorder:
             return
         tip = evs[-1]
         self._next, self.last = tip.id + 1, tip
+        if self._migrated(tip):
+            return
         before = self._backup()
         if before is not None and state_hash(normal(before)) == tip.hash:
             nb = normal(before)
@@ -396,6 +406,22 @@ class Recorder:
         warnings.warn(f"{self.root}: project.json does not match the end of its history "
                       f"(edited by hand?); history goes on from here, and undo and restore "
                       f"cannot go back past event {self._next - 1}", stacklevel=4)
+
+    def _migrated(self, tip: HistoryEvent) -> bool:
+        """project.json was written by an older schema and is, migrated, the state the history
+        ends at: record the upgrade as a `migrate` event (a record, not a choice: nothing to
+        undo), so the history stays whole instead of breaking as if edited by hand."""
+        now = self._base.get("schema_version")
+        if not isinstance(now, int):
+            return False
+        for old in range(now - 1, 0, -1):
+            if state_hash({**self._base, "schema_version": old}) == tip.hash:
+                self._append(HistoryEvent(
+                    id=self._next, user=self.user, kind="migrate", hash=self._hash,
+                    summary=f"project opened by a newer nbvideo: schema {old} -> {now}",
+                    changes=[Change(path=["schema_version"], op="set", before=old, after=now)]))
+                return True
+        return False
 
     def _put_back(self, evs: list[HistoryEvent]) -> bool:
         """project.json is an earlier state of this history (`nbvideo restore` put the last

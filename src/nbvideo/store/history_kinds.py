@@ -30,11 +30,22 @@ class Change(BaseModel):
 _PRIORITY = ("storyboard", "restore_scene", "add", "delete", "reorder", "regenerate",
              "generate", "choose_take", "edit", "reseed", "trim", "transition",
              "request_changes", "approve", "submit", "review", "comment", "answer",
-             "questions", "brief", "finish", "models", "budget", "export", "take")
+             "questions", "brief", "finish", "models", "budget", "export", "take", "tracks")
 
 
 def _label(sid: str, order: Sequence[str]) -> str:
     return f"scene {order.index(sid) + 1} ({sid})" if sid in order else f"scene {sid}"
+
+
+def _track_change(c: Change) -> str:
+    """'V2 i1a2b3c4d added', 'V2 i1a2b3c4d: opacity', 'music: mute' for a change to tracks."""
+    p = c.path
+    if len(p) == 2:
+        return "tracks " + ("set up" if c.op != "remove" else "back to the defaults")
+    if len(p) >= 5 and p[3] == "items":
+        what = {"add": "added", "remove": "removed"}.get(c.op, "") if len(p) == 5 else ""
+        return f"{p[2]} {p[4]}" + (f" {what}" if what else f": {'.'.join(p[5:])}")
+    return f"{p[2]}: {'.'.join(p[3:]) or c.op}"
 
 
 def describe(changes: Sequence[Change], before: dict[str, Any],
@@ -99,6 +110,9 @@ def describe(changes: Sequence[Change], before: dict[str, Any],
                                       f"({c.after.get('status')})")
             elif len(p) == 4 and p[3] == "status":
                 per_scene[sid].append(f"take {p[2]} {c.after}")
+        elif root == "timeline" and len(p) >= 2 and p[1] == "tracks":
+            kinds.add("tracks")
+            other.append(_track_change(c))
         elif root == "timeline" and len(p) >= 3 and p[1] == "edits":
             sid = p[2]
             per_scene.setdefault(sid, [])

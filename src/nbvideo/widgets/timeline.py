@@ -2,7 +2,9 @@
 
 Each clip is a child part (times as JSON, its frame as a poster, its low-res preview sent
 when the player needs it). Tracks are listed in the `tracks` trait and drawn by one renderer
-per kind in timeline.js: the clips; the text track (each scene's on-screen text, editable in
+per kind in timeline.js: the clips; the overlay and audio tracks (items as blocks, dragged to
+move and by their edges to trim, snapping to cuts and other items' edges; mute and solo per
+track); the text track (each scene's on-screen text, editable in
 place, and the caption cues timed as the export burns them); the music track (the export's
 music, a file chosen in the browser or the generated bed).
 """
@@ -116,7 +118,8 @@ class Timeline(ProjectView):
             "path", "aspect", "resolution", "fit", "width", "height", "duration_s", "size_bytes"})
             for r in st.exports]
         return {
-            "clips": order, "tracks": [VIDEO_TRACK, self._text_track(), self._music_track()],
+            "clips": order, "tracks": [VIDEO_TRACK, *self._item_tracks(), self._text_track(),
+                                       self._music_track()],
             "export": export,
             "info": {"total_s": round(self.project.timeline.duration_s, 6), "fps": st.brief.fps,
                      "aspect": st.brief.aspect, "resolution": st.brief.resolution,
@@ -125,6 +128,30 @@ class Timeline(ProjectView):
                      "aspects": list(ASPECTS), "resolutions": list(EXPORT_RESOLUTIONS),
                      "fits": list(FITS)},
         }
+
+    def _item_tracks(self) -> list[dict[str, Any]]:
+        """The overlay tracks (V2.., top one first, as drawn) and the audio tracks, each with
+        its items as blocks and the times a dragged edge snaps to: the cuts and the other
+        items' edges (in the order the export stacks them)."""
+        rows = self.project.timeline.items
+        tracks = self.project.timeline.tracks
+        cuts = sorted({0.0, *(round(e.start_s, 6) for e in self.project.timeline),
+                       round(self.project.timeline.duration_s, 6)})
+        edges = sorted({*rows["start_s"].round(6), *rows["end_s"].round(6)}) if len(rows) else []
+        out = []
+        overlays = [r for r in tracks.itertuples() if r.kind == "overlay"][::-1]
+        for r in [*overlays, *(r for r in tracks.itertuples()
+                               if r.kind not in ("overlay", "scenes"))]:
+            mine = rows[rows["track"] == r.track]
+            out.append({
+                "id": f"track-{r.track}", "kind": "items", "label": r.track, "track": r.track,
+                "audio": r.kind != "overlay", "mute": bool(r.mute), "solo": bool(r.solo),
+                "snaps": sorted({*cuts, *edges}),
+                "items": [{"id": i.id, "kind": i.kind, "start_s": float(i.start_s),
+                           "end_s": float(i.end_s),
+                           "label": str(i.source).rsplit("/", 1)[-1][:40]}
+                          for i in mine.itertuples()]})
+        return out
 
     def _text_track(self) -> dict[str, Any]:
         f = self.project.state.finishing
@@ -184,6 +211,22 @@ class Timeline(ProjectView):
     @action("reorder")
     def _reorder(self, order: list[str]) -> None:
         self.project.reorder(order)
+
+    @action("item_move")
+    def _item_move(self, item_id: str, start_s: Any = None, track: Any = None) -> None:
+        """An overlay or audio item dragged to another start (and/or track)."""
+        self.project.timeline.move(item_id, start_s=start_s, track=track)
+
+    @action("item_trim")
+    def _item_trim(self, item_id: str, start_s: Any = None, end_s: Any = None) -> None:
+        """An item's edge dragged: a new start or end on the film."""
+        self.project.timeline.trim(item_id, start_s=start_s, end_s=end_s)
+
+    @action("track_set")
+    def _track_set(self, track: str, mute: Any = None, solo: Any = None) -> None:
+        """A track's mute or solo toggled."""
+        fields = {k: v for k, v in (("mute", mute), ("solo", solo)) if v is not None}
+        self.project.timeline.track(track, **fields)
 
     @action("edit_text")
     def _edit_text(self, scene: str, text: str) -> None:

@@ -28,7 +28,92 @@ const CUT_ROW_H = 46;
  * Track renderers by kind: each fills its lane and may return extra rows to show below it.
  * @type {Record<string, (lane: HTMLElement, ctx: Ctx, track: Record<string, any>) => HTMLElement[]>}
  */
-const TRACKS = { clips: drawClipTrack, text: drawTextTrack, music: drawMusicTrack };
+const TRACKS = { clips: drawClipTrack, items: drawItemsTrack, text: drawTextTrack, music: drawMusicTrack };
+const SNAP_PX = 8; // a dragged start or end this close to a cut or another item's edge sticks to it
+
+/**
+ * An overlay (V2..) or audio track: its items as blocks at their times. Drag a block to move
+ * it, drag its edges to trim it; both snap to the cuts and the other items' edges and to whole
+ * frames, and are sent when the pointer is let go (one history step each). Alt+Arrow moves the
+ * focused block by a frame (Shift: half a second). Mute and solo (audio) in the row under it.
+ * @param {HTMLElement} lane @param {Ctx} ctx @param {Record<string, any>} track
+ * @returns {HTMLElement[]}
+ */
+function drawItemsTrack(lane, ctx, track) {
+  const { scale, fps } = ctx;
+  /** @param {number} v */
+  const frame = (v) => Math.max(0, Math.round(v * fps) / fps);
+  for (const it of track.items || []) {
+    const len = it.end_s - it.start_s;
+    const others = (track.snaps || []).filter((/** @type {number} */ t) => t !== it.start_s && t !== it.end_s);
+    /** The nearest snap point within SNAP_PX of `t`, else `t` on a whole frame. @param {number} t */
+    const snap = (t) => {
+      let best = t, dist = SNAP_PX / scale;
+      for (const p of others) if (Math.abs(p - t) < dist) { best = p; dist = Math.abs(p - t); }
+      return best === t ? frame(t) : best;
+    };
+    const block = h("div", {
+      class: "nbv-item", tabindex: 0, role: "group", "data-item-id": it.id, "data-kind": it.kind,
+      "aria-label": `${it.kind} ${it.label} on ${track.label}, ${fmtSeconds(it.start_s)} to ${fmtSeconds(it.end_s)}`,
+      "aria-keyshortcuts": "Alt+ArrowLeft Alt+ArrowRight",
+      style: `position:absolute;left:${it.start_s * scale}px;width:${Math.max(8, len * scale)}px;height:26px`,
+    }, h("span", { class: "nbv-block-label", text: it.label }));
+    /** @param {HTMLElement} grip @param {(dx: number) => Record<string, number>} at @param {string} kind */
+    const drag = (grip, at, kind) => grip.addEventListener("pointerdown", (e) => {
+      e.preventDefault();
+      e.stopPropagation();
+      grip.setPointerCapture(e.pointerId);
+      const x0 = e.clientX;
+      /** @type {Record<string, number>} */
+      let got = at(0);
+      /** @param {PointerEvent} m */
+      const move = (m) => {
+        got = at((m.clientX - x0) / scale);
+        const s = got.start_s ?? it.start_s, end = got.end_s ?? (got.start_s !== undefined && kind === "item_move" ? s + len : it.end_s);
+        block.style.left = `${s * scale}px`;
+        block.style.width = `${Math.max(8, (end - s) * scale)}px`;
+      };
+      const up = () => {
+        grip.removeEventListener("pointermove", move);
+        grip.removeEventListener("pointerup", up);
+        const changed = Object.entries(got).some(([k, v]) => v !== it[k]);
+        if (changed) ctx.act(kind, { item_id: it.id, ...got }).then((r) => { if (!r.ok) ctx.redraw(); });
+      };
+      grip.addEventListener("pointermove", move);
+      grip.addEventListener("pointerup", up);
+    });
+    drag(block, (dx) => {
+      const s = it.start_s + dx, a = snap(s), b = snap(s + len);
+      return { start_s: a !== frame(s) || b === frame(s + len) ? a : b - len };
+    }, "item_move");
+    for (const edge of ["start", "end"]) {
+      const grip = h("button", { type: "button", class: "nbv-trim", "data-edge": edge === "start" ? "in" : "out",
+        "aria-label": `Trim the ${edge} of ${it.label}` });
+      drag(grip, (dx) => edge === "start"
+        ? { start_s: Math.min(snap(it.start_s + dx), it.end_s - 1 / fps) }
+        : { end_s: Math.max(snap(it.end_s + dx), it.start_s + 1 / fps) }, "item_trim");
+      block.append(grip);
+    }
+    block.addEventListener("keydown", (e) => {
+      if (!e.altKey || !["ArrowLeft", "ArrowRight"].includes(e.key) || e.target !== block) return;
+      e.preventDefault();
+      const step = (e.shiftKey ? 0.5 : 1 / fps) * (e.key === "ArrowLeft" ? -1 : 1);
+      ctx.act("item_move", { item_id: it.id, start_s: frame(it.start_s + step) });
+    });
+    lane.append(block);
+  }
+  if (!(track.items || []).length) lane.append(h("span", { class: "nbv-muted nbv-lane-note", text: "empty" }));
+  lane.style.height = "30px";
+  /** @param {"mute" | "solo"} what */
+  const toggle = (what) => {
+    const b = h("button", { type: "button", "data-action": `${what}-${track.track}`, text: what === "mute" ? "Mute" : "Solo",
+      "aria-pressed": track[what] ? "true" : "false", "aria-label": `${what === "mute" ? "Mute" : "Solo"} ${track.label}` });
+    b.addEventListener("click", () => ctx.act("track_set", { track: track.track, [what]: !track[what] }));
+    return b;
+  };
+  const controls = [toggle("mute"), ...(track.audio ? [toggle("solo")] : [])];
+  return [h("div", { class: "nbv-actions nbv-track-controls", role: "group", "aria-label": `${track.label} track` }, ...controls)];
+}
 
 /**
  * A row under a track: a label on the left, then `body` on the time axis.

@@ -1,0 +1,270 @@
+"""The overlay tracks (V2..V9) as one filter-graph fragment from [src] to [out], laid over the
+film in the export's single graph (and, in a smart export, in each piece an item overlaps).
+
+Each item is read inside the graph with the `movie` source (like the logo watermark), so it
+needs no extra ffmpeg input, and its frames are stamped in film time: frame n of an item
+that starts at film frame s has pts s + n in a 1/fps time base, the timeline's own. So the
+`overlay` filter pairs each film frame with the item frame of the same time, and every
+expression below can use the film time t.
+
+Keyframed properties are ffmpeg expressions in t, evaluated per frame on whole frames
+(F = round(t * fps) - item's first frame), so at a keyframe's frame the property has exactly
+the keyframe's value: x, y in the `overlay` filter's position; opacity in a `geq` on the
+item's alpha; scale in a `geq` that samples the item about its centre on a fixed canvas
+(the overlay input keeps one size); rotation in `rotate`. Blend modes other than "normal"
+take the film under the item (`crop` at the same keyframed position, in RGB), mix it with
+the item in `blend` (all_mode multiply, screen, overlay, addition) and lay the result over
+the film under the item's alpha.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbvideo.edit.captions import filter_value
+from nbvideo.model.tracks import OVERLAY_TRACKS, ClipItem, ImageItem, Keyframe, TextItem, Track
+
+__all__ = ["ItemsGraph", "items_graph", "kf_expr", "eased"]
+
+_BLEND = {"multiply": "multiply", "screen": "screen", "overlay": "overlay", "add": "addition"}
+_ANCHOR = {"top-left": (0, 0), "top": (0.5, 0), "top-right": (1, 0), "left": (0, 0.5),
+           "center": (0.5, 0.5), "right": (1, 0.5), "bottom-left": (0, 1),
+           "bottom": (0.5, 1), "bottom-right": (1, 1)}
+_TO_YUVA = "scale=out_color_matrix=bt709:out_range=tv,format=yuva420p"
+
+
+@dataclass(frozen=True)
+class ItemsGraph:
+    """`graph` reads [src] and writes [out]; `spans` are the film seconds items draw on."""
+
+    graph: str
+    spans: list[tuple[float, float]]
+
+
+def _num(x: float) -> str:
+    return f"{x:.6f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
+
+
+def eased(easing: str, u: str) -> str:
+    """The easing curve as an expression of u in [0, 1] (hold is handled by the caller)."""
+    return {"linear": f"({u})", "ease-in": f"(({u})*({u}))",
+            "ease-out": f"(1-(1-({u}))*(1-({u})))",
+            "ease-in-out": f"(({u})*({u})*(3-2*({u})))"}[easing]
+
+
+def kf_expr(kfs: Sequence[Keyframe], static: float, first_frame: int, fps: int,
+            tvar: str = "t") -> str:
+    """A property over film time `tvar`: `static` without keyframes; else the first value
+    before the first keyframe, the last after the last, and each keyframe's easing between.
+    Counted in whole frames, so the value at a keyframe's frame is the keyframe's."""
+    if not kfs:
+        return _num(static)
+    f = f"(floor({tvar}*{fps}+0.5)-{first_frame})"
+    frames = [round(k.t_s * fps) for k in kfs]
+    expr = _num(kfs[-1].value)
+    for i in range(len(kfs) - 2, -1, -1):
+        a, b, va, vb = frames[i], frames[i + 1], kfs[i].value, kfs[i + 1].value
+        if kfs[i].easing == "hold" or va == vb or b == a:
+            seg = _num(va)
+        else:
+            u = f"({f}-{a})/{b - a}"
+            seg = f"({_num(va)}+({_num(vb - va)})*{eased(kfs[i].easing, u)})"
+        expr = f"if(lt({f},{b}),{seg},{expr})"
+    return f"if(lt({f},{frames[0]}),{_num(kfs[0].value)},{expr})"
+
+
+def _even(x: float) -> int:
+    return max(2, round(x / 2) * 2)
+
+
+def _fingerprint(path: Path) -> str:
+    """A file's version (size and mtime) in the graph's pad labels: a replaced image under the
+    same name changes the graph, so the smart render cache keys it apart."""
+    st = path.stat()
+    return hashlib.sha256(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:8]
+
+
+def _source_size(path: Path, video: bool) -> tuple[int, int]:
+    if video:
+        from nbvideo.media.ffmpeg import probe
+
+        info = probe(path, count_frames=False)
+        return info.width, info.height
+    from nbvideo.media.ffmpeg import open_image
+
+    with open_image(path, "overlay image") as im:
+        return im.size
+
+
+def _item_lines(n: int, item: ImageItem | ClipItem | TextItem, file: Path, size: tuple[int, int],
+                frame: tuple[int, int], fps: int, src: str, out: str) -> list[str]:
+    W, H = frame
+    sw, sh = size
+    sf = round(item.start_s * fps)
+    nf = max(1, round(item.duration_s * fps))
+    tag = f"it{n}_{_fingerprint(file)}"
+    kf = item.keyframes
+    w = item.width * W if item.width else sw
+    h = item.height * H if item.height else w * sh / sw
+    if isinstance(item, TextItem) and not item.width:
+        w, h = sw, sh  # set at its size already
+    scales = [k.value for k in kf.get("scale", [])]
+    smax = max(scales) if scales else item.scale
+    w, h = w * smax, h * smax  # the item's largest size: scaled down, never up, in the graph
+    wi, hi = _even(w), _even(h)
+    rotating = bool(kf.get("rotation")) or item.rotation % 360 != 0
+    canvas = bool(scales) or rotating
+    if canvas:
+        side = math.hypot(wi, hi) if rotating else 0
+        cw, ch = (_even(side + 4), _even(side + 4)) if rotating else (wi + 4, hi + 4)
+    else:
+        cw, ch = wi, hi
+    chain = [f"movie=filename={filter_value(file.resolve())}"]
+    if isinstance(item, ClipItem):
+        s0 = round(item.source_in_s * fps)
+        chain += ["setpts=PTS-STARTPTS", f"fps={fps}", "tpad=stop_mode=clone:stop=-1",
+                  f"trim=start_frame={s0}:end_frame={s0 + nf}"]
+    else:
+        chain += [f"loop=loop={nf - 1}:size=1:start=0", f"trim=end_frame={nf}"]
+    chain += [f"settb=1/{fps}", f"setpts=N+{sf}", "format=rgba", f"scale={wi}:{hi}:flags=lanczos"]
+    if canvas:
+        chain.append(f"pad={cw}:{ch}:(ow-iw)/2:(oh-ih)/2:color=black@0")
+    op = kf_expr(kf.get("opacity", []), item.opacity, sf, fps, "T")
+    if scales:
+        k = f"(({kf_expr(kf['scale'], item.scale, sf, fps, 'T')})/{_num(smax)})"
+        cx, cy = f"{cw / 2:g}", f"{ch / 2:g}"
+        at = f"{cx}+(X-{cx})/{k},{cy}+(Y-{cy})/{k}"
+        alpha = f"alpha({at})" + ("" if op == "1" else f"*clip({op},0,1)")
+        chain.append(f"geq=r='r({at})':g='g({at})':b='b({at})':a='{alpha}'")
+    elif kf.get("opacity"):
+        chain.append(f"geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='alpha(X,Y)*clip({op},0,1)'")
+    elif item.opacity < 1:
+        chain.append(f"colorchannelmixer=aa={item.opacity:.4f}")
+    if rotating:
+        rot = kf_expr(kf.get("rotation", []), item.rotation, sf, fps, "t")
+        chain.append(f"rotate=a='({rot})*PI/180':c=none:ow={cw}:oh={ch}")
+    # Where the canvas's top-left goes: the anchor point of the (scaled) item at (x, y).
+    ax, ay = _ANCHOR[item.anchor]
+    px = f"({kf_expr(kf.get('x', []), item.x, sf, fps)})*{W}"
+    py = f"({kf_expr(kf.get('y', []), item.y, sf, fps)})*{H}"
+    if canvas:
+        s = (f"(({kf_expr(kf['scale'], item.scale, sf, fps)})/{_num(smax)})" if scales else "1")
+        ox = f"{px}-{cw / 2:g}+({0.5 - ax:g})*{s}*{wi}"
+        oy = f"{py}-{ch / 2:g}+({0.5 - ay:g})*{s}*{hi}"
+    else:
+        ox, oy = f"{px}-{ax * wi:g}", f"{py}-{ay * hi:g}"
+    lines: list[str] = []
+    end = (sf + nf) / fps
+    if item.blend == "normal":
+        chain.append(_TO_YUVA)
+        lines.append(",".join(chain) + f"[{tag}]")
+        lines.append(f"[{src}]format=yuv420p[{tag}_m]")
+        lines.append(f"[{tag}_m][{tag}]overlay=x='{ox}':y='{oy}':format=yuv420:eof_action=pass"
+                     f":eval=frame[{out}]")
+        return lines
+    # Other modes: the film under the item, mixed with it in RGB, laid back under its alpha.
+    lines.append(",".join(chain) + f",format=rgba,split=2[{tag}_c][{tag}_a]")
+    lines.append(f"[{tag}_c]format=gbrp[{tag}_top]")
+    lines.append(f"[{tag}_a]alphaextract[{tag}_mask]")
+    lines.append(f"[{src}]format=yuv420p,split=2[{tag}_m][{tag}_u]")
+    lines.append(
+        f"[{tag}_u]trim=start={sf / fps:.6f}:end={end:.6f},"
+        "scale=in_color_matrix=bt709:in_range=tv,format=gbrp,"
+        f"pad={W + 2 * cw}:{H + 2 * ch}:{cw}:{ch}:color=black,"
+        f"crop=w={cw}:h={ch}:x='{ox}+{cw}':y='{oy}+{ch}'[{tag}_under]")
+    lines.append(f"[{tag}_under][{tag}_top]blend=all_mode={_BLEND[item.blend]},format=gbrap"
+                 f"[{tag}_mix]")
+    lines.append(f"[{tag}_mix][{tag}_mask]alphamerge,{_TO_YUVA}[{tag}_bl]")
+    lines.append(f"[{tag}_m][{tag}_bl]overlay=x='{ox}':y='{oy}':format=yuv420:eof_action=pass"
+                 f":eval=frame[{out}]")
+    return lines
+
+
+def items_graph(tracks: dict[str, Track], frame: tuple[int, int], fps: int, total_s: float,
+                resolve: Callable[[str], Path], text_png: Callable[[TextItem], Path],
+                src: str = "vin", out: str = "vout",
+                window: tuple[float, float] | None = None) -> ItemsGraph | None:
+    """The overlay items of every unmuted overlay track, V2 first (drawn lowest), each track's
+    items by start; items are cut at the film's end. None when there is nothing to draw.
+    `resolve` turns a project path into the checked file; `text_png` sets a text item.
+    `window` (film seconds): only the items on it, a frame of margin each side."""
+    items = []
+    for name in OVERLAY_TRACKS:
+        t = tracks.get(name)
+        if t is None or t.mute:
+            continue
+        items += sorted(t.items.values(), key=lambda i: (i.start_s, i.id))
+    fl = round(total_s * fps)
+    items = [i for i in items if round(i.start_s * fps) < fl]
+    if window is not None:
+        a, b = window[0] - 1 / fps, window[1] + 1 / fps
+        items = [i for i in items if i.start_s < b and i.end_s > a]
+    if not items:
+        return None
+    lines: list[str] = []
+    spans: list[tuple[float, float]] = []
+    cur = src
+    for n, item in enumerate(items):
+        sf = round(item.start_s * fps)
+        nf = min(round(item.duration_s * fps), fl - sf)
+        item = item.model_copy(update={"duration_s": nf / fps})
+        if isinstance(item, TextItem):
+            file = text_png(item)
+            size = _source_size(file, video=False)
+        else:
+            file = resolve(item.path)
+            size = _source_size(file, video=isinstance(item, ClipItem))
+        nxt = out if n == len(items) - 1 else f"ov{n}"
+        lines += _item_lines(n, item, file, size, frame, fps, cur, nxt)
+        spans.append((sf / fps, (sf + nf) / fps))
+        cur = nxt
+    return ItemsGraph(graph=";".join(lines), spans=spans)
+
+
+def text_image(item: TextItem, font_file: Path, color: str, outline: str | None,
+               frame: tuple[int, int]) -> bytes:
+    """A text item set as a transparent PNG: the font at `item.size` of the frame height (or
+    shrunk to fit `item.width` of the frame width), fallback fonts for characters it lacks,
+    a thin outline in `outline` (the caption style's), an optional box behind it."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    from nbvideo.media.glyphs import FontStack
+    from nbvideo.model.color import hex_rgb
+
+    W, H = frame
+    px = max(6, round(item.size * H))
+    lines = item.text.splitlines() or [item.text]
+    stack = FontStack(ImageFont.truetype(str(font_file), px))
+    if item.width:
+        room = item.width * W
+        widest = max(stack.getlength(line) for line in lines)
+        if widest > room:
+            px = max(6, math.floor(px * room / widest))
+            stack = FontStack(ImageFont.truetype(str(font_file), px))
+    ascent, descent = stack.getmetrics()
+    pitch = round((ascent + descent) * 1.15)
+    stroke = max(1, round(px / 24)) if outline else 0
+    pad = round(px * 0.3) if item.box else stroke + 2
+    tw = max(stack.getlength(line) for line in lines)
+    w = _even(tw + 2 * pad)
+    h = _even(pitch * (len(lines) - 1) + ascent + descent + 2 * pad)
+    img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    d = ImageDraw.Draw(img)
+    if item.box:
+        d.rounded_rectangle((0, 0, w - 1, h - 1), radius=round(px * 0.2),
+                            fill=(*hex_rgb(item.box), 255))
+    fill = (*hex_rgb(color), 255)
+    for k, line in enumerate(lines):
+        y = pad + ascent + k * pitch
+        kw = {"stroke_width": stroke, "stroke_fill": (*hex_rgb(outline), 255)} if stroke and \
+            outline else {}
+        stack.draw(d, (w / 2, y), line, anchor="ms", fill=fill, **kw)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
