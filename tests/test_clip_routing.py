@@ -239,8 +239,13 @@ def test_a_failure_without_fallback_fails_only_that_scene(
 
 
 def test_a_prediction_past_its_timeout_is_canceled_and_the_scene_fails_over(
-    double: ReplicateDouble, tmp_path: Path
+    double: ReplicateDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from nbvideo.generate import clips
+
+    # The double's long prediction also sits in "starting" for 12 s, which the queue deadline
+    # would catch first (see the stuck-in-the-queue test); here the timeout is under test.
+    monkeypatch.setattr(clips, "START_BY_SHARE", 1e6)
     p = boarded(tmp_path)
     double.latency_by_model[WAN] = 60
     job = p.generate_clips(scenes=[1], fallback=["kling-v2.1"], timeout_s=1.5)

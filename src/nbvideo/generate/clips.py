@@ -376,8 +376,8 @@ class _StartBy(UnitEvents):
         if self.start_by is not None and ticket.status == "starting" and age is not None \
                 and age >= self.start_by:
             raise NotStarted(f"{self.model} prediction {ticket.id} had not started after "
-                             f"{age:.0f} s (it should take "
-                             f"{self.start_by / START_BY_SHARE:.0f} s in all); canceled before "
+                             f"{age:.3g} s (it should take "
+                             f"{self.start_by / START_BY_SHARE:.3g} s in all); canceled before "
                              "it ran, so nothing was billed")
 
 

@@ -55,7 +55,9 @@ _EXCLUDE = {"updated_at": True, "revision": True, "scenes": {"__all__": _TAKE_LI
             "archived_scenes": {"__all__": _TAKE_LISTS}}
 
 
-_ADDED_LATER = {("finishing", "voice_fit"): "warn"}
+_ADDED_LATER: dict[tuple[str, str], Any] = {
+    ("finishing", "voice_fit"): "warn", ("finishing", "caption_style"): "lines",
+    ("", "sound_effects"): []}
 """Fields added after projects were made: left out of the state's hash while at their default,
 so a project saved before they existed does not look edited by hand when it is opened."""
 
@@ -124,8 +126,9 @@ def normal(state: ProjectState) -> dict[str, Any]:
     lists of ids), comments and exports keyed by id/path, and no takes, updated_at or save revision."""
     d = state.model_dump(mode="json", exclude=_EXCLUDE)  # type: ignore[arg-type]
     for (part, name), default in _ADDED_LATER.items():
-        if d.get(part, {}).get(name, default) == default:
-            d.get(part, {}).pop(name, None)
+        where = d.get(part, {}) if part else d  # "": a top-level field
+        if where.get(name, default) == default:
+            where.pop(name, None)
     if d["timeline"].get("tracks") == _DEFAULT_TRACKS:  # added in schema 5: see _ADDED_LATER
         d["timeline"].pop("tracks")
     active, archived = d.pop("scenes"), d.pop("archived_scenes")
