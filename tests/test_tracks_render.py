@@ -181,4 +181,17 @@ def test_a_project_saved_before_tracks_exports_the_same_picture_and_sound(
     a, b = decode(saved, channels=1)[:, 0], decode(old.path / rec.path, channels=1)[:, 0]
     n = min(len(a), len(b))
     assert abs(len(a) - len(b)) < SAMPLE_RATE // 100
-    assert float(np.abs(a[:n] - b[:n]).max()) < 0.01
+    # The sound is the same mix: the mastering that levels it changed (one numpy pass instead
+    # of ffmpeg's loudnorm, sound/master.py), so compare the envelope, not the samples.
+    win = SAMPLE_RATE // 10
+    k = n // win
+
+    def envelope(x: np.ndarray) -> np.ndarray:
+        rms = np.sqrt((x[:k * win].reshape(k, win).astype(np.float64) ** 2).mean(axis=1))
+        return 20 * np.log10(np.maximum(rms, 1e-6))
+
+    ea, eb = envelope(a), envelope(b)
+    heard = (ea > -45) & (eb > -45)
+    assert heard.sum() > k // 2
+    diff = np.abs(ea - eb)[heard]
+    assert float(np.median(diff)) < 0.5 and float(np.quantile(diff, 0.95)) < 1.5
