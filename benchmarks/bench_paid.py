@@ -169,8 +169,10 @@ def figures(p: nv.Project, oa: Any, rep: Any) -> dict[str, Any]:
             "status_per_clip": sum(rep.status_requests.values()) / max(1, clips_made),
             "usd": float(costs.loc[costs["kind"] == "actual", "cost_usd"].fillna(0).sum()),
             "charged_usd": oa.charged_usd + rep.charged_usd,
-            # paid clip seconds, failed predictions included (they are billed too)
-            "paid_s": float(paid.loc[paid["unit"] == "second", "units"].sum()),
+            # paid clip seconds, failed predictions included (they are billed too);
+            # a prediction abandoned in the queue cost nothing and is not counted
+            "paid_s": float(paid.loc[(paid["unit"] == "second") & (paid["cost_usd"] > 0),
+                                     "units"].sum()),
             "kept_s": float(p.timeline.to_pandas()["kept_s"].sum()),
             "failed": int((paid["status"] == "failed").sum()),
             "models": [sc.clip.model if sc.clip else None for sc in p.scenes],
