@@ -25,7 +25,7 @@ import os
 import re
 import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit, urlunsplit
@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict
 from nbvideo.errors import InvalidInput, quote
 from nbvideo.keys import redact
 from nbvideo.media.ffmpeg import MediaInfo
-from nbvideo.providers.base import TRANSIENT_STATUS, ProviderError, ProviderOutputError
+from nbvideo.providers.base import TRANSIENT_STATUS, ProviderError, ProviderOutputError, Usage
 
 CHUNK = 1 << 16
 MAX_REDIRECTS = 5
@@ -383,3 +383,15 @@ async def playable_video(out: Path, what: str) -> MediaInfo:
         out.unlink(missing_ok=True)
         raise ProviderOutputError(f"{what} is not a playable video: "
                                   f"{type(exc).__name__}") from None
+
+
+async def paid_video(download: Awaitable[str], out: Path, request_id: str, usage: Usage
+                     ) -> tuple[str, MediaInfo]:
+    """(source URL, probe) of a paid video output: downloaded, then `playable_video`. A
+    failure of either carries `usage`: the output was billed whether or not it arrived."""
+    try:
+        source = await download
+        return source, await playable_video(out, f"the output of {request_id}")
+    except ProviderError as exc:
+        exc.usage = usage
+        raise

@@ -58,7 +58,7 @@ from nbvideo.providers.base import (
     WaitTimeout,
 )
 from nbvideo.providers.catalog import get_model, price
-from nbvideo.providers.download import download, playable_video
+from nbvideo.providers.download import download, paid_video
 from nbvideo.providers.replicate_http import ReplicateHTTP
 from nbvideo.providers.replicate_inputs import (
     VIDEO_FIELDS,
@@ -445,12 +445,8 @@ class ReplicateVideo(_Replicate):
         ours, seconds = self._asked[ticket.id]
         usage = price(self.spec, resolution=ours, seconds=seconds).model_copy(
             update={"request_id": ticket.id})
-        try:
-            source = await self._download(ticket.output_url, out, ("video/mp4",))
-            info = await playable_video(out, f"the output of {ticket.id}")
-        except ProviderError as exc:
-            exc.usage = usage
-            raise
+        source, info = await paid_video(self._download(ticket.output_url, out, ("video/mp4",)),
+                                        out, ticket.id, usage)
         return MediaResult(path=out, width=info.width, height=info.height,
                            duration_s=info.duration_s, fps=info.fps, usage=usage,
                            source_url=source)

@@ -38,7 +38,7 @@ from nbvideo.providers.base import (
     Ticket,
 )
 from nbvideo.providers.catalog import price
-from nbvideo.providers.download import playable_video
+from nbvideo.providers.download import paid_video
 from nbvideo.providers.replicate import _notify, _Replicate
 
 MAX_INLINE_BYTES = 20 << 20
@@ -93,12 +93,8 @@ class ReplicateLipSync(_Replicate):
         if ticket.output_url is None:
             ticket = await self.poll(ticket)
         usage = price(self.spec, seconds=expected_s).model_copy(update={"request_id": ticket.id})
-        try:
-            source = await self._download(ticket.output_url, out, ("video/mp4",))
-            info = await playable_video(out, f"the output of {ticket.id}")
-        except ProviderError as exc:
-            exc.usage = usage
-            raise
+        source, info = await paid_video(self._download(ticket.output_url, out, ("video/mp4",)),
+                                        out, ticket.id, usage)
         if not info.has_audio:
             out.unlink(missing_ok=True)
             raise ProviderOutputError(f"the output of {ticket.id} has no audio track; a "

@@ -65,7 +65,7 @@ from nbvideo.providers.base import (
     WaitTimeout,
 )
 from nbvideo.providers.catalog import get_model, price
-from nbvideo.providers.download import Fetcher, download, playable_video
+from nbvideo.providers.download import Fetcher, download, paid_video
 from nbvideo.providers.replicate_inputs import fit_png
 from nbvideo.providers.replicate_polling import age_s
 from nbvideo.providers.runway_inputs import (
@@ -428,12 +428,8 @@ class RunwayVideo(_Runway):
         asked = self._asked.get(ticket.id)
         usage = self._priced(ticket.id, price(self.spec, resolution=asked[0], seconds=asked[1])
                              if asked else Usage(unit="second"))
-        try:
-            source = await self._download(ticket.output_url, out, ("video/mp4",))
-            info = await playable_video(out, f"the output of {ticket.id}")
-        except ProviderError as exc:
-            exc.usage = usage
-            raise
+        source, info = await paid_video(self._download(ticket.output_url, out, ("video/mp4",)),
+                                        out, ticket.id, usage)
         if asked is None:  # resumed in a new process: what was made is what was asked
             res = "1080p" if min(info.width, info.height) >= 1080 else "720p"
             usage = self._priced(ticket.id, price(self.spec, resolution=res,
