@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -588,6 +589,11 @@ def test_a_music_file_chosen_in_the_browser_becomes_the_music(page, project):
     expect(timeline.locator("[data-track=music] .nbv-musicblock")).to_contain_text("Camp-Fire.wav")
 
 
+def _js_seconds(s: float) -> str:
+    """Seconds as the widgets print them (common.js fmtSeconds)."""
+    return f"{round(s * 100) / 100:g} s"
+
+
 def test_an_overlay_item_dragged_snaps_to_a_cut_and_its_end_trims_and_solo_sets(page, project):
     timeline = view(page, TIMELINE)
     lab.run_cell(page, lab.append_cell(page, (
@@ -613,6 +619,11 @@ def test_an_overlay_item_dragged_snaps_to_a_cut_and_its_end_trims_and_solo_sets(
     state = wait_saved(page, project, lambda s: s["timeline"]["tracks"]["V2"]["items"][item_id][
         "start_s"] == pytest.approx(cut, abs=1e-6), f"the item's start on the cut at {cut}")
     assert state["timeline"]["tracks"]["V2"]["items"][item_id]["duration_s"] == 1.0
+
+    # The view redraws from the saved state: wait for the redrawn block (its label says the
+    # new start) before measuring its grip, or the grip measured is the one being replaced.
+    expect(timeline.locator(f'[data-item-id="{item_id}"]')).to_have_attribute(
+        "aria-label", re.compile(rf"\b{re.escape(_js_seconds(cut))} to "))
 
     # Drag its end half a second left: trimmed (to a whole frame).
     fps = state["brief"]["fps"]
