@@ -15,7 +15,7 @@ import pytest
 import nbvideo as nv
 from nbvideo.generate.clips import ClipFailed
 from nbvideo.plan import routing
-from nbvideo.providers import provider_set
+from nbvideo.providers import provider_set, replicate_reconcile
 from nbvideo.providers.catalog import generated_duration, get_model, price
 from tests.doubles.replicate_double import ReplicateDouble
 
@@ -220,6 +220,31 @@ def test_a_prediction_stuck_in_the_queue_is_canceled_unbilled_and_the_scene_move
     double.latency_by_model[WAN] = 2.0
     p.regenerate_clip(first, force=True, model="wan-2.5-i2v-fast").wait(60)
     assert p.scenes[0].clip.model == "wan-2.5-i2v-fast"
+    p.close()
+
+
+def test_a_create_that_may_exist_is_counted_at_its_estimate_and_neither_retried_nor_replaced(
+    double: ReplicateDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer to WAN's create is garbled and the listing cannot be read: the prediction
+    may run and be billed. Another create (a retry, or kling as the fallback) could pay twice,
+    so the scene stops there, and its estimate counts against the budget until then."""
+    monkeypatch.setattr(replicate_reconcile, "LISTING_WAITS_S", (0.0,))
+    p = boarded(tmp_path)
+    first = p.scenes[0].id
+    before = p.spent_usd  # the frames
+    double.inject("create", "malformed")
+    double.inject("list", 500, times=20)
+    job = p.generate_clips(scenes=[first], model="wan-2.5-i2v-fast", fallback=["kling-v2.1"])
+    with pytest.raises(ClipFailed, match="may exist.*no fallback for this scene"):
+        job.wait(60)
+    assert double.creates[WAN] == 1 and double.creates[KLING] == 0
+    rows = p.costs.query("kind == 'actual' and model == 'wan-2.5-i2v-fast'")
+    assert list(rows["status"]) == ["failed"]
+    estimate = rows["estimated_usd"].iloc[0]
+    assert estimate > 0 and rows["cost_usd"].iloc[0] == pytest.approx(estimate)
+    assert rows["note"].iloc[0].startswith("may be charged, counted at its estimate")
+    assert p.spent_usd == pytest.approx(before + estimate)
     p.close()
 
 

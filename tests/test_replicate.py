@@ -16,8 +16,10 @@ from PIL import Image
 from nbvideo.errors import InvalidInput
 from nbvideo.keys import MissingKey, forget_keys
 from nbvideo.media.ffmpeg import probe
+from nbvideo.providers import replicate_reconcile
 from nbvideo.providers.base import (
     ClipRequest,
+    CreateMayExist,
     FrameRequest,
     ProviderAPIError,
     RemoteVideoModel,
@@ -264,12 +266,40 @@ def test_malformed_status_answer_is_retried(double: ReplicateDouble, frame: Path
     assert res.duration_s == 5.0 and sum(double.status_requests.values()) == 2
 
 
-def test_malformed_create_answer_is_not_retried_so_nothing_is_paid_twice(
-        double: ReplicateDouble, frame: Path) -> None:
+@pytest.fixture
+def quick_listing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(replicate_reconcile, "LISTING_WAITS_S", (0.0, 0.05, 0.1))
+
+
+def test_a_create_whose_answer_is_garbled_is_found_in_the_listing_and_paid_once(
+        double: ReplicateDouble, frame: Path, tmp_path: Path, quick_listing: None) -> None:
+    """The prediction was made (and will be billed): carry on with it, never create again.
+    The listing lags the create by a read, and an earlier prediction of the same scene with
+    the same input (failed, already seen) is not mistaken for it."""
+    double.fail_next = 1
+    v = video(double)
+    with pytest.raises(PredictionFailed):
+        run(v.clip(clip_req(frame), tmp_path / "first.mp4"))
+    [failed] = double.ids(WAN)
     double.inject("create", "malformed")
-    with pytest.raises(ProviderError, match="unreadable answer to the create.*not paid twice"):
+    double.listing_lag_reads = 1
+    res = run(v.clip(clip_req(frame), tmp_path / "c.mp4"))
+    assert double.creates[WAN] == 2 and double.list_requests == 2
+    [_, made] = double.ids(WAN)
+    assert res.usage.request_id == made != failed
+    assert res.duration_s == 5.0 and probe(tmp_path / "c.mp4").duration_s == pytest.approx(5.0)
+    # billed once, for the prediction we carried on with (the failed one was not billed)
+    assert res.usage.cost_usd == pytest.approx(double.charged_usd) == pytest.approx(5 * 0.068)
+
+
+def test_a_create_whose_prediction_is_not_listed_may_exist_and_is_not_sent_again(
+        double: ReplicateDouble, frame: Path, quick_listing: None) -> None:
+    double.inject("create", "malformed")
+    double.inject("list", 500, times=20)
+    with pytest.raises(CreateMayExist, match="unreadable answer to the create.*not paid twice"
+                       ) as err:
         run(video(double).submit(clip_req(frame)))
-    assert double.creates[WAN] == 1
+    assert not err.value.transient and double.creates[WAN] == 1
 
 
 def test_missing_token_names_the_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:

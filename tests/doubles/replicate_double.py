@@ -1,7 +1,8 @@
 """A Replicate API double: a real HTTP server on 127.0.0.1 speaking the subset the client uses.
 
 Routes: POST /v1/models/{owner}/{name}/predictions (and POST /v1/predictions with a version),
-GET /v1/predictions/{id}, POST /v1/predictions/{id}/cancel, GET /v1/models/{owner}/{name} and
+GET /v1/predictions (the listing, newest first), GET /v1/predictions/{id},
+POST /v1/predictions/{id}/cancel, GET /v1/models/{owner}/{name} and
 GET /v1/models/{owner}/{name}/versions/{id} (each catalog model's recorded input schema, from
 tests/fixtures/replicate_schemas), and GET /files/{name} for outputs (served without auth,
 like Replicate's CDN; `files_base` puts them on another origin). Every request's Host and
@@ -231,6 +232,8 @@ class ReplicateDouble:
         self.webhook_deliveries: list[dict[str, Any]] = []
         self._last_signed: dict[str, tuple[bytes, dict[str, str]]] = {}
         self.creates: Counter[str] = Counter()
+        self.list_requests = 0
+        self.listing_lag_reads = 0  # fault: this many listings leave the newest out
         self.status_requests: Counter[str] = Counter()
         self.cancels: list[str] = []
         self.requests: list[dict[str, Any]] = []
@@ -248,7 +251,7 @@ class ReplicateDouble:
     # --- scenario controls -------------------------------------------------------------
     def inject(self, kind: str, status: int | str, times: int = 1,
                retry_after: int | None = None) -> None:
-        """Answer the next `times` requests of `kind` (create|get|cancel|file|model) with `status`
+        """Answer the next `times` requests of `kind` (create|get|list|cancel|file|model) with `status`
         (an HTTP code, or 'malformed' for a truncated JSON body)."""
         with self._lock:
             self._inject.setdefault(kind, deque()).extend([(status, retry_after)] * times)
@@ -610,6 +613,8 @@ def _handler(double: ReplicateDouble) -> type[BaseHTTPRequestHandler]:
                 return self._model(f"{m_get[1]}/{m_get[2]}", m_get[3])
             m_model = re.fullmatch(r"/v1/models/([^/]+)/([^/]+)/predictions", path)
             m_pred = re.fullmatch(r"/v1/predictions/([^/]+)(/cancel)?", path)
+            if method == "GET" and path == "/v1/predictions":
+                return self._list()
             if method == "POST" and (m_model or path == "/v1/predictions"):
                 ref = (f"{m_model[1]}/{m_model[2]}" if m_model
                        else str((body or {}).get("version", "")).split(":")[0])
@@ -631,6 +636,24 @@ def _handler(double: ReplicateDouble) -> type[BaseHTTPRequestHandler]:
                             pred.canceled = True
                     return self._send(200, json.dumps(double._json(pred)).encode())
             self._problem(404, "Not found", f"{method} {path}")
+
+        def _list(self) -> None:
+            """GET /v1/predictions: the account's predictions, newest first, 100 a page,
+            `next` a URL with a cursor (replicate.com/docs/reference/http#predictions.list)."""
+            if self._injected("list"):
+                return None
+            with double._lock:
+                double.list_requests += 1
+                preds = sorted(double._preds.values(), key=lambda p: p.created, reverse=True)
+                if double.listing_lag_reads > 0:  # the newest is not listed yet
+                    double.listing_lag_reads -= 1
+                    preds = preds[1:]
+                page = [double._json(p) for p in preds]
+            at = int(parse_qs(urlsplit(self.path).query).get("cursor", ["0"])[0])
+            nxt = (f"{double.base_url}/v1/predictions?cursor={at + 100}"
+                   if at + 100 < len(page) else None)
+            body = {"previous": None, "next": nxt, "results": page[at:at + 100]}
+            return self._send(200, json.dumps(body).encode())
 
         def _model(self, ref: str, version: str | None) -> None:
             """A model (with latest_version and its openapi_schema) or one version."""

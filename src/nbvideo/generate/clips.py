@@ -23,6 +23,7 @@ from nbvideo.plan import routing
 from nbvideo.plan.estimate import clip_estimate
 from nbvideo.providers.base import (
     ClipRequest,
+    CreateMayExist,
     MediaResult,
     PredictionFailed,
     ProviderAPIError,
@@ -201,6 +202,10 @@ async def make_clip(rt: Runtime, scene_id: str, job: Job[Any] | None = None,
                                                 may_abandon=i + 1 < len(chain))
                 return await _quality_gate(rt, video, scene_id, take, hit, job, budgets,
                                            timeout_s)
+            except CreateMayExist as exc:  # another create, here or elsewhere, may pay twice
+                tried.append(f"{model}: {exc}; not retried and no fallback for this scene "
+                             "(run it again to try again)")
+                raise ClipFailed(f"scene {scene_id}: " + " | ".join(tried)) from None
             except ProviderError as exc:
                 tried.append(f"{model}: {exc}")
                 if not retryable(exc) or attempt == retries:

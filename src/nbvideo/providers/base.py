@@ -25,7 +25,7 @@ class _Boundary(BaseModel):
 
 
 __all__ = [
-    "ClipRequest", "FrameModel", "FrameRequest", "LipSyncModel", "LipSyncRequest", "MediaResult",
+    "ClipRequest", "CreateMayExist", "FrameModel", "FrameRequest", "LipSyncModel", "LipSyncRequest", "MediaResult",
     "PlanContext", "Planner", "PredictionFailed", "PresenterRequest", "ProviderAPIError",
     "ProviderError", "ProviderOutputError", "QuestionsResult",
     "RemoteVideoModel", "SpeechRequest", "SpeechResult", "StoryboardResult", "Ticket", "Usage",
@@ -104,6 +104,19 @@ class ProviderAPIError(ProviderError):
             transient = status is None or status in TRANSIENT_STATUS or status >= 500
         super().__init__(message, usage=usage, transient=transient)
         self.status = status
+
+
+class CreateMayExist(ProviderAPIError):
+    """A create whose answer never came back usable (a timeout after sending, a dropped
+    connection, a garbled body): the vendor may have made, and will bill, the job.
+
+    Never transient: sending it again could pay twice. The money gate counts the call at its
+    estimate (runtime.context), and the clips phase neither retries nor falls back for that
+    scene, so the budget holds whatever the vendor did with it."""
+
+    def __init__(self, message: str, *, status: int | None = None,
+                 usage: Usage | None = None) -> None:
+        super().__init__(message, status=status, usage=usage, transient=False)
 
 
 class _TicketError(ProviderError):

@@ -38,7 +38,7 @@ import math
 import os
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from nbvideo.errors import InvalidInput, NbvideoError
 from nbvideo.keys import Secret, key_destination
 from nbvideo.providers.base import (
     ClipRequest,
+    CreateMayExist,
     FrameRequest,
     MediaResult,
     PredictionFailed,
@@ -68,6 +69,7 @@ from nbvideo.providers.replicate_inputs import (
     image_data_uri,
 )
 from nbvideo.providers.replicate_polling import age_s, created_at, next_poll_offset, parse_time
+from nbvideo.providers.replicate_reconcile import find_created, remember
 from nbvideo.providers.replicate_schema import (
     RecordedSchema,
     SchemaBook,
@@ -176,6 +178,7 @@ class _Replicate(VendorKey):
         check_inputs(self.model, await self.input_schema(book), inp)
 
     def _ticket(self, pred: Any, prev: Ticket | None = None, polls: int = 0) -> Ticket:
+        remember(pred.id)
         self._schemas.saw_version(self.spec.ref, getattr(pred, "version", None))
         out = pred.output[0] if isinstance(pred.output, list) and pred.output else pred.output
         if pred.input:
@@ -240,10 +243,23 @@ class _Replicate(VendorKey):
                 return c.models.predictions.async_create(model=self.spec.ref, input=inp,
                                                          wait=min(60, hold), **extra)
             return c.models.predictions.async_create(model=self.spec.ref, input=inp, **extra)
-        t = self._ticket(await self._api.call("create", create))
+        sent = datetime.now(UTC)
+        try:
+            pred = await self._api.call("create", create)
+        except CreateMayExist:  # made, perhaps: adopt it if Replicate lists it
+            pred = await find_created(self._list_page, self.spec.ref, inp, sent)
+            if pred is None:
+                raise
+            log.warning("Replicate's answer to a %s create was lost; found its prediction %s "
+                        "in the listing and carried on with it", self.model, pred.id)
+        t = self._ticket(pred)
         if url:
             self._hooked.add(t.id)
         return t
+
+    async def _list_page(self, cursor: Any) -> Any:
+        """One page of the account's predictions, newest first."""
+        return await self._api.call("list", lambda c: c.predictions.async_list(cursor))
 
     def _from_webhook(self, ticket: Ticket) -> Ticket | None:
         """The prediction's verified webhook, if the server extension spooled one."""

@@ -25,7 +25,7 @@ from replicate.exceptions import ReplicateError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from nbvideo.keys import Secret
-from nbvideo.providers.base import ProviderAPIError
+from nbvideo.providers.base import CreateMayExist, ProviderAPIError
 from nbvideo.providers.download import Fetcher
 
 
@@ -133,7 +133,7 @@ class ReplicateHTTP:
 
         def retryable(exc: BaseException) -> bool:
             if isinstance(exc, _HTTPStatus):  # GET 429/503/504 were retried by the transport
-                return not (op == "get" and exc.status in (429, 503, 504))
+                return not (op in ("get", "list") and exc.status in (429, 503, 504))
             if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
                 return True
             return op != "create" and isinstance(exc, (httpx.TransportError, ValueError))
@@ -162,11 +162,14 @@ class ReplicateHTTP:
             status = None
             msg = f"no usable answer from Replicate to the {op}: {type(e).__name__}"
             if op == "create":
-                msg += ("; the prediction may exist (see replicate.com/predictions) and was not"
-                        " retried so it is not paid twice")
+                raise CreateMayExist(self._clean(
+                    msg + "; the prediction may exist (see replicate.com/predictions) and was"
+                    " not retried so it is not paid twice")) from None
         except ValueError:
             status = None
             msg = f"Replicate sent an unreadable answer to the {op}"
             if op == "create":
-                msg += "; the prediction may exist and was not retried so it is not paid twice"
+                raise CreateMayExist(self._clean(
+                    msg + "; the prediction may exist and was not retried so it is not paid"
+                    " twice")) from None
         raise ProviderAPIError(self._clean(msg), status=status) from None

@@ -54,6 +54,7 @@ from nbvideo.errors import InvalidInput, NbvideoError
 from nbvideo.keys import Secret, key_destination
 from nbvideo.providers.base import (
     ClipRequest,
+    CreateMayExist,
     FrameRequest,
     MediaResult,
     PredictionFailed,
@@ -242,14 +243,13 @@ class _Runway(VendorKey):
                     continue
                 what = ("no answer in time" if isinstance(e, runwayml.APITimeoutError)
                         else f"its answer was lost ({type(e.__cause__).__name__})")
-                raise ProviderAPIError(self._clean(
+                raise CreateMayExist(self._clean(
                     f"Runway create: {what}; the task may exist (see dev.runwayml.com) and "
-                    "may be charged, so it was not sent again"), transient=False) from None
+                    "may be charged, so it was not sent again")) from None
             except runwayml.APIResponseValidationError:
-                raise ProviderAPIError("Runway sent an unreadable answer to the create; the "
-                                       "task may exist (see dev.runwayml.com) and may be "
-                                       "charged, so it was not sent again",
-                                       transient=False) from None
+                raise CreateMayExist("Runway sent an unreadable answer to the create; the "
+                                     "task may exist (see dev.runwayml.com) and may be "
+                                     "charged, so it was not sent again") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _ticket(self, task: Any, prev: Ticket) -> Ticket:

@@ -26,7 +26,7 @@ from nbvideo.keys import redact
 from nbvideo.model import approvals
 from nbvideo.model.state import ProjectState, Scene, Take, utcnow
 from nbvideo.providers import ProviderSet, lifecycle, provider_set
-from nbvideo.providers.base import MediaResult, ProviderError, Usage
+from nbvideo.providers.base import CreateMayExist, MediaResult, ProviderError, Usage
 from nbvideo.runtime.budget import Budget, Reservation, gate
 from nbvideo.store.brands import BrandKit, finishing_kit
 from nbvideo.store.folder import ProjectStore
@@ -386,6 +386,12 @@ async def _make(
             out.unlink(missing_ok=True)
             message = redact(str(exc))
             billed = exc.usage if isinstance(exc, ProviderError) else Usage()
+            if isinstance(exc, CreateMayExist) and not billed.cost_usd:
+                # the vendor may bill a job we never heard back about: count it at its
+                # estimate, so every budget holds whatever the vendor did with it
+                billed = Usage(units=1, unit="call that may exist", cost_usd=estimate_usd,
+                               unit_price_usd=estimate_usd)
+                message = f"may be charged, counted at its estimate: {message}"
             take.cost_usd = billed.cost_usd  # a paid prediction whose fetch failed still cost
             held.actual_usd = billed.cost_usd
             pending.record("failed", message)
