@@ -314,6 +314,34 @@ def test_a_lost_create_answer_is_sent_again_under_its_key_and_makes_one_video(he
     assert len(set(heygen.idempotency_keys[-CREATE_TRIES:])) == 1
 
 
+def test_a_talking_photo_of_a_dearer_look_is_refused_before_the_create(heygen) -> None:
+    from nbvideo.providers.heygen import HeyGenPresenter
+
+    model = HeyGenPresenter("heygen-talking-photo", base_url=heygen.base_url)
+    req = PresenterRequest(text="Hi there.", voice="v1", avatar="Angela-inTshirt-20220820",
+                           background="#102030", duration_s=2, fps=24, width=640, height=360)
+    with pytest.raises(InvalidInput, match="studio_avatar look.*model='heygen-avatar'"):
+        asyncio.run(model.submit(req))
+    assert heygen.creates == 0  # asked about the look only: nothing billed
+    assert asyncio.run(model.submit(req.model_copy(update={"avatar": "tp_0042"}))).id
+
+
+@pytest.mark.slow
+def test_a_talking_photo_is_billed_at_the_photo_avatar_rate(heygen, tmp_path: Path) -> None:
+    from nbvideo.providers.heygen import HeyGenPresenter
+
+    model = HeyGenPresenter("heygen-talking-photo", base_url=heygen.base_url,
+                            poll_interval_s=0.05, allowed_download_hosts={"127.0.0.1"})
+    req = PresenterRequest(text="Meet the founder of the trail shoe.", voice="v1",
+                           avatar="tp_0042", background="#102030", duration_s=2, fps=24,
+                           width=640, height=360)
+    got = asyncio.run(model.clip(req, tmp_path / "tp.mp4"))
+    assert got.usage.unit == "second" and got.usage.units == pytest.approx(heygen.billed_seconds)
+    assert got.usage.cost_usd == pytest.approx(heygen.charged_usd)  # $0.05/s, both sides
+    assert got.usage.cost_usd == pytest.approx(heygen.billed_seconds * 0.05)
+    assert (got.width, got.height) == (1280, 720)  # HeyGen's 720p 16:9, fitted later
+
+
 def test_avatar_and_voice_listings_are_tables(heygen, fresh: nv.Project) -> None:
     avatars = fresh.presenter_avatars("heygen")  # three looks, two to a page: paged through
     assert list(avatars["avatar"]) == ["Abigail_expressive_2024112501",

@@ -12,7 +12,7 @@ src/nbvideo/providers/heygen.py):
 - POST /v3/assets (multipart `file`, PNG or JPEG; Idempotency-Key as above) -> {"data":
   {"asset_id", "url", "mime_type", "size_bytes"}}
 - GET /v3/avatars/looks, GET /v3/voices -> {"data": [...], "has_more", "next_token"}, at most
-  `page_size` items a page (`limit`, `token`)
+  `page_size` items a page (`limit`, `token`); GET /v3/avatars/looks/{id} -> {"data": look}
 - GET /files/{id}.mp4 -> a real H.264 + AAC MP4 whose length is the speech's (words at 2.5/s)
 - any /v1/ or /v2/ path -> 410 in the v3 error shape: those endpoints were retired on
   2026-11-01 (HeyGen documents the date, not the retired endpoints' answer: the status and
@@ -296,6 +296,12 @@ def _handler(double: HeyGenDouble) -> type[BaseHTTPRequestHandler]:
                     double.deletes += 1
                     v.deleted = True
                 return self._send(200, {"data": {"id": v.id, "deleted": True}})
+            m_look = re.fullmatch(r"/v3/avatars/looks/([^/]+)", path)
+            if m_look and method == "GET":
+                look = next((x for x in LOOKS if x["id"] == m_look[1]), None)
+                if look is None:
+                    return self._error(404, "avatar_not_found", f"Avatar {m_look[1]} not found.")
+                return self._send(200, {"data": look})
             if path == "/v3/avatars/looks" and method == "GET":
                 return None if self._injected("looks") else self._page(LOOKS, query)
             if path == "/v3/voices" and method == "GET":

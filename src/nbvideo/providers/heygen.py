@@ -36,6 +36,9 @@ gen/video.go, gen/asset.go, gen/avatar.go, gen/voice.go at 7699a8e, 2026-07-22):
   data {asset_id, url, mime_type, size_bytes}; v1's upload.heygen.com/v1/asset is retired
   with the rest of v1 (https://developers.heygen.com/assets; CLI AssetCreate). It takes an
   Idempotency-Key too (changelog, May 2026): ours is the frame's hash.
+- a talking photo's look is checked first: GET /v3/avatars/looks/{look_id} -> data
+  {avatar_type, ...} (CLI AvatarLooksGet); one HeyGen bills higher is refused before the
+  create (see `_check_photo_look`).
 - listings: GET /v3/avatars/looks -> data[] {id (the avatar_id to send), name, avatar_type
   studio_avatar | digital_twin | photo_avatar, gender, preview_image_url, preview_video_url,
   default_voice_id, supported_api_engines}, pages by `token` / `next_token`, `has_more`
@@ -68,6 +71,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -128,9 +132,7 @@ def generate_body(spec_id: str, req: PresenterRequest, asset_id: str | None) -> 
     """Our presenter request as HeyGen's POST /v3/videos body (CreateVideoFromAvatar; see the
     module doc). Avatars and photo avatars ("talking photos" in v2) are both looks sent as
     `avatar_id`; the model only says which rate the look bills at."""
-    if spec_id not in _MODELS:
-        raise InvalidInput(f"{spec_id} is not a HeyGen presenter; HeyGen presenters: "
-                           f"{', '.join(_MODELS)}")
+    del spec_id  # both models send the same body (the look id says which it is)
     if req.background == "frame":
         if asset_id is None:
             raise InvalidInput("presenter background 'frame' needs the frame uploaded first")
@@ -293,6 +295,8 @@ class HeyGenPresenter(VendorKey):
         if not req.text.strip():
             raise InvalidInput("a HeyGen presenter needs words to say: the scene's voice_line "
                                "is empty (p.edit_scene(n, voice_line=...))")
+        if self.model == "heygen-talking-photo":
+            await self._check_photo_look(req.avatar)
         asset = None
         if req.background == "frame":
             if req.frame_path is None:
@@ -308,8 +312,19 @@ class HeyGenPresenter(VendorKey):
         status = _STATUS.get(str((answer.get("data") or {}).get("status")), "starting")
         return Ticket(id=str(vid), model=self.model, status=status)
 
+    async def _check_photo_look(self, look_id: str) -> None:
+        """A talking photo is priced at HeyGen's photo-avatar rate, the lowest: refuse a look
+        HeyGen would bill higher (GET /v3/avatars/looks/{look_id} -> data.avatar_type, CLI
+        AvatarLooksGet) before the paid create, so the ledger never records too little."""
+        body = await self._call("GET", f"/v3/avatars/looks/{quote(look_id, safe='')}")
+        kind = (body.get("data") or {}).get("avatar_type")
+        if kind != "photo_avatar":
+            raise InvalidInput(f"presenter.avatar={look_id!r} is a HeyGen {kind} look, which "
+                               "HeyGen bills at the avatar rate: use present(model="
+                               "'heygen-avatar') (heygen-talking-photo is for photo avatars)")
+
     async def poll(self, ticket: Ticket) -> Ticket:
-        body = await self._call("GET", f"/v3/videos/{ticket.id}")
+        body = await self._call("GET", f"/v3/videos/{quote(ticket.id, safe='')}")
         data = body.get("data") or {}
         status = _STATUS.get(str(data.get("status")), "processing")
         error = None
@@ -350,7 +365,7 @@ class HeyGenPresenter(VendorKey):
 
     async def cancel(self, ticket: Ticket) -> Ticket:
         """Best effort: HeyGen cannot stop a render, so the video is deleted (see above)."""
-        await self._call("DELETE", f"/v3/videos/{ticket.id}")
+        await self._call("DELETE", f"/v3/videos/{quote(ticket.id, safe='')}")
         return ticket.model_copy(update={"status": "canceled"})
 
     def _usage(self, video_id: str, seconds: float) -> Usage:
@@ -406,7 +421,7 @@ async def _listing(path: str, key: str | None, base_url: str | None,
         body = await model._call("GET", path, params=query)
         page = body.get("data")
         if not isinstance(page, list):
-            raise ProviderOutputError(f"HeyGen answered GET {path} without a data list")
+            raise ProviderOutputError(f"HeyGen's listing {path} has no data list")
         items += [x for x in page if isinstance(x, dict)]
         if not body.get("has_more") or not body.get("next_token"):
             break
