@@ -32,7 +32,6 @@ def heygen(monkeypatch: pytest.MonkeyPatch):
     double.latency_s = 0.3
     monkeypatch.setenv("HEYGEN_API_KEY", KEY)
     monkeypatch.setenv("HEYGEN_BASE_URL", double.base_url)
-    monkeypatch.setenv("HEYGEN_UPLOAD_URL", double.base_url)
     monkeypatch.setenv("NBVIDEO_DOWNLOAD_HOSTS", "127.0.0.1")
     yield double
     double.stop()
@@ -107,16 +106,16 @@ def test_presenter_models_are_never_routed_to_for_broll(rendered: nv.Project) ->
         rendered.generate_clips(model="local-presenter", scenes=[1])
 
 
-def test_credits_are_priced_in_usd_with_their_source() -> None:
+def test_heygen_is_priced_per_second_of_avatar_iv_with_its_source() -> None:
     from nbvideo.providers.catalog import get_model, price
 
     spec = get_model("heygen-avatar")
-    u = price(spec, seconds=60)
-    assert u.unit == "credit" and u.units == pytest.approx(0.5)  # 1 credit = 2 minutes
-    assert u.cost_usd == pytest.approx(0.5 * spec.prices_usd["credit"])
-    assert "heygen.com" in spec.price_source and spec.price_date is not None
-    photo = price(get_model("heygen-talking-photo"), seconds=60)
-    assert photo.units == pytest.approx(0.2)  # 1 credit = 5 minutes
+    u = price(spec, seconds=60, resolution="1080p")
+    assert u.unit == "second" and u.units == 60  # v3 bills the wallet per second of output
+    assert u.cost_usd == pytest.approx(60 * 0.0667)  # Avatar IV studio avatar / digital twin
+    assert "developers.heygen.com/docs/pricing" in spec.price_source and spec.price_date
+    assert price(get_model("heygen-talking-photo"), seconds=60).cost_usd == pytest.approx(3.0)
+    assert "Idempotency-Key" in spec.ref and "/v3/videos" in spec.ref
 
 
 # ------------------------------------------------------------------------ the offline presenter
@@ -205,26 +204,32 @@ def test_a_presenter_scene_in_an_exported_ad_speaks_once_in_sync(rendered: nv.Pr
 
 def test_generate_body_matches_the_recorded_request() -> None:
     from nbvideo.providers.heygen import generate_body
-    from tests.doubles.heygen_double import RECORDED_REQUEST, _check_generate
+    from tests.doubles.heygen_double import RECORDED_REQUEST, check_create
 
     req = PresenterRequest(text="Meet the trail shoe.", voice="1bd001e7e50f421d891986aad5158bc8",
                            avatar="Angela-inTshirt-20220820", background="#fafafa",
                            duration_s=3, fps=24, width=1280, height=720)
     body = generate_body("heygen-avatar", req, None)
-    assert body == RECORDED_REQUEST and _check_generate(body) is None
-    photo = generate_body("heygen-talking-photo", req.model_copy(update={"background": "frame"}),
-                          "asset42")
-    vi = photo["video_inputs"][0]
-    assert vi["character"] == {"type": "talking_photo",
-                               "talking_photo_id": "Angela-inTshirt-20220820"}
-    assert vi["background"] == {"type": "image", "image_asset_id": "asset42"}
-    assert _check_generate(photo) is None
+    assert body == RECORDED_REQUEST and check_create(body) is None
+    # a talking photo is a photo-avatar look on v3: the same body, over the uploaded frame
+    photo = generate_body("heygen-talking-photo", req.model_copy(update={
+        "background": "frame", "avatar": "tp_0042", "width": 1080, "height": 1920}), "ast_42")
+    assert photo["type"] == "avatar" and photo["avatar_id"] == "tp_0042"
+    assert photo["background"] == {"type": "image", "asset_id": "ast_42"}
+    assert (photo["aspect_ratio"], photo["resolution"]) == ("9:16", "1080p")
+    assert check_create(photo, {"ast_42": b""}) is None
+    square = generate_body("heygen-avatar", req.model_copy(update={"width": 1080,
+                                                                   "height": 1350}), None)
+    assert square["aspect_ratio"] == "4:5"
+    # the double is strict: the v2 shape, or a stray field, is refused with the field named
+    assert check_create({"video_inputs": [], "dimension": {}})[0] == "type"
+    assert check_create({**body, "dimension": {"width": 1280}})[0] == "dimension"
 
 
 def test_a_failed_video_reports_heygens_code_and_message(heygen) -> None:
     from nbvideo.providers.base import PredictionFailed
     from nbvideo.providers.heygen import HeyGenPresenter
-    from tests.doubles.heygen_double import RECORDED_FAILED_STATUS
+    from tests.doubles.heygen_double import STATUS_FIELDS
 
     heygen.fail_avatars = {"gone-avatar"}
     model = HeyGenPresenter(base_url=heygen.base_url, poll_interval_s=0.05)
@@ -235,13 +240,15 @@ def test_a_failed_video_reports_heygens_code_and_message(heygen) -> None:
         t = await model.submit(req)
         return await model.wait(t, timeout_s=30)
 
-    with pytest.raises(PredictionFailed, match="40056: Avatar not found") as exc:
+    with pytest.raises(PredictionFailed,
+                       match="avatar_not_found: Avatar gone-avatar not found") as exc:
         asyncio.run(go())
     assert exc.value.ticket.status == "failed"
-    # the double's failed answer has the recorded shape, field for field
+    # the double's answer has GET /v3/videos/{id}'s fields, field for field
     vid = next(iter(heygen.videos))
-    assert set(heygen._status(heygen.videos[vid])["data"]) == \
-        set(RECORDED_FAILED_STATUS["data"])
+    assert set(heygen._status(heygen.videos[vid])["data"]) == STATUS_FIELDS
+    # v3 only: nothing was sent to a retired v1/v2 path
+    assert {p for _, p in heygen.requests} == {"/v3/videos", f"/v3/videos/{vid}"}
 
 
 def test_refused_keys_and_rate_limits_say_so(heygen) -> None:
@@ -254,23 +261,98 @@ def test_refused_keys_and_rate_limits_say_so(heygen) -> None:
         asyncio.run(bad.submit(req))
     assert exc.value.status == 401 and not exc.value.transient
     assert "Invalid API key" in str(exc.value) and "hg_wrong" not in str(exc.value)
-    heygen.inject("generate", 429)
+    heygen.inject("create", 429)
     good = HeyGenPresenter(base_url=heygen.base_url)
     with pytest.raises(ProviderAPIError) as exc:
         asyncio.run(good.submit(req))
     assert exc.value.status == 429 and exc.value.transient
-    assert "rate_limit_exceeded" in str(exc.value)
+    assert "rate_limit_exceeded" in str(exc.value) and "retry after 1 s" in str(exc.value)
     assert asyncio.run(good.submit(req)).status == "starting"  # and then it goes through
+    assert heygen.generates == 1
+
+
+def test_retired_v2_endpoints_are_refused_by_the_double(heygen) -> None:
+    """HeyGen retired v1/v2 on 2026-11-01: the double refuses them, so a provider that slips
+    back to a v2 path fails its tests instead of passing against a v2-speaking double."""
+    import httpx
+
+    for method, path in [("POST", "/v2/video/generate"), ("GET", "/v1/video_status.get"),
+                         ("GET", "/v2/avatars"), ("GET", "/v2/voices"), ("POST", "/v1/asset")]:
+        with httpx.Client(trust_env=False) as http:
+            r = http.request(method, heygen.base_url + path, headers={"X-Api-Key": KEY})
+        assert r.status_code == 410, path
+        assert r.json()["error"]["code"] == "endpoint_retired" and "v3" in r.text
+    assert heygen.generates == 0
+
+
+def test_a_lost_create_answer_is_sent_again_under_its_key_and_makes_one_video(heygen) -> None:
+    from nbvideo.providers.heygen import CREATE_TRIES, HeyGenPresenter
+
+    model = HeyGenPresenter(base_url=heygen.base_url, poll_interval_s=0.05)
+    req = PresenterRequest(text="Hi there.", voice="v1", avatar="a1", background="#102030",
+                           duration_s=2, fps=24, width=640, height=360)
+    heygen.drop_create_answers = 1  # made, but the answer never arrives
+    t = asyncio.run(model.submit(req, idempotency_key="nbvideo-abc-0"))
+    assert heygen.creates == 2 and heygen.generates == 1 and t.id in heygen.videos
+    assert heygen.idempotency_keys == ["nbvideo-abc-0", "nbvideo-abc-0"]
+    # HeyGen still making the first: 409 request_in_progress is waited out, not a failure
+    heygen.inject("create", 409)
+    t2 = asyncio.run(model.submit(req, idempotency_key="nbvideo-def-0"))
+    assert heygen.generates == 2 and t2.id in heygen.videos
+    # every answer lost: the caller's key makes the retry safe, so it says transient ...
+    heygen.drop_create_answers = CREATE_TRIES
+    with pytest.raises(ProviderAPIError, match="Idempotency-Key nbvideo-ghi-0") as exc:
+        asyncio.run(model.submit(req, idempotency_key="nbvideo-ghi-0"))
+    assert exc.value.transient and exc.value.status is None and heygen.generates == 3
+    t3 = asyncio.run(model.submit(req, idempotency_key="nbvideo-ghi-0"))  # ... and it is
+    assert heygen.generates == 3 and t3.id in heygen.videos
+    # without one, a fresh key covers only this call's own resends: "may exist", not retried
+    heygen.drop_create_answers = CREATE_TRIES
+    with pytest.raises(ProviderAPIError, match="may exist") as exc:
+        asyncio.run(model.submit(req))
+    assert not exc.value.transient and heygen.generates == 4
+    assert len(set(heygen.idempotency_keys[-CREATE_TRIES:])) == 1
+
+
+def test_a_talking_photo_of_a_dearer_look_is_refused_before_the_create(heygen) -> None:
+    from nbvideo.providers.heygen import HeyGenPresenter
+
+    model = HeyGenPresenter("heygen-talking-photo", base_url=heygen.base_url)
+    req = PresenterRequest(text="Hi there.", voice="v1", avatar="Angela-inTshirt-20220820",
+                           background="#102030", duration_s=2, fps=24, width=640, height=360)
+    with pytest.raises(InvalidInput, match="studio_avatar look.*model='heygen-avatar'"):
+        asyncio.run(model.submit(req))
+    assert heygen.creates == 0  # asked about the look only: nothing billed
+    assert asyncio.run(model.submit(req.model_copy(update={"avatar": "tp_0042"}))).id
+
+
+@pytest.mark.slow
+def test_a_talking_photo_is_billed_at_the_photo_avatar_rate(heygen, tmp_path: Path) -> None:
+    from nbvideo.providers.heygen import HeyGenPresenter
+
+    model = HeyGenPresenter("heygen-talking-photo", base_url=heygen.base_url,
+                            poll_interval_s=0.05, allowed_download_hosts={"127.0.0.1"})
+    req = PresenterRequest(text="Meet the founder of the trail shoe.", voice="v1",
+                           avatar="tp_0042", background="#102030", duration_s=2, fps=24,
+                           width=640, height=360)
+    got = asyncio.run(model.clip(req, tmp_path / "tp.mp4"))
+    assert got.usage.unit == "second" and got.usage.units == pytest.approx(heygen.billed_seconds)
+    assert got.usage.cost_usd == pytest.approx(heygen.charged_usd)  # $0.05/s, both sides
+    assert got.usage.cost_usd == pytest.approx(heygen.billed_seconds * 0.05)
+    assert (got.width, got.height) == (1280, 720)  # HeyGen's 720p 16:9, fitted later
 
 
 def test_avatar_and_voice_listings_are_tables(heygen, fresh: nv.Project) -> None:
-    avatars = fresh.presenter_avatars("heygen")
+    avatars = fresh.presenter_avatars("heygen")  # three looks, two to a page: paged through
     assert list(avatars["avatar"]) == ["Abigail_expressive_2024112501",
                                        "Angela-inTshirt-20220820", "tp_0042"]
     assert list(avatars["model"]) == ["heygen-avatar", "heygen-avatar", "heygen-talking-photo"]
+    assert list(avatars["character"]) == ["studio_avatar", "studio_avatar", "photo_avatar"]
+    assert avatars["default_voice"][1] == "1bd001e7e50f421d891986aad5158bc8"
     voices = fresh.presenter_voices("heygen")
     assert list(voices["voice"])[0] == "1bd001e7e50f421d891986aad5158bc8"
-    assert {"language", "gender", "name"} <= set(voices.columns)
+    assert {"language", "gender", "name", "preview_audio"} <= set(voices.columns)
+    assert [p for _, p in heygen.requests].count("/v3/avatars/looks") == 2
     assert "ava" in set(fresh.presenter_avatars()["avatar"])
 
 
@@ -284,7 +366,7 @@ def test_budget_refuses_a_heygen_presenter_before_any_request(heygen, tmp_path: 
                        voice="1bd001e7e50f421d891986aad5158bc8")
     est = p.estimate()
     row = est[est["id"] == p.scene(2).id].iloc[0]
-    assert row["model"] == "heygen-avatar" and row["unit"] == "credit" and row["cost_usd"] > 0.01
+    assert row["model"] == "heygen-avatar" and row["unit"] == "second" and row["cost_usd"] > 0.01
     with pytest.raises((BudgetExceeded, NbvideoError)) as exc:
         p.generate_clips(scenes=[2]).wait(60)
     assert "budget" in str(exc.value)
@@ -295,7 +377,7 @@ def test_budget_refuses_a_heygen_presenter_before_any_request(heygen, tmp_path: 
 
 
 @pytest.mark.slow
-def test_heygen_presenter_in_an_ad_is_priced_in_credits(heygen, tmp_path: Path,
+def test_heygen_presenter_in_an_ad_is_priced_per_second(heygen, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from nbvideo.media.ffmpeg import probe
     from nbvideo.providers.heygen import HeyGenPresenter
@@ -304,9 +386,9 @@ def test_heygen_presenter_in_an_ad_is_priced_in_credits(heygen, tmp_path: Path,
     gated: list[bool] = []
     real = HeyGenPresenter.submit
 
-    def watched(self, req):  # every HeyGen video is asked for inside the money gate
+    def watched(self, req, **kw):  # every HeyGen video is asked for inside the money gate
         gated.append(inside_gate())
-        return real(self, req)
+        return real(self, req, **kw)
 
     monkeypatch.setattr(HeyGenPresenter, "submit", watched)
 
@@ -319,15 +401,17 @@ def test_heygen_presenter_in_an_ad_is_priced_in_credits(heygen, tmp_path: Path,
     shot = p.scene(2).clip
     assert shot.model == "heygen-avatar" and shot.request_id in heygen.videos
     assert heygen.uploads == 1  # the frame, as the background image asset
-    bg = heygen.bodies[0]["video_inputs"][0]["background"]
-    assert bg["type"] == "image" and bg["image_asset_id"]
+    assert heygen.bodies[0]["background"] == {"type": "image",
+                                              "asset_id": next(iter(heygen.assets))}
+    # the create's Idempotency-Key is the take's request hash (first try of that request)
+    assert heygen.idempotency_keys == [f"nbvideo-{shot.key[:48]}-0"]
     info = probe(p.scene(2).clip_path)  # fitted to the scene: length, size, fps, sound
     assert info.frames == round(p.scene(2).duration_s * SMALL["fps"]) and info.has_audio
     assert (info.width, info.height) == (1280, 720)
     row = p.costs.query("model == 'heygen-avatar' and status == 'succeeded'")
-    assert len(row) == 1 and row.iloc[0]["unit"] == "credit"
-    assert row.iloc[0]["units"] == pytest.approx(heygen.charged_credits)
-    assert row.iloc[0]["cost_usd"] == pytest.approx(heygen.charged_credits * 2.00)
+    assert len(row) == 1 and row.iloc[0]["unit"] == "second"
+    assert row.iloc[0]["units"] == pytest.approx(heygen.billed_seconds)
+    assert row.iloc[0]["cost_usd"] == pytest.approx(heygen.charged_usd)  # $0.0667/s
     assert row.iloc[0]["cost_usd"] <= row.iloc[0]["estimated_usd"]  # the reservation held it
     assert gated == [True]
     assert len(takes) == len(p.scenes)
@@ -385,5 +469,42 @@ def test_a_reopened_project_resumes_the_heygen_video(heygen, tmp_path: Path) -> 
     shot = p.scene(2).clip
     assert shot.request_id == flying[0].request_id and shot.status == "succeeded"
     paid = p.costs.query("model == 'heygen-avatar' and status == 'succeeded'")
-    assert paid["cost_usd"].sum() == pytest.approx(heygen.charged_credits * 2.00)
+    assert paid["cost_usd"].sum() == pytest.approx(heygen.charged_usd)
+    p.close()
+
+
+@pytest.mark.slow
+def test_a_lost_create_answer_retried_makes_one_video_and_one_billed_row(
+        heygen, tmp_path: Path) -> None:
+    """HeyGen made the video but every answer to the create was lost: the clips phase tries
+    again (a new take) under the same Idempotency-Key, HeyGen replays the first answer, and
+    the one video it made is the one paid for."""
+    from nbvideo.providers.heygen import CREATE_TRIES
+
+    p = nv.Project.open(tmp_path / "hg", brief=BRIEF, providers="heygen", **SMALL)
+    p.storyboard()
+    p.scene(2).present(avatar="Angela-inTshirt-20220820",
+                       voice="1bd001e7e50f421d891986aad5158bc8", background="#203040")
+    _fast_polls(p)
+    heygen.drop_create_answers = CREATE_TRIES  # the provider's own resends are lost too
+    p.generate_clips(scenes=[2]).wait(120)
+    assert heygen.generates == 1 and heygen.creates == CREATE_TRIES + 1
+    assert len(set(heygen.idempotency_keys)) == 1  # one key for every try at this request
+    takes = p.scene(2).clip_takes
+    assert [t.status for t in takes] == ["failed", "succeeded"]
+    assert takes[0].request_id is None and takes[1].request_id in heygen.videos
+    rows = p.costs.query("model == 'heygen-avatar'")
+    billed = rows[rows["cost_usd"] > 0]
+    assert len(billed) == 1 and billed.iloc[0]["status"] == "succeeded"
+    assert heygen.charged_usd > 0
+    assert billed.iloc[0]["cost_usd"] == pytest.approx(heygen.charged_usd)
+    assert p.spent_usd == pytest.approx(heygen.charged_usd)
+    # a try after a video that ran (here: failed) gets a new key, so it is a new video
+    p.scene(1).present(avatar="Angela-inTshirt-20220820",
+                       voice="1bd001e7e50f421d891986aad5158bc8", background="#102030")
+    heygen.fail_next = 1
+    p.generate_clips(scenes=[1]).wait(120)
+    first, second = heygen.idempotency_keys[-2:]
+    assert heygen.generates == 3 and first.endswith("-0") and second == first[:-1] + "1"
+    assert [t.status for t in p.scene(1).clip_takes] == ["failed", "succeeded"]
     p.close()

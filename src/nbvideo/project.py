@@ -250,7 +250,8 @@ class Project:
 
     def presenter_avatars(self, vendor: str = "local") -> pd.DataFrame:
         """The presenters `present(avatar=...)` can use, as a table: the offline ones, or
-        HeyGen's avatars and talking photos (GET /v2/avatars; needs HEYGEN_API_KEY)."""
+        HeyGen's avatar looks, photo avatars (talking photos) among them (GET
+        /v3/avatars/looks, with the `model` each needs; needs HEYGEN_API_KEY)."""
         if vendor == "heygen":
             from nbvideo.providers.heygen import list_avatars
 
@@ -265,7 +266,7 @@ class Project:
 
     def presenter_voices(self, vendor: str = "local") -> pd.DataFrame:
         """The voices `present(voice=...)` can use: our offline voice names, or HeyGen's
-        voices (GET /v2/voices; needs HEYGEN_API_KEY)."""
+        voices (GET /v3/voices; needs HEYGEN_API_KEY)."""
         if vendor == "heygen":
             from nbvideo.providers.heygen import list_voices
 

@@ -169,9 +169,11 @@ async def make_presenter(rt: Runtime, scene_id: str, job: Job[Any] | None,
         if not isinstance(video, RemoteVideoModel):
             events("processing")
             return await video.clip(req, out)  # type: ignore[arg-type]
-        # HeyGen cannot stop a render: its cancel deletes the video
+        # HeyGen cannot stop a render: its cancel deletes the video. Its create takes an
+        # Idempotency-Key (the take's request hash): a lost answer is retried, not repaid.
         ticket = await submit_and_wait(video, req, pending, events, timeout_s, noun="video",
-                                       still="rendering", stopped="deleted")
+                                       still="rendering", stopped="deleted",
+                                       idempotent=video.provider == "heygen")
         raw = out.with_name(f".{out.stem}.raw.mp4")
         try:
             got = await video.fetch(ticket, raw)

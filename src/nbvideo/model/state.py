@@ -247,7 +247,7 @@ class Presenter(Model):
 
     `avatar` and `voice` are the presenter model's own ids: for the offline presenter one of
     `providers.local.presenter.AVATARS` and one of our voice names (providers/voices.py); for
-    HeyGen an avatar_id (or talking_photo_id) and a voice_id from `p.presenter_avatars("heygen")`
+    HeyGen a look id (its v3 avatar_id; a photo avatar for a talking photo) and a voice_id from `p.presenter_avatars("heygen")`
     and `p.presenter_voices("heygen")`. `model` picks the catalog presenter model; None: HeyGen
     where the project has it, else the offline presenter."""
 

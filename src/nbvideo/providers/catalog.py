@@ -389,16 +389,18 @@ for _spec in (
 
 # Presenter models: an avatar says a presenter scene's voice line (see generate/presenter.py).
 # They are video models marked `presenter`, so routing never sends b-roll to them.
-# HeyGen bills its v2 API in credits: "video/generate endpoint footage featuring a Video
-# Avatar: 1 API credit = 2 minutes", "... a Photo Avatar: 1 API credit = 5 minutes"
-# (https://docs.heygen.com/reference/limits, read 2026-12-05). Credit -> USD assumption: the
-# plans there sell 100 credits for $99 (Pro) and 660 for $330 (Scale), but HeyGen's newer
-# pay-as-you-go page bills the same Avatar III footage at $0.0167/s, i.e. $2.00 per 2-minute
-# credit (https://developers.heygen.com/docs/pricing, read 2026-12-05). We price a credit at
-# $2.00, the highest of the three, so a reservation is never too low; a team on Pro or Scale
-# registers its own rate (`register(spec.model_copy(update={"prices_usd": ...}))`).
-_HEYGEN_PRICES = "https://docs.heygen.com/reference/limits (credits); " \
-    "https://developers.heygen.com/docs/pricing (USD per second, pay-as-you-go)"
+# HeyGen retired its v1/v2 API on 2026-11-01 (https://developers.heygen.com/endpoint-version-
+# comparison); v3's POST /v3/videos renders with Avatar IV by default and bills the API key's
+# USD wallet per second of output: "Video Generation - Avatar IV ... 720p / 1080p: Photo Avatar
+# $0.05 / sec, Digital Twin $0.0667 / sec, Studio Avatar $0.0667 / sec"
+# (https://developers.heygen.com/docs/pricing, read 2026-12-05; an older copy of that page
+# listed every Avatar IV type at $0.10/s, the newer ones agree on these). The v2 figures (a
+# credit per 2 or 5 minutes of Avatar III footage) no longer apply: Avatar III is not offered
+# on v3. `heygen-avatar` is a studio avatar or digital twin look, `heygen-talking-photo` a
+# photo avatar look (v2's talking photo); both are POST /v3/videos type "avatar" and carry an
+# Idempotency-Key (providers/heygen.py), which the vendor id column says.
+_HEYGEN_PRICES = "https://developers.heygen.com/docs/pricing (USD per second, Avatar IV, " \
+    "API key wallet)"
 _HEYGEN_READ = date(2026, 12, 5)
 for _spec in (
     ModelSpec(id="local-presenter", provider="local", kind="video", ref="local-presenter",
@@ -407,17 +409,18 @@ for _spec in (
               aspects=("16:9", "9:16", "1:1", "4:5"),
               resolutions={"720p": "720p", "1080p": "1080p"}, audio=True, max_concurrency=2,
               price_source=_FREE, presenter=True),
-    ModelSpec(id="heygen-avatar", provider="heygen", kind="video", ref="v2/video/generate:avatar",
-              title="HeyGen avatar presenter (v2 video/generate, Video Avatar)",
-              price_basis="per_credit", prices_usd={"credit": 2.00, "seconds_per_credit": 120.0},
+    ModelSpec(id="heygen-avatar", provider="heygen", kind="video",
+              ref="POST /v3/videos avatar, Idempotency-Key",
+              title="HeyGen avatar presenter (v3 videos, Avatar IV studio avatar or digital twin)",
+              price_basis="per_second", prices_usd={"720p": 0.0667, "1080p": 0.0667},
               min_duration_s=1.0, max_duration_s=15.0, aspects=("16:9", "9:16", "1:1", "4:5"),
               resolutions={"720p": "720p", "1080p": "1080p"}, quality_tier=3, audio=True,
               max_concurrency=3, price_source=_HEYGEN_PRICES, price_date=_HEYGEN_READ,
               presenter=True),
     ModelSpec(id="heygen-talking-photo", provider="heygen", kind="video",
-              ref="v2/video/generate:talking_photo",
-              title="HeyGen talking photo presenter (v2 video/generate, Photo Avatar)",
-              price_basis="per_credit", prices_usd={"credit": 2.00, "seconds_per_credit": 300.0},
+              ref="POST /v3/videos photo avatar, Idempotency-Key",
+              title="HeyGen talking photo presenter (v3 videos, Avatar IV photo avatar)",
+              price_basis="per_second", prices_usd={"720p": 0.05, "1080p": 0.05},
               min_duration_s=1.0, max_duration_s=15.0, aspects=("16:9", "9:16", "1:1", "4:5"),
               resolutions={"720p": "720p", "1080p": "1080p"}, quality_tier=2, audio=True,
               max_concurrency=3, price_source=_HEYGEN_PRICES, price_date=_HEYGEN_READ,

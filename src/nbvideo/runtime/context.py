@@ -268,6 +268,19 @@ class Pending:
             self.rt.save()
         self.rt.log(**{**self.common, "status": "submitted", "request_id": request_id})
 
+    def idempotency_key(self, prefix: str = "nbvideo") -> str:
+        """A key for the vendor's create call (an Idempotency-Key header) that stays the same
+        for every try at this request until one reaches the vendor: the take's request hash
+        and how many earlier takes of that request got a remote id. A create whose answer was
+        lost (its take has no id) is sent again under the same key, and the vendor answers
+        with the job it already made; a try after a job that ran (failed, timed out, deleted,
+        or a forced remake) gets a new key, so it makes a new job."""
+        take = self.take
+        with self.rt.guard:
+            reached = sum(1 for t in _takes(self.rt.state.scene(self.scene_id), take.kind)
+                          if t.key == take.key and t.request_id and t.id != take.id)
+        return f"{prefix}-{take.key[:48]}-{reached}"
+
     def record(self, status: str, error: str | None = None) -> None:
         """Put the take's final state in the project (appending it if not saved yet)."""
         take = self.take

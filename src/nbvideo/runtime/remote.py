@@ -21,16 +21,26 @@ DEFAULT_TIMEOUT_S = 900.0  # per remote job: a clip or lip sync still running af
 
 async def submit_and_wait(model: Any, req: Any, pending: Pending, events: UnitEvents,
                           timeout_s: float, *, noun: str = "prediction",
-                          still: str = "running", stopped: str = "canceled") -> Ticket:
+                          still: str = "running", stopped: str = "canceled",
+                          idempotent: bool = False) -> Ticket:
     """The finished ticket of `req` on a remote `model` (submit, wait, cancel, as
     RemoteVideoModel), resuming the id `pending` already holds.
 
     A job still running after `timeout_s` is stopped and named in the error as
     "{model} {noun} {id} was still {still} after the {timeout_s} s timeout; {stopped}"; one
-    that ended other than succeeded is an error with the vendor's reason."""
+    that ended other than succeeded is an error with the vendor's reason.
+
+    `idempotent`: the model's `submit` takes an `idempotency_key` (the vendor replays a create
+    sent again under it), and is given `pending.idempotency_key()`, so a create whose answer
+    was lost can be tried again, here or by the clips phase, without paying twice."""
     events("starting")
     resumed = pending.take.request_id
-    ticket = Ticket(id=resumed, model=model.model) if resumed else await model.submit(req)
+    if resumed:
+        ticket = Ticket(id=resumed, model=model.model)
+    elif idempotent:
+        ticket = await model.submit(req, idempotency_key=pending.idempotency_key())
+    else:
+        ticket = await model.submit(req)
     if not resumed:
         pending.submitted(ticket.id)  # saved before waiting: a new kernel resumes it
     try:  # wait() cancels the remote job itself if we are canceled
