@@ -259,7 +259,7 @@ def _rule() -> ImportRule:
     return ImportRule(field="import_sound_effect", kind="audio", suffixes=SFX_SUFFIXES,
                       max_bytes=MAX_SFX_BYTES, dest=USER_DIR, stem="effect",
                       hint=f"give an audio file ({', '.join(SFX_SUFFIXES)}) of at most "
-                           f"{MAX_SFX_BYTES // 2 ** 20} MB and {MAX_SFX_S:g} s")
+                           f"{imports.size_text(MAX_SFX_BYTES)} and {MAX_SFX_S:g} s")
 
 
 def import_effect(rt: Runtime, given: str | os.PathLike[str], *, name: str,

@@ -11,8 +11,8 @@ size cap, the folder it is kept in, what to give instead); the checks are the sa
   (the file itself, or any folder of it inside the project), there, a regular file of an
   allowed type, not empty, at most the cap. A relative path is inside the project folder;
   an absolute one may be anywhere and is copied in, unless `roots` confines it (a server).
-  Bytes from a browser upload skip the path checks and keep the rest, named by their file
-  name (only its last part, in safe characters);
+  Bytes from a browser upload have no path to check: their file name gets the text checks
+  (no NUL, no `..`), then the type and size checks; only its last part names the kept file;
 - the copy: streamed (a 4K file is never held in memory) with O_NOFOLLOW, hashed on the way,
   stopped at the cap if the file grows while it is read, written beside its final place in a
   folder that is itself inside the project (no symlink on the way);
@@ -117,9 +117,8 @@ def _safe_stem(stem: str, default: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.")[:60] or default
 
 
-def _checked_path(given: str | os.PathLike[str], root: Path, rule: ImportRule,
-                  roots: Sequence[tuple[str, Path]] | None) -> Path:
-    """The source's path, after the path checks of the module docstring."""
+def _checked_text(given: str | os.PathLike[str], rule: ImportRule) -> str:
+    """The path (or an upload's file name) as text a file name can hold, without `..`."""
     f = rule.field
     text = os.fspath(given)
     if not isinstance(text, str):
@@ -129,10 +128,18 @@ def _checked_path(given: str | os.PathLike[str], root: Path, rule: ImportRule,
     if unnameable(text):
         raise InvalidInput(f"{f}: the path has a character no file name can hold (an "
                            "unpaired surrogate)")
-    raw = Path(text).expanduser()
-    if ".." in raw.parts:
+    if ".." in Path(text.replace("\\", "/")).parts:
         raise PathNotAllowed(f"{f}: {quote(text)} has a '..' part; give the file's own path; "
                              f"{rule.hint}")
+    return text
+
+
+def _checked_path(given: str | os.PathLike[str], root: Path, rule: ImportRule,
+                  roots: Sequence[tuple[str, Path]] | None) -> Path:
+    """The source's path, after the path checks of the module docstring."""
+    f = rule.field
+    text = _checked_text(given, rule)
+    raw = Path(text).expanduser()
     path = raw if raw.is_absolute() else root / raw
     try:
         inside = path.relative_to(root)
@@ -168,23 +175,29 @@ def _check_type_and_size(rule: ImportRule, given: str, name: str, size: int) -> 
     if size == 0:
         raise refusal(rule, given, "is empty")
     if size > rule.max_bytes:
-        raise refusal(rule, given, f"is {size_text(size)}; the limit is "
-                      f"{size_text(rule.max_bytes)}")
+        shown, cap = size_text(size), size_text(rule.max_bytes)
+        raise refusal(rule, given, f"is {shown}; the limit is {cap}"
+                      + (f" ({size - rule.max_bytes} bytes over)" if shown == cap else ""))
 
 
-def _folder(root: Path, dest: str, made: list[Path]) -> Path:
-    """The project folder `dest`, made if missing (recorded in `made`), refused when it or a
-    folder on its way is a symlink or leaves the project."""
+def _folder(root: Path, rule: ImportRule, made: list[Path]) -> Path:
+    """The project folder `rule.dest`, made if missing (recorded in `made`), refused when it
+    or a folder on its way is a symlink or leaves the project."""
+    dest = rule.dest
     parts = Path(dest).parts
     if Path(dest).is_absolute() or ".." in parts or not parts:
-        raise PathNotAllowed(f"import folder {quote(dest)} must be a relative path inside the "
-                             "project folder")
+        raise PathNotAllowed(f"{rule.field}: import folder {quote(dest)} must be a relative "
+                             "path inside the project folder")
     here = root
     for part in parts:
         here = here / part
         if here.is_symlink():
-            raise PathNotAllowed(f"import folder {quote(dest)}: {here.relative_to(root)} is a "
-                                 "symlink; files are only kept in the project's own folders")
+            raise PathNotAllowed(f"{rule.field}: import folder {quote(dest)}: "
+                                 f"{here.relative_to(root)} is a symlink; files are only kept "
+                                 "in the project's own folders")
+        if here.exists() and not here.is_dir():
+            raise refusal(rule, dest, f"(the folder imports are kept in) has a file at "
+                          f"{here.relative_to(root)} where a folder belongs")
         if not here.is_dir():
             here.mkdir()
             made.append(here)
@@ -228,7 +241,7 @@ def staged(given: str | os.PathLike[str], root: Path, rule: ImportRule, *,
     `rule.field`."""
     root = Path(root)
     if data is not None:
-        text = str(given)
+        text = _checked_text(str(given), rule)
         name = Path(text.replace("\\", "/")).name
         _check_type_and_size(rule, text, name, len(data))
         src = None
@@ -239,7 +252,7 @@ def staged(given: str | os.PathLike[str], root: Path, rule: ImportRule, *,
     made: list[Path] = []
     tmp: Path | None = None
     try:
-        folder = _folder(root, rule.dest, made)
+        folder = _folder(root, rule, made)
         tmp = folder / f".import.{uuid.uuid4().hex[:12]}.part{suffix}"
         if src is None:
             assert data is not None
