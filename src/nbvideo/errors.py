@@ -68,6 +68,11 @@ class PathEscape(NbvideoError, ValueError):
     """A path would leave the project folder."""
 
 
+class PathNotAllowed(PathEscape, InvalidInput):
+    """A file to take into the project was named by a path it may not use (a `..` part, or
+    outside the folders allowed): a PathEscape that is also a bad argument (InvalidInput)."""
+
+
 class BudgetExceeded(NbvideoError):
     """A paid request was refused before sending: it could take spend over a budget.
 

@@ -1,27 +1,25 @@
 """The user's own music: stored inside the project folder, checked to be audio first.
 
 A music file arrives as bytes (from the browser, or a cell) and becomes the export's music
-only once it is known to decode: it is written beside its final place, decoded with PyAV,
-and only then moved in. A file that is not audio is deleted and refused with the reason;
-the project's music setting and every file already there stay as they were. Names carry
-the content's hash, so the same song uploaded twice is one file, and two songs with one
-name never overwrite each other.
+only once it is known to decode: it comes in through the project's one import gate
+(store/imports.py: type, size cap, a copy beside its final place sniffed as audio, kept by
+content, never over a different file), and here it is also decoded in full to be at least
+MIN_MUSIC_S long. A file that is refused leaves nothing behind; the project's music setting
+and every file already there stay as they were. The same song uploaded twice is one file.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
 import re
-import uuid
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from nbvideo.errors import InvalidInput, quote
+from nbvideo.errors import InvalidInput
 from nbvideo.runtime.context import Runtime
+from nbvideo.store.imports import ImportRule, Staged, import_file, refusal
 
 AUDIO_SUFFIXES = (".mp3", ".wav", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".flac", ".webm")
 MAX_MUSIC_BYTES = 50 * 1024 * 1024
@@ -72,46 +70,31 @@ def _seconds_cached(path: str, _mtime_ns: int, _size: int) -> float:
     return audio_seconds(Path(path))
 
 
-def _clean_name(filename: str) -> tuple[str, str]:
-    """(stem, suffix) of an uploaded name, kept to safe characters; the suffix is checked."""
-    base = Path(str(filename).replace("\\", "/")).name
-    stem, suffix = Path(base).stem, Path(base).suffix.lower()
-    if suffix not in AUDIO_SUFFIXES:
-        raise InvalidInput(f"music file: {quote(base)} is not a supported audio type; "
-                           f"allowed: {', '.join(AUDIO_SUFFIXES)}")
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.")[:60] or "music"
-    return stem, suffix
+def _rule() -> ImportRule:
+    """What a music file may be (read when called: the cap is this module's)."""
+    return ImportRule(field="music file", kind="audio", suffixes=AUDIO_SUFFIXES,
+                      max_bytes=MAX_MUSIC_BYTES, dest=MUSIC_DIR, stem="music",
+                      hint=f"use an audio file: {', '.join(AUDIO_SUFFIXES)}")
 
 
 def store_music(rt: Runtime, filename: str, data: bytes) -> str:
-    """Keep `data` as a music file in the project; returns its project-relative path.
+    """Keep `data` (an upload of the file `filename`) as a music file in the project through
+    the import gate; returns its project-relative path.
 
     Refused (InvalidInput, nothing written) when the name is not an audio type, the file is
     empty or over MAX_MUSIC_BYTES, or it does not decode to at least MIN_MUSIC_S of audio."""
-    stem, suffix = _clean_name(filename)
-    if not data:
-        raise InvalidInput(f"music file: {quote(filename)} is empty")
-    if len(data) > MAX_MUSIC_BYTES:
-        raise InvalidInput(f"music file: {quote(filename)} is {len(data) / 1e6:.1f} MB; "
-                           f"the limit is {MAX_MUSIC_BYTES / 1e6:.0f} MB")
-    digest = hashlib.sha256(data).hexdigest()[:12]
-    rel = f"{MUSIC_DIR}/{stem}-{digest}{suffix}"
-    out = rt.store.path(rel)
-    if out.is_file() and out.stat().st_size == len(data):
-        music_seconds(out)  # the same bytes were checked when they came in
-        return rel
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.{uuid.uuid4().hex[:8]}.part{suffix}")
-    try:
-        tmp.write_bytes(data)
-        seconds = audio_seconds(tmp, repr(filename))
+    rule = _rule()
+
+    def long_enough(s: Staged) -> float:
+        seconds = audio_seconds(s.path, repr(filename))
         if seconds < MIN_MUSIC_S:
-            raise InvalidInput(f"music file: {quote(filename)} is {seconds:.2f} s long; music needs "
-                               f"at least {MIN_MUSIC_S:g} s")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return rel
+            raise refusal(rule, s.given, f"is {seconds:.2f} s long; music needs at least "
+                          f"{MIN_MUSIC_S:g} s")
+        return seconds
+
+    kept, _seconds = import_file(str(filename), rt.store.root, rule, data=data,
+                                 accept=long_enough)
+    return kept.rel
 
 
 def music_seconds(path: Path) -> float:

@@ -15,7 +15,6 @@ that the mix adds after ducking; the multi-track timeline's audio items can driv
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -37,6 +36,8 @@ from nbvideo.model.sfx import EFFECT_NAME, SfxCue
 from nbvideo.runtime.context import Runtime
 from nbvideo.sound.master import max_momentary_lufs, sample_peaks
 from nbvideo.sound.mix import VOICE_REF_LUFS
+from nbvideo.store import imports
+from nbvideo.store.imports import ImportRule
 
 __all__ = ["BUILTIN", "SFX_HEADROOM_DB", "SFX_SUFFIXES", "SFX_VERSION", "Effect", "add_cue",
            "cue_rows", "effect_files", "effect_key", "effects_track", "import_effect", "library",
@@ -253,52 +254,19 @@ def effect_files(rt: Runtime, names: Sequence[str]) -> dict[str, Path]:
     return out
 
 
-def _checked_source(rt: Runtime, given: str | os.PathLike[str]) -> Path:
-    """The file to import, refused before anything is read when its path holds a NUL or a
-    '..' part, is a symlink (or, inside the project, lies under one), is not a file, is
-    empty or over MAX_SFX_BYTES, or is not an allowed type."""
-    text = os.fspath(given)
-    if not isinstance(text, str):
-        raise InvalidInput("import_sound_effect: a path must be text, not bytes")
-    if "\x00" in text:
-        raise InvalidInput("import_sound_effect: the path holds a NUL character")
-    raw = Path(text).expanduser()
-
-    def refuse(why: str) -> InvalidInput:
-        return InvalidInput(f"import_sound_effect: {quote(text)} {why}; give an audio file "
-                            f"({', '.join(SFX_SUFFIXES)}) of at most "
-                            f"{MAX_SFX_BYTES // 2 ** 20} MB and {MAX_SFX_S:g} s")
-
-    if ".." in raw.parts:
-        raise refuse("has a '..' part")
-    root = rt.store.root
-    path = raw if raw.is_absolute() else root / raw
-    try:
-        inside = path.relative_to(root)
-        steps = [root / Path(*inside.parts[:i + 1]) for i in range(len(inside.parts))]
-    except ValueError:
-        steps = [path]
-    if any(p.is_symlink() for p in steps):
-        raise refuse("is a symlink (or lies under one)")
-    if not path.exists():
-        raise MediaMissing(f"import_sound_effect: {quote(text)} does not exist")
-    if not path.is_file():
-        raise refuse("is not a file")
-    if path.suffix.lower() not in SFX_SUFFIXES:
-        raise refuse(f"is a {path.suffix or 'file without a type'}")
-    size = path.stat().st_size
-    if size == 0:
-        raise refuse("is empty")
-    if size > MAX_SFX_BYTES:
-        raise refuse(f"is {size / 2 ** 20:.1f} MB")
-    return path
+def _rule() -> ImportRule:
+    """What an imported effect may be (read when called: the caps are this module's)."""
+    return ImportRule(field="import_sound_effect", kind="audio", suffixes=SFX_SUFFIXES,
+                      max_bytes=MAX_SFX_BYTES, dest=USER_DIR, stem="effect",
+                      hint=f"give an audio file ({', '.join(SFX_SUFFIXES)}) of at most "
+                           f"{imports.size_text(MAX_SFX_BYTES)} and {MAX_SFX_S:g} s")
 
 
 def import_effect(rt: Runtime, given: str | os.PathLike[str], *, name: str,
                   description: str = "", tags: Sequence[str] = ()) -> Effect:
     """Copy an audio file into the project's effects as `name` (48 kHz stereo WAV) and list it.
 
-    Refused (InvalidInput, nothing written) when the path or file fails `_checked_source`,
+    Refused (InvalidInput, nothing written) when the file fails the import gate (store/imports),
     the name is not lower-case letters, digits and dashes or is a built-in's, another file
     was imported under it, or the audio does not decode, is silent, or is not 0.01-30 s.
     Importing the same file under the same name again returns the existing effect."""
@@ -318,38 +286,38 @@ def import_effect(rt: Runtime, given: str | os.PathLike[str], *, name: str,
                 raise InvalidInput(f"import_sound_effect: {quote(text)}: {text_problem(text)}")
     except ValidationError as exc:
         raise from_validation(exc, "import_sound_effect") from None
-    src = _checked_source(rt, given)
-    data = src.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()[:12]
-    rel = f"{USER_DIR}/{name}-{digest}.wav"
-    note = _note_path(rt, name)
-    if note.is_file():
-        kept = json.loads(note.read_text(encoding="utf-8"))
-        if kept.get("path") == rel and rt.store.path(rel).is_file():
-            return _find(rt, name)
-        raise InvalidInput(f"import_sound_effect: an effect named {name!r} was already imported "
-                           f"from another file; choose another name, or remove "
-                           f"{USER_DIR}/{name}.json and its WAV first")
-    out = rt.store.path(rel)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{name}.{uuid.uuid4().hex[:8]}.part.wav")
-    try:
+    rule = _rule()
+    with imports.staged(given, rt.store.root, rule) as src:  # the original is not kept
+        rel = f"{USER_DIR}/{name}-{src.sha256[:12]}.wav"
+        note = _note_path(rt, name)
+        if note.is_file():
+            kept = json.loads(note.read_text(encoding="utf-8"))
+            if kept.get("path") == rel and rt.store.path(rel).is_file():
+                return _find(rt, name)
+            raise InvalidInput(f"import_sound_effect: an effect named {name!r} was already "
+                               f"imported from another file; choose another name, or remove "
+                               f"{USER_DIR}/{name}.json and its WAV first")
+        out = rt.store.path(rel)
+        tmp = out.with_name(f".{name}.{uuid.uuid4().hex[:8]}.part.wav")
         try:
-            convert_to_wav(src, tmp, channels=2)
-            samples, _rate = read_wav(tmp)
-        except (FFmpegError, OSError, ValueError) as exc:
-            raise InvalidInput(f"import_sound_effect: {quote(os.fspath(given))} is not audio "
-                               f"that can be decoded ({type(exc).__name__})") from None
-        seconds = len(samples) / SAMPLE_RATE
-        if not MIN_SFX_S <= seconds <= MAX_SFX_S:
-            raise InvalidInput(f"import_sound_effect: {quote(os.fspath(given))} is "
-                               f"{seconds:.2f} s long; an effect is {MIN_SFX_S:g}-{MAX_SFX_S:g} s")
-        if float(np.abs(samples).max()) < SILENT_PEAK:
-            raise InvalidInput(f"import_sound_effect: {quote(os.fspath(given))} holds no sound")
-        effect = Effect(name, round(seconds, 4), shown.description, shown.tags, "imported", rel)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+            try:
+                convert_to_wav(src.path, tmp, channels=2)
+                samples, _rate = read_wav(tmp)
+            except (FFmpegError, OSError, ValueError) as exc:
+                raise imports.refusal(rule, src.given, "is not audio that can be decoded "
+                                      f"({type(exc).__name__})") from None
+            seconds = len(samples) / SAMPLE_RATE
+            if not MIN_SFX_S <= seconds <= MAX_SFX_S:
+                raise imports.refusal(rule, src.given, f"is {seconds:.2f} s long; an effect is "
+                                      f"{MIN_SFX_S:g}-{MAX_SFX_S:g} s")
+            if float(np.abs(samples).max()) < SILENT_PEAK:
+                raise imports.refusal(rule, src.given, "holds no sound")
+            effect = Effect(name, round(seconds, 4), shown.description, shown.tags, "imported",
+                            rel)
+            imports.place(tmp, out, sha256=imports.file_sha256(tmp), rule=rule,
+                          given=src.given)
+        finally:
+            tmp.unlink(missing_ok=True)
     body = {k: v for k, v in effect.__dict__.items() if k != "source"}
     body["tags"] = list(effect.tags)
     body["original"] = src.name

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from nbvideo.errors import InvalidInput, MediaMissing, PathEscape, quote
+from nbvideo.media.sniff import sniff
 from nbvideo.store.folder import unnameable
 
 __all__ = ["Kind", "confined_file"]
@@ -81,17 +82,6 @@ def confined_file(value: str | os.PathLike[str], *, field: str,
 @functools.lru_cache(maxsize=256)
 def _kind_problem(path: str, kind: Kind, _mtime_ns: int, _size: int) -> str | None:
     """Why the file at `path` does not decode as `kind`, or None (cached per file version)."""
-    if kind == "image":
-        from PIL import Image
-
-        try:
-            with Image.open(path) as im:  # verify checks structure; load decodes the pixels
-                im.verify()
-            with Image.open(path) as im:
-                im.load()
-        except Exception as exc:  # PIL raises many types for a bad file
-            return type(exc).__name__
-        return None
     if kind == "font":
         from PIL import ImageFont
 
@@ -102,19 +92,6 @@ def _kind_problem(path: str, kind: Kind, _mtime_ns: int, _size: int) -> str | No
         except (OSError, ValueError) as exc:
             return type(exc).__name__
         return None
-    if kind == "audio":
-        # The decode check a user's uploaded music passes (pipeline.music_files.audio_seconds),
-        # stopped at the first decoded frame: this only asks "is it audio?".
-        import av
-
-        try:
-            with av.open(path) as container:
-                if not container.streams.audio:
-                    return "it has no audio stream"
-                for _frame in container.decode(container.streams.audio[0]):
-                    return None
-                return "it holds no audio samples"
-        except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
-            return getattr(exc, "strerror", None) or type(exc).__name__
-    return None
+    if kind == "image" or kind == "audio":  # the sniff the import gate (store/imports) runs
+        return sniff(path, kind).why
     return None
