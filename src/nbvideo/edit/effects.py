@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from nbvideo.errors import InvalidInput, PathEscape, from_validation, quote
+from nbvideo.errors import InvalidInput, PathEscape, quote, validation_message
 from nbvideo.model.effects import LOOKS, Effects
 from nbvideo.model.state import ASPECTS, ClipEdit
 from nbvideo.model.tracks import ClipItem, ImageItem
@@ -75,8 +75,8 @@ def merged(base: Effects, changes: dict[str, Any], where: str) -> Effects:
     """`base` with `changes` (friendly forms allowed), validated; errors name the field."""
     unknown = sorted(set(changes) - set(FIELDS))
     if unknown:
-        raise InvalidInput(f"{where}: {', '.join(unknown)} is not an effect; effects are "
-                           f"{', '.join(FIELDS)}")
+        raise InvalidInput(f"{where}: effects: {', '.join(unknown)} is not an effect; effects "
+                           f"are {', '.join(FIELDS)}")
     fields = _friendly(changes)
     if "ramp" in fields and fields["ramp"] and "speed" not in fields:
         fields["speed"] = 1.0  # a ramp replaces a constant speed set before
@@ -85,7 +85,9 @@ def merged(base: Effects, changes: dict[str, Any], where: str) -> Effects:
     try:
         return Effects.model_validate({**base.model_dump(), **fields})
     except ValidationError as exc:
-        raise from_validation(exc, where, _HINTS) from None
+        line = validation_message(exc, None, _HINTS)  # "speed: Input should be ..."
+        sep = "." if exc.errors()[0]["loc"] else ": "
+        raise InvalidInput(f"{where}: effects{sep}{line}") from None
 
 
 def effects_of(rt: Runtime, target: Any) -> tuple[str, Any]:
@@ -120,22 +122,22 @@ def set_effects(rt: Runtime, target: Any, changes: dict[str, Any],
         fps = rt.state.brief.fps
         if kind == "scene":
             ed = rt.state.timeline.edits.get(obj.id) or ClipEdit()
-            where = f"scene {rt.state.scenes.index(obj) + 1} effects"
+            where = f"scene {rt.state.scenes.index(obj) + 1}"
             fx = merged(Effects() if reset else ed.effects, changes, where)
-            lut_file(rt, fx, f"{where}.lut")
+            lut_file(rt, fx, f"{where}: effects.lut")
             timeline._apply(rt, obj.id, ed.model_copy(update={"effects": fx}))
             return fx
-        where = f"item {obj.id} effects"
+        where = f"item {obj.id}"
         fx = merged(Effects() if reset else obj.effects, changes, where)
         if fx.focus:
-            raise InvalidInput(f"{where}.focus: a focus point is for scenes, where an export "
+            raise InvalidInput(f"{where}: effects.focus: a focus point is for scenes, where an export "
                                "crops to its aspect; an overlay item is never cropped")
         if isinstance(obj, ImageItem):
             timed = [f for f in _TIME if getattr(fx, f) != getattr(Effects(), f)]
             if timed:
-                raise InvalidInput(f"{where}.{timed[0]}: an image has no time to change; "
+                raise InvalidInput(f"{where}: effects.{timed[0]}: an image has no time to change; "
                                    "speed, ramp, reverse and freeze are for clips and scenes")
-        lut_file(rt, fx, f"{where}.lut")
+        lut_file(rt, fx, f"{where}: effects.lut")
         update: dict[str, Any] = {"effects": fx.model_dump()}
         if isinstance(obj, ClipItem):
             # The item keeps the stretch of its file it played; its length on the film follows.
@@ -143,7 +145,7 @@ def set_effects(rt: Runtime, target: Any, changes: dict[str, Any],
             dur = fx.frames(window, fps) / fps
             if fx.freeze is not None and \
                     fx.freeze.at_s >= fx.speed_frames(window, fps) / fps - 1e-9:
-                raise InvalidInput(f"{where}.freeze.at_s ({fx.freeze.at_s:g} s) must be inside "
+                raise InvalidInput(f"{where}: effects.freeze.at_s ({fx.freeze.at_s:g} s) must be inside "
                                    f"the clip as played ({fx.speed_frames(window, fps) / fps:.2f}"
                                    " s)")
             update["duration_s"] = round(dur, 6)

@@ -148,7 +148,7 @@ def _plan(rt: Runtime, outs: list[_Target], accept: bool | Sequence[str], work: 
                               trim_in_s=e.trim_in_s, trim_out_s=e.trim_out_s,
                               transition=e.transition,
                               effects=e.effects if e.effects.active else None,
-                              lut=lut_file(rt, e.effects, f"scene {e.number} effects.lut"))
+                              lut=lut_file(rt, e.effects, f"scene {e.number}: effects.lut"))
             for e in es
         ]
         # a presenter's line is the scene's own sound: mixed in even with no finishing set

@@ -123,7 +123,7 @@ def _effect_filters(item: ImageItem | ClipItem | TextItem, size: tuple[int, int]
     lut = None
     if fx.lut is not None and resolve_lut is not None:
         lut = resolve_lut(fx.lut)
-        check_cube(lut, f"item {item.id} effects.lut")
+        check_cube(lut, f"item {item.id}: effects.lut")
     pic = picture_filters(fx, (_even(size[0]), _even(size[1])), fps, nf, lut)
     if fx.ken_burns is not None:  # zoompan needs an even frame
         pic.insert(0, f"scale={_even(size[0])}:{_even(size[1])}")
