@@ -4,7 +4,8 @@ same pixels, and one for the item's own sound.
 
 A scene's chain is: the kept source window at the film's fps, fitted to the frame (`crop`
 centres on the effects' focus point for this aspect), then the time effects (reverse,
-speed or ramp with `setpts`, back to a constant rate with `fps`, freeze with `loop`, cut to
+speed or ramp with `setpts`, back to a constant rate with `fps`, freeze by stamping the
+frames after the held one later and letting `fps` fill the gap with copies of it, cut to
 exactly `Effects.frames` frames), then the picture effects (Ken Burns with `zoompan`, a
 look, `lut3d`, `gblur`, `vignette`). Fitting first is equivalent for every per-frame step
 and keeps `reverse`'s buffer at the output size.
@@ -150,9 +151,11 @@ def time_filters(fx: Effects, source_s: float, fps: int) -> list[str]:
     n = fx.frames(source_s, fps)
     if fx.freeze is not None:
         f = fx.freeze_frame(source_s, fps)
-        out += [f"settb=1/{fps}", "setpts=N",  # whole frames for loop's frame numbers
+        # Frames after the held one move `hold` frames later; `fps` fills the gap with
+        # copies of the held frame (exact on whole-frame stamps).
+        out += [f"settb=1/{fps}", "setpts=N",
                 f"trim=end_frame={fx.speed_frames(source_s, fps)}",
-                f"loop=loop={fx.hold_frames(fps)}:size=1:start={f}"]
+                f"setpts='if(gt(N,{f}),N+{fx.hold_frames(fps)},N)'", f"fps={fps}"]
     out += ["tpad=stop_mode=clone:stop=-1", f"trim=end_frame={n}", f"settb=1/{fps}", "setpts=N"]
     return out
 
@@ -206,8 +209,7 @@ def effect_sound(src: Path, out: Path, start_s: float, source_s: float, fx: Effe
     """The item's own sound as the effects play it, as a mono WAV of exactly its frames'
     length: the window [start_s, start_s + source_s) of `src`, reversed, at the speed or
     ramp with the pitch kept, silent while a frame is frozen."""
-    from nbvideo.media.audio_io import write_wav
-    from nbvideo.media.audio_io import read_wav
+    from nbvideo.media.audio_io import read_wav, write_wav
     from nbvideo.media.ffmpeg import run_ffmpeg
 
     speed_s = fx.speed_frames(source_s, fps) / fps

@@ -28,6 +28,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nbvideo.errors import MediaMissing, RenderFailed
+from nbvideo.media.effects import crop_filter, focus_for, picture_filters, time_filters
 from nbvideo.media.ffmpeg import (
     FFmpegError,
     MediaInfo,
@@ -36,7 +37,6 @@ from nbvideo.media.ffmpeg import (
     probe_mp4_header,
     run_ffmpeg,
 )
-from nbvideo.media.effects import crop_filter, focus_for, picture_filters, time_filters
 from nbvideo.model.effects import Effects, Focus
 from nbvideo.model.state import Aspect, ExportResolution, Fit, Transition, frame_size
 from nbvideo.render.transitions import check_renderable, transition_lines
