@@ -8,7 +8,7 @@ Four 5 s 720p clips from bench_export, each trimmed 0.5 s at both ends, cut toge
 4. a freeze of 0.5 s at 1 s and Ken Burns (zoom 1 -> 1.3).
 
 The hand-written graph is what a person who knows ffmpeg would type for the same cut:
-trim, setpts (the ramp as the same integral), fps, loop for the freeze, the same filters for
+trim, setpts (the ramp as the same integral, the freeze as frames stamped later), fps, the same filters for
 the looks, concat, one libx264 encode at the same settings. Both outputs are checked to have
 the same frame count. Ratios are of wall times measured in this run (best of N, interleaved),
 with CPU times beside them.
@@ -72,7 +72,7 @@ def hand(paths: list[Path], out: Path) -> None:
         f"[1:v]{pre},setpts='({ramp})/TB',fps={FPS},tpad=stop_mode=clone:stop=-1,"
         f"trim=end_frame={n[1]},vignette=angle={0.5 * math.pi / 2:.4f}[b]",
         f"[2:v]{pre},reverse,hue=s=0,gblur=sigma={6 * 720 / 1080:.3f}[c]",
-        f"[3:v]{pre},setpts='if(gt(N,{held}),N+{round(0.5 * FPS)},N)',fps={FPS},"
+        f"[3:v]{pre},settb=1/{FPS},setpts='if(gt(N,{held}),N+{round(0.5 * FPS)},N)',fps={FPS},"
         f"zoompan=z='1+0.3*on/{n[3] - 1}':x='iw/2-iw/zoom/2':y='ih/2-ih/zoom/2':d=1:"
         f"s=1280x720:fps={FPS}[d]",
         "[a][b][c][d]concat=n=4:v=1:a=0[v]",
