@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from nbvideo.errors import InvalidInput, PathEscape, quote, validation_message
+from nbvideo.errors import InvalidInput, PathEscape, from_validation, quote
 from nbvideo.model.effects import LOOKS, Effects
 from nbvideo.model.state import ASPECTS, ClipEdit
 from nbvideo.model.tracks import ClipItem, ImageItem
@@ -85,9 +85,8 @@ def merged(base: Effects, changes: dict[str, Any], where: str) -> Effects:
     try:
         return Effects.model_validate({**base.model_dump(), **fields})
     except ValidationError as exc:
-        line = validation_message(exc, None, _HINTS)  # "speed: Input should be ..."
-        sep = "." if exc.errors()[0]["loc"] else ": "
-        raise InvalidInput(f"{where}: effects{sep}{line}") from None
+        sep = "." if exc.errors()[0]["loc"] else ": "  # "scene 2: effects.speed: ..."
+        raise from_validation(exc, None, _HINTS, prefix=f"{where}: effects{sep}") from None
 
 
 def effects_of(rt: Runtime, target: Any) -> tuple[str, Any]:

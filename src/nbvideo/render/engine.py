@@ -171,11 +171,12 @@ class Fx:
     lut: Path | None = None
 
     def key(self) -> list[object]:
-        """What decides the effected pixels (the LUT by its content)."""
-        from nbvideo.render.mezzanine import file_digest
+        """What decides the effected pixels (the LUT by its content: a few kilobytes)."""
+        import hashlib
 
         return [self.effects.model_dump(mode="json"), round(self.trim_in_s, 6),
-                round(self.source_s, 6), file_digest(self.lut) if self.lut else None]
+                round(self.source_s, 6),
+                hashlib.sha256(self.lut.read_bytes()).hexdigest() if self.lut else None]
 
 
 @dataclass(frozen=True)
