@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_campaign
 import bench_demo
+import bench_effects
 import bench_export
 import bench_finishing
 import bench_history
@@ -27,7 +28,8 @@ import bench_widgets_browser
 def main() -> None:
     figures: dict[str, float] = {}
     # The browser bench last: Playwright's sync API runs an asyncio loop while it is open.
-    for mod in (bench_startup, bench_export, bench_smart_export, bench_demo, bench_finishing,
+    for mod in (bench_startup, bench_export, bench_smart_export, bench_demo, bench_effects,
+                bench_finishing,
                 bench_mastering, bench_uhd,
                 bench_state, bench_history, bench_jobs, bench_paid, bench_routing, bench_campaign, bench_widgets,
                 bench_widgets_browser):

@@ -41,6 +41,7 @@ from nbvideo.errors import (
 if TYPE_CHECKING:
     from nbvideo.campaign import Campaign, batch, variants
     from nbvideo.keys import MissingKey, set_keys
+    from nbvideo.model.effects import looks
     from nbvideo.model.templates import TemplateError
     from nbvideo.model.templates import templates_table as templates
     from nbvideo.overview import projects, spend_chart
@@ -61,6 +62,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "MissingKey": ("nbvideo.keys", "MissingKey"),
     "set_keys": ("nbvideo.keys", "set_keys"),
     "TemplateError": ("nbvideo.model.templates", "TemplateError"),
+    "looks": ("nbvideo.model.effects", "looks"),
     "templates": ("nbvideo.model.templates", "templates_table"),
     "projects": ("nbvideo.overview", "projects"),
     "spend_chart": ("nbvideo.overview", "spend_chart"),
@@ -139,6 +141,7 @@ __all__ = [
     "catalog",
     "list_brands",
     "load_brand",
+    "looks",
     "open_project",
     "projects",
     "set_keys",

@@ -406,6 +406,35 @@ class TimelineView:
         value=None removes the keyframe at `t_s`."""
         return _detached(track_ops.keyframe(self._p.runtime, item_id, prop, t_s, value, easing))
 
+    # ------------------------------------------------------------------ effects
+    def effects(self, target: Any, *, reset: bool = False, **changes: Any) -> Any:
+        """The effects of a scene (number, id or handle) or an overlay image/clip item (id
+        or item); with keywords, change them (merged into what is set; `reset=True` starts
+        from none) and save, one step for p.undo(). Returns the effects (model/effects.py).
+
+        ``p.timeline.effects(2, speed=2)``; ``p.timeline.effects(3, ramp=[(0, 1), (0.5,
+        0.4), (1, 1)])``; ``freeze=(1.0, 0.5)`` (at_s, hold_s); ``reverse=True``;
+        ``ken_burns=dict(start_zoom=1, end_zoom=1.3, end_x=0.4)``; ``focus={"9:16": (0.3,
+        0.5)}``; ``look="warm"`` (nv.looks()); ``lut="looks/film.cube"``; ``blur=4``;
+        ``vignette=0.5``. Speed, ramp and freeze change the scene's length on the film (an
+        overlay clip's too: it plays the same stretch of its file)."""
+        from nbvideo.edit import effects as fx_ops
+
+        if not changes and not reset:
+            kind, obj = fx_ops.effects_of(self._p.runtime, target)
+            if kind == "item":
+                return _detached(obj.effects)
+            ed = self._p.runtime.state.timeline.edits.get(obj.id)
+            return _detached(ed.effects) if ed is not None else fx_ops.Effects()
+        return _detached(fx_ops.set_effects(self._p.runtime, target, changes, reset))
+
+    @property
+    def effects_table(self) -> pd.DataFrame:
+        """One row per scene or item with effects: where, and each effect that is set."""
+        from nbvideo.edit import effects as fx_ops
+
+        return pd.DataFrame(fx_ops.effects_table(self._p.runtime))
+
     def track(self, name: str, **fields: Any) -> Any:
         """Set a track's mute, solo (audio) or gain_db (audio): ``p.timeline.track("music",
         gain_db=-6)``, ``p.timeline.track("voice", solo=True)``."""

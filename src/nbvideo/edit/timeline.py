@@ -6,13 +6,14 @@ in whole frames at the project fps, so the exported file has exactly the length 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from nbvideo.errors import InvalidInput, PhaseNotReady, quote
 from nbvideo.media.xfade import available_transitions
 from nbvideo.model.checked import as_finite
+from nbvideo.model.effects import Effects
 from nbvideo.model.state import ClipEdit, Scene, Take, Transition
 from nbvideo.model.transitions import canonical, unknown_message
 from nbvideo.plan.scenes import resolve
@@ -36,9 +37,11 @@ class Entry:
     transition: Transition
     start_s: float
     frames: int
+    effects: Effects = field(default_factory=Effects)
 
     @property
     def kept_s(self) -> float:
+        """Source seconds kept by the trims (the effects play them for `frames` frames)."""
         return self.source_s - self.trim_in_s - self.trim_out_s
 
 
@@ -63,6 +66,13 @@ def window(scene: Scene, ed: ClipEdit) -> tuple[float, float, float]:
     return src, ed.trim_in_s, tout
 
 
+def played_frames(ed: ClipEdit, kept_s: float, fps: int) -> int:
+    """Frames a clip's kept `kept_s` source seconds play for: its effects' speed, ramp and
+    freeze (model/effects.py), else the seconds at `fps`."""
+    fx = ed.effects
+    return fx.frames(kept_s, fps) if fx.active else round(kept_s * fps)
+
+
 def entries(rt: Runtime) -> list[Entry]:
     fps = rt.state.brief.fps
     out: list[Entry] = []
@@ -72,12 +82,12 @@ def entries(rt: Runtime) -> list[Entry]:
         ed = _edit(rt, scene.id)
         src, tin, tout = window(scene, ed)
         trans = ed.transition if i < len(scenes) - 1 else Transition()
-        frames = round((src - tin - tout) * fps)
+        frames = played_frames(ed, src - tin - tout, fps)
         if i > 0:
             prev = out[-1].transition
             frame_cursor -= round(prev.duration_s * fps) if prev.kind != "cut" else 0
         out.append(Entry(i + 1, scene, scene.clip, src, tin, tout, trans,
-                         frame_cursor / fps, frames))
+                         frame_cursor / fps, frames, ed.effects))
         frame_cursor += frames
     return out
 
@@ -112,6 +122,7 @@ def _check(rt: Runtime, candidate: dict[str, ClipEdit],
     """Refuse edits that leave a clip too short or a transition longer than its neighbours
     (`scenes`: the order to check them in, default the storyboard's)."""
     scenes = rt.state.scenes if scenes is None else scenes
+    fps = rt.state.brief.fps
     for i, scene in enumerate(scenes):
         ed = candidate.get(scene.id) or ClipEdit()
         src, tin, tout = window(scene, ed)
@@ -121,11 +132,17 @@ def _check(rt: Runtime, candidate: dict[str, ClipEdit],
                 f"scene {i + 1}: trims leave {kept:.2f} s of a {src:.2f} s clip; keep at least "
                 f"{MIN_KEPT_S} s (in_s must be below out_s - {MIN_KEPT_S})"
             )
+        played = played_frames(ed, kept, fps) / fps
+        if ed.effects.freeze is not None and \
+                ed.effects.freeze.at_s >= ed.effects.speed_frames(kept, fps) / fps - 1e-9:
+            raise InvalidInput(
+                f"scene {i + 1}: effects.freeze.at_s ({ed.effects.freeze.at_s:g} s) must be "
+                f"inside the clip as played ({ed.effects.speed_frames(kept, fps) / fps:.2f} s)")
         if i + 1 < len(scenes) and ed.transition.kind != "cut":
             nxt = candidate.get(scenes[i + 1].id) or ClipEdit()
             nsrc, ntin, ntout = window(scenes[i + 1], nxt)
-            nxt_kept = nsrc - ntin - ntout
-            limit = min(kept, nxt_kept)
+            nxt_kept = played_frames(nxt, nsrc - ntin - ntout, fps) / fps
+            limit = min(played, nxt_kept)
             if ed.transition.duration_s >= limit:
                 raise InvalidInput(
                     f"scene {i + 1}: {ed.transition.kind} of {ed.transition.duration_s:g} s "

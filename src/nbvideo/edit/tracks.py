@@ -147,10 +147,15 @@ def _checked(rt: Runtime, item: Any, where: str) -> Any:
         if length and item.source_in_s >= length:
             raise InvalidInput(f"{where}: source_in_s ({item.source_in_s:g} s) must be inside "
                                f"the file's {length:g} s")
-        if length and item.source_in_s + upd["duration_s"] > length + 1e-3 and video:
+        # (with effects, the file's stretch it plays: duration_s at its speed, less a freeze)
+        used = (item.effects.source_for(upd["duration_s"], rt.state.brief.fps)
+                if video and item.effects.timed else upd["duration_s"])
+        if length and item.source_in_s + used > length + 1e-3 and video:
             raise InvalidInput(f"{where}: duration_s ({upd['duration_s']:g} s) from source_in_s "
                                f"{item.source_in_s:g} s runs past the clip's end "
-                               f"({length:g} s); at most {length - item.source_in_s:.3f} s")
+                               f"({length:g} s); at most {length - item.source_in_s:.3f} s"
+                               + (" of the file at its effects' speed" if used !=
+                                  upd["duration_s"] else ""))
     elif isinstance(item, TextItem) and item.font is not None:
         from nbvideo.store.brands import BUNDLED_FONTS
 

@@ -18,6 +18,7 @@ from nbvideo.model import transitions as _transitions
 from nbvideo.model.brief_length import stated_duration
 from nbvideo.model.checked import Checked
 from nbvideo.model.complexity import Complexity
+from nbvideo.model.effects import Effects
 from nbvideo.model.look import Look
 from nbvideo.model.sfx import SfxCue
 from nbvideo.model.speech import VoiceSettings
@@ -369,6 +370,9 @@ class ClipEdit(Model):
     transition: Transition = Field(
         default_factory=Transition, description="Transition into the next clip."
     )
+    effects: Effects = Field(default_factory=Effects, description=(
+        "Speed, ramp, reverse, freeze, Ken Burns, reframe focus, look, LUT, blur, vignette "
+        "(model/effects.py); the default does nothing."))
 
 
 class Timeline(Model):

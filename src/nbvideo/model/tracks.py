@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from nbvideo.model.checked import Checked
+from nbvideo.model.effects import Effects
 
 __all__ = [
     "ANCHORS", "AUDIO_TRACKS", "BLEND_MODES", "EASINGS", "KEYFRAMED", "AudioItem", "ClipItem",
@@ -146,6 +147,8 @@ class ImageItem(_Overlay):
 
     kind: Literal["image"] = "image"
     path: InProject = Field(description="The image, relative to the project folder.")
+    effects: Effects = Field(default_factory=Effects, description=(
+        "Ken Burns, look, LUT, blur, vignette (model/effects.py); the default does nothing."))
 
 
 class ClipItem(_Overlay):
@@ -156,6 +159,9 @@ class ClipItem(_Overlay):
     path: InProject = Field(description="The video, relative to the project folder.")
     source_in_s: Seconds = Field(0.0, description="Where in the file it starts playing.")
     sound: bool = Field(False, description="Play its own sound on the 'clips' audio track.")
+    effects: Effects = Field(default_factory=Effects, description=(
+        "Speed, ramp, reverse, freeze, Ken Burns, look, LUT, blur, vignette "
+        "(model/effects.py); the default does nothing."))
 
 
 class TextItem(_Overlay):

@@ -28,6 +28,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nbvideo.errors import MediaMissing, RenderFailed
+from nbvideo.media.effects import crop_filter, focus_for, picture_filters, time_filters
 from nbvideo.media.ffmpeg import (
     FFmpegError,
     MediaInfo,
@@ -36,6 +37,7 @@ from nbvideo.media.ffmpeg import (
     probe_mp4_header,
     run_ffmpeg,
 )
+from nbvideo.model.effects import Effects, Focus
 from nbvideo.model.state import Aspect, ExportResolution, Fit, Transition, frame_size
 from nbvideo.render.transitions import check_renderable, transition_lines
 
@@ -93,6 +95,9 @@ class RenderClip(BaseModel):
     transition: Transition = Field(
         default_factory=lambda: Transition(kind="cut", duration_s=0.0)
     )
+    effects: Effects | None = Field(default=None, description=(
+        "Speed, reverse, freeze, Ken Burns, focus, look, LUT, blur, vignette (None: none)."))
+    lut: Path | None = Field(default=None, description="The effects' LUT file, resolved.")
 
 
 class RenderSpec(BaseModel):
@@ -157,14 +162,34 @@ class RenderResult(BaseModel):
 
 
 @dataclass(frozen=True)
+class Fx:
+    """A clip's effects with the source window they act on (seconds) and the LUT file."""
+
+    effects: Effects
+    trim_in_s: float
+    source_s: float
+    lut: Path | None = None
+
+    def key(self) -> list[object]:
+        """What decides the effected pixels (the LUT by its content: a few kilobytes)."""
+        import hashlib
+
+        return [self.effects.model_dump(mode="json"), round(self.trim_in_s, 6),
+                round(self.source_s, 6),
+                hashlib.sha256(self.lut.read_bytes()).hexdigest() if self.lut else None]
+
+
+@dataclass(frozen=True)
 class _Seg:
     """One clip in output frames: skip `start`, keep `frames`, overlap `xfade` frames with
-    the next through the transition `kind` (see model/transitions.py)."""
+    the next through the transition `kind` (see model/transitions.py). A clip with effects
+    (`fx`) is its effected window: `start` 0, `frames` as the effects play it."""
 
     start: int
     frames: int
     xfade: int
     kind: str = "crossfade"
+    fx: Fx | None = None
 
 
 def _fmt(x: float) -> str:
@@ -187,7 +212,9 @@ def _plan(clips: list[RenderClip], fps: int) -> list[_Seg]:
                 f"clip {i}: trim_in_s + trim_out_s ({_fmt(cut)} s) leaves less than "
                 f"{MIN_KEPT_S} s of a {_fmt(c.duration_s)} s clip"
             )
-        kept.append(round((c.duration_s - cut) * fps))
+        fx = c.effects
+        kept.append(fx.frames(c.duration_s - cut, fps) if fx is not None and fx.active
+                    else round((c.duration_s - cut) * fps))
     overlaps = [0] * len(clips)
     for i, c in enumerate(clips[:-1]):
         if c.transition.kind == "cut":
@@ -209,10 +236,16 @@ def _plan(clips: list[RenderClip], fps: int) -> list[_Seg]:
         check_renderable(c.transition.kind)
         overlaps[i] = k
     return [
-        _Seg(start=round(c.trim_in_s * fps), frames=n, xfade=x,
-             kind=c.transition.kind if x else "cut")
+        _Seg(start=0 if _fx(c) else round(c.trim_in_s * fps), frames=n, xfade=x,
+             kind=c.transition.kind if x else "cut", fx=_fx(c))
         for c, n, x in zip(clips, kept, overlaps)
     ]
+
+
+def _fx(c: RenderClip) -> Fx | None:
+    if c.effects is None or not c.effects.active:
+        return None
+    return Fx(c.effects, c.trim_in_s, c.duration_s - c.trim_in_s - c.trim_out_s, c.lut)
 
 
 def plan_duration(clips: list[RenderClip], fps: int) -> tuple[int, float]:
@@ -230,7 +263,7 @@ def _can_copy(infos: list[MediaInfo], segs: list[_Seg], spec: RenderSpec,
     first = infos[0].extradata_sha1
     for info, seg in zip(infos, segs):
         if (
-            seg.start or seg.xfade
+            seg.start or seg.xfade or seg.fx is not None
             or info.frames != seg.frames  # header count is exact for MP4 (stts)
             or info.codec != "h264" or info.pix_fmt != "yuv420p"
             or (info.width, info.height) != size
@@ -241,8 +274,10 @@ def _can_copy(infos: list[MediaInfo], segs: list[_Seg], spec: RenderSpec,
     return True
 
 
-def _fit_chain(i: int, info: MediaInfo, size: tuple[int, int], fit: Fit) -> tuple[str, list[str]]:
-    """Filters that bring clip i to the output size: (inline chain, extra graph lines)."""
+def _fit_chain(i: int, info: MediaInfo, size: tuple[int, int], fit: Fit,
+               focus: Focus | None = None) -> tuple[str, list[str]]:
+    """Filters that bring clip i to the output size: (inline chain, extra graph lines). A
+    crop centres on `focus` (the effects' point for this aspect), else the middle."""
     w, h = size
     if (info.width, info.height) == size:
         return "", []
@@ -250,7 +285,7 @@ def _fit_chain(i: int, info: MediaInfo, size: tuple[int, int], fit: Fit) -> tupl
     if same_aspect:
         return f",scale={w}:{h}", []
     if fit == "crop":
-        return f",scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h}", []
+        return "," + crop_filter(size, focus), []
     # Blurred pad: blur a quarter-size cover of the frame (cheap), upscale it, and lay the
     # whole frame, scaled to fit, on top in the middle. The cover is cut from the frame before
     # it is scaled down: scaling the whole frame first cost a third more for the same blur.
@@ -274,13 +309,21 @@ def _filter_graph(infos: list[MediaInfo], segs: list[_Seg], spec: RenderSpec,
     for i, (info, seg) in enumerate(zip(infos, segs)):
         # tpad clones the last frame if a source is a frame or two short of its stated
         # duration, so trim always yields exactly seg.frames frames.
+        tail = "format=yuv420p,setsar=1"
+        fx = seg.fx
+        if fx is None:
+            first, count = seg.start, seg.frames
+        else:  # the kept source window; the effects make seg.frames frames of it
+            first, count = round(fx.trim_in_s * fps), max(1, round(fx.source_s * fps))
+            tail = ",".join([*time_filters(fx.effects, fx.source_s, fps),
+                             *picture_filters(fx.effects, size, fps, seg.frames, fx.lut), tail])
         head = (
             f"[{i}:v:0]fps={fps},tpad=stop_mode=clone:stop=-1,"
-            f"trim=start_frame={seg.start}:end_frame={seg.start + seg.frames},"
+            f"trim=start_frame={first}:end_frame={first + count},"
             f"setpts=PTS-STARTPTS,settb=1/{fps}"
         )
-        fit, extra = _fit_chain(i, info, size, spec.fit)
-        tail = "format=yuv420p,setsar=1"
+        fit, extra = _fit_chain(i, info, size, spec.fit,
+                                focus_for(fx.effects, size) if fx is not None else None)
         if extra:  # pad: head ends in [p{i}], the overlay result [o{i}] gets the tail
             lines.append(head + fit)
             lines.extend(extra)

@@ -13,6 +13,7 @@ from slugify import slugify
 from tqdm.auto import tqdm
 
 from nbvideo.edit.captions import write_srt, write_text, write_vtt
+from nbvideo.edit.effects import lut_file
 from nbvideo.edit.timeline import require_clips
 from nbvideo.errors import InvalidInput, quote, render_step
 from nbvideo.generate import clips as clips_phase
@@ -145,7 +146,9 @@ def _plan(rt: Runtime, outs: list[_Target], accept: bool | Sequence[str], work: 
         clips = [
             render.RenderClip(path=rt.store.path(e.clip.path), duration_s=e.source_s,  # type: ignore[union-attr, arg-type]
                               trim_in_s=e.trim_in_s, trim_out_s=e.trim_out_s,
-                              transition=e.transition)
+                              transition=e.transition,
+                              effects=e.effects if e.effects.active else None,
+                              lut=lut_file(rt, e.effects, f"scene {e.number}: effects.lut"))
             for e in es
         ]
         # a presenter's line is the scene's own sound: mixed in even with no finishing set

@@ -287,7 +287,15 @@ def presenter_lines(rt: Runtime, entries: list[Entry]) -> dict[str, tuple[Path, 
         kept = e.frames / fps
         wav = rt.store.path(f"assets/voice/presenter-{e.scene.id}-{clip.id}-"
                             f"{e.trim_in_s:.3f}-{kept:.3f}.wav")
-        if not wav.is_file():
+        if e.effects.timed:  # the line as the effects play it (pitch kept)
+            from nbvideo.render.effects import effected_sound
+
+            try:
+                wav = effected_sound(rt, rt.store.path(clip.path), e.trim_in_s, e.kept_s,
+                                     e.effects)
+            except Exception:  # a shot without sound (a silent presenter): nothing to place
+                continue
+        elif not wav.is_file():
             try:
                 samples = decode(rt.store.path(clip.path), channels=1, start_s=e.trim_in_s,
                                  duration_s=kept)

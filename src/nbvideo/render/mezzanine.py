@@ -20,6 +20,7 @@ import secrets
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -105,21 +106,25 @@ def inspect(path: Path) -> MediaInfo:
     return probe_mp4_header(path) or probe(path, count_frames=False)
 
 
-def mezzanine_key(source: Path, frames: int, params: EncodeParams) -> str:
-    return hashlib.sha256(json.dumps(
-        [params.key(), file_digest(source), frames]).encode()).hexdigest()[:24]
+def mezzanine_key(source: Path, frames: int, params: EncodeParams, fx: Any = None) -> str:
+    body: list[Any] = [params.key(), file_digest(source), frames]
+    if fx is not None:  # only then: a clip without effects keeps the key it always had
+        body.append(fx.key())
+    return hashlib.sha256(json.dumps(body).encode()).hexdigest()[:24]
 
 
 def normalize(source: Path, frames: int, params: EncodeParams, folder: Path,
-              cancel: threading.Event | None = None) -> Mezzanine:
+              cancel: threading.Event | None = None, fx: Any = None) -> Mezzanine:
     """The mezzanine of the first `frames` output frames of `source`, built if missing.
 
     The pixels are made by the export engine's own per-clip chain (fps, clone-pad, fit), so
-    a frame of the mezzanine is that frame of a full export before encoding.
+    a frame of the mezzanine is that frame of a full export before encoding. With effects
+    (`fx`, an `engine.Fx`) it is the effected clip: its kept window as the effects play it,
+    keyed by the effects too, so changing one clip's effects rebuilds only its mezzanine.
     """
     from nbvideo.render.engine import RenderSpec, _filter_graph, _Seg, decoder_bounds
 
-    key = mezzanine_key(source, frames, params)
+    key = mezzanine_key(source, frames, params, fx)
     out = folder / f"{key}.mp4"
     if out.is_file():
         os.utime(out)  # recently used: the cache evicts least recently used first
@@ -128,7 +133,7 @@ def normalize(source: Path, frames: int, params: EncodeParams, folder: Path,
     started = time.perf_counter()
     info = inspect(source)
     spec = RenderSpec.model_construct(fps=params.fps, fit=params.fit, overlay=None)
-    graph = _filter_graph([info], [_Seg(start=0, frames=frames, xfade=0)], spec,  # type: ignore[arg-type]
+    graph = _filter_graph([info], [_Seg(start=0, frames=frames, xfade=0, fx=fx)], spec,  # type: ignore[arg-type]
                           (params.width, params.height))
     tmp = folder / f".{key}.{secrets.token_hex(4)}.part.mp4"
     try:

@@ -100,8 +100,39 @@ def _source_size(path: Path, video: bool) -> tuple[int, int]:
         return im.size
 
 
+def _used_frames(item: ClipItem, nf: int, fps: int) -> int:
+    """Frames of its file a clip item plays: its length on the film at its effects' speed."""
+    fx = item.effects
+    return max(1, round(fx.source_for(nf / fps, fps) * fps)) if fx.timed else nf
+
+
+def _effect_filters(item: ImageItem | ClipItem | TextItem, size: tuple[int, int], fps: int,
+                    nf: int, resolve_lut: Callable[[str], Path] | None) -> list[str]:
+    """The item's effects (media/effects.py) at its own size, on frames counted from its
+    start: a clip's time effects from its window to `nf` frames, then the picture effects."""
+    fx = getattr(item, "effects", None)
+    if fx is None or not fx.active:
+        return []
+    from nbvideo.media.effects import check_cube, picture_filters, time_filters
+
+    out = ["setpts=PTS-STARTPTS"]
+    if isinstance(item, ClipItem) and fx.timed:
+        out += [f"settb=1/{fps}", "setpts=N",
+                *time_filters(fx, fx.source_for(nf / fps, fps), fps),
+                "tpad=stop_mode=clone:stop=-1", f"trim=end_frame={nf}"]
+    lut = None
+    if fx.lut is not None and resolve_lut is not None:
+        lut = resolve_lut(fx.lut)
+        check_cube(lut, f"item {item.id}: effects.lut")
+    pic = picture_filters(fx, (_even(size[0]), _even(size[1])), fps, nf, lut)
+    if fx.ken_burns is not None:  # zoompan needs an even frame
+        pic.insert(0, f"scale={_even(size[0])}:{_even(size[1])}")
+    return out + pic
+
+
 def _item_lines(n: int, item: ImageItem | ClipItem | TextItem, file: Path, size: tuple[int, int],
-                frame: tuple[int, int], fps: int, src: str, out: str) -> list[str]:
+                frame: tuple[int, int], fps: int, src: str, out: str,
+                resolve_lut: Callable[[str], Path] | None = None) -> list[str]:
     W, H = frame
     sw, sh = size
     sf = round(item.start_s * fps)
@@ -127,9 +158,10 @@ def _item_lines(n: int, item: ImageItem | ClipItem | TextItem, file: Path, size:
     if isinstance(item, ClipItem):
         s0 = round(item.source_in_s * fps)
         chain += ["setpts=PTS-STARTPTS", f"fps={fps}", "tpad=stop_mode=clone:stop=-1",
-                  f"trim=start_frame={s0}:end_frame={s0 + nf}"]
+                  f"trim=start_frame={s0}:end_frame={s0 + _used_frames(item, nf, fps)}"]
     else:
         chain += [f"loop=loop={nf - 1}:size=1:start=0", f"trim=end_frame={nf}"]
+    chain += _effect_filters(item, size, fps, nf, resolve_lut)
     chain += [f"settb=1/{fps}", f"setpts=N+{sf}", "format=rgba", f"scale={wi}:{hi}:flags=lanczos"]
     if canvas:
         chain.append(f"pad={cw}:{ch}:(ow-iw)/2:(oh-ih)/2:color=black@0")
@@ -219,7 +251,7 @@ def items_graph(tracks: dict[str, Track], frame: tuple[int, int], fps: int, tota
             file = resolve(item.path)
             size = _source_size(file, video=isinstance(item, ClipItem))
         nxt = out if n == len(items) - 1 else f"ov{n}"
-        lines += _item_lines(n, item, file, size, frame, fps, cur, nxt)
+        lines += _item_lines(n, item, file, size, frame, fps, cur, nxt, resolve)
         spans.append((sf / fps, (sf + nf) / fps))
         cur = nxt
     return ItemsGraph(graph=";".join(lines), spans=spans)

@@ -105,6 +105,17 @@ def _encode_piece(piece: Piece, mezz: list[Mezzanine], params: EncodeParams, ove
         tmp.unlink(missing_ok=True)
 
 
+def _fx_ids(segs: list[render._Seg]) -> list[int]:
+    """Per clip: -1 without effects, else the index of the first clip with the same
+    effects on the same window (so a take used twice with one effect is one mezzanine)."""
+    out: list[int] = []
+    for i, s in enumerate(segs):
+        same = [j for j in range(i) if segs[j].fx is not None and s.fx is not None
+                and segs[j].fx == s.fx]
+        out.append(-1 if s.fx is None else same[0] if same else i)
+    return out
+
+
 def _write_video(sources: list[tuple[Path, int, int]], fps: int, out: Path) -> int:
     """Packets [first, first + count) of each source, in order, into one MP4 video track,
     frame n stamped n/fps. Returns the frame count. Raises _SmartUnsupported if the sources
@@ -218,16 +229,17 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
     workers = 1 if render.heavy(size) else max(1, min(4, os.cpu_count() or 1))
 
     # A take used twice at the same length is one mezzanine, made once.
-    wanted = list(dict.fromkeys((clips[i].path.resolve(), mezz_frames[i])
-                                for i in range(len(clips))))
+    # (A clip with effects is its own mezzanine: its effected window, keyed by its effects.)
+    jobs = [(clips[i].path.resolve(), mezz_frames[i], n) for i, n in enumerate(_fx_ids(segs))]
+    wanted = list(dict.fromkeys(jobs))
 
-    def make_mezz(job: tuple[Path, int]) -> Mezzanine:
+    def make_mezz(job: tuple[Path, int, int]) -> Mezzanine:
         try:
-            m = normalize(job[0], job[1], params, mezz_dir, cancel)
+            m = normalize(job[0], job[1], params, mezz_dir, cancel, segs[job[2]].fx
+                          if job[2] >= 0 else None)
         except FFmpegError as e:
             raise _SmartUnsupported(f"{job[0].name} could not be normalized: {e}") from e
-        advance(job[1] * sum(1 for c, f in zip(clips, mezz_frames)
-                             if (c.path.resolve(), f) == job))
+        advance(job[1] * sum(1 for j in jobs if j == job))
         return m
 
     started = time.perf_counter()
@@ -236,7 +248,7 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
     if on_mezzanine is not None:
         for m in made.values():
             on_mezzanine(m)
-    mezz = [made[(c.path.resolve(), f)] for c, f in zip(clips, mezz_frames)]
+    mezz = [made[j] for j in jobs]
     keys = [m.key for m in mezz]
     paths: dict[int, Path] = {}
     todo = []

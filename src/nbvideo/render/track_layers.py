@@ -16,6 +16,7 @@ from typing import Any
 from nbvideo.edit.timeline import Entry
 from nbvideo.generate.lipsync import lip_synced
 from nbvideo.model.tracks import AUDIO_TRACKS, AudioItem, ClipItem, TextItem, Track
+from nbvideo.render.effects import effected_sound
 from nbvideo.render.overlay_items import ItemsGraph, items_graph, text_image
 from nbvideo.runtime.context import Runtime, canonical
 from nbvideo.sound.track_items import Placed, audible
@@ -141,7 +142,11 @@ def sounds(rt: Runtime, entries: list[Entry], total_s: float) -> Sounds:
                         or lip_synced(clip):
                     continue  # presenters' and lip syncs' sound is the voice already
                 f = rt.store.path(clip.path)
-                if _has_audio(f):
+                if _has_audio(f) and e.effects.timed:  # played as its effects play it
+                    placed.append(Placed(effected_sound(rt, f, e.trim_in_s, e.kept_s,
+                                                        e.effects), e.start_s, e.frames / fps,
+                                         0.0, rel_db))
+                elif _has_audio(f):
                     placed.append(Placed(f, e.start_s, e.frames / fps, e.trim_in_s,
                                          rel_db))
             for t2 in tracks.values():
@@ -149,7 +154,13 @@ def sounds(rt: Runtime, entries: list[Entry], total_s: float) -> Sounds:
                     if isinstance(it, ClipItem) and it.sound and not t2.mute \
                             and it.start_s < total_s:
                         f = _file(rt, it.path, f"clip item {it.id}: path")
-                        if _has_audio(f):
+                        if _has_audio(f) and it.effects.timed:
+                            window = it.effects.source_for(it.duration_s, fps)
+                            placed.append(Placed(
+                                effected_sound(rt, f, it.source_in_s, window, it.effects),
+                                it.start_s, min(it.duration_s, total_s - it.start_s), 0.0,
+                                rel_db))
+                        elif _has_audio(f):
                             placed.append(Placed(f, it.start_s,
                                                  min(it.duration_s, total_s - it.start_s),
                                                  it.source_in_s, rel_db))

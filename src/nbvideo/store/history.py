@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nbvideo.errors import NbvideoError, quote
 from nbvideo.model.checked import text_problem
+from nbvideo.model.effects import Effects
 from nbvideo.model.state import ProjectState, utcnow
 from nbvideo.model.tracks import default_tracks, track_dump
 from nbvideo.store.history_kinds import Change, describe
@@ -60,6 +61,10 @@ _ADDED_LATER: dict[tuple[str, str], Any] = {
     ("", "sound_effects"): []}
 """Fields added after projects were made: left out of the state's hash while at their default,
 so a project saved before they existed does not look edited by hand when it is opened."""
+
+_DEFAULT_EFFECTS = Effects().model_dump(mode="json")
+"""Per-item effects (model/effects.py), added to every scene edit and overlay image or clip
+item: left out of the normal form at their default, for the same reason as `_ADDED_LATER`."""
 
 
 _DEFAULT_TRACKS = track_dump(default_tracks())
@@ -129,6 +134,13 @@ def normal(state: ProjectState) -> dict[str, Any]:
         where = d.get(part, {}) if part else d  # "": a top-level field
         if where.get(name, default) == default:
             where.pop(name, None)
+    for ed in d["timeline"].get("edits", {}).values():  # effects: see _DEFAULT_EFFECTS
+        if ed.get("effects") == _DEFAULT_EFFECTS:
+            ed.pop("effects")
+    for track in d["timeline"].get("tracks", {}).values():
+        for item in track.get("items", {}).values():
+            if item.get("effects") == _DEFAULT_EFFECTS:
+                item.pop("effects")
     if d["timeline"].get("tracks") == _DEFAULT_TRACKS:  # added in schema 5: see _ADDED_LATER
         d["timeline"].pop("tracks")
     active, archived = d.pop("scenes"), d.pop("archived_scenes")
