@@ -302,6 +302,28 @@ def test_a_create_whose_prediction_is_not_listed_may_exist_and_is_not_sent_again
     assert not err.value.transient and double.creates[WAN] == 1
 
 
+def test_a_create_stopped_before_its_answer_came_cancels_the_prediction_it_made(
+        double: ReplicateDouble, frame: Path, tmp_path: Path, quick_listing: None) -> None:
+    """The user stops the cell while Replicate has made the prediction but its answer is
+    still on the way: the prediction is found in the listing and canceled, so it is not
+    left running (and billed) with nobody waiting for it."""
+    double.latency_s = 30.0
+    double.answer_delay_s = 1.0
+
+    async def go() -> None:
+        task = asyncio.ensure_future(video(double).clip(clip_req(frame), tmp_path / "c.mp4"))
+        while not double.creates:
+            await asyncio.sleep(0.01)
+        task.cancel()  # the create's answer is a second away
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run(go())
+    [made] = double.ids(WAN)
+    assert double.cancels == [made] and double.list_requests >= 1
+    assert list(tmp_path.iterdir()) == [] and double.charged_usd == 0
+
+
 def test_missing_token_names_the_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REPLICATE_API_TOKEN", raising=False)
     forget_keys()

@@ -221,7 +221,8 @@ class ReplicateDouble:
         self.file_content_type: str | None = None
         self.force_image_format: str | None = None
         self.data_url_outputs = False
-        self.slow_upload_s = 0.0  # fault: a POST over 1 MB is read only after this pause  # outputs inline as data: URIs instead of file URLs
+        self.slow_upload_s = 0.0  # fault: a POST over 1 MB is read only after this pause
+        self.answer_delay_s = 0.0  # fault: a create is made at once, its answer sent this late
         # Webhooks: the account's signing secret, what each hooked prediction is sent (kinds:
         # "signed"; "replay" resends the last signed delivery byte for byte; "forged" (signed
         # with another key), "stale" (ten minutes old) and "unsigned" claim the prediction
@@ -691,6 +692,8 @@ def _handler(double: ReplicateDouble) -> type[BaseHTTPRequestHandler]:
                 while (time.monotonic() < until and pred.status(time.monotonic())
                        in ("starting", "processing")):
                     time.sleep(0.01)
+            if double.answer_delay_s:  # made, but the answer is slow to come back
+                time.sleep(double.answer_delay_s)
             if inject is not None:  # created, but the answer is garbled
                 return self._send(201, b'{"id": "' + pred.id.encode())
             self._send(201, json.dumps(double._json(pred)).encode())

@@ -246,6 +246,9 @@ class _Replicate(VendorKey):
         sent = datetime.now(UTC)
         try:
             pred = await self._api.call("create", create)
+        except asyncio.CancelledError:  # stopped before the answer came: it may run and bill
+            await self._cancel_made(inp, sent)
+            raise
         except CreateMayExist:  # made, perhaps: adopt it if Replicate lists it
             pred = await find_created(self._list_page, self.spec.ref, inp, sent)
             if pred is None:
@@ -297,9 +300,25 @@ class _Replicate(VendorKey):
         pred = await self._api.call("cancel", lambda c: c.predictions.async_cancel(ticket.id))
         return self._ticket(pred, ticket)
 
+    async def _cancel_made(self, inp: dict[str, Any], sent: datetime) -> None:
+        """Cancel the prediction a create stopped in flight may have made: nobody will wait
+        for it, so it must not run on and be billed."""
+        async def find_and_cancel() -> None:
+            pred = await find_created(self._list_page, self.spec.ref, inp, sent)
+            if pred is not None:
+                log.warning("A %s create was stopped before its answer came; canceling the "
+                            "prediction %s it made", self.model, pred.id)
+                await self.cancel(self._ticket(pred))
+        await self._finish_shielded(find_and_cancel())
+
     async def _cancel_quietly(self, ticket: Ticket) -> None:
-        """Cancel even while our own task is being canceled: shielded, bounded, best effort."""
-        task = asyncio.ensure_future(self.cancel(ticket))
+        """Cancel even while our own task is being canceled."""
+        await self._finish_shielded(self.cancel(ticket))
+
+    async def _finish_shielded(self, work: Awaitable[None]) -> None:
+        """Run clean-up to its end even while our own task is being canceled: shielded,
+        bounded (15 s), best effort."""
+        task = asyncio.ensure_future(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         try:
