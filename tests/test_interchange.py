@@ -367,3 +367,72 @@ def test_a_presenters_own_sound_is_a_track_in_step_with_its_picture(rendered: nv
     # the presenter says its own line: the voice-over has no line for it
     assert p.scene(2).id not in [c.metadata["nbvideo"]["scene_id"] for c in _clips(voice)]
     assert _frames(own.duration(), fps) <= _frames(video.duration(), fps)
+
+
+def test_speed_is_a_time_warp_an_editor_plays_and_the_file_reads_back_unchanged(
+        rendered: nv.Project, tmp_path: Path) -> None:
+    """A constant speed is OTIO's LinearTimeWarp (the clip lasts its played frames, from its
+    first source frame); a ramp is written at its average speed and a look as a named effect,
+    and the write says an editor will not reproduce them. Read back untouched, nothing
+    changes; a speed changed there is reported, not applied (the clip is read at ours)."""
+    p = rendered
+    _cut(p)
+    p.timeline.effects(2, speed=2)
+    p.timeline.effects(3, ramp=[(0, 1), (0.5, 0.5), (1, 1)], look="warm")
+    fps = p.state.brief.fps
+    with pytest.warns(UserWarning, match=r"scene 3 .*speed ramp \(played at its average "
+                      r"[0-9.]+x\), look") as got:
+        out = p.timeline.to_otio(tmp_path / "cut.otio")
+    assert "scene 2" not in str(got[0].message)  # a constant speed is played as it is
+    tl = otio.adapters.read_from_file(str(out))
+    track = _video(tl)
+    clips = _clips(track)
+    es = list(p.timeline)
+    warp = [fx for fx in clips[1].effects if isinstance(fx, otio.schema.LinearTimeWarp)]
+    assert [w.time_scalar for w in warp] == [2.0]
+    half = round(0.5 * fps) // 2  # the crossfade before scene 2: its half in scene 2
+    assert _frames(clips[1].source_range.start_time, fps) == round(es[1].trim_in_s * fps) + 2 * half
+    (avg,) = [fx for fx in clips[2].effects if isinstance(fx, otio.schema.LinearTimeWarp)]
+    assert avg.time_scalar == pytest.approx(round(es[2].kept_s * fps) / es[2].frames)
+    assert 0.5 < avg.time_scalar < 1
+    assert {fx.effect_name for fx in clips[2].effects} >= {"nbvideo look", "nbvideo ramp"}
+    # The track is exactly as long as the film; the source a clip uses is its kept window.
+    assert _frames(track.duration(), fps) == round(p.timeline.duration_s * fps)
+    assert clips[2].metadata["nbvideo"]["effects"]["look"] == "warm"
+
+    before = p.timeline.to_pandas()
+    n = len(p.history)
+    report = p.timeline.from_otio(out)
+    assert not report.changed and report.unmapped == []
+    assert len(p.history) == n
+    assert p.timeline.to_pandas().equals(before)
+
+    # In the editor: scene 2 at 1.5x instead of 2x over the same played frames.
+    warp[0].time_scalar = 1.5
+    otio.adapters.write_to_file(tl, str(out))
+    report = p.timeline.from_otio(out)
+    assert any("speed 1.5x" in u and "2x" in u for u in report.unmapped)
+    assert p.timeline.effects(2).speed == 2  # not applied
+    assert p.timeline.to_pandas().equals(before)  # read at the project's speed: no change
+
+@pytest.mark.parametrize("suffix", ["xml", "edl"])
+def test_speed_through_fcp_xml_and_edl_is_said_and_reads_back_without_changing_trims(
+        p24: nv.Project, tmp_path: Path, suffix: str) -> None:
+    """OTIO's FCP 7 XML adapter writes no speed and its EDL adapter no negative one: the
+    write says so, and reading the file back leaves the project's trims and effects as they
+    are (the clip is read at the project's speed) and says what the file lacked."""
+    p = p24
+    p.timeline.effects(2, speed=2)
+    p.timeline.effects(3, reverse=True)
+    before = p.timeline.to_pandas()
+    with pytest.warns(UserWarning) as got:
+        out = p.timeline.to_otio(tmp_path / f"cut.{suffix}")
+    said = " ".join(str(w.message) for w in got)
+    if suffix == "xml":
+        assert "scene 2" in said and "speed 2x" in said and "writes no speed" in said
+    else:
+        assert "scene 3" in said and "reverse" in said and "scene 2" not in said
+    report = p.timeline.from_otio(out)
+    assert not report.changed
+    assert p.timeline.to_pandas().equals(before)
+    assert p.timeline.effects(2).speed == 2 and p.timeline.effects(3).reverse

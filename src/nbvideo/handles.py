@@ -279,6 +279,11 @@ class TimelineView:
         - ``.edl``: CMX 3600 (otio-cmx3600-adapter): the picture cut only (one video track,
           with its dissolves). An EDL carries no audio tracks, markers or captions.
 
+        A scene's speed (and reverse) is a LinearTimeWarp; a ramp or freeze its average
+        speed; other effects named effects with their values. It warns, per scene, about the
+        effects an editor will not reproduce (the FCP XML adapter writes no speed, the EDL
+        adapter no reverse).
+
         A relative `path` is from the current folder. Media are absolute ``file://`` URLs, so
         an editor on this machine opens them where they are; a voice line or music bed not made yet (before the first export) is
         offline media named after its scene. Nothing is generated or paid for.

@@ -19,7 +19,9 @@ project-relative path under "nbvideo", so moving the project only needs a relink
 
 from __future__ import annotations
 
+import math
 import re
+import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -116,7 +118,9 @@ def _picture_ranges(ctx: Context) -> list[tuple[int, int]]:
     for i, e in enumerate(es):
         before = split(_fade_frames(ctx, es[i - 1]))[0] if i else 0
         after = split(_fade_frames(ctx, e))[1] if i + 1 < len(es) else 0
-        out.append((ctx.frames(e.trim_in_s) + before, e.frames - before - after))
+        scalar = abs(time_scalar(ctx, e)) if e.effects.timed else 1.0
+        out.append((ctx.frames(e.trim_in_s) + round(before * scalar),
+                    e.frames - before - after))
     return out
 
 
@@ -141,18 +145,79 @@ def video_track(ctx: Context) -> Any:
                     in_offset=ctx.t(a), out_offset=ctx.t(b),
                     metadata={META: {"kind": kind}}))
         clip = e.clip
+        meta: dict[str, Any] = {
+            "scene_id": e.scene.id, "take_id": clip.id if clip else None,
+            "beat": e.scene.beat, "path": clip.path if clip else None,
+            "trim_in_s": e.trim_in_s, "trim_out_s": e.trim_out_s,
+            "source_s": e.source_s,
+        }
+        if e.effects.active:
+            meta["effects"] = e.effects.model_dump(mode="json", exclude_defaults=True)
         track.append(schema.Clip(
-            name=clip_name(e),
-            media_reference=ctx.ref(clip.path if clip else None, e.source_s,
-                                    f"scene {e.scene.id} clip"),
-            source_range=ctx.span(start, frames),
-            metadata={META: {
-                "scene_id": e.scene.id, "take_id": clip.id if clip else None,
-                "beat": e.scene.beat, "path": clip.path if clip else None,
-                "trim_in_s": e.trim_in_s, "trim_out_s": e.trim_out_s,
-                "source_s": e.source_s,
-            }}))
+            name=clip_name(e), media_reference=ctx.ref(clip.path if clip else None, e.source_s,
+                                                       f"scene {e.scene.id} clip"),
+            source_range=ctx.span(start, frames), effects=clip_effects(ctx, e),
+            metadata={META: meta}))
     return track
+
+
+def time_scalar(ctx: Context, e: Entry) -> float:
+    """The LinearTimeWarp an editor plays the clip with: source frames over played frames,
+    negative when reversed. A constant speed is written as itself; a ramp or a freeze as the
+    average that spends the same source frames over the same played frames."""
+    fx = e.effects
+    if fx.ramp or fx.freeze is not None:
+        scalar = ctx.frames(e.kept_s) / max(1, e.frames)
+    else:
+        scalar = fx.speed
+    return -scalar if fx.reverse else scalar
+
+
+def clip_effects(ctx: Context, e: Entry) -> list[Any]:
+    """A scene's effects as OTIO effects: its time as a LinearTimeWarp (OTIO's own, which
+    the FCP XML and EDL adapters carry as a speed), every other effect as a named Effect
+    holding its values: an editor lists it but does not apply it. What an editor will not
+    reproduce is said once per write (`write` warns).
+
+    OTIO's convention (opentimelineio.readthedocs.io, "Time Effects"): a LinearTimeWarp does
+    not change the clip's duration on its track; its source_range starts at the first source
+    frame and lasts the played duration, and the scalar says how fast the source goes by."""
+    schema, fx = ctx.otio.schema, e.effects
+    out: list[Any] = []
+    if fx.timed:
+        out.append(schema.LinearTimeWarp(name="speed", time_scalar=time_scalar(ctx, e),
+                                         metadata={META: {"kind": "speed"}}))
+    for name, value in fx.model_dump(mode="json", exclude_defaults=True).items():
+        if name in ("speed", "reverse"):
+            continue  # the time warp is these
+        out.append(schema.Effect(name=name, effect_name=f"nbvideo {name}",
+                                 metadata={META: {"kind": name, "value": value}}))
+    return out
+
+
+def _not_reproduced(ctx: Context, suffix: str) -> list[str]:
+    """Per scene, the effects an editor will not play as the export does from a file of
+    this suffix."""
+    out = []
+    for e in ctx.entries:
+        fx = e.effects
+        lost = []
+        if suffix == "xml" and fx.timed:
+            lost.append(f"speed {time_scalar(ctx, e):.3g}x (OTIO's FCP 7 XML adapter writes no "
+                        "speed: an editor plays the clip's first frames at 1x)")
+        elif suffix == "edl" and fx.reverse:
+            lost.append("reverse (the CMX 3600 adapter cannot write a negative speed: written "
+                        "forwards)")
+        if fx.ramp:
+            lost.append(f"speed ramp (played at its average {abs(time_scalar(ctx, e)):.3g}x)")
+        if fx.freeze is not None:
+            lost.append(f"freeze at {fx.freeze.at_s:g} s for {fx.freeze.hold_s:g} s (folded into "
+                        f"an average speed of {abs(time_scalar(ctx, e)):.3g}x)")
+        lost += [n for n in fx.model_dump(exclude_defaults=True)
+                 if n not in ("speed", "reverse", "ramp", "freeze")]
+        if lost:
+            out.append(f"scene {e.number} ({e.scene.id}): " + ", ".join(lost))
+    return out
 
 
 # ---------------------------------------------------------------------- sound
@@ -287,6 +352,10 @@ def _markers(ctx: Context, stack: Any) -> list[dict[str, Any]]:
 
 def build(rt: Runtime) -> Any:
     """The project's timeline as an `opentimelineio.schema.Timeline` at the project fps."""
+    return _build(rt)[0]
+
+
+def _build(rt: Runtime) -> tuple[Any, Context]:
     otio = _otio()
     with rt.guard:
         ctx = Context(rt, rt.state.brief.fps, timeline_ops.require_clips(rt), otio)
@@ -299,7 +368,7 @@ def build(rt: Runtime) -> Any:
         captions = _markers(ctx, tl.tracks)
         tl.metadata[META] = {"project": rt.state.name, "fps": ctx.fps,
                              "aspect": rt.state.brief.aspect, "captions": captions}
-    return tl
+    return tl, ctx
 
 
 def write(rt: Runtime, path: str | Path) -> Path:
@@ -311,11 +380,21 @@ def write(rt: Runtime, path: str | Path) -> Path:
     adapter = _adapter_for(otio, out)
     if adapter != "otio_json":
         _timecode_rate(otio, rt.state.brief.fps, out)
-    tl = build(rt)
+    tl, ctx = _build(rt)
+    lost = _not_reproduced(ctx, suffix)
+    if lost:
+        kept = (" (the .otio keeps each as a named effect with its values)"
+                if adapter == "otio_json" else "")
+        warnings.warn(f"{out.name}: an editor will not reproduce these effects{kept}: "
+                      + "; ".join(lost), stacklevel=3)
     if suffix in _VIDEO_ONLY:
         for track in [t for t in tl.tracks if t.kind != otio.schema.TrackKind.Video]:
             tl.tracks.remove(track)
         tl.tracks.markers.clear()
+        for clip in tl.tracks[0].find_clips():
+            for fx in clip.effects:
+                if isinstance(fx, otio.schema.LinearTimeWarp):
+                    fx.time_scalar = abs(fx.time_scalar)
     if not out.parent.is_dir():
         raise InvalidInput(f"path: the folder {out.parent} does not exist")
     part = out.with_name(out.name + ".part")
@@ -439,6 +518,8 @@ class _Placed:
     name: str
     start: int  # trim in, frames at the project fps (media start taken off)
     frames: int  # frames of the clip kept, transitions' offsets included
+    scalar: float = 1.0  # the source frames one played frame takes (a LinearTimeWarp's)
+    ours: float = 1.0  # what the project plays it at (time_scalar), as written
 
 
 def _video(otio: Any, tl: Any, report: ImportReport) -> Any:
@@ -472,6 +553,8 @@ def read(rt: Runtime, path: str | Path) -> ImportReport:
         def frames(t: Any) -> int:
             return round(t.rescaled_to(fps).value)
 
+        ctx = Context(rt, fps, timeline_ops.entries(rt), otio)
+        here = {e.scene.id: e for e in ctx.entries}
         placed: list[_Placed | None] = []  # None: an item that breaks adjacency
         fades: dict[int, tuple[Any, int, int]] = {}  # index in placed of the clip before
         pending: Any = None
@@ -504,9 +587,31 @@ def read(rt: Runtime, path: str | Path) -> ImportReport:
                 placed.append(None)
                 continue
             seen.add(scene.id)
+            entry = here[scene.id]
+            ours = time_scalar(ctx, entry) if entry.effects.timed else 1.0
+            warps = [fx.time_scalar for fx in item.effects
+                     if isinstance(fx, otio.schema.LinearTimeWarp)]
             for fx in item.effects:
+                if isinstance(fx, otio.schema.LinearTimeWarp) or _our_effect(fx, entry):
+                    continue  # a speed (below), or written by us from the project's effects
                 report.unmapped.append(f"effect {fx.effect_name or fx.schema_name()!r} on "
                                        f"{item.name!r}: effects are not applied here")
+            scalar = math.prod(warps) if warps else ours
+            if not warps and entry.effects.timed:
+                report.unmapped.append(
+                    f"{item.name!r}: the file gives it no speed (an FCP 7 XML or EDL may carry "
+                    f"none); read at the project's {abs(ours):g}x"
+                    f"{', backwards' if ours < 0 else ''}")
+            if not math.isclose(abs(scalar), abs(ours), rel_tol=1e-6):
+                report.unmapped.append(
+                    f"speed {scalar:g}x on {item.name!r} (the project plays it at {ours:g}x): "
+                    "not applied; the clip is read at the project's speed (set a speed with "
+                    "p.timeline.effects)")
+                scalar = ours
+            elif (scalar < 0) != (ours < 0):
+                report.unmapped.append(
+                    f"{item.name!r} plays {'backwards' if scalar < 0 else 'forwards'} in the file: "
+                    "not applied (set reverse with p.timeline.effects)")
             sr = item.source_range or item.available_range()
             media_start = 0
             ref = item.media_reference
@@ -514,7 +619,7 @@ def read(rt: Runtime, path: str | Path) -> ImportReport:
             if avail is not None:
                 media_start = frames(avail.start_time)
             placed.append(_Placed(scene, item.name, frames(sr.start_time) - media_start,
-                                  frames(sr.duration)))
+                                  frames(sr.duration), abs(scalar) or 1.0, ours))
             if prev_fade is not None:
                 fades[len(placed) - 2] = (prev_fade, frames(prev_fade.in_offset),
                                           frames(prev_fade.out_offset))
@@ -529,16 +634,21 @@ def read(rt: Runtime, path: str | Path) -> ImportReport:
                                        "of the clips it joins is not mapped")
                 continue
             before.frames += b
-            after.start -= a
+            after.start -= round(a * after.scalar)  # source frames the transition's half took
             after.frames += a
 
         edits: dict[str, ClipEdit] = {}
         current = rt.state.timeline.edits
         for p in (x for x in placed if x is not None):
             ed = current.get(p.scene.id) or ClipEdit()
+            e = here[p.scene.id]
+            if (e.effects.timed and math.isclose(p.scalar, abs(p.ours), rel_tol=1e-6)
+                    and (p.start, p.frames) == (ctx.frames(e.trim_in_s), e.frames)):
+                edits[p.scene.id] = ed  # as written: the played frames round; keep the trim
+                continue
             try:
                 new = timeline_ops.checked_trim(rt, p.scene, ed, p.start / fps,
-                                                (p.start + p.frames) / fps)
+                                                (p.start + round(p.frames * p.scalar)) / fps)
             except NbvideoError as exc:
                 raise InvalidInput(f"clip {p.name!r} (scene {number[p.scene.id]}): {exc}") \
                     from None
@@ -602,6 +712,24 @@ def read(rt: Runtime, path: str | Path) -> ImportReport:
         with label:
             timeline_ops.apply_cut(rt, order, changed)
     return report
+
+
+def _our_effect(fx: Any, e: Entry) -> bool:
+    """Whether `fx` is a named effect `clip_effects` wrote with the scene's current value."""
+    mine = _plain(fx.metadata.get(META)) if fx.metadata else None
+    if not isinstance(mine, dict):
+        return False
+    now = e.effects.model_dump(mode="json", exclude_defaults=True)
+    return mine.get("kind") in now and now[mine["kind"]] == mine.get("value")
+
+
+def _plain(v: Any) -> Any:
+    """OTIO's metadata containers (AnyDictionary, AnyVector) as plain dicts and lists."""
+    if isinstance(v, str | int | float | bool) or v is None:
+        return v
+    if hasattr(v, "keys"):
+        return {str(k): _plain(v[k]) for k in v.keys()}
+    return [_plain(x) for x in v]
 
 
 def _kept(scene: Scene, ed: ClipEdit) -> tuple[float, float]:
