@@ -158,7 +158,10 @@ def _checked_path(given: str | os.PathLike[str], root: Path, rule: ImportRule,
     try:
         st = path.lstat()
     except FileNotFoundError:
-        raise MediaMissing(f"{f}: {quote(text)} does not exist") from None
+        where = "" if raw.is_absolute() else (
+            f" in the project folder {root} (a relative path is read from there; give an "
+            "absolute path for a file elsewhere)")
+        raise MediaMissing(f"{f}: {quote(text)} does not exist{where}") from None
     except OSError as exc:  # a name too long, a folder that is a file
         raise refusal(rule, text, f"cannot be read ({exc.strerror})") from None
     if not stat.S_ISREG(st.st_mode):
