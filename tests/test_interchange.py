@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -436,3 +437,69 @@ def test_speed_through_fcp_xml_and_edl_is_said_and_reads_back_without_changing_t
     assert not report.changed
     assert p.timeline.to_pandas().equals(before)
     assert p.timeline.effects(2).speed == 2 and p.timeline.effects(3).reverse
+
+
+def test_every_track_item_is_on_its_own_otio_track_at_its_time(rendered: nv.Project,
+                                                               tmp_path: Path) -> None:
+    """Overlays (V2 and up) and sound items reach the editor: each track's items in time
+    order with gaps between, overlapping items on a second lane, a keyframed logo's fields in
+    its metadata, a text item as a generator, a built-in whoosh pointing at its file."""
+    from PIL import Image
+
+    p = rendered
+    fps = p.state.brief.fps
+    (p.path / "assets").mkdir(exist_ok=True)
+    Image.new("RGBA", (80, 40), (255, 0, 0, 255)).save(p.path / "assets/logo.png")
+    logo = p.timeline.add_image("assets/logo.png", 1.0, 2.0, x=0.9, y=0.1, width=0.2)
+    p.timeline.keyframe(logo.id, "opacity", 0.0, 0.0)
+    p.timeline.keyframe(logo.id, "opacity", 0.5, 1.0, "ease-out")
+    text = p.timeline.add_text("Trail ready", 2.0, 1.5)  # overlaps the logo: a second lane
+    top = p.timeline.add_image("assets/logo.png", 0.5, 1.0, track="V3", effects={"blur": 2})
+    whoosh = p.timeline.add_audio(effect="whoosh", start_s=1.5)
+    p.export("fx")  # renders the whoosh's file, so its reference is on disk
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        out = p.timeline.to_otio(tmp_path / "cut.otio")
+    tl = otio.adapters.read_from_file(str(out))
+    by = {t.name: t for t in tl.tracks}
+    assert [t.name for t in tl.video_tracks()] == ["V1 scenes", "V2 items", "V2 items lane 2",
+                                                    "V3 items"]
+
+    def placed(track: otio.schema.Track) -> list[tuple[str, int, int]]:
+        return [(c.metadata["nbvideo"]["item"]["id"],
+                 _frames(track.range_of_child(c).start_time, fps), _frames(c.duration(), fps))
+                for c in track.find_clips()]
+
+    assert placed(by["V2 items"]) == [(logo.id, fps, 2 * fps)]
+    assert placed(by["V2 items lane 2"]) == [(text.id, 2 * fps, round(1.5 * fps))]
+    assert placed(by["V3 items"]) == [(top.id, round(0.5 * fps), fps)]
+    assert placed(by["sfx items"]) == [(whoosh.id, round(1.5 * fps),
+                                        round(whoosh.duration_s * fps))]
+    (clip,) = by["V2 items"].find_clips()
+    kept = clip.metadata["nbvideo"]["item"]
+    assert kept["x"] == 0.9 and [k["value"] for k in kept["keyframes"]["opacity"]] == [0, 1]
+    assert Path(otio.url_utils.filepath_from_url(clip.media_reference.target_url)) == (
+        p.path / "assets/logo.png").resolve()
+    (words,) = by["V2 items lane 2"].find_clips()
+    assert words.media_reference.parameters["text"] == "Trail ready"
+    (blurred,) = by["V3 items"].find_clips()
+    assert [fx.effect_name for fx in blurred.effects] == ["nbvideo blur"]
+    (sound,) = by["sfx items"].find_clips()
+    assert Path(otio.url_utils.filepath_from_url(sound.media_reference.target_url)).is_file()
+    report = p.timeline.from_otio(out)
+    assert not report.changed
+    assert any("V2 items" in u and "not read" in u for u in report.unmapped)
+
+
+def test_fcp_xml_carries_the_overlay_and_sound_items(p24: nv.Project, tmp_path: Path) -> None:
+    from PIL import Image
+
+    p = p24
+    (p.path / "assets").mkdir(exist_ok=True)
+    Image.new("RGBA", (80, 40), (255, 0, 0, 255)).save(p.path / "assets/logo.png")
+    p.timeline.add_image("assets/logo.png", 1.0, 2.0)
+    p.timeline.add_audio(effect="whoosh", start_s=1.5)
+    tl = otio.adapters.read_from_file(str(p.timeline.to_otio(tmp_path / "cut.xml")))
+    assert [len(list(t.find_clips())) for t in tl.video_tracks()] == [len(p.scenes), 1]
+    assert any(_frames(t.range_of_child(c).start_time, 24) == 36
+               for t in tl.audio_tracks() for c in t.find_clips())

@@ -272,6 +272,7 @@ class TimelineView:
           less the halves of the crossfades either side) with crossfades as SMPTE_Dissolve
           transitions; audio tracks hold the clips' own sound where the export uses it
           (presenters, lip syncs), the voice-over lines at their times and the music; the
+          overlay tracks (V2..V9) and sound items on tracks of their own; the
           sequence has a marker per scene (title and beat) and per caption, and the
           captions as cues in the timeline's metadata. Rate: the project's fps.
         - ``.xml``: Final Cut Pro 7 XML (otio-fcp-adapter), which Premiere Pro and DaVinci

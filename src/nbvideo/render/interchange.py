@@ -36,7 +36,9 @@ from nbvideo.edit import timeline as timeline_ops
 from nbvideo.edit.timeline import Entry
 from nbvideo.errors import InvalidInput, NbvideoError, quote
 from nbvideo.generate.lipsync import lip_synced
+from nbvideo.model.effects import Effects
 from nbvideo.model.state import ClipEdit, Scene
+from nbvideo.model.tracks import OVERLAY_TRACKS
 from nbvideo.render.finishing import (
     VOICE_LEAD_S,
     caption_cues,
@@ -45,6 +47,7 @@ from nbvideo.render.finishing import (
     voice_model_name,
 )
 from nbvideo.runtime.context import Runtime
+from nbvideo.sound import sfx
 
 META = "nbvideo"
 """The metadata key this module writes and reads on the timeline, tracks and clips."""
@@ -162,19 +165,28 @@ def video_track(ctx: Context) -> Any:
 
 
 def time_scalar(ctx: Context, e: Entry) -> float:
-    """The LinearTimeWarp an editor plays the clip with: source frames over played frames,
-    negative when reversed. A constant speed is written as itself; a ramp or a freeze as the
-    average that spends the same source frames over the same played frames."""
-    fx = e.effects
+    """The LinearTimeWarp an editor plays a scene's clip with (see `_scalar`)."""
+    return _scalar(e.effects, ctx.frames(e.kept_s), e.frames)
+
+
+def _scalar(fx: Effects, source_frames: float, played_frames: int) -> float:
+    """Source frames over played frames, negative when reversed. A constant speed is written
+    as itself; a ramp or a freeze as the average that spends the same source frames over the
+    same played frames."""
     if fx.ramp or fx.freeze is not None:
-        scalar = ctx.frames(e.kept_s) / max(1, e.frames)
+        scalar = source_frames / max(1, played_frames)
     else:
         scalar = fx.speed
     return -scalar if fx.reverse else scalar
 
 
 def clip_effects(ctx: Context, e: Entry) -> list[Any]:
-    """A scene's effects as OTIO effects: its time as a LinearTimeWarp (OTIO's own, which
+    """A scene's effects as OTIO effects (`_as_effects`)."""
+    return _as_effects(ctx, e.effects, time_scalar(ctx, e) if e.effects.timed else 1.0)
+
+
+def _as_effects(ctx: Context, fx: Effects, scalar: float) -> list[Any]:
+    """Effects as OTIO effects: their time as a LinearTimeWarp (OTIO's own, which
     the FCP XML and EDL adapters carry as a speed), every other effect as a named Effect
     holding its values: an editor lists it but does not apply it. What an editor will not
     reproduce is said once per write (`write` warns).
@@ -182,10 +194,10 @@ def clip_effects(ctx: Context, e: Entry) -> list[Any]:
     OTIO's convention (opentimelineio.readthedocs.io, "Time Effects"): a LinearTimeWarp does
     not change the clip's duration on its track; its source_range starts at the first source
     frame and lasts the played duration, and the scalar says how fast the source goes by."""
-    schema, fx = ctx.otio.schema, e.effects
+    schema = ctx.otio.schema
     out: list[Any] = []
     if fx.timed:
-        out.append(schema.LinearTimeWarp(name="speed", time_scalar=time_scalar(ctx, e),
+        out.append(schema.LinearTimeWarp(name="speed", time_scalar=scalar,
                                          metadata={META: {"kind": "speed"}}))
     for name, value in fx.model_dump(mode="json", exclude_defaults=True).items():
         if name in ("speed", "reverse"):
@@ -319,10 +331,76 @@ def music_track(ctx: Context) -> Any | None:
     return track
 
 
+# ---------------------------------------------------------------------- track items
+def item_tracks(ctx: Context) -> list[Any]:
+    """The items of the timeline's own tracks (V2..V9 overlays; voice, music, sfx and clips
+    sounds added with p.timeline.add_*), one OTIO track per track, with gaps between items.
+    Items that overlap on one of our tracks go on extra OTIO tracks ("V2 items lane 2"): an
+    OTIO track plays one item at a time. Overlays come in drawing order (V2 under V3), after
+    V1. Each clip keeps the item's fields (position, size, opacity, blend, keyframes,
+    effects) in its metadata; a text item is a GeneratorReference holding its text and style."""
+    schema = ctx.otio.schema
+    tracks = ctx.rt.state.timeline.tracks
+    out = []
+    for name in sorted(tracks, key=lambda n: (n not in OVERLAY_TRACKS, n)):
+        t = tracks[name]
+        lanes: list[list[Any]] = []
+        for item in sorted(t.items.values(), key=lambda i: (i.start_s, i.id)):
+            lane = next((ln for ln in lanes if ln[-1].end_s <= item.start_s + 1e-9), None)
+            if lane is None:
+                lane = []
+                lanes.append(lane)
+            lane.append(item)
+        for k, lane in enumerate(lanes, 1):
+            track = schema.Track(
+                name=f"{name} items" if k == 1 else f"{name} items lane {k}",
+                kind=schema.TrackKind.Video if t.kind == "overlay" else schema.TrackKind.Audio,
+                metadata={META: {"track": name, "lane": k, "mute": t.mute, "solo": t.solo,
+                                 "gain_db": t.gain_db}})
+            at = 0
+            for item in lane:
+                start, length = ctx.frames(item.start_s), ctx.frames(item.duration_s)
+                if start > at:
+                    track.append(schema.Gap(source_range=ctx.span(0, start - at)))
+                track.append(_item_clip(ctx, item, length))
+                at = start + length
+            out.append(track)
+    return out
+
+
+def _item_clip(ctx: Context, item: Any, length: int) -> Any:
+    """One track item as an OTIO clip `length` frames long."""
+    schema = ctx.otio.schema
+    fx = getattr(item, "effects", None)
+    scalar = 1.0
+    if fx is not None and fx.timed:
+        hold = fx.freeze.hold_s if fx.freeze is not None else 0.0
+        source_s = max(0.0, length / ctx.fps - hold) / fx.speed_s(1.0)
+        scalar = _scalar(fx, source_s * ctx.fps, length)
+    start = 0
+    if item.kind == "text":
+        ref = schema.GeneratorReference(
+            name="text", generator_kind="nbvideo.text", available_range=ctx.span(0, length),
+            parameters={"text": item.text, "font": item.font or "", "color": item.color or "",
+                        "size": item.size})
+    else:
+        rel = item.path if item.path is not None else sfx.effect_path(ctx.rt, item.effect)
+        start = ctx.frames(getattr(item, "source_in_s", 0.0))
+        # The media lasts at least what the item plays of it (a still, as long as it shows);
+        # FCP XML needs a length for every file.
+        used = math.ceil(length * abs(scalar))
+        ref = ctx.ref(rel, (start + used) / ctx.fps, f"{item.kind} {rel}")
+    effects = _as_effects(ctx, fx, scalar) if fx is not None and fx.active else []
+    return schema.Clip(name=f"{item.kind} [{item.id}]", media_reference=ref,
+                       source_range=ctx.span(start, length), effects=effects,
+                       metadata={META: {"item": item.model_dump(mode="json")}})
+
+
 TrackBuilder = Callable[[Context], Any]
-TRACKS: tuple[TrackBuilder, ...] = (video_track, clip_sound_track, voice_track, music_track)
+TRACKS: tuple[TrackBuilder, ...] = (video_track, item_tracks, clip_sound_track, voice_track,
+                                    music_track)
 """Built in this order (video first: adapters and NLEs take the first video track as the
-cut); a builder returns None when its track would be empty."""
+cut); a builder returns None when its track would be empty, or a list of tracks."""
 
 
 # ---------------------------------------------------------------------- markers
@@ -362,9 +440,10 @@ def _build(rt: Runtime) -> tuple[Any, Context]:
         tl = otio.schema.Timeline(name=rt.state.storyboard_title or rt.state.name,
                                   global_start_time=ctx.t(0))
         for builder in TRACKS:
-            track = builder(ctx)
-            if track is not None:
-                tl.tracks.append(track)
+            built = builder(ctx)
+            for track in built if isinstance(built, list) else [built]:
+                if track is not None:
+                    tl.tracks.append(track)
         captions = _markers(ctx, tl.tracks)
         tl.metadata[META] = {"project": rt.state.name, "fps": ctx.fps,
                              "aspect": rt.state.brief.aspect, "captions": captions}
@@ -527,13 +606,15 @@ def _video(otio: Any, tl: Any, report: ImportReport) -> Any:
     if not videos:
         raise InvalidInput(f"{report.path} has no video track; nothing to read the cut from")
     for t in videos[1:]:
-        report.unmapped.append(f"video track {t.name or '(unnamed)'}: not read (the project "
-                               "has one picture track; only the first video track is read)")
+        report.unmapped.append(f"video track {t.name or '(unnamed)'}: not read (only the first "
+                               "video track, the scenes, is read; overlay items are edited here "
+                               "with p.timeline.move/trim/set)")
     for t in tl.tracks:
         if t.kind != otio.schema.TrackKind.Video:
             report.unmapped.append(
                 f"audio track {t.name or '(unnamed)'}: not read (voice-over, music and clip "
-                "sound follow the picture and p.finish settings)")
+                "sound follow the picture and p.finish settings; sound items are edited here "
+                "with p.timeline.move/trim/set)")
     return videos[0]
 
 

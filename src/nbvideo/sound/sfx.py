@@ -234,6 +234,13 @@ def _find(rt: Runtime, name: str) -> Effect:
                        + "; import your own with p.import_sound_effect(path, name=...)")
 
 
+def effect_path(rt: Runtime, name: str) -> str:
+    """Where the named effect's WAV is kept in the project (a built-in's may not be rendered
+    yet: `effect_files` makes it)."""
+    e = _find(rt, name)
+    return f"{BUILTIN_DIR}/{name}-v{SFX_VERSION}.wav" if e.source == "built-in" else str(e.path)
+
+
 def effect_files(rt: Runtime, names: Sequence[str]) -> dict[str, Path]:
     """Each named effect's WAV in the project: a built-in is rendered on first use into
     assets/sfx/builtin/; an imported one is where its import put it."""
