@@ -43,6 +43,16 @@ def catalog_as_shipped() -> Iterator[None]:
     catalog._CATALOG.update(kept)
 
 
+@pytest.fixture(autouse=True)
+def engine_log_of_its_own(tmp_path_factory: pytest.TempPathFactory,
+                          monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test shares engine outcomes only with itself (store/engine_log.py): a test that
+    makes an engine fail must not send another test's routing around it."""
+    path = tmp_path_factory.mktemp("engine-log") / "engine-calls.jsonl"
+    monkeypatch.setenv("NBVIDEO_ENGINE_LOG", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def rendered_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project taken through storyboard and clips, then closed (so copies can be opened)."""

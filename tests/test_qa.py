@@ -201,6 +201,45 @@ def test_auto_routes_around_a_model_that_keeps_failing_and_says_so(
     p.close()
 
 
+def test_a_new_project_routes_around_an_engine_another_project_saw_fail(
+    double: ReplicateDouble, tmp_path: Path, engine_log_of_its_own: Path,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second notebook's first cut does not pay a clip's wait to learn what the first one
+    already saw: engines' outcomes are shared on this machine (no prompts, no keys, no
+    costs), and "auto" reads them before anything is sent. Switched off, it learns alone."""
+    a = boarded(tmp_path / "a", duration_s=6)
+    first = str(a.estimate(model="auto").iloc[1]["model"])
+    ref = get_model(first).ref
+    double.fail_refs[ref] = 3
+    with pytest.raises(ClipFailed):
+        a.generate_clips(scenes=[1], model=first, retries=2).wait(60)
+    a.close()
+    shared = engine_log_of_its_own.read_text()
+    assert first in shared and "CUDA" not in shared and "Boots" not in shared
+    assert "r8_" not in shared and "cost" not in shared
+
+    b = boarded(tmp_path / "b", duration_s=6)
+    assert b.costs.query("kind == 'actual' and phase == 'clips'").empty  # no clip paid yet
+    with pytest.warns(nv.RoutingWarning, match=f"routes around {first}: it failed 3 of"):
+        est = b.estimate(model="auto")
+    assert (est.iloc[1:]["model"] != first).all()
+    assert not b.provider_health().set_index("model").loc[first, "healthy"]
+    creates = double.creates[ref]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nv.RoutingWarning)
+        b.generate_clips(model="auto").wait(120)
+    assert double.creates[ref] == creates  # never asked
+    b.close()
+
+    monkeypatch.setenv("NBVIDEO_ENGINE_LOG", "off")
+    c = boarded(tmp_path / "c", duration_s=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", nv.RoutingWarning)
+        assert str(c.estimate(model="auto").iloc[1]["model"]) == first
+    c.close()
+
+
 def test_health_counts_only_what_the_provider_answers_for(tmp_path: Path) -> None:
     from nbvideo.generate.health import health_table
 

@@ -413,11 +413,13 @@ class Project:
 
     def provider_health(self) -> pd.DataFrame:
         """Failure rate and latency per provider and model over their recent calls (from the
-        ledger), and `slowness`, the median latency against what the model usually takes;
-        `healthy` False or `slow` True means model="auto" routes around it."""
+        ledger, and from other projects on this machine in the last day: see
+        store/engine_log.py), and `slowness`, the median latency against what the model
+        usually takes; `healthy` False or `slow` True means model="auto" routes around it."""
         from nbvideo.generate.health import health_table
 
-        return health_table(self.costs, expected=self._rt.providers.typical_latency_s)
+        return health_table(self._rt.ledger.health_rows(),
+                            expected=self._rt.providers.typical_latency_s)
 
     @_shows_as_grid
     def regenerate_clip(self, ref: str | int, prompt: str | None = None, *,

@@ -268,7 +268,7 @@ def _failing(rt: Runtime, model: str) -> str | None:
     """Why `model` is unhealthy by the ledger (generate/health.py), or None. Scenes failing
     at once on one model all fill the ledger, so a model that is down costs each scene one
     failed prediction, not 1 + retries, before it falls back."""
-    return unhealthy_models(rt.ledger.to_pandas()).get(model)
+    return unhealthy_models(rt.ledger.health_rows()).get(model)
 
 
 def qa_expectation(rt: Runtime, video: Any, scene: Scene) -> Expectation:

@@ -33,11 +33,14 @@ Costs = Callable[[], pd.DataFrame]
 
 
 def avoided(rt: Runtime, costs: Costs, stacklevel: int = 2) -> dict[str, str]:
-    """Unhealthy or slow models (from this project's ledger, against what each model's
-    client expects) that "auto" routes around; says so."""
+    """Unhealthy or slow models (from this project's ledger and what other projects on this
+    machine saw lately, against what each model's client expects) that "auto" routes around;
+    says so."""
     from nbvideo.generate.health import unhealthy_models
+    from nbvideo.store.engine_log import with_others
 
-    avoid = unhealthy_models(costs(), expected=rt.providers.typical_latency_s)
+    avoid = unhealthy_models(with_others(costs(), rt.ledger.path),
+                             expected=rt.providers.typical_latency_s)
     for m, why in avoid.items():
         warnings.warn(f"model='auto' routes around {m}: it {why}; it stays only as a last "
                       "resort (see p.provider_health())", RoutingWarning, stacklevel=stacklevel + 1)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nbvideo.model.state import utcnow
+from nbvideo.store import engine_log
 
 if TYPE_CHECKING:  # pandas is imported by the two functions that make frames: a ledger is
     import pandas as pd  # appended to and read (e.g. by `nbvideo ls`) without it
@@ -66,7 +67,13 @@ class Ledger:
             fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())
+        engine_log.note(entry, self.path)  # what routing in other projects learns from
         return entry
+
+    def health_rows(self) -> pd.DataFrame:
+        """This ledger with the other projects' recent engine outcomes (store/engine_log.py):
+        what provider health and model="auto" read."""
+        return engine_log.with_others(self.to_pandas(), self.path)
 
     def entries(self) -> list[LedgerEntry]:
         """Every readable line. A torn last line (a crash mid-write) is skipped with a warning."""
