@@ -44,15 +44,18 @@ HEAVY_LOOKAHEAD = 5
 HEAVY_THREADS = 4  # at most; x264's own default is 1.5 x cores, each thread ~40 MB at 4K
 _HEAVY_DECODE_THREADS = 2
 
-# The estimate's terms, in frames of the size they are held at (see graph_bytes).
+# The estimate's terms, in frames of the size they are held at (see graph_bytes). Fitted to
+# peaks measured at 2160p from 4K sources on 2 cores (this ffmpeg, the bounds above): one
+# input re-encoded 0.72 GB; two with a crossfade 1.12-1.14 GB; three, two crossfades 1.42 GB
+# (estimates 0.71, 1.10, 1.46).
 DECODER_FRAMES = 14  # per input: references + one per decoder thread + the frame queue to
 #                      the graph (ffmpeg's scheduler lets each decoder run a few frames ahead)
 DECODER_FRAMES_HEAVY = 10  # the same with the decoder's threads bounded above 1080p
 CHAIN_FRAMES = 3  # per input: fps/tpad/fit hold a frame or two at the output size
-TRANSITION_FRAMES = 6  # per transition: xfade's two inputs queued, in 4:4:4 (2x a 4:2:0 frame)
+TRANSITION_FRAMES = 9  # per transition: xfade's two inputs queued, in 4:4:4 (2x a 4:2:0 frame)
 OVERLAY_FRAMES = 4  # per overlay source (movie=): decoder + scaled RGBA copy at output size
 X264_FRAME_FACTOR = 3.3  # an x264 frame is ~3.3 yuv420p frames (padding, hpel, lowres)
-X264_FIXED_FRAMES = 4  # references + the frame being encoded + the output picture
+X264_FIXED_FRAMES = 5  # references + the frame being encoded + the output picture
 GRAPH_FIXED_BYTES = 60_000_000  # ffmpeg itself: code, libraries, muxer, packet queues
 
 
