@@ -430,9 +430,8 @@ def _render_chunks(clips: list[RenderClip], infos: list[MediaInfo], segs: list[_
                                f"{chunk.start + chunk.frames}) has {info.frames} frames; "
                                f"planned {chunk.frames}")
         if parts and info.extradata_sha1 != _inspect(parts[0]).extradata_sha1:
-            raise RenderFailed(f"chunk {n} of the export was encoded with other settings than "
-                               "chunk 0, so they cannot be joined; export with "
-                               "smart=False and a larger RenderSpec.max_graph_bytes")
+            raise RenderFailed(f"chunk {n} of the export was encoded with other settings "
+                               "than chunk 0, so the chunks cannot be joined")
         parts.append(out)
         done += chunk.frames
     return parts
