@@ -259,3 +259,22 @@ def test_smart_pieces_go_through_the_gate(src: list[Path], tmp_path: Path) -> No
     for n, (_, f) in enumerate(a):  # the box on every frame of its time, both sides of cuts
         white = float(f[box].mean()) > 240 and float(f[box].std()) < 6
         assert white == (FPS <= n <= 5 * FPS), n
+
+
+@pytest.mark.slow
+def test_chunked_export_carries_the_soundtrack(src: list[Path], tmp_path: Path) -> None:
+    clips = [RenderClip(path=src[0], duration_s=2, transition=XF),
+             RenderClip(path=src[1], duration_s=2)]
+    frames, seconds = plan_duration(clips, FPS)
+    audio = tmp_path / "music.m4a"
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
+                    "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac", str(audio)],
+                   check=True)
+    r = export_timeline(clips, _spec(tmp_path / "a.mp4", audio=audio, max_graph_bytes=1))
+    assert r.chunks == 2 and r.frames == frames
+    info = probe(r.path, count_frames=True)
+    assert info.has_audio and info.frames == frames
+    with av.open(str(r.path)) as c:
+        a = c.streams.audio[0]
+        assert a.duration is not None and a.time_base is not None
+        assert float(a.duration * a.time_base) == pytest.approx(seconds, abs=0.05)

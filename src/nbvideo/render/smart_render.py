@@ -35,7 +35,13 @@ from nbvideo.media.ffmpeg import FFmpegError, MediaInfo, RenderCanceled, run_ffm
 from nbvideo.model.state import frame_size
 from nbvideo.render import engine as render
 from nbvideo.render.cache import bound_cache
-from nbvideo.render.chunks import Span, overlay_sources, plan_chunks, shifted_overlay
+from nbvideo.render.chunks import (
+    Span,
+    graph_bytes,
+    overlay_sources,
+    plan_chunks,
+    shifted_overlay,
+)
 from nbvideo.render.engine import RenderClip, RenderResult, RenderSpec
 from nbvideo.render.mezzanine import EncodeParams, Mezzanine, normalize
 from nbvideo.render.segments import Part, Piece, plan_pieces, spans_to_frames
@@ -198,14 +204,15 @@ def export_smart(
     if render._can_copy(infos, segs, spec, size):  # plain concat is cheaper still
         return render.export_timeline(clips, spec, on_progress=on_progress, cancel=cancel)
     try:
-        return _smart(clips, segs, spec, size, cache_dir, overlay_spans, cache_bytes,
+        return _smart(clips, segs, infos, spec, size, cache_dir, overlay_spans, cache_bytes,
                       on_progress, cancel, on_mezzanine, overlay_for)
     except _SmartUnsupported as why:
         result = render.export_timeline(clips, spec, on_progress=on_progress, cancel=cancel)
         return result.model_copy(update={"fallback": str(why)})
 
 
-def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
+def _smart(clips: list[RenderClip], segs: list[render._Seg], infos: list[MediaInfo],
+           spec: RenderSpec,
            size: tuple[int, int], cache_dir: Path, overlay_spans: list[tuple[float, float]] | None,
            cache_bytes: int, on_progress: Callable[[float], None] | None,
            cancel: threading.Event | None,
@@ -225,10 +232,13 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
                          [s.kind for s in segs])
     if not any(p.kind == "copy" for p in pieces):
         raise _SmartUnsupported("no stretch of the timeline is long enough to copy")
-    # Above 1080p one ffmpeg at a time: a 4K encode already uses every core (frame threads)
-    # and holds ~0.5 GB; two at once would double the peak for little speed. The graphs
-    # running at once share the memory budget.
-    workers = 1 if render.heavy(size) else max(1, min(4, os.cpu_count() or 1))
+    # The graphs running at once share the memory budget: as many workers as mezzanine
+    # builds (one source, one encoder: the smallest graph there is) fit in it, so above
+    # 1080p one ffmpeg at a time (a 4K encode already uses every core and holds ~0.7 GB).
+    # Each encoded piece is then held to its share of the budget.
+    one = max(graph_bytes([(i.width, i.height)], size) for i in infos)
+    workers = 1 if render.heavy(size) else max(1, min(4, os.cpu_count() or 1,
+                                                      spec.max_graph_bytes // one))
     pieces = _gated(pieces, size, spec.max_graph_bytes // workers, overlay_sources(spec.overlay))
     mezz_dir, seg_dir = cache_dir / "mezzanine" / params.key(), cache_dir / "segments"
     seg_dir.mkdir(parents=True, exist_ok=True)
