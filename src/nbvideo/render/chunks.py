@@ -47,9 +47,10 @@ _HEAVY_DECODE_THREADS = 2
 # The estimate's terms, in frames of the size they are held at (see graph_bytes). Fitted to
 # peaks measured at 2160p from 4K sources on 2 cores (this ffmpeg, the bounds above): one
 # input re-encoded 0.72 GB; two with a crossfade 1.12-1.14 GB; three, two crossfades 1.42 GB
-# (estimates 0.71, 1.10, 1.46).
-DECODER_FRAMES = 14  # per input: references + one per decoder thread + the frame queue to
-#                      the graph (ffmpeg's scheduler lets each decoder run a few frames ahead)
+# (estimates 0.71, 1.10, 1.46). At 1080p from 1080p sources: one input 0.34 GB, four with
+# crossfades 0.59, eight 0.87 (estimates 0.30, 0.54, 0.87).
+DECODER_FRAMES = 5  # per input up to 1080p: references, decoder threads, the frame queue to
+#                     the graph (ffmpeg's scheduler lets each decoder run a few frames ahead)
 DECODER_FRAMES_HEAVY = 10  # the same with the decoder's threads bounded above 1080p
 CHAIN_FRAMES = 3  # per input: fps/tpad/fit hold a frame or two at the output size
 TRANSITION_FRAMES = 9  # per transition: xfade's two inputs queued, in 4:4:4 (2x a 4:2:0 frame)
