@@ -2,14 +2,16 @@
 
 Six 10 s 4K test-pattern clips (testsrc2, ultrafast, each tinted differently) are imported
 into a project with `p.import_clip`, one per scene, joined by 0.5 s crossfades, and exported
-at 2160p the way a user does (`p.export(resolution="2160p")`: smart export, mezzanines made
-from the originals). Figures, measured in this run:
+at 2160p the way a user does, both ways: `p.export(resolution="2160p", smart=False)` (the
+full path: one filter graph, or consecutive chunks when one graph would exceed the memory
+budget of render/chunks.py) and `p.export(resolution="2160p")` (smart export, mezzanines made
+from the originals, from an empty cache). Figures, measured in this run:
 
 - peak RSS of the whole process tree (this Python process and every ffmpeg child, summed,
-  sampled every 50 ms) during the export; goal < 1.5 GB;
-- the export's wall time over plain ffmpeg doing the same film by hand (the six clips
-  crossfaded with chained xfade and encoded with the same x264 settings), and that
-  command's own peak RSS;
+  sampled every 50 ms) during each export; goal < 1.5 GB; and its ratio to the peak of
+  plain ffmpeg doing the same film by hand (the six clips crossfaded with chained xfade and
+  encoded with the same x264 settings, without bounds);
+- each export's wall time over that plain ffmpeg command's;
 - the time to make the 540p proxies of the six clips (in the background, after import).
 
 Run: `.venv/bin/python benchmarks/bench_uhd.py` (sources cached in benchmarks/.work/uhd/).
@@ -31,6 +33,7 @@ import psutil
 import nbvideo as nv
 from nbvideo.media import proxy
 from nbvideo.media.ffmpeg import ffmpeg_exe, probe
+from nbvideo.render.export import SMART_CACHE
 
 WORK = Path(__file__).resolve().parent / ".work" / "uhd"
 N_CLIPS = 6
@@ -154,27 +157,37 @@ def main() -> dict[str, object]:
             proxy.ensure(p.path, p.path / c.path, c.checksum, c.width, c.height)
         proxies_s = time.perf_counter() - t0
         base = tree_rss(psutil.Process())
-        with PeakRSS() as peak:
-            export_s, recs = _time(lambda: p.export("uhd", resolution="2160p"))
-        rec = recs[0]  # type: ignore[index]
+        # The full path first (one filter graph, chunked above the memory budget), then the
+        # smart path from fresh mezzanines, each with its own peak.
+        with PeakRSS() as full_peak:
+            full_s, full_recs = _time(lambda: p.export("uhd_full", resolution="2160p",
+                                                       smart=False))
+        shutil.rmtree(p.path / SMART_CACHE, ignore_errors=True)
+        with PeakRSS() as smart_peak:
+            smart_s, smart_recs = _time(lambda: p.export("uhd", resolution="2160p"))
+        full, smart = full_recs[0], smart_recs[0]  # type: ignore[index]
         hand_s, hand_peak = hand_xfade(sources, WORK / "hand.mp4")
     finally:
         p.close()
-    gb = peak.peak / 1e9
-    results: dict[str, object] = {
-        "uhd_export_s": round(export_s, 3), "uhd_hand_xfade_s": round(hand_s, 3),
-        "uhd_export_over_hand": round(export_s / hand_s, 3),
-        "uhd_peak_rss_gb": round(gb, 3), "uhd_python_rss_before_gb": round(base / 1e9, 3),
-        "uhd_hand_peak_rss_gb": round(hand_peak / 1e9, 3),
-        "uhd_proxies_s": round(proxies_s, 3),
-    }
+    results: dict[str, object] = {"uhd_proxies_s": round(proxies_s, 3),
+                                  "uhd_python_rss_before_gb": round(base / 1e9, 3),
+                                  "uhd_hand_xfade_s": round(hand_s, 3),
+                                  "uhd_hand_peak_rss_gb": round(hand_peak / 1e9, 3)}
     print(f"4K export: {N_CLIPS} x {CLIP_S:g} s {SIZE[0]}x{SIZE[1]} {FPS} fps imported clips, "
-          f"{XFADE_S} s crossfades -> {rec.width}x{rec.height} {rec.duration_s:.2f} s "
-          f"({rec.render.mode if rec.render else '?'})")
-    print(f"  peak RSS, Python + ffmpeg children  {gb:6.2f} GB (goal < {GOAL_PEAK_GB}; "
-          f"Python alone before the export {base / 1e9:.2f} GB)")
-    print(f"  export {export_s:7.1f} s vs plain ffmpeg xfade {hand_s:7.1f} s = "
-          f"{export_s / hand_s:.2f}x (plain ffmpeg's peak RSS {hand_peak / 1e9:.2f} GB)")
+          f"{XFADE_S} s crossfades -> 2160p (Python alone before the exports "
+          f"{base / 1e9:.2f} GB; plain ffmpeg xfade {hand_s:.1f} s, peak RSS "
+          f"{hand_peak / 1e9:.2f} GB)")
+    for name, rec, secs, peak in (("full", full, full_s, full_peak.peak),
+                                  ("smart", smart, smart_s, smart_peak.peak)):
+        results |= {f"uhd_{name}_export_s": round(secs, 3),
+                    f"uhd_{name}_over_hand": round(secs / hand_s, 3),
+                    f"uhd_{name}_peak_rss_gb": round(peak / 1e9, 3),
+                    f"uhd_{name}_peak_over_hand": round(peak / hand_peak, 3)}
+        mode = rec.render.mode if rec.render else "?"
+        print(f"  {name:5} path ({mode}, {rec.width}x{rec.height} {rec.frames} frames "
+              f"{rec.duration_s:.2f} s): peak RSS, Python + ffmpeg children "
+              f"{peak / 1e9:5.2f} GB (goal < {GOAL_PEAK_GB}) = {peak / hand_peak:.2f}x plain "
+              f"ffmpeg's; {secs:6.1f} s = {secs / hand_s:.2f}x plain ffmpeg's time")
     print(f"  six 540p proxies (background, after import)  {proxies_s:6.1f} s")
     return results
 

@@ -39,11 +39,27 @@ from nbvideo.media.ffmpeg import (
 )
 from nbvideo.model.effects import Effects, Focus
 from nbvideo.model.state import Aspect, ExportResolution, Fit, Transition, frame_size
+from nbvideo.render.chunks import (
+    GRAPH_BUDGET_BYTES,
+    HEAVY_LOOKAHEAD,
+    HEAVY_PIXELS,
+    HEAVY_THREADS,
+    Chunk,
+    Span,
+    Take,
+    decoder_bounds,
+    encoder_bounds,
+    heavy,
+    overlay_sources,
+    plan_chunks,
+    shifted_overlay,
+)
 from nbvideo.render.transitions import check_renderable, transition_lines
 
 __all__ = [
-    "FFmpegError", "RenderCanceled", "RenderClip", "RenderResult", "RenderSpec",
-    "export_timeline", "plan_duration", "poster_frame",
+    "HEAVY_LOOKAHEAD", "HEAVY_PIXELS", "HEAVY_THREADS", "FFmpegError", "RenderCanceled",
+    "RenderClip", "RenderResult", "RenderSpec", "decoder_bounds", "encoder_bounds",
+    "export_timeline", "heavy", "plan_duration", "poster_frame",
 ]
 
 MIN_KEPT_S = 0.5
@@ -55,34 +71,6 @@ X264Preset = Literal[
 _ASPECT_TOLERANCE = 0.01
 # moov index room reserved on the stream-copy path: ~12 bytes a frame in practice.
 _MOOV_BASE, _MOOV_PER_FRAME = 16_384, 40
-# Frames above 1080p (4K is 8.3 Mpx, 12 MB a frame in yuv420p) are where memory goes: x264
-# holds lookahead + thread frames of ~40 MB each (planes, half-pel planes, lowres copy) and
-# each decoder thread its own frames. Measured on one 4K veryfast encode on 2 cores: default
-# threads and lookahead ~0.9 GB; 2 threads and lookahead 5 ~0.5 GB, at the same speed.
-HEAVY_PIXELS = 1920 * 1088
-HEAVY_LOOKAHEAD = 5
-HEAVY_THREADS = 4  # at most; x264's own default is 1.5 x cores, each thread ~40 MB at 4K
-
-
-def heavy(size: tuple[int, int]) -> bool:
-    """Whether frames of this size are above 1080p (encoded and decoded with bounds)."""
-    return size[0] * size[1] > HEAVY_PIXELS
-
-
-def encoder_bounds(size: tuple[int, int]) -> tuple[list[str], list[str]]:
-    """(ffmpeg output arguments, x264 params) that bound an encoder's memory at `size`;
-    nothing below 1080p, so smaller exports are made exactly as before."""
-    if not heavy(size):
-        return [], []
-    return (["-threads", str(max(1, min(HEAVY_THREADS, os.cpu_count() or 1)))],
-            [f"rc-lookahead={HEAVY_LOOKAHEAD}"])
-
-
-def decoder_bounds(info: MediaInfo) -> list[str]:
-    """ffmpeg input arguments that bound a decoder's memory for a source above 1080p."""
-    return ["-threads", "2"] if heavy((info.width, info.height)) else []
-
-
 class RenderClip(BaseModel):
     """One clip on the timeline; `transition` leads INTO THE NEXT clip (ignored on the last)."""
 
@@ -121,6 +109,10 @@ class RenderSpec(BaseModel):
         "length, muxed as is.")
     video_args: list[str] = Field(
         default_factory=list, description="Extra encoder arguments, e.g. a preset's bitrate.")
+    max_graph_bytes: int = Field(
+        default=GRAPH_BUDGET_BYTES, gt=0, description="Memory one ffmpeg filter graph may "
+        "hold (render/chunks.py estimates it); a bigger film is rendered in chunks, joined "
+        "losslessly. Smart-export pieces are held to it too.")
 
     @field_validator("out")
     @classmethod
@@ -152,6 +144,8 @@ class RenderResult(BaseModel):
         default="full", description="copy: bit-for-bit concat; full: one filter graph; "
         "smart: stretches copied from mezzanines, the rest re-encoded (smart_render).")
     fallback: str | None = Field(default=None, description="Why a smart export ran the full path.")
+    chunks: int = Field(default=1, description="ffmpeg graphs the full path ran, one after "
+                        "another, to stay under `RenderSpec.max_graph_bytes` (then joined).")
     segments_copied: int = 0
     segments_encoded: int = Field(default=0, description="Pieces encoded by this export.")
     segments_cached: int = Field(default=0, description="Encoded pieces found in the cache.")
@@ -183,13 +177,15 @@ class Fx:
 class _Seg:
     """One clip in output frames: skip `start`, keep `frames`, overlap `xfade` frames with
     the next through the transition `kind` (see model/transitions.py). A clip with effects
-    (`fx`) is its effected window: `start` 0, `frames` as the effects play it."""
+    (`fx`) is its effected window as the effects play it, `fx_frames` long (0: `frames`),
+    of which a chunk shows `frames` from frame `start` (the whole: `start` 0)."""
 
     start: int
     frames: int
     xfade: int
     kind: str = "crossfade"
     fx: Fx | None = None
+    fx_frames: int = 0
 
 
 def _fmt(x: float) -> str:
@@ -313,10 +309,15 @@ def _filter_graph(infos: list[MediaInfo], segs: list[_Seg], spec: RenderSpec,
         fx = seg.fx
         if fx is None:
             first, count = seg.start, seg.frames
-        else:  # the kept source window; the effects make seg.frames frames of it
+        else:  # the kept source window; the effects make `full` frames of it
             first, count = round(fx.trim_in_s * fps), max(1, round(fx.source_s * fps))
+            full = seg.fx_frames or seg.frames
+            window = ([] if (seg.start, seg.frames) == (0, full) else  # a chunk's share
+                      [f"trim=start_frame={seg.start}:end_frame={seg.start + seg.frames}",
+                       "setpts=PTS-STARTPTS"])
             tail = ",".join([*time_filters(fx.effects, fx.source_s, fps),
-                             *picture_filters(fx.effects, size, fps, seg.frames, fx.lut), tail])
+                             *picture_filters(fx.effects, size, fps, full, fx.lut), tail,
+                             *window])
         head = (
             f"[{i}:v:0]fps={fps},tpad=stop_mode=clone:stop=-1,"
             f"trim=start_frame={first}:end_frame={first + count},"
@@ -364,6 +365,76 @@ def _filter_graph(infos: list[MediaInfo], segs: list[_Seg], spec: RenderSpec,
     else:
         lines.append(f"[{cur}]null[vout]")
     return ";".join(lines)
+
+
+def _spans(infos: list[MediaInfo], segs: list[_Seg]) -> list[Span]:
+    """The timeline as the memory gate sees it: each clip's output frames and source size."""
+    return [Span(frames=s.frames, xfade=s.xfade, source=(i.width, i.height))
+            for i, s in zip(infos, segs)]
+
+
+def _graph_inputs(clips: list[RenderClip], infos: list[MediaInfo]) -> list[str]:
+    return [a for c, info in zip(clips, infos)
+            for a in (*decoder_bounds(info), "-i", str(c.path))]
+
+
+def _encoder_args(spec: RenderSpec, size: tuple[int, int]) -> list[str]:
+    """The video encoder of a full export and of each of its chunks (they must agree to be
+    joined by stream copy). Above 1080p `encoder_bounds` bounds x264's memory: few threads,
+    a short rc lookahead, sync-lookahead=0."""
+    bounds, params = encoder_bounds(size)
+    return ["-c:v", "libx264", "-preset", spec.preset, "-crf", str(spec.crf),
+            *bounds, *(["-x264-params", ":".join(params)] if params else []),
+            *spec.video_args,
+            "-pix_fmt", "yuv420p", "-r", str(spec.fps), "-g", str(2 * spec.fps)]
+
+
+def _chunk_seg(seg: _Seg, take: Take) -> _Seg:
+    """A clip's share of a chunk as a segment of the chunk's own timeline."""
+    kind = seg.kind if take.xfade else "cut"
+    if seg.fx is not None:  # the effects play the whole window; the chunk trims after them
+        return _Seg(start=take.skip, frames=take.frames, xfade=take.xfade, kind=kind,
+                    fx=seg.fx, fx_frames=seg.fx_frames or seg.frames)
+    return _Seg(start=seg.start + take.skip, frames=take.frames, xfade=take.xfade, kind=kind)
+
+
+def _render_chunks(clips: list[RenderClip], infos: list[MediaInfo], segs: list[_Seg],
+                   chunks: list[Chunk], spec: RenderSpec, size: tuple[int, int], work: Path,
+                   on_progress: Callable[[float], None] | None,
+                   cancel: threading.Event | None) -> list[Path]:
+    """Each chunk its own ffmpeg, one after another (the point is one graph's memory at a
+    time), with the overlay moved to the chunk's place in the film. Checks that every chunk
+    has its frames and that all were encoded alike (so they join by stream copy)."""
+    total = sum(c.frames for c in chunks)
+    parts: list[Path] = []
+    done = 0
+    for n, chunk in enumerate(chunks):
+        csegs = [_chunk_seg(segs[t.clip], t) for t in chunk.takes]
+        cinfos = [infos[t.clip] for t in chunk.takes]
+        cspec = spec.model_copy(update={"overlay": shifted_overlay(spec.overlay, chunk.start)
+                                        if spec.overlay else None})
+        out = work / f"chunk{n:03d}.mp4"
+
+        def progress(frac: float, base: int = done, n_frames: int = chunk.frames) -> None:
+            if on_progress is not None:
+                on_progress((base + frac * n_frames) / total)
+
+        run_ffmpeg([*_graph_inputs([clips[t.clip] for t in chunk.takes], cinfos),
+                    "-filter_complex", _filter_graph(cinfos, csegs, cspec, size),
+                    "-map", "[vout]", "-an", "-sn", "-dn", *_encoder_args(spec, size),
+                    "-f", "mp4", str(out)],
+                   total_s=chunk.frames / spec.fps, on_progress=progress, cancel=cancel)
+        info = _inspect(out)
+        if info.frames != chunk.frames:
+            raise RenderFailed(f"chunk {n} of the export (frames {chunk.start} to "
+                               f"{chunk.start + chunk.frames}) has {info.frames} frames; "
+                               f"planned {chunk.frames}")
+        if parts and info.extradata_sha1 != _inspect(parts[0]).extradata_sha1:
+            raise RenderFailed(f"chunk {n} of the export was encoded with other settings "
+                               "than chunk 0, so the chunks cannot be joined")
+        parts.append(out)
+        done += chunk.frames
+    return parts
 
 
 def _monotonic(cb: Callable[[float], None] | None) -> Callable[[float], None] | None:
@@ -425,6 +496,9 @@ def export_timeline(
     size = frame_size(spec.aspect, spec.resolution)
     infos = [_inspect(c.path) for c in clips]
     copy = _can_copy(infos, segs, spec, size)
+    # The memory gate: one graph when the film fits the budget, else consecutive chunks.
+    chunks = [] if copy else plan_chunks(_spans(infos, segs), size, budget=spec.max_graph_bytes,
+                                         overlays=overlay_sources(spec.overlay))
     tmp = _temp_beside(spec.out, ".part")
     total_s = total_frames / spec.fps
     if spec.audio is not None and not spec.audio.is_file():
@@ -452,21 +526,24 @@ def export_timeline(
                     args = [*head, "-movflags", "+faststart", "-f", "mp4"]
                     run_ffmpeg([*args, str(tmp)], total_s=total_s,
                                on_progress=on_progress, cancel=cancel)
-            else:
-                args = [a for c, info in zip(clips, infos)
-                        for a in (*decoder_bounds(info), "-i", str(c.path))] + audio_in
-                bounds, params = encoder_bounds(size)
-                args += [
-                    "-filter_complex", _filter_graph(infos, segs, spec, size),
-                    "-map", "[vout]", *audio_map(len(clips)), "-sn", "-dn",
-                    "-c:v", "libx264", "-preset", spec.preset, "-crf", str(spec.crf),
-                    *bounds, *(["-x264-params", ":".join(params)] if params else []),
-                    *spec.video_args, "-c:a", "copy",
-                    "-pix_fmt", "yuv420p", "-r", str(spec.fps), "-g", str(2 * spec.fps),
-                    "-movflags", "+faststart", "-f", "mp4",
-                ]
+            elif len(chunks) == 1:
+                args = [*_graph_inputs(clips, infos), *audio_in,
+                        "-filter_complex", _filter_graph(infos, segs, spec, size),
+                        "-map", "[vout]", *audio_map(len(clips)), "-sn", "-dn",
+                        *_encoder_args(spec, size), "-c:a", "copy",
+                        "-movflags", "+faststart", "-f", "mp4"]
                 run_ffmpeg([*args, str(tmp)], total_s=total_s,
                            on_progress=on_progress, cancel=cancel)
+            else:
+                parts = _render_chunks(clips, infos, segs, chunks, spec, size, Path(work),
+                                       on_progress, cancel)
+                # The chunks' streams follow each other as they are: same encoder, same
+                # settings, each opening on a keyframe; the soundtrack goes in here.
+                lst = _concat_list(parts, Path(work))
+                args = ["-f", "concat", "-safe", "0", "-i", str(lst), *audio_in,
+                        "-map", "0:v:0", *audio_map(1), "-sn", "-dn", "-c", "copy",
+                        "-movflags", "+faststart", "-f", "mp4"]
+                run_ffmpeg([*args, str(tmp)], total_s=None, cancel=cancel)
         info = _inspect(tmp)
         if abs(info.frames - total_frames) > 1 or (info.width, info.height) != size:
             raise RenderFailed(
@@ -480,7 +557,7 @@ def export_timeline(
         path=spec.out, width=info.width, height=info.height, fps=info.fps,
         frames=info.frames, duration_s=info.duration_s, size_bytes=info.size_bytes,
         stream_copy=copy, command=["ffmpeg", *args, str(spec.out)],
-        mode="copy" if copy else "full", segments_copied=len(clips) if copy else 0,
+        mode="copy" if copy else "full", chunks=1 if copy else len(chunks), segments_copied=len(clips) if copy else 0,
         segments_encoded=0 if copy else 1, seconds_encoded=0.0 if copy else round(total_s, 3),
         seconds_total=round(total_s, 3), elapsed_s=round(time.perf_counter() - started, 3),
     )

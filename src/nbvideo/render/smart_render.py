@@ -35,9 +35,16 @@ from nbvideo.media.ffmpeg import FFmpegError, MediaInfo, RenderCanceled, run_ffm
 from nbvideo.model.state import frame_size
 from nbvideo.render import engine as render
 from nbvideo.render.cache import bound_cache
+from nbvideo.render.chunks import (
+    Span,
+    graph_bytes,
+    overlay_sources,
+    plan_chunks,
+    shifted_overlay,
+)
 from nbvideo.render.engine import RenderClip, RenderResult, RenderSpec
 from nbvideo.render.mezzanine import EncodeParams, Mezzanine, normalize
-from nbvideo.render.segments import Piece, plan_pieces, spans_to_frames
+from nbvideo.render.segments import Part, Piece, plan_pieces, spans_to_frames
 
 __all__ = ["DEFAULT_CACHE_BYTES", "encode_params", "export_smart"]
 
@@ -55,14 +62,6 @@ def encode_params(spec: RenderSpec, size: tuple[int, int]) -> EncodeParams:
                         preset=spec.preset, video_args=tuple(spec.video_args))
 
 
-def _wrapped_overlay(overlay: str, offset: int) -> str:
-    """The overlay graph run on a piece that starts `offset` frames into the film: its
-    clock is moved so `t` is film time, then moved back."""
-    body = overlay.replace("[vin]", "[smart_vin]").replace("[vout]", "[smart_vout]")
-    return (f"[vin]setpts=PTS+{offset}[smart_vin];{body};"
-            f"[smart_vout]setpts=PTS-STARTPTS[vout]")
-
-
 def _encode_piece(piece: Piece, mezz: list[Mezzanine], params: EncodeParams, overlay: str | None,
                   out: Path, cancel: threading.Event | None) -> None:
     """Render one encoded piece from the mezzanines with the shared encoder settings."""
@@ -73,7 +72,7 @@ def _encode_piece(piece: Piece, mezz: list[Mezzanine], params: EncodeParams, ove
                      fps=params.fps, frames=0, duration_s=0, has_audio=False, size_bytes=0)
     spec = RenderSpec.model_construct(
         fps=params.fps, fit=params.fit,
-        overlay=_wrapped_overlay(overlay, piece.out_start) if piece.overlay and overlay else None)
+        overlay=shifted_overlay(overlay, piece.out_start) if piece.overlay and overlay else None)
     # Seek each mezzanine to the keyframe before the first frame used, when that time is a
     # whole number of microseconds (what -ss takes): no decoding of frames thrown away.
     base = {}
@@ -103,6 +102,31 @@ def _encode_piece(piece: Piece, mezz: list[Mezzanine], params: EncodeParams, ove
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _gated(pieces: list[Piece], size: tuple[int, int], budget: int, overlays: int) -> list[Piece]:
+    """The pieces with every encoded one held to the memory gate: a piece whose graph
+    (`chunks.graph_bytes`, inputs at the output size: the mezzanines) would exceed `budget`
+    becomes consecutive smaller pieces, cut where `plan_chunks` cuts (never inside a
+    transition). Each opens on a keyframe of its own, so they join like any other piece."""
+    out: list[Piece] = []
+    for piece in pieces:
+        if piece.kind != "encode":
+            out.append(piece)
+            continue
+        parts = piece.parts
+        plan = plan_chunks([Span(frames=p.frames, xfade=p.xfade, source=size) for p in parts],
+                           size, budget=budget, overlays=overlays if piece.overlay else 0)
+        if len(plan) == 1:
+            out.append(piece)
+            continue
+        out.extend(Piece(kind="encode", out_start=piece.out_start + c.start, frames=c.frames,
+                         parts=tuple(Part(clip=parts[t.clip].clip,
+                                          start=parts[t.clip].start + t.skip, frames=t.frames,
+                                          xfade=t.xfade, kind=parts[t.clip].kind)
+                                     for t in c.takes), overlay=piece.overlay)
+                   for c in plan)
+    return out
 
 
 def _fx_ids(segs: list[render._Seg]) -> list[int]:
@@ -180,14 +204,15 @@ def export_smart(
     if render._can_copy(infos, segs, spec, size):  # plain concat is cheaper still
         return render.export_timeline(clips, spec, on_progress=on_progress, cancel=cancel)
     try:
-        return _smart(clips, segs, spec, size, cache_dir, overlay_spans, cache_bytes,
+        return _smart(clips, segs, infos, spec, size, cache_dir, overlay_spans, cache_bytes,
                       on_progress, cancel, on_mezzanine, overlay_for)
     except _SmartUnsupported as why:
         result = render.export_timeline(clips, spec, on_progress=on_progress, cancel=cancel)
         return result.model_copy(update={"fallback": str(why)})
 
 
-def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
+def _smart(clips: list[RenderClip], segs: list[render._Seg], infos: list[MediaInfo],
+           spec: RenderSpec,
            size: tuple[int, int], cache_dir: Path, overlay_spans: list[tuple[float, float]] | None,
            cache_bytes: int, on_progress: Callable[[float], None] | None,
            cancel: threading.Event | None,
@@ -207,6 +232,14 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
                          [s.kind for s in segs])
     if not any(p.kind == "copy" for p in pieces):
         raise _SmartUnsupported("no stretch of the timeline is long enough to copy")
+    # The graphs running at once share the memory budget: as many workers as mezzanine
+    # builds (one source, one encoder: the smallest graph there is) fit in it, so above
+    # 1080p one ffmpeg at a time (a 4K encode already uses every core and holds ~0.7 GB).
+    # Each encoded piece is then held to its share of the budget.
+    one = max(graph_bytes([(i.width, i.height)], size) for i in infos)
+    workers = 1 if render.heavy(size) else max(1, min(4, os.cpu_count() or 1,
+                                                      spec.max_graph_bytes // one))
+    pieces = _gated(pieces, size, spec.max_graph_bytes // workers, overlay_sources(spec.overlay))
     mezz_dir, seg_dir = cache_dir / "mezzanine" / params.key(), cache_dir / "segments"
     seg_dir.mkdir(parents=True, exist_ok=True)
     on_progress = render._monotonic(on_progress)
@@ -223,10 +256,6 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], spec: RenderSpec,
             frac = 0.95 * done / work_total
         if on_progress is not None:
             on_progress(frac)
-
-    # Above 1080p one ffmpeg at a time: a 4K encode already uses every core (frame threads)
-    # and holds ~0.5 GB; two at once would double the peak for little speed.
-    workers = 1 if render.heavy(size) else max(1, min(4, os.cpu_count() or 1))
 
     # A take used twice at the same length is one mezzanine, made once.
     # (A clip with effects is its own mezzanine: its effected window, keyed by its effects.)
