@@ -81,6 +81,37 @@ def _even(x: float) -> int:
     return max(2, round(x / 2) * 2)
 
 
+# A yuv420 `overlay` puts its input at x & ~1, y & ~1 (after truncating toward zero): an
+# item whose top-left fell on an odd pixel (half a canvas of odd half-width, an odd x * W)
+# was drawn a pixel up or left of its place, and a value a hair under a whole number two
+# pixels off. So the top-left is rounded to the nearest pixel P, the overlay goes to the
+# even pixel at or below P, and the content moves right/down by P's parity inside a canvas
+# two pixels larger: by `pad` when the item stands still, by a `geq` per frame when it moves.
+# Both return (overlay x, overlay y, canvas width, canvas height, filters to append).
+
+def _fixed_on_even(fx: float, fy: float, cw: int, ch: int
+                   ) -> tuple[str, str, int, int, list[str]]:
+    rx, ry = math.floor(fx + 0.5), math.floor(fy + 0.5)
+    dx, dy = rx % 2, ry % 2
+    if not (dx or dy):
+        return str(rx), str(ry), cw, ch, []
+    return (str(rx - dx), str(ry - dy), cw + 2, ch + 2,
+            [f"pad={cw + 2}:{ch + 2}:{dx}:{dy}:color=black@0"])
+
+
+def _moving_on_even(at_t: tuple[str, str], at_T: tuple[str, str], cw: int, ch: int
+                    ) -> tuple[str, str, int, int, list[str]]:
+    """`at_t`: the corner in the overlay's film time t; `at_T`: the same in geq's T."""
+    def even(e: str) -> str:
+        return f"2*floor(floor({e}+0.5)/2)"
+
+    dx, dy = (f"(floor({e}+0.5)-{even(e)})" for e in at_T)
+    at = f"X+1-{dx},Y+1-{dy}"
+    return (even(at_t[0]), even(at_t[1]), cw + 2, ch + 2,
+            [f"pad={cw + 2}:{ch + 2}:1:1:color=black@0",
+             f"geq=r='r({at})':g='g({at})':b='b({at})':a='alpha({at})':i=nearest"])
+
+
 def _fingerprint(path: Path) -> str:
     """A file's version (size and mtime) in the graph's pad labels: a replaced image under the
     same name changes the graph, so the smart render cache keys it apart."""
@@ -181,14 +212,24 @@ def _item_lines(n: int, item: ImageItem | ClipItem | TextItem, file: Path, size:
         chain.append(f"rotate=a='({rot})*PI/180':c=none:ow={cw}:oh={ch}")
     # Where the canvas's top-left goes: the anchor point of the (scaled) item at (x, y).
     ax, ay = _ANCHOR[item.anchor]
-    px = f"({kf_expr(kf.get('x', []), item.x, sf, fps)})*{W}"
-    py = f"({kf_expr(kf.get('y', []), item.y, sf, fps)})*{H}"
-    if canvas:
-        s = (f"(({kf_expr(kf['scale'], item.scale, sf, fps)})/{_num(smax)})" if scales else "1")
-        ox = f"{px}-{cw / 2:g}+({0.5 - ax:g})*{s}*{wi}"
-        oy = f"{py}-{ch / 2:g}+({0.5 - ay:g})*{s}*{hi}"
-    else:
-        ox, oy = f"{px}-{ax * wi:g}", f"{py}-{ay * hi:g}"
+
+    def corner(tv: str) -> tuple[str, str]:
+        px = f"({kf_expr(kf.get('x', []), item.x, sf, fps, tv)})*{W}"
+        py = f"({kf_expr(kf.get('y', []), item.y, sf, fps, tv)})*{H}"
+        if not canvas:
+            return f"{px}-{ax * wi:g}", f"{py}-{ay * hi:g}"
+        s = (f"(({kf_expr(kf['scale'], item.scale, sf, fps, tv)})/{_num(smax)})"
+             if scales else "1")
+        return (f"{px}-{cw / 2:g}+({0.5 - ax:g})*{s}*{wi}",
+                f"{py}-{ch / 2:g}+({0.5 - ay:g})*{s}*{hi}")
+
+    if kf.get("x") or kf.get("y") or (scales and (ax, ay) != (0.5, 0.5)):
+        ox, oy, cw, ch, shift = _moving_on_even(corner("t"), corner("T"), cw, ch)
+    else:  # standing still: corner()'s numbers (a scaled item here is centred: no s term)
+        fx, fy = ((item.x * W - cw / 2 + (0.5 - ax) * wi, item.y * H - ch / 2 + (0.5 - ay) * hi)
+                  if canvas else (item.x * W - ax * wi, item.y * H - ay * hi))
+        ox, oy, cw, ch, shift = _fixed_on_even(fx, fy, cw, ch)
+    chain += shift
     lines: list[str] = []
     end = (sf + nf) / fps
     if item.blend == "normal":
