@@ -35,9 +35,10 @@ SLIDE = 0.15
 def units(text: str, kind: str) -> list[str]:
     """What a reveal shows one at a time, in reading order: every character but line
     breaks (typewriter; a space is a beat), or every run of non-space characters (words)."""
+    lines = text.splitlines()
     if kind == "words":
-        return re.findall(r"\S+", text)
-    return [c for c in text if c not in "\r\n"]
+        return [w for line in lines for w in re.findall(r"\S+", line)]
+    return [c for line in lines for c in line]
 
 
 def reveal_frames(n: int, in_frames: int) -> list[int]:
