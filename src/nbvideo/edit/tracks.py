@@ -265,9 +265,13 @@ def _built(rt: Runtime, item: Any, update: dict[str, Any], where: str) -> Any:
         anim = "refit"
     else:
         return _checked(rt, _validated({**item.model_dump(), **update}, where), where)
-    bare = {"animation": None} if isinstance(item, TextItem) else {}
-    new = _checked(rt, _validated({**item.model_dump(), **update, **bare}, where), where)
     before = getattr(item, "animation", None)
+    bare: dict[str, Any] = {}
+    if isinstance(item, TextItem):  # without the animation and the keyframes it wrote
+        mine = ta.owned(before)
+        bare = {"animation": None, "keyframes": {
+            p: [k.model_dump() for k in ks] for p, ks in item.keyframes.items() if p not in mine}}
+    new = _checked(rt, _validated({**item.model_dump(), **update, **bare}, where), where)
     a = (ta.refit(before, new.duration_s, fps) if anim == "refit"
          else ta.checked(new, *anim, fps, where))
     if a is None and before is None:
