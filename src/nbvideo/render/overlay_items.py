@@ -206,10 +206,10 @@ def _item_lines(n: int, item: ImageItem | ClipItem | TextItem, file: Path, size:
         k = f"(({kf_expr(kf['scale'], item.scale, sf, fps, 'T')})/{_num(smax)})"
         cx, cy = f"{cw / 2:g}", f"{ch / 2:g}"
         at = f"{cx}+(X-{cx})/{k},{cy}+(Y-{cy})/{k}"
-        alpha = f"alpha({at})" + ("" if op == "1" else f"*clip({op},0,1)")
+        alpha = f"alpha({at})" + ("" if op == "1" else f"*clip({op},0,1)+0.5")
         chain.append(f"geq=r='r({at})':g='g({at})':b='b({at})':a='{alpha}'")
     elif kf.get("opacity"):
-        chain.append(f"geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='alpha(X,Y)*clip({op},0,1)'")
+        chain.append(f"geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='alpha(X,Y)*clip({op},0,1)+0.5'")
     elif item.opacity < 1:
         chain.append(f"colorchannelmixer=aa={item.opacity:.4f}")
     if rotating:
