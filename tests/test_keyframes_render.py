@@ -95,8 +95,7 @@ def test_at_each_keyframe_an_overlay_has_the_keyframes_position_size_angle_and_o
                     keyframes={"rotation": kf((0, 0.0), (1.0, 90.0))})
     fr = render([mover, grower, fader, bar], 3.5, tmp_path)
     at = {t: 6 + round(t * FPS) for t in (0, 0.5, 1.0, 1.5, 1.75, 2.0)}  # items start: frame 6
-    top, bottom_mid, right_top, right_bottom = ((0, 0.75, 0, 0.5), (0.3, 0.7, 0.5, 1),
-                                                (0.75, 1, 0, 0.5), (0.75, 1, 0.5, 1))
+    top, bottom_mid, right_bottom = (0, 0.75, 0, 0.5), (0.3, 0.7, 0.5, 1), (0.75, 1, 0.5, 1)
 
     # x: 0.2 -> 0.6 easing in (u^2: a quarter of the way at half time), held, then 0.4;
     # 42 px wide, so its left edge at 0.2 W is 107, an odd pixel
