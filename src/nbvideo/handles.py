@@ -373,9 +373,13 @@ class TimelineView:
                         source_in_s=source_in_s, **fields)
 
     def add_text(self, text: str, start_s: float = 0.0, duration_s: float | None = None, *,
-                 track: str = "V2", **fields: Any) -> Any:
+                 track: str = "V2", animation: Any = None, **fields: Any) -> Any:
         """Text in the brand kit's caption font and colour unless `font`, `color` are given;
-        `size` is a fraction of the frame height, `box` a '#rrggbb' box behind it."""
+        `size` is a fraction of the frame height, `box` a '#rrggbb' box behind it.
+        `animation`: "pop", "slide", "typewriter" or "words" (their defaults), or a dict
+        with kind, in_s, out_s, direction (see `animate`); one undo step with the item."""
+        if animation is not None:
+            fields["animation"] = animation
         return self.add(track, kind="text", text=text, start_s=start_s, duration_s=duration_s,
                         **fields)
 
@@ -411,6 +415,19 @@ class TimelineView:
         easing (linear, ease-in, ease-out, ease-in-out, hold) toward the next keyframe;
         value=None removes the keyframe at `t_s`."""
         return _detached(track_ops.keyframe(self._p.runtime, item_id, prop, t_s, value, easing))
+
+    def animate(self, item_id: str, kind: str | None, *, in_s: float | None = None,
+                out_s: float = 0.0, direction: str = "left") -> Any:
+        """Animate a text item: "pop" (grows in from 30% past full size and settles, fading
+        in), "slide" (comes in from `direction`, 15% of the frame away, fading in),
+        "typewriter" (a character at a time) or "words" (a word at a time), over `in_s`
+        seconds from the item's start (default: pop 0.4, slide 0.5, typewriter 0.06 a
+        character, words 0.3 a word, cut to fit); `out_s` > 0 takes it out over its last
+        seconds. Pop and slide are written as the item's keyframes (replacing those of the
+        properties they animate), so `items` and `keyframe` show and change them; None
+        takes the animation and its keyframes off. One undo step."""
+        return _detached(track_ops.animate(self._p.runtime, item_id, kind, in_s, out_s,
+                                           direction))
 
     # ------------------------------------------------------------------ effects
     def effects(self, target: Any, *, reset: bool = False, **changes: Any) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
+from nbvideo.edit import text_animation as ta
 from nbvideo.errors import InvalidInput, PathEscape, from_validation, quote
 from nbvideo.model.checked import as_finite
 from nbvideo.model.tracks import (
@@ -36,13 +37,15 @@ from nbvideo.model.tracks import (
 )
 from nbvideo.runtime.context import Runtime
 
-__all__ = ["add", "find", "items_table", "keyframe", "media_missing", "move", "new_id",
+__all__ = ["add", "animate", "find", "items_table", "keyframe", "media_missing", "move", "new_id",
            "remove", "set_item", "set_track", "tracks_table", "trim"]
 
 _HINTS = {"blend": f"one of {', '.join(BLEND_MODES)}", "anchor": f"one of {', '.join(ANCHORS)}",
           "easing": f"one of {', '.join(EASINGS)}", "id": "'i' and 8 hex digits",
           "effect": "a sound effect name: lowercase letters, digits, '-' or '_'",
-          "color": "'#rrggbb'", "box": "'#rrggbb'"}
+          "color": "'#rrggbb'", "box": "'#rrggbb'",
+          "kind": "one of pop, slide, typewriter, words",
+          "direction": "one of left, right, up, down"}
 ROOTS = "the project folder"
 
 
@@ -211,7 +214,12 @@ def add(rt: Runtime, track: str, fields: dict[str, Any]) -> Any:
         if fields.get("duration_s") is None:
             fields["duration_s"] = _default_length(rt, fields, start)
         where = f"add {fields['kind']}"
+        anim = ta.spec(fields.pop("animation", None), where)
         item = _checked(rt, _validated(fields, where), where)
+        if anim[0] is not None:
+            fps = rt.state.brief.fps
+            item = _validated({**item.model_dump(), **ta.animated(
+                item, ta.checked(item, *anim, fps, where), fps)}, where)
         tracks = _copy(rt)
         if name not in tracks:
             tracks[name] = Track(kind="overlay" if name in OVERLAY_TRACKS else name)  # type: ignore[arg-type]
@@ -240,11 +248,42 @@ def _default_length(rt: Runtime, fields: dict[str, Any], start: float) -> float:
     return rest
 
 
+_LOOK = ("duration_s", "x", "y", "scale", "opacity")
+"""What a text animation's keyframes are written around: changing one writes them again."""
+
+
+def _built(rt: Runtime, item: Any, update: dict[str, Any], where: str) -> Any:
+    """The item with `update`, checked; a text animation given in it (or kept, when its
+    length or look changed) is written into its keyframes again."""
+    update = dict(update)
+    fps = rt.state.brief.fps
+    if "animation" in update:
+        anim: Any = ta.spec(update.pop("animation"), where)
+    elif (isinstance(item, TextItem) and item.animation is not None
+          and "keyframes" not in update
+          and any(k in update and update[k] != getattr(item, k) for k in _LOOK)):
+        anim = "refit"
+    else:
+        return _checked(rt, _validated({**item.model_dump(), **update}, where), where)
+    before = getattr(item, "animation", None)
+    bare: dict[str, Any] = {}
+    if isinstance(item, TextItem):  # without the animation and the keyframes it wrote
+        mine = ta.owned(before)
+        bare = {"animation": None, "keyframes": {
+            p: [k.model_dump() for k in ks] for p, ks in item.keyframes.items() if p not in mine}}
+    new = _checked(rt, _validated({**item.model_dump(), **update, **bare}, where), where)
+    a = (ta.refit(before, new.duration_s, fps) if anim == "refit"
+         else ta.checked(new, *anim, fps, where))
+    if a is None and before is None:
+        return new
+    return _validated({**new.model_dump(), **ta.animated(new, a, fps, before)}, where)
+
+
 def _replace(rt: Runtime, item_id: str, update: dict[str, Any], verb: str,
              to_track: str | None = None) -> Any:
     name, item = find(rt, item_id)
     where = f"{verb} {item_id}"
-    new = _checked(rt, _validated({**item.model_dump(), **update}, where), where)
+    new = _built(rt, item, update, where)
     tracks = _copy(rt)
     dest = name if to_track is None else _track_name(to_track)
     del tracks[name].items[item_id]
@@ -350,6 +389,15 @@ def keyframe(rt: Runtime, item_id: str, prop: str, t_s: float, value: float | No
                                                     for p, ks in frames.items()}}, "keyframe")
 
 
+def animate(rt: Runtime, item_id: str, kind: str | None, in_s: float | None = None,
+            out_s: float | None = 0.0, direction: str = "left") -> Any:
+    """Give a text item an animation (pop, slide, typewriter, words) or take it off (None):
+    pop and slide are written as its keyframes, replacing those of the properties they
+    animate; one history event."""
+    with rt.guard:
+        return _replace(rt, item_id, {"animation": (kind, in_s, out_s, direction)}, "animate")
+
+
 def set_track(rt: Runtime, track: str, **fields: Any) -> Track:
     """Mute, solo or set the gain of a track."""
     name = _track_name(track)
@@ -371,7 +419,7 @@ def set_track(rt: Runtime, track: str, **fields: Any) -> Track:
 # ---------------------------------------------------------------------- tables
 ITEM_COLUMNS = ["track", "id", "kind", "start_s", "end_s", "duration_s", "source", "source_in_s",
                 "x", "y", "anchor", "width", "opacity", "blend", "gain_db", "fade_in_s",
-                "fade_out_s", "mute", "keyframed"]
+                "fade_out_s", "mute", "keyframed", "animation"]
 
 
 def items_table(rt: Runtime) -> pd.DataFrame:
@@ -394,6 +442,8 @@ def items_table(rt: Runtime) -> pd.DataFrame:
                 "fade_out_s": None if over else it.fade_out_s,
                 "mute": None if over else it.mute,
                 "keyframed": sorted(it.keyframes) if over else [],
+                "animation": (it.animation.kind if getattr(it, "animation", None) is not None
+                              else None),
             })
     return pd.DataFrame(rows, columns=ITEM_COLUMNS)
 

@@ -29,8 +29,9 @@ from nbvideo.model.checked import Checked
 from nbvideo.model.effects import Effects
 
 __all__ = [
-    "ANCHORS", "AUDIO_TRACKS", "BLEND_MODES", "EASINGS", "KEYFRAMED", "AudioItem", "ClipItem",
-    "ImageItem", "Keyframe", "OverlayItem", "TextItem", "Track", "default_tracks",
+    "ANCHORS", "ANIMATIONS", "AUDIO_TRACKS", "BLEND_MODES", "DIRECTIONS", "EASINGS", "KEYFRAMED",
+    "AudioItem", "ClipItem", "ImageItem", "Keyframe", "OverlayItem", "TextAnimation", "TextItem",
+    "Track", "default_tracks",
 ]
 
 Easing = Literal["linear", "ease-in", "ease-out", "ease-in-out", "hold"]
@@ -43,6 +44,10 @@ ANCHORS: tuple[str, ...] = ("top-left", "top", "top-right", "left", "center", "r
                             "bottom-left", "bottom", "bottom-right")
 Animated = Literal["x", "y", "scale", "rotation", "opacity"]
 KEYFRAMED: tuple[str, ...] = ("x", "y", "scale", "rotation", "opacity")
+AnimationKind = Literal["pop", "slide", "typewriter", "words"]
+ANIMATIONS: tuple[str, ...] = ("pop", "slide", "typewriter", "words")
+Direction = Literal["left", "right", "up", "down"]
+DIRECTIONS: tuple[str, ...] = ("left", "right", "up", "down")
 TrackKind = Literal["overlay", "voice", "music", "sfx", "clips"]
 AUDIO_TRACKS: tuple[str, ...] = ("voice", "music", "sfx", "clips")
 OVERLAY_TRACKS: tuple[str, ...] = tuple(f"V{n}" for n in range(2, 10))
@@ -164,6 +169,20 @@ class ClipItem(_Overlay):
         "(model/effects.py); the default does nothing."))
 
 
+class TextAnimation(TrackModel):
+    """How a text item comes in and goes out. "pop" and "slide" are written as the item's
+    keyframes (scale and opacity; x or y and opacity), so they show and can be changed with
+    the keyframe API; "typewriter" and "words" reveal the text a character or a word at a
+    time over `in_s` (drawn by the export, frame by frame). `out_s` > 0 takes it out over the
+    item's last `out_s` seconds (pop shrinks, slide leaves the way it came, typewriter and
+    words fade). `direction` is the side a slide comes in from."""
+
+    kind: AnimationKind
+    in_s: float = Field(gt=0.0, le=MAX_ITEM_S, description="Seconds the way in takes.")
+    out_s: float = Field(0.0, ge=0.0, le=MAX_ITEM_S, description="Seconds the way out takes.")
+    direction: Direction = Field("left", description="slide: the side it comes in from.")
+
+
 class TextItem(_Overlay):
     """Text set with the brand kit's caption font and colours unless given here."""
 
@@ -179,6 +198,17 @@ class TextItem(_Overlay):
                             description="'#rrggbb' box behind the text; None: no box.")
     width: float = Field(0.0, ge=0.0, le=4.0, description=(
         "Width, a fraction of the frame width; 0: as wide as the text sets at `size`."))
+    animation: TextAnimation | None = Field(None, description=(
+        "pop, slide, typewriter or words (p.timeline.animate); None: none. Added after "
+        "projects were made: left out of the history hash while None (store/history.py)."))
+
+    @model_validator(mode="after")
+    def _animation_fits(self) -> TextItem:
+        a = self.animation
+        if a is not None and a.in_s + a.out_s > self.duration_s + 1e-9:
+            raise ValueError(f"animation: in_s + out_s ({a.in_s + a.out_s:g} s) must fit in "
+                             f"the item's duration_s ({self.duration_s:g} s)")
+        return self
 
     @field_validator("text")
     @classmethod

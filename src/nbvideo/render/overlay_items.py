@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nbvideo.edit.captions import filter_value
 from nbvideo.model.tracks import OVERLAY_TRACKS, ClipItem, ImageItem, Keyframe, TextItem, Track
 
-__all__ = ["ItemsGraph", "items_graph", "kf_expr", "eased"]
+__all__ = ["ItemsGraph", "eased", "items_graph", "kf_expr", "reveal_image", "reveals",
+           "text_image"]
 
 _BLEND = {"multiply": "multiply", "screen": "screen", "overlay": "overlay", "add": "addition"}
 _ANCHOR = {"top-left": (0, 0), "top": (0.5, 0), "top-right": (1, 0), "left": (0, 0.5),
@@ -79,6 +82,37 @@ def kf_expr(kfs: Sequence[Keyframe], static: float, first_frame: int, fps: int,
 
 def _even(x: float) -> int:
     return max(2, round(x / 2) * 2)
+
+
+# A yuv420 `overlay` puts its input at x & ~1, y & ~1 (after truncating toward zero): an
+# item whose top-left fell on an odd pixel (half a canvas of odd half-width, an odd x * W)
+# was drawn a pixel up or left of its place, and a value a hair under a whole number two
+# pixels off. So the top-left is rounded to the nearest pixel P, the overlay goes to the
+# even pixel at or below P, and the content moves right/down by P's parity inside a canvas
+# two pixels larger: by `pad` when the item stands still, by a `geq` per frame when it moves.
+# Both return (overlay x, overlay y, canvas width, canvas height, filters to append).
+
+def _fixed_on_even(fx: float, fy: float, cw: int, ch: int
+                   ) -> tuple[str, str, int, int, list[str]]:
+    rx, ry = math.floor(fx + 0.5), math.floor(fy + 0.5)
+    dx, dy = rx % 2, ry % 2
+    if not (dx or dy):
+        return str(rx), str(ry), cw, ch, []
+    return (str(rx - dx), str(ry - dy), cw + 2, ch + 2,
+            [f"pad={cw + 2}:{ch + 2}:{dx}:{dy}:color=black@0"])
+
+
+def _moving_on_even(at_t: tuple[str, str], at_T: tuple[str, str], cw: int, ch: int
+                    ) -> tuple[str, str, int, int, list[str]]:
+    """`at_t`: the corner in the overlay's film time t; `at_T`: the same in geq's T."""
+    def even(e: str) -> str:
+        return f"2*floor(floor({e}+0.5)/2)"
+
+    dx, dy = (f"(floor({e}+0.5)-{even(e)})" for e in at_T)
+    at = f"X+1-{dx},Y+1-{dy}"
+    return (even(at_t[0]), even(at_t[1]), cw + 2, ch + 2,
+            [f"pad={cw + 2}:{ch + 2}:1:1:color=black@0",
+             f"geq=r='r({at})':g='g({at})':b='b({at})':a='alpha({at})':i=nearest"])
 
 
 def _fingerprint(path: Path) -> str:
@@ -161,6 +195,8 @@ def _item_lines(n: int, item: ImageItem | ClipItem | TextItem, file: Path, size:
                   f"trim=start_frame={s0}:end_frame={s0 + _used_frames(item, nf, fps)}"]
     else:
         chain += [f"loop=loop={nf - 1}:size=1:start=0", f"trim=end_frame={nf}"]
+    if isinstance(item, TextItem) and reveals(item):
+        chain += reveal_filters(item, size, fps)
     chain += _effect_filters(item, size, fps, nf, resolve_lut)
     chain += [f"settb=1/{fps}", f"setpts=N+{sf}", "format=rgba", f"scale={wi}:{hi}:flags=lanczos"]
     if canvas:
@@ -170,10 +206,10 @@ def _item_lines(n: int, item: ImageItem | ClipItem | TextItem, file: Path, size:
         k = f"(({kf_expr(kf['scale'], item.scale, sf, fps, 'T')})/{_num(smax)})"
         cx, cy = f"{cw / 2:g}", f"{ch / 2:g}"
         at = f"{cx}+(X-{cx})/{k},{cy}+(Y-{cy})/{k}"
-        alpha = f"alpha({at})" + ("" if op == "1" else f"*clip({op},0,1)")
+        alpha = f"alpha({at})" + ("" if op == "1" else f"*clip({op},0,1)+0.5")
         chain.append(f"geq=r='r({at})':g='g({at})':b='b({at})':a='{alpha}'")
     elif kf.get("opacity"):
-        chain.append(f"geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='alpha(X,Y)*clip({op},0,1)'")
+        chain.append(f"geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='alpha(X,Y)*clip({op},0,1)+0.5'")
     elif item.opacity < 1:
         chain.append(f"colorchannelmixer=aa={item.opacity:.4f}")
     if rotating:
@@ -181,14 +217,24 @@ def _item_lines(n: int, item: ImageItem | ClipItem | TextItem, file: Path, size:
         chain.append(f"rotate=a='({rot})*PI/180':c=none:ow={cw}:oh={ch}")
     # Where the canvas's top-left goes: the anchor point of the (scaled) item at (x, y).
     ax, ay = _ANCHOR[item.anchor]
-    px = f"({kf_expr(kf.get('x', []), item.x, sf, fps)})*{W}"
-    py = f"({kf_expr(kf.get('y', []), item.y, sf, fps)})*{H}"
-    if canvas:
-        s = (f"(({kf_expr(kf['scale'], item.scale, sf, fps)})/{_num(smax)})" if scales else "1")
-        ox = f"{px}-{cw / 2:g}+({0.5 - ax:g})*{s}*{wi}"
-        oy = f"{py}-{ch / 2:g}+({0.5 - ay:g})*{s}*{hi}"
-    else:
-        ox, oy = f"{px}-{ax * wi:g}", f"{py}-{ay * hi:g}"
+
+    def corner(tv: str) -> tuple[str, str]:
+        px = f"({kf_expr(kf.get('x', []), item.x, sf, fps, tv)})*{W}"
+        py = f"({kf_expr(kf.get('y', []), item.y, sf, fps, tv)})*{H}"
+        if not canvas:
+            return f"{px}-{ax * wi:g}", f"{py}-{ay * hi:g}"
+        s = (f"(({kf_expr(kf['scale'], item.scale, sf, fps, tv)})/{_num(smax)})"
+             if scales else "1")
+        return (f"{px}-{cw / 2:g}+({0.5 - ax:g})*{s}*{wi}",
+                f"{py}-{ch / 2:g}+({0.5 - ay:g})*{s}*{hi}")
+
+    if kf.get("x") or kf.get("y") or (scales and (ax, ay) != (0.5, 0.5)):
+        ox, oy, cw, ch, shift = _moving_on_even(corner("t"), corner("T"), cw, ch)
+    else:  # standing still: corner()'s numbers (a scaled item here is centred: no s term)
+        fx, fy = ((item.x * W - cw / 2 + (0.5 - ax) * wi, item.y * H - ch / 2 + (0.5 - ay) * hi)
+                  if canvas else (item.x * W - ax * wi, item.y * H - ay * hi))
+        ox, oy, cw, ch, shift = _fixed_on_even(fx, fy, cw, ch)
+    chain += shift
     lines: list[str] = []
     end = (sf + nf) / fps
     if item.blend == "normal":
@@ -247,6 +293,8 @@ def items_graph(tracks: dict[str, Track], frame: tuple[int, int], fps: int, tota
         if isinstance(item, TextItem):
             file = text_png(item)
             size = _source_size(file, video=False)
+            if reveals(item):  # three panels stacked: the text is the top one
+                size = (size[0], size[1] // 3)
         else:
             file = resolve(item.path)
             size = _source_size(file, video=isinstance(item, ClipItem))
@@ -257,13 +305,10 @@ def items_graph(tracks: dict[str, Track], frame: tuple[int, int], fps: int, tota
     return ItemsGraph(graph=";".join(lines), spans=spans)
 
 
-def text_image(item: TextItem, font_file: Path, color: str, outline: str | None,
-               frame: tuple[int, int]) -> bytes:
-    """A text item set as a transparent PNG: the font at `item.size` of the frame height (or
-    shrunk to fit `item.width` of the frame width), fallback fonts for characters it lacks,
-    a thin outline in `outline` (the caption style's), an optional box behind it."""
-    import io
-
+def _set_text(item: TextItem, font_file: Path, color: str, outline: str | None,
+              frame: tuple[int, int]) -> tuple[Any, Any, list[tuple[str, float, float]], Any]:
+    """The text item set: (the panel, the panel with its box only, each line with its left
+    edge and baseline, the font stack)."""
     from PIL import Image, ImageDraw, ImageFont
 
     from nbvideo.media.glyphs import FontStack
@@ -291,12 +336,104 @@ def text_image(item: TextItem, font_file: Path, color: str, outline: str | None,
     if item.box:
         d.rounded_rectangle((0, 0, w - 1, h - 1), radius=round(px * 0.2),
                             fill=(*hex_rgb(item.box), 255))
+    base = img.copy()
     fill = (*hex_rgb(color), 255)
+    placed = []
     for k, line in enumerate(lines):
         y = pad + ascent + k * pitch
         kw = {"stroke_width": stroke, "stroke_fill": (*hex_rgb(outline), 255)} if stroke and \
             outline else {}
         stack.draw(d, (w / 2, y), line, anchor="ms", fill=fill, **kw)
+        placed.append((line, w / 2 - stack.getlength(line) / 2, float(y - (ascent - descent) / 2)))
+    return img, base, placed, stack
+
+
+def _png(img: Any) -> bytes:
+    import io
+
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def text_image(item: TextItem, font_file: Path, color: str, outline: str | None,
+               frame: tuple[int, int]) -> bytes:
+    """A text item set as a transparent PNG: the font at `item.size` of the frame height (or
+    shrunk to fit `item.width` of the frame width), fallback fonts for characters it lacks,
+    a thin outline in `outline` (the caption style's), an optional box behind it."""
+    return _png(_set_text(item, font_file, color, outline, frame)[0])
+
+
+def reveals(item: Any) -> bool:
+    """Whether the item is a text revealed unit by unit (typewriter, words)."""
+    a = getattr(item, "animation", None)
+    return a is not None and a.kind in ("typewriter", "words")
+
+
+def reveal_image(item: TextItem, font_file: Path, color: str, outline: str | None,
+                 frame: tuple[int, int]) -> bytes:
+    """The panels a typewriter or word reveal draws from, stacked in one PNG of three times
+    the text's height: the text set as `text_image` sets it; the same without its letters
+    (its box, or nothing); and which unit (character or word, in reading order, from 1)
+    each pixel of ink belongs to, as 256 * red + green (0: no ink, always shown).
+
+    A pixel belongs to the unit whose advance (from the font's own measure of the line up
+    to it) holds its column, on the line whose middle is nearest its row; right-to-left
+    lines count from the right."""
+    import numpy as np
+    from PIL import Image
+
+    from nbvideo.edit.text_animation import units
+    from nbvideo.media.glyphs import rtl_paragraph
+
+    assert item.animation is not None
+    kind = item.animation.kind
+    img, base, placed, stack = _set_text(item, font_file, color, outline, frame)
+    full, bare = np.asarray(img), np.asarray(base)
+    w, h = img.size
+    ink = np.any(full != bare, axis=2)
+    idx = np.zeros((h, w), dtype=np.int64)
+    mids = np.array([m for _l, _x, m in placed])
+    row_line = np.abs(np.arange(h)[:, None] + 0.5 - mids[None, :]).argmin(axis=1)
+    cols = np.arange(w) + 0.5
+    first = 1
+    for k, (line, left, _mid) in enumerate(placed):
+        n = len(units(line, kind))
+        if n == 0:
+            continue
+        if kind == "words":
+            cuts = [mt.start() for mt in re.finditer(r"\S+", line)][1:]
+        else:
+            cuts = [i for i, c in enumerate(line) if c not in "\r\n"][1:]
+        edges = np.array([stack.getlength(line[:i]) for i in cuts], dtype=float)
+        if rtl_paragraph(line):
+            local = np.searchsorted(edges, left + stack.getlength(line) - cols, side="right")
+        else:
+            local = np.searchsorted(edges, cols - left, side="right")
+        on = (row_line == k)[:, None] & ink
+        idx[on] = np.broadcast_to(first + local, (h, w))[on]
+        first += n
+    code = np.zeros((h, w, 4), dtype=np.uint8)
+    code[..., 0], code[..., 1], code[..., 3] = idx >> 8, idx & 255, 255
+    out = Image.new("RGBA", (w, 3 * h))
+    out.paste(img, (0, 0))
+    out.paste(base, (0, h))
+    out.paste(Image.fromarray(code, "RGBA"), (0, 2 * h))
+    return _png(out)
+
+
+def reveal_filters(item: TextItem, size: tuple[int, int], fps: int) -> list[str]:
+    """The reveal on the stacked panels (`reveal_image`), `size` the text's own: on item
+    frame N a unit shows when it is one of the first K = min(n, ceil((N + 1) n / F)), F the
+    way in in frames (so unit k from frame floor(k F / n), as edit.text_animation's
+    `reveal_frames`), the box (or nothing) where it does not; then the text panel alone."""
+    from nbvideo.edit.text_animation import units
+
+    assert item.animation is not None
+    n = max(1, len(units(item.text, item.animation.kind)))
+    f = max(1, round(item.animation.in_s * fps))
+    w, h = size
+    shown = f"lte(r(X,Y+{2 * h})*256+g(X,Y+{2 * h}),min({n},ceil((N+1)*{n}/{f}-1e-6)))"
+    planes = ":".join(f"{c}='if({shown},{fn}(X,Y),{fn}(X,Y+{h}))'"
+                      for c, fn in (("r", "r"), ("g", "g"), ("b", "b"), ("a", "alpha")))
+    return ["format=rgba", f"geq={planes}:i=nearest", f"crop={w}:{h}:0:0"]

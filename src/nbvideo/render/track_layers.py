@@ -17,7 +17,13 @@ from nbvideo.edit.timeline import Entry
 from nbvideo.generate.lipsync import lip_synced
 from nbvideo.model.tracks import AUDIO_TRACKS, AudioItem, ClipItem, TextItem, Track
 from nbvideo.render.effects import effected_sound
-from nbvideo.render.overlay_items import ItemsGraph, items_graph, text_image
+from nbvideo.render.overlay_items import (
+    ItemsGraph,
+    items_graph,
+    reveal_image,
+    reveals,
+    text_image,
+)
 from nbvideo.runtime.context import Runtime, canonical
 from nbvideo.sound.track_items import Placed, audible
 
@@ -48,12 +54,17 @@ def _text_png(rt: Runtime, item: TextItem, frame: tuple[int, int]) -> Path:
     outline = style.outline_color if style.outline_px > 0 and not item.box else None
     what = {"text": item.text, "font": str(font), "color": color, "outline": outline,
             "size": item.size, "width": item.width, "box": item.box, "frame": frame}
+    draw = text_image
+    if reveals(item):  # the panels a typewriter or word reveal draws from
+        assert item.animation is not None
+        what["reveal"] = item.animation.kind
+        draw = reveal_image
     key = hashlib.sha256(canonical(what).encode()).hexdigest()[:16]
     out = rt.store.path(f"assets/overlays/text-{key}.png")
     if not out.is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
         part = out.with_name(out.name + ".part")
-        part.write_bytes(text_image(item, Path(font), color, outline, frame))
+        part.write_bytes(draw(item, Path(font), color, outline, frame))
         part.replace(out)
     return out
 

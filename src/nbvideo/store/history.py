@@ -141,6 +141,8 @@ def normal(state: ProjectState) -> dict[str, Any]:
         for item in track.get("items", {}).values():
             if item.get("effects") == _DEFAULT_EFFECTS:
                 item.pop("effects")
+            if item.get("kind") == "text" and item.get("animation", 0) is None:
+                item.pop("animation")  # added later: see _ADDED_LATER
     if d["timeline"].get("tracks") == _DEFAULT_TRACKS:  # added in schema 5: see _ADDED_LATER
         d["timeline"].pop("tracks")
     active, archived = d.pop("scenes"), d.pop("archived_scenes")
