@@ -355,7 +355,7 @@ def _soundtrack(rt: Runtime, entries: list[Entry], total_s: float, lines: dict[s
     what = {"lines": [(t, p.name) for t, p in placed], "music": str(music), "total": total_s,
             "lufs": lufs, "tp": tp}
     ending = None
-    if music is not None:
+    if music is not None and f.music_ending == "beat":
         ending = music_ending_for(rt, entries, total_s, lines, own, snd)
         # only when it moves: a project whose music fades with the film keeps its keys
         if (ending.end_s, ending.fade_s) != (round(total_s, 6), _MIX_FADE_S):

@@ -118,12 +118,14 @@ def _cached(cache_dir: Path | None, key: str) -> Waveform | None:
 
 
 def _keep(cache_dir: Path | None, w: Waveform) -> Waveform:
+    """`w` to four decimals (what the cache holds, so a cached envelope is the same one)."""
+    w = Waveform(w.key, w.duration_s, np.round(w.peaks, 4).astype(np.float32))
     if cache_dir is not None:
         folder = cache_dir / WAVEFORM_DIR
         folder.mkdir(parents=True, exist_ok=True)
         part = folder / f".{w.key}.json.{threading.get_ident()}.part"
         part.write_text(json.dumps({"duration_s": w.duration_s,
-                                    "peaks": np.round(w.peaks, 4).ravel().tolist()}),
+                                    "peaks": [round(float(v), 4) for v in w.peaks.ravel()]}),
                         encoding="utf-8")
         part.replace(folder / f"{w.key}.json")
     return w
