@@ -188,8 +188,16 @@ class Timeline(ProjectView):
             table = _empty_waves()
         waves = {(r.source, r.id): [int(v) for v in np.round(np.clip(r.peaks, -1, 1) * 127)
                                     .ravel()] for r in table.itertuples()}
-        return {"table": table, "waves": waves, "snaps": tl.snap_points(),
-                "beats": [round(b, 4) for b in tl.beats]}
+        try:
+            snaps, beats = tl.snap_points(), [round(b, 4) for b in tl.beats]
+        except NbvideoError:  # (words need the voice model named; a missing key must not
+            # stop the timeline drawing) the cuts and the items' edges, as before beats
+            rows = tl.items
+            cuts = [0.0, *(e.start_s for e in tl), tl.duration_s]
+            edges = [*rows["start_s"], *rows["end_s"]] if len(rows) else []
+            snaps = pd.DataFrame({"t_s": [round(float(x), 6) for x in (*cuts, *edges)]})
+            beats = []
+        return {"table": table, "waves": waves, "snaps": snaps, "beats": beats}
 
     def _text_track(self) -> dict[str, Any]:
         f = self.project.state.finishing
