@@ -93,3 +93,20 @@ def test_spoken_words_become_snap_points(spoken: nv.Project) -> None:
     lines = wave[wave["source"] == "voice_line"]
     assert len(lines) == words["scene"].nunique()
     assert all(float(np.abs(r).max()) > 0.05 for r in lines["peaks"])
+
+
+@pytest.mark.parametrize("fade_s", [1.0, 0.0])
+def test_the_mix_silences_the_music_from_its_end(tmp_path, fade_s: float) -> None:
+    from nbvideo.media.audio_io import write_wav
+    from nbvideo.sound.mix import mix
+
+    t = np.arange(6 * SAMPLE_RATE) / SAMPLE_RATE
+    tone = write_wav(tmp_path / "tone.wav", 0.5 * np.sin(2 * np.pi * 330 * t))
+    out = mix(tmp_path / "m.wav", 6.0, music=tone, music_end_s=4.0, fade_out_s=fade_s,
+              fade_in_s=0).path
+    x = decode(out, channels=1)[:, 0]
+    assert len(x) == 6 * SAMPLE_RATE  # as long as the film
+    assert rms_db(x, 4.01, 6.0) < -80  # silent from the end on
+    assert rms_db(x, 1.0, 2.5) > -20  # full level before the fade
+    if fade_s:  # halfway through the fade, 6 dB down (a linear fade: half the amplitude)
+        assert rms_db(x, 3.45, 3.55) == pytest.approx(rms_db(x, 1.0, 2.5) - 6.0, abs=1.0)

@@ -279,8 +279,8 @@ def premix_graph(duration_s: float, *, voice: str | None, music: str | None,
         if fade_out > 0:  # (afade out leaves silence after its end: the music stops there)
             chain.append(f"afade=t=out:st={_fmt(end - fade_out)}:d={_fmt(fade_out)}"
                          ":curve=tri")
-        elif end < duration_s:
-            chain.append(f"volume=0:enable='gte(t,{_fmt(end)})'")
+        elif end < duration_s:  # no fade asked: a 2 ms one (no click), sample-exact
+            chain.append(f"afade=t=out:st={_fmt(max(0.0, end - 0.002))}:d=0.002")
         parts.append(f"[{music}]{','.join(chain)},apad,atrim=0:{g}[mu]")
     if voice is not None and music is not None:
         music_out, voice_out = "mu", "vo"
