@@ -7,6 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_audio_marks
 import bench_campaign
 import bench_demo
 import bench_effects
@@ -30,7 +31,7 @@ def main() -> None:
     # The browser bench last: Playwright's sync API runs an asyncio loop while it is open.
     for mod in (bench_startup, bench_export, bench_smart_export, bench_demo, bench_effects,
                 bench_finishing,
-                bench_mastering, bench_uhd,
+                bench_mastering, bench_audio_marks, bench_uhd,
                 bench_state, bench_history, bench_jobs, bench_paid, bench_routing, bench_campaign, bench_widgets,
                 bench_widgets_browser):
         print(f"\n== {mod.__name__} ==")

@@ -171,6 +171,10 @@ def test_a_project_saved_before_tracks_exports_the_same_picture_and_sound(
     saved = FIXTURE / "exports" / "ad-16x9-720p.mp4"
     before = frames(saved)
     rec_before = old.state.exports[0]
+    # The music's ending is the one thing meant to change (sound/ending.py: it now stops on a
+    # beat); with the ending exports had then, everything is the same, end to end. The next
+    # test checks the new ending against this same saved file.
+    old.finish(music_ending="film")
     rec = old.export("ad", formats=["16:9"])[0]
     now = frames(old.path / rec.path)
     assert (rec.frames, rec.width, rec.height) == (rec_before.frames, rec_before.width,
@@ -195,3 +199,40 @@ def test_a_project_saved_before_tracks_exports_the_same_picture_and_sound(
     assert heard.sum() > k // 2
     diff = np.abs(ea - eb)[heard]
     assert float(np.median(diff)) < 0.5 and float(np.quantile(diff, 0.95)) < 1.5
+
+
+def _envelope_db(x: np.ndarray, win: int) -> np.ndarray:
+    k = len(x) // win
+    rms = np.sqrt((x[:k * win].reshape(k, win).astype(np.float64) ** 2).mean(axis=1))
+    return 20 * np.log10(np.maximum(rms, 1e-6))
+
+
+def test_an_old_projects_music_now_stops_on_a_beat_and_is_the_same_before_it(
+        old: nv.Project) -> None:
+    saved = FIXTURE / "exports" / "ad-16x9-720p.mp4"
+    assert old.state.finishing.music_ending == "beat"  # opened with the default rule
+    rec = old.export("ad", formats=["16:9"])[0]
+    total = rec.duration_s
+    beats = old.timeline.beats
+    assert old.state.finishing.voice is None  # no voice-over: the last beat before the end
+    end = max(b for b in beats if b <= total + 1e-6)
+    assert total - end < 60 / old.timeline.tempo_bpm + 1e-6
+    a, b = decode(saved, channels=1)[:, 0], decode(old.path / rec.path, channels=1)[:, 0]
+    win = SAMPLE_RATE // 10
+    ea, eb = _envelope_db(a, win), _envelope_db(b, win)
+    # before the new fade begins (1.5 s before the beat) the sound is the mix it was
+    n = int((end - 1.5) * 10)
+    heard = (ea[:n] > -45) & (eb[:n] > -45)
+    assert heard.sum() > n // 2
+    diff = np.abs(ea[:n] - eb[:n])[heard]
+    assert float(np.median(diff)) < 0.5 and float(np.quantile(diff, 0.95)) < 1.5
+    # the fade reaches silence on the beat: nothing after it, where the old export still
+    # had music; and the last 100 ms before it are already far down
+    at = round(end * SAMPLE_RATE)
+    after = b[at + SAMPLE_RATE // 100:]
+    if len(after) > SAMPLE_RATE // 20:
+        assert float(np.sqrt(np.mean(after ** 2))) < 10 ** (-70 / 20)
+        assert float(np.sqrt(np.mean(a[at + SAMPLE_RATE // 100:] ** 2))) > 10 ** (-45 / 20)
+    last = b[at - SAMPLE_RATE // 10:at]
+    peak_db = 20 * np.log10(float(np.sqrt(np.mean(b[:at] ** 2))))
+    assert 20 * np.log10(float(np.sqrt(np.mean(last ** 2))) + 1e-9) < peak_db - 15

@@ -341,3 +341,28 @@ def test_a_bad_drag_is_refused_and_nothing_is_saved(rendered, wire: Wire, kind, 
     send(tl, kind, **({"item_id": item.id} if kind != "track_set" else {}), **fields)
     assert says in tl.error
     assert (rendered.path / "project.json").read_bytes() == before and tl.tracks == shown
+
+
+def test_sounds_carry_small_waveforms_and_drags_snap_to_beats(rendered, wire: Wire):
+    import numpy as np
+
+    from nbvideo.media.audio_io import write_wav
+
+    rendered.finish(music="bed")
+    ramp = np.linspace(0.0, 0.9, 48_000) * np.sin(np.arange(48_000) / 5)
+    write_wav(rendered.path / "assets" / "ramp.wav", ramp)
+    item = rendered.timeline.add_audio("assets/ramp.wav", 0.5, track="sfx")
+    tl = Timeline(rendered)
+    sfx = next(x for x in tl.tracks if x["id"] == "track-sfx")
+    wave = sfx["items"][0]["wave"]
+    assert len(wave) == 2 * 200 and all(-127 <= v <= 127 for v in wave)
+    assert max(wave[-20:]) > 100 > 10 > max(wave[:20])  # the ramp, quiet to loud
+    music = next(x for x in tl.tracks if x["id"] == "music")
+    beats = rendered.timeline.beats
+    assert music["beats"] == pytest.approx(beats, abs=1e-4) and len(beats) > 4
+    assert max(music["wave"]) > 50
+    assert all(round(b, 6) in sfx["snaps"] for b in beats)  # a drag sticks to every beat
+    assert len(json.dumps(tl.tracks)) < 20_000  # small enough to send with every change
+    send(tl, "item_move", item_id=item.id, start_s=beats[3])
+    assert rendered.timeline.item(item.id).start_s == pytest.approx(
+        round(beats[3] * rendered.state.brief.fps) / rendered.state.brief.fps)

@@ -17,6 +17,7 @@ from typing_extensions import deprecated
 from nbvideo import views
 from nbvideo.edit import timeline as timeline_ops
 from nbvideo.edit import tracks as track_ops
+from nbvideo.edit.snap import SNAP_TOLERANCE_S
 from nbvideo.errors import PhaseNotReady
 from nbvideo.media import proxy
 from nbvideo.model.state import ExportRecord, Question, Scene, Take
@@ -392,14 +393,83 @@ class TimelineView:
         return self.add(track, kind="audio", path=path, effect=effect, start_s=start_s,
                         duration_s=duration_s, **fields)
 
-    def move(self, item_id: str, start_s: float | None = None, track: str | None = None) -> Any:
-        """Move an item to start at `start_s` on the film and/or onto another track."""
+    def move(self, item_id: str, start_s: float | None = None, track: str | None = None, *,
+             snap: bool = False, tolerance_s: float = SNAP_TOLERANCE_S) -> Any:
+        """Move an item to start at `start_s` on the film and/or onto another track.
+        `snap=True`: its start or its end, whichever is nearer, sticks to the nearest of
+        `snap_points()` within `tolerance_s` (the other items' edges, cuts, beats, words)."""
+        if snap and start_s is not None:
+            from nbvideo.edit.snap import check_tolerance, snap_move
+
+            tol = check_tolerance(tolerance_s)
+            item = track_ops.find(self._p.runtime, item_id)[1]
+            start_s = snap_move(self._others(item_id), track_ops._seconds("start_s", start_s),
+                                item.duration_s, tol)
         return _detached(track_ops.move(self._p.runtime, item_id, start_s, track))
 
-    def trim(self, item_id: str, start_s: float | None = None, end_s: float | None = None) -> Any:
+    def trim(self, item_id: str, start_s: float | None = None, end_s: float | None = None, *,
+             snap: bool = False, tolerance_s: float = SNAP_TOLERANCE_S) -> Any:
         """Give an item a new start and/or end on the film; its content stays in place (a
-        clip's or sound's later start skips more of its file)."""
+        clip's or sound's later start skips more of its file). `snap=True`: each edge given
+        sticks to the nearest of `snap_points()` within `tolerance_s`."""
+        if snap:
+            from nbvideo.edit.snap import check_tolerance, snap_time
+
+            tol = check_tolerance(tolerance_s)
+            track_ops.find(self._p.runtime, item_id)
+            pts = self._others(item_id)
+            if start_s is not None:
+                start_s = snap_time(pts, track_ops._seconds("start_s", start_s), tol)
+            if end_s is not None:
+                end_s = snap_time(pts, track_ops._seconds("end_s", end_s), tol)
         return _detached(track_ops.trim(self._p.runtime, item_id, start_s, end_s))
+
+    def _others(self, item_id: str) -> list[Any]:
+        """The snap points less the item's own edges (it cannot snap to itself)."""
+        from nbvideo.render.audio_marks import snap_points
+
+        return [p for p in snap_points(self._p.runtime)
+                if not (p.kind == "edge" and p.label == item_id)]
+
+    # ------------------------------------------------------------------ sound marks
+    def snap_points(self) -> pd.DataFrame:
+        """One row per point a drag or `move(..., snap=True)` snaps to, in time order:
+        t_s, kind (cut, edge, beat, word) and label (the scene of a cut, the item of an
+        edge, the beat's number, the word). Words appear once the lines are spoken."""
+        from nbvideo.render.audio_marks import snap_points
+
+        return pd.DataFrame([{"t_s": p.t_s, "kind": p.kind, "label": p.label}
+                             for p in snap_points(self._p.runtime)],
+                            columns=["t_s", "kind", "label"])
+
+    @property
+    def beats(self) -> list[float]:
+        """The music's beat times on the film, in seconds: the generated bed's exactly (its
+        tempo is known), a music file's as detected (none if it has no clear pulse, or no
+        music). The export's music stops on one of them (docs/finishing.md)."""
+        from nbvideo.render.audio_marks import film_s
+        from nbvideo.render.music_grid import music_beats
+
+        rt = self._p.runtime
+        return [float(t) for t in music_beats(rt, film_s(rt)).times]
+
+    @property
+    def tempo_bpm(self) -> float | None:
+        """The music's tempo in beats per minute (None: no music or no pulse found)."""
+        from nbvideo.render.audio_marks import film_s
+        from nbvideo.render.music_grid import music_beats
+
+        rt = self._p.runtime
+        return music_beats(rt, film_s(rt)).tempo_bpm
+
+    def waveforms(self, buckets: int = 256) -> pd.DataFrame:
+        """One row per sound on the film with its peak envelope: source (item, voice_line,
+        music, clip_sound), track, id, start_s, end_s, path, buckets and peaks (a numpy
+        array of (min, max) per bucket, in [-1, 1]). Cached in cache/waveforms by content;
+        speaks nothing (voice lines show once spoken)."""
+        from nbvideo.render.audio_marks import WAVEFORM_COLUMNS, waveform_rows
+
+        return pd.DataFrame(waveform_rows(self._p.runtime, buckets), columns=WAVEFORM_COLUMNS)
 
     def set(self, item_id: str, **fields: Any) -> Any:
         """Change an item's fields: ``p.timeline.set(logo.id, opacity=0.6, blend="screen")``."""

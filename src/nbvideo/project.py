@@ -492,10 +492,13 @@ class Project:
 
     def finish(self, **settings: Any) -> Finishing:
         """Set how exports are finished: brand=, voice=, voice_model=, voice_fit=, music=,
-        captions=, caption_style= ('lines', 'karaoke', 'pop-in', 'boxed'), scene_text=, logo=,
-        end_card= (see `nbvideo.model.state.Finishing`). Saved with
+        music_ending= ('beat', 'film'), captions=, caption_style= ('lines', 'karaoke',
+        'pop-in', 'boxed'), scene_text=, logo=, end_card= (see
+        `nbvideo.model.state.Finishing`). Saved with
         the project. `voice_fit="speed"` plays a voice line that is longer than its scene up
         to 1.5x faster; the default stops the export with the three ways to fit it.
+        `music_ending="beat"` (the default) stops the music on a beat after the last spoken
+        word; "film" fades it out with the film's end instead.
         Offline frames follow it: clean (no board marks) while the export burns text, and
         without the look's logo while it watermarks the kit's; the next `p.storyboard()`,
         `p.generate_clips()` or `p.export()` redraws them and their animatics, free.

@@ -409,6 +409,10 @@ class Finishing(Model):
         "the voice_overrun warning and the choices) or 'speed' (played up to 1.5x faster).")
     music: str = Field("none", max_length=500,
                        description="'bed' (generated), 'none', or a music file path.")
+    music_ending: Literal["beat", "film"] = Field(
+        "beat", description="Where the music stops: 'beat' (on a beat after the last spoken "
+        "word, fading out to it; sound/ending.py) or 'film' (a fade that ends with the film, "
+        "as exports before the rule had it).")
     captions: bool = Field(True, description="Voice lines as burned captions and SRT/VTT.")
     caption_style: CaptionLook = Field(
         "lines", description="How burned captions follow the voice: 'lines' (each line whole, "

@@ -48,6 +48,7 @@ from nbvideo.render.overlay_items import ItemsGraph
 from nbvideo.render.track_layers import Sounds, overlay_layers, sounds
 from nbvideo.runtime.context import Runtime, canonical, request_key
 from nbvideo.runtime.jobs import run_sync
+from nbvideo.sound.ending import Ending, music_ending
 from nbvideo.sound.loudness import measure_loudness
 from nbvideo.sound.mix import (
     MAX_TEMPO,
@@ -353,6 +354,12 @@ def _soundtrack(rt: Runtime, entries: list[Entry], total_s: float, lines: dict[s
                         key=lambda x: x[0])
     what = {"lines": [(t, p.name) for t, p in placed], "music": str(music), "total": total_s,
             "lufs": lufs, "tp": tp}
+    ending = None
+    if music is not None and f.music_ending == "beat":
+        ending = music_ending_for(rt, entries, total_s, lines, own, snd)
+        # only when it moves: a project whose music fades with the film keeps its keys
+        if (ending.end_s, ending.fade_s) != (round(total_s, 6), _MIX_FADE_S):
+            what["ending"] = [ending.end_s, ending.fade_s]
     if placed_fx:  # only then: a project without effects keeps its soundtrack keys
         what["sfx"] = placed_fx
     if snd.changed:  # only then: a project without track items keeps its soundtrack keys
@@ -375,18 +382,65 @@ def _soundtrack(rt: Runtime, entries: list[Entry], total_s: float, lines: dict[s
         if not master.is_file():
             mix(master, total_s, target_lufs=lufs, true_peak_db=tp,
                 sfx=effects_track(cues, files, total_s) if placed_fx else None,
-                **_stems(placed, music, snd, total_s, work))
+                **_stems(placed, music, snd, total_s, work), **_ending_args(ending))
         encoded = encode_master(master, out, audio_kbps=kbps, true_peak_db=tp)
         if encoded is None:  # the AAC encode overshot the ceiling: mix straight to AAC
             got = mix(out, total_s, target_lufs=lufs, true_peak_db=tp, audio_kbps=kbps,
                       sfx=effects_track(cues, files, total_s) if placed_fx else None,
-                      **_stems(placed, music, snd, total_s, work)).integrated_lufs
+                      **_stems(placed, music, snd, total_s, work),
+                      **_ending_args(ending)).integrated_lufs
         else:
             got = encoded.integrated_lufs
         rt.log(phase="export", provider="local", model="ffmpeg", units=total_s, unit="second",
                note=f"soundtrack {out.name}: {got:.1f} LUFS")
     facts.write_text(json.dumps({"integrated_lufs": got}))
     return out, got
+
+
+_MIX_FADE_S = 1.5  # MixSettings().fade_out_s, the fade an ending of None keeps
+
+
+def _ending_args(ending: Ending | None) -> dict[str, float]:
+    """The mix's settings for where the music stops (nothing: the fade ends with the film)."""
+    if ending is None:
+        return {}
+    return {"music_end_s": ending.end_s, "fade_out_s": ending.fade_s}
+
+
+def last_voice_s(rt: Runtime, entries: list[Entry], lines: dict[str, tuple[Path, float]],
+                 own: dict[str, tuple[Path, float]] | None = None,
+                 snd: Sounds | None = None) -> float | None:
+    """When the last word of the voice-over ends on the film: each line's last word where
+    its word timings are known (p.voice_words()), else where its sound ends (a presenter's
+    or lip sync's own line, a line without timings); sounds on the voice track count too.
+    None: nothing is said."""
+    ends: list[float] = []
+    by_scene: dict[str, float] = {}
+    if lines:
+        for row in word_rows(rt, entries):
+            if row["scene"] in lines:
+                by_scene[row["scene"]] = max(by_scene.get(row["scene"], 0.0), row["film_end_s"])
+    for e in entries:
+        if e.scene.id in by_scene:
+            ends.append(by_scene[e.scene.id])
+        elif e.scene.id in lines:  # (its seconds as placed: sped up already, if it was)
+            ends.append(e.start_s + VOICE_LEAD_S + lines[e.scene.id][1])
+        if own and e.scene.id in own:
+            ends.append(e.start_s + own[e.scene.id][1])
+    if snd is not None and "voice" in snd.heard:
+        ends += [p.start_s + p.duration_s for p in snd.voice]
+    return round(max(ends), 4) if ends else None
+
+
+def music_ending_for(rt: Runtime, entries: list[Entry], total_s: float,
+                     lines: dict[str, tuple[Path, float]],
+                     own: dict[str, tuple[Path, float]] | None = None,
+                     snd: Sounds | None = None) -> Ending:
+    """Where the export's music stops (sound/ending.py): on a beat after the last word."""
+    from nbvideo.render.music_grid import music_beats
+
+    return music_ending(total_s, music_beats(rt, total_s).times,
+                        last_voice_s(rt, entries, lines, own, snd))
 
 
 def _stems(placed: list[tuple[float, Path]], music: Path | None, snd: Sounds, total_s: float,

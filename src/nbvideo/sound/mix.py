@@ -161,6 +161,9 @@ class MixSettings(Checked):
     true_peak_db: float = Field(-1.0, ge=-9.0, le=0.0, description="True-peak ceiling, dBTP.")
     fade_in_s: float = Field(0.5, ge=0.0, description="Music fade-in at the start.")
     fade_out_s: float = Field(1.5, ge=0.0, description="Music fade-out to the end.")
+    music_end_s: float | None = Field(None, gt=0.0, description=(
+        "Where the music's fade-out ends and it falls silent (sound.ending chooses a beat "
+        "after the last word); None: the video's end. Past the video's end means its end."))
     duck: bool = Field(True, description="Lower the music while the voice speaks.")
     duck_db: float = Field(10.0, ge=3.0, le=20.0,
                            description="How far the music dips while the voice speaks.")
@@ -267,14 +270,17 @@ def premix_graph(duration_s: float, *, voice: str | None, music: str | None,
         parts.append(f"[{voice}]{fmt},atrim=0:{d},asetpts=N/SR/TB,"
                      f"volume={_fmt(voice_gain_db)}dB,apad,atrim=0:{g}[vo]")
     if music is not None:
-        fade_in = min(settings.fade_in_s, duration_s / 2)
-        fade_out = min(settings.fade_out_s, duration_s - fade_in)
+        end = min(settings.music_end_s or duration_s, duration_s)
+        fade_in = min(settings.fade_in_s, end / 2)
+        fade_out = min(settings.fade_out_s, end - fade_in)
         chain = [fmt, f"atrim=0:{d}", "asetpts=N/SR/TB", f"volume={_fmt(music_gain_db)}dB"]
         if fade_in > 0:
             chain.append(f"afade=t=in:st=0:d={_fmt(fade_in)}:curve=tri")
-        if fade_out > 0:
-            chain.append(f"afade=t=out:st={_fmt(duration_s - fade_out)}:d={_fmt(fade_out)}"
+        if fade_out > 0:  # (afade out leaves silence after its end: the music stops there)
+            chain.append(f"afade=t=out:st={_fmt(end - fade_out)}:d={_fmt(fade_out)}"
                          ":curve=tri")
+        elif end < duration_s:  # no fade asked: a 2 ms one (no click), sample-exact
+            chain.append(f"afade=t=out:st={_fmt(max(0.0, end - 0.002))}:d=0.002")
         parts.append(f"[{music}]{','.join(chain)},apad,atrim=0:{g}[mu]")
     if voice is not None and music is not None:
         music_out, voice_out = "mu", "vo"

@@ -36,7 +36,7 @@ _KEYS = (48, 50, 51, 53, 55, 57)  # MIDI roots C3 D3 Eb3 F3 G3 A3
 PEAK = 10 ** (-3 / 20)
 """The bed peaks at -3 dBFS; the mix sets its final level."""
 
-__all__ = ["TEMPO_BPM", "Mood", "music_bed", "synth_bed"]
+__all__ = ["TEMPO_BPM", "Mood", "bed_beats", "bed_tempo", "music_bed", "synth_bed"]
 
 
 def _hz(midi: float) -> float:
@@ -102,6 +102,30 @@ def _drum_bar(bar: int, beat: int, mood: str, rng: np.random.Generator) -> np.nd
             hit(b * beat, 0.12 * clap, -0.1)
             hit(b * beat + beat // 2 + beat // 4, 0.04 * hat, 0.3)
     return out
+
+
+def bed_tempo(*, seed: int = 0, mood: Mood = "upbeat", tempo_bpm: float | None = None) -> float:
+    """The tempo (beats per minute) `synth_bed` plays for these settings: known exactly, so
+    the beats of the generated bed are never guessed (`sound.beats` detects a file's)."""
+    if mood not in TEMPO_BPM:
+        raise InvalidInput(f"mood {mood!r} is not known; moods: {', '.join(TEMPO_BPM)}")
+    if tempo_bpm:
+        bpm = float(tempo_bpm)
+    else:  # the bed's first draw from its generator is its tempo
+        lo, hi = TEMPO_BPM[mood]
+        bpm = float(np.random.default_rng(seed).integers(lo, hi + 1))
+    if not 40 <= bpm <= 200:
+        raise InvalidInput(f"tempo_bpm must be within 40-200, got {bpm:g}")
+    return bpm
+
+
+def bed_beats(duration_s: float, *, seed: int = 0, mood: Mood = "upbeat",
+              tempo_bpm: float | None = None) -> np.ndarray:
+    """The bed's beat times in seconds, from 0 up to `duration_s`: where its drum pattern
+    hits (each beat is a whole number of samples, as `synth_bed` places them)."""
+    beat = round(SAMPLE_RATE * 60 / bed_tempo(seed=seed, mood=mood, tempo_bpm=tempo_bpm))
+    total = round(duration_s * SAMPLE_RATE)
+    return np.arange(0, total + 1, beat, dtype=np.int64) / SAMPLE_RATE
 
 
 def synth_bed(duration_s: float, *, seed: int = 0, mood: Mood = "upbeat",

@@ -58,7 +58,7 @@ _EXCLUDE = {"updated_at": True, "revision": True, "scenes": {"__all__": _TAKE_LI
 
 _ADDED_LATER: dict[tuple[str, str], Any] = {
     ("finishing", "voice_fit"): "warn", ("finishing", "caption_style"): "lines",
-    ("", "sound_effects"): []}
+    ("finishing", "music_ending"): "beat", ("", "sound_effects"): []}
 """Fields added after projects were made: left out of the state's hash while at their default,
 so a project saved before they existed does not look edited by hand when it is opened."""
 

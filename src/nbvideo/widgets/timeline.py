@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import ipywidgets
+import numpy as np
+import pandas as pd
 import traitlets as t
 
-from nbvideo.errors import InvalidInput
+from nbvideo.errors import InvalidInput, NbvideoError
 from nbvideo.model.state import ASPECTS, EXPORT_RESOLUTIONS
 from nbvideo.project import (
     AUDIO_SUFFIXES,
@@ -34,6 +36,13 @@ from nbvideo.widgets import media
 from nbvideo.widgets.base import THROTTLE_S, Later, Part, ProjectView, WithBuffers, action, esm
 
 VIDEO_TRACK: dict[str, Any] = {"id": "video", "kind": "clips", "label": "Video"}
+WAVE_BUCKETS = 200
+"""Buckets per waveform sent to the browser: ~1 KB of JSON per sound, drawn as an SVG."""
+
+
+def _empty_waves() -> pd.DataFrame:
+    return pd.DataFrame(columns=["source", "track", "id", "start_s", "end_s", "path", "buckets",
+                                 "peaks"])
 UPLOAD_LIMIT = 9 * 1024 * 1024
 """Largest music file sent over the widget: Jupyter's websocket drops a message over 10 MiB
 (tornado's default), so a larger file is refused in the browser and set from a cell."""
@@ -62,9 +71,13 @@ class Timeline(ProjectView):
     clips = t.List(t.Instance(TimelineClip), help="Clips in timeline order.").tag(
         sync=True, **ipywidgets.widget_serialization)
     tracks = t.List(t.Dict(), help="Tracks under the ruler, top to bottom: {id, kind, label} "
-                    "and what the kind needs: text {cues [{start_s, end_s, text}], captions "
+                    "and what the kind needs: items {track, audio, mute, solo, snaps (times a "
+                    "drag sticks to: cuts, edges, beats, words), items [{id, kind, start_s, "
+                    "end_s, label, wave?}], lines? (voice: [{scene, start_s, end_s, wave}])}; "
+                    "text {cues [{start_s, end_s, text}], captions "
                     "(why there are none, or ''), burned}; music {music {source, name, path, "
-                    "duration_s, loops}, accept, max_bytes}.").tag(sync=True)
+                    "duration_s, loops}, accept, max_bytes, beats, wave?}. A wave is min, max "
+                    "per bucket as integers from -127 to 127.").tag(sync=True)
     info = t.Dict(help="total_s, fps, aspect, resolution, min_kept_s, max_crossfade_s, the "
                   "transitions the picker offers [{name, family, description}] and the "
                   "export choices: aspects, resolutions, fits.").tag(sync=True)
@@ -117,6 +130,7 @@ class Timeline(ProjectView):
         export["files"] = [r.model_dump(mode="json", include={
             "path", "aspect", "resolution", "fit", "width", "height", "duration_s", "size_bytes"})
             for r in st.exports]
+        self._marks = self._read_marks()
         return {
             "clips": order, "tracks": [VIDEO_TRACK, *self._item_tracks(), self._text_track(),
                                        self._music_track()],
@@ -135,9 +149,8 @@ class Timeline(ProjectView):
         items' edges (in the order the export stacks them)."""
         rows = self.project.timeline.items
         tracks = self.project.timeline.tracks
-        cuts = sorted({0.0, *(round(e.start_s, 6) for e in self.project.timeline),
-                       round(self.project.timeline.duration_s, 6)})
-        edges = sorted({*rows["start_s"].round(6), *rows["end_s"].round(6)}) if len(rows) else []
+        snaps = sorted({float(t) for t in self._marks["snaps"]["t_s"]})
+        waves = self._marks["waves"]
         out = []
         overlays = [r for r in tracks.itertuples() if r.kind == "overlay"][::-1]
         for r in [*overlays, *(r for r in tracks.itertuples()
@@ -146,12 +159,45 @@ class Timeline(ProjectView):
             out.append({
                 "id": f"track-{r.track}", "kind": "items", "label": r.track, "track": r.track,
                 "audio": r.kind != "overlay", "mute": bool(r.mute), "solo": bool(r.solo),
-                "snaps": sorted({*cuts, *edges}),
+                "snaps": snaps,
                 "items": [{"id": i.id, "kind": i.kind, "start_s": float(i.start_s),
                            "end_s": float(i.end_s),
-                           "label": str(i.source).rsplit("/", 1)[-1][:40]}
-                          for i in mine.itertuples()]})
+                           "label": str(i.source).rsplit("/", 1)[-1][:40],
+                           **({"wave": waves[("item", i.id)]} if ("item", i.id) in waves
+                              else {})}
+                          for i in mine.itertuples()],
+                **({"lines": self._lines(waves)} if r.track == "voice" else {})})
         return out
+
+    def _lines(self, waves: dict[tuple[str, str], list[int]]) -> list[dict[str, Any]]:
+        """The spoken voice lines on the voice track (not items: they move with their
+        scene), each with its waveform."""
+        w = self._marks["table"]
+        return [{"scene": r.id, "start_s": float(r.start_s), "end_s": float(r.end_s),
+                 "wave": waves[("voice_line", r.id)]}
+                for r in w[w["source"] == "voice_line"].itertuples()]
+
+    def _read_marks(self) -> dict[str, Any]:
+        """The sound's marks for one drawing: waveforms (compact: min, max per bucket as
+        integers -127..127), snap points, beats. A file that cannot be read draws no
+        waveform rather than no timeline."""
+        tl = self.project.timeline
+        try:
+            table = tl.waveforms(WAVE_BUCKETS)
+        except NbvideoError:
+            table = _empty_waves()
+        waves = {(r.source, r.id): [int(v) for v in np.round(np.clip(r.peaks, -1, 1) * 127)
+                                    .ravel()] for r in table.itertuples()}
+        try:
+            snaps, beats = tl.snap_points(), [round(b, 4) for b in tl.beats]
+        except NbvideoError:  # (words need the voice model named; a missing key must not
+            # stop the timeline drawing) the cuts and the items' edges, as before beats
+            rows = tl.items
+            cuts = [0.0, *(e.start_s for e in tl), tl.duration_s]
+            edges = [*rows["start_s"], *rows["end_s"]] if len(rows) else []
+            snaps = pd.DataFrame({"t_s": [round(float(x), 6) for x in (*cuts, *edges)]})
+            beats = []
+        return {"table": table, "waves": waves, "snaps": snaps, "beats": beats}
 
     def _text_track(self) -> dict[str, Any]:
         f = self.project.state.finishing
@@ -166,7 +212,10 @@ class Timeline(ProjectView):
     def _music_track(self) -> dict[str, Any]:
         return {"id": "music", "kind": "music", "label": "Music",
                 "music": self.project.music.model_dump(mode="json"),
-                "accept": list(AUDIO_SUFFIXES), "max_bytes": UPLOAD_LIMIT}
+                "accept": list(AUDIO_SUFFIXES), "max_bytes": UPLOAD_LIMIT,
+                "beats": self._marks["beats"],
+                **({"wave": self._marks["waves"][("music", "music")]}
+                   if ("music", "music") in self._marks["waves"] else {})}
 
     def _parts(self) -> list[TimelineClip]:  # type: ignore[override]
         return list(self._clips.values())

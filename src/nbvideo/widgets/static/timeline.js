@@ -29,12 +29,41 @@ const CUT_ROW_H = 46;
  * @type {Record<string, (lane: HTMLElement, ctx: Ctx, track: Record<string, any>) => HTMLElement[]>}
  */
 const TRACKS = { clips: drawClipTrack, items: drawItemsTrack, text: drawTextTrack, music: drawMusicTrack };
-const SNAP_PX = 8; // a dragged start or end this close to a cut or another item's edge sticks to it
+const SNAP_PX = 8; // a dragged start or end this close to a cut, an item's edge, a beat or a word sticks to it
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/**
+ * A sound's waveform as an SVG filling its block: `wave` is min, max per bucket as
+ * integers from -127 to 127 (the widget's state), drawn as one filled outline.
+ * @param {number[]} wave @returns {SVGSVGElement}
+ */
+function waveform(wave) {
+  const n = Math.floor(wave.length / 2);
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("class", "nbv-wave");
+  svg.setAttribute("viewBox", `0 0 ${Math.max(1, n)} 256`);
+  svg.setAttribute("preserveAspectRatio", "none");
+  svg.setAttribute("aria-hidden", "true");
+  svg.dataset.buckets = String(n);
+  const top = [], bottom = [];
+  for (let i = 0; i < n; i++) {
+    // at least a hairline, so silence reads as a flat line rather than nothing
+    const hi = Math.max(wave[2 * i + 1], 1), lo = Math.min(wave[2 * i], -1);
+    top.push(`${i + 0.5},${128 - hi}`);
+    bottom.push(`${i + 0.5},${128 - lo}`);
+  }
+  const path = document.createElementNS(SVG_NS, "path");
+  path.setAttribute("d", n ? `M${top.join("L")}L${bottom.reverse().join("L")}Z` : "");
+  svg.append(path);
+  return svg;
+}
 
 /**
  * An overlay (V2..) or audio track: its items as blocks at their times. Drag a block to move
- * it, drag its edges to trim it; both snap to the cuts and the other items' edges and to whole
- * frames, and are sent when the pointer is let go (one history step each). Alt+Arrow moves the
+ * it, drag its edges to trim it; both snap to the cuts, the other items' edges, the music's
+ * beats and the spoken words (`track.snaps`) and to whole frames; a sound shows its waveform,
+ * and the voice track its spoken lines, and are sent when the pointer is let go (one history step each). Alt+Arrow moves the
  * focused block by a frame (Shift: half a second). Mute and solo (audio) in the row under it.
  * @param {HTMLElement} lane @param {Ctx} ctx @param {Record<string, any>} track
  * @returns {HTMLElement[]}
@@ -43,6 +72,14 @@ function drawItemsTrack(lane, ctx, track) {
   const { scale, fps } = ctx;
   /** @param {number} v */
   const frame = (v) => Math.max(0, Math.round(v * fps) / fps);
+  for (const line of track.lines || []) {
+    // spoken voice lines sit under the items: they move with their scene, not by dragging
+    const el = h("div", { class: "nbv-line", "data-scene-id": line.scene, role: "img",
+      "aria-label": `Voice line, ${fmtSeconds(line.start_s)} to ${fmtSeconds(line.end_s)}`,
+      style: `position:absolute;left:${line.start_s * scale}px;width:${Math.max(4, (line.end_s - line.start_s) * scale)}px;height:26px` });
+    if (line.wave) el.append(waveform(line.wave));
+    lane.append(el);
+  }
   for (const it of track.items || []) {
     const len = it.end_s - it.start_s;
     const others = (track.snaps || []).filter((/** @type {number} */ t) => t !== it.start_s && t !== it.end_s);
@@ -58,6 +95,7 @@ function drawItemsTrack(lane, ctx, track) {
       "aria-keyshortcuts": "Alt+ArrowLeft Alt+ArrowRight",
       style: `position:absolute;left:${it.start_s * scale}px;width:${Math.max(8, len * scale)}px;height:26px`,
     }, h("span", { class: "nbv-block-label", text: it.label }));
+    if (it.wave) block.prepend(waveform(it.wave));
     /** @param {HTMLElement} grip @param {(dx: number) => Record<string, number>} at @param {string} kind */
     const drag = (grip, at, kind) => grip.addEventListener("pointerdown", (e) => {
       e.preventDefault();
@@ -102,7 +140,7 @@ function drawItemsTrack(lane, ctx, track) {
     });
     lane.append(block);
   }
-  if (!(track.items || []).length) lane.append(h("span", { class: "nbv-muted nbv-lane-note", text: "empty" }));
+  if (!(track.items || []).length && !(track.lines || []).length) lane.append(h("span", { class: "nbv-muted nbv-lane-note", text: "empty" }));
   lane.style.height = "30px";
   /** @param {"mute" | "solo"} what */
   const toggle = (what) => {
@@ -195,7 +233,12 @@ function drawMusicTrack(lane, ctx, track) {
       class: "nbv-musicblock", "data-source": m.source, title: `${m.name}${detail}`,
       "aria-label": `Music: ${m.name}${detail}`, role: "img",
       style: `position:absolute;left:0;width:${Math.max(16, total * ctx.scale)}px`,
-    }, h("span", { class: "nbv-block-label", text: `♪ ${m.name}${detail}` })));
+    }, ...(track.wave ? [waveform(track.wave)] : []), h("span", { class: "nbv-block-label", text: `♪ ${m.name}${detail}` })));
+    // the beats, as ticks: drags snap to them, and the export's music stops on one
+    for (const b of track.beats || []) {
+      lane.append(h("span", { class: "nbv-beat", "data-beat": String(b), "aria-hidden": "true",
+        style: `left:${b * ctx.scale}px` }));
+    }
   } else {
     lane.append(h("span", { class: "nbv-muted nbv-lane-note", text: "No music" }));
   }
