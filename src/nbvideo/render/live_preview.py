@@ -207,7 +207,7 @@ def plan(rt: Runtime, start_s: float = 0.0, end_s: float | None = None, *,
     # not make it again; a clip with effects is its effected window, keyed by them.
     mezz_dir = _cache(rt) / "mezzanine" / params.key()
     mezz = []
-    for i, (c, s, fx_id) in enumerate(zip(prep.clips, segs, _fx_ids(segs))):
+    for c, s, fx_id in zip(prep.clips, segs, _fx_ids(segs)):
         n = s.start + s.frames if s.fx is not None else max(
             s.start + s.frames, round(c.duration_s * fps))
         fx = segs[fx_id].fx if fx_id >= 0 else None
