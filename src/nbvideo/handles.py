@@ -346,10 +346,6 @@ class TimelineView:
         (rendered if missing) and cached per piece."""
         from nbvideo.render import live_preview
 
-        if isinstance(every, bool) or not isinstance(every, int):
-            raise InvalidInput(f"every must be a whole number of frames, got {every!r}")
-        if isinstance(height, bool) or not isinstance(height, int):
-            raise InvalidInput(f"height must be a whole number of pixels, got {height!r}")
         pp = live_preview.plan(self._p.runtime)
         frames = live_preview.scrub_strip(pp, every, height)
         return ScrubStrip([(f.t_s, f.path) for f in frames], pp.fps)
@@ -473,7 +469,7 @@ class TimelineView:
 
 def _seconds(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise InvalidInput(f"{name} must be a number of seconds, got {value!r}")
+        raise InvalidInput(f"preview range: {name} must be a number of seconds, got {value!r}")
     return float(value)
 
 
@@ -515,9 +511,7 @@ class ScrubStrip(list[tuple[float, Path]]):
 
     def at(self, t_s: float) -> Path:
         """The image shown with the playhead at `t_s`: the last one at or before it."""
-        if not self:
-            raise InvalidInput("the scrub strip is empty")
-        best = self[0][1]
+        best = self[0][1]  # never empty: a timeline has at least one piece
         for when, path in self:
             if when > t_s + 1e-9:
                 break

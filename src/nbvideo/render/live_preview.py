@@ -341,10 +341,10 @@ def scrub_strip(pp: PreviewPlan, every: int = 4, height: int = STRIP_HEIGHT,
                 cancel: threading.Event | None = None) -> list[StripFrame]:
     """A JPEG every `every` frames of each piece of the plan (pieces rendered if missing;
     images cached per piece, so an edit re-decodes only the pieces it touched)."""
-    if not 1 <= every <= 120:
-        raise InvalidInput(f"every must be a whole number of frames from 1 to 120, got {every!r}")
-    if not 16 <= height <= 360:
-        raise InvalidInput(f"height must be from 16 to 360 pixels, got {height!r}")
+    for name, value, lo, hi in (("every", every, 1, 120), ("height", height, 16, 360)):
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise InvalidInput(f"scrub strip: {name} must be a whole number from {lo} to {hi}, "
+                               f"got {value!r}")
     out: list[StripFrame] = []
     for piece in render_pieces(pp, cancel=cancel):
         out += _piece_strip(piece, every, height)
