@@ -7,7 +7,7 @@ Each has a plain repr and an HTML repr for notebooks.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -325,19 +325,25 @@ class TimelineView:
         return views.live_bundle(self._p, "timeline")
 
     # ------------------------------------------------------------------ live preview
-    def preview(self, start_s: float = 0.0, end_s: float | None = None) -> LivePreview:
+    def preview(self, start_s: float = 0.0, end_s: float | None = None, *,
+                on_piece: Callable[[Any], None] | None = None) -> LivePreview:
         """Play [start_s, end_s) of the film as it is now (end None: to the end) at 360p,
         from the editing proxies: rendered in pieces of at most a second, each kept in
         cache/preview/ by exactly what it shows, so after an edit only the pieces it touched
         render again. Returns the range as one MP4 (its soundtrack included) that plays in
         the notebook; `.pieces` lists the pieces and `.rendered` how many were made now.
-        Example: ``p.trim(2, out_s=3.5); p.timeline.preview(2, 8)``"""
+        `on_piece(piece)` hears of each piece in playing order as soon as it is on disk
+        (`piece.path`, `.start_s`, `.end_s`, `.frames`, `.rendered`): a player starts on the
+        first while the others render. Example: ``p.trim(2, out_s=3.5); p.timeline.preview(2, 8)``"""
         from nbvideo.render import live_preview
 
         pp = live_preview.plan(self._p.runtime, _seconds("start_s", start_s),
                                None if end_s is None else _seconds("end_s", end_s))
+        for piece in live_preview.render_pieces(pp):
+            if on_piece is not None:
+                on_piece(piece)
         path = live_preview.join(pp)
-        return LivePreview(path, pp.start_s, pp.end_s, pp.pieces, pp.size)
+        return LivePreview(path, pp.start_s, pp.end_s, pp.pieces, pp.size, pp.sound())
 
     def scrub_strip(self, every: int = 4, height: int = 90) -> ScrubStrip:
         """Small JPEGs of the film as it is now, one every `every` frames (at the start of
@@ -476,12 +482,14 @@ def _seconds(name: str, value: Any) -> float:
 class LivePreview:
     """A range of the timeline at 360p, ready to play: `path` (one MP4 with its sound),
     `start_s`/`end_s` on the film (whole pieces: the start may be a little before the one
-    asked for), `pieces` (each with `rendered`: made by this call) and `rendered`."""
+    asked for), `pieces` (each with `rendered`: made by this call), `rendered`, and
+    `sound`, the whole film's soundtrack (None when the film is silent)."""
 
     def __init__(self, path: Path, start_s: float, end_s: float, pieces: list[Any],
-                 size: tuple[int, int]) -> None:
+                 size: tuple[int, int], sound: Path | None = None) -> None:
         self.path, self.start_s, self.end_s, self.pieces, self.size = (
             path, start_s, end_s, pieces, size)
+        self.sound = sound  # the whole film's soundtrack (None: silent), for a player
 
     @property
     def rendered(self) -> int:
