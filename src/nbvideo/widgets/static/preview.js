@@ -180,11 +180,13 @@ function livePlayer(model, act, onTime) {
     return stripLoading;
   }
   /** Show the strip image at film time `t` (the last one at or before it). */
+  let wanted = 0; // the film time last scrubbed to (the slider rounds to its step)
   function scrubTo(/** @type {number} */ t) {
     if (playing) stop();
+    wanted = t;
     scrub.value = String(t);
     onTime(t);
-    if (!strip || stripStale) { loadStrip().then(() => { if (Number(scrub.value) === t) paint(t); }); }
+    if (!strip || stripStale) loadStrip().then(() => paint(wanted));
     if (strip) paint(t);
   }
   function paint(/** @type {number} */ t) {
