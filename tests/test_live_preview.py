@@ -132,3 +132,19 @@ def test_the_scrub_strip_shows_the_frame_under_the_playhead(rendered: nv.Project
 def test_a_bad_range_or_strip_is_refused_with_the_field(rendered: nv.Project, call, says) -> None:
     with pytest.raises(InvalidInput, match=says):
         call(rendered)
+
+
+def test_deferred_sound_is_the_same_soundtrack_made_after_the_picture(
+        rendered: nv.Project, tmp_path) -> None:
+    from nbvideo.edit.timeline import require_clips
+    from nbvideo.render import finishing
+
+    rendered.finish(music="bed")
+    rt = rendered.runtime
+    es = require_clips(rt)
+    clips = lp._clips(rt, es)
+    later = finishing.prepare(rt, es, clips, (640, 360), 12, None, tmp_path, defer_sound=True)
+    assert later.audio is None and later.sound is not None
+    now = finishing.prepare(rt, es, clips, (640, 360), 12, None, tmp_path)
+    made, lufs = later.sound()
+    assert made == now.audio and made.is_file() and lufs == pytest.approx(now.audio_lufs)
