@@ -125,6 +125,7 @@ def test_the_scrub_strip_shows_the_frame_under_the_playhead(rendered: nv.Project
 
 @pytest.mark.parametrize("call, says", [
     (lambda p: p.timeline.preview(5.0, 2.0), "start_s must be >= 0 and before end_s"),
+    (lambda p: p.timeline.preview(60.0, 70.0), "and the end of the film"),
     (lambda p: p.timeline.preview("a"), "start_s must be a number of seconds"),
     (lambda p: p.timeline.scrub_strip(every=0), "every must be a whole number from 1 to 120"),
     (lambda p: p.timeline.scrub_strip(height=2.5), "height must be a whole number"),

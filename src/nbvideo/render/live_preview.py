@@ -193,9 +193,9 @@ def plan(rt: Runtime, start_s: float = 0.0, end_s: float | None = None, *,
     segs = render._plan(prep.clips, fps)
     total = sum(s.frames for s in segs) - sum(s.xfade for s in segs)
     end_s = total / fps if end_s is None else end_s
-    if not (0 <= start_s < end_s):
-        raise InvalidInput(f"preview range: start_s must be >= 0 and before end_s; got "
-                           f"start_s={start_s!r}, end_s={end_s!r}")
+    if not (0 <= start_s < end_s and start_s < total / fps):
+        raise InvalidInput(f"preview range: start_s must be >= 0 and before end_s and the end of "
+                           f"the film ({total / fps:g} s); got start_s={start_s!r}, end_s={end_s!r}")
     params = EncodeParams(width=size[0], height=size[1], fps=fps, fit="crop", crf=PREVIEW_CRF,
                           preset="veryfast")
     if prep.overlay and prep.overlay_spans is not None:
