@@ -7,7 +7,7 @@ Each has a plain repr and an HTML repr for notebooks.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ from nbvideo import views
 from nbvideo.edit import timeline as timeline_ops
 from nbvideo.edit import tracks as track_ops
 from nbvideo.edit.snap import SNAP_TOLERANCE_S
-from nbvideo.errors import PhaseNotReady
+from nbvideo.errors import InvalidInput, PhaseNotReady
 from nbvideo.media import proxy
 from nbvideo.model.state import ExportRecord, Question, Scene, Take
 
@@ -331,6 +331,38 @@ class TimelineView:
         """A Timeline widget in a live notebook."""
         return views.live_bundle(self._p, "timeline")
 
+    # ------------------------------------------------------------------ live preview
+    def preview(self, start_s: float = 0.0, end_s: float | None = None, *,
+                on_piece: Callable[[Any], None] | None = None) -> LivePreview:
+        """Play [start_s, end_s) of the film as it is now (end None: to the end) at 360p,
+        from the editing proxies: rendered in pieces of at most a second, each kept in
+        cache/preview/ by exactly what it shows, so after an edit only the pieces it touched
+        render again. Returns the range as one MP4 (its soundtrack included) that plays in
+        the notebook; `.pieces` lists the pieces and `.rendered` how many were made now.
+        `on_piece(piece)` hears of each piece in playing order as soon as it is on disk
+        (`piece.path`, `.start_s`, `.end_s`, `.frames`, `.rendered`): a player starts on the
+        first while the others render. Example: ``p.trim(2, out_s=3.5); p.timeline.preview(2, 8)``"""
+        from nbvideo.render import live_preview
+
+        pp = live_preview.plan(self._p.runtime, _seconds("start_s", start_s),
+                               None if end_s is None else _seconds("end_s", end_s))
+        for piece in live_preview.render_pieces(pp):
+            if on_piece is not None:
+                on_piece(piece)
+        path = live_preview.join(pp)
+        return LivePreview(path, pp.start_s, pp.end_s, pp.pieces, pp.size, pp.sound())
+
+    def scrub_strip(self, every: int = 4, height: int = 90) -> ScrubStrip:
+        """Small JPEGs of the film as it is now, one every `every` frames (at the start of
+        each preview piece, then every `every` frames), `height` px tall: what a view shows
+        under the playhead while scrubbing, with no render. Made from the preview's pieces
+        (rendered if missing) and cached per piece."""
+        from nbvideo.render import live_preview
+
+        pp = live_preview.plan(self._p.runtime)
+        frames = live_preview.scrub_strip(pp, every, height)
+        return ScrubStrip([(f.t_s, f.path) for f in frames], pp.fps)
+
     # ------------------------------------------------------------------ tracks
     # V1 is the scenes (trim and transitions: p.trim, p.set_transition). Overlays go on V2..V9
     # (a higher number draws on top), sounds on "voice", "music", "sfx" and "clips". Each
@@ -532,6 +564,68 @@ class TimelineView:
         """Set a track's mute, solo (audio) or gain_db (audio): ``p.timeline.track("music",
         gain_db=-6)``, ``p.timeline.track("voice", solo=True)``."""
         return _detached(track_ops.set_track(self._p.runtime, name, **fields))
+
+
+def _seconds(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise InvalidInput(f"preview range: {name} must be a number of seconds, got {value!r}")
+    return float(value)
+
+
+class LivePreview:
+    """A range of the timeline at 360p, ready to play: `path` (one MP4 with its sound),
+    `start_s`/`end_s` on the film (whole pieces: the start may be a little before the one
+    asked for), `pieces` (each with `rendered`: made by this call), `rendered`, and
+    `sound`, the whole film's soundtrack (None when the film is silent)."""
+
+    def __init__(self, path: Path, start_s: float, end_s: float, pieces: list[Any],
+                 size: tuple[int, int], sound: Path | None = None) -> None:
+        self.path, self.start_s, self.end_s, self.pieces, self.size = (
+            path, start_s, end_s, pieces, size)
+        self.sound = sound  # the whole film's soundtrack (None: silent), for a player
+
+    @property
+    def rendered(self) -> int:
+        """How many pieces this call rendered (the rest came from the cache)."""
+        return sum(p.rendered for p in self.pieces)
+
+    def __repr__(self) -> str:
+        return (f"<LivePreview {self.start_s:.2f}-{self.end_s:.2f} s, {len(self.pieces)} "
+                f"piece(s), {self.rendered} rendered now: {self.path}>")
+
+    def _repr_html_(self) -> str:
+        import base64
+
+        data = base64.b64encode(self.path.read_bytes()).decode()
+        w, h = self.size
+        return (f"<video controls width='{w}' height='{h}' src='data:video/mp4;base64,{data}'>"
+                f"</video><div style='font:12px system-ui'>{self.start_s:.2f}–{self.end_s:.2f} s"
+                f" · {len(self.pieces)} pieces, {self.rendered} rendered now</div>")
+
+
+class ScrubStrip(list[tuple[float, Path]]):
+    """(seconds on the film, JPEG path) pairs in film order: the scrub strip."""
+
+    def __init__(self, frames: list[tuple[float, Path]], fps: int) -> None:
+        super().__init__(frames)
+        self.fps = fps
+
+    def at(self, t_s: float) -> Path:
+        """The image shown with the playhead at `t_s`: the last one at or before it."""
+        best = self[0][1]  # never empty: a timeline has at least one piece
+        for when, path in self:
+            if when > t_s + 1e-9:
+                break
+            best = path
+        return best
+
+    def _repr_html_(self) -> str:
+        import base64
+
+        imgs = "".join(
+            f"<img title='{t:.2f} s' style='height:45px' src='data:image/jpeg;base64,"
+            f"{base64.b64encode(p.read_bytes()).decode()}'>" for t, p in self[:: max(1, len(self) // 40)])
+        return f"<div style='display:flex;overflow-x:auto'>{imgs}</div>"
 
 
 class Exports(list[ExportRecord]):

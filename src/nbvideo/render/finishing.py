@@ -86,6 +86,10 @@ class Prepared:
     # The overlay for one stretch of the film (start_s, end_s): only the track items there,
     # so a smart export keys each piece by the items it shows (None: `overlay` everywhere).
     overlay_for: Callable[[float, float], str | None] | None = None
+    # With `prepare(defer_sound=True)`: makes the soundtrack when called ((path, LUFS), as
+    # `audio` and `audio_lufs` would be), so a live preview's picture starts before the mix
+    # is done. None otherwise (the sound is already in `audio`).
+    sound: Callable[[], tuple[Path | None, float | None]] | None = None
 
 
 def voice_model_name(rt: Runtime) -> tuple[str, str]:
@@ -625,11 +629,14 @@ def _accepts(accept: bool | Sequence[str], code: str) -> bool:
 
 def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tuple[int, int],
             fps: int, preset: Preset | None, work: Path,
-            accept: bool | Sequence[str] = ()) -> Prepared:
+            accept: bool | Sequence[str] = (), *, defer_sound: bool = False) -> Prepared:
     """Everything one export needs from the finishing settings, checked against `preset`.
 
     A voice line longer than its scene stops here, before any audio is mixed, unless
-    `accept` takes `voice_overrun` (then the line runs on, or fades out at the film's end)."""
+    `accept` takes `voice_overrun` (then the line runs on, or fades out at the film's end).
+    `defer_sound`: leave the mix to `Prepared.sound` (a live preview shows its first frame
+    before the soundtrack is mixed); `work` must then outlive that call, and a preset's
+    checks of the sound are not made."""
     f: Finishing = rt.state.finishing
     w, h = size
     kit = rt.brand_kit()
@@ -747,6 +754,13 @@ def prepare(rt: Runtime, entries: list[Entry], clips: list[RenderClip], size: tu
             return compose((a, b))[0]
 
         overlay_for = piece_overlay
+    if defer_sound:
+        def later() -> tuple[Path | None, float | None]:
+            return _soundtrack(rt, entries, total_s, lines, preset, work, own)
+
+        return Prepared(clips=clips, overlay=overlay, cues=cues, word_cues=word_cues, ass=ass,
+                        warnings=warnings, overlay_spans=spans if overlay and spans else None,
+                        overlay_for=overlay_for if overlay and spans else None, sound=later)
     audio, lufs = _soundtrack(rt, entries, total_s, lines, preset, work, own)
     if preset is not None:
         facts = ExportFacts(duration_s=total_s, width=w, height=h, fps=fps,

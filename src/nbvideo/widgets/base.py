@@ -40,13 +40,16 @@ THROTTLE_S = 0.2
 WORKERS = 4
 
 
-def esm(name: str) -> str:
-    """The view's ES module: the shared helpers (common.js), then the view's own file.
+def esm(*names: str) -> str:
+    """The view's ES module: the shared helpers (common.js), then the given files in order
+    (helpers a view shares with another first, the view's own file, with its default export,
+    last).
 
     anywidget loads each widget's module from a string, where relative imports cannot
     resolve, so the helpers are prepended instead of imported."""
-    common = (STATIC / "common.js").read_text("utf-8")
-    return common + "\n" + (STATIC / name).read_text("utf-8")
+    if not names:
+        raise ValueError("esm() needs at least the view's own file")
+    return "\n".join((STATIC / n).read_text("utf-8") for n in ("common.js", *names))
 
 
 def describe(exc: BaseException) -> str:

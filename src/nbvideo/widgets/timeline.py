@@ -67,7 +67,7 @@ class TimelineClip(Part):
 class Timeline(ProjectView):
     """The project's timeline as an editor. Every action is one Project method."""
 
-    _esm = esm("timeline.js")
+    _esm = esm("preview.js", "timeline.js")
     clips = t.List(t.Instance(TimelineClip), help="Clips in timeline order.").tag(
         sync=True, **ipywidgets.widget_serialization)
     tracks = t.List(t.Dict(), help="Tracks under the ruler, top to bottom: {id, kind, label} "
@@ -323,6 +323,51 @@ class Timeline(ProjectView):
                 part.preview = data
 
         return Later(work)
+
+    @action("preview_range")
+    def _preview_range(self, start_s: float = 0.0, end_s: float | None = None,
+                       token: str = "") -> Later:
+        """The live preview of [start_s, end_s) (end None: to the end) at 360p: each piece is
+        pushed to the player as a `preview_piece` message (its MP4 bytes, film times) as soon
+        as it is on disk, in playing order, so play starts on the first; then the film's
+        soundtrack as `preview_sound`. The reply sums up the range. `token` names the
+        request in those messages (a newer request's pieces replace an older one's)."""
+
+        def push(piece: Any) -> None:
+            self._push({"kind": "preview_piece", "token": token, "index": piece.index,
+                        "start_s": round(piece.start_s, 6), "end_s": round(piece.end_s, 6),
+                        "frames": piece.frames, "rendered": piece.rendered},
+                       [piece.path.read_bytes()])
+
+        def work() -> dict[str, Any]:
+            shown = self.project.timeline.preview(start_s, end_s, on_piece=push)
+            if shown.sound is not None:
+                self._push({"kind": "preview_sound", "token": token},
+                           [shown.sound.read_bytes()])
+            return {"token": token, "start_s": round(shown.start_s, 6),
+                    "end_s": round(shown.end_s, 6), "pieces": len(shown.pieces),
+                    "rendered": shown.rendered, "sound": shown.sound is not None}
+
+        return Later(work)
+
+    @action("scrub_strip")
+    def _scrub_strip(self, every: int = 4, height: int = 90) -> Later:
+        """The scrub strip: a small JPEG every `every` frames of the film as it is now, with
+        its time on the film; the player shows the one under the playhead while scrubbing,
+        with no render. Made from the preview pieces (rendered only if missing)."""
+
+        def work() -> WithBuffers:
+            strip = self.project.timeline.scrub_strip(every=every, height=height)
+            return WithBuffers({"times": [round(t, 6) for t, _ in strip], "fps": strip.fps},
+                               [path.read_bytes() for _, path in strip])
+
+        return Later(work)
+
+    def _push(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        """A message to the browser that is not a reply (a preview piece as it arrives)."""
+        with self._lock:
+            if self.comm is not None:
+                self.send(content, buffers)
 
     @action("export")
     def _export(self, formats: list[str], name: str = "ad", resolution: str | None = None,

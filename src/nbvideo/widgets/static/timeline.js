@@ -1,5 +1,7 @@
 // Timeline view: a ruler, one lane per track (drawn by a renderer per track kind), a
-// preview player that plays the clips' low-res previews in order, and the export panel.
+// preview player that plays the clips' low-res previews in order, the live preview (the
+// edited film at 360p, pieces rendered on demand; livePlayer in preview.js) with scrubbing on
+// the ruler, and the export panel.
 /** @import { Render, AnyModel } from "@anywidget/types" */
 
 /**
@@ -535,10 +537,13 @@ function render({ model, el }) {
   const video = h("video", { "aria-label": "Preview player", muted: true, playsinline: true, controls: true });
   const nowPlaying = h("div", { class: "nbv-muted", "aria-live": "polite" });
   const exportPanel = h("form", { class: "nbv-export", "aria-label": "Export" });
+  // The live preview: the film as edited (overlays, transitions, finishing) at 360p; the
+  // ruler scrubs it from the scrub strip.
+  const player = livePlayer(model, act, (t) => setHead(t));
   const root = h("div", { class: "nbv nbv-timeline" },
     h("div", { class: "nbv-head" }, h("strong", { text: "Timeline" }), total, zoomOut, zoomIn, zoomFit, playBtn),
     err.el, tracks,
-    h("div", { class: "nbv-player" }, h("div", {}, video, nowPlaying), exportPanel), live);
+    h("div", { class: "nbv-player" }, h("div", {}, video, nowPlaying), player.el, exportPanel), live);
   ownKeys(root);
   el.append(root);
 
@@ -574,7 +579,20 @@ function render({ model, el }) {
     items = parts.map((p) => ({ part: p, id: p.get("key"), clip: p.get("clip") }));
     total.textContent = `${items.length} clips · ${fmtSeconds(info.total_s)}`;
     const width = Math.max(200, (info.total_s || 0) * scale + 40);
-    const ruler = h("div", { class: "nbv-ruler", style: `width:${width}px;margin-left:${LABEL_W}px` });
+    const ruler = h("div", { class: "nbv-ruler", "data-role": "ruler", style: `width:${width}px;margin-left:${LABEL_W}px` });
+    player.setTotal(info.total_s || 0, info.fps || 30);
+    player.stale(); // redrawn: the film may have changed, the next scrub fetches the strip
+    // Press and drag on the ruler: the playhead follows and the live preview shows the
+    // frame under it from the scrub strip (no render).
+    const scrubAt = (/** @type {PointerEvent} */ e) =>
+      player.scrubTo(Math.max(0, Math.min(info.total_s || 0, (e.clientX - ruler.getBoundingClientRect().left) / scale)));
+    ruler.addEventListener("pointerdown", (e) => {
+      scrubAt(e);
+      ruler.setPointerCapture?.(e.pointerId);
+      const move = (/** @type {PointerEvent} */ ev) => scrubAt(ev);
+      ruler.addEventListener("pointermove", move);
+      ruler.addEventListener("pointerup", () => ruler.removeEventListener("pointermove", move), { once: true });
+    });
     const stepS = scale >= 60 ? 1 : scale >= 20 ? 5 : 10;
     for (let s = 0; s <= (info.total_s || 0); s += stepS) {
       ruler.append(h("span", { style: `left:${s * scale}px`, text: `${s}s` }));
@@ -746,10 +764,13 @@ function render({ model, el }) {
   });
   cancel.addEventListener("click", () => act("cancel_export", {}));
 
+  const stale = () => player.stale();
   model.on("change:clips", draw);
   model.on("change:info", draw);
   model.on("change:tracks", draw);
   model.on("change:export", drawExport);
+  model.on("change:info", stale);
+  model.on("change:tracks", stale);
   draw();
   return () => {
     stop();
@@ -761,6 +782,9 @@ function render({ model, el }) {
     model.off("change:info", draw);
     model.off("change:tracks", draw);
     model.off("change:export", drawExport);
+    model.off("change:info", stale);
+    model.off("change:tracks", stale);
+    player.dispose();
     urls.dispose();
     err.dispose();
     api.dispose();
