@@ -181,7 +181,7 @@ def _week(times: pd.Series) -> pd.Series:
     import pandas as pd
 
     days = times.dt.tz_convert("UTC").dt.normalize()
-    return (days - pd.to_timedelta(days.dt.weekday, unit="D")).dt.strftime("%Y-%m-%d")
+    return (days - pd.to_timedelta(days.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d")
 
 
 def usage(root: str | os.PathLike[str]) -> pd.DataFrame:

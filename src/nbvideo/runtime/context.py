@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from nbvideo.errors import BudgetExceeded, ModelRetired
+from nbvideo.errors import BudgetExceeded, ModelRetired, RoleRefused
 from nbvideo.keys import redact
 from nbvideo.model import approvals
 from nbvideo.model.state import ProjectState, Scene, Take, utcnow
@@ -196,7 +196,11 @@ class Runtime:
         """
         with self.guard:
             if self.roles is not None:  # refused before anything is written
-                self.roles.check_save()
+                try:
+                    self.roles.check_save()
+                except RoleRefused:
+                    self._revert()
+                    raise
             pending = self.history.prepare(self.state) if self.history is not None else None
             self.store.save(self.state)
             if pending is not None:
@@ -206,6 +210,15 @@ class Runtime:
                     fn()
                 except Exception:
                     log.exception("a project change listener failed")
+
+    def _revert(self) -> None:
+        """Put the state back as last saved: a refused change leaves nothing behind, in
+        memory either (the verbs change the state, then save)."""
+        if not self.store.exists() or not self.store.is_current():
+            return
+        disk = self.store.load()
+        for name in type(self.state).model_fields:
+            setattr(self.state, name, getattr(disk, name))
 
     @contextmanager
     def paid(self, *, phase: str, provider: str, model: str, estimate_usd: float, item: str,

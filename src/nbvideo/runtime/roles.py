@@ -222,7 +222,7 @@ class Gate:
                           project=self.project, role=role, detail=detail or f"needs {needed}")
         raise RoleRefused(
             f"{self.user} may not {_VERBS.get(action, action)} {where}: that needs the "
-            f"{needed} role or higher, and {has}. Ask an owner ({', '.join(ws.owners()) or 'none'}) "
+            f"{needed} role{'' if needed == 'owner' else ' or higher'}, and {has}. Ask an owner ({', '.join(ws.owners()) or 'none'}) "
             f"to change it in {wsm.MEMBERS_FILE}",
             user=self.user, action=action, needed=needed, role=role)
 
