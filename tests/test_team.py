@@ -187,6 +187,18 @@ def test_a_workspace_keeps_an_owner_and_checks_its_file(ws: Path) -> None:
         nv.workspace(ws)
 
 
+def test_roles_map_from_hub_groups(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    groups = {"acme-creatives": ["bo", "di"], "acme-client": ["cy", "di"], "staff": ["ed"]}
+    nv.roles_from_groups(ws, groups, {"acme-creatives": "editor", "acme-client": "reviewer"})
+    roles_now = {n: m.role for n, m in nv.workspace(ws).members.items()}
+    assert roles_now == {"ana": "owner", "bo": "editor", "cy": "reviewer", "di": "editor",
+                         "vi": "viewer"}
+    as_user(monkeypatch, "bo")
+    with pytest.raises(RoleRefused, match="change members"):
+        nv.roles_from_groups(ws, groups, {"staff": "owner"})
+    assert "ed" not in nv.workspace(ws).members
+
+
 def test_display_name_never_changes_role(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     as_user(monkeypatch, "vi")
     monkeypatch.setenv("NBVIDEO_USER", "ana")  # the owner's name as a display name

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from nbvideo.team import (
         audit,
         create_workspace,
+        roles_from_groups,
         set_budget,
         set_role,
         usage,
@@ -88,6 +89,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "load_brand": ("nbvideo.store.brands", "load_brand"),
     "audit": ("nbvideo.team", "audit"),
     "create_workspace": ("nbvideo.team", "create_workspace"),
+    "roles_from_groups": ("nbvideo.team", "roles_from_groups"),
     "set_budget": ("nbvideo.team", "set_budget"),
     "set_role": ("nbvideo.team", "set_role"),
     "usage": ("nbvideo.team", "usage"),
@@ -168,6 +170,7 @@ __all__ = [
     "looks",
     "open_project",
     "projects",
+    "roles_from_groups",
     "set_budget",
     "set_keys",
     "set_role",

@@ -16,7 +16,7 @@ disagree with what the money gate counted.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-__all__ = ["audit", "create_workspace", "set_budget", "set_role", "usage", "usage_chart",
+__all__ = ["audit", "create_workspace", "roles_from_groups", "set_budget", "set_role", "usage", "usage_chart",
            "verify_audit", "workspace"]
 
 USAGE_COLUMNS = ["user", "project", "week", "spend_usd", "calls", "clips", "frames",
@@ -154,6 +154,32 @@ def set_budget(root: str | os.PathLike[str], budget_usd: float | None, *,
 
     who = f"budget of {user}" if user else "workspace budget"
     return _change(path, "budget", f"{who} set to {value}", edit)
+
+
+def roles_from_groups(root: str | os.PathLike[str], groups: Mapping[str, Iterable[str]],
+                      mapping: Mapping[str, str]) -> Workspace:
+    """Set members' roles from hub groups: `groups` is group -> user names (what the hub's
+    `GET /hub/api/groups` lists, or an OAuth authenticator's groups), `mapping` is group ->
+    role. A person in several mapped groups gets the highest of their roles; people in no
+    mapped group keep what they have. An owner's action, audited as one change."""
+    path = _root(root)
+    wanted: dict[str, str] = {}
+    for group, role in mapping.items():
+        role = wsm.check_role(role, f"mapping[{group!r}]")
+        for user in groups.get(group, ()):
+            user = wsm.check_person(user, f"groups[{group!r}] member")
+            if wsm.rank(role) > wsm.rank(wanted.get(user)):  # type: ignore[arg-type]
+                wanted[user] = role
+
+    def edit(ws: Workspace) -> None:
+        for user, role in wanted.items():
+            if user in ws.members:
+                ws.members[user].role = role  # type: ignore[assignment]
+            else:
+                ws.members[user] = Member(role=role)  # type: ignore[arg-type]
+
+    summary = ", ".join(f"{u} -> {r}" for u, r in sorted(wanted.items()))
+    return _change(path, "members", f"from hub groups: {summary}"[:500], edit)
 
 
 # ---------------------------------------------------------------------------- the audit log
