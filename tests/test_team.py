@@ -212,7 +212,7 @@ def test_display_name_never_changes_role(ws: Path, monkeypatch: pytest.MonkeyPat
 class _Hub(http.server.BaseHTTPRequestHandler):
     name = "bo"
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         ok = self.path == "/hub/api/user" and self.headers["Authorization"] == "token t0k"
         body = json.dumps({"name": self.name}).encode() if ok else b"{}"
         self.send_response(200 if ok else 403)
@@ -363,6 +363,7 @@ def test_people_spending_at_once_never_pass_either_cap(ws: Path) -> None:
     assert json.loads((ws / ".nbvideo" / "budget.json").read_text())["in_flight"] == {}
     assert nv.audit(ws).query("action == 'spend' and outcome == 'done'")["cost_usd"].sum() \
         == pytest.approx(1.00)
+    assert nv.verify_audit(ws) == len(nv.audit(ws))  # three writers at once: the chain holds
 
 
 # ---------------------------------------------------------------------------- usage

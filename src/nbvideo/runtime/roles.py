@@ -172,8 +172,10 @@ class WorkspaceBudget(SharedBudget):
 
     def hold(self, token: int, estimate_usd: float) -> None:
         data = self._read()  # fresh: the pair's other budget may have held this token already
-        data["in_flight"].setdefault(self._token(token), {
-            "usd": estimate_usd, "host": _HOST, "pid": os.getpid(), "user": self.who})
+        if self._token(token) in data["in_flight"]:
+            return
+        data["in_flight"][self._token(token)] = {
+            "usd": estimate_usd, "host": _HOST, "pid": os.getpid(), "user": self.who}
         self._write(data)
 
     def release(self, token: int, actual_usd: float) -> None:
