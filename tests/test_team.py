@@ -93,11 +93,15 @@ def test_viewer_reads_but_may_not_edit_spend_or_approve(ws: Path,
         p.approve(1)
     with pytest.raises(RoleRefused, match="needs the owner role"):
         p.budget_usd = 5.0
+    with pytest.raises(RoleRefused, match="vi may not edit"):
+        p.snapshot("viewer-mark")  # a history mark, not a save: checked before it is written
+    with pytest.raises(RoleRefused, match="vi may not edit"):
+        p.import_clip(1, ws / "nbvideo-workspace.json")  # refused before anything is copied
     p.close()
     assert disk(ws / "shoe") == before
     refused = nv.audit(ws).query("outcome == 'refused'")
-    assert list(refused["who"]) == ["vi"] * 4
-    assert list(refused["action"]) == ["edit", "spend", "review", "budget"]
+    assert list(refused["who"]) == ["vi"] * 6
+    assert list(refused["action"]) == ["edit", "spend", "review", "budget", "edit", "edit"]
     assert set(refused["project"]) == {"shoe"}
 
 

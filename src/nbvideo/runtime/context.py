@@ -166,6 +166,13 @@ class Runtime:
         count as it; outside a workspace there is nothing to check."""
         return self.roles.acting(action, detail) if self.roles is not None else nullcontext()
 
+    def require(self, action: str, detail: str = "") -> None:
+        """Check the role for `action` before work that writes outside project.json (a file
+        copied into assets/, a history mark), so a refusal leaves nothing behind; the save
+        that follows checks again."""
+        if self.roles is not None:
+            self.roles.require(action, detail)
+
     def audit(self, action: str, *, cost_usd: float = 0.0, detail: str = "") -> None:
         """An entry in the workspace's audit log (nothing outside a workspace)."""
         if self.roles is not None:
