@@ -22,6 +22,7 @@ import bench_routing
 import bench_smart_export
 import bench_startup
 import bench_state
+import bench_team
 import bench_uhd
 import bench_widgets
 import bench_widgets_browser
@@ -33,7 +34,7 @@ def main() -> None:
     for mod in (bench_startup, bench_export, bench_smart_export, bench_demo, bench_effects,
                 bench_finishing, bench_preview,
                 bench_mastering, bench_audio_marks, bench_uhd,
-                bench_state, bench_history, bench_jobs, bench_paid, bench_routing, bench_campaign, bench_widgets,
+                bench_state, bench_history, bench_jobs, bench_paid, bench_routing, bench_campaign, bench_team, bench_widgets,
                 bench_widgets_browser):
         print(f"\n== {mod.__name__} ==")
         figures.update(mod.main() or {})

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbvideo import views as _views
 from nbvideo.errors import (
+    AuditBroken,
     BudgetExceeded,
     Canceled,
     GlyphWarning,
@@ -31,6 +32,7 @@ from nbvideo.errors import (
     ProjectNotFound,
     ProjectStale,
     RenderFailed,
+    RoleRefused,
     RoutingWarning,
     SceneCanceled,
     ScenesFailed,
@@ -51,6 +53,17 @@ if TYPE_CHECKING:
     from nbvideo.providers.voice_table import voices_table as voices
     from nbvideo.render.transition_strips import transitions_table as transitions
     from nbvideo.store.brands import list_brands, load_brand
+    from nbvideo.team import (
+        audit,
+        create_workspace,
+        roles_from_groups,
+        set_budget,
+        set_role,
+        usage,
+        usage_chart,
+        verify_audit,
+        workspace,
+    )
 
 __version__ = "0.1.0"
 
@@ -74,6 +87,15 @@ _LAZY: dict[str, tuple[str, str]] = {
     "transitions": ("nbvideo.render.transition_strips", "transitions_table"),
     "list_brands": ("nbvideo.store.brands", "list_brands"),
     "load_brand": ("nbvideo.store.brands", "load_brand"),
+    "audit": ("nbvideo.team", "audit"),
+    "create_workspace": ("nbvideo.team", "create_workspace"),
+    "roles_from_groups": ("nbvideo.team", "roles_from_groups"),
+    "set_budget": ("nbvideo.team", "set_budget"),
+    "set_role": ("nbvideo.team", "set_role"),
+    "usage": ("nbvideo.team", "usage"),
+    "usage_chart": ("nbvideo.team", "usage_chart"),
+    "verify_audit": ("nbvideo.team", "verify_audit"),
+    "workspace": ("nbvideo.team", "workspace"),
 }
 
 
@@ -113,6 +135,7 @@ def open_project(path: str, brief: str | None = None, **options: object) -> Proj
 
 
 __all__ = [
+    "AuditBroken",
     "BudgetExceeded",
     "Campaign",
     "Canceled",
@@ -130,6 +153,7 @@ __all__ = [
     "ProjectStale",
     "ProviderError",
     "RenderFailed",
+    "RoleRefused",
     "GlyphWarning",
     "RoutingWarning",
     "SceneCanceled",
@@ -137,18 +161,27 @@ __all__ = [
     "ScenesRefused",
     "SchemaTooNew",
     "TemplateError",
+    "audit",
     "batch",
     "catalog",
+    "create_workspace",
     "list_brands",
     "load_brand",
     "looks",
     "open_project",
     "projects",
+    "roles_from_groups",
+    "set_budget",
     "set_keys",
+    "set_role",
     "sound_effects",
     "spend_chart",
     "templates",
     "transitions",
+    "usage",
+    "usage_chart",
     "variants",
+    "verify_audit",
     "voices",
+    "workspace",
 ]

@@ -54,6 +54,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEMO_BRIEF = "30s ad for a waterproof trail shoe"
 EXIT_INPUT, EXIT_PROJECT, EXIT_LOCKED, EXIT_NOT_READY = 2, 3, 4, 5
 EXIT_BUDGET, EXIT_PROVIDER, EXIT_PROVIDER_TRANSIENT, EXIT_RENDER = 6, 7, 8, 9
+EXIT_REFUSED, EXIT_AUDIT = 10, 11
 EXIT_INTERNAL, EXIT_INTERRUPTED = 70, 130
 
 
@@ -61,11 +62,14 @@ def exit_code(exc: BaseException) -> int:
     """The documented exit code for an error (docs/cli.md lists them): the first rule that
     matches wins, so a subclass can have a code of its own."""
     from nbvideo.edit.versions import AssetsMissing
+    from nbvideo.errors import AuditBroken, RoleRefused
     from nbvideo.providers.base import ProviderError
     from nbvideo.store.history import HistoryError
 
     rules: list[tuple[type[BaseException] | tuple[type[BaseException], ...], int]] = [
         (AssetsMissing, EXIT_PROJECT),
+        (RoleRefused, EXIT_REFUSED),
+        (AuditBroken, EXIT_AUDIT),
         ((InvalidInput, HistoryError), EXIT_INPUT),
         ((ProjectLocked, ProjectStale), EXIT_LOCKED),
         (PhaseNotReady, EXIT_NOT_READY),
@@ -523,6 +527,23 @@ def request_changes(path: Path, scene: str, text: str, user: str | None) -> None
     with _open_as(path, user) as p:
         p.request_changes(_scene_ref(scene), text)
         click.echo(f"changes requested on scene {scene}")
+
+
+@main.group()
+def audit() -> None:
+    """The audit log of a team workspace (a folder with nbvideo-workspace.json)."""
+
+
+@audit.command("verify")
+@click.argument("root", type=click.Path(path_type=Path))
+@user_errors
+def audit_verify(root: Path) -> None:
+    """Check the hash chain of ROOT/audit.jsonl: an edited, removed or reordered line is
+    named and the command exits 11."""
+    from nbvideo.team import verify_audit
+
+    count = verify_audit(root)
+    click.echo(f"{root / 'audit.jsonl'}: {count} entries, chain intact")
 
 
 if __name__ == "__main__":

@@ -92,6 +92,21 @@ class BudgetExceeded(NbvideoError):
         self.item = item
 
 
+class RoleRefused(NbvideoError, PermissionError):
+    """An action the person's role in the workspace does not allow; nothing was changed and
+    the refusal is in the workspace's audit log. Carries `user`, `action`, the role `needed`
+    and the `role` the person has (None: no role)."""
+
+    def __init__(self, message: str, *, user: str | None, action: str, needed: str | None,
+                 role: str | None) -> None:
+        super().__init__(message)
+        self.user, self.action, self.needed, self.role = user, action, needed, role
+
+
+class AuditBroken(NbvideoError):
+    """The workspace's audit log was edited, cut or reordered; the message names the line."""
+
+
 class RenderFailed(NbvideoError):
     """Making a frame, clip, preview or export failed. Carries where: the `scene` (when
     known), the `step` (e.g. "animatic", "normalize", "export 16:9", "mux") and the last

@@ -23,7 +23,8 @@ def review(rt: Runtime, ref: str | int, verb: str, user: str, text: str | None =
            ) -> Comment:
     """Comment on, submit, approve or request changes to one scene, as `user`; a refused
     step leaves the scene as it was."""
-    with rt.guard:
+    action = "comment" if verb == "comment" else "review"
+    with rt.acting(action, f"{verb} scene {ref}"), rt.guard:
         scene = scene_ops.resolve(rt, ref)
         fn = getattr(approvals, verb)
         before = scene.model_copy(deep=True)
@@ -35,6 +36,7 @@ def review(rt: Runtime, ref: str | int, verb: str, user: str, text: str | None =
             rt.state.scenes[idx] = before
             raise
         rt.save()
+        rt.audit(verb, detail=f"scene {scene.id}" + (f": {text}"[:200] if text else ""))
         return made
 
 

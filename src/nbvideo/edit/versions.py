@@ -265,6 +265,7 @@ def snapshot(rt: Runtime, name: str, note: str = "") -> HistoryEvent:
     if not isinstance(note, str) or len(note) > 500 or text_problem(note):
         raise InvalidInput(f"note: up to 500 characters of text without control characters, "
                            f"got {quote(note)}")
+    rt.require("edit", f"snapshot {name}")  # a history mark, not a save: checked here
     with rt.guard:
         rec = _recorder(rt)
         rt.store.ensure_current(rt.state)  # a snapshot names the state on disk: not a stale one

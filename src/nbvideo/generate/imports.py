@@ -43,6 +43,7 @@ def import_clip(rt: Runtime, ref: str | int, path: str | os.PathLike[str]) -> Ta
     with rt.guard:
         scene_id = resolve(rt, ref).id
     started = time.perf_counter()
+    rt.require("edit", "import a clip")
     video = import_video(path, rt.store.root, CLIP_IMPORT_DIR, field="import_clip: path")
     with rt.guard:
         scene = rt.state.scene(scene_id)  # still there: resolve again under the lock

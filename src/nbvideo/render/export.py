@@ -126,6 +126,16 @@ def export(rt: Runtime, name: str, formats: Sequence[str], resolution: str, fit:
     if fit not in FITS:
         raise InvalidInput(f"fit must be 'crop' (fill the frame) or 'pad' (blurred bars), got {quote(fit)}")
     outs = targets(rt, name, formats, resolution, fit, presets)
+    with rt.acting("export", name):  # a viewer's action in a workspace; audited when done
+        records = _export(rt, outs, fit, cancel, on_progress, accept, smart)
+        for record in records:
+            rt.audit("export", detail=record.path)
+    return records
+
+
+def _export(rt: Runtime, outs: list[_Target], fit: str, cancel: threading.Event | None,
+            on_progress: Callable[[float], None] | None, accept: bool | Sequence[str],
+            smart: bool) -> list[ExportRecord]:
     with tempfile.TemporaryDirectory(prefix="nbvideo-export-") as work:
         with render_step("finishing"):
             plans = _plan(rt, outs, accept, Path(work), fit)

@@ -16,18 +16,19 @@ import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from nbvideo.errors import ModelRetired
+from nbvideo.errors import BudgetExceeded, ModelRetired, RoleRefused
 from nbvideo.keys import redact
 from nbvideo.model import approvals
 from nbvideo.model.state import ProjectState, Scene, Take, utcnow
 from nbvideo.providers import ProviderSet, lifecycle, provider_set
 from nbvideo.providers.base import CreateMayExist, MediaResult, ProviderError, Usage
 from nbvideo.runtime.budget import Budget, Reservation, gate
+from nbvideo.runtime.roles import Gate, identity
 from nbvideo.store.brands import BrandKit, finishing_kit
 from nbvideo.store.folder import ProjectStore
 from nbvideo.store.history import Recorder
@@ -106,8 +107,15 @@ class Runtime:
     attempts: dict[str, set[Any]] = field(default_factory=dict, repr=False, compare=False)
     """Clip predictions under way per model (generate/clips.py): a failed one waits for its
     siblings' outcomes before deciding whether the model is down."""
+    roles: Gate | None = None
+    """The workspace's role gate (runtime/roles.py), or None for a project outside any
+    workspace, which checks no roles."""
+    actor: str = field(default="", repr=False)
+    """Who the ledger's `user` column names: the gate's user, else the hub's or OS user."""
 
     def __post_init__(self) -> None:
+        if not self.actor:
+            self.actor = self.roles.user if self.roles is not None else identity(confirm=False)
         self.budget = Budget("project budget", self.state.budget_usd, self.spent_usd)
         if self.store.writable:
             self.history = Recorder(self.store.root, self.state, rules=[approvals.reset_edited])
@@ -153,12 +161,31 @@ class Runtime:
             self.save()
             return dict(chosen)
 
+    def acting(self, action: str, detail: str = "") -> AbstractContextManager[object]:
+        """Check the person's role for `action` (in a workspace) and let the saves inside
+        count as it; outside a workspace there is nothing to check."""
+        return self.roles.acting(action, detail) if self.roles is not None else nullcontext()
+
+    def require(self, action: str, detail: str = "") -> None:
+        """Check the role for `action` before work that writes outside project.json (a file
+        copied into assets/, a history mark), so a refusal leaves nothing behind; the save
+        that follows checks again."""
+        if self.roles is not None:
+            self.roles.require(action, detail)
+
+    def audit(self, action: str, *, cost_usd: float = 0.0, detail: str = "") -> None:
+        """An entry in the workspace's audit log (nothing outside a workspace)."""
+        if self.roles is not None:
+            self.roles.record(action, cost_usd=cost_usd, detail=detail)
+
     def set_budget(self, value: float | None) -> None:
-        """Change the project's spending cap (already checked) and save it."""
-        with self.guard:
+        """Change the project's spending cap (already checked) and save it (an owner's
+        action in a workspace)."""
+        with self.acting("budget", f"project budget {value}"), self.guard:
             self.state.budget_usd = value
             self.budget.limit_usd = value
             self.save()
+            self.audit("budget", detail=f"project budget set to {value}")
 
     def spent_usd(self) -> float:
         """Actual spend so far, from the ledger."""
@@ -175,6 +202,12 @@ class Runtime:
         is the one place state changes go through, so new methods get history for free.
         """
         with self.guard:
+            if self.roles is not None:  # refused before anything is written
+                try:
+                    self.roles.check_save()
+                except RoleRefused:
+                    self._revert()
+                    raise
             pending = self.history.prepare(self.state) if self.history is not None else None
             self.store.save(self.state)
             if pending is not None:
@@ -184,6 +217,15 @@ class Runtime:
                     fn()
                 except Exception:
                     log.exception("a project change listener failed")
+
+    def _revert(self) -> None:
+        """Put the state back as last saved: a refused change leaves nothing behind, in
+        memory either (the verbs change the state, then save)."""
+        if not self.store.exists() or not self.store.is_current():
+            return
+        disk = self.store.load()
+        for name in type(self.state).model_fields:
+            setattr(self.state, name, getattr(disk, name))
 
     @contextmanager
     def paid(self, *, phase: str, provider: str, model: str, estimate_usd: float, item: str,
@@ -209,11 +251,28 @@ class Runtime:
         except ModelRetired as exc:
             refused(exc)
             raise
-        with gate([self.budget, *budgets, *self.extra_budgets], estimate_usd, item,
-                  refused) as held:
-            yield held
+        team: list[Budget] = []
+        if self.roles is not None and estimate_usd > 0:  # spending is an editor's action
+            self.roles.require("spend", item)
+            team = list(self.roles.budgets())
+
+        def refused_here(exc: BudgetExceeded) -> None:
+            refused(exc)
+            if self.roles is not None:
+                self.roles.audit.append(who=self.roles.user, action="spend", outcome="refused",
+                                        project=self.roles.project, detail=str(exc)[:300])
+
+        with gate([self.budget, *budgets, *self.extra_budgets, *team], estimate_usd, item,
+                  refused_here) as held:
+            try:
+                yield held
+            finally:
+                if self.roles is not None and (held.actual_usd or estimate_usd > 0):
+                    self.audit("spend", cost_usd=float(held.actual_usd or 0.0),
+                               detail=f"{item} on {model}")
 
     def log(self, **fields: Any) -> LedgerEntry:
+        fields.setdefault("user", self.actor)
         return self.ledger.append(LedgerEntry(**fields))
 
     def log_cache_hit(self, *, phase: str, provider: str, model: str, note: str,

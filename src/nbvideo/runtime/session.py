@@ -26,6 +26,7 @@ from nbvideo.model.state import Brief, ProjectState
 from nbvideo.model.templates import get_template
 from nbvideo.providers import provider_set
 from nbvideo.runtime.context import Runtime
+from nbvideo.runtime.roles import gate_for
 from nbvideo.store.folder import ProjectStore, slug_path
 from nbvideo.store.ledger import Ledger
 
@@ -151,6 +152,9 @@ def _load(store: ProjectStore, brief: str | None, brief_opts: dict[str, Any],
                       **({} if told else {"duration_s": tmpl.duration_s}), **brief_opts}
     if brief is not None and not store.exists() and isinstance(explicit_s, int | float):
         note = length_note(brief, explicit_s)
+    roles = gate_for(store.root)  # None outside a workspace: no role is checked
+    if roles is not None and store.exists():
+        roles.require("read")
     if store.exists():
         if not read_only:
             store.acquire()
@@ -176,6 +180,8 @@ def _load(store: ProjectStore, brief: str | None, brief_opts: dict[str, Any],
             raise brief_error(exc) from None
         # refuse bad choices before writing; a key is asked for at the first paid call
         provider_set(state.providers, state.models, keys_now=False)
+        if roles is not None:  # an editor's action: refused before the folder exists
+            roles.require("create", state.name)
         store.root.mkdir(parents=True, exist_ok=True)
         store.acquire()
         store.make_dirs()
@@ -185,7 +191,7 @@ def _load(store: ProjectStore, brief: str | None, brief_opts: dict[str, Any],
     try:
         # a model shut down since the project chose it warns here (naming its successor)
         # and is refused at its first paid call, so the project still opens to switch it
-        rt = Runtime(state=state, store=store, ledger=Ledger(store.ledger_path),
+        rt = Runtime(state=state, store=store, ledger=Ledger(store.ledger_path), roles=roles,
                      providers=provider_set("local") if read_only
                      else provider_set(state.providers, state.models, keys_now=False,
                                        refuse_retired=created))
@@ -199,6 +205,8 @@ def _load(store: ProjectStore, brief: str | None, brief_opts: dict[str, Any],
     _LIVE[store.root.resolve()] = live
     if created and rt.history is not None:
         rt.history.mark("create", summary=f"project {state.name!r}: {state.brief.text}"[:300])
+    if created:
+        rt.audit("create", detail=state.brief.text[:200])
     if note is not None:  # the explicit length won over the brief's: say so, once
         log.warning("%s: %s", state.name, note)
     return Session(rt, live)

@@ -92,6 +92,7 @@ def store_music(rt: Runtime, filename: str, data: bytes) -> str:
                           f"{MIN_MUSIC_S:g} s")
         return seconds
 
+    rt.require("edit", f"import music {filename}")
     kept, _seconds = import_file(str(filename), rt.store.root, rule, data=data,
                                  accept=long_enough)
     return kept.rel

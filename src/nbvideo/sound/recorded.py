@@ -39,6 +39,7 @@ def take_in(rt: Runtime, given: str | os.PathLike[str]) -> tuple[Path, str, floa
     """(the recording as a 48 kHz mono WAV in the project, the kept original's project
     path, its seconds). Raises InvalidInput naming `voice` and what is allowed."""
     r = rule()
+    rt.require("edit", "import a recorded line")
     with imports.staged(given, rt.store.root, r) as s:
         wav = (rt.store.root / s.rel).with_name(f"{Path(s.rel).stem}.48k.wav")
         fresh = not wav.is_file()  # made before from the same bytes (the name is their hash)

@@ -294,6 +294,7 @@ def import_effect(rt: Runtime, given: str | os.PathLike[str], *, name: str,
     except ValidationError as exc:
         raise from_validation(exc, "import_sound_effect") from None
     rule = _rule()
+    rt.require("edit", "import a sound effect")
     with imports.staged(given, rt.store.root, rule) as src:  # the original is not kept
         rel = f"{USER_DIR}/{name}-{src.sha256[:12]}.wav"
         note = _note_path(rt, name)

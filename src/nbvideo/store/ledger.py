@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pandas is imported by the two functions that make frames: a
 COLUMNS = [
     "time", "phase", "scene", "take", "provider", "model", "units", "unit", "unit_price_usd",
     "cost_usd", "estimated_usd", "kind", "latency_s", "status", "cache_hit", "request_id", "key",
-    "note",
+    "note", "user",
 ]
 
 
@@ -52,6 +52,8 @@ class LedgerEntry(BaseModel):
     request_id: str | None = None
     key: str | None = None
     note: str = ""
+    user: str = Field("", description="Who made the call (the hub's or OS user); empty on "
+                                      "rows written before nbvideo kept it.")
 
 
 class Ledger:
