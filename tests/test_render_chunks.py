@@ -278,3 +278,20 @@ def test_chunked_export_carries_the_soundtrack(src: list[Path], tmp_path: Path) 
         a = c.streams.audio[0]
         assert a.duration is not None and a.time_base is not None
         assert float(a.duration * a.time_base) == pytest.approx(seconds, abs=0.05)
+
+
+@pytest.mark.slow
+def test_chunks_of_sources_tagged_differently_still_join(src: list[Path], tmp_path: Path) -> None:
+    """A camera file with no colour tags cut with bt709-tagged clips (a user's 4K import
+    between animatics): each chunk's encoder would copy its first source's tags into the
+    stream header, and headers that differ cannot be joined by stream copy. Chunks are
+    tagged alike (bt709), so the film joins."""
+    tagged = tmp_path / "tagged.mp4"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(src[1]), "-c:v", "libx264",
+                    "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-colorspace", "bt709",
+                    "-color_primaries", "bt709", "-color_trc", "bt709", str(tagged)],
+                   check=True)
+    clips = [RenderClip(path=src[0], duration_s=2), RenderClip(path=tagged, duration_s=2)]
+    cut = export_timeline(clips, _spec(tmp_path / "cut.mp4", max_graph_bytes=1))
+    planned, _ = plan_duration(clips, FPS)
+    assert cut.chunks == 2 and probe(cut.path, count_frames=True).frames == planned

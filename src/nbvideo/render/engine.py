@@ -389,6 +389,20 @@ def _encoder_args(spec: RenderSpec, size: tuple[int, int]) -> list[str]:
             "-pix_fmt", "yuv420p", "-r", str(spec.fps), "-g", str(2 * spec.fps)]
 
 
+def _colour_tags(first: Path) -> str:
+    """A setparams filter giving frames the colour tags of the first chunk's stream. x264
+    writes the tags of its first frame into the stream header (SPS), so a chunk that starts on
+    an untagged camera file and one that starts on a bt709 animatic would have headers that
+    cannot be joined by stream copy; every later chunk is tagged as the first one is (which is
+    what the one-graph render would say). Tags only: no pixel is converted."""
+    import av
+
+    with av.open(str(first)) as c:
+        cc = c.streams.video[0].codec_context
+        return (f"setparams=color_primaries={int(cc.color_primaries)}:color_trc="
+                f"{int(cc.color_trc)}:colorspace={int(cc.colorspace)}:range={int(cc.color_range)}")
+
+
 def _chunk_seg(seg: _Seg, take: Take) -> _Seg:
     """A clip's share of a chunk as a segment of the chunk's own timeline."""
     kind = seg.kind if take.xfade else "cut"
@@ -419,9 +433,12 @@ def _render_chunks(clips: list[RenderClip], infos: list[MediaInfo], segs: list[_
             if on_progress is not None:
                 on_progress((base + frac * n_frames) / total)
 
+        graph, pad = _filter_graph(cinfos, csegs, cspec, size), "[vout]"
+        if parts:  # tagged as chunk 0 is (see _colour_tags)
+            graph, pad = f"{graph};[vout]{_colour_tags(parts[0])}[vtag]", "[vtag]"
         run_ffmpeg([*_graph_inputs([clips[t.clip] for t in chunk.takes], cinfos),
-                    "-filter_complex", _filter_graph(cinfos, csegs, cspec, size),
-                    "-map", "[vout]", "-an", "-sn", "-dn", *_encoder_args(spec, size),
+                    "-filter_complex", graph,
+                    "-map", pad, "-an", "-sn", "-dn", *_encoder_args(spec, size),
                     "-f", "mp4", str(out)],
                    total_s=chunk.frames / spec.fps, on_progress=progress, cancel=cancel)
         info = _inspect(out)
