@@ -43,6 +43,25 @@ def catalog_as_shipped() -> Iterator[None]:
     catalog._CATALOG.update(kept)
 
 
+PROJECT_V4 = Path(__file__).parent / "fixtures" / "project_v4"
+"""A project saved by schema-4 code (tests/fixtures/make_project_v4.py): music is the bed,
+seed 7, 12 fps, no tracks, effects or later fields."""
+
+
+@pytest.fixture
+def old(tmp_path: Path) -> Iterator[nv.Project]:
+    """A copy of PROJECT_V4, opened now: it must open without a warning (no "edited by
+    hand": its history goes on)."""
+    import warnings
+
+    shutil.copytree(PROJECT_V4, tmp_path / "old-shoe")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = nv.Project.open(tmp_path / "old-shoe")
+    yield p
+    p.close()
+
+
 @pytest.fixture(autouse=True)
 def engine_log_of_its_own(tmp_path_factory: pytest.TempPathFactory,
                           monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -5,7 +5,6 @@ in test_ending_render.py."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,17 +18,6 @@ from nbvideo.sound import waveform as wf
 from nbvideo.sound.beats import bed_grid, detect_beats
 from nbvideo.sound.ending import music_ending
 from nbvideo.sound.music_bed import bed_beats, bed_tempo, synth_bed
-
-FIXTURE = Path(__file__).parent / "fixtures" / "project_v4"
-
-
-@pytest.fixture
-def old(tmp_path: Path) -> nv.Project:
-    """A project saved before these tools (schema 4): music is the bed, seed 7, 12 fps."""
-    shutil.copytree(FIXTURE, tmp_path / "old-shoe")
-    p = nv.Project.open(tmp_path / "old-shoe")
-    yield p
-    p.close()
 
 
 def clicks(bpm: float, offset_s: float, seconds: float = 20.0) -> np.ndarray:

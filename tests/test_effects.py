@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import warnings
 from pathlib import Path
 
 import pytest
@@ -17,19 +15,9 @@ import nbvideo as nv
 from nbvideo.errors import InvalidInput, MediaMissing, PathEscape
 from nbvideo.media.effects import check_cube, ramp_expr, tempo_filters
 from nbvideo.model.effects import Effects
+from tests.conftest import PROJECT_V4
 
-FIXTURE = Path(__file__).parent / "fixtures" / "project_v4"
 FPS = 12  # the fixture's
-
-
-@pytest.fixture
-def old(tmp_path: Path) -> nv.Project:
-    shutil.copytree(FIXTURE, tmp_path / "old-shoe")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no "edited by hand": the history goes on
-        p = nv.Project.open(tmp_path / "old-shoe")
-    yield p
-    p.close()
 
 
 def identity_cube(path: Path, n: int = 5) -> Path:
@@ -40,7 +28,7 @@ def identity_cube(path: Path, n: int = 5) -> Path:
 
 
 def test_a_project_saved_before_effects_opens_with_no_effects(old: nv.Project) -> None:
-    raw = json.loads((FIXTURE / "project.json").read_text())
+    raw = json.loads((PROJECT_V4 / "project.json").read_text())
     assert all("effects" not in e for e in raw["timeline"]["edits"].values())
     assert all(e.effects == Effects() for e in old.timeline)
     assert old.timeline.effects(1) == Effects()

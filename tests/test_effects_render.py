@@ -6,7 +6,6 @@ after one scene's effects changed re-making only that scene."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import wave
 from pathlib import Path
@@ -25,7 +24,6 @@ from nbvideo.render.smart_render import export_smart
 pytestmark = pytest.mark.slow
 
 FPS = 30
-FIXTURE = Path(__file__).parent / "fixtures" / "project_v4"
 
 
 def _make(path: Path, source: str, seconds: float = 3.0, audio: str | None = None) -> Path:
@@ -217,14 +215,6 @@ def test_sound_at_twice_the_speed_keeps_its_pitch(media: dict[str, Path], tmp_pa
                                             FPS))
     assert seconds == pytest.approx(ramp.frames(2.0, FPS) / FPS, abs=1e-4)
     assert hz == pytest.approx(440, abs=3)
-
-
-@pytest.fixture
-def old(tmp_path: Path) -> nv.Project:
-    shutil.copytree(FIXTURE, tmp_path / "old-shoe")
-    p = nv.Project.open(tmp_path / "old-shoe")
-    yield p
-    p.close()
 
 
 def test_a_smart_re_export_after_one_scenes_effects_remakes_only_that_scene(

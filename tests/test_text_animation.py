@@ -5,8 +5,6 @@ allowed, and projects saved before animations keeping their history hash."""
 
 from __future__ import annotations
 
-import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,18 +15,7 @@ from nbvideo.edit.text_animation import reveal_frames, units
 from nbvideo.errors import InvalidInput
 from nbvideo.model.tracks import TextAnimation, TextItem
 
-FIXTURE = Path(__file__).parent / "fixtures" / "project_v4"
 FPS = 12  # the fixture's
-
-
-@pytest.fixture
-def old(tmp_path: Path) -> nv.Project:
-    shutil.copytree(FIXTURE, tmp_path / "old-shoe")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        p = nv.Project.open(tmp_path / "old-shoe")
-    yield p
-    p.close()
 
 
 def kfs(p: nv.Project, item_id: str, prop: str) -> list[tuple[float, float, str]]:

@@ -4,8 +4,6 @@ bad input refused with nothing changed, and a project saved before tracks openin
 from __future__ import annotations
 
 import json
-import shutil
-import warnings
 from pathlib import Path
 
 import pytest
@@ -15,19 +13,7 @@ import nbvideo as nv
 from nbvideo.errors import InvalidInput, PathEscape
 from nbvideo.model.state import SCHEMA_VERSION, Timeline
 from nbvideo.model.tracks import ImageItem, Track, default_tracks
-
-FIXTURE = Path(__file__).parent / "fixtures" / "project_v4"
-
-
-@pytest.fixture
-def old(tmp_path: Path) -> nv.Project:
-    """The project saved by schema-4 code (tests/fixtures/make_project_v4.py), opened now."""
-    shutil.copytree(FIXTURE, tmp_path / "old-shoe")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no "edited by hand": the history goes on
-        p = nv.Project.open(tmp_path / "old-shoe")
-    yield p
-    p.close()
+from tests.conftest import PROJECT_V4
 
 
 def _logo(p: nv.Project, name: str = "logo.png") -> str:
@@ -36,7 +22,7 @@ def _logo(p: nv.Project, name: str = "logo.png") -> str:
 
 
 def test_a_project_saved_before_tracks_opens_with_everything_intact(old: nv.Project) -> None:
-    raw = json.loads((FIXTURE / "project.json").read_text())
+    raw = json.loads((PROJECT_V4 / "project.json").read_text())
     assert raw["schema_version"] == 4 and "tracks" not in raw["timeline"]
     st = old.state
     assert st.schema_version == SCHEMA_VERSION == 5

@@ -5,7 +5,6 @@ tracks exporting the same picture and sound as it did."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import av
@@ -15,20 +14,12 @@ from PIL import Image
 
 import nbvideo as nv
 from nbvideo.media.audio_io import SAMPLE_RATE, decode, write_wav
+from tests.conftest import PROJECT_V4
 
 pytestmark = pytest.mark.slow
 
-FIXTURE = Path(__file__).parent / "fixtures" / "project_v4"
 FPS = 12  # the fixture's
 W, H = 1280, 720
-
-
-@pytest.fixture
-def old(tmp_path: Path) -> nv.Project:
-    shutil.copytree(FIXTURE, tmp_path / "old-shoe")
-    p = nv.Project.open(tmp_path / "old-shoe")
-    yield p
-    p.close()
 
 
 def frames(path: Path) -> list[np.ndarray]:
@@ -168,7 +159,7 @@ def test_smart_export_re_encodes_only_around_the_item(old: nv.Project) -> None:
 
 def test_a_project_saved_before_tracks_exports_the_same_picture_and_sound(
         old: nv.Project) -> None:
-    saved = FIXTURE / "exports" / "ad-16x9-720p.mp4"
+    saved = PROJECT_V4 / "exports" / "ad-16x9-720p.mp4"
     before = frames(saved)
     rec_before = old.state.exports[0]
     # The music's ending is the one thing meant to change (sound/ending.py: it now stops on a
@@ -209,7 +200,7 @@ def _envelope_db(x: np.ndarray, win: int) -> np.ndarray:
 
 def test_an_old_projects_music_now_stops_on_a_beat_and_is_the_same_before_it(
         old: nv.Project) -> None:
-    saved = FIXTURE / "exports" / "ad-16x9-720p.mp4"
+    saved = PROJECT_V4 / "exports" / "ad-16x9-720p.mp4"
     assert old.state.finishing.music_ending == "beat"  # opened with the default rule
     rec = old.export("ad", formats=["16:9"])[0]
     total = rec.duration_s
