@@ -121,7 +121,7 @@ def _picture_ranges(ctx: Context) -> list[tuple[int, int]]:
     for i, e in enumerate(es):
         before = split(_fade_frames(ctx, es[i - 1]))[0] if i else 0
         after = split(_fade_frames(ctx, e))[1] if i + 1 < len(es) else 0
-        scalar = abs(time_scalar(ctx, e)) if e.effects.timed else 1.0
+        scalar = abs(time_scalar(ctx, e))
         out.append((ctx.frames(e.trim_in_s) + round(before * scalar),
                     e.frames - before - after))
     return out
@@ -182,14 +182,14 @@ def _scalar(fx: Effects, source_frames: float, played_frames: int) -> float:
 
 def clip_effects(ctx: Context, e: Entry) -> list[Any]:
     """A scene's effects as OTIO effects (`_as_effects`)."""
-    return _as_effects(ctx, e.effects, time_scalar(ctx, e) if e.effects.timed else 1.0)
+    return _as_effects(ctx, e.effects, time_scalar(ctx, e))
 
 
 def _as_effects(ctx: Context, fx: Effects, scalar: float) -> list[Any]:
-    """Effects as OTIO effects: their time as a LinearTimeWarp (OTIO's own, which
-    the FCP XML and EDL adapters carry as a speed), every other effect as a named Effect
-    holding its values: an editor lists it but does not apply it. What an editor will not
-    reproduce is said once per write (`write` warns).
+    """Effects as OTIO effects: their time as a LinearTimeWarp of `scalar` (OTIO's own; the
+    EDL adapter writes it as an M2 speed, the FCP 7 XML adapter drops it), every other effect
+    as a named Effect holding its values: an editor lists it but does not apply it. What an
+    editor will not reproduce is said once per write (`write` warns).
 
     OTIO's convention (opentimelineio.readthedocs.io, "Time Effects"): a LinearTimeWarp does
     not change the clip's duration on its track; its source_range starts at the first source
@@ -669,7 +669,7 @@ def read(rt: Runtime, path: str | Path) -> ImportReport:
                 continue
             seen.add(scene.id)
             entry = here[scene.id]
-            ours = time_scalar(ctx, entry) if entry.effects.timed else 1.0
+            ours = time_scalar(ctx, entry)
             warps = [fx.time_scalar for fx in item.effects
                      if isinstance(fx, otio.schema.LinearTimeWarp)]
             for fx in item.effects:
