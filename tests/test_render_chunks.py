@@ -295,3 +295,36 @@ def test_chunks_of_sources_tagged_differently_still_join(src: list[Path], tmp_pa
     cut = export_timeline(clips, _spec(tmp_path / "cut.mp4", max_graph_bytes=1))
     planned, _ = plan_duration(clips, FPS)
     assert cut.chunks == 2 and probe(cut.path, count_frames=True).frames == planned
+
+
+def _rss() -> int:
+    import psutil
+    return int(psutil.Process().memory_info().rss)
+
+
+@pytest.mark.skipif(chunks.release_free_heap() is False, reason="needs glibc's malloc_trim")
+def test_a_4k_render_first_gives_back_the_heap_that_threads_freed() -> None:
+    """What the storyboard's worker threads leave behind (freed, still resident in their
+    arenas) is returned before a render above 1080p, not before a 1080p one."""
+    import threading
+
+    kept: list[bytes] = []
+
+    def churn() -> None:  # 200 MB in 100 KB blocks (under mmap's threshold), 1 in 40 kept
+        blocks = [bytes(100_000) for _ in range(2000)]
+        kept.extend(blocks[::40])
+        del blocks
+
+    before = _rss()
+    workers = [threading.Thread(target=churn) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    held = _rss() - before
+    assert held > 100_000_000, "the threads' freed blocks stay resident"
+    assert chunks.make_room(HD) is False
+    assert _rss() - before > held * 0.8  # a 1080p render leaves the heap alone
+    assert chunks.make_room(UHD) is True
+    assert _rss() - before < held * 0.5, "most of what the threads freed went back"
+    assert len(kept) == 200

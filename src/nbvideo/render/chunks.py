@@ -12,7 +12,9 @@ with only the clips it shows, bounds the peak by the largest chunk instead of th
   `decoder_bounds`, defined here so the estimate and the command cannot drift apart);
 - `plan_chunks` cuts a timeline into chunks whose estimate fits the budget, on whole output
   frames, at hard cuts or in the middle of a clip, never inside a transition;
-- `shifted_overlay` runs a film-time overlay graph on a piece that starts later in the film.
+- `shifted_overlay` runs a film-time overlay graph on a piece that starts later in the film;
+- `make_room` gives the Python process's free heap back before a render above 1080p, since
+  the budget is for the whole process tree and a kernel can hold a quarter GB it has freed.
 
 Every render path (full export, its chunks, smart-export pieces and mezzanines) asks here.
 """
@@ -24,15 +26,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nbvideo.media.ffmpeg import MediaInfo
+from nbvideo.media.heap import release_free_heap
 
 __all__ = [
     "GRAPH_BUDGET_BYTES", "HEAVY_LOOKAHEAD", "HEAVY_PIXELS", "HEAVY_THREADS", "Chunk", "Span",
     "Take", "decoder_bounds", "encoder_bounds", "frame_bytes", "graph_bytes", "heavy",
-    "overlay_sources", "plan_chunks", "shifted_overlay",
+    "make_room", "overlay_sources", "plan_chunks", "shifted_overlay",
 ]
 
-# Room for one filter graph (decoders + filters + encoder): with the Python process (~0.15 GB)
-# and the sampling margin, a 4K export's whole process tree stays under 1.5 GB.
+# Room for one filter graph (decoders + filters + encoder): with the Python process (~0.2 GB
+# once `make_room` has returned its free heap) and the sampling margin, a 4K export's whole
+# process tree stays under 1.5 GB.
 GRAPH_BUDGET_BYTES = 1_150_000_000
 
 # Frames above 1080p (4K is 8.3 Mpx, 12 MB a frame in yuv420p) are where memory goes: x264
@@ -63,6 +67,13 @@ GRAPH_FIXED_BYTES = 60_000_000  # ffmpeg itself: code, libraries, muxer, packet 
 def heavy(size: tuple[int, int]) -> bool:
     """Whether frames of this size are above 1080p (encoded and decoded with bounds)."""
     return size[0] * size[1] > HEAVY_PIXELS
+
+
+def make_room(size: tuple[int, int]) -> bool:
+    """Before rendering frames of `size`: above 1080p, return the Python process's free heap
+    to the system (media/heap.py), so the graphs get the memory the budget assumes. True
+    when memory was released."""
+    return heavy(size) and release_free_heap()
 
 
 def _encoder_threads() -> int:

@@ -50,6 +50,7 @@ from nbvideo.render.chunks import (
     decoder_bounds,
     encoder_bounds,
     heavy,
+    make_room,
     overlay_sources,
     plan_chunks,
     shifted_overlay,
@@ -516,6 +517,8 @@ def export_timeline(
     # The memory gate: one graph when the film fits the budget, else consecutive chunks.
     chunks = [] if copy else plan_chunks(_spans(infos, segs), size, budget=spec.max_graph_bytes,
                                          overlays=overlay_sources(spec.overlay))
+    if not copy:
+        make_room(size)
     tmp = _temp_beside(spec.out, ".part")
     total_s = total_frames / spec.fps
     if spec.audio is not None and not spec.audio.is_file():

@@ -38,6 +38,7 @@ from nbvideo.render.cache import bound_cache
 from nbvideo.render.chunks import (
     Span,
     graph_bytes,
+    make_room,
     overlay_sources,
     plan_chunks,
     shifted_overlay,
@@ -240,6 +241,7 @@ def _smart(clips: list[RenderClip], segs: list[render._Seg], infos: list[MediaIn
     workers = 1 if render.heavy(size) else max(1, min(4, os.cpu_count() or 1,
                                                       spec.max_graph_bytes // one))
     pieces = _gated(pieces, size, spec.max_graph_bytes // workers, overlay_sources(spec.overlay))
+    make_room(size)
     mezz_dir, seg_dir = cache_dir / "mezzanine" / params.key(), cache_dir / "segments"
     seg_dir.mkdir(parents=True, exist_ok=True)
     on_progress = render._monotonic(on_progress)
