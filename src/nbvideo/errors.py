@@ -246,6 +246,11 @@ def unreadable(path: str | Path, what: str, exc: BaseException) -> InvalidInput:
                         f"make it again")
 
 
+class ProductImageSkipped(UserWarning):
+    """A product page's image could not be used (not fetched, not an image, outside the saved
+    page's folder); the project was made without it. The message says which and why."""
+
+
 class GlyphWarning(UserWarning):
     """Text has characters that no bundled font can draw: they show as boxes, never as a
     blank, and the warning names them and where they are (a scene's text, the end card)."""

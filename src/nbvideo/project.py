@@ -11,8 +11,12 @@ deliver) on the project's Runtime, and says in its docstring what it does and wh
 from __future__ import annotations
 
 import functools
+import json
 import os
+import shutil
+import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -28,7 +32,7 @@ from nbvideo.deliver import signoff
 from nbvideo.edit import timeline as timeline_ops
 from nbvideo.edit import versions
 from nbvideo.edit.timeline import MAX_CROSSFADE_S, MIN_KEPT_S
-from nbvideo.errors import InvalidInput
+from nbvideo.errors import InvalidInput, ProductImageSkipped, ProjectExists
 from nbvideo.generate import clips as clips_phase
 from nbvideo.generate import qa as qa_phase
 from nbvideo.generate import selection
@@ -54,7 +58,7 @@ from nbvideo.runtime import session
 from nbvideo.runtime.context import Runtime
 from nbvideo.runtime.jobs import Job, JobEvent, run_sync
 from nbvideo.sound.music_files import AUDIO_SUFFIXES
-from nbvideo.store.folder import ProjectStore, slug_path
+from nbvideo.store.folder import STATE_FILE, ProjectStore, atomic_write_bytes, slug_path
 from nbvideo.store.history import HistoryEvent, check_user, default_user
 from nbvideo.store.ledger import summarize
 
@@ -121,6 +125,73 @@ class Project:
         Opening needs no API keys; a paid call asks for its key when it is about to be made.
         """
         return cls(session.open_session(path, brief, options))
+
+    @classmethod
+    def from_product_page(cls, source: str | os.PathLike[str],
+                          path: str | os.PathLike[str] | None = None, *, images: int = 4,
+                          allowed_hosts: Sequence[str] | None = None,
+                          **options: Any) -> Project:
+        """Start a project from a shop's product page: an https:// URL or a saved .html file.
+
+        The brief is written from the page's structured data (a schema.org Product in JSON-LD
+        or microdata, OpenGraph product tags): name, description, brand, price and the offer
+        (a sale against the list price). Up to `images` product photos are fetched into
+        assets/product/ (a URL through the guarded fetcher: https, public addresses, size
+        caps; a saved page's images from its own folder only), the first becomes the look's
+        product reference, and in a workspace they go into its asset library too.
+        assets/product/page.json keeps what the page said. `path` defaults to a folder named
+        after the product; options are `open`'s (aspect, duration_s, ...).
+
+        Nothing is made when the page cannot be read or describes no product, and an
+        existing project is never changed (ProjectExists). An image that cannot be used is
+        skipped with a warning that says why.
+
+        Example: ``nv.Project.from_product_page("https://shop.example/products/lamp")``
+        """
+        from nbvideo.plan import product_page
+
+        if isinstance(images, bool) or not isinstance(images, int) or not 0 <= images <= 12:
+            raise InvalidInput(f"images must be a whole number from 0 to 12, got {images!r}")
+        page = product_page.fetch_page(source, allowed_hosts=allowed_hosts)
+        target = slug_path(path if path is not None else page.facts.name)
+        if (target / STATE_FILE).exists():
+            raise ProjectExists(f"{target} is already a project; open it with "
+                                f"nv.Project.open({str(target)!r}) (nothing was changed)")
+        made = not target.exists()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".nbvideo-product-", dir=target.parent) as tmp:
+            kept, skipped = product_page.fetch_images(page, Path(tmp), limit=images,
+                                                      allowed_hosts=allowed_hosts)
+            brief = product_page.brief_text(page.facts, options.get("duration_s"))
+            p = cls.open(target, brief=brief, **options)
+            try:
+                p._take_product_page(page, kept)
+            except BaseException:
+                p.close()
+                if made:  # it was ours alone: leave no half-made project behind
+                    shutil.rmtree(target, ignore_errors=True)
+                raise
+        for why in skipped:
+            warnings.warn(f"product image skipped: {why}", ProductImageSkipped, stacklevel=2)
+        return p
+
+    def _take_product_page(self, page: Any, kept: list[Any]) -> None:
+        """Move the fetched images in, record the page, and make the first image the look's
+        product reference (and the product name its product)."""
+        folder = self.path / "assets" / "product"
+        folder.mkdir(parents=True, exist_ok=True)
+        images = []
+        for im in kept:
+            dest = folder / im.path.name
+            os.replace(im.path, dest)
+            images.append({"url": im.url, "file": dest.relative_to(self.path).as_posix()})
+        record = {"source": page.source, "facts": page.facts.model_dump(mode="json"),
+                  "images": images}
+        atomic_write_bytes(folder / "page.json", json.dumps(record, indent=2).encode())
+        look: dict[str, Any] = {"product": page.facts.name}
+        if images:
+            look["reference_image"] = images[0]["file"]
+        self.set_look(**look)
 
     def close(self) -> None:
         """Close this handle. When it is the last open handle on the project in this
