@@ -40,6 +40,8 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 CACHED_CHP = REPO / ".cache/chp/node_modules/.bin/configurable-http-proxy"  # make chp
 PEOPLE = ("ana", "bo", "cy")  # the owner, an editor with a small budget, a viewer
+GROUPS = {"acme-creatives": {"users": ["bo"]}, "acme-client": {"users": ["cy"]}}
+ROLE_OF_GROUP = {"acme-creatives": "editor", "acme-client": "viewer"}
 PASSWORD = secrets.token_urlsafe(12)
 TIMEOUT_S = 120  # a bound on a hang, never a speed check
 
@@ -64,6 +66,15 @@ def spend(folder, usd):
                    cost_usd=usd, estimated_usd=usd, units=1, unit="clip")
     finally:
         p.close()
+
+def hub_groups():
+    # what the hub's API lists, asked with this server's own token
+    import httpx
+    r = httpx.get(os.environ["JUPYTERHUB_API_URL"] + "/groups",
+                  headers={"Authorization": "token " + os.environ["JUPYTERHUB_API_TOKEN"]})
+    if r.status_code != 200:
+        return r.status_code
+    return {g["name"]: g["users"] for g in r.json()}
 
 def rewrite_brief(folder):
     p = nv.Project.open(folder)
@@ -174,8 +185,16 @@ def _config(base: Path, ports: dict[str, int], admin_token: str, chp: Path) -> s
         c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{ports['proxy_api']}"
         c.ConfigurableHTTPProxy.pid_file = "{base / 'proxy.pid'}"
         c.JupyterHub.services = [{{"name": "hub-test", "api_token": {admin_token!r}}}]
-        c.JupyterHub.load_roles = [{{"name": "hub-test", "services": ["hub-test"],
-                                    "scopes": ["admin:users", "admin:servers", "tokens"]}}]
+        c.JupyterHub.load_groups = {GROUPS!r}
+        # As docs/team.md says: an owner's server token may read the hub's groups.
+        c.JupyterHub.load_roles = [
+            {{"name": "hub-test", "services": ["hub-test"],
+              "scopes": ["admin:users", "admin:servers", "tokens"]}},
+            {{"name": "workspace-owner", "users": ["ana"],
+              "scopes": ["list:groups", "read:groups"]}},
+        ]
+        c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server",
+                                         "list:groups", "read:groups"]
     """)
 
 
@@ -374,11 +393,12 @@ def test_roles_audit_and_usage_through_a_real_hub(people: dict[str, Person],
         assert person.value("identity()") == person.name  # API confirmed it with the server's
         assert person.value("'JUPYTERHUB_API_TOKEN' in os.environ")  # token
 
-    # ana, the hub's ana, makes the workspace: she is its owner without saying so.
+    # ana, the hub's ana, makes the workspace (she is its owner without saying so) and takes
+    # the roles from the hub's groups, which her server's token may read; the others' may not.
+    assert bo.value("hub_groups()") == 403
     ana.run(f"""
-ws = nv.create_workspace({str(root)!r}, name="agency")
-nv.set_role({str(root)!r}, "bo", "editor")
-nv.set_role({str(root)!r}, "cy", "viewer")
+nv.create_workspace({str(root)!r}, name="agency")
+nv.roles_from_groups({str(root)!r}, hub_groups(), {ROLE_OF_GROUP!r})
 nv.set_budget({str(root)!r}, 0.30, user="bo")
 nv.Project.open({str(shoe)!r}, brief="8s ad for a trail shoe", duration_s=8.0,
                 resolution="720p", fps=12).close()
@@ -424,8 +444,13 @@ spend({str(shoe)!r}, 0.50)
     assert nv.verify_audit(root) == len(log)
 
     # Usage splits the money by person, from the ledger's `user` column.
-    usage = nv.usage(root).groupby("user")[["spend_usd", "calls", "refused"]].sum()
-    assert usage.loc["ana", "spend_usd"] == pytest.approx(0.50)
-    assert usage.loc["bo", "spend_usd"] == pytest.approx(0.20)
-    assert usage.loc["cy", "spend_usd"] == 0 and usage.loc["cy", "refused"] == 2
-    assert usage["spend_usd"].sum() == pytest.approx(0.70)
+    paid = ana.value(  # the test process is nobody in the workspace: it may not even read
+        f"nv.Project.open({str(shoe)!r}, read_only=True).costs.query('model == "
+        f"\"fake-paid-video\"')[['user', 'status', 'cost_usd']].values.tolist()")
+    assert [tuple(row) for row in paid] == [
+        ("ana", "succeeded", 0.50), ("bo", "succeeded", 0.20), ("bo", "refused", 0.0)]
+    usage = nv.usage(root).groupby("user")[["spend_usd", "clips", "refused"]].sum()
+    assert usage.to_dict("index") == {
+        "ana": {"spend_usd": pytest.approx(0.50), "clips": 1, "refused": 0},
+        "bo": {"spend_usd": pytest.approx(0.20), "clips": 1, "refused": 1},
+        "cy": {"spend_usd": 0.0, "clips": 0, "refused": 2}}
