@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+import websocket
 
 import nbvideo as nv
 
@@ -280,8 +281,6 @@ class Person:
 
     def run(self, code: str) -> str:
         """Execute `code` in the kernel over its websocket; stdout, or fail with the error."""
-        import websocket
-
         url = self.hub.url.replace("http", "ws", 1) + \
             f"/user/{self.name}/api/kernels/{self.kernel}/channels?session_id={self.session}"
         ws = websocket.create_connection(url, header=[f"Authorization: token {self.token}"],
