@@ -1,8 +1,8 @@
 # Two commands set up everything on a fresh machine:
 #   make demo   -> .venv, install, render the offline demo ad end to end
 #   make test   -> install the test dependencies and run the whole suite (unit, CLI, notebooks,
-#                  the user guide's build and examples, and JupyterLab in headless Chromium;
-#                  NBVIDEO_SKIP_BROWSER=1 skips the browser)
+#                  the user guide's build and examples, JupyterLab in headless Chromium and a
+#                  real JupyterHub; NBVIDEO_SKIP_BROWSER=1 skips the browser)
 #   make test-fast -> unit and CLI tests only, in parallel: no video renders (marker `slow`), no
 #                  browser, no notebooks, no docs build (see CONTRIBUTING.md)
 #   make docs   -> build the user guide and API reference into site/ (open site/index.html)
@@ -14,7 +14,7 @@ DEMO_DIR ?= demo-output
 NBVIDEO_CHROMIUM ?= /usr/bin/chromium
 export NBVIDEO_CHROMIUM
 
-.PHONY: demo test test-fast docs docs-check bench venv clean chromium espeak fribidi
+.PHONY: demo test test-fast docs docs-check bench venv clean chromium espeak fribidi chp
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -81,12 +81,28 @@ fribidi: $(VENV)/.installed
 	      $(APT) install --no-install-recommends libfribidi0 >/dev/null; }; } || \
 	  echo "note: could not install libfribidi0; Arabic and Hebrew text will not be shaped" >&2; }
 
+# tests/test_hub.py runs a real JupyterHub, whose proxy is configurable-http-proxy: a Node.js
+# program from the npm registry, installed here into .cache/chp (not global, no root needed).
+CHP := .cache/chp/node_modules/.bin/configurable-http-proxy
+chp:
+	@[ -x "$(CHP)" ] && exit 0; \
+	if ! command -v npm >/dev/null 2>&1; then \
+	  echo "error: npm is missing; the JupyterHub test needs configurable-http-proxy from npm." >&2; \
+	  echo "  install Node.js with npm (Debian: apt-get install -y nodejs npm), then run make test" >&2; \
+	  exit 1; \
+	fi; \
+	echo "installing configurable-http-proxy (the JupyterHub test's proxy) into .cache/chp"; \
+	npm install --prefix .cache/chp --no-save --no-audit --no-fund --loglevel=error \
+	  configurable-http-proxy@5 >/dev/null && "$(CHP)" --version >/dev/null || { \
+	  echo "error: could not install configurable-http-proxy with npm; the JupyterHub test" \
+	       "(tests/test_hub.py) needs it" >&2; exit 1; }
+
 venv: $(VENV)/.installed
 
 demo: $(VENV)/.installed espeak fribidi
 	$(VENV)/bin/nbvideo demo $(DEMO_DIR)
 
-test: $(VENV)/.installed-test chromium espeak fribidi
+test: $(VENV)/.installed-test chromium espeak fribidi chp
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest tests
@@ -116,4 +132,4 @@ bench: $(VENV)/.installed-bench $(VENV)/.installed-test chromium
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache site
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache site .cache/chp
