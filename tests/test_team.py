@@ -203,6 +203,20 @@ def test_roles_map_from_hub_groups(ws: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert "ed" not in nv.workspace(ws).members
 
 
+@pytest.mark.parametrize("groups, mapping, message", [
+    (403, {"staff": "editor"}, "groups must be a mapping"),  # a failed API call's status
+    ({"staff": ["ed"]}, ["staff"], "mapping must be a mapping"),
+    ({"staff": "ed"}, {"staff": "editor"}, r"groups\['staff'\] must be a list of user names"),
+    ({"staff": 7}, {"staff": "editor"}, r"groups\['staff'\] must be a list of user names"),
+])
+def test_hub_groups_of_the_wrong_shape_are_refused_and_change_nothing(
+        ws: Path, groups: object, mapping: object, message: str) -> None:
+    before = (ws / "nbvideo-workspace.json").read_bytes()
+    with pytest.raises(InvalidInput, match=message):
+        nv.roles_from_groups(ws, groups, mapping)  # type: ignore[arg-type]
+    assert (ws / "nbvideo-workspace.json").read_bytes() == before
+
+
 def test_display_name_never_changes_role(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     as_user(monkeypatch, "vi")
     monkeypatch.setenv("NBVIDEO_USER", "ana")  # the owner's name as a display name

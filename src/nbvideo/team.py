@@ -163,10 +163,19 @@ def roles_from_groups(root: str | os.PathLike[str], groups: Mapping[str, Iterabl
     role. A person in several mapped groups gets the highest of their roles; people in no
     mapped group keep what they have. An owner's action, audited as one change."""
     path = _root(root)
+    for name, given in (("groups", groups), ("mapping", mapping)):
+        if not isinstance(given, Mapping):
+            raise InvalidInput(f"{name} must be a mapping (a dict of group name -> "
+                               f"{'user names' if name == 'groups' else 'role'}), got "
+                               f"{type(given).__name__}")
     wanted: dict[str, str] = {}
     for group, role in mapping.items():
         role = wsm.check_role(role, f"mapping[{group!r}]")
-        for user in groups.get(group, ()):
+        members = groups.get(group, ())
+        if isinstance(members, (str, bytes)) or not isinstance(members, Iterable):
+            raise InvalidInput(f"groups[{group!r}] must be a list of user names, got "
+                               f"{type(members).__name__}")
+        for user in members:
             user = wsm.check_person(user, f"groups[{group!r}] member")
             if wsm.rank(role) > wsm.rank(wanted.get(user)):  # type: ignore[arg-type]
                 wanted[user] = role
