@@ -366,3 +366,32 @@ def test_sounds_carry_small_waveforms_and_drags_snap_to_beats(rendered, wire: Wi
     send(tl, "item_move", item_id=item.id, start_s=beats[3])
     assert rendered.timeline.item(item.id).start_s == pytest.approx(
         round(beats[3] * rendered.state.brief.fps) / rendered.state.brief.fps)
+
+
+def test_the_clips_track_draws_each_scene_clips_own_sound(rendered, wire: Wire, tmp_path):
+    """A scene clip with sound shows its waveform on the clips track, where its scene is;
+    a clip without sound (the local animatics) draws nothing there."""
+    import subprocess
+
+    from nbvideo.media.ffmpeg import ffmpeg_exe
+
+    p = rendered
+    fps = p.state.brief.fps
+    kept = p.timeline.to_pandas()["kept_s"][1]
+    src = tmp_path / "with-sound.mp4"
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
+                    "-i", f"testsrc2=size=320x180:rate={fps}:duration={kept + 1}", "-f", "lavfi",
+                    "-i", f"sine=frequency=440:duration={kept + 1}", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+                    str(src)], check=True)
+    p.import_clip(2, src)
+    tl = Timeline(p)
+    clips = next(x for x in tl.tracks if x["id"] == "track-clips")
+    (line,) = clips["lines"]
+    row = p.timeline.to_pandas().iloc[1]
+    assert line["scene"] == p.scene(2).id and line["label"] == "Scene clip sound"
+    assert line["start_s"] == pytest.approx(row["start_s"], abs=1 / fps)
+    peaks = line["wave"][1::2]  # (min, max) per bucket: lavfi's sine is at 1/8 of full scale
+    assert len(peaks) > 20 and all(8 <= v <= 20 for v in peaks)  # steady, start to end
+    voice = next(x for x in tl.tracks if x["id"] == "track-voice")
+    assert all(v["label"] == "Voice line" for v in voice.get("lines", []))

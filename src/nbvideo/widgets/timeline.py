@@ -166,16 +166,22 @@ class Timeline(ProjectView):
                            **({"wave": waves[("item", i.id)]} if ("item", i.id) in waves
                               else {})}
                           for i in mine.itertuples()],
-                **({"lines": self._lines(waves)} if r.track == "voice" else {})})
+                **({"lines": self._lines(waves, "voice_line", "Voice line")}
+                   if r.track == "voice" else
+                   {"lines": self._lines(waves, "clip_sound", "Scene clip sound")}
+                   if r.track == "clips" else {})})
         return out
 
-    def _lines(self, waves: dict[tuple[str, str], list[int]]) -> list[dict[str, Any]]:
-        """The spoken voice lines on the voice track (not items: they move with their
-        scene), each with its waveform."""
+    def _lines(self, waves: dict[tuple[str, str], list[int]], source: str,
+               label: str) -> list[dict[str, Any]]:
+        """What a track plays that is not an item, each with its waveform: the spoken voice
+        lines on the voice track, the scene clips' own sound on the clips track. They move
+        with their scene, so they are drawn under the items and not dragged."""
         w = self._marks["table"]
-        return [{"scene": r.id, "start_s": float(r.start_s), "end_s": float(r.end_s),
-                 "wave": waves[("voice_line", r.id)]}
-                for r in w[w["source"] == "voice_line"].itertuples()]
+        scenes = {s.id for s in self.project.state.scenes}
+        return [{"scene": r.id, "label": label, "start_s": float(r.start_s),
+                 "end_s": float(r.end_s), "wave": waves[(source, r.id)]}
+                for r in w[w["source"] == source].itertuples() if r.id in scenes]
 
     def _read_marks(self) -> dict[str, Any]:
         """The sound's marks for one drawing: waveforms (compact: min, max per bucket as

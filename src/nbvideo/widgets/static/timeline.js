@@ -65,7 +65,7 @@ function waveform(wave) {
  * An overlay (V2..) or audio track: its items as blocks at their times. Drag a block to move
  * it, drag its edges to trim it; both snap to the cuts, the other items' edges, the music's
  * beats and the spoken words (`track.snaps`) and to whole frames; a sound shows its waveform,
- * and the voice track its spoken lines, and are sent when the pointer is let go (one history step each). Alt+Arrow moves the
+ * the voice track its spoken lines and the clips track the scene clips' own sound, and are sent when the pointer is let go (one history step each). Alt+Arrow moves the
  * focused block by a frame (Shift: half a second). Mute and solo (audio) in the row under it.
  * @param {HTMLElement} lane @param {Ctx} ctx @param {Record<string, any>} track
  * @returns {HTMLElement[]}
@@ -75,9 +75,10 @@ function drawItemsTrack(lane, ctx, track) {
   /** @param {number} v */
   const frame = (v) => Math.max(0, Math.round(v * fps) / fps);
   for (const line of track.lines || []) {
-    // spoken voice lines sit under the items: they move with their scene, not by dragging
+    // spoken voice lines and the scene clips' own sound sit under the items: they move with
+    // their scene, not by dragging
     const el = h("div", { class: "nbv-line", "data-scene-id": line.scene, role: "img",
-      "aria-label": `Voice line, ${fmtSeconds(line.start_s)} to ${fmtSeconds(line.end_s)}`,
+      "aria-label": `${line.label || "Voice line"}, ${fmtSeconds(line.start_s)} to ${fmtSeconds(line.end_s)}`,
       style: `position:absolute;left:${line.start_s * scale}px;width:${Math.max(4, (line.end_s - line.start_s) * scale)}px;height:26px` });
     if (line.wave) el.append(waveform(line.wave));
     lane.append(el);
