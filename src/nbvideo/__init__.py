@@ -64,6 +64,7 @@ if TYPE_CHECKING:
         verify_audit,
         workspace,
     )
+    from nbvideo.template_packs import install_pack, new_pack, remove_pack, template_packs
 
 __version__ = "0.1.0"
 
@@ -77,6 +78,10 @@ _LAZY: dict[str, tuple[str, str]] = {
     "TemplateError": ("nbvideo.model.templates", "TemplateError"),
     "looks": ("nbvideo.model.effects", "looks"),
     "templates": ("nbvideo.model.templates", "templates_table"),
+    "template_packs": ("nbvideo.template_packs", "template_packs"),
+    "install_pack": ("nbvideo.template_packs", "install_pack"),
+    "remove_pack": ("nbvideo.template_packs", "remove_pack"),
+    "new_pack": ("nbvideo.template_packs", "new_pack"),
     "projects": ("nbvideo.overview", "projects"),
     "spend_chart": ("nbvideo.overview", "spend_chart"),
     "Project": ("nbvideo.project", "Project"),
@@ -165,17 +170,21 @@ __all__ = [
     "batch",
     "catalog",
     "create_workspace",
+    "install_pack",
     "list_brands",
     "load_brand",
     "looks",
+    "new_pack",
     "open_project",
     "projects",
+    "remove_pack",
     "roles_from_groups",
     "set_budget",
     "set_keys",
     "set_role",
     "sound_effects",
     "spend_chart",
+    "template_packs",
     "templates",
     "transitions",
     "usage",

@@ -511,7 +511,8 @@ class Project:
         """Set the look every frame is made with: style_words=, palette=, seed=, product=,
         reference_image=, logo= (see `nbvideo.model.look.Look`). Unset fields start from the brief,
         the answers and the brand kit set with `p.finish(brand=...)` (its palette and logo).
-        `off=True` removes it. Frames whose request changes are remade by `p.storyboard()`.
+        `off=True` removes it; `template="pack/name"` starts from a template pack's look
+        (``nv.template_packs()``). Frames whose request changes are remade by `p.storyboard()`.
 
         Example: ``p.set_look(product="grey trail shoe", reference_image="shoe.png")``
         """
