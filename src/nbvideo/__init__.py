@@ -43,6 +43,7 @@ from nbvideo.errors import (
 if TYPE_CHECKING:
     from nbvideo.campaign import Campaign, batch, variants
     from nbvideo.keys import MissingKey, set_keys
+    from nbvideo.marketplace import install_pack, new_pack, remove_pack, template_packs
     from nbvideo.model.effects import looks
     from nbvideo.model.templates import TemplateError
     from nbvideo.model.templates import templates_table as templates
@@ -64,7 +65,6 @@ if TYPE_CHECKING:
         verify_audit,
         workspace,
     )
-    from nbvideo.template_packs import install_pack, new_pack, remove_pack, template_packs
 
 __version__ = "0.1.0"
 
@@ -78,10 +78,10 @@ _LAZY: dict[str, tuple[str, str]] = {
     "TemplateError": ("nbvideo.model.templates", "TemplateError"),
     "looks": ("nbvideo.model.effects", "looks"),
     "templates": ("nbvideo.model.templates", "templates_table"),
-    "template_packs": ("nbvideo.template_packs", "template_packs"),
-    "install_pack": ("nbvideo.template_packs", "install_pack"),
-    "remove_pack": ("nbvideo.template_packs", "remove_pack"),
-    "new_pack": ("nbvideo.template_packs", "new_pack"),
+    "template_packs": ("nbvideo.marketplace", "template_packs"),
+    "install_pack": ("nbvideo.marketplace", "install_pack"),
+    "remove_pack": ("nbvideo.marketplace", "remove_pack"),
+    "new_pack": ("nbvideo.marketplace", "new_pack"),
     "projects": ("nbvideo.overview", "projects"),
     "spend_chart": ("nbvideo.overview", "spend_chart"),
     "Project": ("nbvideo.project", "Project"),
