@@ -110,7 +110,8 @@ class Project:
         Options: aspect ("16:9", "9:16", "1:1", "4:5"), duration_s (5-180; default the
         length the brief states, "15-second", ":15", "half a minute", else 30), resolution
         ("720p", "1080p"), fps, providers ("local"), seed, budget_usd, read_only, template
-        (a brief template from ``nv.templates()``, e.g. "app-install": its structure,
+        (a brief template from ``nv.templates()``, e.g. "app-install", or an installed
+        template pack's, "acme-ads/promo": its structure,
         questions and example copy; its length and aspect unless given; its example brief
         when `brief` is omitted).
 
