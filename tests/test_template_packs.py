@@ -359,3 +359,26 @@ def test_new_scaffolds_a_pack_from_a_project_that_installs_and_round_trips(tmp_p
                         "--out", str(tmp_path / "x"))
     assert code == 3 and not (tmp_path / "x").exists()
     assert [q.name for q in tmp_path.iterdir() if q.name.startswith(".")] == []
+
+
+def test_a_killed_installs_leftovers_are_cleared_by_the_next_install(tmp_path, packs_root):
+    stale = packs_root / ".staging-old"
+    (stale / "briefs").mkdir(parents=True)
+    os.utime(stale, (0, 0))
+    fresh = packs_root / ".staging-now"  # another install under way: left alone
+    fresh.mkdir()
+    nv.install_pack(make_pack(tmp_path / "acme"))
+    assert not stale.exists() and fresh.exists()
+    assert nv.template_packs()["name"].tolist() == ["nbvideo", "acme"]
+
+
+def test_a_copy_of_the_built_in_pack_with_a_manifest_installs(tmp_path, packs_root):
+    """What nbvideo ships passes the checks a pack must: a copy is a valid starting point."""
+    src = tmp_path / "house"
+    shutil.copytree(pack_dir(), src)
+    _write(src / "nbvideo-pack.json", {"name": "house", "version": "1.0", "author": "Ada",
+                                       "licence": "MIT"})
+    nv.install_pack(src)
+    row = nv.template_packs().set_index("name").loc["house"]
+    assert (row.briefs, row.brands) == (6, 3)
+    assert nv.load_brand("house/volt").name == nv.load_brand("volt").name

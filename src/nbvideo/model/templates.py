@@ -188,7 +188,8 @@ def find_template(name: str | None) -> BriefTemplate | None:
 
 
 def templates_table() -> pd.DataFrame:
-    """Every template as a row: id, name, beats, default length and aspect, questions, brief."""
+    """Every template as a row: id, name, beats, default length and aspect, questions, brief,
+    its file and the template pack it comes from (``nv.template_packs()`` lists the packs)."""
     import pandas as pd  # here: planning reads templates without the DataFrame stack
 
     rows = []

@@ -287,13 +287,27 @@ def validate_folder(folder: Path) -> tuple[PackManifest, dict[str, int]]:
 
 # ---------------------------------------------------------------------------- installing
 
+STALE_S = 24 * 3600  # a staging folder this old is from an install that was killed
+
+
 @contextmanager
 def _locked() -> Iterator[Path]:
+    """The packs folder, locked against another install or removal; leftovers of a killed
+    install (old ``.staging-*`` and ``.removing-*`` folders) are cleared on the way in."""
+    import time
+
     from filelock import FileLock
 
     root = packs_root()
     root.mkdir(parents=True, exist_ok=True)
     with FileLock(root / ".lock", timeout=60):
+        for left in [*root.glob(".staging-*"), *root.glob(".removing-*")]:
+            try:
+                stale = time.time() - left.lstat().st_mtime > STALE_S
+            except OSError:
+                continue
+            if stale and left.is_dir() and not left.is_symlink():
+                shutil.rmtree(left, ignore_errors=True)
         yield root
 
 
