@@ -382,3 +382,24 @@ def test_a_copy_of_the_built_in_pack_with_a_manifest_installs(tmp_path, packs_ro
     row = nv.template_packs().set_index("name").loc["house"]
     assert (row.briefs, row.brands) == (6, 3)
     assert nv.load_brand("house/volt").name == nv.load_brand("volt").name
+
+
+def test_a_packs_storyboard_template_is_the_projects_plan_with_no_planner_call(tmp_path):
+    nv.install_pack(make_pack(tmp_path / "acme"))
+    p = nv.Project.open(tmp_path / "p", brief="10s ad for a red rain jacket", fps=12,
+                        providers="local")
+    try:
+        scenes = p.storyboard(template="acme/intro")
+        assert [(s.beat, s.visual_prompt, s.duration_s) for s in scenes] == \
+            [("hook", "rain on a window", 3.0), ("call-to-action", "logo", 2.0)]
+        assert all(s.frame is not None for s in scenes)  # frames made as for any plan
+        assert "storyboard" not in set(p.costs["phase"])  # the planner was not asked
+        with pytest.raises(InvalidInput, match="already has a storyboard; pass replan=True"):
+            p.storyboard(template="acme/intro")
+        first = [s.id for s in p.scenes]
+        p.storyboard(replan=True, template="intro")
+        assert len(p.scenes) == 2 and [s.id for s in p.scenes] != first
+    finally:
+        p.close()
+    state = json.loads((tmp_path / "p" / "project.json").read_text())
+    assert state["storyboard_title"] == "Intro" and len(state["archived_scenes"]) == 2

@@ -152,9 +152,11 @@ def new_pack(name: str, from_project: str | os.PathLike[str],
         if state.scenes:
             board = StoryboardTemplate(
                 id=item, name=state.storyboard_title or root.name, aspect=state.brief.aspect,
-                scenes=[StoryboardScene(beat=s.beat, shot=s.shot, camera=s.camera,
-                                        duration_s=s.duration_s, visual_prompt=s.visual_prompt,
-                                        on_screen_text=s.on_screen_text)
+                scenes=[StoryboardScene(beat=s.beat, title=s.title, description=s.description,
+                                        shot=s.shot, camera=s.camera, duration_s=s.duration_s,
+                                        visual_prompt=s.visual_prompt,
+                                        on_screen_text=s.on_screen_text,
+                                        voice_line=s.voice_line)
                         for s in state.scenes[:60]])
             _write_json(staging / "storyboards" / f"{item}.json", board.model_dump())
         if state.finishing.brand:

@@ -200,19 +200,23 @@ class Project:
             return dict(self._rt.state.answers)
 
     # ------------------------------------------------------------------ storyboard
-    def storyboard(self, replan: bool = False, *, fit_model: str | None = None) -> SceneList:
+    def storyboard(self, replan: bool = False, *, fit_model: str | None = None,
+                   template: str | None = None) -> SceneList:
         """Plan the scenes (once) and bring every scene's frame up to date with its inputs.
 
         `fit_model` (e.g. "wan-2.5-i2v-fast", which makes 5 or 10 s clips) asks the planner
         for scene lengths that model makes exactly, so no paid second is trimmed; it applies
-        when the plan is made (the first time, or with replan=True). Default: timed freely."""
+        when the plan is made (the first time, or with replan=True). Default: timed freely.
+        `template` ("acme-ads/intro", a template pack's storyboard) takes the scenes from it
+        instead of the planner (with replan=True, in place of the scenes there are)."""
         if fit_model is not None:
             spec = get_model(fit_model)
             if spec.kind != "video":
                 raise InvalidInput(f"fit_model={fit_model!r} is a {spec.kind} model; name a "
                                    f"video model")
         self._ensure_questions()
-        run_sync(storyboard_phase.plan(self._rt, replan=replan, fit_model=fit_model))
+        run_sync(storyboard_phase.plan(self._rt, replan=replan, fit_model=fit_model,
+                                       template=template))
         run_sync(storyboard_phase.make_frames(self._rt))
         return self.scenes
 

@@ -104,11 +104,14 @@ class StoryboardScene(_Data):
     """One scene of a storyboard template: what a new project's scene starts as."""
 
     beat: Beat
+    title: str = Field("", max_length=200)
+    description: str = Field("", max_length=2000, description="Default: the visual prompt.")
     shot: ShotType = "medium"
     camera: CameraMove = "static"
     duration_s: float = Field(ge=MIN_SCENE_S, le=MAX_SCENE_S)
     visual_prompt: str = Field(min_length=1, max_length=2000)
     on_screen_text: str = Field("", max_length=200)
+    voice_line: str = Field("", max_length=400)
 
 
 class StoryboardTemplate(_Data):
