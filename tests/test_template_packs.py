@@ -263,6 +263,7 @@ REFUSALS = {
     "storyboard field": (_edit("storyboards/intro.json", scenes=[{"beat": "hook"}]),
                          r"storyboards/intro.json: scenes.0.duration_s"),
     "notebook": (_file("notebooks/bad.ipynb", b'{"nbformat": 3}'), r"notebooks/bad.ipynb: "),
+    "deep json": (_file("briefs/deep.json", b"[" * 200_000), r"briefs/deep.json: nested too"),
     "symlink": (_symlink, r"looks/leak.png: is a symbolic link"),
     "python file": (_file("briefs/setup.py", b"import os"), r"briefs/setup.py: file type '.py'"),
     "shell script": (_file("install.sh", b"#!/bin/sh"), r"install.sh: file type '.sh'"),

@@ -234,6 +234,8 @@ def _validate_file(folder: Path, path: Path, kind: str) -> None:
             NotebookDoc.model_validate(_json(path, rel))
     except ValidationError as exc:
         raise PackError(str(from_validation(exc, prefix=f"{rel}: "))) from None
+    except RecursionError:  # json.loads of '[[[[...' thousands deep
+        raise PackError(f"{rel}: nested too deeply to be a template file") from None
     except PackError:
         raise
     except NbvideoError as exc:  # the loaders name the file by its full (staging) path
