@@ -94,6 +94,7 @@ def test_a_folder_installs_and_lists_with_its_origin_and_counts(tmp_path, packs_
     assert row.origin == f"folder {src.resolve()}"
     assert [row[k] for k in ("briefs", "storyboards", "brands", "looks", "notebooks")] == \
         [1, 1, 1, 1, 1]
+    assert (packs_root / "acme").stat().st_mode & 0o777 == 0o755  # readable by a hub's users
     origin = json.loads((packs_root / "acme" / "origin.json").read_text())
     assert origin["kind"] == "folder" and origin["source"] == str(src.resolve())
     shutil.rmtree(src)  # a copy was installed: the source can go

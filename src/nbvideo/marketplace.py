@@ -142,6 +142,7 @@ def new_pack(name: str, from_project: str | os.PathLike[str],
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-new-", dir=dest.parent))
     try:
+        staging.chmod(0o755)  # an ordinary folder once renamed, not mkdtemp's private 0700
         _write_json(staging / MANIFEST, manifest.model_dump(exclude_defaults=False))
         (staging / "README.md").write_text(
             f"# {name}\n\nA template pack for nbvideo, made from the project "

@@ -334,6 +334,7 @@ def install_folder(src: str | os.PathLike[str], *, force: bool = False,
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
     try:
+        staging.chmod(0o755)  # mkdtemp's 0700 would hide the pack from a hub's other users
         _copy(src, staging, files)
         manifest, _counts = validate_folder(staging)
         (staging / ORIGIN).write_text(origin.model_dump_json(indent=2) + "\n", encoding="utf-8")
