@@ -37,6 +37,7 @@ def _example_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     for var in _KEY_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MPLBACKEND", "Agg")  # cost charts draw without a display
+    monkeypatch.setenv("NBVIDEO_PACKS_DIR", str(tmp_path / "packs"))  # never the user's packs
     monkeypatch.chdir(tmp_path)
     yield
     assert Path(os.getcwd()) == tmp_path, "an example changed the working directory"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
 from collections.abc import Iterator
 from datetime import date
@@ -11,6 +13,8 @@ from typing import Any
 import pytest
 
 import nbvideo as nv
+
+_PACK_DIRS = itertools.count()  # a fresh, not yet created, packs folder per test
 
 # Small but real: 720p is the smallest export size, so keep clips short and fps low.
 SMALL = dict(aspect="16:9", duration_s=8.0, resolution="720p", fps=12)
@@ -69,6 +73,16 @@ def engine_log_of_its_own(tmp_path_factory: pytest.TempPathFactory,
     makes an engine fail must not send another test's routing around it."""
     path = tmp_path_factory.mktemp("engine-log") / "engine-calls.jsonl"
     monkeypatch.setenv("NBVIDEO_ENGINE_LOG", str(path))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def template_packs_of_its_own(tmp_path_factory: pytest.TempPathFactory,
+                              monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test sees only the template packs it installs (store/packs.py), never the
+    user's own nor another test's."""
+    path = tmp_path_factory.getbasetemp() / f"packs-{os.getpid()}-{next(_PACK_DIRS)}"
+    monkeypatch.setenv("NBVIDEO_PACKS_DIR", str(path))
     return path
 
 

@@ -45,6 +45,7 @@ from nbvideo.errors import (
 if TYPE_CHECKING:
     from nbvideo.campaign import Campaign, batch, variants
     from nbvideo.keys import MissingKey, set_keys
+    from nbvideo.marketplace import install_pack, new_pack, remove_pack, template_packs
     from nbvideo.model.effects import looks
     from nbvideo.model.templates import TemplateError
     from nbvideo.model.templates import templates_table as templates
@@ -79,6 +80,10 @@ _LAZY: dict[str, tuple[str, str]] = {
     "TemplateError": ("nbvideo.model.templates", "TemplateError"),
     "looks": ("nbvideo.model.effects", "looks"),
     "templates": ("nbvideo.model.templates", "templates_table"),
+    "template_packs": ("nbvideo.marketplace", "template_packs"),
+    "install_pack": ("nbvideo.marketplace", "install_pack"),
+    "remove_pack": ("nbvideo.marketplace", "remove_pack"),
+    "new_pack": ("nbvideo.marketplace", "new_pack"),
     "projects": ("nbvideo.overview", "projects"),
     "spend_chart": ("nbvideo.overview", "spend_chart"),
     "Project": ("nbvideo.project", "Project"),
@@ -169,17 +174,21 @@ __all__ = [
     "batch",
     "catalog",
     "create_workspace",
+    "install_pack",
     "list_brands",
     "load_brand",
     "looks",
+    "new_pack",
     "open_project",
     "projects",
+    "remove_pack",
     "roles_from_groups",
     "set_budget",
     "set_keys",
     "set_role",
     "sound_effects",
     "spend_chart",
+    "template_packs",
     "templates",
     "transitions",
     "usage",

@@ -1,5 +1,6 @@
 """`nbvideo demo|new|run|export|costs|restore|history|undo|redo|snapshot|review|approve|
-comment|request-changes` — the pipeline, its history and client sign-off from a terminal.
+comment|request-changes|audit|templates` — the pipeline, its history, client sign-off and
+template packs from a terminal.
 
 Exit codes: 0 done; 2 bad usage or input; 3 project missing, unreadable or from a newer
 nbvideo (and other nbvideo errors); 4 project locked, or changed by another process since it
@@ -544,6 +545,60 @@ def audit_verify(root: Path) -> None:
 
     count = verify_audit(root)
     click.echo(f"{root / 'audit.jsonl'}: {count} entries, chain intact")
+
+
+@main.group()
+def templates() -> None:
+    """Template packs: brief and storyboard templates, brand kits, looks and notebooks."""
+
+
+@templates.command("install")
+@click.argument("source")
+@click.option("--force", is_flag=True, help="Replace an installed pack of the same name.")
+@user_errors
+def templates_install(source: str, force: bool) -> None:
+    """Install a pack from SOURCE: a folder, a git URL, or the name of an installed Python
+    package that declares an `nbvideo.templates` entry point. Nothing in it runs."""
+    from nbvideo.marketplace import install_pack
+
+    done = install_pack(source, force=force)
+    was = f" (replaced {done.replaced})" if done.replaced else ""
+    click.echo(f"installed {done.name} {done.version} from {done.origin.label()}{was}")
+
+
+@templates.command("list")
+@user_errors
+def templates_list() -> None:
+    """The packs there are, the built-in one first, with where each came from."""
+    from nbvideo.marketplace import template_packs
+
+    _print_table(template_packs().drop(columns=["description", "path"]))
+
+
+@templates.command("remove")
+@click.argument("name")
+@user_errors
+def templates_remove(name: str) -> None:
+    """Uninstall the pack NAME."""
+    from nbvideo.marketplace import remove_pack
+
+    click.echo(f"removed {name} {remove_pack(name)}")
+
+
+@templates.command("new")
+@click.argument("name")
+@click.option("--from-project", "project", required=True,
+              type=click.Path(path_type=Path), help="The project to make the pack from.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder to write the pack to (default: ./NAME).")
+@user_errors
+def templates_new(name: str, project: Path, out: Path | None) -> None:
+    """Scaffold the pack NAME from a project: its brief, storyboard, brand kit and look."""
+    from nbvideo.marketplace import new_pack
+
+    dest = new_pack(name, project, out)
+    click.echo(f"wrote {dest}; edit its nbvideo-pack.json (licence, description), then "
+               f"`nbvideo templates install {dest}`")
 
 
 if __name__ == "__main__":

@@ -114,7 +114,8 @@ class Project:
         Options: aspect ("16:9", "9:16", "1:1", "4:5"), duration_s (5-180; default the
         length the brief states, "15-second", ":15", "half a minute", else 30), resolution
         ("720p", "1080p"), fps, providers ("local"), seed, budget_usd, read_only, template
-        (a brief template from ``nv.templates()``, e.g. "app-install": its structure,
+        (a brief template from ``nv.templates()``, e.g. "app-install", or an installed
+        template pack's, "acme-ads/promo": its structure,
         questions and example copy; its length and aspect unless given; its example brief
         when `brief` is omitted).
 
@@ -270,19 +271,23 @@ class Project:
             return dict(self._rt.state.answers)
 
     # ------------------------------------------------------------------ storyboard
-    def storyboard(self, replan: bool = False, *, fit_model: str | None = None) -> SceneList:
+    def storyboard(self, replan: bool = False, *, fit_model: str | None = None,
+                   template: str | None = None) -> SceneList:
         """Plan the scenes (once) and bring every scene's frame up to date with its inputs.
 
         `fit_model` (e.g. "wan-2.5-i2v-fast", which makes 5 or 10 s clips) asks the planner
         for scene lengths that model makes exactly, so no paid second is trimmed; it applies
-        when the plan is made (the first time, or with replan=True). Default: timed freely."""
+        when the plan is made (the first time, or with replan=True). Default: timed freely.
+        `template` ("acme-ads/intro", a template pack's storyboard) takes the scenes from it
+        instead of the planner (with replan=True, in place of the scenes there are)."""
         if fit_model is not None:
             spec = get_model(fit_model)
             if spec.kind != "video":
                 raise InvalidInput(f"fit_model={fit_model!r} is a {spec.kind} model; name a "
                                    f"video model")
         self._ensure_questions()
-        run_sync(storyboard_phase.plan(self._rt, replan=replan, fit_model=fit_model))
+        run_sync(storyboard_phase.plan(self._rt, replan=replan, fit_model=fit_model,
+                                       template=template))
         run_sync(storyboard_phase.make_frames(self._rt))
         return self.scenes
 
@@ -582,7 +587,8 @@ class Project:
         """Set the look every frame is made with: style_words=, palette=, seed=, product=,
         reference_image=, logo= (see `nbvideo.model.look.Look`). Unset fields start from the brief,
         the answers and the brand kit set with `p.finish(brand=...)` (its palette and logo).
-        `off=True` removes it. Frames whose request changes are remade by `p.storyboard()`.
+        `off=True` removes it; `template="pack/name"` starts from a template pack's look
+        (``nv.template_packs()``). Frames whose request changes are remade by `p.storyboard()`.
 
         Example: ``p.set_look(product="grey trail shoe", reference_image="shoe.png")``
         """

@@ -6,7 +6,9 @@ A template is an ad structure a director can pick by name (``Project.open(..., t
 the questions worth asking for that kind of ad, and example copy the planner uses for the
 on-screen text. They are data, not code, so a new kind of ad needs no Python: drop a JSON file
 in the pack's ``briefs/`` folder or in a folder named by ``NBVIDEO_TEMPLATES`` (``os.pathsep``-separated;
-those are searched first, so a team can override a built-in one).
+those are searched first, so a team can override a built-in one). Installed template packs
+(`nbvideo.model.pack`) add theirs as ``pack/name``, also found by the bare name when only one
+pack has it.
 
 A malformed file is refused with its path and the field at fault (pydantic's loc), e.g.
 ``.../app-install.json: beats.2.beat: Input should be 'hook', 'problem', ...``.
@@ -24,7 +26,7 @@ from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from nbvideo.errors import InvalidInput, validation_message
 from nbvideo.model.checked import Checked
-from nbvideo.model.pack import pack_dir
+from nbvideo.model.pack import BUILTIN, PackError, installed_packs, pack_dir, resolve_ref
 from nbvideo.model.state import MAX_DURATION_S, MIN_DURATION_S, Aspect, Beat, CameraMove, ShotType
 
 if TYPE_CHECKING:
@@ -105,9 +107,24 @@ class BriefTemplate(_Data):
                 "sequence": seq, "fill": list(self.fill)}
 
 
-def _dirs() -> list[Path]:
+def _dirs() -> list[tuple[str, Path]]:
+    """(key prefix, folder), searched in order: '' for the folders whose names stay bare."""
     extra = [Path(p) for p in os.environ.get(ENV_DIRS, "").split(os.pathsep) if p.strip()]
-    return [*extra, pack_dir() / "briefs"]
+    return [*(("", d) for d in extra), ("", pack_dir() / "briefs"),
+            *((f"{name}/", d / "briefs") for name, d in installed_packs().items())]
+
+
+def _key() -> tuple[tuple[str, Path, int], ...]:
+    """The folders with their modification times: a pack installed again (renamed into
+    place) is a new folder, so the cache below never serves its old templates."""
+    out = []
+    for prefix, d in _dirs():
+        try:
+            stamp = d.stat().st_mtime_ns
+        except OSError:
+            stamp = -1
+        out.append((prefix, d, stamp))
+    return tuple(out)
 
 
 def load_file(path: Path) -> BriefTemplate:
@@ -129,48 +146,61 @@ def load_file(path: Path) -> BriefTemplate:
 
 
 @lru_cache(maxsize=4)
-def _load_all(dirs: tuple[Path, ...]) -> dict[str, tuple[BriefTemplate, Path]]:
+def _load_all(dirs: tuple[tuple[str, Path, int], ...]) -> dict[str, tuple[BriefTemplate, Path]]:
     found: dict[str, tuple[BriefTemplate, Path]] = {}
-    for d in dirs:
+    for prefix, d, _stamp in dirs:
         for path in sorted(d.glob("*.json")) if d.is_dir() else ():
             tmpl = load_file(path)
-            found.setdefault(tmpl.id, (tmpl, path))  # earlier folders win
+            found.setdefault(prefix + tmpl.id, (tmpl, path))  # earlier folders win
     return found
 
 
 def all_templates() -> dict[str, BriefTemplate]:
-    return {k: t for k, (t, _p) in _load_all(tuple(_dirs())).items()}
+    """Every template by the name it is picked with: bare, or ``pack/name`` from a pack."""
+    return {k: t for k, (t, _p) in _load_all(_key()).items()}
+
+
+def template_key(name: str) -> str | None:
+    """The full name `name` picks (``pack/name`` for a pack's), or None when none does.
+    An ambiguous bare name is a TemplateError listing the choices."""
+    try:
+        return resolve_ref(name, dict.fromkeys(all_templates(), Path()), what="template")
+    except PackError as exc:
+        raise TemplateError(str(exc)) from None
 
 
 def get_template(name: str) -> BriefTemplate:
     """A template by id; an unknown id lists the ones there are."""
     found = all_templates()
-    if name not in found:
+    key = template_key(name)
+    if key is None:
         raise TemplateError(f"template={name!r} is not a template; templates: "
                             f"{', '.join(sorted(found))}")
-    return found[name]
+    return found[key]
 
 
 def find_template(name: str | None) -> BriefTemplate | None:
     """The template of that id, or None (e.g. a planner structure name such as 'offer')."""
     if not name:
         return None
-    return all_templates().get(name)
+    key = template_key(name)
+    return all_templates()[key] if key is not None else None
 
 
 def templates_table() -> pd.DataFrame:
-    """Every template as a row: id, name, beats, default length and aspect, questions, brief."""
+    """Every template as a row: id, name, beats, default length and aspect, questions, brief,
+    its file and the template pack it comes from (``nv.template_packs()`` lists the packs)."""
     import pandas as pd  # here: planning reads templates without the DataFrame stack
 
     rows = []
-    for tid, (t, path) in sorted(_load_all(tuple(_dirs())).items()):
+    for tid, (t, path) in sorted(_load_all(_key()).items()):
         rows.append({
             "template": tid, "name": t.name, "description": t.description,
             "beats": " → ".join(b.beat for b in t.beats), "duration_s": t.duration_s,
             "durations": list(t.durations), "aspect": t.aspect,
             "questions": [q.id for q in t.questions], "example_brief": t.example_brief,
-            "file": str(path),
+            "file": str(path), "pack": tid.partition("/")[0] if "/" in tid else BUILTIN,
         })
     return pd.DataFrame(rows, columns=["template", "name", "description", "beats", "duration_s",
                                        "durations", "aspect", "questions", "example_brief",
-                                       "file"])
+                                       "file", "pack"])

@@ -27,10 +27,14 @@ def scene_seed(project_seed: int, scene_id: str, salt: str) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
-async def plan(rt: Runtime, replan: bool = False, fit_model: str | None = None) -> list[Scene]:
+async def plan(rt: Runtime, replan: bool = False, fit_model: str | None = None,
+               template: str | None = None) -> list[Scene]:
     """Plan the scenes once. With `replan`, a new plan replaces them; the old ones are archived.
     `fit_model` (a catalog video model with fixed clip lengths) asks the planner for scene
-    lengths that model makes exactly, so no paid second is trimmed."""
+    lengths that model makes exactly, so no paid second is trimmed. `template` (a template
+    pack's storyboard, ``pack/name``) gives the scenes instead of the planner: no call."""
+    if template is not None:
+        return from_template(rt, template, replan)
     planner = rt.providers.planner
     if rt.state.scenes and not replan:
         rt.log_cache_hit(phase="storyboard", provider=planner.provider, model=planner.model,
@@ -49,6 +53,33 @@ async def plan(rt: Runtime, replan: bool = False, fit_model: str | None = None) 
             "frame_takes": [], "clip_takes": [], "frame_take_id": None, "clip_take_id": None,
         })
         scenes.append(sc)
+    return _adopt(rt, scenes, result.storyboard.title, result.storyboard.structure)
+
+
+def from_template(rt: Runtime, name: str, replan: bool) -> list[Scene]:
+    """The scenes of a template pack's storyboard, as the project's plan (archiving any
+    scenes there are only with `replan`: a storyboard is not replaced by surprise)."""
+    from nbvideo.store.packs import load_storyboard
+
+    if rt.state.scenes and not replan:
+        raise InvalidInput(f"the project already has a storyboard; pass replan=True to replace "
+                           f"it with the storyboard template {name!r} (its scenes are kept "
+                           "in the archive)")
+    board = load_storyboard(name)
+    scenes = []
+    for i, t in enumerate(board.scenes):
+        sid = "s" + hashlib.sha256(f"{name}:{i}:{rt.state.seed}".encode()).hexdigest()[:8]
+        scenes.append(Scene(
+            id=sid, beat=t.beat, title=t.title, description=t.description or t.visual_prompt,
+            visual_prompt=t.visual_prompt, shot=t.shot, camera=t.camera,
+            duration_s=t.duration_s, on_screen_text=t.on_screen_text, voice_line=t.voice_line,
+            frame_seed=scene_seed(rt.state.seed, sid, "frame"),
+            clip_seed=scene_seed(rt.state.seed, sid, "clip")))
+    return _adopt(rt, scenes, board.name, "")
+
+
+def _adopt(rt: Runtime, scenes: list[Scene], title: str, structure: str) -> list[Scene]:
+    """Make `scenes` the project's plan and save it; the scenes it had are archived."""
     with rt.guard:
         st = rt.state
         existing = {s.id for s in st.scenes} | {s.id for s in st.archived_scenes}
@@ -58,8 +89,8 @@ async def plan(rt: Runtime, replan: bool = False, fit_model: str | None = None) 
             existing.add(sc.id)
         st.archived_scenes.extend(st.scenes)
         st.scenes = scenes
-        st.storyboard_title = result.storyboard.title
-        st.structure = result.storyboard.structure
+        st.storyboard_title = title
+        st.structure = structure
         st.palette = palette_for(st.brief.text, effective_answers(st.questions, st.answers))
         st.timeline.edits = {}
         rt.save()

@@ -75,10 +75,15 @@ def _voice_vendor(model: str | None) -> str | None:
 
 def set_look(rt: Runtime, off: bool, settings: dict[str, Any]) -> Look | None:
     """Merge `settings` into the look (unset fields start from the brief, the answers and
-    the brand kit), check its logo and reference image, save it; `off` removes it."""
+    the brand kit), check its logo and reference image, save it; `off` removes it.
+    `template="pack/name"` starts from a template pack's look instead."""
     from nbvideo.model.look import look_from
     from nbvideo.plan.questions import effective_answers
     from nbvideo.store.brands import logo_for, reference_for
+    from nbvideo.store.packs import load_look
+
+    settings = dict(settings)
+    template = settings.pop("template", None)
 
     with rt.guard:
         st = rt.state
@@ -86,8 +91,12 @@ def set_look(rt: Runtime, off: bool, settings: dict[str, Any]) -> Look | None:
             st.look = None
             rt.save()
             return None
-        base = st.look or look_from(st.brief.text, effective_answers(st.questions, st.answers),
-                                    kit=rt.brand_kit(), seed=st.seed)
+        if template is not None:  # a template pack's look, by pack/name
+            base = load_look(str(template))
+        else:
+            base = st.look or look_from(st.brief.text,
+                                        effective_answers(st.questions, st.answers),
+                                        kit=rt.brand_kit(), seed=st.seed)
         try:
             new = Look.model_validate({**base.model_dump(), **settings})
         except ValidationError as exc:

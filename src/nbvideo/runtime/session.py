@@ -9,6 +9,7 @@ writer lock goes when the last one closes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -23,7 +24,7 @@ from nbvideo.errors import InvalidInput, ProjectNotFound, from_validation, quote
 from nbvideo.model.brief_length import length_note, stated_duration
 from nbvideo.model.checked import budget as check_budget
 from nbvideo.model.state import Brief, ProjectState
-from nbvideo.model.templates import get_template
+from nbvideo.model.templates import get_template, template_key
 from nbvideo.providers import provider_set
 from nbvideo.runtime.context import Runtime
 from nbvideo.runtime.roles import gate_for
@@ -145,6 +146,9 @@ def _load(store: ProjectStore, brief: str | None, brief_opts: dict[str, Any],
     note = None
     if brief_opts.get("template") is not None and not store.exists():
         tmpl = get_template(brief_opts["template"])  # unknown names are refused, listed
+        # a pack's template is saved by its full name (pack/name): installing another pack
+        # with the same bare name later must not make this project's brief ambiguous
+        brief_opts = {**brief_opts, "template": template_key(brief_opts["template"])}
         brief = tmpl.example_brief if brief is None else brief
         # the length: given, else the brief's own, else the template's
         told = stated_duration(brief) is not None
@@ -219,6 +223,9 @@ def check_same(state: ProjectState, brief: str | None, opts: dict[str, Any],
     if brief is not None and " ".join(brief.split()) != state.brief.text:
         diffs.append("brief")
     for k, v in opts.items():
+        if k == "template" and isinstance(v, str) and v != state.brief.template:
+            with contextlib.suppress(InvalidInput):  # a pack template given by its bare name
+                v = template_key(v) or v
         if getattr(state.brief, k) != v:
             diffs.append(f"{k} ({getattr(state.brief, k)!r} on disk, {quote(v)} given)")
     if providers is not None and providers != state.providers:

@@ -24,7 +24,7 @@ from nbvideo.errors import InvalidInput, from_validation, quote
 from nbvideo.model.checked import Checked
 from nbvideo.model.color import Color, hex_rgb, luma
 from nbvideo.model.look import Look
-from nbvideo.model.pack import pack_dir
+from nbvideo.model.pack import BUILTIN, SLUG, installed_packs, pack_dir, packs_root, resolve_ref
 from nbvideo.store.confine import confined_file
 
 __all__ = [
@@ -163,8 +163,31 @@ class BrandKit(_Model):
         return max(self.palette, key=lambda c: max(hex_rgb(c)) - min(hex_rgb(c)))
 
 
+def _kit_files() -> dict[str, Path]:
+    """Kit name -> file: the bundled kits by bare name, installed packs' as ``pack/name``."""
+    found = {p.stem: p for p in sorted(brands_dir().glob("*.json"))}
+    for pack, folder in installed_packs().items():
+        found.update({f"{pack}/{p.stem}": p for p in sorted((folder / "brands").glob("*.json"))})
+    return found
+
+
+def _kit_file(name: str) -> Path | None:
+    """The kit file a name picks (bundled, ``pack/name``, or a bare name only one pack has)."""
+    files = _kit_files()
+    key = resolve_ref(name, files, what="brand kit")
+    return files[key] if key is not None else None
+
+
+def _pack_ref(name: str) -> bool:
+    """'acme/bold' names a kit in an installed pack (not a file in the project)."""
+    pack, sep, kit = name.partition("/")
+    return bool(sep and SLUG.match(pack) and SLUG.match(kit)
+                and (pack == BUILTIN or pack in installed_packs()))
+
+
 def list_brands() -> list[str]:
-    return sorted(p.stem for p in brands_dir().glob("*.json"))
+    """The kits a name can pick: bundled ones, then ``pack/name`` for installed packs'."""
+    return sorted(_kit_files())
 
 
 def load_brand(name_or_path: str | Path) -> BrandKit:
@@ -174,12 +197,13 @@ def load_brand(name_or_path: str | Path) -> BrandKit:
     """
     p = Path(name_or_path).expanduser()
     if not (p.suffix.lower() == ".json" or p.is_file()):
-        p = brands_dir() / f"{name_or_path}.json"
-        if not p.is_file():
+        found = _kit_file(str(name_or_path))
+        if found is None:
             raise InvalidInput(
                 f"no brand kit {quote(str(name_or_path))}; bundled kits are {', '.join(list_brands())}"
                 " (or pass the path of a kit .json file)"
             )
+        p = found
     if not p.is_file():
         raise InvalidInput(f"brand kit file {p} does not exist")
     try:
@@ -202,15 +226,16 @@ def load_brand(name_or_path: str | Path) -> BrandKit:
 def project_brand(brand: str, project_root: Path) -> BrandKit:
     """The kit a project's finishing names: a bundled kit by name, or a kit file inside the
     project (`p.finish(brand="kits/acme.json")`), never a file elsewhere on disk."""
-    if brand.lower().endswith(".json") or "/" in brand or "\\" in brand:
+    if brand.lower().endswith(".json") or "\\" in brand or ("/" in brand and not _pack_ref(brand)):
         return load_brand(confined_file(brand, field="finish: brand",
                                         roots=[("the project folder", project_root)]))
-    if brand not in list_brands():
+    found = _kit_file(brand)
+    if found is None:
         raise InvalidInput(
             f"no brand kit {brand!r}; bundled kits are {', '.join(list_brands())}"
             " (or pass the path of a kit .json file)"
         )
-    return load_brand(brands_dir() / f"{brand}.json")
+    return load_brand(found)
 
 
 
@@ -222,11 +247,12 @@ def finishing_kit(brand: str | None, project_root: Path) -> BrandKit | None:
 # --------------------------------------------------------------------------- a look's files
 
 def look_roots(base: Path | None) -> list[tuple[str, Path]]:
-    """Where a look's files may live: the project folder and the bundled brand kits' folder
-    (a look made from a bundled kit points at its logo there)."""
+    """Where a look's files may live: the project folder, the bundled brand kits' folder and
+    the installed packs (a look made from a kit points at the kit's logo)."""
     first = ("the project folder", base) if base is not None else ("the current folder",
                                                                    Path.cwd())
-    return [first, ("the bundled brand kits", brands_dir())]
+    return [first, ("the bundled brand kits", brands_dir()),
+            ("the installed template packs", packs_root())]
 
 
 def _look_file(field: str, value: str, base: Path | None) -> Path:
