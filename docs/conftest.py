@@ -38,6 +38,7 @@ def _example_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MPLBACKEND", "Agg")  # cost charts draw without a display
     monkeypatch.setenv("NBVIDEO_PACKS_DIR", str(tmp_path / "packs"))  # never the user's packs
+    monkeypatch.setenv("NBVIDEO_DRYRUN_PLATFORM", str(tmp_path / "dry-run-platform"))
     monkeypatch.chdir(tmp_path)
     yield
     assert Path(os.getcwd()) == tmp_path, "an example changed the working directory"

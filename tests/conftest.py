@@ -86,6 +86,16 @@ def template_packs_of_its_own(tmp_path_factory: pytest.TempPathFactory,
     return path
 
 
+@pytest.fixture(autouse=True)
+def dry_run_platform_of_its_own(tmp_path_factory: pytest.TempPathFactory,
+                                monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test posts to its own dry-run platform (deliver/platforms/dryrun.py), never the
+    user's cache nor another test's."""
+    path = tmp_path_factory.mktemp("dry-run-platform")
+    monkeypatch.setenv("NBVIDEO_DRYRUN_PLATFORM", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def rendered_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project taken through storyboard and clips, then closed (so copies can be opened)."""

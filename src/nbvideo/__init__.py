@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from nbvideo.model.effects import looks
     from nbvideo.model.templates import TemplateError
     from nbvideo.model.templates import templates_table as templates
-    from nbvideo.overview import projects, spend_chart
+    from nbvideo.overview import calendar, calendar_chart, projects, spend_chart
     from nbvideo.project import Project, sound_effects
     from nbvideo.providers.base import ProviderError
     from nbvideo.providers.catalog import catalog_table as catalog
@@ -85,6 +85,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "remove_pack": ("nbvideo.marketplace", "remove_pack"),
     "new_pack": ("nbvideo.marketplace", "new_pack"),
     "projects": ("nbvideo.overview", "projects"),
+    "calendar": ("nbvideo.overview", "calendar"),
+    "calendar_chart": ("nbvideo.overview", "calendar_chart"),
     "spend_chart": ("nbvideo.overview", "spend_chart"),
     "Project": ("nbvideo.project", "Project"),
     "sound_effects": ("nbvideo.project", "sound_effects"),
@@ -172,6 +174,8 @@ __all__ = [
     "TemplateError",
     "audit",
     "batch",
+    "calendar",
+    "calendar_chart",
     "catalog",
     "create_workspace",
     "install_pack",

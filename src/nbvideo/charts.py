@@ -118,3 +118,39 @@ def spend_over_time(ledgers: Mapping[str, pd.DataFrame], title: str = "Spend ove
     fig.autofmt_xdate()
     plt.close(fig)
     return fig
+
+
+STATUS_COLOURS = {"scheduled": "#4c78a8", "uploading": "#b279a2", "processing": "#b279a2",
+                  "posted": "#54a24b", "failed": "#e45756", "missed": "#f58518",
+                  "canceled": "#9d9d9d"}
+
+
+def post_calendar(posts: pd.DataFrame, title: str = "Posts") -> Figure:
+    """Each post as a dot at its time, a row per platform, coloured by what became of it
+    (scheduled, posted, failed, missed...), from `nv.calendar`'s table."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 2.6), layout="constrained")
+    counts = posts["status"].value_counts().to_dict() if len(posts) else {}
+    said = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none yet"
+    ax.set_title(f"{title}: {said}")
+    if posts.empty:
+        ax.text(0.5, 0.5, "nothing scheduled or posted yet", ha="center", va="center",
+                transform=ax.transAxes, color="#666")
+        ax.set_axis_off()
+        plt.close(fig)
+        return fig
+    platforms = sorted(posts["platform"].unique())
+    at = pd.to_datetime(posts["at"], utc=True)
+    for status, colour in STATUS_COLOURS.items():
+        mine = posts["status"] == status
+        if mine.any():
+            ax.scatter(at[mine], [platforms.index(p) for p in posts.loc[mine, "platform"]],
+                       s=60, color=colour, label=status, zorder=3)
+    ax.set_yticks(range(len(platforms)), platforms)
+    ax.set_ylim(-0.6, len(platforms) - 0.4)
+    ax.grid(axis="x", color="#ddd", zorder=0)
+    ax.spines[["top", "right", "left"]].set_visible(False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    fig.autofmt_xdate()
+    plt.close(fig)
+    return fig

@@ -601,5 +601,38 @@ def templates_new(name: str, project: Path, out: Path | None) -> None:
                f"`nbvideo templates install {dest}`")
 
 
+
+@main.command()
+@click.argument("root", type=click.Path(path_type=Path), default=Path("."))
+@click.option("--due", is_flag=True, required=True,
+              help="Post what is due (the only mode: made for cron and timers).")
+@click.option("--grace-hours", type=click.FloatRange(min=0, min_open=True), default=24.0,
+              show_default=True, help="A post found later than this after its time is "
+                                      "marked missed and reported, not posted.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@user_errors
+def publish(root: Path, due: bool, grace_hours: float, as_csv: bool) -> None:
+    """Post every scheduled post that is due in the projects under ROOT, carry on uploads a
+    dead process left half-way, and report missed ones. Safe to run from cron, a systemd
+    timer or a JupyterHub service: a post is never published twice. Exits 1 when a post
+    failed or was missed (so cron mails you), else 0."""
+    from datetime import timedelta
+
+    from nbvideo.deliver.publish import run_due
+    from nbvideo.store.listing import find_projects
+
+    if not root.is_dir():
+        raise InvalidInput(f"ROOT must be a folder of projects, got {str(root)!r}")
+    report = run_due(find_projects(root), grace=timedelta(hours=grace_hours))
+    if as_csv:
+        click.echo(report.to_csv(index=False), nl=False)
+    elif report.empty:
+        click.echo("nothing due")
+    else:
+        _print_table(report)
+    if report["status"].isin(["failed", "missed"]).any():
+        raise SystemExit(1)
+
+
 if __name__ == "__main__":
     main()

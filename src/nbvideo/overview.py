@@ -97,3 +97,28 @@ def spend_chart(where: Any = ".") -> Figure:
         name = p.relative_to(folder).as_posix() if p != folder else p.name
         ledgers[name] = Ledger(p / LEDGER_FILE).to_pandas()
     return charts.spend_over_time(ledgers, title=f"Spend over time in {folder.name}")
+
+
+def calendar(root: str | os.PathLike[str] = ".") -> pd.DataFrame:
+    """Every post of every project under `root` (a project, a campaign or a folder of
+    them): project, post, platform, package, status (scheduled, uploading, processing,
+    posted, failed, missed, canceled), when it is or was due, the platform's id and address,
+    in time order. `calendar_chart` draws it."""
+    from nbvideo.deliver.publish import calendar as posts
+
+    folder = Path(root).expanduser()
+    if not folder.is_dir():
+        raise InvalidInput(f"root must be a folder of projects, got {str(root)!r}")
+    return posts(find_projects(folder))
+
+
+def calendar_chart(root: str | os.PathLike[str] = ".",
+                   save_to: str | os.PathLike[str] | None = None) -> Figure:
+    """`calendar(root)` as a plain chart: a row per platform, a dot per post coloured by
+    its status; `save_to` also writes it as a PNG."""
+    from nbvideo import charts
+
+    fig = charts.post_calendar(calendar(root), title=f"Posts in {Path(root).name or root}")
+    if save_to is not None:
+        fig.savefig(save_to, dpi=110)
+    return fig

@@ -42,6 +42,7 @@ from nbvideo.model import approvals
 from nbvideo.model.checked import ClipOptions, FileUpload
 from nbvideo.model.checked import budget as check_budget
 from nbvideo.model.look import Look
+from nbvideo.model.posts import Post
 from nbvideo.model.state import Brief, Comment, Finishing, Metadata, ProjectState, QAPolicy, Take
 from nbvideo.overview import phase_status
 from nbvideo.plan import questions as questions_phase
@@ -741,6 +742,53 @@ class Project:
         `accept` goes to `export` (its preset checks)."""
         return signoff.package(self._rt, presets, name,
                                lambda ps: list(self.export(name, preset=ps, accept=accept)))
+
+    # ------------------------------------------------------------------ publishing
+    def publish(self, platform: str, package: str | None = None, when: Any = None, *,
+                again: bool = False) -> Post:
+        """Post a distribution package (see `package`) to `platform`: "youtube", "tiktok",
+        "instagram", "facebook", or "dry-run" (a platform on the local disk that needs no
+        account, to rehearse). `package` is a folder name in packages/ (default the newest
+        made for the platform); `when` (a datetime with its zone, or ISO 8601 text such as
+        "2026-12-24T09:00+01:00") schedules it instead (see `schedule`).
+
+        The package is checked against the platform's limits first (size, duration, aspect,
+        title, caption, hashtags). Every step the platform remembers is saved on the post,
+        so after a dropped connection or a killed kernel, publishing again resumes the same
+        upload; the same package already posted is that post, never a second (`again=True`
+        posts it anew). Returns the post; `p.posts` lists them all."""
+        from nbvideo.deliver import publish as publishing
+
+        with self._rt.acting("publish", f"{platform} {package or ''}".strip()):
+            post = publishing.publish(self.path, platform, package, when, again=again)
+        self._rt.audit("publish", detail=f"{post.id} {post.platform} {post.package}: "
+                                         f"{post.status}")
+        return post
+
+    def schedule(self, platform: str, when: Any, package: str | None = None, *,
+                 again: bool = False) -> Post:
+        """Record a post for `when`; `nbvideo publish --due ROOT` (from cron, a systemd
+        timer or a JupyterHub service) posts it once due. A post found more than a day late
+        is marked missed and reported, not posted late. A package already posted (or
+        scheduled) is that post unless `again=True`."""
+        if when is None:
+            raise InvalidInput("when is required to schedule a post (p.publish posts now)")
+        return self.publish(platform, package, when, again=again)
+
+    def cancel_post(self, post_id: str) -> Post:
+        """Take a scheduled post off the schedule."""
+        from nbvideo.deliver import publish as publishing
+
+        with self._rt.acting("publish", f"cancel {post_id}"):
+            return publishing.cancel(self.path, post_id)
+
+    @property
+    def posts(self) -> pd.DataFrame:
+        """Every post of this project: platform, package, status, when, the platform's id
+        and address, attempts and the last error, oldest first."""
+        from nbvideo.deliver import publish as publishing
+
+        return publishing.posts_table(self.path)
 
     @property
     def exports(self) -> Exports:

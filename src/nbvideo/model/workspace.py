@@ -36,6 +36,7 @@ ACTIONS: dict[str, Role] = {
     "edit": "editor",
     "spend": "editor",
     "create": "editor",
+    "publish": "editor",
     "budget": "owner",
     "members": "owner",
     "brand": "owner",

@@ -48,6 +48,7 @@ STATE_DIR = ".nbvideo"
 
 _VERBS = {"read": "read", "export": "export", "comment": "comment on", "review": "review",
           "edit": "edit", "spend": "spend money in", "create": "create projects in",
+          "publish": "publish from",
           "budget": "change budgets of", "members": "change members of",
           "brand": "change brand kits of"}
 

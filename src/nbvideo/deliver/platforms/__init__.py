@@ -1,0 +1,23 @@
+"""Where published videos go: one client per platform, behind one small interface.
+
+`base.Publisher` is what the publish step (deliver/publish.py) drives: open an upload
+session, ask the platform how much it has, send a chunk, finish, check processing. Each
+platform's client maps those onto its own API; `dryrun.DryRunPlatform` is a platform on the
+local disk that needs no account, for demos, notebooks under nbval and the tests.
+"""
+
+from __future__ import annotations
+
+from nbvideo.deliver.platforms.base import Publisher, PublishFailed, Remote
+from nbvideo.deliver.platforms.dryrun import DryRunPlatform
+
+__all__ = ["DryRunPlatform", "PublishFailed", "Publisher", "Remote", "publisher_for"]
+
+
+def publisher_for(platform: str) -> Publisher:
+    """The client for `platform`, set up from the environment."""
+    if platform == "dry-run":
+        return DryRunPlatform()
+    raise PublishFailed(f"publishing to {platform} is not available in this version; "
+                        "use platform='dry-run' to rehearse, or upload the package folder by "
+                        "hand (see its upload.txt)")

@@ -1,0 +1,152 @@
+"""A publishing platform on the local disk: no account, same steps as the real ones.
+
+It keeps upload sessions and videos in a folder (NBVIDEO_DRYRUN_PLATFORM, default the user
+cache's dry-run-platform/) and behaves like a resumable-upload API: a session remembers its
+bytes, a chunk at the wrong offset is rejected, `finish` on a finished session gives back the
+same video, and a video is "processing" until it is first checked. So a notebook can
+rehearse a whole publish (and `nbvideo publish --due` a schedule) with nothing at stake, and
+the tests can break it on purpose: `Faults` drops the connection after some chunks, loses
+the answer to `finish` after the video was made, or fails the processing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from nbvideo.deliver.platforms.base import Publisher, PublishFailed, Remote
+from nbvideo.model.posts import Post, UploadSession
+from nbvideo.store.folder import atomic_write_bytes
+from nbvideo.store.user_cache import user_cache_dir
+
+__all__ = ["DryRunPlatform", "Faults", "platform_folder"]
+
+ENV = "NBVIDEO_DRYRUN_PLATFORM"
+
+
+def platform_folder() -> Path:
+    """Where the dry-run platform keeps its sessions and videos."""
+    given = os.environ.get(ENV, "").strip()
+    return Path(given).expanduser() if given else user_cache_dir("dry-run-platform")
+
+
+class Faults(BaseModel):
+    """What to break, for rehearsing failures."""
+
+    drop_after_chunks: int | None = None  # the connection drops after this many chunks
+    lose_finish_answer: bool = False  # the video is made, then the answer never arrives
+    fail_processing: bool = False  # the platform cannot process the video
+
+
+class DryRunPlatform(Publisher):
+    """The platform in `folder` (default `platform_folder()`)."""
+
+    platform = "dry-run"
+    poll_s = (0.05,)  # its processing is done at the first look after finishing
+
+    def __init__(self, folder: Path | None = None, *, chunk_bytes: int = 256 * 1024,
+                 faults: Faults | None = None) -> None:
+        self.folder = folder or platform_folder()
+        self.chunk_bytes = chunk_bytes
+        self.faults = faults or Faults()
+        self.chunks_sent = 0
+
+    def _session_dir(self, ref: str) -> Path:
+        if not ref.isalnum():
+            raise PublishFailed(f"dry-run: no upload session {ref!r}")
+        return self.folder / "sessions" / ref
+
+    def videos(self) -> list[dict[str, object]]:
+        """Every video on the platform, oldest first (what a channel page would list)."""
+        root = self.folder / "videos"
+        if not root.is_dir():
+            return []
+        found = [json.loads((d / "video.json").read_text()) for d in root.iterdir()
+                 if (d / "video.json").is_file()]
+        return sorted(found, key=lambda v: str(v["posted_at"]))
+
+    async def open(self, post: Post, video: Path) -> UploadSession:
+        ref = uuid.uuid4().hex
+        d = self._session_dir(ref)
+        d.mkdir(parents=True)
+        (d / "upload.part").write_bytes(b"")
+        size = video.stat().st_size
+        atomic_write_bytes(d / "session.json", json.dumps({"size": size}).encode())
+        return UploadSession(ref=ref, size=size, opened_at=datetime.now(UTC))
+
+    async def offset(self, session: UploadSession) -> int | Remote:
+        d = self._session_dir(session.ref)
+        if not d.is_dir():
+            raise PublishFailed("dry-run: the upload session has expired; publish again to "
+                                "start a new one", transient=False)
+        done = d / "video-id"
+        if done.is_file():
+            return await self._check(done.read_text())
+        return (d / "upload.part").stat().st_size
+
+    async def send(self, session: UploadSession, video: Path, offset: int) -> int:
+        d = self._session_dir(session.ref)
+        part = d / "upload.part"
+        have = part.stat().st_size
+        if offset != have:
+            raise PublishFailed(f"dry-run: chunk rejected: it starts at byte {offset}, the "
+                                f"session has {have}", transient=True)
+        if (self.faults.drop_after_chunks is not None
+                and self.chunks_sent >= self.faults.drop_after_chunks):
+            raise PublishFailed("dry-run: the connection dropped during the upload",
+                                transient=True)
+        with video.open("rb") as src, part.open("ab") as out:
+            src.seek(offset)
+            out.write(src.read(self.chunk_bytes))
+        self.chunks_sent += 1
+        return part.stat().st_size
+
+    async def finish(self, post: Post, session: UploadSession) -> Remote:
+        d = self._session_dir(session.ref)
+        done = d / "video-id"
+        if done.is_file():  # finished before: the same video, never a second one
+            return await self._check(done.read_text())
+        part = d / "upload.part"
+        if part.stat().st_size != session.size:
+            raise PublishFailed(f"dry-run: the upload is incomplete ({part.stat().st_size} of "
+                                f"{session.size} bytes)", transient=True)
+        vid = uuid.uuid4().hex[:11]
+        out = self.folder / "videos" / vid
+        out.mkdir(parents=True)
+        os.replace(part, out / "video.mp4")
+        meta = {"id": vid, "post": post.id, "fields": post.fields,
+                "posted_at": datetime.now(UTC).isoformat(), "checked": False,
+                "failed": self.faults.fail_processing}
+        atomic_write_bytes(out / "video.json", json.dumps(meta).encode())
+        done.write_text(vid)
+        if self.faults.lose_finish_answer:
+            raise PublishFailed("dry-run: no answer to the finish request (the connection "
+                                "dropped)", transient=True)
+        return Remote(id=vid, url=self._url(vid), state="processing")
+
+    def _url(self, vid: str) -> str:
+        return (self.folder / "videos" / vid / "video.mp4").as_uri()
+
+    async def _check(self, vid: str) -> Remote:
+        f = self.folder / "videos" / vid / "video.json"
+        if not f.is_file():
+            raise PublishFailed(f"dry-run: no video {vid!r} (was it removed?)")
+        meta = json.loads(f.read_text())
+        if meta["failed"]:
+            return Remote(id=vid, state="failed", error="dry-run: the platform could not "
+                          "process the video")
+        state = "posted" if meta["checked"] else "processing"
+        if not meta["checked"]:  # processing takes until the first look
+            meta["checked"] = True
+            atomic_write_bytes(f, json.dumps(meta).encode())
+        return Remote(id=vid, url=self._url(vid), state=state)  # type: ignore[arg-type]
+
+    async def check(self, post: Post) -> Remote:
+        if post.remote_id is None:
+            raise PublishFailed("dry-run: the post has no video id yet")
+        return await self._check(post.remote_id)
