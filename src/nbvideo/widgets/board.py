@@ -103,7 +103,7 @@ def duration_bounds(spec: ModelSpec) -> dict[str, Any]:
 class StoryboardBoard(ProjectView):
     """The storyboard as editable cards. Every action is one Project method; see `action`s."""
 
-    _esm = esm("board.js")
+    _esm = esm("presence.js", "board.js")
     cards = t.List(t.Instance(SceneCard), help="The scene cards in storyboard order.").tag(
         sync=True, **ipywidgets.widget_serialization)
     title = t.Unicode("", help="The storyboard's title.").tag(sync=True)
