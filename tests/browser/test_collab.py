@@ -9,6 +9,7 @@ with its author. How fast is a bench figure (benchmarks/bench_collab.py), never 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,8 @@ import nbvideo as nv
 from tests.browser import lab
 from tests.browser import server as lab_server
 
-pytest.importorskip("jupyter_server_ydoc", reason="needs jupyter-collaboration (the test extra)")
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("jupyter_server_ydoc") is None,
+                                reason="needs jupyter-collaboration (the test extra)")
 
 BRIEF = "6s ad for a waterproof trail shoe"
 CELL = "p.board"
