@@ -132,4 +132,5 @@ def test_two_people_see_each_others_edits_locks_and_comments_live(browser, colla
         b_two.locator("[data-action=send-note]").click()
         expect(a_two.locator("[data-role=last-comment]")).to_have_text(
             f"{bo_name}: Can we see the logo here?")
+        expect(a_two).to_have_attribute("data-locked", "false")  # commenting locks nothing
         assert lab.error_outputs(ana) == [] and lab.error_outputs(bo) == []

@@ -100,7 +100,8 @@ function render({ model, el }) {
   list.addEventListener("focusin", (e) => {
     const t = /** @type {HTMLElement} */ (e.target);
     const li = /** @type {HTMLElement | null} */ (t.closest("[data-scene-id]"));
-    if (li && t.matches("input, textarea, select")) tracker.edit(li.dataset.sceneId || null);
+    // A card's fields, not its comment box: commenting leaves the card open to the others.
+    if (li && t.matches("input, textarea, select") && !t.closest(".nbv-note")) tracker.edit(li.dataset.sceneId || null);
   });
   list.addEventListener("focusout", (e) => {
     const next = /** @type {HTMLElement | null} */ (/** @type {FocusEvent} */ (e).relatedTarget);
