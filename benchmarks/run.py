@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_audio_marks
 import bench_campaign
+import bench_collab
 import bench_demo
 import bench_effects
 import bench_export
@@ -35,7 +36,7 @@ def main() -> None:
                 bench_finishing, bench_preview,
                 bench_mastering, bench_audio_marks, bench_uhd,
                 bench_state, bench_history, bench_jobs, bench_paid, bench_routing, bench_campaign, bench_team, bench_widgets,
-                bench_widgets_browser):
+                bench_widgets_browser, bench_collab):
         print(f"\n== {mod.__name__} ==")
         figures.update(mod.main() or {})
     print("\n== figures ==")

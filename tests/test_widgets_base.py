@@ -96,7 +96,7 @@ def test_mime_bundle_has_the_widget_and_a_static_fallback(rendered, wire: Wire):
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-@pytest.mark.parametrize("names", [("questions.js",), ("board.js",), ("grid.js",),
+@pytest.mark.parametrize("names", [("questions.js",), ("presence.js", "board.js"), ("grid.js",),
                                    ("preview.js", "timeline.js")])
 def test_each_view_module_is_valid_javascript(names, tmp_path):
     """A syntax error would only show in the browser; node finds it here."""

@@ -56,6 +56,11 @@ class ProjectLocked(NbvideoError):
     pass
 
 
+class CardLocked(InvalidInput):
+    """A board card someone else is editing in a shared notebook; nothing was changed. Only
+    the person who tried sees it (the other screens are not told)."""
+
+
 class ProjectStale(NbvideoError):
     """A save started from an older revision than the one on disk; nothing was overwritten."""
 

@@ -847,9 +847,11 @@ class Project:
         return versions.compare(self._rt, a, b)
 
     # ------------------------------------------------------------------ approvals
-    def comment(self, scene: str | int, text: str) -> Comment:
-        """Add a comment (author: p.user, time: now) to a scene; its status stays."""
-        return signoff.review(self._rt, scene, "comment", self.user, text)
+    def comment(self, scene: str | int, text: str, *, author: str | None = None) -> Comment:
+        """Add a comment (author: p.user unless given, time: now) to a scene; its status stays.
+        `author` is a display name (the board passes a live collaborator's), never a role."""
+        who = self.user if author is None else check_user(author)
+        return signoff.review(self._rt, scene, "comment", who, text)
 
     def submit_for_review(self, scene: str | int, text: str | None = None) -> Comment:
         """Mark a scene in review (from draft or changes requested)."""

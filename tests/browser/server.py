@@ -63,6 +63,10 @@ SERVER_CONFIG = {
     },
     "ServerApp": {"port_retries": 0, "terminals_enabled": False},
     "LanguageServerManager": {"autodetect": False},
+    # jupyter-collaboration (a test extra) turns real-time collaboration on for every Lab in
+    # its environment; the tests that do not test it run without, as most users do.
+    # `start_lab(..., rtc=True)` turns it on. Ignored when the package is not installed.
+    "YDocExtension": {"disable_rtc": True},
 }
 
 
@@ -121,8 +125,11 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def start_lab(base: Path) -> Iterator[LabServer]:
+def start_lab(base: Path, rtc: bool = False) -> Iterator[LabServer]:
     """A JupyterLab server on a free loopback port, with a random token, in dirs under `base`.
+
+    With `rtc`, JupyterLab's real-time collaboration is on (needs jupyter-collaboration):
+    browsers that open the same notebook share it live.
 
     Its root_dir is `base/root`; it is stopped (kernels too) when the block ends. Raises
     LabStartError with the server's log when it exits or does not answer in time.
@@ -130,7 +137,8 @@ def start_lab(base: Path) -> Iterator[LabServer]:
     root = base / "root"
     root.mkdir(parents=True, exist_ok=True)
     env = isolated_env(base)
-    _write_json(Path(env["JUPYTER_CONFIG_DIR"]) / "jupyter_server_config.json", SERVER_CONFIG)
+    config = {**SERVER_CONFIG, "YDocExtension": {"disable_rtc": not rtc}}
+    _write_json(Path(env["JUPYTER_CONFIG_DIR"]) / "jupyter_server_config.json", config)
     settings = Path(env["JUPYTERLAB_SETTINGS_DIR"])
     for plugin, values in LAB_SETTINGS.items():
         _write_json(settings / f"{plugin}.jupyterlab-settings", values)

@@ -27,7 +27,7 @@ import ipywidgets
 import traitlets as t
 from pydantic import ValidationError, validate_call
 
-from nbvideo.errors import NbvideoError, validation_message
+from nbvideo.errors import CardLocked, NbvideoError, validation_message
 from nbvideo.keys import redact
 
 if TYPE_CHECKING:
@@ -82,17 +82,22 @@ class WithBuffers:
     buffers: list[bytes] = field(default_factory=list)
 
 
-def action(kind: str, *, buffers: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def action(kind: str, *, buffers: bool = False,
+           quiet: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark a view method as the handler of browser messages of `kind`.
 
     The message's fields (all but kind and id) are its keyword arguments, checked by
     pydantic first: an unknown or mistyped field is refused with its name. With `buffers`,
-    the message's binary buffers (a file's bytes) come as the `buffers` argument."""
+    the message's binary buffers (a file's bytes) come as the `buffers` argument. A `quiet`
+    action (presence, sent often, changing only the view's own traits) neither re-reads the
+    project afterwards nor puts its refusal on the error line every screen shares: only the
+    sender's reply carries it."""
 
     def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
         checked = validate_call(fn, config={"arbitrary_types_allowed": True})
         checked._nbv_action = kind  # type: ignore[attr-defined]
         checked._nbv_buffers = buffers  # type: ignore[attr-defined]
+        checked._nbv_quiet = quiet  # type: ignore[attr-defined]
         return checked
 
     return mark
@@ -280,13 +285,19 @@ class ProjectView(anywidget.AnyWidget):  # type: ignore[misc]
         args = {k: v for k, v in content.items() if k not in ("kind", "id", "buffers")}
         if getattr(handler, "_nbv_buffers", False):
             args["buffers"] = [bytes(memoryview(b)) for b in buffers or []]
+        quiet = getattr(handler, "_nbv_quiet", False)
         try:
             outcome = handler(self, **args)
         except Exception as exc:
-            self._fail(rid, describe(exc))
+            if quiet or isinstance(exc, CardLocked):  # one person's refusal, not everyone's
+                self._reply(rid, False, describe(exc), None)
+            else:
+                self._fail(rid, describe(exc))
             return
         if isinstance(outcome, Later):
             self._in_background(rid, outcome.work)
+        elif quiet:
+            self._reply(rid, True, None, outcome)
         else:
             self._succeed(rid, outcome)
 

@@ -14,11 +14,12 @@ import ipywidgets
 import traitlets as t
 
 from nbvideo import views
-from nbvideo.errors import InvalidInput, NbvideoError
+from nbvideo.errors import CardLocked, InvalidInput, NbvideoError
 from nbvideo.model.state import CAMERA_MOVES, MAX_SCENE_S, MIN_SCENE_S, SHOT_TYPES, Beat, Scene
 from nbvideo.project import ModelSpec, get_model
 from nbvideo.widgets import media
 from nbvideo.widgets.base import Later, Part, ProjectView, WithBuffers, action, esm
+from nbvideo.widgets.presence import HEARTBEAT_S, PresenceMessage, Room
 
 BEATS: tuple[str, ...] = typing.get_args(Beat)
 TAKE_STRIP_SIDE = 160  # px: the strip of earlier takes shows small thumbnails
@@ -102,7 +103,7 @@ def duration_bounds(spec: ModelSpec) -> dict[str, Any]:
 class StoryboardBoard(ProjectView):
     """The storyboard as editable cards. Every action is one Project method; see `action`s."""
 
-    _esm = esm("board.js")
+    _esm = esm("presence.js", "board.js")
     cards = t.List(t.Instance(SceneCard), help="The scene cards in storyboard order.").tag(
         sync=True, **ipywidgets.widget_serialization)
     title = t.Unicode("", help="The storyboard's title.").tag(sync=True)
@@ -115,9 +116,13 @@ class StoryboardBoard(ProjectView):
     history = t.Dict(help="The Undo/Redo buttons: {undo, redo} summaries of the changes "
                      "p.undo()/p.redo() would take back or make again (None: nothing), "
                      "read_only.").tag(sync=True)
+    presence = t.Dict(help="Who is on each card now (browsers sharing the notebook live): "
+                      "{scene id: [{user, name, colour, editing}]}, editors first; a card with "
+                      "an editor is locked for everyone else.").tag(sync=True)
 
     def __init__(self, project: Any, **kwargs: Any) -> None:
         self._cards: dict[str, SceneCard] = {}
+        self._room = Room()
         super().__init__(project, **kwargs)
 
     # ------------------------------------------------------------------ state
@@ -149,12 +154,14 @@ class StoryboardBoard(ProjectView):
         steps = self.project.undo_redo
         return {"cards": order, "title": st.storyboard_title or st.name,
                 "options": self._options(), "summary": self._summary(st), "undo": undo,
+                "presence": self._room.by_scene(),
                 "history": {"undo": steps.undo, "redo": steps.redo,
                             "read_only": steps.read_only}}
 
     def _options(self) -> dict[str, Any]:
         return {"beats": list(BEATS), "shots": list(SHOT_TYPES), "cameras": list(CAMERA_MOVES),
-                "duration": duration_bounds(get_model(self.project.models["video"]))}
+                "duration": duration_bounds(get_model(self.project.models["video"])),
+                "heartbeat_s": HEARTBEAT_S}
 
     def _summary(self, st: Any) -> dict[str, Any]:
         out = {"total_s": round(sum(s.duration_s for s in st.scenes), 3),
@@ -181,18 +188,40 @@ class StoryboardBoard(ProjectView):
             raise InvalidInput(f"no scene {scene!r} on this board")
         return card
 
+    def _unlocked(self, scene: str, by: str | None) -> None:
+        """Refuse a change to a card someone other than `by` is editing (CardLocked)."""
+        holder = self._room.holder(scene, by)
+        if holder is not None:
+            order = [c.key for c in self.cards]
+            number = order.index(scene) + 1 if scene in order else scene
+            raise CardLocked(f"scene {number} is being edited by {holder.name}; it is locked "
+                             "until they leave it")
+
     def static_html(self) -> str:
         st = self.project.state
         return views.storyboard_html(self.project.path, st.storyboard_title or st.name,
                                      st.scenes, st.brief.duration_s)
 
     # ------------------------------------------------------------------ actions
+    @action("presence", quiet=True)
+    def _presence(self, **fields: Any) -> dict[str, Any]:
+        """A browser says which cards it shows and edits (see widgets.presence). A claim on a
+        card someone else edits is not granted: the reply names who holds it."""
+        msg = PresenceMessage.model_validate(fields)
+        holder = self._room.update(msg, self._cards)
+        with self._lock:
+            if self.comm is not None:
+                self.presence = self._room.by_scene()
+        return {"locked_by": holder.name if holder else None}
+
     @action("edit")
-    def _edit(self, scene: str, changes: dict[str, Any]) -> None:
+    def _edit(self, scene: str, changes: dict[str, Any], by: str | None = None) -> None:
+        self._unlocked(scene, by)
         self.project.edit_scene(scene, **changes)
 
     @action("move")
-    def _move(self, scene: str, to: int) -> None:
+    def _move(self, scene: str, to: int, by: str | None = None) -> None:
+        self._unlocked(scene, by)
         self.project.move_scene(scene, to)
 
     @action("reorder")
@@ -208,7 +237,8 @@ class StoryboardBoard(ProjectView):
         return {"scene": self.project.duplicate_scene(scene).id}
 
     @action("delete")
-    def _delete(self, scene: str) -> None:
+    def _delete(self, scene: str, by: str | None = None) -> None:
+        self._unlocked(scene, by)
         handle = self.project.scene(scene)
         number, title = handle.number, handle.title or handle.beat
         self.project.delete_scene(scene)
@@ -223,7 +253,8 @@ class StoryboardBoard(ProjectView):
                 self.undo = {}
 
     @action("choose_take")
-    def _choose_take(self, scene: str, take: str) -> None:
+    def _choose_take(self, scene: str, take: str, by: str | None = None) -> None:
+        self._unlocked(scene, by)
         self.project.choose_take(scene, take)
 
     @action("takes")
@@ -239,12 +270,13 @@ class StoryboardBoard(ProjectView):
             [media.thumbnail(self.project.path, tk, side=TAKE_STRIP_SIDE) for tk in takes])
 
     @action("regenerate")
-    def _regenerate(self, scene: str, prompt: str | None = None) -> Later:
+    def _regenerate(self, scene: str, prompt: str | None = None, by: str | None = None) -> Later:
         """A new frame take, on a worker thread: this card spins, the rest stays usable.
 
         With no prompt (or the same one) it asks for a fresh take; a new prompt is an edit of
         the visual prompt, so going back to an earlier prompt reuses that take for free."""
         card = self._card(scene)
+        self._unlocked(scene, by)
         handle = self.project.scene(scene)
         same = prompt is None or prompt == handle.visual_prompt
         force = same and handle.frame is not None
@@ -262,8 +294,11 @@ class StoryboardBoard(ProjectView):
         return Later(work)
 
     @action("comment")
-    def _comment(self, scene: str, text: str) -> None:
-        self.project.comment(scene, text)
+    def _comment(self, scene: str, text: str, name: str | None = None) -> None:
+        """Signed p.user; on a board shared live with others, signed with the name the
+        browser's Jupyter server knows its sender by (`name`), so each comment says whose."""
+        shared = len({p["user"] for ps in self._room.by_scene().values() for p in ps}) > 1
+        self.project.comment(scene, text, author=name if shared and name else None)
 
     @action("approve")
     def _approve(self, scene: str, text: str | None = None) -> None:

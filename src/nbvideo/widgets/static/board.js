@@ -87,8 +87,34 @@ function render({ model, el }) {
   let order = [];
   let dragId = "";
 
+  // Live collaboration: who is on which card (other people only: alone, nothing shows).
+  const tracker = presenceTracker(api, () => (model.get("options") || {}).heartbeat_s || 10,
+    () => order, (who) => {
+      const active = /** @type {HTMLElement | null} */ (document.activeElement);
+      if (active && list.contains(active)) active.blur();
+      err.show(`This scene is being edited by ${who}`);
+    });
+  const seen = new IntersectionObserver((entries) => {
+    for (const e of entries) tracker.view(/** @type {HTMLElement} */ (e.target).dataset.sceneId || "", e.isIntersecting);
+  });
+  list.addEventListener("focusin", (e) => {
+    const t = /** @type {HTMLElement} */ (e.target);
+    const li = /** @type {HTMLElement | null} */ (t.closest("[data-scene-id]"));
+    // A card's fields, not its comment box: commenting leaves the card open to the others.
+    if (li && t.matches("input, textarea, select") && !t.closest(".nbv-note")) tracker.edit(li.dataset.sceneId || null);
+  });
+  list.addEventListener("focusout", (e) => {
+    const next = /** @type {HTMLElement | null} */ (/** @type {FocusEvent} */ (e).relatedTarget);
+    const from = /** @type {HTMLElement} */ (e.target).closest("[data-scene-id]");
+    if (!next || !from || !from.contains(next)) tracker.edit(null);
+  });
+  const LOCKED_KINDS = new Set(["edit", "move", "delete", "choose_take", "regenerate"]);
+
   /** Send one request; the reply's error also shows on the board. @param {string} kind @param {Record<string, any>} fields */
   async function act(kind, fields) {
+    const me = tracker.me();
+    if (me && LOCKED_KINDS.has(kind)) fields = { ...fields, by: me.user };
+    if (me && kind === "comment") fields = { ...fields, name: me.name };
     const reply = await api.request(kind, fields);
     if (!reply.ok) err.show(reply.error || `${kind} refused`);
     return reply;
@@ -156,8 +182,11 @@ function render({ model, el }) {
     /** @type {"" | "comment" | "request_changes"} */
     let noteMode = "";
     const badgeBox = h("div", { class: "nbv-badges", "data-role": "badges", hidden: true });
+    const people = h("span", { class: "nbv-people", "data-role": "presence", hidden: true });
+    const lockLine = h("div", { class: "nbv-lock", "data-role": "lock", role: "status", hidden: true });
     const li = h("li", { class: "nbv-card nbv-scene", "data-scene-id": s.id },
-      h("div", { class: "nbv-scene-top" }, handle, num, heading, earlier, later),
+      h("div", { class: "nbv-scene-top" }, handle, num, heading, people, earlier, later),
+      lockLine,
       badgeBox,
       thumb,
       h("div", { class: "nbv-labels" }, beat, shot, camera, stepper),
@@ -200,6 +229,40 @@ function render({ model, el }) {
       submitBtn.setAttribute("aria-label", `Send scene ${n} for review`);
       thread.setAttribute("aria-label", `Comments on scene ${n}`);
       img.setAttribute("alt", `Frame of scene ${n}: ${s.description.slice(0, 120)}`);
+      showLock();
+    }
+
+    // The controls that change the card; comments and review stay open while it is locked.
+    const editControls = [beat, shot, camera, dur, shorter, longer, desc, prompt, voice, regen, del, earlier, later];
+    let lockedBy = "";
+
+    /** Who else is on this card (dots), and whether someone else edits it (locked). */
+    function showPresence() {
+      const me = tracker.me();
+      const others = ((model.get("presence") || {})[s.id] || []).filter((/** @type {any} */ p) => !me || p.user !== me.user);
+      people.replaceChildren(...others.map((/** @type {any} */ p) => h("span", {
+        class: "nbv-person", "data-user": p.user, "data-editing": String(p.editing),
+        style: `--nbv-person: ${/^#[0-9a-fA-F]{6}$/.test(p.colour) ? p.colour : "#58628a"}`,
+        title: `${p.name} is ${p.editing ? "editing" : "looking at"} this scene`, text: initials(p.name),
+      })));
+      people.hidden = !others.length;
+      people.setAttribute("aria-label", others.map((/** @type {any} */ p) => `${p.name} ${p.editing ? "editing" : "viewing"}`).join(", "));
+      const editor = others.find((/** @type {any} */ p) => p.editing);
+      const was = lockedBy;
+      lockedBy = editor ? editor.name : "";
+      lockLine.textContent = lockedBy ? `Being edited by ${lockedBy}` : "";
+      lockLine.hidden = !lockedBy;
+      if (was !== lockedBy) { labels(); showBusy(); }
+      else showLock();
+    }
+
+    function showLock() {
+      li.dataset.locked = String(Boolean(lockedBy));
+      if (!lockedBy) return;
+      for (const ctl of editControls) ctl.setAttribute("disabled", "");
+    }
+    function unlockFields() {
+      for (const ctl of [beat, shot, camera, dur, shorter, longer, desc, prompt, voice, del]) ctl.removeAttribute("disabled");
     }
 
     /** Put the model's values in the controls, except one the user is typing in. */
@@ -280,6 +343,7 @@ function render({ model, el }) {
       voice.setAttribute("aria-invalid", f.fits ? "false" : "true");
     }
 
+    let shownBusy = "";
     function showThumb() {
       const url = urls.get(s.id, part.get("thumb"), "image/jpeg");
       img.hidden = !url;
@@ -288,11 +352,14 @@ function render({ model, el }) {
     }
 
     function showBusy() {
+      if (!lockedBy) unlockFields();
       const b = part.get("busy");
       busy.hidden = !b;
       li.setAttribute("aria-busy", b ? "true" : "false");
       regen.toggleAttribute("disabled", Boolean(b));
-      if (b) announce(live, `Scene ${position()}: ${b}`);
+      showLock();
+      if (b && b !== shownBusy) announce(live, `Scene ${position()}: ${b}`);
+      shownBusy = b;
     }
 
     async function openStrip() {
@@ -418,9 +485,12 @@ function render({ model, el }) {
     fill();
     showThumb();
     showBusy();
+    showPresence();
+    seen.observe(li);
     return {
-      li, labels, fill,
+      li, labels, fill, showPresence,
       dispose() {
+        seen.unobserve(li);
         part.off("change:scene", fill);
         part.off("change:thumb", showThumb);
         part.off("change:busy", showBusy);
@@ -474,6 +544,7 @@ function render({ model, el }) {
     undoBtn.setAttribute("aria-label", u.scene ? `Undo: bring back scene ${u.to}` : "Undo");
   }
   function drawOptions() { for (const card of cards.values()) card.fill(); }
+  function drawPresence() { for (const card of cards.values()) card.showPresence(); }
 
   function drawSteps() {
     const st = model.get("history") || {};
@@ -512,6 +583,7 @@ function render({ model, el }) {
   model.on("change:undo", drawUndo);
   model.on("change:options", drawOptions);
   model.on("change:history", drawSteps);
+  model.on("change:presence", drawPresence);
   syncCards();
   drawBar();
   drawUndo();
@@ -523,6 +595,9 @@ function render({ model, el }) {
     model.off("change:undo", drawUndo);
     model.off("change:options", drawOptions);
     model.off("change:history", drawSteps);
+    model.off("change:presence", drawPresence);
+    tracker.dispose();
+    seen.disconnect();
     for (const card of cards.values()) card.dispose();
     cards.clear();
     urls.dispose();
