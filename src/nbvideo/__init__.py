@@ -43,6 +43,7 @@ from nbvideo.errors import (
 if TYPE_CHECKING:
     from nbvideo.campaign import Campaign, batch, variants
     from nbvideo.keys import MissingKey, set_keys
+    from nbvideo.library import AssetLibrary, assets
     from nbvideo.model.effects import looks
     from nbvideo.model.templates import TemplateError
     from nbvideo.model.templates import templates_table as templates
@@ -74,6 +75,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "variants": ("nbvideo.campaign", "variants"),
     "MissingKey": ("nbvideo.keys", "MissingKey"),
     "set_keys": ("nbvideo.keys", "set_keys"),
+    "AssetLibrary": ("nbvideo.library", "AssetLibrary"),
+    "assets": ("nbvideo.library", "assets"),
     "TemplateError": ("nbvideo.model.templates", "TemplateError"),
     "looks": ("nbvideo.model.effects", "looks"),
     "templates": ("nbvideo.model.templates", "templates_table"),
@@ -135,6 +138,7 @@ def open_project(path: str, brief: str | None = None, **options: object) -> Proj
 
 
 __all__ = [
+    "AssetLibrary",
     "AuditBroken",
     "BudgetExceeded",
     "Campaign",
@@ -161,6 +165,7 @@ __all__ = [
     "ScenesRefused",
     "SchemaTooNew",
     "TemplateError",
+    "assets",
     "audit",
     "batch",
     "catalog",

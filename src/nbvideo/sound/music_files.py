@@ -19,9 +19,8 @@ from pydantic import BaseModel, ConfigDict
 
 from nbvideo.errors import InvalidInput
 from nbvideo.runtime.context import Runtime
-from nbvideo.store.imports import ImportRule, Staged, import_file, refusal
+from nbvideo.store.imports import AUDIO_SUFFIXES, ImportRule, Staged, import_file, refusal
 
-AUDIO_SUFFIXES = (".mp3", ".wav", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".flac", ".webm")
 MAX_MUSIC_BYTES = 50 * 1024 * 1024
 MIN_MUSIC_S = 0.5
 MUSIC_DIR = "assets/music/user"
@@ -77,9 +76,10 @@ def _rule() -> ImportRule:
                       hint=f"use an audio file: {', '.join(AUDIO_SUFFIXES)}")
 
 
-def store_music(rt: Runtime, filename: str, data: bytes) -> str:
+def store_music(rt: Runtime, filename: str, data: bytes | None) -> str:
     """Keep `data` (an upload of the file `filename`) as a music file in the project through
-    the import gate; returns its project-relative path.
+    the import gate; returns its project-relative path. With `data=None`, `filename` is the
+    path of a file to copy in (an asset library's music).
 
     Refused (InvalidInput, nothing written) when the name is not an audio type, the file is
     empty or over MAX_MUSIC_BYTES, or it does not decode to at least MIN_MUSIC_S of audio."""
