@@ -12,7 +12,7 @@ import datetime as _dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from nbvideo.errors import InvalidInput, quote
 from nbvideo.model.checked import Checked
@@ -97,6 +97,7 @@ class Asset(Checked):
     codec: str | None = Field(None, max_length=40)
     added_by: str = Field("", max_length=80)
     added_at: _dt.datetime = Field(default_factory=lambda: _dt.datetime.now(_dt.UTC))
+    _library: Any = PrivateAttr(None)  # the folder of the library it was read from
 
     @field_validator("file", "thumb")
     @classmethod

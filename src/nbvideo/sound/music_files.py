@@ -76,10 +76,9 @@ def _rule() -> ImportRule:
                       hint=f"use an audio file: {', '.join(AUDIO_SUFFIXES)}")
 
 
-def store_music(rt: Runtime, filename: str, data: bytes | None) -> str:
+def store_music(rt: Runtime, filename: str, data: bytes) -> str:
     """Keep `data` (an upload of the file `filename`) as a music file in the project through
-    the import gate; returns its project-relative path. With `data=None`, `filename` is the
-    path of a file to copy in (an asset library's music).
+    the import gate; returns its project-relative path.
 
     Refused (InvalidInput, nothing written) when the name is not an audio type, the file is
     empty or over MAX_MUSIC_BYTES, or it does not decode to at least MIN_MUSIC_S of audio."""

@@ -55,7 +55,7 @@ from nbvideo.store.imports import (
 )
 
 __all__ = ["INDEX_FILE", "LIBRARY_DIR", "MAX_ASSET_BYTES", "AssetStore", "Described",
-           "find_library"]
+           "find_library", "resolve"]
 
 LIBRARY_DIR = "asset-library"
 INDEX_FILE = "index.json"
@@ -140,9 +140,12 @@ class AssetStore:
         except FileNotFoundError:
             return AssetIndex()
         try:
-            return AssetIndex.model_validate_json(raw)
+            index = AssetIndex.model_validate_json(raw)
         except ValidationError as exc:
             raise from_validation(exc, prefix=f"{self.index_path}: ") from None
+        for asset in index.assets.values():
+            asset._library = self.root  # so a project can find its file again
+        return index
 
     def all(self) -> list[Asset]:
         return sorted(self.read().assets.values(), key=lambda a: (a.added_at, a.id))
@@ -223,7 +226,9 @@ class AssetStore:
                               if described.thumb_png else None,
                               size_bytes=s.size_bytes, tags=tags, source=source.strip(),
                               licence=licence.strip(), added_by=user, **described.facts)
-            return self._commit(s, aid, asset, described, tags, source, licence)
+            out, new = self._commit(s, aid, asset, described, tags, source, licence)
+        out._library = self.root
+        return out, new
 
     def _commit(self, s: Staged, aid: str, asset: Asset | None, described: Described | None,
                 tags: list[str], source: str, licence: str) -> tuple[Asset, bool]:
@@ -271,7 +276,9 @@ class AssetStore:
             if aid not in index.assets:
                 raise InvalidInput(f"asset: {aid} was removed meanwhile")
             index.assets[aid] = Asset.model_validate(change(index.assets[aid]).model_dump())
-            return index.assets[aid]
+            out = index.assets[aid]
+        out._library = self.root
+        return out
 
     def remove(self, ref: Any) -> Asset:
         """Take an asset out of the library (projects that used it keep their own copy)."""
@@ -291,3 +298,26 @@ def _sha(data: bytes) -> str:
 
 
 assert set(MEDIA) == set(ASSET_KINDS)
+
+
+def resolve(ref: Any, near: Path) -> tuple[AssetStore, Asset]:
+    """The library and asset `ref` names, for a project at `near`: an Asset read from a
+    library (it knows its own), or an id looked up in the nearest library at or above the
+    project's folder (a workspace's)."""
+    if isinstance(ref, Asset):
+        bound = ref._library
+        store = AssetStore(bound) if bound is not None else None
+    else:
+        ref_prefix(ref)  # a bad id is refused before any folder is searched
+        store = None
+    if store is None:
+        found = find_library(Path(near).absolute().parent)
+        if found is None:
+            raise InvalidInput(f"asset: no asset library in {Path(near).parent} or a folder "
+                               "above it; pass the Asset itself (nv.assets(root).get(...))")
+        store = AssetStore(found)
+    asset = store.get(ref)
+    if not store.path(asset).is_file():
+        raise InvalidInput(f"asset: {asset.id}'s file {store.path(asset)} is missing from "
+                           "the library; add the file again")
+    return store, asset
