@@ -135,6 +135,7 @@ class AssetLibrary:
                 max_bytes, int) or max_bytes < 1):
             raise InvalidInput(f"max_bytes must be a whole number of bytes >= 1, got "
                                f"{quote(max_bytes)}")
+        path.mkdir(parents=True, exist_ok=True)  # a new folder's library, as Project.open
         ws_root = wsm.find_root(path)
         self._ws = ws_root if ws_root == path else None
         here = "the workspace" if self._ws is not None else "the library's folder"
