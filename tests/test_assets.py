@@ -5,7 +5,7 @@ leaves the library as it was; two handles adding at once both land."""
 from __future__ import annotations
 
 import hashlib
-import os
+import json
 import subprocess
 import threading
 import wave
@@ -301,7 +301,8 @@ def test_frame_is_animated_and_the_export_lists_its_assets(
     p.generate_clips().wait()
     assert p.scene(1).clip.inputs["frame_sha256"] == frame.checksum  # animated from it
     assert p.scene(1).clip.provider == "local"
-    out = p.export("ad")
-    assert sorted(out[0].assets) == sorted([pic.id, film.id])
-    assert sorted(p.exports.to_pandas()["assets"][0]) == sorted([pic.id, film.id])
-    assert os.path.getsize(out.paths[0]) > 0
+    packed = p.package("web", "ad")  # an export, and its package's metadata.json
+    assert sorted(p.exports[-1].assets) == sorted([pic.id, film.id])
+    assert sorted(p.exports.to_pandas()["assets"].iloc[-1]) == sorted([pic.id, film.id])
+    doc = json.loads((Path(packed.loc[0, "folder"]) / "metadata.json").read_text())
+    assert sorted(doc["assets"]) == sorted([pic.id, film.id])
