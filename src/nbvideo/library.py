@@ -136,9 +136,8 @@ class AssetLibrary:
             raise InvalidInput(f"max_bytes must be a whole number of bytes >= 1, got "
                                f"{quote(max_bytes)}")
         path.mkdir(parents=True, exist_ok=True)  # a new folder's library, as Project.open
-        ws_root = wsm.find_root(path)
-        self._ws = ws_root if ws_root == path else None
-        here = "the workspace" if self._ws is not None else "the library's folder"
+        self._ws = wsm.find_root(path)  # a library anywhere in a workspace is gated by it
+        here = "the workspace" if self._ws == path else "the library's folder"
         roots = [(f"{here} {path}", path)]
         for extra in import_from:
             folder = Path(extra).expanduser().absolute()

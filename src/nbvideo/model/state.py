@@ -531,16 +531,17 @@ class ProjectState(Model):
         "which assets it used. Empty in projects saved before the library.")
 
     def assets_used(self) -> list[str]:
-        """The library assets the film uses now: the chosen frames (of scenes whose clip is
-        made from them) and clips, the overlay and audio items, the music file."""
+        """The library assets the film uses now: the chosen clips, the chosen frames the
+        clips were made from, the overlay and audio items, the music file."""
         if not self.library_files:
             return []
         paths: list[str | None] = [self.finishing.music]
         for s in self.scenes:
-            clip = s.clip
+            clip, frame = s.clip, s.frame
             paths.append(clip.path if clip is not None else None)
-            if clip is None or clip.provider != "import":
-                paths.append(s.frame.path if s.frame is not None else None)
+            if frame is not None and (clip is None
+                                      or clip.inputs.get("frame_sha256") == frame.checksum):
+                paths.append(frame.path)
         for track in self.timeline.tracks.values():
             paths.extend(getattr(item, "path", None) for item in track.items.values())
         found = [self.library_files[p] for p in paths if p in self.library_files]
