@@ -142,6 +142,7 @@ def _refusals(root: Path, outside: Path) -> list[tuple[str, object, type[Excepti
         ("outside", str(outside / "elsewhere.png"), PathNotAllowed, "is outside"),
         ("symlink out", "link.png", InvalidInput, "is a symlink"),
         ("newline", "bad\nname.png", InvalidInput, "control character"),
+        ("bidi override", "gpj.\u202egnp", InvalidInput, "bidirectional override"),
         ("dot-dot", "../elsewhere.png", PathNotAllowed, "'..' part"),
         ("NUL", "a\x00.png", InvalidInput, "NUL"),
         ("very long", "x" * 300 + ".png", InvalidInput, "at most 255"),
@@ -175,7 +176,7 @@ def test_bad_input_leaves_the_library_as_it_was(tmp_path: Path,
 
 def test_a_cap_setting_refuses_a_big_file(lib: nv.AssetLibrary, media: dict[str, Path]) -> None:
     small = nv.assets(lib.root, import_from=[media["png"].parent], max_bytes=1000)
-    with pytest.raises(InvalidInput, match=r"the limit is .*give a image file"):
+    with pytest.raises(InvalidInput, match=r"the limit is .*give an image file"):
         small.add(media["png"])
     assert not (lib.folder / "index.json").exists()
 

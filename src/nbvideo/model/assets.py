@@ -112,6 +112,8 @@ class Asset(Checked):
         tags = f" [{', '.join(self.tags)}]" if self.tags else ""
         return f"<Asset {self.id} {self.kind} {self.name!r}{size}{length}{tags}>"
 
+    __str__ = __repr__
+
     @property
     def media(self) -> Literal["image", "video", "audio"]:
         return MEDIA[self.kind]

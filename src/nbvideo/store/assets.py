@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,7 @@ from nbvideo.model.assets import (
     ref_prefix,
 )
 from nbvideo.model.checked import text_problem
-from nbvideo.store.folder import atomic_write_bytes
+from nbvideo.store.folder import atomic_write_bytes, unnameable
 from nbvideo.store.imports import (
     AUDIO_SUFFIXES,
     IMAGE_SUFFIXES,
@@ -99,20 +98,20 @@ def kind_for(name: str) -> AssetKind:
 
 
 def check_name(given: str | os.PathLike[str]) -> None:
-    """The name of a file to add, before the gate: no control character (a newline in a file
-    name breaks every table and log it is shown in) and short enough to be a file name."""
+    """The name of a file to add, before the gate: text an index and a table can show (no
+    control character: a newline in a file name breaks every table and log it is shown in;
+    no bidi override: it shows the name in another order than it is) and short enough to be
+    a file name. A NUL or an unpaired surrogate is left to the gate, which names them."""
     text = os.fspath(given)
-    if not isinstance(text, str):
-        return  # the gate says "a path must be text"
-    name = Path(text.replace("\\", "/")).name
-    bad = next((c for c in text if unicodedata.category(c) == "Cc" and c != "\x00"), None)
-    if bad is not None:
-        raise InvalidInput(f"add: the path {quote(text)} holds a control character "
-                           f"(U+{ord(bad):04X}); rename the file without it")
-    try:
-        size = len(os.fsencode(name))
-    except UnicodeEncodeError:
-        return  # the gate names the unpaired surrogate
+    if not isinstance(text, str) or unnameable(text):
+        return
+    line = next((i for i, c in enumerate(text) if c in "\t\n\r"), None)
+    problem = (text_problem(text) if line is None else  # text allows these three; names not
+               f"contains a control character (U+{ord(text[line]):04X} at position {line})")
+    if problem is not None:
+        raise InvalidInput(f"add: the path {quote(text)} {problem}; rename the file "
+                           "without it")
+    size = len(os.fsencode(Path(text.replace("\\", "/")).name))
     if size > MAX_NAME_BYTES:
         raise InvalidInput(f"add: the file name is {size} bytes long; at most "
                            f"{MAX_NAME_BYTES} (rename it shorter)")
@@ -191,9 +190,10 @@ class AssetStore:
         media = MEDIA[kind]
         cap = self.max_bytes if self.max_bytes is not None else MAX_ASSET_BYTES[media]
         types = ", ".join(SUFFIXES[media])
+        article = "an" if kind[0] in "aeiou" else "a"
         return ImportRule(field="add: path", kind=media, suffixes=SUFFIXES[media],
                           max_bytes=cap, dest=f"{LIBRARY_DIR}/{FILES_DIR}", stem=kind,
-                          hint=f"give a {kind} file ({types}, at most {size_text(cap)})"
+                          hint=f"give {article} {kind} file ({types}, at most {size_text(cap)})"
                                + ("" if self.roots is None else " from "
                                   + " or ".join(d for d, _ in self.roots)))
 
@@ -221,11 +221,14 @@ class AssetStore:
             file = s.rel.removeprefix(f"{LIBRARY_DIR}/")
             asset = None
             if described is not None:
-                asset = Asset(id=aid, sha256=s.sha256, kind=kind, name=s.name, file=file,
-                              thumb=f"{THUMBS_DIR}/{s.sha256[:12]}.png"
-                              if described.thumb_png else None,
-                              size_bytes=s.size_bytes, tags=tags, source=source.strip(),
-                              licence=licence.strip(), added_by=user, **described.facts)
+                try:
+                    asset = Asset(id=aid, sha256=s.sha256, kind=kind, name=s.name, file=file,
+                                  thumb=f"{THUMBS_DIR}/{s.sha256[:12]}.png"
+                                  if described.thumb_png else None,
+                                  size_bytes=s.size_bytes, tags=tags, source=source.strip(),
+                                  licence=licence.strip(), added_by=user, **described.facts)
+                except ValidationError as exc:  # a probe's odd value: named, nothing kept
+                    raise from_validation(exc, "add") from None
             out, new = self._commit(s, aid, asset, described, tags, source, licence)
         out._library = self.root
         return out, new
