@@ -252,6 +252,9 @@ def test_use_as_frame_clip_overlay_and_music(project: tuple[nv.Project, nv.Asset
     assert frame.cost_usd == 0 and p.scene(1).frame_path.read_bytes() == lib.path(pic).read_bytes()
     p.storyboard()  # a library frame stays chosen
     assert p.scene(1).frame.id == frame.id
+    p.undo()  # undo puts the drawn frame back; the library take stays, known as the asset's
+    assert p.scene(1).frame.id != frame.id
+    p.choose_take(1, frame.id)
     rows = len(p.costs)
     take = p.scene(2).use_asset(film.id, as_="clip")  # by id: found in the folder above
     new = p.costs.iloc[rows:]
