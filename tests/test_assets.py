@@ -174,6 +174,18 @@ def test_bad_input_leaves_the_library_as_it_was(tmp_path: Path,
     assert disk(root) == before
 
 
+def test_a_library_folder_linked_elsewhere_is_refused_and_the_copy_taken_out(
+        lib: nv.AssetLibrary, media: dict[str, Path], tmp_path: Path) -> None:
+    lib.add(media["wav"])
+    elsewhere = tmp_path / "elsewhere"
+    (lib.folder / "thumbs").rename(elsewhere)
+    (lib.folder / "thumbs").symlink_to(elsewhere)
+    before = disk(lib.root)
+    with pytest.raises(PathNotAllowed, match="thumbs is a symlink"):
+        lib.add(media["png"])
+    assert disk(lib.root) == before and len(lib) == 1
+
+
 def test_a_cap_setting_refuses_a_big_file(lib: nv.AssetLibrary, media: dict[str, Path]) -> None:
     small = nv.assets(lib.root, import_from=[media["png"].parent], max_bytes=1000)
     with pytest.raises(InvalidInput, match=r"the limit is .*give an image file"):

@@ -16,7 +16,6 @@ them and says who did what in the audit log.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import Any
 import filelock
 from pydantic import ValidationError
 
-from nbvideo.errors import InvalidInput, from_validation, quote
+from nbvideo.errors import InvalidInput, PathNotAllowed, from_validation, quote
 from nbvideo.model.assets import (
     ASSET_KINDS,
     MAX_LICENCE,
@@ -48,7 +47,6 @@ from nbvideo.store.imports import (
     ImportRule,
     Staged,
     keep,
-    place,
     size_text,
     staged,
 )
@@ -169,8 +167,17 @@ class AssetStore:
         return self.folder / asset.thumb if asset.thumb else None
 
     # ------------------------------------------------------------------ writing
+    def _own(self, folder: Path) -> Path:
+        """`folder` (made if missing), refused when it is a symlink: the library writes only
+        into its own folders, as the import gate keeps files only in the project's."""
+        if folder.is_symlink():
+            raise PathNotAllowed(f"asset library: {folder} is a symlink; the library keeps "
+                                 "its files only in its own folders (make it a real folder)")
+        folder.mkdir(exist_ok=True)
+        return folder
+
     def _lock(self) -> filelock.BaseFileLock:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self._own(self.folder)
         return filelock.FileLock(str(self.folder / ".index.lock"), is_singleton=False,
                                  thread_local=False)
 
@@ -254,17 +261,11 @@ class AssetStore:
                 kept = keep(s)
                 if kept.copied:
                     placed.append(kept.path)
-                if described.thumb_png and asset.thumb:
-                    thumb = self.folder / asset.thumb
-                    thumb.parent.mkdir(exist_ok=True)
-                    tmp = thumb.with_name(f".{thumb.name}.{os.getpid()}.part")
-                    tmp.write_bytes(described.thumb_png)
-                    try:
-                        if place(tmp, thumb, sha256=_sha(described.thumb_png), rule=s.rule,
-                                 given=s.given):
-                            placed.append(thumb)
-                    finally:
-                        tmp.unlink(missing_ok=True)
+                if described.thumb_png and asset.thumb:  # derived: replaced if there
+                    thumb = self._own(self.folder / THUMBS_DIR) / Path(asset.thumb).name
+                    if not thumb.exists():
+                        placed.append(thumb)
+                    atomic_write_bytes(thumb, described.thumb_png)
                 index.assets[aid] = asset
                 return asset, True
         except BaseException:
@@ -294,10 +295,6 @@ class AssetStore:
             if rel:
                 (self.folder / rel).unlink(missing_ok=True)
         return gone
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 assert set(MEDIA) == set(ASSET_KINDS)
