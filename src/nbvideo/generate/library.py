@@ -18,7 +18,7 @@ from typing import Any
 
 from nbvideo.errors import InvalidInput
 from nbvideo.generate.imports import import_clip
-from nbvideo.model.assets import Asset
+from nbvideo.model.assets import MEDIA, Asset
 from nbvideo.model.state import Take, utcnow
 from nbvideo.plan.scenes import resolve as resolve_scene
 from nbvideo.plan.storyboard import write_thumbnail
@@ -41,22 +41,16 @@ def find(rt: Runtime, ref: Any, use: str) -> tuple[AssetStore, Asset]:
     if asset.media != want:
         raise InvalidInput(f"asset: {asset.id} ({asset.name}) is a {asset.kind}; as a {use} "
                            f"it must be {'an' if want[0] in 'aeiou' else 'a'} {want} "
-                           f"({', '.join(k for k, m in _kinds() if m == want)})")
+                           f"({', '.join(k for k, m in MEDIA.items() if m == want)})")
     return store, asset
-
-
-def _kinds() -> list[tuple[str, str]]:
-    from nbvideo.model.assets import MEDIA
-
-    return list(MEDIA.items())
 
 
 def _rule(media: str, field: str) -> ImportRule:
     cap = MAX_ASSET_BYTES[media]
     return ImportRule(field=field, kind=media, suffixes=SUFFIXES[media],  # type: ignore[arg-type]
                       max_bytes=cap, dest=f"{LIBRARY_DIR}/{media}", stem="asset",
-                      hint=f"add it to the library again (a {media} of at most "
-                           f"{size_text(cap)})")
+                      hint=f"add it to the library again ({'an' if media[0] in 'aeiou' else 'a'}"
+                           f" {media} of at most {size_text(cap)})")
 
 
 def bring_in(rt: Runtime, store: AssetStore, asset: Asset, field: str) -> str:
