@@ -274,6 +274,8 @@ def test_use_as_frame_clip_overlay_and_music(project: tuple[nv.Project, nv.Asset
         ("clips", "local", "import", 0.0)]  # no provider was called, nothing paid
     assert take.duration_s == pytest.approx(film.duration_s, abs=1e-3)
     item = p.timeline.add_image(pic, 0.0, 2.0, x=0.85, y=0.15, width=0.2)
+    broll = p.timeline.add_clip(film, 2.0, 1.0, track="V3", width=0.3)
+    assert p.timeline.item(broll.id).path == p.scene(2).clip.path  # one copy in the project
     p.finish(music=bed)
     assert p.music.source == "file" and p.music.duration_s == pytest.approx(2.0, abs=0.01)
     assert sorted(p.state.assets_used()) == sorted([pic.id, film.id, bed.id])

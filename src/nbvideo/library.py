@@ -42,6 +42,7 @@ __all__ = ["AssetLibrary", "assets"]
 THUMB_SIDE = 320
 WAVE_SIZE = (320, 96)
 MIN_CLIP_S = 0.5
+HTML_CARDS = 48
 COLUMNS = ["id", "kind", "name", "tags", "source", "licence", "width", "height",
            "duration_s", "has_audio", "codec", "size_bytes", "added_by", "added_at"]
 
@@ -271,11 +272,15 @@ class AssetLibrary:
         return f"<AssetLibrary {self.folder}: {len(self)} assets>"
 
     def _repr_html_(self) -> str:
+        """A grid of the newest HTML_CARDS thumbnails (a notebook keeps what it shows, so a
+        library of thousands is not written into it)."""
         items = self.store.all()
         if not items:
             return f"<code>asset library {html.escape(str(self.folder))}: empty</code>"
+        more = (f"<p><code>... and {len(items) - HTML_CARDS} more; lib.search(...) or "
+                "lib.to_pandas() lists them</code></p>" if len(items) > HTML_CARDS else "")
         cards = []
-        for a in items:
+        for a in items[-HTML_CARDS:]:
             thumb = self.store.thumb_path(a)
             img = (f"<img src='data:image/png;base64,"
                    f"{base64.b64encode(thumb.read_bytes()).decode()}' "
@@ -289,7 +294,7 @@ class AssetLibrary:
                 f"'font-size:11px'><b>{html.escape(a.name[:40])}</b><br>{html.escape(facts)}"
                 f"<br><code>{a.id}</code><br>{html.escape(', '.join(a.tags))}</figcaption>"
                 "</figure>")
-        return f"<div style='display:flex;flex-wrap:wrap'>{''.join(cards)}</div>"
+        return f"<div style='display:flex;flex-wrap:wrap'>{''.join(cards)}</div>{more}"
 
 
 def assets(root: str | os.PathLike[str], *, import_from: Sequence[str | os.PathLike[str]] = (),

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from nbvideo.errors import InvalidInput
-from nbvideo.generate.imports import import_clip
+from nbvideo.generate.imports import CLIP_IMPORT_DIR, import_clip
 from nbvideo.model.assets import MEDIA, Asset
 from nbvideo.model.state import Take, utcnow
 from nbvideo.plan.scenes import resolve as resolve_scene
@@ -30,6 +30,10 @@ __all__ = ["LIBRARY_DIR", "bring_in", "brought_in", "find", "is_ref", "use_clip"
 
 LIBRARY_DIR = "assets/library"
 FRAME_MODEL = "library-image"
+FOLDERS = {"image": f"{LIBRARY_DIR}/image", "audio": f"{LIBRARY_DIR}/audio",
+           "video": CLIP_IMPORT_DIR}
+"""Where a copy is kept: a clip beside the imported scene clips, so a clip used as a scene's
+clip and as an overlay is one file in the project."""
 USES = {"frame": "image", "clip": "video", "image": "image", "audio": "audio",
         "music": "audio"}
 
@@ -48,13 +52,13 @@ def find(rt: Runtime, ref: Any, use: str) -> tuple[AssetStore, Asset]:
 def _rule(media: str, field: str) -> ImportRule:
     cap = MAX_ASSET_BYTES[media]
     return ImportRule(field=field, kind=media, suffixes=SUFFIXES[media],  # type: ignore[arg-type]
-                      max_bytes=cap, dest=f"{LIBRARY_DIR}/{media}", stem="asset",
+                      max_bytes=cap, dest=FOLDERS[media], stem="asset",
                       hint=f"add it to the library again ({'an' if media[0] in 'aeiou' else 'a'}"
                            f" {media} of at most {size_text(cap)})")
 
 
 def bring_in(rt: Runtime, store: AssetStore, asset: Asset, field: str) -> str:
-    """Copy the asset's file into the project (assets/library/<media>/, by content) and
+    """Copy the asset's file into the project (`FOLDERS`, by content) and
     record it; returns its project path. The caller's own save keeps the record."""
     rt.require("edit", f"use asset {asset.id}")
     kept, _ = import_file(store.path(asset), rt.store.root, _rule(asset.media, field))
