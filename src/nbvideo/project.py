@@ -344,7 +344,8 @@ class Project:
         """Use an asset from the asset library (`nv.assets(root)`): an Asset, or its id
         ``"asset:3fa9c2d1e0ab"`` (looked up in the library of the folder holding the project,
         a workspace's). It is copied into the project (assets/library/; a clip to
-        assets/clips/imported/), so the project stays whole without the library, and each export lists it in its record's `assets`.
+        assets/clips/imported/), so the project stays whole without the library, and each
+        export lists it in its record's `assets`.
 
         - ``as_="frame"``: an image as scene `scene`'s frame, a free take, chosen;
           `p.storyboard()` keeps it and `p.generate_clips()` animates it (image-to-video).

@@ -87,7 +87,8 @@ class Asset(Checked):
     size_bytes: int = Field(gt=0)
     tags: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=list,
                                                              max_length=MAX_TAGS)
-    source: str = Field("", max_length=MAX_SOURCE, description="Where it came from (a URL, a shoot).")
+    source: str = Field("", max_length=MAX_SOURCE,
+                        description="Where it came from (a URL, a shoot).")
     licence: str = Field("", max_length=MAX_LICENCE, description="Who may use it, and how.")
     width: int | None = Field(None, ge=1)
     height: int | None = Field(None, ge=1)

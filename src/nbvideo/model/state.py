@@ -62,6 +62,7 @@ MIN_DURATION_S = 5.0
 MAX_DURATION_S = 180.0
 
 PositiveSeconds = Annotated[float, Field(gt=0)]
+AssetId = Annotated[str, Field(pattern=r"^asset:[0-9a-f]{12}$")]
 
 
 def _project_relative(v: str | None) -> str | None:
@@ -525,7 +526,7 @@ class ProjectState(Model):
     sound_effects: list[SfxCue] = Field(
         default_factory=list, description="Sound effects placed on the film "
         "(p.add_sound_effect); the mix renders them. Empty in projects saved before them.")
-    library_files: dict[ProjectPath, Annotated[str, Field(pattern=r"^asset:[0-9a-f]{12}$")]] = Field(
+    library_files: dict[ProjectPath, AssetId] = Field(
         default_factory=dict, description="Files copied in from an asset library "
         "(scene.use_asset, p.use_asset): project path -> asset id, so an export can say "
         "which assets it used. Empty in projects saved before the library.")

@@ -45,7 +45,8 @@ from nbvideo.media.ffmpeg import MediaInfo
 from nbvideo.media.sniff import Kind, sniff
 from nbvideo.store.folder import unnameable
 
-__all__ = ["AUDIO_SUFFIXES", "IMAGE_SUFFIXES", "IMPORT_PROVIDER", "MAX_IMPORT_BYTES", "VIDEO_SUFFIXES", "ImportRule", "Imported",
+__all__ = ["AUDIO_SUFFIXES", "IMAGE_SUFFIXES", "IMPORT_PROVIDER", "MAX_IMPORT_BYTES",
+           "VIDEO_SUFFIXES", "ImportRule", "Imported",
            "ImportedVideo", "Staged", "file_sha256", "import_file", "import_video", "keep", "place",
            "refusal", "size_text", "staged", "video_rule"]
 
