@@ -45,6 +45,7 @@ from nbvideo.errors import (
 if TYPE_CHECKING:
     from nbvideo.campaign import Campaign, batch, variants
     from nbvideo.keys import MissingKey, set_keys
+    from nbvideo.library import AssetLibrary, assets
     from nbvideo.marketplace import install_pack, new_pack, remove_pack, template_packs
     from nbvideo.model.effects import looks
     from nbvideo.model.templates import TemplateError
@@ -77,6 +78,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "variants": ("nbvideo.campaign", "variants"),
     "MissingKey": ("nbvideo.keys", "MissingKey"),
     "set_keys": ("nbvideo.keys", "set_keys"),
+    "AssetLibrary": ("nbvideo.library", "AssetLibrary"),
+    "assets": ("nbvideo.library", "assets"),
     "TemplateError": ("nbvideo.model.templates", "TemplateError"),
     "looks": ("nbvideo.model.effects", "looks"),
     "templates": ("nbvideo.model.templates", "templates_table"),
@@ -144,6 +147,7 @@ def open_project(path: str, brief: str | None = None, **options: object) -> Proj
 
 
 __all__ = [
+    "AssetLibrary",
     "AuditBroken",
     "BudgetExceeded",
     "Campaign",
@@ -172,6 +176,7 @@ __all__ = [
     "ScenesRefused",
     "SchemaTooNew",
     "TemplateError",
+    "assets",
     "audit",
     "batch",
     "calendar",

@@ -19,6 +19,7 @@ from nbvideo.edit import timeline as timeline_ops
 from nbvideo.edit import tracks as track_ops
 from nbvideo.edit.snap import SNAP_TOLERANCE_S
 from nbvideo.errors import InvalidInput, PhaseNotReady
+from nbvideo.generate import library as library_use
 from nbvideo.media import proxy
 from nbvideo.model.state import ExportRecord, Question, Scene, Take
 
@@ -158,6 +159,11 @@ class SceneHandle:
     def import_clip(self, path: str | os.PathLike[str]) -> Take:
         """Use your own video file as this scene's clip; see `p.import_clip`."""
         return self._p.import_clip(self.id, path)
+
+    def use_asset(self, asset: Any, as_: str = "frame") -> Take:
+        """An asset-library image as this scene's frame (animated by the next
+        `p.generate_clips()`) or a clip as its clip (free); see `p.use_asset`."""
+        return self._p.use_asset(asset, as_, scene=self.id)  # type: ignore[no-any-return]
 
     def edit(self, **changes: Any) -> SceneHandle:
         """Change scene fields (title, description, duration_s, ...); same as `p.edit_scene`."""
@@ -388,20 +394,28 @@ class TimelineView:
         ``p.timeline.add("V2", kind="image", path="assets/logo.png", start_s=1, x=0.9, y=0.1,
         anchor="top-right", width=0.15)``. Returns the item (its `.id` addresses it)."""
         given = (item.model_dump() if hasattr(item, "model_dump") else dict(item or {}))
-        return _detached(track_ops.add(self._p.runtime, track, {**given, **fields}))
+        fields = {**given, **fields}
+        if library_use.is_ref(fields.get("path")):  # an asset: copied in, recorded, then used
+            use = {"image": "image", "clip": "clip"}.get(str(fields.get("kind")), "audio")
+            with library_use.brought_in(self._p.runtime, fields["path"], use,
+                                        f"timeline: {track}: path") as rel:
+                return _detached(track_ops.add(self._p.runtime, track, {**fields, "path": rel}))
+        return _detached(track_ops.add(self._p.runtime, track, fields))
 
-    def add_image(self, path: str, start_s: float = 0.0, duration_s: float | None = None, *,
+    def add_image(self, path: Any, start_s: float = 0.0, duration_s: float | None = None, *,
                   track: str = "V2", **fields: Any) -> Any:
         """An image from the project folder (logo, product shot, sticker) over the film from
         `start_s` for `duration_s` (default: to the end). Keywords: x, y, anchor, width,
-        height, scale, rotation, opacity, blend."""
+        height, scale, rotation, opacity, blend. `path` may be an asset-library asset (an
+        Asset or "asset:<id>"): it is copied into the project first."""
         return self.add(track, kind="image", path=path, start_s=start_s, duration_s=duration_s,
                         **fields)
 
-    def add_clip(self, path: str, start_s: float = 0.0, duration_s: float | None = None, *,
+    def add_clip(self, path: Any, start_s: float = 0.0, duration_s: float | None = None, *,
                  source_in_s: float = 0.0, track: str = "V2", **fields: Any) -> Any:
         """A video from the project folder (b-roll, a screen recording) played from
-        `source_in_s`; `sound=True` plays its sound on the "clips" audio track."""
+        `source_in_s`; `sound=True` plays its sound on the "clips" audio track. `path` may
+        be an asset-library asset (an Asset or "asset:<id>"): it is copied in first."""
         return self.add(track, kind="clip", path=path, start_s=start_s, duration_s=duration_s,
                         source_in_s=source_in_s, **fields)
 
@@ -416,12 +430,12 @@ class TimelineView:
         return self.add(track, kind="text", text=text, start_s=start_s, duration_s=duration_s,
                         **fields)
 
-    def add_audio(self, path: str | None = None, start_s: float = 0.0,
+    def add_audio(self, path: Any = None, start_s: float = 0.0,
                   duration_s: float | None = None, *, effect: str | None = None,
                   track: str = "sfx", **fields: Any) -> Any:
         """A sound file from the project (or a built-in sound effect by `effect` name) on an
         audio track ("voice", "music", "sfx", "clips"). Keywords: source_in_s, gain_db,
-        fade_in_s, fade_out_s, mute."""
+        fade_in_s, fade_out_s, mute. `path` may be an asset (a voice line, music)."""
         return self.add(track, kind="audio", path=path, effect=effect, start_s=start_s,
                         duration_s=duration_s, **fields)
 

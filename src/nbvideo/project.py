@@ -416,6 +416,38 @@ class Project:
 
         return import_clip(self._rt, ref, path)
 
+    def use_asset(self, asset: Any, as_: str = "frame", *,
+                  scene: str | int | None = None) -> Any:
+        """Use an asset from the asset library (`nv.assets(root)`): an Asset, or its id
+        ``"asset:3fa9c2d1e0ab"`` (looked up in the library of the folder holding the project,
+        a workspace's). It is copied into the project (assets/library/; a clip to
+        assets/clips/imported/), so the project stays whole without the library, and each
+        export lists it in its record's `assets`.
+
+        - ``as_="frame"``: an image as scene `scene`'s frame, a free take, chosen;
+          `p.storyboard()` keeps it and `p.generate_clips()` animates it (image-to-video).
+        - ``as_="clip"``: a clip as the scene's clip, as `p.import_clip`: no generation, no
+          cost (a ledger row at $0).
+        - ``as_="music"``: music (or any sound) as the export's music bed, as
+          ``p.finish(music=asset)``.
+
+        Overlays take an asset where they take a path: ``p.timeline.add_image(logo, ...)``,
+        ``add_clip``, ``add_audio``. Example: ``p.scene(2).use_asset(logo, as_="frame")``"""
+        from nbvideo.generate import library as library_use
+
+        if as_ not in ("frame", "clip", "music"):
+            raise InvalidInput(f"as_ must be 'frame', 'clip' or 'music', got {as_!r}")
+        if as_ == "music":
+            if scene is not None:
+                raise InvalidInput("scene: music is for the whole film; leave scene out")
+            return self.finish(music=asset)
+        if scene is None:
+            raise InvalidInput(f"scene: as_={as_!r} needs the scene (its number or id), "
+                               f"e.g. p.scene(2).use_asset(asset, as_={as_!r})")
+        if as_ == "frame":
+            return library_use.use_frame(self._rt, scene, asset)
+        return library_use.use_clip(self._rt, scene, asset)
+
     def lip_sync(self, ref: str | int, voice: str | os.PathLike[str] = "line", *,
                  model: str | None = None, budget_usd: float | None = None,
                  timeout_s: float = clips_phase.DEFAULT_TIMEOUT_S) -> Job[Take]:
@@ -580,8 +612,17 @@ class Project:
         without the look's logo while it watermarks the kit's; the next `p.storyboard()`,
         `p.generate_clips()` or `p.export()` redraws them and their animatics, free.
 
+        `music=` also takes an asset of the asset library (an Asset or "asset:<id>"): it
+        is copied into the project first (see `use_asset`).
+
         Example: ``p.finish(brand="trailhead", voice="narrator-f", music="bed")``
         """
+        from nbvideo.generate import library as library_use
+
+        if library_use.is_ref(settings.get("music")):
+            with library_use.brought_in(self._rt, settings["music"], "music",
+                                        "finish: music") as rel:
+                return finishing.finish(self._rt, {**settings, "music": rel})
         return finishing.finish(self._rt, settings)
 
     def set_look(self, off: bool = False, **settings: Any) -> Look | None:

@@ -235,7 +235,8 @@ def write_package(root: Path, out_dir: Path, stem: str, preset: str, record: Exp
            "metadata": meta.model_dump(), "files": files,
            "video": {"width": record.width, "height": record.height,
                      "duration_s": record.duration_s, "fps": record.fps, "size_bytes": size,
-                     "audio": record.audio, "loudness_lufs": record.loudness_lufs}}
+                     "audio": record.audio, "loudness_lufs": record.loudness_lufs},
+           "assets": record.assets}  # the asset-library assets in it (for licence checks)
     (tmp / "metadata.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n",
                                        encoding="utf-8")
     (tmp / "upload.txt").write_text(upload_sheet(form.label, fields, record), encoding="utf-8")

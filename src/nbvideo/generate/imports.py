@@ -33,11 +33,13 @@ def imported(take: Take | None) -> bool:
     return take is not None and take.provider == IMPORT_PROVIDER
 
 
-def import_clip(rt: Runtime, ref: str | int, path: str | os.PathLike[str]) -> Take:
+def import_clip(rt: Runtime, ref: str | int, path: str | os.PathLike[str], *,
+                asset: str | None = None) -> Take:
     """Copy the video at `path` into the project as a new clip take of scene `ref`, chosen.
 
     The copy and probe run outside the project lock (a 4K file takes a while); the take is
-    added under it. Importing the same file again makes the existing take the chosen one."""
+    added under it. Importing the same file again makes the existing take the chosen one.
+    `asset`: the id of the asset-library asset `path` is, recorded for exports."""
     if not rt.store.writable:
         raise InvalidInput("import_clip: the project is open read-only; nothing can be added")
     with rt.guard:
@@ -57,10 +59,12 @@ def import_clip(rt: Runtime, ref: str | int, path: str | os.PathLike[str]) -> Ta
                 duration_s=round(video.duration_s, 6), fps=round(video.fps, 6),
                 finished_at=utcnow(),
                 inputs={"source_name": video.name, "size_bytes": video.size_bytes,
-                        "has_audio": video.has_audio},
+                        "has_audio": video.has_audio, **({"asset": asset} if asset else {})},
             )
             scene.clip_takes.append(take)
         scene.clip_take_id = take.id
+        if asset is not None:
+            rt.state.library_files[video.rel] = asset
         rt.save()
     rt.log(phase="clips", scene=scene_id, take=take.id, provider="local", model="import",
            units=round(video.duration_s, 3), unit="second",

@@ -62,6 +62,7 @@ MIN_DURATION_S = 5.0
 MAX_DURATION_S = 180.0
 
 PositiveSeconds = Annotated[float, Field(gt=0)]
+AssetId = Annotated[str, Field(pattern=r"^asset:[0-9a-f]{12}$")]
 
 
 def _project_relative(v: str | None) -> str | None:
@@ -481,6 +482,8 @@ class ExportRecord(Record):
     sidecars: list[ProjectPath] = Field(default_factory=list, description="SRT/VTT, poster, preview.")
     warnings: list[str] = Field(default_factory=list, description="Accepted export-check warnings.")
     render: RenderStats | None = None
+    assets: list[str] = Field(default_factory=list, description="Ids of the asset-library "
+                              "assets the export used (frames, clips, overlays, music).")
     created_at: _dt.datetime = Field(default_factory=utcnow)
 
 
@@ -523,6 +526,27 @@ class ProjectState(Model):
     sound_effects: list[SfxCue] = Field(
         default_factory=list, description="Sound effects placed on the film "
         "(p.add_sound_effect); the mix renders them. Empty in projects saved before them.")
+    library_files: dict[ProjectPath, AssetId] = Field(
+        default_factory=dict, description="Files copied in from an asset library "
+        "(scene.use_asset, p.use_asset): project path -> asset id, so an export can say "
+        "which assets it used. Empty in projects saved before the library.")
+
+    def assets_used(self) -> list[str]:
+        """The library assets the film uses now: the chosen clips, the chosen frames the
+        clips were made from, the overlay and audio items, the music file."""
+        if not self.library_files:
+            return []
+        paths: list[str | None] = [self.finishing.music]
+        for s in self.scenes:
+            clip, frame = s.clip, s.frame
+            paths.append(clip.path if clip is not None else None)
+            if frame is not None and (clip is None
+                                      or clip.inputs.get("frame_sha256") == frame.checksum):
+                paths.append(frame.path)
+        for track in self.timeline.tracks.values():
+            paths.extend(getattr(item, "path", None) for item in track.items.values())
+        found = [self.library_files[p] for p in paths if p in self.library_files]
+        return sorted(set(found))
 
     def scene(self, ref: str | int) -> Scene:
         """Look a scene up by id or by 1-based position."""

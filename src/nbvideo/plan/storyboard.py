@@ -269,10 +269,13 @@ def frame_estimate(frames: FrameModel) -> float:
 
 
 async def make_frames(rt: Runtime, scene_ids: list[str] | None = None) -> list[Take]:
-    """Frames for the given scenes (default: every scene whose frame is missing or stale)."""
+    """Frames for the given scenes (default: every scene whose frame is missing or stale,
+    leaving alone a frame the user chose from the asset library: it answers the scene
+    because the user said so, as an imported clip does)."""
     with rt.guard:
         if scene_ids is None:
-            scene_ids = [s.id for s in rt.state.scenes]
+            scene_ids = [s.id for s in rt.state.scenes
+                         if s.frame is None or not s.frame.ok or s.frame.provider != "import"]
     lifecycle.check(rt.providers.frames.model)  # one clear refusal, not one per scene
     return await _each(rt, scene_ids)
 

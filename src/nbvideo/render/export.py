@@ -241,6 +241,7 @@ def _render_one(rt: Runtime, t: _Target, prep: finishing.Prepared, fit: str, war
     rt.log(phase="export", provider="local", model="ffmpeg", units=seconds, unit="second",
            latency_s=latency, note=f"{t.rel} ({how})"[:200])
     with rt.guard:
+        record.assets = rt.state.assets_used()  # the library assets in what was rendered
         rt.state.exports = [r for r in rt.state.exports if r.path != t.rel] + [record]
         rt.save()
     return record

@@ -19,9 +19,8 @@ from pydantic import BaseModel, ConfigDict
 
 from nbvideo.errors import InvalidInput
 from nbvideo.runtime.context import Runtime
-from nbvideo.store.imports import ImportRule, Staged, import_file, refusal
+from nbvideo.store.imports import AUDIO_SUFFIXES, ImportRule, Staged, import_file, refusal
 
-AUDIO_SUFFIXES = (".mp3", ".wav", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".flac", ".webm")
 MAX_MUSIC_BYTES = 50 * 1024 * 1024
 MIN_MUSIC_S = 0.5
 MUSIC_DIR = "assets/music/user"

@@ -49,7 +49,8 @@ BACKUP_FILE = "project.json.bak"
 log = logging.getLogger(__name__)
 
 # Parts of the normal form that are records (kept by undo/restore), not choices.
-RECORD_ROOTS = frozenset({"takes", "exports", "schema_version", "name", "created_at"})
+RECORD_ROOTS = frozenset({"takes", "exports", "schema_version", "name", "created_at",
+                          "library_files"})
 NAVIGATION = frozenset({"undo", "redo", "restore"})
 _TAKE_LISTS = {"frame_takes", "clip_takes"}
 _EXCLUDE = {"updated_at": True, "revision": True, "scenes": {"__all__": _TAKE_LISTS},
@@ -58,7 +59,8 @@ _EXCLUDE = {"updated_at": True, "revision": True, "scenes": {"__all__": _TAKE_LI
 
 _ADDED_LATER: dict[tuple[str, str], Any] = {
     ("finishing", "voice_fit"): "warn", ("finishing", "caption_style"): "lines",
-    ("finishing", "music_ending"): "beat", ("", "sound_effects"): []}
+    ("finishing", "music_ending"): "beat", ("", "sound_effects"): [],
+    ("", "library_files"): {}}
 """Fields added after projects were made: left out of the state's hash while at their default,
 so a project saved before they existed does not look edited by hand when it is opened."""
 
@@ -153,6 +155,9 @@ def normal(state: ProjectState) -> dict[str, Any]:
     d["scenes"] = table
     d["order"] = [s["id"] for s in active]
     d["archived"] = [s["id"] for s in archived]
+    for e in d["exports"]:
+        if e.get("assets", 0) == []:  # added later: see _ADDED_LATER
+            e.pop("assets")
     d["exports"] = {e["path"]: e for e in d["exports"]}
     return d
 

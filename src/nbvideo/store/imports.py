@@ -45,12 +45,15 @@ from nbvideo.media.ffmpeg import MediaInfo
 from nbvideo.media.sniff import Kind, sniff
 from nbvideo.store.folder import unnameable
 
-__all__ = ["IMPORT_PROVIDER", "MAX_IMPORT_BYTES", "VIDEO_SUFFIXES", "ImportRule", "Imported",
+__all__ = ["AUDIO_SUFFIXES", "IMAGE_SUFFIXES", "IMPORT_PROVIDER", "MAX_IMPORT_BYTES",
+           "VIDEO_SUFFIXES", "ImportRule", "Imported",
            "ImportedVideo", "Staged", "file_sha256", "import_file", "import_video", "keep", "place",
            "refusal", "size_text", "staged", "video_rule"]
 
 IMPORT_PROVIDER = "import"  # Take.provider of a user's own clip: not made by any model
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm")
+AUDIO_SUFFIXES = (".mp3", ".wav", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".flac", ".webm")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 MAX_IMPORT_BYTES = 4 * 1024**3  # 4 GB: a minute of 4K at 400 Mb/s (ProRes-class) fits
 MIN_IMPORT_S = 0.5
 MAX_SIDE = 8192  # 8K; beyond that the export's filter graph would not fit in memory
@@ -269,7 +272,10 @@ def staged(given: str | os.PathLike[str], root: Path, rule: ImportRule, *,
             raise refusal(rule, text, f"is a still image ({found.still}), not a video")
         if found.why is not None:
             raise refusal(rule, text, f"is not {_WANT[rule.kind]} ({found.why})")
-        rel = f"{rule.dest}/{_safe_stem(Path(name).stem, rule.stem)}-{digest[:12]}{suffix}"
+        stem = _safe_stem(Path(name).stem, rule.stem)
+        if not stem.endswith(f"-{digest[:12]}"):  # a file already named by its content
+            stem = f"{stem}-{digest[:12]}"  # (an asset library's) keeps its name
+        rel = f"{rule.dest}/{stem}{suffix}"
         s = Staged(rule=rule, root=root, given=text, name=name, path=tmp, rel=rel,
                    sha256=digest, size_bytes=size, video=found.video)
         yield s
