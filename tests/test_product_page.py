@@ -263,3 +263,21 @@ def test_an_oversize_saved_page_is_refused(tmp_path: Path) -> None:
         f.truncate(6_000_000)
     with pytest.raises(InvalidInput, match="at most 5,000,000 bytes"):
         nv.Project.from_product_page(big, tmp_path / "p")
+
+
+def test_in_a_workspace_the_product_photos_go_into_its_asset_library(tmp_path: Path) -> None:
+    ws = tmp_path / "agency"
+    nv.create_workspace(ws)  # you are its owner
+    saved = tmp_path / "saved"
+    shutil.copytree(PAGES, saved)
+    with nv.Project.from_product_page(saved / "microdata-lamp.html", ws / "lamp") as p:
+        record = json.loads((p.path / "assets/product/page.json").read_text())
+        lib = nv.assets(ws)
+        (asset,) = lib.search(tag="product")
+        assert record["images"][0]["asset"] == asset.id
+        assert "orbit-desk-lamp" in asset.tags and asset.kind == "image"
+        assert "product page of Lumen" in asset.licence
+        assert lib.path(asset).read_bytes() == (p.path / p.look.reference_image).read_bytes()
+    # the same photo from a second project of the same product is the same asset
+    with nv.Project.from_product_page(saved / "microdata-lamp.html", ws / "lamp-2"):
+        assert len(nv.assets(ws).search(tag="product")) == 1

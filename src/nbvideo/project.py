@@ -39,6 +39,7 @@ from nbvideo.generate import selection
 from nbvideo.generate.lipsync import lip_synced
 from nbvideo.handles import Exports, Questions, SceneHandle, SceneList, TimelineView
 from nbvideo.model import approvals
+from nbvideo.model import workspace as wsm
 from nbvideo.model.checked import ClipOptions, FileUpload
 from nbvideo.model.checked import budget as check_budget
 from nbvideo.model.look import Look
@@ -59,6 +60,7 @@ from nbvideo.runtime import session
 from nbvideo.runtime.context import Runtime
 from nbvideo.runtime.jobs import Job, JobEvent, run_sync
 from nbvideo.sound.music_files import AUDIO_SUFFIXES
+from nbvideo.store.assets import find_library
 from nbvideo.store.folder import STATE_FILE, ProjectStore, atomic_write_bytes, slug_path
 from nbvideo.store.history import HistoryEvent, check_user, default_user
 from nbvideo.store.ledger import summarize
@@ -187,6 +189,20 @@ class Project:
             dest = folder / im.path.name
             os.replace(im.path, dest)
             images.append({"url": im.url, "file": dest.relative_to(self.path).as_posix()})
+        library = wsm.find_root(self.path) or find_library(self.path)
+        if library is not None and images:  # the workspace's library keeps them for reuse
+            from slugify import slugify
+
+            from nbvideo.library import AssetLibrary
+
+            lib = AssetLibrary(library)
+            tags = ["product", slugify(page.facts.name)[:40] or "product"]
+            licence = (f"from the product page of {page.facts.brand or 'the shop'}; check "
+                       "the shop's terms before use")[:200]
+            for im in images:
+                source = im["url"] if "://" in im["url"] else page.source
+                im["asset"] = lib.add(self.path / im["file"], kind="image", tags=tags,
+                                      source=source[:500], licence=licence).id
         record = {"source": page.source, "facts": page.facts.model_dump(mode="json"),
                   "images": images}
         atomic_write_bytes(folder / "page.json", json.dumps(record, indent=2).encode())
