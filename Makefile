@@ -105,7 +105,10 @@ demo: $(VENV)/.installed espeak fribidi
 test: $(VENV)/.installed-test chromium espeak fribidi chp
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest tests
+	# Everything but the browser in two processes (the suite's tests are xdist-safe, see
+	# CONTRIBUTING.md), then the browser tests in one: they share one JupyterLab and Chromium.
+	$(PY) -m pytest -n 2 --ignore=tests/browser tests
+	$(PY) -m pytest tests/browser
 	# The notebooks never spend money in a test run: without keys they use the local providers.
 	env -u OPENAI_API_KEY -u REPLICATE_API_TOKEN \
 	  $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider notebooks
