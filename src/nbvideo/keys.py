@@ -1,4 +1,5 @@
-"""API keys: read from the environment or typed in once; never written anywhere.
+"""API keys and platform tokens: read from the environment, the OS keyring, or typed in once;
+never written anywhere.
 
 Keys live only in this process's memory. `redact` scrubs every known key out of a text before
 it becomes an error message, a log line or a ledger note, so a provider that echoes a key back
@@ -17,10 +18,33 @@ from nbvideo.errors import NbvideoError
 
 ENV = {"openai": "OPENAI_API_KEY", "replicate": "REPLICATE_API_TOKEN",
        "runway": "RUNWAYML_API_SECRET", "elevenlabs": "ELEVENLABS_API_KEY",
-       "heygen": "HEYGEN_API_KEY"}
+       "heygen": "HEYGEN_API_KEY",
+       # publishing platforms (deliver/platforms): OAuth tokens, not API keys
+       "youtube": "NBVIDEO_YOUTUBE_TOKEN", "tiktok": "NBVIDEO_TIKTOK_TOKEN",
+       "meta": "NBVIDEO_META_TOKEN"}
+PLATFORM_TOKENS = ("youtube", "tiktok", "meta")
+KEYRING_SERVICE = "nbvideo"
+"""Keys and tokens may also live in the OS keyring, under this service and the vendor's name
+(`keyring set nbvideo youtube`), so a token need not sit in a shell profile."""
 
 _typed: dict[str, str] = {}
+_from_keyring: dict[str, str] = {}
 _guard = threading.Lock()
+
+
+def _keyring(vendor: str) -> str | None:
+    """The vendor's key from the OS keyring, if keyring is installed and has one. A keyring
+    that cannot be reached (no backend, a locked store) is the same as none."""
+    try:
+        import keyring
+        value = keyring.get_password(KEYRING_SERVICE, vendor)
+    except Exception:  # ImportError, keyring.errors.KeyringError, a D-Bus failure
+        return None
+    value = (value or "").strip() or None
+    if value:
+        with _guard:
+            _from_keyring[vendor] = value  # so redact() knows it
+    return value
 
 
 class MissingKey(NbvideoError):
@@ -36,13 +60,17 @@ class Secret(str):
 
 def set_keys(openai: str | None = None, replicate: str | None = None, *,
              runway: str | None = None, prompt: bool = True,
-             elevenlabs: str | None = None, heygen: str | None = None) -> None:
-    """Give keys for this session only. With no value and prompt=True, ask without echoing
-    (an empty answer skips that vendor; the ElevenLabs and HeyGen keys are asked for only by
-    name). Vendors after the first two are keyword-only."""
+             elevenlabs: str | None = None, heygen: str | None = None,
+             youtube: str | None = None, tiktok: str | None = None,
+             meta: str | None = None) -> None:
+    """Give keys (and publishing tokens) for this session only. With no value and
+    prompt=True, ask without echoing (an empty answer skips that vendor; the ElevenLabs and
+    HeyGen keys and the platform tokens are asked for only by name). Vendors after the first
+    two are keyword-only."""
     for vendor, value in (("openai", openai), ("replicate", replicate), ("runway", runway),
-                          ("elevenlabs", elevenlabs), ("heygen", heygen)):
-        if vendor in ("elevenlabs", "heygen") and value is None:
+                          ("elevenlabs", elevenlabs), ("heygen", heygen), ("youtube", youtube),
+                          ("tiktok", tiktok), ("meta", meta)):
+        if vendor not in ("openai", "replicate", "runway") and value is None:
             continue
         if value is None and prompt and not get_key(vendor, required=False):
             value = getpass.getpass(f"{ENV[vendor]} (leave empty to skip): ").strip() or None
@@ -52,23 +80,27 @@ def set_keys(openai: str | None = None, replicate: str | None = None, *,
 
 
 def get_key(vendor: str, required: bool = True) -> Secret | None:
-    """The key for `vendor` (a name in ENV): typed in this session, else from the env."""
+    """The key for `vendor` (a name in ENV): typed in this session, else from the
+    environment, else from the OS keyring (service "nbvideo", the vendor's name)."""
     if vendor not in ENV:
         raise ValueError(f"vendor must be one of {', '.join(ENV)}, got {vendor!r}")
     with _guard:
         value = _typed.get(vendor)
     value = value or os.environ.get(ENV[vendor], "").strip() or None
+    value = value or _keyring(vendor)
     if value is None and required:
+        what = "a token" if vendor in PLATFORM_TOKENS else "an API key"
         raise MissingKey(
-            f"{vendor} needs an API key: set the environment variable {ENV[vendor]} "
-            f"or call nbvideo.set_keys({vendor}='...') (it is kept in memory only)"
+            f"{vendor} needs {what}: set the environment variable {ENV[vendor]}, store it "
+            f"in the OS keyring (keyring set {KEYRING_SERVICE} {vendor}) or call "
+            f"nbvideo.set_keys({vendor}='...') (it is kept in memory only)"
         )
     return Secret(value) if value else None
 
 
 def known_keys() -> list[str]:
     with _guard:
-        typed = list(_typed.values())
+        typed = [*_typed.values(), *_from_keyring.values()]
     env = [os.environ.get(v, "").strip() for v in ENV.values()]
     return [k for k in {*typed, *env} if len(k) >= 8]
 
@@ -84,16 +116,19 @@ def forget_keys() -> None:
     """Drop keys typed in this session (environment variables are left alone)."""
     with _guard:
         _typed.clear()
+        _from_keyring.clear()
 
 
 # --------------------------------------------------------------------------- where a key may go
 BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "replicate": "REPLICATE_BASE_URL",
                 "runway": "RUNWAYML_BASE_URL", "elevenlabs": "ELEVENLABS_BASE_URL",
-                "heygen": "HEYGEN_BASE_URL"}
+                "heygen": "HEYGEN_BASE_URL", "youtube": "NBVIDEO_YOUTUBE_BASE_URL",
+                "tiktok": "NBVIDEO_TIKTOK_BASE_URL", "meta": "NBVIDEO_META_BASE_URL"}
 """The one environment variable that may point each vendor's key at another server."""
 VENDOR_HOSTS = {"openai": "api.openai.com", "replicate": "api.replicate.com",
                 "runway": "api.dev.runwayml.com", "elevenlabs": "api.elevenlabs.io",
-                "heygen": "api.heygen.com"}
+                "heygen": "api.heygen.com", "youtube": "www.googleapis.com",
+                "tiktok": "open.tiktokapis.com", "meta": "graph.facebook.com"}
 
 
 class KeyDestinationRefused(NbvideoError):
