@@ -110,8 +110,10 @@ test: $(VENV)/.installed-test chromium espeak fribidi chp
 	$(PY) -m pytest -n 2 --ignore=tests/browser tests
 	$(PY) -m pytest tests/browser
 	# The notebooks never spend money in a test run: without keys they use the local providers.
+	# Two at a time, each whole in one process (--dist loadfile: a notebook's cells in order).
 	env -u OPENAI_API_KEY -u REPLICATE_API_TOKEN \
-	  $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider notebooks
+	  $(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env \
+	  --nbval-cell-timeout=600 -p no:cacheprovider notebooks
 	$(MAKE) docs-check
 
 # What to run while working: chosen by markers, so a new test is in it unless it is marked
@@ -128,7 +130,7 @@ docs: $(VENV)/.installed-docs
 	$(VENV)/bin/mkdocs build --strict
 
 docs-check: docs
-	$(PY) -m pytest --markdown-docs -p no:cacheprovider docs
+	$(PY) -m pytest -n 2 --dist loadfile --markdown-docs -p no:cacheprovider docs
 
 # The widget bench drives the browser tests' JupyterLab and Chromium: it needs the test extras.
 bench: $(VENV)/.installed-bench $(VENV)/.installed-test chromium
