@@ -56,9 +56,11 @@ def project(tmp_path: Path) -> Iterator[nv.Project]:
 
 @pytest.fixture
 def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "platform"
-    monkeypatch.setenv("NBVIDEO_DRYRUN_PLATFORM", str(folder))
-    return folder
+    """The dry-run platform's folder, named relative to the working folder as a notebook
+    would (`NBVIDEO_DRYRUN_PLATFORM=projects/platform`)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NBVIDEO_DRYRUN_PLATFORM", "platform")
+    return tmp_path / "platform"
 
 
 def uses(monkeypatch: pytest.MonkeyPatch, pub: DryRunPlatform) -> DryRunPlatform:

@@ -32,7 +32,7 @@ ENV = "NBVIDEO_DRYRUN_PLATFORM"
 def platform_folder() -> Path:
     """Where the dry-run platform keeps its sessions and videos."""
     given = os.environ.get(ENV, "").strip()
-    return Path(given).expanduser() if given else user_cache_dir("dry-run-platform")
+    return Path(given).expanduser().absolute() if given else user_cache_dir("dry-run-platform")
 
 
 class Faults(BaseModel):
