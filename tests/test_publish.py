@@ -223,6 +223,13 @@ def test_a_schedule_posts_when_due_once_and_reports_a_missed_one(
     assert len(video_bytes(platform)) == 1  # a second run never posts it again
     # one found more than a day late is reported, not posted
     assert project.schedule("dry-run", "2026-12-07T09:00+00:00", name).id == post.id
+    other = write_package(project.path, "reels")
+    queued = project.schedule("dry-run", "2026-12-20T09:00+00:00", other)
+    assert project.schedule("dry-run", "2026-12-20T10:00+01:00", other).id == queued.id
+    with pytest.raises(InvalidInput, match=r"already scheduled on dry-run for "
+                       r"2026-12-20T09:00:00\+00:00 \(post post-\w+\); cancel it"):
+        project.schedule("dry-run", "2026-12-21T09:00+00:00", other)
+    project.cancel_post(queued.id)
     late = project.schedule("dry-run", "2026-12-07T09:00+00:00", name, again=True)
     assert late.id != post.id and late.status == "scheduled"  # posted: again is a new post
     got = publishing.run_due([project.path], now=datetime(2026, 12, 8, 10, tzinfo=UTC))

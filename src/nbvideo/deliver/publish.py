@@ -301,6 +301,12 @@ def publish(root: Path, platform: str, package: str | None = None, when: Any = N
         for old in store.all():
             if (old.platform, old.package, old.video_sha256) == (platform, folder.name, sha) \
                     and old.status not in ("failed", "canceled", "missed"):
+                if old.status == "scheduled" and old.when != at:
+                    was = old.when.isoformat() if old.when else "now"
+                    raise InvalidInput(
+                        f"package {folder.name} is already scheduled on {platform} for {was} "
+                        f"(post {old.id}); cancel it with p.cancel_post({old.id!r}) to change "
+                        "its time, or pass again=True for a second post")
                 if old.status in FINAL or old.status == "scheduled":
                     return old
                 return send(root, old.id, publisher=publisher, wait_s=wait_s, now=now)
