@@ -64,11 +64,9 @@ def edit_to_seen(ana: object, bo: object) -> list[float]:
 
 
 def main() -> dict[str, float]:
-    if os.environ.get("NBVIDEO_SKIP_BROWSER", "") not in ("", "0"):
-        print("skipped: NBVIDEO_SKIP_BROWSER is set")
-        return {}
-    if not Path(lab_server.CHROMIUM).exists():
-        print(f"skipped: no Chromium at {lab_server.CHROMIUM} (make test installs it)")
+    why = lab_server.unavailable()
+    if why:
+        print(f"skipped: {why}")
         return {}
     if importlib.util.find_spec("jupyter_server_ydoc") is None:
         print("skipped: jupyter-collaboration is not installed (pip install -e '.[test]')")

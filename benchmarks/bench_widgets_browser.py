@@ -227,11 +227,9 @@ def regenerate(page: Any, wire: KernelWire) -> tuple[int, dict[str | None, int],
 
 
 def main() -> dict[str, float]:
-    if os.environ.get("NBVIDEO_SKIP_BROWSER", "") not in ("", "0"):
-        print("skipped: NBVIDEO_SKIP_BROWSER is set")
-        return {}
-    if not Path(lab_server.CHROMIUM).exists():
-        print(f"skipped: no Chromium at {lab_server.CHROMIUM} (make test installs it)")
+    why = lab_server.unavailable()
+    if why:
+        print(f"skipped: {why}")
         return {}
     from playwright.sync_api import sync_playwright
 

@@ -74,6 +74,15 @@ class LabStartError(RuntimeError):
     """JupyterLab or Chromium could not be started; the message says why and what to do."""
 
 
+def unavailable() -> str | None:
+    """Why the browser cannot run here (for a bench to say so and skip), or None."""
+    if os.environ.get("NBVIDEO_SKIP_BROWSER", "") not in ("", "0"):
+        return "NBVIDEO_SKIP_BROWSER is set"
+    if not Path(CHROMIUM).exists():
+        return f"no Chromium at {CHROMIUM} (make test installs it)"
+    return None
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
