@@ -131,8 +131,9 @@ def test_a_transient_refusal_keeps_the_post_and_a_retry_posts_it_once(
     assert err.value.transient and "publish again to resume" in str(err.value)
     (post,) = PostStore(project.path).all()
     assert post.status in ("scheduled", "uploading") and says.split(",")[0] in post.error
-    done = publishing.send(project.path, post.id)
-    assert done.status == "posted" and double.inits == 1 and len(double.videos()) == 1
+    done = project.publish("tiktok", name)  # the same post, resumed
+    assert done.id == post.id and done.status == "posted"
+    assert double.inits == 1 and len(double.videos()) == 1
 
 
 def test_an_expired_token_fails_the_post_and_says_how_to_get_one(

@@ -301,7 +301,10 @@ def publish(root: Path, platform: str, package: str | None = None, when: Any = N
         for old in store.all():
             if (old.platform, old.package, old.video_sha256) == (platform, folder.name, sha) \
                     and old.status not in ("failed", "canceled", "missed"):
-                if old.status in FINAL or old.status == "scheduled":
+                # one still waiting for its time is that post; one due (or to go now) that
+                # stopped before its upload opened, as a rate limit leaves it, is sent now
+                waiting = old.status == "scheduled" and old.when is not None and old.when > now
+                if old.status in FINAL or waiting:
                     return old
                 return send(root, old.id, publisher=publisher, wait_s=wait_s, now=now)
     fields = doc.get("fields") if isinstance(doc.get("fields"), dict) else {}
