@@ -301,13 +301,17 @@ def publish(root: Path, platform: str, package: str | None = None, when: Any = N
         for old in store.all():
             if (old.platform, old.package, old.video_sha256) == (platform, folder.name, sha) \
                     and old.status not in ("failed", "canceled", "missed"):
-                if old.status == "scheduled" and old.when != at:
+                # one still waiting for its time is that post (asked for at another time, it
+                # is refused: cancel it first); one due (or to go now) that stopped before
+                # its upload opened, as a rate limit leaves it, is sent now
+                waiting = old.status == "scheduled" and old.when is not None and old.when > now
+                if waiting and old.when != at:
                     was = old.when.isoformat() if old.when else "now"
                     raise InvalidInput(
                         f"package {folder.name} is already scheduled on {platform} for {was} "
                         f"(post {old.id}); cancel it with p.cancel_post({old.id!r}) to change "
                         "its time, or pass again=True for a second post")
-                if old.status in FINAL or old.status == "scheduled":
+                if old.status in FINAL or waiting:
                     return old
                 return send(root, old.id, publisher=publisher, wait_s=wait_s, now=now)
     fields = doc.get("fields") if isinstance(doc.get("fields"), dict) else {}

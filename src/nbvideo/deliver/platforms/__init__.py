@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from nbvideo.deliver.platforms.base import Publisher, PublishFailed, Remote
 from nbvideo.deliver.platforms.dryrun import DryRunPlatform
+from nbvideo.deliver.platforms.tiktok import TikTokPublisher
 
-__all__ = ["DryRunPlatform", "PublishFailed", "Publisher", "Remote", "publisher_for"]
+__all__ = ["DryRunPlatform", "PublishFailed", "Publisher", "Remote", "TikTokPublisher",
+           "publisher_for"]
 
 
 def publisher_for(platform: str) -> Publisher:
     """The client for `platform`, set up from the environment."""
     if platform == "dry-run":
         return DryRunPlatform()
+    if platform == "tiktok":
+        return TikTokPublisher()
     raise PublishFailed(f"publishing to {platform} is not available in this version; "
                         "use platform='dry-run' to rehearse, or upload the package folder by "
                         "hand (see its upload.txt)")
