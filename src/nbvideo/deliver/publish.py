@@ -301,8 +301,8 @@ def publish(root: Path, platform: str, package: str | None = None, when: Any = N
         for old in store.all():
             if (old.platform, old.package, old.video_sha256) == (platform, folder.name, sha) \
                     and old.status not in ("failed", "canceled", "missed"):
-                if old.status in FINAL or old.status == "scheduled":
-                    return old
+                if old.status in FINAL or (old.status == "scheduled" and old.when is not None):
+                    return old  # one to post now that stopped before its upload is carried on
                 return send(root, old.id, publisher=publisher, wait_s=wait_s, now=now)
     fields = doc.get("fields") if isinstance(doc.get("fields"), dict) else {}
     post = Post(id=new_post_id(), platform=platform, package=folder.name,  # type: ignore[arg-type]

@@ -161,6 +161,16 @@ class InstagramReels(Publisher):
     async def _graph(self, what: str, method: str, path: str, **kw: Any) -> dict[str, Any]:
         return await self._request(what, method, f"{self.base_url}/{self.version}/{path}", **kw)
 
+    @staticmethod
+    def _node(node: str) -> str:
+        """A container or media id, as it goes into a URL path: Meta's ids are numbers, so a
+        hand-edited post cannot steer a request elsewhere on the host."""
+        if not node.isdigit() or len(node) > 40:
+            raise PublishFailed(f"Instagram: {node[:40]!r} is not an Instagram id (the post's "
+                                "record was edited?); publish again with again=True",
+                                transient=False)
+        return node
+
     def _upload_uri(self, uri: str) -> str:
         """The container's upload URI, if the token may go there: Meta's upload host over
         https, or the server NBVIDEO_META_BASE_URL names."""
@@ -186,12 +196,12 @@ class InstagramReels(Publisher):
             raise PublishFailed("Instagram answered the Reels container request without an "
                                 "id and an upload uri", transient=True) from None
         log.info("instagram: container %s opened for %s", got.id, post.id)
-        return UploadSession(ref=got.id, size=video.stat().st_size, opened_at=datetime.now(UTC),
+        return UploadSession(ref=self._node(got.id), size=video.stat().st_size, opened_at=datetime.now(UTC),
                              extra={"uri": self._upload_uri(got.uri), "caption": caption})
 
     async def _status(self, container: str) -> _Status:
-        body = await self._graph("reading the container's status", "GET", container,
-                                 params={"fields": "status_code,status"})
+        body = await self._graph("reading the container's status", "GET",
+                                 self._node(container), params={"fields": "status_code,status"})
         try:
             return _Status.model_validate(body)
         except ValidationError:
@@ -244,7 +254,7 @@ class InstagramReels(Publisher):
             await asyncio.sleep(pause)
             waited, i = waited + pause, i + 1
         body = await self._graph("publishing the reel", "POST", f"{self.user_id}/media_publish",
-                                 data={"creation_id": session.ref})
+                                 data={"creation_id": self._node(session.ref)})
         media = str(body.get("id") or "")
         if not media:
             raise PublishFailed("Instagram answered media_publish without the media id",
@@ -253,7 +263,7 @@ class InstagramReels(Publisher):
         return await self._media(media)
 
     async def _media(self, media: str) -> Remote:
-        body = await self._graph("reading the reel's link", "GET", media,
+        body = await self._graph("reading the reel's link", "GET", self._node(media),
                                  params={"fields": "id,permalink"})
         url = body.get("permalink")
         return Remote(id=media, url=str(url) if url else None, state="posted")
