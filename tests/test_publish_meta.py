@@ -182,3 +182,29 @@ def test_the_token_is_not_sent_to_another_vendors_host_and_the_account_is_named(
     with pytest.raises(InvalidInput, match="set in NBVIDEO_INSTAGRAM_USER_ID"):
         publisher_for("instagram")
     assert not meta.urls
+
+
+@pytest.mark.parametrize("edit, says", [
+    ({"extra": {"uri": "https://evil.example/ig-api-upload/x", "caption": ""}},
+     "upload address on 'evil.example'"),
+    ({"ref": "../me/accounts"}, "is not an Instagram id"),
+])
+def test_a_hand_edited_post_record_cannot_steer_the_token(
+        project: nv.Project, meta: MetaDouble, monkeypatch: pytest.MonkeyPatch,
+        edit: dict[str, object], says: str) -> None:
+    small_chunks(monkeypatch)
+    name = write_package(project.path, "reels")
+    meta.drop_after_chunks = 1
+    with pytest.raises(PublishFailed):
+        project.publish("instagram", name)
+    store = PostStore(project.path)
+    (post,) = store.all()
+    assert post.session is not None
+    post.session = post.session.model_copy(update=edit)
+    store.save(post)
+    meta.drop_after_chunks, asked = None, len(meta.urls)
+    with pytest.raises(PublishFailed, match=says) as err:
+        project.publish("instagram", name)
+    assert not err.value.transient and store.load(post.id).status == "failed"
+    assert all(u.startswith(("/v24.0/17900000000000000", "/ig-api-upload/v24.0/1790"))
+               for u in meta.urls[asked:]) and meta.publishes == 0

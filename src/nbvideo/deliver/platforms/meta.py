@@ -118,7 +118,7 @@ class InstagramReels(Publisher):
                  chunk_bytes: int = 8 * 1024 * 1024, poll_s: tuple[float, ...] | None = None,
                  ready_wait_s: float = 300.0, timeout_s: float = 120.0) -> None:
         user = (user_id or os.environ.get(USER_ENV, "")).strip()
-        if not user.isdigit():
+        if not (user.isascii() and user.isdigit()):
             raise InvalidInput(f"the Instagram user id must be the professional account's "
                                f"numeric id, set in {USER_ENV} (see Publishing > Instagram "
                                f"Reels in the docs), got {user[:40]!r}")
@@ -165,7 +165,7 @@ class InstagramReels(Publisher):
     def _node(node: str) -> str:
         """A container or media id, as it goes into a URL path: Meta's ids are numbers, so a
         hand-edited post cannot steer a request elsewhere on the host."""
-        if not node.isdigit() or len(node) > 40:
+        if not (node.isascii() and node.isdigit()) or len(node) > 40:
             raise PublishFailed(f"Instagram: {node[:40]!r} is not an Instagram id (the post's "
                                 "record was edited?); publish again with again=True",
                                 transient=False)
@@ -196,7 +196,8 @@ class InstagramReels(Publisher):
             raise PublishFailed("Instagram answered the Reels container request without an "
                                 "id and an upload uri", transient=True) from None
         log.info("instagram: container %s opened for %s", got.id, post.id)
-        return UploadSession(ref=self._node(got.id), size=video.stat().st_size, opened_at=datetime.now(UTC),
+        return UploadSession(ref=self._node(got.id), size=video.stat().st_size,
+                             opened_at=datetime.now(UTC),
                              extra={"uri": self._upload_uri(got.uri), "caption": caption})
 
     async def _status(self, container: str) -> _Status:
