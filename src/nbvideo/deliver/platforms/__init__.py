@@ -3,7 +3,9 @@
 `base.Publisher` is what the publish step (deliver/publish.py) drives: open an upload
 session, ask the platform how much it has, send a chunk, finish, check processing. Each
 platform's client maps those onto its own API; `dryrun.DryRunPlatform` is a platform on the
-local disk that needs no account, for demos, notebooks under nbval and the tests.
+local disk that needs no account, for demos, notebooks under nbval and the tests;
+`tiktok.TikTokPublisher` posts through TikTok's Content Posting API and
+`meta.InstagramReels` posts Reels through the Instagram Graph API.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ def publisher_for(platform: str) -> Publisher:
         return DryRunPlatform()
     if platform == "tiktok":
         return TikTokPublisher()
+    if platform == "instagram":
+        from nbvideo.deliver.platforms.meta import InstagramReels
+
+        return InstagramReels()
     raise PublishFailed(f"publishing to {platform} is not available in this version; "
                         "use platform='dry-run' to rehearse, or upload the package folder by "
                         "hand (see its upload.txt)")

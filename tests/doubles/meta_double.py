@@ -1,0 +1,232 @@
+"""An Instagram Graph API double: a real HTTP server on 127.0.0.1 serving both the graph host
+and the upload host (rupload) in the shapes src/nbvideo/deliver/platforms/meta.py cites.
+
+Routes (the graph ones under /{version}/):
+- POST /{v}/{ig-user-id}/media (form: media_type=REELS, upload_type=resumable, caption)
+  -> {"id": container id, "uri": "{base}/ig-api-upload/{v}/{container id}"}
+- POST /ig-api-upload/{v}/{container} (headers Authorization: OAuth {token}, offset,
+  file_size; the bytes) -> {"success": true, "message": "Upload successful."}; a chunk at
+  another offset than the bytes held is refused in the upload host's debug_info shape
+- GET /{v}/{container}?fields=status_code,status -> IN_PROGRESS while uploading and for
+  `processing_polls` looks after the last byte, then FINISHED (or ERROR with a status text),
+  PUBLISHED once published
+- POST /{v}/{ig-user-id}/media_publish (form: creation_id) -> {"id": media id}
+- GET /{v}/{media}?fields=... -> {"id", "permalink", "caption", "timestamp"}
+- GET /{v}/{ig-user-id}/media -> {"data": [newest media first]}
+Every request needs `Authorization: OAuth {token}`; a token in the query string is refused
+(and counted), as is a wrong one (code 190, its message echoing the token sent, to
+prove the client redacts it). Faults: `expired_token` (every call: 190),
+`rate_limited` (that many graph calls: code 4), `reject_chunks` (that many chunks refused,
+retriable), `drop_after_chunks` (the connection closes with no answer from that chunk on,
+the chunk not kept), `fail_processing` (the container ends ERROR), `lose_publish_answer`
+(media_publish publishes, then the connection closes with no answer), `foreign_uri` (the
+upload uri names another host). Counters: publishes (media_publish calls that published),
+chunks, urls (every path and query asked), tokens_in_query.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+VERSION = "v24.0"
+
+
+@dataclass
+class Container:
+    caption: str
+    data: bytearray = field(default_factory=bytearray)
+    size: int | None = None
+    looks: int = 0
+    status: str = "IN_PROGRESS"
+    media: str | None = None
+
+
+@dataclass
+class MetaDouble:
+    token: str
+    user_id: str = "17841400000000001"
+    base_url: str = ""
+    processing_polls: int = 1
+    expired_token: bool = False
+    rate_limited: int = 0
+    reject_chunks: int = 0
+    drop_after_chunks: int | None = None
+    fail_processing: bool = False
+    lose_publish_answer: bool = False
+    foreign_uri: bool = False
+    publishes: int = 0
+    chunks: int = 0
+    tokens_in_query: int = 0
+    urls: list[str] = field(default_factory=list)
+    auth_headers: list[str] = field(default_factory=list)
+    containers: dict[str, Container] = field(default_factory=dict)
+    media: dict[str, dict[str, Any]] = field(default_factory=dict)
+    videos: dict[str, bytes] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _server: ThreadingHTTPServer | None = None
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+def _err(code: int, message: str, subcode: int | None = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code,
+                           "fbtrace_id": "A" + uuid.uuid4().hex[:10]}
+    if subcode:
+        err["error_subcode"] = subcode
+    return {"error": err}
+
+
+def _handler(double: MetaDouble) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _send(self, status: int, body: dict[str, Any]) -> None:
+            raw = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def _drop(self) -> None:
+            self.close_connection = True  # no answer at all: the client sees a dropped line
+
+        def _route(self, method: str) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            parts = urlsplit(self.path)
+            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            with double._lock:
+                double.urls.append(self.path)
+                double.auth_headers.append(self.headers.get("Authorization", ""))
+            if "access_token" in query or double.token in self.path:
+                double.tokens_in_query += 1
+                return self._send(400, _err(100, "access_token in the URL is refused here"))
+            if self.headers.get("Authorization") != f"OAuth {double.token}" or \
+                    double.expired_token:
+                got = self.headers.get("Authorization", "")[6:]  # echoed, as some APIs do
+                return self._send(401, _err(190, f"Error validating access token {got}: "
+                                            "Session has expired on Saturday, 05-Dec-26.", 463))
+            segs = [s for s in parts.path.split("/") if s]
+            if segs[:1] == ["ig-api-upload"] and method == "POST" and len(segs) == 3:
+                return self._upload(segs[2], raw)
+            if len(segs) < 2 or segs[0] != VERSION:
+                return self._send(404, _err(100, f"Unknown path {parts.path}"))
+            if double.rate_limited > 0:
+                double.rate_limited -= 1
+                return self._send(403, _err(4, "Application request limit reached"))
+            form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+            node, edge = segs[1], segs[2] if len(segs) > 2 else None
+            if method == "POST" and node == double.user_id and edge == "media":
+                return self._create(form)
+            if method == "POST" and node == double.user_id and edge == "media_publish":
+                return self._publish(form)
+            if method == "GET" and node == double.user_id and edge == "media":
+                items = sorted(double.media.values(), key=lambda m: m["timestamp"],
+                               reverse=True)
+                return self._send(200, {"data": items[:int(query.get("limit", 25))]})
+            if method == "GET" and edge is None and node in double.containers:
+                return self._status(node)
+            if method == "GET" and edge is None and node in double.media:
+                return self._send(200, double.media[node])
+            return self._send(400, _err(100, f"Unsupported {method} request on {node}", 33))
+
+        def _create(self, form: dict[str, str]) -> None:
+            if form.get("media_type") != "REELS" or form.get("upload_type") != "resumable":
+                return self._send(400, _err(100, "media_type must be REELS with "
+                                            "upload_type=resumable here"))
+            cid = str(17900000000000000 + len(double.containers))
+            double.containers[cid] = Container(caption=form.get("caption", ""))
+            host = "https://evil.example" if double.foreign_uri else double.base_url
+            self._send(200, {"id": cid, "uri": f"{host}/ig-api-upload/{VERSION}/{cid}"})
+
+        def _upload(self, cid: str, raw: bytes) -> None:
+            c = double.containers.get(cid)
+            if c is None:
+                return self._send(400, {"debug_info": {"retriable": False, "type":
+                                                       "NotFoundError", "message":
+                                                       f"no container {cid}"}})
+            if double.drop_after_chunks is not None and \
+                    double.chunks >= double.drop_after_chunks:
+                return self._drop()
+            if double.reject_chunks > 0:
+                double.reject_chunks -= 1
+                return self._send(500, {"debug_info": {"retriable": True, "type":
+                                                       "ProcessingFailedError", "message":
+                                                       "Request processing failed"}})
+            offset, size = int(self.headers["offset"]), int(self.headers["file_size"])
+            if offset != len(c.data):
+                return self._send(400, {"debug_info": {"retriable": False, "type":
+                                                       "BadRequestError", "message":
+                                                       f"offset {offset} does not match the "
+                                                       f"{len(c.data)} bytes received"}})
+            c.data += raw
+            c.size = size
+            double.chunks += 1
+            self._send(200, {"success": True, "message": "Upload successful."})
+
+        def _status(self, cid: str) -> None:
+            c = double.containers[cid]
+            if c.status == "IN_PROGRESS" and c.size is not None and len(c.data) == c.size:
+                c.looks += 1
+                if c.looks > double.processing_polls:
+                    c.status = "ERROR" if double.fail_processing else "FINISHED"
+            status = ("Error: 2207026: The video format is not supported."
+                      if c.status == "ERROR" else c.status.title())
+            self._send(200, {"status_code": c.status, "status": status, "id": cid})
+
+        def _publish(self, form: dict[str, str]) -> None:
+            c = double.containers.get(form.get("creation_id", ""))
+            if c is None:
+                return self._send(400, _err(100, "Invalid parameter", 2207003))
+            if c.status != "FINISHED":
+                return self._send(400, _err(9007, "Media ID is not available", 2207027))
+            mid = str(18000000000000000 + len(double.media))
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+            double.media[mid] = {"id": mid, "caption": c.caption, "timestamp": now,
+                                 "permalink": f"https://www.instagram.com/reel/R{mid[-6:]}/"}
+            double.videos[mid] = bytes(c.data)
+            c.status, c.media = "PUBLISHED", mid
+            double.publishes += 1
+            if double.lose_publish_answer:
+                double.lose_publish_answer = False
+                return self._drop()
+            self._send(200, {"id": mid})
+
+        def do_GET(self) -> None:
+            self._route("GET")
+
+        def do_POST(self) -> None:
+            self._route("POST")
+
+    return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+def start_meta_double(token: str) -> MetaDouble:
+    """Serve a double on 127.0.0.1 (a free port) in a daemon thread; call `.stop()` after."""
+    double = MetaDouble(token)
+    server = _Server(("127.0.0.1", 0), _handler(double))
+    double._server = server
+    double.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True,
+                     name="meta-double").start()
+    return double
