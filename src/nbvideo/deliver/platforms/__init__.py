@@ -3,7 +3,8 @@
 `base.Publisher` is what the publish step (deliver/publish.py) drives: open an upload
 session, ask the platform how much it has, send a chunk, finish, check processing. Each
 platform's client maps those onto its own API; `dryrun.DryRunPlatform` is a platform on the
-local disk that needs no account, for demos, notebooks under nbval and the tests.
+local disk that needs no account, for demos, notebooks under nbval and the tests;
+`youtube.YouTubePublisher` posts through the YouTube Data API v3.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ def publisher_for(platform: str) -> Publisher:
     """The client for `platform`, set up from the environment."""
     if platform == "dry-run":
         return DryRunPlatform()
+    if platform == "youtube":
+        from nbvideo.deliver.platforms.youtube import YouTubePublisher
+        return YouTubePublisher()
     raise PublishFailed(f"publishing to {platform} is not available in this version; "
                         "use platform='dry-run' to rehearse, or upload the package folder by "
                         "hand (see its upload.txt)")
