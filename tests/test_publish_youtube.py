@@ -15,6 +15,7 @@ import nbvideo as nv
 from nbvideo.deliver import publish as publishing
 from nbvideo.deliver.platforms import PublishFailed, publisher_for
 from nbvideo.deliver.platforms.youtube import YouTubePublisher
+from nbvideo.errors import InvalidInput
 from nbvideo.keys import KeyDestinationRefused
 from nbvideo.store.posts import PostStore
 from tests.doubles.youtube_double import YouTubeDouble, start_youtube_double
@@ -209,5 +210,5 @@ def test_the_key_gate_refuses_another_vendors_host(
 
 
 def test_chunks_keep_youtubes_256_kib_rule(youtube: YouTubeDouble) -> None:
-    with pytest.raises(ValueError, match="multiple of 256 KiB"):
+    with pytest.raises(InvalidInput, match="multiple of 256 KiB"):
         YouTubePublisher(chunk_bytes=CHUNK + 1)

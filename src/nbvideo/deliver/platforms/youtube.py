@@ -49,6 +49,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from nbvideo.deliver.platforms.base import Publisher, PublishFailed, Remote
+from nbvideo.errors import InvalidInput
 from nbvideo.keys import get_key, key_destination, redact
 from nbvideo.model.posts import Post, UploadSession
 
@@ -108,7 +109,7 @@ class YouTubePublisher(Publisher):
     def __init__(self, *, chunk_bytes: int = 8 * 1024 * 1024, retries: int = 3,
                  retry_pause_s: float = 1.0) -> None:
         if chunk_bytes <= 0 or chunk_bytes % CHUNK_UNIT:
-            raise ValueError(f"chunk_bytes must be a positive multiple of 256 KiB "
+            raise InvalidInput(f"chunk_bytes must be a positive multiple of 256 KiB "
                              f"({CHUNK_UNIT}), got {chunk_bytes}")
         self.chunk_bytes = chunk_bytes
         self.retries = retries
