@@ -209,6 +209,19 @@ def test_the_key_gate_refuses_another_vendors_host(
     assert youtube.requests == []
 
 
+def test_a_session_on_another_host_never_gets_the_token(
+        project: nv.Project, youtube: YouTubeDouble) -> None:
+    real = youtube.base_url
+    youtube.base_url = real.replace("127.0.0.1", "localhost")  # its Location names another host
+    name = write_package(project.path)
+    with pytest.raises(PublishFailed, match="the token is not sent there") as err:
+        project.publish("youtube", name)
+    assert not err.value.transient
+    assert [r for r in youtube.requests if r[0] == "PUT"] == []
+    (post,) = PostStore(project.path).all()
+    assert post.status == "failed" and post.session is None
+
+
 def test_chunks_keep_youtubes_256_kib_rule(youtube: YouTubeDouble) -> None:
     with pytest.raises(InvalidInput, match="multiple of 256 KiB"):
         YouTubePublisher(chunk_bytes=CHUNK + 1)

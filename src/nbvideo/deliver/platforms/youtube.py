@@ -178,6 +178,7 @@ class YouTubePublisher(Publisher):
         """Execute a googleapiclient request on the gated base, YouTube's errors mapped."""
         from google.auth.exceptions import RefreshError
         from googleapiclient.errors import HttpError
+        from httplib2 import HttpLib2Error
 
         request.uri = self._gated(request.uri)
         try:
@@ -187,9 +188,11 @@ class YouTubePublisher(Publisher):
             raise _fail(int(exc.resp.status), body, what) from None
         except RefreshError:  # a plain access token answered 401: nothing to refresh with
             raise _fail(401, "", what) from None
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, HttpLib2Error) as exc:
             raise PublishFailed(f"YouTube could not be reached for {what} "
                                 f"({type(exc).__name__})", transient=True) from None
+        finally:  # httplib2 keeps its connections open otherwise; polls are minutes apart
+            self._api().close()
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._credentials().token}"}
@@ -244,9 +247,12 @@ class YouTubePublisher(Publisher):
         size = video.stat().st_size
         media = MediaFileUpload(str(video), mimetype="video/*", resumable=True,
                                 chunksize=self.chunk_bytes)
-        req = self._api().videos().insert(part="snippet,status",
-                                          body={"snippet": snippet, "status": status},
-                                          media_body=media)
+        try:  # the library only builds the request here: its URI, JSON body and upload type
+            req = self._api().videos().insert(part="snippet,status",
+                                              body={"snippet": snippet, "status": status},
+                                              media_body=media)
+        finally:
+            media.stream().close()
         headers = {**self._headers(), "Content-Type": "application/json; charset=UTF-8",
                    "X-Upload-Content-Length": str(size), "X-Upload-Content-Type": "video/*"}
         try:
@@ -343,20 +349,24 @@ class YouTubePublisher(Publisher):
         api = self._api()
         poster = folder / str(post.fields.get("thumbnail") or "poster.jpg")
         if poster.is_file():
+            media = MediaFileUpload(str(poster), mimetype="image/jpeg")
             try:
-                await self._call(api.thumbnails().set(videoId=vid, media_body=MediaFileUpload(
-                    str(poster), mimetype="image/jpeg")), "the thumbnail")
+                await self._call(api.thumbnails().set(videoId=vid, media_body=media),
+                                 "the thumbnail")
                 post.note(f"thumbnail set from {poster.name}")
             except PublishFailed as exc:
                 post.note(f"thumbnail not set: {exc} (the video is unaffected)")
+            finally:
+                media.stream().close()
         srt = folder / str(post.fields.get("captions") or "captions.srt")
         if srt.is_file():
             body = {"snippet": {"videoId": vid, "language": "en", "name": "English"}}
+            media = MediaFileUpload(str(srt), mimetype="application/octet-stream")
             try:
-                await self._call(api.captions().insert(
-                    part="snippet", body=body,
-                    media_body=MediaFileUpload(str(srt), mimetype="application/octet-stream")),
-                    "the captions")
+                await self._call(api.captions().insert(part="snippet", body=body,
+                                                       media_body=media), "the captions")
                 post.note(f"captions added from {srt.name}")
             except PublishFailed as exc:
                 post.note(f"captions not added: {exc} (the video is unaffected)")
+            finally:
+                media.stream().close()
