@@ -4,8 +4,9 @@
 session, ask the platform how much it has, send a chunk, finish, check processing. Each
 platform's client maps those onto its own API; `dryrun.DryRunPlatform` is a platform on the
 local disk that needs no account, for demos, notebooks under nbval and the tests;
-`tiktok.TikTokPublisher` posts through TikTok's Content Posting API and
-`meta.InstagramReels` posts Reels through the Instagram Graph API.
+`tiktok.TikTokPublisher` posts through TikTok's Content Posting API,
+`meta.InstagramReels` posts Reels through the Instagram Graph API and
+`youtube.YouTubePublisher` posts through the YouTube Data API v3.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def publisher_for(platform: str) -> Publisher:
         from nbvideo.deliver.platforms.meta import InstagramReels
 
         return InstagramReels()
+    if platform == "youtube":
+        from nbvideo.deliver.platforms.youtube import YouTubePublisher
+
+        return YouTubePublisher()
     raise PublishFailed(f"publishing to {platform} is not available in this version; "
                         "use platform='dry-run' to rehearse, or upload the package folder by "
                         "hand (see its upload.txt)")
