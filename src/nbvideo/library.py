@@ -32,7 +32,7 @@ from nbvideo.model import workspace as wsm
 from nbvideo.model.assets import Asset, check_kind, check_tags
 from nbvideo.runtime.roles import Gate, identity
 from nbvideo.store.assets import MAX_ASSET_BYTES, AssetStore, Described
-from nbvideo.store.imports import Staged, refusal
+from nbvideo.store.imports import Staged, clip_fits, refusal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,7 +41,6 @@ __all__ = ["AssetLibrary", "assets"]
 
 THUMB_SIDE = 320
 WAVE_SIZE = (320, 96)
-MIN_CLIP_S = 0.5
 HTML_CARDS = 48
 COLUMNS = ["id", "kind", "name", "tags", "source", "licence", "width", "height",
            "duration_s", "has_audio", "codec", "size_bytes", "added_by", "added_at"]
@@ -74,11 +73,7 @@ def _video(s: Staged) -> Described:
 
     from nbvideo.render.engine import poster_frame
 
-    info = s.video
-    assert info is not None
-    if info.duration_s < MIN_CLIP_S:
-        raise refusal(s.rule, s.given, f"is {info.duration_s:.2f} s long; a clip needs at "
-                      f"least {MIN_CLIP_S:g} s")
+    info = clip_fits(s)  # the limits a project's own clip import holds it to
     with tempfile.TemporaryDirectory(prefix="nbvideo-thumb-") as tmp:
         still = poster_frame(s.path, Path(tmp) / "thumb.png", min(1.0, info.duration_s / 2))
         with Image.open(still) as im:

@@ -47,7 +47,8 @@ from nbvideo.store.folder import unnameable
 
 __all__ = ["AUDIO_SUFFIXES", "IMAGE_SUFFIXES", "IMPORT_PROVIDER", "MAX_IMPORT_BYTES",
            "VIDEO_SUFFIXES", "ImportRule", "Imported",
-           "ImportedVideo", "Staged", "file_sha256", "import_file", "import_video", "keep", "place",
+           "ImportedVideo", "Staged", "clip_fits", "file_sha256", "import_file", "import_video", "keep",
+           "place",
            "refusal", "size_text", "staged", "video_rule"]
 
 IMPORT_PROVIDER = "import"  # Take.provider of a user's own clip: not made by any model
@@ -370,7 +371,7 @@ def video_rule(field: str, dest: str, max_bytes: int | None = None) -> ImportRul
                            "absolute path (it is copied in)")
 
 
-def _clip_fits(s: Staged) -> MediaInfo:
+def clip_fits(s: Staged) -> MediaInfo:
     """A clip's own limits, past being a playable video: long enough, not too large."""
     info = s.video
     assert info is not None
@@ -390,7 +391,7 @@ def import_video(given: str | os.PathLike[str], root: Path, dest: str, *, field:
     through the gate; returns it as probed. `field` names the argument in errors
     ("import_clip: path"). Nothing is left behind when it is refused."""
     kept, info = import_file(given, root, video_rule(field, dest, max_bytes), roots=roots,
-                             accept=_clip_fits)
+                             accept=clip_fits)
     assert info is not None
     return ImportedVideo(rel=kept.rel, path=kept.path, sha256=kept.sha256, name=kept.name,
                          width=info.width, height=info.height, fps=info.fps,
