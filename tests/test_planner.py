@@ -155,7 +155,7 @@ def test_choices_follow_the_product_category() -> None:
 def test_analyze_brief() -> None:
     f = analyze_brief(HANDWRITTEN[1])
     assert (f.product, f.category, f.audience, f.tone, f.cta) == (
-        "oat milk latte", "food", "Busy moms", "Playful", "Shop now")
+        "oat milk latte", "drinks", "Busy moms", "Playful", "Shop now")
     f = analyze_brief("ad for an app, upbeat music, visit example.com")
     assert f.music == "Upbeat music" and f.tone is None and f.cta == "Visit example.com"
     f = analyze_brief("ad for new running socks aimed at marathon runners who hate blisters")
