@@ -334,6 +334,16 @@ def test_a_control_character_in_project_json_opens_as_corrupt_naming_it(
         nv.Project.open(fresh.path)
 
 
+def test_a_project_json_nested_thousands_deep_opens_as_corrupt_and_is_kept(
+        fresh: nv.Project) -> None:
+    fresh.close()
+    deep = "[" * 100_000 + "]" * 100_000
+    (fresh.path / "project.json").write_text(deep, encoding="utf-8")
+    with pytest.raises(nv.ProjectCorrupt, match="nested too deeply"):
+        nv.Project.open(fresh.path)
+    assert (fresh.path / "project.json").read_text(encoding="utf-8") == deep
+
+
 def test_planner_output_with_a_control_character_is_not_a_storyboard() -> None:
     from pydantic import ValidationError
 

@@ -93,6 +93,8 @@ def test_a_malformed_template_names_the_file_and_field(tmp_path: Path) -> None:
         load_file(_write(tmp_path, "typo", typo))
     with pytest.raises(nv.TemplateError, match=r"broken\.json: not valid JSON \(line 1"):
         load_file(_write(tmp_path, "broken", '{"id": "broken", '))
+    with pytest.raises(nv.TemplateError, match=r"deep\.json: nested too deeply"):
+        load_file(_write(tmp_path, "deep", "[" * 100_000 + "]" * 100_000))
     with pytest.raises(nv.TemplateError, match=r"other\.json: id: 'explainer' must match"):
         load_file(_write(tmp_path, "other", good))
     no_cta = {**good, "id": "no-cta", "beats": good["beats"][:-1]}

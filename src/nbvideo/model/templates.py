@@ -136,6 +136,8 @@ def load_file(path: Path) -> BriefTemplate:
     except json.JSONDecodeError as exc:
         raise TemplateError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: "
                             f"{exc.msg})") from None
+    except RecursionError:  # '[[[[...' thousands deep
+        raise TemplateError(f"{path}: nested too deeply to be a template file") from None
     try:
         tmpl = BriefTemplate.model_validate(raw)
     except ValidationError as exc:

@@ -179,6 +179,11 @@ def parse_state(data: bytes, source: Path) -> ProjectState:
             f"truncated. It was left untouched. Restore the last good copy with "
             f"`nbvideo restore {source.parent}` or Project.restore_last_good()."
         ) from None
+    except RecursionError:  # '[[[[...' thousands deep: no project is shaped like that
+        raise ProjectCorrupt(
+            f"{source} is nested too deeply to be a project; it was left untouched. Restore "
+            f"the last good copy with `nbvideo restore {source.parent}`."
+        ) from None
     if not isinstance(raw, dict):
         raise ProjectCorrupt(f"{source} does not hold a project object; it was left untouched.")
     raw = migrate(raw, source)
