@@ -209,6 +209,47 @@ class Campaign:
             raise InvalidInput(str(exc.args[0])) from None
         return Project.open(self._root / spec.project, read_only=read_only)
 
+    # ------------------------------------------------------------------ packaging and posting
+    def package(self, presets: Sequence[str] | str, name: str = "ad", *,
+                variants: Sequence[str] | None = None,
+                accept: bool | Sequence[str] = ()) -> pd.DataFrame:
+        """Distribution packages for every finished variant (`p.package` in each): one row
+        per variant and preset; a variant that cannot be packaged says why on its row.
+
+        >>> c.package(["tiktok", "reels", "shorts"], accept=True)  # doctest: +SKIP
+        """
+        from nbvideo.campaign.publishing import package_variants
+
+        return package_variants(self, presets, name, variants=variants, accept=accept)
+
+    def publish(self, platform: str, when: Any = None, *, package: str | None = None,
+                stagger: Any = None, variants: Sequence[str] | None = None,
+                again: bool = False) -> pd.DataFrame:
+        """Post every finished variant's package to `platform` now, or schedule them from
+        `when`, the i-th variant `i * stagger` later (`nbvideo publish --due CAMPAIGN` posts
+        them when due, `nv.calendar(CAMPAIGN)` lists them). Each is the variant project's own
+        `p.publish`: checked, resumable, never posted twice. One row per variant.
+
+        >>> c.publish("tiktok", "2026-12-24T09:00+01:00", stagger=timedelta(hours=1))  # doctest: +SKIP
+        """
+        from nbvideo.campaign.publishing import publish_variants
+
+        return publish_variants(self, platform, when, package=package, stagger=stagger,
+                                variants=variants, again=again)
+
+    @property
+    def posts(self) -> pd.DataFrame:
+        """Every variant's posts (column `variant` first), oldest first."""
+        from nbvideo.deliver.publish import posts_table
+
+        frames = [posts_table(self._root / s.project).assign(variant=s.id)
+                  for s in self._state.variants if (self._root / s.project).is_dir()]
+        frames = [f for f in frames if len(f)]
+        if not frames:
+            return posts_table(self._root).assign(variant="")
+        out = pd.concat(frames, ignore_index=True)
+        return out[["variant", *[c for c in out.columns if c != "variant"]]]
+
     # ------------------------------------------------------------------ costs and sharing
     @property
     def costs(self) -> pd.DataFrame:
@@ -306,6 +347,10 @@ def variants(project: Project, markets: Sequence[Any] | Mapping[str, Any] | None
                               hooks=hooks, durations=durations, aspects=aspects, model=model,
                               policy=policy, fit=fit, export_name=name,
                               budget_usd=_planning_budget(root, budget_usd))
+    finishing, files = plan.finishing_files(project)
+    if finishing is not None:  # every variant is finished as the base project is
+        stashed = plan.stash_files(files, root) or None
+        specs = [s.model_copy(update={"finishing": finishing, "files": stashed}) for s in specs]
     return Campaign._create(root, root.name, specs, budget_usd, str(project.path))
 
 

@@ -4,6 +4,7 @@
     <campaign>/budget.json        the shared budget (pipeline/shared_budget.py)
     <campaign>/ledger.jsonl       planner calls made for the campaign as a whole
     <campaign>/.shared/           the content-addressed asset store (pipeline/shared.py)
+    <campaign>/finishing/<sha256> the base project's music, brand kit and logo files
     <campaign>/variants/<id>/     one ordinary nbvideo project per variant
 
 A variant's spec holds everything its worker needs (brief, answers, the planned scenes with the
@@ -16,19 +17,32 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from nbvideo.errors import ProjectCorrupt
 from nbvideo.model.checked import Checked
-from nbvideo.model.state import Aspect, Beat, Brief, Fit, Question, Scene, Timeline, utcnow
+from nbvideo.model.state import (
+    Aspect,
+    Beat,
+    Brief,
+    Finishing,
+    Fit,
+    Question,
+    Scene,
+    Timeline,
+    utcnow,
+)
 from nbvideo.model.vocabulary import DEFAULT_POLICY
 from nbvideo.runtime.context import canonical
 from nbvideo.store.folder import atomic_write_bytes
 
 CAMPAIGN_FILE = "campaign.json"
+FINISHING_DIR = "finishing"  # the base project's finishing files, by sha256
+_SHA = re.compile(r"^[0-9a-f]{64}$")
 SCHEMA_VERSION = 1
 Status = Literal["pending", "done", "failed", "refused"]
 
@@ -74,10 +88,30 @@ class VariantSpec(_Model):
                         "the project's default. A saved spec keeps the policy it was saved with.")
     export_name: str = "ad"
     fit: Fit = "crop"
+    finishing: Finishing | None = Field(None, description="The base project's finishing "
+                                        "(voice, music, brand, captions); None: none set.")
+    files: dict[str, str] | None = Field(None, description="Files of the base project its "
+                                         "finishing names (music, brand kit, logo): path in "
+                                         "the project -> sha256, kept under finishing/.")
+
+    @field_validator("files")
+    @classmethod
+    def _files(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        for rel, sha in (v or {}).items():
+            parts = PurePosixPath(rel).parts
+            if (not parts or rel.startswith("/") or ".." in parts or "\\" in rel
+                    or "\x00" in rel or ":" in rel):
+                raise ValueError(f"files: {rel!r} must be a path inside the project")
+            if not _SHA.match(sha):
+                raise ValueError(f"files: {rel!r} must map to a sha256, got {sha!r}")
+        return v
 
     def digest(self) -> str:
-        """Hash of the recipe: a result for another digest is out of date."""
-        return hashlib.sha256(canonical(self.model_dump(mode="json")).encode()).hexdigest()[:16]
+        """Hash of the recipe: a result for another digest is out of date. Fields a spec
+        made before they existed does not set are left out, so its digest stays the same."""
+        later = {k for k in ("finishing", "files") if getattr(self, k) is None}
+        doc = self.model_dump(mode="json", exclude=later)
+        return hashlib.sha256(canonical(doc).encode()).hexdigest()[:16]
 
 
 class VariantResult(_Model):

@@ -11,6 +11,7 @@ made for the campaign are logged in its own ledger.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import time
@@ -22,13 +23,13 @@ import pandas as pd
 from pydantic import ValidationError
 from slugify import slugify
 
-from nbvideo.campaign.models import Market, VariantSpec
+from nbvideo.campaign.models import FINISHING_DIR, Market, VariantSpec
 from nbvideo.errors import BudgetExceeded, InvalidInput, from_validation, quote
 from nbvideo.keys import redact
 from nbvideo.model.brief_facts import PRIORITY
 from nbvideo.model.brief_length import stated_duration
 from nbvideo.model.look import palette_for
-from nbvideo.model.state import Brief, Question, Scene, Timeline
+from nbvideo.model.state import Brief, Finishing, Question, Scene, Timeline
 from nbvideo.model.vocabulary import DEFAULT_POLICY
 from nbvideo.plan.questions import effective_answers, planner_estimate
 from nbvideo.plan.scenes import validated_scene
@@ -38,6 +39,8 @@ from nbvideo.providers.base import PlanContext, Planner, ProviderError, Usage
 from nbvideo.runtime.budget import Budget, gate
 from nbvideo.runtime.jobs import run_sync
 from nbvideo.runtime.shared_budget import SharedBudget
+from nbvideo.store.confine import confined_file
+from nbvideo.store.folder import atomic_write_bytes
 from nbvideo.store.ledger import Ledger, LedgerEntry
 
 if TYPE_CHECKING:
@@ -53,6 +56,48 @@ def _brief(base: dict[str, Any], **changes: Any) -> Brief:
                                                 if v is not None}})
     except ValidationError as exc:
         raise from_validation(exc) from None
+
+
+def finishing_files(p: Project) -> tuple[Finishing | None, dict[str, Path]]:
+    """The base project's finishing (None when it has set none) and the files in the project
+    it names: a music file, a brand kit file and that kit's logo. Every variant gets them, so
+    a campaign made from a finished ad keeps its voice, music and brand."""
+    st = p.state
+    if st.finishing == Finishing():
+        return None, {}
+    f = st.finishing
+    root = p.path.resolve()
+    paths: list[Path] = []
+    if f.music not in ("bed", "none"):
+        paths.append(confined_file(f.music, field="finishing.music",
+                                   roots=[("the project folder", root)]))
+    kit = p.runtime.brand_kit()
+    if kit is not None:  # a kit file in the project, with its logo and fonts beside it
+        paths += [kit.font_path(r) for r in ("headline", "body", "caption")]
+        logo = kit.logo_path()
+        if logo is not None:
+            paths.append(logo)
+        if f.brand and (f.brand.lower().endswith(".json") or "/" in f.brand):
+            paths.append(confined_file(f.brand, field="finishing.brand",
+                                       roots=[("the project folder", root)]))
+    files = {q.resolve().relative_to(root).as_posix(): q.resolve() for q in paths
+             if q.resolve().is_relative_to(root)}  # a bundled kit's files are everywhere
+    return f.model_copy(deep=True), files
+
+
+def stash_files(files: Mapping[str, Path], root: Path) -> dict[str, str]:
+    """Copy the finishing files into the campaign (finishing/<sha256>), where every worker
+    reads them; returns path in the project -> sha256."""
+    out: dict[str, str] = {}
+    for rel, src in files.items():
+        data = src.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        dest = root / FINISHING_DIR / sha
+        if not dest.is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(dest, data)
+        out[rel] = sha
+    return out
 
 
 def strip(scene: Scene) -> Scene:

@@ -9,13 +9,14 @@ request key, takes, ledger, exports) is the project's own machinery.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import time
 from pathlib import Path
 
-from nbvideo.campaign.models import VariantResult, VariantSpec
-from nbvideo.errors import InvalidInput
+from nbvideo.campaign.models import FINISHING_DIR, VariantResult, VariantSpec
+from nbvideo.errors import InvalidInput, ProjectCorrupt
 from nbvideo.keys import redact
 from nbvideo.model.state import utcnow
 from nbvideo.runtime.budget import BudgetExceeded
@@ -48,7 +49,7 @@ def refused(exc: BaseException) -> BudgetExceeded | None:
     return None
 
 
-def adopt(rt: Runtime, spec: VariantSpec) -> None:
+def adopt(rt: Runtime, spec: VariantSpec, campaign: Path) -> None:
     """Make the project's brief, answers and storyboard the spec's, keeping every take.
 
     A scene already in the project (same id) keeps its takes, so what is still current is
@@ -74,7 +75,24 @@ def adopt(rt: Runtime, spec: VariantSpec) -> None:
         st.structure = spec.structure
         st.scenes = scenes
         st.timeline = spec.timeline.model_copy(deep=True)
+        if spec.finishing is not None:
+            _place_files(campaign, rt.store.root, spec)
+            st.finishing = spec.finishing.model_copy(deep=True)
         rt.save()
+
+
+def _place_files(campaign: Path, project: Path, spec: VariantSpec) -> None:
+    """The base project's finishing files (music, brand kit, logo) into this variant's
+    project, from the campaign's finishing/ folder, each checked against its sha256."""
+    for rel, sha in (spec.files or {}).items():
+        data = (campaign / FINISHING_DIR / sha).read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise ProjectCorrupt(f"{campaign / FINISHING_DIR / sha} changed since the campaign "
+                                 "was made; make the campaign again from its base project")
+        dest = project / rel
+        if not dest.is_file() or dest.read_bytes() != data:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(dest, data)
 
 
 def _count(entries: list[LedgerEntry], phase: str) -> tuple[int, int]:
@@ -121,7 +139,7 @@ def run_variant(spec_json: str, root: str) -> VariantResult:
             rt.share(SharedAssets(folder), [SharedBudget.at(folder)],
                      spec.provider_options or None)
             before = len(rt.ledger.entries())
-            adopt(rt, spec)
+            adopt(rt, spec, folder)
             p.storyboard()
             p.generate_clips(model=spec.model, policy=spec.policy).wait()
             exports = p.export(spec.export_name, formats=[spec.aspect], fit=spec.fit,
