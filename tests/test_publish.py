@@ -294,3 +294,17 @@ def test_a_real_package_goes_up_whole(rendered: nv.Project, platform: Path) -> N
     assert sent == (rendered.path / post.video).read_bytes()
     fields = json.loads(next((platform / "videos").glob("*/video.json")).read_text())["fields"]
     assert fields["caption"].endswith("#Footwear") or "#" in fields["caption"]
+
+
+def test_a_post_without_its_token_keeps_its_place_and_says_why(
+        project: nv.Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No token yet: nothing is sent, the post stays to go (setting the token and publishing
+    again sends it, once) and the calendar says why it has not gone."""
+    monkeypatch.delenv("NBVIDEO_TIKTOK_TOKEN", raising=False)
+    monkeypatch.setattr("nbvideo.keys._keyring", lambda _vendor: None)  # no OS keyring
+    name = write_package(project.path)
+    with pytest.raises(nv.NbvideoError, match="NBVIDEO_TIKTOK_TOKEN"):
+        project.publish("tiktok", name)
+    row = project.posts.iloc[0]
+    assert row["status"] == "scheduled" and "NBVIDEO_TIKTOK_TOKEN" in row["error"]
+    assert PostStore(project.path).load(row["post"]).events[-1].note.startswith("not sent:")

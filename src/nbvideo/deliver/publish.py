@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 
 from nbvideo.deliver.package import FORMS, PackageCheckFailed, check_metadata
 from nbvideo.deliver.platforms import Publisher, PublishFailed, Remote, publisher_for
-from nbvideo.errors import InvalidInput, quote
+from nbvideo.errors import InvalidInput, NbvideoError, quote
 from nbvideo.model.posts import FINAL, PLATFORMS, Post, new_post_id
 from nbvideo.model.state import Metadata
 from nbvideo.runtime.jobs import run_sync
@@ -275,6 +275,11 @@ def send(root: Path, post_id: str, *, publisher: Publisher | None = None,
             raise PublishFailed(f"{exc}; the upload stopped at {at}: publish again to resume "
                                 f"it (post {post.id})", transient=True) from None
         post.step("failed", str(exc))
+        raise
+    except NbvideoError as exc:  # no token yet, say: kept as it was, with the reason
+        if post.status not in FINAL:
+            post.error = str(exc)
+            post.note(f"not sent: {exc}")
         raise
     finally:
         store.release(post)
