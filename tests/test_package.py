@@ -110,7 +110,7 @@ def test_platform_limits_are_checked_before_anything_renders(rendered: nv.Projec
     with pytest.raises(nv.InvalidInput, match="presets: vimeo not known; choose from"):
         p.package(["vimeo"])
     p.set_metadata(description="d" * 2190)
-    with pytest.raises(PackageCheckFailed, match=r"TikTok: caption .* is 22\d\d characters"):
+    with pytest.raises(PackageCheckFailed, match=r"TikTok: caption .* is 22\d\d UTF-16 units"):
         p.package("tiktok")
 
 
@@ -122,3 +122,14 @@ def test_a_video_over_the_platform_limit_is_not_packaged(rendered: nv.Project,
         rendered.package("web", accept=True)
     assert rendered.exports  # the export itself stands
     assert not any((rendered.path / "packages").glob("ad-web*"))
+
+
+def test_tiktok_counts_its_caption_in_utf16_units_as_it_says_instagram_in_characters() -> None:
+    from nbvideo.deliver.package import check_metadata
+    from nbvideo.model.state import Metadata
+
+    meta = Metadata(title="Trail shoe", description="👟" * 1150)  # 1150 chars, 2300 units
+    assert any("TikTok: caption" in m and "UTF-16 units" in m
+               for m in check_metadata(meta, "tiktok"))
+    assert check_metadata(meta, "reels") == []
+    assert check_metadata(Metadata(title="Trail", description="é" * 2000), "tiktok") == []

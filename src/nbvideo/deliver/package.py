@@ -47,6 +47,7 @@ class UploadForm(BaseModel):
     title_required: bool = False
     description_max_bytes: int | None = None
     caption_max: int | None = None  # one text field holding title, text and hashtags
+    caption_utf16: bool = False  # the limit counts UTF-16 code units (TikTok's "runes")
     hashtags_max: int | None = None
     tags_max_chars: int | None = None
     forbidden: str = ""
@@ -58,13 +59,21 @@ FORMS: dict[str, UploadForm] = {
     "youtube": UploadForm(label="YouTube", title_max=100, title_required=True,
                           description_max_bytes=5000, hashtags_max=60, tags_max_chars=500,
                           forbidden="<>", poster_max_bytes=2 * MB, video_max_bytes=256 * GB),
-    "tiktok": UploadForm(label="TikTok", caption_max=2200, video_max_bytes=4 * GB),
+    # TikTok counts the caption (post_info.title) in UTF-16 runes: developers.tiktok.com/doc/
+    # content-posting-api-reference-direct-post
+    "tiktok": UploadForm(label="TikTok", caption_max=2200, caption_utf16=True,
+                         video_max_bytes=4 * GB),
     "reels": UploadForm(label="Instagram Reels", caption_max=2200, hashtags_max=30,
                         poster_max_bytes=8 * MB, video_max_bytes=300 * MB),
     "web": UploadForm(label="Web MP4", video_max_bytes=100 * GB),
 }
 FORMS["shorts"] = FORMS["youtube"].model_copy(update={"label": "YouTube Shorts"})
 FORMS["instagram-feed"] = FORMS["reels"].model_copy(update={"label": "Instagram feed"})
+
+
+def caption_length(form: UploadForm, text: str) -> int:
+    """The caption's length as the platform counts it."""
+    return len(text.encode("utf-16-le")) // 2 if form.caption_utf16 else len(text)
 
 
 class PackageCheckFailed(InvalidInput):
@@ -127,10 +136,11 @@ def check_metadata(meta: Metadata, preset: str) -> list[str]:
         if size > form.description_max_bytes:
             problems.append(f"{form.label}: description (with call to action and hashtags) is "
                             f"{size} bytes; the limit is {form.description_max_bytes}")
-    if form.caption_max is not None and len(caption(meta)) > form.caption_max:
+    if form.caption_max is not None and caption_length(form, caption(meta)) > form.caption_max:
+        units = "UTF-16 units (an emoji is two)" if form.caption_utf16 else "characters"
         problems.append(f"{form.label}: caption (title, description, call to action, link and "
-                        f"hashtags) is {len(caption(meta))} characters; the limit is "
-                        f"{form.caption_max}")
+                        f"hashtags) is {caption_length(form, caption(meta))} {units}; the "
+                        f"limit is {form.caption_max}")
     if form.hashtags_max is not None and len(meta.hashtags) > form.hashtags_max:
         problems.append(f"{form.label}: hashtags: {len(meta.hashtags)} given; the limit is "
                         f"{form.hashtags_max}")
