@@ -90,6 +90,8 @@ def test_bad_metadata_names_the_field_and_keeps_what_was_saved(rendered: nv.Proj
         p.set_metadata(hashtags=["two words"])
     with pytest.raises(nv.InvalidInput, match="set_metadata: colour"):
         p.set_metadata(colour="red")
+    with pytest.raises(nv.InvalidInput, match="set_metadata: language"):
+        p.set_metadata(language="German")
     assert p.metadata.title == "Kept"
     assert json.loads((p.path / "project.json").read_text())["metadata"]["title"] == "Kept"
 

@@ -24,7 +24,8 @@ CHUNK = 256 * 1024
 MARKER = "ya29.MARKER-7f3c9e1d-never-written"
 
 
-def write_package(root: Path, *, size: int = 4 * CHUNK + 1000) -> str:
+def write_package(root: Path, *, size: int = 4 * CHUNK + 1000, language: str | None = None
+                  ) -> str:
     """A YouTube package as p.package writes it: video, poster, captions, metadata.json."""
     name = "ad-youtube"
     folder = root / "packages" / name
@@ -38,6 +39,8 @@ def write_package(root: Path, *, size: int = 4 * CHUNK + 1000) -> str:
               "#running", "tags": ["trail", "running"], "privacy_status": "private",
               "made_for_kids": None, "thumbnail": "poster.jpg", "captions": "captions.srt",
               "video": f"{name}.mp4"}
+    if language is not None:  # packages made before Metadata.language have none
+        fields["language"] = language
     doc = {"platform": "youtube", "preset": "youtube", "fields": fields, "metadata": meta,
            "files": {"video": f"{name}.mp4", "poster": "poster.jpg",
                      "captions_srt": "captions.srt"},
@@ -107,6 +110,14 @@ def test_a_package_goes_up_whole_with_its_fields_thumbnail_and_captions(
     assert "thumbnail set from poster.jpg" in notes and "captions added from captions.srt" in notes
     assert project.publish("youtube", name).id == post.id and youtube.inserts == 1
     never_written(project, caplog)
+
+
+def test_the_ads_language_is_the_videos_and_the_captions(project: nv.Project,
+                                                         youtube: YouTubeDouble) -> None:
+    project.publish("youtube", write_package(project.path, language="de"))
+    (video,) = youtube.videos.values()
+    assert video["snippet"]["defaultLanguage"] == video["snippet"]["defaultAudioLanguage"] == "de"
+    assert video["captions"][0]["snippet"]["language"] == "de"
 
 
 def test_a_dropped_connection_resumes_in_the_same_session(

@@ -165,7 +165,8 @@ def form_fields(meta: Metadata, preset: str, record: ExportRecord, files: dict[s
         return {"title": meta.title, "description": youtube_description(meta),
                 "tags": [t.lstrip("#") for t in meta.hashtags], "privacy_status": "private",
                 "made_for_kids": None, "thumbnail": files.get("poster"),
-                "captions": files.get("captions_srt"), "video": files["video"]}
+                "captions": files.get("captions_srt"), "language": meta.language,
+                "video": files["video"]}
     if preset == "tiktok":
         return {"caption": caption(meta), "video_cover_timestamp_ms": cover_ms,
                 "video": files["video"]}

@@ -437,6 +437,9 @@ class Metadata(Model):
         default_factory=list, max_length=100, description="Words without spaces; '#' optional.")
     cta: str = Field("", max_length=80, description="Call to action, e.g. 'Shop now'.")
     link: str = Field("", max_length=500, pattern=r"^(https?://\S+)?$")
+    language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$",
+                          description="The ad's language as a BCP-47 tag ('en', 'de', "
+                          "'pt-BR'): YouTube's video and caption language.")
 
     @field_validator("hashtags")
     @classmethod

@@ -241,6 +241,8 @@ class YouTubePublisher(Publisher):
                                    "description": str(f.get("description") or "")}
         if f.get("tags"):
             snippet["tags"] = [str(t) for t in f["tags"]]
+        if f.get("language"):  # the title's and the speech's language (videos#snippet)
+            snippet["defaultLanguage"] = snippet["defaultAudioLanguage"] = str(f["language"])
         status: dict[str, Any] = {"privacyStatus": str(f.get("privacy_status") or "private")}
         if f.get("made_for_kids") is not None:
             status["selfDeclaredMadeForKids"] = bool(f["made_for_kids"])
@@ -360,7 +362,8 @@ class YouTubePublisher(Publisher):
                 media.stream().close()
         srt = folder / str(post.fields.get("captions") or "captions.srt")
         if srt.is_file():
-            body = {"snippet": {"videoId": vid, "language": "en", "name": "English"}}
+            lang = str(post.fields.get("language") or "en")  # packages before it: English
+            body = {"snippet": {"videoId": vid, "language": lang, "name": f"Captions ({lang})"}}
             media = MediaFileUpload(str(srt), mimetype="application/octet-stream")
             try:
                 await self._call(api.captions().insert(part="snippet", body=body,
