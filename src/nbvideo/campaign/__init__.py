@@ -324,16 +324,14 @@ class Campaign:
                                 {s.seed for s in self._state.variants}, aspect)
         root = slug_path(path if path is not None
                          else self._root.parent / f"{self._root.name}-{vid}-{vary}")
-        if root == self._root or root.exists():
-            raise CampaignExists(f"{root} already exists; more_like() makes a new campaign and "
-                                 f"never writes into an existing folder: pass path= a new one "
-                                 f"(nothing was changed)")
         from nbvideo.campaign import plan
 
         plan.check_unique(specs, root)
         try:
-            root.mkdir(parents=True)
-        except FileExistsError:  # made by someone else since the check
+            if root == self._root:
+                raise FileExistsError(root)
+            root.mkdir(parents=True)  # claims the folder: one that exists is never written to
+        except FileExistsError:
             raise CampaignExists(f"{root} already exists; more_like() makes a new campaign and "
                                  f"never writes into an existing folder: pass path= a new one "
                                  f"(nothing was changed)") from None
