@@ -201,7 +201,10 @@ def won(c: nv.Campaign, i: int = 1) -> Winner:
 
 
 def test_more_like_keeps_the_winner_varies_the_end_card_and_reuses_its_assets(
-        camp: nv.Campaign) -> None:
+        tmp_path: Path) -> None:
+    p = nv.Project.open(tmp_path / "shoe", brief=BRIEF, **TINY)
+    camp = nv.variants(p, hooks=HOOKS[:2], path=tmp_path / "camp")  # two: a quick run
+    p.close()
     assert (camp.run(cluster="inline", progress=False)["status"] == "done").all()
     w = won(camp)
     src = camp._state.spec(w.variant)
@@ -300,3 +303,22 @@ def test_more_like_refuses_an_existing_folder_and_bad_asks_without_writing(
     assert sorted(x.name for x in tmp_path.iterdir()) == sorted([*listing, "other", "shoe2"])
     json.loads((camp.path / "campaign.json").read_text())  # the source is untouched
     assert camp.origin is None
+
+
+def test_a_follow_up_of_an_undecided_leader_says_so_and_lines_are_checked(
+        camp: nv.Campaign) -> None:
+    a, b, _ = ids(camp)
+    early = camp.winner("ctr", data=posts([{"variant": a, "clicks": 3, "impressions": 90},
+                                           {"variant": b, "clicks": 4, "impressions": 90}]))
+    assert not early.decided
+    with pytest.raises(InvalidInput, match="end-card line .*: "):
+        camp.more_like(early, values=["Shop now " * 30])  # past what a scene's text holds
+    nxt = camp.more_like(early, values=["Get yours", "Try it today"])
+    assert nxt.origin is not None and nxt.origin.decided is False
+    assert "(not decided)" in repr(nxt)
+    assert [s.scenes[-1].on_screen_text for s in nxt._state.variants] == ["Get yours",
+                                                                          "Try it today"]
+    assert [s.answers.get("cta") for s in nxt._state.variants] == ["Get yours", "Try it today"]
+    no_dates = posts([{"variant": a, "views": 100}]).drop(columns=["posted_at", "fetched_at"])
+    with pytest.raises(NoPerformanceData, match="views, posted_at and fetched_at"):
+        camp.winner("views_per_day", data=no_dates)

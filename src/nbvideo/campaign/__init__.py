@@ -398,7 +398,7 @@ class Campaign:
         came = ""
         if o is not None:
             why = (f", {o.metric} {percent(o.confidence)}" if o.metric and o.confidence is not None
-                   else ", picked by hand")
+                   else ", picked by hand") + (" (not decided)" if o.decided is False else "")
             came = f", more like {Path(o.campaign).name}/{o.variant}{why}, varying {o.vary}"
         return (f"<nbvideo.Campaign {self.name!r}: {len(self._state.variants)} variants "
                 f"({said}){came}>")

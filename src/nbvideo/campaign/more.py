@@ -25,10 +25,11 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from nbvideo.campaign.models import Market, VariantSpec
+from nbvideo.campaign.models import VariantSpec
 from nbvideo.campaign.plan import apply_edits, parse_markets, variant_id
 from nbvideo.errors import InvalidInput, quote
 from nbvideo.model.state import Scene
+from nbvideo.plan.scenes import validated_scene
 from nbvideo.plan.storyboard import scene_seed
 
 Axis = Literal["cta", "seed", "market"]
@@ -40,10 +41,15 @@ def _norm(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
+def _end_index(scenes: Sequence[Scene]) -> int:
+    """The end card: the last call-to-action scene, else the last scene (as markets do)."""
+    idx = [i for i, s in enumerate(scenes) if s.beat == "call-to-action"]
+    return idx[-1] if idx else len(scenes) - 1
+
+
 def end_card(spec: VariantSpec) -> str:
-    """The on-screen text of the winner's call to action (its last such scene, else the last)."""
-    idx = [i for i, s in enumerate(spec.scenes) if s.beat == "call-to-action"]
-    return spec.scenes[idx[-1] if idx else -1].on_screen_text or ""
+    """The on-screen text of the variant's end card."""
+    return spec.scenes[_end_index(spec.scenes)].on_screen_text or ""
 
 
 def planner_ctas(spec: VariantSpec) -> list[str]:
@@ -107,8 +113,13 @@ def specs_like(w: VariantSpec, vary: str, n: int | None, values: Any,
         lines = lines[:k]
         if len({_norm(x) for x in lines}) != len(lines):
             raise InvalidInput(f"end-card lines repeat: {lines}; every variant needs its own")
+        end = _end_index(base.scenes)
         for i, line in enumerate(lines, 1):
-            scenes = apply_edits(base.scenes, fps, None, Market(name=f"cta{i}", cta=line))
+            scenes = [sc.model_copy(deep=True) for sc in base.scenes]
+            try:
+                scenes[end] = validated_scene(scenes[end], {"on_screen_text": line}, fps)
+            except InvalidInput as exc:
+                raise InvalidInput(f"end-card line {quote(line)}: {exc}") from None
             answers = dict(base.answers)
             if "cta" in answers or any(q.id == "cta" for q in base.questions):
                 answers["cta"] = line

@@ -193,8 +193,9 @@ def _rows(df: pd.DataFrame, metric: str,
                          if metric == "avg_view_s" else 1.0)
         keep = out["value"].notna() & out["n"].notna() & (out["n"] > 0)
         return out[keep], "views"
-    posted = pd.to_datetime(df.get("posted_at"), utc=True, errors="coerce")
-    fetched = pd.to_datetime(df.get("fetched_at"), utc=True, errors="coerce")
+    posted, fetched = (pd.to_datetime(df[c], utc=True, errors="coerce") if c in df else
+                       pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns, UTC]")
+                       for c in ("posted_at", "fetched_at"))
     out["days"] = (fetched - posted).dt.total_seconds() / 86400
     keep = out["n"].notna() & out["days"].notna() & (out["days"] > 0)
     return out[keep], "views"
