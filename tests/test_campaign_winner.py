@@ -322,3 +322,28 @@ def test_a_follow_up_of_an_undecided_leader_says_so_and_lines_are_checked(
     no_dates = posts([{"variant": a, "views": 100}]).drop(columns=["posted_at", "fetched_at"])
     with pytest.raises(NoPerformanceData, match="views, posted_at and fetched_at"):
         camp.winner("views_per_day", data=no_dates)
+
+
+def test_between_equal_variants_a_false_winner_is_rare_and_retention_errs_careful() -> None:
+    """The stated confidence means what it says: with two equal variants, either can reach
+    95% by chance (about 1 time in 10, 5% each way); the retention bound only understates."""
+    from types import SimpleNamespace
+
+    from nbvideo.campaign.winner import judge
+
+    rng = np.random.default_rng(1)
+    specs = [SimpleNamespace(id=v, hook=None, market=None, duration_s=5.0) for v in ("a", "b")]
+    ctr = ret = 0
+    runs = 100
+    for _ in range(runs):
+        clicks = posts([{"variant": v, "clicks": k, "impressions": 5_000}
+                        for v, k in zip("ab", rng.binomial(5_000, 0.03, 2), strict=True)])
+        ctr += judge(clicks, specs, campaign="x", metric="ctr", platform=None, min_views=0,
+                     threshold=0.95, draws=1_000, seed=0).decided
+        watched = [rng.beta(0.8, 1.2, 300).mean() for _ in "ab"]  # true mean 0.4 for both
+        views = posts([{"variant": v, "views": 300, "retention": r}
+                       for v, r in zip("ab", watched, strict=True)])
+        ret += judge(views, specs, campaign="x", metric="retention", platform=None,
+                     min_views=0, threshold=0.95, draws=1_000, seed=0).decided
+    assert 0.02 <= ctr / runs <= 0.17
+    assert ret <= ctr
