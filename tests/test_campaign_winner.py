@@ -110,8 +110,8 @@ def test_posts_add_up_across_platforms_or_one_platform_is_compared(camp: nv.Camp
     assert both.variant == a and both.value == pytest.approx(0.03)
     row = both.table.set_index("variant").loc[a]
     assert (row["posts"], row["platforms"], row["n"]) == (2, ["tiktok", "youtube"], 20_000)
-    yt = camp.winner("ctr", data=data, platform="youtube")
-    assert yt.variant == b and yt.platform == "youtube" and yt.decided
+    yt = camp.winner("ctr", data=data, platform="YouTube")
+    assert yt.variant == b and yt.platform == "YouTube" and yt.decided
     with pytest.raises(InvalidInput, match="platform='instagram' has no posts of this "
                                            "campaign; its posts are on: tiktok, youtube"):
         camp.winner("ctr", data=data, platform="instagram")

@@ -221,7 +221,8 @@ def judge(data: pd.DataFrame, specs: Sequence[Any], *, campaign: str, metric: st
     df = data[data["variant"].astype(str).isin(ids)]
     if platform is not None:
         have = sorted(df["platform"].dropna().astype(str).unique()) if "platform" in df else []
-        df = df[df["platform"].astype(str) == platform] if "platform" in df else df.iloc[:0]
+        df = (df[df["platform"].astype(str).str.lower() == platform.lower()]
+              if "platform" in df else df.iloc[:0])
         if df.empty:
             raise InvalidInput(f"platform={platform!r} has no posts of this campaign; its "
                                f"posts are on: {', '.join(have) or 'none'}")
