@@ -263,6 +263,21 @@ def test_more_like_by_seed_or_market_changes_only_that(camp: nv.Campaign) -> Non
     got = {s.market: s.scenes[-1].on_screen_text for s in de._state.variants}
     assert got == {"DE": "Jetzt kaufen", "FR": "Achetez"}
     assert all(s.scenes[0] == src.scenes[0] for s in de._state.variants)
+    plan = [sc.beat for sc in src.scenes]
+    beat = plan[1]  # a scene after the hook
+    copy = camp.more_like(b, vary="copy",
+                          values=[{beat: "Dry all day"}, {beat: "Grip on wet rock"}])
+    for s, text in zip(copy._state.variants, ["Dry all day", "Grip on wet rock"], strict=True):
+        assert s.scenes[1].on_screen_text == text
+        assert s.scenes[0] == src.scenes[0] and s.scenes[2:] == src.scenes[2:]
+    assert copy.origin is not None and copy.origin.values == [f"{beat}: Dry all day",
+                                                              f"{beat}: Grip on wet rock"]
+    with pytest.raises(InvalidInput, match="vary='copy' keeps the hook that won"):
+        camp.more_like(b, vary="copy", values=[{"hook": "Soggy socks?"}])
+    missing = next(x for x in ("proof", "offer", "problem", "benefit", "product")
+                   if x not in plan)
+    with pytest.raises(InvalidInput, match=f"copy 1: the winner's plan has no {missing} scene"):
+        camp.more_like(b, vary="copy", values=[{missing: "x"}])
     square = camp.more_like(b, n=1, aspect="1:1", values=["Get yours"])
     assert [(s.aspect, s.brief.aspect) for s in square._state.variants] == [("1:1", "1:1")]
 
@@ -285,7 +300,7 @@ def test_more_like_refuses_an_existing_folder_and_bad_asks_without_writing(
 
     listing = sorted(x.name for x in tmp_path.iterdir())
     with pytest.raises(InvalidInput, match="vary='hook' is not an axis more_like.. varies; "
-                                           "allowed: cta, seed, market"):
+                                           "allowed: cta, seed, copy, market"):
         camp.more_like(b, vary="hook")
     with pytest.raises(InvalidInput, match="no variant 'nope'; variants: "):
         camp.more_like("nope")

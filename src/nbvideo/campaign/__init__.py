@@ -280,7 +280,8 @@ class Campaign:
         The winning variant's recipe is kept whole (its hook scene untouched, the same
         structure, palette, providers, models, aspect and length); `vary` picks the axis:
         "cta" (default: the end card's line; `values` your lines, else the planner's other
-        choices), "seed" (new takes of every scene but the hook; `values` the seeds) or
+        choices), "seed" (new takes of every scene but the hook; `values` the seeds),
+        "copy" (`values` one {beat: text} dict per variant, the hook's beat excepted) or
         "market" (`values` markets as `nv.variants` takes them). The new campaign records
         where it came from (`origin`: source, variant, metric, confidence, axis) and its asset
         store starts with the source's files, so shared scenes are not paid again. It goes
@@ -296,8 +297,8 @@ class Campaign:
         Parameters
         ----------
         winner : a `Winner` from `winner()` of this campaign, or a variant id.
-        n : how many variants (default 3 for cta and seed, every market given for market).
-        vary : "cta", "seed" or "market".
+        n : how many variants (default 3 for cta and seed, else one per value given).
+        vary : "cta", "seed", "copy" or "market".
         values : what to try on that axis (see above).
         path : the new campaign's folder.
         aspect : another aspect for all of them (default the winner's).
@@ -343,7 +344,7 @@ class Campaign:
                           metric=w.metric if w else None, value=w.value if w else None,
                           confidence=w.confidence if w else None,
                           decided=w.decided if w else None, vary=vary,
-                          values=more.values_of(specs, vary)))
+                          values=more.values_of(specs, vary, spec)))
         _save(root, state)
         SharedAssets(root).seed_from(SharedAssets(self._root))
         return Campaign(root, state)

@@ -10,6 +10,8 @@ length. One axis changes per campaign, so the next comparison says what that axi
   lines are the ones you give, else the planner's other choices for its `cta` question.
 - ``"seed"``: new takes of every scene but the hook (new frame and clip seeds): fresh
   pictures of the same recipe, for when the winner's audience tires of it.
+- ``"copy"``: other on-screen lines for the scenes after the hook, one {beat: text} dict
+  per variant (the benefit, the offer, ...), which the planner offers no alternatives for.
 - ``"market"``: the winner in other markets (names, or name -> end-card text, or name ->
   {"cta": ..., "copy": {beat: text}}, as `nv.variants` takes them).
 
@@ -25,15 +27,17 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from nbvideo.campaign.models import VariantSpec
+from pydantic import ValidationError
+
+from nbvideo.campaign.models import Market, VariantSpec
 from nbvideo.campaign.plan import apply_edits, parse_markets, variant_id
-from nbvideo.errors import InvalidInput, quote
+from nbvideo.errors import InvalidInput, from_validation, quote
 from nbvideo.model.state import Scene
 from nbvideo.plan.scenes import validated_scene
 from nbvideo.plan.storyboard import scene_seed
 
-Axis = Literal["cta", "seed", "market"]
-AXES: tuple[str, ...] = ("cta", "seed", "market")
+Axis = Literal["cta", "seed", "copy", "market"]
+AXES: tuple[str, ...] = ("cta", "seed", "copy", "market")
 DEFAULT_N = 3
 
 
@@ -148,6 +152,27 @@ def specs_like(w: VariantSpec, vary: str, n: int | None, values: Any,
                 "frame_seed": scene_seed(seed, sc.id, "frame"),
                 "clip_seed": scene_seed(seed, sc.id, "clip")}) for i, sc in enumerate(base.scenes)]
             add(f"seed-{seed}", scenes, seed=seed)
+    elif vary == "copy":
+        rows = [values] if isinstance(values, dict) else list(values or [])
+        if not rows or not all(isinstance(r, dict) and r for r in rows):
+            raise InvalidInput(f"vary='copy' takes values=[{{beat: on-screen text}}, ...], one "
+                               f"dict per variant, e.g. [{{'benefit': 'Dry all day'}}]; got "
+                               f"{values!r}")
+        rows = rows[:_count(n, len(rows), "sets of copy", "give more values or a smaller n")]
+        beats = [sc.beat for sc in base.scenes]
+        for i, row in enumerate(rows, 1):
+            if "hook" in row:
+                raise InvalidInput("vary='copy' keeps the hook that won; to try other hooks, "
+                                   "make a campaign with nv.variants(hooks=[...])")
+            absent = sorted(set(row) - set(beats))
+            if absent:
+                raise InvalidInput(f"copy {i}: the winner's plan has no {', '.join(absent)} "
+                                   f"scene; its beats: {', '.join(dict.fromkeys(beats))}")
+            try:
+                m = Market(name=f"copy{i}", copy=row)
+            except ValidationError as exc:
+                raise from_validation(exc, prefix=f"copy {i}: ") from None
+            add(f"copy{i}", apply_edits(base.scenes, fps, None, m))
     else:
         if values is None:
             raise InvalidInput("vary='market' needs values= the markets, e.g. {'DE': 'Jetzt "
@@ -166,11 +191,15 @@ def _hook_index(scenes: Sequence[Scene]) -> int:
     return idx[0] if idx else 0
 
 
-def values_of(specs: Sequence[VariantSpec], vary: str) -> list[str]:
+def values_of(specs: Sequence[VariantSpec], vary: str, winner: VariantSpec) -> list[str]:
     """What each new variant tries, for the campaign's provenance line."""
     if vary == "cta":
         return [end_card(s) for s in specs]
     if vary == "seed":
         return [str(s.seed) for s in specs]
+    if vary == "copy":
+        return ["; ".join(f"{a.beat}: {a.on_screen_text}" for a, b in
+                          zip(s.scenes, winner.scenes, strict=True)
+                          if a.on_screen_text != b.on_screen_text) for s in specs]
     return [s.market or "" for s in specs]
 
