@@ -108,6 +108,12 @@ def test_variants_keep_the_base_projects_music_file_and_brand_kit(tmp_path: Path
         assert (p.path / "assets/music/song.wav").read_bytes() == song.read_bytes()
         assert (p.path / "kits/lumen-logo.png").is_file()
         assert probe(p.path / c.results.set_index("variant").loc[v, "exports"][0]).has_audio
+    # a follow-up campaign keeps them too (more_like copies what its specs name)
+    nxt = c.more_like(c.results["variant"][0], n=1, values=["Get yours"])
+    assert (nxt.run(cluster="inline", progress=False)["status"] == "done").all()
+    p = nxt.project(nxt.results["variant"][0], read_only=True)
+    assert (p.path / "assets/music/song.wav").read_bytes() == song.read_bytes()
+    assert probe(p.path / nxt.results["exports"][0][0]).has_audio
 
 
 def test_a_spec_without_finishing_keeps_the_digest_it_had() -> None:

@@ -8,6 +8,8 @@
 >>> c.estimate()      # what it would cost, shared scenes counted once  # doctest: +SKIP
 >>> c.run()           # LocalCluster; or cluster="tcp://scheduler:8786"  # doctest: +SKIP
 >>> c.results         # variant, status, project, exports, cost, error  # doctest: +SKIP
+>>> w = c.winner("ctr")  # after posting: the best variant, with its probability  # doctest: +SKIP
+>>> c.more_like(w, n=3)  # a follow-up campaign keeping its hook and look  # doctest: +SKIP
 
 Each variant is an ordinary project under ``<campaign>/variants/``. The projects share a
 content-addressed asset store, so a frame or clip that several variants need is made (and
@@ -26,9 +28,16 @@ import filelock
 import pandas as pd
 from typing_extensions import deprecated
 
-from nbvideo.campaign.models import CampaignState, Market, VariantResult, VariantSpec, load_state
+from nbvideo.campaign.models import (
+    CampaignState,
+    Market,
+    Origin,
+    VariantResult,
+    VariantSpec,
+    load_state,
+)
 from nbvideo.campaign.models import save_state as _save
-from nbvideo.errors import InvalidInput, NbvideoError, ProjectLocked, ProjectNotFound
+from nbvideo.errors import InvalidInput, NbvideoError, ProjectExists, ProjectLocked, ProjectNotFound
 from nbvideo.model.checked import budget
 from nbvideo.model.vocabulary import DEFAULT_POLICY
 from nbvideo.runtime.shared import SharedAssets
@@ -37,9 +46,15 @@ from nbvideo.store.folder import slug_path
 from nbvideo.store.ledger import Ledger
 
 if TYPE_CHECKING:
+    from nbvideo.campaign.winner import Winner
     from nbvideo.project import Project
 
-__all__ = ["Campaign", "Market", "VariantResult", "VariantSpec", "batch", "variants"]
+__all__ = ["Campaign", "CampaignExists", "Market", "Origin", "VariantResult", "VariantSpec",
+           "batch", "variants"]
+
+
+class CampaignExists(ProjectExists):
+    """A follow-up campaign's folder already exists; nothing was written."""
 
 RESULT_COLUMNS = ["variant", "status", "project", "exports", "cost_usd", "estimate_usd",
                   "frames_made", "frames_shared", "clips_made", "clips_shared", "seconds",
@@ -250,6 +265,132 @@ class Campaign:
         out = pd.concat(frames, ignore_index=True)
         return out[["variant", *[c for c in out.columns if c != "variant"]]]
 
+    # ------------------------------------------------------------------ the performance loop
+    @property
+    def origin(self) -> Origin | None:
+        """Where this campaign came from when `more_like` made it: the source campaign, its
+        winning variant, the metric and confidence it won with, the axis varied."""
+        return self._state.origin
+
+    def winner(self, metric: str = "ctr", data: pd.DataFrame | None = None, *,
+               platform: str | None = None, min_views: int = 1000, threshold: float = 0.95,
+               draws: int = 20_000, seed: int = 0, refresh: bool = True) -> Winner:
+        """The best variant on `metric`, with the probability that it is the best.
+
+        A variant's posts are added up across platforms (or `platform` alone). Rates with
+        counts behind them (ctr = clicks / impressions; like_rate, share_rate, comment_rate,
+        engagement_rate per view) use a Beta-Binomial posterior; retention and avg_view_s a
+        conservative normal approximation; views_per_day a Gamma-Poisson over the days since
+        posting. Raw counts (views, clicks...) are refused: they grow with how long and how
+        hard each variant was pushed. The leader is always named; `decided` is True only when
+        every compared variant has `min_views` (impressions for ctr) and the leader's
+        probability reaches `threshold` (else `reason` says what is missing).
+
+        >>> w = c.winner("ctr")                   # doctest: +SKIP
+        >>> w                                     # doctest: +SKIP
+        h2-8s-9x16 wins on ctr (4.1% vs 3.2%), 97% probability it is the best of 4
+        >>> w.table                               # doctest: +SKIP
+
+        Parameters
+        ----------
+        metric : ctr, like_rate, share_rate, comment_rate, engagement_rate, retention,
+            avg_view_s or views_per_day.
+        data : the performance table (columns as `nv.performance()` gives: variant, platform,
+            clicks, impressions, views, ...); None fetches it for this campaign.
+        platform : compare on one platform's posts only.
+        min_views, threshold : the evidence a decision needs.
+        draws, seed : Monte Carlo draws and their seed (the same data give the same answer).
+        refresh : with data=None, fetch the platforms' latest numbers first.
+        """
+        from nbvideo.campaign.winner import judge
+
+        if data is None:
+            from nbvideo.deliver.performance import performance  # the publishing phase's table
+
+            data = performance(self._root, refresh=refresh)
+        return judge(data, self._state.variants, campaign=str(self._root), metric=metric,
+                     platform=platform, min_views=min_views, threshold=threshold, draws=draws,
+                     seed=seed)
+
+    def more_like(self, winner: Winner | str, n: int | None = None, *, vary: str = "cta",
+                  values: Any = None, path: str | os.PathLike[str] | None = None,
+                  aspect: str | None = None, budget_usd: float | None = None) -> Campaign:
+        """A new campaign of `n` variants that keep the winner's hook, scenes and look, and
+        vary one thing worth testing next.
+
+        The winning variant's recipe is kept whole (its hook scene untouched, the same
+        structure, palette, providers, models, aspect and length); `vary` picks the axis:
+        "cta" (default: the end card's line; `values` your lines, else the planner's other
+        choices), "seed" (new takes of every scene but the hook; `values` the seeds),
+        "copy" (`values` one {beat: text} dict per variant, the hook's beat excepted) or
+        "market" (`values` markets as `nv.variants` takes them). The new campaign records
+        where it came from (`origin`: source, variant, metric, confidence, axis) and its asset
+        store starts with the source's files, so shared scenes are not paid again. It goes
+        next to this one (``<name>-<variant>-<vary>``) unless `path` says otherwise, and is
+        never written into a folder that exists. Nothing runs until you call `run()`.
+
+        >>> w = c.winner("ctr")                                         # doctest: +SKIP
+        >>> nxt = c.more_like(w, n=3)                    # 3 end-card lines  # doctest: +SKIP
+        >>> nxt = c.more_like("h2-8s-9x16", vary="market",
+        ...                   values={"DE": "Jetzt kaufen"})              # doctest: +SKIP
+        >>> nxt.origin, nxt.estimate(), nxt.run()                       # doctest: +SKIP
+
+        Parameters
+        ----------
+        winner : a `Winner` from `winner()` of this campaign, or a variant id.
+        n : how many variants (default 3 for cta and seed, else one per value given).
+        vary : "cta", "seed", "copy" or "market".
+        values : what to try on that axis (see above).
+        path : the new campaign's folder.
+        aspect : another aspect for all of them (default the winner's).
+        budget_usd : the new campaign's budget (default this campaign's).
+        """
+        from nbvideo.campaign import more
+        from nbvideo.campaign.winner import Winner as _Winner
+
+        if isinstance(winner, _Winner):
+            if Path(winner.campaign).resolve() != self._root:
+                raise InvalidInput(f"that winner is from the campaign at {winner.campaign}; "
+                                   f"call more_like on that campaign")
+            vid = winner.variant
+        elif isinstance(winner, str):
+            vid = winner
+        else:
+            raise InvalidInput(f"winner must be a Winner from c.winner() or a variant id, got "
+                               f"{type(winner).__name__}")
+        try:
+            spec = self._state.spec(vid)
+        except KeyError as exc:
+            raise InvalidInput(str(exc.args[0])) from None
+        specs = more.specs_like(spec, vary, n, values,
+                                {s.seed for s in self._state.variants}, aspect)
+        root = slug_path(path if path is not None
+                         else self._root.parent / f"{self._root.name}-{vid}-{vary}")
+        from nbvideo.campaign import plan
+
+        plan.check_unique(specs, root)
+        try:
+            if root == self._root:
+                raise FileExistsError(root)
+            root.mkdir(parents=True)  # claims the folder: one that exists is never written to
+        except FileExistsError:
+            raise CampaignExists(f"{root} already exists; more_like() makes a new campaign and "
+                                 f"never writes into an existing folder: pass path= a new one "
+                                 f"(nothing was changed)") from None
+        w = winner if isinstance(winner, _Winner) else None
+        state = CampaignState(
+            name=root.name, base=self._state.base, variants=specs,
+            budget_usd=self._state.budget_usd if budget_usd is None else _dollars(budget_usd),
+            origin=Origin(campaign=str(self._root), variant=vid,
+                          metric=w.metric if w else None, value=w.value if w else None,
+                          confidence=w.confidence if w else None,
+                          decided=w.decided if w else None, vary=vary,
+                          values=more.values_of(specs, vary, spec)))
+        plan.copy_files(specs, self._root, root)  # its music, brand kit and logo
+        _save(root, state)
+        SharedAssets(root).seed_from(SharedAssets(self._root))
+        return Campaign(root, state)
+
     # ------------------------------------------------------------------ costs and sharing
     @property
     def costs(self) -> pd.DataFrame:
@@ -294,7 +435,16 @@ class Campaign:
     def __repr__(self) -> str:
         counts = self.results["status"].value_counts().to_dict()
         said = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-        return f"<nbvideo.Campaign {self.name!r}: {len(self._state.variants)} variants ({said})>"
+        from nbvideo.campaign.winner import percent
+
+        o = self._state.origin
+        came = ""
+        if o is not None:
+            why = (f", {o.metric} {percent(o.confidence)}" if o.metric and o.confidence is not None
+                   else ", picked by hand") + (" (not decided)" if o.decided is False else "")
+            came = f", more like {Path(o.campaign).name}/{o.variant}{why}, varying {o.vary}"
+        return (f"<nbvideo.Campaign {self.name!r}: {len(self._state.variants)} variants "
+                f"({said}){came}>")
 
     def _repr_html_(self) -> str:
         df = self.results.drop(columns=["project"])

@@ -136,6 +136,20 @@ class VariantResult(_Model):
     finished_at: _dt.datetime | None = None
 
 
+class Origin(_Model):
+    """Where a follow-up campaign (`Campaign.more_like`) came from."""
+
+    campaign: str = Field(description="The source campaign's folder.")
+    variant: str = Field(description="Its winning variant, whose recipe this one keeps.")
+    metric: str | None = Field(None, description="What it won on (None: picked by hand).")
+    value: float | None = None
+    confidence: float | None = Field(None, ge=0, le=1)
+    decided: bool | None = None
+    vary: str = Field(description="The axis this campaign varies: cta, seed or market.")
+    values: list[str] = Field(default_factory=list, description="What each variant tries.")
+    at: _dt.datetime = Field(default_factory=utcnow)
+
+
 class CampaignState(_Model):
     schema_version: int = SCHEMA_VERSION
     name: str
@@ -144,6 +158,7 @@ class CampaignState(_Model):
     budget_usd: float | None = Field(None, ge=0)
     variants: list[VariantSpec] = Field(default_factory=list)
     results: dict[str, VariantResult] = Field(default_factory=dict)
+    origin: Origin | None = Field(None, description="Set when made by more_like().")
 
     def spec(self, variant: str) -> VariantSpec:
         for v in self.variants:

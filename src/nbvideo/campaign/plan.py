@@ -100,6 +100,15 @@ def stash_files(files: Mapping[str, Path], root: Path) -> dict[str, str]:
     return out
 
 
+def copy_files(specs: Sequence[VariantSpec], source: Path, root: Path) -> None:
+    """The finishing files these specs name, from campaign `source` into campaign `root`."""
+    for sha in sorted({sha for s in specs for sha in (s.files or {}).values()}):
+        dest = root / FINISHING_DIR / sha
+        if not dest.is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(dest, (source / FINISHING_DIR / sha).read_bytes())
+
+
 def strip(scene: Scene) -> Scene:
     """The scene as a plan: no takes, nothing chosen."""
     return scene.model_copy(update={"frame_takes": [], "clip_takes": [], "frame_take_id": None,

@@ -116,6 +116,22 @@ class SharedAssets:
                 out.append(SharedEntry.model_validate_json(meta.read_bytes()))
         return out
 
+    def seed_from(self, other: SharedAssets) -> int:
+        """Start with another store's complete entries (a follow-up campaign reuses what its
+        source made): files are hard-linked where the file system allows, else copied; an
+        entry this store already has is left alone. Returns how many were added."""
+        added = 0
+        for entry in other.entries():
+            found = other.lookup(entry.key, entry.kind)
+            asset, meta = self._paths(entry.key, entry.kind)
+            if found is None or meta.exists():
+                continue
+            asset.parent.mkdir(parents=True, exist_ok=True)
+            place(found[1], asset)
+            place(other._paths(entry.key, entry.kind)[1], meta)  # the entry counts once this lands
+            added += 1
+        return added
+
     def put(self, take: Take, src: Path, origin: str) -> SharedEntry:
         """Add a finished take's file under its key (call while holding the key)."""
         asset, meta = self._paths(take.key, take.kind)
