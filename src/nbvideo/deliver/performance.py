@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -131,7 +132,10 @@ async def _fetch_one(pub: Publisher | Exception, post: Post, gate: asyncio.Semap
             got = await pub.metrics(post)
         except NbvideoError as exc:  # MetricsFailed, MissingKey, KeyDestinationRefused...
             return redact(str(exc))[:500]
-        except (OSError, TimeoutError) as exc:
+        except ValidationError as exc:  # a number out of range (a negative count)
+            return redact(f"{post.platform}: its analytics answered a number nbvideo cannot "
+                          f"use ({exc.errors()[0]['msg']})")[:500]
+        except (OSError, TimeoutError, httpx.HTTPError) as exc:
             return redact(f"{post.platform}: no answer ({type(exc).__name__})")
     return got.model_copy(update={"post": post.id, "platform": post.platform})
 
