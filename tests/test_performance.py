@@ -303,3 +303,22 @@ def test_a_platform_without_analytics_says_so_in_its_row(tmp_path: Path) -> None
     with pytest.raises(nv.InvalidInput, match="root must be a project"):
         nv.performance(tmp_path / "nowhere")
     assert issubclass(NoAnalytics, nv.ProviderError)
+
+
+def test_youtube_analytics_refreshes_an_authorized_users_token(
+        project: nv.Project, doubles: tuple[YouTubeDouble, TikTokDouble, MetaDouble],
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    yt, tt, meta = doubles
+    posts = seed(yt, tt, meta, project.path, tmp_path / "platform")
+    yt.refresh_token = "1//MARKER-refresh-6a5b4c3d"
+    monkeypatch.setenv("NBVIDEO_YOUTUBE_TOKEN", json.dumps({
+        "client_id": "c.apps.googleusercontent.com", "client_secret": "MARKER-secret-0b1c2d",
+        "refresh_token": yt.refresh_token}))
+    df = nv.performance(project.path)
+    assert row(df, posts["youtube"])["views"] == 1200 and yt.refreshes == 1
+    yt.expire_tokens = True  # the refresh token revoked too
+    df = nv.performance(project.path)
+    assert "Google refused the YouTube refresh token" in row(df, posts["youtube"])["error"]
+    files = b"".join(f.read_bytes() for f in tmp_path.rglob("*") if f.is_file())
+    for secret in ("MARKER-refresh-6a5b4c3d", "MARKER-secret-0b1c2d", "ya29.double-"):
+        assert secret not in df.to_string() and secret.encode() not in files
