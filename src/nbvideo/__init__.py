@@ -44,6 +44,8 @@ from nbvideo.errors import (
 
 if TYPE_CHECKING:
     from nbvideo.campaign import Campaign, batch, variants
+    from nbvideo.charts import performance_chart
+    from nbvideo.deliver.performance import performance
     from nbvideo.keys import MissingKey, set_keys
     from nbvideo.library import AssetLibrary, assets
     from nbvideo.marketplace import install_pack, new_pack, remove_pack, template_packs
@@ -91,6 +93,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "calendar": ("nbvideo.overview", "calendar"),
     "calendar_chart": ("nbvideo.overview", "calendar_chart"),
     "spend_chart": ("nbvideo.overview", "spend_chart"),
+    "performance": ("nbvideo.deliver.performance", "performance"),
+    "performance_chart": ("nbvideo.charts", "performance_chart"),
     "Project": ("nbvideo.project", "Project"),
     "sound_effects": ("nbvideo.project", "sound_effects"),
     "ProviderError": ("nbvideo.providers.base", "ProviderError"),
@@ -189,6 +193,8 @@ __all__ = [
     "looks",
     "new_pack",
     "open_project",
+    "performance",
+    "performance_chart",
     "projects",
     "remove_pack",
     "roles_from_groups",

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from nbvideo.errors import InvalidInput
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -152,5 +154,60 @@ def post_calendar(posts: pd.DataFrame, title: str = "Posts") -> Figure:
     ax.spines[["top", "right", "left"]].set_visible(False)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     fig.autofmt_xdate()
+    plt.close(fig)
+    return fig
+
+
+PERFORMANCE_GROUPS = ("variant", "hook", "market", "aspect", "platform", "project", "package",
+                      "duration_s")
+PERFORMANCE_METRICS = ("views", "impressions", "watch_time_s", "avg_view_s", "retention",
+                       "clicks", "ctr", "likes", "shares", "comments", "spend_usd")
+_FRACTIONS = ("retention", "ctr")
+
+
+def performance_chart(df: pd.DataFrame, by: str = "hook", metric: str = "views") -> Figure:
+    """Compare groups of posts from `nv.performance`'s frame: a bar per value of `by`
+    (variant, hook, market, aspect, platform, ...) at the mean of `metric` per post that has
+    it, labelled with that mean and how many posts it is from. Posts without the number (a
+    platform that does not give it: NaN) are left out, never counted as 0.
+
+    >>> import nbvideo as nv
+    >>> nv.performance_chart(nv.performance("projects/shoe-campaign"), by="hook")  # doctest: +SKIP
+    """
+    if by not in PERFORMANCE_GROUPS:
+        raise InvalidInput(f"by must be one of {', '.join(PERFORMANCE_GROUPS)}, got {by!r}")
+    if metric not in PERFORMANCE_METRICS:
+        raise InvalidInput(f"metric must be one of {', '.join(PERFORMANCE_METRICS)}, got "
+                           f"{metric!r}")
+    if not isinstance(df, pd.DataFrame) or by not in df.columns or metric not in df.columns:
+        raise InvalidInput("df must be the frame nv.performance(root) returns (it has the "
+                           f"columns {by!r} and {metric!r})")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
+    label = metric.replace("_", " ")
+    ax.set_title(f"{label} by {by} (mean per post)")
+    rows = df.loc[df[by].notna() & pd.to_numeric(df[metric], errors="coerce").notna()]
+    if rows.empty:
+        ax.text(0.5, 0.5, f"no {label} numbers by {by} yet", ha="center", va="center",
+                transform=ax.transAxes, color="#666")
+        ax.set_axis_off()
+        plt.close(fig)
+        return fig
+    values = pd.to_numeric(rows[metric])
+    groups = values.groupby(rows[by].astype(str))
+    mean, count = groups.mean().sort_values(), groups.size()
+    if len(mean) > MAX_BARS:
+        mean = mean.iloc[-MAX_BARS:]
+    bars = ax.barh(list(mean.index), mean.to_numpy(), color=BAR_COLOR)
+    shown = [f"{v:.0%}" if metric in _FRACTIONS else
+             f"${v:,.2f}" if metric == "spend_usd" else f"{v:,.1f}" if v < 100 else f"{v:,.0f}"
+             for v in mean.to_numpy()]
+    ax.bar_label(bars, labels=[f"{s}  (n={count[k]})" for s, k in zip(shown, mean.index,
+                                                                       strict=True)],
+                 padding=3, fontsize=8)
+    ax.set_xlabel(label + (" (0-1)" if metric in _FRACTIONS else ""))
+    ax.set_ylabel(by)
+    ax.margins(x=0.3)
+    ax.spines[["top", "right"]].set_visible(False)
     plt.close(fig)
     return fig

@@ -847,6 +847,18 @@ class Project:
 
         return publishing.posts_table(self.path)
 
+    def performance(self, refresh: bool = True) -> pd.DataFrame:
+        """How this project's posted videos are doing: one row per posted post with views,
+        watch time, retention, click-through, likes, shares, comments and spend from each
+        platform's analytics (NaN where a platform does not give a number). `refresh=False`
+        shows the numbers last saved, offline. See `nv.performance`.
+
+        >>> p.performance()[["platform", "views", "retention"]]  # doctest: +SKIP
+        """
+        from nbvideo.deliver.performance import performance
+
+        return performance(self.path, refresh)
+
     @property
     def exports(self) -> Exports:
         """Every export made so far, oldest first, with its files and how it was rendered."""

@@ -13,6 +13,12 @@ Routes (the graph ones under /{version}/):
 - POST /{v}/{ig-user-id}/media_publish (form: creation_id) -> {"id": media id}
 - GET /{v}/{media}?fields=... -> {"id", "permalink", "caption", "timestamp"}
 - GET /{v}/{ig-user-id}/media -> {"data": [newest media first]}
+- GET /{v}/{media}/insights?metric=a,b -> {"data": [{"name", "period": "lifetime",
+  "values": [{"value"}], "title", "description", "id"}]} with the numbers a test puts in
+  `insights[media id]`; a metric with no number there is left out of `data` (as Meta does for
+  data it does not have), a metric Meta no longer has (plays, impressions, video_views) is
+  refused with code 100 (developers.facebook.com/docs/instagram-platform/reference/
+  instagram-media/insights). Counter: insight_calls.
 Every request needs `Authorization: OAuth {token}`; a token in the query string is refused
 (and counted), as is a wrong one (code 190, its message echoing the token sent, to
 prove the client redacts it). Faults: `expired_token` (every call: 190),
@@ -37,6 +43,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 VERSION = "v24.0"
+REEL_METRICS = ("comments", "likes", "reach", "saved", "shares", "total_interactions", "views",
+                "ig_reels_avg_watch_time", "ig_reels_video_view_total_time")
+REMOVED_METRICS = ("plays", "impressions", "video_views", "clips_replays_count")
 
 
 @dataclass
@@ -69,6 +78,8 @@ class MetaDouble:
     auth_headers: list[str] = field(default_factory=list)
     containers: dict[str, Container] = field(default_factory=dict)
     media: dict[str, dict[str, Any]] = field(default_factory=dict)
+    insights: dict[str, dict[str, float]] = field(default_factory=dict)
+    insight_calls: int = 0
     videos: dict[str, bytes] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -136,6 +147,8 @@ def _handler(double: MetaDouble) -> type[BaseHTTPRequestHandler]:
                 items = sorted(double.media.values(), key=lambda m: m["timestamp"],
                                reverse=True)
                 return self._send(200, {"data": items[:int(query.get("limit", 25))]})
+            if method == "GET" and edge == "insights" and node in double.media:
+                return self._insights(node, query.get("metric", ""))
             if method == "GET" and edge is None and node in double.containers:
                 return self._status(node)
             if method == "GET" and edge is None and node in double.media:
@@ -185,6 +198,22 @@ def _handler(double: MetaDouble) -> type[BaseHTTPRequestHandler]:
             status = ("Error: 2207026: The video format is not supported."
                       if c.status == "ERROR" else c.status.title())
             self._send(200, {"status_code": c.status, "status": status, "id": cid})
+
+        def _insights(self, mid: str, metric: str) -> None:
+            names = [m for m in metric.split(",") if m]
+            gone = [m for m in names if m in REMOVED_METRICS]
+            if not names or gone:
+                return self._send(400, _err(100, f"(#100) metric[0] must be one of the "
+                                            f"following values: {', '.join(REEL_METRICS)}"
+                                            + (f"; {gone[0]} is no longer supported"
+                                               if gone else "")))
+            with double._lock:
+                double.insight_calls += 1
+            have = double.insights.get(mid, {})
+            data = [{"name": m, "period": "lifetime", "values": [{"value": have[m]}],
+                     "title": m.replace("_", " ").title(), "description": m,
+                     "id": f"{mid}/insights/{m}/lifetime"} for m in names if m in have]
+            self._send(200, {"data": data})
 
         def _publish(self, form: dict[str, str]) -> None:
             c = double.containers.get(form.get("creation_id", ""))

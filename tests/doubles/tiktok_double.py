@@ -16,6 +16,12 @@ It speaks the shapes of the real API (developers.tiktok.com, late 2026):
   once more after it, then PUBLISH_COMPLETE (or FAILED)
   (doc/content-posting-api-reference-get-video-status).
 
+- POST /v2/video/query/?fields=id,view_count,... {"filters": {"video_ids": [...]}} -> data
+  {videos: [the requested fields of each of the account's videos asked for], cursor,
+  has_more} (scope video.list, doc/tiktok-api-v2-video-query); the counts are what a test
+  puts in `video_stats[post id]`; a video not there is left out, as TikTok leaves out
+  another account's.
+
 Every answer has TikTok's envelope {"data", "error": {code, message, log_id}}. Faults on
 demand, per endpoint: an expired token (401 access_token_invalid, echoing the token as a
 careless server might), a rate limit (429 rate_limit_exceeded), the daily post cap (403
@@ -66,6 +72,8 @@ class TikTokDouble:
         self.requests: list[dict[str, Any]] = []
         self._faults: dict[str, deque[str | None]] = {}
         self.chunks = 0  # PUTs answered or dropped after storing
+        self.video_stats: dict[str, dict[str, Any]] = {}  # public post id -> video object
+        self.queries = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
@@ -76,7 +84,7 @@ class TikTokDouble:
     def fail(self, kind: str, on: str, *, after: int = 0, times: int = 1) -> None:
         """Break `times` calls to `on` (creator, init, upload, status) after `after` more
         go through."""
-        if kind not in FAULTS or on not in ("creator", "init", "upload", "status"):
+        if kind not in FAULTS or on not in ("creator", "init", "upload", "status", "query"):
             raise ValueError(f"fault {kind!r} on {on!r}")
         with self._lock:
             self._faults.setdefault(on, deque()).extend([None] * after + [kind] * times)
@@ -97,9 +105,11 @@ class TikTokDouble:
 
     # ---- request handling (server threads)
     def api(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, Any]]:
+        path, _, query = path.partition("?")
         on = {"/v2/post/publish/creator_info/query/": "creator",
               "/v2/post/publish/video/init/": "init",
-              "/v2/post/publish/status/fetch/": "status"}.get(path)
+              "/v2/post/publish/status/fetch/": "status",
+              "/v2/video/query/": "query"}.get(path)
         if on is None:
             return 404, _answer(code="not_found", message=f"no endpoint {path}")
         fault = self._fault(on)
@@ -123,6 +133,8 @@ class TikTokDouble:
             return 200, _answer(dict(self.creator))
         if on == "init":
             return self._init(body)
+        if on == "query":
+            return self._query(query, body)
         return self._status(body, fault)
 
     def _init(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -151,6 +163,19 @@ class TikTokDouble:
                                  "checks_after_upload": 0, "failed": False}
         url = f"{self.base_url}/upload/?upload_id={pid}&upload_token={uuid.uuid4().hex}"
         return 200, _answer({"publish_id": pid, "upload_url": url})
+
+    def _query(self, query: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        fields = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("fields", "")
+        wanted = [f for f in fields.split(",") if f]
+        ids = (body.get("filters") or {}).get("video_ids")
+        if not wanted or not isinstance(ids, list) or not 1 <= len(ids) <= 20:
+            return 400, _answer(code="invalid_params", message="fields and filters.video_ids "
+                                "(1 to 20) are required")
+        with self._lock:
+            self.queries += 1
+        videos = [{k: v for k, v in {"id": str(i), **self.video_stats[str(i)]}.items()
+                   if k in wanted} for i in ids if str(i) in self.video_stats]
+        return 200, _answer({"videos": videos, "cursor": 0, "has_more": False})
 
     def _status(self, body: dict[str, Any], fault: str | None) -> tuple[int, dict[str, Any]]:
         up = self.uploads.get(str(body.get("publish_id")))

@@ -21,6 +21,15 @@ the bytes), `drop_after_chunks` (the connection closes unanswered on the chunk P
 many, the bytes kept), `lose_final_answer` (the last chunk makes the video, then the
 connection closes unanswered), `fail_processing` (uploadStatus failed, failureReason codec).
 Counters: inserts, puts, refreshes, requests (method, path).
+
+Analytics (for `metrics`): GET /v2/reports?ids=channel==MINE&metrics=...&filters=video==ID
+&startDate&endDate (YouTube Analytics API v2 reports.query, developers.google.com/youtube/
+analytics/reference/reports/query) -> {"kind": "youtubeAnalytics#resultTable",
+"columnHeaders": [{"name", "columnType": "METRIC", "dataType"}], "rows": [[values]]}, the
+numbers a test puts in `analytics[video id]` (no entry: no rows, as for a video too new to
+have data); a metric the API does not have (impressions) is 400. videos.list with
+part=statistics gives `statistics[video id]` (counts as strings, as the Data API does). Fault:
+`analytics_quota_exceeded` (403 quotaExceeded on reports); `expire_tokens` refuses it too.
 """
 
 from __future__ import annotations
@@ -48,6 +57,10 @@ QUOTA_ERROR = {"error": {
     "errors": [{"message": "The request cannot be completed because you have exceeded your "
                 "<a href=\"/youtube/v3/getting-started#quota\">quota</a>.",
                 "domain": "youtube.quota", "reason": "quotaExceeded"}]}}
+ANALYTICS_METRICS = {"views": "INTEGER", "estimatedMinutesWatched": "INTEGER",
+                     "averageViewDuration": "INTEGER", "averageViewPercentage": "FLOAT",
+                     "likes": "INTEGER", "dislikes": "INTEGER", "shares": "INTEGER",
+                     "comments": "INTEGER", "subscribersGained": "INTEGER"}
 BACKEND_ERROR = {"error": {"code": 503, "message": "Backend Error", "errors": [
     {"message": "Backend Error", "domain": "global", "reason": "backendError"}]}}
 _RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
@@ -69,6 +82,10 @@ class YouTubeDouble:
         self.chunks = 0
         self.refreshes = 0
         self.requests: list[tuple[str, str]] = []
+        self.analytics: dict[str, dict[str, float]] = {}  # video id -> reports.query numbers
+        self.statistics: dict[str, dict[str, str]] = {}  # video id -> videos.list statistics
+        self.analytics_quota_exceeded = False
+        self.reports = 0
         self.sessions: dict[str, dict[str, Any]] = {}
         self.videos: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -142,6 +159,8 @@ def _handler(double: YouTubeDouble) -> type[BaseHTTPRequestHandler]:
                 return self._put(q.get("upload_id", ""), body)
             if (method, url.path) == ("GET", "/youtube/v3/videos"):
                 return self._list(q)
+            if (method, url.path) == ("GET", "/v2/reports"):
+                return self._report(q)
             if (method, url.path) == ("POST", "/upload/youtube/v3/thumbnails/set"):
                 return self._thumbnail(q, body)
             if (method, url.path) == ("POST", "/upload/youtube/v3/captions"):
@@ -225,9 +244,35 @@ def _handler(double: YouTubeDouble) -> type[BaseHTTPRequestHandler]:
                 return None
             return self._status(s)
 
+        def _report(self, q: dict[str, str]) -> None:
+            with double._lock:
+                double.reports += 1
+            if double.analytics_quota_exceeded:
+                return self._send(403, QUOTA_ERROR)
+            metrics = [m for m in q.get("metrics", "").split(",") if m]
+            unknown = [m for m in metrics if m not in ANALYTICS_METRICS]
+            if q.get("ids") != "channel==MINE" or not metrics or unknown or \
+                    not q.get("startDate") or not q.get("endDate"):
+                what = unknown[0] if unknown else "ids, metrics, startDate and endDate"
+                return self._send(400, {"error": {"code": 400, "message": f"Unknown identifier "
+                                                  f"({what}) given in field parameters",
+                                                  "errors": [{"reason": "badRequest"}]}})
+            vid = q.get("filters", "").removeprefix("video==")
+            heads = [{"name": m, "columnType": "METRIC", "dataType": ANALYTICS_METRICS[m]}
+                     for m in metrics]
+            numbers = double.analytics.get(vid)
+            rows = [] if numbers is None else [[numbers.get(m, 0) for m in metrics]]
+            return self._send(200, {"kind": "youtubeAnalytics#resultTable",
+                                    "columnHeaders": heads, "rows": rows})
+
         def _list(self, q: dict[str, str]) -> None:
             items = []
             for vid in q.get("id", "").split(","):
+                if "statistics" in q.get("part", "") and (vid in double.statistics
+                                                          or vid in double.videos):
+                    items.append({"kind": "youtube#video", "etag": "e", "id": vid,
+                                  "statistics": double.statistics.get(vid, {})})
+                    continue
                 v = double.videos.get(vid)
                 if v is None:
                     continue

@@ -7,16 +7,26 @@ local disk that needs no account, for demos, notebooks under nbval and the tests
 `tiktok.TikTokPublisher` posts through TikTok's Content Posting API,
 `meta.InstagramReels` posts Reels through the Instagram Graph API and
 `youtube.YouTubePublisher` posts through the YouTube Data API v3.
+
+`Publisher.metrics(post)` reads a posted video's numbers back (deliver/performance.py makes
+the frame): YouTube Analytics, TikTok's video query, Instagram media insights, and the
+dry-run platform's metrics file or simulated audience.
 """
 
 from __future__ import annotations
 
-from nbvideo.deliver.platforms.base import Publisher, PublishFailed, Remote
+from nbvideo.deliver.platforms.base import (
+    MetricsFailed,
+    NoAnalytics,
+    Publisher,
+    PublishFailed,
+    Remote,
+)
 from nbvideo.deliver.platforms.dryrun import DryRunPlatform
 from nbvideo.deliver.platforms.tiktok import TikTokPublisher
 
-__all__ = ["DryRunPlatform", "PublishFailed", "Publisher", "Remote", "TikTokPublisher",
-           "publisher_for"]
+__all__ = ["DryRunPlatform", "MetricsFailed", "NoAnalytics", "PublishFailed", "Publisher",
+           "Remote", "TikTokPublisher", "publisher_for"]
 
 
 def publisher_for(platform: str) -> Publisher:

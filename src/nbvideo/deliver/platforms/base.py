@@ -15,16 +15,27 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from nbvideo.model.metrics import PostMetrics
 from nbvideo.model.posts import Post, UploadSession
 from nbvideo.providers.base import ProviderError
 
-__all__ = ["PublishFailed", "Publisher", "Remote"]
+__all__ = ["MetricsFailed", "NoAnalytics", "PublishFailed", "Publisher", "Remote"]
 
 
 class PublishFailed(ProviderError):
     """A platform refused or lost a publish step. `transient`: trying again may work (a
     dropped connection, a 5xx, a quota that resets); the post keeps its session, so a retry
     resumes where it stopped."""
+
+
+class MetricsFailed(PublishFailed):
+    """A platform refused or lost a request for a post's numbers (an expired token, a used-up
+    quota, a video it no longer has). `nv.performance` records it in that post's row, with
+    the numbers last saved, and goes on with the other posts."""
+
+
+class NoAnalytics(MetricsFailed):
+    """This platform's client gives no analytics (in this version)."""
 
 
 class Remote(BaseModel):
@@ -63,3 +74,11 @@ class Publisher(ABC):
     @abstractmethod
     async def check(self, post: Post) -> Remote:
         """The video's state now (processing, posted or failed)."""
+
+    async def metrics(self, post: Post) -> PostMetrics:
+        """The posted video's numbers now, from the platform's analytics (`post.remote_id`
+        is its video). A platform adds analytics by overriding this one method; numbers it
+        does not give stay None (NaN in `nv.performance`), never 0. This default raises
+        NoAnalytics, so a platform without it gets a row saying so, not a crash."""
+        raise NoAnalytics(f"{self.platform} gives no analytics in this version: its posts "
+                          "are listed without numbers", transient=False)

@@ -7,19 +7,28 @@ same video, and a video is "processing" until it is first checked. So a notebook
 rehearse a whole publish (and `nbvideo publish --due` a schedule) with nothing at stake, and
 the tests can break it on purpose: `Faults` drops the connection after some chunks, loses
 the answer to `finish` after the video was made, or fails the processing.
+
+Its analytics (`metrics`) are the numbers in a metrics.json beside the video
+(videos/<id>/metrics.json: any of model/metrics.METRICS, e.g. {"views": 1200, "likes": 40}),
+which a user or a test drops there (source "file"); without one, a simulated audience seeded
+by the video id, the same numbers every time (source "simulated"), so a notebook shows the
+whole publish-and-measure loop with no account. Simulated numbers are never a platform's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import random
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from nbvideo.deliver.platforms.base import Publisher, PublishFailed, Remote
+from nbvideo.deliver.platforms.base import MetricsFailed, Publisher, PublishFailed, Remote
+from nbvideo.model.metrics import PostMetrics
 from nbvideo.model.posts import Post, UploadSession
 from nbvideo.store.folder import atomic_write_bytes
 from nbvideo.store.user_cache import user_cache_dir
@@ -41,6 +50,36 @@ class Faults(BaseModel):
     drop_after_chunks: int | None = None  # the connection drops after this many chunks
     lose_finish_answer: bool = False  # the video is made, then the answer never arrives
     fail_processing: bool = False  # the platform cannot process the video
+
+
+class MetricsFile(BaseModel):
+    """videos/<id>/metrics.json: the numbers to report for that video (any subset)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    views: float | None = Field(None, ge=0)
+    impressions: float | None = Field(None, ge=0)
+    watch_time_s: float | None = Field(None, ge=0)
+    avg_view_s: float | None = Field(None, ge=0)
+    retention: float | None = Field(None, ge=0, le=1)
+    clicks: float | None = Field(None, ge=0)
+    ctr: float | None = Field(None, ge=0, le=1)
+    likes: float | None = Field(None, ge=0)
+    shares: float | None = Field(None, ge=0)
+    comments: float | None = Field(None, ge=0)
+    spend_usd: float | None = Field(None, ge=0)
+
+
+def simulated(vid: str) -> dict[str, float]:
+    """A plausible audience for video `vid`, the same every time (seeded by the id)."""
+    rng = random.Random(int.from_bytes(hashlib.sha256(vid.encode()).digest()[:8], "big"))
+    impressions = float(rng.randint(2_000, 40_000))
+    ctr = round(rng.uniform(0.02, 0.09), 4)
+    views = float(round(impressions * rng.uniform(0.2, 0.55)))
+    return {"impressions": impressions, "clicks": float(round(impressions * ctr)),
+            "ctr": ctr, "views": views, "retention": round(rng.uniform(0.25, 0.8), 3),
+            "likes": float(round(views * rng.uniform(0.02, 0.08))),
+            "shares": float(round(views * rng.uniform(0.002, 0.01))),
+            "comments": float(round(views * rng.uniform(0.001, 0.006)))}
 
 
 class DryRunPlatform(Publisher):
@@ -150,3 +189,25 @@ class DryRunPlatform(Publisher):
         if post.remote_id is None:
             raise PublishFailed("dry-run: the post has no video id yet")
         return await self._check(post.remote_id)
+
+    async def metrics(self, post: Post) -> PostMetrics:
+        if post.remote_id is None:
+            raise MetricsFailed("dry-run: the post has no video id yet", transient=False)
+        vid = post.remote_id
+        d = self.folder / "videos" / vid
+        if not vid.isalnum() or not (d / "video.json").is_file():
+            raise MetricsFailed(f"dry-run: no video {vid!r} (was it removed?)",
+                                transient=False)
+        f = d / "metrics.json"
+        if f.is_file():
+            try:
+                given = MetricsFile.model_validate_json(f.read_bytes())
+            except ValidationError as exc:
+                e = exc.errors()[0]
+                raise MetricsFailed(f"dry-run: {f} cannot be read as metrics: {e['msg']} at "
+                                    f"{'.'.join(map(str, e['loc'])) or 'the top'}",
+                                    transient=False) from None
+            return PostMetrics(post=post.id, platform=self.platform, remote_id=vid,
+                               source="file", **given.model_dump())
+        return PostMetrics(post=post.id, platform=self.platform, remote_id=vid,
+                           source="simulated", **simulated(vid))

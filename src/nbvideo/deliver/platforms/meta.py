@@ -21,6 +21,15 @@ The API's steps, mapped onto `Publisher` (shapes from Meta's pages, read late 20
   links no container to its media, so a reel is never published twice.
 - check: the media's permalink (posted), or the container's ERROR with its status text.
 
+Analytics (`metrics`): GET /{media}/insights?metric=views,reach,likes,comments,shares,saved,
+ig_reels_avg_watch_time,ig_reels_video_view_total_time (permission instagram_manage_insights;
+developers.facebook.com/docs/instagram-platform/reference/instagram-media/insights) answers
+{"data": [{"name", "period": "lifetime", "values": [{"value"}]}]}. plays, impressions and
+video_views are deprecated (v22.0; gone for all versions since April 2025), so `views` is the
+view count and there are no impressions; reach and saved are kept in `extra`; the two watch
+times are milliseconds. A metric with no data yet is left out of `data` (never 0), so it stays
+NaN. Insights count organic views only; boosted spend is in the Marketing API, not here.
+
 The token travels only in the Authorization header (never in a URL's query, where proxies
 and logs keep it), to graph.facebook.com or the server named in NBVIDEO_META_BASE_URL (the key
 gate, keys.key_destination), and to an upload URI only on rupload.facebook.com or that server.
@@ -34,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,9 +52,10 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from nbvideo.deliver.platforms.base import Publisher, PublishFailed, Remote
+from nbvideo.deliver.platforms.base import MetricsFailed, Publisher, PublishFailed, Remote
 from nbvideo.errors import InvalidInput
 from nbvideo.keys import Secret, get_key, key_destination, redact
+from nbvideo.model.metrics import PostMetrics
 from nbvideo.model.posts import Post, UploadSession
 
 __all__ = ["API_VERSION", "InstagramReels"]
@@ -56,6 +67,9 @@ UPLOAD_HOST = "rupload.facebook.com"
 API_VERSION = "v24.0"
 USER_ENV = "NBVIDEO_INSTAGRAM_USER_ID"
 RATE_LIMITS = {4, 17, 32, 613}  # application, user, page, "calls within one hour"
+# media insights metrics for a reel (the page cited above, late 2026)
+INSIGHTS = ("views", "reach", "likes", "comments", "shares", "saved", "ig_reels_avg_watch_time",
+            "ig_reels_video_view_total_time")
 NEW_TOKEN = ("make a new long-lived token (see Publishing > Instagram Reels in the docs) and "
              "set NBVIDEO_META_TOKEN or run: keyring set nbvideo meta")
 
@@ -300,3 +314,34 @@ class InstagramReels(Publisher):
                           error=f"Instagram could not process the video: "
                                 f"{redact(st.status or st.status_code)[:300]}")
         return await self._media(post.remote_id)
+
+    async def metrics(self, post: Post) -> PostMetrics:
+        media = post.remote_id
+        if media is None or (post.session is not None and media == post.session.ref):
+            raise MetricsFailed("Instagram: the post has no media id (the reel was not "
+                                "published)", transient=False)
+        try:
+            body = await self._graph("reading the reel's insights", "GET",
+                                     f"{self._node(media)}/insights",
+                                     params={"metric": ",".join(INSIGHTS)})
+        except PublishFailed as exc:
+            hint = (" (insights need the instagram_manage_insights permission, and a reel "
+                    "with enough viewers)" if re.search(r"\(code (10|200)\b", str(exc))
+                    else "")
+            raise MetricsFailed(f"{exc}{hint}", transient=exc.transient) from None
+        got: dict[str, float] = {}
+        for item in body.get("data") or []:
+            if not isinstance(item, dict):
+                continue
+            values = item.get("values") or []
+            v = values[-1].get("value") if values and isinstance(values[-1], dict) else None
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                got[str(item.get("name"))] = float(v)
+        avg_ms, total_ms = got.get("ig_reels_avg_watch_time"), \
+            got.get("ig_reels_video_view_total_time")
+        return PostMetrics(
+            post=post.id, platform=self.platform, remote_id=media, views=got.get("views"),
+            avg_view_s=None if avg_ms is None else avg_ms / 1000,
+            watch_time_s=None if total_ms is None else total_ms / 1000,
+            likes=got.get("likes"), comments=got.get("comments"), shares=got.get("shares"),
+            extra={k: got[k] for k in ("reach", "saved") if k in got})

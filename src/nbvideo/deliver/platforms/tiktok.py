@@ -21,6 +21,13 @@ The API (developers.tiktok.com, late 2026), each step beside the `Publisher` ste
 - check: status/fetch: PROCESSING_UPLOAD / PROCESSING_DOWNLOAD -> processing;
   PUBLISH_COMPLETE / SEND_TO_USER_INBOX -> posted; FAILED -> failed, with fail_reason.
 
+Analytics (`metrics`): POST /v2/video/query/?fields=id,view_count,like_count,comment_count,
+share_count with {"filters": {"video_ids": [id]}} (scope video.list; doc/tiktok-api-v2-video-
+query) answers data.videos[] with those counts. That is all TikTok's public API gives for a
+creator's own video: no impressions, watch time, retention, clicks or spend, so those are NaN.
+The id is the public post id (publicaly_available_post_id from status/fetch, also the last part
+of the post's URL), not the publish_id the post keeps as its remote id.
+
 Errors come as {"error": {"code", "message", "log_id"}} (doc/tiktok-api-v2-error-handling).
 The token is sent only to the API host `key_destination("tiktok")` allows, never to the
 upload URL, and every text from TikTok is passed through `redact` before it is raised.
@@ -32,6 +39,7 @@ import json
 import logging
 import math
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,9 +48,10 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from nbvideo.deliver.platforms.base import Publisher, PublishFailed, Remote
+from nbvideo.deliver.platforms.base import MetricsFailed, Publisher, PublishFailed, Remote
 from nbvideo.errors import InvalidInput, quote
 from nbvideo.keys import get_key, key_destination, redact
+from nbvideo.model.metrics import PostMetrics
 from nbvideo.model.posts import Post, UploadSession
 
 __all__ = ["CHUNK_MAX", "CHUNK_MIN", "PRIVACY_LEVELS", "TikTokPublisher", "chunk_plan"]
@@ -313,6 +322,50 @@ class TikTokPublisher(Publisher):
                        f"{st.publicaly_available_post_id[0]}")
             return Remote(id=publish_id, url=url, state="posted")
         return Remote(id=publish_id, state="processing")
+
+    async def metrics(self, post: Post) -> PostMetrics:
+        if post.remote_id is None:
+            raise MetricsFailed("TikTok: the post has no publish_id yet", transient=False)
+        m = _VIDEO_URL.search(post.remote_url or "")
+        try:
+            if m:
+                video_id = m.group(1)
+            else:  # no URL (no creator name when it was posted): ask for the post id
+                st = await self._status(post.remote_id)
+                if not st.publicaly_available_post_id:
+                    raise MetricsFailed("TikTok has not made the video public yet (no post "
+                                        "id; it may still be in moderation or private): ask "
+                                        "again later", transient=True)
+                video_id = str(st.publicaly_available_post_id[0])
+            data = await self._api(f"/v2/video/query/?fields={','.join(QUERY_FIELDS)}",
+                                   {"filters": {"video_ids": [video_id]}},
+                                   "the video's counts (video query)")
+        except MetricsFailed:
+            raise
+        except PublishFailed as exc:
+            hint = (" (analytics need the token's video.list scope)"
+                    if "scope_not_authorized" in str(exc) else "")
+            raise MetricsFailed(f"{exc}{hint}", transient=exc.transient) from None
+        videos = data.get("videos") if isinstance(data, dict) else None
+        found = [v for v in videos or [] if isinstance(v, dict) and str(v.get("id")) == video_id]
+        if not found:
+            raise MetricsFailed(f"TikTok did not list video {video_id} among this account's "
+                                "videos (deleted, private, or another account's token)",
+                                transient=False)
+        counts: dict[str, float] = {}
+        for key, name in COUNTS.items():
+            v = found[0].get(key)
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                counts[name] = float(v)
+        return PostMetrics(post=post.id, platform=self.platform, remote_id=post.remote_id,
+                           **counts)
+
+
+_VIDEO_URL = re.compile(r"/video/(\d{1,30})(?:[/?#]|$)")
+QUERY_FIELDS = ("id", "view_count", "like_count", "comment_count", "share_count")
+# the video object's counts (doc/tiktok-api-v2-video-query) -> PostMetrics
+COUNTS = {"view_count": "views", "like_count": "likes", "comment_count": "comments",
+          "share_count": "shares"}
 
 
 def _duration(video: Path) -> float | None:

@@ -34,6 +34,14 @@ JSON of an authorized user (client_id, client_secret, refresh_token). It only go
 `keys.key_destination("youtube")` allows (Google's API, or NBVIDEO_YOUTUBE_BASE_URL), and a
 refresh only to Google's token endpoint (or that base URL's /token). Vendor text is passed
 through `redact` before it becomes an error.
+
+`metrics` asks the YouTube Analytics API v2 (reports.query, ids=channel==MINE,
+filters=video==ID, developers.google.com/youtube/analytics/reference/reports/query) on
+youtubeanalytics.googleapis.com, or the same NBVIDEO_YOUTUBE_BASE_URL: views, watch time,
+average view duration and percentage, likes, shares, comments. Its data lags a day or two; a
+video it has no row for yet gets videos.list part=statistics (viewCount, likeCount,
+commentCount) from the Data API instead. It needs the token to carry the yt-analytics.readonly
+scope.
 """
 
 from __future__ import annotations
@@ -41,24 +49,33 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from nbvideo.deliver.platforms.base import Publisher, PublishFailed, Remote
+from nbvideo.deliver.platforms.base import MetricsFailed, Publisher, PublishFailed, Remote
 from nbvideo.errors import InvalidInput
 from nbvideo.keys import get_key, key_destination, redact
+from nbvideo.model.metrics import PostMetrics
 from nbvideo.model.posts import Post, UploadSession
 
-__all__ = ["CHUNK_UNIT", "SCOPES", "YouTubePublisher"]
+__all__ = ["ANALYTICS_SCOPE", "CHUNK_UNIT", "SCOPES", "YouTubePublisher"]
 
 CHUNK_UNIT = 256 * 1024  # every chunk but the last is a multiple of this (the guide's rule)
 SCOPES = ("https://www.googleapis.com/auth/youtube.upload",
           "https://www.googleapis.com/auth/youtube.force-ssl")
 GOOGLE_API = "https://www.googleapis.com"
+ANALYTICS_API = "https://youtubeanalytics.googleapis.com"
+ANALYTICS_SCOPE = "https://www.googleapis.com/auth/yt-analytics.readonly"
+# reports.query metrics (developers.google.com/youtube/analytics/metrics). Impressions and
+# their click-through rate are not among them: YouTube gives those only in the Reporting
+# API's bulk reports (developers.google.com/youtube/reporting/v1/reports/metrics:
+# video_thumbnail_impressions, video_thumbnail_impressions_ctr), so they stay NaN here.
+ANALYTICS_METRICS = ("views", "estimatedMinutesWatched", "averageViewDuration",
+                     "averageViewPercentage", "likes", "shares", "comments")
 HOW_TO_TOKEN = ("give NBVIDEO_YOUTUBE_TOKEN (or `keyring set nbvideo youtube`) an authorized "
                 "user's JSON with a refresh token, or a fresh access token; see "
                 "docs/publishing.md, YouTube")
@@ -116,16 +133,22 @@ class YouTubePublisher(Publisher):
         self.retry_pause_s = retry_pause_s
         self.base = (key_destination("youtube") or GOOGLE_API).rstrip("/")
         self._creds: Any = None
+        self._acreds: Any = None  # the Analytics API's (see _credentials)
         self._service: Any = None
+        # the Analytics API has its own host; a base URL named for YouTube serves both
+        self.analytics_base = self.base if self.base != GOOGLE_API else ANALYTICS_API
 
     # ------------------------------------------------------------------ token and requests
-    def _credentials(self) -> Any:
-        """google-auth credentials from the token, refreshed when they can and must be."""
+    def _credentials(self, *, analytics: bool = False) -> Any:
+        """google-auth credentials from the token, refreshed when they can and must be.
+        `analytics`: a second set for the Analytics API, refreshed without narrowing the
+        token to the upload scopes (it needs yt-analytics.readonly, which they lack)."""
         from google.auth.exceptions import RefreshError
         from google.auth.transport.requests import Request
         from google.oauth2.credentials import Credentials
 
-        if self._creds is None:
+        attr = "_acreds" if analytics else "_creds"
+        if getattr(self, attr) is None:
             value = str(get_key("youtube"))
             if value.lstrip().startswith("{"):
                 try:
@@ -134,9 +157,11 @@ class YouTubePublisher(Publisher):
                         raise ValueError
                     # the refresh token goes to Google's token endpoint (google-auth ignores a
                     # token_uri in the JSON), or to the gated base URL's /token for a double
-                    self._creds = Credentials.from_authorized_user_info(info, list(SCOPES))
+                    made = Credentials.from_authorized_user_info(
+                        info, None if analytics else list(SCOPES))
                     if self.base != GOOGLE_API:
-                        self._creds = self._creds.with_token_uri(f"{self.base}/token")
+                        made = made.with_token_uri(f"{self.base}/token")
+                    setattr(self, attr, made)
                     _secrets.update(str(info[k]) for k in ("refresh_token", "client_secret")
                                     if len(str(info.get(k) or "")) >= 8)
                 except ValueError:
@@ -144,8 +169,8 @@ class YouTubePublisher(Publisher):
                                         "user's (client_id, client_secret, refresh_token): "
                                         f"{HOW_TO_TOKEN}", transient=False) from None
             else:
-                self._creds = Credentials(token=value)
-        creds = self._creds
+                setattr(self, attr, Credentials(token=value))
+        creds = getattr(self, attr)
         if not creds.valid and creds.refresh_token:
             try:
                 creds.refresh(Request())
@@ -373,3 +398,111 @@ class YouTubePublisher(Publisher):
                 post.note(f"captions not added: {exc} (the video is unaffected)")
             finally:
                 media.stream().close()
+
+    # ------------------------------------------------------------------ analytics
+    def _analytics_fail(self, status: int, text: str) -> MetricsFailed:
+        """The MetricsFailed for the Analytics API's answer `status` with error body `text`
+        (Google's error shape: {"error": {"code", "message", "errors": [{"reason"}]}})."""
+        reason, message = "", ""
+        try:
+            err = json.loads(text).get("error", {})
+            message = str(err.get("message", ""))
+            reason = str((err.get("errors") or [{}])[0].get("reason", "") or
+                         err.get("status", ""))
+        except (ValueError, AttributeError, TypeError, IndexError):
+            message = text[:300]
+        message = _scrub(message)[:300]
+        if status == 401:
+            return MetricsFailed("YouTube refused the token for the video's analytics (401: "
+                                 f"expired or revoked): {HOW_TO_TOKEN}", transient=False)
+        if reason in ("quotaExceeded", "dailyLimitExceeded", "RESOURCE_EXHAUSTED"):
+            return MetricsFailed(f"YouTube Analytics: the Google Cloud project's quota is used "
+                                 f"up ({reason}); it resets at midnight Pacific Time: ask "
+                                 "again after that (the numbers last saved are shown)",
+                                 transient=True)
+        if status == 403 and reason in ("insufficientPermissions", "forbidden",
+                                        "PERMISSION_DENIED"):
+            return MetricsFailed(f"YouTube refused the video's analytics ({reason}): the token "
+                                 f"needs the {ANALYTICS_SCOPE} scope, and the channel must be "
+                                 "the token's own", transient=False)
+        return MetricsFailed(f"YouTube Analytics refused the query ({status}"
+                             f"{' ' + reason if reason else ''})"
+                             f"{': ' + message if message else ''}",
+                             transient=status >= 500 or status == 429)
+
+    async def _report(self, vid: str, since: datetime) -> dict[str, float]:
+        """reports.query for one video since `since`: {metric: value}, {} when no row yet."""
+        from google.auth.exceptions import RefreshError
+        from googleapiclient.discovery import build
+        from googleapiclient.errors import HttpError
+        from httplib2 import HttpLib2Error
+
+        try:
+            creds = self._credentials(analytics=True)
+        except PublishFailed as exc:
+            raise MetricsFailed(str(exc), transient=exc.transient) from None
+        service = build("youtubeAnalytics", "v2", credentials=creds, static_discovery=True,
+                        cache_discovery=False,
+                        client_options={"api_endpoint": self.analytics_base})
+        today = datetime.now(UTC).date()
+        start = min(since.astimezone(UTC).date() - timedelta(days=1), today)  # Pacific dates
+        request = service.reports().query(
+            ids="channel==MINE", metrics=",".join(ANALYTICS_METRICS), filters=f"video=={vid}",
+            startDate=start.isoformat(), endDate=today.isoformat())
+        try:
+            got = await asyncio.to_thread(request.execute, num_retries=0)
+        except HttpError as exc:
+            body = exc.content.decode("utf-8", "replace") if exc.content else ""
+            raise self._analytics_fail(int(exc.resp.status), body) from None
+        except RefreshError:
+            raise self._analytics_fail(401, "") from None
+        except (OSError, TimeoutError, HttpLib2Error) as exc:
+            raise MetricsFailed(f"YouTube Analytics could not be reached "
+                                f"({type(exc).__name__})", transient=True) from None
+        finally:
+            service.close()
+        names = [str(h.get("name")) for h in got.get("columnHeaders") or []]
+        rows = got.get("rows") or []
+        if not rows:
+            return {}
+        return {n: float(v) for n, v in zip(names, rows[0], strict=False)
+                if isinstance(v, int | float)}
+
+    async def metrics(self, post: Post) -> PostMetrics:
+        if post.remote_id is None:
+            raise MetricsFailed("the YouTube post has no video id yet", transient=False)
+        vid = post.remote_id
+        since = next((e.at for e in post.events if e.status == "posted"), post.created_at)
+        r = await self._report(vid, since)
+        if r:
+            pct = r.get("averageViewPercentage")
+            minutes = r.get("estimatedMinutesWatched")
+            return PostMetrics(
+                post=post.id, platform=self.platform, remote_id=vid, views=r.get("views"),
+                watch_time_s=None if minutes is None else minutes * 60,
+                avg_view_s=r.get("averageViewDuration"),
+                # a Short watched in loops can pass 100 %: retention is capped at all of it
+                retention=None if pct is None else min(1.0, pct / 100),
+                likes=r.get("likes"), shares=r.get("shares"), comments=r.get("comments"))
+        # no analytics row yet (it lags a day or two): the Data API's public counts
+        # (developers.google.com/youtube/v3/docs/videos#statistics)
+        try:
+            got = await self._call(self._api().videos().list(part="statistics", id=vid),
+                                   "the video's statistics")
+        except PublishFailed as exc:
+            raise MetricsFailed(str(exc), transient=exc.transient) from None
+        items = got.get("items") or []
+        if not items:
+            raise MetricsFailed(f"YouTube has no video {vid} (was it deleted?)",
+                                transient=False)
+        st = items[0].get("statistics") or {}
+
+        def num(key: str) -> float | None:
+            try:
+                return float(st[key])
+            except (KeyError, TypeError, ValueError):
+                return None
+
+        return PostMetrics(post=post.id, platform=self.platform, remote_id=vid,
+                           views=num("viewCount"), likes=num("likeCount"),
+                           comments=num("commentCount"))
