@@ -191,4 +191,15 @@ def test_preset_exports_record_and_package_what_was_chosen(rendered: nv.Project)
         assert doc["video"]["encoding"]["maxrate_kbps"] == plan.maxrate_kbps
         sheet = (Path(row.folder) / "upload.txt").read_text()
         assert f"H.264 High@{plan.level}" in sheet and f"{plan.maxrate_kbps} kbit/s" in sheet
-    assert "H.264 High@" in p.ledger()["note"].str.cat(sep=" ")  # the ledger says it too
+    assert "H.264 High@" in p.costs["note"].str.cat(sep=" ")  # the ledger says it too
+
+
+@pytest.mark.slow
+def test_an_ad_too_long_for_the_size_limit_is_refused_before_encoding(
+        rendered: nv.Project) -> None:
+    p = rendered
+    tiny = get_preset("web").model_copy(update={"name": "tiny", "max_upload_bytes": 200_000})
+    with pytest.raises(InvalidInput, match=r"duration_s: a 8 s export cannot fit the Web MP4 "
+                       r"limit of 200,000 bytes .* at most \d\.\d+ s fits"):
+        p.export("long", preset=tiny, accept=True)
+    assert not p.exports and not list((p.path / "exports").glob("long*"))

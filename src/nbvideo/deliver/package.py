@@ -212,11 +212,11 @@ def write_package(root: Path, out_dir: Path, stem: str, preset: str, record: Exp
     size = video.stat().st_size
     problems = []
     if size > form.video_max_bytes:
-        made = (f" (encoded with a {record.encoding.maxrate_kbps} kbit/s ceiling)"
+        made = (f", encoded with a {record.encoding.maxrate_kbps} kbit/s ceiling"
                 if record.encoding else "")
-        problems.append(f"{form.label}: the video is {size / MB:.1f} MB ({size:,} bytes)"
-                        f"{made}; the limit is {form.video_max_bytes / MB:.0f} MB "
-                        f"({form.video_max_bytes:,} bytes); nothing was re-encoded: shorten "
+        problems.append(f"{form.label}: the video is {size / MB:.1f} MB; the limit is "
+                        f"{form.video_max_bytes / MB:.0f} MB ({size:,} bytes > "
+                        f"{form.video_max_bytes:,}{made}); nothing was re-encoded: shorten "
                         "the ad or export it again")
     if poster is not None and form.poster_max_bytes and poster.stat().st_size > (
             form.poster_max_bytes):

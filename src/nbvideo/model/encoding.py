@@ -185,7 +185,7 @@ def plan_encoding(preset: Preset, duration_s: float, *, crf: int = 20) -> Encodi
         longest = _longest_s(preset, floor)
         raise InvalidInput(
             f"duration_s: a {duration_s:g} s export cannot fit the {preset.label} limit of "
-            f"{preset.max_upload_bytes / 1024**2:,.0f} MB at a watchable bitrate: it "
+            f"{_size(preset.max_upload_bytes)} at a watchable bitrate: it "
             f"would leave {max(size_kbps, 0)} kbit/s for the video, under the {floor} kbit/s "
             f"floor for {w}x{h}; at most {longest:,.0f} s fits")
     maxrate = min(size_kbps, preset.video_kbps)
@@ -197,6 +197,14 @@ def plan_encoding(preset: Preset, duration_s: float, *, crf: int = 20) -> Encodi
         max_bytes=preset.max_upload_bytes, recommended_kbps=preset.video_kbps,
         size_kbps=size_kbps,
         limited_by="recommendation" if preset.video_kbps <= size_kbps else "size")
+
+
+def _size(n: int) -> str:
+    """300 MB, 4 GB, 200,000 bytes."""
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2)):
+        if n >= scale:
+            return f"{n / scale:,.4g} {unit}"
+    return f"{n:,} bytes"
 
 
 def _longest_s(preset: Preset, kbps: int) -> float:
