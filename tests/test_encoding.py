@@ -200,6 +200,7 @@ def test_an_ad_too_long_for_the_size_limit_is_refused_before_encoding(
     p = rendered
     tiny = get_preset("web").model_copy(update={"name": "tiny", "max_upload_bytes": 200_000})
     with pytest.raises(InvalidInput, match=r"duration_s: a 8 s export cannot fit the Web MP4 "
-                       r"limit of 200,000 bytes .* at most \d\.\d+ s fits"):
+                       r"limit of 200,000 bytes .* under the 300 kbit/s floor for "
+                       r"1280x720; at most \d\.\d s fits"):
         p.export("long", preset=tiny, accept=True)
     assert not p.exports and not list((p.path / "exports").glob("long*"))

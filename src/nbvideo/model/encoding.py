@@ -187,7 +187,7 @@ def plan_encoding(preset: Preset, duration_s: float, *, crf: int = 20) -> Encodi
             f"duration_s: a {duration_s:g} s export cannot fit the {preset.label} limit of "
             f"{_size(preset.max_upload_bytes)} at a watchable bitrate: it "
             f"would leave {max(size_kbps, 0)} kbit/s for the video, under the {floor} kbit/s "
-            f"floor for {w}x{h}; at most {longest:,.0f} s fits")
+            f"floor for {w}x{h}; at most {longest:,.{1 if longest < 100 else 0}f} s fits")
     maxrate = min(size_kbps, preset.video_kbps)
     bufsize = round(maxrate * BUFFER_S)
     return EncodingPlan(

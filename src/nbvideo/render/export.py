@@ -196,6 +196,7 @@ def _render_one(rt: Runtime, t: _Target, prep: finishing.Prepared, fit: str, war
     spec = render.RenderSpec(aspect=t.aspect, resolution=t.resolution, fit=fit, fps=t.fps,
                              out=out, overlay=prep.overlay, audio=prep.audio,
                              video_args=plan.video_args() if plan else [],
+                             **({"crf": plan.crf} if plan else {}),
                              gop_s=plan.keyint_s if plan else 2.0, allow_copy=plan is None)
     _frames, seconds = render.plan_duration(prep.clips, t.fps)
     label = t.preset.name if t.preset else t.aspect
