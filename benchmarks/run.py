@@ -14,6 +14,7 @@ import bench_demo
 import bench_effects
 import bench_export
 import bench_finishing
+import bench_formats
 import bench_history
 import bench_jobs
 import bench_mastering
@@ -33,7 +34,7 @@ def main() -> None:
     figures: dict[str, float] = {}
     # The browser bench last: Playwright's sync API runs an asyncio loop while it is open.
     for mod in (bench_startup, bench_export, bench_smart_export, bench_demo, bench_effects,
-                bench_finishing, bench_preview,
+                bench_finishing, bench_formats, bench_preview,
                 bench_mastering, bench_audio_marks, bench_uhd,
                 bench_state, bench_history, bench_jobs, bench_paid, bench_routing, bench_campaign, bench_team, bench_widgets,
                 bench_widgets_browser, bench_collab):

@@ -36,8 +36,9 @@ def test_the_six_platform_presets_and_their_frames():
     reels = get_preset("reels").safe_area.rect(1080, 1920)
     # Meta's Reels guidance: 14 % top, 35 % bottom, 6 % each side.
     assert (reels.y, reels.bottom, reels.x, reels.right) == (269, 1248, 65, 1015)
-    assert get_preset("tiktok").video_args() == ["-b:v", "8000k", "-maxrate", "12000k",
-                                                 "-bufsize", "16000k"]
+    assert get_preset("tiktok").encoding(30).video_args() == [
+        "-profile:v", "high", "-level:v", "4.0", "-maxrate", "8000k", "-bufsize", "16000k",
+        "-flags", "+cgop"]
     assert get_preset("web").loudnorm() == "loudnorm=I=-16:TP=-1:LRA=11"
 
 

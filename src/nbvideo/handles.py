@@ -666,8 +666,12 @@ class Exports(list[ExportRecord]):
         return self.to_pandas()
 
     def __repr__(self) -> str:
-        return "\n".join(f"{self.root / r.path} ({r.width}x{r.height}, {r.duration_s:.2f}s)"
-                         for r in self) or "<no exports>"
+        def enc(r: ExportRecord) -> str:  # a preset's choice (model/encoding.py)
+            e = r.encoding
+            return f", H.264 High@{e.level} <= {e.maxrate_kbps} kbit/s" if e else ""
+
+        return "\n".join(f"{self.root / r.path} ({r.width}x{r.height}, {r.duration_s:.2f}s"
+                         f"{enc(r)})" for r in self) or "<no exports>"
 
     def _repr_html_(self) -> str:
         if not self:

@@ -55,6 +55,8 @@ class UploadForm(BaseModel):
     video_max_bytes: int
 
 
+# An export for a preset is encoded to fit the tightest of these and of publish.RULES where
+# it is posted (`Preset.max_upload_bytes`, tests/test_encoding.py holds them together).
 FORMS: dict[str, UploadForm] = {
     "youtube": UploadForm(label="YouTube", title_max=100, title_required=True,
                           description_max_bytes=5000, hashtags_max=60, tags_max_chars=500,
@@ -182,7 +184,8 @@ def upload_sheet(label: str, fields: dict[str, Any], record: ExportRecord) -> st
     """A plain-text sheet to paste from, one form field after another."""
     lines = [f"{label} upload", "=" * (len(label) + 7), "",
              f"video: {record.width}x{record.height}, {record.duration_s:.2f} s, "
-             f"{record.size_bytes / MB:.1f} MB", ""]
+             f"{record.size_bytes / MB:.1f} MB",
+             *([f"encoding: {record.encoding.describe()}"] if record.encoding else []), ""]
     for key, value in fields.items():
         if value is None:
             value = "(choose in the upload form)"
@@ -220,8 +223,12 @@ def write_package(root: Path, out_dir: Path, stem: str, preset: str, record: Exp
     size = video.stat().st_size
     problems = []
     if size > form.video_max_bytes:
+        made = (f", encoded with a {record.encoding.maxrate_kbps} kbit/s ceiling"
+                if record.encoding else "")
         problems.append(f"{form.label}: the video is {size / MB:.1f} MB; the limit is "
-                        f"{form.video_max_bytes / MB:.0f} MB")
+                        f"{form.video_max_bytes / MB:.0f} MB ({size:,} bytes > "
+                        f"{form.video_max_bytes:,}{made}); nothing was re-encoded: shorten "
+                        "the ad or export it again")
     if poster is not None and form.poster_max_bytes and poster.stat().st_size > (
             form.poster_max_bytes):
         problems.append(f"{form.label}: the poster is {poster.stat().st_size / MB:.1f} MB; "
@@ -246,7 +253,9 @@ def write_package(root: Path, out_dir: Path, stem: str, preset: str, record: Exp
            "metadata": meta.model_dump(), "files": files,
            "video": {"width": record.width, "height": record.height,
                      "duration_s": record.duration_s, "fps": record.fps, "size_bytes": size,
-                     "audio": record.audio, "loudness_lufs": record.loudness_lufs},
+                     "audio": record.audio, "loudness_lufs": record.loudness_lufs,
+                     # the H.264 profile, level and bitrate ceiling chosen for the platform
+                     "encoding": record.encoding.model_dump() if record.encoding else None},
            "assets": record.assets}  # the asset-library assets in it (for licence checks)
     (tmp / "metadata.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n",
                                        encoding="utf-8")

@@ -126,6 +126,78 @@ def _probe(av: Any, path: Path, count_frames: bool) -> MediaInfo:
         )
 
 
+class StreamFormat(BaseModel):
+    """How a file's video stream is encoded, as a player or an upload check sees it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    codec: str
+    profile: str | None  # "High", "Main", ...
+    level: str | None  # "4.0", "4.1", "3.1" (H.264 level_idc / 10)
+    pix_fmt: str | None
+    video_kbps: float  # the video stream's own bytes over its duration
+    audio_codec: str | None
+    audio_profile: str | None  # "LC" for AAC-LC
+    audio_rate: int | None
+    faststart: bool  # the index (moov) before the media data (mdat)
+
+
+def stream_format(path: str | Path) -> StreamFormat:
+    """The codec, H.264 profile and level, pixel format, video bitrate, audio codec and
+    whether the index is at the front, of a video file (read with PyAV)."""
+    import av
+
+    path = Path(path)
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        cc = v.codec_context
+        ext = cc.extradata or b""
+        level = None
+        if cc.name == "h264" and len(ext) > 3 and ext[0] == 1:  # avcC: level_idc at byte 3
+            level = f"{ext[3] / 10:.1f}"
+        a = c.streams.audio[0] if c.streams.audio else None
+        acodec = a.codec_context.name if a is not None else None
+        aprofile = a.codec_context.profile if a is not None else None
+        arate = a.codec_context.sample_rate if a is not None else None
+        nbytes, frames = 0, 0
+        for pkt in c.demux(v):
+            if pkt.size:
+                nbytes += pkt.size
+                frames += 1
+        rate = v.average_rate or v.guessed_rate
+        seconds = frames / float(rate) if rate else 0.0
+        profile, pix_fmt = cc.profile, cc.pix_fmt
+    order = _top_boxes(path)
+    moov = order.index(b"moov") if b"moov" in order else -1
+    mdat = order.index(b"mdat") if b"mdat" in order else len(order)
+    return StreamFormat(
+        codec=cc.name, profile=profile, level=level, pix_fmt=pix_fmt,
+        video_kbps=nbytes * 8 / 1000 / seconds if seconds else 0.0, audio_codec=acodec,
+        audio_profile=aprofile, audio_rate=arate,
+        faststart=0 <= moov < mdat)
+
+
+def _top_boxes(path: Path) -> list[bytes]:
+    """The MP4's top-level box types in file order (headers only)."""
+    out: list[bytes] = []
+    with path.open("rb") as f:
+        size = path.stat().st_size
+        pos = 0
+        while pos + 8 <= size and len(out) < 64:
+            f.seek(pos)
+            head = f.read(16)
+            n, kind = int.from_bytes(head[:4], "big"), head[4:8]
+            if n == 1 and len(head) == 16:
+                n = int.from_bytes(head[8:16], "big")
+            elif n == 0:
+                n = size - pos
+            if n < 8:
+                break
+            out.append(kind)
+            pos += n
+    return out
+
+
 # --- header-only MP4/H.264 probe ----------------------------------------------------------
 # PyAV's open decodes a frame to learn the pixel format (~5 ms per 720p clip), which would
 # dominate a stream-copy export. These readers get the same facts from the moov box and the

@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nbvideo.errors import InvalidInput, quote
 from nbvideo.model.state import Aspect, ExportResolution, frame_size
+
+if TYPE_CHECKING:
+    from nbvideo.model.encoding import EncodingPlan
 
 __all__ = [
     "PRESETS", "ExportCheckFailed", "ExportFacts", "Preset", "Rect", "SafeArea", "TextItem",
@@ -98,8 +101,14 @@ class Preset(_Model):
     fps: int = 30
     min_duration_s: float | None = None
     max_duration_s: float | None = None
-    video_kbps: int = Field(gt=0, description="Target video bitrate of the upload.")
-    audio_kbps: int = Field(128, gt=0)
+    video_kbps: int = Field(gt=0, description=(
+        "The platform's recommended video bitrate for this size and fps: the ceiling of a "
+        "short export (model/encoding.py); a long one gets less, to fit max_upload_bytes."))
+    audio_kbps: int = Field(128, gt=0, description="AAC-LC bitrate of the soundtrack.")
+    max_upload_bytes: int = Field(4 * 1024**3, gt=0, description=(
+        "The platform's upload size limit (the tightest where the preset is posted)."))
+    keyint_s: float = Field(2.0, gt=0, le=10, description=(
+        "Keyframe interval (closed GOP) the platform recommends."))
     loudness_lufs: float = -14.0
     true_peak_db: float = -1.0
     audio: Literal["required", "recommended", "optional"] = "recommended"
@@ -110,10 +119,12 @@ class Preset(_Model):
         """(width, height) in pixels, as the export engine computes it for this aspect."""
         return frame_size(self.aspect, self.resolution)
 
-    def video_args(self) -> list[str]:
-        """ffmpeg output arguments for the preset's bitrate (capped VBR, 2 s buffer)."""
-        k = self.video_kbps
-        return ["-b:v", f"{k}k", "-maxrate", f"{round(k * 1.5)}k", "-bufsize", f"{2 * k}k"]
+    def encoding(self, duration_s: float, crf: int = 20) -> EncodingPlan:
+        """The H.264 profile, level and bitrate ceiling of a `duration_s` export (capped CRF
+        under the recommended rate and the size limit): see `model/encoding.py`."""
+        from nbvideo.model.encoding import plan_encoding
+
+        return plan_encoding(self, duration_s, crf=crf)
 
     def loudnorm(self) -> str:
         """ffmpeg audio filter bringing a mix to the preset's loudness and true peak."""
@@ -128,23 +139,31 @@ class Preset(_Model):
 
 
 _VERTICAL: dict = {"aspect": "9:16", "resolution": "1080p", "fps": 30}
+_MB, _GB = 1024**2, 1024**3
+# Upload limits and keyframe intervals: see model/encoding.py for the platforms' pages.
+# The limit is the tightest where the preset is posted (deliver/publish.RULES and the package
+# forms): Instagram's 300 MB (Graph API) for Reels and feed, Facebook's 10 GB for the YouTube
+# and web files (it takes them too), YouTube's 256 GB for Shorts, TikTok's 4 GB.
+# YouTube asks for a closed GOP of half the frame rate, Meta for 2-5 s.
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset(name="tiktok", label="TikTok", **_VERTICAL, min_duration_s=5, max_duration_s=60,
-           video_kbps=8000, audio_kbps=128, audio="required",
+           video_kbps=8000, audio_kbps=128, audio="required", max_upload_bytes=4 * _GB,
            safe_area=SafeArea(top=0.10, bottom=0.22, left=0.06, right=0.14)),
     Preset(name="reels", label="Instagram Reels", **_VERTICAL, min_duration_s=3,
-           max_duration_s=90, video_kbps=6000, audio_kbps=128,
+           max_duration_s=90, video_kbps=6000, audio_kbps=128, max_upload_bytes=300 * _MB,
            safe_area=SafeArea(top=0.14, bottom=0.35, left=0.06, right=0.06)),
     Preset(name="shorts", label="YouTube Shorts", **_VERTICAL, max_duration_s=60,
-           video_kbps=8000, audio_kbps=192,
+           video_kbps=8000, audio_kbps=192, max_upload_bytes=256 * _GB, keyint_s=0.5,
            safe_area=SafeArea(top=0.12, bottom=0.24, left=0.06, right=0.14)),
     Preset(name="youtube", label="YouTube", aspect="16:9", resolution="1080p", fps=30,
-           video_kbps=8000, audio_kbps=384,
+           video_kbps=8000, audio_kbps=384, max_upload_bytes=10 * _GB, keyint_s=0.5,
            safe_area=SafeArea(top=0.05, bottom=0.10, left=0.05, right=0.05)),
     Preset(name="instagram-feed", label="Instagram feed", aspect="4:5", resolution="1080p",
-           fps=30, min_duration_s=3, max_duration_s=60, video_kbps=5000, audio_kbps=128),
+           fps=30, min_duration_s=3, max_duration_s=60, video_kbps=5000, audio_kbps=128,
+           max_upload_bytes=300 * _MB),
     Preset(name="web", label="Web MP4", aspect="16:9", resolution="720p", fps=30,
-           video_kbps=3000, audio_kbps=128, loudness_lufs=-16.0, audio="optional"),
+           video_kbps=3000, audio_kbps=128, loudness_lufs=-16.0, audio="optional",
+           max_upload_bytes=10 * _GB),
 )}  # fmt: skip
 _ALIASES = {
     "instagram-reels": "reels", "ig-reels": "reels", "youtube-shorts": "shorts",

@@ -19,6 +19,7 @@ from nbvideo.model.brief_length import stated_duration
 from nbvideo.model.checked import Checked
 from nbvideo.model.complexity import Complexity
 from nbvideo.model.effects import Effects
+from nbvideo.model.encoding import EncodingPlan
 from nbvideo.model.look import Look
 from nbvideo.model.sfx import SfxCue
 from nbvideo.model.speech import VoiceSettings
@@ -485,6 +486,8 @@ class ExportRecord(Record):
     sidecars: list[ProjectPath] = Field(default_factory=list, description="SRT/VTT, poster, preview.")
     warnings: list[str] = Field(default_factory=list, description="Accepted export-check warnings.")
     render: RenderStats | None = None
+    encoding: EncodingPlan | None = Field(default=None, description=(
+        "A preset export's H.264 profile, level, bitrate ceiling and why (model/encoding.py)."))
     assets: list[str] = Field(default_factory=list, description="Ids of the asset-library "
                               "assets the export used (frames, clips, overlays, music).")
     created_at: _dt.datetime = Field(default_factory=utcnow)

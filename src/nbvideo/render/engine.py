@@ -109,7 +109,10 @@ class RenderSpec(BaseModel):
         default=None, description="A finished soundtrack (AAC in MP4/M4A) of the timeline's "
         "length, muxed as is.")
     video_args: list[str] = Field(
-        default_factory=list, description="Extra encoder arguments, e.g. a preset's bitrate.")
+        default_factory=list, description="Extra encoder arguments, e.g. a preset's profile, "
+        "level and bitrate ceiling (`EncodingPlan.video_args`).")
+    gop_s: float = Field(default=2.0, gt=0, le=10, description="Keyframe interval of the "
+                         "full path (a smart export's pieces use their own 0.5 s grain).")
     max_graph_bytes: int = Field(
         default=GRAPH_BUDGET_BYTES, gt=0, description="Memory one ffmpeg filter graph may "
         "hold (render/chunks.py estimates it); a bigger film is rendered in chunks, joined "
@@ -387,7 +390,8 @@ def _encoder_args(spec: RenderSpec, size: tuple[int, int]) -> list[str]:
     return ["-c:v", "libx264", "-preset", spec.preset, "-crf", str(spec.crf),
             *bounds, *(["-x264-params", ":".join(params)] if params else []),
             *spec.video_args,
-            "-pix_fmt", "yuv420p", "-r", str(spec.fps), "-g", str(2 * spec.fps)]
+            "-pix_fmt", "yuv420p", "-r", str(spec.fps),
+            "-g", str(max(1, round(spec.gop_s * spec.fps)))]
 
 
 def _colour_tags(first: Path) -> str:

@@ -18,6 +18,7 @@ from nbvideo.edit.timeline import require_clips
 from nbvideo.errors import InvalidInput, quote, render_step
 from nbvideo.generate import clips as clips_phase
 from nbvideo.generate import lipsync
+from nbvideo.model.encoding import EncodingPlan
 from nbvideo.model.presets import Preset, enforce, get_presets
 from nbvideo.model.state import (
     ASPECTS,
@@ -31,7 +32,7 @@ from nbvideo.model.tracks import tracks_in_use
 from nbvideo.plan import storyboard
 from nbvideo.render import engine as render
 from nbvideo.render import finishing, smart_render
-from nbvideo.render.mezzanine import Mezzanine
+from nbvideo.render.mezzanine import GOP_S, Mezzanine
 from nbvideo.render.preview import poster_and_preview
 from nbvideo.render.sources import upscale_warning
 from nbvideo.runtime.context import Runtime
@@ -97,6 +98,7 @@ class _Target:
     fps: int
     rel: str
     preset: Preset | None = None
+    encoding: EncodingPlan | None = None  # a preset's profile, level and ceiling (_plan)
 
 
 def targets(rt: Runtime, name: str, formats: Sequence[str], resolution: str, fit: str,
@@ -177,6 +179,9 @@ def _plan(rt: Runtime, outs: list[_Target], accept: bool | Sequence[str], work: 
                 if finished or t.preset else finishing.Prepared(clips=clips))
         warned = [*([low] if low is not None else []), *prep.warnings]
         plans.append((t, prep, [str(v) for v in enforce(warned, accept)]))
+        if t.preset is not None:  # refused here (too long for the size limit), before encoding
+            _frames, seconds = render.plan_duration(prep.clips, t.fps)
+            t.encoding = t.preset.encoding(seconds)
     return plans
 
 
@@ -185,9 +190,14 @@ def _render_one(rt: Runtime, t: _Target, prep: finishing.Prepared, fit: str, war
                 on_progress: Callable[[float], None] | None, smart: bool) -> ExportRecord:
     out = rt.store.path(t.rel)
     out.parent.mkdir(parents=True, exist_ok=True)
+    plan = t.encoding
+    # A preset export is always encoded with its plan: a stream copy would keep whatever
+    # level and bitrate the clips have.
     spec = render.RenderSpec(aspect=t.aspect, resolution=t.resolution, fit=fit, fps=t.fps,
                              out=out, overlay=prep.overlay, audio=prep.audio,
-                             video_args=t.preset.video_args() if t.preset else [])
+                             video_args=plan.video_args() if plan else [],
+                             **({"crf": plan.crf} if plan else {}),
+                             gop_s=plan.keyint_s if plan else 2.0, allow_copy=plan is None)
     _frames, seconds = render.plan_duration(prep.clips, t.fps)
     label = t.preset.name if t.preset else t.aspect
     bar = tqdm(total=round(seconds, 2), desc=f"export {label}", unit="s", leave=False,
@@ -232,12 +242,17 @@ def _render_one(rt: Runtime, t: _Target, prep: finishing.Prepared, fit: str, war
         audio=prep.audio is not None, loudness_lufs=prep.audio_lufs,
         sidecars=[rt.store.relative(p) for p in sidecars], warnings=warned,
         render=RenderStats(**result.model_dump(include=set(RenderStats.model_fields))),
+        # the keyframe interval as made: smart export's pieces use their 0.5 s grain
+        encoding=plan.model_copy(update={"keyint_s": GOP_S}) if plan and result.mode == "smart"
+        else plan,
     )
     how = {"copy": "stream copy", "full": "encode",
            "smart": f"smart: {result.segments_copied} copied, {result.segments_encoded} encoded, "
                     f"{result.seconds_encoded:g} of {result.seconds_total:g} s encoded"}[result.mode]
     if result.fallback:
         how += f"; smart export not possible: {result.fallback}"
+    if plan is not None:
+        how += f"; H.264 High@{plan.level}, <= {plan.maxrate_kbps} kbit/s"
     rt.log(phase="export", provider="local", model="ffmpeg", units=seconds, unit="second",
            latency_s=latency, note=f"{t.rel} ({how})"[:200])
     with rt.guard:
