@@ -22,7 +22,8 @@ and picks a few that differ from each other:
   somewhere", not "this is the product": no object recognition, so a product in common
   colours (black, white, grey) on a busy frame, or scenery in the product's colours, fools
   it, and a product seen from a very different angle or much smaller than an eighth of the
-  frame scores low. Without a photo, the storyboard beat the frame belongs to stands in:
+  frame scores low. The match (0..1) is scored from `PRODUCT_FLOOR` (0, what unrelated
+  frames in a similar palette reach) to twice that (1). Without a photo, the storyboard beat the frame belongs to stands in:
   1.0 for the "product" beat, 0.5 for benefit, proof and offer, 0 for the rest.
 
 Each candidate keeps its components, so a person sees why it ranked where it did.
@@ -75,6 +76,7 @@ SAMPLE_FPS = 4.0
 CUT_GUARD_S = 0.25
 SHARP_REF = 600.0  # Laplacian variance (0-255 luma, 320 px wide) that scores 1.0
 WEIGHTS = {"sharpness": 0.35, "exposure": 0.25, "product": 0.40}
+PRODUCT_FLOOR = 0.45  # a match unrelated frames of a similar palette reach: scored 0; 0.9: 1
 MB = 1024**2
 
 
@@ -374,23 +376,35 @@ class Thumbnails:
         return f"<div style='display:flex;flex-wrap:wrap'>{''.join(cards)}</div>{foot}{notes}"
 
 
+def _blocks(frames: np.ndarray, across: int = 20) -> np.ndarray:
+    """Each frame's luma as block means, `across` blocks wide (N x blocks): coarse enough
+    that motion and grain average out, fine enough to see a picture change."""
+    n, h, w = frames.shape[:3]
+    down = max(1, round(across * h / w))
+    bh, bw = h // down, w // across
+    ys = np.stack([luma(f[: bh * down, : bw * across]) for f in frames])
+    return ys.reshape(n, down, bh, across, bw).mean(axis=(2, 4)).reshape(n, -1)
+
+
 def _blend_flags(frames: np.ndarray) -> np.ndarray:
-    """True where a frame looks like the blend of its neighbours (mid-fade/dissolve): it is
-    close to their average while they differ a lot. A cut gives a residual of half their
-    difference, motion a double image; a fade or dip, a residual near zero."""
+    """True where a frame looks like a mix of its neighbours while they differ a lot (mid
+    fade, dissolve or dip): projected on the line from the previous sample to the next it
+    lands well inside (0.15 < a < 0.85) and close to it (residual < 0.2 of their distance).
+    A cut lands on an end; motion leaves a large residual or changes little."""
     n = len(frames)
     out = np.zeros(n, bool)
     if n < 3:
         return out
-    ys = np.stack([luma(f[::2, ::2]) for f in frames])
+    ys = _blocks(frames)
     for i in range(1, n - 1):
         p, c, q = ys[i - 1], ys[i], ys[i + 1]
-        change = float(np.abs(p - q).mean())
-        if change < 6:  # the neighbours are alike: no transition to be in
+        d = q - p
+        if float(np.abs(d).mean()) < 6:  # the neighbours are alike: no transition to be in
             continue
-        resid = float(np.abs(c - (p + q) / 2).mean())
-        if resid < 0.2 * change and float(np.abs(c - p).mean()) > 0.25 * change:
-            out[i] = True
+        nn = float(d @ d)
+        a = float((c - p) @ d) / nn
+        resid = float(np.linalg.norm(c - p - a * d)) / math.sqrt(nn)
+        out[i] = 0.15 < a < 0.85 and resid < 0.2
     return out
 
 
@@ -400,11 +414,10 @@ def _cut_flags(frames: np.ndarray) -> np.ndarray:
     out = np.zeros(n, bool)
     if n < 2:
         return out
-    ys = np.stack([luma(f[::2, ::2]) for f in frames])
-    d = np.abs(np.diff(ys, axis=0)).mean(axis=(1, 2))
-    med = float(np.median(d)) if len(d) else 0.0
+    d = np.abs(np.diff(_blocks(frames), axis=0)).mean(axis=1)
+    med = float(np.median(d))
     for i, v in enumerate(d):
-        if v > max(40.0, 6 * med):
+        if v > max(20.0, 6 * med):
             out[i] = out[i + 1] = True
     return out
 
@@ -442,7 +455,8 @@ def candidates_from(video: Path, export: str, *, n: int = 6,
         fs = score_frame(frames[i])
         span = next((s for s in spans if s.start_s <= t < s.end_s), None)
         if matcher is not None:
-            prod, src = matcher.score(frames[i]), "photo"
+            raw = matcher.score(frames[i])
+            prod, src = round(min(1.0, max(0.0, (raw - PRODUCT_FLOOR) / PRODUCT_FLOOR)), 4), "photo"
         elif span is not None:
             prod, src = BEAT_PRODUCT.get(span.beat, 0.0), "beat"
         else:
