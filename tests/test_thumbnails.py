@@ -13,6 +13,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 import nbvideo as nv
+from nbvideo.deliver import package as package_mod
 from nbvideo.deliver import thumbnails as thumbs
 from nbvideo.deliver.thumbnails import THUMB_SPECS, ThumbnailRefused, score_frame
 from nbvideo.errors import InvalidInput, MediaMissing, PathNotAllowed
@@ -121,13 +122,12 @@ TITLE = "Storm-proof trails — مقاوم للماء 🥾"
 
 @pytest.mark.slow
 def test_a_candidate_becomes_each_platforms_poster_with_the_title_in_the_safe_area(
-        rendered: nv.Project) -> None:
+        rendered: nv.Project, tmp_path: Path) -> None:
     p = rendered
-    p.finish(brand="trailhead", music="bed")
+    p.finish(brand="trailhead")
     p.export("ad")
     found = p.thumbnails(n=4)
-    df = p.package(["youtube", "reels", "tiktok"], thumbnail=1, thumbnail_text=TITLE,
-                   accept=True)
+    df = p.package(["youtube", "reels"], thumbnail=1, thumbnail_text=TITLE, accept=True)
     chosen = found[1]
     for row in df.itertuples():
         folder = Path(row.folder)
@@ -142,10 +142,6 @@ def test_a_candidate_becomes_each_platforms_poster_with_the_title_in_the_safe_ar
         assert made["kind"] == "candidate" and made["time_s"] == chosen.time_s
         assert made["candidate"]["score"] == chosen.score
         assert made["cover_ms"] == round(chosen.time_s * 1000)
-        if row.preset == "tiktok":  # TikTok's cover is the frame itself, by time
-            assert size == (1080, 1920) and made["text_rect"] is None
-            assert doc["fields"]["video_cover_timestamp_ms"] == made["cover_ms"]
-            continue
         assert size == (spec.width, spec.height)
         text, safe, logo = (_rect(made["text_rect"]), _rect(made["safe"]),
                             _rect(made["logo_rect"]))
@@ -165,6 +161,20 @@ def test_a_candidate_becomes_each_platforms_poster_with_the_title_in_the_safe_ar
         inside = np.abs(drawn - ref)[text.y:text.bottom, text.x:text.right].mean()
         outside = np.abs(drawn - ref)[:safe.y, :].mean()
         assert inside > 20 > outside
+    # TikTok (a 9:16 export like the reels one, not rendered again here): its cover is the
+    # frame itself, by time, with no title drawn on it
+    reels = next(r for r in p.exports if r.preset == "reels")
+    maker = thumbs.PosterMaker(p.path, thumbs.ThumbnailPick(
+        kind="candidate", time_s=chosen.time_s, text=TITLE), p._rt.brand_kit())
+    made = maker.make("tiktok", reels, tmp_path / "poster.jpg")
+    with Image.open(tmp_path / "poster.jpg") as im:
+        assert im.size == (1080, 1920)
+    assert made["text_rect"] is None and made["cover_ms"] == round(chosen.time_s * 1000)
+    fields = package_mod.form_fields(p.metadata, "tiktok", reels, {"video": "v.mp4"},
+                                     made["cover_ms"])
+    assert fields["video_cover_timestamp_ms"] == made["cover_ms"]
+    assert package_mod.form_fields(p.metadata, "tiktok", reels, {"video": "v.mp4"}
+                                   )["video_cover_timestamp_ms"] == 1000  # none chosen
 
 
 @pytest.mark.slow
