@@ -25,6 +25,7 @@ import bench_smart_export
 import bench_startup
 import bench_state
 import bench_team
+import bench_thumbnails
 import bench_uhd
 import bench_widgets
 import bench_widgets_browser
@@ -35,7 +36,7 @@ def main() -> None:
     # The browser bench last: Playwright's sync API runs an asyncio loop while it is open.
     for mod in (bench_startup, bench_export, bench_smart_export, bench_demo, bench_effects,
                 bench_finishing, bench_formats, bench_preview,
-                bench_mastering, bench_audio_marks, bench_uhd,
+                bench_mastering, bench_audio_marks, bench_uhd, bench_thumbnails,
                 bench_state, bench_history, bench_jobs, bench_paid, bench_routing, bench_campaign, bench_team, bench_widgets,
                 bench_widgets_browser, bench_collab):
         print(f"\n== {mod.__name__} ==")

@@ -5,6 +5,7 @@ double serves both the graph host and the upload host on 127.0.0.1."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,3 +209,20 @@ def test_a_hand_edited_post_record_cannot_steer_the_token(
     assert not err.value.transient and store.load(post.id).status == "failed"
     assert all(u.startswith(("/v24.0/17900000000000000", "/ig-api-upload/v24.0/1790"))
                for u in meta.urls[asked:]) and meta.publishes == 0
+
+
+def test_a_chosen_cover_frame_goes_up_as_thumb_offset(
+        project: nv.Project, meta: MetaDouble) -> None:
+    """p.package(thumbnail=2.5) records the cover time; the container is made with it."""
+    meta.processing_polls = 0
+    name = write_package(project.path, "reels", size=300_000)
+    doc_path = project.path / "packages" / name / "metadata.json"
+    doc = json.loads(doc_path.read_text())
+    doc["fields"]["thumb_offset"] = 2500
+    doc_path.write_text(json.dumps(doc))
+    assert project.publish("instagram", name).status == "posted"
+    (container,) = meta.containers.values()
+    assert container.thumb_offset == "2500"
+    plain = write_package(project.path, "instagram-feed", size=300_000)  # none chosen
+    assert project.publish("instagram", plain).status == "posted"
+    assert [c.thumb_offset for c in meta.containers.values()] == ["2500", None]

@@ -208,3 +208,17 @@ def test_the_key_gate_refuses_another_host_for_the_token(
     with pytest.raises(KeyDestinationRefused, match=says):
         project.publish("tiktok", name)
     assert double.requests == [] and double.inits == 0
+
+
+def test_the_cover_frame_the_package_chose_is_sent(
+        project: nv.Project, double: TikTokDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    """p.package(thumbnail=...) records video_cover_timestamp_ms; it goes in post_info."""
+    name = write_package(project.path, size=SIZE)
+    doc_path = project.path / "packages" / name / "metadata.json"
+    doc = json.loads(doc_path.read_text())
+    doc["fields"]["video_cover_timestamp_ms"] = 2733
+    doc_path.write_text(json.dumps(doc))
+    client(monkeypatch)
+    assert project.publish("tiktok", name).status == "posted"
+    (video,) = double.videos()
+    assert video["post_info"]["video_cover_timestamp_ms"] == 2733

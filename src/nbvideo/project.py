@@ -108,6 +108,7 @@ class Project:
     def __init__(self, held: session.Session) -> None:
         self._session = held  # counts this handle; read-only ones hold no lock
         self._rt = held.rt
+        self._thumbnails: Any = None  # what p.thumbnails() returned last (an index picks)
 
     # ------------------------------------------------------------------ open / close
     @classmethod
@@ -791,14 +792,47 @@ class Project:
         Fields not given keep their value (drafted ones become saved ones)."""
         return signoff.set_metadata(self._rt, fields)
 
+    def thumbnails(self, export: Any = None, n: int = 6, *, product: Any = None) -> Any:
+        """Thumbnail candidates from an export (default the newest; or its path, preset or
+        aspect): `n` frames, best first and spread over the film, each scored for
+        sharpness, exposure and how much it shows the product (the look's reference_image,
+        or `product=` a photo in the project; `product=False` for none: the storyboard's
+        product beat stands in). Frames in a transition, by a cut, on the end card or
+        mid-fade are left out. In a notebook a grid of the frames with their scores;
+        `.to_pandas()` the table. Pick one with ``p.package(..., thumbnail=index)``.
+
+        Example: ``t = p.thumbnails(n=4); p.package(["youtube"], thumbnail=t[0])``
+        """
+        from nbvideo.deliver import thumbnails
+
+        found = thumbnails.thumbnails_for(self._rt, export, n, product)
+        self._thumbnails = found
+        return found
+
     def package(self, presets: Sequence[str] | str, name: str = "ad", *,
-                accept: bool | Sequence[str] = ()) -> pd.DataFrame:
+                accept: bool | Sequence[str] = (), thumbnail: Any = None,
+                thumbnail_text: str | None = None) -> pd.DataFrame:
         """One folder and zip per platform in packages/: the video, poster, SRT and VTT
         captions, and the upload form's fields as metadata.json and upload.txt. Metadata is
         checked against each platform's limits before anything renders; nothing is uploaded.
-        `accept` goes to `export` (its preset checks)."""
+        `accept` goes to `export` (its preset checks).
+
+        `thumbnail` chooses the poster: a candidate of `p.thumbnails()` (or its index in
+        the list last returned), a time in seconds as a float (``2.0``; an int is an
+        index), or your own picture's path (PNG, JPEG or WebP, at least 640x360; copied into
+        assets/thumbnails/). A frame gets `thumbnail_text` (default the metadata's title;
+        '' for none) in the brand kit's style, at each platform's size (YouTube 1280x720
+        <= 2 MB, Instagram 1080x1920 <= 8 MB); TikTok and Instagram get the frame's time as
+        their cover (video_cover_timestamp_ms, thumb_offset). metadata.json records it.
+        A bad choice is refused (ThumbnailRefused) before anything renders.
+
+        Example: ``p.package(["youtube", "reels"], thumbnail=2.5, thumbnail_text="Rain-proof")``
+        """
         return signoff.package(self._rt, presets, name,
-                               lambda ps: list(self.export(name, preset=ps, accept=accept)))
+                               lambda ps: list(self.export(name, preset=ps, accept=accept)),
+                               thumbnail, thumbnail_text,
+                               lambda: self._thumbnails if self._thumbnails is not None
+                               else self.thumbnails())
 
     # ------------------------------------------------------------------ publishing
     def publish(self, platform: str, package: str | None = None, when: Any = None, *,

@@ -51,6 +51,7 @@ REMOVED_METRICS = ("plays", "impressions", "video_views", "clips_replays_count")
 @dataclass
 class Container:
     caption: str
+    thumb_offset: str | None = None  # the form's field as sent (milliseconds), if any
     data: bytearray = field(default_factory=bytearray)
     size: int | None = None
     looks: int = 0
@@ -160,7 +161,8 @@ def _handler(double: MetaDouble) -> type[BaseHTTPRequestHandler]:
                 return self._send(400, _err(100, "media_type must be REELS with "
                                             "upload_type=resumable here"))
             cid = str(17900000000000000 + len(double.containers))
-            double.containers[cid] = Container(caption=form.get("caption", ""))
+            double.containers[cid] = Container(caption=form.get("caption", ""),
+                                               thumb_offset=form.get("thumb_offset"))
             host = "https://evil.example" if double.foreign_uri else double.base_url
             self._send(200, {"id": cid, "uri": f"{host}/ig-api-upload/{VERSION}/{cid}"})
 

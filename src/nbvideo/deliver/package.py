@@ -26,13 +26,16 @@ import shutil
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from nbvideo.errors import InvalidInput, quote
 from nbvideo.model.state import ExportRecord, Metadata, ProjectState
 from nbvideo.store.folder import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from nbvideo.deliver.thumbnails import PosterMaker
 
 GB = 1024**3
 MB = 1024**2
@@ -159,10 +162,13 @@ def check_metadata(meta: Metadata, preset: str) -> list[str]:
     return problems
 
 
-def form_fields(meta: Metadata, preset: str, record: ExportRecord, files: dict[str, str]
-                ) -> dict[str, Any]:
-    """The metadata keyed by the platform form's own field names."""
-    cover_ms = 1000 if record.duration_s > 1 else 0
+def form_fields(meta: Metadata, preset: str, record: ExportRecord, files: dict[str, str],
+                cover_ms: int | None = None) -> dict[str, Any]:
+    """The metadata keyed by the platform form's own field names. `cover_ms`: the frame
+    chosen as the cover (deliver/thumbnails.py), by time; None: TikTok's at 1 s."""
+    chosen = cover_ms
+    if cover_ms is None:
+        cover_ms = 1000 if record.duration_s > 1 else 0
     if preset in ("youtube", "shorts"):
         return {"title": meta.title, "description": youtube_description(meta),
                 "tags": [t.lstrip("#") for t in meta.hashtags], "privacy_status": "private",
@@ -173,8 +179,11 @@ def form_fields(meta: Metadata, preset: str, record: ExportRecord, files: dict[s
         return {"caption": caption(meta), "video_cover_timestamp_ms": cover_ms,
                 "video": files["video"]}
     if preset in ("reels", "instagram-feed"):
-        return {"caption": caption(meta), "cover": files.get("poster"),
+        reel = {"caption": caption(meta), "cover": files.get("poster"),
                 "share_to_feed": True, "video": files["video"]}
+        if chosen is not None:  # the Graph API's Reels container field (milliseconds)
+            reel["thumb_offset"] = chosen
+        return reel
     return {"title": meta.title, "description": meta.description, "cta": meta.cta,
             "link": meta.link, "poster": files.get("poster"),
             "captions_vtt": files.get("captions_vtt"), "video": files["video"]}
@@ -214,8 +223,10 @@ def _place(src: Path, dest: Path) -> None:
 
 
 def write_package(root: Path, out_dir: Path, stem: str, preset: str, record: ExportRecord,
-                  meta: Metadata) -> dict[str, Any]:
-    """The folder and zip for one platform. Checks the files' limits before writing."""
+                  meta: Metadata, thumbnail: PosterMaker | None = None) -> dict[str, Any]:
+    """The folder and zip for one platform. Checks the files' limits before writing.
+    `thumbnail` makes the poster from the chosen frame or picture (at the platform's size,
+    within its limit) instead of the export's own."""
     form = FORMS[preset]
     video = root / record.path
     sidecars = {Path(s).suffix: root / s for s in record.sidecars}
@@ -241,14 +252,22 @@ def write_package(root: Path, out_dir: Path, stem: str, preset: str, record: Exp
     tmp.mkdir(parents=True)
     files = {"video": f"{stem}-{preset}.mp4"}
     _place(video, tmp / files["video"])
-    if poster is not None:
+    chosen: dict[str, Any] | None = None
+    if thumbnail is not None:
+        files["poster"] = "poster.jpg"
+        try:
+            chosen = thumbnail.make(preset, record, tmp / "poster.jpg")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    elif poster is not None:
         files["poster"] = "poster.jpg"
         _place(poster, tmp / "poster.jpg")
     for ext, key in ((".srt", "captions_srt"), (".vtt", "captions_vtt")):
         if ext in sidecars:
             files[key] = f"captions{ext}"
             _place(sidecars[ext], tmp / files[key])
-    fields = form_fields(meta, preset, record, files)
+    fields = form_fields(meta, preset, record, files, chosen["cover_ms"] if chosen else None)
     doc = {"platform": form.label, "preset": preset, "fields": fields,
            "metadata": meta.model_dump(), "files": files,
            "video": {"width": record.width, "height": record.height,
@@ -257,6 +276,8 @@ def write_package(root: Path, out_dir: Path, stem: str, preset: str, record: Exp
                      # the H.264 profile, level and bitrate ceiling chosen for the platform
                      "encoding": record.encoding.model_dump() if record.encoding else None},
            "assets": record.assets}  # the asset-library assets in it (for licence checks)
+    if chosen is not None:
+        doc["thumbnail"] = chosen
     (tmp / "metadata.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n",
                                        encoding="utf-8")
     (tmp / "upload.txt").write_text(upload_sheet(form.label, fields, record), encoding="utf-8")
@@ -283,8 +304,11 @@ def _zip(folder: Path, archive: Path) -> None:
 
 
 def package(root: Path, meta: Metadata, presets: list[str], name: str,
-            export: Callable[[list[str]], list[ExportRecord]]) -> list[dict[str, Any]]:
-    """Check every platform's metadata, export once for all presets, then write packages."""
+            export: Callable[[list[str]], list[ExportRecord]],
+            thumbnail: Callable[[], PosterMaker] | None = None) -> list[dict[str, Any]]:
+    """Check every platform's metadata, export once for all presets, then write packages.
+    `thumbnail` checks the thumbnail choice (after the metadata, before the export) and
+    returns what makes each package's poster from it."""
     unknown = [p for p in presets if p not in FORMS]
     if unknown:
         names = ", ".join(str(u) if len(str(u)) <= 60 else quote(u) for u in unknown)
@@ -294,9 +318,12 @@ def package(root: Path, meta: Metadata, presets: list[str], name: str,
     if problems:
         raise PackageCheckFailed("metadata breaks upload limits (edit it with "
                                  "p.set_metadata): " + "; ".join(problems))
+    maker = thumbnail() if thumbnail is not None else None
     records = export(presets)
+    if maker is not None:
+        maker.check(records)  # a time past an export's end: refused before any package
     by_preset = {r.preset: r for r in records}
     out_dir = root / "packages"
     out_dir.mkdir(exist_ok=True)
     stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in name).strip("-") or "ad"
-    return [write_package(root, out_dir, stem, p, by_preset[p], meta) for p in presets]
+    return [write_package(root, out_dir, stem, p, by_preset[p], meta, maker) for p in presets]

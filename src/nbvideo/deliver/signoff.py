@@ -117,12 +117,24 @@ def set_metadata(rt: Runtime, fields: dict[str, Any]) -> Metadata:
 
 
 def package(rt: Runtime, presets: Sequence[str] | str, name: str,
-            export: Callable[[list[str]], list[ExportRecord]]) -> pd.DataFrame:
+            export: Callable[[list[str]], list[ExportRecord]], thumbnail: Any = None,
+            thumbnail_text: str | None = None,
+            candidates: Callable[[], Any] | None = None) -> pd.DataFrame:
     """One folder and zip per platform preset, rendered by one `export(presets)`, with
-    the metadata checked against each platform's limits first."""
+    the metadata checked against each platform's limits first. `thumbnail` (see
+    deliver/thumbnails.py) is checked after the metadata, before the export; `candidates()`
+    gives the list a candidate's index picks from."""
     from nbvideo.deliver.package import package as write_packages
 
     chosen = [presets] if isinstance(presets, str) else list(presets)
     if not chosen:
         raise InvalidInput("presets: give at least one platform preset, e.g. ['tiktok']")
-    return pd.DataFrame(write_packages(rt.store.root, metadata(rt), chosen, name, export))
+    meta = metadata(rt)
+    maker = None
+    if thumbnail is not None:
+        from nbvideo.deliver import thumbnails
+
+        def maker() -> Any:
+            return thumbnails.poster_maker(rt, thumbnail, thumbnail_text, meta.title, chosen,
+                                           candidates or (lambda: thumbnails.thumbnails_for(rt)))
+    return pd.DataFrame(write_packages(rt.store.root, meta, chosen, name, export, maker))

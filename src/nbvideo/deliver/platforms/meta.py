@@ -3,6 +3,7 @@
 The API's steps, mapped onto `Publisher` (shapes from Meta's pages, read late 2026):
 
 - open: POST /{version}/{ig-user-id}/media media_type=REELS, upload_type=resumable, caption
+  (and thumb_offset, the cover frame in ms, when the package chose one)
   -> {"id": container id, "uri": "https://rupload.facebook.com/ig-api-upload/{version}/{id}"}
   (developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media).
   The container id is the session's `ref`, the upload URI goes in `extra`.
@@ -200,10 +201,15 @@ class InstagramReels(Publisher):
 
     async def open(self, post: Post, video: Path) -> UploadSession:
         caption = str(post.fields.get("caption") or "")
+        form = {"media_type": "REELS", "upload_type": "resumable", "caption": caption}
+        offset = post.fields.get("thumb_offset")  # the cover frame p.package chose, in ms
+        if isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0:
+            # thumb_offset: the frame (ms into the video) used as the cover (the Reels
+            # fields of .../reference/ig-user/media); cover_url needs a public image URL,
+            # which a package does not have, so a picture cover stays for the app.
+            form["thumb_offset"] = str(offset)
         body = await self._graph("creating the Reels container", "POST",
-                                 f"{self.user_id}/media",
-                                 data={"media_type": "REELS", "upload_type": "resumable",
-                                       "caption": caption})
+                                 f"{self.user_id}/media", data=form)
         try:
             got = _Container.model_validate(body)
         except ValidationError:

@@ -1,0 +1,233 @@
+"""Thumbnail candidates (`p.thumbnails`) and the chosen thumbnail in packages
+(`p.package(..., thumbnail=...)`), on the small offline project conftest renders."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+import nbvideo as nv
+from nbvideo.deliver import package as package_mod
+from nbvideo.deliver import thumbnails as thumbs
+from nbvideo.deliver.thumbnails import THUMB_SPECS, ThumbnailRefused, score_frame
+from nbvideo.errors import InvalidInput, MediaMissing, PathNotAllowed
+from nbvideo.media.ffmpeg import open_image
+from nbvideo.model.presets import Rect
+
+
+def _frame(p: nv.Project, number: int) -> Image.Image:
+    with open_image(p.path / p.state.scenes[number - 1].frame.path) as im:  # type: ignore[union-attr]
+        return im.convert("RGB")
+
+
+def _windows(p: nv.Project) -> list[tuple[float, float]]:
+    """(start, end) of each transition on the timeline, as the export plays it."""
+    tl = p.timeline.to_pandas()
+    return [(float(tl.loc[k + 1, "start_s"]), float(tl.loc[k + 1, "start_s"]) + float(d))
+            for k, d in enumerate(tl["transition_s"][:-1]) if d > 0]
+
+
+def _rect(d: dict[str, int]) -> Rect:
+    return Rect(**d)
+
+
+# ------------------------------------------------------------------------------ scoring
+def test_a_blurred_black_or_blown_frame_scores_lower_than_a_sharp_one(
+        rendered: nv.Project) -> None:
+    sharp_im = _frame(rendered, 2).resize((320, 180))
+    sharp = score_frame(np.asarray(sharp_im))
+    blurred = score_frame(np.asarray(sharp_im.filter(ImageFilter.GaussianBlur(6))))
+    black = score_frame(np.zeros((180, 320, 3), np.uint8))
+    blown = score_frame(np.full((180, 320, 3), 255, np.uint8))
+    dark = score_frame((np.asarray(sharp_im) * 0.12).astype(np.uint8))
+    assert sharp.sharpness > 2 * blurred.sharpness and blurred.laplacian_var < sharp.laplacian_var
+    assert black.sharpness == blown.sharpness == 0.0
+    assert black.exposure == blown.exposure == 0.0 and black.clipped == 1.0
+    assert sharp.exposure > 0.8 > dark.exposure
+    # the weighted score a candidate gets ranks them the same way
+    total = {k: thumbs.WEIGHTS["sharpness"] * s.sharpness + thumbs.WEIGHTS["exposure"] * s.exposure
+             for k, s in {"sharp": sharp, "blurred": blurred, "black": black,
+                          "dark": dark}.items()}
+    assert total["sharp"] > max(total["blurred"], total["dark"]) > total["black"]
+
+
+# ------------------------------------------------------------------------------ candidates
+@pytest.mark.slow
+def test_no_candidate_lies_in_a_transition_and_each_shows_why_it_ranked(
+        rendered: nv.Project) -> None:
+    p = rendered
+    p.set_transition(1, "crossfade", 1.0)  # a long one: a third of the film is a blend
+    p.set_transition(2, "dip_black", 1.0)
+    p.export("ad")
+    windows = _windows(p)
+    assert len(windows) == 2
+    found = p.thumbnails(n=8)
+    assert 3 <= len(found) <= 8 and found.export == "exports/ad-16x9-720p.mp4"
+    for c in found:
+        assert not any(a - 0.2 <= c.time_s <= b + 0.2 for a, b in windows), (c.time_s, windows)
+        assert 0 <= c.sharpness <= 1 and 0 <= c.exposure <= 1 and c.product_from == "beat"
+        assert c.preview_jpeg[:2] == b"\xff\xd8"
+    assert [c.score for c in found] == sorted((c.score for c in found), reverse=True)
+    assert found.dropped["in a transition or by a cut"] > 0
+    assert len({c.scene for c in found}) == 3  # spread over the film, not one second of it
+    table = found.to_pandas()
+    assert {"time_s", "score", "sharpness", "exposure", "product", "scene", "beat"} <= set(table)
+    html = found._repr_html_()
+    assert html.count("<img") == len(found) and "dropped" in html
+    # Without the timeline (a fade it does not name), the frame difference finds the blends.
+    video = p.path / found.export
+    blind = thumbs.candidates_from(video, found.export, n=8)
+    assert blind.dropped["mid-fade (frame difference)"] >= 3
+    inner = [(a + 0.1, b - 0.1) for a, b in windows]
+    assert not [c.time_s for c in blind if any(a <= c.time_s <= b for a, b in inner)]
+
+
+@pytest.mark.slow
+def test_the_product_scene_is_preferred_when_the_product_photo_is_given(
+        rendered: nv.Project) -> None:
+    p = rendered
+    p.export("ad")
+    product_scene = next(s for s in p.state.scenes if s.beat == "product")
+    number = p.state.scenes.index(product_scene) + 1
+    photo = _frame(p, number)
+    w, h = photo.size
+    (p.path / "assets" / "product").mkdir(parents=True)
+    photo.crop((0, 0, int(w * 0.6), int(h * 0.75))).save(p.path / "assets/product/shoe.png")
+    p.set_look(reference_image="assets/product/shoe.png")
+    found = p.thumbnails(n=6)  # the look's reference image
+    assert {c.product_from for c in found} == {"photo"}
+    best = max(found, key=lambda c: c.product or 0)
+    assert best.scene == product_scene.id and found[0].scene == product_scene.id
+    others = [c.product or 0 for c in found if c.scene != product_scene.id]
+    mine = [c.product or 0 for c in found if c.scene == product_scene.id]
+    assert min(mine) > max(others)
+    # a photo of another scene moves the preference there: it is the photo, not the beat
+    other = next(n for n in (1, 2, 3) if n != number)
+    _frame(p, other).crop((int(w * 0.2), int(h * 0.2), int(w * 0.8), int(h * 0.8))).save(
+        p.path / "assets/product/other.png")
+    moved = p.thumbnails(n=6, product="assets/product/other.png")
+    assert max(moved, key=lambda c: c.product or 0).scene == p.state.scenes[other - 1].id
+    assert {c.product_from for c in p.thumbnails(n=3, product=False)} == {"beat"}
+
+
+# ------------------------------------------------------------------------------ packages
+TITLE = "Storm-proof trails — مقاوم للماء 🥾"
+
+
+@pytest.mark.slow
+def test_a_candidate_becomes_each_platforms_poster_with_the_title_in_the_safe_area(
+        rendered: nv.Project, tmp_path: Path) -> None:
+    p = rendered
+    p.finish(brand="trailhead")
+    p.export("ad")
+    found = p.thumbnails(n=4)
+    df = p.package(["youtube", "reels"], thumbnail=1, thumbnail_text=TITLE, accept=True)
+    chosen = found[1]
+    for row in df.itertuples():
+        folder = Path(row.folder)
+        doc = json.loads((folder / "metadata.json").read_text())
+        made = doc["thumbnail"]
+        spec = THUMB_SPECS[row.preset]
+        poster = folder / "poster.jpg"
+        with Image.open(poster) as im:
+            assert im.format == "JPEG"
+            size = im.size
+        assert poster.stat().st_size == made["bytes"] <= spec.max_bytes
+        assert made["kind"] == "candidate" and made["time_s"] == chosen.time_s
+        assert made["candidate"]["score"] == chosen.score
+        assert made["cover_ms"] == round(chosen.time_s * 1000)
+        assert size == (spec.width, spec.height)
+        text, safe, logo = (_rect(made["text_rect"]), _rect(made["safe"]),
+                            _rect(made["logo_rect"]))
+        assert safe.contains(text) and not text.intersects(logo)
+        assert made["text"] == TITLE
+        if row.preset == "reels":
+            assert doc["fields"]["thumb_offset"] == made["cover_ms"]
+            assert doc["fields"]["cover"] == "poster.jpg"
+        else:
+            assert doc["fields"]["thumbnail"] == "poster.jpg"
+        # the text is drawn where the record says: the box differs from the bare frame
+        bare = thumbs.fit_frame(thumbs.grab_frame(p.path / next(
+            r.path for r in p.exports if r.preset == row.preset), chosen.time_s), *size)
+        with Image.open(poster) as im:
+            drawn = np.asarray(im.convert("RGB"), np.float32)
+        ref = np.asarray(bare, np.float32)
+        inside = np.abs(drawn - ref)[text.y:text.bottom, text.x:text.right].mean()
+        outside = np.abs(drawn - ref)[:safe.y, :].mean()
+        assert inside > 20 > outside
+    # TikTok (a 9:16 export like the reels one, not rendered again here): its cover is the
+    # frame itself, by time, with no title drawn on it
+    reels = next(r for r in p.exports if r.preset == "reels")
+    maker = thumbs.PosterMaker(p.path, thumbs.ThumbnailPick(
+        kind="candidate", time_s=chosen.time_s, text=TITLE), p._rt.brand_kit())
+    made = maker.make("tiktok", reels, tmp_path / "poster.jpg")
+    with Image.open(tmp_path / "poster.jpg") as im:
+        assert im.size == (1080, 1920)
+    assert made["text_rect"] is None and made["cover_ms"] == round(chosen.time_s * 1000)
+    fields = package_mod.form_fields(p.metadata, "tiktok", reels, {"video": "v.mp4"},
+                                     made["cover_ms"])
+    assert fields["video_cover_timestamp_ms"] == made["cover_ms"]
+    assert package_mod.form_fields(p.metadata, "tiktok", reels, {"video": "v.mp4"}
+                                   )["video_cover_timestamp_ms"] == 1000  # none chosen
+
+
+@pytest.mark.slow
+def test_a_users_own_picture_and_a_time_end_up_in_the_package(
+        rendered: nv.Project, tmp_path: Path) -> None:
+    p = rendered
+    mine = tmp_path / "cover.png"
+    Image.new("RGB", (1600, 900), "#3a7d44").save(mine)
+    df = p.package(["web"], thumbnail=str(mine), accept=True)
+    folder = Path(df.loc[0, "folder"])
+    doc = json.loads((folder / "metadata.json").read_text())
+    made = doc["thumbnail"]
+    assert made["kind"] == "file" and made["source"] == "cover.png" and made["time_s"] is None
+    assert made["image"].startswith("assets/thumbnails/") and (p.path / made["image"]).is_file()
+    assert made["text"] == "" and made["text_rect"] is None  # your picture, as you made it
+    with Image.open(folder / "poster.jpg") as im:
+        assert im.size == (1280, 720)
+        r, g, b = im.convert("RGB").getpixel((640, 360))
+    assert abs(r - 0x3A) < 8 and abs(g - 0x7D) < 8 and abs(b - 0x44) < 8
+    assert doc["fields"]["poster"] == "poster.jpg"
+    # a time: the frame there, under the metadata's title
+    df = p.package(["web"], thumbnail=3.0, accept=True)
+    doc = json.loads((Path(df.loc[0, "folder"]) / "metadata.json").read_text())
+    assert doc["thumbnail"]["kind"] == "time" and doc["thumbnail"]["time_s"] == 3.0
+    assert doc["thumbnail"]["text"] == p.metadata.title and doc["thumbnail"]["cover_ms"] == 3000
+
+
+def test_bad_thumbnail_choices_are_named_and_nothing_is_written(
+        rendered: nv.Project, tmp_path: Path) -> None:
+    p = rendered
+    (p.path / "notes.png").write_text("not a picture")
+    small = p.path / "tiny.png"
+    Image.new("RGB", (200, 100)).save(small)
+    os.symlink(small, p.path / "linked.png")
+    cases: list[tuple[object, type[Exception], str]] = [
+        ("missing.png", MediaMissing, "thumbnail: 'missing.png' does not exist"),
+        ("notes.png", InvalidInput, "is not an image that can be read"),
+        ("../outside.png", PathNotAllowed, "has a '..' part"),
+        ("linked.png", InvalidInput, "is a symlink"),
+        ("tiny.png", InvalidInput, "is 200x100 pixels; a thumbnail needs at least 640x360"),
+        (math.nan, ThumbnailRefused, "a time must be a finite number of seconds from 0, got nan"),
+        (-1.0, ThumbnailRefused, "a time must be a finite number of seconds from 0"),
+        (999.0, ThumbnailRefused, "999 s is beyond the end of the video"),
+        (True, ThumbnailRefused, "is not a thumbnail choice"),
+        (b"cover.png", ThumbnailRefused, "is not a thumbnail choice"),
+    ]
+    for given, kind, words in cases:
+        with pytest.raises(kind) as caught:
+            p.package(["web"], thumbnail=given, accept=True)
+        assert words in str(caught.value), (given, str(caught.value))
+    with pytest.raises(ThumbnailRefused, match="does not fit a 1280x720 thumbnail"):
+        p.package(["web"], thumbnail=2.0, thumbnail_text="waterproof " * 200, accept=True)
+    with pytest.raises(nv.PhaseNotReady, match="no export yet"):
+        p.package(["web"], thumbnail=0, accept=True)  # an index needs candidates
+    assert not (p.path / "packages").exists() and not any((p.path / "exports").iterdir())
+    assert not (p.path / "assets" / "thumbnails").exists() and p.state.exports == []
