@@ -3,13 +3,13 @@ package as a Page reel (rupload host), a `web` or `youtube` package as a Page vi
 chunked resumable upload on /{page-id}/videos).
 
 The packages are written by hand (tests/test_publish.write_package), so nothing renders; the
-double serves the graph, video and upload hosts on 127.0.0.1."""
+double serves the graph and upload hosts on 127.0.0.1."""
 
 from __future__ import annotations
 
 import json
-import re
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -1,5 +1,5 @@
 """A Facebook Graph API (Video API) double: a real HTTP server on 127.0.0.1 serving the graph
-host, the video host and the reels upload host (rupload) in the shapes
+host and the reels upload host (rupload) in the shapes
 src/nbvideo/deliver/platforms/facebook.py cites.
 
 Routes (the graph ones under /{version}/):

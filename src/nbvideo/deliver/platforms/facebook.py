@@ -22,8 +22,9 @@ video_reels edge, .../docs/graph-api/reference/page/video_reels):
   description -> {"success": true}; Meta then processes and publishes it.
 
 Page videos (developers.facebook.com/docs/graph-api/reference/page/videos, "Resumable
-upload"; the protocol the archived php-graph-sdk's FacebookResumableUploader drives), on the
-video host graph-video.facebook.com:
+upload"; the protocol the archived php-graph-sdk's FacebookResumableUploader drives), on
+graph.facebook.com: the video host graph-video.facebook.com is deprecated for uploads
+(developers.facebook.com/docs/video-api/overview):
 
 - open: POST /{version}/{page-id}/videos upload_phase=start, file_size -> {"video_id",
   "upload_session_id", "start_offset", "end_offset"}: Facebook sizes each chunk.
@@ -46,7 +47,7 @@ Both kinds:
 
 The token is a Page access token (NBVIDEO_FACEBOOK_TOKEN, `keyring set nbvideo facebook` or
 set_keys(facebook=...)); it travels only in the Authorization header (never in a URL's
-query), to graph.facebook.com, graph-video.facebook.com or the server named in
+query), to graph.facebook.com or the server named in
 NBVIDEO_FACEBOOK_BASE_URL (the key gate, keys.key_destination), and to an upload URL only on
 rupload.facebook.com or that server. Graph API errors ({"error": {"message", "code",
 "error_subcode", "is_transient"}}, developers.facebook.com/docs/graph-api/guides/
@@ -79,7 +80,6 @@ __all__ = ["API_VERSION", "FacebookPublisher"]
 log = logging.getLogger(__name__)
 
 BASE_URL = "https://graph.facebook.com"
-VIDEO_BASE_URL = "https://graph-video.facebook.com"  # where Page video bytes go
 UPLOAD_HOST = "rupload.facebook.com"  # where reel bytes go
 API_VERSION = "v24.0"
 PAGE_ENV = "NBVIDEO_FACEBOOK_PAGE_ID"
@@ -215,7 +215,6 @@ class FacebookPublisher(Publisher):
         self._token = Secret(token) if token else get_key("facebook")
         base = key_destination("facebook", base_url)  # the one gate for where the token goes
         self.base_url = (base or BASE_URL).rstrip("/")
-        self.video_url = self.base_url if base is not None else VIDEO_BASE_URL
         self._local = base is not None
         self.version = api_version
         self.chunk_bytes = max(0, chunk_bytes)
@@ -293,7 +292,7 @@ class FacebookPublisher(Publisher):
         cta = " ".join(str(fields.get(k) or "") for k in ("cta", "link")).strip()
         text = "\n\n".join(p for p in (str(fields.get("description") or ""), cta) if p)
         body = await self._request("starting the video's upload", "POST",
-                                   f"{self.video_url}/{self.version}/{self.page_id}/videos",
+                                   self._graph(f"{self.page_id}/videos"),
                                    data={"upload_phase": "start", "file_size": str(size)})
         try:
             got = _VideoStart.model_validate(body)
@@ -391,7 +390,7 @@ class FacebookPublisher(Publisher):
         try:
             body = await self._request(
                 f"uploading bytes {offset:,} to {end:,}", "POST",
-                f"{self.video_url}/{self.version}/{self.page_id}/videos",
+                self._graph(f"{self.page_id}/videos"),
                 data={"upload_phase": "transfer", "upload_session_id": session.extra.get("session", ""),
                       "start_offset": str(offset)},
                 files={"video_file_chunk": ("chunk", data, "application/octet-stream")},
@@ -431,7 +430,7 @@ class FacebookPublisher(Publisher):
         else:
             body = await self._request(
                 "publishing the video", "POST",
-                f"{self.video_url}/{self.version}/{self.page_id}/videos",
+                self._graph(f"{self.page_id}/videos"),
                 data={"upload_phase": "finish",
                       "upload_session_id": session.extra.get("session", ""),
                       "title": session.extra.get("title", ""),
