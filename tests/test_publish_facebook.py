@@ -17,6 +17,7 @@ import pytest
 
 import nbvideo as nv
 from nbvideo.deliver import publish as publishing
+from nbvideo.deliver.package import PackageCheckFailed
 from nbvideo.deliver.platforms import PublishFailed, publisher_for
 from nbvideo.deliver.platforms.facebook import FacebookPublisher
 from nbvideo.errors import InvalidInput
@@ -327,3 +328,19 @@ def test_a_hand_edited_post_record_cannot_steer_the_token(
         project.publish("facebook", name)
     assert not err.value.transient and store.load(post.id).status == "failed"
     assert all(u.startswith("/v24.0/12") for u in fb.urls[asked:]) and fb.publishes == 0
+
+
+@pytest.mark.parametrize("duration, says", [(120.0, "Facebook Reels takes at most 90 s"),
+                                            (2.0, "Facebook Reels takes at least 3 s")])
+def test_a_reel_outside_3_to_90_seconds_is_refused_before_anything_is_sent(
+        project: nv.Project, fb: FacebookDouble, duration: float, says: str) -> None:
+    name = write_package(project.path, "reels", size=CHUNK, duration_s=duration)
+    with pytest.raises(PackageCheckFailed, match=says):
+        project.publish("facebook", name)
+    assert not fb.urls and not PostStore(project.path).all()
+    web = package(project, "web")  # a Page video of two minutes is fine
+    doc_path = project.path / "packages" / web / "metadata.json"
+    doc = json.loads(doc_path.read_text())
+    doc["video"]["duration_s"] = 120.0
+    doc_path.write_text(json.dumps(doc))
+    assert project.publish("facebook", web).status == "posted"
