@@ -154,6 +154,24 @@ def test_a_reel_resumes_from_the_bytes_meta_holds_not_the_saved_offset(
     assert fb.chunks == 5 and fb.publishes == 1
 
 
+@pytest.mark.parametrize("preset", ["reels", "web"])
+def test_a_lost_answer_to_the_last_chunk_sends_no_byte_again(
+        project: nv.Project, fb: FacebookDouble, monkeypatch: pytest.MonkeyPatch,
+        preset: str) -> None:
+    """Meta took the last chunk but its answer never came: the retry learns that (a reel
+    from the status, a Page video from Facebook's offsets) and goes straight to finishing."""
+    small_chunks(monkeypatch)
+    name = package(project, preset)
+    fb.lose_chunk_answer = 5
+    with pytest.raises(PublishFailed, match="connection failed uploading bytes 1,048,576"):
+        project.publish("facebook", name)
+    (post,) = PostStore(project.path).all()
+    assert post.session and post.session.offset == 4 * CHUNK and fb.chunks == 5
+    done = project.publish("facebook", name)
+    assert done.status == "posted" and fb.chunks == 5 and fb.publishes == 1
+    assert [bytes(v.data) for v in fb.published().values()] == [package_bytes(project, name)]
+
+
 @pytest.mark.parametrize("preset, step", [("reels", "publishing the reel"),
                                           ("web", "publishing the video")])
 def test_a_lost_finish_answer_does_not_publish_twice(

@@ -22,7 +22,8 @@ Every request needs `Authorization: OAuth {token}`; a token in the query string 
 client redacts it). Faults: `expired_token` (every call: 190), `rate_limited` (that many
 graph calls: code 4), `reject_chunks` (that many chunks refused, retriable), `drop_after_chunks`
 (the connection closes with no answer from that chunk on, the chunk not kept),
-`fail_processing` (processing ends in error once the bytes are in), `lose_finish_answer` (the
+`lose_chunk_answer` (chunk n, counting from 1, is kept, then the connection closes with no
+answer), `fail_processing` (processing ends in error once the bytes are in), `lose_finish_answer` (the
 finish publishes, then the connection closes with no answer), `foreign_uri` (the reel's upload
 URL names another host). Counters: publishes (finishes that published), chunks, urls (every
 path and query asked), tokens_in_query.
@@ -69,6 +70,7 @@ class FacebookDouble:
     rate_limited: int = 0
     reject_chunks: int = 0
     drop_after_chunks: int | None = None
+    lose_chunk_answer: int | None = None
     fail_processing: bool = False
     lose_finish_answer: bool = False
     foreign_uri: bool = False
@@ -205,6 +207,8 @@ def _handler(double: FacebookDouble) -> type[BaseHTTPRequestHandler]:
             v.data += raw
             v.size = size
             double.chunks += 1
+            if double.chunks == double.lose_chunk_answer:
+                return self._drop()
             self._send(200, {"success": True})
 
         # ------------------------------------------------------------- page videos
@@ -253,6 +257,8 @@ def _handler(double: FacebookDouble) -> type[BaseHTTPRequestHandler]:
                                             "could be completed", 1363037, data=want))
             v.data += chunk
             double.chunks += 1
+            if double.chunks == double.lose_chunk_answer:
+                return self._drop()
             held = len(v.data)
             self._send(200, {"start_offset": str(held),
                              "end_offset": str(min(held + double.chunk_size, v.size))})
@@ -275,9 +281,10 @@ def _handler(double: FacebookDouble) -> type[BaseHTTPRequestHandler]:
             received = v.size is not None and len(v.data) == v.size
             if received and double.fail_processing:
                 v.failed = True
-            upload = {"status": "complete" if received else
-                      "in_progress" if v.data else "not_started",
-                      "bytes_transferred": len(v.data)}
+            # Meta's example answers give no count once the upload is complete
+            upload: dict[str, Any] = {"status": "complete"} if received else {
+                "status": "in_progress" if v.data else "not_started",
+                "bytes_transferred": len(v.data)}
             processing: dict[str, Any] = {"status": "complete" if received else "not_started"}
             publishing: dict[str, Any] = {"status": "not_started"}
             video_status = "processing" if received else "upload_not_started"

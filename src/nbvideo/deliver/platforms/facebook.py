@@ -344,9 +344,11 @@ class FacebookPublisher(Publisher):
         if v.status.video_status == "expired":
             raise PublishFailed("Facebook: the upload session expired; publish again with "
                                 "again=True to start anew", transient=False)
-        have = v.status.uploading_phase.bytes_transferred
-        if kind == "reel" and have is not None:
-            return min(have, session.size)  # what Meta holds: only the rest is sent
+        up = v.status.uploading_phase
+        if kind == "reel" and up.status == "complete":  # every byte is in (no count given)
+            return session.size
+        if kind == "reel" and up.bytes_transferred is not None:
+            return min(up.bytes_transferred, session.size)  # what Meta holds: only the rest
         return session.offset  # what Facebook last answered
 
     async def send(self, session: UploadSession, video: Path, offset: int) -> int:
