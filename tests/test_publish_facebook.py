@@ -95,6 +95,16 @@ def test_a_reels_package_is_posted_once_as_a_reel_with_its_caption(
     assert isinstance(publisher_for("facebook"), FacebookPublisher)
 
 
+def test_a_reel_start_without_an_upload_url_uploads_to_the_documented_address(
+        project: nv.Project, fb: FacebookDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    small_chunks(monkeypatch)
+    fb.omit_upload_url = True
+    name = package(project, "reels")
+    assert project.publish("facebook", name).status == "posted"
+    ((vid, _),) = fb.published().items()
+    assert f"/video-upload/v24.0/{vid}" in fb.urls and fb.publishes == 1
+
+
 @pytest.mark.parametrize("preset", ["web", "youtube"])
 def test_a_landscape_package_is_posted_once_as_a_page_video_with_its_title(
         project: nv.Project, fb: FacebookDouble, monkeypatch: pytest.MonkeyPatch,

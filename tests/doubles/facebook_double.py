@@ -25,7 +25,7 @@ graph calls: code 4), `reject_chunks` (that many chunks refused, retriable), `dr
 `lose_chunk_answer` (chunk n, counting from 1, is kept, then the connection closes with no
 answer), `fail_processing` (processing ends in error once the bytes are in), `lose_finish_answer` (the
 finish publishes, then the connection closes with no answer), `foreign_uri` (the reel's upload
-URL names another host). Counters: publishes (finishes that published), chunks, urls (every
+URL names another host), `omit_upload_url` (the start answers the video id alone). Counters: publishes (finishes that published), chunks, urls (every
 path and query asked), tokens_in_query.
 """
 
@@ -74,6 +74,7 @@ class FacebookDouble:
     fail_processing: bool = False
     lose_finish_answer: bool = False
     foreign_uri: bool = False
+    omit_upload_url: bool = False
     publishes: int = 0
     chunks: int = 0
     tokens_in_query: int = 0
@@ -173,6 +174,8 @@ def _handler(double: FacebookDouble) -> type[BaseHTTPRequestHandler]:
                 vid = str(120000000000000 + len(double.videos))
                 double.videos[vid] = Video(kind="reel")
                 host = "https://evil.example" if double.foreign_uri else double.base_url
+                if double.omit_upload_url:
+                    return self._send(200, {"video_id": vid})
                 return self._send(200, {"video_id": vid,
                                         "upload_url": f"{host}/video-upload/{VERSION}/{vid}"})
             if phase == "finish":

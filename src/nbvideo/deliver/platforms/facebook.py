@@ -8,8 +8,9 @@ Reels (developers.facebook.com/docs/video-api/guides/reels-publishing, and the P
 video_reels edge, .../docs/graph-api/reference/page/video_reels):
 
 - open: POST /{version}/{page-id}/video_reels upload_phase=start -> {"video_id",
-  "upload_url": "https://rupload.facebook.com/video-upload/{version}/{video_id}"}. The video
-  id is the session's `ref`, the upload URL goes in `extra`.
+  "upload_url": "https://rupload.facebook.com/video-upload/{version}/{video_id}"} (an answer
+  without upload_url gets that documented address). The video id is the session's `ref`, the
+  upload URL goes in `extra`.
 - send: POST {upload_url} with the headers `Authorization: OAuth {token}`, `offset` and
   `file_size` and the bytes from `offset`. Meta describes it as a resumable, non-chunked
   upload: by default the rest of the file goes in one streamed request (`chunk_bytes` > 0
@@ -17,7 +18,8 @@ video_reels edge, .../docs/graph-api/reference/page/video_reels):
 - offset: GET /{video_id}?fields=status -> {"status": {"video_status", "uploading_phase":
   {"status", "bytes_transferred"}, "processing_phase": {...}, "publishing_phase": {...}}}
   (.../docs/graph-api/reference/video-status): the bytes Meta holds are where a retry
-  resumes, so a dropped connection sends only the rest.
+  resumes, so a dropped connection sends only the rest; an uploading_phase `complete` (whose
+  answers carry no count) means every byte is in.
 - finish: POST /{page-id}/video_reels upload_phase=finish, video_id, video_state=PUBLISHED,
   description -> {"success": true}; Meta then processes and publishes it.
 
@@ -127,7 +129,7 @@ class _Video(BaseModel):
 
 class _ReelStart(BaseModel):
     video_id: str
-    upload_url: str
+    upload_url: str | None = None
 
 
 class _Offsets(BaseModel):
@@ -284,10 +286,13 @@ class FacebookPublisher(Publisher):
                 reel = _ReelStart.model_validate(body)
             except ValidationError:
                 raise PublishFailed("Facebook answered the reel's upload start without a "
-                                    "video_id and an upload_url", transient=True) from None
+                                    "video_id", transient=True) from None
+            vid = self._node(reel.video_id)
+            host = self.base_url if self._local else f"https://{UPLOAD_HOST}"
+            url = reel.upload_url or f"{host}/video-upload/{self.version}/{vid}"
             log.info("facebook: reel %s opened for %s", reel.video_id, post.id)
-            return UploadSession(ref=self._node(reel.video_id), size=size, opened_at=now,
-                                 extra={"kind": "reel", "uri": self._upload_url(reel.upload_url),
+            return UploadSession(ref=vid, size=size, opened_at=now,
+                                 extra={"kind": "reel", "uri": self._upload_url(url),
                                         "description": text})
         cta = " ".join(str(fields.get(k) or "") for k in ("cta", "link")).strip()
         text = "\n\n".join(p for p in (str(fields.get("description") or ""), cta) if p)
