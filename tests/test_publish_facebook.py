@@ -21,7 +21,7 @@ from nbvideo.deliver.package import PackageCheckFailed
 from nbvideo.deliver.platforms import PublishFailed, publisher_for
 from nbvideo.deliver.platforms.facebook import FacebookPublisher
 from nbvideo.errors import InvalidInput
-from nbvideo.keys import KeyDestinationRefused, MissingKey
+from nbvideo.keys import KeyDestinationRefused, MissingKey, key_destination
 from nbvideo.store.posts import PostStore
 from tests.doubles.facebook_double import REASON, FacebookDouble, start_facebook_double
 from tests.test_publish import write_package
@@ -321,6 +321,10 @@ def test_the_token_is_not_sent_to_another_vendors_host_and_the_page_is_named(
         publisher_for("facebook")
     monkeypatch.setenv("NBVIDEO_FACEBOOK_BASE_URL", "https://graph.facebook.com")  # Meta's own
     assert publisher_for("facebook").base_url == "https://graph.facebook.com"
+    # meta and facebook share it; neither takes another vendor's host
+    assert key_destination("meta", "https://graph.facebook.com") == "https://graph.facebook.com"
+    with pytest.raises(KeyDestinationRefused, match="tiktok's API"):
+        key_destination("facebook", "https://open.tiktokapis.com")
     monkeypatch.setenv("NBVIDEO_FACEBOOK_BASE_URL", fb.base_url)
     monkeypatch.delenv("NBVIDEO_FACEBOOK_TOKEN")
     monkeypatch.setattr("nbvideo.keys._keyring", lambda _vendor: None)
