@@ -21,8 +21,11 @@ ENV = {"openai": "OPENAI_API_KEY", "replicate": "REPLICATE_API_TOKEN",
        "heygen": "HEYGEN_API_KEY",
        # publishing platforms (deliver/platforms): OAuth tokens, not API keys
        "youtube": "NBVIDEO_YOUTUBE_TOKEN", "tiktok": "NBVIDEO_TIKTOK_TOKEN",
-       "meta": "NBVIDEO_META_TOKEN"}
-PLATFORM_TOKENS = ("youtube", "tiktok", "meta")
+       "meta": "NBVIDEO_META_TOKEN",
+       # a Facebook Page access token: Meta's user token (above, for Instagram) is another
+       # token than the Page's own, which /me/accounts hands out per Page
+       "facebook": "NBVIDEO_FACEBOOK_TOKEN"}
+PLATFORM_TOKENS = ("youtube", "tiktok", "meta", "facebook")
 KEYRING_SERVICE = "nbvideo"
 """Keys and tokens may also live in the OS keyring, under this service and the vendor's name
 (`keyring set nbvideo youtube`), so a token need not sit in a shell profile."""
@@ -62,14 +65,14 @@ def set_keys(openai: str | None = None, replicate: str | None = None, *,
              runway: str | None = None, prompt: bool = True,
              elevenlabs: str | None = None, heygen: str | None = None,
              youtube: str | None = None, tiktok: str | None = None,
-             meta: str | None = None) -> None:
+             meta: str | None = None, facebook: str | None = None) -> None:
     """Give keys (and publishing tokens) for this session only. With no value and
     prompt=True, ask without echoing (an empty answer skips that vendor; the ElevenLabs and
     HeyGen keys and the platform tokens are asked for only by name). Vendors after the first
     two are keyword-only."""
     for vendor, value in (("openai", openai), ("replicate", replicate), ("runway", runway),
                           ("elevenlabs", elevenlabs), ("heygen", heygen), ("youtube", youtube),
-                          ("tiktok", tiktok), ("meta", meta)):
+                          ("tiktok", tiktok), ("meta", meta), ("facebook", facebook)):
         if vendor not in ("openai", "replicate", "runway") and value is None:
             continue
         if value is None and prompt and not get_key(vendor, required=False):
@@ -123,12 +126,14 @@ def forget_keys() -> None:
 BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "replicate": "REPLICATE_BASE_URL",
                 "runway": "RUNWAYML_BASE_URL", "elevenlabs": "ELEVENLABS_BASE_URL",
                 "heygen": "HEYGEN_BASE_URL", "youtube": "NBVIDEO_YOUTUBE_BASE_URL",
-                "tiktok": "NBVIDEO_TIKTOK_BASE_URL", "meta": "NBVIDEO_META_BASE_URL"}
+                "tiktok": "NBVIDEO_TIKTOK_BASE_URL", "meta": "NBVIDEO_META_BASE_URL",
+                "facebook": "NBVIDEO_FACEBOOK_BASE_URL"}
 """The one environment variable that may point each vendor's key at another server."""
 VENDOR_HOSTS = {"openai": "api.openai.com", "replicate": "api.replicate.com",
                 "runway": "api.dev.runwayml.com", "elevenlabs": "api.elevenlabs.io",
                 "heygen": "api.heygen.com", "youtube": "www.googleapis.com",
-                "tiktok": "open.tiktokapis.com", "meta": "graph.facebook.com"}
+                "tiktok": "open.tiktokapis.com", "meta": "graph.facebook.com",
+                "facebook": "graph.facebook.com"}
 
 
 class KeyDestinationRefused(NbvideoError):
@@ -174,7 +179,8 @@ def key_destination(vendor: str, base_url: str | None = None, *,
     if parts.scheme not in ("http", "https") or not host:
         raise KeyDestinationRefused(f"{named} is not an http(s) URL; the {vendor} key is not "
                                     "sent there")
-    other = [v for v, h in VENDOR_HOSTS.items() if v != vendor and host == h]
+    other = [v for v, h in VENDOR_HOSTS.items()  # meta and facebook share Meta's graph host
+             if v != vendor and host == h != VENDOR_HOSTS[vendor]]
     if other:
         raise KeyDestinationRefused(
             f"{named} is {other[0]}'s API ({host}); the {vendor} key is not sent to another "

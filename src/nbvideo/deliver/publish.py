@@ -70,6 +70,9 @@ RULES: dict[str, PlatformRules] = {
     "dry-run": PlatformRules(label="Dry run", presets=(), max_bytes=10 * GB, max_s=4 * 3600),
 }
 SHORTS = {"max_s": 180.0, "aspects": ("9:16", "1:1")}
+# Facebook Reels Publishing API: a reel is 3 to 90 s (developers.facebook.com/docs/video-api/
+# guides/reels-publishing); a Page video takes the platform's own limits above.
+FACEBOOK_REELS = {"min_s": 3.0, "max_s": 90.0}
 
 
 def _check_platform(platform: Any) -> str:
@@ -159,13 +162,18 @@ def check_package(platform: str, folder: Path, doc: dict[str, Any]) -> list[str]
     if size > rules.max_bytes:
         problems.append(f"video size: {size / MB:,.1f} MB; {rules.label} takes at most "
                         f"{rules.max_bytes / MB:,.0f} MB")
-    max_s = SHORTS["max_s"] if preset == "shorts" else rules.max_s
+    reel = platform == "facebook" and preset == "reels"
+    max_s = SHORTS["max_s"] if preset == "shorts" else FACEBOOK_REELS["max_s"] if reel else \
+        rules.max_s
+    min_s = FACEBOOK_REELS["min_s"] if reel else rules.min_s
+    kind = " Shorts" if preset == "shorts" else " Reels" if reel else ""
     duration = float(facts.get("duration_s") or 0)
     if duration > max_s:
-        problems.append(f"duration: {duration:g} s; {rules.label}"
-                        f"{' Shorts' if preset == 'shorts' else ''} takes at most {max_s:g} s")
-    if duration < rules.min_s:
-        problems.append(f"duration: {duration:g} s; {rules.label} takes at least {rules.min_s:g} s")
+        problems.append(f"duration: {duration:g} s; {rules.label}{kind} takes at most "
+                        f"{max_s:g} s")
+    if duration < min_s:
+        problems.append(f"duration: {duration:g} s; {rules.label}{kind} takes at least "
+                        f"{min_s:g} s")
     w, h = int(facts.get("width") or 0), int(facts.get("height") or 0)
     aspects = SHORTS["aspects"] if preset == "shorts" else rules.aspects
     if aspects and w and h:

@@ -5,8 +5,9 @@ session, ask the platform how much it has, send a chunk, finish, check processin
 platform's client maps those onto its own API; `dryrun.DryRunPlatform` is a platform on the
 local disk that needs no account, for demos, notebooks under nbval and the tests;
 `tiktok.TikTokPublisher` posts through TikTok's Content Posting API,
-`meta.InstagramReels` posts Reels through the Instagram Graph API and
-`youtube.YouTubePublisher` posts through the YouTube Data API v3.
+`meta.InstagramReels` posts Reels through the Instagram Graph API,
+`facebook.FacebookPublisher` posts Reels and videos on a Facebook Page through the Graph
+API's Video API and `youtube.YouTubePublisher` posts through the YouTube Data API v3.
 
 `Publisher.metrics(post)` reads a posted video's numbers back (deliver/performance.py makes
 the frame): YouTube Analytics, TikTok's video query, Instagram media insights, and the
@@ -39,6 +40,10 @@ def publisher_for(platform: str) -> Publisher:
         from nbvideo.deliver.platforms.meta import InstagramReels
 
         return InstagramReels()
+    if platform == "facebook":
+        from nbvideo.deliver.platforms.facebook import FacebookPublisher
+
+        return FacebookPublisher()
     if platform == "youtube":
         from nbvideo.deliver.platforms.youtube import YouTubePublisher
 
