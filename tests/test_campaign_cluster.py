@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -39,8 +40,9 @@ from tests.test_clip_routing import TOKEN, fast
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = SRC.parent
 DASK = Path(sys.executable).with_name("dask")
-WAN = "wan-video/wan-2.5-i2v-fast"
-FLUX = "black-forest-labs/flux-schnell"
+WAN = "wan-video/wan-2.5-i2v-fast"  # the double counts creates by the vendor's model ref,
+FLUX = "black-forest-labs/flux-schnell"  # the ledger names the catalog model
+WAN_ID, FLUX_ID = "wan-2.5-i2v-fast", "flux-schnell"
 
 
 def free_port() -> int:
@@ -147,16 +149,25 @@ def leftovers(project: Path) -> list[Path]:
 
 
 @pytest.fixture
-def double() -> Iterator[ReplicateDouble]:
+def double(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicateDouble]:
     d = start_replicate_double(TOKEN)
     d.latency_s = 0.3
+    monkeypatch.setenv("REPLICATE_API_TOKEN", TOKEN)  # the notebook's side plans and prices
+    monkeypatch.setenv("REPLICATE_BASE_URL", d.base_url)
+    monkeypatch.setenv("NBVIDEO_DOWNLOAD_HOSTS", "127.0.0.1")
     try:
         yield d
     finally:
         d.stop()
 
 
-def paid_campaign(tmp_path: Path, hooks: list[str], name: str = "camp") -> nv.Campaign:
+def hook(text: str) -> dict[str, str]:
+    """A hook whose opening shot differs too, so its clip is a request of its own (the
+    double draws the same frame for any on-screen text, and the text is burnt in later)."""
+    return {"on_screen_text": text, "visual_prompt": f"a cold brew can, {text.lower()}"}
+
+
+def paid_campaign(tmp_path: Path, hooks: list[Any], name: str = "camp") -> nv.Campaign:
     p = fast(nv.Project.open(tmp_path / "cold", brief="15s ad for a cold brew coffee can",
                              duration_s=15, fps=12, providers="replicate"))
     try:
@@ -255,8 +266,8 @@ def test_the_campaign_cap_holds_across_two_workers_through_the_scheduler(
     ).all(), refused["error"].tolist()
     # what the vendor made is what the ledgers paid for: no create outside the gate
     rows = paid(costs)
-    assert double.creates[WAN] == (rows["model"] == WAN).sum()
-    assert double.creates[FLUX] == (rows["model"] == FLUX).sum()
+    assert double.creates[WAN] == (rows["model"] == WAN_ID).sum()
+    assert double.creates[FLUX] == (rows["model"] == FLUX_ID).sum()
     assert rows["key"].is_unique and rows["request_id"].is_unique
     assert double.charged_usd == pytest.approx(spent, abs=1e-6)
     # the scheduler's spend came back to the campaign: the next run starts from it
@@ -268,7 +279,7 @@ def test_the_campaign_cap_holds_across_two_workers_through_the_scheduler(
 def test_two_workers_needing_one_clip_at_once_make_it_once(
         tmp_path: Path, double: ReplicateDouble) -> None:
     double.latency_by_model[WAN] = 1.5  # the second asker arrives while the first is paying
-    c = paid_campaign(tmp_path, ["Tired?", "Wake up"])
+    c = paid_campaign(tmp_path, [hook("Tired?"), hook("Wake up")])
     specs = c._state.variants
     shared = [a.id for a, b in zip(specs[0].scenes, specs[1].scenes, strict=True) if a == b]
     assert shared  # the two variants differ in the hook only
@@ -290,7 +301,7 @@ def test_two_workers_needing_one_clip_at_once_make_it_once(
     rows = paid(costs)
     # one create per distinct clip: the shared scenes once, each hook once
     assert double.creates[WAN] == distinct
-    assert double.creates[WAN] == (rows["model"] == WAN).sum()
+    assert double.creates[WAN] == (rows["model"] == WAN_ID).sum()
     for sid in shared:  # one project paid for it; the other took it from the store
         scene_rows = costs[(costs["phase"] == "clips") & (costs["scene"] == sid)]
         assert (scene_rows["cost_usd"] > 0).sum() == 1
@@ -303,8 +314,8 @@ def test_two_workers_needing_one_clip_at_once_make_it_once(
 @pytest.mark.slow
 def test_a_worker_killed_mid_variant_pays_nothing_twice_and_leaves_nothing_half_written(
         tmp_path: Path, double: ReplicateDouble) -> None:
-    double.latency_by_model[WAN] = 8.0  # the kill lands while clips are being made
-    c = paid_campaign(tmp_path, ["Tired?", "Wake up"])
+    double.latency_by_model[WAN] = 12.0  # the kill lands while clips are being made
+    c = paid_campaign(tmp_path, [hook("Tired?"), hook("Wake up")])
     est = c.estimate().set_index("variant")
     distinct = int(est.loc["total", "scenes"] - est.loc["total", "shared_scenes"])
     no_file_locks(c.path)
@@ -349,7 +360,8 @@ def test_a_worker_killed_mid_variant_pays_nothing_twice_and_leaves_nothing_half_
                     if any(f"nbvideo-{victim_variant}-" in k for k in keys)}
             (victim,) = busy
             pid = client.run(os.getpid, workers=[victim])[victim]
-            assert double.charged_usd == 0  # no clip has finished: the kill lands mid-run
+            now = time.monotonic()  # no clip has finished: the kill lands mid-run
+            assert all(double._preds[i].status(now) != "succeeded" for i in made)
             os.kill(pid, signal.SIGKILL)
             run.join(400)
         assert not run.is_alive() and not errors, errors
@@ -362,10 +374,10 @@ def test_a_worker_killed_mid_variant_pays_nothing_twice_and_leaves_nothing_half_
     costs = ledgers(c)
     rows = paid(costs)
     assert double.creates[WAN] == distinct
-    assert (rows["model"] == WAN).sum() == distinct
+    assert (rows["model"] == WAN_ID).sum() == distinct
     assert rows["key"].is_unique and rows["request_id"].is_unique
-    assert set(rows.loc[rows["model"] == WAN, "request_id"]) == set(made)
-    assert double.creates[FLUX] == (rows["model"] == FLUX).sum()
+    assert set(rows.loc[rows["model"] == WAN_ID, "request_id"]) == set(made)
+    assert double.creates[FLUX] == (rows["model"] == FLUX_ID).sum()
     assert double.charged_usd == pytest.approx(float(rows["cost_usd"].sum()), abs=1e-6)
     # nothing half-written: every project reopens, no take left running, no temp files
     for vid in res.index:
