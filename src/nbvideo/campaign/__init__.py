@@ -164,6 +164,13 @@ class Campaign:
             storage the workers share); a dask Client or Cluster you made; or "inline" to run
             them one by one in this process without Dask.
         progress : show a progress bar over the variants.
+
+        On Dask the scheduler keeps the campaign budget and decides which worker makes each
+        shared frame or clip (distributed Lock and Variable), so workers need no file lock
+        across machines; a paid job sent by a worker that died is resumed, not paid again.
+
+        >>> c = nv.Campaign.open("campaigns/cup")                       # doctest: +SKIP
+        >>> c.run(cluster="tcp://10.0.0.5:8786")  # `dask scheduler` + `dask worker`s  # doctest: +SKIP
         """
         from nbvideo.campaign import runner
 

@@ -177,7 +177,7 @@ def dask_client(cluster: Any) -> Iterator[Any]:
         where = cluster if isinstance(cluster, str) else type(cluster).__name__
         raise ClusterUnavailable(
             f"no Dask scheduler answered at {where} within {CONNECT_TIMEOUT_S:g} s ({exc}); "
-            f"start one with `dask scheduler` and workers with `dask worker {where}`, or "
+            f"start one with 'dask scheduler' and workers with 'dask worker {where}', or "
             f"check the address and port") from None
     try:
         yield client
