@@ -81,7 +81,7 @@ def start_cluster(tmp: Path, double: ReplicateDouble | None, workers: int = 2) -
     lease so a dead worker's claims are freed in seconds, not the default 30."""
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{ROOT}", "TQDM_DISABLE": "1",
            "NBVIDEO_LOCAL_RENDERS": "1", "NBVIDEO_FFMPEG_THREADS": "1",
-           "DASK_DISTRIBUTED__SCHEDULER__LOCKS__LEASE_TIMEOUT": "3s",
+           "DASK_DISTRIBUTED__SCHEDULER__LOCKS__LEASE_TIMEOUT": "5s",
            "DASK_DISTRIBUTED__SCHEDULER__LOCKS__LEASE_VALIDATION_INTERVAL": "500ms",
            "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
     if double is not None:
@@ -241,7 +241,8 @@ def test_the_cli_names_a_scheduler_that_does_not_answer(tmp_path: Path) -> None:
 def test_the_campaign_cap_holds_across_two_workers_through_the_scheduler(
         tmp_path: Path, double: ReplicateDouble) -> None:
     double.latency_by_model[WAN] = 1.0  # both workers hold clips in flight at once
-    c = paid_campaign(tmp_path, ["Tired?", "Cold brew, fast", "Wake up", "Still asleep?"])
+    c = paid_campaign(tmp_path, [hook(h) for h in ("Tired?", "Cold brew, fast", "Wake up",
+                                                    "Still asleep?")])
     est = c.estimate().set_index("variant")
     # Admission prices clips only, so every variant is admitted under a cap a tenth of a cent
     # above the clips; the frames (paid too, $0.003 each, made first) take the full cost
