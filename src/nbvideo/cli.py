@@ -1,6 +1,6 @@
 """`nbvideo demo|new|run|export|costs|restore|history|undo|redo|snapshot|review|approve|
-comment|request-changes|audit|templates|campaign` — the pipeline, its history, client sign-off and
-template packs from a terminal.
+comment|request-changes|audit|templates|campaign` — the pipeline, its history, client
+sign-off, template packs and campaigns from a terminal.
 
 Exit codes: 0 done; 2 bad usage or input; 3 project missing, unreadable or from a newer
 nbvideo (and other nbvideo errors); 4 project locked, or changed by another process since it
