@@ -1,6 +1,6 @@
 """`nbvideo demo|new|run|export|costs|restore|history|undo|redo|snapshot|review|approve|
-comment|request-changes|audit|templates` — the pipeline, its history, client sign-off and
-template packs from a terminal.
+comment|request-changes|audit|templates|campaign` — the pipeline, its history, client
+sign-off, template packs and campaigns from a terminal.
 
 Exit codes: 0 done; 2 bad usage or input; 3 project missing, unreadable or from a newer
 nbvideo (and other nbvideo errors); 4 project locked, or changed by another process since it
@@ -545,6 +545,39 @@ def audit_verify(root: Path) -> None:
 
     count = verify_audit(root)
     click.echo(f"{root / 'audit.jsonl'}: {count} entries, chain intact")
+
+
+@main.group()
+def campaign() -> None:
+    """Campaigns: many variant projects that share assets and one budget, run on Dask."""
+
+
+@campaign.command("run")
+@click.argument("spec", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--cluster", default=None, metavar="ADDRESS",
+              help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 (the campaign folder "
+                   "must be on storage its workers share), or 'inline' to run the variants "
+                   "one by one here. Default: a LocalCluster, one worker per core.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="A progress bar over the variants (on stderr).")
+@user_errors
+def campaign_run(spec: Path, cluster: str | None, progress: bool) -> None:
+    """Run every variant of the campaign folder SPEC that is not done for its recipe.
+
+    Prints a row per variant. Exit 0 when every variant is done; 6 when some were refused by
+    the campaign budget (and none failed); 3 when some failed (the row says why); running
+    again redoes only those."""
+    from nbvideo.campaign import Campaign
+
+    c = Campaign.open(spec)
+    res = c.run(cluster=cluster, progress=progress)
+    _print_table(res[["variant", "status", "cost_usd", "clips_made", "clips_shared",
+                      "error"]].fillna(""))
+    statuses = set(res["status"])
+    if statuses - {"done", "refused"}:
+        sys.exit(EXIT_PROJECT)
+    if "refused" in statuses:
+        sys.exit(EXIT_BUDGET)
 
 
 @main.group()

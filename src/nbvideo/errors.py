@@ -65,6 +65,11 @@ class ProjectStale(NbvideoError):
     """A save started from an older revision than the one on disk; nothing was overwritten."""
 
 
+class ClusterUnavailable(NbvideoError):
+    """A campaign's Dask cluster could not be reached, or lost what the run keeps on its
+    scheduler (the campaign budget); nothing was sent to a paid provider."""
+
+
 class PhaseNotReady(NbvideoError):
     """A phase was asked for before the one it builds on has run."""
 

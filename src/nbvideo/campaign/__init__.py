@@ -172,6 +172,11 @@ class Campaign:
         error; one the budget cannot hold is "refused" with the numbers; the others go on.
         Running again redoes only those, and any whose recipe changed.
 
+        On Dask the scheduler keeps the campaign budget and decides which worker makes each
+        shared frame or clip (a distributed Lock and Variable), so the workers need no file
+        lock across machines; a paid job sent by a worker that died is resumed, not paid for
+        again.
+
         Parameters
         ----------
         cluster : None for a LocalCluster made for this run (processes, one worker per core);
@@ -179,6 +184,11 @@ class Campaign:
             storage the workers share); a dask Client or Cluster you made; or "inline" to run
             them one by one in this process without Dask.
         progress : show a progress bar over the variants.
+
+        Examples
+        --------
+        >>> c = nv.Campaign.open("campaigns/cup")  # doctest: +SKIP
+        >>> c.run(cluster="tcp://10.0.0.5:8786")   # doctest: +SKIP
         """
         from nbvideo.campaign import runner
 

@@ -4,8 +4,8 @@ The notebook (the Dask client) decides what runs: variants whose last result is 
 same recipe are skipped; the rest are priced and admitted in campaign order while the budget
 holds, counting each shared scene once (a scene many variants share is paid once). A variant
 that would take the campaign over its budget is refused here, before it reaches a worker, and
-the workers' shared budget file stops any request that would still overflow (an estimate can
-be off). Results are written to campaign.json as each variant finishes, so a notebook or a
+the campaign budget (kept by the scheduler on Dask, campaign/cluster.py; budget.json inline)
+stops any request that would still overflow (an estimate can be off). Results are written to campaign.json as each variant finishes, so a notebook or a
 worker that dies loses nothing that finished.
 """
 
@@ -23,9 +23,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from nbvideo.campaign.cluster import ClusterNames, close_budget, open_budget
 from nbvideo.campaign.models import CampaignState, VariantResult, VariantSpec, save_state
 from nbvideo.campaign.worker import RESULT_FILE, run_variant
-from nbvideo.errors import InvalidInput
+from nbvideo.errors import ClusterUnavailable, InvalidInput
 from nbvideo.model.state import utcnow
 from nbvideo.plan import routing
 from nbvideo.plan.estimate import clip_estimate
@@ -36,6 +37,7 @@ from nbvideo.runtime.shared_budget import SharedBudget
 
 log = logging.getLogger(__name__)
 INLINE = "inline"
+CONNECT_TIMEOUT_S = 20.0  # to a running scheduler given by address
 # A LocalCluster worker owns one core: it renders one local clip at a time with one x264
 # thread, so the workers together fill the machine without oversubscribing it. Its projects'
 # own progress bars (clips, export) would only reach the Jupyter server's terminal: the
@@ -169,7 +171,14 @@ def dask_client(cluster: Any) -> Iterator[Any]:
     if not isinstance(cluster, str) and not hasattr(cluster, "scheduler_address"):
         raise InvalidInput(f"cluster must be None, a scheduler address ('tcp://host:8786'), "
                            f"a dask Client or a Cluster; got {type(cluster).__name__}")
-    client = Client(cluster)
+    try:
+        client = Client(cluster, timeout=CONNECT_TIMEOUT_S)
+    except OSError as exc:  # nothing listening, a firewall, a TLS-only scheduler, ...
+        where = cluster if isinstance(cluster, str) else type(cluster).__name__
+        raise ClusterUnavailable(
+            f"no Dask scheduler answered at {where} within {CONNECT_TIMEOUT_S:g} s ({exc}); "
+            f"start one with 'dask scheduler' and workers with 'dask worker {where}', or "
+            f"check the address and port") from None
     try:
         yield client
     finally:
@@ -213,8 +222,13 @@ class CampaignBar:
 
 def execute(root: Path, state: CampaignState, todo: list[tuple[VariantSpec, float]],
             cluster: Any, progress: bool,
-            on_result: Callable[[VariantResult], None] | None = None) -> None:
-    """Run the admitted variants on Dask, recording each result as it arrives."""
+            on_result: Callable[[VariantResult], None] | None = None,
+            spent_usd: float = 0.0) -> None:
+    """Run the admitted variants on Dask, recording each result as it arrives.
+
+    On Dask the campaign budget and the shared store's claims are kept by the scheduler
+    (campaign/cluster.py): the budget starts at `spent_usd` and its spend is written back to
+    budget.json when the run ends, however it ends."""
     if not todo:
         return
     bar = CampaignBar(state.name, len(todo), progress)
@@ -235,12 +249,15 @@ def execute(root: Path, state: CampaignState, todo: list[tuple[VariantSpec, floa
         from distributed import as_completed
 
         run_id = uuid.uuid4().hex[:6]
+        names = ClusterNames.for_run(root, run_id)
         bar.stage("starting workers" if cluster is None else "connecting to the cluster")
-        with dask_client(cluster) as client:
+        with dask_client(cluster) as client, cluster_budget(root, client, names,
+                                                            state.budget_usd, spent_usd):
             workers = len(client.scheduler_info().get("workers", {}))
             bar.stage(f"{workers} worker{'s' if workers != 1 else ''}")
+            handle = names.model_dump_json()
             futures = {client.submit(run_variant, spec.model_dump_json(by_alias=True),
-                                     str(root), key=f"nbvideo-{spec.id}-{run_id}",
+                                     str(root), handle, key=f"nbvideo-{spec.id}-{run_id}",
                                      pure=False, priority=len(todo) - i): (spec, need)
                        for i, (spec, need) in enumerate(todo)}  # in campaign order
             try:
@@ -261,6 +278,19 @@ def execute(root: Path, state: CampaignState, todo: list[tuple[VariantSpec, floa
         bar.close()
 
 
+@contextlib.contextmanager
+def cluster_budget(root: Path, client: Any, names: ClusterNames, limit_usd: float | None,
+                   spent_usd: float) -> Iterator[None]:
+    """The campaign budget on the scheduler for the run, its spend saved back after it."""
+    open_budget(client, names, limit_usd, spent_usd)
+    try:
+        yield
+    finally:
+        final = close_budget(client, names)
+        if final is not None:
+            SharedBudget.at(root).settle(limit_usd, float(final["spent_usd"]))
+
+
 def run(root: Path, state: CampaignState, cluster: Any = None, progress: bool = True,
         on_result: Callable[[VariantResult], None] | None = None) -> None:
     """Skip what is current, refuse what the budget cannot hold, run the rest."""
@@ -269,9 +299,13 @@ def run(root: Path, state: CampaignState, cluster: Any = None, progress: bool = 
     todo_ids = {s.id for s in todo}
     done = [s for s in state.variants if s.id not in todo_ids]
     budget = SharedBudget.at(root)
-    budget.set_limit(state.budget_usd, clear_in_flight=True)  # no run of ours is going on
-    admitted, refused = admit(todo, done, state.budget_usd, budget.snapshot()["spent_usd"])
+    if isinstance(cluster, str) and cluster == INLINE:  # the workers are this process
+        budget.set_limit(state.budget_usd, clear_in_flight=True)  # no run of ours is going on
+        spent = budget.snapshot()["spent_usd"]
+    else:  # the cluster keeps the budget; the campaign lock keeps other runs out of the file
+        spent = budget.settle(state.budget_usd)
+    admitted, refused = admit(todo, done, state.budget_usd, spent)
     for row in refused:
         state.results[row.variant] = row
     save_state(root, state)
-    execute(root, state, admitted, cluster, progress, on_result)
+    execute(root, state, admitted, cluster, progress, on_result, spent_usd=spent)

@@ -13,13 +13,14 @@ import hashlib
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from nbvideo.campaign.models import FINISHING_DIR, VariantResult, VariantSpec
 from nbvideo.errors import InvalidInput, ProjectCorrupt
 from nbvideo.keys import redact
 from nbvideo.model.state import utcnow
-from nbvideo.runtime.budget import BudgetExceeded
+from nbvideo.runtime.budget import Budget, BudgetExceeded
 from nbvideo.runtime.context import Runtime
 from nbvideo.runtime.shared import SharedAssets
 from nbvideo.runtime.shared_budget import SharedBudget
@@ -115,8 +116,26 @@ def cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def run_variant(spec_json: str, root: str) -> VariantResult:
-    """Make one variant's project, clips and export; return its result row (never raises)."""
+def gates(folder: Path, cluster: str | None) -> tuple[SharedAssets, list[Budget],
+                                                      Callable[[], None]]:
+    """The shared store and the campaign budget a variant joins, and how to let go of them.
+
+    Inline (`cluster` None) they are the campaign folder's: file locks. On Dask (`cluster`
+    names the run's objects, campaign/cluster.py) the scheduler arbitrates both, so workers
+    need no file lock that works across machines."""
+    if cluster is None:
+        return SharedAssets(folder), [SharedBudget.at(folder)], lambda: None
+    from nbvideo.campaign.cluster import ClusterBudget, ClusterClaims, ClusterNames
+
+    names = ClusterNames.model_validate_json(cluster)
+    budget = ClusterBudget.on_worker(names)
+    return SharedAssets(folder, claims=ClusterClaims(names)), [budget], budget.close
+
+
+def run_variant(spec_json: str, root: str, cluster: str | None = None) -> VariantResult:
+    """Make one variant's project, clips and export; return its result row (never raises).
+
+    `cluster`: the run's cluster objects (a `ClusterNames` as JSON) when it runs on Dask."""
     from nbvideo.project import Project  # keeps the import of this module light for Dask
 
     spec = VariantSpec.model_validate_json(spec_json)
@@ -125,7 +144,9 @@ def run_variant(spec_json: str, root: str) -> VariantResult:
     res = VariantResult(variant=spec.id, project=spec.project, digest=spec.digest(),
                         worker=f"{socket.gethostname()}:{os.getpid()}")
     path = folder / spec.project
+    done: Callable[[], None] = lambda: None
     try:
+        shared, budgets, done = gates(folder, cluster)
         if (path / "project.json").exists():
             p = Project.open(path)
         else:
@@ -136,8 +157,7 @@ def run_variant(spec_json: str, root: str) -> VariantResult:
                              seed=spec.seed)
         with p:
             rt = p.runtime
-            rt.share(SharedAssets(folder), [SharedBudget.at(folder)],
-                     spec.provider_options or None)
+            rt.share(shared, budgets, spec.provider_options or None)
             before = len(rt.ledger.entries())
             adopt(rt, spec, folder)
             p.storyboard()
@@ -157,6 +177,8 @@ def run_variant(spec_json: str, root: str) -> VariantResult:
         if (path / "ledger.jsonl").exists():
             res.cost_usd = float(sum(e.cost_usd for e in Ledger(path / "ledger.jsonl").entries()
                                      if e.kind == "actual"))
+    finally:
+        done()
     res.seconds = round(time.perf_counter() - started, 3)
     res.cpu_s = round(cpu_seconds() - cpu0, 3)
     res.finished_at = utcnow()

@@ -45,7 +45,11 @@ class SharedWork(Protocol):
     async def through(self, rt: Runtime, *, scene_id: str, kind: TakeKind, provider: str,
                       model: str, key: str, seed: int, inputs: dict[str, Any],
                       after: Callable[[Take, Path], None] | None,
-                      make: Callable[[], Awaitable[tuple[Take, bool]]]) -> tuple[Take, bool]: ...
+                      make: Callable[[Take | None], Awaitable[tuple[Take, bool]]],
+                      resume: Take | None = None) -> tuple[Take, bool]:
+        """`make(take)` makes the request (None) or resumes `take`, a job already
+        submitted; `resume` is this project's in-flight take of the request, if any."""
+        ...
 
 _EXT = {"frame": "png", "clip": "mp4"}
 _DIR = {"frame": "assets/frames", "clip": "assets/clips"}
@@ -390,7 +394,7 @@ async def produce(
                              model=model, key=key, note="reused existing take")
             return hit, True
 
-    async def make() -> tuple[Take, bool]:
+    async def make(resume: Take | None = resume) -> tuple[Take, bool]:
         rt.providers.require_key(provider)  # a paid call is next: MissingKey now, by name
         if preflight is not None and resume is None:  # a resumed take was already checked
             try:
@@ -404,10 +408,10 @@ async def produce(
                            inputs=inputs, seed=seed, run=run, after=after,
                            estimate_usd=estimate_usd, budgets=budgets, resume=resume, key=key)
 
-    if resume is None and rt.shared is not None:
+    if rt.shared is not None:  # a resumed job too: another project may have finished it
         return await rt.shared.through(rt, scene_id=scene_id, kind=kind, provider=provider,
                                        model=model, key=key, seed=seed, inputs=inputs,
-                                       after=after, make=make)
+                                       after=after, make=make, resume=resume)
     return await make()
 
 

@@ -117,6 +117,20 @@ class SharedBudget(Budget):
         return {"limit_usd": data["limit_usd"], "spent_usd": float(data["spent_usd"]),
                 "in_flight_usd": sum(float(h["usd"]) for h in data["in_flight"].values())}
 
+    def settle(self, limit_usd: float | None, spent_usd: float | None = None) -> float:
+        """Set the limit (and the spend, if given) with no hold in flight, WITHOUT the file
+        lock; returns the spend. For the notebook of a campaign run on Dask: the cluster
+        keeps the budget while the run goes on (campaign/cluster.py), the campaign's own
+        lock keeps other runs out, and the workers never touch this file, so it needs no
+        lock that works across machines."""
+        data = self._read()
+        data["limit_usd"] = limit_usd
+        data["in_flight"] = {}
+        if spent_usd is not None:
+            data["spent_usd"] = float(spent_usd)
+        self._write(data)
+        return float(data["spent_usd"])
+
     def set_limit(self, limit_usd: float | None, clear_in_flight: bool = False) -> None:
         """Set the limit; `clear_in_flight` drops holds left by a run that is over."""
         with self._lock():
