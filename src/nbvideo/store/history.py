@@ -158,6 +158,10 @@ def normal(state: ProjectState) -> dict[str, Any]:
     for e in d["exports"]:
         if e.get("assets", 0) == []:  # added later: see _ADDED_LATER
             e.pop("assets")
+        if "encoding" in e and e["encoding"] is None:  # added later (preset encodings)
+            e.pop("encoding")
+    if isinstance(d.get("metadata"), dict) and d["metadata"].get("language") == "en":
+        d["metadata"].pop("language")  # added later: see _ADDED_LATER
     d["exports"] = {e["path"]: e for e in d["exports"]}
     return d
 
