@@ -160,7 +160,8 @@ class TikTokDouble:
             self.inits += 1
             self.uploads[pid] = {"publish_id": pid, "post_info": post, "size": size,
                                  "chunk": chunk, "count": count, "bytes": bytearray(),
-                                 "checks_after_upload": 0, "failed": False}
+                                 "checks_after_upload": 0, "failed": False,
+                                 "public_id": 7300000000000000001 + len(self.uploads)}
         url = f"{self.base_url}/upload/?upload_id={pid}&upload_token={uuid.uuid4().hex}"
         return 200, _answer({"publish_id": pid, "upload_url": url})
 
@@ -192,7 +193,7 @@ class TikTokDouble:
                 data.update(status="FAILED", fail_reason="file_format_check_failed")
             elif up["checks_after_upload"] > 1:
                 data.update(status="PUBLISH_COMPLETE",
-                            publicaly_available_post_id=[7300000000000000001])
+                            publicaly_available_post_id=[up["public_id"]])
         return 200, _answer(data)
 
     def upload(self, query: str, headers: dict[str, str], raw: bytes
