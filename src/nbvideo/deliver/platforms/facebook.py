@@ -67,12 +67,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, Field, ValidationError
 
 from nbvideo.deliver.platforms.base import Publisher, PublishFailed, Remote
+from nbvideo.deliver.platforms.graph import UPLOAD_HOST, graph_id, upload_address
 from nbvideo.errors import InvalidInput
 from nbvideo.keys import Secret, get_key, key_destination, redact
 from nbvideo.model.posts import Post, UploadSession
@@ -82,7 +82,6 @@ __all__ = ["API_VERSION", "FacebookPublisher"]
 log = logging.getLogger(__name__)
 
 BASE_URL = "https://graph.facebook.com"
-UPLOAD_HOST = "rupload.facebook.com"  # where reel bytes go
 API_VERSION = "v24.0"
 PAGE_ENV = "NBVIDEO_FACEBOOK_PAGE_ID"
 RATE_LIMITS = {4, 17, 32, 613, 80001}  # application, user, page, hourly, page (BUC)
@@ -250,24 +249,10 @@ class FacebookPublisher(Publisher):
 
     @staticmethod
     def _node(node: str) -> str:
-        """A video id, as it goes into a URL path: Meta's ids are numbers, so a hand-edited
-        post cannot steer a request elsewhere on the host."""
-        if not (node.isascii() and node.isdigit()) or len(node) > 40:
-            raise PublishFailed(f"Facebook: {node[:40]!r} is not a Facebook video id (the "
-                                "post's record was edited?); publish again with again=True",
-                                transient=False)
-        return node
+        return graph_id(node, "Facebook", "a Facebook video id")
 
     def _upload_url(self, url: str) -> str:
-        """The reel's upload URL, if the token may go there: Meta's upload host over https,
-        or the server NBVIDEO_FACEBOOK_BASE_URL names."""
-        parts, base = urlsplit(url), urlsplit(self.base_url)
-        ours = (parts.scheme, parts.netloc) == (base.scheme, base.netloc) if self._local else \
-            parts.scheme == "https" and parts.hostname == UPLOAD_HOST
-        if not ours:
-            raise PublishFailed(f"Facebook gave an upload address on {parts.hostname!r}, not "
-                                f"{UPLOAD_HOST}; the token is not sent there", transient=False)
-        return url
+        return upload_address(url, self.base_url, self._local, "Facebook")
 
     # ------------------------------------------------------------------ the steps
 

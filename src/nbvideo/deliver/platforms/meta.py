@@ -48,12 +48,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from nbvideo.deliver.platforms.base import MetricsFailed, Publisher, PublishFailed, Remote
+from nbvideo.deliver.platforms.graph import graph_id, upload_address
 from nbvideo.errors import InvalidInput
 from nbvideo.keys import Secret, get_key, key_destination, redact
 from nbvideo.model.metrics import PostMetrics
@@ -64,7 +64,6 @@ __all__ = ["API_VERSION", "InstagramReels"]
 log = logging.getLogger(__name__)
 
 BASE_URL = "https://graph.facebook.com"
-UPLOAD_HOST = "rupload.facebook.com"
 API_VERSION = "v24.0"
 USER_ENV = "NBVIDEO_INSTAGRAM_USER_ID"
 RATE_LIMITS = {4, 17, 32, 613}  # application, user, page, "calls within one hour"
@@ -178,24 +177,10 @@ class InstagramReels(Publisher):
 
     @staticmethod
     def _node(node: str) -> str:
-        """A container or media id, as it goes into a URL path: Meta's ids are numbers, so a
-        hand-edited post cannot steer a request elsewhere on the host."""
-        if not (node.isascii() and node.isdigit()) or len(node) > 40:
-            raise PublishFailed(f"Instagram: {node[:40]!r} is not an Instagram id (the post's "
-                                "record was edited?); publish again with again=True",
-                                transient=False)
-        return node
+        return graph_id(node, "Instagram", "an Instagram id")
 
     def _upload_uri(self, uri: str) -> str:
-        """The container's upload URI, if the token may go there: Meta's upload host over
-        https, or the server NBVIDEO_META_BASE_URL names."""
-        parts, base = urlsplit(uri), urlsplit(self.base_url)
-        ours = (parts.scheme, parts.netloc) == (base.scheme, base.netloc) if self._local else \
-            parts.scheme == "https" and parts.hostname == UPLOAD_HOST
-        if not ours:
-            raise PublishFailed(f"Instagram gave an upload address on {parts.hostname!r}, not "
-                                f"{UPLOAD_HOST}; the token is not sent there", transient=False)
-        return uri
+        return upload_address(uri, self.base_url, self._local, "Instagram")
 
     # ------------------------------------------------------------------ the steps
 
