@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from nbvideo.errors import ClusterUnavailable
-from nbvideo.runtime.budget import Budget
+from nbvideo.runtime.shared_budget import HeldBudget
 
 LOCK_WAIT_S = 300.0  # the budget lock is held for milliseconds; a dead holder's lease expires
 READ_WAIT_S = 30.0
@@ -106,7 +106,7 @@ def _stop_refresh(lock: Any) -> None:
 
 
 @dataclass
-class ClusterBudget(Budget):
+class ClusterBudget(HeldBudget):
     """The campaign budget kept on the scheduler: a `Budget` that `reserve` checks like any
     other, its check-and-hold done under a distributed Lock."""
 
@@ -114,7 +114,6 @@ class ClusterBudget(Budget):
     who: str = ""
     _lock: Any = field(default=None, repr=False)
     _var: Any = field(default=None, repr=False)
-    _state: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def on_worker(cls, names: ClusterNames) -> ClusterBudget:
@@ -156,34 +155,14 @@ class ClusterBudget(Budget):
         finally:
             self._lock.release()
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[object]:
-        with self._held():
-            self._state = self._read()
-            self.limit_usd = self._state["limit_usd"]
-            try:
-                yield self
-            finally:
-                self._state = {}
-
-    def total_with(self, estimate: float) -> tuple[float, float, float]:
-        data = self._state or self._read()
-        spent = float(data["spent_usd"])
-        flying = sum(float(h["usd"]) for h in data["in_flight"].values())
-        return spent, flying, spent + flying + estimate
-
-    def hold(self, token: int, estimate_usd: float) -> None:
-        data = self._state
-        data["in_flight"][f"{self.who}/{token}"] = {"usd": float(estimate_usd),
-                                                    "worker": self.who}
+    def _write(self, data: dict[str, Any]) -> None:
         self._var.set(data)
 
-    def release(self, token: int, actual_usd: float) -> None:
-        with self._held():
-            data = self._read()
-            if data["in_flight"].pop(f"{self.who}/{token}", None) is not None:
-                data["spent_usd"] = float(data["spent_usd"]) + float(actual_usd)
-            self._var.set(data)
+    def _token(self, token: int) -> str:
+        return f"{self.who}/{token}"
+
+    def _record(self, estimate_usd: float) -> dict[str, Any]:
+        return {"usd": float(estimate_usd), "worker": self.who}
 
 
 class ClusterClaims:

@@ -14,7 +14,7 @@ import json
 import os
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,14 +39,66 @@ def _alive(pid: int) -> bool:
 
 
 @dataclass
-class SharedBudget(Budget):
+class HeldBudget(Budget):
+    """A budget whose limit, spend and in-flight holds live outside the process (a file, the
+    Dask scheduler), read and changed only while `_held()` is held: the one check-and-hold
+    both campaign budgets do, so a file and a cluster keep the same books the same way."""
+
+    _state: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def _held(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _read(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _write(self, data: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _token(self, token: int) -> str:
+        raise NotImplementedError
+
+    def _record(self, estimate_usd: float) -> dict[str, Any]:
+        """The in-flight hold as stored: its dollars and who holds it."""
+        raise NotImplementedError
+
+    @contextmanager
+    def locked(self) -> Iterator[object]:
+        with self._held():
+            self._state = self._read()
+            self.limit_usd = self._state["limit_usd"]
+            try:
+                yield self
+            finally:
+                self._state = {}
+
+    def total_with(self, estimate: float) -> tuple[float, float, float]:
+        data = self._state or self._read()
+        spent = float(data["spent_usd"])
+        flying = sum(float(h["usd"]) for h in data["in_flight"].values())
+        return spent, flying, spent + flying + estimate
+
+    def hold(self, token: int, estimate_usd: float) -> None:
+        data = self._state
+        data["in_flight"][self._token(token)] = self._record(estimate_usd)
+        self._write(data)
+
+    def release(self, token: int, actual_usd: float) -> None:
+        with self._held():
+            data = self._read()
+            if data["in_flight"].pop(self._token(token), None) is not None:
+                data["spent_usd"] = float(data["spent_usd"]) + float(actual_usd)
+            self._write(data)
+
+
+@dataclass
+class SharedBudget(HeldBudget):
     """The campaign budget as a `Budget` that produce() checks like any other.
 
     `limit_usd` is read from the file on every check (the notebook may change it between
     runs); `spent` is the actual spend of every variant, summed as their calls end."""
 
     root: Path = field(default=Path("."))
-    _state: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def at(cls, root: Path) -> SharedBudget:
@@ -77,37 +129,14 @@ class SharedBudget(Budget):
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.path, json.dumps(data, indent=1).encode())
 
-    @contextmanager
-    def locked(self) -> Iterator[object]:
-        with self._lock():
-            self._state = self._read()
-            self.limit_usd = self._state["limit_usd"]
-            try:
-                yield self
-            finally:
-                self._state = {}
-
-    def total_with(self, estimate: float) -> tuple[float, float, float]:
-        data = self._state or self._read()
-        spent = float(data["spent_usd"])
-        flying = sum(float(h["usd"]) for h in data["in_flight"].values())
-        return spent, flying, spent + flying + estimate
+    def _held(self) -> filelock.BaseFileLock:
+        return self._lock()
 
     def _token(self, token: int) -> str:
         return f"{_HOST}:{os.getpid()}:{token}"
 
-    def hold(self, token: int, estimate_usd: float) -> None:
-        data = self._state
-        data["in_flight"][self._token(token)] = {"usd": estimate_usd, "host": _HOST,
-                                                 "pid": os.getpid()}
-        self._write(data)
-
-    def release(self, token: int, actual_usd: float) -> None:
-        with self._lock():
-            data = self._read()
-            if data["in_flight"].pop(self._token(token), None) is not None:
-                data["spent_usd"] = float(data["spent_usd"]) + actual_usd
-            self._write(data)
+    def _record(self, estimate_usd: float) -> dict[str, Any]:
+        return {"usd": estimate_usd, "host": _HOST, "pid": os.getpid()}
 
     # ------------------------------------------------------------------ the notebook side
     def snapshot(self) -> dict[str, Any]:
