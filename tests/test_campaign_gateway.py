@@ -203,3 +203,21 @@ def test_on_a_hub_the_users_token_is_the_credential(monkeypatch: pytest.MonkeyPa
             pass
     assert seen == {"address": "http://hub:8000/services/dask-gateway", "auth": "jupyterhub"}
     assert "hub-token" not in str(err.value)
+
+
+def test_the_gateway_cluster_gets_one_worker_per_variant_with_the_one_core_env(
+        server: GatewayServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NBVIDEO_GATEWAY_WORKERS", raising=False)
+    with dask.config.set(server.config()), runner.dask_client("gateway", 2) as client:
+        client.wait_for_workers(2, timeout=120)
+        envs = client.run(lambda: {k: os.environ.get(k) for k in runner.ONE_CORE_EACH})
+        threads = client.nthreads()
+    assert len(envs) == 2
+    assert all(env == runner.ONE_CORE_EACH for env in envs.values())
+    assert set(threads.values()) == {1}
+    g = server.gateway()
+    try:
+        assert g.list_clusters() == []
+    finally:
+        g.close()
+        del g._loop_runner
