@@ -13,6 +13,7 @@ the one-core environment the LocalCluster gets, and shuts it down after the run.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -133,6 +134,38 @@ def test_a_campaign_runs_on_a_cluster_the_gateway_starts_and_is_shut_down_after(
     finally:
         g.close()
         del g._loop_runner  # see runner.gateway_cluster: close is not idempotent
+
+
+@pytest.mark.slow
+def test_the_cli_finds_the_gateway_from_the_environment_a_hub_sets(
+        server: GatewayServer, tmp_path: Path) -> None:
+    """`nbvideo campaign run --cluster gateway` in a fresh process: the gateway's address and
+    credentials come only from DASK_GATEWAY__* variables, as a hub's server has them."""
+    base = nv.Project.open(tmp_path / "shoe", brief=BRIEF, **SMALL)
+    c = nv.variants(base, hooks=["Wet feet again?", "Built for the storm"],
+                    path=tmp_path / "camp")
+    base.close()
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{ROOT}",
+           "DASK_GATEWAY__ADDRESS": server.address, "DASK_GATEWAY__AUTH__TYPE": "basic",
+           "DASK_GATEWAY__AUTH__KWARGS__USERNAME": "bob",
+           "DASK_GATEWAY__AUTH__KWARGS__PASSWORD": PASSWORD}
+    run = subprocess.run([sys.executable, "-m", "nbvideo.cli", "campaign", "run", str(c.path),
+                          "--cluster", "gateway", "--no-progress"],
+                         env=env, capture_output=True, text=True, timeout=400)
+    assert run.returncode == 0, run.stderr
+    for v in c.variants["variant"]:
+        assert re.search(rf"^\s*{v}\s+done\b", run.stdout, re.M), run.stdout
+    assert PASSWORD not in run.stdout + run.stderr
+    from dask_gateway import BasicAuth, Gateway
+
+    # the clusters are bob's: the gateway lists a user's own
+    bob = Gateway(server.address, auth=BasicAuth("bob", PASSWORD))
+    try:
+        assert bob.list_clusters() == []
+        assert len(bob.list_clusters(status=["stopping", "stopped"])) == 1
+    finally:
+        bob.close()
+        del bob._loop_runner
 
 
 def test_wrong_gateway_password_is_a_clear_error_and_no_variant_runs(
