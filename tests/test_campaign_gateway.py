@@ -30,6 +30,7 @@ from nbvideo.campaign import runner
 from nbvideo.errors import ClusterUnavailable
 from nbvideo.media.ffmpeg import probe
 from tests.conftest import BRIEF, SMALL
+from tests.doubles.hub_api_double import start_hub_api_double
 from tests.test_campaign_cluster import DASK, ROOT, SRC, free_port, no_file_locks
 
 pytest.importorskip("dask_gateway")
@@ -56,14 +57,18 @@ class GatewayServer:
         return Gateway(self.address, auth=BasicAuth("alice", PASSWORD))
 
 
-def write_config(tmp: Path, api: int, proxy: int) -> Path:
+SIMPLE_AUTH = f"""
+c.DaskGateway.authenticator_class = "dask_gateway_server.auth.SimpleAuthenticator"
+c.SimpleAuthenticator.password = {PASSWORD!r}
+"""
+
+
+def write_config(tmp: Path, api: int, proxy: int, auth: str) -> Path:
     cfg = tmp / "dask_gateway_config.py"
-    cfg.write_text(f"""
+    cfg.write_text(auth + f"""
 c.DaskGateway.address = "127.0.0.1:{api}"
 c.Proxy.address = "127.0.0.1:{proxy}"
 c.DaskGateway.backend_class = "dask_gateway_server.backends.local.UnsafeLocalBackend"
-c.DaskGateway.authenticator_class = "dask_gateway_server.auth.SimpleAuthenticator"
-c.SimpleAuthenticator.password = {PASSWORD!r}
 c.LocalBackend.clusters_directory = {str(tmp / "clusters")!r}
 # `dask-scheduler`/`dask-worker` scripts are gone from distributed; its `dask` CLI remains
 c.ClusterConfig.scheduler_cmd = [{str(DASK)!r}, "scheduler"]
@@ -85,8 +90,12 @@ def healthy(address: str) -> bool:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[GatewayServer]:
+    yield from serve(tmp_path, SIMPLE_AUTH)
+
+
+def serve(tmp_path: Path, auth: str) -> Iterator[GatewayServer]:
     api, proxy = free_port(), free_port()
-    cfg = write_config(tmp_path, api, proxy)
+    cfg = write_config(tmp_path, api, proxy, auth)
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{ROOT}",
            "PATH": f"{DASK.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     log = tmp_path / "gateway.log"
@@ -180,6 +189,49 @@ def test_wrong_gateway_password_is_a_clear_error_and_no_variant_runs(
     assert f"the dask-gateway at {server.address} did not start a cluster" in text
     assert "nope" not in text  # the credential is not repeated back
     assert set(c.results["status"].fillna("")) <= {"", "pending"}
+
+
+def test_on_a_hub_the_users_hub_token_opens_the_gateway(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway as a hub deploys it: `JupyterHubAuthenticator` checks each request's token
+    with the hub's API (a double here). The user's server has only the gateway's address and
+    its hub token (JUPYTERHUB_API_TOKEN); nbvideo sends that token, the hub names the user."""
+    hub = start_hub_api_double()
+    hub.users["alice-hub-token"] = "alice"
+    auth = f"""
+c.DaskGateway.authenticator_class = "dask_gateway_server.auth.JupyterHubAuthenticator"
+c.JupyterHubAuthenticator.jupyterhub_api_url = {hub.api_url!r}
+c.JupyterHubAuthenticator.jupyterhub_api_token = "gateway-service-token"
+c.JupyterHubAuthenticator.jupyterhub_service_name = "dask-gateway"
+"""
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "alice-hub-token")
+    monkeypatch.delenv("NBVIDEO_GATEWAY_WORKERS", raising=False)
+    gen = serve(tmp_path, auth)
+    server = next(gen)
+    try:
+        cfg = {"gateway.address": server.address, "gateway.auth.type": "basic",
+               "gateway.auth.kwargs": {}}  # dask-gateway's defaults: nothing set but the address
+        with dask.config.set(cfg), runner.dask_client("gateway", 1) as client:
+            assert client.submit(lambda x: x + 1, 1).result(timeout=60) == 2
+        assert hub.asked >= 1 and hub.refused == 0
+        from dask_gateway import Gateway, JupyterHubAuth
+
+        g = Gateway(server.address, auth=JupyterHubAuth("alice-hub-token"))
+        try:
+            assert g.list_clusters() == []
+            assert len(g.list_clusters(status=["stopping", "stopped"])) == 1
+        finally:
+            g.close()
+            del g._loop_runner
+        monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "someone-elses-token")
+        with dask.config.set(cfg), pytest.raises(ClusterUnavailable) as err:
+            with runner.dask_client("gateway", 1):
+                pass
+        assert hub.refused >= 1
+        assert "someone-elses-token" not in str(err.value)
+    finally:
+        gen.close()
+        hub.stop()
 
 
 # ------------------------------------------------------------------ without a server
