@@ -556,8 +556,9 @@ def campaign() -> None:
 @click.argument("spec", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--cluster", default=None, metavar="ADDRESS",
               help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 (the campaign folder "
-                   "must be on storage its workers share), or 'inline' to run the variants "
-                   "one by one here. Default: a LocalCluster, one worker per core.")
+                   "must be on storage its workers share), 'gateway' for a cluster on the "
+                   "hub's dask-gateway (DASK_GATEWAY__ADDRESS; shut down after), or 'inline' "
+                   "to run the variants one by one here. Default: a LocalCluster, one worker per core.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="A progress bar over the variants (on stderr).")
 @user_errors

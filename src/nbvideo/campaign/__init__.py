@@ -181,14 +181,18 @@ class Campaign:
         ----------
         cluster : None for a LocalCluster made for this run (processes, one worker per core);
             a scheduler address such as "tcp://10.0.0.5:8786" (the campaign folder must be on
-            storage the workers share); a dask Client or Cluster you made; or "inline" to run
-            them one by one in this process without Dask.
+            storage the workers share); "gateway" for a cluster started for this run on the
+            hub's dask-gateway (DASK_GATEWAY__ADDRESS, your hub token; one worker per variant,
+            at most 8; shut down after; needs `pip install nbvideo[gateway]`); a dask Client
+            or Cluster you made (left running); or "inline" to run them one by one in this
+            process without Dask.
         progress : show a progress bar over the variants.
 
         Examples
         --------
         >>> c = nv.Campaign.open("campaigns/cup")  # doctest: +SKIP
         >>> c.run(cluster="tcp://10.0.0.5:8786")   # doctest: +SKIP
+        >>> c.run(cluster="gateway")               # on a JupyterHub  # doctest: +SKIP
         """
         from nbvideo.campaign import runner
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from distributed.diagnostics.plugin import WorkerPlugin
 from tqdm.auto import tqdm
 
 from nbvideo.campaign.cluster import ClusterNames, close_budget, open_budget
@@ -37,7 +38,14 @@ from nbvideo.runtime.shared_budget import SharedBudget
 
 log = logging.getLogger(__name__)
 INLINE = "inline"
+GATEWAY = "gateway"
 CONNECT_TIMEOUT_S = 20.0  # to a running scheduler given by address
+# cluster="gateway": one single-threaded worker per variant to run, at most this many
+# (NBVIDEO_GATEWAY_WORKERS overrides; a team wanting a bigger or adaptive cluster makes its own
+# GatewayCluster and passes it). A worker the gateway cannot start within GATEWAY_START_S is
+# an error, not an endless wait.
+GATEWAY_MAX_WORKERS = 8
+GATEWAY_START_S = 300.0
 # A LocalCluster worker owns one core: it renders one local clip at a time with one x264
 # thread, so the workers together fill the machine without oversubscribing it. Its projects'
 # own progress bars (clips, export) would only reach the Jupyter server's terminal: the
@@ -144,15 +152,107 @@ def admit(specs: list[VariantSpec], done: list[VariantSpec], limit: float | None
 
 # --------------------------------------------------------------------------- Dask
 
+class WorkerEnv(WorkerPlugin):
+    """A Dask worker plugin that sets environment variables in each worker process as it
+    joins (those already running and those a gateway starts later), before any variant runs
+    there: how a cluster we start but whose processes we do not launch gets ONE_CORE_EACH."""
+
+    name = "nbvideo-worker-env"
+    idempotent = True
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = dict(env)
+
+    def setup(self, worker: Any) -> None:
+        os.environ.update(self.env)
+
+
+def gateway_workers(variants: int) -> int:
+    """How many workers cluster="gateway" asks for: one per variant, capped."""
+    raw = os.environ.get("NBVIDEO_GATEWAY_WORKERS", "")
+    try:
+        cap = int(raw) if raw else GATEWAY_MAX_WORKERS
+    except ValueError:
+        raise InvalidInput(f"NBVIDEO_GATEWAY_WORKERS must be a whole number of workers, "
+                           f"got {raw!r}") from None
+    if cap < 1:
+        raise InvalidInput(f"NBVIDEO_GATEWAY_WORKERS must be 1 or more, got {cap}")
+    return max(1, min(variants, cap))
+
+
 @contextlib.contextmanager
-def dask_client(cluster: Any) -> Iterator[Any]:
+def gateway_cluster(variants: int) -> Iterator[Any]:
+    """A GatewayCluster on the hub's dask-gateway for this run, shut down after it.
+
+    The gateway and its credentials are found the way dask-gateway finds them: dask config
+    `gateway.address` (DASK_GATEWAY__ADDRESS), `gateway.auth.type` and `gateway.auth.kwargs`
+    (https://gateway.dask.org/configuration-user.html). On a JupyterHub whose config leaves
+    the auth at its default, the user's hub token (JUPYTERHUB_API_TOKEN) is used
+    (auth="jupyterhub", https://gateway.dask.org/authentication.html)."""
+    try:
+        from dask_gateway import GatewayCluster
+    except ImportError:
+        raise ClusterUnavailable(
+            "cluster='gateway' needs the dask-gateway client, which is not installed here: "
+            "pip install nbvideo[gateway] (or pip install dask-gateway)") from None
+    import dask
+
+    address = dask.config.get("gateway.address", None)
+    if not address:
+        raise ClusterUnavailable(
+            "cluster='gateway' needs the address of a dask-gateway server: set "
+            "DASK_GATEWAY__ADDRESS (or dask config gateway.address); a JupyterHub with "
+            "dask-gateway sets it in your server's environment")
+    auth: str | None = None
+    if (os.environ.get("JUPYTERHUB_API_TOKEN") and not dask.config.get("gateway.auth.kwargs", {})
+            and dask.config.get("gateway.auth.type", "basic") == "basic"):
+        auth = "jupyterhub"  # on a hub: its token, not basic auth without a password
+    try:
+        cluster = GatewayCluster(address=address, auth=auth, shutdown_on_close=True)
+    except Exception as exc:  # refused, 401/403, the server's own errors, ...
+        raise ClusterUnavailable(
+            f"the dask-gateway at {address} did not start a cluster "
+            f"({type(exc).__name__}: {str(exc).strip()[:300]}); check DASK_GATEWAY__ADDRESS "
+            f"and your credentials (on a hub, JUPYTERHUB_API_TOKEN)") from None
+    try:
+        cluster.scale(gateway_workers(variants))
+        yield cluster
+    finally:
+        with contextlib.suppress(Exception):
+            cluster.shutdown()
+        # dask-gateway's Gateway.close is not idempotent with this distributed: its __del__
+        # closes again and prints "Exception ignored ... the loop is not running". It is closed.
+        with contextlib.suppress(AttributeError):
+            del cluster.gateway._loop_runner
+
+
+@contextlib.contextmanager
+def dask_client(cluster: Any, variants: int = 1) -> Iterator[Any]:
     """A Client for `cluster`: None starts a LocalCluster (processes, one single-threaded
-    worker per core) for this run; a "tcp://..." address connects to a running scheduler; a
+    worker per core) for this run; "gateway" starts a cluster on the dask-gateway the
+    environment names, one worker per variant (`variants`) up to GATEWAY_MAX_WORKERS, and
+    shuts it down after the run; a "tcp://..." address connects to a running scheduler; a
     Client or a Cluster object is used as given (and left running)."""
     from distributed import Client, LocalCluster
 
     if isinstance(cluster, Client):
         yield cluster
+        return
+    if isinstance(cluster, str) and cluster == GATEWAY:
+        with gateway_cluster(variants) as gc:
+            client = gc.get_client()
+            try:
+                client.register_plugin(WorkerEnv(ONE_CORE_EACH))
+                try:
+                    client.wait_for_workers(1, timeout=GATEWAY_START_S)
+                except TimeoutError:
+                    raise ClusterUnavailable(
+                        f"the dask-gateway started cluster {gc.name} but no worker joined it "
+                        f"within {GATEWAY_START_S:g} s; nothing was sent. Check the gateway's "
+                        f"worker limits and its logs") from None
+                yield client
+            finally:
+                client.close()
         return
     if cluster is None:
         import dask
@@ -170,7 +270,8 @@ def dask_client(cluster: Any) -> Iterator[Any]:
         return
     if not isinstance(cluster, str) and not hasattr(cluster, "scheduler_address"):
         raise InvalidInput(f"cluster must be None, a scheduler address ('tcp://host:8786'), "
-                           f"a dask Client or a Cluster; got {type(cluster).__name__}")
+                           f"'gateway', a dask Client or a Cluster; got "
+                           f"{type(cluster).__name__}")
     try:
         client = Client(cluster, timeout=CONNECT_TIMEOUT_S)
     except OSError as exc:  # nothing listening, a firewall, a TLS-only scheduler, ...
@@ -250,8 +351,9 @@ def execute(root: Path, state: CampaignState, todo: list[tuple[VariantSpec, floa
 
         run_id = uuid.uuid4().hex[:6]
         names = ClusterNames.for_run(root, run_id)
-        bar.stage("starting workers" if cluster is None else "connecting to the cluster")
-        with dask_client(cluster) as client, cluster_budget(root, client, names,
+        starts = cluster is None or (isinstance(cluster, str) and cluster == GATEWAY)
+        bar.stage("starting workers" if starts else "connecting to the cluster")
+        with dask_client(cluster, len(todo)) as client, cluster_budget(root, client, names,
                                                             state.budget_usd, spent_usd):
             workers = len(client.scheduler_info().get("workers", {}))
             bar.stage(f"{workers} worker{'s' if workers != 1 else ''}")
