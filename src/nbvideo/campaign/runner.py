@@ -268,7 +268,7 @@ def execute(root: Path, state: CampaignState, todo: list[tuple[VariantSpec, floa
             handle = names.model_dump_json()
             if board is not None:  # each task logs an event when it starts (status.py)
                 client.subscribe_topic(names.started_topic, lambda ev: board.start(
-                    str(ev[1].get("variant")), str(ev[1].get("worker"))))
+                    str(ev[1].get("variant")), str(ev[1].get("on"))))
             futures = {client.submit(run_variant, spec.model_dump_json(by_alias=True),
                                      str(root), handle, key=f"nbvideo-{spec.id}-{run_id}",
                                      pure=False, priority=len(todo) - i): (spec, need)

@@ -49,8 +49,9 @@ def open_display(view: Any) -> Any:
 
 def worker_label(name: Any, address: str) -> str:
     """How a worker is named in the table: its own name if it was given one, else host:port."""
-    where = address.split("://", 1)[-1]
-    return str(name) if isinstance(name, str) and name and name != address else where
+    if isinstance(name, str) and name and "://" not in name:
+        return name
+    return str(address or name).split("://", 1)[-1]
 
 
 def announce_start(topic: str, variant: str) -> None:
@@ -59,7 +60,8 @@ def announce_start(topic: str, variant: str) -> None:
         from distributed import get_worker
 
         w = get_worker()
-        w.log_event(topic, {"variant": variant, "worker": worker_label(w.name, w.address)})
+        # not "worker": the scheduler sets that key to the worker's address
+        w.log_event(topic, {"variant": variant, "on": worker_label(w.name, w.address)})
     except Exception:  # not in a worker, or the scheduler is gone: only the display misses it
         pass
 
