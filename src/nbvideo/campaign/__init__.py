@@ -46,6 +46,7 @@ from nbvideo.store.folder import slug_path
 from nbvideo.store.ledger import Ledger
 
 if TYPE_CHECKING:
+    from nbvideo.campaign.status import StatusBoard
     from nbvideo.campaign.winner import Winner
     from nbvideo.project import Project
 
@@ -67,6 +68,7 @@ class Campaign:
     def __init__(self, root: Path, state: CampaignState) -> None:
         self._root = Path(root).resolve()
         self._state = state
+        self._board: StatusBoard | None = None  # the live status table of a run going on
 
     # ------------------------------------------------------------------ open / build
     @classmethod
@@ -186,7 +188,9 @@ class Campaign:
             at most 8; shut down after; needs `pip install nbvideo[gateway]`); a dask Client
             or Cluster you made (left running); or "inline" to run them one by one in this
             process without Dask.
-        progress : show a progress bar over the variants.
+        progress : show a progress bar over the variants and, in a notebook, a status table
+            (one row per variant: queued, running on which worker, done, failed, refused) that
+            updates in place as variants start and finish (see `status()`).
 
         Examples
         --------
@@ -195,17 +199,37 @@ class Campaign:
         >>> c.run(cluster="gateway")               # on a JupyterHub  # doctest: +SKIP
         """
         from nbvideo.campaign import runner
+        from nbvideo.campaign.status import StatusBoard
 
         lock = filelock.FileLock(str(self._root / ".campaign.lock"), is_singleton=False)
         try:
             lock.acquire(timeout=0)
         except filelock.Timeout:
             raise ProjectLocked(f"campaign {self._root} is running in another process") from None
+        board = self._board = StatusBoard(self._root, self._state, progress)
         try:
-            runner.run(self._root, self._state, cluster=cluster, progress=progress)
+            runner.run(self._root, self._state, cluster=cluster, progress=progress, board=board)
         finally:
+            board.close()
+            self._board = None
             lock.release()
         return self.results
+
+    def status(self) -> pd.DataFrame:
+        """One row per variant: variant, status, worker, seconds, cost_usd, exports, error.
+
+        While a run is going on (from another thread) a variant is "queued" or "running on
+        <worker>" (`seconds` so far); otherwise, and after a run, its last result: done,
+        failed, refused, "changed" (its recipe changed since) or "pending" (never run). This
+        is the table `run()` keeps updated in the notebook.
+
+        >>> c.run()                                # doctest: +SKIP
+        >>> c.status()                             # doctest: +SKIP
+        """
+        from nbvideo.campaign.status import status_table
+
+        board = self._board
+        return board.table() if board is not None else status_table(self._root, self._state)
 
     @property
     def results(self) -> pd.DataFrame:

@@ -55,6 +55,11 @@ class ClusterNames(BaseModel):
         camp = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:12]
         return cls(claims=f"nbvideo-{camp}-key", budget=f"nbvideo-{camp}-budget-{run_id}")
 
+    @property
+    def started_topic(self) -> str:
+        """The run's event topic on which each variant's task says it has started."""
+        return f"{self.budget}-started"
+
 
 def _state(limit_usd: float | None, spent_usd: float) -> dict[str, Any]:
     return {"limit_usd": limit_usd, "spent_usd": float(spent_usd), "in_flight": {}}

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from nbvideo.campaign.cluster import ClusterNames, close_budget, open_budget
 from nbvideo.campaign.models import CampaignState, VariantResult, VariantSpec, save_state
+from nbvideo.campaign.status import StatusBoard
 from nbvideo.campaign.worker import RESULT_FILE, run_variant
 from nbvideo.errors import ClusterUnavailable, InvalidInput
 from nbvideo.model.state import utcnow
@@ -324,8 +325,11 @@ class CampaignBar:
 def execute(root: Path, state: CampaignState, todo: list[tuple[VariantSpec, float]],
             cluster: Any, progress: bool,
             on_result: Callable[[VariantResult], None] | None = None,
-            spent_usd: float = 0.0) -> None:
+            spent_usd: float = 0.0, board: StatusBoard | None = None) -> None:
     """Run the admitted variants on Dask, recording each result as it arrives.
+
+    `board` (the live status table) learns when each variant starts and finishes: inline just
+    before it runs; on Dask from the event its task logs when it starts (status.py).
 
     On Dask the campaign budget and the shared store's claims are kept by the scheduler
     (campaign/cluster.py): the budget starts at `spent_usd` and its spend is written back to
@@ -333,11 +337,15 @@ def execute(root: Path, state: CampaignState, todo: list[tuple[VariantSpec, floa
     if not todo:
         return
     bar = CampaignBar(state.name, len(todo), progress)
+    if board is not None:
+        board.queue([spec.id for spec, _ in todo])
 
     def record(spec: VariantSpec, need: float, res: VariantResult) -> None:
         res.estimate_usd = need
         state.results[spec.id] = res
-        save_state(root, state)
+        save_state(root, state)  # c.results (and campaign.json) have it before anyone is told
+        if board is not None:
+            board.finish(res)
         if on_result is not None:
             on_result(res)
         bar.add(res)
@@ -345,6 +353,8 @@ def execute(root: Path, state: CampaignState, todo: list[tuple[VariantSpec, floa
     try:
         if isinstance(cluster, str) and cluster == INLINE:  # one by one here, no Dask
             for spec, need in todo:
+                if board is not None:
+                    board.start(spec.id, "this process")
                 record(spec, need, run_variant(spec.model_dump_json(by_alias=True), str(root)))
             return
         from distributed import as_completed
@@ -358,6 +368,9 @@ def execute(root: Path, state: CampaignState, todo: list[tuple[VariantSpec, floa
             workers = len(client.scheduler_info().get("workers", {}))
             bar.stage(f"{workers} worker{'s' if workers != 1 else ''}")
             handle = names.model_dump_json()
+            if board is not None:  # each task logs an event when it starts (status.py)
+                client.subscribe_topic(names.started_topic, lambda ev: board.start(
+                    str(ev[1].get("variant")), str(ev[1].get("on"))))
             futures = {client.submit(run_variant, spec.model_dump_json(by_alias=True),
                                      str(root), handle, key=f"nbvideo-{spec.id}-{run_id}",
                                      pure=False, priority=len(todo) - i): (spec, need)
@@ -376,6 +389,9 @@ def execute(root: Path, state: CampaignState, todo: list[tuple[VariantSpec, floa
             except BaseException:  # interrupted: what has not started does not start
                 client.cancel(list(futures))
                 raise
+            finally:
+                if board is not None:
+                    client.unsubscribe_topic(names.started_topic)
     finally:
         bar.close()
 
@@ -394,8 +410,22 @@ def cluster_budget(root: Path, client: Any, names: ClusterNames, limit_usd: floa
 
 
 def run(root: Path, state: CampaignState, cluster: Any = None, progress: bool = True,
-        on_result: Callable[[VariantResult], None] | None = None) -> None:
-    """Skip what is current, refuse what the budget cannot hold, run the rest."""
+        on_result: Callable[[VariantResult], None] | None = None,
+        board: StatusBoard | None = None) -> None:
+    """Skip what is current, refuse what the budget cannot hold, run the rest.
+
+    `board`: the live status table to keep (None: one of our own, shown if `progress`)."""
+    own = board is None
+    board = board if board is not None else StatusBoard(root, state, progress)
+    try:
+        _run(root, state, cluster, progress, on_result, board)
+    finally:
+        if own:
+            board.close()
+
+
+def _run(root: Path, state: CampaignState, cluster: Any, progress: bool,
+         on_result: Callable[[VariantResult], None] | None, board: StatusBoard) -> None:
     recover(root, state)
     todo = [s for s in state.variants if not is_current(root, s, state.results.get(s.id))]
     todo_ids = {s.id for s in todo}
@@ -410,4 +440,6 @@ def run(root: Path, state: CampaignState, cluster: Any = None, progress: bool = 
     for row in refused:
         state.results[row.variant] = row
     save_state(root, state)
-    execute(root, state, admitted, cluster, progress, on_result, spent_usd=spent)
+    for row in refused:
+        board.finish(row)
+    execute(root, state, admitted, cluster, progress, on_result, spent_usd=spent, board=board)

@@ -146,6 +146,11 @@ def run_variant(spec_json: str, root: str, cluster: str | None = None) -> Varian
     path = folder / spec.project
     done: Callable[[], None] = lambda: None
     try:
+        if cluster is not None:  # the notebook's status table shows it running, and where
+            from nbvideo.campaign.cluster import ClusterNames
+            from nbvideo.campaign.status import announce_start
+
+            announce_start(ClusterNames.model_validate_json(cluster).started_topic, spec.id)
         shared, budgets, done = gates(folder, cluster)
         if (path / "project.json").exists():
             p = Project.open(path)
