@@ -32,16 +32,25 @@ NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
 def write_package(root: Path, preset: str = "tiktok", *, size: int = 4 * CHUNK + 1000,
                   duration_s: float = 15.0, width: int = 1080, height: int = 1920,
-                  title: str = "Ridgeline trail shoe") -> str:
-    """A package folder as p.package writes it: the video and metadata.json."""
+                  title: str = "Ridgeline trail shoe", hashtags: tuple[str, ...] = ("#trail",),
+                  fields: dict[str, object] | None = None,
+                  files: dict[str, tuple[str, bytes]] | None = None) -> str:
+    """A package folder as p.package writes it: the video and metadata.json, with `fields`
+    (default a caption) and any other `files` (key in metadata.json's files -> name, bytes)."""
     name = f"ad-{preset}"
     folder = root / "packages" / name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.mp4").write_bytes(os.urandom(size))
+    listed = {"video": f"{name}.mp4"}
+    for key, (file, data) in (files or {}).items():
+        (folder / file).write_bytes(data)
+        listed[key] = file
     meta = {"title": title, "description": "Stays dry on wet trails.",
-            "hashtags": ["#trail"], "cta": "", "link": ""}
-    doc = {"platform": preset, "preset": preset, "fields": {"caption": f"{title} #trail"},
-           "metadata": meta, "files": {"video": f"{name}.mp4"},
+            "hashtags": list(hashtags), "cta": "", "link": ""}
+    if fields is None:
+        fields = {"caption": f"{title} {' '.join(hashtags)}"}
+    doc = {"platform": preset, "preset": preset, "fields": fields,
+           "metadata": meta, "files": listed,
            "video": {"width": width, "height": height, "duration_s": duration_s, "fps": 30.0,
                      "size_bytes": size, "audio": True, "loudness_lufs": -14.0}}
     (folder / "metadata.json").write_text(json.dumps(doc))

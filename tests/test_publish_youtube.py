@@ -18,6 +18,7 @@ from nbvideo.deliver.platforms.youtube import YouTubePublisher
 from nbvideo.errors import InvalidInput
 from nbvideo.keys import KeyDestinationRefused
 from nbvideo.store.posts import PostStore
+from tests import test_publish as publish_tests
 from tests.doubles.youtube_double import YouTubeDouble, start_youtube_double
 
 CHUNK = 256 * 1024
@@ -27,27 +28,18 @@ MARKER = "ya29.MARKER-7f3c9e1d-never-written"
 def write_package(root: Path, *, size: int = 4 * CHUNK + 1000, language: str | None = None
                   ) -> str:
     """A YouTube package as p.package writes it: video, poster, captions, metadata.json."""
-    name = "ad-youtube"
-    folder = root / "packages" / name
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.mp4").write_bytes(os.urandom(size))
-    (folder / "poster.jpg").write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(2000))
-    (folder / "captions.srt").write_text("1\n00:00:00,000 --> 00:00:02,000\nStays dry.\n")
-    meta = {"title": "Ridgeline trail shoe", "description": "Stays dry on wet trails.",
-            "hashtags": ["#trail", "#running"], "cta": "", "link": ""}
-    fields = {"title": meta["title"], "description": "Stays dry on wet trails.\n\n#trail "
-              "#running", "tags": ["trail", "running"], "privacy_status": "private",
+    fields = {"title": "Ridgeline trail shoe", "description": "Stays dry on wet trails.\n\n"
+              "#trail #running", "tags": ["trail", "running"], "privacy_status": "private",
               "made_for_kids": None, "thumbnail": "poster.jpg", "captions": "captions.srt",
-              "video": f"{name}.mp4"}
+              "video": "ad-youtube.mp4"}
     if language is not None:  # packages made before Metadata.language have none
         fields["language"] = language
-    doc = {"platform": "youtube", "preset": "youtube", "fields": fields, "metadata": meta,
-           "files": {"video": f"{name}.mp4", "poster": "poster.jpg",
-                     "captions_srt": "captions.srt"},
-           "video": {"width": 1920, "height": 1080, "duration_s": 15.0, "fps": 30.0,
-                     "size_bytes": size, "audio": True, "loudness_lufs": -14.0}}
-    (folder / "metadata.json").write_text(json.dumps(doc))
-    return name
+    files = {"poster": ("poster.jpg", b"\xff\xd8\xff\xe0" + os.urandom(2000)),
+             "captions_srt": ("captions.srt",
+                              b"1\n00:00:00,000 --> 00:00:02,000\nStays dry.\n")}
+    return publish_tests.write_package(root, "youtube", size=size, width=1920, height=1080,
+                                       hashtags=("#trail", "#running"), fields=fields,
+                                       files=files)
 
 
 @pytest.fixture

@@ -32,7 +32,6 @@ path and query asked), tokens_in_query.
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -41,6 +40,8 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.doubles.serving import serve, stop_server
 
 VERSION = "v24.0"
 REASON = "Video Processing Failed: the audio codec of the file is not supported"
@@ -88,9 +89,7 @@ class FacebookDouble:
         return {k: v for k, v in self.videos.items() if v.published}
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        stop_server(self._server)
 
 
 def _err(code: int, message: str, subcode: int | None = None, *, transient: bool = False,
@@ -315,20 +314,8 @@ def _handler(double: FacebookDouble) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
 def start_facebook_double(token: str) -> FacebookDouble:
     """Serve a double on 127.0.0.1 (a free port) in a daemon thread; call `.stop()` after."""
     double = FacebookDouble(token)
-    server = _Server(("127.0.0.1", 0), _handler(double))
-    double._server = server
-    double.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True,
-                     name="facebook-double").start()
+    double._server, double.base_url = serve(_handler(double), "facebook-double")
     return double

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import threading
 import uuid
 from email.parser import BytesParser
@@ -44,6 +43,8 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.doubles.serving import serve, stop_server
 
 AUTH_ERROR = {"error": {
     "code": 401, "message": "Request had invalid authentication credentials. Expected OAuth 2 "
@@ -92,9 +93,7 @@ class YouTubeDouble:
         self._server: ThreadingHTTPServer | None = None
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        stop_server(self._server)
 
     def resource(self, vid: str) -> dict[str, Any]:
         v = self.videos[vid]
@@ -323,21 +322,9 @@ def _handler(double: YouTubeDouble) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
 def start_youtube_double(token: str) -> YouTubeDouble:
     """Serve a double on 127.0.0.1 (a free port) in a daemon thread; call `.stop()` after.
     `token` is an access token it accepts."""
     double = YouTubeDouble(token)
-    server = _Server(("127.0.0.1", 0), _handler(double))
-    double._server = server
-    double.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True,
-                     name="youtube-double").start()
+    double._server, double.base_url = serve(_handler(double), "youtube-double")
     return double
