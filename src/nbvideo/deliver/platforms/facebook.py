@@ -72,7 +72,7 @@ import httpx
 from pydantic import BaseModel, Field, ValidationError
 
 from nbvideo.deliver.platforms.base import Publisher, PublishFailed, Remote
-from nbvideo.deliver.platforms.graph import UPLOAD_HOST, graph_id, upload_address
+from nbvideo.deliver.platforms.graph import UPLOAD_HOST, graph_id, graph_request, upload_address
 from nbvideo.errors import InvalidInput
 from nbvideo.keys import Secret, get_key, key_destination, redact
 from nbvideo.model.posts import Post, UploadSession
@@ -227,22 +227,9 @@ class FacebookPublisher(Publisher):
 
     async def _request(self, what: str, method: str, url: str, *, resync: bool = False,
                        **kw: Any) -> dict[str, Any]:
-        headers = {"Authorization": f"OAuth {self._token}", **kw.pop("headers", {})}
-        try:
-            async with httpx.AsyncClient(timeout=self.timeout_s, trust_env=False) as http:
-                resp = await http.request(method, url, headers=headers, **kw)
-        except httpx.HTTPError as exc:
-            raise PublishFailed(redact(f"Facebook: the connection failed {what} "
-                                       f"({type(exc).__name__})"), transient=True) from None
-        if resp.status_code >= 400:
-            raise _graph_error(what, resp, resync)
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise PublishFailed(f"Facebook answered {what} with no JSON object", transient=True)
-        return body
+        return await graph_request("Facebook", what, method, url, token=self._token,
+                                   timeout_s=self.timeout_s,
+                                   error=lambda resp: _graph_error(what, resp, resync), **kw)
 
     def _graph(self, path: str) -> str:
         return f"{self.base_url}/{self.version}/{path}"

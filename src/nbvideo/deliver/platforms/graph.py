@@ -10,11 +10,16 @@ names, for a double).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
-from nbvideo.deliver.platforms.base import PublishFailed
+import httpx
 
-__all__ = ["UPLOAD_HOST", "graph_id", "upload_address"]
+from nbvideo.deliver.platforms.base import PublishFailed
+from nbvideo.keys import Secret, redact
+
+__all__ = ["UPLOAD_HOST", "graph_id", "graph_request", "upload_address"]
 
 UPLOAD_HOST = "rupload.facebook.com"  # where reel bytes go, for Instagram and Facebook alike
 
@@ -37,3 +42,26 @@ def upload_address(url: str, base_url: str, local: bool, label: str) -> str:
         raise PublishFailed(f"{label} gave an upload address on {parts.hostname!r}, not "
                             f"{UPLOAD_HOST}; the token is not sent there", transient=False)
     return url
+
+
+async def graph_request(label: str, what: str, method: str, url: str, *, token: Secret,
+                        timeout_s: float, error: Callable[[httpx.Response], Exception],
+                        **kw: Any) -> dict[str, Any]:
+    """One Graph API (or upload host) request with the token in the Authorization header
+    only; a refusal becomes `error(response)`, a dropped connection a transient failure."""
+    headers = {"Authorization": f"OAuth {token}", **kw.pop("headers", {})}
+    try:
+        async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as http:
+            resp = await http.request(method, url, headers=headers, **kw)
+    except httpx.HTTPError as exc:
+        raise PublishFailed(redact(f"{label}: the connection failed {what} "
+                                   f"({type(exc).__name__})"), transient=True) from None
+    if resp.status_code >= 400:
+        raise error(resp)
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise PublishFailed(f"{label} answered {what} with no JSON object", transient=True)
+    return body

@@ -53,7 +53,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from nbvideo.deliver.platforms.base import MetricsFailed, Publisher, PublishFailed, Remote
-from nbvideo.deliver.platforms.graph import graph_id, upload_address
+from nbvideo.deliver.platforms.graph import graph_id, graph_request, upload_address
 from nbvideo.errors import InvalidInput
 from nbvideo.keys import Secret, get_key, key_destination, redact
 from nbvideo.model.metrics import PostMetrics
@@ -150,27 +150,10 @@ class InstagramReels(Publisher):
     def __repr__(self) -> str:
         return f"InstagramReels({self.user_id!r}, base_url={self.base_url!r})"
 
-    def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"OAuth {self._token}"}
-
     async def _request(self, what: str, method: str, url: str, **kw: Any) -> dict[str, Any]:
-        headers = {**self._auth(), **kw.pop("headers", {})}
-        try:
-            async with httpx.AsyncClient(timeout=self.timeout_s, trust_env=False) as http:
-                resp = await http.request(method, url, headers=headers, **kw)
-        except httpx.HTTPError as exc:
-            raise PublishFailed(redact(f"Instagram: the connection failed {what} "
-                                       f"({type(exc).__name__})"), transient=True) from None
-        if resp.status_code >= 400:
-            raise _graph_error(what, resp)
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise PublishFailed(f"Instagram answered {what} with no JSON object",
-                                transient=True)
-        return body
+        return await graph_request("Instagram", what, method, url, token=self._token,
+                                   timeout_s=self.timeout_s,
+                                   error=lambda resp: _graph_error(what, resp), **kw)
 
     async def _graph(self, what: str, method: str, path: str, **kw: Any) -> dict[str, Any]:
         return await self._request(what, method, f"{self.base_url}/{self.version}/{path}", **kw)
