@@ -558,11 +558,14 @@ def campaign() -> None:
               help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 (the campaign folder "
                    "must be on storage its workers share), 'gateway' for a cluster on the "
                    "hub's dask-gateway (DASK_GATEWAY__ADDRESS; shut down after), or 'inline' "
-                   "to run the variants one by one here. Default: a LocalCluster, one worker per core.")
+                   "to run the variants one by one here. Default: a LocalCluster sized for this "
+                   "machine, one worker per core.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
+              help="With the default LocalCluster: N worker processes instead of one per core.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="A progress bar over the variants (on stderr).")
 @user_errors
-def campaign_run(spec: Path, cluster: str | None, progress: bool) -> None:
+def campaign_run(spec: Path, cluster: str | None, workers: int | None, progress: bool) -> None:
     """Run every variant of the campaign folder SPEC that is not done for its recipe.
 
     Prints a row per variant. Exit 0 when every variant is done; 6 when some were refused by
@@ -571,7 +574,7 @@ def campaign_run(spec: Path, cluster: str | None, progress: bool) -> None:
     from nbvideo.campaign import Campaign
 
     c = Campaign.open(spec)
-    res = c.run(cluster=cluster, progress=progress)
+    res = c.run(cluster=cluster, progress=progress, workers=workers)
     _print_table(res[["variant", "status", "cost_usd", "clips_made", "clips_shared",
                       "error"]].fillna(""))
     statuses = set(res["status"])

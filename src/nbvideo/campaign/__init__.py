@@ -167,7 +167,8 @@ class Campaign:
         return float(df.loc[df["kind"] == "actual", "cost_usd"].sum()) if len(df) else 0.0
 
     # ------------------------------------------------------------------ run
-    def run(self, cluster: Any = None, *, progress: bool = True) -> pd.DataFrame:
+    def run(self, cluster: Any = None, *, progress: bool = True,
+            workers: int | None = None) -> pd.DataFrame:
         """Run every variant that is not done for its current recipe; return `results`.
 
         A variant that fails (or whose worker dies) is a row with status "failed" and the
@@ -181,7 +182,9 @@ class Campaign:
 
         Parameters
         ----------
-        cluster : None for a LocalCluster made for this run (processes, one worker per core);
+        cluster : None for a LocalCluster made for this run (processes, sized for the machine:
+            one single-threaded worker per core it may use, fewer for fewer variants, each
+            worker's ffmpeg on its share of the cores; the progress bar says what it chose);
             a scheduler address such as "tcp://10.0.0.5:8786" (the campaign folder must be on
             storage the workers share); "gateway" for a cluster started for this run on the
             hub's dask-gateway (DASK_GATEWAY__ADDRESS, your hub token; one worker per variant,
@@ -191,6 +194,8 @@ class Campaign:
         progress : show a progress bar over the variants and, in a notebook, a status table
             (one row per variant: queued, running on which worker, done, failed, refused) that
             updates in place as variants start and finish (see `status()`).
+        workers : with cluster=None, the LocalCluster's worker count instead of one per core
+            (e.g. 1 to leave a core free for the notebook); the cores are shared between them.
 
         Examples
         --------
@@ -208,7 +213,8 @@ class Campaign:
             raise ProjectLocked(f"campaign {self._root} is running in another process") from None
         board = self._board = StatusBoard(self._root, self._state, progress)
         try:
-            runner.run(self._root, self._state, cluster=cluster, progress=progress, board=board)
+            runner.run(self._root, self._state, cluster=cluster, progress=progress, board=board,
+                       workers=workers)
         finally:
             board.close()
             self._board = None

@@ -28,6 +28,7 @@ from nbvideo.campaign.cluster import ClusterNames, close_budget, open_budget
 from nbvideo.campaign.models import CampaignState, VariantResult, VariantSpec, save_state
 from nbvideo.campaign.status import StatusBoard
 from nbvideo.campaign.worker import RESULT_FILE, run_variant
+from nbvideo.campaign.workers import WorkerPlan, worker_plan
 from nbvideo.errors import ClusterUnavailable, InvalidInput
 from nbvideo.model.state import utcnow
 from nbvideo.plan import routing
@@ -47,12 +48,9 @@ CONNECT_TIMEOUT_S = 20.0  # to a running scheduler given by address
 # an error, not an endless wait.
 GATEWAY_MAX_WORKERS = 8
 GATEWAY_START_S = 300.0
-# A LocalCluster worker owns one core: it renders one local clip at a time with one x264
-# thread, so the workers together fill the machine without oversubscribing it. Its projects'
-# own progress bars (clips, export) would only reach the Jupyter server's terminal: the
-# campaign's bar in the notebook is the one to watch.
-ONE_CORE_EACH = {"NBVIDEO_LOCAL_RENDERS": "1", "NBVIDEO_FFMPEG_THREADS": "1",
-                 "TQDM_DISABLE": "1"}
+# A gateway worker owns one core: it renders one local clip at a time with one ffmpeg thread
+# (a LocalCluster's workers are sized for the machine: campaign/workers.py).
+ONE_CORE_EACH = WorkerPlan(cores=1, workers=1, ffmpeg_threads=1, renders=1).env()
 
 
 # The LocalCluster we start has no dashboard, so its processes need not sample and poll for
@@ -228,9 +226,10 @@ def gateway_cluster(variants: int) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def dask_client(cluster: Any, variants: int = 1) -> Iterator[Any]:
-    """A Client for `cluster`: None starts a LocalCluster (processes, one single-threaded
-    worker per core) for this run; "gateway" starts a cluster on the dask-gateway the
+def dask_client(cluster: Any, variants: int = 1, plan: WorkerPlan | None = None
+                ) -> Iterator[Any]:
+    """A Client for `cluster`: None starts a LocalCluster for this run, sized by `plan`
+    (default: `worker_plan(variants)`, one single-threaded worker per core); "gateway" starts a cluster on the dask-gateway the
     environment names, one worker per variant (`variants`) up to GATEWAY_MAX_WORKERS, and
     shuts it down after the run; a "tcp://..." address connects to a running scheduler; a
     Client or a Cluster object is used as given (and left running)."""
@@ -258,10 +257,13 @@ def dask_client(cluster: Any, variants: int = 1) -> Iterator[Any]:
     if cluster is None:
         import dask
 
+        plan = plan or worker_plan(variants)
+        log.info("campaign: %s", plan.describe())
         with dask.config.set(QUIET_CLUSTER):
-            local = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
-                                 processes=True, dashboard_address=None,
-                                 silence_logs=logging.ERROR, env=ONE_CORE_EACH)
+            local = LocalCluster(n_workers=plan.workers,
+                                 threads_per_worker=plan.threads_per_worker, processes=True,
+                                 dashboard_address=None, silence_logs=logging.ERROR,
+                                 env=plan.env())
         client = Client(local)
         try:
             yield client
@@ -325,8 +327,12 @@ class CampaignBar:
 def execute(root: Path, state: CampaignState, todo: list[tuple[VariantSpec, float]],
             cluster: Any, progress: bool,
             on_result: Callable[[VariantResult], None] | None = None,
-            spent_usd: float = 0.0, board: StatusBoard | None = None) -> None:
+            spent_usd: float = 0.0, board: StatusBoard | None = None,
+            workers: int | None = None) -> None:
     """Run the admitted variants on Dask, recording each result as it arrives.
+
+    `workers`: the LocalCluster's worker count when `cluster` is None (default: sized for
+    the machine, campaign/workers.py); the plan is the progress bar's label.
 
     `board` (the live status table) learns when each variant starts and finishes: inline just
     before it runs; on Dask from the event its task logs when it starts (status.py).
@@ -352,6 +358,7 @@ def execute(root: Path, state: CampaignState, todo: list[tuple[VariantSpec, floa
 
     try:
         if isinstance(cluster, str) and cluster == INLINE:  # one by one here, no Dask
+            bar.stage("inline, one variant after another in this process")
             for spec, need in todo:
                 if board is not None:
                     board.start(spec.id, "this process")
@@ -361,12 +368,16 @@ def execute(root: Path, state: CampaignState, todo: list[tuple[VariantSpec, floa
 
         run_id = uuid.uuid4().hex[:6]
         names = ClusterNames.for_run(root, run_id)
-        starts = cluster is None or (isinstance(cluster, str) and cluster == GATEWAY)
+        plan = worker_plan(len(todo), workers) if cluster is None else None
+        starts = plan is not None or (isinstance(cluster, str) and cluster == GATEWAY)
         bar.stage("starting workers" if starts else "connecting to the cluster")
-        with dask_client(cluster, len(todo)) as client, cluster_budget(root, client, names,
-                                                            state.budget_usd, spent_usd):
-            workers = len(client.scheduler_info().get("workers", {}))
-            bar.stage(f"{workers} worker{'s' if workers != 1 else ''}")
+        with dask_client(cluster, len(todo), plan) as client, cluster_budget(
+                root, client, names, state.budget_usd, spent_usd):
+            if plan is not None:
+                bar.stage(plan.describe())
+            else:
+                n = len(client.scheduler_info().get("workers", {}))
+                bar.stage(f"{n} worker{'s' if n != 1 else ''}")
             handle = names.model_dump_json()
             if board is not None:  # each task logs an event when it starts (status.py)
                 client.subscribe_topic(names.started_topic, lambda ev: board.start(
@@ -411,21 +422,28 @@ def cluster_budget(root: Path, client: Any, names: ClusterNames, limit_usd: floa
 
 def run(root: Path, state: CampaignState, cluster: Any = None, progress: bool = True,
         on_result: Callable[[VariantResult], None] | None = None,
-        board: StatusBoard | None = None) -> None:
+        board: StatusBoard | None = None, workers: int | None = None) -> None:
     """Skip what is current, refuse what the budget cannot hold, run the rest.
 
-    `board`: the live status table to keep (None: one of our own, shown if `progress`)."""
+    `board`: the live status table to keep (None: one of our own, shown if `progress`).
+    `workers`: the LocalCluster's size when `cluster` is None (None: sized for the machine)."""
+    if workers is not None:
+        if cluster is not None:
+            raise InvalidInput("workers sizes the LocalCluster run() starts (cluster=None); "
+                               "a cluster you name has its own workers")
+        worker_plan(1, workers)  # a bad count is refused before anything is saved
     own = board is None
     board = board if board is not None else StatusBoard(root, state, progress)
     try:
-        _run(root, state, cluster, progress, on_result, board)
+        _run(root, state, cluster, progress, on_result, board, workers)
     finally:
         if own:
             board.close()
 
 
 def _run(root: Path, state: CampaignState, cluster: Any, progress: bool,
-         on_result: Callable[[VariantResult], None] | None, board: StatusBoard) -> None:
+         on_result: Callable[[VariantResult], None] | None, board: StatusBoard,
+         workers: int | None) -> None:
     recover(root, state)
     todo = [s for s in state.variants if not is_current(root, s, state.results.get(s.id))]
     todo_ids = {s.id for s in todo}
@@ -442,4 +460,5 @@ def _run(root: Path, state: CampaignState, cluster: Any, progress: bool,
     save_state(root, state)
     for row in refused:
         board.finish(row)
-    execute(root, state, admitted, cluster, progress, on_result, spent_usd=spent, board=board)
+    execute(root, state, admitted, cluster, progress, on_result, spent_usd=spent, board=board,
+            workers=workers)

@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 from nbvideo.edit.captions import filter_value
 from nbvideo.media.ffmpeg import RGB_TO_BT709, TAG_BT709, open_image, run_ffmpeg
 from nbvideo.media.glyphs import FontStack, warn_missing
+from nbvideo.media.threads import encoder_threads
 from nbvideo.model.color import hex_rgb
 from nbvideo.model.presets import Rect, SafeArea
 from nbvideo.store.brands import BrandKit, LogoPlacement
@@ -209,7 +210,7 @@ def end_card(kit: BrandKit, width: int, height: int, out: Path, *, fps: int = 30
                 run_ffmpeg(["-i", str(still), "-vf", f"{RGB_TO_BT709},{TAG_BT709},"
                             f"loop=loop={frames - 1}:size=1:start=0,setpts=N/{fps}/TB",
                             "-frames:v", str(frames), "-c:v", "libx264", "-preset", "veryfast",
-                            "-crf", "18", "-tune", "stillimage", "-pix_fmt", "yuv420p",
+                            "-crf", "18", "-tune", "stillimage", *encoder_threads(), "-pix_fmt", "yuv420p",
                             "-r", str(fps), "-movflags", "+faststart", "-f", "mp4", str(tmp)],
                            total_s=None)
             finally:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from nbvideo.errors import Canceled, InvalidInput, RenderFailed, unreadable
+from nbvideo.media.threads import filter_threads
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -437,7 +438,7 @@ def run_ffmpeg(
     decides what to do with a partial output. A nonzero exit raises FFmpegError.
     """
     progress = _PROGRESS_ARGS if on_progress is not None and total_s else []
-    cmd = [ffmpeg_exe(), *_BASE_ARGS, *progress, *args]
+    cmd = [ffmpeg_exe(), *_BASE_ARGS, *filter_threads(), *progress, *args]
     proc = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from nbvideo.errors import render_step
 from nbvideo.media.ffmpeg import probe, run_ffmpeg
+from nbvideo.media.threads import encoder_threads
 
 __all__ = ["PROXY_ABOVE", "PROXY_DIR", "PROXY_SHORT_SIDE", "building", "ensure", "needs_proxy",
            "proxy_path", "proxy_size", "start"]
@@ -90,7 +91,8 @@ def ensure(root: Path, source: Path, checksum: str, width: int | None = None,
                 # (re-encoded to AAC) so a view plays the clip as it is.
                 run_ffmpeg(["-i", str(source), "-map", "0:v:0", "-map", "0:a:0?",
                             "-vf", f"scale={w}:{h}:flags=bicubic", "-c:v", "libx264",
-                            "-preset", "veryfast", "-crf", str(PROXY_CRF), "-pix_fmt", "yuv420p",
+                            "-preset", "veryfast", "-crf", str(PROXY_CRF), *encoder_threads(),
+                            "-pix_fmt", "yuv420p",
                             "-c:a", "aac", "-b:a", "128k", "-sn", "-dn",
                             "-movflags", "+faststart", "-f", "mp4", str(tmp)],
                            total_s=None, cancel=cancel)

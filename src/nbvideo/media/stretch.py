@@ -22,6 +22,7 @@ from typing import Literal
 
 from nbvideo.errors import InvalidInput
 from nbvideo.media.ffmpeg import probe, run_ffmpeg
+from nbvideo.media.threads import encoder_threads
 
 Method = Literal["auto", "interpolate", "blend", "setpts"]
 MAX_FACTOR = 1.25
@@ -74,7 +75,7 @@ def stretch_clip(src: str | Path, dst: str | Path, seconds: float, *, fps: float
     if info.has_audio:
         args += ["-filter:a", f"atempo={1 / factor:.6f},apad=whole_dur={seconds:.6f}",
                  "-c:a", "aac"]  # (an output -t would cut the video's last frames short)
-    args += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-r", f"{rate:g}",
+    args += ["-c:v", "libx264", *encoder_threads(), "-pix_fmt", "yuv420p", "-r", f"{rate:g}",
              "-movflags", "+faststart", str(dst)]
     run_ffmpeg(args, total_s=seconds)
     return used

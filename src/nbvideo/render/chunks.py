@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from nbvideo.media.ffmpeg import MediaInfo
 from nbvideo.media.heap import release_free_heap
+from nbvideo.media.threads import encoder_threads, ffmpeg_threads
 
 __all__ = [
     "GRAPH_BUDGET_BYTES", "HEAVY_LOOKAHEAD", "HEAVY_PIXELS", "HEAVY_THREADS", "Chunk", "Span",
@@ -77,16 +78,19 @@ def make_room(size: tuple[int, int]) -> bool:
 
 
 def _encoder_threads() -> int:
-    return max(1, min(HEAVY_THREADS, os.cpu_count() or 1))
+    """x264 threads above 1080p: a campaign worker's share (media/threads.py), at most
+    HEAVY_THREADS."""
+    return max(1, min(HEAVY_THREADS, ffmpeg_threads() or os.cpu_count() or 1))
 
 
 def encoder_bounds(size: tuple[int, int]) -> tuple[list[str], list[str]]:
     """(ffmpeg output arguments, x264 params) that bound an encoder's memory at `size`;
-    nothing below 1080p, so smaller exports are made exactly as before. Above: few threads,
-    a short rc lookahead, and no threaded lookahead (sync-lookahead=0: x264 otherwise keeps
-    another threads + B-frames worth of whole frames queued for its lookahead thread)."""
+    up to 1080p only a campaign worker's thread share (media/threads.py), so exports outside
+    a campaign are made exactly as before. Above: few threads, a short rc lookahead, and no
+    threaded lookahead (sync-lookahead=0: x264 otherwise keeps another threads + B-frames
+    worth of whole frames queued for its lookahead thread)."""
     if not heavy(size):
-        return [], []
+        return encoder_threads(), []
     return (["-threads", str(_encoder_threads())],
             [f"rc-lookahead={HEAVY_LOOKAHEAD}", "sync-lookahead=0"])
 
@@ -107,7 +111,7 @@ def _encoder_bytes(out: tuple[int, int]) -> int:
     if heavy(out):
         held = HEAVY_LOOKAHEAD + _encoder_threads() + X264_FIXED_FRAMES
     else:  # x264's defaults: rc-lookahead 10 at veryfast, threads 1.5 x cores, sync lookahead
-        threads = max(1, round(1.5 * (os.cpu_count() or 1)))
+        threads = ffmpeg_threads() or max(1, round(1.5 * (os.cpu_count() or 1)))
         held = 10 + 2 * threads + X264_FIXED_FRAMES
     return int(held * X264_FRAME_FACTOR * frame_bytes(out))
 

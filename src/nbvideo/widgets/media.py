@@ -18,6 +18,7 @@ from pathlib import Path
 from nbvideo.errors import NbvideoError, render_step
 from nbvideo.media import proxy
 from nbvideo.media.ffmpeg import open_image, run_ffmpeg
+from nbvideo.media.threads import encoder_threads
 from nbvideo.model.state import Scene, Take
 from nbvideo.project import lip_synced
 
@@ -120,7 +121,7 @@ def _run_preview(src: Path, out: Path, w: int, h: int) -> None:
     run_ffmpeg([
         "-i", str(src), "-an", "-vf", f"scale={w}:{h}", "-c:v", "libx264",
         "-preset", "veryfast", "-crf", str(PREVIEW_CRF), "-pix_fmt", "yuv420p",
-        "-profile:v", "main", "-movflags", "+faststart", str(out),
+        "-profile:v", "main", *encoder_threads(), "-movflags", "+faststart", str(out),
     ], total_s=None)
 
 

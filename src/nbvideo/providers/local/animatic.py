@@ -31,6 +31,7 @@ from nbvideo.media.ffmpeg import (
     ffmpeg_exe,
     open_image,
 )
+from nbvideo.media.threads import encoder_threads
 from nbvideo.providers.base import ClipRequest, MediaResult, Usage
 
 Box = tuple[float, float, float, float]
@@ -191,15 +192,6 @@ def iter_frames(stage: Image.Image, camera: str, n: int, width: int, height: int
             p.resize(size, _RESAMPLE, box=box if k == 0 else tuple(v / 2 for v in box)).tobytes()
             for k, (p, size) in enumerate(zip(planes, sizes))
         )
-
-
-def encoder_threads() -> list[str]:
-    """x264's thread count from NBVIDEO_FFMPEG_THREADS, else ffmpeg's own choice (all cores).
-
-    A campaign worker that owns one core of a shared machine sets it to 1: several x264
-    encoders each running a thread per core would fight over the same cores."""
-    n = os.environ.get("NBVIDEO_FFMPEG_THREADS", "").strip()
-    return ["-threads", n] if n.isdigit() and int(n) > 0 else []
 
 
 def _ffmpeg_cmd(width: int, height: int, fps: int, dest: Path) -> list[str]:

@@ -26,12 +26,12 @@ from PIL import Image, ImageDraw
 from nbvideo.errors import InvalidInput
 from nbvideo.media.audio_io import read_wav
 from nbvideo.media.ffmpeg import TAG_BT709, ffmpeg_exe, probe
+from nbvideo.media.threads import encoder_threads
 from nbvideo.providers.base import LipSyncRequest, MediaResult, Usage
 from nbvideo.providers.local.animatic import (
     camera_box,
     ease,
     encode_frames,
-    encoder_threads,
     render_in_thread,
 )
 

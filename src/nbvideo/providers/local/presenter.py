@@ -31,6 +31,7 @@ from nbvideo.media.ffmpeg import (
     ffmpeg_exe,
     open_image,
 )
+from nbvideo.media.threads import encoder_threads
 from nbvideo.providers.base import MediaResult, PresenterRequest, SpeechRequest, Usage
 from nbvideo.providers.local.animatic import encode_frames, render_in_thread
 
@@ -312,6 +313,7 @@ def render_presenter(req: PresenterRequest, line: Path | None, out: Path,
                "-r", str(req.fps), "-i", "-", "-i", str(wav),
                "-map", "0:v:0", "-map", "1:a:0", "-vf", f"{RGB_TO_BT709},{TAG_BT709}",
                "-c:v", "libx264", "-preset", "superfast", "-crf", "23", "-g", str(req.fps),
+               *encoder_threads(),
                "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-ar", str(SAMPLE_RATE),
                "-ac", "1", "-t", f"{n / req.fps:.6f}", "-movflags", "+faststart",
                "-f", "mp4", str(tmp)]  # fmt: skip
