@@ -21,6 +21,7 @@ import bench_mastering
 import bench_paid
 import bench_preview
 import bench_routing
+import bench_scale
 import bench_smart_export
 import bench_startup
 import bench_state
@@ -37,7 +38,8 @@ def main() -> None:
     for mod in (bench_startup, bench_export, bench_smart_export, bench_demo, bench_effects,
                 bench_finishing, bench_formats, bench_preview,
                 bench_mastering, bench_audio_marks, bench_uhd, bench_thumbnails,
-                bench_state, bench_history, bench_jobs, bench_paid, bench_routing, bench_campaign, bench_team, bench_widgets,
+                bench_state, bench_history, bench_jobs, bench_paid, bench_routing, bench_campaign,
+                bench_scale, bench_team, bench_widgets,
                 bench_widgets_browser, bench_collab):
         print(f"\n== {mod.__name__} ==")
         figures.update(mod.main() or {})
