@@ -6,6 +6,8 @@ update the user would see is captured as the DataFrame it shows.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -187,7 +189,7 @@ def test_on_a_local_cluster_each_variant_shows_its_worker_before_it_is_done(
                     path=tmp_path / "camp")
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
-        addresses = {a.split("://", 1)[-1] for a in client.scheduler_info()["workers"]}
+        pids = {f"{socket.gethostname()}:{pid}" for pid in client.run(os.getpid).values()}
         res = c.run(cluster=client)
     assert (res["status"] == "done").all()
     seen = transitions(shown)
@@ -195,6 +197,10 @@ def test_on_a_local_cluster_each_variant_shows_its_worker_before_it_is_done(
         assert steps[0] == "queued" and steps[-1] == "done", (v, steps)
         running = [s for s in steps if s.startswith("running on ")]
         assert running and steps.index(running[0]) < steps.index("done"), (v, steps)
-        assert {s.removeprefix("running on ") for s in running} <= addresses, (v, steps)
+        assert {s.removeprefix("running on ") for s in running} <= pids, (v, steps)
     final = c.status()
     assert (final["status"] == "done").all()
+    # a row names one worker throughout: where it ran is where it says it finished
+    for v, steps in seen.items():
+        running = {s.removeprefix("running on ") for s in steps if s.startswith("running on ")}
+        assert running == {final.set_index("variant").loc[v, "worker"]}, (v, steps)

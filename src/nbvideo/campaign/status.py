@@ -47,21 +47,14 @@ def open_display(view: Any) -> Any:
     return display(view, display_id=True)
 
 
-def worker_label(name: Any, address: str) -> str:
-    """How a worker is named in the table: its own name if it was given one, else host:port."""
-    if isinstance(name, str) and name and "://" not in name:
-        return name
-    return str(address or name).split("://", 1)[-1]
-
-
-def announce_start(topic: str, variant: str) -> None:
-    """Inside a Dask task: tell the notebook this variant has started, and where."""
+def announce_start(topic: str, variant: str, on: str) -> None:
+    """Inside a Dask task: tell the notebook this variant has started, and where (`on`: the
+    host:pid its finished row will name, so a row keeps one worker name throughout)."""
     try:
         from distributed import get_worker
 
-        w = get_worker()
         # not "worker": the scheduler sets that key to the worker's address
-        w.log_event(topic, {"variant": variant, "on": worker_label(w.name, w.address)})
+        get_worker().log_event(topic, {"variant": variant, "on": on})
     except Exception:  # not in a worker, or the scheduler is gone: only the display misses it
         pass
 

@@ -150,7 +150,8 @@ def run_variant(spec_json: str, root: str, cluster: str | None = None) -> Varian
             from nbvideo.campaign.cluster import ClusterNames
             from nbvideo.campaign.status import announce_start
 
-            announce_start(ClusterNames.model_validate_json(cluster).started_topic, spec.id)
+            announce_start(ClusterNames.model_validate_json(cluster).started_topic, spec.id,
+                           res.worker)
         shared, budgets, done = gates(folder, cluster)
         if (path / "project.json").exists():
             p = Project.open(path)
