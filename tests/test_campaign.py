@@ -7,6 +7,7 @@ inline, which exercises the same worker code without the cluster's start-up time
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -248,6 +249,23 @@ def test_rerun_redoes_only_the_variants_whose_recipe_changed(base: nv.Project,
     assert h2.state.scenes[0].on_screen_text == "Dry from the first step"
     new = Ledger(h2.path / "ledger.jsonl").to_pandas().iloc[lines["h2-8s-16x9"]:]
     assert (made(new, "clips")["scene"] == h2.state.scenes[0].id).all()  # only the hook
+
+
+@pytest.mark.slow
+def test_a_variant_of_another_length_opens_without_the_brief_length_note(
+        base: nv.Project, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The brief says 8 s; the campaign's 5 s variant is 5 s on purpose, so its project is
+    made without "the brief says 8 s but duration_s=5" (one such line per variant was noise)."""
+    c = nv.variants(base, durations=[5], path=tmp_path / "camp")
+    with caplog.at_level(logging.WARNING, logger="nbvideo"):
+        res = c.run(cluster="inline", progress=False)
+    assert (res["status"] == "done").all()
+    assert nv.Project.open(res["project"][0], read_only=True).brief.duration_s == 5
+    assert "the brief says" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="nbvideo"):  # a user's own project still is
+        nv.Project.open(tmp_path / "own", brief=BRIEF, duration_s=5).close()
+    assert "the brief says 8 s but duration_s=5 was given" in caplog.text
 
 
 def test_variants_of_one_length_share_the_plan_and_differ_only_where_asked(

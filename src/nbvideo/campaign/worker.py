@@ -22,6 +22,7 @@ from nbvideo.keys import redact
 from nbvideo.model.state import utcnow
 from nbvideo.runtime.budget import Budget, BudgetExceeded
 from nbvideo.runtime.context import Runtime
+from nbvideo.runtime.session import LENGTH_CHOSEN
 from nbvideo.runtime.shared import SharedAssets
 from nbvideo.runtime.shared_budget import SharedBudget
 from nbvideo.store.folder import atomic_write_bytes
@@ -155,12 +156,16 @@ def run_variant(spec_json: str, root: str, cluster: str | None = None) -> Varian
         shared, budgets, done = gates(folder, cluster)
         if (path / "project.json").exists():
             p = Project.open(path)
-        else:
+        else:  # the campaign chose the length: no "the brief says 30 s" note per variant
             b = spec.brief
-            p = Project.open(path, brief=b.text, aspect=b.aspect, duration_s=b.duration_s,
-                             resolution=b.resolution, fps=b.fps, template=b.template,
-                             providers=spec.providers, models=spec.models or None,
-                             seed=spec.seed)
+            chosen = LENGTH_CHOSEN.set(True)
+            try:
+                p = Project.open(path, brief=b.text, aspect=b.aspect, duration_s=b.duration_s,
+                                 resolution=b.resolution, fps=b.fps, template=b.template,
+                                 providers=spec.providers, models=spec.models or None,
+                                 seed=spec.seed)
+            finally:
+                LENGTH_CHOSEN.reset(chosen)
         with p:
             rt = p.runtime
             rt.share(shared, budgets, spec.provider_options or None)

@@ -10,6 +10,7 @@ writer lock goes when the last one closes.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import threading
@@ -32,6 +33,10 @@ from nbvideo.store.folder import ProjectStore, slug_path
 from nbvideo.store.ledger import Ledger
 
 log = logging.getLogger("nbvideo.project")  # the user's project speaks under its own name
+LENGTH_CHOSEN: contextvars.ContextVar[bool] = contextvars.ContextVar("length_chosen",
+                                                                    default=False)
+"""True while a caller that set the length on purpose (a campaign's 15 s variant of a brief
+that says 30 s) creates a project: the brief-versus-length note would only be noise."""
 
 OPEN_OPTIONS = ("brief", "aspect", "duration_s", "resolution", "fps", "providers", "models",
                 "seed", "budget_usd", "read_only", "template")
@@ -211,7 +216,7 @@ def _load(store: ProjectStore, brief: str | None, brief_opts: dict[str, Any],
         rt.history.mark("create", summary=f"project {state.name!r}: {state.brief.text}"[:300])
     if created:
         rt.audit("create", detail=state.brief.text[:200])
-    if note is not None:  # the explicit length won over the brief's: say so, once
+    if note is not None and not LENGTH_CHOSEN.get():  # the explicit length won: say so, once
         log.warning("%s: %s", state.name, note)
     return Session(rt, live)
 
