@@ -231,3 +231,29 @@ def test_bad_thumbnail_choices_are_named_and_nothing_is_written(
         p.package(["web"], thumbnail=0, accept=True)  # an index needs candidates
     assert not (p.path / "packages").exists() and not any((p.path / "exports").iterdir())
     assert not (p.path / "assets" / "thumbnails").exists() and p.state.exports == []
+
+
+def _striped(busy_rows: slice) -> Image.Image:
+    """A flat wall with fine light-and-dark stripes (like a board's lettering) in some rows."""
+    px = np.full((720, 1280, 3), 90, np.uint8)
+    band = px[busy_rows]
+    band[:, ::6] = 230
+    band[::5, :] = 20
+    return Image.fromarray(px)
+
+
+def test_the_title_goes_where_the_frame_is_calmest() -> None:
+    """A title is not drawn over text already in the picture: the lower third when it is
+    calm, the top when the lower third is busy, and the lower third on a flat frame."""
+    spec = THUMB_SPECS["youtube"]
+
+    def where(frame: Image.Image) -> Rect:
+        _, done = thumbs.render_thumbnail(frame, spec, TITLE)
+        assert done.text_rect is not None and done.safe.contains(done.text_rect)
+        return done.text_rect
+
+    flat = where(Image.new("RGB", (1280, 720), (90, 90, 90)))
+    assert flat.y > 720 / 2  # the usual place
+    over_text = where(_striped(slice(400, 720)))  # a caption or label in the lower part
+    assert over_text.bottom < 720 / 2
+    assert where(_striped(slice(0, 330))).y > 720 / 2  # busy top: the lower third

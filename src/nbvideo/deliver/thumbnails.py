@@ -547,6 +547,63 @@ def _title_style(kit: BrandKit | None, size_pct: float) -> Any:
     return CaptionStyle(**base)
 
 
+# Where a title may go, and how much busier a place may be before the next is taken: the lower
+# third first (where viewers look for it), then the top; the middle covers the subject, so it
+# must be far calmer to win.
+TITLE_PLACES = (("bottom", 1.0), ("top", 1.15), ("center", 1.8))
+
+
+def _detail(img: Image.Image, rect: Rect) -> float:
+    """How busy the frame is under `rect`: the mean luma gradient there (0 for a flat wall,
+    high over text, foliage or a board's labels), which a title drawn on top would fight."""
+    box = img.convert("L").crop((rect.x, rect.y, rect.right, rect.bottom))
+    y = np.asarray(box, np.float32)
+    if y.size == 0 or min(y.shape) < 2:
+        return 0.0
+    return float(np.abs(np.diff(y, axis=0)).mean() + np.abs(np.diff(y, axis=1)).mean())
+
+
+def _fit_title(text: str, kit: BrandKit | None, w: int, h: int, safe_area: SafeArea,
+               logo_box: Rect | None, position: str) -> tuple[Any, float] | None:
+    """The title laid out at `position` at the largest size that fits the safe area clear of
+    the logo, and that size; None when it fits there at no size."""
+    from nbvideo.edit.captions import layout_text
+
+    base = kit.base_dir if kit is not None else None
+    safe = safe_area.rect(w, h)
+    short = min(w, h) / max(w, h)
+    size = 11.0 if short > 0.7 or w > h else 6.5  # of the frame height
+    while True:
+        lay = layout_text(text, _title_style(kit, size), w, h, safe_area, base=base,
+                          position=position, avoid=logo_box)
+        clear = logo_box is None or not lay.rect.intersects(logo_box)
+        if lay.fits and clear and safe.contains(lay.rect):
+            return lay, size
+        if size <= 2.0:
+            return None
+        size = round(size * 0.88, 3)
+
+
+def _calmest_title(img: Image.Image, text: str, kit: BrandKit | None, w: int, h: int,
+                   safe_area: SafeArea, logo_box: Rect | None) -> tuple[Any, float]:
+    """The title where the frame is calmest (TITLE_PLACES, weighed), so it is not drawn over
+    text or detail already in the picture; refused when it fits nowhere."""
+    best: tuple[float, Any, float] | None = None
+    for position, weight in TITLE_PLACES:
+        fit = _fit_title(text, kit, w, h, safe_area, logo_box, position)
+        if fit is None:
+            continue
+        busy = (_detail(img, fit[0].rect) + 1.0) * weight
+        if best is None or busy < best[0]:
+            best = (busy, *fit)
+    if best is None:
+        raise ThumbnailRefused(
+            f"thumbnail_text: {quote(text[:60])} does not fit a {w}x{h} thumbnail's "
+            f"safe area even at the smallest size; give a shorter text (or "
+            f"thumbnail_text='' for none)")
+    return best[1], best[2]
+
+
 def render_thumbnail(frame: Image.Image, spec: ThumbSpec, text: str,
                      kit: BrandKit | None = None, *, draw_logo: bool = False
                      ) -> tuple[Image.Image, Rendered]:
@@ -557,7 +614,6 @@ def render_thumbnail(frame: Image.Image, spec: ThumbSpec, text: str,
     (ThumbnailRefused), never cut."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from nbvideo.edit.captions import layout_text
     from nbvideo.edit.overlays import logo_rect
     from nbvideo.media.glyphs import FontStack, warn_missing
     from nbvideo.model.color import hex_rgb
@@ -578,21 +634,7 @@ def render_thumbnail(frame: Image.Image, spec: ThumbSpec, text: str,
     text = " ".join(text.split())
     lay = None
     if text:
-        base = kit.base_dir if kit is not None else None
-        short = min(w, h) / max(w, h)
-        size = 11.0 if short > 0.7 or w > h else 6.5  # of the frame height
-        while True:
-            lay = layout_text(text, _title_style(kit, size), w, h, safe_area, base=base,
-                              avoid=logo_box)
-            clear = logo_box is None or not lay.rect.intersects(logo_box)
-            if lay.fits and clear and safe.contains(lay.rect):
-                break
-            if size <= 2.0:
-                raise ThumbnailRefused(
-                    f"thumbnail_text: {quote(text[:60])} does not fit a {w}x{h} thumbnail's "
-                    f"safe area even at the smallest size; give a shorter text (or "
-                    f"thumbnail_text='' for none)")
-            size = round(size * 0.88, 3)
+        lay, size = _calmest_title(img, text, kit, w, h, safe_area, logo_box)
         style = _title_style(kit, size)
         stack = FontStack(ImageFont.truetype(str(lay.font), lay.font_px))
         warn_missing(stack, text, "thumbnail_text", stacklevel=3)
