@@ -150,3 +150,18 @@ def test_the_local_clusters_workers_start_with_their_share() -> None:
         envs = list(client.run(lambda: {k: os.environ.get(k) for k in names}).values())
     assert envs == [{**plan.env(), "MALLOC_TRIM_THRESHOLD_": os.environ.get(
         "MALLOC_TRIM_THRESHOLD_")}]
+
+
+def test_the_cli_takes_a_worker_count_only_for_its_own_cluster(base: nv.Project,
+                                                               tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from nbvideo import cli
+
+    c = nv.variants(base, hooks=["Wet feet again?"], path=tmp_path / "camp")
+    out = CliRunner().invoke(cli.main, ["campaign", "run", str(c.path), "--workers", "0"])
+    assert out.exit_code == 2 and "--workers" in out.output
+    out = CliRunner().invoke(cli.main, ["campaign", "run", str(c.path), "--cluster", "inline",
+                                        "--workers", "2", "--no-progress"])
+    assert out.exit_code != 0 and "workers sizes the LocalCluster" in out.output
+    assert (nv.Campaign.open(c.path).results["status"] == "pending").all()
