@@ -63,14 +63,13 @@ def watch(client: Any) -> None:
     """On every worker, a thread sampling (every 50 ms) the worker process's RSS and that of
     the worker with its ffmpeg children, keeping the peaks. (`ru_maxrss` of the children would
     not do: a child forked from the worker counts the worker's pages before it runs ffmpeg.)"""
-    def start() -> None:
+    def start(dask_worker: Any) -> None:  # client.run passes the worker by this name
         import threading
 
         import psutil
-        from distributed import get_worker
 
         me, peaks = psutil.Process(), {"worker": 0, "tree": 0}
-        get_worker()._nbvideo_peaks = peaks  # type: ignore[attr-defined]
+        dask_worker._nbvideo_peaks = peaks
 
         def sample() -> None:
             while True:
@@ -90,10 +89,8 @@ def watch(client: Any) -> None:
 
 def peaks(client: Any) -> tuple[float, float]:
     """(largest worker process peak RSS, largest worker + ffmpeg children peak RSS), MiB."""
-    def read() -> tuple[int, int]:
-        from distributed import get_worker
-
-        got = get_worker()._nbvideo_peaks  # type: ignore[attr-defined]
+    def read(dask_worker: Any) -> tuple[int, int]:
+        got = dask_worker._nbvideo_peaks
         return got["worker"], got["tree"]
 
     got = list(client.run(read).values())
