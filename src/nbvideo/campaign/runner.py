@@ -235,9 +235,9 @@ def gateway_cluster(variants: int) -> Iterator[Any]:
 def dask_client(cluster: Any, variants: int = 1, plan: WorkerPlan | None = None
                 ) -> Iterator[Any]:
     """A Client for `cluster`: None starts a LocalCluster for this run, sized by `plan`
-    (default: `worker_plan(variants)`, one single-threaded worker per core); "gateway" starts a cluster on the dask-gateway the
-    environment names, one worker per variant (`variants`) up to GATEWAY_MAX_WORKERS, and
-    shuts it down after the run; a "tcp://..." address connects to a running scheduler; a
+    (default: `worker_plan(variants)`, one single-threaded worker per core); "gateway"
+    starts a cluster on the dask-gateway the environment names, one worker per variant
+    (`variants`) up to GATEWAY_MAX_WORKERS, and shuts it down after the run; a "tcp://..." address connects to a running scheduler; a
     Client or a Cluster object is used as given (and left running)."""
     from distributed import Client, LocalCluster
 

@@ -210,7 +210,8 @@ def end_card(kit: BrandKit, width: int, height: int, out: Path, *, fps: int = 30
                 run_ffmpeg(["-i", str(still), "-vf", f"{RGB_TO_BT709},{TAG_BT709},"
                             f"loop=loop={frames - 1}:size=1:start=0,setpts=N/{fps}/TB",
                             "-frames:v", str(frames), "-c:v", "libx264", "-preset", "veryfast",
-                            "-crf", "18", "-tune", "stillimage", *encoder_threads(), "-pix_fmt", "yuv420p",
+                            "-crf", "18", "-tune", "stillimage", *encoder_threads(),
+                            "-pix_fmt", "yuv420p",
                             "-r", str(fps), "-movflags", "+faststart", "-f", "mp4", str(tmp)],
                            total_s=None)
             finally:

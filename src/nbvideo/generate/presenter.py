@@ -141,7 +141,8 @@ def conform(src: Path, out: Path, req: PresenterRequest) -> None:
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(src),
            "-map", "0:v:0", "-map", "0:a:0?", "-vf", vf, "-af", "apad", "-frames:v", str(n),
            "-t", f"{n / req.fps:.6f}", "-c:v", "libx264", "-preset", "superfast", "-crf", "20",
-           *encoder_threads(), "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "1",
+           *encoder_threads(), "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k",
+           "-ar", "48000", "-ac", "1",
            "-movflags", "+faststart", "-f", "mp4", str(tmp)]
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, check=False)
     if proc.returncode != 0:
