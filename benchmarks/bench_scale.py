@@ -13,8 +13,9 @@ The cluster's start-up on its own (start, import nbvideo on each worker, stop) i
 
 Memory: 12, 48 and 96 short variants (5 s, 720p, 16:9; markets × hooks) on the default
 LocalCluster, each size on a fresh cluster. After each run every worker reports its peak RSS
-(the worker process, and the worker with the ffmpeg it runs, sampled every 50 ms). Flat means the peak
-at 96 variants is no higher than at 12; the wall time per variant shows how time grows.
+(the worker process, and the worker with the ffmpeg it runs, sampled every 50 ms). Flat
+means the peak at 96 variants is no higher than at 12; the wall time per variant shows how
+time grows.
 """
 
 from __future__ import annotations

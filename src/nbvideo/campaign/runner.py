@@ -237,8 +237,9 @@ def dask_client(cluster: Any, variants: int = 1, plan: WorkerPlan | None = None
     """A Client for `cluster`: None starts a LocalCluster for this run, sized by `plan`
     (default: `worker_plan(variants)`, one single-threaded worker per core); "gateway"
     starts a cluster on the dask-gateway the environment names, one worker per variant
-    (`variants`) up to GATEWAY_MAX_WORKERS, and shuts it down after the run; a "tcp://..." address connects to a running scheduler; a
-    Client or a Cluster object is used as given (and left running)."""
+    (`variants`) up to GATEWAY_MAX_WORKERS, and shuts it down after the run; a "tcp://..."
+    address connects to a running scheduler; a Client or a Cluster object is used as given
+    (and left running)."""
     from distributed import Client, LocalCluster
 
     if isinstance(cluster, Client):
