@@ -7,7 +7,10 @@ container's CPU quota, not the host's count) between its workers: one single-thr
 per core, never more workers than variants to run, nor than memory holds, and each worker's
 ffmpeg and local clip renders take only its share of the cores. A campaign with fewer
 variants than cores gives each worker the cores left over, so a lone variant still encodes on
-every core. The plan is printed as the run starts (the progress bar's label) and logged.
+every core. Each worker runs one variant at a time (one Dask thread): a worker with spare
+cores gives them to its ffmpeg, which does a variant's heavy work, rather than to a second
+variant that would share the process's GIL. The plan is printed as the run starts (the
+progress bar's label) and logged.
 """
 
 from __future__ import annotations
