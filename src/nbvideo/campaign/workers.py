@@ -15,6 +15,8 @@ progress bar's label) and logged.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,7 +43,8 @@ class WorkerPlan(BaseModel):
     threads_per_worker: int = Field(1, ge=1)
     ffmpeg_threads: int = Field(ge=1)
     renders: int = Field(ge=1)
-    limited_by: str = Field("cores", description="What set the worker count.")
+    limited_by: Literal["cores", "variants", "memory", "asked"] = Field(
+        "cores", description="What set the worker count.")
 
     def env(self) -> dict[str, str]:
         """The environment each worker process starts with. Its projects' own progress bars
@@ -71,10 +74,10 @@ def worker_plan(variants: int, workers: int | None = None, *, cores: int | None 
     cores = cores if cores is not None else available_cores()
     memory = memory_bytes if memory_bytes is not None else psutil.virtual_memory().available
     fits = max(1, memory // WORKER_MEMORY_BYTES)
-    choices = [(workers if workers is not None else cores, "asked" if workers else "cores"),
-               (max(1, variants), "variants"), (fits, "memory")]
+    choices: list[tuple[int, Literal["cores", "variants", "memory", "asked"]]] = [
+        (workers, "asked") if workers is not None else (cores, "cores"),
+        (max(1, variants), "variants"), (fits, "memory")]
     n, why = min(choices, key=lambda c: c[0])  # the first of equals: cores, then variants
     share = max(1, cores // n)
     return WorkerPlan(cores=cores, workers=n, ffmpeg_threads=share, renders=share,
                       limited_by=why)
-
