@@ -86,20 +86,14 @@ def test_cores_are_those_this_process_may_use(monkeypatch: pytest.MonkeyPatch) -
 
 def test_cgroup_quota_is_read_from_cpu_max(monkeypatch: pytest.MonkeyPatch,
                                            tmp_path: Path) -> None:
-    real_open = open
-
-    def fake(text: str):  # type: ignore[no-untyped-def]
-        f = tmp_path / "cpu.max"
+    f = tmp_path / "cpu.max"
+    monkeypatch.setattr(threads, "CGROUP_CPU_MAX", str(f))
+    for text, cores in (("150000 100000\n", 2),  # 1.5 CPUs: two cores to run on
+                        ("max 100000\n", None), ("garbage", None), ("0 100000", None)):
         f.write_text(text)
-        monkeypatch.setattr("builtins.open", lambda p, *a, **k: real_open(
-            f if str(p) == "/sys/fs/cgroup/cpu.max" else p, *a, **k))
-
-    fake("150000 100000\n")
-    assert threads._cgroup_quota() == 2  # 1.5 CPUs: two cores to run on
-    fake("max 100000\n")
-    assert threads._cgroup_quota() is None
-    fake("garbage")
-    assert threads._cgroup_quota() is None
+        assert threads._cgroup_quota() == cores, text
+    f.unlink()
+    assert threads._cgroup_quota() is None  # no cgroup v2 here
 
 
 def test_every_encoder_takes_the_workers_share(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,7 +3,7 @@
 A notebook or script owns the machine: ffmpeg picks its own thread counts (x264 takes 1.5 x
 the cores). A campaign worker owns a share of it: several workers each running an x264 with a
 thread per core would fight over the same cores, so the campaign runner sets
-NBVIDEO_FFMPEG_THREADS in each worker's environment (campaign/runner.py `worker_plan`) and
+NBVIDEO_FFMPEG_THREADS in each worker's environment (campaign/workers.py `worker_plan`) and
 every encoder nbvideo starts (clip renders, exports, their chunks and mezzanines) takes that
 many threads. One place reads it, so no encoder can be left out of a worker's share.
 """
@@ -11,10 +11,12 @@ many threads. One place reads it, so no encoder can be left out of a worker's sh
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 __all__ = ["ENV", "available_cores", "encoder_threads", "ffmpeg_threads", "filter_threads"]
 
 ENV = "NBVIDEO_FFMPEG_THREADS"
+CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"
 
 
 def available_cores() -> int:
@@ -31,8 +33,8 @@ def available_cores() -> int:
 def _cgroup_quota() -> int | None:
     """cgroup v2's cpu.max ("200000 100000" = 2 CPUs, "max 100000" = no limit), rounded up."""
     try:
-        text = open("/sys/fs/cgroup/cpu.max", encoding="ascii").read().split()
-    except OSError:
+        text = Path(CGROUP_CPU_MAX).read_text(encoding="ascii").split()
+    except (OSError, UnicodeDecodeError):
         return None
     if len(text) != 2 or text[0] == "max":
         return None
