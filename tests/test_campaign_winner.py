@@ -362,3 +362,39 @@ def test_between_equal_variants_a_false_winner_is_rare_and_retention_errs_carefu
                      min_views=0, threshold=0.95, draws=1_000, seed=0).decided
     assert 0.02 <= ctr / runs <= 0.17
     assert ret <= ctr
+
+
+@pytest.mark.slow
+def test_more_likes_estimate_and_budget_count_the_sources_scenes_as_paid(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A follow-up's store starts with the source's clips, so only its new end cards cost
+    money: the estimate says so, and a budget that holds just those admits every variant."""
+    from tests.doubles.replicate_double import start_replicate_double
+    from tests.test_clip_routing import TOKEN, fast
+
+    double = start_replicate_double(TOKEN)
+    monkeypatch.setenv("REPLICATE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("REPLICATE_BASE_URL", double.base_url)
+    monkeypatch.setenv("NBVIDEO_DOWNLOAD_HOSTS", "127.0.0.1")
+    try:
+        p = fast(nv.Project.open(tmp_path / "cold", brief="ad for a cold brew coffee can",
+                                 providers="replicate", **TINY))
+        camp = nv.variants(p, hooks=HOOKS[:2], path=tmp_path / "camp")
+        p.close()
+        assert (camp.run(cluster="inline", progress=False)["status"] == "done").all()
+        one = camp.estimate().set_index("variant").iloc[1]["alone_usd"]  # a whole variant
+        made_before = sum(double.creates.values())
+
+        nxt = camp.more_like(won(camp), n=2, budget_usd=1000)
+        est = nxt.estimate().set_index("variant")
+        new = est.loc["total", "new_usd"]
+        assert 0 < new < one  # two new end cards, not two whole variants
+        nxt.budget_usd = round(new + 0.01, 2)  # room for the end cards only
+        res = nxt.run(cluster="inline", progress=False)
+        assert (res["status"] == "done").all(), res["error"].tolist()
+        # each made its new end card's frame; its clip too, unless the double's frame came
+        # back byte for byte the same as the source's (then that clip is a shared hit)
+        assert 2 <= sum(double.creates.values()) - made_before <= 4
+        assert 0 < nxt.spent_usd <= new <= nxt.budget_usd  # never more than it said
+    finally:
+        double.stop()

@@ -133,12 +133,13 @@ class Campaign:
         """What each variant would add to the bill, in campaign order, with a total on top.
 
         `alone_usd` is its clips priced on their own; `new_usd` counts only scenes no
-        earlier (or finished) variant has, since a shared scene is made once. Nothing is spent."""
+        earlier (or finished) variant has, since a shared scene is made once, nor the source
+        campaign's (a `more_like` campaign's store starts with them). Nothing is spent."""
         from nbvideo.campaign import runner
 
         runner.recover(self._root, self._state)
         providers: dict[Any, Any] = {}
-        seen: set[str] = set()
+        seen: set[str] = set(self._state.stocked)  # in the store from the source campaign
         rows = []
         for spec in self._state.variants:
             prices = runner.scene_prices(spec, providers)
@@ -422,7 +423,10 @@ class Campaign:
                                  f"never writes into an existing folder: pass path= a new one "
                                  f"(nothing was changed)") from None
         w = winner if isinstance(winner, _Winner) else None
+        from nbvideo.campaign import runner
+
         state = CampaignState(
+            stocked=runner.made_scenes(self._state),  # the store below starts with them
             name=root.name, base=self._state.base, variants=specs,
             budget_usd=self._state.budget_usd if budget_usd is None else _dollars(budget_usd),
             origin=Origin(campaign=str(self._root), variant=vid,

@@ -159,6 +159,10 @@ class CampaignState(_Model):
     variants: list[VariantSpec] = Field(default_factory=list)
     results: dict[str, VariantResult] = Field(default_factory=dict)
     origin: Origin | None = Field(None, description="Set when made by more_like().")
+    stocked: list[str] = Field(default_factory=list, description=(
+        "Scenes its asset store started with, by price key (runner.scene_prices): the source "
+        "campaign's finished variants' scenes, for more_like(). Free in estimates and "
+        "admission; the budget still holds any request that is made after all."))
 
     def spec(self, variant: str) -> VariantSpec:
         for v in self.variants:

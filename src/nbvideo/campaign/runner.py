@@ -17,7 +17,7 @@ import logging
 import os
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,11 +126,22 @@ def scene_prices(spec: VariantSpec, providers: dict[tuple[str, str], ProviderSet
     return out
 
 
-def admit(specs: list[VariantSpec], done: list[VariantSpec], limit: float | None,
-          spent: float) -> tuple[list[tuple[VariantSpec, float]], list[VariantResult]]:
-    """(admitted with their new cost, refused rows), in campaign order, sharing counted once."""
+def made_scenes(state: CampaignState) -> list[str]:
+    """The price keys of the scenes the campaign's finished variants made or shared: what its
+    asset store holds, and what a follow-up campaign seeded from it gets for free."""
     providers: dict[tuple[str, str], ProviderSet] = {}
-    paid: set[str] = set()
+    done = [s for s in state.variants
+            if (r := state.results.get(s.id)) is not None and r.status == "done"]
+    return sorted(set(state.stocked).union(*(scene_prices(s, providers) for s in done)))
+
+
+def admit(specs: list[VariantSpec], done: list[VariantSpec], limit: float | None,
+          spent: float, stocked: Iterable[str] = ()
+          ) -> tuple[list[tuple[VariantSpec, float]], list[VariantResult]]:
+    """(admitted with their new cost, refused rows), in campaign order, sharing counted once;
+    `stocked` scenes (already in the asset store) cost nothing."""
+    providers: dict[tuple[str, str], ProviderSet] = {}
+    paid: set[str] = set(stocked)
     for spec in done:
         paid |= set(scene_prices(spec, providers))
     reserved: dict[str, float] = {}
@@ -461,7 +472,7 @@ def _run(root: Path, state: CampaignState, cluster: Any, progress: bool,
         spent = budget.snapshot()["spent_usd"]
     else:  # the cluster keeps the budget; the campaign lock keeps other runs out of the file
         spent = budget.settle(state.budget_usd)
-    admitted, refused = admit(todo, done, state.budget_usd, spent)
+    admitted, refused = admit(todo, done, state.budget_usd, spent, state.stocked)
     for row in refused:
         state.results[row.variant] = row
     save_state(root, state)
