@@ -280,7 +280,7 @@ def test_on_a_hub_the_users_token_is_the_credential(monkeypatch: pytest.MonkeyPa
         raise Stop
 
     monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "hub-token")
-    monkeypatch.setattr(dask_gateway, "GatewayCluster", fake)
+    monkeypatch.setattr(dask_gateway, "Gateway", fake)
     cfg = {"gateway.address": "http://hub:8000/services/dask-gateway",
            "gateway.auth.type": "basic", "gateway.auth.kwargs": {}}
     with dask.config.set(cfg), pytest.raises(ClusterUnavailable) as err:
@@ -303,6 +303,28 @@ def test_the_gateway_cluster_gets_one_worker_per_variant_with_the_one_core_env(
     g = server.gateway()
     try:
         assert g.list_clusters() == []
+    finally:
+        g.close()
+        del g._loop_runner
+
+
+def test_interrupting_the_wait_for_a_gateway_cluster_stops_it(
+        server: GatewayServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user who stops the run while the hub's cluster is still starting leaves nothing
+    pending on the gateway (holding their quota until its idle timeout)."""
+    from dask_gateway import Gateway
+
+    def interrupted(self: object, name: str, **kwargs: object) -> object:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Gateway, "connect", interrupted)
+    with dask.config.set(server.config()), pytest.raises(KeyboardInterrupt):
+        with runner.dask_client("gateway", 2):
+            pass
+    g = server.gateway()
+    try:
+        assert g.list_clusters() == []  # submitted, then stopped
+        assert len(g.list_clusters(status=["stopping", "stopped"])) == 1
     finally:
         g.close()
         del g._loop_runner

@@ -206,7 +206,7 @@ def gateway_cluster(variants: int) -> Iterator[Any]:
     the auth at its default, the user's hub token (JUPYTERHUB_API_TOKEN) is used
     (auth="jupyterhub", https://gateway.dask.org/authentication.html)."""
     try:
-        from dask_gateway import GatewayCluster
+        from dask_gateway import Gateway
     except ImportError:
         raise ClusterUnavailable(
             "cluster='gateway' needs the dask-gateway client, which is not installed here: "
@@ -223,23 +223,51 @@ def gateway_cluster(variants: int) -> Iterator[Any]:
     if (os.environ.get("JUPYTERHUB_API_TOKEN") and not dask.config.get("gateway.auth.kwargs", {})
             and dask.config.get("gateway.auth.type", "basic") == "basic"):
         auth = "jupyterhub"  # on a hub: its token, not basic auth without a password
-    try:
-        cluster = GatewayCluster(address=address, auth=auth, shutdown_on_close=True)
-    except Exception as exc:  # refused, 401/403, the server's own errors, ...
-        raise ClusterUnavailable(
+
+    def unavailable(exc: BaseException) -> ClusterUnavailable:
+        return ClusterUnavailable(
             f"the dask-gateway at {address} did not start a cluster "
             f"({type(exc).__name__}: {str(exc).strip()[:300]}); check DASK_GATEWAY__ADDRESS "
-            f"and your credentials (on a hub, JUPYTERHUB_API_TOKEN)") from None
+            f"and your credentials (on a hub, JUPYTERHUB_API_TOKEN)")
+
+    # Submit, then wait for it apart: once the gateway has named the cluster, whatever happens
+    # while it starts (an error, a timeout, the user interrupting the wait) stops it, so no
+    # cluster is left pending on the hub, holding its quota until the idle timeout.
+    gateway: Any = None
+    cluster: Any = None
     try:
+        try:
+            gateway = Gateway(address=address, auth=auth)
+            name = gateway.submit()
+        except Exception as exc:  # refused, 401/403, the server's own errors, ...
+            raise unavailable(exc) from None
+        try:
+            cluster = gateway.connect(name, shutdown_on_close=True)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                gateway.stop_cluster(name)
+            if isinstance(exc, Exception):
+                raise unavailable(exc) from None
+            raise
         cluster.scale(gateway_workers(variants))
         yield cluster
     finally:
-        with contextlib.suppress(Exception):
-            cluster.shutdown()
-        # dask-gateway's Gateway.close is not idempotent with this distributed: its __del__
-        # closes again and prints "Exception ignored ... the loop is not running". It is closed.
-        with contextlib.suppress(AttributeError):
-            del cluster.gateway._loop_runner
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.shutdown()
+        if cluster is not None:  # its own Gateway, on the loop of ours: closed first
+            _close_quietly(cluster.gateway)
+        if gateway is not None:
+            _close_quietly(gateway)
+
+
+def _close_quietly(gateway: Any) -> None:
+    """Close a dask-gateway Gateway. Its close is not idempotent with this distributed: its
+    __del__ closes again and prints "Exception ignored ... the loop is not running"."""
+    with contextlib.suppress(Exception):
+        gateway.close()
+    with contextlib.suppress(AttributeError):
+        del gateway._loop_runner
 
 
 @contextlib.contextmanager
