@@ -35,7 +35,8 @@ def campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[nv.Campaign]:
     the module (the render is most of these tests' time); the base project is `shoe` beside
     the campaign folder."""
     root = tmp_path_factory.mktemp("camp")
-    with nv.Project.open(root / "shoe", brief=BRIEF, **SMALL) as base:
+    # 5 s, TikTok's shortest: the packages are rendered at 1080x1920, 30 fps
+    with nv.Project.open(root / "shoe", brief=BRIEF, **{**SMALL, "duration_s": 5.0}) as base:
         song = base.path / "assets" / "music" / "song.wav"
         song.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
