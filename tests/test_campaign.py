@@ -27,7 +27,7 @@ from nbvideo.plan import routing
 from nbvideo.runtime.budget import Budget, BudgetExceeded, reserve
 from nbvideo.runtime.shared_budget import SharedBudget
 from nbvideo.store.ledger import Ledger
-from tests.conftest import BRIEF, SMALL
+from tests.conftest import BRIEF, SHORT, SMALL
 
 MARKETS = {"US": "Shop now", "DE": "Jetzt kaufen", "FR": "Achetez maintenant"}
 HOOKS = ["Wet feet again?", "Built for the storm"]
@@ -42,10 +42,9 @@ def base(tmp_path: Path) -> Iterator[nv.Project]:
 
 @pytest.fixture
 def short(tmp_path: Path) -> Iterator[nv.Project]:
-    """The base at the shortest length a brief takes (5 s, still a hook, a middle scene and
-    an end card): for the cluster tests, which run many variants and are about how they are
-    shared out and survive a worker, not about their length."""
-    p = nv.Project.open(tmp_path / "shoe", brief=BRIEF, **{**SMALL, "duration_s": 5.0})
+    """The base at the shortest length (SHORT): for the cluster tests, which run many variants
+    and are about how they are shared out and survive a worker, not about their length."""
+    p = nv.Project.open(tmp_path / "shoe", brief=BRIEF, **SHORT)
     yield p
     p.close()
 

@@ -24,7 +24,7 @@ from nbvideo.media.ffmpeg import ffmpeg_exe, probe
 from nbvideo.model.state import Finishing
 from nbvideo.overview import find_projects
 from nbvideo.store.brands import brands_dir
-from tests.conftest import BRIEF, SMALL
+from tests.conftest import BRIEF, SHORT
 
 HOOKS = ["Wet feet again?", "Built for the storm"]
 
@@ -35,8 +35,8 @@ def campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[nv.Campaign]:
     the module (the render is most of these tests' time); the base project is `shoe` beside
     the campaign folder."""
     root = tmp_path_factory.mktemp("camp")
-    # 5 s, TikTok's shortest: the packages are rendered at 1080x1920, 30 fps
-    with nv.Project.open(root / "shoe", brief=BRIEF, **{**SMALL, "duration_s": 5.0}) as base:
+    # 5 s (TikTok's shortest too): the packages are rendered at 1080x1920, 30 fps
+    with nv.Project.open(root / "shoe", brief=BRIEF, **SHORT) as base:
         song = base.path / "assets" / "music" / "song.wav"
         song.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
