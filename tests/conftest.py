@@ -19,6 +19,9 @@ _PACK_DIRS = itertools.count()  # a fresh, not yet created, packs folder per tes
 # Small but real: 720p is the smallest export size, so keep clips short and fps low.
 SMALL = dict(aspect="16:9", duration_s=8.0, resolution="720p", fps=12)
 BRIEF = "8s ad for a waterproof trail shoe for weekend hikers"
+# The shortest ad a brief takes (still a hook, a middle scene and an end card): for the tests
+# that render many variants and are about how they run, not how long they are.
+SHORT = {**SMALL, "duration_s": 5.0}
 
 
 # The day model lifecycles are counted from in tests (providers/lifecycle.py): fixed, so no

@@ -28,7 +28,7 @@ from nbvideo.plan import routing
 from nbvideo.runtime.budget import Budget, BudgetExceeded, reserve
 from nbvideo.runtime.shared_budget import SharedBudget
 from nbvideo.store.ledger import Ledger
-from tests.conftest import BRIEF, SMALL
+from tests.conftest import BRIEF, SHORT, SMALL
 
 MARKETS = {"US": "Shop now", "DE": "Jetzt kaufen", "FR": "Achetez maintenant"}
 HOOKS = ["Wet feet again?", "Built for the storm"]
@@ -37,6 +37,15 @@ HOOKS = ["Wet feet again?", "Built for the storm"]
 @pytest.fixture
 def base(tmp_path: Path) -> Iterator[nv.Project]:
     p = nv.Project.open(tmp_path / "shoe", brief=BRIEF, **SMALL)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def short(tmp_path: Path) -> Iterator[nv.Project]:
+    """The base at the shortest length (SHORT): for the cluster tests, which run many variants
+    and are about how they are shared out and survive a worker, not about their length."""
+    p = nv.Project.open(tmp_path / "shoe", brief=BRIEF, **SHORT)
     yield p
     p.close()
 
@@ -64,28 +73,28 @@ def made(costs: pd.DataFrame, phase: str) -> pd.DataFrame:
 
 @pytest.mark.slow
 def test_twelve_variants_on_a_local_cluster_make_each_shared_clip_once(
-    base: nv.Project, tmp_path: Path, client: Client
+    short: nv.Project, tmp_path: Path, client: Client
 ) -> None:
-    c = nv.variants(base, markets=MARKETS, hooks=HOOKS, aspects=["16:9", "9:16"],
+    c = nv.variants(short, markets=MARKETS, hooks=HOOKS, aspects=["16:9", "9:16"],
                     path=tmp_path / "camp")
     assert len(c.variants) == 12
     k = len(c._state.variants[0].scenes)
     # one variant's project is held open by someone else: it fails, the other 11 finish
-    held = c.path / "variants" / "fr-h2-8s-9x16"
+    held = c.path / "variants" / "fr-h2-5s-9x16"
     held.mkdir(parents=True)
     lock = filelock.FileLock(str(held / ".nbvideo.lock"))
     lock.acquire()
     first = c.run(cluster=client, progress=False).set_index("variant")
     lock.release()
     assert (first["status"] == "done").sum() == 11
-    assert first.loc["fr-h2-8s-9x16", "status"] == "failed"
-    assert "open for writing in another process" in first.loc["fr-h2-8s-9x16", "error"]
+    assert first.loc["fr-h2-5s-9x16", "status"] == "failed"
+    assert "open for writing in another process" in first.loc["fr-h2-5s-9x16", "error"]
     lines = ledger_lines(c)
 
     second = c.run(cluster=client, progress=False).set_index("variant")
     assert (second["status"] == "done").all()
     grown = {v for v, n in ledger_lines(c).items() if n != lines[v]}
-    assert grown == {"fr-h2-8s-9x16"}  # the re-run redid only what failed
+    assert grown == {"fr-h2-5s-9x16"}  # the re-run redid only what failed
 
     costs = c.costs
     clips = made(costs, "clips")
@@ -99,8 +108,8 @@ def test_twelve_variants_on_a_local_cluster_make_each_shared_clip_once(
     assert sharing.loc["clips", "generated"] == len(clips)
     assert sharing.loc["clips", "ratio"] < 0.5
     # a shared clip is one file on disk, linked into each project that uses it
-    a = nv.Project.open(c.path / "variants" / "us-h1-8s-16x9", read_only=True)
-    b = nv.Project.open(c.path / "variants" / "de-h2-8s-16x9", read_only=True)
+    a = nv.Project.open(c.path / "variants" / "us-h1-5s-16x9", read_only=True)
+    b = nv.Project.open(c.path / "variants" / "de-h2-5s-16x9", read_only=True)
     mid_a, mid_b = a.state.scenes[1].clip, b.state.scenes[1].clip
     assert mid_a.key == mid_b.key
     assert (a.path / mid_a.path).stat().st_ino == (b.path / mid_b.path).stat().st_ino
@@ -110,11 +119,15 @@ def test_twelve_variants_on_a_local_cluster_make_each_shared_clip_once(
 
 @pytest.mark.slow
 def test_killing_a_worker_mid_campaign_loses_no_finished_variant(
-    base: nv.Project, tmp_path: Path
+    short: nv.Project, tmp_path: Path
 ) -> None:
-    c = nv.variants(base, hooks=["One?", "Two!", "Three.", "Four..."], aspects=["16:9", "9:16"],
+    c = nv.variants(short, hooks=["One?", "Two!", "Three.", "Four..."], aspects=["16:9", "9:16"],
                     path=tmp_path / "camp")
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+    # The killed worker may die holding a clip's claim (a distributed Lock): a short lease
+    # frees it in seconds, not the default 30 (as a team's cluster would be told to).
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                          "distributed.scheduler.locks.lease-timeout": "5s",
+                          "distributed.scheduler.locks.lease-validation-interval": "500ms"}), \
             LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                          dashboard_address=None) as cluster, Client(cluster) as client:
         out: list[pd.DataFrame] = []

@@ -33,7 +33,7 @@ from distributed import Client
 
 import nbvideo as nv
 from nbvideo.media.ffmpeg import probe
-from tests.conftest import BRIEF, SMALL
+from tests.conftest import BRIEF, SHORT, SMALL
 from tests.doubles.replicate_double import ReplicateDouble, start_replicate_double
 from tests.test_clip_routing import TOKEN, fast
 
@@ -181,7 +181,7 @@ def paid_campaign(tmp_path: Path, hooks: list[Any], name: str = "camp") -> nv.Ca
 @pytest.mark.slow
 def test_a_campaign_runs_on_a_scheduler_and_two_workers_started_from_their_clis(
         tmp_path: Path) -> None:
-    base = nv.Project.open(tmp_path / "shoe", brief=BRIEF, **SMALL)
+    base = nv.Project.open(tmp_path / "shoe", brief=BRIEF, **SHORT)
     c = nv.variants(base, hooks=["Wet feet again?", "Built for the storm"],
                     aspects=["16:9", "9:16"], path=tmp_path / "camp")
     base.close()
@@ -208,7 +208,7 @@ def test_a_campaign_runs_on_a_scheduler_and_two_workers_started_from_their_clis(
         info = probe(export)
         w, h = (1280, 720) if str(vid).endswith("16x9") else (720, 1280)
         assert (info.width, info.height) == (w, h)
-        assert info.duration_s == pytest.approx(8.0, abs=0.3)
+        assert info.duration_s == pytest.approx(SHORT["duration_s"], abs=0.3)
         assert info.codec == "h264" and info.frames > 0
     assert res["clips_shared"].sum() > 0  # the middle scenes were made once, for all four
 

@@ -29,7 +29,7 @@ import nbvideo as nv
 from nbvideo.campaign import runner
 from nbvideo.errors import ClusterUnavailable
 from nbvideo.media.ffmpeg import probe
-from tests.conftest import BRIEF, SMALL
+from tests.conftest import BRIEF, SHORT
 from tests.doubles.hub_api_double import start_hub_api_double
 from tests.test_campaign_cluster import DASK, ROOT, SRC, free_port, no_file_locks
 
@@ -121,7 +121,7 @@ def serve(tmp_path: Path, auth: str) -> Iterator[GatewayServer]:
 @pytest.mark.slow
 def test_a_campaign_runs_on_a_cluster_the_gateway_starts_and_is_shut_down_after(
         server: GatewayServer, tmp_path: Path) -> None:
-    base = nv.Project.open(tmp_path / "shoe", brief=BRIEF, **SMALL)
+    base = nv.Project.open(tmp_path / "shoe", brief=BRIEF, **SHORT)
     c = nv.variants(base, hooks=["Wet feet again?", "Built for the storm"],
                     path=tmp_path / "camp")
     base.close()
@@ -134,7 +134,7 @@ def test_a_campaign_runs_on_a_cluster_the_gateway_starts_and_is_shut_down_after(
         assert len(exports) == 1
         info = probe(Path(exports[0]))
         assert (info.width, info.height) == (1280, 720)
-        assert abs(info.duration_s - SMALL["duration_s"]) < 0.5
+        assert abs(info.duration_s - SHORT["duration_s"]) < 0.5
     g = server.gateway()
     try:
         assert g.list_clusters() == []  # nothing left running, nothing left billing
@@ -150,7 +150,7 @@ def test_the_cli_finds_the_gateway_from_the_environment_a_hub_sets(
         server: GatewayServer, tmp_path: Path) -> None:
     """`nbvideo campaign run --cluster gateway` in a fresh process: the gateway's address and
     credentials come only from DASK_GATEWAY__* variables, as a hub's server has them."""
-    base = nv.Project.open(tmp_path / "shoe", brief=BRIEF, **SMALL)
+    base = nv.Project.open(tmp_path / "shoe", brief=BRIEF, **SHORT)
     c = nv.variants(base, hooks=["Wet feet again?", "Built for the storm"],
                     path=tmp_path / "camp")
     base.close()
@@ -179,7 +179,7 @@ def test_the_cli_finds_the_gateway_from_the_environment_a_hub_sets(
 
 def test_wrong_gateway_password_is_a_clear_error_and_no_variant_runs(
         server: GatewayServer, tmp_path: Path) -> None:
-    base = nv.Project.open(tmp_path / "shoe", brief=BRIEF, **SMALL)
+    base = nv.Project.open(tmp_path / "shoe", brief=BRIEF, **SHORT)
     c = nv.variants(base, hooks=["Wet feet again?"], path=tmp_path / "camp")
     base.close()
     cfg = {**server.config(), "gateway.auth.kwargs": {"username": "alice", "password": "nope"}}

@@ -24,16 +24,31 @@ from nbvideo.media.ffmpeg import ffmpeg_exe, probe
 from nbvideo.model.state import Finishing
 from nbvideo.overview import find_projects
 from nbvideo.store.brands import brands_dir
-from tests.conftest import BRIEF, SMALL
+from tests.conftest import BRIEF, SHORT
 
 HOOKS = ["Wet feet again?", "Built for the storm"]
 
 
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[nv.Campaign]:
+    """Two variants of an ad finished with its own music file and brand kit, rendered once for
+    the module (the render is most of these tests' time); the base project is `shoe` beside
+    the campaign folder."""
     root = tmp_path_factory.mktemp("camp")
-    with nv.Project.open(root / "shoe", brief=BRIEF, **SMALL) as base:
-        base.finish(music="bed")  # TikTok takes no silent video
+    # 5 s (TikTok's shortest too): the packages are rendered at 1080x1920, 30 fps
+    with nv.Project.open(root / "shoe", brief=BRIEF, **SHORT) as base:
+        song = base.path / "assets" / "music" / "song.wav"
+        song.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
+                        "sine=frequency=330:duration=10", str(song)], check=True)
+        kits = base.path / "kits"
+        kits.mkdir()
+        kit = json.loads((brands_dir() / "lumen.json").read_text())
+        kit["name"] = "Shoe Co"
+        (kits / "shoe.json").write_text(json.dumps(kit))
+        shutil.copy(brands_dir() / "lumen-logo.png", kits / "lumen-logo.png")
+        # TikTok takes no silent video
+        base.finish(music="assets/music/song.wav", brand="kits/shoe.json")
         c = nv.variants(base, hooks=HOOKS, path=root / "camp")
     assert (c.run(cluster="inline", progress=False)["status"] == "done").all()
     yield c
@@ -86,21 +101,10 @@ def test_bad_arguments_name_what_is_allowed(campaign: nv.Campaign) -> None:
 
 
 @pytest.mark.slow
-def test_variants_keep_the_base_projects_music_file_and_brand_kit(tmp_path: Path) -> None:
-    with nv.Project.open(tmp_path / "shoe", brief=BRIEF, **SMALL) as base:
-        song = base.path / "assets" / "music" / "song.wav"
-        song.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
-                        "sine=frequency=330:duration=10", str(song)], check=True)
-        kits = base.path / "kits"
-        kits.mkdir()
-        kit = json.loads((brands_dir() / "lumen.json").read_text())
-        kit["name"] = "Shoe Co"
-        (kits / "shoe.json").write_text(json.dumps(kit))
-        shutil.copy(brands_dir() / "lumen-logo.png", kits / "lumen-logo.png")
-        base.finish(music="assets/music/song.wav", brand="kits/shoe.json")
-        c = nv.variants(base, hooks=HOOKS, path=tmp_path / "camp")
-    assert (c.run(cluster="inline", progress=False)["status"] == "done").all()
+def test_variants_keep_the_base_projects_music_file_and_brand_kit(
+        campaign: nv.Campaign) -> None:
+    c = campaign
+    song = c.path.parent / "shoe" / "assets" / "music" / "song.wav"
     for v in c.results["variant"]:
         p = c.project(v, read_only=True)
         assert p.state.finishing.music == "assets/music/song.wav"

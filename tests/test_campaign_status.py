@@ -19,7 +19,7 @@ from distributed import Client, LocalCluster
 import nbvideo as nv
 from nbvideo.campaign import runner, status
 from nbvideo.campaign.models import CampaignState, VariantResult, VariantSpec
-from tests.conftest import BRIEF, SMALL
+from tests.conftest import BRIEF, SHORT
 
 HOOKS = ["Wet feet again?", "Built for the storm"]
 
@@ -52,7 +52,7 @@ def shown(monkeypatch: pytest.MonkeyPatch) -> list[pd.DataFrame]:
 
 @pytest.fixture
 def base(tmp_path: Path) -> Iterator[nv.Project]:
-    p = nv.Project.open(tmp_path / "shoe", brief=BRIEF, **SMALL)
+    p = nv.Project.open(tmp_path / "shoe", brief=BRIEF, **SHORT)
     yield p
     p.close()
 

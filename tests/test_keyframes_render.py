@@ -207,7 +207,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory):
                         track="V5", animation="typewriter")
     rec = p.export("anim", formats=["16:9"], smart=False)[0]
     with av.open(str(p.path / rec.path)) as c:
-        frames = [f.to_ndarray(format="rgb24").astype(float) for f in c.decode(video=0)]
+        # int16: exact and signed for differences, a quarter of float64's memory for the
+        # module's lifetime
+        frames = [f.to_ndarray(format="rgb24").astype(np.int16) for f in c.decode(video=0)]
     yield p, frames, pop, typed
     p.close()
 

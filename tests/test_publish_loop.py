@@ -68,7 +68,8 @@ def doubles(monkeypatch: pytest.MonkeyPatch
 def test_a_campaign_is_posted_everywhere_measured_and_its_winner_followed_up(
         tmp_path: Path, doubles: tuple[YouTubeDouble, TikTokDouble, MetaDouble]) -> None:
     yt, tt, meta = doubles
-    with nv.Project.open(tmp_path / "shoe", brief=BRIEF, aspect="9:16", duration_s=8.0,
+    # 5 s, TikTok's shortest: six platform packages are rendered at 1080x1920, 30 fps
+    with nv.Project.open(tmp_path / "shoe", brief=BRIEF, aspect="9:16", duration_s=5.0,
                          resolution="720p", fps=12) as base:
         base.finish(music="bed")
         c = nv.variants(base, hooks=HOOKS, path=tmp_path / "camp")

@@ -23,8 +23,10 @@ W, H = 1280, 720
 
 
 def frames(path: Path) -> list[np.ndarray]:
+    """Every frame as RGB in int16: differences of pixels are exact and signed, means are
+    taken in float64 as for any integer array, at a quarter of float64's memory and time."""
     with av.open(str(path)) as c:
-        return [f.to_ndarray(format="rgb24").astype(float) for f in c.decode(video=0)]
+        return [f.to_ndarray(format="rgb24").astype(np.int16) for f in c.decode(video=0)]
 
 
 def patch(frame: np.ndarray, x: float, y: float, r: int = 4) -> np.ndarray:

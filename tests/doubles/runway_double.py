@@ -109,8 +109,14 @@ class _Task:
         return "FAILED" if self.failure is not None else "SUCCEEDED"
 
     def progress(self, now: float) -> float:
-        run = now - self.created - self.throttle
-        return round(max(0.0, min(0.99, (run - 0.2 * self.latency) / (0.8 * self.latency))), 2)
+        """The share of the task's life, from its creation to its end, that has passed.
+
+        Counted from creation (the age a client knows) so that a poller extrapolating the time
+        left from age and progress lands on the end; counted from the start of RUNNING, a
+        first answer of 0.01 after a queue told it to wait a hundred times the age, seconds
+        for a task of a fraction of one."""
+        whole = self.throttle + self.latency
+        return round(max(0.0, min(0.99, (now - self.created) / whole)), 2)
 
     def credits(self) -> int:
         """What this task costs when it is charged."""
