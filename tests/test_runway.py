@@ -393,3 +393,30 @@ def test_a_key_given_with_set_keys_is_used_and_redacted(
         assert redact(f"sent {KEY}") == "sent ***"
     finally:
         forget_keys()
+
+
+def test_the_next_poll_comes_from_the_time_running_not_the_time_queued() -> None:
+    """Runway's progress counts from when a task left the queue. A task queued 20 s that shows
+    10 % after 1 s of running has about 9 s to go: the poller must not sleep out the 30 s cap
+    (180 s by its age) while the finished clip waits."""
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from nbvideo.providers.base import Ticket
+
+    v = RunwayVideo("gen4_turbo", api_key=KEY, base_url="http://127.0.0.1:9",
+                    typical_latency_s=30.0, poll_s=1.0, allowed_download_hosts=HOSTS)
+    now = datetime.now(UTC)
+    queued = Ticket(id="t1", model="gen4_turbo", created_at=now - timedelta(seconds=21),
+                    polls=1)
+    seen = v._ticket(SimpleNamespace(id="t1", status="RUNNING", progress=0.1, output=None,
+                                     created_at=queued.created_at), queued)
+    assert seen.status == "processing" and seen.started_at is not None  # first seen running
+    ran_1s = seen.model_copy(update={"started_at": now - timedelta(seconds=1)})
+    assert v._delay(ran_1s) <= 10.0
+    later = v._ticket(SimpleNamespace(id="t1", status="RUNNING", progress=0.5, output=None,
+                                      created_at=queued.created_at), ran_1s)
+    assert later.started_at == ran_1s.started_at  # kept from the first sighting
+    pending = v._ticket(SimpleNamespace(id="t1", status="PENDING", progress=None, output=None,
+                                        created_at=queued.created_at), queued)
+    assert pending.started_at is None  # still in the queue

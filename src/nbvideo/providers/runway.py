@@ -270,6 +270,11 @@ class _Runway(VendorKey):
             "status": status, "output_url": str(out[0]) if out else prev.output_url,
             "error": error,
             "created_at": prev.created_at or task.created_at,
+            # Runway's progress counts from when the task left the queue, which it does not
+            # report: the first answer that says RUNNING stands in (a little late, so the
+            # time left it gives errs short: the next poll comes early, never late)
+            "started_at": prev.started_at or (datetime.now(UTC) if status == "processing"
+                                              else None),
             "progress": (min(1.0, max(0.0, float(task.progress)))
                          if getattr(task, "progress", None) is not None else prev.progress),
             "polls": prev.polls + 1})
@@ -305,8 +310,10 @@ class _Runway(VendorKey):
 
     def _delay(self, t: Ticket) -> float:
         """Seconds until the next status request: at the expected finish first (at once for
-        a ticket of unknown age, rebuilt from a saved id), then from the task's progress,
-        never closer than `poll_s` apart (Runway updates a task every 5 s at most)."""
+        a ticket of unknown age, rebuilt from a saved id), then from the task's progress over
+        the time it has been running (not its age: a task queued 20 s that shows 10 % after
+        1 s of running has 9 s left, not 180), never closer than `poll_s` apart (Runway
+        updates a task every 5 s at most)."""
         if t.created_at is None:
             return 0.0 if t.polls == 0 else self.poll_s
         age = age_s(t.created_at)
@@ -314,7 +321,8 @@ class _Runway(VendorKey):
         if t.polls == 0:
             return max(0.0, expected - age)
         if t.progress and 0 < t.progress < 1:
-            left = age * (1 - t.progress) / t.progress
+            ran = age_s(t.started_at) if t.started_at is not None else age
+            left = ran * (1 - t.progress) / t.progress
         else:
             left = max(expected - age, expected / 4)
         return min(max(self.poll_s, left), max(self.poll_s, 30.0))
