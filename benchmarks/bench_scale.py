@@ -117,7 +117,7 @@ def start_up() -> float:
 
 
 def speed() -> dict[str, float]:
-    from nbvideo.campaign.runner import worker_plan
+    from nbvideo.campaign.workers import worker_plan
 
     walls: dict[str, list[float]] = {"inline": [], "dask": [], "dask1": []}
     ok = 0
