@@ -125,14 +125,34 @@ def test_an_encode_on_a_workers_share_plays(monkeypatch: pytest.MonkeyPatch,
 
 @pytest.mark.slow
 def test_run_sizes_its_local_cluster_and_says_what_it_chose(
-        base: nv.Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        base: nv.Project, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbvideo.campaign import status
+
+    titles: list[str] = []
+
+    class Handle:
+        def update(self, view: status.StatusView) -> None:
+            titles.append(view.title)
+
+    def opened(view: status.StatusView) -> Handle:
+        titles.append(view.title)
+        return Handle()
+
+    monkeypatch.setattr(status, "live_frontend", lambda: True)  # a notebook's status table
+    monkeypatch.setattr(status, "open_display", opened)
     c = nv.variants(base, hooks=["Wet feet again?", "Built for the storm"],
                     path=tmp_path / "camp")
     res = c.run(workers=1)
     assert (res["status"] == "done").all(), res["error"].tolist()
     assert c.status()["worker"].nunique() == 1  # one worker process ran both
+    plan = worker_plan(2, 1).describe()
     err = capsys.readouterr().err.replace("\r", "\n")
-    assert worker_plan(2, 1).describe() in err, err[-2000:]
+    assert err.count(f"campaign camp: {plan}") == 1, err[-2000:]  # said once, above the bar
+    bars = [ln for ln in err.splitlines() if "2/2" in ln]
+    assert bars and all(plan not in ln for ln in bars)  # the bar keeps a short label
+    assert bars[-1].startswith("campaign camp: 1 worker:"), bars[-1]
+    assert titles and titles[-1] == f"campaign camp: 2 done (on a {plan})"
 
 
 @pytest.mark.slow

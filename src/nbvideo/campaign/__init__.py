@@ -185,7 +185,7 @@ class Campaign:
         ----------
         cluster : None for a LocalCluster made for this run (processes, sized for the machine:
             one single-threaded worker per core it may use, fewer for fewer variants, each
-            worker's ffmpeg on its share of the cores; the progress bar says what it chose);
+            worker's ffmpeg on its share of the cores; what it chose is printed as it starts);
             a scheduler address such as "tcp://10.0.0.5:8786" (the campaign folder must be on
             storage the workers share); "gateway" for a cluster started for this run on the
             hub's dask-gateway (DASK_GATEWAY__ADDRESS, your hub token; one worker per variant,

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import sys
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -358,6 +359,11 @@ class CampaignBar:
         """What the campaign is doing before any variant finishes (starting workers, ...)."""
         self.bar.set_description_str(f"campaign {self.name}: {text}")
 
+    def say(self, text: str) -> None:
+        """A line printed once above the bar (too long to be its label)."""
+        if not self.bar.disable:
+            tqdm.write(f"campaign {self.name}: {text}", file=sys.stderr)
+
     def add(self, res: VariantResult) -> None:
         self.counts[res.status] += 1
         self.spent += res.cost_usd
@@ -419,11 +425,12 @@ def execute(root: Path, state: CampaignState, todo: list[tuple[VariantSpec, floa
         bar.stage("starting workers" if starts else "connecting to the cluster")
         with dask_client(cluster, len(todo), plan) as client, cluster_budget(
                 root, client, names, state.budget_usd, spent_usd):
-            if plan is not None:
-                bar.stage(plan.describe())
-            else:
-                n = len(client.scheduler_info().get("workers", {}))
-                bar.stage(f"{n} worker{'s' if n != 1 else ''}")
+            if plan is not None:  # what it chose and why, once; the bar keeps a short label
+                bar.say(plan.describe())
+                if board is not None:
+                    board.where = plan.describe()
+            n = len(client.scheduler_info().get("workers", {}))
+            bar.stage(f"{n} worker{'s' if n != 1 else ''}")
             handle = names.model_dump_json()
             if board is not None:  # each task logs an event when it starts (status.py)
                 client.subscribe_topic(names.started_topic, lambda ev: board.start(

@@ -100,6 +100,7 @@ class StatusBoard:
         self._pending: Any = None  # the timer that sends a held-back change
         self._waiting = False  # a timer is set
         self._dirty = False
+        self.where = ""  # what runs the variants (the LocalCluster's plan), for the title
 
     # ------------------------------------------------------------------ transitions
     def queue(self, variants: list[str]) -> None:
@@ -135,7 +136,8 @@ class StatusBoard:
     def _title(self, df: pd.DataFrame) -> str:
         counts = df["status"].map(lambda s: "running" if s.startswith("running") else s)
         said = " · ".join(f"{n} {k}" for k, n in counts.value_counts().sort_index().items())
-        return f"campaign {self.state.name}: {said}"
+        on = f" (on a {self.where})" if self.where else ""
+        return f"campaign {self.state.name}: {said}{on}"
 
     def _changed(self) -> None:
         if not self.show:

@@ -9,8 +9,8 @@ ffmpeg and local clip renders take only its share of the cores. A campaign with 
 variants than cores gives each worker the cores left over, so a lone variant still encodes on
 every core. Each worker runs one variant at a time (one Dask thread): a worker with spare
 cores gives them to its ffmpeg, which does a variant's heavy work, rather than to a second
-variant that would share the process's GIL. The plan is printed as the run starts (the
-progress bar's label) and logged.
+variant that would share the process's GIL. The plan is printed once as the run starts
+(above the progress bar), titles the live status table, and is logged.
 """
 
 from __future__ import annotations
