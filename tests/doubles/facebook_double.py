@@ -31,16 +31,15 @@ path and query asked), tokens_in_query.
 
 from __future__ import annotations
 
-import json
 import threading
-import uuid
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
+from tests.doubles.graph_gate import GraphHandler, graph_error
 from tests.doubles.serving import serve, stop_server
 
 VERSION = "v24.0"
@@ -92,17 +91,6 @@ class FacebookDouble:
         stop_server(self._server)
 
 
-def _err(code: int, message: str, subcode: int | None = None, *, transient: bool = False,
-         data: dict[str, Any] | None = None) -> dict[str, Any]:
-    err: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code,
-                           "is_transient": transient, "fbtrace_id": "A" + uuid.uuid4().hex[:10]}
-    if subcode:
-        err["error_subcode"] = subcode
-    if data is not None:
-        err["error_data"] = data
-    return {"error": err}
-
-
 def _form(headers: Any, raw: bytes) -> dict[str, Any]:
     """A urlencoded or multipart body as {name: text, or bytes for a file part}."""
     ctype = headers.get("Content-Type", "")
@@ -119,44 +107,18 @@ def _form(headers: Any, raw: bytes) -> dict[str, Any]:
 
 
 def _handler(double: FacebookDouble) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _send(self, status: int, body: dict[str, Any]) -> None:
-            raw = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def _drop(self) -> None:
-            self.close_connection = True  # no answer at all: the client sees a dropped line
+    class Handler(GraphHandler):
+        api = double
 
         def _route(self, method: str) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            parts = urlsplit(self.path)
-            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-            with double._lock:
-                double.urls.append(self.path)
-                double.auth_headers.append(self.headers.get("Authorization", ""))
-            if "access_token" in query or double.token in self.path:
-                double.tokens_in_query += 1
-                return self._send(400, _err(100, "access_token in the URL is refused here"))
-            if self.headers.get("Authorization") != f"OAuth {double.token}" or \
-                    double.expired_token:
-                got = self.headers.get("Authorization", "")[6:]  # echoed, as some APIs do
-                return self._send(401, _err(190, f"Error validating access token {got}: "
-                                            "Session has expired on Saturday, 05-Dec-26.", 463))
-            segs = [s for s in parts.path.split("/") if s]
+            req = self._admitted()
+            if req is None:
+                return
+            raw, segs = req.raw, req.segs
             if segs[:1] == ["video-upload"] and method == "POST" and len(segs) == 3:
                 return self._rupload(segs[2], raw)
-            if len(segs) < 2 or segs[0] != VERSION:
-                return self._send(404, _err(100, f"Unknown path {parts.path}"))
-            if double.rate_limited > 0:
-                double.rate_limited -= 1
-                return self._send(403, _err(4, "Application request limit reached"))
+            if self._graph_refused(req, VERSION):
+                return
             node, edge = segs[1], segs[2] if len(segs) > 2 else None
             if method == "POST" and node == double.page_id and edge == "video_reels":
                 return self._reels(_form(self.headers, raw))
@@ -164,7 +126,7 @@ def _handler(double: FacebookDouble) -> type[BaseHTTPRequestHandler]:
                 return self._videos(_form(self.headers, raw))
             if method == "GET" and edge is None and node in double.videos:
                 return self._status(node)
-            return self._send(400, _err(100, f"Unsupported {method} request on {node}", 33))
+            return self._send(400, graph_error(100, f"Unsupported {method} request on {node}", 33))
 
         # ------------------------------------------------------------- reels
         def _reels(self, form: dict[str, Any]) -> None:
@@ -180,11 +142,11 @@ def _handler(double: FacebookDouble) -> type[BaseHTTPRequestHandler]:
             if phase == "finish":
                 v = double.videos.get(str(form.get("video_id")))
                 if v is None or v.kind != "reel":
-                    return self._send(400, _err(100, "Invalid parameter: video_id"))
+                    return self._send(400, graph_error(100, "Invalid parameter: video_id"))
                 if form.get("video_state") != "PUBLISHED":
-                    return self._send(400, _err(100, "video_state must be PUBLISHED here"))
+                    return self._send(400, graph_error(100, "video_state must be PUBLISHED here"))
                 return self._publish(v, "", str(form.get("description", "")))
-            return self._send(400, _err(100, "upload_phase must be start or finish"))
+            return self._send(400, graph_error(100, "upload_phase must be start or finish"))
 
         def _rupload(self, vid: str, raw: bytes) -> None:
             v = double.videos.get(vid)
@@ -219,7 +181,7 @@ def _handler(double: FacebookDouble) -> type[BaseHTTPRequestHandler]:
             if phase == "start":
                 size = int(form.get("file_size") or 0)
                 if size <= 0:
-                    return self._send(400, _err(100, "file_size is required"))
+                    return self._send(400, graph_error(100, "file_size is required"))
                 vid = str(130000000000000 + len(double.videos))
                 sid = str(140000000000000 + len(double.videos))
                 double.videos[vid] = Video(kind="video", size=size, session=sid)
@@ -229,15 +191,15 @@ def _handler(double: FacebookDouble) -> type[BaseHTTPRequestHandler]:
             v = next((x for x in double.videos.values()
                       if x.kind == "video" and x.session == form.get("upload_session_id")), None)
             if v is None:
-                return self._send(400, _err(100, "Invalid upload_session_id", 1363020))
+                return self._send(400, graph_error(100, "Invalid upload_session_id", 1363020))
             if phase == "transfer":
                 return self._transfer(v, form)
             if phase == "finish":
                 if len(v.data) != v.size:
-                    return self._send(400, _err(6001, "The video upload is incomplete", 1363041))
+                    return self._send(400, graph_error(6001, "The video upload is incomplete", 1363041))
                 return self._publish(v, str(form.get("title", "")),
                                      str(form.get("description", "")))
-            return self._send(400, _err(100, "upload_phase must be start, transfer or finish"))
+            return self._send(400, graph_error(100, "upload_phase must be start, transfer or finish"))
 
         def _transfer(self, v: Video, form: dict[str, Any]) -> None:
             assert v.size is not None
@@ -246,7 +208,7 @@ def _handler(double: FacebookDouble) -> type[BaseHTTPRequestHandler]:
                 return self._drop()
             if double.reject_chunks > 0:
                 double.reject_chunks -= 1
-                return self._send(500, _err(6000, "There was a problem uploading your video "
+                return self._send(500, graph_error(6000, "There was a problem uploading your video "
                                             "file. Please try again.", 1363019,
                                             transient=True))
             chunk = form.get("video_file_chunk")
@@ -255,7 +217,7 @@ def _handler(double: FacebookDouble) -> type[BaseHTTPRequestHandler]:
             if start != held or not isinstance(chunk, bytes):
                 want = {"start_offset": held, "end_offset": min(held + double.chunk_size,
                                                                 v.size)}
-                return self._send(400, _err(6001, "Your video upload timed out before it "
+                return self._send(400, graph_error(6001, "Your video upload timed out before it "
                                             "could be completed", 1363037, data=want))
             v.data += chunk
             double.chunks += 1
@@ -268,9 +230,9 @@ def _handler(double: FacebookDouble) -> type[BaseHTTPRequestHandler]:
         # ------------------------------------------------------------- both
         def _publish(self, v: Video, title: str, description: str) -> None:
             if v.size is None or len(v.data) != v.size:
-                return self._send(400, _err(6001, "The video upload is incomplete", 1363041))
+                return self._send(400, graph_error(6001, "The video upload is incomplete", 1363041))
             if v.published:  # Meta refuses a second finish of one session
-                return self._send(400, _err(100, "This video was already published", 1363130))
+                return self._send(400, graph_error(100, "This video was already published", 1363130))
             v.published, v.title, v.description = True, title, description
             double.publishes += 1
             if double.lose_finish_answer:

@@ -32,15 +32,14 @@ chunks, urls (every path and query asked), tokens_in_query.
 
 from __future__ import annotations
 
-import json
 import threading
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
+from tests.doubles.graph_gate import GraphHandler, graph_error
 from tests.doubles.serving import serve, stop_server
 
 VERSION = "v24.0"
@@ -90,53 +89,19 @@ class MetaDouble:
         stop_server(self._server)
 
 
-def _err(code: int, message: str, subcode: int | None = None) -> dict[str, Any]:
-    err: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code,
-                           "fbtrace_id": "A" + uuid.uuid4().hex[:10]}
-    if subcode:
-        err["error_subcode"] = subcode
-    return {"error": err}
-
-
 def _handler(double: MetaDouble) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _send(self, status: int, body: dict[str, Any]) -> None:
-            raw = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def _drop(self) -> None:
-            self.close_connection = True  # no answer at all: the client sees a dropped line
+    class Handler(GraphHandler):
+        api = double
 
         def _route(self, method: str) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            parts = urlsplit(self.path)
-            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-            with double._lock:
-                double.urls.append(self.path)
-                double.auth_headers.append(self.headers.get("Authorization", ""))
-            if "access_token" in query or double.token in self.path:
-                double.tokens_in_query += 1
-                return self._send(400, _err(100, "access_token in the URL is refused here"))
-            if self.headers.get("Authorization") != f"OAuth {double.token}" or \
-                    double.expired_token:
-                got = self.headers.get("Authorization", "")[6:]  # echoed, as some APIs do
-                return self._send(401, _err(190, f"Error validating access token {got}: "
-                                            "Session has expired on Saturday, 05-Dec-26.", 463))
-            segs = [s for s in parts.path.split("/") if s]
+            req = self._admitted()
+            if req is None:
+                return
+            raw, query, segs = req.raw, req.query, req.segs
             if segs[:1] == ["ig-api-upload"] and method == "POST" and len(segs) == 3:
                 return self._upload(segs[2], raw)
-            if len(segs) < 2 or segs[0] != VERSION:
-                return self._send(404, _err(100, f"Unknown path {parts.path}"))
-            if double.rate_limited > 0:
-                double.rate_limited -= 1
-                return self._send(403, _err(4, "Application request limit reached"))
+            if self._graph_refused(req, VERSION):
+                return
             form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
             node, edge = segs[1], segs[2] if len(segs) > 2 else None
             if method == "POST" and node == double.user_id and edge == "media":
@@ -153,11 +118,11 @@ def _handler(double: MetaDouble) -> type[BaseHTTPRequestHandler]:
                 return self._status(node)
             if method == "GET" and edge is None and node in double.media:
                 return self._send(200, double.media[node])
-            return self._send(400, _err(100, f"Unsupported {method} request on {node}", 33))
+            return self._send(400, graph_error(100, f"Unsupported {method} request on {node}", 33))
 
         def _create(self, form: dict[str, str]) -> None:
             if form.get("media_type") != "REELS" or form.get("upload_type") != "resumable":
-                return self._send(400, _err(100, "media_type must be REELS with "
+                return self._send(400, graph_error(100, "media_type must be REELS with "
                                             "upload_type=resumable here"))
             cid = str(17900000000000000 + len(double.containers))
             double.containers[cid] = Container(caption=form.get("caption", ""),
@@ -204,7 +169,7 @@ def _handler(double: MetaDouble) -> type[BaseHTTPRequestHandler]:
             names = [m for m in metric.split(",") if m]
             gone = [m for m in names if m in REMOVED_METRICS]
             if not names or gone:
-                return self._send(400, _err(100, f"(#100) metric[0] must be one of the "
+                return self._send(400, graph_error(100, f"(#100) metric[0] must be one of the "
                                             f"following values: {', '.join(REEL_METRICS)}"
                                             + (f"; {gone[0]} is no longer supported"
                                                if gone else "")))
@@ -219,9 +184,9 @@ def _handler(double: MetaDouble) -> type[BaseHTTPRequestHandler]:
         def _publish(self, form: dict[str, str]) -> None:
             c = double.containers.get(form.get("creation_id", ""))
             if c is None:
-                return self._send(400, _err(100, "Invalid parameter", 2207003))
+                return self._send(400, graph_error(100, "Invalid parameter", 2207003))
             if c.status != "FINISHED":
-                return self._send(400, _err(9007, "Media ID is not available", 2207027))
+                return self._send(400, graph_error(9007, "Media ID is not available", 2207027))
             mid = str(18000000000000000 + len(double.media))
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
             double.media[mid] = {"id": mid, "caption": c.caption, "timestamp": now,
