@@ -132,6 +132,19 @@ def allow_file_locks(camp: Path) -> None:
     (camp / ".budget.json.lock").rmdir()
 
 
+def run_without_file_locks(c: nv.Campaign, tmp: Path, double: ReplicateDouble) -> pd.DataFrame:
+    """Run `c` on a new scheduler and two workers with every file lock in the campaign made
+    impossible, so only the cluster can arbitrate; its results by variant."""
+    no_file_locks(c.path)
+    cluster = start_cluster(tmp, double)
+    try:
+        res = c.run(cluster=cluster.address, progress=False).set_index("variant")
+    finally:
+        cluster.stop()
+    allow_file_locks(c.path)
+    return res
+
+
 def ledgers(c: nv.Campaign) -> pd.DataFrame:
     costs = c.costs
     return costs[costs["variant"] != "(campaign)"]
@@ -250,13 +263,7 @@ def test_the_campaign_cap_holds_across_two_workers_through_the_scheduler(
     clips_usd = float(est.loc["total", "new_usd"])
     cap = round(clips_usd + 0.001, 4)
     c.budget_usd = cap
-    no_file_locks(c.path)
-    cluster = start_cluster(tmp_path, double)
-    try:
-        res = c.run(cluster=cluster.address, progress=False).set_index("variant")
-    finally:
-        cluster.stop()
-    allow_file_locks(c.path)
+    res = run_without_file_locks(c, tmp_path, double)
     assert not res["error"].fillna("").str.contains("refused before it was sent").any()
     costs = ledgers(c)
     spent = float(paid(costs)["cost_usd"].sum())
@@ -288,13 +295,7 @@ def test_two_workers_needing_one_clip_at_once_make_it_once(
     est = c.estimate().set_index("variant")
     distinct = int(est.loc["total", "scenes"] - est.loc["total", "shared_scenes"])
     assert distinct == 2 * len(specs[0].scenes) - len(shared)
-    no_file_locks(c.path)
-    cluster = start_cluster(tmp_path, double)
-    try:
-        res = c.run(cluster=cluster.address, progress=False).set_index("variant")
-    finally:
-        cluster.stop()
-    allow_file_locks(c.path)
+    res = run_without_file_locks(c, tmp_path, double)
     assert (res["status"] == "done").all()
     workers = {json.loads((Path(p) / "variant-result.json").read_text())["worker"]
                for p in res["project"]}
