@@ -150,27 +150,9 @@ def _handler(double: FacebookDouble) -> type[BaseHTTPRequestHandler]:
 
         def _rupload(self, vid: str, raw: bytes) -> None:
             v = double.videos.get(vid)
-            if v is None or v.kind != "reel":
-                return self._send(400, {"debug_info": {"retriable": False, "type":
-                                                       "NotFoundError", "message":
-                                                       f"no video {vid}"}})
-            if double.drop_after_chunks is not None and \
-                    double.chunks >= double.drop_after_chunks:
-                return self._drop()
-            if double.reject_chunks > 0:
-                double.reject_chunks -= 1
-                return self._send(500, {"debug_info": {"retriable": True, "type":
-                                                       "ProcessingFailedError", "message":
-                                                       "Request processing failed"}})
-            offset, size = int(self.headers["offset"]), int(self.headers["file_size"])
-            if offset != len(v.data):
-                return self._send(400, {"debug_info": {"retriable": False, "type":
-                                                       "BadRequestError", "message":
-                                                       f"offset {offset} does not match the "
-                                                       f"{len(v.data)} bytes received"}})
-            v.data += raw
-            v.size = size
-            double.chunks += 1
+            if not self._rupload_chunk(v if v is not None and v.kind == "reel" else None,
+                                       f"video {vid}", raw):
+                return
             if double.chunks == double.lose_chunk_answer:
                 return self._drop()
             self._send(200, {"success": True})

@@ -2,7 +2,8 @@
 (meta_double) and Facebook (facebook_double) doubles: its error shape, a token in the URL
 refused, a missing, wrong or expired `Authorization: OAuth` token refused with the token
 echoed (as the API does, so a client that logs the body would leak it), a path outside the
-API version unknown, and the app's rate limit. Each double's handler adds its own routes."""
+API version unknown, and the app's rate limit; and the upload host (rupload) both post reel
+bytes to, with its faults. Each double's handler adds its own routes."""
 
 from __future__ import annotations
 
@@ -84,3 +85,32 @@ class GraphHandler(BaseHTTPRequestHandler):
             self._send(403, graph_error(4, "Application request limit reached"))
             return True
         return False
+
+    def _rupload_chunk(self, target: Any, what: str, raw: bytes) -> bool:
+        """The upload host taking a chunk into `target` (`.data`, `.size`; None: no such
+        upload). False when answered already: an unknown upload, a dropped line
+        (`drop_after_chunks`), a refused chunk (`reject_chunks`) or an offset other than the
+        bytes held, in rupload's debug_info shape. True when taken: the caller answers."""
+        api = self.api
+        if target is None:
+            self._send(400, {"debug_info": {"retriable": False, "type": "NotFoundError",
+                                            "message": f"no {what}"}})
+            return False
+        if api.drop_after_chunks is not None and api.chunks >= api.drop_after_chunks:
+            self._drop()
+            return False
+        if api.reject_chunks > 0:
+            api.reject_chunks -= 1
+            self._send(500, {"debug_info": {"retriable": True, "type": "ProcessingFailedError",
+                                            "message": "Request processing failed"}})
+            return False
+        offset, size = int(self.headers["offset"]), int(self.headers["file_size"])
+        if offset != len(target.data):
+            self._send(400, {"debug_info": {"retriable": False, "type": "BadRequestError",
+                                            "message": f"offset {offset} does not match the "
+                                                       f"{len(target.data)} bytes received"}})
+            return False
+        target.data += raw
+        target.size = size
+        api.chunks += 1
+        return True

@@ -131,29 +131,8 @@ def _handler(double: MetaDouble) -> type[BaseHTTPRequestHandler]:
             self._send(200, {"id": cid, "uri": f"{host}/ig-api-upload/{VERSION}/{cid}"})
 
         def _upload(self, cid: str, raw: bytes) -> None:
-            c = double.containers.get(cid)
-            if c is None:
-                return self._send(400, {"debug_info": {"retriable": False, "type":
-                                                       "NotFoundError", "message":
-                                                       f"no container {cid}"}})
-            if double.drop_after_chunks is not None and \
-                    double.chunks >= double.drop_after_chunks:
-                return self._drop()
-            if double.reject_chunks > 0:
-                double.reject_chunks -= 1
-                return self._send(500, {"debug_info": {"retriable": True, "type":
-                                                       "ProcessingFailedError", "message":
-                                                       "Request processing failed"}})
-            offset, size = int(self.headers["offset"]), int(self.headers["file_size"])
-            if offset != len(c.data):
-                return self._send(400, {"debug_info": {"retriable": False, "type":
-                                                       "BadRequestError", "message":
-                                                       f"offset {offset} does not match the "
-                                                       f"{len(c.data)} bytes received"}})
-            c.data += raw
-            c.size = size
-            double.chunks += 1
-            self._send(200, {"success": True, "message": "Upload successful."})
+            if self._rupload_chunk(double.containers.get(cid), f"container {cid}", raw):
+                self._send(200, {"success": True, "message": "Upload successful."})
 
         def _status(self, cid: str) -> None:
             c = double.containers[cid]
