@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ import nbvideo as nv
 from nbvideo.providers import catalog
 from nbvideo.providers.base import ClipRequest, MediaResult
 from nbvideo.providers.local import LocalAnimatic
+from tests.conftest import SMALL
 
 PAID = catalog.ModelSpec(
     id="test-paid-animatic", provider="local", kind="video", ref="test/paid",
@@ -102,6 +104,31 @@ def test_project_budget_refuses_the_clip_that_would_pass_it(paid) -> None:
     assert len(video.calls) == len(p.scenes) - len(refused)  # refused ones never left
     paid_rows = df[(df["status"] == "succeeded") & (df["model"] == PAID.id)]
     assert paid_rows["cost_usd"].sum() == pytest.approx(paid_rows["estimated_usd"].sum())
+
+
+def test_a_logged_cost_is_counted_once_while_its_call_finishes(tmp_path: Path) -> None:
+    """Between a call's cost row and the end of its block (audit, files), a second call of
+    the same project sees those dollars once: as spend, with only the rest of the estimate
+    still held. Before, it saw them in the ledger and in flight, and was refused."""
+    p = nv.Project.open(tmp_path / "p", brief="8s ad for a sock", **SMALL)
+    p.budget_usd = 0.10
+    rt = p.runtime
+
+    def logged(usd: float, estimate: float) -> Any:
+        return rt.paid(phase="clips", provider="replicate", model="fake-paid-video",
+                       estimate_usd=estimate, item=f"a ${usd} clip")
+
+    with logged(0.04, 0.06) as held:
+        held.actual_usd = 0.04
+        rt.log(phase="clips", provider="replicate", model="fake-paid-video", cost_usd=0.04)
+        with logged(0.04, 0.04) as second:  # 0.04 spent + 0.02 left held + 0.04 = the cap
+            second.actual_usd = 0.04
+            rt.log(phase="clips", provider="replicate", model="fake-paid-video", cost_usd=0.04)
+        with pytest.raises(nv.BudgetExceeded, match=r"\$0\.08 spent \+ \$0\.02 in flight"):
+            with logged(0.01, 0.01):
+                pass
+    assert p.spent_usd == pytest.approx(0.08) and rt.budget.in_flight == {}
+    p.close()
 
 
 def test_call_budget_caps_one_call_and_the_error_has_the_numbers(paid) -> None:

@@ -384,6 +384,33 @@ def test_people_spending_at_once_never_pass_either_cap(ws: Path) -> None:
     assert nv.verify_audit(ws) == len(nv.audit(ws))  # three writers at once: the chain holds
 
 
+def test_a_call_whose_cost_is_logged_is_not_counted_again_while_it_finishes(
+        ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cost row lands in the ledger before the call's block ends (its audit entry, its
+    files): in that gap the logged part of its hold has become spend, so another person's
+    call that fits the workspace cap exactly is let through, not refused for dollars
+    counted twice."""
+    nv.set_budget(ws, 0.10)
+    as_user(monkeypatch, "bo")
+    p = nv.Project.open(ws / "shoe")
+    as_user(monkeypatch, "ana")
+    q = nv.Project.open(ws / "sock", brief="8s ad for a wool sock", **SMALL)
+    with p.runtime.paid(phase="clips", provider="replicate", model=PAID_MODEL,
+                        estimate_usd=0.08, item="a test clip") as held:
+        held.actual_usd = 0.05
+        p.runtime.log(phase="clips", provider="replicate", model=PAID_MODEL, cost_usd=0.05,
+                      estimated_usd=0.08, units=1, unit="clip")
+        # 0.05 spent + what is left of the 0.08 estimate + 0.02 = the cap, exactly
+        spend(q, 0.02)
+        with pytest.raises(BudgetExceeded, match=r"\$0\.07 spent \+ \$0\.03 in flight"):
+            spend(q, 0.01)
+    spend(q, 0.03)  # the call is over: what it did not spend is free again
+    assert json.loads((ws / ".nbvideo" / "budget.json").read_text())["in_flight"] == {}
+    assert nv.usage(ws)["spend_usd"].sum() == pytest.approx(0.10)
+    p.close()
+    q.close()
+
+
 # ---------------------------------------------------------------------------- usage
 def test_usage_matches_the_ledgers_and_charts_as_png(ws: Path, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,7 +36,7 @@ from nbvideo.plan.scenes import validated_scene
 from nbvideo.plan.storyboard import scene_seed
 from nbvideo.providers import lifecycle, provider_set
 from nbvideo.providers.base import PlanContext, Planner, ProviderError, Usage
-from nbvideo.runtime.budget import Budget, gate
+from nbvideo.runtime.budget import Budget, gate, settling
 from nbvideo.runtime.jobs import run_sync
 from nbvideo.runtime.shared_budget import SharedBudget
 from nbvideo.store.confine import confined_file
@@ -155,10 +155,11 @@ def ask(planner: Planner, phase: Literal["questions", "storyboard"], ctx: PlanCo
         ledger.append(LedgerEntry(**{**common, "note": str(exc)[:200]}, status="refused"))
 
     def logged(u: Usage, started: float, **extra: Any) -> None:
-        ledger.append(LedgerEntry(**{**common, **extra}, units=u.units, unit=u.unit,
-                                  unit_price_usd=u.unit_price_usd, cost_usd=u.cost_usd,
-                                  request_id=u.request_id,
-                                  latency_s=time.perf_counter() - started))
+        with settling(u.cost_usd):  # the hold shrinks as the row lands: counted once
+            ledger.append(LedgerEntry(**{**common, **extra}, units=u.units, unit=u.unit,
+                                      unit_price_usd=u.unit_price_usd, cost_usd=u.cost_usd,
+                                      request_id=u.request_id,
+                                      latency_s=time.perf_counter() - started))
 
     call = planner.questions if phase == "questions" else planner.storyboard
     lifecycle.check(planner.model)  # a shut-down model is refused before the money gate

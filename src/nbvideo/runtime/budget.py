@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 
 from nbvideo.errors import BudgetExceeded
 
-__all__ = ["Budget", "BudgetExceeded", "Reservation", "gate", "inside_gate", "reserve", "usd"]
+__all__ = ["Budget", "BudgetExceeded", "Reservation", "gate", "inside_gate", "reserve",
+           "settling", "usd"]
 
 _lock = threading.Lock()  # one lock for all budgets, so checking several is atomic
 _in_gate: ContextVar[int] = ContextVar("nbvideo_in_gate", default=0)
+_open: ContextVar[Reservation | None] = ContextVar("nbvideo_reservation", default=None)
 
 
 @dataclass
@@ -55,11 +57,27 @@ class Budget:
         if self.counts_own_calls:
             self.added += actual_usd
 
+    # A budget whose `spent()` reads the ledger sees a call's cost as soon as its row is
+    # written, while the call's block (and so its hold) is still open. `settle` shrinks the
+    # hold to what is left of the estimate in the same locked step as that write, so no
+    # check in between counts the dollars twice. Budgets that count spend at release don't.
+    @property
+    def reads_ledger(self) -> bool:
+        return not self.counts_own_calls
+
+    def settle(self, token: int, left_usd: float) -> None:
+        if token in self.in_flight:
+            self.in_flight[token] = left_usd
+
 
 @dataclass
 class Reservation:
     actual_usd: float | None = None
     estimate_usd: float = 0.0
+    token: int = 0
+    budgets: list[Budget] = field(default_factory=list)
+    settled_usd: float = 0.0
+    """The cost already written to ledgers inside the block (see `settling`)."""
 
 
 def usd(x: float) -> str:
@@ -99,12 +117,38 @@ def reserve(budgets: list[Budget], estimate_usd: float, what: str) -> Iterator[R
         token = next(_tokens)
         for b in budgets:
             b.hold(token, estimate_usd)
+    res.token, res.budgets = token, list(budgets)
+    opened = _open.set(res)
     try:
         yield res
     finally:
+        _open.reset(opened)
         with _lock:
             for b in budgets:
                 b.release(token, res.actual_usd if res.actual_usd is not None else estimate_usd)
+
+
+@contextmanager
+def settling(cost_usd: float) -> Iterator[None]:
+    """Write the ledger row of a paid call's cost inside this block.
+
+    Inside the money gate, the row and the shrinking of the call's holds happen under the
+    budgets' locks as one step, so another call checking at that moment sees the dollars
+    once: in the ledger, not also in flight. Outside the gate, or for a row that costs
+    nothing, it only runs the block."""
+    res = _open.get()
+    if res is None or not cost_usd > 0:
+        yield
+        return
+    settles = [b for b in res.budgets if b.reads_ledger]
+    with _lock, ExitStack() as held:
+        for b in settles:
+            held.enter_context(b.locked())
+        yield
+        res.settled_usd += cost_usd
+        left = max(0.0, res.estimate_usd - res.settled_usd)
+        for b in settles:
+            b.settle(res.token, left)
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from nbvideo.model import approvals
 from nbvideo.model.state import ProjectState, Scene, Take, utcnow
 from nbvideo.providers import ProviderSet, lifecycle, provider_set
 from nbvideo.providers.base import CreateMayExist, MediaResult, ProviderError, Usage
-from nbvideo.runtime.budget import Budget, Reservation, gate
+from nbvideo.runtime.budget import Budget, Reservation, gate, settling
 from nbvideo.runtime.roles import Gate, identity
 from nbvideo.store.brands import BrandKit, finishing_kit
 from nbvideo.store.folder import ProjectStore
@@ -277,7 +277,9 @@ class Runtime:
 
     def log(self, **fields: Any) -> LedgerEntry:
         fields.setdefault("user", self.actor)
-        return self.ledger.append(LedgerEntry(**fields))
+        entry = LedgerEntry(**fields)
+        with settling(entry.cost_usd if entry.kind == "actual" else 0.0):
+            return self.ledger.append(entry)
 
     def log_cache_hit(self, *, phase: str, provider: str, model: str, note: str,
                       scene: str | None = None, take: str | None = None,

@@ -179,6 +179,17 @@ class WorkspaceBudget(SharedBudget):
             "usd": estimate_usd, "host": _HOST, "pid": os.getpid(), "user": self.who}
         self._write(data)
 
+    @property
+    def reads_ledger(self) -> bool:
+        return True  # spent is the ledgers' sum: a logged cost shrinks the hold (settle)
+
+    def settle(self, token: int, left_usd: float) -> None:
+        data = self._read()  # under the lock `locked()` holds; the pair share one hold
+        hold = data["in_flight"].get(self._token(token))
+        if hold is not None and hold["usd"] != left_usd:
+            hold["usd"] = left_usd
+            self._write(data)
+
     def release(self, token: int, actual_usd: float) -> None:
         with self._lock():  # spent is the ledger's row, written inside the gate's block
             data = self._read()

@@ -58,6 +58,10 @@ class HeldBudget(Budget):
     def _token(self, token: int) -> str:
         raise NotImplementedError
 
+    @property
+    def reads_ledger(self) -> bool:
+        return False  # spend lands in the shared books when a call releases its hold
+
     def _record(self, estimate_usd: float) -> dict[str, Any]:
         """The in-flight hold as stored: its dollars and who holds it."""
         raise NotImplementedError
