@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -221,27 +221,36 @@ def test_bad_input_names_the_field_and_saves_nothing(
 
 def test_a_schedule_posts_when_due_once_and_reports_a_missed_one(
         project: nv.Project, platform: Path, tmp_path: Path) -> None:
+    # counted from a day a month after the run: a schedule is checked against the real clock,
+    # so fixed dates turned into "posted at once" the day they passed
+    day = datetime.now(UTC).date() + timedelta(days=30)
+
+    def at(days: int, hour: int) -> datetime:
+        return datetime(day.year, day.month, day.day, hour, tzinfo=UTC) + timedelta(days=days)
+
     name = write_package(project.path)
-    post = project.schedule("dry-run", "2026-12-06T09:00+01:00", name)
-    assert post.status == "scheduled" and post.when == datetime(2026, 12, 6, 8, tzinfo=UTC)
-    early = publishing.run_due([project.path], now=datetime(2026, 12, 6, 7, tzinfo=UTC))
+    post = project.schedule("dry-run", f"{day.isoformat()}T09:00+01:00", name)
+    assert post.status == "scheduled" and post.when == at(0, 8)
+    early = publishing.run_due([project.path], now=at(0, 7))
     assert early.empty and not video_bytes(platform)
-    due = publishing.run_due([project.path], now=datetime(2026, 12, 6, 8, 5, tzinfo=UTC))
+    due = publishing.run_due([project.path], now=at(0, 8) + timedelta(minutes=5))
     assert list(due["status"]) == ["posted"] and len(video_bytes(platform)) == 1
-    assert publishing.run_due([project.path], now=datetime(2026, 12, 6, 9, tzinfo=UTC)).empty
+    assert publishing.run_due([project.path], now=at(0, 9)).empty
     assert len(video_bytes(platform)) == 1  # a second run never posts it again
     # one found more than a day late is reported, not posted
-    assert project.schedule("dry-run", "2026-12-07T09:00+00:00", name).id == post.id
+    assert project.schedule("dry-run", at(1, 9), name).id == post.id
     other = write_package(project.path, "reels")
-    queued = project.schedule("dry-run", "2026-12-20T09:00+00:00", other)
-    assert project.schedule("dry-run", "2026-12-20T10:00+01:00", other).id == queued.id
-    with pytest.raises(InvalidInput, match=r"already scheduled on dry-run for "
-                       r"2026-12-20T09:00:00\+00:00 \(post post-\w+\); cancel it"):
-        project.schedule("dry-run", "2026-12-21T09:00+00:00", other)
+    queued = project.schedule("dry-run", at(14, 9), other)
+    assert project.schedule("dry-run", at(14, 9).astimezone(timezone(timedelta(hours=1))),
+                            other).id == queued.id
+    with pytest.raises(InvalidInput, match=rf"already scheduled on dry-run for "
+                       rf"{at(14, 9).date().isoformat()}T09:00:00\+00:00 \(post post-\w+\); "
+                       rf"cancel it"):
+        project.schedule("dry-run", at(15, 9), other)
     project.cancel_post(queued.id)
-    late = project.schedule("dry-run", "2026-12-07T09:00+00:00", name, again=True)
+    late = project.schedule("dry-run", at(1, 9), name, again=True)
     assert late.id != post.id and late.status == "scheduled"  # posted: again is a new post
-    got = publishing.run_due([project.path], now=datetime(2026, 12, 8, 10, tzinfo=UTC))
+    got = publishing.run_due([project.path], now=at(2, 10))
     assert list(got["status"]) == ["missed"] and "not posted" in got["note"][0]
     assert len(video_bytes(platform)) == 1
 
