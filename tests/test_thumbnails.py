@@ -202,6 +202,49 @@ def test_a_users_own_picture_and_a_time_end_up_in_the_package(
     assert doc["thumbnail"]["text"] == p.metadata.title and doc["thumbnail"]["cover_ms"] == 3000
 
 
+@pytest.mark.slow
+def test_with_no_choice_the_poster_is_the_best_frame_under_the_title(
+        rendered: nv.Project) -> None:
+    p = rendered
+    df = p.package(["web", "reels"], accept=True)
+    for row in df.itertuples():  # each export is scored: a 9:16 crop is not the wide frame
+        doc = json.loads((Path(row.folder) / "metadata.json").read_text())
+        made, best = doc["thumbnail"], p.thumbnails(n=4, export=row.preset).best
+        assert made["kind"] == "best" and made["time_s"] == best.time_s != 1.0
+        assert made["candidate"]["score"] == best.score and made["cover_ms"] == round(
+            best.time_s * 1000)
+        assert made["text"] == p.metadata.title and (
+            f"no thumbnail was chosen: the best-scoring frame of {made['candidate']['export']}"
+            in made["note"]) and row.preset in made["candidate"]["export"]
+    assert doc["fields"]["thumb_offset"] == made["cover_ms"]  # reels: the cover is that frame
+    folder = Path(df.loc[0, "folder"])
+    doc = json.loads((folder / "metadata.json").read_text())
+    made, best = doc["thumbnail"], p.thumbnails(n=4, export="web").best
+    assert doc["fields"]["poster"] == "poster.jpg"
+    # the picture is that frame, with the title drawn in its box and nothing else changed
+    size = (THUMB_SPECS["web"].width, THUMB_SPECS["web"].height)
+    web = next(r for r in p.exports if r.preset == "web")
+    bare = np.asarray(thumbs.fit_frame(thumbs.grab_frame(p.path / web.path, best.time_s),
+                                       *size), np.float32)
+    with Image.open(folder / "poster.jpg") as im:
+        assert im.size == size
+        drawn = np.asarray(im.convert("RGB"), np.float32)
+    text, safe = _rect(made["text_rect"]), _rect(made["safe"])
+    assert np.abs(drawn - bare)[text.y:text.bottom, text.x:text.right].mean() > 20
+    assert np.abs(drawn - bare)[:safe.y, :].mean() < 20
+    # '' for no title; a title you give that cannot fit is refused before anything renders
+    doc = json.loads((Path(p.package(["web"], thumbnail_text="", accept=True).loc[
+        0, "folder"]) / "metadata.json").read_text())
+    assert doc["thumbnail"]["text"] == "" and doc["thumbnail"]["text_rect"] is None
+    exports = len(p.state.exports)
+    with pytest.raises(ThumbnailRefused, match="does not fit a 1280x720 thumbnail"):
+        p.package(["web"], thumbnail_text="waterproof " * 200, accept=True)
+    assert len(p.state.exports) == exports
+    # the metadata's own title, when it cannot fit, leaves the poster untitled and says so
+    maker = thumbs.BestFramePoster(p._rt, "waterproof " * 200, None, ["web"])
+    assert maker.pick.text == "" and "does not fit the thumbnail" in maker.note
+
+
 def test_bad_thumbnail_choices_are_named_and_nothing_is_written(
         rendered: nv.Project, tmp_path: Path) -> None:
     p = rendered

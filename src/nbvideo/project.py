@@ -824,7 +824,8 @@ class Project:
         '' for none) in the brand kit's style, at each platform's size (YouTube 1280x720
         <= 2 MB, Instagram 1080x1920 <= 8 MB); TikTok and Instagram get the frame's time as
         their cover (video_cover_timestamp_ms, thumb_offset). metadata.json records it.
-        A bad choice is refused (ThumbnailRefused) before anything renders.
+        A bad choice is refused (ThumbnailRefused) before anything renders. With no
+        `thumbnail`, the poster is the best candidate of the export the packages ship.
 
         Example: ``p.package(["youtube", "reels"], thumbnail=2.5, thumbnail_text="Rain-proof")``
         """

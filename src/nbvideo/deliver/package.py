@@ -253,7 +253,7 @@ def write_package(root: Path, out_dir: Path, stem: str, preset: str, record: Exp
     files = {"video": f"{stem}-{preset}.mp4"}
     _place(video, tmp / files["video"])
     chosen: dict[str, Any] | None = None
-    if thumbnail is not None:
+    if thumbnail is not None and thumbnail.finds(record):
         files["poster"] = "poster.jpg"
         try:
             chosen = thumbnail.make(preset, record, tmp / "poster.jpg")

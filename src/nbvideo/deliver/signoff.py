@@ -130,11 +130,11 @@ def package(rt: Runtime, presets: Sequence[str] | str, name: str,
     if not chosen:
         raise InvalidInput("presets: give at least one platform preset, e.g. ['tiktok']")
     meta = metadata(rt)
-    maker = None
-    if thumbnail is not None:
-        from nbvideo.deliver import thumbnails
+    from nbvideo.deliver import thumbnails
 
-        def maker() -> Any:
-            return thumbnails.poster_maker(rt, thumbnail, thumbnail_text, meta.title, chosen,
-                                           candidates or (lambda: thumbnails.thumbnails_for(rt)))
+    def maker() -> Any:
+        if thumbnail is None:  # the best frame of the export the packages ship
+            return thumbnails.BestFramePoster(rt, meta.title, thumbnail_text, chosen)
+        return thumbnails.poster_maker(rt, thumbnail, thumbnail_text, meta.title, chosen,
+                                       candidates or (lambda: thumbnails.thumbnails_for(rt)))
     return pd.DataFrame(write_packages(rt.store.root, meta, chosen, name, export, maker))

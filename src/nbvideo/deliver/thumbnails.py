@@ -777,7 +777,8 @@ class ThumbnailPick(BaseModel):
     candidate's or a time in seconds) or the user's own picture, kept in the project."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    kind: Literal["candidate", "time", "file"]
+    kind: Literal["candidate", "time", "file", "best"]
+    """best: none was given; the best candidate of the package's own export."""
     time_s: float | None = None
     image: str | None = Field(None, description="The user's picture, as kept in the project.")
     source: str | None = Field(None, description="The picture's own file name.")
@@ -820,8 +821,7 @@ def resolve_pick(rt: Runtime, thumbnail: Any, text: str | None, title: str,
     """Check `thumbnail` (a ThumbnailCandidate, a candidate's index into `candidates()`, a
     time in seconds as a float, or an image file's path) before anything renders. `text`
     None: `title` on a frame, none on the user's own picture."""
-    if text is not None and not isinstance(text, str):
-        raise ThumbnailRefused(f"thumbnail_text must be text ('' for none), got {quote(text)}")
+    check_text(text)
     if isinstance(thumbnail, ThumbnailCandidate):
         time_s, kind = thumbnail.time_s, "candidate"
         cand: dict[str, Any] | None = thumbnail.model_dump()
@@ -847,6 +847,11 @@ def resolve_pick(rt: Runtime, thumbnail: Any, text: str | None, title: str,
                          text=" ".join((title if text is None else text).split()))
 
 
+def check_text(text: Any) -> None:
+    if text is not None and not isinstance(text, str):
+        raise ThumbnailRefused(f"thumbnail_text must be text ('' for none), got {quote(text)}")
+
+
 def check_time(time_s: float, duration_s: float, what: str) -> None:
     if not time_s < duration_s:
         raise ThumbnailRefused(f"thumbnail: {time_s:g} s is beyond the end of {what} "
@@ -859,6 +864,9 @@ class PosterMaker:
     def __init__(self, root: Path, pick: ThumbnailPick, kit: BrandKit | None) -> None:
         self.root, self.pick, self.kit = root, pick, kit
 
+    def finds(self, record: ExportRecord) -> bool:
+        """Whether there is a frame or picture to make `record`'s poster from."""
+        return True
 
     def precheck(self, presets: Sequence[str]) -> None:
         """Before the export: the title fits every platform's thumbnail (drawn on a blank
@@ -907,6 +915,56 @@ class PosterMaker:
                 "product_from", "scene", "beat")}
         if note:
             doc["note"] = note
+        return doc
+
+
+class BestFramePoster(PosterMaker):
+    """No `thumbnail=` given: each poster is the best candidate frame (scored as
+    `p.thumbnails()` scores them) of the export its package ships, not whatever is at 1 s
+    (often a fade or a title card); each export is scored, as a 9:16 crop of a 16:9 film
+    may have lost what made the wide frame good. Its title is `text` (checked like a
+    chosen frame's), else the metadata's title where it fits every platform's thumbnail.
+    An export with no candidate keeps its own poster."""
+
+    def __init__(self, rt: Runtime, title: str, text: str | None,
+                 presets: Sequence[str]) -> None:
+        check_text(text)
+        pick = ThumbnailPick(kind="best",
+                             text=" ".join((title if text is None else text).split()))
+        super().__init__(rt.store.root, pick, rt.brand_kit())
+        self.rt, self.note = rt, ""
+        self.best: dict[str, ThumbnailCandidate] = {}
+        if text is not None:
+            super().precheck(presets)  # text the user gave that cannot fit: refused
+        else:
+            try:
+                super().precheck(presets)
+            except ThumbnailRefused:
+                self.pick = pick.model_copy(update={"text": ""})
+                self.note = "the title does not fit the thumbnail, so it has none"
+
+    def precheck(self, presets: Sequence[str]) -> None:
+        """Done on creation: the title is known before the export."""
+
+    def check(self, records: Sequence[ExportRecord]) -> None:
+        """After the export, before any package: the best frame of each export."""
+        for record in records:
+            if record.path not in self.best:
+                found = thumbnails_for(self.rt, export=record, n=1)
+                if len(found):
+                    self.best[record.path] = found.best
+
+    def finds(self, record: ExportRecord) -> bool:
+        return record.path in self.best
+
+    def make(self, preset: str, record: ExportRecord, out: Path) -> dict[str, Any]:
+        best = self.best[record.path]
+        self.pick = self.pick.model_copy(update={"time_s": best.time_s,
+                                                 "candidate": best.model_dump()})
+        doc = super().make(preset, record, out)
+        chosen = (f"no thumbnail was chosen: the best-scoring frame of {record.path} "
+                  f"(score {best.score:.2f}); choose another with thumbnail=")
+        doc["note"] = "; ".join(n for n in (chosen, self.note, doc.get("note", "")) if n)
         return doc
 
 
