@@ -300,3 +300,13 @@ def test_the_title_goes_where_the_frame_is_calmest() -> None:
     over_text = where(_striped(slice(400, 720)))  # a caption or label in the lower part
     assert over_text.bottom < 720 / 2
     assert where(_striped(slice(0, 330))).y > 720 / 2  # busy top: the lower third
+    # a small label in a corner of the lower third's box (a board's "PRODUCT DETAIL", as on
+    # the offline animatic) outweighs a faint pattern up top, though averaged over the
+    # whole box it weighed less
+    px = np.full((720, 1280, 3), 90, np.uint8)
+    px[:430:24, :] = 75
+    px[:430, ::24] = 75
+    label = px[520:550, 300:450]
+    label[:, ::6] = 230
+    label[::5, :] = 20
+    assert where(Image.fromarray(px)).bottom < 720 / 2

@@ -553,14 +553,22 @@ def _title_style(kit: BrandKit | None, size_pct: float) -> Any:
 TITLE_PLACES = (("bottom", 1.0), ("top", 1.15), ("center", 1.8))
 
 
-def _detail(img: Image.Image, rect: Rect) -> float:
-    """How busy the frame is under `rect`: the mean luma gradient there (0 for a flat wall,
-    high over text, foliage or a board's labels), which a title drawn on top would fight."""
+def _detail(img: Image.Image, rect: Rect, tile: int = 32) -> float:
+    """How busy the frame is under `rect`, which a title drawn on top would fight: the mean
+    luma gradient there (0 for a flat wall, high over foliage or texture), plus a quarter of
+    its busiest `tile`-pixel square's, so a small label or a line of lettering counts though
+    it fills a corner of the box (averaged over the box it would be lost)."""
     box = img.convert("L").crop((rect.x, rect.y, rect.right, rect.bottom))
     y = np.asarray(box, np.float32)
     if y.size == 0 or min(y.shape) < 2:
         return 0.0
-    return float(np.abs(np.diff(y, axis=0)).mean() + np.abs(np.diff(y, axis=1)).mean())
+    grad = np.zeros_like(y)
+    grad[1:, :] += np.abs(np.diff(y, axis=0))
+    grad[:, 1:] += np.abs(np.diff(y, axis=1))
+    rows, cols = (max(1, n // tile) for n in grad.shape)
+    squares = grad[:rows * tile, :cols * tile].reshape(rows, min(tile, grad.shape[0]), cols,
+                                                        min(tile, grad.shape[1]))
+    return float(grad.mean() + squares.mean(axis=(1, 3)).max() / 4)
 
 
 def _fit_title(text: str, kit: BrandKit | None, w: int, h: int, safe_area: SafeArea,
