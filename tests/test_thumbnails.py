@@ -310,3 +310,19 @@ def test_the_title_goes_where_the_frame_is_calmest() -> None:
     label[:, ::6] = 230
     label[::5, :] = 20
     assert where(Image.fromarray(px)).bottom < 720 / 2
+
+
+def test_a_whole_number_past_the_candidates_says_a_time_is_a_float() -> None:
+    one = thumbs.ThumbnailCandidate(index=0, time_s=1.5, export="exports/ad.mp4", score=0.9,
+                                    sharpness=0.9, exposure=0.9, laplacian_var=300.0,
+                                    mean_luma=0.5, clipped=0.0)
+    found = thumbs.Thumbnails([one], "exports/ad.mp4")
+    assert found[0] is one and found[-1] is one
+    with pytest.raises(ThumbnailRefused, match=r"from 0 to 0, got 5; for the frame at 5 s "
+                                               r"give a float, thumbnail=5\.0"):
+        found[5]
+    with pytest.raises(ThumbnailRefused, match=r"got '5'$"):
+        found["5"]  # type: ignore[index]
+    with pytest.raises(ThumbnailRefused, match=r"exports/ad.mp4 has no thumbnail candidates "
+                                               r"to pick from; give a PNG"):
+        thumbs.Thumbnails([], "exports/ad.mp4")[0]

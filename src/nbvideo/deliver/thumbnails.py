@@ -337,9 +337,14 @@ class Thumbnails:
         return iter(self.items)
 
     def __getitem__(self, i: int) -> ThumbnailCandidate:
+        if not self.items:
+            raise ThumbnailRefused(f"thumbnail: {self.export} has no thumbnail candidates to "
+                                   f"pick from; {THUMB_RULE_HINT}")
         if isinstance(i, bool) or not isinstance(i, int) or not -len(self) <= i < len(self):
+            seconds = (f"; for the frame at {i} s give a float, thumbnail={float(i)!r}"
+                       if isinstance(i, int) and not isinstance(i, bool) else "")
             raise ThumbnailRefused(f"thumbnail: candidate index must be a whole number from 0 "
-                                   f"to {len(self) - 1}, got {quote(i)}")
+                                   f"to {len(self) - 1}, got {quote(i)}{seconds}")
         return self.items[i]
 
     @property
