@@ -16,6 +16,7 @@ import nbvideo as nv
 from nbvideo.deliver import package as package_mod
 from nbvideo.deliver import thumbnails as thumbs
 from nbvideo.deliver.thumbnails import THUMB_SPECS, ThumbnailRefused, score_frame
+from nbvideo.edit.captions import cues_from_lines, srt_spans, srt_text
 from nbvideo.errors import InvalidInput, MediaMissing, PathNotAllowed
 from nbvideo.media.ffmpeg import open_image
 from nbvideo.model.presets import Rect
@@ -86,6 +87,38 @@ def test_no_candidate_lies_in_a_transition_and_each_shows_why_it_ranked(
     assert blind.dropped["mid-fade (frame difference)"] >= 3
     inner = [(a + 0.1, b - 0.1) for a, b in windows]
     assert not [c.time_s for c in blind if any(a <= c.time_s <= b for a, b in inner)]
+
+
+@pytest.mark.slow
+def test_a_frame_with_a_burned_caption_ranks_below_one_between_lines(
+        rendered: nv.Project) -> None:
+    p = rendered
+    p.finish(voice="warm")  # captions are on: each voice line is burned in and in the SRT
+    p.export("ad")
+    srt = next(s for s in p.exports[-1].sidecars if s.endswith(".srt"))
+    cues = srt_spans((p.path / srt).read_text())
+    assert cues and all(0 <= a < b <= p.exports[-1].duration_s for a, b in cues)
+    found = p.thumbnails(n=8)
+    assert {c.caption for c in found} == {True, False}  # both kinds among the picks
+    for c in found:
+        assert c.caption == any(a <= c.time_s < b for a, b in cues), (c.time_s, cues)
+        plain = sum(thumbs.WEIGHTS[k] * getattr(c, k) for k in thumbs.WEIGHTS)
+        penalty = thumbs.CAPTION_PENALTY if c.caption else 1.0
+        assert c.score == pytest.approx(plain * penalty, abs=1e-3)
+    assert "caption on screen" in found._repr_html_()
+    assert "caption" in found.to_pandas()
+    # an export with no captions burned: nothing is scored down
+    p.finish(captions=False)
+    p.export("plain")
+    assert not any(c.caption for c in p.thumbnails(n=8, export="exports/plain-16x9-720p.mp4"))
+
+
+def test_srt_spans_read_back_the_cues_an_export_writes() -> None:
+    cues = cues_from_lines([(0.0, 1.5, "Wet feet again?"), (2.25, 4.0, "a --> b"),
+                            (3725.0, 3726.5, "an hour in")], 24.0)
+    spans = srt_spans(srt_text(cues))
+    assert spans == [(c.start_frame / 24.0, c.end_frame / 24.0) for c in cues]
+    assert srt_spans("") == [] and srt_spans("1\nnot a timing\n\n") == []
 
 
 @pytest.mark.slow

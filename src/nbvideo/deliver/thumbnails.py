@@ -25,6 +25,9 @@ and picks a few that differ from each other:
   frame scores low. The match (0..1) is scored from `PRODUCT_FLOOR` (0, what unrelated
   frames in a similar palette reach) to twice that (1). Without a photo, the storyboard beat the frame belongs to stands in:
   1.0 for the "product" beat, 0.5 for benefit, proof and offer, 0 for the rest.
+- caption: a frame shown while a caption burned into the export is on screen (the export's
+  SRT sidecar has its cues) scores `CAPTION_PENALTY` of the weighted sum: a poster with half
+  a sentence on it is worse than one between lines.
 
 Each candidate keeps its components, so a person sees why it ranked where it did.
 
@@ -76,6 +79,10 @@ SAMPLE_FPS = 4.0
 CUT_GUARD_S = 0.25
 SHARP_REF = 600.0  # Laplacian variance (0-255 luma, 320 px wide) that scores 1.0
 WEIGHTS = {"sharpness": 0.35, "exposure": 0.25, "product": 0.40}
+# A frame with a caption burned into it (a voice line mid-sentence) makes a worse poster than
+# one between lines: its score is multiplied by this, so a frame between cues wins unless it
+# is much worse. Not dropped: with a voice-over, captions cover most of a short ad.
+CAPTION_PENALTY = 0.85
 PRODUCT_FLOOR = 0.45  # a match unrelated frames of a similar palette reach: scored 0; 0.9: 1
 MB = 1024**2
 
@@ -313,6 +320,8 @@ class ThumbnailCandidate(BaseModel):
     laplacian_var: float
     mean_luma: float
     clipped: float
+    caption: bool = Field(False, description="A burned-in caption is on screen in it (its "
+                                             "score is CAPTION_PENALTY of what it would be).")
     preview_jpeg: bytes = Field(b"", repr=False, exclude=True)
 
 
@@ -368,6 +377,8 @@ class Thumbnails:
                    " style='max-width:200px;max-height:200px'>" if c.preview_jpeg else "")
             prod = "" if c.product is None else f" · product {c.product:.2f} ({c.product_from})"
             where = f"scene {c.scene_number} ({c.beat})" if c.scene_number else ""
+            if c.caption:
+                where = f"{where} · caption on screen".lstrip(" ·")
             cards.append(
                 f"<figure style='margin:4px;width:204px'>{img}<figcaption style='font-size:11px'>"
                 f"<b>[{c.index}] {c.time_s:.2f} s</b> · score {c.score:.2f}<br>"
@@ -429,11 +440,11 @@ def _cut_flags(frames: np.ndarray) -> np.ndarray:
 
 def candidates_from(video: Path, export: str, *, n: int = 6,
                     windows: Sequence[Window] = (), spans: Sequence[Span] = (),
-                    product: Image.Image | None = None,
-                    notes: Sequence[str] = ()) -> Thumbnails:
+                    product: Image.Image | None = None, notes: Sequence[str] = (),
+                    captions: Sequence[tuple[float, float]] = ()) -> Thumbnails:
     """The `n` best and most different frames of `video` (see the module docstring).
     `windows` are stretches to drop (transitions, cuts), `spans` the scenes with their
-    beats, `product` the product photo."""
+    beats, `product` the product photo, `captions` when a burned caption is on screen."""
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 24:
         raise ThumbnailRefused(f"n must be a whole number of candidates from 1 to 24, "
                                f"got {quote(n)}")
@@ -469,7 +480,10 @@ def candidates_from(video: Path, export: str, *, n: int = 6,
         parts = {"sharpness": fs.sharpness, "exposure": fs.exposure, "product": prod}
         used = {k: w for k, w in WEIGHTS.items() if parts[k] is not None}
         total = sum(used[k] * float(parts[k]) for k in used) / sum(used.values())  # type: ignore[arg-type]
-        scored.append((total, i, t, fs, span, prod, src))
+        captioned = any(a <= t < b for a, b in captions)
+        if captioned:
+            total *= CAPTION_PENALTY
+        scored.append((total, i, t, fs, span, prod, src, captioned))
     scored.sort(key=lambda s: (-s[0], s[2]))
     dur = float(times[-1]) if len(times) else 0.0
     gap = max(1.0, dur / (2 * n))
@@ -488,7 +502,7 @@ def candidates_from(video: Path, export: str, *, n: int = 6,
     from PIL import Image
 
     items = []
-    for k, (total, i, t, fs, span, prod, src) in enumerate(picked):
+    for k, (total, i, t, fs, span, prod, src, captioned) in enumerate(picked):
         buf = io.BytesIO()
         Image.fromarray(frames[i]).save(buf, "JPEG", quality=82)
         items.append(ThumbnailCandidate(
@@ -497,7 +511,7 @@ def candidates_from(video: Path, export: str, *, n: int = 6,
             beat=span.beat if span else None, score=round(total, 4), sharpness=fs.sharpness,
             exposure=fs.exposure, product=prod, product_from=src,
             laplacian_var=fs.laplacian_var, mean_luma=fs.mean_luma, clipped=fs.clipped,
-            preview_jpeg=buf.getvalue()))
+            caption=captioned, preview_jpeg=buf.getvalue()))
     return Thumbnails(items, export, dropped=dropped, notes=notes, sampled=len(times))
 
 
@@ -781,7 +795,20 @@ def thumbnails_for(rt: Runtime, export: Any = None, n: int = 6, product: Any = N
                      "difference only, and scenes are not named")
         spans, windows = [], []
     return candidates_from(rt.store.path(record.path), record.path, n=n, windows=windows,
-                           spans=spans, product=photo, notes=notes)
+                           spans=spans, product=photo, notes=notes,
+                           captions=burned_captions(rt, record))
+
+
+def burned_captions(rt: Runtime, record: ExportRecord) -> list[tuple[float, float]]:
+    """When a caption is on screen in `record`: its SRT sidecar, written with the cues it
+    burned in (none: no captions were burned)."""
+    from nbvideo.edit.captions import srt_spans
+
+    srt = next((s for s in record.sidecars if s.endswith(".srt")), None)
+    path = rt.store.path(srt) if srt else None
+    if path is None or not path.is_file():
+        return []
+    return srt_spans(path.read_text(encoding="utf-8", errors="replace"))
 
 
 # ------------------------------------------------------------------------------ picking

@@ -25,7 +25,7 @@ from nbvideo.store.brands import CaptionStyle, font_file
 
 __all__ = [
     "BurnIn", "Cue", "TextLayout", "burn_in", "cues_from_lines", "filter_value", "layout_text",
-    "srt_text", "vtt_text", "write_srt", "write_text", "write_vtt",
+    "srt_spans", "srt_text", "vtt_text", "write_srt", "write_text", "write_vtt",
 ]  # fmt: skip
 
 
@@ -129,6 +129,20 @@ def _write(path: Path, text: str) -> Path:
 def write_text(path: Path, text: str) -> Path:
     """A sidecar written whole or not at all (UTF-8, LF)."""
     return _write(path, text)
+
+
+_SRT_TIMING = re.compile(r"^(\d+):(\d\d):(\d\d),(\d{3}) --> (\d+):(\d\d):(\d\d),(\d{3})\s*$",
+                         re.MULTILINE)
+
+
+def srt_spans(text: str) -> list[tuple[float, float]]:
+    """(start, end) in seconds of each cue of an SRT file `srt_text` wrote: when a caption
+    burned into the same export is on screen."""
+    out = []
+    for m in _SRT_TIMING.finditer(text):
+        h1, m1, s1, ms1, h2, m2, s2, ms2 = (int(g) for g in m.groups())
+        out.append((h1 * 3600 + m1 * 60 + s1 + ms1 / 1000, h2 * 3600 + m2 * 60 + s2 + ms2 / 1000))
+    return out
 
 
 def write_srt(cues: list[Cue], path: Path) -> Path:
