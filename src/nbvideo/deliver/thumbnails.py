@@ -584,10 +584,10 @@ def _detail(img: Image.Image, rect: Rect, tile: int = 32) -> float:
     grad = np.zeros_like(y)
     grad[1:, :] += np.abs(np.diff(y, axis=0))
     grad[:, 1:] += np.abs(np.diff(y, axis=1))
-    rows, cols = (max(1, n // tile) for n in grad.shape)
-    squares = grad[:rows * tile, :cols * tile].reshape(rows, min(tile, grad.shape[0]), cols,
-                                                        min(tile, grad.shape[1]))
-    return float(grad.mean() + squares.mean(axis=(1, 3)).max() / 4)
+    th, tw = min(tile, grad.shape[0]), min(tile, grad.shape[1])
+    rows, cols = grad.shape[0] // th, grad.shape[1] // tw
+    squares = grad[:rows * th, :cols * tw].reshape(rows, th, cols, tw).mean(axis=(1, 3))
+    return float(grad.mean() + squares.max() / 4)
 
 
 def _fit_title(text: str, kit: BrandKit | None, w: int, h: int, safe_area: SafeArea,
@@ -884,12 +884,17 @@ def resolve_pick(rt: Runtime, thumbnail: Any, text: str | None, title: str,
         _spans, _windows, planned = film_plan(rt)
     check_time(time_s, planned, "the video as the timeline plans it")
     return ThumbnailPick(kind=kind, time_s=time_s, candidate=cand,  # type: ignore[arg-type]
-                         text=" ".join((title if text is None else text).split()))
+                         text=title_text(text, title))
 
 
 def check_text(text: Any) -> None:
     if text is not None and not isinstance(text, str):
         raise ThumbnailRefused(f"thumbnail_text must be text ('' for none), got {quote(text)}")
+
+
+def title_text(text: str | None, title: str) -> str:
+    """What a frame's poster says: `text` if given, else the metadata's `title`, on one line."""
+    return " ".join((title if text is None else text).split())
 
 
 def check_time(time_s: float, duration_s: float, what: str) -> None:
@@ -969,8 +974,7 @@ class BestFramePoster(PosterMaker):
     def __init__(self, rt: Runtime, title: str, text: str | None,
                  presets: Sequence[str]) -> None:
         check_text(text)
-        pick = ThumbnailPick(kind="best",
-                             text=" ".join((title if text is None else text).split()))
+        pick = ThumbnailPick(kind="best", text=title_text(text, title))
         super().__init__(rt.store.root, pick, rt.brand_kit())
         self.rt, self.note = rt, ""
         self.best: dict[str, ThumbnailCandidate] = {}
