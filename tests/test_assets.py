@@ -11,6 +11,7 @@ import threading
 import wave
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import imageio_ffmpeg
 import numpy as np
@@ -218,6 +219,95 @@ def test_two_handles_adding_at_once_keep_everything(tmp_path: Path) -> None:
     assert len(kept) == 6
     first = kept.search(tag="p0")[0]
     assert len([t for t in first.tags if t.startswith("seen-by-")]) == 2
+
+
+
+def _in_threads(*jobs: tuple[str, object]) -> dict[str, BaseException]:
+    """Run each (name, callable) in a thread of that name; the errors they raised, by name."""
+    errors: dict[str, BaseException] = {}
+
+    def run(name: str, job: Any) -> None:
+        try:
+            job()
+        except BaseException as exc:  # pragma: no cover - reported by the caller
+            errors[name] = exc
+
+    threads = [threading.Thread(target=run, args=job, name=job[0]) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return errors
+
+
+def test_two_first_adds_that_make_the_files_folder_at_once_both_land(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both handles find no files folder and both make it: the one that comes second takes
+    the folder the first made (this failed with FileExistsError under load in CI)."""
+    root = tmp_path / "studio"
+    root.mkdir()
+    files = [image(root / f"p{i}.png", (64, 48), seed=i) for i in range(2)]
+    both_looked = threading.Barrier(2, timeout=20)
+    real_mkdir = Path.mkdir
+
+    def mkdir_after_both_looked(self: Path, *args: Any, **kwargs: Any) -> None:
+        if self.name == "files" and self.parent.name == LIBRARY_DIR:
+            both_looked.wait()
+        real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir_after_both_looked)
+    handles = [nv.assets(root), nv.assets(root)]
+    errors = _in_threads(*((f"add-{i}", lambda h=h, f=f: h.add(f.name, tags=[f.stem]))
+                           for i, (h, f) in enumerate(zip(handles, files, strict=True))))
+    assert not errors
+    assert sorted(a.name for a in nv.assets(root)) == ["p0.png", "p1.png"]
+    assert not list((root / LIBRARY_DIR / "files").glob(".import.*"))
+
+
+def test_a_refused_add_tidying_its_new_folder_does_not_fail_anothers_add(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused add removes the files folder it made; another add that found that folder
+    a moment before makes it again and lands, and the refused one leaves nothing."""
+    from nbvideo.store import imports
+
+    root = tmp_path / "studio"
+    root.mkdir()
+    good = image(root / "good.png", (64, 48))
+    bad_has_its_file, good_found_the_folder, bad_is_gone = (threading.Event() for _ in range(3))
+    real_uuid4, real_sniff = imports.uuid.uuid4, imports.sniff
+
+    def uuid4() -> Any:  # named between finding the folder and opening a file in it
+        if threading.current_thread().name == "bad":
+            bad_has_its_file.set()
+        elif threading.current_thread().name == "good" and not good_found_the_folder.is_set():
+            good_found_the_folder.set()
+            assert bad_is_gone.wait(timeout=20)
+        return real_uuid4()
+
+    def sniff(path: Path, kind: Any) -> Any:  # the bad file is refused once good looked
+        if threading.current_thread().name == "bad":
+            assert good_found_the_folder.wait(timeout=20)
+        return real_sniff(path, kind)
+
+    monkeypatch.setattr(imports.uuid, "uuid4", uuid4)
+    monkeypatch.setattr(imports, "sniff", sniff)
+    lib = nv.assets(root)
+
+    def bad() -> None:
+        try:
+            with pytest.raises(InvalidInput, match="bad.png"):
+                lib.add("bad.png", data=b"not a picture at all")
+        finally:
+            bad_is_gone.set()
+
+    def good_add() -> None:
+        assert bad_has_its_file.wait(timeout=20)
+        lib.add(good.name, tags=["good"])
+
+    errors = _in_threads(("bad", bad), ("good", good_add))
+    assert not errors
+    assert [a.name for a in nv.assets(root)] == ["good.png"]
+    assert not list((root / LIBRARY_DIR / "files").glob(".import.*"))
 
 
 # ---------------------------------------------------------------------------- in a workspace

@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -59,6 +59,7 @@ MAX_IMPORT_BYTES = 4 * 1024**3  # 4 GB: a minute of 4K at 400 Mb/s (ProRes-class
 MIN_IMPORT_S = 0.5
 MAX_SIDE = 8192  # 8K; beyond that the export's filter graph would not fit in memory
 _CHUNK = 1 << 20
+_RESERVE_TRIES = 5
 _WANT = {"audio": "audio that can be decoded", "video": "a playable video",
          "image": "an image that can be read"}
 T = TypeVar("T")
@@ -198,21 +199,39 @@ def _folder(root: Path, rule: ImportRule, made: list[Path]) -> Path:
     here = root
     for part in parts:
         here = here / part
+        if not here.exists() and not here.is_symlink():
+            with contextlib.suppress(FileExistsError):  # or another import made it just now
+                here.mkdir()
+                made.append(here)
         if here.is_symlink():
             raise PathNotAllowed(f"{rule.field}: import folder {quote(dest)}: "
                                  f"{here.relative_to(root)} is a symlink; files are only kept "
                                  "in the project's own folders")
-        if here.exists() and not here.is_dir():
+        if not here.is_dir():
             raise refusal(rule, dest, f"(the folder imports are kept in) has a file at "
                           f"{here.relative_to(root)} where a folder belongs")
-        if not here.is_dir():
-            here.mkdir()
-            made.append(here)
     return here
 
 
-def _copy_file(src: Path, tmp: Path, rule: ImportRule, given: str) -> tuple[str, int]:
-    """Stream `src` into `tmp` (never following a symlink swapped in since the check),
+def _reserve(root: Path, rule: ImportRule, made: list[Path],
+             suffix: str) -> tuple[Path, BinaryIO]:
+    """A new temp file, open for writing, in the folder imports are kept in. Made in one
+    step with the folder: another import whose cleanup removes a folder it made (empty a
+    moment ago) cannot pull it from under this one, whose file now keeps it from being
+    empty."""
+    for _ in range(_RESERVE_TRIES):
+        folder = _folder(root, rule, made)
+        tmp = folder / f".import.{uuid.uuid4().hex[:12]}.part{suffix}"
+        try:
+            return tmp, open(tmp, "xb")  # the caller closes it
+        except FileNotFoundError:  # the folder went between the two steps: make it again
+            continue
+    raise refusal(rule, rule.dest, "(the folder imports are kept in) kept being removed "
+                  "while the file was copied in; try again")
+
+
+def _copy_file(src: Path, fout: BinaryIO, rule: ImportRule, given: str) -> tuple[str, int]:
+    """Stream `src` into `fout` (never following a symlink swapped in since the check),
     hashing it; refused past the cap. Returns (SHA-256, bytes)."""
     h = hashlib.sha256()
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
@@ -221,7 +240,7 @@ def _copy_file(src: Path, tmp: Path, rule: ImportRule, given: str) -> tuple[str,
     except OSError as exc:
         raise refusal(rule, given, f"cannot be opened ({exc.strerror})") from None
     size = 0
-    with os.fdopen(fd, "rb") as fin, open(tmp, "xb") as fout:
+    with os.fdopen(fd, "rb") as fin:
         if not stat.S_ISREG(os.fstat(fin.fileno()).st_mode):
             raise refusal(rule, given, "is not a regular file")
         for block in iter(lambda: fin.read(_CHUNK), b""):
@@ -259,15 +278,14 @@ def staged(given: str | os.PathLike[str], root: Path, rule: ImportRule, *,
     made: list[Path] = []
     tmp: Path | None = None
     try:
-        folder = _folder(root, rule, made)
-        tmp = folder / f".import.{uuid.uuid4().hex[:12]}.part{suffix}"
-        if src is None:
-            assert data is not None
-            with open(tmp, "xb") as out:
+        tmp, out = _reserve(root, rule, made, suffix)
+        with out:
+            if src is None:
+                assert data is not None
                 out.write(data)
-            digest, size = hashlib.sha256(data).hexdigest(), len(data)
-        else:
-            digest, size = _copy_file(src, tmp, rule, text)
+                digest, size = hashlib.sha256(data).hexdigest(), len(data)
+            else:
+                digest, size = _copy_file(src, out, rule, text)
         found = sniff(tmp, rule.kind)
         if found.still is not None:
             raise refusal(rule, text, f"is a still image ({found.still}), not a video")
