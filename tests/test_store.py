@@ -100,6 +100,24 @@ def test_save_leaves_no_temp_files(store: ProjectStore) -> None:
     assert leftovers == []
 
 
+
+def test_a_save_that_fails_midway_keeps_the_last_file_and_leaves_no_temp_file(
+        store: ProjectStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk at fsync: project.json is still the last save, and no temp file is left."""
+    store.save(make_state(1))
+    before = store.state_path.read_bytes()
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        store.save(make_state(2))
+    monkeypatch.undo()
+    assert store.state_path.read_bytes() == before
+    assert [p.name for p in store.root.iterdir() if p.name.endswith(".tmp")] == []
+    assert len(ProjectStore(store.root).load().scenes) == 1
+
 def _try_lock(root: str, q: multiprocessing.Queue[str]) -> None:
     try:
         ProjectStore(Path(root)).acquire()
