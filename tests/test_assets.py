@@ -193,35 +193,6 @@ def test_a_cap_setting_refuses_a_big_file(lib: nv.AssetLibrary, media: dict[str,
         small.add(media["png"])
     assert not (lib.folder / "index.json").exists()
 
-
-def test_two_handles_adding_at_once_keep_everything(tmp_path: Path) -> None:
-    root = tmp_path / "studio"
-    root.mkdir()
-    files = [image(root / f"p{i}.png", (64, 48), seed=i) for i in range(6)]
-    handles = [nv.assets(root), nv.assets(root)]
-    errors: list[BaseException] = []
-
-    def add(h: nv.AssetLibrary, mine: list[Path]) -> None:
-        try:
-            for f in mine:
-                h.add(f.name, tags=[f.stem])
-            h.add(files[0].name, tags=[f"seen-by-{id(h)}"])  # the same file from both
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=add, args=(h, files[i::2])) for i, h in enumerate(handles)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    kept = nv.assets(root)
-    assert len(kept) == 6
-    first = kept.search(tag="p0")[0]
-    assert len([t for t in first.tags if t.startswith("seen-by-")]) == 2
-
-
-
 def _in_threads(*jobs: tuple[str, object]) -> dict[str, BaseException]:
     """Run each (name, callable) in a thread of that name; the errors they raised, by name."""
     errors: dict[str, BaseException] = {}
@@ -237,7 +208,29 @@ def _in_threads(*jobs: tuple[str, object]) -> dict[str, BaseException]:
         t.start()
     for t in threads:
         t.join(timeout=60)
+        if t.is_alive():
+            errors[t.name] = TimeoutError(f"{t.name} still running after 60 s")
     return errors
+
+
+def test_two_handles_adding_at_once_keep_everything(tmp_path: Path) -> None:
+    root = tmp_path / "studio"
+    root.mkdir()
+    files = [image(root / f"p{i}.png", (64, 48), seed=i) for i in range(6)]
+    handles = [nv.assets(root), nv.assets(root)]
+
+    def add(h: nv.AssetLibrary, mine: list[Path]) -> None:
+        for f in mine:
+            h.add(f.name, tags=[f.stem])
+        h.add(files[0].name, tags=[f"seen-by-{id(h)}"])  # the same file from both
+
+    errors = _in_threads(*((f"handle-{i}", lambda h=h, i=i: add(h, files[i::2]))
+                           for i, h in enumerate(handles)))
+    assert not errors
+    kept = nv.assets(root)
+    assert len(kept) == 6
+    first = kept.search(tag="p0")[0]
+    assert len([t for t in first.tags if t.startswith("seen-by-")]) == 2
 
 
 def test_two_first_adds_that_make_the_files_folder_at_once_both_land(

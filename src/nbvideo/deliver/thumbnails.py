@@ -978,14 +978,13 @@ class BestFramePoster(PosterMaker):
         super().__init__(rt.store.root, pick, rt.brand_kit())
         self.rt, self.note = rt, ""
         self.best: dict[str, ThumbnailCandidate] = {}
-        if text is not None:
-            super().precheck(presets)  # text the user gave that cannot fit: refused
-        else:
-            try:
-                super().precheck(presets)
-            except ThumbnailRefused:
-                self.pick = pick.model_copy(update={"text": ""})
-                self.note = "the title does not fit the thumbnail, so it has none"
+        try:
+            super().precheck(presets)
+        except ThumbnailRefused:
+            if text is not None:  # text the user gave that cannot fit: refused
+                raise
+            self.pick = pick.model_copy(update={"text": ""})
+            self.note = "the title does not fit the thumbnail, so it has none"
 
     def precheck(self, presets: Sequence[str]) -> None:
         """Done on creation: the title is known before the export."""
